@@ -1,0 +1,8 @@
+// Every migration, in order. Listed statically (not read from the folder at run time) so the same
+// set runs from source in tests and from dist/ in production. Landed migrations are never edited.
+import type { Migration } from 'kysely';
+import * as m0001 from './0001-foundation.js';
+
+export const migrations: Record<string, Migration> = {
+  '0001-foundation': m0001,
+};

@@ -1,0 +1,77 @@
+// Beneficiary data at rest: AES-256-GCM under a per-programme data key; data keys are wrapped
+// by the master key (config). The additional data binds each ciphertext to its programme, payout
+// and field, so a ciphertext moved to another row does not open. Deleting a programme's data key
+// erases its beneficiaries' data (crypto-shredding).
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import type { BeneficiaryVault } from '../../application/ports.js';
+import type { Db } from '../db/database.js';
+
+const formatVersion = 1;
+const ivBytes = 12;
+const tagBytes = 16;
+/** Unwrapped data keys kept in memory at most: one per active programme. */
+export const dataKeyCacheMax = 10_000;
+
+function seal(key: Buffer, plaintext: Buffer, aad: string): Buffer {
+  const iv = randomBytes(ivBytes);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(Buffer.from(aad));
+  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return Buffer.concat([Buffer.of(formatVersion), iv, cipher.getAuthTag(), body]);
+}
+
+function open(key: Buffer, sealed: Buffer, aad: string): Buffer {
+  if (sealed.length < 1 + ivBytes + tagBytes || sealed[0] !== formatVersion) throw new Error('sealed value has an unknown format');
+  const iv = sealed.subarray(1, 1 + ivBytes);
+  const tag = sealed.subarray(1 + ivBytes, 1 + ivBytes + tagBytes);
+  const decipher = createDecipheriv('aes-256-gcm', key, iv);
+  decipher.setAAD(Buffer.from(aad));
+  decipher.setAuthTag(tag);
+  return Buffer.concat([decipher.update(sealed.subarray(1 + ivBytes + tagBytes)), decipher.final()]);
+}
+
+export class AesGcmVault implements BeneficiaryVault {
+  private readonly keys = new Map<string, Promise<Buffer>>();
+
+  constructor(private readonly db: Db, private readonly masterKey: Buffer) {
+    if (masterKey.length !== 32) throw new Error('invariant violated: the master key is 32 bytes');
+  }
+
+  async seal(programmeId: string, payoutId: string, field: 'msisdn' | 'name', plaintext: string): Promise<Buffer> {
+    return seal(await this.dataKey(programmeId), Buffer.from(plaintext, 'utf8'), `tuma:v1:${programmeId}:${payoutId}:${field}`);
+  }
+
+  async open(programmeId: string, payoutId: string, field: 'msisdn' | 'name', sealed: Buffer): Promise<string> {
+    return open(await this.dataKey(programmeId), sealed, `tuma:v1:${programmeId}:${payoutId}:${field}`).toString('utf8');
+  }
+
+  async blindIndex(programmeId: string, value: string): Promise<Buffer> {
+    const indexKey = createHmac('sha256', await this.dataKey(programmeId)).update('tuma:blind-index:v1').digest();
+    return createHmac('sha256', indexKey).update(value).digest();
+  }
+
+  private dataKey(programmeId: string): Promise<Buffer> {
+    let key = this.keys.get(programmeId);
+    if (!key) {
+      if (this.keys.size >= dataKeyCacheMax) this.keys.delete(this.keys.keys().next().value as string);
+      key = this.loadOrCreate(programmeId);
+      key.catch(() => this.keys.delete(programmeId));
+      this.keys.set(programmeId, key);
+    }
+    return key;
+  }
+
+  private async loadOrCreate(programmeId: string): Promise<Buffer> {
+    const aad = `tuma:data-key:v1:${programmeId}`;
+    const existing = await this.db.selectFrom('data_keys').select('wrapped_key').where('programme_id', '=', programmeId).executeTakeFirst();
+    if (existing) return open(this.masterKey, existing.wrapped_key, aad);
+    await this.db
+      .insertInto('data_keys')
+      .values({ programme_id: programmeId, wrapped_key: seal(this.masterKey, randomBytes(32), aad) })
+      .onConflict((oc) => oc.column('programme_id').doNothing())
+      .execute();
+    // Another process may have won the insert: always use the stored key.
+    const stored = await this.db.selectFrom('data_keys').select('wrapped_key').where('programme_id', '=', programmeId).executeTakeFirstOrThrow();
+    return open(this.masterKey, stored.wrapped_key, aad);
+  }
+}

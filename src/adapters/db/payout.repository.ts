@@ -1,0 +1,139 @@
+import { sql } from 'kysely';
+import type { PayoutRecord, PayoutRepo } from '../../application/ports.js';
+import type { CurrencyCode } from '../../domain/currency.js';
+import { settledPayoutStates, type PayoutState } from '../../domain/payout-state.js';
+import type { ProviderId } from '../../domain/providers.js';
+import type { DbOrTx } from './database.js';
+
+/** Rows per INSERT statement: well under PostgreSQL's 65,535 bind parameters. */
+export const insertChunkRows = 1000;
+
+const payoutColumns = [
+  'p.id', 'p.batch_id', 'b.programme_id', 'b.organisation_id', 'p.ref', 'p.provider', 'p.currency', 'p.amount_minor',
+  'p.state', 'p.attempt_count', 'p.provider_reference', 'p.failure_code', 'p.updated_at',
+] as const;
+
+function selectPayouts(db: DbOrTx) {
+  return db.selectFrom('payouts as p').innerJoin('batches as b', 'b.id', 'p.batch_id').select(payoutColumns);
+}
+
+type PayoutSelection = Awaited<ReturnType<ReturnType<typeof selectPayouts>['executeTakeFirstOrThrow']>>;
+
+const toRecord = (r: PayoutSelection): PayoutRecord => ({
+  id: r.id,
+  batchId: r.batch_id,
+  programmeId: r.programme_id,
+  organisationId: r.organisation_id,
+  ref: r.ref,
+  provider: r.provider as ProviderId,
+  currency: r.currency as CurrencyCode,
+  amountMinor: r.amount_minor,
+  state: r.state as PayoutState,
+  attemptCount: r.attempt_count,
+  providerReference: r.provider_reference,
+  failureCode: r.failure_code,
+  updatedAt: r.updated_at,
+});
+
+export function payoutRepository(db: DbOrTx): PayoutRepo {
+  return {
+    async insertMany(batchId, currency, state, payouts) {
+      for (let i = 0; i < payouts.length; i += insertChunkRows) {
+        const chunk = payouts.slice(i, i + insertChunkRows);
+        await db
+          .insertInto('payouts')
+          .values(chunk.map((p) => ({
+            id: p.id, batch_id: batchId, row_no: p.rowNo, ref: p.ref, provider: p.provider, currency, amount_minor: p.amountMinor,
+            msisdn_enc: p.msisdnEnc, msisdn_hash: p.msisdnHash, name_enc: p.nameEnc, state,
+          })))
+          .execute();
+      }
+      await sql`INSERT INTO payout_transitions (payout_id, from_state, to_state, cause)
+                SELECT id, NULL, state, 'batch submitted' FROM payouts WHERE batch_id = ${batchId}`.execute(db);
+    },
+
+    async find(payoutId) {
+      const row = await selectPayouts(db).where('p.id', '=', payoutId).executeTakeFirst();
+      return row ? toRecord(row) : null;
+    },
+
+    async lock(payoutId) {
+      const row = await selectPayouts(db).where('p.id', '=', payoutId).modifyEnd(sql`FOR UPDATE OF p`).executeTakeFirst();
+      return row ? toRecord(row) : null;
+    },
+
+    async claim(state, limit) {
+      const rows = await selectPayouts(db)
+        .where('p.state', '=', state)
+        .orderBy('p.created_at')
+        .orderBy('p.id')
+        .limit(limit)
+        .modifyEnd(sql`FOR UPDATE OF p SKIP LOCKED`)
+        .execute();
+      return rows.map(toRecord);
+    },
+
+    async move(payoutIds, from, to, cause, fields = {}) {
+      if (payoutIds.length === 0) return;
+      const result = await db
+        .updateTable('payouts')
+        .set({
+          state: to,
+          updated_at: sql`now()`,
+          ...(fields.providerReference !== undefined ? { provider_reference: fields.providerReference } : {}),
+          ...(fields.failureCode !== undefined ? { failure_code: fields.failureCode } : {}),
+          ...(fields.attemptCount !== undefined ? { attempt_count: fields.attemptCount } : {}),
+        })
+        .where('id', 'in', payoutIds)
+        .where('state', '=', from)
+        .executeTakeFirst();
+      if (result.numUpdatedRows !== BigInt(payoutIds.length)) {
+        throw new Error(`invariant violated: moving ${payoutIds.length} payouts ${from} → ${to} updated ${result.numUpdatedRows}`);
+      }
+      await db
+        .insertInto('payout_transitions')
+        .values(payoutIds.map((id) => ({ payout_id: id, from_state: from, to_state: to, cause })))
+        .execute();
+    },
+
+    async unsettledCount(batchId) {
+      const row = await db
+        .selectFrom('payouts')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('batch_id', '=', batchId)
+        .where('state', 'not in', settledPayoutStates)
+        .executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+
+    async sealedMsisdn(payoutId) {
+      const row = await db.selectFrom('payouts').select('msisdn_enc').where('id', '=', payoutId).executeTakeFirst();
+      return row?.msisdn_enc ?? null;
+    },
+
+    async insertAttempt(payoutId, attemptNo, idempotencyKey, callbackTokenSha256) {
+      await db
+        .insertInto('payout_attempts')
+        .values({ payout_id: payoutId, attempt_no: attemptNo, idempotency_key: idempotencyKey, callback_token_sha256: callbackTokenSha256 })
+        .execute();
+    },
+
+    async setAttemptOutcome(payoutId, attemptNo, outcome, conversationId, detail) {
+      await db
+        .updateTable('payout_attempts')
+        .set({ outcome, provider_conversation_id: conversationId, detail, updated_at: sql`now()` })
+        .where('payout_id', '=', payoutId)
+        .where('attempt_no', '=', attemptNo)
+        .execute();
+    },
+
+    async findAttemptByToken(callbackTokenSha256) {
+      const row = await db
+        .selectFrom('payout_attempts')
+        .select(['payout_id', 'attempt_no', 'idempotency_key'])
+        .where('callback_token_sha256', '=', callbackTokenSha256)
+        .executeTakeFirst();
+      return row ? { payoutId: row.payout_id, attemptNo: row.attempt_no, idempotencyKey: row.idempotency_key } : null;
+    },
+  };
+}

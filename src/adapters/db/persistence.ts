@@ -1,0 +1,43 @@
+// The Persistence port on Kysely: one SQL transaction per unit of work; an Err result rolls back.
+import type { Persistence, Repos } from '../../application/ports.js';
+import type { Rejection } from '../../domain/errors.js';
+import type { Err } from '../../domain/result.js';
+import { adminRepository } from './admin.repository.js';
+import { batchRepository } from './batch.repository.js';
+import type { Db, DbOrTx } from './database.js';
+import { ledgerRepository } from './ledger.repository.js';
+import { callbackRepository, resultRepository } from './outbox.repository.js';
+import { payoutRepository } from './payout.repository.js';
+
+const repos = (db: DbOrTx): Repos => ({
+  admin: adminRepository(db),
+  ledger: ledgerRepository(db),
+  batches: batchRepository(db),
+  payouts: payoutRepository(db),
+  results: resultRepository(db),
+  callbacks: callbackRepository(db),
+});
+
+class Rollback extends Error {
+  constructor(readonly result: Err<Rejection>) {
+    super(`rolled back: ${result.error.code}`);
+  }
+}
+
+export function kyselyPersistence(db: Db): Persistence {
+  return {
+    read: repos(db),
+    async transaction(work) {
+      try {
+        return await db.transaction().execute(async (trx) => {
+          const result = await work(repos(trx));
+          if (!result.ok) throw new Rollback(result);
+          return result;
+        });
+      } catch (error) {
+        if (error instanceof Rollback) return error.result;
+        throw error;
+      }
+    },
+  };
+}

@@ -1,0 +1,67 @@
+// Every provider call goes through its own opossum circuit breaker. Only provider trouble
+// (timeouts, 5xx, connection errors: ambiguous outcomes) counts against the breaker; a business
+// rejection is a healthy answer. While open, calls are refused before anything is sent.
+import CircuitBreaker from 'opossum';
+import type { Logger } from 'pino';
+import { ProviderUnavailableError, type PayoutProvider, type SubmitOutcome, type SubmitRequest } from '../../application/ports.js';
+
+export interface BreakerSettings {
+  readonly timeoutMs: number;
+  readonly errorThresholdPercent: number;
+  readonly resetTimeoutMs: number;
+  readonly volumeThreshold: number;
+}
+
+class AmbiguousOutcome extends Error {
+  constructor(readonly outcome: SubmitOutcome) {
+    super(outcome.kind === 'ambiguous' ? outcome.reason : outcome.kind);
+  }
+}
+
+export class GuardedProvider implements PayoutProvider {
+  readonly id: PayoutProvider['id'];
+  readonly breaker: CircuitBreaker<[SubmitRequest], SubmitOutcome>;
+
+  constructor(inner: PayoutProvider, settings: BreakerSettings, logger: Logger) {
+    this.id = inner.id;
+    this.breaker = new CircuitBreaker(
+      async (req: SubmitRequest) => {
+        const outcome = await inner.submit(req);
+        if (outcome.kind === 'ambiguous') throw new AmbiguousOutcome(outcome); // counts as a failure
+        return outcome;
+      },
+      {
+        name: `provider:${inner.id}`,
+        // The client's own fetch timeout is the real bound; opossum's is a backstop a little later.
+        timeout: settings.timeoutMs + 1_000,
+        errorThresholdPercentage: settings.errorThresholdPercent,
+        resetTimeout: settings.resetTimeoutMs,
+        volumeThreshold: settings.volumeThreshold,
+      },
+    );
+    const log = logger.child({ provider: inner.id });
+    this.breaker.on('open', () => log.warn('breaker open: calls refused until a probe succeeds'));
+    this.breaker.on('halfOpen', () => log.info('breaker half-open: probing'));
+    this.breaker.on('close', () => log.info('breaker closed'));
+  }
+
+  get open(): boolean {
+    return this.breaker.opened;
+  }
+
+  async submit(req: SubmitRequest): Promise<SubmitOutcome> {
+    try {
+      return await this.breaker.fire(req);
+    } catch (error) {
+      if (error instanceof AmbiguousOutcome) return error.outcome;
+      const code = (error as { code?: string }).code;
+      if (code === 'EOPENBREAKER') throw new ProviderUnavailableError(this.id, `${this.id} breaker is open`);
+      // ETIMEDOUT from opossum, an aborted fetch, a reset connection: the request may have landed.
+      return { kind: 'ambiguous', reason: `${code ?? 'error'}: ${(error as Error).message}` };
+    }
+  }
+
+  shutdown(): void {
+    this.breaker.shutdown();
+  }
+}

@@ -1,0 +1,133 @@
+// The worker's step for one dispatch message: persist the attempt and its provider idempotency
+// key BEFORE calling the provider, call it through its guard (breaker, timeout), record the
+// outcome. An ambiguous outcome becomes `unknown` (resolved by a status query), never `failed`.
+import { createHash, randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { attemptKey, deriveId } from '../domain/ids.js';
+import type { ProviderId } from '../domain/providers.js';
+import { ok } from '../domain/result.js';
+import { deadLetter } from './dead-letter.js';
+import { decode, dispatchMessageSchema, type Topics } from './messages.js';
+import {
+  ProviderUnavailableError,
+  type BeneficiaryVault,
+  type Delivery,
+  type PayoutProvider,
+  type PayoutRecord,
+  type Persistence,
+  type SubmitOutcome,
+  type Transport,
+} from './ports.js';
+
+export interface ExecutePayoutDeps {
+  readonly persistence: Persistence;
+  readonly vault: BeneficiaryVault;
+  readonly transport: Transport;
+  readonly topics: Topics;
+  readonly providers: Partial<Record<ProviderId, PayoutProvider>>;
+  /** Base of the callback URLs we give providers, e.g. https://tuma.example.org */
+  readonly publicBaseUrl: string;
+  readonly logger: Logger;
+}
+
+interface Started {
+  readonly payout: PayoutRecord;
+  readonly attemptNo: number;
+  readonly idempotencyKey: string;
+  readonly callbackToken: string;
+}
+
+export async function executePayout(deps: ExecutePayoutDeps, delivery: Delivery): Promise<void> {
+  const message = decode(dispatchMessageSchema, delivery.value);
+  if (!message) return deadLetter(deps, delivery, 'malformed dispatch message');
+  const provider = deps.providers[message.provider];
+  if (!provider) throw new ProviderUnavailableError(message.provider, `no adapter configured for ${message.provider}`);
+
+  const started = await startAttempt(deps, message.payoutId);
+  if (started === 'missing') return deadLetter(deps, delivery, 'no such payout');
+  if (started === 'skip') return; // a duplicate delivery: this payout is past queued already
+  const log = deps.logger.child({ payoutId: started.payout.id, attemptNo: started.attemptNo });
+
+  const sealed = await deps.persistence.read.payouts.sealedMsisdn(started.payout.id);
+  if (!sealed) throw new Error(`invariant violated: payout ${started.payout.id} has no msisdn`);
+  const msisdn = await deps.vault.open(started.payout.programmeId, started.payout.id, 'msisdn', sealed);
+
+  let outcome: SubmitOutcome;
+  try {
+    outcome = await provider.submit({
+      payoutId: started.payout.id,
+      idempotencyKey: started.idempotencyKey,
+      msisdn,
+      amountMinor: started.payout.amountMinor,
+      currency: started.payout.currency,
+      callbackUrl: `${deps.publicBaseUrl}/v1/callbacks/${message.provider}/${started.callbackToken}`,
+    });
+  } catch (error) {
+    if (error instanceof ProviderUnavailableError) {
+      // Nothing reached the provider: the attempt is void and the payout waits in queued.
+      await abandonAttempt(deps, started, error.message);
+      throw error;
+    }
+    outcome = { kind: 'ambiguous', reason: `provider call threw: ${(error as Error).message}` };
+  }
+  log.info({ outcome: outcome.kind }, 'provider answered');
+  await recordOutcome(deps, started, outcome);
+}
+
+async function startAttempt(deps: ExecutePayoutDeps, payoutId: string): Promise<Started | 'missing' | 'skip'> {
+  const callbackToken = randomBytes(32).toString('base64url');
+  const result = await deps.persistence.transaction(async (tx) => {
+    const payout = await tx.payouts.lock(payoutId);
+    if (!payout) return ok<Started | 'missing' | 'skip'>('missing');
+    if (payout.state !== 'queued') return ok<Started | 'missing' | 'skip'>('skip');
+    const attemptNo = payout.attemptCount + 1;
+    const idempotencyKey = attemptKey(payout.id, attemptNo);
+    await tx.payouts.insertAttempt(payout.id, attemptNo, idempotencyKey, sha256(callbackToken));
+    await tx.payouts.move([payout.id], 'queued', 'submitting', `worker: attempt ${attemptNo}`, { attemptCount: attemptNo });
+    return ok<Started | 'missing' | 'skip'>({ payout, attemptNo, idempotencyKey, callbackToken });
+  });
+  if (!result.ok) throw new Error(`invariant violated: start attempt rejected: ${result.error.code}`);
+  return result.value;
+}
+
+async function abandonAttempt(deps: ExecutePayoutDeps, started: Started, detail: string): Promise<void> {
+  await deps.persistence.transaction(async (tx) => {
+    const payout = await tx.payouts.lock(started.payout.id);
+    await tx.payouts.setAttemptOutcome(started.payout.id, started.attemptNo, 'rejected', null, `not sent: ${detail}`);
+    if (payout?.state === 'submitting') await tx.payouts.move([payout.id], 'submitting', 'queued', `worker: not sent (${detail})`);
+    return ok(undefined);
+  });
+}
+
+async function recordOutcome(deps: ExecutePayoutDeps, started: Started, outcome: SubmitOutcome): Promise<void> {
+  const { payout, attemptNo } = started;
+  await deps.persistence.transaction(async (tx) => {
+    const current = await tx.payouts.lock(payout.id);
+    if (!current) throw new Error(`invariant violated: payout ${payout.id} vanished`);
+    if (outcome.kind === 'accepted') {
+      await tx.payouts.setAttemptOutcome(payout.id, attemptNo, 'accepted', outcome.conversationId, null);
+      // The callback may have settled it already: then there is nothing to move.
+      if (current.state === 'submitting') {
+        await tx.payouts.move([payout.id], 'submitting', 'submitted', 'provider accepted', { providerReference: outcome.conversationId });
+      }
+    } else if (outcome.kind === 'rejected') {
+      await tx.payouts.setAttemptOutcome(payout.id, attemptNo, 'rejected', null, outcome.reasonCode);
+      await tx.results.insert({
+        id: deriveId('result', payout.id, String(attemptNo), 'sync'),
+        payoutId: payout.id,
+        batchId: payout.batchId,
+        outcome: 'failed',
+        reasonCode: outcome.reasonCode,
+        providerReference: null,
+        source: 'sync',
+      });
+    } else {
+      await tx.payouts.setAttemptOutcome(payout.id, attemptNo, 'ambiguous', null, outcome.reason.slice(0, 500));
+      if (current.state === 'submitting') await tx.payouts.move([payout.id], 'submitting', 'unknown', `ambiguous: ${outcome.reason.slice(0, 200)}`);
+    }
+    return ok(undefined);
+  });
+}
+
+const sha256 = (value: string): Buffer => createHash('sha256').update(value).digest();
+export { sha256 as callbackTokenHash };

@@ -1,0 +1,255 @@
+// What the use cases need from the outside world, as interfaces. adapters/ implements them;
+// nothing in application/ imports an adapter.
+import type { BatchState, PayoutState } from '../domain/payout-state.js';
+import type { CurrencyCode } from '../domain/currency.js';
+import type { Rejection } from '../domain/errors.js';
+import type { TransferSpec } from '../domain/ledger-rules.js';
+import type { ProviderId } from '../domain/providers.js';
+import type { Result } from '../domain/result.js';
+
+// ---------- records ----------
+
+export interface SignerKeyRecord {
+  readonly kid: string;
+  readonly organisationId: string;
+  readonly role: 'maker' | 'approver';
+  readonly alg: 'ES256' | 'EdDSA' | 'PS256';
+  readonly publicJwk: Record<string, unknown>;
+  readonly notBefore: Date;
+  readonly notAfter: Date | null;
+  readonly revokedAt: Date | null;
+}
+
+export interface ProgrammeRecord {
+  readonly id: string;
+  readonly organisationId: string;
+  readonly currency: CurrencyCode;
+  readonly approvalsRequired: number;
+}
+
+export interface BatchRecord {
+  readonly id: string;
+  readonly organisationId: string;
+  readonly programmeId: string;
+  readonly currency: CurrencyCode;
+  readonly state: BatchState;
+  readonly payoutCount: number;
+  readonly totalMinor: bigint;
+  readonly payloadSha256: Buffer;
+  readonly receivedAt: Date;
+}
+
+export interface PayoutRecord {
+  readonly id: string;
+  readonly batchId: string;
+  readonly programmeId: string;
+  readonly organisationId: string;
+  readonly ref: string;
+  readonly provider: ProviderId;
+  readonly currency: CurrencyCode;
+  readonly amountMinor: bigint;
+  readonly state: PayoutState;
+  readonly attemptCount: number;
+  readonly providerReference: string | null;
+  readonly failureCode: string | null;
+  readonly updatedAt: Date;
+}
+
+export interface SealedPayout {
+  readonly id: string;
+  readonly rowNo: number;
+  readonly ref: string;
+  readonly provider: ProviderId;
+  readonly amountMinor: bigint;
+  readonly msisdnEnc: Buffer;
+  readonly msisdnHash: Buffer;
+  readonly nameEnc: Buffer | null;
+}
+
+export interface NewBatch {
+  readonly id: string;
+  readonly organisationId: string;
+  readonly programmeId: string;
+  readonly currency: CurrencyCode;
+  readonly state: BatchState;
+  readonly payoutCount: number;
+  readonly totalMinor: bigint;
+  readonly payload: Buffer;
+  readonly payloadSha256: Buffer;
+  readonly signatures: readonly unknown[];
+  readonly makerKid: string;
+  readonly documentCreatedAt: Date;
+  readonly expiresAt: Date;
+}
+
+export interface AttemptRecord {
+  readonly payoutId: string;
+  readonly attemptNo: number;
+  readonly idempotencyKey: string;
+}
+
+export type ResultOutcome = 'paid' | 'failed' | 'ambiguous';
+
+export interface NewResult {
+  readonly id: string;
+  readonly payoutId: string;
+  readonly batchId: string;
+  readonly outcome: ResultOutcome;
+  readonly reasonCode: string | null;
+  readonly providerReference: string | null;
+  readonly source: 'sync' | 'callback' | 'status_query';
+}
+
+export interface PayoutCounts {
+  readonly state: PayoutState;
+  readonly count: number;
+  readonly amountMinor: bigint;
+}
+
+// ---------- persistence ----------
+
+export interface LedgerRepo {
+  /** Posts the transfers atomically (all or none), idempotently by transfer id. */
+  postJournal(journalId: string, transfers: readonly TransferSpec[]): Promise<Result<'posted' | 'replayed', Rejection>>;
+  /** Balance of an account as credits − debits (negative for debit-normal accounts); null if absent. */
+  balanceOf(currency: CurrencyCode, key: string): Promise<{ debitsPosted: bigint; creditsPosted: bigint } | null>;
+}
+
+export interface BatchRepo {
+  findSignerKey(kid: string): Promise<SignerKeyRecord | null>;
+  findProgramme(programmeId: string): Promise<ProgrammeRecord | null>;
+  find(batchId: string): Promise<BatchRecord | null>;
+  /** Returns false when another transaction inserted the same id first. */
+  insert(batch: NewBatch): Promise<boolean>;
+  setState(batchId: string, to: BatchState): Promise<void>;
+  payoutCounts(batchId: string): Promise<PayoutCounts[]>;
+}
+
+export interface PayoutRepo {
+  insertMany(batchId: string, currency: CurrencyCode, state: PayoutState, payouts: readonly SealedPayout[]): Promise<void>;
+  find(payoutId: string): Promise<PayoutRecord | null>;
+  /** Locks the payout row for the rest of the transaction. */
+  lock(payoutId: string): Promise<PayoutRecord | null>;
+  /** Claims up to `limit` payouts in `state`, skipping rows other transactions hold. */
+  claim(state: PayoutState, limit: number): Promise<PayoutRecord[]>;
+  /** Moves payouts (already checked against the state machine) and records each move with its cause. */
+  move(
+    payoutIds: readonly string[],
+    from: PayoutState,
+    to: PayoutState,
+    cause: string,
+    fields?: { providerReference?: string | null; failureCode?: string | null; attemptCount?: number },
+  ): Promise<void>;
+  /** How many payouts of the batch are not yet settled (paid, failed, cancelled or reversed). */
+  unsettledCount(batchId: string): Promise<number>;
+  /** The sealed beneficiary fields, for the worker alone. */
+  sealedMsisdn(payoutId: string): Promise<Buffer | null>;
+  insertAttempt(payoutId: string, attemptNo: number, idempotencyKey: string, callbackTokenSha256: Buffer): Promise<void>;
+  setAttemptOutcome(payoutId: string, attemptNo: number, outcome: 'accepted' | 'rejected' | 'ambiguous', conversationId: string | null, detail: string | null): Promise<void>;
+  findAttemptByToken(callbackTokenSha256: Buffer): Promise<AttemptRecord | null>;
+}
+
+export interface ResultRepo {
+  /** Inserts a result into the outbox; false if it was there already. */
+  insert(result: NewResult): Promise<boolean>;
+  claimUnpublished(limit: number): Promise<NewResult[]>;
+  markPublished(ids: readonly string[]): Promise<void>;
+}
+
+export interface CallbackRepo {
+  /** Stores the raw callback once per (provider, dedupeKey); false if it was there already. */
+  insert(provider: string, dedupeKey: string, payoutId: string | null, rawBody: Buffer): Promise<boolean>;
+}
+
+export interface AdminRepo {
+  /** Each insert is idempotent: an existing row with the same id is left as it is; false then. */
+  insertOrganisation(id: string, name: string): Promise<boolean>;
+  ensureLedger(currency: CurrencyCode, scale: number): Promise<void>;
+  insertProgramme(programme: ProgrammeRecord & { readonly name: string }): Promise<boolean>;
+  insertSignerKey(key: SignerKeyRecord): Promise<boolean>;
+}
+
+export interface Repos {
+  readonly admin: AdminRepo;
+  readonly ledger: LedgerRepo;
+  readonly batches: BatchRepo;
+  readonly payouts: PayoutRepo;
+  readonly results: ResultRepo;
+  readonly callbacks: CallbackRepo;
+}
+
+export interface Persistence {
+  /** Runs `work` in one SQL transaction; an Err result rolls it back and is returned as it is. */
+  transaction<T>(work: (tx: Repos) => Promise<Result<T, Rejection>>): Promise<Result<T, Rejection>>;
+  /** The same repositories outside a transaction, for reads. */
+  readonly read: Repos;
+}
+
+// ---------- beneficiary data ----------
+
+export interface BeneficiaryVault {
+  seal(programmeId: string, payoutId: string, field: 'msisdn' | 'name', plaintext: string): Promise<Buffer>;
+  open(programmeId: string, payoutId: string, field: 'msisdn' | 'name', sealed: Buffer): Promise<string>;
+  /** Keyed hash for duplicate checks and lookup, per programme. */
+  blindIndex(programmeId: string, value: string): Promise<Buffer>;
+}
+
+// ---------- messaging ----------
+
+export interface TransportMessage {
+  readonly key: string;
+  readonly value: Buffer;
+}
+
+export interface Delivery extends TransportMessage {
+  readonly topic: string;
+  /** Transport-specific position, for logs only. */
+  readonly position: string;
+}
+
+export interface Subscription {
+  /** Stops taking new messages, waits for in-flight handlers, commits what finished. */
+  stop(): Promise<void>;
+}
+
+/** The dispatch port: Kafka in production and tests, in-process on a single machine. */
+export interface Transport {
+  publish(topic: string, messages: readonly TransportMessage[]): Promise<void>;
+  /**
+   * Delivers each message to `handle` at least once. A message counts as done (its offset is
+   * committed) only after `handle` resolved; a rejected handle means "deliver again later".
+   */
+  subscribe(options: { topic: string; groupId: string; concurrency: number; handle: (d: Delivery) => Promise<void> }): Promise<Subscription>;
+  ready(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+// ---------- providers ----------
+
+export interface SubmitRequest {
+  readonly payoutId: string;
+  readonly idempotencyKey: string;
+  readonly msisdn: string;
+  readonly amountMinor: bigint;
+  readonly currency: CurrencyCode;
+  /** Where the provider posts the result: carries the attempt's unguessable token. */
+  readonly callbackUrl: string;
+}
+
+export type SubmitOutcome =
+  | { readonly kind: 'accepted'; readonly conversationId: string | null }
+  | { readonly kind: 'rejected'; readonly reasonCode: string }
+  | { readonly kind: 'ambiguous'; readonly reason: string };
+
+export interface PayoutProvider {
+  readonly id: ProviderId;
+  submit(request: SubmitRequest): Promise<SubmitOutcome>;
+}
+
+/** Thrown by a provider guard when it refused to call the provider (breaker open): nothing was sent. */
+export class ProviderUnavailableError extends Error {
+  constructor(readonly provider: string, message: string) {
+    super(message);
+    this.name = 'ProviderUnavailableError';
+  }
+}

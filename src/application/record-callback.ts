@@ -1,0 +1,59 @@
+// A provider callback: authenticated by the attempt's unguessable token in its URL (M-Pesa signs
+// nothing), stored raw and once, and turned into a result in the results outbox in the same
+// transaction. The HTTP answer goes out as soon as that commits.
+import { reject, type Rejection } from '../domain/errors.js';
+import { deriveId } from '../domain/ids.js';
+import { err, ok, type Result } from '../domain/result.js';
+import { callbackTokenHash } from './execute-payout.js';
+import type { Persistence, ResultOutcome } from './ports.js';
+
+/** What a provider adapter reads out of a callback body. */
+export interface ParsedCallback {
+  /** Equal for every delivery of the same provider message. */
+  readonly dedupeKey: string;
+  /** The idempotency key the provider echoes (M-Pesa OriginatorConversationID), if any. */
+  readonly idempotencyKey: string | null;
+  readonly outcome: ResultOutcome;
+  readonly reasonCode: string | null;
+  readonly providerReference: string | null;
+}
+
+export const callbackTokenPattern = /^[A-Za-z0-9_-]{43}$/;
+
+export interface RecordCallbackOutput {
+  readonly duplicate: boolean;
+  readonly orphan: boolean;
+}
+
+export async function recordCallback(
+  persistence: Persistence,
+  provider: string,
+  token: string,
+  rawBody: Buffer,
+  parse: (raw: Buffer) => ParsedCallback | null,
+): Promise<Result<RecordCallbackOutput, Rejection>> {
+  if (!callbackTokenPattern.test(token)) return err(reject('CALLBACK_UNAUTHENTICATED'));
+  const attempt = await persistence.read.payouts.findAttemptByToken(callbackTokenHash(token));
+  if (!attempt) return err(reject('CALLBACK_UNAUTHENTICATED'));
+  const parsed = parse(rawBody);
+  if (!parsed) return err(reject('CALLBACK_MALFORMED'));
+  // Authentic token but a message about another transaction: keep it for finance, move nothing.
+  const orphan = parsed.idempotencyKey !== null && parsed.idempotencyKey !== attempt.idempotencyKey;
+  const payout = await persistence.read.payouts.find(attempt.payoutId);
+  if (!payout) throw new Error(`invariant violated: attempt without payout ${attempt.payoutId}`);
+
+  return persistence.transaction(async (tx) => {
+    const fresh = await tx.callbacks.insert(provider, parsed.dedupeKey, orphan ? null : payout.id, rawBody);
+    if (!fresh || orphan) return ok({ duplicate: !fresh, orphan });
+    await tx.results.insert({
+      id: deriveId('result', provider, parsed.dedupeKey),
+      payoutId: payout.id,
+      batchId: payout.batchId,
+      outcome: parsed.outcome,
+      reasonCode: parsed.reasonCode,
+      providerReference: parsed.providerReference,
+      source: 'callback',
+    });
+    return ok({ duplicate: false, orphan: false });
+  });
+}

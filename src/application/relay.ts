@@ -1,0 +1,99 @@
+// The relay drains both outboxes: approved payouts → the provider's dispatch topic (then queued),
+// stored results → the results topic (then published). Claims use FOR UPDATE SKIP LOCKED, so
+// several relays run safely; a crash between publish and mark re-publishes, and consumers dedupe.
+import type { Logger } from 'pino';
+import { movePayout } from '../domain/payout-state.js';
+import { ok } from '../domain/result.js';
+import { encode, type DispatchMessage, type ResultMessage, type Topics } from './messages.js';
+import type { NewResult, Persistence, Transport } from './ports.js';
+
+export interface RelayDeps {
+  readonly persistence: Persistence;
+  readonly transport: Transport;
+  readonly topics: Topics;
+  readonly chunkMax: number;
+  readonly logger: Logger;
+}
+
+/** Publishes one chunk of dispatchable payouts; returns how many. */
+export async function relayDispatchOnce(deps: RelayDeps): Promise<number> {
+  const done = await deps.persistence.transaction(async (tx) => {
+    const claimed = await tx.payouts.claim('approved', deps.chunkMax);
+    if (claimed.length === 0) return ok(0);
+    const byTopic = new Map<string, { key: string; value: Buffer }[]>();
+    for (const p of claimed) {
+      const message: DispatchMessage = { type: 'tuma.payout.dispatch', version: 1, payoutId: p.id, batchId: p.batchId, provider: p.provider };
+      const topic = deps.topics.dispatch(p.provider);
+      byTopic.set(topic, [...(byTopic.get(topic) ?? []), { key: p.id, value: encode(message) }]);
+    }
+    // Published inside the claim: if the broker refuses, the transaction rolls back and the rows stay approved.
+    for (const [topic, messages] of byTopic) await deps.transport.publish(topic, messages);
+    const move = movePayout('approved', 'queued');
+    if (!move.ok) throw new Error('invariant violated: approved → queued must be legal');
+    await tx.payouts.move(claimed.map((p) => p.id), 'approved', 'queued', 'relay: published for dispatch');
+    return ok(claimed.length);
+  });
+  if (!done.ok) throw new Error(`invariant violated: relay transaction rejected: ${done.error.code}`);
+  return done.value;
+}
+
+/** Publishes one chunk of stored provider results; returns how many. */
+export async function relayResultsOnce(deps: RelayDeps): Promise<number> {
+  const done = await deps.persistence.transaction(async (tx) => {
+    const claimed = await tx.results.claimUnpublished(deps.chunkMax);
+    if (claimed.length === 0) return ok(0);
+    const messages = claimed.map((r) => ({ key: r.batchId, value: encode(toResultMessage(r)) }));
+    await deps.transport.publish(deps.topics.results, messages);
+    await tx.results.markPublished(claimed.map((r) => r.id));
+    return ok(claimed.length);
+  });
+  if (!done.ok) throw new Error(`invariant violated: relay transaction rejected: ${done.error.code}`);
+  return done.value;
+}
+
+function toResultMessage(r: NewResult): ResultMessage {
+  return {
+    type: 'tuma.payout.result',
+    version: 1,
+    resultId: r.id,
+    payoutId: r.payoutId,
+    batchId: r.batchId,
+    outcome: r.outcome,
+    reasonCode: r.reasonCode,
+    providerReference: r.providerReference,
+    source: r.source,
+  };
+}
+
+/**
+ * Runs both relays until stopped: drains while there is work, sleeps `pollIntervalMs` when idle.
+ * Errors are logged and retried after the interval (the broker or database may be restarting).
+ */
+export function startRelay(deps: RelayDeps, pollIntervalMs: number): { stop(): Promise<void> } {
+  let stopping = false;
+  let wake: (() => void) | null = null;
+  const loop = (async () => {
+    while (!stopping) {
+      let moved = 0;
+      try {
+        moved = (await relayDispatchOnce(deps)) + (await relayResultsOnce(deps));
+      } catch (error) {
+        deps.logger.error({ err: error }, 'relay pass failed; retrying');
+      }
+      if (moved === 0 && !stopping) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, pollIntervalMs);
+        });
+        wake = null;
+      }
+    }
+  })();
+  return {
+    async stop() {
+      stopping = true;
+      wake?.();
+      await loop;
+    },
+  };
+}

@@ -1,0 +1,179 @@
+// The composition root: builds the adapters a set of roles needs, starts them, and stops them
+// in order (intake first, then in-flight work, then consumers, transport and the pool).
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import type { Logger } from 'pino';
+import { executePayout } from '../application/execute-payout.js';
+import { allTopics, topicNames, type Topics } from '../application/messages.js';
+import type { Persistence, Subscription, Transport } from '../application/ports.js';
+import { startRelay } from '../application/relay.js';
+import { settleResult } from '../application/settle-result.js';
+import type { Config } from '../config/config.js';
+import { AesGcmVault } from '../adapters/crypto/vault.js';
+import type { Db } from '../adapters/db/database.js';
+import { startEmbeddedPostgres } from '../adapters/db/embedded-postgres.js';
+import { migrateToLatest } from '../adapters/db/migrate.js';
+import { kyselyPersistence } from '../adapters/db/persistence.js';
+import { createDb, databaseReady } from '../adapters/db/pool.js';
+import { createApp } from '../adapters/http/app.js';
+import { createKafkaTransport } from '../adapters/kafka/kafka-transport.js';
+import { GuardedProvider } from '../adapters/providers/guarded-provider.js';
+import { MpesaClient } from '../adapters/providers/mpesa/mpesa-client.js';
+import { createInProcessTransport } from '../adapters/transport/in-process-transport.js';
+import { createMpesaSimulator, type MpesaSimulator } from '../simulator/mpesa-simulator.js';
+
+export const roles = ['api', 'relay', 'worker', 'settler', 'simulator'] as const;
+export type Role = (typeof roles)[number];
+
+export interface Runtime {
+  readonly db: Db;
+  readonly persistence: Persistence;
+  readonly transport: Transport;
+  readonly topics: Topics;
+  readonly apiUrl: string | null;
+  readonly simulatorUrl: string | null;
+  readonly simulator: MpesaSimulator | null;
+  readonly mpesa: GuardedProvider | null;
+  stop(): Promise<void>;
+}
+
+async function listen(app: express.Express, host: string, port: number): Promise<{ server: http.Server; url: string }> {
+  const server = http.createServer(app);
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 120_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  return { server, url: `http://${host}:${address.port}` };
+}
+
+const closeServer = (server: http.Server) =>
+  new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+
+export async function startRuntime(config: Config, active: ReadonlySet<Role>, logger: Logger): Promise<Runtime> {
+  const stops: (() => Promise<void>)[] = []; // run in reverse order of start
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) {
+      try {
+        await stop();
+      } catch (error) {
+        logger.error({ err: error }, 'shutdown step failed');
+      }
+    }
+  };
+  try {
+    let databaseUrl = config.database.url;
+    if (!databaseUrl) {
+      const embedded = await startEmbeddedPostgres(config.database.embeddedDataDir, config.database.embeddedPort, logger);
+      stops.push(() => embedded.stop());
+      databaseUrl = embedded.url;
+      logger.info({ dataDir: config.database.embeddedDataDir }, 'using the embedded PostgreSQL');
+    }
+    const handle = createDb(databaseUrl, config.database.poolMax, logger);
+    stops.push(() => handle.close());
+    const applied = await migrateToLatest(handle.db);
+    if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+
+    const topics = topicNames(config.kafka.topicPrefix);
+    const transport = config.kafka.brokers
+      ? await createKafkaTransport({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, topics: allTopics(topics), logger })
+      : createInProcessTransport(logger);
+    stops.push(() => transport.close());
+    logger.info({ transport: config.kafka.brokers ? 'kafka' : 'in-process' }, 'transport ready');
+
+    const persistence = kyselyPersistence(handle.db);
+    const vault = new AesGcmVault(handle.db, config.crypto.masterKey);
+
+    let simulator: MpesaSimulator | null = null;
+    let simulatorUrl: string | null = null;
+    if (active.has('simulator')) {
+      simulator = createMpesaSimulator({ ...config.providers.mpesa, callbackDelayMs: config.simulator.callbackDelayMs, logger });
+      const app = express();
+      app.disable('x-powered-by');
+      app.use(simulator.router);
+      app.get('/__sim/mpesa/executions/:key', (req, res) => {
+        res.json({ key: req.params.key, executions: simulator!.executions(req.params.key) });
+      });
+      const { server, url } = await listen(app, '127.0.0.1', config.simulator.port);
+      const sim = simulator;
+      stops.push(async () => {
+        sim.close();
+        await closeServer(server);
+      });
+      simulatorUrl = url;
+    }
+
+    const subscriptions: Subscription[] = [];
+    stops.push(async () => {
+      await Promise.all(subscriptions.map((s) => s.stop()));
+    });
+
+    let apiUrl: string | null = null;
+    let apiServer: http.Server | null = null;
+    if (active.has('api')) {
+      const app = createApp({
+        persistence,
+        vault,
+        batchPayoutsMax: config.limits.batchPayoutsMax,
+        now: () => new Date(),
+        bodyMaxBytes: config.http.bodyMaxBytes,
+        logger: logger.child({ role: 'api' }),
+        readiness: async () => ({ database: await databaseReady(handle.pool, 2_000), transport: await transport.ready() }),
+      });
+      const { server, url } = await listen(app, config.http.host, config.http.port);
+      apiServer = server;
+      apiUrl = url;
+    }
+
+    const publicBaseUrl = config.http.publicBaseUrl ?? apiUrl ?? `http://${config.http.host}:${config.http.port}`;
+
+    let mpesa: GuardedProvider | null = null;
+    if (active.has('worker')) {
+      mpesa = new GuardedProvider(new MpesaClient(config.providers.mpesa, config.limits.providerTimeoutMs, logger), { timeoutMs: config.limits.providerTimeoutMs, ...config.breaker }, logger);
+      const provider = mpesa;
+      stops.push(async () => provider.shutdown());
+      const deps = { persistence, vault, transport, topics, providers: { mpesa: provider }, publicBaseUrl, logger: logger.child({ role: 'worker' }) };
+      subscriptions.push(
+        await transport.subscribe({
+          topic: topics.dispatch('mpesa'),
+          groupId: `${config.kafka.topicPrefix}tuma-worker-mpesa`,
+          concurrency: config.limits.workerConcurrencyMax,
+          handle: (d) => executePayout(deps, d),
+        }),
+      );
+    }
+    if (active.has('settler')) {
+      const deps = { persistence, transport, topics, logger: logger.child({ role: 'settler' }) };
+      subscriptions.push(
+        await transport.subscribe({
+          topic: topics.results,
+          groupId: `${config.kafka.topicPrefix}tuma-settler`,
+          concurrency: config.limits.workerConcurrencyMax,
+          handle: async (d) => {
+            await settleResult(deps, d);
+          },
+        }),
+      );
+    }
+    if (active.has('relay')) {
+      const relay = startRelay({ persistence, transport, topics, chunkMax: config.limits.relayChunkMax, logger: logger.child({ role: 'relay' }) }, config.limits.relayPollIntervalMs);
+      stops.push(() => relay.stop());
+    }
+
+    if (apiServer) {
+      const server = apiServer;
+      // Stopping intake comes first at shutdown: it is pushed last.
+      stops.push(() => closeServer(server));
+    }
+    return { db: handle.db, persistence, transport, topics, apiUrl, simulatorUrl, simulator, mpesa, stop: stopAll };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

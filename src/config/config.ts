@@ -1,0 +1,220 @@
+// The one place that reads the environment. Everything else receives the frozen Config.
+import { z } from 'zod';
+
+/** Named maxima for every configurable limit: a value past one is refused at start. */
+export const limitsMax = {
+  httpBodyMaxBytes: 64 * 1024 * 1024,
+  batchPayoutsMax: 1_000_000,
+  databasePoolMax: 200,
+  relayChunkMax: 10_000,
+  relayPollIntervalMs: 60_000,
+  workerConcurrencyMax: 256,
+  settlerChunkMax: 10_000,
+  providerTimeoutMs: 120_000,
+  breakerResetTimeoutMs: 600_000,
+  breakerVolumeThreshold: 10_000,
+  shutdownTimeoutMs: 300_000,
+  callbackDelayMs: 60_000,
+} as const;
+
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+function intIn(min: number, max: number) {
+  return z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform((v) => Number(v))
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+}
+
+const port = intIn(0, 65_535);
+const url = z.url({ protocol: /^(https?|postgres(ql)?)$/, error: 'must be a URL' });
+const secret = z.string().min(1, 'must not be empty');
+
+const envSchema = z.object({
+  TUMA_DEV_MODE: bool.default(false),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+  HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+  HTTP_PORT: port.default(8080),
+  HTTP_BODY_MAX_BYTES: intIn(1024, limitsMax.httpBodyMaxBytes).default(16 * 1024 * 1024),
+  PUBLIC_BASE_URL: url.optional(),
+
+  DATABASE_URL: url.optional(),
+  DATABASE_POOL_MAX: intIn(1, limitsMax.databasePoolMax).default(20),
+  EMBEDDED_DATA_DIR: z.string().min(1).default('.data'),
+  EMBEDDED_DATABASE_PORT: port.default(54329),
+
+  KAFKA_BROKERS: z
+    .string()
+    .regex(/^[^\s,]+:\d+(,[^\s,]+:\d+)*$/, 'must be host:port[,host:port...]')
+    .optional(),
+  KAFKA_CLIENT_ID: z.string().regex(/^[\w.-]{1,64}$/, 'must be 1-64 of [A-Za-z0-9_.-]').default('tuma'),
+  KAFKA_TOPIC_PREFIX: z.string().regex(/^[\w.-]{0,64}$/, 'must be 0-64 of [A-Za-z0-9_.-]').default(''),
+
+  TUMA_MASTER_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be 32 bytes in base64 (44 characters)')
+    .optional(),
+
+  MPESA_BASE_URL: url.optional(),
+  MPESA_CONSUMER_KEY: secret.optional(),
+  MPESA_CONSUMER_SECRET: secret.optional(),
+  MPESA_SHORTCODE: z.string().regex(/^\d{5,7}$/, 'must be a 5-7 digit shortcode').optional(),
+  MPESA_INITIATOR_NAME: secret.optional(),
+  MPESA_SECURITY_CREDENTIAL: secret.optional(),
+
+  SIMULATOR_PORT: port.default(8090),
+  SIMULATOR_CALLBACK_DELAY_MS: intIn(0, limitsMax.callbackDelayMs).default(50),
+
+  BATCH_PAYOUTS_MAX: intIn(1, limitsMax.batchPayoutsMax).default(100_000),
+  RELAY_CHUNK_MAX: intIn(1, limitsMax.relayChunkMax).default(500),
+  RELAY_POLL_INTERVAL_MS: intIn(10, limitsMax.relayPollIntervalMs).default(200),
+  WORKER_CONCURRENCY_MAX: intIn(1, limitsMax.workerConcurrencyMax).default(16),
+  SETTLER_CHUNK_MAX: intIn(1, limitsMax.settlerChunkMax).default(500),
+  PROVIDER_TIMEOUT_MS: intIn(100, limitsMax.providerTimeoutMs).default(10_000),
+  BREAKER_ERROR_THRESHOLD_PERCENT: intIn(1, 100).default(50),
+  BREAKER_RESET_TIMEOUT_MS: intIn(100, limitsMax.breakerResetTimeoutMs).default(10_000),
+  BREAKER_VOLUME_THRESHOLD: intIn(1, limitsMax.breakerVolumeThreshold).default(10),
+  SHUTDOWN_TIMEOUT_MS: intIn(100, limitsMax.shutdownTimeoutMs).default(15_000),
+});
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export interface MpesaConfig {
+  readonly baseUrl: string;
+  readonly consumerKey: string;
+  readonly consumerSecret: string;
+  readonly shortcode: string;
+  readonly initiatorName: string;
+  readonly securityCredential: string;
+}
+
+export interface Config {
+  readonly devMode: boolean;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** publicBaseUrl null: callbacks go to the address the API listens on. */
+  readonly http: { readonly host: string; readonly port: number; readonly bodyMaxBytes: number; readonly publicBaseUrl: string | null };
+  /** url null = embedded PostgreSQL under embeddedDataDir. */
+  readonly database: {
+    readonly url: string | null;
+    readonly poolMax: number;
+    readonly embeddedDataDir: string;
+    readonly embeddedPort: number;
+  };
+  /** brokers null = the in-process transport. */
+  readonly kafka: { readonly brokers: readonly string[] | null; readonly clientId: string; readonly topicPrefix: string };
+  readonly crypto: { readonly masterKey: Buffer };
+  readonly providers: { readonly mpesa: MpesaConfig };
+  readonly simulator: { readonly port: number; readonly callbackDelayMs: number };
+  readonly limits: {
+    readonly batchPayoutsMax: number;
+    readonly relayChunkMax: number;
+    readonly relayPollIntervalMs: number;
+    readonly workerConcurrencyMax: number;
+    readonly settlerChunkMax: number;
+    readonly providerTimeoutMs: number;
+    readonly shutdownTimeoutMs: number;
+  };
+  readonly breaker: {
+    readonly errorThresholdPercent: number;
+    readonly resetTimeoutMs: number;
+    readonly volumeThreshold: number;
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Dev-mode stand-ins for secrets. Only ever used when TUMA_DEV_MODE is on; never in production. */
+const devSecrets = {
+  MPESA_CONSUMER_KEY: 'dev-consumer-key',
+  MPESA_CONSUMER_SECRET: 'dev-consumer-secret',
+  MPESA_SHORTCODE: '600000',
+  MPESA_INITIATOR_NAME: 'tuma-dev',
+  MPESA_SECURITY_CREDENTIAL: 'dev-security-credential',
+} as const;
+
+/** Records a missing variable; the placeholder returned is never used, because loadConfig throws. */
+function missing(name: string, problems: string[]): string {
+  problems.push(`${name}: is required (no default outside TUMA_DEV_MODE=true)`);
+  return '';
+}
+
+/** Reads, validates and freezes the configuration. Throws ConfigError naming every bad variable. */
+export function loadConfig(env: Env): Config {
+  // Empty strings count as unset: `FOO= tuma start` should not mean "FOO is the empty string".
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  const dev = e.TUMA_DEV_MODE;
+  const secretOf = (name: keyof typeof devSecrets): string => e[name] ?? (dev ? devSecrets[name] : missing(name, problems));
+
+  const masterKeyB64 = e.TUMA_MASTER_KEY ?? missing('TUMA_MASTER_KEY', problems);
+  const mpesaBaseUrl = e.MPESA_BASE_URL ?? (dev ? `http://127.0.0.1:${e.SIMULATOR_PORT}` : missing('MPESA_BASE_URL', problems));
+  const mpesa: MpesaConfig = {
+    baseUrl: mpesaBaseUrl,
+    consumerKey: secretOf('MPESA_CONSUMER_KEY'),
+    consumerSecret: secretOf('MPESA_CONSUMER_SECRET'),
+    shortcode: secretOf('MPESA_SHORTCODE'),
+    initiatorName: secretOf('MPESA_INITIATOR_NAME'),
+    securityCredential: secretOf('MPESA_SECURITY_CREDENTIAL'),
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const config: Config = {
+    devMode: dev,
+    logLevel: e.LOG_LEVEL,
+    http: { host: e.HTTP_HOST, port: e.HTTP_PORT, bodyMaxBytes: e.HTTP_BODY_MAX_BYTES, publicBaseUrl: e.PUBLIC_BASE_URL ? e.PUBLIC_BASE_URL.replace(/\/+$/, '') : null },
+    database: {
+      url: e.DATABASE_URL ?? null,
+      poolMax: e.DATABASE_POOL_MAX,
+      embeddedDataDir: e.EMBEDDED_DATA_DIR,
+      embeddedPort: e.EMBEDDED_DATABASE_PORT,
+    },
+    kafka: {
+      brokers: e.KAFKA_BROKERS ? e.KAFKA_BROKERS.split(',') : null,
+      clientId: e.KAFKA_CLIENT_ID,
+      topicPrefix: e.KAFKA_TOPIC_PREFIX,
+    },
+    crypto: { masterKey: Buffer.from(masterKeyB64, 'base64') },
+    providers: { mpesa: { ...mpesa, baseUrl: mpesa.baseUrl.replace(/\/+$/, '') } },
+    simulator: { port: e.SIMULATOR_PORT, callbackDelayMs: e.SIMULATOR_CALLBACK_DELAY_MS },
+    limits: {
+      batchPayoutsMax: e.BATCH_PAYOUTS_MAX,
+      relayChunkMax: e.RELAY_CHUNK_MAX,
+      relayPollIntervalMs: e.RELAY_POLL_INTERVAL_MS,
+      workerConcurrencyMax: e.WORKER_CONCURRENCY_MAX,
+      settlerChunkMax: e.SETTLER_CHUNK_MAX,
+      providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,
+      shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    },
+    breaker: {
+      errorThresholdPercent: e.BREAKER_ERROR_THRESHOLD_PERCENT,
+      resetTimeoutMs: e.BREAKER_RESET_TIMEOUT_MS,
+      volumeThreshold: e.BREAKER_VOLUME_THRESHOLD,
+    },
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Buffer.isBuffer(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** The process environment, read here and only here. */
+export function processEnv(): Env {
+  return process.env;
+}

@@ -1,0 +1,77 @@
+// The one catalogue of stable error codes. contracts/error-codes.json documents each; a test keeps
+// the two in step. Codes never change meaning once released; new failures get new codes.
+
+export const errorCodes = {
+  // Requests
+  REQUEST_MALFORMED: { status: 400, message: 'The request body is not well-formed.' },
+  REQUEST_TOO_LARGE: { status: 413, message: 'The request body is larger than allowed.' },
+  REQUEST_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request content type is not supported.' },
+  NOT_FOUND: { status: 404, message: 'No such resource.' },
+  INTERNAL: { status: 500, message: 'Internal error; nothing was changed that is not reported.' },
+  SERVICE_UNAVAILABLE: { status: 503, message: 'A dependency is not reachable.' },
+  // Signatures (JWS)
+  JWS_MALFORMED: { status: 400, message: 'The JWS is not a JSON-serialized JWS (RFC 7515 §7.2).' },
+  JWS_ALG_NOT_ALLOWED: { status: 400, message: 'The JWS algorithm is not allowed (ES256, EdDSA, PS256 only).' },
+  JWS_KEY_UNKNOWN: { status: 401, message: 'The signing key (kid) is not registered.' },
+  JWS_KEY_NOT_VALID: { status: 401, message: 'The signing key is revoked, expired or not yet valid.' },
+  JWS_KEY_WRONG_ORGANISATION: { status: 403, message: 'The signing key belongs to another organisation.' },
+  JWS_KEY_WRONG_ROLE: { status: 403, message: 'The signing key may not be used in this role.' },
+  JWS_SIGNATURE_INVALID: { status: 401, message: 'The signature does not verify over the payload.' },
+  // Batches
+  BATCH_INVALID: { status: 422, message: 'The batch document is invalid; see errors.' },
+  BATCH_EXPIRED: { status: 422, message: 'The batch is past its expiresAt.' },
+  BATCH_NOT_YET_VALID: { status: 422, message: 'The batch createdAt is in the future beyond the allowed skew.' },
+  BATCH_TOO_LARGE: { status: 413, message: 'The batch has more payouts than allowed.' },
+  BATCH_CONFLICT: { status: 409, message: 'A different batch with this batchId exists.' },
+  PROGRAMME_NOT_FOUND: { status: 422, message: 'The programme does not exist in this organisation.' },
+  PROGRAMME_CURRENCY_MISMATCH: { status: 422, message: 'The batch currency is not the programme currency.' },
+  // Ledger
+  LEDGER_INSUFFICIENT_FUNDS: { status: 422, message: 'The account does not have enough funds.' },
+  LEDGER_TRANSFER_CONFLICT: { status: 409, message: 'A transfer with this id exists with other fields.' },
+  LEDGER_ACCOUNT_NOT_FOUND: { status: 422, message: 'A ledger account of the transfer does not exist.' },
+  // Callbacks
+  CALLBACK_UNAUTHENTICATED: { status: 401, message: 'The callback could not be authenticated.' },
+  CALLBACK_MALFORMED: { status: 400, message: 'The callback body is not in the provider format.' },
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+/** Per-row and per-field problems of a batch document. */
+export const rowErrorCodes = {
+  FIELD_MISSING: 'A required field is missing.',
+  FIELD_INVALID: 'A field has the wrong type or format.',
+  FIELD_UNKNOWN: 'A field is not part of the format.',
+  AMOUNT_NOT_STRING: 'Amounts are decimal strings; a JSON number is refused.',
+  AMOUNT_INVALID: 'The amount is not a positive decimal string.',
+  AMOUNT_SCALE: 'The amount has more decimals than the currency allows.',
+  AMOUNT_RANGE: 'The amount is out of range.',
+  AMOUNT_PROVIDER_SCALE: 'The provider pays whole units of this currency only.',
+  CURRENCY_UNKNOWN: 'The currency is not an ISO 4217 code Tuma knows.',
+  MSISDN_INVALID: 'The phone number is not a valid E.164 number.',
+  MSISDN_COUNTRY: "The phone number is not in the provider's country.",
+  PROVIDER_UNKNOWN: 'The provider is not known.',
+  PROVIDER_CURRENCY: 'The provider does not pay in this currency.',
+  REF_DUPLICATE: 'The payout ref appears more than once.',
+  DECLARED_COUNT_MISMATCH: 'declared.count differs from the number of payouts.',
+  DECLARED_TOTAL_MISMATCH: 'declared.total differs from the sum of the payouts.',
+  DATES_INVALID: 'expiresAt must be after createdAt.',
+} as const;
+
+export type RowErrorCode = keyof typeof rowErrorCodes;
+
+export interface RowError {
+  /** 0-based index into payouts, or null for a document-level problem. */
+  readonly row: number | null;
+  readonly field: string;
+  readonly code: RowErrorCode;
+}
+
+/** An expected rejection: a stable code, optional details safe to show the caller. */
+export interface Rejection {
+  readonly code: ErrorCode;
+  readonly detail?: string;
+  readonly errors?: readonly RowError[];
+}
+
+export const reject = (code: ErrorCode, detail?: string, errors?: readonly RowError[]): Rejection =>
+  errors ? { code, detail, errors } : detail ? { code, detail } : { code };
