@@ -104,8 +104,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       state text NOT NULL CHECK (state IN ('received', 'awaiting_approval', 'approved', 'dispatching', 'completed', 'rejected', 'cancelled')),
       payout_count integer NOT NULL CHECK (payout_count > 0),
       total_minor bigint NOT NULL CHECK (total_minor > 0),
-      -- The exact signed bytes and every signature, kept for non-repudiation.
-      payload bytea NOT NULL,
+      -- The exact signed bytes (sealed with the programme's data key: they hold phone numbers
+      -- and names) and every signature, kept for non-repudiation.
+      payload_enc bytea NOT NULL,
       payload_sha256 bytea NOT NULL,
       signatures jsonb NOT NULL,
       maker_kid text NOT NULL REFERENCES signer_keys(kid),
@@ -167,13 +168,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       PRIMARY KEY (payout_id, attempt_no)
     );
 
-    -- Provider callbacks exactly as received (raw body), once per dedupe key.
+    -- Provider callbacks exactly as received (raw body, sealed: it can name the receiver), once per dedupe key.
     CREATE TABLE callbacks (
       id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
       provider text NOT NULL,
       dedupe_key text NOT NULL,
       payout_id uuid REFERENCES payouts(id),
-      raw_body bytea NOT NULL,
+      raw_body_enc bytea NOT NULL,
       received_at timestamptz NOT NULL DEFAULT now(),
       UNIQUE (provider, dedupe_key)
     );

@@ -7,7 +7,7 @@ import { attemptKey, deriveId } from '../domain/ids.js';
 import type { ProviderId } from '../domain/providers.js';
 import { ok } from '../domain/result.js';
 import { deadLetter } from './dead-letter.js';
-import { decode, dispatchMessageSchema, type Topics } from './messages.js';
+import { decode, dispatchMessageSchema, reasonCodeMax, type Topics } from './messages.js';
 import {
   ProviderUnavailableError,
   type BeneficiaryVault,
@@ -50,7 +50,7 @@ export async function executePayout(deps: ExecutePayoutDeps, delivery: Delivery)
 
   const sealed = await deps.persistence.read.payouts.sealedMsisdn(started.payout.id);
   if (!sealed) throw new Error(`invariant violated: payout ${started.payout.id} has no msisdn`);
-  const msisdn = await deps.vault.open(started.payout.programmeId, started.payout.id, 'msisdn', sealed);
+  const msisdn = (await deps.vault.open(started.payout.programmeId, started.payout.id, 'msisdn', sealed)).toString('utf8');
 
   let outcome: SubmitOutcome;
   try {
@@ -117,7 +117,7 @@ async function recordOutcome(deps: ExecutePayoutDeps, started: Started, outcome:
         payoutId: payout.id,
         batchId: payout.batchId,
         outcome: 'failed',
-        reasonCode: outcome.reasonCode,
+        reasonCode: outcome.reasonCode.slice(0, reasonCodeMax),
         providerReference: null,
         source: 'sync',
       });

@@ -16,6 +16,9 @@ export const allTopics = (topics: Topics): string[] => [
   topics.dlq,
 ];
 
+/** Reason codes travel in result messages; the contract bounds them. */
+export const reasonCodeMax = 100;
+
 const uuid = z.uuid();
 
 export const dispatchMessageSchema = z.strictObject({
@@ -34,7 +37,7 @@ export const resultMessageSchema = z.strictObject({
   payoutId: uuid,
   batchId: uuid,
   outcome: z.enum(['paid', 'failed', 'ambiguous']),
-  reasonCode: z.string().max(100).nullable(),
+  reasonCode: z.string().max(reasonCodeMax).nullable(),
   providerReference: z.string().max(100).nullable(),
   source: z.enum(['sync', 'callback', 'status_query']),
 });

@@ -74,7 +74,8 @@ export interface NewBatch {
   readonly state: BatchState;
   readonly payoutCount: number;
   readonly totalMinor: bigint;
-  readonly payload: Buffer;
+  /** The exact signed bytes, sealed: they contain phone numbers and names. */
+  readonly payloadEnc: Buffer;
   readonly payloadSha256: Buffer;
   readonly signatures: readonly unknown[];
   readonly makerKid: string;
@@ -157,8 +158,8 @@ export interface ResultRepo {
 }
 
 export interface CallbackRepo {
-  /** Stores the raw callback once per (provider, dedupeKey); false if it was there already. */
-  insert(provider: string, dedupeKey: string, payoutId: string | null, rawBody: Buffer): Promise<boolean>;
+  /** Stores the sealed raw callback once per (provider, dedupeKey); false if it was there already. */
+  insert(provider: string, dedupeKey: string, payoutId: string | null, rawBodyEnc: Buffer): Promise<boolean>;
 }
 
 export interface AdminRepo {
@@ -187,9 +188,13 @@ export interface Persistence {
 
 // ---------- beneficiary data ----------
 
+/** What may be sealed: every place beneficiary data can sit at rest. */
+export type SealedField = 'msisdn' | 'name' | 'batch_payload' | 'callback_body';
+
 export interface BeneficiaryVault {
-  seal(programmeId: string, payoutId: string, field: 'msisdn' | 'name', plaintext: string): Promise<Buffer>;
-  open(programmeId: string, payoutId: string, field: 'msisdn' | 'name', sealed: Buffer): Promise<string>;
+  /** Encrypts under the programme's data key, bound to the subject (payout or batch id) and field. */
+  seal(programmeId: string, subjectId: string, field: SealedField, plaintext: string | Buffer): Promise<Buffer>;
+  open(programmeId: string, subjectId: string, field: SealedField, sealed: Buffer): Promise<Buffer>;
   /** Keyed hash for duplicate checks and lookup, per programme. */
   blindIndex(programmeId: string, value: string): Promise<Buffer>;
 }

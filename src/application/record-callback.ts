@@ -5,7 +5,8 @@ import { reject, type Rejection } from '../domain/errors.js';
 import { deriveId } from '../domain/ids.js';
 import { err, ok, type Result } from '../domain/result.js';
 import { callbackTokenHash } from './execute-payout.js';
-import type { Persistence, ResultOutcome } from './ports.js';
+import { reasonCodeMax } from './messages.js';
+import type { BeneficiaryVault, Persistence, ResultOutcome } from './ports.js';
 
 /** What a provider adapter reads out of a callback body. */
 export interface ParsedCallback {
@@ -26,12 +27,13 @@ export interface RecordCallbackOutput {
 }
 
 export async function recordCallback(
-  persistence: Persistence,
+  deps: { persistence: Persistence; vault: BeneficiaryVault },
   provider: string,
   token: string,
   rawBody: Buffer,
   parse: (raw: Buffer) => ParsedCallback | null,
 ): Promise<Result<RecordCallbackOutput, Rejection>> {
+  const { persistence } = deps;
   if (!callbackTokenPattern.test(token)) return err(reject('CALLBACK_UNAUTHENTICATED'));
   const attempt = await persistence.read.payouts.findAttemptByToken(callbackTokenHash(token));
   if (!attempt) return err(reject('CALLBACK_UNAUTHENTICATED'));
@@ -42,15 +44,17 @@ export async function recordCallback(
   const payout = await persistence.read.payouts.find(attempt.payoutId);
   if (!payout) throw new Error(`invariant violated: attempt without payout ${attempt.payoutId}`);
 
+  // Callbacks name the receiver (Daraja: ReceiverPartyPublicName): sealed like every beneficiary field.
+  const sealed = await deps.vault.seal(payout.programmeId, `${provider}:${parsed.dedupeKey}`, 'callback_body', rawBody);
   return persistence.transaction(async (tx) => {
-    const fresh = await tx.callbacks.insert(provider, parsed.dedupeKey, orphan ? null : payout.id, rawBody);
+    const fresh = await tx.callbacks.insert(provider, parsed.dedupeKey, orphan ? null : payout.id, sealed);
     if (!fresh || orphan) return ok({ duplicate: !fresh, orphan });
     await tx.results.insert({
       id: deriveId('result', provider, parsed.dedupeKey),
       payoutId: payout.id,
       batchId: payout.batchId,
       outcome: parsed.outcome,
-      reasonCode: parsed.reasonCode,
+      reasonCode: parsed.reasonCode?.slice(0, reasonCodeMax) ?? null,
       providerReference: parsed.providerReference,
       source: 'callback',
     });

@@ -57,11 +57,9 @@ export async function submitBatch(deps: SubmitBatchDeps, body: unknown): Promise
   } catch {
     return err(reject('BATCH_INVALID', 'the signed payload is not JSON', [{ row: null, field: '(document)', code: 'FIELD_INVALID' }]));
   }
-  const parsed = parseBatchDocument(json, deps.batchPayoutsMax);
-  if (!parsed.ok) {
-    const tooLarge = parsed.error.some((e) => e.row === null && e.field === 'payouts' && e.code === 'FIELD_INVALID');
-    return tooLarge ? err(reject('BATCH_TOO_LARGE', `at most ${deps.batchPayoutsMax} payouts`)) : err(reject('BATCH_INVALID', undefined, parsed.error));
-  }
+  if (payoutCountOf(json) > deps.batchPayoutsMax) return err(reject('BATCH_TOO_LARGE', `at most ${deps.batchPayoutsMax} payouts`));
+  const parsed = parseBatchDocument(json);
+  if (!parsed.ok) return err(reject('BATCH_INVALID', undefined, parsed.error));
   const doc = parsed.value;
   if (doc.organisationId !== verified.value.signer.organisationId) return err(reject('JWS_KEY_WRONG_ORGANISATION'));
 
@@ -75,7 +73,14 @@ export async function submitBatch(deps: SubmitBatchDeps, body: unknown): Promise
   if (programme.currency !== doc.currency) return err(reject('PROGRAMME_CURRENCY_MISMATCH'));
 
   const sealed = await sealPayouts(deps.vault, doc);
-  return store(deps, doc, programme, sealed, { payload: verified.value.payload, payloadSha256, signatures: verified.value.signatures, kid: verified.value.signer.kid });
+  const payloadEnc = await deps.vault.seal(doc.programmeId, doc.batchId, 'batch_payload', verified.value.payload);
+  return store(deps, doc, programme, sealed, { payloadEnc, payloadSha256, signatures: verified.value.signatures, kid: verified.value.signer.kid });
+}
+
+/** Counted before any per-row work, so an oversized batch costs nothing to refuse. */
+function payoutCountOf(json: unknown): number {
+  const payouts = json && typeof json === 'object' ? (json as { payouts?: unknown }).payouts : undefined;
+  return Array.isArray(payouts) ? payouts.length : 0;
 }
 
 function replayOrConflict(existing: BatchRecord, payloadSha256: Buffer): Result<SubmitBatchOutput, Rejection> {
@@ -107,7 +112,7 @@ async function store(
   doc: BatchDocument,
   programme: ProgrammeRecord,
   sealed: readonly SealedPayout[],
-  signed: { payload: Buffer; payloadSha256: Buffer; signatures: readonly unknown[]; kid: string },
+  signed: { payloadEnc: Buffer; payloadSha256: Buffer; signatures: readonly unknown[]; kid: string },
 ): Promise<Result<SubmitBatchOutput, Rejection>> {
   const approved = programme.approvalsRequired === 0;
   const result = await deps.persistence.transaction(async (tx) => {
@@ -119,7 +124,7 @@ async function store(
       state: approved ? 'approved' : 'awaiting_approval',
       payoutCount: doc.payouts.length,
       totalMinor: doc.totalMinor,
-      payload: signed.payload,
+      payloadEnc: signed.payloadEnc,
       payloadSha256: signed.payloadSha256,
       signatures: signed.signatures,
       makerKid: signed.kid,

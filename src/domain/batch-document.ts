@@ -56,26 +56,34 @@ export interface BatchDocument {
   readonly payouts: readonly PayoutRow[];
 }
 
-function zodErrors(issues: readonly z.core.$ZodIssue[]): RowError[] {
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let value = input;
+  for (const key of path) {
+    if (!value || typeof value !== 'object' || !Object.hasOwn(value, key)) return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+function zodErrors(issues: readonly z.core.$ZodIssue[], input: unknown): RowError[] {
   return issues.map((issue) => {
     const path = issue.path.map(String);
     const row = path[0] === 'payouts' && path[1] !== undefined ? Number(path[1]) : null;
     const field = row === null ? path.join('.') || '(document)' : path.slice(2).join('.') || '(row)';
-    const code: RowErrorCode =
-      issue.code === 'unrecognized_keys' ? 'FIELD_UNKNOWN' : issue.code === 'invalid_type' && issue.input === undefined ? 'FIELD_MISSING' : 'FIELD_INVALID';
+    if (issue.code === 'unrecognized_keys') {
+      // Name the unknown member itself, not its parent object.
+      const member = issue.keys[0] ?? '';
+      return { row, field: field === '(document)' || field === '(row)' ? member : `${field}.${member}`, code: 'FIELD_UNKNOWN' as RowErrorCode };
+    }
+    const code: RowErrorCode = issue.code === 'invalid_type' && valueAt(input, issue.path) === undefined ? 'FIELD_MISSING' : 'FIELD_INVALID';
     return { row, field, code };
   });
 }
 
-/** Parses the signed payload (already JSON-decoded) into a validated batch, or every problem found. */
-export function parseBatchDocument(input: unknown, payoutsMax: number): Result<BatchDocument, RowError[]> {
-  if (input && typeof input === 'object' && Array.isArray((input as { payouts?: unknown }).payouts)) {
-    const count = (input as { payouts: unknown[] }).payouts.length;
-    // Checked before the per-row work, so an oversized batch costs nothing to refuse.
-    if (count > payoutsMax) return err([{ row: null, field: 'payouts', code: 'FIELD_INVALID' }]);
-  }
+/** Parses the signed payload (already JSON-decoded; the caller bounds its size) into a validated batch, or every problem found. */
+export function parseBatchDocument(input: unknown): Result<BatchDocument, RowError[]> {
   const parsed = documentSchema.safeParse(input);
-  if (!parsed.success) return err(zodErrors(parsed.error.issues));
+  if (!parsed.success) return err(zodErrors(parsed.error.issues, input));
   const doc = parsed.data;
   if (!isCurrencyCode(doc.currency)) return err([{ row: null, field: 'currency', code: 'CURRENCY_UNKNOWN' }]);
   const currency = doc.currency;

@@ -3,7 +3,7 @@
 // and field, so a ciphertext moved to another row does not open. Deleting a programme's data key
 // erases its beneficiaries' data (crypto-shredding).
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
-import type { BeneficiaryVault } from '../../application/ports.js';
+import type { BeneficiaryVault, SealedField } from '../../application/ports.js';
 import type { Db } from '../db/database.js';
 
 const formatVersion = 1;
@@ -37,12 +37,13 @@ export class AesGcmVault implements BeneficiaryVault {
     if (masterKey.length !== 32) throw new Error('invariant violated: the master key is 32 bytes');
   }
 
-  async seal(programmeId: string, payoutId: string, field: 'msisdn' | 'name', plaintext: string): Promise<Buffer> {
-    return seal(await this.dataKey(programmeId), Buffer.from(plaintext, 'utf8'), `tuma:v1:${programmeId}:${payoutId}:${field}`);
+  async seal(programmeId: string, subjectId: string, field: SealedField, plaintext: string | Buffer): Promise<Buffer> {
+    const bytes = typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext;
+    return seal(await this.dataKey(programmeId), bytes, `tuma:v1:${programmeId}:${subjectId}:${field}`);
   }
 
-  async open(programmeId: string, payoutId: string, field: 'msisdn' | 'name', sealed: Buffer): Promise<string> {
-    return open(await this.dataKey(programmeId), sealed, `tuma:v1:${programmeId}:${payoutId}:${field}`).toString('utf8');
+  async open(programmeId: string, subjectId: string, field: SealedField, sealed: Buffer): Promise<Buffer> {
+    return open(await this.dataKey(programmeId), sealed, `tuma:v1:${programmeId}:${subjectId}:${field}`);
   }
 
   async blindIndex(programmeId: string, value: string): Promise<Buffer> {

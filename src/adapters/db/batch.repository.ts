@@ -59,7 +59,7 @@ export function batchRepository(db: DbOrTx): BatchRepo {
           state: b.state,
           payout_count: b.payoutCount,
           total_minor: b.totalMinor,
-          payload: b.payload,
+          payload_enc: b.payloadEnc,
           payload_sha256: b.payloadSha256,
           signatures: JSON.stringify(b.signatures),
           maker_kid: b.makerKid,

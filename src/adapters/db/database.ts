@@ -58,7 +58,7 @@ export interface BatchesTable {
   state: string;
   payout_count: number;
   total_minor: bigint;
-  payload: Buffer;
+  payload_enc: Buffer;
   payload_sha256: Buffer;
   signatures: Json<unknown[]>;
   maker_kid: string;
@@ -109,7 +109,7 @@ export interface CallbacksTable {
   provider: string;
   dedupe_key: string;
   payout_id: string | null;
-  raw_body: Buffer;
+  raw_body_enc: Buffer;
   received_at: Generated<Date>;
 }
 export interface PayoutResultsTable {

@@ -53,10 +53,10 @@ export function resultRepository(db: DbOrTx): ResultRepo {
 
 export function callbackRepository(db: DbOrTx): CallbackRepo {
   return {
-    async insert(provider, dedupeKey, payoutId, rawBody) {
+    async insert(provider, dedupeKey, payoutId, rawBodyEnc) {
       const inserted = await db
         .insertInto('callbacks')
-        .values({ provider, dedupe_key: dedupeKey, payout_id: payoutId, raw_body: rawBody })
+        .values({ provider, dedupe_key: dedupeKey, payout_id: payoutId, raw_body_enc: rawBodyEnc })
         .onConflict((oc) => oc.columns(['provider', 'dedupe_key']).doNothing())
         .returning('id')
         .executeTakeFirst();

@@ -95,7 +95,7 @@ export function createApp(deps: ApiDeps): express.Express {
     const path = kind === 'result' ? '/v1/callbacks/mpesa/:token' : '/v1/callbacks/mpesa/:token/timeout';
     app.post(path, callbackBody, route(async (req, res) => {
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const result = await recordCallback(deps.persistence, 'mpesa', String(req.params.token), raw, (b) => parseB2CCallback(b, kind));
+      const result = await recordCallback(deps, 'mpesa', String(req.params.token), raw, (b) => parseB2CCallback(b, kind));
       if (!result.ok) return sendRejection(res, result.error);
       req.log.info({ duplicate: result.value.duplicate, orphan: result.value.orphan }, 'mpesa callback stored');
       res.json({ ResultCode: 0, ResultDesc: 'Accepted' });

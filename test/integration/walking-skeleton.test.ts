@@ -1,0 +1,94 @@
+// One payout's whole path, end to end: signed batch → stored and sealed → ledger commit →
+// relay → dispatch topic → worker → M-Pesa simulator (through the breaker) → callback →
+// results topic → settler → ledger settled → GET shows paid. Real PostgreSQL; the Kafka run
+// uses the real broker, the in-process run the single-machine transport behind the same port.
+import { sql } from 'kysely';
+import type { Runtime } from '../../src/cli/runtime.js';
+import { attemptKey, payoutIdOf } from '../../src/domain/ids.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { batchDocument, kenyanPayout, net, setUpProgramme, sign, type Scenario } from '../support/fixtures.js';
+import { startTestRuntime, testConfig, type TransportKind } from '../support/runtime.js';
+
+const settleTimeoutMs = 45_000;
+
+describe.each<TransportKind>(['kafka', 'in-process'])('walking skeleton over %s', (transport) => {
+  let database: TestDatabase;
+  let runtime: Runtime;
+  let scenario: Scenario;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    runtime = await startTestRuntime(await testConfig(database.url, transport));
+    scenario = await setUpProgramme(runtime.persistence, 50_000_00n);
+  });
+
+  afterAll(async () => {
+    await runtime?.stop();
+    await database?.drop();
+  });
+
+  it('when a signed batch is submitted, then its payouts are paid once and the ledger settles to the cent', async () => {
+    const document = batchDocument(scenario, [kenyanPayout('p-1', '1250.00'), { ...kenyanPayout('p-2', '99.00'), msisdn: '+254722000111' }]);
+    const jws = await sign(document, scenario.maker);
+    const submitted = await fetch(`${runtime.apiUrl}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/jose+json' }, body: JSON.stringify(jws) });
+    expect(submitted.status).toBe(201);
+    expect(await submitted.json()).toEqual({ batchId: document.batchId, state: 'approved', currency: 'KES', payoutCount: 2, total: '1349.00' });
+
+    const batch = await net.eventually(async () => {
+      const res = await fetch(`${runtime.apiUrl}/v1/batches/${document.batchId}`);
+      const body = (await res.json()) as { state: string };
+      return body.state === 'completed' ? body : null;
+    }, settleTimeoutMs, 'the batch to complete');
+    expect(batch).toMatchObject({ state: 'completed', payouts: { paid: { count: 2, amount: '1349.00' } } });
+
+    const payoutId = payoutIdOf(document.batchId, 'p-1');
+    const payout = (await (await fetch(`${runtime.apiUrl}/v1/payouts/${payoutId}`)).json()) as Record<string, unknown>;
+    expect(payout).toMatchObject({ payoutId, state: 'paid', amount: '1250.00', currency: 'KES', attempts: 1 });
+    expect(payout.providerReference).toEqual(expect.stringMatching(/^[0-9A-F]{10}$/));
+    expect(JSON.stringify(payout)).not.toContain('254712345678');
+
+    // Each provider idempotency key executed exactly once at the provider.
+    for (const ref of ['p-1', 'p-2']) expect(runtime.simulator!.executions(attemptKey(payoutIdOf(document.batchId, ref), 1))).toBe(1);
+
+    // The ledger: balanced, the batch account back to zero, the money moved where it belongs.
+    const balances = await sql<{ key: string; debits: string; credits: string }>`
+      SELECT key, debits_posted::text AS debits, credits_posted::text AS credits FROM accounts WHERE currency = 'KES'`.execute(database.db);
+    const account = (key: string) => balances.rows.find((r) => r.key === key)!;
+    const totalDebits = balances.rows.reduce((t, r) => t + BigInt(r.debits), 0n);
+    const totalCredits = balances.rows.reduce((t, r) => t + BigInt(r.credits), 0n);
+    expect(totalDebits).toBe(totalCredits);
+    expect(account(`batch:${document.batchId}:committed`)).toMatchObject({ debits: '134900', credits: '134900' });
+    expect(BigInt(account(`programme:${scenario.programmeId}:available`).credits) - BigInt(account(`programme:${scenario.programmeId}:available`).debits)).toBe(50_000_00n - 134900n);
+    const transfers = await sql<{ code: string; n: string }>`
+      SELECT code, count(*)::text AS n FROM transfers WHERE batch_id = ${document.batchId} GROUP BY code ORDER BY code`.execute(database.db);
+    expect(transfers.rows).toEqual([{ code: 'batch_commit', n: '1' }, { code: 'payout_paid', n: '2' }]);
+
+    // Beneficiary data is nowhere in clear at rest.
+    const clear = await sql<{ n: string }>`
+      SELECT count(*)::text AS n FROM payouts p JOIN batches b ON b.id = p.batch_id
+      WHERE position(convert_to('254712345678', 'UTF8') IN p.msisdn_enc) > 0
+         OR position(convert_to('254712345678', 'UTF8') IN b.payload_enc) > 0
+         OR position(convert_to('Amina', 'UTF8') IN b.payload_enc) > 0`.execute(database.db);
+    expect(clear.rows[0]!.n).toBe('0');
+    const callbacks = await sql<{ n: string }>`
+      SELECT count(*)::text AS n FROM callbacks WHERE position(convert_to('Result', 'UTF8') IN raw_body_enc) > 0`.execute(database.db);
+    expect(callbacks.rows[0]!.n).toBe('0');
+  });
+
+  it('when the same signed batch is submitted again, then it is answered from the store and nothing moves twice', async () => {
+    const document = batchDocument(scenario, [kenyanPayout('r-1', '10.00')]);
+    const body = JSON.stringify(await sign(document, scenario.maker));
+    const post = () => fetch(`${runtime.apiUrl}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect((await post()).status).toBe(201);
+    const replay = await post();
+    expect(replay.status).toBe(200);
+    expect(await replay.json()).toMatchObject({ batchId: document.batchId, payoutCount: 1, total: '10.00' });
+    await net.eventually(async () => {
+      const res = await fetch(`${runtime.apiUrl}/v1/batches/${document.batchId}`);
+      return ((await res.json()) as { state: string }).state === 'completed';
+    }, settleTimeoutMs, 'the replayed batch to complete');
+    const commits = await sql<{ n: string }>`SELECT count(*)::text AS n FROM transfers WHERE batch_id = ${document.batchId} AND code = 'batch_commit'`.execute(database.db);
+    expect(commits.rows[0]!.n).toBe('1');
+    expect(runtime.simulator!.executions(attemptKey(payoutIdOf(document.batchId, 'r-1'), 1))).toBe(1);
+  });
+});
