@@ -50,7 +50,8 @@ export interface PayoutLine {
   name?: string;
 }
 
-export function batchDocument(s: Pick<Scenario, 'organisationId' | 'programmeId'>, payouts: PayoutLine[], overrides: Record<string, unknown> = {}) {
+/** `total` overrides declared.total; other overrides replace document members. */
+export function batchDocument(s: Pick<Scenario, 'organisationId' | 'programmeId'>, payouts: PayoutLine[], { total, ...overrides }: Record<string, unknown> = {}) {
   const now = Date.now();
   return {
     batchId: randomUUID(),
@@ -59,7 +60,7 @@ export function batchDocument(s: Pick<Scenario, 'organisationId' | 'programmeId'
     currency: 'KES',
     createdAt: new Date(now - 1_000).toISOString(),
     expiresAt: new Date(now + 86_400_000).toISOString(),
-    declared: { count: payouts.length, total: overrides.total ?? sumKes(payouts) },
+    declared: { count: payouts.length, total: total ?? sumKes(payouts) },
     payouts,
     ...overrides,
   };

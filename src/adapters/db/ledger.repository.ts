@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import type { LedgerRepo } from '../../application/ports.js';
 import { scaleOf, type CurrencyCode } from '../../domain/currency.js';
 import { reject } from '../../domain/errors.js';
-import type { AccountSpec, TransferSpec } from '../../domain/ledger-rules.js';
+import type { AccountSpec } from '../../domain/ledger-rules.js';
 import { err, ok } from '../../domain/result.js';
 import type { DbOrTx } from './database.js';
 

@@ -1,0 +1,70 @@
+import { ConfigError, loadConfig } from '../../src/config/config.js';
+
+const key = Buffer.alloc(32, 7).toString('base64');
+const production = {
+  DATABASE_URL: 'postgres://u@127.0.0.1:5432/tuma',
+  KAFKA_BROKERS: '127.0.0.1:9092',
+  TUMA_MASTER_KEY: key,
+  MPESA_BASE_URL: 'https://api.example.org',
+  MPESA_CONSUMER_KEY: 'ck',
+  MPESA_CONSUMER_SECRET: 'cs',
+  MPESA_SHORTCODE: '600000',
+  MPESA_INITIATOR_NAME: 'init',
+  MPESA_SECURITY_CREDENTIAL: 'cred',
+};
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return [...error.problems];
+    throw error;
+  }
+  return [];
+}
+
+describe('config', () => {
+  it('when every production variable is set, then it loads, frozen', () => {
+    const config = loadConfig(production);
+    expect(config.database.url).toBe(production.DATABASE_URL);
+    expect(config.kafka.brokers).toEqual(['127.0.0.1:9092']);
+    expect(config.crypto.masterKey.length).toBe(32);
+    expect(Object.isFrozen(config.limits)).toBe(true);
+    expect(() => {
+      (config.limits as { batchPayoutsMax: number }).batchPayoutsMax = 1;
+    }).toThrow();
+  });
+
+  it('when secrets are missing outside dev mode, then it refuses and names each variable', () => {
+    const { TUMA_MASTER_KEY: _k, MPESA_CONSUMER_SECRET: _s, ...rest } = production;
+    const found = problems(rest);
+    expect(found).toEqual(expect.arrayContaining([expect.stringMatching(/^TUMA_MASTER_KEY: /), expect.stringMatching(/^MPESA_CONSUMER_SECRET: /)]));
+  });
+
+  it.each([
+    ['HTTP_PORT', '70000'],
+    ['HTTP_PORT', 'eighty'],
+    ['BATCH_PAYOUTS_MAX', '0'],
+    ['BATCH_PAYOUTS_MAX', '99999999'],
+    ['DATABASE_POOL_MAX', '-1'],
+    ['KAFKA_BROKERS', 'localhost'],
+    ['TUMA_MASTER_KEY', 'c2hvcnQ='],
+    ['DATABASE_URL', 'not a url'],
+    ['TUMA_DEV_MODE', 'yes'],
+    ['LOG_LEVEL', 'loud'],
+  ])('when %s is %p, then the start is refused naming it', (name, value) => {
+    expect(problems({ ...production, [name]: value })).toEqual([expect.stringMatching(new RegExp(`^${name}: `))]);
+  });
+
+  it('when dev mode is on, then provider secrets have dev stand-ins but the master key is still required', () => {
+    expect(problems({ TUMA_DEV_MODE: 'true' })).toEqual([expect.stringMatching(/^TUMA_MASTER_KEY: /)]);
+    const config = loadConfig({ TUMA_DEV_MODE: 'true', TUMA_MASTER_KEY: key });
+    expect(config.database.url).toBeNull();
+    expect(config.kafka.brokers).toBeNull();
+    expect(config.providers.mpesa.baseUrl).toBe('http://127.0.0.1:8090');
+  });
+
+  it('when a variable is set to the empty string, then it counts as unset', () => {
+    expect(loadConfig({ ...production, HTTP_PORT: '' }).http.port).toBe(8080);
+  });
+});
