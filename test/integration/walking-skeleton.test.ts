@@ -3,6 +3,8 @@
 // results topic → settler → ledger settled → GET shows paid. Real PostgreSQL; the Kafka run
 // uses the real broker, the in-process run the single-machine transport behind the same port.
 import { sql } from 'kysely';
+import { encode } from '../../src/application/messages.js';
+import type { Delivery } from '../../src/application/ports.js';
 import type { Runtime } from '../../src/cli/runtime.js';
 import { attemptKey, payoutIdOf } from '../../src/domain/ids.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -90,5 +92,40 @@ describe.each<TransportKind>(['kafka', 'in-process'])('walking skeleton over %s'
     const commits = await sql<{ n: string }>`SELECT count(*)::text AS n FROM transfers WHERE batch_id = ${document.batchId} AND code = 'batch_commit'`.execute(database.db);
     expect(commits.rows[0]!.n).toBe('1');
     expect(runtime.simulator!.executions(attemptKey(payoutIdOf(document.batchId, 'r-1'), 1))).toBe(1);
+  });
+
+  it('when a poisoned and a duplicate dispatch message arrive, then the poison goes to the DLQ and the duplicate pays nobody twice', async () => {
+    const document = batchDocument(scenario, [kenyanPayout('d-1', '20.00')]);
+    const payoutId = payoutIdOf(document.batchId, 'd-1');
+    await fetch(`${runtime.apiUrl}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(await sign(document, scenario.maker)) });
+    await net.eventually(async () => {
+      const res = await fetch(`${runtime.apiUrl}/v1/payouts/${payoutId}`);
+      return ((await res.json()) as { state: string }).state === 'paid';
+    }, settleTimeoutMs, 'the payout to be paid');
+
+    const dead: Delivery[] = [];
+    const dlq = await runtime.transport.subscribe({ topic: runtime.topics.dlq, groupId: `dlq-reader-${document.batchId}`, concurrency: 1, handle: async (d) => void dead.push(d) });
+    try {
+      await runtime.transport.publish(runtime.topics.dispatch('mpesa'), [
+        { key: 'poison', value: Buffer.from('{"type":"tuma.payout.dispatch","version":1,"payoutId":"not-a-uuid"') },
+        { key: payoutId, value: encode({ type: 'tuma.payout.dispatch', version: 1, payoutId, batchId: document.batchId, provider: 'mpesa' }) },
+      ]);
+      const poisoned = await net.eventually(async () => dead.find((d) => d.key === 'poison'), settleTimeoutMs, 'the poisoned message in the DLQ');
+      expect(JSON.parse(poisoned.value.toString('utf8'))).toMatchObject({ type: 'tuma.dlq', reason: 'malformed dispatch message' });
+    } finally {
+      await dlq.stop();
+    }
+    // Give the duplicate time to be handled, then prove it changed nothing.
+    await new Promise((r) => setTimeout(r, 500));
+    const payout = (await (await fetch(`${runtime.apiUrl}/v1/payouts/${payoutId}`)).json()) as { state: string; attempts: number };
+    expect(payout).toMatchObject({ state: 'paid', attempts: 1 });
+    expect(runtime.simulator!.executions(attemptKey(payoutId, 1))).toBe(1);
+    expect(runtime.simulator!.executions(attemptKey(payoutId, 2))).toBe(0);
+  });
+
+  it('when /readyz is asked, then the database and the transport are reachable', async () => {
+    const res = await fetch(`${runtime.apiUrl}/readyz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ready', checks: { database: true, transport: true } });
   });
 });
