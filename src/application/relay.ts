@@ -3,7 +3,7 @@
 // several relays run safely; a crash between publish and mark re-publishes, and consumers dedupe.
 import type { Logger } from 'pino';
 import { movePayout } from '../domain/payout-state.js';
-import { ok } from '../domain/result.js';
+import { assert, ok } from '../domain/result.js';
 import { encode, type DispatchMessage, type ResultMessage, type Topics } from './messages.js';
 import type { NewResult, Persistence, Transport } from './ports.js';
 
@@ -24,12 +24,13 @@ export async function relayDispatchOnce(deps: RelayDeps): Promise<number> {
     for (const p of claimed) {
       const message: DispatchMessage = { type: 'tuma.payout.dispatch', version: 1, payoutId: p.id, batchId: p.batchId, provider: p.provider };
       const topic = deps.topics.dispatch(p.provider);
-      byTopic.set(topic, [...(byTopic.get(topic) ?? []), { key: p.id, value: encode(message) }]);
+      const batch = byTopic.get(topic) ?? [];
+      batch.push({ key: p.id, value: encode(message) });
+      byTopic.set(topic, batch);
     }
     // Published inside the claim: if the broker refuses, the transaction rolls back and the rows stay approved.
     for (const [topic, messages] of byTopic) await deps.transport.publish(topic, messages);
-    const move = movePayout('approved', 'queued');
-    if (!move.ok) throw new Error('invariant violated: approved → queued must be legal');
+    assert(movePayout('approved', 'queued').ok, 'approved → queued is a legal move');
     await tx.payouts.move(claimed.map((p) => p.id), 'approved', 'queued', 'relay: published for dispatch');
     return ok(claimed.length);
   });
