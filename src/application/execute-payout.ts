@@ -1,11 +1,11 @@
 // The worker's step for one dispatch message: persist the attempt and its provider idempotency
 // key BEFORE calling the provider, call it through its guard (breaker, timeout), record the
 // outcome. An ambiguous outcome becomes `unknown` (resolved by a status query), never `failed`.
-import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { attemptKey, deriveId } from '../domain/ids.js';
 import type { ProviderId } from '../domain/providers.js';
 import { ok } from '../domain/result.js';
+import { callbackTokenHash, newCallbackToken } from './callback-token.js';
 import { deadLetter } from './dead-letter.js';
 import { decode, dispatchMessageSchema, reasonCodeMax, type Topics } from './messages.js';
 import {
@@ -42,6 +42,8 @@ export async function executePayout(deps: ExecutePayoutDeps, delivery: Delivery)
   if (!message) return deadLetter(deps, delivery, 'malformed dispatch message');
   const provider = deps.providers[message.provider];
   if (!provider) throw new ProviderUnavailableError(message.provider, `no adapter configured for ${message.provider}`);
+  // While the provider's breaker is open, write nothing: the message comes back after a backoff.
+  if (!provider.available()) throw new ProviderUnavailableError(message.provider, `${message.provider} is unavailable (breaker open)`);
 
   const started = await startAttempt(deps, message.payoutId);
   if (started === 'missing') return deadLetter(deps, delivery, 'no such payout');
@@ -75,14 +77,14 @@ export async function executePayout(deps: ExecutePayoutDeps, delivery: Delivery)
 }
 
 async function startAttempt(deps: ExecutePayoutDeps, payoutId: string): Promise<Started | 'missing' | 'skip'> {
-  const callbackToken = randomBytes(32).toString('base64url');
+  const callbackToken = newCallbackToken();
   const result = await deps.persistence.transaction(async (tx) => {
     const payout = await tx.payouts.lock(payoutId);
     if (!payout) return ok<Started | 'missing' | 'skip'>('missing');
     if (payout.state !== 'queued') return ok<Started | 'missing' | 'skip'>('skip');
     const attemptNo = payout.attemptCount + 1;
     const idempotencyKey = attemptKey(payout.id, attemptNo);
-    await tx.payouts.insertAttempt(payout.id, attemptNo, idempotencyKey, sha256(callbackToken));
+    await tx.payouts.insertAttempt(payout.id, attemptNo, idempotencyKey, callbackTokenHash(callbackToken));
     await tx.payouts.move([payout.id], 'queued', 'submitting', `worker: attempt ${attemptNo}`, { attemptCount: attemptNo });
     return ok<Started | 'missing' | 'skip'>({ payout, attemptNo, idempotencyKey, callbackToken });
   });
@@ -128,6 +130,3 @@ async function recordOutcome(deps: ExecutePayoutDeps, started: Started, outcome:
     return ok(undefined);
   });
 }
-
-const sha256 = (value: string): Buffer => createHash('sha256').update(value).digest();
-export { sha256 as callbackTokenHash };

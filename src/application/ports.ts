@@ -248,6 +248,8 @@ export type SubmitOutcome =
 
 export interface PayoutProvider {
   readonly id: ProviderId;
+  /** false while calls would be refused unsent (breaker open); a cheap check, no I/O. */
+  available(): boolean;
   submit(request: SubmitRequest): Promise<SubmitOutcome>;
 }
 

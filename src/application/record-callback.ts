@@ -4,7 +4,7 @@
 import { reject, type Rejection } from '../domain/errors.js';
 import { deriveId } from '../domain/ids.js';
 import { err, ok, type Result } from '../domain/result.js';
-import { callbackTokenHash } from './execute-payout.js';
+import { callbackTokenHash, callbackTokenPattern } from './callback-token.js';
 import { reasonCodeMax } from './messages.js';
 import type { BeneficiaryVault, Persistence, ResultOutcome } from './ports.js';
 
@@ -18,8 +18,6 @@ export interface ParsedCallback {
   readonly reasonCode: string | null;
   readonly providerReference: string | null;
 }
-
-export const callbackTokenPattern = /^[A-Za-z0-9_-]{43}$/;
 
 export interface RecordCallbackOutput {
   readonly duplicate: boolean;

@@ -141,9 +141,18 @@ async function store(
     return ok<'stored'>('stored');
   });
   if (!result.ok) return result;
-  const stored = await deps.persistence.read.batches.find(doc.batchId);
-  if (!stored) throw new Error(`invariant violated: batch ${doc.batchId} missing after insert`);
+  if (result.value === 'stored') {
+    const summary: BatchSummary = {
+      batchId: doc.batchId,
+      state: approved ? 'approved' : 'awaiting_approval',
+      currency: doc.currency,
+      payoutCount: doc.payouts.length,
+      total: formatAmount(doc.totalMinor, doc.currency),
+    };
+    return ok({ summary, replayed: false });
+  }
   // Lost a race with an identical or conflicting submission of the same batchId.
-  if (result.value === 'raced') return replayOrConflict(stored, signed.payloadSha256);
-  return ok({ summary: summarise(stored), replayed: false });
+  const stored = await deps.persistence.read.batches.find(doc.batchId);
+  if (!stored) throw new Error(`invariant violated: batch ${doc.batchId} raced but is not stored`);
+  return replayOrConflict(stored, signed.payloadSha256);
 }

@@ -45,8 +45,8 @@ export class GuardedProvider implements PayoutProvider {
     this.breaker.on('close', () => log.info('breaker closed'));
   }
 
-  get open(): boolean {
-    return this.breaker.opened;
+  available(): boolean {
+    return !this.breaker.opened;
   }
 
   async submit(req: SubmitRequest): Promise<SubmitOutcome> {

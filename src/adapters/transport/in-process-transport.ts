@@ -82,7 +82,8 @@ export function createInProcessTransport(logger: Logger): Transport {
       if (subscribed.length === 0) {
         const kept = retained.get(topic) ?? [];
         if (kept.length + messages.length > inProcessQueueMax) throw new Error(`in-process queue for ${topic} is full`);
-        retained.set(topic, [...kept, ...messages]);
+        for (const m of messages) kept.push(m);
+        retained.set(topic, kept);
         return;
       }
       for (const g of subscribed) if (g.size + messages.length > inProcessQueueMax) throw new Error(`in-process queue for ${topic} is full`);

@@ -17,6 +17,11 @@ export class MpesaClient implements PayoutProvider {
 
   constructor(private readonly config: MpesaConfig, private readonly timeoutMs: number, private readonly logger: Logger) {}
 
+  /** The bare client has no breaker; GuardedProvider decides availability. */
+  available(): boolean {
+    return true;
+  }
+
   async submit(req: SubmitRequest): Promise<SubmitOutcome> {
     const body = toB2CRequest(req, this.config);
     let response = await this.post('/mpesa/b2c/v3/paymentrequest', body, await this.accessToken());
