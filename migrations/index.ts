@@ -2,7 +2,9 @@
 // set runs from source in tests and from dist/ in production. Landed migrations are never edited.
 import type { Migration } from 'kysely';
 import * as m0001 from './0001-foundation.js';
+import * as m0002 from './0002-ledger.js';
 
 export const migrations: Record<string, Migration> = {
   '0001-foundation': m0001,
+  '0002-ledger': m0002,
 };

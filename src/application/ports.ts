@@ -3,7 +3,8 @@
 import type { BatchState, PayoutState } from '../domain/payout-state.js';
 import type { CurrencyCode } from '../domain/currency.js';
 import type { Rejection } from '../domain/errors.js';
-import type { TransferSpec } from '../domain/ledger-rules.js';
+import type { StoredTransfer, Totals } from '../domain/ledger.js';
+import type { Journal } from '../domain/ledger-rules.js';
 import type { ProviderId } from '../domain/providers.js';
 import type { Result } from '../domain/result.js';
 
@@ -109,11 +110,98 @@ export interface PayoutCounts {
 
 // ---------- persistence ----------
 
+export interface AccountRecord {
+  readonly id: bigint;
+  readonly currency: CurrencyCode;
+  readonly key: string;
+  readonly organisationId: string | null;
+  readonly debitsPosted: bigint;
+  readonly creditsPosted: bigint;
+  readonly debitsMustNotExceedCredits: boolean;
+  readonly creditsMustNotExceedDebits: boolean;
+  readonly closed: boolean;
+  readonly createdAt: Date;
+}
+
+export interface TransferRecord {
+  readonly id: string;
+  readonly seq: bigint;
+  readonly journalId: string;
+  readonly currency: CurrencyCode;
+  readonly debitAccountId: bigint;
+  readonly debitKey: string;
+  readonly creditAccountId: bigint;
+  readonly creditKey: string;
+  readonly amountMinor: bigint;
+  readonly code: string;
+  readonly batchId: string | null;
+  readonly payoutId: string | null;
+  readonly reference: string | null;
+  readonly debitAfter: Totals | null;
+  readonly creditAfter: Totals | null;
+  readonly createdAt: Date;
+}
+
+export interface TrialBalanceRow {
+  /** The account class: the key's first segment (funding, programme, batch, provider). */
+  readonly kind: string;
+  readonly accounts: number;
+  readonly debitsPosted: bigint;
+  readonly creditsPosted: bigint;
+}
+
 export interface LedgerRepo {
-  /** Posts the transfers atomically (all or none), idempotently by transfer id. */
-  postJournal(journalId: string, transfers: readonly TransferSpec[]): Promise<Result<'posted' | 'replayed', Rejection>>;
-  /** Balance of an account as credits − debits (negative for debit-normal accounts); null if absent. */
-  balanceOf(currency: CurrencyCode, key: string): Promise<{ debitsPosted: bigint; creditsPosted: bigint } | null>;
+  /**
+   * Posts the journal atomically (all or none) and idempotently by transfer id: a replay with the
+   * same fields is 'replayed' and writes nothing; the same id with other fields is a conflict.
+   */
+  postJournal(journal: Journal): Promise<Result<'posted' | 'replayed', Rejection>>;
+  findAccount(currency: CurrencyCode, key: string): Promise<AccountRecord | null>;
+  /** Accounts of an organisation in key order, after `afterKey`. */
+  listAccounts(currency: CurrencyCode, organisationId: string, afterKey: string | null, limit: number): Promise<AccountRecord[]>;
+  /** The account's transfers in posting order, after `afterSeq`. */
+  statement(accountId: bigint, afterSeq: bigint | null, limit: number): Promise<TransferRecord[]>;
+  journal(journalId: string): Promise<TransferRecord[]>;
+  /** Posted totals per account class, for one organisation's accounts in one currency. */
+  trialBalance(currency: CurrencyCode, organisationId: string): Promise<TrialBalanceRow[]>;
+}
+
+/** A link of the hash chain as stored. */
+export interface ChainLink {
+  readonly seq: bigint;
+  readonly prevSeq: bigint | null;
+  readonly hash: Buffer;
+}
+
+export interface ChainHead {
+  readonly seq: bigint | null;
+  readonly hash: Buffer | null;
+}
+
+export interface LedgerChainRepo {
+  /**
+   * Locks the chain (one chainer at a time) and tells how far it may safely go: up to the
+   * candidate seq once every transaction that could still insert at or below it has ended.
+   */
+  claim(): Promise<{ head: ChainHead; safeUpTo: bigint | null }>;
+  /** Transfers after `afterSeq` up to `upTo`, in seq order. */
+  transfersAfter(afterSeq: bigint | null, upTo: bigint, limit: number): Promise<StoredTransfer[]>;
+  append(links: readonly ChainLink[]): Promise<void>;
+  /** Records the new head, and a new candidate horizon when `renewCandidate`. */
+  advance(head: ChainHead, renewCandidate: boolean): Promise<void>;
+}
+
+/** Everything `ledger verify` reads, inside one consistent snapshot. */
+export interface LedgerAuditRepo {
+  ledgers(): Promise<{ currency: string; scale: number }[]>;
+  accounts(): Promise<AccountRecord[]>;
+  /** Transfers after `afterSeq` in seq order, each with its chain link if it has one. */
+  transfersWithLinks(afterSeq: bigint | null, limit: number): Promise<(StoredTransfer & { link: ChainLink | null })[]>;
+  chainHead(): Promise<ChainHead>;
+  /** How many chain links are stored (verify compares it with the transfers it found linked). */
+  linkCount(): Promise<bigint>;
+  /** The database guards (append-only and account triggers) and whether each is enabled. */
+  guards(): Promise<{ table: string; name: string; enabled: boolean }[]>;
 }
 
 export interface BatchRepo {
@@ -177,11 +265,17 @@ export interface Repos {
   readonly payouts: PayoutRepo;
   readonly results: ResultRepo;
   readonly callbacks: CallbackRepo;
+  readonly chain: LedgerChainRepo;
+  readonly audit: LedgerAuditRepo;
 }
 
 export interface Persistence {
   /** Runs `work` in one SQL transaction; an Err result rolls it back and is returned as it is. */
   transaction<T>(work: (tx: Repos) => Promise<Result<T, Rejection>>): Promise<Result<T, Rejection>>;
+  /** Runs `work` in one read-only REPEATABLE READ transaction: every read sees the same instant. */
+  snapshot<T>(work: (tx: Repos) => Promise<T>): Promise<T>;
+  /** The ledger outside a transaction: postJournal is one statement, so each call is its own atomic SQL transaction. */
+  readonly ledger: LedgerRepo;
   /** The same repositories outside a transaction, for reads. */
   readonly read: Repos;
 }

@@ -52,11 +52,12 @@ async function apply(tx: Repos, payout: PayoutRecord, message: ResultMessage): P
   if (settled) return 'conflict';
   if (!movePayout(payout.state, target).ok) return 'ignored';
 
-  const transfer =
+  const owner = { organisationId: payout.organisationId, batchId: payout.batchId, payoutId: payout.id, currency: payout.currency, amountMinor: payout.amountMinor };
+  const journal =
     target === 'paid'
-      ? postings.payoutPaid({ batchId: payout.batchId, payoutId: payout.id, provider: payout.provider, currency: payout.currency, amountMinor: payout.amountMinor })
-      : postings.payoutReleased({ batchId: payout.batchId, payoutId: payout.id, programmeId: payout.programmeId, currency: payout.currency, amountMinor: payout.amountMinor });
-  const posted = await tx.ledger.postJournal(transfer.id, [transfer]);
+      ? postings.payoutPaid({ ...owner, provider: payout.provider })
+      : postings.payoutReleased({ ...owner, programmeId: payout.programmeId });
+  const posted = await tx.ledger.postJournal(journal);
   // The batch account holds exactly what its unsettled payouts need: refusing here is a broken invariant.
   assert(posted.ok, `settling payout ${payout.id} was refused by the ledger`);
   await tx.payouts.move([payout.id], payout.state, target, `result ${message.resultId} (${message.source})`, {
@@ -69,7 +70,7 @@ async function apply(tx: Repos, payout: PayoutRecord, message: ResultMessage): P
 
 async function completeBatchIfDone(tx: Repos, payout: PayoutRecord): Promise<void> {
   if ((await tx.payouts.unsettledCount(payout.batchId)) > 0) return;
-  const committed = await tx.ledger.balanceOf(payout.currency, accounts.batchCommitted(payout.batchId).key);
+  const committed = await tx.ledger.findAccount(payout.currency, accounts.batchCommitted(payout.organisationId, payout.batchId).key);
   assert(committed !== null && committed.creditsPosted === committed.debitsPosted, `batch ${payout.batchId} settled but its committed account is not zero`);
   const batch = await tx.batches.find(payout.batchId);
   if (batch && (batch.state === 'approved' || batch.state === 'dispatching')) await tx.batches.setState(batch.id, 'completed');

@@ -52,17 +52,15 @@ export async function registerSignerKey(
 /** Donor money into a programme's available account; replaying the same key changes nothing. */
 export async function fundProgramme(
   persistence: Persistence,
-  f: { idempotencyKey: string; programmeId: string; source: string; currency: CurrencyCode; amountMinor: bigint },
+  f: { idempotencyKey: string; organisationId: string; programmeId: string; source: string; currency: CurrencyCode; amountMinor: bigint; reference?: string | null },
 ): Promise<Result<'posted' | 'replayed', Rejection>> {
-  const t = postings.funding(f);
-  return persistence.transaction((tx) => tx.ledger.postJournal(t.id, [t]));
+  return persistence.ledger.postJournal(postings.funding(f));
 }
 
 /** Money moved into our float at a provider. */
 export async function topUpFloat(
   persistence: Persistence,
-  f: { idempotencyKey: string; provider: string; source: string; currency: CurrencyCode; amountMinor: bigint },
+  f: { idempotencyKey: string; organisationId: string; provider: string; source: string; currency: CurrencyCode; amountMinor: bigint; reference?: string | null },
 ): Promise<Result<'posted' | 'replayed', Rejection>> {
-  const t = postings.floatTopUp(f);
-  return persistence.transaction((tx) => tx.ledger.postJournal(t.id, [t]));
+  return persistence.ledger.postJournal(postings.floatTopUp(f));
 }

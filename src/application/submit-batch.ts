@@ -134,8 +134,8 @@ async function store(
     if (!inserted) return ok<'raced'>('raced');
     await tx.payouts.insertMany(doc.batchId, doc.currency, approved ? 'approved' : 'accepted', sealed);
     if (approved) {
-      const commit = postings.batchCommit({ batchId: doc.batchId, programmeId: doc.programmeId, currency: doc.currency, totalMinor: doc.totalMinor });
-      const posted = await tx.ledger.postJournal(commit.id, [commit]);
+      const commit = postings.batchCommit({ organisationId: doc.organisationId, batchId: doc.batchId, programmeId: doc.programmeId, currency: doc.currency, totalMinor: doc.totalMinor });
+      const posted = await tx.ledger.postJournal(commit);
       if (!posted.ok) return posted;
     }
     return ok<'stored'>('stored');

@@ -15,6 +15,8 @@ export const limitsMax = {
   breakerVolumeThreshold: 10_000,
   shutdownTimeoutMs: 300_000,
   callbackDelayMs: 60_000,
+  authJwksBytes: 64 * 1024,
+  ledgerChainIntervalMs: 60_000,
 } as const;
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
@@ -64,6 +66,15 @@ const envSchema = z.object({
   MPESA_INITIATOR_NAME: secret.optional(),
   MPESA_SECURITY_CREDENTIAL: secret.optional(),
 
+  AUTH_ISSUER: z.string().min(1).max(256).optional(),
+  AUTH_AUDIENCE: z.string().min(1).max(256).optional(),
+  /** The issuer's public keys as an inline JWKS ({"keys":[...]}), or a URL to fetch them from. */
+  AUTH_JWKS: z.string().min(2).max(limitsMax.authJwksBytes).optional(),
+  AUTH_JWKS_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  AUTH_CLOCK_TOLERANCE_S: intIn(0, 300).default(30),
+
+  LEDGER_CHAIN_INTERVAL_MS: intIn(10, limitsMax.ledgerChainIntervalMs).default(1_000),
+
   SIMULATOR_PORT: port.default(8090),
   SIMULATOR_CALLBACK_DELAY_MS: intIn(0, limitsMax.callbackDelayMs).default(50),
 
@@ -107,6 +118,15 @@ export interface Config {
   readonly crypto: { readonly masterKey: Buffer };
   readonly providers: { readonly mpesa: MpesaConfig };
   readonly simulator: { readonly port: number; readonly callbackDelayMs: number };
+  /** Bearer JWTs: the issuer, the audience, and its keys (inline JWKS or a URL). */
+  readonly auth: {
+    readonly issuer: string;
+    readonly audience: string;
+    readonly jwks: { readonly keys: readonly Record<string, unknown>[] } | null;
+    readonly jwksUrl: string | null;
+    readonly clockToleranceSeconds: number;
+  };
+  readonly ledger: { readonly chainIntervalMs: number };
   readonly limits: {
     readonly batchPayoutsMax: number;
     readonly relayChunkMax: number;
@@ -139,6 +159,32 @@ const devSecrets = {
   MPESA_SECURITY_CREDENTIAL: 'dev-security-credential',
 } as const;
 
+/** The dev-mode token issuer (its key is created under the data directory by the CLI). */
+export const devAuth = { issuer: 'tuma-dev', audience: 'tuma' } as const;
+
+const jwksSchema = z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1).max(32) });
+
+function parseJwks(raw: string | undefined, problems: string[]): { keys: Record<string, unknown>[] } | null {
+  if (raw === undefined) return null;
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    problems.push('AUTH_JWKS: must be a JSON Web Key Set');
+    return null;
+  }
+  const parsed = jwksSchema.safeParse(json);
+  if (!parsed.success) {
+    problems.push('AUTH_JWKS: must be {"keys":[...]} with 1-32 public keys');
+    return null;
+  }
+  if (parsed.data.keys.some((k) => 'd' in k)) {
+    problems.push('AUTH_JWKS: holds a private key; give the public keys only');
+    return null;
+  }
+  return parsed.data;
+}
+
 /** Records a missing variable; the placeholder returned is never used, because loadConfig throws. */
 function missing(name: string, problems: string[]): string {
   problems.push(`${name}: is required (no default outside TUMA_DEV_MODE=true)`);
@@ -168,6 +214,10 @@ export function loadConfig(env: Env): Config {
     initiatorName: secretOf('MPESA_INITIATOR_NAME'),
     securityCredential: secretOf('MPESA_SECURITY_CREDENTIAL'),
   };
+  const jwks = parseJwks(e.AUTH_JWKS, problems);
+  if (e.AUTH_JWKS === undefined && !e.AUTH_JWKS_URL) problems.push('AUTH_JWKS: is required, or AUTH_JWKS_URL (in dev mode `tuma` creates a local issuer)');
+  const issuer = e.AUTH_ISSUER ?? (dev ? devAuth.issuer : missing('AUTH_ISSUER', problems));
+  const audience = e.AUTH_AUDIENCE ?? (dev ? devAuth.audience : missing('AUTH_AUDIENCE', problems));
   if (problems.length > 0) throw new ConfigError(problems);
 
   const config: Config = {
@@ -188,6 +238,8 @@ export function loadConfig(env: Env): Config {
     crypto: { masterKey: Buffer.from(masterKeyB64, 'base64') },
     providers: { mpesa: { ...mpesa, baseUrl: mpesa.baseUrl.replace(/\/+$/, '') } },
     simulator: { port: e.SIMULATOR_PORT, callbackDelayMs: e.SIMULATOR_CALLBACK_DELAY_MS },
+    auth: { issuer, audience, jwks, jwksUrl: e.AUTH_JWKS_URL ?? null, clockToleranceSeconds: e.AUTH_CLOCK_TOLERANCE_S },
+    ledger: { chainIntervalMs: e.LEDGER_CHAIN_INTERVAL_MS },
     limits: {
       batchPayoutsMax: e.BATCH_PAYOUTS_MAX,
       relayChunkMax: e.RELAY_CHUNK_MAX,

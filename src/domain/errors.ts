@@ -9,6 +9,11 @@ export const errorCodes = {
   NOT_FOUND: { status: 404, message: 'No such resource.' },
   INTERNAL: { status: 500, message: 'Internal error; nothing was changed that is not reported.' },
   SERVICE_UNAVAILABLE: { status: 503, message: 'A dependency is not reachable.' },
+  // Callers
+  AUTH_UNAUTHENTICATED: { status: 401, message: 'A valid bearer token is required.' },
+  AUTH_FORBIDDEN: { status: 403, message: 'The caller may not do this.' },
+  IDEMPOTENCY_KEY_INVALID: { status: 400, message: 'An Idempotency-Key header of 1-128 characters [A-Za-z0-9._:-] is required.' },
+  QUERY_INVALID: { status: 400, message: 'A query parameter is invalid.' },
   // Signatures (JWS)
   JWS_MALFORMED: { status: 400, message: 'The JWS is not a JSON-serialized JWS (RFC 7515 §7.2).' },
   JWS_ALG_NOT_ALLOWED: { status: 400, message: 'The JWS algorithm is not allowed (ES256, EdDSA, PS256 only).' },
@@ -28,6 +33,9 @@ export const errorCodes = {
   // Ledger
   LEDGER_INSUFFICIENT_FUNDS: { status: 422, message: 'The account does not have enough funds.' },
   LEDGER_TRANSFER_CONFLICT: { status: 409, message: 'A transfer with this id exists with other fields.' },
+  FUNDING_INVALID: { status: 422, message: 'The funding is invalid; see detail.' },
+  LEDGER_ACCOUNT_CLOSED: { status: 422, message: 'A ledger account of the transfer is closed.' },
+  LEDGER_TOTAL_OUT_OF_RANGE: { status: 422, message: "An account's posted total would pass the largest amount Tuma stores." },
   LEDGER_ACCOUNT_NOT_FOUND: { status: 422, message: 'A ledger account of the transfer does not exist.' },
   // Callbacks
   CALLBACK_UNAUTHENTICATED: { status: 401, message: 'The callback could not be authenticated.' },

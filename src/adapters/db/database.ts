@@ -35,6 +35,7 @@ export interface AccountsTable {
   debits_must_not_exceed_credits: boolean;
   credits_must_not_exceed_debits: boolean;
   closed: Generated<boolean>;
+  organisation_id: string | null;
   created_at: Generated<Date>;
 }
 export interface TransfersTable {
@@ -48,7 +49,21 @@ export interface TransfersTable {
   code: string;
   batch_id: string | null;
   payout_id: string | null;
+  reference: string | null;
+  debit_debits_after: bigint | null;
+  debit_credits_after: bigint | null;
+  credit_debits_after: bigint | null;
+  credit_credits_after: bigint | null;
   created_at: Generated<Date>;
+}
+export interface TransferLinksTable { seq: bigint; prev_seq: bigint | null; hash: Buffer; chained_at: Generated<Date> }
+export interface LedgerChainTable {
+  id: Generated<boolean>;
+  head_seq: bigint | null;
+  head_hash: Buffer | null;
+  candidate_seq: bigint | null;
+  candidate_xmax: string | null;
+  updated_at: Generated<Date>;
 }
 export interface BatchesTable {
   id: string;
@@ -132,6 +147,8 @@ export interface Database {
   signer_keys: SignerKeysTable;
   accounts: AccountsTable;
   transfers: TransfersTable;
+  transfer_links: TransferLinksTable;
+  ledger_chain: LedgerChainTable;
   batches: BatchesTable;
   payouts: PayoutsTable;
   payout_transitions: PayoutTransitionsTable;

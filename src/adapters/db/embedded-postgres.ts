@@ -47,3 +47,10 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, logge
   }
   return { url: `postgres://tuma:${encodeURIComponent(password)}@127.0.0.1:${port}/tuma`, stop: () => server.stop() };
 }
+
+/** The URL of an embedded PostgreSQL a running `tuma start` owns, for tools run beside it; null if it was never made. */
+export function embeddedUrl(dataDir: string, port: number): string | null {
+  const passwordFile = path.join(path.resolve(dataDir), 'pg-password');
+  if (!existsSync(passwordFile)) return null;
+  return `postgres://tuma:${encodeURIComponent(readFileSync(passwordFile, 'utf8').trim())}@127.0.0.1:${port}/tuma`;
+}
