@@ -17,13 +17,15 @@ import { migrateToLatest } from '../adapters/db/migrate.js';
 import { kyselyPersistence } from '../adapters/db/persistence.js';
 import { createDb, databaseReady } from '../adapters/db/pool.js';
 import { createApp } from '../adapters/http/app.js';
+import { createAuthenticator } from '../adapters/http/auth.js';
+import { startChainer } from '../application/ledger-chain.js';
 import { createKafkaTransport } from '../adapters/kafka/kafka-transport.js';
 import { GuardedProvider } from '../adapters/providers/guarded-provider.js';
 import { MpesaClient } from '../adapters/providers/mpesa/mpesa-client.js';
 import { createInProcessTransport } from '../adapters/transport/in-process-transport.js';
 import { createMpesaSimulator, type MpesaSimulator } from '../simulator/mpesa-simulator.js';
 
-export const roles = ['api', 'relay', 'worker', 'settler', 'simulator'] as const;
+export const roles = ['api', 'relay', 'worker', 'settler', 'chainer', 'simulator'] as const;
 export type Role = (typeof roles)[number];
 
 export interface Runtime {
@@ -87,7 +89,7 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
     stops.push(() => transport.close());
     logger.info({ transport: config.kafka.brokers ? 'kafka' : 'in-process' }, 'transport ready');
 
-    const persistence = kyselyPersistence(handle.db);
+    const persistence = kyselyPersistence(handle.db, handle.pool);
     const vault = new AesGcmVault(handle.db, config.crypto.masterKey);
 
     let simulator: MpesaSimulator | null = null;
@@ -125,6 +127,7 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
         bodyMaxBytes: config.http.bodyMaxBytes,
         logger: logger.child({ role: 'api' }),
         readiness: async () => ({ database: await databaseReady(handle.pool, 2_000), transport: await transport.ready() }),
+        authenticate: createAuthenticator(config.auth),
       });
       const { server, url } = await listen(app, config.http.host, config.http.port);
       apiServer = server;
@@ -164,6 +167,11 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
     if (active.has('relay')) {
       const relay = startRelay({ persistence, transport, topics, chunkMax: config.limits.relayChunkMax, logger: logger.child({ role: 'relay' }) }, config.limits.relayPollIntervalMs);
       stops.push(() => relay.stop());
+    }
+
+    if (active.has('chainer')) {
+      const chainer = startChainer(persistence, config.ledger.chainIntervalMs, logger.child({ role: 'chainer' }));
+      stops.push(() => chainer.stop());
     }
 
     if (apiServer) {

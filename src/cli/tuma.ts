@@ -4,15 +4,22 @@ import { migrateToLatest } from '../adapters/db/migrate.js';
 import { createDb } from '../adapters/db/pool.js';
 import { ConfigError, loadConfig, processEnv, type Config } from '../config/config.js';
 import { runDemo } from './demo.js';
-import { devMasterKey, seedDemo } from './dev.js';
+import { devIssuerJwks, devMasterKey, mintDevToken, seedDemo } from './dev.js';
+import { runLedgerCli } from './ledger-cli.js';
 import { createLogger } from './logger.js';
 import { roles, startRuntime, type Role } from './runtime.js';
 
 const usage = `usage: tuma <command> [--dev]
   start       run every role in one process (embedded PostgreSQL and in-process transport
               when DATABASE_URL / KAFKA_BROKERS are unset)
-  api | relay | worker | settler | simulator
+  api | relay | worker | settler | chainer | simulator
               run one role
+  ledger verify [--json] [--anchor <seq>:<hash>]...
+              recompute the ledger's hash chain and invariants; exit 1 on any problem
+  ledger chain
+              link every final transfer into the hash chain now
+  token --org <id> --role <role>[,<role>] [--subject <s>] [--ttl <seconds>]
+              (dev mode) print a bearer token from the local dev issuer
   migrate     apply pending database migrations and exit
   demo        submit a signed demo batch to a running dev instance and follow it
   --dev       dev mode: local master key, provider credentials for the simulator, demo data`;
@@ -23,11 +30,15 @@ function config(dev: boolean): Config {
   if ((env.TUMA_DEV_MODE === 'true' || env.TUMA_DEV_MODE === '1') && !env.TUMA_MASTER_KEY) {
     env.TUMA_MASTER_KEY = devMasterKey(env.EMBEDDED_DATA_DIR || '.data');
   }
+  if ((env.TUMA_DEV_MODE === 'true' || env.TUMA_DEV_MODE === '1') && !env.AUTH_JWKS && !env.AUTH_JWKS_URL) {
+    env.AUTH_JWKS = devIssuerJwks(env.EMBEDDED_DATA_DIR || '.data');
+  }
   return loadConfig(env);
 }
 
 export async function runCli(argv: readonly string[]): Promise<number> {
-  const { positionals, values } = parseArgs({ args: [...argv], allowPositionals: true, options: { dev: { type: 'boolean', default: false }, help: { type: 'boolean', default: false } } });
+  const { positionals, values } = parseArgs({ args: [...argv], allowPositionals: true, strict: false, options: { dev: { type: 'boolean', default: false }, help: { type: 'boolean', default: false } } });
+  const dev = values.dev === true;
   const command = positionals[0];
   if (!command || values.help) {
     process.stdout.write(`${usage}\n`);
@@ -35,7 +46,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   }
   let cfg: Config;
   try {
-    cfg = config(values.dev);
+    cfg = config(dev);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`tuma: ${error.message}\n`);
@@ -56,6 +67,10 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     }
     return 0;
   }
+  if (command === 'ledger') {
+    return runLedgerCli(argv.slice(argv.indexOf('ledger') + 1), cfg, logger, (l) => process.stdout.write(`${l}\n`));
+  }
+  if (command === 'token') return token(argv, cfg);
   if (command === 'demo') {
     const ok = await runDemo(`http://${cfg.http.host}:${cfg.http.port}`, cfg.database.embeddedDataDir, (l) => process.stdout.write(`${l}\n`));
     return ok ? 0 : 1;
@@ -82,6 +97,28 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   timer.unref();
   await runtime.stop();
   logger.info('stopped');
+  return 0;
+}
+
+/** Token lifetimes `tuma token` accepts: a dev convenience, still short-lived. */
+const tokenTtlMaxSeconds = 24 * 3600;
+
+async function token(argv: readonly string[], cfg: Config): Promise<number> {
+  if (!cfg.devMode) {
+    process.stderr.write('tuma token: dev mode only; production tokens come from your identity provider\n');
+    return 2;
+  }
+  const { values } = parseArgs({
+    args: [...argv.slice(argv.indexOf('token') + 1)],
+    options: { org: { type: 'string' }, role: { type: 'string' }, subject: { type: 'string', default: 'dev-user' }, ttl: { type: 'string', default: '3600' }, dev: { type: 'boolean' } },
+  });
+  const ttl = Number(values.ttl);
+  if (!values.org || !values.role || !Number.isInteger(ttl) || ttl < 1 || ttl > tokenTtlMaxSeconds) {
+    process.stderr.write(`usage: tuma token --dev --org <id> --role <role>[,<role>] [--subject <s>] [--ttl 1..${tokenTtlMaxSeconds}]\n`);
+    return 2;
+  }
+  const jwt = await mintDevToken(cfg.database.embeddedDataDir, { subject: values.subject ?? 'dev-user', organisationId: values.org, roles: values.role.split(','), ttlSeconds: ttl });
+  process.stdout.write(`${jwt}\n`);
   return 0;
 }
 
