@@ -6,7 +6,9 @@ import { pino } from 'pino';
 import { AesGcmVault } from '../../src/adapters/crypto/vault.js';
 import { kyselyPersistence } from '../../src/adapters/db/persistence.js';
 import { createApp } from '../../src/adapters/http/app.js';
+import { createAuthenticator } from '../../src/adapters/http/auth.js';
 import type { Persistence } from '../../src/application/ports.js';
+import { testAuthConfig } from '../support/auth.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { batchDocument, kenyanPayout, newKey, setUpProgramme, sign, type Scenario } from '../support/fixtures.js';
 
@@ -27,6 +29,7 @@ beforeAll(async () => {
     bodyMaxBytes,
     logger: pino({ level: 'silent' }),
     readiness: async () => ({ database: true, transport: true }),
+    authenticate: createAuthenticator(testAuthConfig),
   });
   scenario = await setUpProgramme(persistence, 1_000_00n);
 });

@@ -9,6 +9,7 @@ import { createDb } from '../../src/adapters/db/pool.js';
 export interface TestDatabase {
   readonly url: string;
   readonly db: Db;
+  readonly pool: pg.Pool;
   drop(): Promise<void>;
 }
 
@@ -31,6 +32,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   return {
     url: url.toString(),
     db: handle.db,
+    pool: handle.pool,
     async drop() {
       await handle.close();
       const c = new pg.Client({ connectionString: adminUrl() });

@@ -36,9 +36,9 @@ export async function setUpProgramme(persistence: Persistence, fundedMinor = 10_
   });
   if (!registered.ok) throw new Error(registered.error.code);
   if (fundedMinor > 0n) {
-    await fundProgramme(persistence, { idempotencyKey: `fund-${suffix}`, programmeId, source: 'donor', currency: 'KES', amountMinor: fundedMinor });
+    await fundProgramme(persistence, { idempotencyKey: `fund-${suffix}`, organisationId, programmeId, source: 'donor', currency: 'KES', amountMinor: fundedMinor });
   }
-  await topUpFloat(persistence, { idempotencyKey: `float-${suffix}`, provider: 'mpesa', source: 'donor', currency: 'KES', amountMinor: 1_000_000_000n });
+  await topUpFloat(persistence, { idempotencyKey: `float-${suffix}`, organisationId, provider: 'mpesa', source: 'donor', currency: 'KES', amountMinor: 1_000_000_000n });
   return { organisationId, programmeId, maker };
 }
 

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { startRuntime, roles, type Runtime } from '../../src/cli/runtime.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
+import { testAuthEnv } from './auth.js';
 import { kafkaBrokers } from './database.js';
 import { net } from './net.js';
 
@@ -21,6 +22,8 @@ export async function testConfig(databaseUrl: string, transport: TransportKind, 
     MPESA_BASE_URL: `http://127.0.0.1:${simulatorPort}`,
     SIMULATOR_CALLBACK_DELAY_MS: '10',
     RELAY_POLL_INTERVAL_MS: '50',
+    LEDGER_CHAIN_INTERVAL_MS: '50',
+    ...testAuthEnv,
     ...(transport === 'kafka' ? { KAFKA_BROKERS: kafkaBrokers(), KAFKA_TOPIC_PREFIX: `t${randomBytes(4).toString('hex')}.` } : {}),
     ...extra,
   });

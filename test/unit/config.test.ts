@@ -1,7 +1,11 @@
 import { ConfigError, loadConfig } from '../../src/config/config.js';
 
 const key = Buffer.alloc(32, 7).toString('base64');
+const jwks = JSON.stringify({ keys: [{ kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0', alg: 'ES256' }] });
 const production = {
+  AUTH_ISSUER: 'https://login.example.org',
+  AUTH_AUDIENCE: 'tuma',
+  AUTH_JWKS: jwks,
   DATABASE_URL: 'postgres://u@127.0.0.1:5432/tuma',
   KAFKA_BROKERS: '127.0.0.1:9092',
   TUMA_MASTER_KEY: key,
@@ -52,13 +56,24 @@ describe('config', () => {
     ['DATABASE_URL', 'not a url'],
     ['TUMA_DEV_MODE', 'yes'],
     ['LOG_LEVEL', 'loud'],
+    ['AUTH_JWKS', 'not json'],
+    ['AUTH_JWKS', '{"keys":[]}'],
+    ['AUTH_JWKS', JSON.stringify({ keys: [{ kty: 'EC', d: 'private' }] })],
+    ['AUTH_JWKS_URL', 'ftp://keys.example.org'],
+    ['LEDGER_CHAIN_INTERVAL_MS', '0'],
   ])('when %s is %p, then the start is refused naming it', (name, value) => {
     expect(problems({ ...production, [name]: value })).toEqual([expect.stringMatching(new RegExp(`^${name}: `))]);
   });
 
-  it('when dev mode is on, then provider secrets have dev stand-ins but the master key is still required', () => {
-    expect(problems({ TUMA_DEV_MODE: 'true' })).toEqual([expect.stringMatching(/^TUMA_MASTER_KEY: /)]);
-    const config = loadConfig({ TUMA_DEV_MODE: 'true', TUMA_MASTER_KEY: key });
+  it('when the token issuer is missing outside dev mode, then it refuses and names each variable', () => {
+    const { AUTH_ISSUER: _i, AUTH_AUDIENCE: _a, AUTH_JWKS: _j, ...rest } = production;
+    expect(problems(rest)).toEqual(expect.arrayContaining([expect.stringMatching(/^AUTH_JWKS: /), expect.stringMatching(/^AUTH_ISSUER: /), expect.stringMatching(/^AUTH_AUDIENCE: /)]));
+  });
+
+  it('when dev mode is on, then provider secrets have dev stand-ins but the master key and issuer keys are still required', () => {
+    expect(problems({ TUMA_DEV_MODE: 'true' })).toEqual([expect.stringMatching(/^TUMA_MASTER_KEY: /), expect.stringMatching(/^AUTH_JWKS: /)]);
+    const config = loadConfig({ TUMA_DEV_MODE: 'true', TUMA_MASTER_KEY: key, AUTH_JWKS: jwks });
+    expect(config.auth.issuer).toBe('tuma-dev');
     expect(config.database.url).toBeNull();
     expect(config.kafka.brokers).toBeNull();
     expect(config.providers.mpesa.baseUrl).toBe('http://127.0.0.1:8090');

@@ -4,6 +4,29 @@ import { formatAmount, minorUnitsMax, parseAmount } from '../../src/domain/money
 
 const currencies = Object.keys(currencyScales) as CurrencyCode[];
 
+/** Where each operator runs (country: ISO 4217 currency), and the minor-unit scale ISO 4217 gives each currency. */
+const operatorCountries = {
+  mpesa: { KE: 'KES', TZ: 'TZS', CD: 'CDF', MZ: 'MZN', LS: 'LSL', GH: 'GHS', EG: 'EGP', ET: 'ETB', AF: 'AFN' },
+  mtnMomo: { GH: 'GHS', UG: 'UGX', RW: 'RWF', CM: 'XAF', CI: 'XOF', BJ: 'XOF', CG: 'XAF', GN: 'GNF', GW: 'XOF', LR: 'LRD', ZM: 'ZMW', ZA: 'ZAR', SZ: 'SZL', NG: 'NGN', SS: 'SSP', SD: 'SDG', AF: 'AFN', SY: 'SYP', YE: 'YER', IR: 'IRR' },
+  airtelMoney: { KE: 'KES', UG: 'UGX', TZ: 'TZS', RW: 'RWF', MW: 'MWK', ZM: 'ZMW', CD: 'CDF', CG: 'XAF', GA: 'XAF', TD: 'XAF', NE: 'XOF', MG: 'MGA', SC: 'SCR', NG: 'NGN', IN: 'INR' },
+  orangeMoney: { SN: 'XOF', ML: 'XOF', CI: 'XOF', BF: 'XOF', GN: 'GNF', CM: 'XAF', CF: 'XAF', CD: 'CDF', MG: 'MGA', BW: 'BWP', LR: 'LRD', SL: 'SLE', JO: 'JOD', TN: 'TND', MA: 'MAD', EG: 'EGP', GW: 'XOF', NE: 'XOF', MU: 'MUR' },
+  donors: { US: 'USD', EU: 'EUR', CH: 'CHF', GB: 'GBP' },
+} as const;
+const isoScales: Record<string, number> = {
+  AFN: 2, BWP: 2, CDF: 2, CHF: 2, EGP: 2, ETB: 2, EUR: 2, GBP: 2, GHS: 2, GNF: 0, INR: 2, IRR: 2, JOD: 3, KES: 2, LRD: 2, LSL: 2,
+  MAD: 2, MGA: 2, MUR: 2, MWK: 2, MZN: 2, NGN: 2, RWF: 0, SCR: 2, SDG: 2, SLE: 2, SSP: 2, SYP: 2, SZL: 2, TND: 3, TZS: 2, UGX: 0,
+  USD: 2, XAF: 0, XOF: 0, YER: 2, ZAR: 2, ZMW: 2,
+};
+
+describe('currencies', () => {
+  it.each(Object.entries(operatorCountries).flatMap(([operator, countries]) => Object.entries(countries).map(([country, currency]) => [operator, country, currency])))(
+    'when %s pays in %s, then %s is known with its ISO 4217 scale',
+    (_operator, _country, currency) => {
+      expect({ currency, scale: currencyScales[currency as CurrencyCode] }).toEqual({ currency, scale: isoScales[currency] });
+    },
+  );
+});
+
 describe('money', () => {
   it.each([
     ['1250.50', 'KES', 125050n],
