@@ -116,10 +116,13 @@ function transferView(t: TransferRecord): TransferView {
 
 // ---------------------------------------------------------------- cursors
 
+/** s: statement seq, k: account key, r: payout row, g: signer key id. */
+export type CursorKind = 's' | 'k' | 'r' | 'g';
+
 /** Opaque to callers; strict to us: a cursor Tuma did not issue is refused, never guessed at. */
 export const cursors = {
-  encode: (kind: 's' | 'k', value: string): string => Buffer.from(`${kind}1:${value}`, 'utf8').toString('base64url'),
-  decode(kind: 's' | 'k', cursor: string): string | null {
+  encode: (kind: CursorKind, value: string): string => Buffer.from(`${kind}1:${value}`, 'utf8').toString('base64url'),
+  decode(kind: CursorKind, cursor: string): string | null {
     if (!/^[A-Za-z0-9_-]{1,400}$/.test(cursor)) return null;
     const text = Buffer.from(cursor, 'base64url').toString('utf8');
     const prefix = `${kind}1:`;

@@ -2,9 +2,10 @@
 // nothing in application/ imports an adapter.
 import type { BatchState, PayoutState } from '../domain/payout-state.js';
 import type { CurrencyCode } from '../domain/currency.js';
-import type { Rejection } from '../domain/errors.js';
+import type { Rejection, RowError } from '../domain/errors.js';
 import type { StoredTransfer, Totals } from '../domain/ledger.js';
 import type { Journal } from '../domain/ledger-rules.js';
+import type { ProgrammePolicy } from '../domain/programme-policy.js';
 import type { ProviderId } from '../domain/providers.js';
 import type { Result } from '../domain/result.js';
 
@@ -19,13 +20,25 @@ export interface SignerKeyRecord {
   readonly notBefore: Date;
   readonly notAfter: Date | null;
   readonly revokedAt: Date | null;
+  readonly createdAt?: Date;
 }
 
 export interface ProgrammeRecord {
   readonly id: string;
   readonly organisationId: string;
   readonly currency: CurrencyCode;
+  /** The base tier (approvers needed from a total of 0); `policy.tiers[0]` says the same. */
   readonly approvalsRequired: number;
+  readonly policy: ProgrammePolicy;
+}
+
+export interface ApprovalRecord {
+  readonly kid: string;
+  readonly protected: string;
+  readonly signature: string;
+  /** The JWT subject who posted it; null for a co-signature that came with the submission. */
+  readonly approvedBy: string | null;
+  readonly approvedAt: Date;
 }
 
 export interface BatchRecord {
@@ -38,10 +51,16 @@ export interface BatchRecord {
   readonly totalMinor: bigint;
   readonly payloadSha256: Buffer;
   readonly receivedAt: Date;
+  readonly approvalsRequired: number;
+  readonly makerKid: string;
+  readonly submittedBy: string | null;
+  readonly expiresAt: Date;
+  readonly rejectedRows: readonly RowError[];
 }
 
 export interface PayoutRecord {
   readonly id: string;
+  readonly rowNo?: number;
   readonly batchId: string;
   readonly programmeId: string;
   readonly organisationId: string;
@@ -82,6 +101,9 @@ export interface NewBatch {
   readonly makerKid: string;
   readonly documentCreatedAt: Date;
   readonly expiresAt: Date;
+  readonly approvalsRequired: number;
+  readonly submittedBy: string;
+  readonly rejectedRows: readonly RowError[];
 }
 
 export interface AttemptRecord {
@@ -212,6 +234,20 @@ export interface BatchRepo {
   insert(batch: NewBatch): Promise<boolean>;
   setState(batchId: string, to: BatchState): Promise<void>;
   payoutCounts(batchId: string): Promise<PayoutCounts[]>;
+  /** Locks the batch row for the rest of the transaction. */
+  lock(batchId: string): Promise<BatchRecord | null>;
+  /** The exact signed bytes, sealed with the programme's data key. */
+  sealedPayload(batchId: string): Promise<Buffer | null>;
+  approvals(batchId: string): Promise<ApprovalRecord[]>;
+  /** Stores approvals; false when one of them (same key, or same subject) is there already. */
+  insertApprovals(batchId: string, approvals: readonly Omit<ApprovalRecord, 'approvedAt'>[]): Promise<boolean>;
+  /** accepted → approved for every payout of the batch, each move recorded; returns how many moved. */
+  approvePayouts(batchId: string, cause: string): Promise<number>;
+  /** Every payout of the batch not yet submitted → cancelled, each move recorded; returns what moved and from where. */
+  cancelPayouts(batchId: string, cause: string): Promise<{ payoutId: string; amountMinor: bigint; from: PayoutState }[]>;
+  markCancelled(batchId: string, by: string, reason: string | null, state: BatchState): Promise<void>;
+  /** Payouts of the batch by row number after `afterRow`, optionally of one state. */
+  payoutsPage(batchId: string, state: PayoutState | null, afterRow: number | null, limit: number): Promise<PayoutRecord[]>;
 }
 
 export interface PayoutRepo {
@@ -255,7 +291,12 @@ export interface AdminRepo {
   insertOrganisation(id: string, name: string): Promise<boolean>;
   ensureLedger(currency: CurrencyCode, scale: number): Promise<void>;
   insertProgramme(programme: ProgrammeRecord & { readonly name: string }): Promise<boolean>;
-  insertSignerKey(key: SignerKeyRecord): Promise<boolean>;
+  insertSignerKey(key: SignerKeyRecord & { readonly createdBy?: string | null }): Promise<boolean>;
+  /** The organisation's keys in kid order after `afterKid`. */
+  listSignerKeys(organisationId: string, role: 'maker' | 'approver' | null, afterKid: string | null, limit: number): Promise<SignerKeyRecord[]>;
+  /** Sets revoked_at unless the key is revoked already at or before `at`; returns the key as it now is. */
+  revokeSignerKey(kid: string, at: Date, by: string): Promise<SignerKeyRecord | null>;
+  setPolicy(programmeId: string, policy: ProgrammePolicy): Promise<void>;
 }
 
 export interface Repos {
@@ -291,6 +332,19 @@ export interface BeneficiaryVault {
   open(programmeId: string, subjectId: string, field: SealedField, sealed: Buffer): Promise<Buffer>;
   /** Keyed hash for duplicate checks and lookup, per programme. */
   blindIndex(programmeId: string, value: string): Promise<Buffer>;
+  /** The same operations with the programme's key loaded once, synchronous: for sealing a whole batch. */
+  sealerFor(programmeId: string): Promise<ProgrammeSealer>;
+}
+
+export interface ProgrammeSealer {
+  seal(subjectId: string, field: SealedField, plaintext: string | Buffer): Buffer;
+  blindIndex(value: string): Buffer;
+}
+
+/** Who is acting, from the verified bearer token. */
+export interface Actor {
+  readonly subject: string;
+  readonly organisationId: string;
 }
 
 // ---------- messaging ----------

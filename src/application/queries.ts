@@ -1,29 +1,56 @@
-// Reads for the API. No beneficiary data leaves through these: phone numbers and names stay sealed.
+// Reads for the API, scoped to the caller's organisation (another organisation's batch is simply
+// not found). No beneficiary data leaves through these: phone numbers and names stay sealed.
+import { reject, type Rejection, type RowError } from '../domain/errors.js';
 import { formatAmount } from '../domain/money.js';
-import type { Persistence } from './ports.js';
-import { summarise, type BatchSummary } from './submit-batch.js';
+import { payoutStates, type PayoutState } from '../domain/payout-state.js';
+import { err, ok, type Result } from '../domain/result.js';
+import { cursors } from './ledger.js';
+import type { Persistence, PayoutRecord } from './ports.js';
 
-export interface BatchView extends BatchSummary {
+/** Payouts per page of GET /v1/batches/{id}/payouts. */
+export const payoutsPageMax = 1_000;
+
+export interface BatchView {
+  readonly batchId: string;
   readonly programmeId: string;
+  readonly state: string;
+  readonly currency: string;
+  readonly payoutCount: number;
+  readonly total: string;
   readonly receivedAt: string;
+  readonly approvals: { readonly required: number; readonly received: number; readonly approvers: { readonly kid: string; readonly approvedAt: string }[] };
   readonly payouts: Record<string, { readonly count: number; readonly amount: string }>;
+  readonly rejectedRows: readonly RowError[];
 }
 
-export async function getBatch(persistence: Persistence, batchId: string): Promise<BatchView | null> {
-  const batch = await persistence.read.batches.find(batchId);
-  if (!batch) return null;
-  const counts = await persistence.read.batches.payoutCounts(batchId);
-  return {
-    ...summarise(batch),
-    programmeId: batch.programmeId,
-    receivedAt: batch.receivedAt.toISOString(),
-    payouts: Object.fromEntries(counts.map((c) => [c.state, { count: c.count, amount: formatAmount(c.amountMinor, batch.currency) }])),
-  };
+export async function getBatchView(persistence: Persistence, organisationId: string, batchId: string): Promise<BatchView | null> {
+  return persistence.snapshot(async (tx) => {
+    const batch = await tx.batches.find(batchId);
+    if (!batch || batch.organisationId !== organisationId) return null;
+    const [counts, approvals] = [await tx.batches.payoutCounts(batchId), await tx.batches.approvals(batchId)];
+    return {
+      batchId: batch.id,
+      programmeId: batch.programmeId,
+      state: batch.state,
+      currency: batch.currency,
+      payoutCount: batch.payoutCount,
+      total: formatAmount(batch.totalMinor, batch.currency),
+      receivedAt: batch.receivedAt.toISOString(),
+      approvals: {
+        required: batch.approvalsRequired,
+        received: approvals.length,
+        approvers: approvals.map((a) => ({ kid: a.kid, approvedAt: a.approvedAt.toISOString() })),
+      },
+      payouts: Object.fromEntries(counts.map((c) => [c.state, { count: c.count, amount: formatAmount(c.amountMinor, batch.currency) }])),
+      rejectedRows: batch.rejectedRows,
+    };
+  });
 }
 
 export interface PayoutView {
   readonly payoutId: string;
   readonly batchId: string;
+  readonly row: number | null;
   readonly ref: string;
   readonly provider: string;
   readonly state: string;
@@ -35,20 +62,46 @@ export interface PayoutView {
   readonly updatedAt: string;
 }
 
-export async function getPayout(persistence: Persistence, payoutId: string): Promise<PayoutView | null> {
+const payoutView = (p: PayoutRecord): PayoutView => ({
+  payoutId: p.id,
+  batchId: p.batchId,
+  row: p.rowNo ?? null,
+  ref: p.ref,
+  provider: p.provider,
+  state: p.state,
+  amount: formatAmount(p.amountMinor, p.currency),
+  currency: p.currency,
+  attempts: p.attemptCount,
+  providerReference: p.providerReference,
+  failureCode: p.failureCode,
+  updatedAt: p.updatedAt.toISOString(),
+});
+
+export async function getPayout(persistence: Persistence, organisationId: string, payoutId: string): Promise<PayoutView | null> {
   const p = await persistence.read.payouts.find(payoutId);
-  if (!p) return null;
-  return {
-    payoutId: p.id,
-    batchId: p.batchId,
-    ref: p.ref,
-    provider: p.provider,
-    state: p.state,
-    amount: formatAmount(p.amountMinor, p.currency),
-    currency: p.currency,
-    attempts: p.attemptCount,
-    providerReference: p.providerReference,
-    failureCode: p.failureCode,
-    updatedAt: p.updatedAt.toISOString(),
-  };
+  return p && p.organisationId === organisationId ? payoutView(p) : null;
+}
+
+export function parsePayoutState(raw: unknown): PayoutState | null | undefined {
+  if (raw === undefined) return null;
+  return typeof raw === 'string' && (payoutStates as readonly string[]).includes(raw) ? (raw as PayoutState) : undefined;
+}
+
+export async function listBatchPayouts(
+  persistence: Persistence,
+  organisationId: string,
+  batchId: string,
+  q: { state: PayoutState | null; cursor: string | null; limit: number },
+): Promise<Result<{ items: PayoutView[]; nextCursor: string | null }, Rejection>> {
+  const batch = await persistence.read.batches.find(batchId);
+  if (!batch || batch.organisationId !== organisationId) return err(reject('NOT_FOUND'));
+  let afterRow: number | null = null;
+  if (q.cursor !== null) {
+    const decoded = cursors.decode('r', q.cursor);
+    if (decoded === null || !/^(0|[1-9][0-9]{0,8})$/.test(decoded)) return err(reject('QUERY_INVALID', 'cursor'));
+    afterRow = Number(decoded);
+  }
+  const rows = await persistence.read.batches.payoutsPage(batchId, q.state, afterRow, q.limit);
+  const last = rows[rows.length - 1];
+  return ok({ items: rows.map(payoutView), nextCursor: rows.length === q.limit && last?.rowNo !== undefined ? cursors.encode('r', String(last.rowNo)) : null });
 }

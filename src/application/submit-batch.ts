@@ -1,15 +1,17 @@
-// POST /v1/batches: a maker-signed batch is verified, validated, sealed and stored. When the
-// programme needs no co-signers the same SQL transaction commits the batch total in the ledger
-// and makes the payouts dispatchable (the payouts table is the outbox).
+// POST /v1/batches: a maker-signed batch (with any co-signatures) is verified, validated against
+// its programme's policy, sealed and stored in one SQL transaction. When the approvals it carries
+// already meet the policy, the same transaction commits the batch total in the ledger and makes
+// the payouts dispatchable (the payouts table is the outbox).
 import { createHash } from 'node:crypto';
-import { parseBatchDocument, type BatchDocument } from '../domain/batch-document.js';
-import { reject, type Rejection } from '../domain/errors.js';
+import { parseBatchDocument, readBatchHeader, type BatchDocument } from '../domain/batch-document.js';
+import { reject, type Rejection, type RowError } from '../domain/errors.js';
 import { payoutIdOf } from '../domain/ids.js';
-import { postings } from '../domain/ledger-rules.js';
-import { formatAmount } from '../domain/money.js';
+import { approversRequired } from '../domain/programme-policy.js';
 import { err, ok, type Result } from '../domain/result.js';
-import type { BatchRecord, BeneficiaryVault, Persistence, ProgrammeRecord, SealedPayout } from './ports.js';
-import { parseGeneralJws, verifyMakerSignature } from './verify-batch-signature.js';
+import { commitApprovedBatch } from './approve-batch.js';
+import type { Actor, BatchRecord, BeneficiaryVault, Persistence, ProgrammeRecord, SealedPayout } from './ports.js';
+import { getBatchView, type BatchView } from './queries.js';
+import { parseGeneralJws, verifySubmission, type VerifiedSubmission } from './verify-batch-signature.js';
 
 /** How far in the future a batch's createdAt may be (signer clocks drift). */
 export const batchClockSkewMaxMs = 5 * 60 * 1000;
@@ -21,33 +23,17 @@ export interface SubmitBatchDeps {
   readonly now: () => Date;
 }
 
-export interface BatchSummary {
-  readonly batchId: string;
-  readonly state: string;
-  readonly currency: string;
-  readonly payoutCount: number;
-  readonly total: string;
-}
-
 export interface SubmitBatchOutput {
-  readonly summary: BatchSummary;
+  readonly batch: BatchView;
   /** true when this exact batch had been stored before (an idempotent replay). */
   readonly replayed: boolean;
 }
 
-export const summarise = (b: BatchRecord): BatchSummary => ({
-  batchId: b.id,
-  state: b.state,
-  currency: b.currency,
-  payoutCount: b.payoutCount,
-  total: formatAmount(b.totalMinor, b.currency),
-});
-
-export async function submitBatch(deps: SubmitBatchDeps, body: unknown): Promise<Result<SubmitBatchOutput, Rejection>> {
+export async function submitBatch(deps: SubmitBatchDeps, actor: Actor, body: unknown): Promise<Result<SubmitBatchOutput, Rejection>> {
   const jws = parseGeneralJws(body);
   if (!jws.ok) return jws;
   const now = deps.now();
-  const verified = await verifyMakerSignature(jws.value, deps.persistence.read.batches, now);
+  const verified = await verifySubmission(jws.value, deps.persistence.read.batches, { organisationId: actor.organisationId, now });
   if (!verified.ok) return verified;
   const payloadSha256 = createHash('sha256').update(verified.value.payload).digest();
 
@@ -58,23 +44,27 @@ export async function submitBatch(deps: SubmitBatchDeps, body: unknown): Promise
     return err(reject('BATCH_INVALID', 'the signed payload is not JSON', [{ row: null, field: '(document)', code: 'FIELD_INVALID' }]));
   }
   if (payoutCountOf(json) > deps.batchPayoutsMax) return err(reject('BATCH_TOO_LARGE', `at most ${deps.batchPayoutsMax} payouts`));
-  const parsed = parseBatchDocument(json);
-  if (!parsed.ok) return err(reject('BATCH_INVALID', undefined, parsed.error));
-  const doc = parsed.value;
-  if (doc.organisationId !== verified.value.signer.organisationId) return err(reject('JWS_KEY_WRONG_ORGANISATION'));
+  const header = readBatchHeader(json);
+  if (!header.ok) return err(reject('BATCH_INVALID', undefined, header.error));
+  if (header.value.organisationId !== actor.organisationId) return err(reject('JWS_KEY_WRONG_ORGANISATION', 'the batch names another organisation'));
 
-  const existing = await deps.persistence.read.batches.find(doc.batchId);
-  if (existing) return replayOrConflict(existing, payloadSha256);
-  if (doc.expiresAt.getTime() <= now.getTime()) return err(reject('BATCH_EXPIRED'));
-  if (doc.createdAt.getTime() > now.getTime() + batchClockSkewMaxMs) return err(reject('BATCH_NOT_YET_VALID'));
+  const existing = await deps.persistence.read.batches.find(header.value.batchId);
+  if (existing) return replayOrConflict(deps, existing, payloadSha256);
+  if (header.value.expiresAt.getTime() <= now.getTime()) return err(reject('BATCH_EXPIRED'));
+  if (header.value.createdAt.getTime() > now.getTime() + batchClockSkewMaxMs) return err(reject('BATCH_NOT_YET_VALID'));
 
-  const programme = await deps.persistence.read.batches.findProgramme(doc.programmeId);
-  if (!programme || programme.organisationId !== doc.organisationId) return err(reject('PROGRAMME_NOT_FOUND'));
-  if (programme.currency !== doc.currency) return err(reject('PROGRAMME_CURRENCY_MISMATCH'));
+  const programme = await deps.persistence.read.batches.findProgramme(header.value.programmeId);
+  if (!programme || programme.organisationId !== actor.organisationId) return err(reject('PROGRAMME_NOT_FOUND'));
+  if (programme.currency !== header.value.currency) return err(reject('PROGRAMME_CURRENCY_MISMATCH'));
 
-  const sealed = await sealPayouts(deps.vault, doc);
-  const payloadEnc = await deps.vault.seal(doc.programmeId, doc.batchId, 'batch_payload', verified.value.payload);
-  return store(deps, doc, programme, sealed, { payloadEnc, payloadSha256, signatures: verified.value.signatures, kid: verified.value.signer.kid });
+  const parsed = parseBatchDocument(json, programme.policy);
+  if (!parsed.ok) return err(reject('BATCH_INVALID', `${parsed.error.length} problem(s)`, parsed.error));
+  const doc = parsed.value.document;
+
+  const sealer = await deps.vault.sealerFor(doc.programmeId);
+  const sealed = sealPayouts(sealer, doc);
+  const payloadEnc = sealer.seal(doc.batchId, 'batch_payload', verified.value.payload);
+  return store(deps, actor, doc, programme, sealed, parsed.value.rejectedRows, { payloadEnc, payloadSha256, verified: verified.value });
 }
 
 /** Counted before any per-row work, so an oversized batch costs nothing to refuse. */
@@ -83,76 +73,79 @@ function payoutCountOf(json: unknown): number {
   return Array.isArray(payouts) ? payouts.length : 0;
 }
 
-function replayOrConflict(existing: BatchRecord, payloadSha256: Buffer): Result<SubmitBatchOutput, Rejection> {
-  return existing.payloadSha256.equals(payloadSha256)
-    ? ok({ summary: summarise(existing), replayed: true })
-    : err(reject('BATCH_CONFLICT'));
+async function replayOrConflict(deps: SubmitBatchDeps, existing: BatchRecord, payloadSha256: Buffer): Promise<Result<SubmitBatchOutput, Rejection>> {
+  if (!existing.payloadSha256.equals(payloadSha256)) return err(reject('BATCH_CONFLICT'));
+  const view = await getBatchView(deps.persistence, existing.organisationId, existing.id);
+  if (!view) throw new Error(`invariant violated: batch ${existing.id} is stored`);
+  return ok({ batch: view, replayed: true });
 }
 
-async function sealPayouts(vault: BeneficiaryVault, doc: BatchDocument): Promise<SealedPayout[]> {
-  const sealed: SealedPayout[] = [];
-  for (const p of doc.payouts) {
+function sealPayouts(sealer: Awaited<ReturnType<BeneficiaryVault['sealerFor']>>, doc: BatchDocument): SealedPayout[] {
+  const sealed: SealedPayout[] = new Array(doc.payouts.length);
+  for (let i = 0; i < doc.payouts.length; i++) {
+    const p = doc.payouts[i]!;
     const id = payoutIdOf(doc.batchId, p.ref);
-    sealed.push({
+    sealed[i] = {
       id,
       rowNo: p.row,
       ref: p.ref,
       provider: p.provider,
       amountMinor: p.amountMinor,
-      msisdnEnc: await vault.seal(doc.programmeId, id, 'msisdn', p.msisdn),
-      msisdnHash: await vault.blindIndex(doc.programmeId, p.msisdn),
-      nameEnc: p.name === null ? null : await vault.seal(doc.programmeId, id, 'name', p.name),
-    });
+      msisdnEnc: sealer.seal(id, 'msisdn', p.msisdn),
+      msisdnHash: sealer.blindIndex(p.msisdn),
+      nameEnc: p.name === null ? null : sealer.seal(id, 'name', p.name),
+    };
   }
   return sealed;
 }
 
 async function store(
   deps: SubmitBatchDeps,
+  actor: Actor,
   doc: BatchDocument,
   programme: ProgrammeRecord,
   sealed: readonly SealedPayout[],
-  signed: { payloadEnc: Buffer; payloadSha256: Buffer; signatures: readonly unknown[]; kid: string },
+  rejectedRows: readonly RowError[],
+  signed: { payloadEnc: Buffer; payloadSha256: Buffer; verified: VerifiedSubmission },
 ): Promise<Result<SubmitBatchOutput, Rejection>> {
-  const approved = programme.approvalsRequired === 0;
+  const required = approversRequired(programme.policy.tiers, doc.totalMinor);
+  const coSigners = signed.verified.coSigners;
   const result = await deps.persistence.transaction(async (tx) => {
     const inserted = await tx.batches.insert({
       id: doc.batchId,
       organisationId: doc.organisationId,
       programmeId: doc.programmeId,
       currency: doc.currency,
-      state: approved ? 'approved' : 'awaiting_approval',
+      state: 'awaiting_approval',
       payoutCount: doc.payouts.length,
       totalMinor: doc.totalMinor,
       payloadEnc: signed.payloadEnc,
       payloadSha256: signed.payloadSha256,
-      signatures: signed.signatures,
-      makerKid: signed.kid,
+      signatures: [signed.verified.maker.signature, ...coSigners.map((c) => c.signature)],
+      makerKid: signed.verified.maker.key.kid,
       documentCreatedAt: doc.createdAt,
       expiresAt: doc.expiresAt,
+      approvalsRequired: required,
+      submittedBy: actor.subject,
+      rejectedRows,
     });
     if (!inserted) return ok<'raced'>('raced');
-    await tx.payouts.insertMany(doc.batchId, doc.currency, approved ? 'approved' : 'accepted', sealed);
-    if (approved) {
-      const commit = postings.batchCommit({ organisationId: doc.organisationId, batchId: doc.batchId, programmeId: doc.programmeId, currency: doc.currency, totalMinor: doc.totalMinor });
-      const posted = await tx.ledger.postJournal(commit);
-      if (!posted.ok) return posted;
+    await tx.payouts.insertMany(doc.batchId, doc.currency, 'accepted', sealed);
+    await tx.batches.insertApprovals(doc.batchId, coSigners.map((c) => ({ kid: c.key.kid, protected: c.signature.protected, signature: c.signature.signature, approvedBy: null })));
+    if (coSigners.length >= required) {
+      const committed = await commitApprovedBatch(tx, { id: doc.batchId, organisationId: doc.organisationId, programmeId: doc.programmeId, currency: doc.currency, totalMinor: doc.totalMinor }, 'batch approved at submission');
+      if (!committed.ok) return committed;
     }
     return ok<'stored'>('stored');
   });
   if (!result.ok) return result;
-  if (result.value === 'stored') {
-    const summary: BatchSummary = {
-      batchId: doc.batchId,
-      state: approved ? 'approved' : 'awaiting_approval',
-      currency: doc.currency,
-      payoutCount: doc.payouts.length,
-      total: formatAmount(doc.totalMinor, doc.currency),
-    };
-    return ok({ summary, replayed: false });
+  if (result.value === 'raced') {
+    // Lost a race with an identical or conflicting submission of the same batchId.
+    const stored = await deps.persistence.read.batches.find(doc.batchId);
+    if (!stored) throw new Error(`invariant violated: batch ${doc.batchId} raced but is not stored`);
+    return replayOrConflict(deps, stored, signed.payloadSha256);
   }
-  // Lost a race with an identical or conflicting submission of the same batchId.
-  const stored = await deps.persistence.read.batches.find(doc.batchId);
-  if (!stored) throw new Error(`invariant violated: batch ${doc.batchId} raced but is not stored`);
-  return replayOrConflict(stored, signed.payloadSha256);
+  const view = await getBatchView(deps.persistence, actor.organisationId, doc.batchId);
+  if (!view) throw new Error(`invariant violated: batch ${doc.batchId} was just stored`);
+  return ok({ batch: view, replayed: false });
 }

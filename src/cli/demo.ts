@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { calculateJwkThumbprint, GeneralSign, importJWK, type JWK } from 'jose';
-import { demo, demoKeyFile } from './dev.js';
+import { demo, demoKeyFile, mintDevToken } from './dev.js';
 
 const demoWaitMs = 60_000;
 
@@ -30,12 +30,14 @@ export async function runDemo(apiUrl: string, dataDir: string, out: (line: strin
     .addSignature(await importJWK(jwk, 'ES256'))
     .setProtectedHeader({ alg: 'ES256', kid })
     .sign();
-  const submitted = await fetch(`${apiUrl}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/jose+json' }, body: JSON.stringify(jws) });
+  const token = await mintDevToken(dataDir, { subject: 'demo-programme-manager', organisationId: demo.organisationId, roles: ['programme_manager'], ttlSeconds: 600 });
+  const authorization = `Bearer ${token}`;
+  const submitted = await fetch(`${apiUrl}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/jose+json', authorization }, body: JSON.stringify(jws) });
   out(`POST /v1/batches → ${submitted.status} ${await submitted.text()}`);
   if (!submitted.ok) return false;
   const deadline = Date.now() + demoWaitMs;
   while (Date.now() < deadline) {
-    const res = await fetch(`${apiUrl}/v1/batches/${document.batchId}`);
+    const res = await fetch(`${apiUrl}/v1/batches/${document.batchId}`, { headers: { authorization } });
     const batch = (await res.json()) as { state: string; payouts: Record<string, { count: number }> };
     out(`batch ${document.batchId}: ${batch.state} ${JSON.stringify(batch.payouts)}`);
     if (batch.state === 'completed') return true;

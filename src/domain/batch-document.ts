@@ -1,11 +1,11 @@
 // The batch document: the JWS payload a programme manager signs. Parsing is pure and reports
 // every problem with its row, field and stable code, so one round trip fixes a whole file.
-import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { parsePhoneNumberFromString } from 'libphonenumber-js/mobile';
 import { z } from 'zod';
 import { isCurrencyCode, scaleOf, type CurrencyCode } from './currency.js';
 import type { RowError, RowErrorCode } from './errors.js';
-import { parseAmount, sumMinor } from './money.js';
-import { isProviderId, providerRules, type ProviderId } from './providers.js';
+import { minorUnitsMax, parseAmount, sumMinor } from './money.js';
+import { isProviderId, providerRules, type ProviderId, type ProviderRules } from './providers.js';
 import { err, ok, type Result } from './result.js';
 
 /** Lengths of free-text fields: bounded so a hostile document cannot bloat storage. */
@@ -80,49 +80,124 @@ function zodErrors(issues: readonly z.core.$ZodIssue[], input: unknown): RowErro
   });
 }
 
-/** Parses the signed payload (already JSON-decoded; the caller bounds its size) into a validated batch, or every problem found. */
-export function parseBatchDocument(input: unknown): Result<BatchDocument, RowError[]> {
-  const parsed = documentSchema.safeParse(input);
+const headerSchema = documentSchema.pick({ batchId: true, organisationId: true, programmeId: true, currency: true, createdAt: true, expiresAt: true });
+
+export interface BatchHeader {
+  readonly batchId: string;
+  readonly organisationId: string;
+  readonly programmeId: string;
+  readonly currency: CurrencyCode;
+  readonly createdAt: Date;
+  readonly expiresAt: Date;
+}
+
+/**
+ * The document's identity and dates alone, cheap to read before any per-row work: enough to find
+ * the programme (and its policy), to answer a replay, and to refuse an expired batch.
+ */
+export function readBatchHeader(input: unknown): Result<BatchHeader, RowError[]> {
+  const parsed = headerSchema.safeParse(input && typeof input === 'object' && !Array.isArray(input) ? pickHeader(input as Record<string, unknown>) : input);
   if (!parsed.success) return err(zodErrors(parsed.error.issues, input));
-  const doc = parsed.data;
-  if (!isCurrencyCode(doc.currency)) return err([{ row: null, field: 'currency', code: 'CURRENCY_UNKNOWN' }]);
-  const currency = doc.currency;
+  const h = parsed.data;
+  if (!isCurrencyCode(h.currency)) return err([{ row: null, field: 'currency', code: 'CURRENCY_UNKNOWN' }]);
+  const createdAt = new Date(h.createdAt);
+  const expiresAt = new Date(h.expiresAt);
+  if (expiresAt.getTime() <= createdAt.getTime()) return err([{ row: null, field: 'expiresAt', code: 'DATES_INVALID' }]);
+  return ok({ batchId: h.batchId.toLowerCase(), organisationId: h.organisationId, programmeId: h.programmeId, currency: h.currency, createdAt, expiresAt });
+}
+
+function pickHeader(o: Record<string, unknown>): Record<string, unknown> {
+  const picked: Record<string, unknown> = {};
+  for (const k of ['batchId', 'organisationId', 'programmeId', 'currency', 'createdAt', 'expiresAt']) if (Object.hasOwn(o, k)) picked[k] = o[k];
+  return picked;
+}
+
+/** What a programme's policy says about rows. */
+export interface RowPolicy {
+  readonly providers: readonly ProviderId[];
+  readonly payoutMaxMinor: bigint | null;
+  readonly rowErrors: 'reject_batch' | 'accept_valid_rows';
+}
+
+export interface ValidatedBatch {
+  /** The batch to store: under 'accept_valid_rows', only its valid rows (total and count are theirs). */
+  readonly document: BatchDocument;
+  /** The rows left out and why; empty under 'reject_batch' (any bad row rejects the batch). */
+  readonly rejectedRows: readonly RowError[];
+}
+
+/**
+ * Parses the signed payload (already JSON-decoded; the caller bounds its size) into a validated
+ * batch, or every problem found. Document-level problems (declared totals, dates, structure)
+ * always reject the whole batch; row problems do too unless the policy accepts the valid rows.
+ */
+export function parseBatchDocument(input: unknown, policy: RowPolicy): Result<ValidatedBatch, RowError[]> {
+  const parsed = documentSchema.safeParse(input);
+  let badRows = new Set<number>();
   const errors: RowError[] = [];
-  const createdAt = new Date(doc.createdAt);
-  const expiresAt = new Date(doc.expiresAt);
-  if (expiresAt.getTime() <= createdAt.getTime()) errors.push({ row: null, field: 'expiresAt', code: 'DATES_INVALID' });
+  let doc: z.infer<typeof documentSchema>;
+  if (parsed.success) doc = parsed.data;
+  else {
+    const structural = zodErrors(parsed.error.issues, input);
+    // Only row-level issues can be set aside; anything about the document itself is final.
+    if (structural.some((e) => e.row === null) || !isSalvageable(input)) return err(structural);
+    errors.push(...structural);
+    badRows = new Set(structural.map((e) => e.row!));
+    doc = input as z.infer<typeof documentSchema>;
+  }
+  const header = readBatchHeader(doc);
+  if (!header.ok) return header;
+  const { currency } = header.value;
 
   const rows: PayoutRow[] = [];
   const refs = new Set<string>();
+  const beneficiaries = new Set<string>();
+  let allAmountsParse = true;
+  let declaredSum = 0n;
   doc.payouts.forEach((p, row) => {
-    const parsedRow = parseRow(p, row, currency, errors);
+    const amount = p && typeof p === 'object' ? parseAmount((p as { amount?: unknown }).amount, currency) : err('AMOUNT_INVALID' as const);
+    if (amount.ok) declaredSum += amount.value;
+    else allAmountsParse = false;
+    if (badRows.has(row)) return;
+    const before = errors.length;
+    const parsedRow = parseRow(p, row, currency, policy, errors);
     if (refs.has(p.ref)) errors.push({ row, field: 'ref', code: 'REF_DUPLICATE' });
     refs.add(p.ref);
-    if (parsedRow) rows.push(parsedRow);
+    if (parsedRow) {
+      // The same phone number paid the same amount twice in one batch is the classic double payment.
+      const beneficiary = `${parsedRow.msisdn}|${parsedRow.amountMinor}`;
+      if (beneficiaries.has(beneficiary)) errors.push({ row, field: 'msisdn', code: 'BENEFICIARY_DUPLICATE' });
+      beneficiaries.add(beneficiary);
+    }
+    if (parsedRow && errors.length === before) rows.push(parsedRow);
   });
 
-  if (doc.declared.count !== doc.payouts.length) errors.push({ row: null, field: 'declared.count', code: 'DECLARED_COUNT_MISMATCH' });
+  const documentErrors: RowError[] = [];
+  if (doc.declared.count !== doc.payouts.length) documentErrors.push({ row: null, field: 'declared.count', code: 'DECLARED_COUNT_MISMATCH' });
   const declaredTotal = parseAmount(doc.declared.total, currency);
-  if (!declaredTotal.ok) errors.push({ row: null, field: 'declared.total', code: declaredTotal.error });
-  const total = sumMinor(rows.map((r) => r.amountMinor));
-  if (!total.ok) errors.push({ row: null, field: 'declared.total', code: 'AMOUNT_RANGE' });
-  if (declaredTotal.ok && total.ok && rows.length === doc.payouts.length && declaredTotal.value !== total.value) {
-    errors.push({ row: null, field: 'declared.total', code: 'DECLARED_TOTAL_MISMATCH' });
+  if (!declaredTotal.ok) documentErrors.push({ row: null, field: 'declared.total', code: declaredTotal.error });
+  // The maker's control total covers every row signed, valid or not, whenever every amount reads.
+  if (declaredTotal.ok && allAmountsParse && declaredTotal.value !== declaredSum) {
+    documentErrors.push({ row: null, field: 'declared.total', code: declaredSum > minorUnitsMax ? 'AMOUNT_RANGE' : 'DECLARED_TOTAL_MISMATCH' });
   }
-  if (errors.length > 0 || !total.ok) return err(errors);
+  const total = sumMinor(rows.map((r) => r.amountMinor));
+  if (!total.ok) documentErrors.push({ row: null, field: 'declared.total', code: 'AMOUNT_RANGE' });
+  if (documentErrors.length > 0 || !total.ok) return err([...documentErrors, ...errors]);
+  if (errors.length > 0 && (policy.rowErrors === 'reject_batch' || rows.length === 0)) return err(errors);
   return ok({
-    batchId: doc.batchId.toLowerCase(),
-    organisationId: doc.organisationId,
-    programmeId: doc.programmeId,
-    currency,
-    createdAt,
-    expiresAt,
-    totalMinor: total.value,
-    payouts: rows,
+    document: { ...header.value, totalMinor: total.value, payouts: rows },
+    rejectedRows: errors,
   });
 }
 
-function parseRow(p: z.infer<typeof payoutSchema>, row: number, currency: CurrencyCode, errors: RowError[]): PayoutRow | null {
+/** A document whose only problems are inside rows: the envelope is right and payouts is a list of objects. */
+function isSalvageable(input: unknown): boolean {
+  if (!input || typeof input !== 'object' || Array.isArray(input)) return false;
+  const payouts = (input as { payouts?: unknown }).payouts;
+  return Array.isArray(payouts) && payouts.every((p) => p !== null && typeof p === 'object' && !Array.isArray(p));
+}
+
+function parseRow(p: z.infer<typeof payoutSchema>, row: number, currency: CurrencyCode, policy: RowPolicy, errors: RowError[]): PayoutRow | null {
   const before = errors.length;
   const amount = parseAmount(p.amount, currency);
   if (!amount.ok) errors.push({ row, field: 'amount', code: amount.error });
@@ -130,11 +205,17 @@ function parseRow(p: z.infer<typeof payoutSchema>, row: number, currency: Curren
     errors.push({ row, field: 'provider', code: 'PROVIDER_UNKNOWN' });
     return null;
   }
-  const rules = providerRules[p.provider];
+  if (!policy.providers.includes(p.provider)) errors.push({ row, field: 'provider', code: 'PROVIDER_NOT_ENABLED' });
+  const rules: ProviderRules = providerRules[p.provider];
   if (!(rules.currencies as readonly string[]).includes(currency)) errors.push({ row, field: 'provider', code: 'PROVIDER_CURRENCY' });
-  if (amount.ok && rules.wholeUnitsOnly && amount.value % 10n ** BigInt(scaleOf(currency)) !== 0n) {
-    errors.push({ row, field: 'amount', code: 'AMOUNT_PROVIDER_SCALE' });
+  if (amount.ok) {
+    const limits = rules.amountLimits[currency];
+    if (rules.wholeUnitsOnly && amount.value % 10n ** BigInt(scaleOf(currency)) !== 0n) errors.push({ row, field: 'amount', code: 'AMOUNT_PROVIDER_SCALE' });
+    else if ((policy.payoutMaxMinor !== null && amount.value > policy.payoutMaxMinor) || (limits && amount.value > limits.maxMinor)) {
+      errors.push({ row, field: 'amount', code: 'AMOUNT_ABOVE_MAXIMUM' });
+    } else if (limits && amount.value < limits.minMinor) errors.push({ row, field: 'amount', code: 'AMOUNT_BELOW_MINIMUM' });
   }
+  // Mobile metadata: a mobile-money payout goes to a mobile number, so a valid landline is refused too.
   const phone = /^\+[1-9][0-9]{6,14}$/.test(p.msisdn) ? parsePhoneNumberFromString(p.msisdn) : undefined;
   if (!phone || !phone.isValid()) errors.push({ row, field: 'msisdn', code: 'MSISDN_INVALID' });
   else if (!phone.country || !(rules.countries as readonly string[]).includes(phone.country)) {

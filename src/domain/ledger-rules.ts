@@ -201,6 +201,23 @@ export const postings = {
       payoutId: p.payoutId,
     })),
   /**
+   * Several payouts of one batch released together (a cancellation): one transfer per payout,
+   * each with its settle id, so none of them can later be paid or released again.
+   */
+  payoutsReleased: (p: { organisationId: string; batchId: string; programmeId: string; currency: CurrencyCode; payouts: readonly { payoutId: string; amountMinor: bigint }[] }) => {
+    assert(p.payouts.length > 0, 'a release names at least one payout');
+    return journal(deriveId('payouts-released', p.batchId, p.payouts[0]!.payoutId), p.payouts.map((x) => transfer({
+      id: settleId(x.payoutId),
+      currency: p.currency,
+      debit: accounts.batchCommitted(p.organisationId, p.batchId),
+      credit: accounts.programmeAvailable(p.organisationId, p.programmeId),
+      amountMinor: x.amountMinor,
+      code: 'payout_released',
+      batchId: p.batchId,
+      payoutId: x.payoutId,
+    })));
+  },
+  /**
    * A paid payout the provider reversed later: the money is back in the float. The reverse of
    * "paid" (float → batch), then the batch returns it to the programme, as one journal.
    */

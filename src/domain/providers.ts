@@ -8,10 +8,13 @@ export interface ProviderRules {
   readonly currencies: readonly CurrencyCode[];
   /** Daraja B2C takes whole shillings only: an amount with cents cannot be sent as it is. */
   readonly wholeUnitsOnly: boolean;
+  /** The provider's own per-transaction limits, in minor units of each currency it pays in. */
+  readonly amountLimits: Readonly<Partial<Record<CurrencyCode, { readonly minMinor: bigint; readonly maxMinor: bigint }>>>;
 }
 
 export const providerRules = {
-  mpesa: { countries: ['KE'], currencies: ['KES'], wholeUnitsOnly: true },
+  // Daraja B2C: KES 10 to 250,000 per transaction (shared/reference/provider-apis.md).
+  mpesa: { countries: ['KE'], currencies: ['KES'], wholeUnitsOnly: true, amountLimits: { KES: { minMinor: 10_00n, maxMinor: 250_000_00n } } },
 } as const satisfies Record<string, ProviderRules>;
 
 export type ProviderId = keyof typeof providerRules;

@@ -8,7 +8,7 @@ import { kyselyPersistence } from '../../src/adapters/db/persistence.js';
 import { createApp } from '../../src/adapters/http/app.js';
 import { createAuthenticator } from '../../src/adapters/http/auth.js';
 import type { Persistence } from '../../src/application/ports.js';
-import { testAuthConfig } from '../support/auth.js';
+import { testAuthConfig, tokenFor } from '../support/auth.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { batchDocument, kenyanPayout, newKey, setUpProgramme, sign, type Scenario } from '../support/fixtures.js';
 
@@ -32,6 +32,7 @@ beforeAll(async () => {
     authenticate: createAuthenticator(testAuthConfig),
   });
   scenario = await setUpProgramme(persistence, 1_000_00n);
+  makerToken = await tokenFor(scenario.organisationId, ['programme_manager'], { subject: 'maker-person' });
 });
 
 afterAll(async () => database?.drop());
@@ -43,8 +44,9 @@ async function storedRows(): Promise<number> {
   return Number(r.rows[0]!.n);
 }
 
+let makerToken: string;
 const post = (body: string | object, type = 'application/jose+json') =>
-  request(app).post('/v1/batches').set('content-type', type).send(typeof body === 'string' ? body : JSON.stringify(body));
+  request(app).post('/v1/batches').set('authorization', `Bearer ${makerToken}`).set('content-type', type).send(typeof body === 'string' ? body : JSON.stringify(body));
 
 async function expectRefused(body: string | object, status: number, code: string, type?: string) {
   const before = await storedRows();

@@ -2,8 +2,8 @@
 // by the master key (config). The additional data binds each ciphertext to its programme, payout
 // and field, so a ciphertext moved to another row does not open. Deleting a programme's data key
 // erases its beneficiaries' data (crypto-shredding).
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
-import type { BeneficiaryVault, SealedField } from '../../application/ports.js';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, randomFillSync } from 'node:crypto';
+import type { BeneficiaryVault, ProgrammeSealer, SealedField } from '../../application/ports.js';
 import type { Db } from '../db/database.js';
 
 const formatVersion = 1;
@@ -12,8 +12,25 @@ const tagBytes = 16;
 /** Unwrapped data keys kept in memory at most: one per active programme. */
 export const dataKeyCacheMax = 10_000;
 
+/**
+ * Random IVs drawn from one CSPRNG fill at a time: a fresh 96-bit random IV per message, as before,
+ * without a system call per payout (a 100,000-payout batch seals 100,000+ values). Each slice is used once.
+ */
+const ivPoolIvs = 4096;
+let ivPool = Buffer.alloc(0);
+let ivPoolOffset = 0;
+function nextIv(): Buffer {
+  if (ivPoolOffset + ivBytes > ivPool.length) {
+    ivPool = randomFillSync(Buffer.allocUnsafe(ivBytes * ivPoolIvs));
+    ivPoolOffset = 0;
+  }
+  const iv = ivPool.subarray(ivPoolOffset, ivPoolOffset + ivBytes);
+  ivPoolOffset += ivBytes;
+  return iv;
+}
+
 function seal(key: Buffer, plaintext: Buffer, aad: string): Buffer {
-  const iv = randomBytes(ivBytes);
+  const iv = nextIv();
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(Buffer.from(aad));
   const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
@@ -47,8 +64,16 @@ export class AesGcmVault implements BeneficiaryVault {
   }
 
   async blindIndex(programmeId: string, value: string): Promise<Buffer> {
-    const indexKey = createHmac('sha256', await this.dataKey(programmeId)).update('tuma:blind-index:v1').digest();
-    return createHmac('sha256', indexKey).update(value).digest();
+    return (await this.sealerFor(programmeId)).blindIndex(value);
+  }
+
+  async sealerFor(programmeId: string): Promise<ProgrammeSealer> {
+    const key = await this.dataKey(programmeId);
+    const indexKey = createHmac('sha256', key).update('tuma:blind-index:v1').digest();
+    return {
+      seal: (subjectId, field, plaintext) => seal(key, typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext, `tuma:v1:${programmeId}:${subjectId}:${field}`),
+      blindIndex: (value) => createHmac('sha256', indexKey).update(value).digest(),
+    };
   }
 
   private dataKey(programmeId: string): Promise<Buffer> {

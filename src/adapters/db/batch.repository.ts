@@ -1,51 +1,89 @@
-import { sql } from 'kysely';
-import type { BatchRecord, BatchRepo } from '../../application/ports.js';
+import { sql, type Selectable } from 'kysely';
+import type { ApprovalRecord, BatchRecord, BatchRepo, ProgrammeRecord, SignerKeyRecord } from '../../application/ports.js';
 import type { CurrencyCode } from '../../domain/currency.js';
+import type { RowError } from '../../domain/errors.js';
 import type { BatchState, PayoutState } from '../../domain/payout-state.js';
-import type { DbOrTx } from './database.js';
+import type { ProviderId } from '../../domain/providers.js';
+import type { BatchesTable, DbOrTx, ProgrammesTable, SignerKeysTable } from './database.js';
+import { selectPayouts, toPayoutRecord } from './payout.repository.js';
+
+export const toSignerKey = (r: Selectable<SignerKeysTable>): SignerKeyRecord => ({
+  kid: r.kid,
+  organisationId: r.organisation_id,
+  role: r.role,
+  alg: r.alg,
+  publicJwk: r.public_jwk,
+  notBefore: r.not_before,
+  notAfter: r.not_after,
+  revokedAt: r.revoked_at,
+  createdAt: r.created_at,
+});
+
+export const toProgramme = (r: Selectable<ProgrammesTable>): ProgrammeRecord => ({
+  id: r.id,
+  organisationId: r.organisation_id,
+  currency: r.currency as CurrencyCode,
+  approvalsRequired: r.approvals_required,
+  policy: {
+    tiers: [{ fromMinor: 0n, approvers: r.approvals_required }, ...r.approval_tiers.map((t) => ({ fromMinor: BigInt(t.fromMinor), approvers: t.approvers }))],
+    providers: r.providers as ProviderId[],
+    payoutMaxMinor: r.payout_max_minor,
+    rowErrors: r.row_errors,
+  },
+});
+
+const batchColumns = [
+  'id', 'organisation_id', 'programme_id', 'currency', 'state', 'payout_count', 'total_minor', 'payload_sha256', 'received_at',
+  'approvals_required', 'maker_kid', 'submitted_by', 'expires_at', 'rejected_rows',
+] as const;
+
+type BatchSelection = Pick<Selectable<BatchesTable>, (typeof batchColumns)[number]>;
+
+const toBatch = (r: BatchSelection): BatchRecord => ({
+  id: r.id,
+  organisationId: r.organisation_id,
+  programmeId: r.programme_id,
+  currency: r.currency as CurrencyCode,
+  state: r.state as BatchState,
+  payoutCount: r.payout_count,
+  totalMinor: r.total_minor,
+  payloadSha256: r.payload_sha256,
+  receivedAt: r.received_at,
+  approvalsRequired: r.approvals_required,
+  makerKid: r.maker_kid,
+  submittedBy: r.submitted_by,
+  expiresAt: r.expires_at,
+  rejectedRows: r.rejected_rows as RowError[],
+});
+
+/** Payouts not yet handed to a provider: what a cancellation may still stop. */
+const cancellableStates: readonly PayoutState[] = ['accepted', 'approved', 'queued'];
 
 export function batchRepository(db: DbOrTx): BatchRepo {
   return {
     async findSignerKey(kid) {
       const r = await db.selectFrom('signer_keys').selectAll().where('kid', '=', kid).executeTakeFirst();
-      return r
-        ? {
-            kid: r.kid,
-            organisationId: r.organisation_id,
-            role: r.role,
-            alg: r.alg,
-            publicJwk: r.public_jwk,
-            notBefore: r.not_before,
-            notAfter: r.not_after,
-            revokedAt: r.revoked_at,
-          }
-        : null;
+      return r ? toSignerKey(r) : null;
     },
 
     async findProgramme(programmeId) {
       const r = await db.selectFrom('programmes').selectAll().where('id', '=', programmeId).executeTakeFirst();
-      return r ? { id: r.id, organisationId: r.organisation_id, currency: r.currency as CurrencyCode, approvalsRequired: r.approvals_required } : null;
+      return r ? toProgramme(r) : null;
     },
 
     async find(batchId) {
-      const r = await db
-        .selectFrom('batches')
-        .select(['id', 'organisation_id', 'programme_id', 'currency', 'state', 'payout_count', 'total_minor', 'payload_sha256', 'received_at'])
-        .where('id', '=', batchId)
-        .executeTakeFirst();
-      if (!r) return null;
-      const record: BatchRecord = {
-        id: r.id,
-        organisationId: r.organisation_id,
-        programmeId: r.programme_id,
-        currency: r.currency as CurrencyCode,
-        state: r.state as BatchState,
-        payoutCount: r.payout_count,
-        totalMinor: r.total_minor,
-        payloadSha256: r.payload_sha256,
-        receivedAt: r.received_at,
-      };
-      return record;
+      const r = await db.selectFrom('batches').select(batchColumns).where('id', '=', batchId).executeTakeFirst();
+      return r ? toBatch(r) : null;
+    },
+
+    async lock(batchId) {
+      const r = await db.selectFrom('batches').select(batchColumns).where('id', '=', batchId).forUpdate().executeTakeFirst();
+      return r ? toBatch(r) : null;
+    },
+
+    async sealedPayload(batchId) {
+      const r = await db.selectFrom('batches').select('payload_enc').where('id', '=', batchId).executeTakeFirst();
+      return r?.payload_enc ?? null;
     },
 
     async insert(b) {
@@ -65,6 +103,9 @@ export function batchRepository(db: DbOrTx): BatchRepo {
           maker_kid: b.makerKid,
           document_created_at: b.documentCreatedAt,
           expires_at: b.expiresAt,
+          approvals_required: b.approvalsRequired,
+          submitted_by: b.submittedBy,
+          rejected_rows: JSON.stringify(b.rejectedRows),
         })
         .onConflict((oc) => oc.column('id').doNothing())
         .returning('id')
@@ -76,6 +117,10 @@ export function batchRepository(db: DbOrTx): BatchRepo {
       await db.updateTable('batches').set({ state: to, updated_at: sql`now()` }).where('id', '=', batchId).execute();
     },
 
+    async markCancelled(batchId, by, reason, state) {
+      await db.updateTable('batches').set({ state, cancelled_by: by, cancel_reason: reason, updated_at: sql`now()` }).where('id', '=', batchId).execute();
+    },
+
     async payoutCounts(batchId) {
       const rows = await db
         .selectFrom('payouts')
@@ -85,6 +130,60 @@ export function batchRepository(db: DbOrTx): BatchRepo {
         .orderBy('state')
         .execute();
       return rows.map((r) => ({ state: r.state as PayoutState, count: Number(r.n), amountMinor: BigInt(r.amount) }));
+    },
+
+    async approvals(batchId) {
+      const rows = await db.selectFrom('batch_approvals').selectAll().where('batch_id', '=', batchId).orderBy('approved_at').orderBy('kid').execute();
+      return rows.map((r): ApprovalRecord => ({ kid: r.kid, protected: r.protected, signature: r.signature, approvedBy: r.approved_by, approvedAt: r.approved_at }));
+    },
+
+    async insertApprovals(batchId, approvals) {
+      if (approvals.length === 0) return true;
+      const inserted = await db
+        .insertInto('batch_approvals')
+        .values(approvals.map((a) => ({ batch_id: batchId, kid: a.kid, protected: a.protected, signature: a.signature, approved_by: a.approvedBy })))
+        .onConflict((oc) => oc.doNothing())
+        .returning('kid')
+        .execute();
+      return inserted.length === approvals.length;
+    },
+
+    async approvePayouts(batchId, cause) {
+      const r = await sql<{ n: string }>`
+        WITH moved AS (
+          UPDATE payouts SET state = 'approved', updated_at = now() WHERE batch_id = ${batchId} AND state = 'accepted' RETURNING id
+        ), recorded AS (
+          INSERT INTO payout_transitions (payout_id, from_state, to_state, cause) SELECT id, 'accepted', 'approved', ${cause} FROM moved
+        )
+        SELECT count(*)::text AS n FROM moved
+      `.execute(db);
+      return Number(r.rows[0]!.n);
+    },
+
+    async cancelPayouts(batchId, cause) {
+      // The UPDATE takes each row lock and re-checks the state after waiting, so a payout the
+      // worker moved to submitting in the meantime is left alone.
+      const r = await sql<{ id: string; amount_minor: bigint; from_state: PayoutState }>`
+        WITH before AS (
+          SELECT id, state FROM payouts WHERE batch_id = ${batchId} AND state = ANY(${cancellableStates}::text[]) FOR UPDATE
+        ), moved AS (
+          UPDATE payouts p SET state = 'cancelled', updated_at = now() FROM before b
+          WHERE p.id = b.id AND p.state = ANY(${cancellableStates}::text[])
+          RETURNING p.id, p.amount_minor, b.state AS from_state
+        ), recorded AS (
+          INSERT INTO payout_transitions (payout_id, from_state, to_state, cause) SELECT id, from_state, 'cancelled', ${cause} FROM moved
+        )
+        SELECT id, amount_minor, from_state FROM moved ORDER BY id
+      `.execute(db);
+      return r.rows.map((x) => ({ payoutId: x.id, amountMinor: BigInt(x.amount_minor), from: x.from_state }));
+    },
+
+    async payoutsPage(batchId, state, afterRow, limit) {
+      let q = selectPayouts(db).where('p.batch_id', '=', batchId);
+      if (state) q = q.where('p.state', '=', state);
+      if (afterRow !== null) q = q.where('p.row_no', '>', afterRow);
+      const rows = await q.orderBy('p.row_no').limit(limit).execute();
+      return rows.map(toPayoutRecord);
     },
   };
 }

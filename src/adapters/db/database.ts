@@ -3,6 +3,7 @@ import type { ColumnType, Generated, Insertable, Kysely, Selectable, Transaction
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type Json<T> = ColumnType<T, string, string>;
+type JsonDefault<T> = ColumnType<T, string | undefined, string>;
 
 export interface OrganisationsTable { id: string; name: string; created_at: Generated<Date> }
 export interface LedgersTable { currency: string; scale: number }
@@ -12,7 +13,12 @@ export interface ProgrammesTable {
   name: string;
   currency: string;
   approvals_required: Generated<number>;
+  approval_tiers: JsonDefault<{ fromMinor: string; approvers: number }[]>;
+  providers: ColumnType<string[], string[] | undefined, string[]>;
+  payout_max_minor: bigint | null;
+  row_errors: ColumnType<'reject_batch' | 'accept_valid_rows', 'reject_batch' | 'accept_valid_rows' | undefined, 'reject_batch' | 'accept_valid_rows'>;
   created_at: Generated<Date>;
+  updated_at: Generated<Date>;
 }
 export interface DataKeysTable { programme_id: string; wrapped_key: Buffer; created_at: Generated<Date> }
 export interface SignerKeysTable {
@@ -25,6 +31,8 @@ export interface SignerKeysTable {
   not_after: Timestamp | null;
   revoked_at: Timestamp | null;
   created_at: Generated<Date>;
+  created_by: string | null;
+  revoked_by: string | null;
 }
 export interface AccountsTable {
   id: Generated<bigint>;
@@ -81,6 +89,19 @@ export interface BatchesTable {
   expires_at: Timestamp;
   received_at: Generated<Date>;
   updated_at: Generated<Date>;
+  approvals_required: Generated<number>;
+  submitted_by: string | null;
+  rejected_rows: JsonDefault<{ row: number | null; field: string; code: string }[]>;
+  cancelled_by: string | null;
+  cancel_reason: string | null;
+}
+export interface BatchApprovalsTable {
+  batch_id: string;
+  kid: string;
+  protected: string;
+  signature: string;
+  approved_by: string | null;
+  approved_at: Generated<Date>;
 }
 export interface PayoutsTable {
   id: string;
@@ -150,6 +171,7 @@ export interface Database {
   transfer_links: TransferLinksTable;
   ledger_chain: LedgerChainTable;
   batches: BatchesTable;
+  batch_approvals: BatchApprovalsTable;
   payouts: PayoutsTable;
   payout_transitions: PayoutTransitionsTable;
   payout_attempts: PayoutAttemptsTable;

@@ -10,12 +10,16 @@ import {
   accountsPageMax, findOwnAccount, getAccount, getJournal, getStatement, getTrialBalance, listAccounts, parseCurrency, parseLimit,
   recordFunding, statementCsv, statementPageMax,
 } from '../../application/ledger.js';
-import { getBatch, getPayout } from '../../application/queries.js';
+import { getKey, getPolicy, listKeys, registerKey, revokeKey, setPolicy, signerKeysPageMax } from '../../application/admin.js';
+import { approveBatch } from '../../application/approve-batch.js';
+import { cancelBatch, parseCancelBody } from '../../application/cancel-batch.js';
+import { getBatchView, getPayout, listBatchPayouts, parsePayoutState, payoutsPageMax } from '../../application/queries.js';
 import { recordCallback } from '../../application/record-callback.js';
 import { submitBatch, type SubmitBatchDeps } from '../../application/submit-batch.js';
-import { reject } from '../../domain/errors.js';
+import { reject, type Rejection } from '../../domain/errors.js';
+import { err, ok, type Result } from '../../domain/result.js';
 import { parseB2CCallback } from '../providers/mpesa/mapping.js';
-import { callerOf, requireRole, type Authenticate } from './auth.js';
+import { callerOf, callerRoles, requireRole, type Authenticate } from './auth.js';
 import { sendRejection } from './errors.js';
 
 /** A provider callback is small; anything larger is not one. */
@@ -29,6 +33,31 @@ export interface ApiDeps extends SubmitBatchDeps {
   readonly readiness: () => Promise<{ database: boolean; transport: boolean }>;
   readonly authenticate: Authenticate;
 }
+
+/** An approval is a protected header and one signature. */
+export const approvalBodyMaxBytes = 16 * 1024;
+/** Administrative bodies (a key registration, a policy, a cancel reason) are small. */
+export const adminBodyMaxBytes = 16 * 1024;
+/** A signer key id is an RFC 7638 SHA-256 thumbprint, base64url. */
+const kidPattern = /^[A-Za-z0-9_-]{43}$/;
+
+const uuidParam = (raw: unknown): string | null => {
+  const id = String(raw).toLowerCase();
+  return uuidPattern.test(id) ? id : null;
+};
+
+/** A raw JSON body (kept raw for JWS: the bytes matter), parsed once. */
+function jsonOf(body: unknown): Result<unknown, Rejection> {
+  if (!Buffer.isBuffer(body)) return err(reject('REQUEST_UNSUPPORTED_MEDIA_TYPE', 'send application/jose+json or application/json'));
+  try {
+    return ok(JSON.parse(body.toString('utf8')));
+  } catch {
+    return err(reject('REQUEST_MALFORMED', 'the body is not JSON'));
+  }
+}
+
+/** An optional small JSON body: none at all is fine. */
+const optionalJson = express.json({ limit: adminBodyMaxBytes, strict: true, type: (req) => Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined });
 
 /** A funding body is a few short fields. */
 export const fundingBodyMaxBytes = 4 * 1024;
@@ -75,32 +104,114 @@ export function createApp(deps: ApiDeps): express.Express {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks });
   }));
 
+  // ---------------------------------------------------------------- batches
+  const anyRole = requireRole(deps.authenticate, ...callerRoles);
   const jwsBody = express.raw({ type: ['application/json', 'application/jose+json'], limit: deps.bodyMaxBytes });
-  app.post('/v1/batches', jwsBody, route(async (req, res) => {
-    if (!Buffer.isBuffer(req.body)) return sendRejection(res, reject('REQUEST_UNSUPPORTED_MEDIA_TYPE', 'send application/jose+json or application/json'));
-    let body: unknown;
-    try {
-      body = JSON.parse(req.body.toString('utf8'));
-    } catch {
-      return sendRejection(res, reject('REQUEST_MALFORMED', 'the body is not JSON'));
-    }
-    const result = await submitBatch(deps, body);
+  const approvalBody = express.raw({ type: ['application/json', 'application/jose+json'], limit: approvalBodyMaxBytes });
+  const smallJson = express.json({ limit: adminBodyMaxBytes, strict: true, type: () => true });
+
+  app.post('/v1/batches', requireRole(deps.authenticate, 'programme_manager'), jwsBody, route(async (req, res) => {
+    const body = jsonOf(req.body);
+    if (!body.ok) return sendRejection(res, body.error);
+    const result = await submitBatch(deps, callerOf(req), body.value);
     if (!result.ok) return sendRejection(res, result.error);
-    res.status(result.value.replayed ? 200 : 201).json(result.value.summary);
+    res.status(result.value.replayed ? 200 : 201).json(result.value.batch);
   }));
 
-  app.get('/v1/batches/:batchId', route(async (req, res) => {
-    const id = String(req.params.batchId).toLowerCase();
-    const batch = uuidPattern.test(id) ? await getBatch(deps.persistence, id) : null;
+  app.post('/v1/batches/:batchId/approvals', requireRole(deps.authenticate, 'approver'), approvalBody, route(async (req, res) => {
+    const id = uuidParam(req.params.batchId);
+    if (!id) return sendRejection(res, reject('NOT_FOUND'));
+    const body = jsonOf(req.body);
+    if (!body.ok) return sendRejection(res, body.error);
+    const result = await approveBatch(deps, callerOf(req), id, body.value);
+    if (!result.ok) return sendRejection(res, result.error);
+    res.status(result.value.replayed ? 200 : 201).json(result.value.batch);
+  }));
+
+  app.post('/v1/batches/:batchId/cancel', requireRole(deps.authenticate, 'programme_manager', 'admin'), optionalJson, route(async (req, res) => {
+    const id = uuidParam(req.params.batchId);
+    if (!id) return sendRejection(res, reject('NOT_FOUND'));
+    const reason = parseCancelBody(req.body);
+    if (!reason.ok) return sendRejection(res, reason.error);
+    const result = await cancelBatch(deps.persistence, callerOf(req), id, reason.value);
+    if (!result.ok) return sendRejection(res, result.error);
+    res.json({ ...result.value.batch, cancelled: result.value.cancelled });
+  }));
+
+  app.get('/v1/batches/:batchId', anyRole, route(async (req, res) => {
+    const id = uuidParam(req.params.batchId);
+    const batch = id ? await getBatchView(deps.persistence, callerOf(req).organisationId, id) : null;
     if (!batch) return sendRejection(res, reject('NOT_FOUND'));
     res.json(batch);
   }));
 
-  app.get('/v1/payouts/:payoutId', route(async (req, res) => {
-    const id = String(req.params.payoutId).toLowerCase();
-    const payout = uuidPattern.test(id) ? await getPayout(deps.persistence, id) : null;
+  app.get('/v1/batches/:batchId/payouts', anyRole, route(async (req, res) => {
+    const id = uuidParam(req.params.batchId);
+    if (!id) return sendRejection(res, reject('NOT_FOUND'));
+    const limit = parseLimit(req.query.limit, payoutsPageMax, 100);
+    const state = parsePayoutState(req.query.state);
+    const cursor = req.query.cursor;
+    if (limit === null || state === undefined || (cursor !== undefined && typeof cursor !== 'string')) return sendRejection(res, reject('QUERY_INVALID'));
+    const page = await listBatchPayouts(deps.persistence, callerOf(req).organisationId, id, { state, cursor: cursor ?? null, limit });
+    if (!page.ok) return sendRejection(res, page.error);
+    res.json(page.value);
+  }));
+
+  app.get('/v1/payouts/:payoutId', anyRole, route(async (req, res) => {
+    const id = uuidParam(req.params.payoutId);
+    const payout = id ? await getPayout(deps.persistence, callerOf(req).organisationId, id) : null;
     if (!payout) return sendRejection(res, reject('NOT_FOUND'));
     res.json(payout);
+  }));
+
+  // ---------------------------------------------------------------- administration
+  const admin = requireRole(deps.authenticate, 'admin');
+  app.post('/v1/signer-keys', admin, smallJson, route(async (req, res) => {
+    const result = await registerKey(deps.persistence, callerOf(req), req.body, deps.now());
+    if (!result.ok) return sendRejection(res, result.error);
+    req.log.info({ kid: result.value.key.kid, role: result.value.key.role, replayed: result.value.replayed }, 'signer key registered');
+    res.status(result.value.replayed ? 200 : 201).json(result.value.key);
+  }));
+
+  app.get('/v1/signer-keys', requireRole(deps.authenticate, 'admin', 'auditor'), route(async (req, res) => {
+    const limit = parseLimit(req.query.limit, signerKeysPageMax, 100);
+    const role = req.query.role;
+    const cursor = req.query.cursor;
+    if (limit === null || (role !== undefined && role !== 'maker' && role !== 'approver') || (cursor !== undefined && typeof cursor !== 'string')) {
+      return sendRejection(res, reject('QUERY_INVALID'));
+    }
+    const page = await listKeys(deps.persistence, callerOf(req), { role: role ?? null, cursor: cursor ?? null, limit }, deps.now());
+    if (!page.ok) return sendRejection(res, page.error);
+    res.json(page.value);
+  }));
+
+  app.get('/v1/signer-keys/:kid', requireRole(deps.authenticate, 'admin', 'auditor'), route(async (req, res) => {
+    const kid = String(req.params.kid);
+    const key = kidPattern.test(kid) ? await getKey(deps.persistence, callerOf(req), kid, deps.now()) : null;
+    if (!key) return sendRejection(res, reject('NOT_FOUND'));
+    res.json(key);
+  }));
+
+  app.post('/v1/signer-keys/:kid/revoke', admin, optionalJson, route(async (req, res) => {
+    const kid = String(req.params.kid);
+    if (!kidPattern.test(kid)) return sendRejection(res, reject('NOT_FOUND'));
+    const result = await revokeKey(deps.persistence, callerOf(req), kid, req.body, deps.now());
+    if (!result.ok) return sendRejection(res, result.error);
+    req.log.info({ kid, revokedAt: result.value.revokedAt }, 'signer key revoked');
+    res.json(result.value);
+  }));
+
+  app.get('/v1/programmes/:programmeId/policy', anyRole, route(async (req, res) => {
+    const policy = await getPolicy(deps.persistence, callerOf(req), String(req.params.programmeId));
+    if (!policy) return sendRejection(res, reject('NOT_FOUND'));
+    res.json(policy);
+  }));
+
+  app.put('/v1/programmes/:programmeId/policy', admin, smallJson, route(async (req, res) => {
+    const result = await setPolicy(deps.persistence, callerOf(req), String(req.params.programmeId), req.body);
+    if (!result.ok) return sendRejection(res, result.error);
+    req.log.info({ programmeId: req.params.programmeId }, 'programme policy changed');
+    res.json(result.value);
   }));
 
   // ---------------------------------------------------------------- ledger (finance)
