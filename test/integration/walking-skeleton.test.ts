@@ -7,6 +7,7 @@ import { encode } from '../../src/application/messages.js';
 import type { Delivery } from '../../src/application/ports.js';
 import type { Runtime } from '../../src/cli/runtime.js';
 import { attemptKey, payoutIdOf } from '../../src/domain/ids.js';
+import { tokenFor } from '../support/auth.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { batchDocument, kenyanPayout, net, setUpProgramme, sign, type Scenario } from '../support/fixtures.js';
 import { startTestRuntime, testConfig, type TransportKind } from '../support/runtime.js';
@@ -17,11 +18,13 @@ describe.each<TransportKind>(['kafka', 'in-process'])('walking skeleton over %s'
   let database: TestDatabase;
   let runtime: Runtime;
   let scenario: Scenario;
+  let auth: Record<string, string>;
 
   beforeAll(async () => {
     database = await createTestDatabase();
     runtime = await startTestRuntime(await testConfig(database.url, transport));
     scenario = await setUpProgramme(runtime.persistence, 50_000_00n);
+    auth = { authorization: `Bearer ${await tokenFor(scenario.organisationId, ['programme_manager'])}` };
   });
 
   afterAll(async () => {
@@ -32,19 +35,19 @@ describe.each<TransportKind>(['kafka', 'in-process'])('walking skeleton over %s'
   it('when a signed batch is submitted, then its payouts are paid once and the ledger settles to the cent', async () => {
     const document = batchDocument(scenario, [kenyanPayout('p-1', '1250.00'), { ...kenyanPayout('p-2', '99.00'), msisdn: '+254722000111' }]);
     const jws = await sign(document, scenario.maker);
-    const submitted = await fetch(`${runtime.apiUrl}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/jose+json' }, body: JSON.stringify(jws) });
+    const submitted = await fetch(`${runtime.apiUrl}/v1/batches`, { method: 'POST', headers: { ...auth, 'content-type': 'application/jose+json' }, body: JSON.stringify(jws) });
     expect(submitted.status).toBe(201);
-    expect(await submitted.json()).toEqual({ batchId: document.batchId, state: 'approved', currency: 'KES', payoutCount: 2, total: '1349.00' });
+    expect(await submitted.json()).toMatchObject({ batchId: document.batchId, state: 'approved', currency: 'KES', payoutCount: 2, total: '1349.00', approvals: { required: 0, received: 0 } });
 
     const batch = await net.eventually(async () => {
-      const res = await fetch(`${runtime.apiUrl}/v1/batches/${document.batchId}`);
+      const res = await fetch(`${runtime.apiUrl}/v1/batches/${document.batchId}`, { headers: auth });
       const body = (await res.json()) as { state: string };
       return body.state === 'completed' ? body : null;
     }, settleTimeoutMs, 'the batch to complete');
     expect(batch).toMatchObject({ state: 'completed', payouts: { paid: { count: 2, amount: '1349.00' } } });
 
     const payoutId = payoutIdOf(document.batchId, 'p-1');
-    const payout = (await (await fetch(`${runtime.apiUrl}/v1/payouts/${payoutId}`)).json()) as Record<string, unknown>;
+    const payout = (await (await fetch(`${runtime.apiUrl}/v1/payouts/${payoutId}`, { headers: auth })).json()) as Record<string, unknown>;
     expect(payout).toMatchObject({ payoutId, state: 'paid', amount: '1250.00', currency: 'KES', attempts: 1 });
     expect(payout.providerReference).toEqual(expect.stringMatching(/^[0-9A-F]{10}$/));
     expect(JSON.stringify(payout)).not.toContain('254712345678');
@@ -80,13 +83,13 @@ describe.each<TransportKind>(['kafka', 'in-process'])('walking skeleton over %s'
   it('when the same signed batch is submitted again, then it is answered from the store and nothing moves twice', async () => {
     const document = batchDocument(scenario, [kenyanPayout('r-1', '10.00')]);
     const body = JSON.stringify(await sign(document, scenario.maker));
-    const post = () => fetch(`${runtime.apiUrl}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const post = () => fetch(`${runtime.apiUrl}/v1/batches`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body });
     expect((await post()).status).toBe(201);
     const replay = await post();
     expect(replay.status).toBe(200);
     expect(await replay.json()).toMatchObject({ batchId: document.batchId, payoutCount: 1, total: '10.00' });
     await net.eventually(async () => {
-      const res = await fetch(`${runtime.apiUrl}/v1/batches/${document.batchId}`);
+      const res = await fetch(`${runtime.apiUrl}/v1/batches/${document.batchId}`, { headers: auth });
       return ((await res.json()) as { state: string }).state === 'completed';
     }, settleTimeoutMs, 'the replayed batch to complete');
     const commits = await sql<{ n: string }>`SELECT count(*)::text AS n FROM transfers WHERE batch_id = ${document.batchId} AND code = 'batch_commit'`.execute(database.db);
@@ -97,9 +100,9 @@ describe.each<TransportKind>(['kafka', 'in-process'])('walking skeleton over %s'
   it('when a poisoned and a duplicate dispatch message arrive, then the poison goes to the DLQ and the duplicate pays nobody twice', async () => {
     const document = batchDocument(scenario, [kenyanPayout('d-1', '20.00')]);
     const payoutId = payoutIdOf(document.batchId, 'd-1');
-    await fetch(`${runtime.apiUrl}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(await sign(document, scenario.maker)) });
+    await fetch(`${runtime.apiUrl}/v1/batches`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(await sign(document, scenario.maker)) });
     await net.eventually(async () => {
-      const res = await fetch(`${runtime.apiUrl}/v1/payouts/${payoutId}`);
+      const res = await fetch(`${runtime.apiUrl}/v1/payouts/${payoutId}`, { headers: auth });
       return ((await res.json()) as { state: string }).state === 'paid';
     }, settleTimeoutMs, 'the payout to be paid');
 
@@ -117,7 +120,7 @@ describe.each<TransportKind>(['kafka', 'in-process'])('walking skeleton over %s'
     }
     // Give the duplicate time to be handled, then prove it changed nothing.
     await new Promise((r) => setTimeout(r, 500));
-    const payout = (await (await fetch(`${runtime.apiUrl}/v1/payouts/${payoutId}`)).json()) as { state: string; attempts: number };
+    const payout = (await (await fetch(`${runtime.apiUrl}/v1/payouts/${payoutId}`, { headers: auth })).json()) as { state: string; attempts: number };
     expect(payout).toMatchObject({ state: 'paid', attempts: 1 });
     expect(runtime.simulator!.executions(attemptKey(payoutId, 1))).toBe(1);
     expect(runtime.simulator!.executions(attemptKey(payoutId, 2))).toBe(0);
