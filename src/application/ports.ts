@@ -251,7 +251,11 @@ export interface BatchRepo {
 }
 
 export interface PayoutRepo {
-  insertMany(batchId: string, currency: CurrencyCode, state: PayoutState, payouts: readonly SealedPayout[]): Promise<void>;
+  /**
+   * Inserts the payouts chunk by chunk, in order. `chunks` is pulled lazily: the next chunk is
+   * produced (sealed) while the database writes the previous one.
+   */
+  insertMany(batchId: string, currency: CurrencyCode, state: PayoutState, chunks: Iterable<readonly SealedPayout[]>): Promise<number>;
   find(payoutId: string): Promise<PayoutRecord | null>;
   /** Locks the payout row for the rest of the transaction. */
   lock(payoutId: string): Promise<PayoutRecord | null>;

@@ -9,9 +9,15 @@ import { payoutIdOf } from '../domain/ids.js';
 import { approversRequired } from '../domain/programme-policy.js';
 import { err, ok, type Result } from '../domain/result.js';
 import { commitApprovedBatch } from './approve-batch.js';
-import type { Actor, BatchRecord, BeneficiaryVault, Persistence, ProgrammeRecord, SealedPayout } from './ports.js';
+import type { Actor, BatchRecord, BeneficiaryVault, Persistence, ProgrammeRecord, ProgrammeSealer, SealedPayout } from './ports.js';
 import { getBatchView, type BatchView } from './queries.js';
 import { parseGeneralJws, verifySubmission, type VerifiedSubmission } from './verify-batch-signature.js';
+
+/**
+ * Payouts sealed and written per step: small enough that sealing one chunk overlaps the database
+ * writing the previous, large enough that per-statement costs vanish (at most the repository's max).
+ */
+export const sealChunkRowsDefault = 5_000;
 
 /** How far in the future a batch's createdAt may be (signer clocks drift). */
 export const batchClockSkewMaxMs = 5 * 60 * 1000;
@@ -20,6 +26,8 @@ export interface SubmitBatchDeps {
   readonly persistence: Persistence;
   readonly vault: BeneficiaryVault;
   readonly batchPayoutsMax: number;
+  /** Payouts sealed and written per step; `sealChunkRowsDefault` when not given. */
+  readonly insertChunkRows?: number;
   readonly now: () => Date;
 }
 
@@ -62,9 +70,8 @@ export async function submitBatch(deps: SubmitBatchDeps, actor: Actor, body: unk
   const doc = parsed.value.document;
 
   const sealer = await deps.vault.sealerFor(doc.programmeId);
-  const sealed = sealPayouts(sealer, doc);
   const payloadEnc = sealer.seal(doc.batchId, 'batch_payload', verified.value.payload);
-  return store(deps, actor, doc, programme, sealed, parsed.value.rejectedRows, { payloadEnc, payloadSha256, verified: verified.value });
+  return store(deps, actor, doc, programme, sealedChunks(sealer, doc, deps.insertChunkRows ?? sealChunkRowsDefault), parsed.value.rejectedRows, { payloadEnc, payloadSha256, verified: verified.value });
 }
 
 /** Counted before any per-row work, so an oversized batch costs nothing to refuse. */
@@ -80,23 +87,27 @@ async function replayOrConflict(deps: SubmitBatchDeps, existing: BatchRecord, pa
   return ok({ batch: view, replayed: true });
 }
 
-function sealPayouts(sealer: Awaited<ReturnType<BeneficiaryVault['sealerFor']>>, doc: BatchDocument): SealedPayout[] {
-  const sealed: SealedPayout[] = new Array(doc.payouts.length);
-  for (let i = 0; i < doc.payouts.length; i++) {
-    const p = doc.payouts[i]!;
-    const id = payoutIdOf(doc.batchId, p.ref);
-    sealed[i] = {
-      id,
-      rowNo: p.row,
-      ref: p.ref,
-      provider: p.provider,
-      amountMinor: p.amountMinor,
-      msisdnEnc: sealer.seal(id, 'msisdn', p.msisdn),
-      msisdnHash: sealer.blindIndex(p.msisdn),
-      nameEnc: p.name === null ? null : sealer.seal(id, 'name', p.name),
-    };
+/** Seals the payouts a chunk at a time, as the store pulls them: never more than one chunk sealed ahead. */
+function* sealedChunks(sealer: ProgrammeSealer, doc: BatchDocument, chunkRows: number): Generator<SealedPayout[]> {
+  for (let start = 0; start < doc.payouts.length; start += chunkRows) {
+    const end = Math.min(doc.payouts.length, start + chunkRows);
+    const sealed: SealedPayout[] = new Array(end - start);
+    for (let i = start; i < end; i++) {
+      const p = doc.payouts[i]!;
+      const id = payoutIdOf(doc.batchId, p.ref);
+      sealed[i - start] = {
+        id,
+        rowNo: p.row,
+        ref: p.ref,
+        provider: p.provider,
+        amountMinor: p.amountMinor,
+        msisdnEnc: sealer.seal(id, 'msisdn', p.msisdn),
+        msisdnHash: sealer.blindIndex(p.msisdn),
+        nameEnc: p.name === null ? null : sealer.seal(id, 'name', p.name),
+      };
+    }
+    yield sealed;
   }
-  return sealed;
 }
 
 async function store(
@@ -104,7 +115,7 @@ async function store(
   actor: Actor,
   doc: BatchDocument,
   programme: ProgrammeRecord,
-  sealed: readonly SealedPayout[],
+  sealed: Iterable<readonly SealedPayout[]>,
   rejectedRows: readonly RowError[],
   signed: { payloadEnc: Buffer; payloadSha256: Buffer; verified: VerifiedSubmission },
 ): Promise<Result<SubmitBatchOutput, Rejection>> {

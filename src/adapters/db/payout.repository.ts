@@ -4,9 +4,10 @@ import type { CurrencyCode } from '../../domain/currency.js';
 import { settledPayoutStates, type PayoutState } from '../../domain/payout-state.js';
 import type { ProviderId } from '../../domain/providers.js';
 import type { DbOrTx } from './database.js';
+import { assert } from '../../domain/result.js';
 
-/** Rows per INSERT statement (8 array parameters each): bounds the size of one protocol message. */
-export const insertChunkRows = 10_000;
+/** Rows per INSERT statement at most (8 array parameters each): bounds one protocol message. */
+export const insertChunkRowsMax = 10_000;
 
 const payoutColumns = [
   'p.id', 'p.row_no', 'p.batch_id', 'b.programme_id', 'b.organisation_id', 'p.ref', 'p.provider', 'p.currency', 'p.amount_minor',
@@ -38,12 +39,18 @@ export const toPayoutRecord = (r: PayoutSelection): PayoutRecord => ({
 
 export function payoutRepository(db: DbOrTx): PayoutRepo {
   return {
-    async insertMany(batchId, currency, state, payouts) {
-      // One statement per chunk, each column as one array parameter: a handful of binds instead of
-      // ten per row, and the server plans it once per chunk.
-      for (let i = 0; i < payouts.length; i += insertChunkRows) {
-        const chunk = payouts.slice(i, i + insertChunkRows);
-        await sql`
+    async insertMany(batchId, currency, state, chunks) {
+      // One statement per chunk, each column one array parameter: a handful of binds instead of
+      // ten per row. While the server writes chunk k, this process produces chunk k+1: the
+      // statement is sent, the event loop is let run once so it reaches the socket, and only
+      // then is the next chunk pulled (sealing is synchronous CPU work).
+      let inserted = 0;
+      let writing: Promise<unknown> | null = null;
+      for (const chunk of chunks) {
+        if (writing) await writing;
+        if (chunk.length === 0) continue;
+        assert(chunk.length <= insertChunkRowsMax, `a payout chunk has at most ${insertChunkRowsMax} rows`);
+        writing = sql`
           INSERT INTO payouts (id, batch_id, row_no, ref, provider, currency, amount_minor, msisdn_enc, msisdn_hash, name_enc, state)
           SELECT u.id, ${batchId}::uuid, u.row_no, u.ref, u.provider, ${currency}, u.amount_minor, u.msisdn_enc, u.msisdn_hash, u.name_enc, ${state}
           FROM unnest(${chunk.map((p) => p.id)}::uuid[], ${chunk.map((p) => p.rowNo)}::int4[], ${chunk.map((p) => p.ref)}::text[],
@@ -51,9 +58,13 @@ export function payoutRepository(db: DbOrTx): PayoutRepo {
                       ${chunk.map((p) => p.msisdnEnc)}::bytea[], ${chunk.map((p) => p.msisdnHash)}::bytea[], ${chunk.map((p) => p.nameEnc)}::bytea[])
             AS u(id, row_no, ref, provider, amount_minor, msisdn_enc, msisdn_hash, name_enc)
         `.execute(db);
+        inserted += chunk.length;
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
+      if (writing) await writing;
       await sql`INSERT INTO payout_transitions (payout_id, from_state, to_state, cause)
                 SELECT id, NULL, state, 'batch submitted' FROM payouts WHERE batch_id = ${batchId}`.execute(db);
+      return inserted;
     },
 
     async find(payoutId) {
