@@ -112,9 +112,11 @@ export async function registerKey(
   now: Date,
 ): Promise<Result<{ key: SignerKeyView; replayed: boolean }, Rejection>> {
   if (!body || typeof body !== 'object' || Array.isArray(body)) return err(reject('SIGNER_KEY_INVALID', 'expected a JSON object'));
-  const { role, alg, publicJwk, notBefore, notAfter, organisationId: _ignored, ...rest } = body as Record<string, unknown>;
+  const { role, alg, publicJwk, notBefore, notAfter, organisationId, ...rest } = body as Record<string, unknown>;
   const extra = Object.keys(rest)[0];
   if (extra !== undefined) return err(reject('SIGNER_KEY_INVALID', `unknown member ${JSON.stringify(extra).slice(0, 40)}`));
+  // The key joins the administrator's own organisation; naming another is a mistake worth saying.
+  if (organisationId !== undefined && organisationId !== actor.organisationId) return err(reject('SIGNER_KEY_INVALID', "keys are registered in the administrator's own organisation"));
   if (role !== 'maker' && role !== 'approver') return err(reject('SIGNER_KEY_INVALID', 'role is maker or approver'));
   if (typeof alg !== 'string' || !(allowedAlgorithms as readonly string[]).includes(alg)) {
     return err(reject('JWS_ALG_NOT_ALLOWED', `alg is one of ${allowedAlgorithms.join(', ')}`));
