@@ -1,0 +1,84 @@
+// An API on a fresh database for HTTP tests, and the signing moves of makers and approvers.
+import { randomBytes } from 'node:crypto';
+import { FlattenedSign, GeneralSign } from 'jose';
+import { pino } from 'pino';
+import request from 'supertest';
+import { sql } from 'kysely';
+import { AesGcmVault } from '../../src/adapters/crypto/vault.js';
+import { kyselyPersistence } from '../../src/adapters/db/persistence.js';
+import { createApp } from '../../src/adapters/http/app.js';
+import { createAuthenticator } from '../../src/adapters/http/auth.js';
+import type { Persistence } from '../../src/application/ports.js';
+import { registerSignerKey } from '../../src/application/setup.js';
+import { testAuthConfig, tokenFor } from './auth.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
+import { newKey, type Maker } from './fixtures.js';
+
+export interface TestApi {
+  readonly database: TestDatabase;
+  readonly persistence: Persistence;
+  readonly app: ReturnType<typeof createApp>;
+  /** Rows in the tables a refused request must not touch. */
+  footprint(): Promise<Record<string, number>>;
+  close(): Promise<void>;
+}
+
+export async function startTestApi(options: { batchPayoutsMax?: number; bodyMaxBytes?: number } = {}): Promise<TestApi> {
+  const database = await createTestDatabase();
+  const persistence = kyselyPersistence(database.db, database.pool);
+  const app = createApp({
+    persistence,
+    vault: new AesGcmVault(database.db, randomBytes(32)),
+    batchPayoutsMax: options.batchPayoutsMax ?? 1_000,
+    now: () => new Date(),
+    bodyMaxBytes: options.bodyMaxBytes ?? 1024 * 1024,
+    logger: pino({ level: 'silent' }),
+    readiness: async () => ({ database: true, transport: true }),
+    authenticate: createAuthenticator(testAuthConfig),
+  });
+  return {
+    database,
+    persistence,
+    app,
+    async footprint() {
+      const r = await sql<Record<string, string>>`
+        SELECT (SELECT count(*) FROM batches)::text AS batches, (SELECT count(*) FROM payouts)::text AS payouts,
+               (SELECT count(*) FROM batch_approvals)::text AS approvals, (SELECT count(*) FROM transfers)::text AS transfers,
+               (SELECT count(*) FROM payout_transitions)::text AS transitions, (SELECT count(*) FROM signer_keys)::text AS keys`.execute(database.db);
+      return Object.fromEntries(Object.entries(r.rows[0]!).map(([k, v]) => [k, Number(v)]));
+    },
+    close: () => database.drop(),
+  };
+}
+
+export const bearer = async (organisationId: string, role: string, subject = `${role}-person`) => `Bearer ${await tokenFor(organisationId, [role], { subject })}`;
+
+export async function registerKey(persistence: Persistence, organisationId: string, role: 'maker' | 'approver', options: { notBefore?: Date; notAfter?: Date | null; revokedAt?: Date | null; alg?: 'ES256' | 'EdDSA' | 'PS256' } = {}): Promise<Maker> {
+  const key = await newKey(options.alg ?? 'ES256');
+  const kid = await registerSignerKey(persistence, {
+    organisationId, role, alg: options.alg ?? 'ES256', publicJwk: key.publicJwk as Record<string, unknown>,
+    notBefore: options.notBefore ?? new Date(0), notAfter: options.notAfter ?? null, revokedAt: options.revokedAt ?? null,
+  });
+  if (!kid.ok) throw new Error(kid.error.code);
+  return key;
+}
+
+/** The exact bytes a document is signed as (what fixtures' sign() signs). */
+export const bytesOf = (document: unknown) => new TextEncoder().encode(JSON.stringify(document));
+
+/** A detached approval: a flattened JWS over the stored bytes with the payload left out. */
+export async function approval(document: unknown, key: Maker, header: Record<string, unknown> = {}) {
+  const alg = (header.alg as string | undefined) ?? 'ES256';
+  const { protected: prot, signature } = await new FlattenedSign(bytesOf(document)).setProtectedHeader({ alg, kid: key.kid, ...header }).sign(key.privateKey);
+  return { protected: prot, signature };
+}
+
+/** One JWS signed by several keys (the maker and co-signing approvers). */
+export async function signAll(document: unknown, keys: readonly Maker[]) {
+  const signer = new GeneralSign(bytesOf(document));
+  for (const k of keys) signer.addSignature(k.privateKey).setProtectedHeader({ alg: 'ES256', kid: k.kid });
+  return signer.sign();
+}
+
+export const postJson = (app: TestApi['app'], path: string, authorization: string, body: unknown, type = 'application/jose+json') =>
+  request(app).post(path).set('authorization', authorization).set('content-type', type).send(typeof body === 'string' ? body : JSON.stringify(body));
