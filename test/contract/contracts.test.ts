@@ -86,6 +86,50 @@ describe('contracts/openapi.yaml', () => {
   });
 });
 
+/** Every `app.<method>('<path>'` route the Express app declares, as OpenAPI paths ("{param}"). */
+function appRoutes(): { method: string; path: string }[] {
+  const source = readFileSync(join(process.cwd(), 'src/adapters/http/app.ts'), 'utf8');
+  const routes: { method: string; path: string }[] = [];
+  for (const m of source.matchAll(/app\.(get|post|put|patch|delete)\('([^']+)'/g)) routes.push({ method: m[1]!, path: m[2]!.replace(/:([A-Za-z]+)/g, '{$1}') });
+  for (const m of source.matchAll(/kind === 'result' \? '([^']+)' : '([^']+)'/g)) {
+    for (const p of [m[1]!, m[2]!]) routes.push({ method: 'post', path: p.replace(/:([A-Za-z]+)/g, '{$1}') });
+  }
+  return routes;
+}
+
+/** The lines of one path item of the OpenAPI YAML, by indentation. */
+function pathBlock(yaml: string, path: string): string[] {
+  const lines = yaml.split(/\r?\n/);
+  const start = lines.indexOf(`  ${path}:`);
+  if (start < 0) return [];
+  const block: string[] = [];
+  for (const line of lines.slice(start + 1)) {
+    if (line.trim() !== '' && line.search(/\S/) <= 2) break;
+    block.push(line);
+  }
+  return block;
+}
+
+describe('contracts/openapi.yaml paths', () => {
+  const yaml = readText('openapi.yaml');
+  const open = new Set(['/healthz', '/readyz', '/v1/callbacks/mpesa/{token}', '/v1/callbacks/mpesa/{token}/timeout']);
+
+  it.each(appRoutes())('when the app serves $method $path, then the contract documents it, with bearerAuth unless it is open', ({ method, path }) => {
+    const block = pathBlock(yaml, path);
+    expect({ path, documented: block.length > 0 }).toEqual({ path, documented: true });
+    const opStart = block.findIndex((l) => l === `    ${method}:`);
+    expect({ path, method, documented: opStart >= 0 }).toEqual({ path, method, documented: true });
+    const op: string[] = [];
+    for (const line of block.slice(opStart + 1)) {
+      if (line.trim() !== '' && line.search(/\S/) <= 4) break;
+      op.push(line);
+    }
+    const secured = op.some((l) => /^\s+- bearerAuth: \[\]$/.test(l));
+    expect({ path, method, secured }).toEqual({ path, method, secured: !open.has(path) });
+    if (!open.has(path)) expect(op.some((l) => /^\s+'401':$/.test(l))).toBe(true);
+  });
+});
+
 describe('contracts JSON schemas', () => {
   it.each(schemaFiles)('when %s is parsed, then it is JSON Schema 2020-12 closed at the top level', (file) => {
     const schema = readJson(file);

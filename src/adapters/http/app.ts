@@ -234,28 +234,28 @@ export function createApp(deps: ApiDeps): express.Express {
     res.json(page.value);
   }));
 
-  app.get('/v1/ledgers/:currency/accounts/:key', finance, route(async (req, res) => {
+  app.get('/v1/ledgers/:currency/accounts/:accountKey', finance, route(async (req, res) => {
     const currency = parseCurrency(String(req.params.currency));
     if (!currency) return sendRejection(res, reject('QUERY_INVALID', 'currency'));
-    const account = await getAccount(deps.persistence, callerOf(req).organisationId, currency, String(req.params.key));
+    const account = await getAccount(deps.persistence, callerOf(req).organisationId, currency, String(req.params.accountKey));
     if (!account) return sendRejection(res, reject('NOT_FOUND'));
     res.json(account);
   }));
 
-  app.get('/v1/ledgers/:currency/accounts/:key/statement', finance, route(async (req, res) => {
+  app.get('/v1/ledgers/:currency/accounts/:accountKey/statement', finance, route(async (req, res) => {
     const currency = parseCurrency(String(req.params.currency));
     const limit = parseLimit(req.query.limit, statementPageMax, 100);
     const cursor = req.query.cursor;
     if (!currency || limit === null || (cursor !== undefined && typeof cursor !== 'string')) return sendRejection(res, reject('QUERY_INVALID'));
-    const page = await getStatement(deps.persistence, callerOf(req).organisationId, currency, String(req.params.key), { cursor: cursor ?? null, limit });
+    const page = await getStatement(deps.persistence, callerOf(req).organisationId, currency, String(req.params.accountKey), { cursor: cursor ?? null, limit });
     if (!page.ok) return sendRejection(res, page.error);
     res.json(page.value);
   }));
 
-  app.get('/v1/ledgers/:currency/accounts/:key/statement.csv', finance, route(async (req, res) => {
+  app.get('/v1/ledgers/:currency/accounts/:accountKey/statement.csv', finance, route(async (req, res) => {
     const currency = parseCurrency(String(req.params.currency));
     if (!currency) return sendRejection(res, reject('QUERY_INVALID', 'currency'));
-    const account = await findOwnAccount(deps.persistence, callerOf(req).organisationId, currency, String(req.params.key));
+    const account = await findOwnAccount(deps.persistence, callerOf(req).organisationId, currency, String(req.params.accountKey));
     if (!account) return sendRejection(res, reject('NOT_FOUND'));
     res.status(200);
     res.setHeader('content-type', 'text/csv; charset=utf-8');
