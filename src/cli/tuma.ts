@@ -3,7 +3,9 @@ import { parseArgs } from 'node:util';
 import { migrateToLatest } from '../adapters/db/migrate.js';
 import { createDb } from '../adapters/db/pool.js';
 import { ConfigError, loadConfig, processEnv, type Config } from '../config/config.js';
+import { runBatchCli, type BatchCliIo } from './batch-cli.js';
 import { runDemo } from './demo.js';
+import { runKeysCli } from './keys-cli.js';
 import { devIssuerJwks, devMasterKey, mintDevToken, seedDemo } from './dev.js';
 import { runLedgerCli } from './ledger-cli.js';
 import { createLogger } from './logger.js';
@@ -22,6 +24,11 @@ const usage = `usage: tuma <command> [--dev]
               (dev mode) print a bearer token from the local dev issuer
   migrate     apply pending database migrations and exit
   demo        submit a signed demo batch to a running dev instance and follow it
+  keys generate --alg ES256|EdDSA|PS256 --out <private.jwk>
+              make a signing key pair; prints the public JWK to register
+  batch build|sign|submit|approve|status
+              build a batch from a CSV, sign or co-sign it, submit it, approve it, follow it
+              (\`tuma batch\` alone shows how)
   --dev       dev mode: local master key, provider credentials for the simulator, demo data`;
 
 function config(dev: boolean): Config {
@@ -40,6 +47,9 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   const { positionals, values } = parseArgs({ args: [...argv], allowPositionals: true, strict: false, options: { dev: { type: 'boolean', default: false }, help: { type: 'boolean', default: false } } });
   const dev = values.dev === true;
   const command = positionals[0];
+  // Client commands need no configuration, database or broker: they run on a programme manager's machine.
+  if (command === 'keys') return runKeysCli(argv.slice(argv.indexOf('keys') + 1), { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) });
+  if (command === 'batch') return runBatchCli(argv.slice(argv.indexOf('batch') + 1), processBatchIo());
   if (!command || values.help) {
     process.stdout.write(`${usage}\n`);
     return command ? 0 : 2;
@@ -120,6 +130,19 @@ async function token(argv: readonly string[], cfg: Config): Promise<number> {
   const jwt = await mintDevToken(cfg.database.embeddedDataDir, { subject: values.subject ?? 'dev-user', organisationId: values.org, roles: values.role.split(','), ttlSeconds: ttl });
   process.stdout.write(`${jwt}\n`);
   return 0;
+}
+
+function processBatchIo(): BatchCliIo {
+  return {
+    out: (l) => process.stdout.write(`${l}\n`),
+    err: (l) => process.stderr.write(`${l}\n`),
+    write: (t) => process.stdout.write(t),
+    env: processEnv(),
+    isTTY: process.stdout.isTTY === true,
+    fetch: globalThis.fetch,
+    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+    now: () => new Date(),
+  };
 }
 
 function waitForSignal(): Promise<void> {

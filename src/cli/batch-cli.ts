@@ -1,0 +1,398 @@
+// `tuma batch ...`: what a programme manager and an approver do from their own machine.
+//   build    a CSV (ref, msisdn, amount, provider, name, note) → the canonical batch JSON
+//   sign     the exact bytes of that file → a general JWS (or one more co-signature on it)
+//   submit   POST /v1/batches
+//   approve  a detached signature over the same bytes → POST /v1/batches/{id}/approvals
+//   status   GET /v1/batches/{id}, with --watch a progress bar until the batch is over
+// Keys never leave the machine; the server sees signatures only.
+import { randomUUID } from 'node:crypto';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { parse as parseCsv } from 'csv-parse/sync';
+import { calculateJwkThumbprint, FlattenedSign, importJWK, type JWK } from 'jose';
+import { allowedAlgorithms, type GeneralJws } from '../application/verify-batch-signature.js';
+import { isCurrencyCode, type CurrencyCode } from '../domain/currency.js';
+import { batchFieldLimits } from '../domain/batch-document.js';
+import { formatAmount, parseAmount, sumMinor } from '../domain/money.js';
+import { publicJwkOf } from './keys-cli.js';
+
+export interface BatchCliIo {
+  out(line: string): void;
+  err(line: string): void;
+  /** Raw output without a newline (the progress bar). */
+  write(text: string): void;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly isTTY: boolean;
+  readonly fetch: typeof fetch;
+  sleep(ms: number): Promise<void>;
+  now(): Date;
+}
+
+/** The largest CSV `batch build` reads. */
+export const csvBytesMax = 64 * 1024 * 1024;
+/** Rows a batch may have (the server's default BATCH_PAYOUTS_MAX); --max-rows may lower it. */
+export const csvRowsMax = 100_000;
+/** A batch expires at most this long after it is built. */
+export const expiresInHoursMax = 720;
+/** The largest batch or JWS file sign/submit/approve read. */
+export const jwsFileBytesMax = 64 * 1024 * 1024;
+/** Ordinary requests; a submission of a large batch gets longer. */
+export const requestTimeoutMs = 30_000;
+export const submitTimeoutMs = 300_000;
+export const watchIntervalSecondsMax = 300;
+export const watchTimeoutSecondsMax = 86_400;
+
+const csvColumns = ['ref', 'msisdn', 'amount', 'provider', 'name', 'note'] as const;
+const requiredColumns = ['ref', 'msisdn', 'amount', 'provider'] as const;
+const terminalBatchStates = ['completed', 'cancelled', 'rejected'];
+const settledPayoutStates = ['paid', 'failed', 'cancelled', 'reversed'];
+
+const usage = `usage:
+  tuma batch build --csv <file> --org <id> --programme <id> --currency <CCY> [--batch-id <uuid>] [--expires-in <hours>] [--max-rows <n>] [--out <file>]
+  tuma batch sign --key <private.jwk> <batch.json> [--add-to <batch.jws.json>] [--out <file>]
+  tuma batch submit <batch.jws.json> [--url <api>] [--token <jwt>]
+  tuma batch approve --key <private.jwk> <batch.json> [--url <api>] [--token <jwt>]
+  tuma batch status <batchId> [--watch] [--interval <s>] [--timeout <s>] [--url <api>] [--token <jwt>]
+  The API is --url or TUMA_URL (default http://127.0.0.1:8080); the bearer token --token or TUMA_TOKEN.`;
+
+export async function runBatchCli(argv: readonly string[], io: BatchCliIo): Promise<number> {
+  const [sub, ...rest] = argv;
+  const commands: Record<string, (args: string[], io: BatchCliIo) => Promise<number>> = { build, sign, submit, approve, status };
+  const command = sub ? commands[sub] : undefined;
+  if (!command) {
+    io.err(usage);
+    return 2;
+  }
+  try {
+    return await command(rest, io);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`tuma batch ${sub}: ${error.message}`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+class UsageError extends Error {}
+
+function args<T extends Record<string, { type: 'string' | 'boolean'; default?: string | boolean }>>(argv: string[], options: T) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+function readBounded(file: string, max: number): Buffer {
+  let size: number;
+  try {
+    size = statSync(file).size;
+  } catch {
+    throw new UsageError(`cannot read ${file}`);
+  }
+  if (size > max) throw new UsageError(`${file} is larger than ${max} bytes`);
+  return readFileSync(file);
+}
+
+// ---------------------------------------------------------------- build
+
+export interface CsvProblem {
+  readonly line: number;
+  readonly field: string;
+  readonly problem: string;
+}
+
+const amountProblems: Record<string, string> = {
+  AMOUNT_NOT_STRING: 'not a decimal amount',
+  AMOUNT_INVALID: 'not a positive decimal amount like 1250.50 (no sign, exponent, separators or leading zeros)',
+  AMOUNT_SCALE: 'more decimals than the currency has',
+  AMOUNT_RANGE: 'too large',
+};
+
+/** Turns CSV text into the canonical batch document, or every problem with its line and field. */
+export function buildBatch(
+  csv: string,
+  header: { organisationId: string; programmeId: string; currency: CurrencyCode; batchId: string; createdAt: Date; expiresAt: Date },
+  maxRows: number,
+): { ok: true; json: string } | { ok: false; problems: CsvProblem[] } {
+  let records: { record: string[]; info: { lines: number } }[];
+  try {
+    records = parseCsv(csv, { bom: true, info: true, relax_column_count: true, skip_empty_lines: true, trim: false }) as unknown as { record: string[]; info: { lines: number } }[];
+  } catch (error) {
+    const e = error as { lines?: number; message: string };
+    return { ok: false, problems: [{ line: e.lines ?? 1, field: '(file)', problem: e.message.replace(/^Invalid Record Length: /, '') }] };
+  }
+  const first = records[0];
+  if (!first) return { ok: false, problems: [{ line: 1, field: '(header)', problem: 'the file is empty' }] };
+  const problems: CsvProblem[] = [];
+  const columns = first.record.map((c) => c.trim().toLowerCase());
+  columns.forEach((c, i) => {
+    if (!(csvColumns as readonly string[]).includes(c)) problems.push({ line: first.info.lines, field: c || `(column ${i + 1})`, problem: `unknown column; the columns are ${csvColumns.join(', ')}` });
+    else if (columns.indexOf(c) !== i) problems.push({ line: first.info.lines, field: c, problem: 'the column appears twice' });
+  });
+  for (const c of requiredColumns) if (!columns.includes(c)) problems.push({ line: first.info.lines, field: c, problem: 'missing column' });
+  if (problems.length > 0) return { ok: false, problems };
+  const rows = records.slice(1);
+  if (rows.length === 0) return { ok: false, problems: [{ line: first.info.lines, field: '(file)', problem: 'no payout rows' }] };
+  if (rows.length > maxRows) return { ok: false, problems: [{ line: rows[maxRows]!.info.lines, field: '(file)', problem: `more than ${maxRows} rows` }] };
+
+  const refs = new Map<string, number>();
+  const payouts: Record<string, string>[] = [];
+  const amounts: bigint[] = [];
+  for (const { record, info } of rows) {
+    const line = info.lines;
+    if (record.length !== columns.length) {
+      problems.push({ line, field: '(row)', problem: `${record.length} fields, the header has ${columns.length}` });
+      continue;
+    }
+    const value = (c: string) => (columns.includes(c) ? record[columns.indexOf(c)]!.trim() : '');
+    const ref = value('ref');
+    if (!/^[\x21-\x7e]{1,64}$/.test(ref)) problems.push({ line, field: 'ref', problem: `1 to ${batchFieldLimits.refMax} printable characters without spaces` });
+    else if (refs.has(ref)) problems.push({ line, field: 'ref', problem: `the same ref as line ${refs.get(ref)}` });
+    else refs.set(ref, line);
+    const msisdn = value('msisdn');
+    if (!/^\+[1-9][0-9]{6,14}$/.test(msisdn)) problems.push({ line, field: 'msisdn', problem: 'an international number in E.164 form, like +254712345678' });
+    const amount = parseAmount(value('amount'), header.currency);
+    if (!amount.ok) problems.push({ line, field: 'amount', problem: amountProblems[amount.error] ?? amount.error });
+    else amounts.push(amount.value);
+    const provider = value('provider');
+    if (!/^[a-z0-9_-]{1,32}$/.test(provider)) problems.push({ line, field: 'provider', problem: 'a provider id like mpesa' });
+    const name = value('name');
+    if (name.length > batchFieldLimits.nameMax) problems.push({ line, field: 'name', problem: `at most ${batchFieldLimits.nameMax} characters` });
+    const note = value('note');
+    if (note.length > batchFieldLimits.noteMax) problems.push({ line, field: 'note', problem: `at most ${batchFieldLimits.noteMax} characters` });
+    if (amount.ok) {
+      const payout: Record<string, string> = { ref, provider, msisdn, amount: formatAmount(amount.value, header.currency) };
+      if (name) payout.name = name;
+      if (note) payout.note = note;
+      payouts.push(payout);
+    }
+  }
+  const total = sumMinor(amounts);
+  if (!total.ok) problems.push({ line: first.info.lines, field: 'amount', problem: 'the total is too large' });
+  if (problems.length > 0 || !total.ok) return { ok: false, problems };
+  // Member order is fixed: the same CSV and header always give the same bytes.
+  const document = {
+    batchId: header.batchId,
+    organisationId: header.organisationId,
+    programmeId: header.programmeId,
+    currency: header.currency,
+    createdAt: header.createdAt.toISOString(),
+    expiresAt: header.expiresAt.toISOString(),
+    declared: { count: payouts.length, total: formatAmount(total.value, header.currency) },
+    payouts,
+  };
+  return { ok: true, json: JSON.stringify(document) };
+}
+
+async function build(argv: string[], io: BatchCliIo): Promise<number> {
+  const { values } = args(argv, {
+    csv: { type: 'string' }, org: { type: 'string' }, programme: { type: 'string' }, currency: { type: 'string' },
+    'batch-id': { type: 'string' }, 'expires-in': { type: 'string', default: '72' }, 'max-rows': { type: 'string', default: String(csvRowsMax) }, out: { type: 'string' },
+  });
+  if (!values.csv || !values.org || !values.programme || !values.currency) throw new UsageError('--csv, --org, --programme and --currency are required');
+  if (!isCurrencyCode(values.currency)) throw new UsageError(`unknown currency ${values.currency}`);
+  const hours = Number(values['expires-in']);
+  if (!Number.isInteger(hours) || hours < 1 || hours > expiresInHoursMax) throw new UsageError(`--expires-in is 1..${expiresInHoursMax} hours`);
+  const maxRows = Number(values['max-rows']);
+  if (!Number.isInteger(maxRows) || maxRows < 1 || maxRows > csvRowsMax) throw new UsageError(`--max-rows is 1..${csvRowsMax}`);
+  const batchId = values['batch-id'] ?? randomUUID();
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i.test(batchId)) throw new UsageError('--batch-id is a UUID');
+  const now = io.now();
+  const built = buildBatch(readBounded(values.csv, csvBytesMax).toString('utf8'), {
+    organisationId: values.org, programmeId: values.programme, currency: values.currency, batchId: batchId.toLowerCase(), createdAt: now, expiresAt: new Date(now.getTime() + hours * 3_600_000),
+  }, maxRows);
+  if (!built.ok) {
+    for (const p of built.problems) io.err(`line ${p.line}, field ${p.field}: ${p.problem}`);
+    io.err(`tuma batch build: ${built.problems.length} problem(s); nothing written`);
+    return 1;
+  }
+  if (values.out) writeFileSync(values.out, built.json, { flag: 'wx' });
+  else io.write(built.json);
+  return 0;
+}
+
+// ---------------------------------------------------------------- sign and approve
+
+async function signingKey(file: string): Promise<{ key: Awaited<ReturnType<typeof importJWK>>; alg: string; kid: string }> {
+  let jwk: JWK;
+  try {
+    jwk = JSON.parse(readBounded(file, 64 * 1024).toString('utf8')) as JWK;
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`${file} is not a JWK`);
+  }
+  const alg = jwk.alg;
+  if (!alg || !(allowedAlgorithms as readonly string[]).includes(alg)) throw new UsageError(`${file} has no alg among ${allowedAlgorithms.join(', ')}`);
+  if (!jwk.d) throw new UsageError(`${file} is not a private key`);
+  const kid = await calculateJwkThumbprint(publicJwkOf(jwk), 'sha256');
+  return { key: await importJWK(jwk, alg), alg, kid };
+}
+
+async function detachedSignature(bytes: Uint8Array, keyFile: string): Promise<{ protected: string; signature: string }> {
+  const { key, alg, kid } = await signingKey(keyFile);
+  const { protected: prot, signature } = await new FlattenedSign(bytes).setProtectedHeader({ alg, kid }).sign(key);
+  return { protected: prot!, signature };
+}
+
+async function sign(argv: string[], io: BatchCliIo): Promise<number> {
+  const { values, positionals } = args(argv, { key: { type: 'string' }, out: { type: 'string' }, 'add-to': { type: 'string' } });
+  const file = positionals[0];
+  if (!values.key || !file) throw new UsageError('--key and the batch file are required');
+  const bytes = readBounded(file, jwsFileBytesMax);
+  const payload = bytes.toString('base64url');
+  const signature = await detachedSignature(bytes, values.key);
+  let jws: GeneralJws;
+  if (values['add-to']) {
+    const existing = JSON.parse(readBounded(values['add-to'], jwsFileBytesMax).toString('utf8')) as GeneralJws;
+    if (existing.payload !== payload) {
+      io.err(`tuma batch sign: ${values['add-to']} signs other bytes than ${file}`);
+      return 1;
+    }
+    jws = { payload, signatures: [...existing.signatures, signature] };
+  } else jws = { payload, signatures: [signature] };
+  const text = JSON.stringify(jws);
+  if (values.out) writeFileSync(values.out, text, { flag: values['add-to'] === values.out ? 'w' : 'wx' });
+  else io.write(text);
+  return 0;
+}
+
+// ---------------------------------------------------------------- the API
+
+interface Api {
+  readonly url: string;
+  readonly token: string;
+}
+
+function apiOf(values: { url?: string; token?: string }, io: BatchCliIo): Api {
+  const url = (values.url ?? io.env.TUMA_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  const token = values.token ?? io.env.TUMA_TOKEN;
+  if (!/^https?:\/\/[^\s]+$/.test(url)) throw new UsageError(`--url ${url} is not an http(s) URL`);
+  if (!token) throw new UsageError('a bearer token is needed: --token or TUMA_TOKEN');
+  return { url, token };
+}
+
+async function call(io: BatchCliIo, api: Api, method: string, path: string, body: string | undefined, timeoutMs: number): Promise<{ status: number; json: Record<string, unknown> | null }> {
+  const res = await io.fetch(`${api.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${api.token}`, ...(body !== undefined ? { 'content-type': 'application/jose+json' } : {}) },
+    body,
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await res.text();
+  let json: Record<string, unknown> | null = null;
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    json = null;
+  }
+  return { status: res.status, json };
+}
+
+/** Prints a refusal: its code and message, and every row problem on its own line. */
+function printRefusal(io: BatchCliIo, status: number, json: Record<string, unknown> | null): void {
+  const error = (json?.error ?? {}) as { code?: string; message?: string; detail?: string; errors?: { row: number | null; field: string; code: string }[] };
+  io.err(`refused: ${status} ${error.code ?? '(no code)'}: ${error.message ?? ''}${error.detail ? ` (${error.detail})` : ''}`);
+  for (const e of error.errors ?? []) io.err(`  ${e.row === null ? 'document' : `row ${e.row}`}, field ${e.field}: ${e.code}`);
+}
+
+async function submit(argv: string[], io: BatchCliIo): Promise<number> {
+  const { values, positionals } = args(argv, { url: { type: 'string' }, token: { type: 'string' } });
+  const file = positionals[0];
+  if (!file) throw new UsageError('the signed batch file is required');
+  const api = apiOf(values, io);
+  const { status, json } = await call(io, api, 'POST', '/v1/batches', readBounded(file, jwsFileBytesMax).toString('utf8'), submitTimeoutMs);
+  if (status !== 200 && status !== 201) {
+    printRefusal(io, status, json);
+    return 1;
+  }
+  io.out(JSON.stringify(json, null, 2));
+  return 0;
+}
+
+async function approve(argv: string[], io: BatchCliIo): Promise<number> {
+  const { values, positionals } = args(argv, { key: { type: 'string' }, url: { type: 'string' }, token: { type: 'string' } });
+  const file = positionals[0];
+  if (!values.key || !file) throw new UsageError('--key and the batch file are required');
+  const api = apiOf(values, io);
+  const bytes = readBounded(file, jwsFileBytesMax);
+  let batchId: unknown;
+  try {
+    batchId = (JSON.parse(bytes.toString('utf8')) as { batchId?: unknown }).batchId;
+  } catch {
+    throw new UsageError(`${file} is not a batch document`);
+  }
+  if (typeof batchId !== 'string' || !/^[0-9a-fA-F-]{36}$/.test(batchId)) throw new UsageError(`${file} has no batchId`);
+  const body = JSON.stringify(await detachedSignature(bytes, values.key));
+  const { status, json } = await call(io, api, 'POST', `/v1/batches/${batchId.toLowerCase()}/approvals`, body, requestTimeoutMs);
+  if (status !== 200 && status !== 201) {
+    printRefusal(io, status, json);
+    return 1;
+  }
+  io.out(JSON.stringify(json, null, 2));
+  return 0;
+}
+
+interface BatchView {
+  state: string;
+  payoutCount: number;
+  total: string;
+  currency: string;
+  approvals?: { required: number; received: number };
+  payouts: Record<string, { count: number; amount: string }>;
+}
+
+function describe(b: BatchView): string {
+  const states = Object.entries(b.payouts).map(([s, c]) => `${s} ${c.count}`).join(', ');
+  const approvals = b.approvals ? `, approvals ${b.approvals.received}/${b.approvals.required}` : '';
+  return `${b.state}: ${b.payoutCount} payouts, ${b.currency} ${b.total}${approvals}; ${states}`;
+}
+
+export function progressBar(b: BatchView, width = 30): string {
+  const settled = Object.entries(b.payouts).filter(([s]) => settledPayoutStates.includes(s)).reduce((n, [, c]) => n + c.count, 0);
+  const filled = b.payoutCount === 0 ? width : Math.floor((settled / b.payoutCount) * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${settled}/${b.payoutCount} settled  ${describe(b)}`;
+}
+
+async function status(argv: string[], io: BatchCliIo): Promise<number> {
+  const { values, positionals } = args(argv, {
+    watch: { type: 'boolean', default: false }, interval: { type: 'string', default: '2' }, timeout: { type: 'string', default: '3600' },
+    url: { type: 'string' }, token: { type: 'string' },
+  });
+  const batchId = positionals[0];
+  if (!batchId || !/^[0-9a-fA-F-]{36}$/.test(batchId)) throw new UsageError('the batch id (a UUID) is required');
+  const interval = Number(values.interval);
+  const timeout = Number(values.timeout);
+  if (!(interval > 0 && interval <= watchIntervalSecondsMax)) throw new UsageError(`--interval is up to ${watchIntervalSecondsMax} seconds`);
+  if (!Number.isInteger(timeout) || timeout < 1 || timeout > watchTimeoutSecondsMax) throw new UsageError(`--timeout is 1..${watchTimeoutSecondsMax} seconds`);
+  const api = apiOf(values, io);
+  const deadline = io.now().getTime() + timeout * 1000;
+  // Bounded by the deadline and by a count, whichever comes first.
+  const pollsMax = Math.ceil(timeout / interval) + 1;
+  for (let poll = 0; poll < pollsMax; poll++) {
+    const { status: code, json } = await call(io, api, 'GET', `/v1/batches/${batchId.toLowerCase()}`, undefined, requestTimeoutMs);
+    if (code !== 200 || !json) {
+      if (io.isTTY && values.watch && poll > 0) io.write('\n');
+      printRefusal(io, code, json);
+      return 1;
+    }
+    const batch = json as unknown as BatchView;
+    if (!values.watch) {
+      io.out(describe(batch));
+      return 0;
+    }
+    const line = progressBar(batch);
+    if (io.isTTY) io.write(`\r${line}`);
+    else io.out(line);
+    if (terminalBatchStates.includes(batch.state)) {
+      if (io.isTTY) io.write('\n');
+      return 0;
+    }
+    if (io.now().getTime() + interval * 1000 > deadline) break;
+    await io.sleep(interval * 1000);
+  }
+  if (io.isTTY) io.write('\n');
+  io.err(`tuma batch status: still not over after ${timeout} s`);
+  return 1;
+}
