@@ -6,29 +6,28 @@
 //   approve  POST /v1/batches/{id}/approvals: the detached signature verified over the stored
 //            bytes, then one SQL transaction commits the batch total in the ledger and makes
 //            every payout dispatchable.
-// payouts_per_s = payouts / (submit + approve). Peak RSS is sampled every 20 ms over the whole run
-// (the API runs in this process, so it includes the client's copy of the document too).
+// payouts_per_s = payouts / (submit + approve). The API runs in a child process (ingest-server.ts)
+// so its peak RSS (VmHWM from /proc, exact, not sampled) is the gateway's alone; the client's own
+// peak is reported beside it.
 // Bounded: one batch, one approval; the database is created fresh and dropped afterwards.
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { pino } from 'pino';
 import { calculateJwkThumbprint, exportJWK, FlattenedSign, GeneralSign, generateKeyPair } from 'jose';
-import { AesGcmVault } from '../src/adapters/crypto/vault.js';
 import { migrateToLatest } from '../src/adapters/db/migrate.js';
 import { kyselyPersistence } from '../src/adapters/db/persistence.js';
 import { createDb } from '../src/adapters/db/pool.js';
-import { createApp } from '../src/adapters/http/app.js';
-import { createAuthenticator } from '../src/adapters/http/auth.js';
 import { fundProgramme, registerOrganisation, registerProgramme, registerSignerKey } from '../src/application/setup.js';
 import { benchIssuer } from './bench-auth.js';
 
 const payouts = Number(process.env.BENCH_PAYOUTS ?? 100_000);
 /** Generous for a 100,000-payout document (about 13 MB as a JWS). */
 const bodyMaxBytes = 64 * 1024 * 1024;
-const rssSampleMs = 20;
 const requestTimeoutMs = 300_000;
 const adminUrl = process.env.BENCH_DATABASE_ADMIN_URL ?? process.env.TEST_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -38,19 +37,24 @@ function databaseUrl(name: string): string {
   return u.toString();
 }
 
+/** The process's peak resident set (VmHWM), in MB: exact, where sampling could miss a spike. */
+function peakRssMb(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'));
+  if (!line) throw new Error('no VmHWM in /proc: this benchmark reads peak RSS from Linux');
+  return Math.round(Number(line.replace(/\D+/g, '')) / 1024);
+}
+
 const seconds = (from: bigint) => Number(process.hrtime.bigint() - from) / 1e9;
 
 async function main(): Promise<void> {
   if (!Number.isInteger(payouts) || payouts < 1 || payouts > 1_000_000) throw new Error('BENCH_PAYOUTS is 1..1,000,000');
-  let rssMax = process.memoryUsage().rss;
-  const sampler = setInterval(() => (rssMax = Math.max(rssMax, process.memoryUsage().rss)), rssSampleMs);
   const name = `tuma_bench_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
   const logger = pino({ level: 'silent' });
   const handle = createDb(databaseUrl(name), 8, logger);
-  let server: import('node:http').Server | undefined;
+  let server: ReturnType<typeof fork> | undefined;
   try {
     await migrateToLatest(handle.db);
     const persistence = kyselyPersistence(handle.db, handle.pool);
@@ -90,19 +94,14 @@ async function main(): Promise<void> {
     const bytes = Buffer.from(JSON.stringify(document));
 
     const issuer = await benchIssuer();
-    const app = createApp({
-      persistence,
-      vault: new AesGcmVault(handle.db, randomBytes(32)),
-      batchPayoutsMax: payouts,
-      now: () => new Date(),
-      bodyMaxBytes,
-      logger,
-      readiness: async () => ({ database: true, transport: true }),
-      authenticate: createAuthenticator(issuer.config),
+    server = fork(fileURLToPath(new URL('./ingest-server.js', import.meta.url)), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = server;
+    const port = await new Promise<number>((resolve, reject) => {
+      child.once('message', (m: { port: number }) => resolve(m.port));
+      child.once('exit', (code) => reject(new Error(`the API process exited (${code})`)));
+      child.send({ databaseUrl: databaseUrl(name), masterKeyBase64: randomBytes(32).toString('base64'), auth: issuer.config, batchPayoutsMax: payouts, bodyMaxBytes });
     });
-    server = app.listen(0, '127.0.0.1');
-    await new Promise<void>((resolve) => server!.once('listening', () => resolve()));
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const base = `http://127.0.0.1:${port}`;
 
     const signStart = process.hrtime.bigint();
     const jws = await new GeneralSign(bytes).addSignature(keys.maker.privateKey).setProtectedHeader({ alg: 'ES256', kid: kids.maker! }).sign();
@@ -140,7 +139,8 @@ async function main(): Promise<void> {
     if (Number(check.n) !== payouts || BigInt(check.total) !== totalMinor || BigInt(check.committed) !== totalMinor) {
       throw new Error(`stored batch does not match: ${JSON.stringify(check)}`);
     }
-    clearInterval(sampler);
+    const apiPeakMb = peakRssMb(child.pid!);
+    const clientPeakMb = peakRssMb(process.pid);
 
     const ingestSeconds = submitSeconds + approveSeconds;
     const table: [string, string, string][] = [
@@ -148,17 +148,16 @@ async function main(): Promise<void> {
       ['submit (verify, validate, seal, store)', `${payouts} payouts in ${submitSeconds.toFixed(2)} s`, `${Math.round(payouts / submitSeconds)} payouts/s`],
       ['approve (verify, ledger commit, release)', `${payouts} payouts in ${approveSeconds.toFixed(2)} s`, `${Math.round(payouts / approveSeconds)} payouts/s`],
       ['submit + approve', `${ingestSeconds.toFixed(2)} s`, `${Math.round(payouts / ingestSeconds)} payouts/s`],
-      ['peak RSS (API and client in one process)', `${Math.round(rssMax / 1048576)} MB`, ''],
+      ['peak RSS of the API process', `${apiPeakMb} MB`, `(client process: ${clientPeakMb} MB)`],
     ];
     const w = Math.max(...table.map((r) => r[0].length));
     const m = Math.max(...table.map((r) => r[1].length));
     const server_version = (await sql<{ v: string }>`SELECT current_setting('server_version') AS v`.execute(handle.db)).rows[0]!.v;
     process.stdout.write(`ingest benchmark: PostgreSQL ${server_version}, ${os.cpus().length} cores, Node ${process.version}\n`);
     for (const [a, b, c] of table) process.stdout.write(`  ${a.padEnd(w)}  ${b.padEnd(m)}  ${c}\n`);
-    process.stdout.write(`${JSON.stringify({ payouts, payouts_per_s: Math.round(payouts / ingestSeconds), rss_mb_max: Math.round(rssMax / 1048576), cores: os.cpus().length })}\n`);
+    process.stdout.write(`${JSON.stringify({ payouts, payouts_per_s: Math.round(payouts / ingestSeconds), rss_mb_max: apiPeakMb, cores: os.cpus().length })}\n`);
   } finally {
-    clearInterval(sampler);
-    server?.close();
+    server?.disconnect();
     await handle.close();
     await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await admin.end();
