@@ -1,17 +1,14 @@
 // Hostile and malformed submissions: each refused with a 4xx and a stable code, nothing stored.
-import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import request from 'supertest';
-import { pino } from 'pino';
-import { AesGcmVault } from '../../src/adapters/crypto/vault.js';
-import { kyselyPersistence } from '../../src/adapters/db/persistence.js';
-import { createApp } from '../../src/adapters/http/app.js';
-import { createAuthenticator } from '../../src/adapters/http/auth.js';
+import type { createApp } from '../../src/adapters/http/app.js';
 import type { Persistence } from '../../src/application/ports.js';
-import { testAuthConfig, tokenFor } from '../support/auth.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { startTestApi, type TestApi } from '../support/api.js';
+import { tokenFor } from '../support/auth.js';
+import type { TestDatabase } from '../support/database.js';
 import { batchDocument, kenyanPayout, newKey, setUpProgramme, sign, type Scenario } from '../support/fixtures.js';
 
+let api: TestApi;
 let database: TestDatabase;
 let persistence: Persistence;
 let app: ReturnType<typeof createApp>;
@@ -19,23 +16,13 @@ let scenario: Scenario;
 const bodyMaxBytes = 64 * 1024;
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  persistence = kyselyPersistence(database.db);
-  app = createApp({
-    persistence,
-    vault: new AesGcmVault(database.db, randomBytes(32)),
-    batchPayoutsMax: 5,
-    now: () => new Date(),
-    bodyMaxBytes,
-    logger: pino({ level: 'silent' }),
-    readiness: async () => ({ database: true, transport: true }),
-    authenticate: createAuthenticator(testAuthConfig),
-  });
+  api = await startTestApi({ batchPayoutsMax: 5, bodyMaxBytes });
+  ({ database, persistence, app } = api);
   scenario = await setUpProgramme(persistence, 1_000_00n);
   makerToken = await tokenFor(scenario.organisationId, ['programme_manager'], { subject: 'maker-person' });
 });
 
-afterAll(async () => database?.drop());
+afterAll(async () => api?.close());
 
 async function storedRows(): Promise<number> {
   const r = await sql<{ n: string }>`
