@@ -6,6 +6,7 @@
 import { reject, type Rejection } from '../domain/errors.js';
 import { postings } from '../domain/ledger-rules.js';
 import { formatAmount } from '../domain/money.js';
+import { moveBatch, settledPayoutStates } from '../domain/payout-state.js';
 import { err, ok, type Result } from '../domain/result.js';
 import type { Actor, Persistence } from './ports.js';
 import { getBatchView, type BatchView } from './queries.js';
@@ -48,11 +49,10 @@ export async function cancelBatch(persistence: Persistence, actor: Actor, batchI
       }));
       if (!posted.ok) return posted;
     }
-    const unsettled = await tx.payouts.unsettledCount(batchId);
     const counts = await tx.batches.payoutCounts(batchId);
-    const allCancelled = counts.every((c) => c.state === 'cancelled');
     // Nothing left in flight: the batch is over, as cancelled if nothing of it was paid.
-    const state = allCancelled ? 'cancelled' : unsettled === 0 ? 'completed' : batch.state;
+    const state = counts.every((c) => c.state === 'cancelled') ? 'cancelled' : counts.every((c) => settledPayoutStates.includes(c.state)) ? 'completed' : batch.state;
+    if (state !== batch.state && !moveBatch(batch.state, state).ok) throw new Error(`invariant violated: batch ${batch.state} → ${state}`);
     await tx.batches.markCancelled(batchId, actor.subject, reason, state);
     return ok({ count: moved.length, amountMinor: moved.reduce((s, m) => s + m.amountMinor, 0n), currency: batch.currency });
   });
