@@ -16,6 +16,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
     CREATE INDEX signer_keys_organisation ON signer_keys (organisation_id, kid);
     ALTER TABLE signer_keys
+      -- The person (JWT subject) who holds the private key: a key signs only for its holder, so
+      -- one person cannot be maker and approver of the same batch by holding two keys.
+      ADD COLUMN holder text CHECK (length(holder) BETWEEN 1 AND 256),
       ADD COLUMN created_by text,
       ADD COLUMN revoked_by text,
       ADD CONSTRAINT signer_keys_kid_format CHECK (kid ~ '^[A-Za-z0-9_-]{43}$') NOT VALID;
@@ -36,7 +39,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       kid text NOT NULL REFERENCES signer_keys(kid),
       protected text NOT NULL,
       signature text NOT NULL,
-      -- The JWT subject who posted it; NULL for a co-signature that came with the submission.
+      -- The person who approved: the JWT subject who posted it, or for a co-signature that came with
+      -- the submission the key's holder (NULL when the key names none). One approval per person.
       approved_by text,
       approved_at timestamptz NOT NULL DEFAULT now(),
       PRIMARY KEY (batch_id, kid)

@@ -15,6 +15,8 @@ import { allowedAlgorithms, keyValidAt } from './verify-batch-signature.js';
 export const signerKeysPageMax = 500;
 /** A public JWK is small; a PS256 key of 16,384 bits is about 3 KB. */
 export const publicJwkMaxBytes = 8 * 1024;
+/** A key holder is a JWT subject. */
+export const holderMaxChars = 256;
 /** How far back a registration's notBefore may reach (clock drift between the admin and us). */
 export const notBeforeSkewMs = 5 * 60 * 1000;
 
@@ -39,6 +41,7 @@ export interface SignerKeyView {
   readonly notBefore: string;
   readonly notAfter: string | null;
   readonly revokedAt: string | null;
+  readonly holder: string | null;
   readonly createdAt: string | null;
   readonly status: KeyStatus;
 }
@@ -60,6 +63,7 @@ export function signerKeyView(k: SignerKeyRecord, now: Date): SignerKeyView {
     notBefore: k.notBefore.toISOString(),
     notAfter: k.notAfter?.toISOString() ?? null,
     revokedAt: k.revokedAt?.toISOString() ?? null,
+    holder: k.holder,
     createdAt: k.createdAt?.toISOString() ?? null,
     status,
   };
@@ -112,12 +116,15 @@ export async function registerKey(
   now: Date,
 ): Promise<Result<{ key: SignerKeyView; replayed: boolean }, Rejection>> {
   if (!body || typeof body !== 'object' || Array.isArray(body)) return err(reject('SIGNER_KEY_INVALID', 'expected a JSON object'));
-  const { role, alg, publicJwk, notBefore, notAfter, organisationId, ...rest } = body as Record<string, unknown>;
+  const { role, alg, publicJwk, notBefore, notAfter, organisationId, holder, ...rest } = body as Record<string, unknown>;
   const extra = Object.keys(rest)[0];
   if (extra !== undefined) return err(reject('SIGNER_KEY_INVALID', `unknown member ${JSON.stringify(extra).slice(0, 40)}`));
   // The key joins the administrator's own organisation; naming another is a mistake worth saying.
   if (organisationId !== undefined && organisationId !== actor.organisationId) return err(reject('SIGNER_KEY_INVALID', "keys are registered in the administrator's own organisation"));
   if (role !== 'maker' && role !== 'approver') return err(reject('SIGNER_KEY_INVALID', 'role is maker or approver'));
+  if (typeof holder !== 'string' || holder.length === 0 || holder.length > holderMaxChars) {
+    return err(reject('SIGNER_KEY_INVALID', `holder is the JWT subject (sub) of the person who holds the private key, 1-${holderMaxChars} characters`));
+  }
   if (typeof alg !== 'string' || !(allowedAlgorithms as readonly string[]).includes(alg)) {
     return err(reject('JWS_ALG_NOT_ALLOWED', `alg is one of ${allowedAlgorithms.join(', ')}`));
   }
@@ -140,13 +147,14 @@ export async function registerKey(
     notBefore: start,
     notAfter: until.value,
     revokedAt: null,
+    holder,
   };
   const inserted = await persistence.transaction(async (tx) => ok(await tx.admin.insertSignerKey({ ...record, createdBy: actor.subject })));
   const stored = await persistence.read.batches.findSignerKey(kid);
   if (!stored) throw new Error(`invariant violated: signer key ${kid} is stored`);
   if (inserted.ok && inserted.value) return ok({ key: signerKeyView(stored, now), replayed: false });
   // The same key again: a replay if nothing differs that matters (notBefore defaults to "now", so an omitted one matches).
-  const same = stored.organisationId === record.organisationId && stored.role === record.role && stored.alg === record.alg &&
+  const same = stored.organisationId === record.organisationId && stored.role === record.role && stored.alg === record.alg && stored.holder === record.holder &&
     (notBefore === undefined || stored.notBefore.getTime() === start.getTime()) && (stored.notAfter?.getTime() ?? null) === (record.notAfter?.getTime() ?? null);
   if (!same) return err(reject('SIGNER_KEY_EXISTS', stored.organisationId === actor.organisationId ? `kid ${kid}` : undefined));
   return ok({ key: signerKeyView(stored, now), replayed: true });

@@ -8,7 +8,7 @@ import { err, ok, type Result } from '../domain/result.js';
 import type { CurrencyCode } from '../domain/currency.js';
 import type { Actor, BeneficiaryVault, Persistence, Repos } from './ports.js';
 import { getBatchView, type BatchView } from './queries.js';
-import { parseDetachedJws, verifyOne } from './verify-batch-signature.js';
+import { heldBy, parseDetachedJws, verifyOne } from './verify-batch-signature.js';
 
 export interface ApproveBatchDeps {
   readonly persistence: Persistence;
@@ -58,6 +58,9 @@ export async function approveBatch(deps: ApproveBatchDeps, actor: Actor, batchId
   if (!key.ok) return key;
   if (key.value.kid === batch.makerKid) return err(reject('APPROVAL_BY_MAKER', 'the maker key cannot approve'));
   if (key.value.role !== 'approver') return err(reject('JWS_KEY_WRONG_ROLE', 'approvals are signed with approver keys'));
+  if (!heldBy(key.value, actor.subject)) return err(reject('JWS_KEY_NOT_CALLERS', 'the approver key is registered to another person'));
+  // The batch's maker (by key holder) never approves it, whoever posts.
+  if (key.value.holder !== null && key.value.holder === batch.submittedBy) return err(reject('APPROVAL_BY_MAKER', 'the key belongs to the person who submitted this batch'));
 
   const result = await deps.persistence.transaction(async (tx) => {
     const locked = await tx.batches.lock(batchId);

@@ -20,6 +20,8 @@ export interface SignerKeyRecord {
   readonly notBefore: Date;
   readonly notAfter: Date | null;
   readonly revokedAt: Date | null;
+  /** The JWT subject who holds the private key; null for keys registered without one (dev seed, tests). */
+  readonly holder: string | null;
   readonly createdAt?: Date;
 }
 
@@ -36,7 +38,7 @@ export interface ApprovalRecord {
   readonly kid: string;
   readonly protected: string;
   readonly signature: string;
-  /** The JWT subject who posted it; null for a co-signature that came with the submission. */
+  /** The person who approved: who posted it, or a co-signing key's holder (null when the key names none). */
   readonly approvedBy: string | null;
   readonly approvedAt: Date;
 }

@@ -36,7 +36,7 @@ export async function registerProgramme(
  */
 export async function registerSignerKey(
   persistence: Persistence,
-  k: { organisationId: string; role: 'maker' | 'approver'; alg: string; publicJwk: Record<string, unknown>; notBefore: Date; notAfter: Date | null; revokedAt?: Date | null },
+  k: { organisationId: string; role: 'maker' | 'approver'; alg: string; publicJwk: Record<string, unknown>; notBefore: Date; notAfter: Date | null; revokedAt?: Date | null; holder?: string | null },
 ): Promise<Result<string, Rejection>> {
   if (!(allowedAlgorithms as readonly string[]).includes(k.alg)) return err(reject('JWS_ALG_NOT_ALLOWED'));
   const alg = k.alg as SignerKeyRecord['alg'];
@@ -44,7 +44,7 @@ export async function registerSignerKey(
   if (!jwk.ok) return jwk;
   const kid = await calculateJwkThumbprint(jwk.value as Parameters<typeof calculateJwkThumbprint>[0], 'sha256');
   await persistence.transaction(async (tx) => ok(await tx.admin.insertSignerKey({
-    kid, organisationId: k.organisationId, role: k.role, alg, publicJwk: jwk.value, notBefore: k.notBefore, notAfter: k.notAfter, revokedAt: k.revokedAt ?? null, createdBy: 'setup',
+    kid, organisationId: k.organisationId, role: k.role, alg, publicJwk: jwk.value, notBefore: k.notBefore, notAfter: k.notAfter, revokedAt: k.revokedAt ?? null, holder: k.holder ?? null, createdBy: 'setup',
   })));
   return ok(kid);
 }

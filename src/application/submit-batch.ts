@@ -41,7 +41,7 @@ export async function submitBatch(deps: SubmitBatchDeps, actor: Actor, body: unk
   const jws = parseGeneralJws(body);
   if (!jws.ok) return jws;
   const now = deps.now();
-  const verified = await verifySubmission(jws.value, deps.persistence.read.batches, { organisationId: actor.organisationId, now });
+  const verified = await verifySubmission(jws.value, deps.persistence.read.batches, { organisationId: actor.organisationId, subject: actor.subject, now });
   if (!verified.ok) return verified;
   const payloadSha256 = createHash('sha256').update(verified.value.payload).digest();
 
@@ -142,7 +142,7 @@ async function store(
     });
     if (!inserted) return ok<'raced'>('raced');
     await tx.payouts.insertMany(doc.batchId, doc.currency, 'accepted', sealed);
-    await tx.batches.insertApprovals(doc.batchId, coSigners.map((c) => ({ kid: c.key.kid, protected: c.signature.protected, signature: c.signature.signature, approvedBy: null })));
+    await tx.batches.insertApprovals(doc.batchId, coSigners.map((c) => ({ kid: c.key.kid, protected: c.signature.protected, signature: c.signature.signature, approvedBy: c.key.holder })));
     if (coSigners.length >= required) {
       const committed = await commitApprovedBatch(tx, { id: doc.batchId, organisationId: doc.organisationId, programmeId: doc.programmeId, currency: doc.currency, totalMinor: doc.totalMinor }, 'batch approved at submission');
       if (!committed.ok) return committed;

@@ -119,6 +119,9 @@ export interface SignatureExpectations {
   readonly now: Date;
 }
 
+/** Whether the key's holder (when it names one) is `subject`: a key signs only for the person who holds it. */
+export const heldBy = (key: SignerKeyRecord, subject: string): boolean => key.holder === null || key.holder === subject;
+
 /** Looks the key up and checks it may sign for this organisation now, then verifies the signature over `payload` (base64url). */
 export async function verifyOne(
   signature: JwsSignature,
@@ -151,7 +154,7 @@ export async function verifyOne(
 export async function verifySubmission(
   jws: GeneralJws,
   keys: Pick<BatchRepo, 'findSignerKey'>,
-  expect: SignatureExpectations,
+  expect: SignatureExpectations & { readonly subject: string },
 ): Promise<Result<VerifiedSubmission, Rejection>> {
   const kids = new Set<string>();
   for (const s of jws.signatures) {
@@ -172,5 +175,14 @@ export async function verifySubmission(
     } else coSigners.push({ key, signature: s });
   }
   if (!maker) return err(reject('JWS_KEY_WRONG_ROLE', 'a batch is submitted under a maker key'));
+  // Segregation of duties across people, not only keys: the maker signs as the caller, and no
+  // co-signer is the maker or another co-signer under a second key.
+  if (!heldBy(maker.key, expect.subject)) return err(reject('JWS_KEY_NOT_CALLERS', 'the maker key is registered to another person'));
+  const holders = new Set([maker.key.holder ?? expect.subject]);
+  for (const c of coSigners) {
+    if (c.key.holder === null) continue;
+    if (holders.has(c.key.holder)) return err(reject(c.key.holder === (maker.key.holder ?? expect.subject) ? 'APPROVAL_BY_MAKER' : 'APPROVAL_DUPLICATE', 'one person, one signature'));
+    holders.add(c.key.holder);
+  }
   return ok({ payload: Buffer.from(jws.payload, 'base64url'), maker, coSigners });
 }

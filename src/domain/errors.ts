@@ -23,6 +23,7 @@ export const errorCodes = {
   JWS_KEY_WRONG_ROLE: { status: 403, message: 'The signing key may not be used in this role.' },
   JWS_SIGNATURE_INVALID: { status: 401, message: 'The signature does not verify over the payload.' },
   JWS_KEY_REUSED: { status: 400, message: 'The same key signs the batch more than once.' },
+  JWS_KEY_NOT_CALLERS: { status: 403, message: 'The signing key is registered to another person than the caller.' },
   // Signer keys and programme policy (administrators)
   SIGNER_KEY_INVALID: { status: 422, message: 'The signer key registration is invalid; see detail.' },
   SIGNER_KEY_EXISTS: { status: 409, message: 'This public key is registered already, with other attributes.' },

@@ -236,6 +236,58 @@ describe('approval refusals: each has its code and stores nothing', () => {
   });
 });
 
+describe('keys bound to the people who hold them', () => {
+  let w: World;
+  beforeAll(async () => (w = await world()));
+
+  it("when an approver posts with a key registered to someone else, then 403 JWS_KEY_NOT_CALLERS", async () => {
+    const { document } = await submit(w, '100.00');
+    const annasKey = await registerKey(api.persistence, w.organisationId, 'approver', { holder: 'anna' });
+    const res = await approve(w, document, await approval(document, annasKey), await bearer(w.organisationId, 'approver', 'bob'));
+    expect({ status: res.status, code: res.body.error?.code }).toEqual({ status: 403, code: 'JWS_KEY_NOT_CALLERS' });
+    const ok = await approve(w, document, await approval(document, annasKey), await bearer(w.organisationId, 'approver', 'anna'));
+    expect(ok.status).toBe(201);
+  });
+
+  it("when the maker holds an approver key too, then approving with it is 403 APPROVAL_BY_MAKER, posted by anyone", async () => {
+    const { document } = await submit(w, '100.00');
+    const makersOwnApproverKey = await registerKey(api.persistence, w.organisationId, 'approver', { holder: 'maker-person' });
+    const res = await approve(w, document, await approval(document, makersOwnApproverKey), await bearer(w.organisationId, 'approver', 'maker-person'));
+    expect({ status: res.status, code: res.body.error?.code }).toEqual({ status: 403, code: 'APPROVAL_BY_MAKER' });
+  });
+
+  it('when a maker submits under a maker key registered to someone else, then 403 JWS_KEY_NOT_CALLERS', async () => {
+    const carolsKey = await registerKey(api.persistence, w.organisationId, 'maker', { holder: 'carol' });
+    const res = await postJson(api.app, '/v1/batches', w.makerToken, await sign(batchDocument(w, [kenyanPayout('a')]), carolsKey));
+    expect({ status: res.status, code: res.body.error?.code }).toEqual({ status: 403, code: 'JWS_KEY_NOT_CALLERS' });
+  });
+
+  it('when the maker co-signs with an approver key of their own, then 403 APPROVAL_BY_MAKER; two keys of one approver count once: 409 APPROVAL_DUPLICATE', async () => {
+    const makersKey = await registerKey(api.persistence, w.organisationId, 'maker', { holder: 'dan' });
+    const dansApproverKey = await registerKey(api.persistence, w.organisationId, 'approver', { holder: 'dan' });
+    const dan = await bearer(w.organisationId, 'programme_manager', 'dan');
+    const eveOne = await registerKey(api.persistence, w.organisationId, 'approver', { holder: 'eve' });
+    const eveTwo = await registerKey(api.persistence, w.organisationId, 'approver', { holder: 'eve' });
+    const before = await api.footprint();
+    const self = await postJson(api.app, '/v1/batches', dan, await signAll(batchDocument(w, [kenyanPayout('a', '1500.00')]), [makersKey, dansApproverKey]));
+    expect({ status: self.status, code: self.body.error?.code }).toEqual({ status: 403, code: 'APPROVAL_BY_MAKER' });
+    const twice = await postJson(api.app, '/v1/batches', dan, await signAll(batchDocument(w, [kenyanPayout('a', '1500.00')]), [makersKey, eveOne, eveTwo]));
+    expect({ status: twice.status, code: twice.body.error?.code }).toEqual({ status: 409, code: 'APPROVAL_DUPLICATE' });
+    expect(await api.footprint()).toEqual(before);
+  });
+
+  it('when an approver co-signed at submission, then the same person cannot approve again later with another key', async () => {
+    const makersKey = await registerKey(api.persistence, w.organisationId, 'maker', { holder: 'fay' });
+    const gusOne = await registerKey(api.persistence, w.organisationId, 'approver', { holder: 'gus' });
+    const gusTwo = await registerKey(api.persistence, w.organisationId, 'approver', { holder: 'gus' });
+    const document = batchDocument(w, [kenyanPayout('a', '1500.00')]);
+    const res = await postJson(api.app, '/v1/batches', await bearer(w.organisationId, 'programme_manager', 'fay'), await signAll(document, [makersKey, gusOne]));
+    expect(res.body).toMatchObject({ state: 'awaiting_approval', approvals: { required: 2, received: 1 } });
+    const again = await approve(w, document, await approval(document, gusTwo), await bearer(w.organisationId, 'approver', 'gus'));
+    expect({ status: again.status, code: again.body.error?.code }).toEqual({ status: 409, code: 'APPROVAL_DUPLICATE' });
+  });
+});
+
 describe('submission signatures', () => {
   let w: World;
   beforeAll(async () => (w = await world()));

@@ -20,7 +20,10 @@ async function keyPair(alg: 'ES256' | 'EdDSA' | 'PS256') {
   return { privateKey, publicJwk: await exportJWK(publicKey), privateJwk: await exportJWK(privateKey) };
 }
 
-const register = (body: unknown, token = admin) => request(api.app).post('/v1/signer-keys').set('authorization', token).set('content-type', 'application/json').send(JSON.stringify(body));
+/** Registrations name the key's holder; the maker submitting in these tests is `programme_manager-person`. */
+const register = (body: unknown, token = admin) =>
+  request(api.app).post('/v1/signer-keys').set('authorization', token).set('content-type', 'application/json')
+    .send(JSON.stringify(body && typeof body === 'object' && !Array.isArray(body) ? { holder: 'programme_manager-person', ...body } : body));
 
 async function registered(role: 'maker' | 'approver', extra: Record<string, unknown> = {}): Promise<Maker> {
   const k = await keyPair('ES256');
@@ -37,7 +40,7 @@ describe('POST /v1/signer-keys', () => {
     const k = await keyPair(alg);
     const res = await register({ role: 'maker', alg, publicJwk: k.publicJwk });
     expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ kid: await calculateJwkThumbprint(k.publicJwk, 'sha256'), organisationId: s.organisationId, role: 'maker', alg, status: 'active', revokedAt: null });
+    expect(res.body).toMatchObject({ kid: await calculateJwkThumbprint(k.publicJwk, 'sha256'), organisationId: s.organisationId, role: 'maker', alg, holder: 'programme_manager-person', status: 'active', revokedAt: null });
     expect(res.body.publicJwk).not.toHaveProperty('d');
   });
 
@@ -59,6 +62,8 @@ describe('POST /v1/signer-keys', () => {
     ['notBefore not a date', async () => ({ role: 'maker', alg: 'ES256', publicJwk: (await keyPair('ES256')).publicJwk, notBefore: 'tomorrow' }), 422, 'SIGNER_KEY_INVALID'],
     ['an unknown member', async () => ({ role: 'maker', alg: 'ES256', publicJwk: (await keyPair('ES256')).publicJwk, label: 'x' }), 422, 'SIGNER_KEY_INVALID'],
     ['another organisation named', async () => ({ role: 'maker', alg: 'ES256', publicJwk: (await keyPair('ES256')).publicJwk, organisationId: 'org-other' }), 422, 'SIGNER_KEY_INVALID'],
+    ['no holder', async () => ({ role: 'maker', alg: 'ES256', publicJwk: (await keyPair('ES256')).publicJwk, holder: undefined }), 422, 'SIGNER_KEY_INVALID'],
+    ['an empty holder', async () => ({ role: 'maker', alg: 'ES256', publicJwk: (await keyPair('ES256')).publicJwk, holder: '' }), 422, 'SIGNER_KEY_INVALID'],
     ['role admin', async () => ({ role: 'admin', alg: 'ES256', publicJwk: (await keyPair('ES256')).publicJwk }), 422, 'SIGNER_KEY_INVALID'],
     ['alg HS256', async () => ({ role: 'maker', alg: 'HS256', publicJwk: { kty: 'oct', k: 'c2VjcmV0' } }), 400, 'JWS_ALG_NOT_ALLOWED'],
     ['alg none', async () => ({ role: 'maker', alg: 'none', publicJwk: (await keyPair('ES256')).publicJwk }), 400, 'JWS_ALG_NOT_ALLOWED'],

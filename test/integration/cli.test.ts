@@ -79,9 +79,9 @@ describe('the whole round trip', () => {
 
   it('when a maker builds, signs and submits a CSV and an approver approves it, then the batch is approved and status shows it', async () => {
     const admin = await bearer(s.organisationId, 'admin');
-    for (const [file, role] of [['maker.jwk', 'maker'], ['approver.jwk', 'approver']] as const) {
+    for (const [file, role, holder] of [['maker.jwk', 'maker', 'cli-maker'], ['approver.jwk', 'approver', 'cli-approver']] as const) {
       const publicJwk = await generate(file);
-      const res = await request(api.app).post('/v1/signer-keys').set('authorization', admin).send({ role, alg: 'ES256', publicJwk: { kty: publicJwk.kty, crv: publicJwk.crv, x: publicJwk.x, y: publicJwk.y } });
+      const res = await request(api.app).post('/v1/signer-keys').set('authorization', admin).send({ role, alg: 'ES256', holder, publicJwk: { kty: publicJwk.kty, crv: publicJwk.crv, x: publicJwk.x, y: publicJwk.y } });
       expect(res.status).toBe(201);
       expect(res.body.kid).toBe(publicJwk.kid);
     }

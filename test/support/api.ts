@@ -53,11 +53,11 @@ export async function startTestApi(options: { batchPayoutsMax?: number; bodyMaxB
 
 export const bearer = async (organisationId: string, role: string, subject = `${role}-person`) => `Bearer ${await tokenFor(organisationId, [role], { subject })}`;
 
-export async function registerKey(persistence: Persistence, organisationId: string, role: 'maker' | 'approver', options: { notBefore?: Date; notAfter?: Date | null; revokedAt?: Date | null; alg?: 'ES256' | 'EdDSA' | 'PS256' } = {}): Promise<Maker> {
+export async function registerKey(persistence: Persistence, organisationId: string, role: 'maker' | 'approver', options: { notBefore?: Date; notAfter?: Date | null; revokedAt?: Date | null; alg?: 'ES256' | 'EdDSA' | 'PS256'; holder?: string } = {}): Promise<Maker> {
   const key = await newKey(options.alg ?? 'ES256');
   const kid = await registerSignerKey(persistence, {
     organisationId, role, alg: options.alg ?? 'ES256', publicJwk: key.publicJwk as Record<string, unknown>,
-    notBefore: options.notBefore ?? new Date(0), notAfter: options.notAfter ?? null, revokedAt: options.revokedAt ?? null,
+    notBefore: options.notBefore ?? new Date(0), notAfter: options.notAfter ?? null, revokedAt: options.revokedAt ?? null, holder: options.holder ?? null,
   });
   if (!kid.ok) throw new Error(kid.error.code);
   return key;

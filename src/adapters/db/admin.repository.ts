@@ -33,6 +33,7 @@ export function adminRepository(db: DbOrTx): AdminRepo {
           not_before: k.notBefore,
           not_after: k.notAfter,
           revoked_at: k.revokedAt,
+          holder: k.holder,
           created_by: k.createdBy ?? null,
         })
         .onConflict((oc) => oc.column('kid').doNothing())

@@ -16,6 +16,7 @@ export const toSignerKey = (r: Selectable<SignerKeysTable>): SignerKeyRecord => 
   notBefore: r.not_before,
   notAfter: r.not_after,
   revokedAt: r.revoked_at,
+  holder: r.holder,
   createdAt: r.created_at,
 });
 

@@ -31,6 +31,7 @@ export interface SignerKeysTable {
   not_after: Timestamp | null;
   revoked_at: Timestamp | null;
   created_at: Generated<Date>;
+  holder: string | null;
   created_by: string | null;
   revoked_by: string | null;
 }
