@@ -33,6 +33,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       ADD COLUMN cancelled_by text,
       ADD COLUMN cancel_reason text CHECK (length(cancel_reason) <= 200);
 
+    -- What the expirer looks for: batches still waiting for approvers past their expiresAt.
+    CREATE INDEX batches_awaiting_expiry ON batches (expires_at) WHERE state = 'awaiting_approval';
+
     -- One row per approving key: the detached signature over the stored payload, for non-repudiation.
     CREATE TABLE batch_approvals (
       batch_id uuid NOT NULL REFERENCES batches(id),

@@ -248,6 +248,8 @@ export interface BatchRepo {
   /** Every payout of the batch not yet submitted → cancelled, each move recorded; returns what moved and from where. */
   cancelPayouts(batchId: string, cause: string): Promise<{ payoutId: string; amountMinor: bigint; from: PayoutState }[]>;
   markCancelled(batchId: string, by: string, reason: string | null, state: BatchState): Promise<void>;
+  /** Batches still awaiting approval whose expiresAt is at or before `now`, oldest first. */
+  expiredAwaitingApproval(now: Date, limit: number): Promise<string[]>;
   /** Payouts of the batch by row number after `afterRow`, optionally of one state. */
   payoutsPage(batchId: string, state: PayoutState | null, afterRow: number | null, limit: number): Promise<PayoutRecord[]>;
 }

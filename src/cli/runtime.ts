@@ -18,6 +18,7 @@ import { kyselyPersistence } from '../adapters/db/persistence.js';
 import { createDb, databaseReady } from '../adapters/db/pool.js';
 import { createApp } from '../adapters/http/app.js';
 import { createAuthenticator } from '../adapters/http/auth.js';
+import { startExpirer } from '../application/expire-batches.js';
 import { startChainer } from '../application/ledger-chain.js';
 import { createKafkaTransport } from '../adapters/kafka/kafka-transport.js';
 import { GuardedProvider } from '../adapters/providers/guarded-provider.js';
@@ -167,6 +168,9 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
     if (active.has('relay')) {
       const relay = startRelay({ persistence, transport, topics, chunkMax: config.limits.relayChunkMax, logger: logger.child({ role: 'relay' }) }, config.limits.relayPollIntervalMs);
       stops.push(() => relay.stop());
+      // Housekeeping of the same kind: batches whose approvals never came are rejected.
+      const expirer = startExpirer(persistence, config.limits.batchExpiryIntervalMs, logger.child({ role: 'relay' }));
+      stops.push(() => expirer.stop());
     }
 
     if (active.has('chainer')) {

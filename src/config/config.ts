@@ -17,6 +17,7 @@ export const limitsMax = {
   callbackDelayMs: 60_000,
   authJwksBytes: 64 * 1024,
   ledgerChainIntervalMs: 60_000,
+  batchExpiryIntervalMs: 3_600_000,
 } as const;
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
@@ -74,6 +75,7 @@ const envSchema = z.object({
   AUTH_CLOCK_TOLERANCE_S: intIn(0, 300).default(30),
 
   LEDGER_CHAIN_INTERVAL_MS: intIn(10, limitsMax.ledgerChainIntervalMs).default(1_000),
+  BATCH_EXPIRY_INTERVAL_MS: intIn(100, limitsMax.batchExpiryIntervalMs).default(60_000),
 
   SIMULATOR_PORT: port.default(8090),
   SIMULATOR_CALLBACK_DELAY_MS: intIn(0, limitsMax.callbackDelayMs).default(50),
@@ -129,6 +131,8 @@ export interface Config {
   readonly ledger: { readonly chainIntervalMs: number };
   readonly limits: {
     readonly batchPayoutsMax: number;
+    /** How often the relay role rejects batches whose approvals did not come before their expiresAt. */
+    readonly batchExpiryIntervalMs: number;
     readonly relayChunkMax: number;
     readonly relayPollIntervalMs: number;
     readonly workerConcurrencyMax: number;
@@ -242,6 +246,7 @@ export function loadConfig(env: Env): Config {
     ledger: { chainIntervalMs: e.LEDGER_CHAIN_INTERVAL_MS },
     limits: {
       batchPayoutsMax: e.BATCH_PAYOUTS_MAX,
+      batchExpiryIntervalMs: e.BATCH_EXPIRY_INTERVAL_MS,
       relayChunkMax: e.RELAY_CHUNK_MAX,
       relayPollIntervalMs: e.RELAY_POLL_INTERVAL_MS,
       workerConcurrencyMax: e.WORKER_CONCURRENCY_MAX,

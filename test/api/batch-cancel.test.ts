@@ -132,3 +132,23 @@ describe('GET /v1/batches/{id}/payouts', () => {
     expect(res.status).toBe(404);
   });
 });
+
+describe('expiry', () => {
+  it('when a batch awaiting approval passes its expiresAt, then the expirer rejects it and cancels its payouts; an approved one is left alone', async () => {
+    const waiting = await submitted(1);
+    const approved = await submitted(0);
+    const { expireBatchesOnce } = await import('../../src/application/expire-batches.js');
+    const before = await api.footprint();
+    expect(await expireBatchesOnce(api.persistence, new Date())).toBe(0); // not yet expired
+    expect(await api.footprint()).toEqual(before);
+    const later = new Date(Date.now() + 2 * 86_400_000);
+    expect(await expireBatchesOnce(api.persistence, later)).toBeGreaterThanOrEqual(1);
+    const view = await request(api.app).get(`/v1/batches/${waiting.document.batchId}`).set('authorization', waiting.maker);
+    expect(view.body).toMatchObject({ state: 'rejected', payouts: { cancelled: { count: 5 } } });
+    const untouched = await request(api.app).get(`/v1/batches/${approved.document.batchId}`).set('authorization', approved.maker);
+    expect(untouched.body.state).toBe('approved');
+    expect(await expireBatchesOnce(api.persistence, later)).toBe(0); // nothing left to expire
+    const cancel = await request(api.app).post(`/v1/batches/${waiting.document.batchId}/cancel`).set('authorization', waiting.maker);
+    expect(cancel.body.error?.code).toBe('BATCH_NOT_CANCELLABLE');
+  });
+});

@@ -122,6 +122,11 @@ export function batchRepository(db: DbOrTx): BatchRepo {
       await db.updateTable('batches').set({ state, cancelled_by: by, cancel_reason: reason, updated_at: sql`now()` }).where('id', '=', batchId).execute();
     },
 
+    async expiredAwaitingApproval(now, limit) {
+      const rows = await db.selectFrom('batches').select('id').where('state', '=', 'awaiting_approval').where('expires_at', '<=', now).orderBy('expires_at').limit(limit).execute();
+      return rows.map((r) => r.id);
+    },
+
     async payoutCounts(batchId) {
       const rows = await db
         .selectFrom('payouts')
