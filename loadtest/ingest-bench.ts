@@ -26,6 +26,8 @@ import { fundProgramme, registerOrganisation, registerProgramme, registerSignerK
 import { benchIssuer } from './bench-auth.js';
 
 const payouts = Number(process.env.BENCH_PAYOUTS ?? 100_000);
+/** The gateway's default (SEAL_THREADS). */
+const sealThreads = Number(process.env.BENCH_SEAL_THREADS ?? 2);
 /** Generous for a 100,000-payout document (about 13 MB as a JWS). */
 const bodyMaxBytes = 64 * 1024 * 1024;
 const requestTimeoutMs = 300_000;
@@ -48,6 +50,7 @@ const seconds = (from: bigint) => Number(process.hrtime.bigint() - from) / 1e9;
 
 async function main(): Promise<void> {
   if (!Number.isInteger(payouts) || payouts < 1 || payouts > 1_000_000) throw new Error('BENCH_PAYOUTS is 1..1,000,000');
+  if (!Number.isInteger(sealThreads) || sealThreads < 0 || sealThreads > 16) throw new Error('BENCH_SEAL_THREADS is 0..16');
   const name = `tuma_bench_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
@@ -99,7 +102,7 @@ async function main(): Promise<void> {
     const port = await new Promise<number>((resolve, reject) => {
       child.once('message', (m: { port: number }) => resolve(m.port));
       child.once('exit', (code) => reject(new Error(`the API process exited (${code})`)));
-      child.send({ databaseUrl: databaseUrl(name), masterKeyBase64: randomBytes(32).toString('base64'), auth: issuer.config, batchPayoutsMax: payouts, bodyMaxBytes });
+      child.send({ databaseUrl: databaseUrl(name), masterKeyBase64: randomBytes(32).toString('base64'), auth: issuer.config, batchPayoutsMax: payouts, bodyMaxBytes, sealThreads });
     });
     const base = `http://127.0.0.1:${port}`;
 
@@ -131,9 +134,11 @@ async function main(): Promise<void> {
     const approveSeconds = seconds(approveStart);
     if (approved.status !== 201 || approveBody.state !== 'approved') throw new Error(`approve: ${approved.status} ${JSON.stringify(approveBody).slice(0, 500)}`);
 
-    // What was stored is what was asked: every payout, approved, the ledger committed to the cent.
+    // What was stored is what was asked: every payout dispatchable (accepted, in an approved batch),
+    // the ledger committed to the cent.
     const check = (await sql<{ n: string; total: string; committed: string }>`
-      SELECT (SELECT count(*) FROM payouts WHERE batch_id = ${batchId} AND state = 'approved')::text AS n,
+      SELECT (SELECT count(*) FROM payouts p JOIN batches b ON b.id = p.batch_id
+              WHERE p.batch_id = ${batchId} AND p.state = 'accepted' AND b.state = 'approved')::text AS n,
              (SELECT sum(amount_minor) FROM payouts WHERE batch_id = ${batchId})::text AS total,
              (SELECT credits_posted FROM accounts WHERE key = ${`batch:${batchId}:committed`})::text AS committed`.execute(handle.db)).rows[0]!;
     if (Number(check.n) !== payouts || BigInt(check.total) !== totalMinor || BigInt(check.committed) !== totalMinor) {
@@ -153,7 +158,7 @@ async function main(): Promise<void> {
     const w = Math.max(...table.map((r) => r[0].length));
     const m = Math.max(...table.map((r) => r[1].length));
     const server_version = (await sql<{ v: string }>`SELECT current_setting('server_version') AS v`.execute(handle.db)).rows[0]!.v;
-    process.stdout.write(`ingest benchmark: PostgreSQL ${server_version}, ${os.cpus().length} cores, Node ${process.version}\n`);
+    process.stdout.write(`ingest benchmark: PostgreSQL ${server_version}, ${os.cpus().length} cores, Node ${process.version}, ${sealThreads} sealing threads\n`);
     for (const [a, b, c] of table) process.stdout.write(`  ${a.padEnd(w)}  ${b.padEnd(m)}  ${c}\n`);
     process.stdout.write(`${JSON.stringify({ payouts, payouts_per_s: Math.round(payouts / ingestSeconds), rss_mb_max: apiPeakMb, cores: os.cpus().length })}\n`);
   } finally {

@@ -14,6 +14,7 @@ interface Settings {
   readonly auth: AuthConfig;
   readonly batchPayoutsMax: number;
   readonly bodyMaxBytes: number;
+  readonly sealThreads: number;
 }
 
 process.once('message', (settings: Settings) => {
@@ -21,7 +22,7 @@ process.once('message', (settings: Settings) => {
   const handle = createDb(settings.databaseUrl, 8, logger);
   const app = createApp({
     persistence: kyselyPersistence(handle.db, handle.pool),
-    vault: new AesGcmVault(handle.db, Buffer.from(settings.masterKeyBase64, 'base64')),
+    vault: new AesGcmVault(handle.db, Buffer.from(settings.masterKeyBase64, 'base64'), { sealThreads: settings.sealThreads }),
     batchPayoutsMax: settings.batchPayoutsMax,
     now: () => new Date(),
     bodyMaxBytes: settings.bodyMaxBytes,

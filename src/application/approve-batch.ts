@@ -1,7 +1,7 @@
 // POST /v1/batches/{id}/approvals: an approver's detached signature over the stored batch bytes.
 // When the approvals reach what the batch needs, the same SQL transaction moves the batch total
-// from the programme's available account to the batch's committed account and makes every payout
-// dispatchable. If the programme cannot fund it, nothing is stored and the batch keeps waiting.
+// from the programme's available account to the batch's committed account and approves the batch,
+// which makes its payouts dispatchable. If the programme cannot fund it, nothing is stored and the batch keeps waiting.
 import { reject, type Rejection } from '../domain/errors.js';
 import { postings } from '../domain/ledger-rules.js';
 import { err, ok, type Result } from '../domain/result.js';
@@ -22,16 +22,18 @@ export interface ApproveBatchOutput {
   readonly replayed: boolean;
 }
 
-/** Inside a transaction: commit the batch total in the ledger, approve every payout, approve the batch. */
+/**
+ * Inside a transaction: commit the batch total in the ledger and approve the batch. Its payouts
+ * become dispatchable through the batch's state alone: no payout row is rewritten, so approving
+ * 100,000 payouts costs what approving one does.
+ */
 export async function commitApprovedBatch(
   tx: Repos,
   b: { id: string; organisationId: string; programmeId: string; currency: CurrencyCode; totalMinor: bigint },
-  cause: string,
 ): Promise<Result<void, Rejection>> {
   const posted = await tx.ledger.postJournal(postings.batchCommit({ organisationId: b.organisationId, batchId: b.id, programmeId: b.programmeId, currency: b.currency, totalMinor: b.totalMinor }));
   if (!posted.ok) return posted;
-  await tx.batches.approvePayouts(b.id, cause);
-  await tx.batches.setState(b.id, 'approved');
+  await tx.batches.markApproved(b.id);
   return ok(undefined);
 }
 
@@ -72,7 +74,7 @@ export async function approveBatch(deps: ApproveBatchDeps, actor: Actor, batchId
     const inserted = await tx.batches.insertApprovals(batchId, [{ kid: key.value.kid, protected: approval.value.protected, signature: approval.value.signature, approvedBy: actor.subject }]);
     if (!inserted) return err(reject('APPROVAL_DUPLICATE'));
     if (approvals.length + 1 >= locked.approvalsRequired) {
-      const committed = await commitApprovedBatch(tx, locked, `batch approved (${approvals.length + 1} of ${locked.approvalsRequired} approvals)`);
+      const committed = await commitApprovedBatch(tx, locked);
       if (!committed.ok) return committed;
     }
     return ok(undefined);

@@ -1,5 +1,5 @@
 // POST /v1/batches/{id}/cancel: stops every payout not yet handed to a provider (accepted,
-// approved, queued) and, for those whose money was committed, releases it to the programme, in
+// approved or queued) and, for those whose money was committed, releases it to the programme, in
 // one SQL transaction. A payout already submitting or beyond is left to finish: only the
 // provider's answer can settle it. The worker re-reads the state under a row lock before it
 // calls a provider, so a cancelled payout is never sent.
@@ -40,8 +40,8 @@ export async function cancelBatch(persistence: Persistence, actor: Actor, batchI
     }
     const moved = await tx.batches.cancelPayouts(batchId, `batch cancelled by ${actor.subject}`);
     if (moved.length === 0) return err(reject('BATCH_NOT_CANCELLABLE', 'every payout has been handed to its provider'));
-    // accepted payouts were never committed (the batch was awaiting approval); the others were.
-    const committed = moved.filter((m) => m.from !== 'accepted');
+    // A batch awaiting approval has committed nothing; once approved, every payout's money is committed.
+    const committed = batch.state === 'awaiting_approval' ? [] : moved;
     for (let i = 0; i < committed.length; i += releaseJournalTransfersMax) {
       const chunk = committed.slice(i, i + releaseJournalTransfersMax);
       const posted = await tx.ledger.postJournal(postings.payoutsReleased({

@@ -70,22 +70,21 @@ export interface PayoutRecord {
   readonly provider: ProviderId;
   readonly currency: CurrencyCode;
   readonly amountMinor: bigint;
+  /** The stored state ('approved' is never stored: see publicPayoutState). */
   readonly state: PayoutState;
+  /** The state of the payout's batch, which decides whether an accepted payout is dispatchable. */
+  readonly batchState: BatchState;
   readonly attemptCount: number;
   readonly providerReference: string | null;
   readonly failureCode: string | null;
   readonly updatedAt: Date;
 }
 
-export interface SealedPayout {
-  readonly id: string;
-  readonly rowNo: number;
-  readonly ref: string;
-  readonly provider: ProviderId;
-  readonly amountMinor: bigint;
-  readonly msisdnEnc: Buffer;
-  readonly msisdnHash: Buffer;
-  readonly nameEnc: Buffer | null;
+/** A chunk of payouts ready to store: their plain columns, and their sealed beneficiary fields (row i ↔ ids[i]). */
+export interface SealedPayoutChunk {
+  readonly ids: readonly string[];
+  readonly rows: readonly { readonly rowNo: number; readonly ref: string; readonly provider: ProviderId; readonly amountMinor: bigint }[];
+  readonly sealed: SealedBeneficiaries;
 }
 
 export interface NewBatch {
@@ -243,8 +242,12 @@ export interface BatchRepo {
   approvals(batchId: string): Promise<ApprovalRecord[]>;
   /** Stores approvals; false when one of them (same key, or same subject) is there already. */
   insertApprovals(batchId: string, approvals: readonly Omit<ApprovalRecord, 'approvedAt'>[]): Promise<boolean>;
-  /** accepted → approved for every payout of the batch, each move recorded; returns how many moved. */
-  approvePayouts(batchId: string, cause: string): Promise<number>;
+  /** awaiting_approval → approved, stamped: from now on its accepted payouts are dispatchable. */
+  markApproved(batchId: string): Promise<void>;
+  /** The oldest-approved batches that are approved (their accepted payouts dispatchable), at most `limit`. */
+  releasing(limit: number): Promise<string[]>;
+  /** approved → dispatching for those of the batches with no accepted payout left (committed rows). */
+  markDispatchingIfDrained(batchIds: readonly string[]): Promise<void>;
   /** Every payout of the batch not yet submitted → cancelled, each move recorded; returns what moved and from where. */
   cancelPayouts(batchId: string, cause: string): Promise<{ payoutId: string; amountMinor: bigint; from: PayoutState }[]>;
   markCancelled(batchId: string, by: string, reason: string | null, state: BatchState): Promise<void>;
@@ -259,12 +262,12 @@ export interface PayoutRepo {
    * Inserts the payouts chunk by chunk, in order. `chunks` is pulled lazily: the next chunk is
    * produced (sealed) while the database writes the previous one.
    */
-  insertMany(batchId: string, currency: CurrencyCode, state: PayoutState, chunks: Iterable<readonly SealedPayout[]>): Promise<number>;
+  insertMany(batchId: string, currency: CurrencyCode, state: PayoutState, chunks: AsyncIterable<SealedPayoutChunk>): Promise<number>;
   find(payoutId: string): Promise<PayoutRecord | null>;
   /** Locks the payout row for the rest of the transaction. */
   lock(payoutId: string): Promise<PayoutRecord | null>;
-  /** Claims up to `limit` payouts in `state`, skipping rows other transactions hold. */
-  claim(state: PayoutState, limit: number): Promise<PayoutRecord[]>;
+  /** Claims up to `limit` accepted payouts of the batch in row order, skipping rows other transactions hold. */
+  claimAccepted(batchId: string, limit: number): Promise<PayoutRecord[]>;
   /** Moves payouts (already checked against the state machine) and records each move with its cause. */
   move(
     payoutIds: readonly string[],
@@ -340,13 +343,27 @@ export interface BeneficiaryVault {
   open(programmeId: string, subjectId: string, field: SealedField, sealed: Buffer): Promise<Buffer>;
   /** Keyed hash for duplicate checks and lookup, per programme. */
   blindIndex(programmeId: string, value: string): Promise<Buffer>;
-  /** The same operations with the programme's key loaded once, synchronous: for sealing a whole batch. */
-  sealerFor(programmeId: string): Promise<ProgrammeSealer>;
+  /**
+   * Seals one chunk of payouts' beneficiary fields (the msisdn, its blind index, the name) in one
+   * go, on sealing threads where there are any: the bulk path of a large batch.
+   */
+  sealBeneficiaries(programmeId: string, rows: BeneficiaryRows): Promise<SealedBeneficiaries>;
 }
 
-export interface ProgrammeSealer {
-  seal(subjectId: string, field: SealedField, plaintext: string | Buffer): Buffer;
-  blindIndex(value: string): Buffer;
+/** One chunk of beneficiaries to seal, column-wise: subjectIds[i] is the payout id of row i. */
+export interface BeneficiaryRows {
+  readonly subjectIds: string[];
+  readonly msisdns: string[];
+  readonly names: (string | null)[];
+}
+
+/**
+ * A chunk sealed into one buffer: for row i, from `spans[3i]`: the sealed msisdn (`spans[3i+1]`
+ * bytes), its 32-byte blind index, then the sealed name (`spans[3i+2]` bytes, -1 for none).
+ */
+export interface SealedBeneficiaries {
+  readonly bytes: Buffer;
+  readonly spans: Int32Array;
 }
 
 /** Who is acting, from the verified bearer token. */

@@ -2,7 +2,7 @@
 // not found). No beneficiary data leaves through these: phone numbers and names stay sealed.
 import { reject, type Rejection, type RowError } from '../domain/errors.js';
 import { formatAmount } from '../domain/money.js';
-import { payoutStates, type PayoutState } from '../domain/payout-state.js';
+import { payoutStates, publicPayoutState, storedPayoutStateFor, type PayoutState } from '../domain/payout-state.js';
 import { err, ok, type Result } from '../domain/result.js';
 import { cursors } from './ledger.js';
 import type { Persistence, PayoutRecord } from './ports.js';
@@ -41,7 +41,7 @@ export async function getBatchView(persistence: Persistence, organisationId: str
         received: approvals.length,
         approvers: approvals.map((a) => ({ kid: a.kid, approvedAt: a.approvedAt.toISOString() })),
       },
-      payouts: Object.fromEntries(counts.map((c) => [c.state, { count: c.count, amount: formatAmount(c.amountMinor, batch.currency) }])),
+      payouts: Object.fromEntries(counts.map((c) => [publicPayoutState(c.state, batch.state), { count: c.count, amount: formatAmount(c.amountMinor, batch.currency) }])),
       rejectedRows: batch.rejectedRows,
     };
   });
@@ -68,7 +68,7 @@ const payoutView = (p: PayoutRecord): PayoutView => ({
   row: p.rowNo ?? null,
   ref: p.ref,
   provider: p.provider,
-  state: p.state,
+  state: publicPayoutState(p.state, p.batchState),
   amount: formatAmount(p.amountMinor, p.currency),
   currency: p.currency,
   attempts: p.attemptCount,
@@ -101,7 +101,10 @@ export async function listBatchPayouts(
     if (decoded === null || !/^(0|[1-9][0-9]{0,8})$/.test(decoded)) return err(reject('QUERY_INVALID', 'cursor'));
     afterRow = Number(decoded);
   }
-  const rows = await persistence.read.batches.payoutsPage(batchId, q.state, afterRow, q.limit);
+  // The filter names the state the API shows; an 'approved' payout is stored accepted in an approved batch.
+  const stored = q.state === null ? null : storedPayoutStateFor(q.state, batch.state);
+  if (q.state !== null && stored === null) return ok({ items: [], nextCursor: null });
+  const rows = await persistence.read.batches.payoutsPage(batchId, stored, afterRow, q.limit);
   const last = rows[rows.length - 1];
   return ok({ items: rows.map(payoutView), nextCursor: rows.length === q.limit && last?.rowNo !== undefined ? cursors.encode('r', String(last.rowNo)) : null });
 }

@@ -1,11 +1,12 @@
-// The relay drains both outboxes: approved payouts → the provider's dispatch topic (then queued),
+// The relay drains both outboxes: accepted payouts of approved batches → the provider's dispatch
+// topic (then queued; a batch with none left → dispatching),
 // stored results → the results topic (then published). Claims use FOR UPDATE SKIP LOCKED, so
 // several relays run safely; a crash between publish and mark re-publishes, and consumers dedupe.
 import type { Logger } from 'pino';
 import { movePayout } from '../domain/payout-state.js';
 import { assert, ok } from '../domain/result.js';
 import { encode, type DispatchMessage, type ResultMessage, type Topics } from './messages.js';
-import type { NewResult, Persistence, Transport } from './ports.js';
+import type { NewResult, PayoutRecord, Persistence, Transport } from './ports.js';
 
 export interface RelayDeps {
   readonly persistence: Persistence;
@@ -15,11 +16,26 @@ export interface RelayDeps {
   readonly logger: Logger;
 }
 
-/** Publishes one chunk of dispatchable payouts; returns how many. */
+/** Approved batches looked at per relay round, oldest approval first. */
+export const releasingBatchesPerRound = 16;
+
+/** Publishes one chunk of dispatchable payouts (oldest approved batch first, in row order); returns how many. */
 export async function relayDispatchOnce(deps: RelayDeps): Promise<number> {
   const done = await deps.persistence.transaction(async (tx) => {
-    const claimed = await tx.payouts.claim('approved', deps.chunkMax);
-    if (claimed.length === 0) return ok(0);
+    const batchIds = await tx.batches.releasing(releasingBatchesPerRound);
+    const claimed: PayoutRecord[] = [];
+    const drained: string[] = [];
+    for (const batchId of batchIds) {
+      const room = deps.chunkMax - claimed.length;
+      if (room === 0) break;
+      const rows = await tx.payouts.claimAccepted(batchId, room);
+      claimed.push(...rows);
+      if (rows.length < room) drained.push(batchId);
+    }
+    if (claimed.length === 0) {
+      await tx.batches.markDispatchingIfDrained(drained);
+      return ok(0);
+    }
     const byTopic = new Map<string, { key: string; value: Buffer }[]>();
     for (const p of claimed) {
       const message: DispatchMessage = { type: 'tuma.payout.dispatch', version: 1, payoutId: p.id, batchId: p.batchId, provider: p.provider };
@@ -28,10 +44,11 @@ export async function relayDispatchOnce(deps: RelayDeps): Promise<number> {
       batch.push({ key: p.id, value: encode(message) });
       byTopic.set(topic, batch);
     }
-    // Published inside the claim: if the broker refuses, the transaction rolls back and the rows stay approved.
+    // Published inside the claim: if the broker refuses, the transaction rolls back and the rows stay accepted.
     for (const [topic, messages] of byTopic) await deps.transport.publish(topic, messages);
-    assert(movePayout('approved', 'queued').ok, 'approved → queued is a legal move');
-    await tx.payouts.move(claimed.map((p) => p.id), 'approved', 'queued', 'relay: published for dispatch');
+    assert(movePayout('accepted', 'queued').ok, 'accepted → queued is a legal move');
+    await tx.payouts.move(claimed.map((p) => p.id), 'accepted', 'queued', 'relay: published for dispatch (batch approved)');
+    await tx.batches.markDispatchingIfDrained(drained);
     return ok(claimed.length);
   });
   if (!done.ok) throw new Error(`invariant violated: relay transaction rejected: ${done.error.code}`);

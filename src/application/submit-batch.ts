@@ -9,15 +9,17 @@ import { payoutIdOf } from '../domain/ids.js';
 import { approversRequired } from '../domain/programme-policy.js';
 import { err, ok, type Result } from '../domain/result.js';
 import { commitApprovedBatch } from './approve-batch.js';
-import type { Actor, BatchRecord, BeneficiaryVault, Persistence, ProgrammeRecord, ProgrammeSealer, SealedPayout } from './ports.js';
+import type { Actor, BatchRecord, BeneficiaryVault, Persistence, ProgrammeRecord, SealedPayoutChunk } from './ports.js';
 import { getBatchView, type BatchView } from './queries.js';
 import { parseGeneralJws, verifySubmission, type VerifiedSubmission } from './verify-batch-signature.js';
 
 /**
- * Payouts sealed and written per step: small enough that sealing one chunk overlaps the database
- * writing the previous, large enough that per-statement costs vanish (at most the repository's max).
+ * Payouts sealed and written per step: small enough that sealing chunks overlaps the database
+ * writing earlier ones, large enough that per-statement costs vanish (at most the repository's max).
  */
 export const sealChunkRowsDefault = 5_000;
+/** Chunks being sealed ahead of the one the database is writing: bounds memory whatever the batch size. */
+export const sealChunksAhead = 4;
 
 /** How far in the future a batch's createdAt may be (signer clocks drift). */
 export const batchClockSkewMaxMs = 5 * 60 * 1000;
@@ -69,9 +71,8 @@ export async function submitBatch(deps: SubmitBatchDeps, actor: Actor, body: unk
   if (!parsed.ok) return err(reject('BATCH_INVALID', `${parsed.error.length} problem(s)`, parsed.error));
   const doc = parsed.value.document;
 
-  const sealer = await deps.vault.sealerFor(doc.programmeId);
-  const payloadEnc = sealer.seal(doc.batchId, 'batch_payload', verified.value.payload);
-  return store(deps, actor, doc, programme, sealedChunks(sealer, doc, deps.insertChunkRows ?? sealChunkRowsDefault), parsed.value.rejectedRows, { payloadEnc, payloadSha256, verified: verified.value });
+  const payloadEnc = await deps.vault.seal(doc.programmeId, doc.batchId, 'batch_payload', verified.value.payload);
+  return store(deps, actor, doc, programme, sealedChunks(deps.vault, doc, deps.insertChunkRows ?? sealChunkRowsDefault), parsed.value.rejectedRows, { payloadEnc, payloadSha256, verified: verified.value });
 }
 
 /** Counted before any per-row work, so an oversized batch costs nothing to refuse. */
@@ -87,26 +88,33 @@ async function replayOrConflict(deps: SubmitBatchDeps, existing: BatchRecord, pa
   return ok({ batch: view, replayed: true });
 }
 
-/** Seals the payouts a chunk at a time, as the store pulls them: never more than one chunk sealed ahead. */
-function* sealedChunks(sealer: ProgrammeSealer, doc: BatchDocument, chunkRows: number): Generator<SealedPayout[]> {
-  for (let start = 0; start < doc.payouts.length; start += chunkRows) {
-    const end = Math.min(doc.payouts.length, start + chunkRows);
-    const sealed: SealedPayout[] = new Array(end - start);
-    for (let i = start; i < end; i++) {
-      const p = doc.payouts[i]!;
-      const id = payoutIdOf(doc.batchId, p.ref);
-      sealed[i - start] = {
-        id,
-        rowNo: p.row,
-        ref: p.ref,
-        provider: p.provider,
-        amountMinor: p.amountMinor,
-        msisdnEnc: sealer.seal(id, 'msisdn', p.msisdn),
-        msisdnHash: sealer.blindIndex(p.msisdn),
-        nameEnc: p.name === null ? null : sealer.seal(id, 'name', p.name),
-      };
+/**
+ * The batch's payouts, sealed a chunk at a time, in order. Up to `sealChunksAhead` chunks are being
+ * sealed (on the vault's sealing threads) while the store writes the current one; a chunk is only
+ * started when the store pulls, so a failed store stops the sealing too.
+ */
+async function* sealedChunks(vault: BeneficiaryVault, doc: BatchDocument, chunkRows: number): AsyncGenerator<SealedPayoutChunk> {
+  const starts: number[] = [];
+  for (let start = 0; start < doc.payouts.length; start += chunkRows) starts.push(start);
+  const sealing: Promise<SealedPayoutChunk>[] = [];
+  const begin = (start: number): Promise<SealedPayoutChunk> => {
+    const rows = doc.payouts.slice(start, start + chunkRows);
+    const ids = rows.map((p) => payoutIdOf(doc.batchId, p.ref));
+    const sealed = vault.sealBeneficiaries(doc.programmeId, { subjectIds: ids, msisdns: rows.map((p) => p.msisdn), names: rows.map((p) => p.name) });
+    return sealed.then((s) => ({ ids, rows: rows.map((p) => ({ rowNo: p.row, ref: p.ref, provider: p.provider, amountMinor: p.amountMinor })), sealed: s }));
+  };
+  let next = 0;
+  try {
+    while (next < starts.length || sealing.length > 0) {
+      while (next < starts.length && sealing.length <= sealChunksAhead) {
+        const chunk = begin(starts[next++]!);
+        chunk.catch(() => undefined); // observed below, in order; never an unhandled rejection meanwhile
+        sealing.push(chunk);
+      }
+      yield await sealing.shift()!;
     }
-    yield sealed;
+  } finally {
+    sealing.length = 0; // abandoned (the store failed): the chunks still sealing settle unobserved
   }
 }
 
@@ -115,7 +123,7 @@ async function store(
   actor: Actor,
   doc: BatchDocument,
   programme: ProgrammeRecord,
-  sealed: Iterable<readonly SealedPayout[]>,
+  sealed: AsyncIterable<SealedPayoutChunk>,
   rejectedRows: readonly RowError[],
   signed: { payloadEnc: Buffer; payloadSha256: Buffer; verified: VerifiedSubmission },
 ): Promise<Result<SubmitBatchOutput, Rejection>> {
@@ -144,7 +152,7 @@ async function store(
     await tx.payouts.insertMany(doc.batchId, doc.currency, 'accepted', sealed);
     await tx.batches.insertApprovals(doc.batchId, coSigners.map((c) => ({ kid: c.key.kid, protected: c.signature.protected, signature: c.signature.signature, approvedBy: c.key.holder })));
     if (coSigners.length >= required) {
-      const committed = await commitApprovedBatch(tx, { id: doc.batchId, organisationId: doc.organisationId, programmeId: doc.programmeId, currency: doc.currency, totalMinor: doc.totalMinor }, 'batch approved at submission');
+      const committed = await commitApprovedBatch(tx, { id: doc.batchId, organisationId: doc.organisationId, programmeId: doc.programmeId, currency: doc.currency, totalMinor: doc.totalMinor });
       if (!committed.ok) return committed;
     }
     return ok<'stored'>('stored');

@@ -91,7 +91,8 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
     logger.info({ transport: config.kafka.brokers ? 'kafka' : 'in-process' }, 'transport ready');
 
     const persistence = kyselyPersistence(handle.db, handle.pool);
-    const vault = new AesGcmVault(handle.db, config.crypto.masterKey);
+    const vault = new AesGcmVault(handle.db, config.crypto.masterKey, { sealThreads: config.crypto.sealThreads });
+    stops.push(() => vault.close());
 
     let simulator: MpesaSimulator | null = null;
     let simulatorUrl: string | null = null;

@@ -18,6 +18,7 @@ export const limitsMax = {
   authJwksBytes: 64 * 1024,
   ledgerChainIntervalMs: 60_000,
   batchExpiryIntervalMs: 3_600_000,
+  sealThreads: 16,
 } as const;
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
@@ -55,6 +56,8 @@ const envSchema = z.object({
   KAFKA_CLIENT_ID: z.string().regex(/^[\w.-]{1,64}$/, 'must be 1-64 of [A-Za-z0-9_.-]').default('tuma'),
   KAFKA_TOPIC_PREFIX: z.string().regex(/^[\w.-]{0,64}$/, 'must be 0-64 of [A-Za-z0-9_.-]').default(''),
 
+  // Threads that seal a large batch's beneficiary data beside the main thread; 0 seals on the main thread.
+  SEAL_THREADS: intIn(0, limitsMax.sealThreads).default(2),
   TUMA_MASTER_KEY: z
     .string()
     .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be 32 bytes in base64 (44 characters)')
@@ -117,7 +120,7 @@ export interface Config {
   };
   /** brokers null = the in-process transport. */
   readonly kafka: { readonly brokers: readonly string[] | null; readonly clientId: string; readonly topicPrefix: string };
-  readonly crypto: { readonly masterKey: Buffer };
+  readonly crypto: { readonly masterKey: Buffer; readonly sealThreads: number };
   readonly providers: { readonly mpesa: MpesaConfig };
   readonly simulator: { readonly port: number; readonly callbackDelayMs: number };
   /** Bearer JWTs: the issuer, the audience, and its keys (inline JWKS or a URL). */
@@ -239,7 +242,7 @@ export function loadConfig(env: Env): Config {
       clientId: e.KAFKA_CLIENT_ID,
       topicPrefix: e.KAFKA_TOPIC_PREFIX,
     },
-    crypto: { masterKey: Buffer.from(masterKeyB64, 'base64') },
+    crypto: { masterKey: Buffer.from(masterKeyB64, 'base64'), sealThreads: e.SEAL_THREADS },
     providers: { mpesa: { ...mpesa, baseUrl: mpesa.baseUrl.replace(/\/+$/, '') } },
     simulator: { port: e.SIMULATOR_PORT, callbackDelayMs: e.SIMULATOR_CALLBACK_DELAY_MS },
     auth: { issuer, audience, jwks, jwksUrl: e.AUTH_JWKS_URL ?? null, clockToleranceSeconds: e.AUTH_CLOCK_TOLERANCE_S },

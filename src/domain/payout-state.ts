@@ -6,10 +6,17 @@ export const payoutStates = [
   'accepted', 'approved', 'queued', 'submitting', 'submitted', 'unknown', 'paid', 'failed', 'cancelled', 'reversed',
 ] as const;
 export type PayoutState = (typeof payoutStates)[number];
+/** The states a payout row can hold: every state but 'approved', which the API derives (publicPayoutState). */
+export const storedPayoutStates: readonly PayoutState[] = payoutStates.filter((s) => s !== 'approved');
 
+/**
+ * Moves of the stored state. 'approved' is never stored: a payout stays 'accepted' until the relay
+ * queues it, and is dispatchable while its batch is approved (approval is one fact about the batch,
+ * not 100,000 row updates); the API shows it as 'approved' (`publicPayoutState`).
+ */
 const payoutMoves: Record<PayoutState, readonly PayoutState[]> = {
-  accepted: ['approved', 'cancelled'],
-  approved: ['queued', 'cancelled'],
+  accepted: ['queued', 'cancelled'],
+  approved: [],
   // queued → queued: a re-published payout (relay crashed between publish and mark) is not a move.
   queued: ['submitting', 'cancelled'],
   // A provider may report the result before the worker has recorded its acknowledgement.
@@ -51,4 +58,23 @@ const batchMoves: Record<BatchState, readonly BatchState[]> = {
 
 export function moveBatch(from: BatchState, to: BatchState): Result<BatchState, { code: 'ILLEGAL_TRANSITION'; from: BatchState; to: BatchState }> {
   return batchMoves[from].includes(to) ? ok(to) : err({ code: 'ILLEGAL_TRANSITION', from, to });
+}
+
+/** Batch states in which the batch's accepted payouts are dispatchable (the money is committed). */
+export const releasedBatchStates: readonly BatchState[] = ['approved', 'dispatching'];
+
+/** The state the API shows: an accepted payout of an approved batch is 'approved'. */
+export function publicPayoutState(stored: PayoutState, batch: BatchState): PayoutState {
+  return stored === 'accepted' && releasedBatchStates.includes(batch) ? 'approved' : stored;
+}
+
+/**
+ * The stored state behind a state the API shows, for a batch in state `batch`; null when no payout
+ * of that batch can show it (an awaiting batch has no 'approved' payout, an approved one no 'accepted').
+ */
+export function storedPayoutStateFor(shown: PayoutState, batch: BatchState): PayoutState | null {
+  const released = releasedBatchStates.includes(batch);
+  if (shown === 'approved') return released ? 'accepted' : null;
+  if (shown === 'accepted') return released ? null : 'accepted';
+  return shown;
 }

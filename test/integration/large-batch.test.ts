@@ -1,6 +1,7 @@
 // A 100,000-payout batch at integration level (not timed: bench:ingest measures it): signed,
-// submitted over HTTP, stored in chunks in one transaction, approved, committed to the cent, then
-// cancelled with its money released in chunked journals. Real PostgreSQL.
+// submitted over HTTP, sealed on the sealing thread and stored in chunks in one transaction (each
+// sealed value opens to its own row's data), approved without rewriting a payout row, committed
+// to the cent, then cancelled with its money released in chunked journals. Real PostgreSQL.
 import { sql } from 'kysely';
 import request from 'supertest';
 import { approval, registerKey, startTestApi, type TestApi } from '../support/api.js';
@@ -8,6 +9,7 @@ import { tokenFor } from '../support/auth.js';
 import { batchDocument, setUpProgramme, sign, type PayoutLine } from '../support/fixtures.js';
 
 const payouts = 100_000;
+const msisdnOf = (i: number) => `+2547${String(10_000_000 + i).padStart(8, '0')}`;
 let api: TestApi;
 
 beforeAll(async () => (api = await startTestApi({ batchPayoutsMax: payouts, bodyMaxBytes: 64 * 1024 * 1024 })));
@@ -18,7 +20,9 @@ it('when a 100,000-payout batch is submitted, approved and cancelled, then every
   let totalMinor = 0n;
   const rows: PayoutLine[] = Array.from({ length: payouts }, (_, i) => {
     totalMinor += BigInt(amountOf(i)) * 100n;
-    return { ref: `r-${i}`, provider: 'mpesa', msisdn: `+2547${String(10_000_000 + i).padStart(8, '0')}`, amount: `${amountOf(i)}.00` };
+    // Every third row names its beneficiary, in letters of several UTF-8 lengths.
+    const name = i % 3 === 0 ? `Wanjirū Nyambura-Ødegård 𝓐 ${i}` : undefined;
+    return { ref: `r-${i}`, provider: 'mpesa', msisdn: msisdnOf(i), amount: `${amountOf(i)}.00`, ...(name ? { name } : {}) };
   });
   const { app, database } = api;
   const scenario = await setUpProgramme(api.persistence, totalMinor);
@@ -39,11 +43,27 @@ it('when a 100,000-payout batch is submitted, approved and cancelled, then every
   expect(approved.status).toBe(201);
   expect(approved.body).toMatchObject({ state: 'approved', payouts: { approved: { count: payouts } } });
 
-  const committed = await sql<{ credits: string; sum: string; n: string }>`
+  // Approval is one fact about the batch: no payout row was rewritten and no per-payout history written.
+  const committed = await sql<{ credits: string; sum: string; accepted: string; transitions: string }>`
     SELECT (SELECT credits_posted FROM accounts WHERE key = ${`batch:${document.batchId}:committed`})::text AS credits,
            (SELECT sum(amount_minor) FROM payouts WHERE batch_id = ${document.batchId})::text AS sum,
-           (SELECT count(*) FROM payout_transitions t JOIN payouts p ON p.id = t.payout_id WHERE p.batch_id = ${document.batchId})::text AS n`.execute(database.db);
-  expect(committed.rows[0]).toEqual({ credits: totalMinor.toString(), sum: totalMinor.toString(), n: String(2 * payouts) });
+           (SELECT count(*) FROM payouts WHERE batch_id = ${document.batchId} AND state = 'accepted')::text AS accepted,
+           (SELECT count(*) FROM payout_transitions t JOIN payouts p ON p.id = t.payout_id WHERE p.batch_id = ${document.batchId})::text AS transitions`.execute(database.db);
+  expect(committed.rows[0]).toEqual({ credits: totalMinor.toString(), sum: totalMinor.toString(), accepted: String(payouts), transitions: '0' });
+
+  // Every sealed value was sliced from its chunk at the right place: each opens, under its own
+  // payout's additional data, to its own row's number and name, and the blind index matches.
+  const stored = await sql<{ id: string; row_no: number; msisdn_enc: Buffer; msisdn_hash: Buffer; name_enc: Buffer | null }>`
+    SELECT id, row_no, msisdn_enc, msisdn_hash, name_enc FROM payouts WHERE batch_id = ${document.batchId} ORDER BY row_no`.execute(database.db);
+  expect(stored.rows).toHaveLength(payouts);
+  const wrong: number[] = [];
+  for (const p of stored.rows) {
+    const msisdn = (await api.vault.open(scenario.programmeId, p.id, 'msisdn', p.msisdn_enc)).toString('utf8');
+    const hashed = p.msisdn_hash.equals(await api.vault.blindIndex(scenario.programmeId, msisdnOf(p.row_no)));
+    const name = p.name_enc === null ? undefined : (await api.vault.open(scenario.programmeId, p.id, 'name', p.name_enc)).toString('utf8');
+    if (msisdn !== msisdnOf(p.row_no) || !hashed || name !== rows[p.row_no]!.name) wrong.push(p.row_no);
+  }
+  expect(wrong).toEqual([]);
 
   const cancelled = await request(app).post(`/v1/batches/${document.batchId}/cancel`).set('authorization', maker);
   expect(cancelled.status).toBe(200);

@@ -17,6 +17,7 @@ import { newKey, type Maker } from './fixtures.js';
 export interface TestApi {
   readonly database: TestDatabase;
   readonly persistence: Persistence;
+  readonly vault: AesGcmVault;
   readonly app: ReturnType<typeof createApp>;
   /** Rows in the tables a refused request must not touch. */
   footprint(): Promise<Record<string, number>>;
@@ -26,9 +27,11 @@ export interface TestApi {
 export async function startTestApi(options: { batchPayoutsMax?: number; bodyMaxBytes?: number } = {}): Promise<TestApi> {
   const database = await createTestDatabase();
   const persistence = kyselyPersistence(database.db, database.pool);
+  // One sealing thread: the API tests go through the thread pool the gateway uses.
+  const vault = new AesGcmVault(database.db, randomBytes(32), { sealThreads: 1 });
   const app = createApp({
     persistence,
-    vault: new AesGcmVault(database.db, randomBytes(32)),
+    vault,
     batchPayoutsMax: options.batchPayoutsMax ?? 1_000,
     now: () => new Date(),
     bodyMaxBytes: options.bodyMaxBytes ?? 1024 * 1024,
@@ -39,6 +42,7 @@ export async function startTestApi(options: { batchPayoutsMax?: number; bodyMaxB
   return {
     database,
     persistence,
+    vault,
     app,
     async footprint() {
       const r = await sql<Record<string, string>>`
@@ -47,7 +51,10 @@ export async function startTestApi(options: { batchPayoutsMax?: number; bodyMaxB
                (SELECT count(*) FROM payout_transitions)::text AS transitions, (SELECT count(*) FROM signer_keys)::text AS keys`.execute(database.db);
       return Object.fromEntries(Object.entries(r.rows[0]!).map(([k, v]) => [k, Number(v)]));
     },
-    close: () => database.drop(),
+    async close() {
+      await vault.close();
+      await database.drop();
+    },
   };
 }
 

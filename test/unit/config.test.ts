@@ -61,6 +61,8 @@ describe('config', () => {
     ['AUTH_JWKS', JSON.stringify({ keys: [{ kty: 'EC', d: 'private' }] })],
     ['AUTH_JWKS_URL', 'ftp://keys.example.org'],
     ['LEDGER_CHAIN_INTERVAL_MS', '0'],
+    ['SEAL_THREADS', '17'],
+    ['SEAL_THREADS', 'two'],
   ])('when %s is %p, then the start is refused naming it', (name, value) => {
     expect(problems({ ...production, [name]: value })).toEqual([expect.stringMatching(new RegExp(`^${name}: `))]);
   });

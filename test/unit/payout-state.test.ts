@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { movePayout, payoutStates, type PayoutState } from '../../src/domain/payout-state.js';
+import { batchStates, movePayout, payoutStates, publicPayoutState, storedPayoutStateFor, storedPayoutStates, type PayoutState } from '../../src/domain/payout-state.js';
 
 describe('payout state machine', () => {
   it('when a payout is failed, cancelled or reversed, then no move leaves that state', () => {
@@ -27,5 +27,31 @@ describe('payout state machine', () => {
         expect(visited.includes('paid') && visited.includes('failed')).toBe(false);
       }),
     );
+  });
+});
+
+describe('the state the API shows', () => {
+  it('when a payout is stored accepted, then it shows approved exactly while its batch is approved or dispatching', () => {
+    for (const batch of batchStates) {
+      expect(publicPayoutState('accepted', batch)).toBe(batch === 'approved' || batch === 'dispatching' ? 'approved' : 'accepted');
+    }
+    for (const stored of storedPayoutStates.filter((s) => s !== 'accepted')) {
+      for (const batch of batchStates) expect(publicPayoutState(stored, batch)).toBe(stored);
+    }
+  });
+
+  it('when a shown state is filtered on, then the stored state behind it is the one that shows it (or none)', () => {
+    for (const shown of payoutStates) {
+      for (const batch of batchStates) {
+        const stored = storedPayoutStateFor(shown, batch);
+        if (stored === null) expect(storedPayoutStates.filter((s) => publicPayoutState(s, batch) === shown)).toEqual([]);
+        else expect(publicPayoutState(stored, batch)).toBe(shown);
+      }
+    }
+  });
+
+  it('when a payout is accepted, then its only stored moves are to queued (its batch approved) or cancelled; approved is never stored', () => {
+    expect(payoutStates.filter((to) => movePayout('accepted', to).ok)).toEqual(['queued', 'cancelled']);
+    expect(payoutStates.filter((from) => movePayout(from, 'approved').ok)).toEqual([]);
   });
 });

@@ -57,8 +57,11 @@ const toBatch = (r: BatchSelection): BatchRecord => ({
   rejectedRows: r.rejected_rows as RowError[],
 });
 
+/** Bytes of a stored batch payload read per result row. */
+export const payloadReadSliceBytes = 1024 * 1024;
+
 /** Payouts not yet handed to a provider: what a cancellation may still stop. */
-const cancellableStates: readonly PayoutState[] = ['accepted', 'approved', 'queued'];
+const cancellableStates: readonly PayoutState[] = ['accepted', 'queued'];
 
 export function batchRepository(db: DbOrTx): BatchRepo {
   return {
@@ -83,8 +86,15 @@ export function batchRepository(db: DbOrTx): BatchRepo {
     },
 
     async sealedPayload(batchId) {
-      const r = await db.selectFrom('batches').select('payload_enc').where('id', '=', batchId).executeTakeFirst();
-      return r?.payload_enc ?? null;
+      // Read in slices, one row each: a 100,000-payout payload is some 20 MB as hex text, and the
+      // driver reassembles one huge message far more slowly than it reads many small ones.
+      const r = await sql<{ part: Buffer }>`
+        SELECT substring(b.payload_enc FROM s.at FOR ${payloadReadSliceBytes}) AS part
+        FROM batches b CROSS JOIN LATERAL generate_series(1, greatest(octet_length(b.payload_enc), 1), ${payloadReadSliceBytes}) AS s(at)
+        WHERE b.id = ${batchId}
+        ORDER BY s.at
+      `.execute(db);
+      return r.rows.length === 0 ? null : Buffer.concat(r.rows.map((x) => x.part));
     },
 
     async insert(b) {
@@ -154,16 +164,24 @@ export function batchRepository(db: DbOrTx): BatchRepo {
       return inserted.length === approvals.length;
     },
 
-    async approvePayouts(batchId, cause) {
-      const r = await sql<{ n: string }>`
-        WITH moved AS (
-          UPDATE payouts SET state = 'approved', updated_at = now() WHERE batch_id = ${batchId} AND state = 'accepted' RETURNING id
-        ), recorded AS (
-          INSERT INTO payout_transitions (payout_id, from_state, to_state, cause) SELECT id, 'accepted', 'approved', ${cause} FROM moved
-        )
-        SELECT count(*)::text AS n FROM moved
+    async markApproved(batchId) {
+      await db.updateTable('batches').set({ state: 'approved', approved_at: sql`now()`, updated_at: sql`now()` }).where('id', '=', batchId).execute();
+    },
+
+    async releasing(limit) {
+      const rows = await db.selectFrom('batches').select('id').where('state', '=', 'approved').orderBy('approved_at').orderBy('id').limit(limit).execute();
+      return rows.map((r) => r.id);
+    },
+
+    async markDispatchingIfDrained(batchIds) {
+      if (batchIds.length === 0) return;
+      // A plain (not SKIP LOCKED) look: rows another relay holds are still accepted here, so a batch
+      // whose last payouts are in someone else's uncommitted claim is not marked too early.
+      await sql`
+        UPDATE batches b SET state = 'dispatching', updated_at = now()
+        WHERE b.id = ANY(${batchIds}::uuid[]) AND b.state = 'approved'
+          AND NOT EXISTS (SELECT 1 FROM payouts p WHERE p.batch_id = b.id AND p.state = 'accepted')
       `.execute(db);
-      return Number(r.rows[0]!.n);
     },
 
     async cancelPayouts(batchId, cause) {

@@ -95,6 +95,7 @@ export interface BatchesTable {
   rejected_rows: JsonDefault<{ row: number | null; field: string; code: string }[]>;
   cancelled_by: string | null;
   cancel_reason: string | null;
+  approved_at: Timestamp | null;
 }
 export interface BatchApprovalsTable {
   batch_id: string;

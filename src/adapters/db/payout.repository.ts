@@ -1,17 +1,18 @@
 import { sql } from 'kysely';
 import type { PayoutRecord, PayoutRepo } from '../../application/ports.js';
 import type { CurrencyCode } from '../../domain/currency.js';
-import { settledPayoutStates, type PayoutState } from '../../domain/payout-state.js';
+import { settledPayoutStates, type BatchState, type PayoutState } from '../../domain/payout-state.js';
 import type { ProviderId } from '../../domain/providers.js';
 import type { DbOrTx } from './database.js';
 import { assert } from '../../domain/result.js';
+import { blindIndexBytes } from '../crypto/aead.mjs';
 
 /** Rows per INSERT statement at most (8 array parameters each): bounds one protocol message. */
 export const insertChunkRowsMax = 10_000;
 
 const payoutColumns = [
   'p.id', 'p.row_no', 'p.batch_id', 'b.programme_id', 'b.organisation_id', 'p.ref', 'p.provider', 'p.currency', 'p.amount_minor',
-  'p.state', 'p.attempt_count', 'p.provider_reference', 'p.failure_code', 'p.updated_at',
+  'p.state', 'b.state as batch_state', 'p.attempt_count', 'p.provider_reference', 'p.failure_code', 'p.updated_at',
 ] as const;
 
 export function selectPayouts(db: DbOrTx) {
@@ -31,6 +32,7 @@ export const toPayoutRecord = (r: PayoutSelection): PayoutRecord => ({
   currency: r.currency as CurrencyCode,
   amountMinor: r.amount_minor,
   state: r.state as PayoutState,
+  batchState: r.batch_state as BatchState,
   attemptCount: r.attempt_count,
   providerReference: r.provider_reference,
   failureCode: r.failure_code,
@@ -40,30 +42,39 @@ export const toPayoutRecord = (r: PayoutSelection): PayoutRecord => ({
 export function payoutRepository(db: DbOrTx): PayoutRepo {
   return {
     async insertMany(batchId, currency, state, chunks) {
-      // One statement per chunk, each column one array parameter: a handful of binds instead of
-      // ten per row. While the server writes chunk k, this process produces chunk k+1: the
-      // statement is sent, the event loop is let run once so it reaches the socket, and only
-      // then is the next chunk pulled (sealing is synchronous CPU work).
+      // One statement per chunk: each plain column one array parameter, and every sealed value of
+      // the chunk in one binary bytea parameter that the statement slices (no hex text either way).
+      // While the server writes chunk k, the next chunks are being sealed (see the caller).
       let inserted = 0;
-      let writing: Promise<unknown> | null = null;
-      for (const chunk of chunks) {
-        if (writing) await writing;
-        if (chunk.length === 0) continue;
-        assert(chunk.length <= insertChunkRowsMax, `a payout chunk has at most ${insertChunkRowsMax} rows`);
-        writing = sql`
+      for await (const chunk of chunks) {
+        const n = chunk.ids.length;
+        if (n === 0) continue;
+        assert(n <= insertChunkRowsMax && chunk.rows.length === n && chunk.sealed.spans.length === n * 3, `a payout chunk has at most ${insertChunkRowsMax} rows, each sealed`);
+        const at: number[] = new Array(n);
+        const msisdnLen: number[] = new Array(n);
+        const nameLen: (number | null)[] = new Array(n);
+        for (let i = 0; i < n; i++) {
+          at[i] = chunk.sealed.spans[i * 3]! + 1; // SQL substring counts from 1
+          msisdnLen[i] = chunk.sealed.spans[i * 3 + 1]!;
+          const name = chunk.sealed.spans[i * 3 + 2]!;
+          nameLen[i] = name < 0 ? null : name;
+        }
+        await sql`
           INSERT INTO payouts (id, batch_id, row_no, ref, provider, currency, amount_minor, msisdn_enc, msisdn_hash, name_enc, state)
-          SELECT u.id, ${batchId}::uuid, u.row_no, u.ref, u.provider, ${currency}, u.amount_minor, u.msisdn_enc, u.msisdn_hash, u.name_enc, ${state}
-          FROM unnest(${chunk.map((p) => p.id)}::uuid[], ${chunk.map((p) => p.rowNo)}::int4[], ${chunk.map((p) => p.ref)}::text[],
-                      ${chunk.map((p) => p.provider)}::text[], ${chunk.map((p) => p.amountMinor.toString())}::int8[],
-                      ${chunk.map((p) => p.msisdnEnc)}::bytea[], ${chunk.map((p) => p.msisdnHash)}::bytea[], ${chunk.map((p) => p.nameEnc)}::bytea[])
-            AS u(id, row_no, ref, provider, amount_minor, msisdn_enc, msisdn_hash, name_enc)
+          SELECT u.id, ${batchId}::uuid, u.row_no, u.ref, u.provider, ${currency}, u.amount_minor,
+                 substring(s.bytes FROM u.at FOR u.msisdn_len),
+                 substring(s.bytes FROM u.at + u.msisdn_len FOR ${blindIndexBytes}),
+                 substring(s.bytes FROM u.at + u.msisdn_len + ${blindIndexBytes} FOR u.name_len),
+                 ${state}
+          FROM (SELECT ${chunk.sealed.bytes}::bytea AS bytes) AS s,
+               unnest(${chunk.ids}::uuid[], ${chunk.rows.map((p) => p.rowNo)}::int4[], ${chunk.rows.map((p) => p.ref)}::text[],
+                      ${chunk.rows.map((p) => p.provider)}::text[], ${chunk.rows.map((p) => p.amountMinor.toString())}::int8[],
+                      ${at}::int4[], ${msisdnLen}::int4[], ${nameLen}::int4[])
+            AS u(id, row_no, ref, provider, amount_minor, at, msisdn_len, name_len)
         `.execute(db);
-        inserted += chunk.length;
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        inserted += n;
       }
-      if (writing) await writing;
-      await sql`INSERT INTO payout_transitions (payout_id, from_state, to_state, cause)
-                SELECT id, NULL, state, 'batch submitted' FROM payouts WHERE batch_id = ${batchId}`.execute(db);
+      // No transition row per payout: its first state and when are the row's own (state, created_at).
       return inserted;
     },
 
@@ -77,11 +88,11 @@ export function payoutRepository(db: DbOrTx): PayoutRepo {
       return row ? toPayoutRecord(row) : null;
     },
 
-    async claim(state, limit) {
+    async claimAccepted(batchId, limit) {
       const rows = await selectPayouts(db)
-        .where('p.state', '=', state)
-        .orderBy('p.created_at')
-        .orderBy('p.id')
+        .where('p.batch_id', '=', batchId)
+        .where('p.state', '=', 'accepted')
+        .orderBy('p.row_no')
         .limit(limit)
         .modifyEnd(sql`FOR UPDATE OF p SKIP LOCKED`)
         .execute();
