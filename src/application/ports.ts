@@ -233,6 +233,8 @@ export interface BatchRepo {
   find(batchId: string): Promise<BatchRecord | null>;
   /** Returns false when another transaction inserted the same id first. */
   insert(batch: NewBatch): Promise<boolean>;
+  /** What is only known once every row is validated: the stored rows' count and total, the approvals they need, the rows left out. */
+  complete(batchId: string, contents: { payoutCount: number; totalMinor: bigint; approvalsRequired: number; rejectedRows: readonly RowError[] }): Promise<void>;
   setState(batchId: string, to: BatchState): Promise<void>;
   payoutCounts(batchId: string): Promise<PayoutCounts[]>;
   /** Locks the batch row for the rest of the transaction. */

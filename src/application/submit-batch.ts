@@ -3,7 +3,7 @@
 // already meet the policy, the same transaction commits the batch total in the ledger and makes
 // the payouts dispatchable (the payouts table is the outbox).
 import { createHash } from 'node:crypto';
-import { parseBatchDocument, readBatchHeader, type BatchDocument } from '../domain/batch-document.js';
+import { readBatchHeader, startBatchValidation, type BatchValidation, type PayoutRow } from '../domain/batch-document.js';
 import { reject, type Rejection, type RowError } from '../domain/errors.js';
 import { payoutIdOf } from '../domain/ids.js';
 import { approversRequired } from '../domain/programme-policy.js';
@@ -19,7 +19,7 @@ import { parseGeneralJws, verifySubmission, type VerifiedSubmission } from './ve
  */
 export const sealChunkRowsDefault = 5_000;
 /** Chunks being sealed ahead of the one the database is writing: bounds memory whatever the batch size. */
-export const sealChunksAhead = 4;
+export const sealChunksAhead = 2;
 
 /** How far in the future a batch's createdAt may be (signer clocks drift). */
 export const batchClockSkewMaxMs = 5 * 60 * 1000;
@@ -67,13 +67,14 @@ export async function submitBatch(deps: SubmitBatchDeps, actor: Actor, body: unk
   if (!programme || programme.organisationId !== actor.organisationId) return err(reject('PROGRAMME_NOT_FOUND'));
   if (programme.currency !== header.value.currency) return err(reject('PROGRAMME_CURRENCY_MISMATCH'));
 
-  const parsed = parseBatchDocument(json, programme.policy);
-  if (!parsed.ok) return err(reject('BATCH_INVALID', `${parsed.error.length} problem(s)`, parsed.error));
-  const doc = parsed.value.document;
-
-  const payloadEnc = await deps.vault.seal(doc.programmeId, doc.batchId, 'batch_payload', verified.value.payload);
-  return store(deps, actor, doc, programme, sealedChunks(deps.vault, doc, deps.insertChunkRows ?? sealChunkRowsDefault), parsed.value.rejectedRows, { payloadEnc, payloadSha256, verified: verified.value });
+  const started = startBatchValidation(json, programme.policy);
+  if (!started.ok) return err(rejectRows(started.error));
+  const validation = started.value;
+  const payloadEnc = await deps.vault.seal(header.value.programmeId, header.value.batchId, 'batch_payload', verified.value.payload);
+  return store(deps, actor, validation, programme, { payloadEnc, payloadSha256, verified: verified.value });
 }
+
+const rejectRows = (problems: RowError[]): Rejection => reject('BATCH_INVALID', `${problems.length} problem(s)`, problems);
 
 /** Counted before any per-row work, so an oversized batch costs nothing to refuse. */
 function payoutCountOf(json: unknown): number {
@@ -89,70 +90,85 @@ async function replayOrConflict(deps: SubmitBatchDeps, existing: BatchRecord, pa
 }
 
 /**
- * The batch's payouts, sealed a chunk at a time, in order. Up to `sealChunksAhead` chunks are being
- * sealed (on the vault's sealing threads) while the store writes the current one; a chunk is only
- * started when the store pulls, so a failed store stops the sealing too.
+ * The batch's rows, validated, sealed and handed to the store a chunk at a time, in order: while
+ * the database writes one chunk, this validates the next on the main thread and the vault seals
+ * it on its sealing threads (at most `sealChunksAhead` chunks ahead, so memory stays bounded).
+ * Once the batch is sure to be refused, the remaining rows are only validated, so that the answer
+ * still names every problem, and nothing more is produced.
  */
-async function* sealedChunks(vault: BeneficiaryVault, doc: BatchDocument, chunkRows: number): AsyncGenerator<SealedPayoutChunk> {
-  const starts: number[] = [];
-  for (let start = 0; start < doc.payouts.length; start += chunkRows) starts.push(start);
+async function* validatedChunks(vault: BeneficiaryVault, validation: BatchValidation, chunkRows: number): AsyncGenerator<SealedPayoutChunk> {
+  const { batchId, programmeId } = validation.header;
   const sealing: Promise<SealedPayoutChunk>[] = [];
-  const begin = (start: number): Promise<SealedPayoutChunk> => {
-    const rows = doc.payouts.slice(start, start + chunkRows);
-    const ids = rows.map((p) => payoutIdOf(doc.batchId, p.ref));
-    const sealed = vault.sealBeneficiaries(doc.programmeId, { subjectIds: ids, msisdns: rows.map((p) => p.msisdn), names: rows.map((p) => p.name) });
-    return sealed.then((s) => ({ ids, rows: rows.map((p) => ({ rowNo: p.row, ref: p.ref, provider: p.provider, amountMinor: p.amountMinor })), sealed: s }));
-  };
   let next = 0;
+  const begin = (rows: PayoutRow[]): Promise<SealedPayoutChunk> => {
+    const ids = rows.map((p) => payoutIdOf(batchId, p.ref));
+    const chunk = vault
+      .sealBeneficiaries(programmeId, { subjectIds: ids, msisdns: rows.map((p) => p.msisdn), names: rows.map((p) => p.name) })
+      .then((sealed) => ({ ids, rows: rows.map((p) => ({ rowNo: p.row, ref: p.ref, provider: p.provider, amountMinor: p.amountMinor })), sealed }));
+    chunk.catch(() => undefined); // observed below, in order; never an unhandled rejection meanwhile
+    return chunk;
+  };
   try {
-    while (next < starts.length || sealing.length > 0) {
-      while (next < starts.length && sealing.length <= sealChunksAhead) {
-        const chunk = begin(starts[next++]!);
-        chunk.catch(() => undefined); // observed below, in order; never an unhandled rejection meanwhile
-        sealing.push(chunk);
+    while (next < validation.rowCount || sealing.length > 0) {
+      while (next < validation.rowCount && sealing.length <= sealChunksAhead && !validation.refused) {
+        const end = Math.min(validation.rowCount, next + chunkRows);
+        const rows = validation.rows(next, end);
+        next = end;
+        if (rows.length > 0 && !validation.refused) sealing.push(begin(rows));
       }
-      yield await sealing.shift()!;
+      if (validation.refused) {
+        if (next < validation.rowCount) validation.rows(next, validation.rowCount);
+        return;
+      }
+      const chunk = sealing.shift();
+      if (chunk) yield await chunk;
     }
   } finally {
-    sealing.length = 0; // abandoned (the store failed): the chunks still sealing settle unobserved
+    sealing.length = 0; // abandoned (refused, or the store failed): chunks still sealing settle unobserved
   }
 }
 
 async function store(
   deps: SubmitBatchDeps,
   actor: Actor,
-  doc: BatchDocument,
+  validation: BatchValidation,
   programme: ProgrammeRecord,
-  sealed: AsyncIterable<SealedPayoutChunk>,
-  rejectedRows: readonly RowError[],
   signed: { payloadEnc: Buffer; payloadSha256: Buffer; verified: VerifiedSubmission },
 ): Promise<Result<SubmitBatchOutput, Rejection>> {
-  const required = approversRequired(programme.policy.tiers, doc.totalMinor);
+  const doc = validation.header;
   const coSigners = signed.verified.coSigners;
   const result = await deps.persistence.transaction(async (tx) => {
+    // Stored first (the payouts refer to it) with the signed count and no total yet: validation
+    // runs while the payouts are written, and the row is completed below, before anything commits.
     const inserted = await tx.batches.insert({
       id: doc.batchId,
       organisationId: doc.organisationId,
       programmeId: doc.programmeId,
       currency: doc.currency,
       state: 'awaiting_approval',
-      payoutCount: doc.payouts.length,
-      totalMinor: doc.totalMinor,
+      payoutCount: validation.rowCount,
+      totalMinor: 1n,
       payloadEnc: signed.payloadEnc,
       payloadSha256: signed.payloadSha256,
       signatures: [signed.verified.maker.signature, ...coSigners.map((c) => c.signature)],
       makerKid: signed.verified.maker.key.kid,
       documentCreatedAt: doc.createdAt,
       expiresAt: doc.expiresAt,
-      approvalsRequired: required,
+      approvalsRequired: 0,
       submittedBy: actor.subject,
-      rejectedRows,
+      rejectedRows: [],
     });
     if (!inserted) return ok<'raced'>('raced');
-    await tx.payouts.insertMany(doc.batchId, doc.currency, 'accepted', sealed);
+    await tx.payouts.insertMany(doc.batchId, doc.currency, 'accepted', validatedChunks(deps.vault, validation, deps.insertChunkRows ?? sealChunkRowsDefault));
+    // Every row has been validated: a refused batch rolls back whatever was written.
+    const finished = validation.finish();
+    if (!finished.ok) return err(rejectRows(finished.error));
+    const { totalMinor, payoutCount, rejectedRows } = finished.value;
+    const required = approversRequired(programme.policy.tiers, totalMinor);
+    await tx.batches.complete(doc.batchId, { payoutCount, totalMinor, approvalsRequired: required, rejectedRows });
     await tx.batches.insertApprovals(doc.batchId, coSigners.map((c) => ({ kid: c.key.kid, protected: c.signature.protected, signature: c.signature.signature, approvedBy: c.key.holder })));
     if (coSigners.length >= required) {
-      const committed = await commitApprovedBatch(tx, { id: doc.batchId, organisationId: doc.organisationId, programmeId: doc.programmeId, currency: doc.currency, totalMinor: doc.totalMinor });
+      const committed = await commitApprovedBatch(tx, { id: doc.batchId, organisationId: doc.organisationId, programmeId: doc.programmeId, currency: doc.currency, totalMinor });
       if (!committed.ok) return committed;
     }
     return ok<'stored'>('stored');

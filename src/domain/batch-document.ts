@@ -132,62 +132,130 @@ export interface ValidatedBatch {
  * always reject the whole batch; row problems do too unless the policy accepts the valid rows.
  */
 export function parseBatchDocument(input: unknown, policy: RowPolicy): Result<ValidatedBatch, RowError[]> {
-  const parsed = documentSchema.safeParse(input);
-  let badRows = new Set<number>();
-  const errors: RowError[] = [];
-  let doc: z.infer<typeof documentSchema>;
-  if (parsed.success) doc = parsed.data;
-  else {
-    const structural = zodErrors(parsed.error.issues, input);
-    // Only row-level issues can be set aside; anything about the document itself is final.
-    if (structural.some((e) => e.row === null) || !isSalvageable(input)) return err(structural);
-    errors.push(...structural);
-    badRows = new Set(structural.map((e) => e.row!));
-    doc = input as z.infer<typeof documentSchema>;
+  const started = startBatchValidation(input, policy);
+  if (!started.ok) return started;
+  const validation = started.value;
+  const rows = validation.rows(0, validation.rowCount);
+  const finished = validation.finish();
+  if (!finished.ok) return finished;
+  return ok({ document: { ...validation.header, totalMinor: finished.value.totalMinor, payouts: rows }, rejectedRows: finished.value.rejectedRows });
+}
+
+/** A batch being validated row range by row range, so that storing the first rows can overlap validating the next. */
+export interface BatchValidation {
+  readonly header: BatchHeader;
+  /** Rows in the document, valid or not. */
+  readonly rowCount: number;
+  /**
+   * Validates rows [start, end) (each row once, in order) and returns those that are valid so far.
+   * A row is final when returned: a later duplicate flags the later row, never an earlier one.
+   */
+  rows(start: number, end: number): PayoutRow[];
+  /** True once the batch is sure to be refused whatever follows (a bad row under 'reject_batch'). */
+  readonly refused: boolean;
+  /** After every row: the valid rows' total and the rows left out, or every problem. */
+  finish(): Result<{ readonly totalMinor: bigint; readonly payoutCount: number; readonly rejectedRows: readonly RowError[] }, RowError[]>;
+}
+
+const envelopeSchema = documentSchema.extend({ payouts: z.array(z.unknown()).min(1) });
+
+/**
+ * Checks the document's envelope (everything but the rows' contents) and starts validating its
+ * rows. A structurally broken envelope, or rows that are not all objects, end it here with every
+ * structural problem, as a whole-document parse would report them.
+ */
+export function startBatchValidation(input: unknown, policy: RowPolicy): Result<BatchValidation, RowError[]> {
+  const envelope = envelopeSchema.safeParse(input);
+  if (!envelope.success) {
+    const structural = zodErrors(envelope.error.issues, input);
+    const payouts = input && typeof input === 'object' ? (input as { payouts?: unknown }).payouts : undefined;
+    if (Array.isArray(payouts)) payouts.forEach((p, row) => structural.push(...rowStructureErrors(p, row, input)));
+    return err(structural);
   }
-  const header = readBatchHeader(doc);
+  if (!isSalvageable(input)) {
+    const payouts = envelope.data.payouts;
+    return err(payouts.flatMap((p, row) => rowStructureErrors(p, row, input)));
+  }
+  const header = readBatchHeader(input);
   if (!header.ok) return header;
+  const doc = envelope.data;
   const { currency } = header.value;
 
-  const rows: PayoutRow[] = [];
-  const refs = new Set<string>();
-  const beneficiaries = new Set<string>();
-  let allAmountsParse = true;
-  let declaredSum = 0n;
-  doc.payouts.forEach((p, row) => {
-    const amount = p && typeof p === 'object' ? parseAmount((p as { amount?: unknown }).amount, currency) : err('AMOUNT_INVALID' as const);
-    if (amount.ok) declaredSum += amount.value;
-    else allAmountsParse = false;
-    if (badRows.has(row)) return;
-    const before = errors.length;
-    const parsedRow = parseRow(p, row, currency, policy, errors);
-    if (refs.has(p.ref)) errors.push({ row, field: 'ref', code: 'REF_DUPLICATE' });
-    refs.add(p.ref);
-    if (parsedRow) {
-      // The same phone number paid the same amount twice in one batch is the classic double payment.
-      const beneficiary = `${parsedRow.msisdn}|${parsedRow.amountMinor}`;
-      if (beneficiaries.has(beneficiary)) errors.push({ row, field: 'msisdn', code: 'BENEFICIARY_DUPLICATE' });
-      beneficiaries.add(beneficiary);
-    }
-    if (parsedRow && errors.length === before) rows.push(parsedRow);
-  });
-
+  // The document's own problems are known before any row is validated: a batch whose declared
+  // count or control total is wrong is refused before anything is stored.
+  const amounts = doc.payouts.map((raw) => parseAmount((raw as { amount?: unknown }).amount, currency));
   const documentErrors: RowError[] = [];
   if (doc.declared.count !== doc.payouts.length) documentErrors.push({ row: null, field: 'declared.count', code: 'DECLARED_COUNT_MISMATCH' });
   const declaredTotal = parseAmount(doc.declared.total, currency);
   if (!declaredTotal.ok) documentErrors.push({ row: null, field: 'declared.total', code: declaredTotal.error });
   // The maker's control total covers every row signed, valid or not, whenever every amount reads.
-  if (declaredTotal.ok && allAmountsParse && declaredTotal.value !== declaredSum) {
-    documentErrors.push({ row: null, field: 'declared.total', code: declaredSum > minorUnitsMax ? 'AMOUNT_RANGE' : 'DECLARED_TOTAL_MISMATCH' });
+  if (declaredTotal.ok && amounts.every((a) => a.ok)) {
+    const declaredSum = amounts.reduce((sum, a) => sum + (a.ok ? a.value : 0n), 0n);
+    if (declaredTotal.value !== declaredSum) documentErrors.push({ row: null, field: 'declared.total', code: declaredSum > minorUnitsMax ? 'AMOUNT_RANGE' : 'DECLARED_TOTAL_MISMATCH' });
   }
-  const total = sumMinor(rows.map((r) => r.amountMinor));
-  if (!total.ok) documentErrors.push({ row: null, field: 'declared.total', code: 'AMOUNT_RANGE' });
-  if (documentErrors.length > 0 || !total.ok) return err([...documentErrors, ...errors]);
-  if (errors.length > 0 && (policy.rowErrors === 'reject_batch' || rows.length === 0)) return err(errors);
-  return ok({
-    document: { ...header.value, totalMinor: total.value, payouts: rows },
-    rejectedRows: errors,
-  });
+
+  // Structural problems (schema) come before the rules' problems, as a whole-document parse lists them.
+  const structural: RowError[] = [];
+  const semantic: RowError[] = [];
+  const refs = new Set<string>();
+  const beneficiaries = new Set<string>();
+  let validTotal = 0n;
+  let validCount = 0;
+  let next = 0;
+
+  const validation: BatchValidation = {
+    header: header.value,
+    rowCount: doc.payouts.length,
+    get refused() {
+      return documentErrors.length > 0 || (policy.rowErrors === 'reject_batch' && structural.length + semantic.length > 0);
+    },
+    rows(start, end) {
+      if (start !== next || end < start || end > doc.payouts.length) throw new Error('invariant violated: rows are validated once each, in order');
+      next = end;
+      const valid: PayoutRow[] = [];
+      for (let row = start; row < end; row++) {
+        const raw = doc.payouts[row];
+        const amount = amounts[row]!;
+        const shaped = payoutSchema.safeParse(raw);
+        if (!shaped.success) {
+          structural.push(...zodErrors(shaped.error.issues.map((i) => ({ ...i, path: ['payouts', row, ...i.path] })), input));
+          continue;
+        }
+        const p = shaped.data;
+        const before = semantic.length;
+        const parsedRow = parseRow(p, row, currency, amount, policy, semantic);
+        if (refs.has(p.ref)) semantic.push({ row, field: 'ref', code: 'REF_DUPLICATE' });
+        refs.add(p.ref);
+        if (parsedRow) {
+          // The same phone number paid the same amount twice in one batch is the classic double payment.
+          const beneficiary = `${parsedRow.msisdn}|${parsedRow.amountMinor}`;
+          if (beneficiaries.has(beneficiary)) semantic.push({ row, field: 'msisdn', code: 'BENEFICIARY_DUPLICATE' });
+          beneficiaries.add(beneficiary);
+        }
+        if (parsedRow && semantic.length === before) {
+          valid.push(parsedRow);
+          validTotal += parsedRow.amountMinor;
+          validCount++;
+        }
+      }
+      return valid;
+    },
+    finish() {
+      if (next !== doc.payouts.length) throw new Error('invariant violated: every row is validated before the batch is finished');
+      const errors = [...structural, ...semantic];
+      const totalErrors: RowError[] = validTotal > minorUnitsMax ? [{ row: null, field: 'declared.total', code: 'AMOUNT_RANGE' }] : [];
+      if (documentErrors.length + totalErrors.length > 0) return err([...documentErrors, ...totalErrors, ...errors]);
+      if (errors.length > 0 && (policy.rowErrors === 'reject_batch' || validCount === 0)) return err(errors);
+      return ok({ totalMinor: validTotal, payoutCount: validCount, rejectedRows: errors });
+    },
+  };
+  return ok(validation);
+}
+
+/** A row's schema problems, named with its row number. */
+function rowStructureErrors(p: unknown, row: number, input: unknown): RowError[] {
+  const shaped = payoutSchema.safeParse(p);
+  return shaped.success ? [] : zodErrors(shaped.error.issues.map((i) => ({ ...i, path: ['payouts', row, ...i.path] })), input);
 }
 
 /** A document whose only problems are inside rows: the envelope is right and payouts is a list of objects. */
@@ -197,9 +265,15 @@ function isSalvageable(input: unknown): boolean {
   return Array.isArray(payouts) && payouts.every((p) => p !== null && typeof p === 'object' && !Array.isArray(p));
 }
 
-function parseRow(p: z.infer<typeof payoutSchema>, row: number, currency: CurrencyCode, policy: RowPolicy, errors: RowError[]): PayoutRow | null {
+function parseRow(
+  p: z.infer<typeof payoutSchema>,
+  row: number,
+  currency: CurrencyCode,
+  amount: ReturnType<typeof parseAmount>,
+  policy: RowPolicy,
+  errors: RowError[],
+): PayoutRow | null {
   const before = errors.length;
-  const amount = parseAmount(p.amount, currency);
   if (!amount.ok) errors.push({ row, field: 'amount', code: amount.error });
   if (!isProviderId(p.provider)) {
     errors.push({ row, field: 'provider', code: 'PROVIDER_UNKNOWN' });

@@ -124,6 +124,14 @@ export function batchRepository(db: DbOrTx): BatchRepo {
       return inserted !== undefined;
     },
 
+    async complete(batchId, c) {
+      await db
+        .updateTable('batches')
+        .set({ payout_count: c.payoutCount, total_minor: c.totalMinor, approvals_required: c.approvalsRequired, rejected_rows: JSON.stringify(c.rejectedRows) })
+        .where('id', '=', batchId)
+        .execute();
+    },
+
     async setState(batchId, to) {
       await db.updateTable('batches').set({ state: to, updated_at: sql`now()` }).where('id', '=', batchId).execute();
     },

@@ -44,9 +44,12 @@ export function payoutRepository(db: DbOrTx): PayoutRepo {
     async insertMany(batchId, currency, state, chunks) {
       // One statement per chunk: each plain column one array parameter, and every sealed value of
       // the chunk in one binary bytea parameter that the statement slices (no hex text either way).
-      // While the server writes chunk k, the next chunks are being sealed (see the caller).
+      // The statement for chunk k is sent before chunk k+1 is pulled, so the server writes one chunk
+      // while this process produces the next (validation, sealing: see the caller).
       let inserted = 0;
+      let writing: Promise<unknown> | null = null;
       for await (const chunk of chunks) {
+        if (writing) await writing;
         const n = chunk.ids.length;
         if (n === 0) continue;
         assert(n <= insertChunkRowsMax && chunk.rows.length === n && chunk.sealed.spans.length === n * 3, `a payout chunk has at most ${insertChunkRowsMax} rows, each sealed`);
@@ -59,7 +62,7 @@ export function payoutRepository(db: DbOrTx): PayoutRepo {
           const name = chunk.sealed.spans[i * 3 + 2]!;
           nameLen[i] = name < 0 ? null : name;
         }
-        await sql`
+        writing = sql`
           INSERT INTO payouts (id, batch_id, row_no, ref, provider, currency, amount_minor, msisdn_enc, msisdn_hash, name_enc, state)
           SELECT u.id, ${batchId}::uuid, u.row_no, u.ref, u.provider, ${currency}, u.amount_minor,
                  substring(s.bytes FROM u.at FOR u.msisdn_len),
@@ -72,8 +75,12 @@ export function payoutRepository(db: DbOrTx): PayoutRepo {
                       ${at}::int4[], ${msisdnLen}::int4[], ${nameLen}::int4[])
             AS u(id, row_no, ref, provider, amount_minor, at, msisdn_len, name_len)
         `.execute(db);
+        writing.catch(() => undefined); // awaited before the next statement or at the end
         inserted += n;
+        // Let the statement reach the socket before the next chunk's CPU-bound work starts.
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
+      if (writing) await writing;
       // No transition row per payout: its first state and when are the row's own (state, created_at).
       return inserted;
     },
