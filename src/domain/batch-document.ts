@@ -4,7 +4,7 @@ import { parsePhoneNumberFromString } from 'libphonenumber-js/mobile';
 import { z } from 'zod';
 import { isCurrencyCode, scaleOf, type CurrencyCode } from './currency.js';
 import type { RowError, RowErrorCode } from './errors.js';
-import { minorUnitsMax, parseAmount, sumMinor } from './money.js';
+import { minorUnitsMax, parseAmount } from './money.js';
 import { isProviderId, providerRules, type ProviderId, type ProviderRules } from './providers.js';
 import { err, ok, type Result } from './result.js';
 
