@@ -74,3 +74,34 @@ it('when a 100,000-payout batch is submitted, approved and cancelled, then every
            (SELECT credits_posted - debits_posted FROM accounts WHERE key = ${`programme:${scenario.programmeId}:available`})::text AS available`.execute(database.db);
   expect(released.rows[0]).toEqual({ n: String(payouts), debits: totalMinor.toString(), available: totalMinor.toString() });
 }, 180_000);
+
+describe('a batch larger than one chunk with bad rows past the first chunk', () => {
+  const rowsFor = (n: number, bad: readonly number[]): PayoutLine[] =>
+    Array.from({ length: n }, (_, i) => ({ ref: `b-${i}`, provider: 'mpesa', msisdn: bad.includes(i) ? '+254200000000' : msisdnOf(i), amount: '100.00' }));
+
+  it('when the last of 12,001 rows is bad under reject_batch, then 422 names it and the chunks already written are rolled back', async () => {
+    const s = await setUpProgramme(api.persistence, 10_000_000_00n);
+    const before = await api.footprint();
+    const document = batchDocument(s, rowsFor(12_001, [12_000]));
+    const maker = `Bearer ${await tokenFor(s.organisationId, ['programme_manager'], { subject: 'maker' })}`;
+    const res = await request(api.app).post('/v1/batches').set('authorization', maker).set('content-type', 'application/jose+json').send(JSON.stringify(await sign(document, s.maker)));
+    expect(res.status).toBe(422);
+    expect(res.body.error).toMatchObject({ code: 'BATCH_INVALID', errors: [{ row: 12_000, field: 'msisdn', code: 'MSISDN_INVALID' }] });
+    expect(await api.footprint()).toEqual(before);
+  });
+
+  it('when rows in the first and third chunks are bad under accept_valid_rows, then the others are stored with their own count and total', async () => {
+    const s = await setUpProgramme(api.persistence, 10_000_000_00n);
+    await sql`UPDATE programmes SET row_errors = 'accept_valid_rows' WHERE id = ${s.programmeId}`.execute(api.database.db);
+    const document = batchDocument(s, rowsFor(12_001, [3, 11_000]));
+    const maker = `Bearer ${await tokenFor(s.organisationId, ['programme_manager'], { subject: 'maker' })}`;
+    const res = await request(api.app).post('/v1/batches').set('authorization', maker).set('content-type', 'application/jose+json').send(JSON.stringify(await sign(document, s.maker)));
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ state: 'approved', payoutCount: 11_999, total: '1199900.00', payouts: { approved: { count: 11_999, amount: '1199900.00' } } });
+    expect(res.body.rejectedRows).toEqual([{ row: 3, field: 'msisdn', code: 'MSISDN_INVALID' }, { row: 11_000, field: 'msisdn', code: 'MSISDN_INVALID' }]);
+    const stored = await sql<{ n: string; missing: string }>`
+      SELECT count(*)::text AS n, (SELECT string_agg(g::text, ',') FROM generate_series(0, 12000) g WHERE NOT EXISTS (SELECT 1 FROM payouts p WHERE p.batch_id = ${document.batchId} AND p.row_no = g))::text AS missing
+      FROM payouts WHERE batch_id = ${document.batchId}`.execute(api.database.db);
+    expect(stored.rows[0]).toEqual({ n: '11999', missing: '3,11000' });
+  });
+});
