@@ -6,6 +6,7 @@ import type { Rejection, RowError } from '../domain/errors.js';
 import type { StoredTransfer, Totals } from '../domain/ledger.js';
 import type { Journal } from '../domain/ledger-rules.js';
 import type { ProgrammePolicy } from '../domain/programme-policy.js';
+import type { ProviderOutcome } from '../domain/provider-outcome.js';
 import type { ProviderId } from '../domain/providers.js';
 import type { Result } from '../domain/result.js';
 
@@ -426,6 +427,29 @@ export interface PayoutProvider {
   /** false while calls would be refused unsent (breaker open); a cheap check, no I/O. */
   available(): boolean;
   submit(request: SubmitRequest): Promise<SubmitOutcome>;
+}
+
+/** A status question about one attempt: by the idempotency key we sent, and the provider's own reference when we have it. */
+export interface StatusQuery {
+  readonly payoutId: string;
+  readonly idempotencyKey: string;
+  readonly providerReference: string | null;
+  readonly currency: CurrencyCode;
+  /** Where an asynchronous status answer is posted (M-Pesa), carrying the attempt's token. */
+  readonly callbackUrl: string;
+}
+
+/**
+ * A provider adapter (issue #5): one per provider, every answer mapped to a provider-neutral
+ * outcome (domain/provider-outcome.ts). Provider trouble (timeouts, 5xx, resets, unreadable
+ * answers, "duplicate" answers) is an `unknown` outcome, never a thrown error and never `failed`.
+ */
+export interface ProviderAdapter {
+  readonly id: string;
+  /** Sends the payout under `request.idempotencyKey`; a resend with the same key never pays twice. */
+  submit(request: SubmitRequest): Promise<ProviderOutcome>;
+  /** Asks what became of the attempt sent under `query.idempotencyKey`. */
+  status(query: StatusQuery): Promise<ProviderOutcome>;
 }
 
 /** Thrown by a provider guard when it refused to call the provider (breaker open): nothing was sent. */
