@@ -87,20 +87,41 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
     });
   });
 
+  // Transaction Status: acknowledged at once, answered later on the query's ResultURL.
+  router.post('/mpesa/transactionstatus/v1/query', express.json({ limit: '16kb' }), (req: Request, res: Response) => {
+    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const expiry = token ? tokens.get(token) : undefined;
+    if (!expiry || expiry < Date.now()) return gatewayError(res, 401, '401.002.01', 'Error Occurred - Invalid Access Token');
+    const b = req.body as Record<string, unknown>;
+    const invalid = validateStatusQuery(b);
+    if (invalid) return gatewayError(res, 400, '400.002.02', `Bad Request - Invalid ${invalid}`);
+    const queryId = `${randomBytes(4).toString('hex')}-${randomBytes(4).toString('hex')}`;
+    const conversationId = `AG_${new Date().toISOString().slice(0, 10).replaceAll('-', '')}_${randomBytes(10).toString('hex')}`;
+    const original = typeof b.OriginalConversationID === 'string' ? b.OriginalConversationID : null;
+    const receipt = typeof b.TransactionID === 'string' ? b.TransactionID : null;
+    const tx = original ? transactions.get(original) : receipt ? [...transactions.values()].find((t) => t.receipt === receipt) : undefined;
+    scheduleSend(String(b.ResultURL), statusResult(queryId, conversationId, tx));
+    return res.json({ ConversationID: conversationId, OriginatorConversationID: queryId, ResponseCode: '0', ResponseDescription: 'Accept the service request successfully.' });
+  });
+
   function scheduleCallback(tx: Transaction): void {
+    scheduleSend(tx.resultUrl, successResult(tx));
+  }
+
+  function scheduleSend(url: string, payload: unknown): void {
     const timer = setTimeout(() => {
       timers.delete(timer);
-      const sending = sendCallback(tx).finally(() => pending.delete(sending));
+      const sending = sendCallback(url, payload).finally(() => pending.delete(sending));
       pending.add(sending);
     }, options.callbackDelayMs);
     timers.add(timer);
   }
 
-  async function sendCallback(tx: Transaction): Promise<void> {
-    const body = JSON.stringify(successResult(tx));
+  async function sendCallback(url: string, payload: unknown): Promise<void> {
+    const body = JSON.stringify(payload);
     for (let attempt = 1; attempt <= callbackAttemptsMax; attempt++) {
       try {
-        const res = await fetch(tx.resultUrl, {
+        const res = await fetch(url, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body,
@@ -149,6 +170,54 @@ function validateB2C(b: Record<string, unknown>): string | null {
     }
   }
   return null;
+}
+
+function validateStatusQuery(b: Record<string, unknown>): string | null {
+  const text = (v: unknown, min = 1, max = 100) => typeof v === 'string' && v.length >= min && v.length <= max;
+  if (!text(b.Initiator)) return 'Initiator';
+  if (!text(b.SecurityCredential, 1, 2048)) return 'SecurityCredential';
+  if (b.CommandID !== 'TransactionStatusQuery') return 'CommandID';
+  if (!text(b.OriginalConversationID) && !text(b.TransactionID)) return 'TransactionID';
+  if (!/^[0-9]{5,7}$/.test(String(b.PartyA))) return 'PartyA';
+  if (!['1', '2', '4'].includes(String(b.IdentifierType))) return 'IdentifierType';
+  for (const field of ['QueueTimeOutURL', 'ResultURL'] as const) {
+    try {
+      new URL(String(b[field]));
+    } catch {
+      return field;
+    }
+  }
+  return null;
+}
+
+/**
+ * The status result Daraja posts. For a transaction it does not know, Daraja's pages document no
+ * code: the simulator answers a non-zero ResultCode, which Tuma reads as "the query failed".
+ */
+function statusResult(queryId: string, conversationId: string, tx: Transaction | undefined) {
+  if (!tx) {
+    return { Result: { ResultType: 0, ResultCode: 'R000001', ResultDesc: 'The transaction receipt number does not exist.', OriginatorConversationID: queryId, ConversationID: conversationId, TransactionID: '' } };
+  }
+  return {
+    Result: {
+      ResultType: 0,
+      ResultCode: 0,
+      ResultDesc: 'The service request is processed successfully.',
+      OriginatorConversationID: queryId,
+      ConversationID: conversationId,
+      TransactionID: tx.receipt,
+      ResultParameters: {
+        ResultParameter: [
+          { Key: 'ReceiptNo', Value: tx.receipt },
+          { Key: 'OriginatorConversationID', Value: tx.key },
+          { Key: 'TransactionStatus', Value: 'Completed' },
+          { Key: 'Amount', Value: Number(tx.amount) },
+          { Key: 'ConversationID', Value: tx.conversationId },
+          { Key: 'ReasonType', Value: 'Salary Payment via API' },
+        ],
+      },
+    },
+  };
 }
 
 function successResult(tx: Transaction) {

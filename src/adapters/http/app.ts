@@ -18,7 +18,7 @@ import { recordCallback } from '../../application/record-callback.js';
 import { submitBatch, type SubmitBatchDeps } from '../../application/submit-batch.js';
 import { reject, type Rejection } from '../../domain/errors.js';
 import { err, ok, type Result } from '../../domain/result.js';
-import { parseB2CCallback } from '../providers/mpesa/mapping.js';
+import { parseB2CCallback, parseStatusCallback, parseStatusTimeoutCallback } from '../providers/mpesa/mapping.js';
 import { callerOf, callerRoles, requireRole, type Authenticate } from './auth.js';
 import { sendRejection } from './errors.js';
 
@@ -283,11 +283,17 @@ export function createApp(deps: ApiDeps): express.Express {
   }));
 
   const callbackBody = express.raw({ type: () => true, limit: callbackBodyMaxBytes });
-  for (const kind of ['result', 'timeout'] as const) {
-    const path = kind === 'result' ? '/v1/callbacks/mpesa/:token' : '/v1/callbacks/mpesa/:token/timeout';
+  const mpesaCallbacks = {
+    '/v1/callbacks/mpesa/:token': (b: Buffer) => parseB2CCallback(b, 'result'),
+    '/v1/callbacks/mpesa/:token/timeout': (b: Buffer) => parseB2CCallback(b, 'timeout'),
+    // The asynchronous answer to a transaction status query about the attempt.
+    '/v1/callbacks/mpesa/:token/status': (b: Buffer) => parseStatusCallback(b),
+    '/v1/callbacks/mpesa/:token/status/timeout': (b: Buffer) => parseStatusTimeoutCallback(b),
+  };
+  for (const [path, parse] of Object.entries(mpesaCallbacks)) {
     app.post(path, callbackBody, route(async (req, res) => {
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const result = await recordCallback(deps, 'mpesa', String(req.params.token), raw, (b) => parseB2CCallback(b, kind));
+      const result = await recordCallback(deps, 'mpesa', String(req.params.token), raw, parse);
       if (!result.ok) return sendRejection(res, result.error);
       req.log.info({ duplicate: result.value.duplicate, orphan: result.value.orphan }, 'mpesa callback stored');
       res.json({ ResultCode: 0, ResultDesc: 'Accepted' });

@@ -1,9 +1,10 @@
 // M-Pesa Daraja client: OAuth token cached per credential (refreshed before expiry, one refresh
 // in flight, since each new token invalidates the previous one), B2C payment request.
 import type { Logger } from 'pino';
-import type { PayoutProvider, SubmitOutcome, SubmitRequest } from '../../../application/ports.js';
+import type { PayoutProvider, StatusQuery, SubmitOutcome, SubmitRequest } from '../../../application/ports.js';
+import { unknown, type ProviderOutcome } from '../../../domain/provider-outcome.js';
 import type { MpesaConfig } from '../../../config/config.js';
-import { mapB2CResponse, toB2CRequest } from './mapping.js';
+import { mapB2CResponse, mapStatusQueryAck, toB2CRequest, toStatusQueryRequest } from './mapping.js';
 
 /** Refresh this long before the token expires. */
 const tokenRefreshMarginMs = 60_000;
@@ -20,6 +21,25 @@ export class MpesaClient implements PayoutProvider {
   /** The bare client has no breaker; GuardedProvider decides availability. */
   available(): boolean {
     return true;
+  }
+
+  /**
+   * Asks Daraja about the payment sent under `query.idempotencyKey`. Daraja answers the query
+   * asynchronously (to the attempt's callback URL + "/status"): this returns pending once the query
+   * is accepted, unknown otherwise; never a payment outcome by itself.
+   */
+  async status(query: StatusQuery): Promise<ProviderOutcome> {
+    const body = toStatusQueryRequest(query, this.config);
+    try {
+      let response = await this.post('/mpesa/transactionstatus/v1/query', body, await this.accessToken());
+      if (response.status === 401) {
+        this.token = null;
+        response = await this.post('/mpesa/transactionstatus/v1/query', body, await this.accessToken());
+      }
+      return mapStatusQueryAck(response.status, response.body);
+    } catch (error) {
+      return unknown(null, `status query not answered: ${error instanceof Error ? error.name : 'error'}`);
+    }
   }
 
   async submit(req: SubmitRequest): Promise<SubmitOutcome> {
