@@ -101,9 +101,8 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
       const app = express();
       app.disable('x-powered-by');
       app.use(simulator.router);
-      app.get('/__sim/mpesa/executions/:key', (req, res) => {
-        res.json({ key: req.params.key, executions: simulator!.executions(req.params.key) });
-      });
+      // Fault injection, execution counts and statements (localhost only: the simulator listens on 127.0.0.1).
+      app.use('/__control/mpesa', simulator.controlRouter);
       const { server, url } = await listen(app, '127.0.0.1', config.simulator.port);
       const sim = simulator;
       stops.push(async () => {

@@ -1,10 +1,12 @@
 // A Daraja-shaped M-Pesa simulator on localhost: OAuth, B2C v3 with its real duplicate answer
-// (HTTP 500, 500.002.1001), and the asynchronous result callback to ResultURL. It counts
-// executions per OriginatorConversationID so tests can prove "paid at most once".
-// Fault injection, status queries and statements arrive with issue #5.
+// (HTTP 500, 500.002.1001), the asynchronous result callback to ResultURL, Transaction Status
+// queries answered on their own ResultURL, deterministic fault injection per MSISDN pattern, and
+// a statement of what it executed. It counts executions per OriginatorConversationID so tests can
+// prove "paid at most once". The control API (controlRouter) is for tests and demos on localhost.
 import { randomBytes, randomUUID } from 'node:crypto';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 
 export interface MpesaSimulatorOptions {
   readonly consumerKey: string;
@@ -18,17 +20,75 @@ export const simulatorTransactionsMax = 2_000_000;
 const callbackAttemptsMax = 3;
 const tokenTtlS = 3599;
 
+/** Fault rules at most; a pattern is a short regular expression over PartyB (254…, no "+"). */
+export const faultRulesMax = 64;
+export const faultPatternMaxChars = 200;
+/** How long an injected delay or held answer may be. */
+export const faultDelayMaxMs = 120_000;
+/** Statement lines returned at most. */
+export const statementLinesMax = 100_000;
+
+/**
+ * What a matching payout meets. fail: the result callback carries `resultCode` (default 2001);
+ * timeout-after-accept: the payment runs, the HTTP answer is held `holdMs` (past the client's
+ * timeout); error-500-after-accept: the payment runs, the answer is HTTP 500 500.003.1001;
+ * queue-timeout: not processed, the request is echoed to QueueTimeOutURL. `callback` says what
+ * happens to the result callback: sent, lost, sent twice.
+ */
+const faultRuleSchema = z.strictObject({
+  pattern: z.string().min(1).max(faultPatternMaxChars).refine((p) => {
+    try {
+      new RegExp(p);
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'must be a regular expression'),
+  fault: z.enum(['none', 'fail', 'timeout-after-accept', 'error-500-after-accept', 'queue-timeout']).default('none'),
+  resultCode: z.union([z.number().int().min(0).max(99_999), z.string().regex(/^[A-Z0-9_]{1,20}$/)]).optional(),
+  holdMs: z.number().int().min(0).max(faultDelayMaxMs).optional(),
+  callback: z.enum(['send', 'lose', 'duplicate']).default('send'),
+  callbackDelayMs: z.number().int().min(0).max(faultDelayMaxMs).optional(),
+});
+export const mpesaFaultsSchema = z.strictObject({
+  /** Added to every B2C answer. */
+  latencyMs: z.number().int().min(0).max(faultDelayMaxMs).default(0),
+  rules: z.array(faultRuleSchema).max(faultRulesMax).default([]),
+});
+export type MpesaFaults = z.input<typeof mpesaFaultsSchema>;
+type ParsedFaults = z.output<typeof mpesaFaultsSchema>;
+
 interface Transaction {
   readonly key: string;
   readonly conversationId: string;
   readonly receipt: string;
   readonly amount: string;
+  readonly partyB: string;
   readonly resultUrl: string;
+  readonly resultCode: number | string;
+  readonly at: Date;
   executions: number;
+}
+
+export interface StatementLine {
+  readonly receipt: string;
+  readonly originatorConversationId: string;
+  readonly conversationId: string;
+  readonly amount: string;
+  readonly currency: 'KES';
+  readonly status: 'Completed' | 'Failed';
+  readonly resultCode: string;
+  /** The receiving number, all but its last three digits masked. */
+  readonly partyB: string;
+  readonly completedAt: string;
 }
 
 export interface MpesaSimulator {
   readonly router: express.Router;
+  /** PUT /faults, GET /executions/:key, GET /statement?format=json|csv. */
+  readonly controlRouter: express.Router;
+  setFaults(faults: MpesaFaults): void;
+  statement(): StatementLine[];
   executions(key: string): number;
   /** Resolves when no callback is waiting to be sent. */
   drained(): Promise<void>;
@@ -45,6 +105,15 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
   const timers = new Set<NodeJS.Timeout>();
   const pending = new Set<Promise<void>>();
   const router = express.Router();
+  let faults: ParsedFaults = mpesaFaultsSchema.parse({});
+  const ruleFor = (partyB: string) => faults.rules.find((r) => new RegExp(r.pattern).test(partyB));
+  const later = (ms: number, run: () => void) => {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      run();
+    }, ms);
+    timers.add(timer);
+  };
 
   router.get('/oauth/v1/generate', (req, res) => {
     if (req.query.grant_type !== 'client_credentials') return gatewayError(res, 400, '400.008.02', 'Invalid grant type passed');
@@ -69,23 +138,65 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
       return gatewayError(res, 500, '500.002.1001', 'Duplicate OriginatorConversationID.');
     }
     if (transactions.size >= simulatorTransactionsMax) return gatewayError(res, 500, '500.003.03', 'Quota Violation');
+    const partyB = String(b.PartyB);
+    const rule = ruleFor(partyB);
+    const conversationId = `AG_${new Date().toISOString().slice(0, 10).replaceAll('-', '')}_${randomBytes(10).toString('hex')}`;
+    const answer = (send: () => void) => (faults.latencyMs > 0 ? later(faults.latencyMs, send) : send());
+    if (rule?.fault === 'queue-timeout') {
+      // Not processed: the key stays unused, the request is echoed to QueueTimeOutURL.
+      scheduleSend(String(b.QueueTimeOutURL), { ...b, SecurityCredential: undefined }, rule.callbackDelayMs);
+      return answer(() => res.json({ ConversationID: conversationId, OriginatorConversationID: key, ResponseCode: '0', ResponseDescription: 'Accept the service request successfully.' }));
+    }
     const tx: Transaction = {
       key,
-      conversationId: `AG_${new Date().toISOString().slice(0, 10).replaceAll('-', '')}_${randomBytes(10).toString('hex')}`,
+      conversationId,
       receipt: randomBytes(5).toString('hex').toUpperCase(),
       amount: String(b.Amount),
+      partyB,
       resultUrl: b.ResultURL as string,
+      resultCode: rule?.fault === 'fail' ? (rule.resultCode ?? 2001) : 0,
+      at: new Date(),
       executions: 1,
     };
     transactions.set(key, tx);
-    scheduleCallback(tx);
-    return res.json({
-      ConversationID: tx.conversationId,
-      OriginatorConversationID: key,
-      ResponseCode: '0',
-      ResponseDescription: 'Accept the service request successfully.',
-    });
+    if (rule?.callback !== 'lose') {
+      scheduleCallback(tx, rule?.callbackDelayMs);
+      if (rule?.callback === 'duplicate') scheduleCallback(tx, (rule.callbackDelayMs ?? options.callbackDelayMs) + 5);
+    }
+    if (rule?.fault === 'error-500-after-accept') return answer(() => gatewayError(res, 500, '500.003.1001', 'Internal Server Error'));
+    const ack = () => res.json({ ConversationID: tx.conversationId, OriginatorConversationID: key, ResponseCode: '0', ResponseDescription: 'Accept the service request successfully.' });
+    if (rule?.fault === 'timeout-after-accept') return later(rule.holdMs ?? faultDelayMaxMs, () => res.headersSent || res.destroyed ? undefined : ack());
+    return answer(ack);
   });
+
+  const controlRouter = express.Router();
+  controlRouter.put('/faults', express.json({ limit: '64kb' }), (req, res) => {
+    const parsed = mpesaFaultsSchema.safeParse(req.body);
+    if (!parsed.success) return res.status(400).json({ error: 'invalid faults', problems: parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`) });
+    faults = parsed.data;
+    return res.json(faults);
+  });
+  controlRouter.get('/executions/:key', (req, res) => res.json({ key: req.params.key, executions: transactions.get(req.params.key)?.executions ?? 0 }));
+  controlRouter.get('/statement', (req, res) => {
+    const lines = statement();
+    if (req.query.format === 'csv') return res.type('text/csv').send(toCsv(lines));
+    if (req.query.format !== undefined && req.query.format !== 'json') return res.status(400).json({ error: 'format is json or csv' });
+    return res.json(lines);
+  });
+
+  function statement(): StatementLine[] {
+    return [...transactions.values()].slice(0, statementLinesMax).map((t) => ({
+      receipt: t.receipt,
+      originatorConversationId: t.key,
+      conversationId: t.conversationId,
+      amount: `${t.amount}.00`,
+      currency: 'KES',
+      status: String(t.resultCode) === '0' ? 'Completed' : 'Failed',
+      resultCode: String(t.resultCode),
+      partyB: `${'*'.repeat(Math.max(0, t.partyB.length - 3))}${t.partyB.slice(-3)}`,
+      completedAt: t.at.toISOString(),
+    }));
+  }
 
   // Transaction Status: acknowledged at once, answered later on the query's ResultURL.
   router.post('/mpesa/transactionstatus/v1/query', express.json({ limit: '16kb' }), (req: Request, res: Response) => {
@@ -104,17 +215,15 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
     return res.json({ ConversationID: conversationId, OriginatorConversationID: queryId, ResponseCode: '0', ResponseDescription: 'Accept the service request successfully.' });
   });
 
-  function scheduleCallback(tx: Transaction): void {
-    scheduleSend(tx.resultUrl, successResult(tx));
+  function scheduleCallback(tx: Transaction, delayMs?: number): void {
+    scheduleSend(tx.resultUrl, String(tx.resultCode) === '0' ? successResult(tx) : failureResult(tx), delayMs);
   }
 
-  function scheduleSend(url: string, payload: unknown): void {
-    const timer = setTimeout(() => {
-      timers.delete(timer);
+  function scheduleSend(url: string, payload: unknown, delayMs = options.callbackDelayMs): void {
+    later(delayMs, () => {
       const sending = sendCallback(url, payload).finally(() => pending.delete(sending));
       pending.add(sending);
-    }, options.callbackDelayMs);
-    timers.add(timer);
+    });
   }
 
   async function sendCallback(url: string, payload: unknown): Promise<void> {
@@ -138,6 +247,11 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
 
   return {
     router,
+    controlRouter,
+    setFaults(next) {
+      faults = mpesaFaultsSchema.parse(next);
+    },
+    statement,
     executions: (key) => transactions.get(key)?.executions ?? 0,
     async drained() {
       while (timers.size > 0 || pending.size > 0) {
@@ -210,7 +324,7 @@ function statusResult(queryId: string, conversationId: string, tx: Transaction |
         ResultParameter: [
           { Key: 'ReceiptNo', Value: tx.receipt },
           { Key: 'OriginatorConversationID', Value: tx.key },
-          { Key: 'TransactionStatus', Value: 'Completed' },
+          { Key: 'TransactionStatus', Value: String(tx.resultCode) === '0' ? 'Completed' : 'Failed' },
           { Key: 'Amount', Value: Number(tx.amount) },
           { Key: 'ConversationID', Value: tx.conversationId },
           { Key: 'ReasonType', Value: 'Salary Payment via API' },
@@ -218,6 +332,27 @@ function statusResult(queryId: string, conversationId: string, tx: Transaction |
       },
     },
   };
+}
+
+/** A failed B2C result: same envelope, the fault's ResultCode, no ResultParameters (as Daraja sends it). */
+function failureResult(tx: Transaction) {
+  return {
+    Result: {
+      ResultType: 0,
+      ResultCode: tx.resultCode,
+      ResultDesc: String(tx.resultCode) === '1' ? 'The balance is insufficient for the transaction.' : 'The initiator information is invalid.',
+      OriginatorConversationID: tx.key,
+      ConversationID: tx.conversationId,
+      TransactionID: tx.receipt,
+      ReferenceData: { ReferenceItem: { Key: 'QueueTimeoutURL', Value: 'https://sandbox.invalid/mpesa/b2cresults/v1/submit' } },
+    },
+  };
+}
+
+const csvField = (v: string) => (/[",\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
+function toCsv(lines: readonly StatementLine[]): string {
+  const header = ['receipt', 'originatorConversationId', 'conversationId', 'amount', 'currency', 'status', 'resultCode', 'partyB', 'completedAt'] as const;
+  return [header.join(','), ...lines.map((l) => header.map((h) => csvField(l[h])).join(','))].join('\n') + '\n';
 }
 
 function successResult(tx: Transaction) {

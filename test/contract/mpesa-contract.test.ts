@@ -33,7 +33,7 @@ beforeAll(async () => {
   const app = express();
   app.use(express.json({ limit: '64kb' }));
   app.use((req, res, next) => {
-    if (req.path.startsWith('/cb/')) return next();
+    if (req.path.startsWith('/cb/') || req.path.startsWith('/__control')) return next();
     requests.push({ method: req.method, path: req.path, body: req.body });
     const json = res.json.bind(res);
     res.json = (body: unknown) => {
@@ -43,6 +43,7 @@ beforeAll(async () => {
     next();
   });
   app.use(simulator.router);
+  app.use('/__control', express.json(), simulator.controlRouter);
   app.post('/cb/*rest', (req, res) => {
     callbacks.push({ method: req.method, path: req.path, body: req.body });
     res.json({ ResultCode: 0, ResultDesc: 'Accepted' });
@@ -110,5 +111,71 @@ describe('M-Pesa Daraja contract', () => {
     const answer = await until(() => callbacks.find((c) => c.path === '/cb/tok-3/status'));
     expect(contract.schemaProblems('ResultCallback', answer.body)).toEqual([]);
     expect(mapStatusResult((answer.body as { Result: Record<string, unknown> }).Result)).toMatchObject({ kind: 'unknown' });
+  });
+});
+
+describe('M-Pesa simulator faults', () => {
+  const client = () => new MpesaClient({ ...credentials, baseUrl: base }, 150, logger);
+  const send = (n: number, msisdn: string) =>
+    client().submit({ payoutId: `pf-${n}`, idempotencyKey: `fault-key-${n}`, msisdn, amountMinor: 250_00n, currency: 'KES', callbackUrl: `${base}/cb/fault-${n}` });
+  afterEach(() => simulator.setFaults({}));
+
+  it('when a number matches a fail rule, then the result callback carries its code, is in the contract, and reads as that failure', async () => {
+    simulator.setFaults({ rules: [{ pattern: '^2547000000(0[0-9])$', fault: 'fail', resultCode: 1 }] });
+    expect((await send(1, '+254700000001')).kind).toBe('accepted');
+    const cb = await until(() => callbacks.find((c) => c.path === '/cb/fault-1'));
+    expect(contract.schemaProblems('ResultCallback', cb.body)).toEqual([]);
+    expect(mapResult((cb.body as { Result: Record<string, unknown> }).Result)).toEqual({ kind: 'failed', reason: 'insufficient_float', providerCode: 'mpesa:1' });
+    expect(simulator.statement().find((l) => l.originatorConversationId === 'fault-key-1')).toMatchObject({ status: 'Failed', resultCode: '1', partyB: '*********001' });
+  });
+
+  it('when the answer is held past the client\'s timeout after the money moved, then the client sees no outcome, the key ran once, and a status query finds it paid', async () => {
+    simulator.setFaults({ rules: [{ pattern: '^254700000002$', fault: 'timeout-after-accept', holdMs: 1_000, callback: 'lose' }] });
+    await expect(send(2, '+254700000002')).rejects.toThrow();
+    expect(simulator.executions('fault-key-2')).toBe(1);
+    await client().status({ payoutId: 'pf-2', idempotencyKey: 'fault-key-2', providerReference: null, currency: 'KES', callbackUrl: `${base}/cb/fault-2` });
+    const answer = await until(() => callbacks.find((c) => c.path === '/cb/fault-2/status'));
+    expect(mapStatusResult((answer.body as { Result: Record<string, unknown> }).Result)).toMatchObject({ kind: 'paid' });
+    expect(callbacks.some((c) => c.path === '/cb/fault-2')).toBe(false); // the result callback was lost
+  });
+
+  it('when a rule asks for an HTTP 500 after the money moved or a duplicate callback, then the client sees ambiguity and the callback comes twice, the key ran once', async () => {
+    simulator.setFaults({ rules: [{ pattern: '^254700000003$', fault: 'error-500-after-accept', callback: 'duplicate' }] });
+    expect(await send(3, '+254700000003')).toEqual({ kind: 'ambiguous', reason: 'HTTP 500 500.003.1001' });
+    await until(() => (callbacks.filter((c) => c.path === '/cb/fault-3').length === 2 ? true : undefined));
+    expect(simulator.executions('fault-key-3')).toBe(1);
+  });
+
+  it('when a request times out in Daraja\'s queue, then it is echoed to QueueTimeOutURL and nothing ran', async () => {
+    simulator.setFaults({ rules: [{ pattern: '^254700000004$', fault: 'queue-timeout' }] });
+    expect((await send(4, '+254700000004')).kind).toBe('accepted');
+    const echo = await until(() => callbacks.find((c) => c.path === '/cb/fault-4/timeout'));
+    expect(echo.body).toMatchObject({ OriginatorConversationID: 'fault-key-4' });
+    expect(JSON.stringify(echo.body)).not.toContain('SecurityCredential');
+    expect(simulator.executions('fault-key-4')).toBe(0);
+  });
+
+  it.each([
+    ['not an object', '"x"'],
+    ['an unknown member', JSON.stringify({ rules: [], extra: 1 })],
+    ['a bad pattern', JSON.stringify({ rules: [{ pattern: '(', fault: 'fail' }] })],
+    ['an unknown fault', JSON.stringify({ rules: [{ pattern: '.', fault: 'explode' }] })],
+    ['too many rules', JSON.stringify({ rules: Array.from({ length: 65 }, () => ({ pattern: '.' })) })],
+    ['a hold past the maximum', JSON.stringify({ rules: [{ pattern: '.', fault: 'timeout-after-accept', holdMs: 10_000_000 }] })],
+  ])('when the control API gets %s, then 400 and the faults are unchanged', async (_what, body) => {
+    simulator.setFaults({ rules: [{ pattern: '^254799999999$', fault: 'fail' }] });
+    const res = await fetch(`${base}/__control/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body });
+    expect(res.status).toBe(400);
+    expect((await send(90 + body.length, '+254799999999')).kind).toBe('accepted');
+    const cb = await until(() => callbacks.find((c) => c.path === `/cb/fault-${90 + body.length}`));
+    expect((cb.body as { Result: { ResultCode: number } }).Result.ResultCode).toBe(2001);
+  });
+
+  it('when the statement is read as CSV, then it has a header, one line per executed payment, and no number in clear', async () => {
+    const res = await fetch(`${base}/__control/statement?format=csv`);
+    const text = await res.text();
+    expect(text.split('\n')[0]).toBe('receipt,originatorConversationId,conversationId,amount,currency,status,resultCode,partyB,completedAt');
+    expect(text).not.toMatch(/2547\d{8}/);
+    expect((await fetch(`${base}/__control/statement?format=xml`)).status).toBe(400);
   });
 });
