@@ -1,6 +1,7 @@
 // An API on a fresh database for HTTP tests, and the signing moves of makers and approvers.
 import { randomBytes } from 'node:crypto';
 import { FlattenedSign, GeneralSign } from 'jose';
+import express, { type RequestHandler } from 'express';
 import { pino } from 'pino';
 import request from 'supertest';
 import { sql } from 'kysely';
@@ -13,12 +14,16 @@ import { registerSignerKey } from '../../src/application/setup.js';
 import { testAuthConfig, tokenFor } from './auth.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { newKey, type Maker } from './fixtures.js';
+import { loadContract } from './openapi.js';
+
+const contract = loadContract('openapi.yaml');
 
 export interface TestApi {
   readonly database: TestDatabase;
   readonly persistence: Persistence;
   readonly vault: AesGcmVault;
-  readonly app: ReturnType<typeof createApp>;
+  /** The API, behind a recorder that checks every answer against contracts/openapi.yaml. */
+  readonly app: express.Express;
   /** Rows in the tables a refused request must not touch. */
   footprint(): Promise<Record<string, number>>;
   close(): Promise<void>;
@@ -29,7 +34,7 @@ export async function startTestApi(options: { batchPayoutsMax?: number; bodyMaxB
   const persistence = kyselyPersistence(database.db, database.pool);
   // One sealing thread: the API tests go through the thread pool the gateway uses.
   const vault = new AesGcmVault(database.db, randomBytes(32), { sealThreads: 1 });
-  const app = createApp({
+  const inner = createApp({
     persistence,
     vault,
     batchPayoutsMax: options.batchPayoutsMax ?? 1_000,
@@ -39,6 +44,10 @@ export async function startTestApi(options: { batchPayoutsMax?: number; bodyMaxB
     readiness: async () => ({ database: true, transport: true }),
     authenticate: createAuthenticator(testAuthConfig),
   });
+  const problems: string[] = [];
+  const app = express();
+  app.use(contractRecorder(problems));
+  app.use(inner);
   return {
     database,
     persistence,
@@ -54,6 +63,8 @@ export async function startTestApi(options: { batchPayoutsMax?: number; bodyMaxB
     async close() {
       await vault.close();
       await database.drop();
+      // Every answer the tests saw must be one the published contract describes.
+      if (problems.length > 0) throw new Error(`answers outside contracts/openapi.yaml:\n${[...new Set(problems)].join('\n')}`);
     },
   };
 }
@@ -89,3 +100,34 @@ export async function signAll(document: unknown, keys: readonly Maker[]) {
 
 export const postJson = (app: TestApi['app'], path: string, authorization: string, body: unknown, type = 'application/jose+json') =>
   request(app).post(path).set('authorization', authorization).set('content-type', type).send(typeof body === 'string' ? body : JSON.stringify(body));
+
+/**
+ * Records each answer's status and JSON body and checks them against the OpenAPI contract of the
+ * route it matched: an undocumented status, or a body its schema refuses, is a problem.
+ */
+export function contractRecorder(problems: string[]): RequestHandler {
+  return (req, res, next) => {
+    let body: unknown;
+    const json = res.json.bind(res);
+    res.json = (value: unknown) => {
+      body = value;
+      return json(value);
+    };
+    res.on('finish', () => {
+      const template = contract.templateOf(req.path);
+      if (!template) return; // an unknown path: answered 404 by the API, nothing to check against
+      const method = req.method.toLowerCase();
+      const type = String(res.getHeader('content-type') ?? '').split(';')[0]!.trim();
+      let documented: boolean;
+      try {
+        documented = contract.documents(method, template, res.statusCode);
+      } catch {
+        return; // a method the path does not have: the API's own 404, nothing to check against
+      }
+      if (!documented) return void problems.push(`${req.method} ${template}: HTTP ${res.statusCode} is not documented`);
+      if (body === undefined || type !== 'application/json') return;
+      for (const p of contract.responseProblems(method, template, res.statusCode, body)) problems.push(`${req.method} ${template} ${res.statusCode}: ${p}`);
+    });
+    next();
+  };
+}

@@ -21,6 +21,8 @@ export interface Contract {
   responseProblems(method: string, path: string, status: number, body: unknown, contentType?: string): string[];
   /** Whether the contract documents `status` for `method path`. */
   documents(method: string, path: string, status: number): boolean;
+  /** The contract's path template that `path` (a concrete request path) matches, if any. */
+  templateOf(path: string): string | null;
   /** Problems of `body` against a named schema under components/schemas. */
   schemaProblems(name: string, body: unknown): string[];
 }
@@ -57,12 +59,23 @@ export function loadContract(file: string): Contract {
     },
     responseProblems(method, path, status, body, contentType = 'application/json') {
       const op = operation(method, path);
-      const responses = op.responses as Record<string, { content?: Record<string, unknown> }> | undefined;
-      const response = responses?.[String(status)];
+      const responses = op.responses as Record<string, { $ref?: string; content?: Record<string, unknown> }> | undefined;
+      let response = responses?.[String(status)] ?? responses?.default;
+      let at = `/${pointer('paths', path, method.toLowerCase(), 'responses', responses?.[String(status)] ? String(status) : 'default')}`;
       if (!response) return [`${method.toUpperCase()} ${path} does not document HTTP ${status}`];
+      // A shared response (components/responses) is followed to where its schema lives.
+      if (typeof response.$ref === 'string' && response.$ref.startsWith('#/')) {
+        at = response.$ref.slice(1);
+        response = at.split('/').slice(1).reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part.replace(/~1/g, '/').replace(/~0/g, '~')], document) as typeof response;
+        if (!response) return [`${method.toUpperCase()} ${path}: HTTP ${status} refers to a missing ${at}`];
+      }
       if (!response.content) return body === undefined || body === null || body === '' ? [] : [`HTTP ${status} has no body in the contract`];
       if (!response.content[contentType]) return [`HTTP ${status} has no ${contentType} body in the contract`];
-      return check(`/${pointer('paths', path, method.toLowerCase(), 'responses', String(status), 'content', contentType, 'schema')}`, body);
+      return check(`${at}/${pointer('content', contentType, 'schema')}`, body);
+    },
+    templateOf(path) {
+      const paths = Object.keys((document.paths ?? {}) as Record<string, unknown>);
+      return paths.find((t) => new RegExp(`^${t.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{[^}]+\\?\}/g, '[^/]+')}$`).test(path)) ?? null;
     },
     documents(method, path, status) {
       const responses = operation(method, path).responses as Record<string, unknown> | undefined;
