@@ -11,6 +11,7 @@ import { startRelay } from '../application/relay.js';
 import { settleResult } from '../application/settle-result.js';
 import type { Config } from '../config/config.js';
 import { AesGcmVault } from '../adapters/crypto/vault.js';
+import { parseAllowList } from '../adapters/http/callback-auth.js';
 import type { Db } from '../adapters/db/database.js';
 import { startEmbeddedPostgres } from '../adapters/db/embedded-postgres.js';
 import { migrateToLatest } from '../adapters/db/migrate.js';
@@ -129,6 +130,7 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
         logger: logger.child({ role: 'api' }),
         readiness: async () => ({ database: await databaseReady(handle.pool, 2_000), transport: await transport.ready() }),
         authenticate: createAuthenticator(config.auth),
+        callbackAllowLists: { ...(config.providers.mpesa.callbackAllowList ? { mpesa: allowListOf(config.providers.mpesa.callbackAllowList) } : {}) },
       });
       const { server, url } = await listen(app, config.http.host, config.http.port);
       apiServer = server;
@@ -188,4 +190,11 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
     await stopAll();
     throw error;
   }
+}
+
+/** An allow-list the configuration already validated. */
+function allowListOf(text: string): (address: string | undefined) => boolean {
+  const parsed = parseAllowList(text);
+  if (!parsed.ok) throw new Error(`invariant violated: the configuration validated the allow-list (${parsed.problems.join('; ')})`);
+  return parsed.allows;
 }

@@ -1,5 +1,6 @@
 // The one place that reads the environment. Everything else receives the frozen Config.
 import { z } from 'zod';
+import { parseAllowList } from '../adapters/http/callback-auth.js';
 
 /** Named maxima for every configurable limit: a value past one is refused at start. */
 export const limitsMax = {
@@ -69,6 +70,15 @@ const envSchema = z.object({
   MPESA_SHORTCODE: z.string().regex(/^\d{5,7}$/, 'must be a 5-7 digit shortcode').optional(),
   MPESA_INITIATOR_NAME: secret.optional(),
   MPESA_SECURITY_CREDENTIAL: secret.optional(),
+  // Where Daraja's callbacks may come from (its published addresses), comma-separated IPs or CIDR
+  // blocks; unset = any address (the per-attempt token in the URL still authenticates each callback).
+  MPESA_CALLBACK_ALLOWLIST: z
+    .string()
+    .superRefine((v, ctx) => {
+      const parsed = parseAllowList(v);
+      if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.problems.join('; ') });
+    })
+    .optional(),
 
   AUTH_ISSUER: z.string().min(1).max(256).optional(),
   AUTH_AUDIENCE: z.string().min(1).max(256).optional(),
@@ -104,6 +114,8 @@ export interface MpesaConfig {
   readonly shortcode: string;
   readonly initiatorName: string;
   readonly securityCredential: string;
+  /** Addresses Daraja's callbacks may come from (IPs or CIDR blocks); null = any. */
+  readonly callbackAllowList: string | null;
 }
 
 export interface Config {
@@ -220,6 +232,7 @@ export function loadConfig(env: Env): Config {
     shortcode: secretOf('MPESA_SHORTCODE'),
     initiatorName: secretOf('MPESA_INITIATOR_NAME'),
     securityCredential: secretOf('MPESA_SECURITY_CREDENTIAL'),
+    callbackAllowList: e.MPESA_CALLBACK_ALLOWLIST ?? null,
   };
   const jwks = parseJwks(e.AUTH_JWKS, problems);
   if (e.AUTH_JWKS === undefined && !e.AUTH_JWKS_URL) problems.push('AUTH_JWKS: is required, or AUTH_JWKS_URL (in dev mode `tuma` creates a local issuer)');

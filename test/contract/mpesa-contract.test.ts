@@ -13,7 +13,7 @@ import { loadContract } from '../support/openapi.js';
 
 const contract = loadContract('providers/mpesa-daraja.openapi.yaml');
 const logger = pino({ level: 'silent' });
-const credentials = { consumerKey: 'ck', consumerSecret: 'cs', shortcode: '600000', initiatorName: 'tuma', securityCredential: 'c2VjcmV0' };
+const credentials = { consumerKey: 'ck', consumerSecret: 'cs', shortcode: '600000', initiatorName: 'tuma', securityCredential: 'c2VjcmV0', callbackAllowList: null };
 
 interface Seen {
   readonly method: string;

@@ -7,7 +7,7 @@ import request from 'supertest';
 import { sql } from 'kysely';
 import { AesGcmVault } from '../../src/adapters/crypto/vault.js';
 import { kyselyPersistence } from '../../src/adapters/db/persistence.js';
-import { createApp } from '../../src/adapters/http/app.js';
+import { createApp, type ApiDeps } from '../../src/adapters/http/app.js';
 import { createAuthenticator } from '../../src/adapters/http/auth.js';
 import type { Persistence } from '../../src/application/ports.js';
 import { registerSignerKey } from '../../src/application/setup.js';
@@ -29,7 +29,7 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export async function startTestApi(options: { batchPayoutsMax?: number; bodyMaxBytes?: number } = {}): Promise<TestApi> {
+export async function startTestApi(options: { batchPayoutsMax?: number; bodyMaxBytes?: number; callbackAllowLists?: ApiDeps['callbackAllowLists'] } = {}): Promise<TestApi> {
   const database = await createTestDatabase();
   const persistence = kyselyPersistence(database.db, database.pool);
   // One sealing thread: the API tests go through the thread pool the gateway uses.
@@ -43,6 +43,7 @@ export async function startTestApi(options: { batchPayoutsMax?: number; bodyMaxB
     logger: pino({ level: 'silent' }),
     readiness: async () => ({ database: true, transport: true }),
     authenticate: createAuthenticator(testAuthConfig),
+    ...(options.callbackAllowLists ? { callbackAllowLists: options.callbackAllowLists } : {}),
   });
   const problems: string[] = [];
   const app = express();

@@ -63,6 +63,8 @@ describe('config', () => {
     ['LEDGER_CHAIN_INTERVAL_MS', '0'],
     ['SEAL_THREADS', '17'],
     ['SEAL_THREADS', 'two'],
+    ['MPESA_CALLBACK_ALLOWLIST', '10.0.0.0/33'],
+    ['MPESA_CALLBACK_ALLOWLIST', 'safaricom.co.ke'],
   ])('when %s is %p, then the start is refused naming it', (name, value) => {
     expect(problems({ ...production, [name]: value })).toEqual([expect.stringMatching(new RegExp(`^${name}: `))]);
   });

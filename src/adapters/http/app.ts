@@ -32,6 +32,8 @@ export interface ApiDeps extends SubmitBatchDeps {
   readonly logger: Logger;
   readonly readiness: () => Promise<{ database: boolean; transport: boolean }>;
   readonly authenticate: Authenticate;
+  /** Per provider, the addresses its callbacks may come from; a provider not listed is not restricted. */
+  readonly callbackAllowLists?: { readonly mpesa?: (address: string | undefined) => boolean };
 }
 
 /** An approval is a protected header and one signature. */
@@ -290,8 +292,13 @@ export function createApp(deps: ApiDeps): express.Express {
     '/v1/callbacks/mpesa/:token/status': (b: Buffer) => parseStatusCallback(b),
     '/v1/callbacks/mpesa/:token/status/timeout': (b: Buffer) => parseStatusTimeoutCallback(b),
   };
+  const mpesaAllowed = deps.callbackAllowLists?.mpesa;
   for (const [path, parse] of Object.entries(mpesaCallbacks)) {
-    app.post(path, callbackBody, route(async (req, res) => {
+    app.post(path, (req, res, next) => {
+      // Refused before the body is read: a caller outside the provider's addresses learns nothing.
+      if (mpesaAllowed && !mpesaAllowed(req.socket.remoteAddress)) return sendRejection(res, reject('CALLBACK_UNAUTHENTICATED'));
+      next();
+    }, callbackBody, route(async (req, res) => {
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const result = await recordCallback(deps, 'mpesa', String(req.params.token), raw, parse);
       if (!result.ok) return sendRejection(res, result.error);
