@@ -15,9 +15,9 @@ import {
   type PayoutProvider,
   type PayoutRecord,
   type Persistence,
-  type SubmitOutcome,
   type Transport,
 } from './ports.js';
+import { unknown, type ProviderOutcome } from '../domain/provider-outcome.js';
 
 export interface ExecutePayoutDeps {
   readonly persistence: Persistence;
@@ -54,7 +54,7 @@ export async function executePayout(deps: ExecutePayoutDeps, delivery: Delivery)
   if (!sealed) throw new Error(`invariant violated: payout ${started.payout.id} has no msisdn`);
   const msisdn = (await deps.vault.open(started.payout.programmeId, started.payout.id, 'msisdn', sealed)).toString('utf8');
 
-  let outcome: SubmitOutcome;
+  let outcome: ProviderOutcome;
   try {
     outcome = await provider.submit({
       payoutId: started.payout.id,
@@ -70,7 +70,7 @@ export async function executePayout(deps: ExecutePayoutDeps, delivery: Delivery)
       await abandonAttempt(deps, started, error.message);
       throw error;
     }
-    outcome = { kind: 'ambiguous', reason: `provider call threw: ${(error as Error).message}` };
+    outcome = unknown(null, `provider call threw: ${(error as Error).message}`.slice(0, 200));
   }
   log.info({ outcome: outcome.kind }, 'provider answered');
   await recordOutcome(deps, started, outcome);
@@ -101,31 +101,44 @@ async function abandonAttempt(deps: ExecutePayoutDeps, started: Started, detail:
   });
 }
 
-async function recordOutcome(deps: ExecutePayoutDeps, started: Started, outcome: SubmitOutcome): Promise<void> {
+/** A failed payout's reason code: "<Tuma failure reason>:<provider code>", e.g. "insufficient_float:mpesa:1". */
+const reasonCodeOf = (outcome: Extract<ProviderOutcome, { kind: 'failed' }>) => `${outcome.reason}:${outcome.providerCode}`.slice(0, reasonCodeMax);
+
+async function recordOutcome(deps: ExecutePayoutDeps, started: Started, outcome: ProviderOutcome): Promise<void> {
   const { payout, attemptNo } = started;
+  const syncResult = (result: 'paid' | 'failed', reasonCode: string | null, providerReference: string | null) => ({
+    id: deriveId('result', payout.id, String(attemptNo), 'sync'),
+    payoutId: payout.id,
+    batchId: payout.batchId,
+    outcome: result,
+    reasonCode,
+    providerReference,
+    source: 'sync' as const,
+  });
   await deps.persistence.transaction(async (tx) => {
     const current = await tx.payouts.lock(payout.id);
     if (!current) throw new Error(`invariant violated: payout ${payout.id} vanished`);
-    if (outcome.kind === 'accepted') {
-      await tx.payouts.setAttemptOutcome(payout.id, attemptNo, 'accepted', outcome.conversationId, null);
-      // The callback may have settled it already: then there is nothing to move.
-      if (current.state === 'submitting') {
-        await tx.payouts.move([payout.id], 'submitting', 'submitted', 'provider accepted', { providerReference: outcome.conversationId });
-      }
-    } else if (outcome.kind === 'rejected') {
-      await tx.payouts.setAttemptOutcome(payout.id, attemptNo, 'rejected', null, outcome.reasonCode);
-      await tx.results.insert({
-        id: deriveId('result', payout.id, String(attemptNo), 'sync'),
-        payoutId: payout.id,
-        batchId: payout.batchId,
-        outcome: 'failed',
-        reasonCode: outcome.reasonCode.slice(0, reasonCodeMax),
-        providerReference: null,
-        source: 'sync',
-      });
-    } else {
-      await tx.payouts.setAttemptOutcome(payout.id, attemptNo, 'ambiguous', null, outcome.reason.slice(0, 500));
-      if (current.state === 'submitting') await tx.payouts.move([payout.id], 'submitting', 'unknown', `ambiguous: ${outcome.reason.slice(0, 200)}`);
+    switch (outcome.kind) {
+      case 'pending':
+        await tx.payouts.setAttemptOutcome(payout.id, attemptNo, 'accepted', outcome.providerReference, null);
+        // The callback may have settled it already: then there is nothing to move.
+        if (current.state === 'submitting') {
+          await tx.payouts.move([payout.id], 'submitting', 'submitted', 'provider accepted', { providerReference: outcome.providerReference });
+        }
+        break;
+      case 'paid':
+        // A provider that answers with the final result at once (Airtel): settled through the results path.
+        await tx.payouts.setAttemptOutcome(payout.id, attemptNo, 'accepted', outcome.providerReference, null);
+        await tx.results.insert(syncResult('paid', null, outcome.providerReference));
+        break;
+      case 'failed':
+        await tx.payouts.setAttemptOutcome(payout.id, attemptNo, 'rejected', null, reasonCodeOf(outcome));
+        await tx.results.insert(syncResult('failed', reasonCodeOf(outcome), null));
+        break;
+      case 'unknown':
+        await tx.payouts.setAttemptOutcome(payout.id, attemptNo, 'ambiguous', null, outcome.detail.slice(0, 500));
+        if (current.state === 'submitting') await tx.payouts.move([payout.id], 'submitting', 'unknown', `ambiguous: ${outcome.detail.slice(0, 200)}`);
+        break;
     }
     return ok(undefined);
   });

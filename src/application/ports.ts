@@ -417,18 +417,6 @@ export interface SubmitRequest {
   readonly callbackUrl: string;
 }
 
-export type SubmitOutcome =
-  | { readonly kind: 'accepted'; readonly conversationId: string | null }
-  | { readonly kind: 'rejected'; readonly reasonCode: string }
-  | { readonly kind: 'ambiguous'; readonly reason: string };
-
-export interface PayoutProvider {
-  readonly id: ProviderId;
-  /** false while calls would be refused unsent (breaker open); a cheap check, no I/O. */
-  available(): boolean;
-  submit(request: SubmitRequest): Promise<SubmitOutcome>;
-}
-
 /** A status question about one attempt: by the idempotency key we sent, and the provider's own reference when we have it. */
 export interface StatusQuery {
   readonly payoutId: string;
@@ -450,6 +438,13 @@ export interface ProviderAdapter {
   submit(request: SubmitRequest): Promise<ProviderOutcome>;
   /** Asks what became of the attempt sent under `query.idempotencyKey`. */
   status(query: StatusQuery): Promise<ProviderOutcome>;
+}
+
+/** A provider as the worker uses it: its adapter behind a guard that knows whether it may be called now. */
+export interface PayoutProvider extends ProviderAdapter {
+  readonly id: ProviderId;
+  /** false while calls would be refused unsent (breaker open); a cheap check, no I/O. */
+  available(): boolean;
 }
 
 /** Thrown by a provider guard when it refused to call the provider (breaker open): nothing was sent. */

@@ -72,7 +72,7 @@ describe('M-Pesa Daraja contract', () => {
     const client = new MpesaClient({ ...credentials, baseUrl: base }, 2_000, logger);
     const key = '0b7f2a9e-4c1d-5e8f-9a0b-1c2d3e4f5a6b';
     const submitted = await client.submit({ payoutId: 'p-1', idempotencyKey: key, msisdn: '+254712345678', amountMinor: 1_500_00n, currency: 'KES', callbackUrl: `${base}/cb/tok-1` });
-    expect(submitted.kind).toBe('accepted');
+    expect(submitted.kind).toBe('pending');
     const result = await until(() => callbacks.find((c) => c.path === '/cb/tok-1'));
     expect(contract.requestProblems('post', '/mpesa/b2c/v3/paymentrequest', requests.find((r) => r.path === '/mpesa/b2c/v3/paymentrequest')!.body)).toEqual([]);
     expect(contract.schemaProblems('ResultCallback', result.body)).toEqual([]);
@@ -97,9 +97,9 @@ describe('M-Pesa Daraja contract', () => {
     const client = new MpesaClient({ ...credentials, baseUrl: base }, 2_000, logger);
     const key = '1b7f2a9e-4c1d-5e8f-9a0b-1c2d3e4f5a6b';
     const request = { payoutId: 'p-2', idempotencyKey: key, msisdn: '+254712345679', amountMinor: 100_00n, currency: 'KES' as const, callbackUrl: `${base}/cb/tok-2` };
-    expect((await client.submit(request)).kind).toBe('accepted');
+    expect((await client.submit(request)).kind).toBe('pending');
     answers.length = 0;
-    expect(await client.submit(request)).toEqual({ kind: 'ambiguous', reason: 'HTTP 500 500.002.1001' });
+    expect(await client.submit(request)).toEqual({ kind: 'unknown', providerCode: 'mpesa:500.002.1001', detail: 'HTTP 500 500.002.1001' });
     const duplicate = answers.find((a) => a.path === '/mpesa/b2c/v3/paymentrequest')!;
     expect(contract.responseProblems('post', '/mpesa/b2c/v3/paymentrequest', duplicate.status, duplicate.body)).toEqual([]);
     expect(simulator.executions(key)).toBe(1);
@@ -122,7 +122,7 @@ describe('M-Pesa simulator faults', () => {
 
   it('when a number matches a fail rule, then the result callback carries its code, is in the contract, and reads as that failure', async () => {
     simulator.setFaults({ rules: [{ pattern: '^2547000000(0[0-9])$', fault: 'fail', resultCode: 1 }] });
-    expect((await send(1, '+254700000001')).kind).toBe('accepted');
+    expect((await send(1, '+254700000001')).kind).toBe('pending');
     const cb = await until(() => callbacks.find((c) => c.path === '/cb/fault-1'));
     expect(contract.schemaProblems('ResultCallback', cb.body)).toEqual([]);
     expect(mapResult((cb.body as { Result: Record<string, unknown> }).Result)).toEqual({ kind: 'failed', reason: 'insufficient_float', providerCode: 'mpesa:1' });
@@ -131,7 +131,7 @@ describe('M-Pesa simulator faults', () => {
 
   it('when the answer is held past the client\'s timeout after the money moved, then the client sees no outcome, the key ran once, and a status query finds it paid', async () => {
     simulator.setFaults({ rules: [{ pattern: '^254700000002$', fault: 'timeout-after-accept', holdMs: 1_000, callback: 'lose' }] });
-    await expect(send(2, '+254700000002')).rejects.toThrow();
+    expect(await send(2, '+254700000002')).toMatchObject({ kind: 'unknown', providerCode: null });
     expect(simulator.executions('fault-key-2')).toBe(1);
     await client().status({ payoutId: 'pf-2', idempotencyKey: 'fault-key-2', providerReference: null, currency: 'KES', callbackUrl: `${base}/cb/fault-2` });
     const answer = await until(() => callbacks.find((c) => c.path === '/cb/fault-2/status'));
@@ -141,14 +141,14 @@ describe('M-Pesa simulator faults', () => {
 
   it('when a rule asks for an HTTP 500 after the money moved or a duplicate callback, then the client sees ambiguity and the callback comes twice, the key ran once', async () => {
     simulator.setFaults({ rules: [{ pattern: '^254700000003$', fault: 'error-500-after-accept', callback: 'duplicate' }] });
-    expect(await send(3, '+254700000003')).toEqual({ kind: 'ambiguous', reason: 'HTTP 500 500.003.1001' });
+    expect(await send(3, '+254700000003')).toEqual({ kind: 'unknown', providerCode: 'mpesa:500.003.1001', detail: 'HTTP 500 500.003.1001' });
     await until(() => (callbacks.filter((c) => c.path === '/cb/fault-3').length === 2 ? true : undefined));
     expect(simulator.executions('fault-key-3')).toBe(1);
   });
 
   it('when a request times out in Daraja\'s queue, then it is echoed to QueueTimeOutURL and nothing ran', async () => {
     simulator.setFaults({ rules: [{ pattern: '^254700000004$', fault: 'queue-timeout' }] });
-    expect((await send(4, '+254700000004')).kind).toBe('accepted');
+    expect((await send(4, '+254700000004')).kind).toBe('pending');
     const echo = await until(() => callbacks.find((c) => c.path === '/cb/fault-4/timeout'));
     expect(echo.body).toMatchObject({ OriginatorConversationID: 'fault-key-4' });
     expect(JSON.stringify(echo.body)).not.toContain('SecurityCredential');
@@ -166,7 +166,7 @@ describe('M-Pesa simulator faults', () => {
     simulator.setFaults({ rules: [{ pattern: '^254799999999$', fault: 'fail' }] });
     const res = await fetch(`${base}/__control/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body });
     expect(res.status).toBe(400);
-    expect((await send(90 + body.length, '+254799999999')).kind).toBe('accepted');
+    expect((await send(90 + body.length, '+254799999999')).kind).toBe('pending');
     const cb = await until(() => callbacks.find((c) => c.path === `/cb/fault-${90 + body.length}`));
     expect((cb.body as { Result: { ResultCode: number } }).Result.ResultCode).toBe(2001);
   });

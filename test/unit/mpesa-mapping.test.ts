@@ -19,10 +19,11 @@ describe('M-Pesa B2C mapping', () => {
   });
 
   it.each([
-    [200, { ResponseCode: '0', ConversationID: 'AG_1' }, { kind: 'accepted', conversationId: 'AG_1' }],
-    [500, { errorCode: '500.002.1001', errorMessage: 'Duplicate OriginatorConversationID.' }, { kind: 'ambiguous', reason: 'HTTP 500 500.002.1001' }],
-    [503, null, { kind: 'ambiguous', reason: 'HTTP 503' }],
-    [400, { errorCode: '400.002.02' }, { kind: 'rejected', reasonCode: 'request_invalid:mpesa:400.002.02' }],
+    [200, { ResponseCode: '0', ConversationID: 'AG_1' }, { kind: 'pending', providerReference: 'AG_1' }],
+    [500, { errorCode: '500.002.1001', errorMessage: 'Duplicate OriginatorConversationID.' }, { kind: 'unknown', providerCode: 'mpesa:500.002.1001', detail: 'HTTP 500 500.002.1001' }],
+    [503, null, { kind: 'unknown', providerCode: null, detail: 'HTTP 503' }],
+    [400, { errorCode: '400.002.02' }, { kind: 'failed', reason: 'request_invalid', providerCode: 'mpesa:400.002.02' }],
+    [200, { ResponseCode: '1', ConversationID: 'AG_1' }, { kind: 'failed', reason: 'provider_failure', providerCode: 'mpesa:response:1' }],
   ])('when Daraja answers HTTP %i %j, then the outcome is %j', (status, body, outcome) => {
     expect(mapB2CResponse(status, body)).toEqual(outcome);
   });

@@ -3,7 +3,9 @@
 // rejection is a healthy answer. While open, calls are refused before anything is sent.
 import CircuitBreaker from 'opossum';
 import type { Logger } from 'pino';
-import { ProviderUnavailableError, type PayoutProvider, type SubmitOutcome, type SubmitRequest } from '../../application/ports.js';
+import { ProviderUnavailableError, type PayoutProvider, type ProviderAdapter, type StatusQuery, type SubmitRequest } from '../../application/ports.js';
+import type { ProviderId } from '../../domain/providers.js';
+import { unknown, type ProviderOutcome } from '../../domain/provider-outcome.js';
 
 export interface BreakerSettings {
   readonly timeoutMs: number;
@@ -13,21 +15,21 @@ export interface BreakerSettings {
 }
 
 class AmbiguousOutcome extends Error {
-  constructor(readonly outcome: SubmitOutcome) {
-    super(outcome.kind === 'ambiguous' ? outcome.reason : outcome.kind);
+  constructor(readonly outcome: ProviderOutcome) {
+    super(outcome.kind === 'unknown' ? outcome.detail : outcome.kind);
   }
 }
 
 export class GuardedProvider implements PayoutProvider {
-  readonly id: PayoutProvider['id'];
-  readonly breaker: CircuitBreaker<[SubmitRequest], SubmitOutcome>;
+  readonly id: ProviderId;
+  readonly breaker: CircuitBreaker<[SubmitRequest], ProviderOutcome>;
 
-  constructor(inner: PayoutProvider, settings: BreakerSettings, logger: Logger) {
+  constructor(private readonly inner: ProviderAdapter & { readonly id: ProviderId }, settings: BreakerSettings, logger: Logger) {
     this.id = inner.id;
     this.breaker = new CircuitBreaker(
       async (req: SubmitRequest) => {
         const outcome = await inner.submit(req);
-        if (outcome.kind === 'ambiguous') throw new AmbiguousOutcome(outcome); // counts as a failure
+        if (outcome.kind === 'unknown') throw new AmbiguousOutcome(outcome); // counts as a failure
         return outcome;
       },
       {
@@ -49,7 +51,16 @@ export class GuardedProvider implements PayoutProvider {
     return !this.breaker.opened;
   }
 
-  async submit(req: SubmitRequest): Promise<SubmitOutcome> {
+  /** Status queries are not guarded yet: an unanswered one is unknown and simply asked again later. */
+  async status(query: StatusQuery): Promise<ProviderOutcome> {
+    try {
+      return await this.inner.status(query);
+    } catch (error) {
+      return unknown(null, `status query failed: ${(error as Error).message}`.slice(0, 200));
+    }
+  }
+
+  async submit(req: SubmitRequest): Promise<ProviderOutcome> {
     try {
       return await this.breaker.fire(req);
     } catch (error) {
@@ -57,7 +68,7 @@ export class GuardedProvider implements PayoutProvider {
       const code = (error as { code?: string }).code;
       if (code === 'EOPENBREAKER') throw new ProviderUnavailableError(this.id, `${this.id} breaker is open`);
       // ETIMEDOUT from opossum, an aborted fetch, a reset connection: the request may have landed.
-      return { kind: 'ambiguous', reason: `${code ?? 'error'}: ${(error as Error).message}` };
+      return unknown(code ?? null, `${code ?? 'error'}: ${(error as Error).message}`.slice(0, 200));
     }
   }
 

@@ -1,7 +1,7 @@
 // M-Pesa Daraja B2C v3: pure mapping between Tuma and the provider's JSON (no I/O here).
 // Contract: shared/reference/provider-apis.md §1; full code tables arrive with issue #5.
 import type { ParsedCallback } from '../../../application/record-callback.js';
-import type { StatusQuery, SubmitOutcome, SubmitRequest } from '../../../application/ports.js';
+import type { StatusQuery, SubmitRequest } from '../../../application/ports.js';
 import { scaleOf } from '../../../domain/currency.js';
 import { failed, paid, pending, unknown, type FailureReason, type ProviderOutcome } from '../../../domain/provider-outcome.js';
 
@@ -45,18 +45,19 @@ export function toB2CRequest(req: SubmitRequest, credentials: B2CCredentials): B
 }
 
 
-/** Maps the synchronous HTTP answer of a B2C request. Anything not clearly final is ambiguous. */
-export function mapB2CResponse(status: number, body: unknown): SubmitOutcome {
+/**
+ * Maps the synchronous HTTP answer of a B2C request. "0" only means Daraja has the request
+ * (pending: the result comes by callback); a gateway code that says the request never ran is a
+ * failure; anything else, including 500.002.1001 "Duplicate OriginatorConversationID" (the first
+ * request exists), is unknown: resolved by a status query, never by a new key.
+ */
+export function mapB2CResponse(status: number, body: unknown): ProviderOutcome {
   const b = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
-  if (status === 200 && String(b.ResponseCode) === '0') {
-    return { kind: 'accepted', conversationId: typeof b.ConversationID === 'string' ? b.ConversationID : null };
-  }
+  if (status === 200 && String(b.ResponseCode) === '0') return pending(typeof b.ConversationID === 'string' ? b.ConversationID : null);
   const code = typeof b.errorCode === 'string' ? b.errorCode : undefined;
-  // Reason codes read "<Tuma failure reason>:<provider>:<provider code>", so both stay visible.
-  if (code && Object.hasOwn(gatewayRejectionTable, code)) return { kind: 'rejected', reasonCode: `${gatewayRejectionTable[code]}:mpesa:${code}` };
-  if (status === 200 && b.ResponseCode !== undefined) return { kind: 'rejected', reasonCode: `provider_failure:mpesa:response:${String(b.ResponseCode)}` };
-  // 500.002.1001 "Duplicate OriginatorConversationID" means the first request exists: ambiguous, never failed.
-  return { kind: 'ambiguous', reason: `HTTP ${status}${code ? ` ${code}` : ''}` };
+  if (code && Object.hasOwn(gatewayRejectionTable, code)) return failed(gatewayRejectionTable[code]!, `mpesa:${code}`);
+  if (status === 200 && b.ResponseCode !== undefined) return failed('provider_failure', `mpesa:response:${String(b.ResponseCode)}`);
+  return unknown(code ? `mpesa:${code}` : null, `HTTP ${status}${code ? ` ${code}` : ''}`);
 }
 
 /**

@@ -1,26 +1,22 @@
-// M-Pesa Daraja client: OAuth token cached per credential (refreshed before expiry, one refresh
-// in flight, since each new token invalidates the previous one), B2C payment request.
+// M-Pesa Daraja client: OAuth token shared per credential (TokenCache: refreshed before expiry,
+// one refresh in flight, since each new token invalidates the previous one), B2C payment
+// request, Transaction Status query. Provider trouble is an `unknown` outcome, never a throw.
 import type { Logger } from 'pino';
-import type { PayoutProvider, StatusQuery, SubmitOutcome, SubmitRequest } from '../../../application/ports.js';
+import type { ProviderAdapter, StatusQuery, SubmitRequest } from '../../../application/ports.js';
 import { unknown, type ProviderOutcome } from '../../../domain/provider-outcome.js';
 import type { MpesaConfig } from '../../../config/config.js';
+import { expiresInSeconds, TokenCache, type FetchedToken } from '../token-cache.js';
 import { mapB2CResponse, mapStatusQueryAck, toB2CRequest, toStatusQueryRequest } from './mapping.js';
 
-/** Refresh this long before the token expires. */
-const tokenRefreshMarginMs = 60_000;
 /** A response body larger than this is not a Daraja answer. */
 const responseBytesMax = 64 * 1024;
 
-export class MpesaClient implements PayoutProvider {
+export class MpesaClient implements ProviderAdapter {
   readonly id = 'mpesa' as const;
-  private token: { value: string; expiresAtMs: number } | null = null;
-  private refreshing: Promise<string> | null = null;
+  private readonly tokens: TokenCache;
 
-  constructor(private readonly config: MpesaConfig, private readonly timeoutMs: number, private readonly logger: Logger) {}
-
-  /** The bare client has no breaker; GuardedProvider decides availability. */
-  available(): boolean {
-    return true;
+  constructor(private readonly config: MpesaConfig, private readonly timeoutMs: number, private readonly logger: Logger) {
+    this.tokens = new TokenCache(() => this.fetchToken());
   }
 
   /**
@@ -29,28 +25,32 @@ export class MpesaClient implements PayoutProvider {
    * is accepted, unknown otherwise; never a payment outcome by itself.
    */
   async status(query: StatusQuery): Promise<ProviderOutcome> {
-    const body = toStatusQueryRequest(query, this.config);
     try {
-      let response = await this.post('/mpesa/transactionstatus/v1/query', body, await this.accessToken());
-      if (response.status === 401) {
-        this.token = null;
-        response = await this.post('/mpesa/transactionstatus/v1/query', body, await this.accessToken());
-      }
+      const response = await this.postAuthorised('/mpesa/transactionstatus/v1/query', toStatusQueryRequest(query, this.config));
       return mapStatusQueryAck(response.status, response.body);
     } catch (error) {
       return unknown(null, `status query not answered: ${error instanceof Error ? error.name : 'error'}`);
     }
   }
 
-  async submit(req: SubmitRequest): Promise<SubmitOutcome> {
+  async submit(req: SubmitRequest): Promise<ProviderOutcome> {
     const body = toB2CRequest(req, this.config);
-    let response = await this.post('/mpesa/b2c/v3/paymentrequest', body, await this.accessToken());
-    if (response.status === 401) {
-      // Our token was invalidated (another instance refreshed): the request did not run. Same key again.
-      this.token = null;
-      response = await this.post('/mpesa/b2c/v3/paymentrequest', body, await this.accessToken());
+    try {
+      const response = await this.postAuthorised('/mpesa/b2c/v3/paymentrequest', body);
+      return mapB2CResponse(response.status, response.body);
+    } catch (error) {
+      // A timeout or a reset connection: the request may have landed. Same key, status query.
+      return unknown(null, `no answer: ${error instanceof Error ? `${error.name}: ${error.message}` : 'error'}`.slice(0, 200));
     }
-    return mapB2CResponse(response.status, response.body);
+  }
+
+  /** Posts with the shared token; a 401 (our token was invalidated by a newer one) retries once, same body, same key. */
+  private async postAuthorised(path: string, body: unknown): Promise<{ status: number; body: unknown }> {
+    const token = await this.tokens.get();
+    const response = await this.post(path, body, token);
+    if (response.status !== 401) return response;
+    this.tokens.invalidate(token);
+    return this.post(path, body, await this.tokens.get());
   }
 
   private async post(path: string, body: unknown, token: string): Promise<{ status: number; body: unknown }> {
@@ -63,13 +63,7 @@ export class MpesaClient implements PayoutProvider {
     return { status: res.status, body: await readJson(res) };
   }
 
-  private async accessToken(): Promise<string> {
-    if (this.token && this.token.expiresAtMs - tokenRefreshMarginMs > Date.now()) return this.token.value;
-    this.refreshing ??= this.fetchToken().finally(() => (this.refreshing = null));
-    return this.refreshing;
-  }
-
-  private async fetchToken(): Promise<string> {
+  private async fetchToken(): Promise<FetchedToken> {
     const basic = Buffer.from(`${this.config.consumerKey}:${this.config.consumerSecret}`).toString('base64');
     const res = await fetch(`${this.config.baseUrl}/oauth/v1/generate?grant_type=client_credentials`, {
       headers: { authorization: `Basic ${basic}` },
@@ -81,9 +75,7 @@ export class MpesaClient implements PayoutProvider {
       throw new Error(`M-Pesa OAuth answered HTTP ${res.status}`);
     }
     // Daraja sends expires_in as a number or a string ("3599").
-    const expiresInS = Number.parseInt(String(body.expires_in ?? '3599'), 10);
-    this.token = { value: body.access_token, expiresAtMs: Date.now() + (Number.isFinite(expiresInS) ? expiresInS : 3599) * 1000 };
-    return this.token.value;
+    return { value: body.access_token, expiresInS: expiresInSeconds(body.expires_in, 3599) };
   }
 }
 
