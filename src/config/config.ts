@@ -1,6 +1,8 @@
 // The one place that reads the environment. Everything else receives the frozen Config.
 import { z } from 'zod';
+import { readFileSync } from 'node:fs';
 import { parseAllowList } from '../adapters/http/callback-auth.js';
+import { mpesaSecurityCredential } from '../adapters/providers/mpesa/security-credential.js';
 
 /** Named maxima for every configurable limit: a value past one is refused at start. */
 export const limitsMax = {
@@ -70,6 +72,9 @@ const envSchema = z.object({
   MPESA_SHORTCODE: z.string().regex(/^\d{5,7}$/, 'must be a 5-7 digit shortcode').optional(),
   MPESA_INITIATOR_NAME: secret.optional(),
   MPESA_SECURITY_CREDENTIAL: secret.optional(),
+  // Or let Tuma compute it: the initiator password and the Safaricom certificate (PEM file) for the environment.
+  MPESA_INITIATOR_PASSWORD: secret.optional(),
+  MPESA_CERTIFICATE_FILE: z.string().min(1).optional(),
   // Where Daraja's callbacks may come from (its published addresses), comma-separated IPs or CIDR
   // blocks; unset = any address (the per-attempt token in the URL still authenticates each callback).
   MPESA_CALLBACK_ALLOWLIST: z
@@ -204,6 +209,39 @@ function parseJwks(raw: string | undefined, problems: string[]): { keys: Record<
   return parsed.data;
 }
 
+/**
+ * The M-Pesa SecurityCredential: given as is (MPESA_SECURITY_CREDENTIAL), or computed from the
+ * initiator password and Safaricom's certificate (MPESA_INITIATOR_PASSWORD + MPESA_CERTIFICATE_FILE).
+ */
+function mpesaCredential(e: z.infer<typeof envSchema>, dev: boolean, problems: string[]): string {
+  const given = e.MPESA_SECURITY_CREDENTIAL;
+  const password = e.MPESA_INITIATOR_PASSWORD;
+  const file = e.MPESA_CERTIFICATE_FILE;
+  if (given !== undefined && (password !== undefined || file !== undefined)) {
+    problems.push('MPESA_SECURITY_CREDENTIAL: set it, or MPESA_INITIATOR_PASSWORD with MPESA_CERTIFICATE_FILE, not both');
+    return '';
+  }
+  if (given !== undefined) return given;
+  if (password === undefined && file === undefined) return dev ? devSecrets.MPESA_SECURITY_CREDENTIAL : missing('MPESA_SECURITY_CREDENTIAL', problems);
+  if (password === undefined || file === undefined) {
+    problems.push(`${password === undefined ? 'MPESA_INITIATOR_PASSWORD' : 'MPESA_CERTIFICATE_FILE'}: is required with ${password === undefined ? 'MPESA_CERTIFICATE_FILE' : 'MPESA_INITIATOR_PASSWORD'}`);
+    return '';
+  }
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (error) {
+    problems.push(`MPESA_CERTIFICATE_FILE: cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    return '';
+  }
+  try {
+    return mpesaSecurityCredential(password, pem);
+  } catch (error) {
+    problems.push(`MPESA_CERTIFICATE_FILE: ${(error as Error).message}`);
+    return '';
+  }
+}
+
 /** Records a missing variable; the placeholder returned is never used, because loadConfig throws. */
 function missing(name: string, problems: string[]): string {
   problems.push(`${name}: is required (no default outside TUMA_DEV_MODE=true)`);
@@ -231,7 +269,7 @@ export function loadConfig(env: Env): Config {
     consumerSecret: secretOf('MPESA_CONSUMER_SECRET'),
     shortcode: secretOf('MPESA_SHORTCODE'),
     initiatorName: secretOf('MPESA_INITIATOR_NAME'),
-    securityCredential: secretOf('MPESA_SECURITY_CREDENTIAL'),
+    securityCredential: mpesaCredential(e, dev, problems),
     callbackAllowList: e.MPESA_CALLBACK_ALLOWLIST ?? null,
   };
   const jwks = parseJwks(e.AUTH_JWKS, problems);
