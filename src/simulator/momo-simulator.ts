@@ -1,0 +1,466 @@
+// An MTN MoMo Disbursement simulator on localhost, faithful to shared/reference/provider-apis.md §2:
+// token with Basic auth (a body is refused), Bearer + Ocp-Apim-Subscription-Key on every call,
+// X-Target-Environment checked, X-Reference-Id a UUID executed at most once (a reuse answers 409
+// RESOURCE_ALREADY_EXIST), 202 with an empty body, status by reference id (404 for an unknown one),
+// balance, and the TransferResult callback (PUT by default) sent once, without retry, as MoMo does.
+// Faults are deterministic: the sandbox trigger numbers (46733123450…464) and per-MSISDN-pattern
+// rules. It counts executions per reference id so tests can prove "paid at most once". The
+// control API (controlRouter) is for tests and demos on localhost.
+import { randomBytes } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+
+/** Transfers kept in memory at most; beyond it new transfers answer 503 (nothing recorded). */
+export const momoSimulatorTransfersMax = 1_000_000;
+/** Live access tokens kept at most; the oldest is forgotten first. */
+export const momoSimulatorTokensMax = 1_000;
+/** Fault rules at most; a pattern is a short regular expression over partyId (MSISDN without "+"). */
+export const momoFaultRulesMax = 64;
+export const momoFaultPatternMaxChars = 200;
+/** How long an injected delay or held answer may be. */
+export const momoFaultDelayMaxMs = 120_000;
+/** Statement lines returned at most. */
+export const momoStatementLinesMax = 100_000;
+/** Decimals an amount may have; the balance is kept in these units. */
+export const momoAmountDecimalsMax = 4;
+/** MoMo's limit on payerMessage / payeeNote. */
+export const momoSimulatorMessageCharsMax = 160;
+/** MoMo's older portal: the callback listener has 2 s. */
+export const momoCallbackTimeoutMs = 2_000;
+/** How long a sandbox "Delayed" transfer (46733123454) stays PENDING. */
+export const momoSandboxDelayedMs = 1_000;
+const tokenTtlDefaultS = 3600;
+const balanceDefault = '1000000000';
+
+type TransferStatus = 'PENDING' | 'SUCCESSFUL' | 'FAILED';
+
+/**
+ * The sandbox test numbers (AE-MTN). Failures end FAILED with the reference's reason code (the
+ * trigger name where no code is documented); Ongoing stays PENDING; Delayed completes later.
+ */
+export const momoSandboxTriggers: Readonly<Record<string, { readonly name: string; readonly reason: string | 'ongoing' | 'delayed' }>> = {
+  '46733123450': { name: 'Failed', reason: 'INTERNAL_PROCESSING_ERROR' },
+  '46733123451': { name: 'Rejected', reason: 'APPROVAL_REJECTED' },
+  '46733123452': { name: 'Expired', reason: 'EXPIRED' },
+  '46733123453': { name: 'Ongoing', reason: 'ongoing' },
+  '46733123454': { name: 'Delayed', reason: 'delayed' },
+  '46733123455': { name: 'NotEnoughFunds', reason: 'NOT_ENOUGH_FUNDS' },
+  '46733123456': { name: 'PayerLimitReached', reason: 'PAYER_LIMIT_REACHED' },
+  '46733123457': { name: 'NotFound', reason: 'PAYEE_NOT_FOUND' },
+  '46733123458': { name: 'NotAllowed', reason: 'NOT_ALLOWED' },
+  '46733123459': { name: 'NotAllowedTargetEnvironment', reason: 'NOT_ALLOWED_TARGET_ENVIRONMENT' },
+  '46733123460': { name: 'InvalidCallbackUrlHost', reason: 'INVALID_CALLBACK_URL_HOST' },
+  '46733123461': { name: 'InvalidCurrency', reason: 'INVALID_CURRENCY' },
+  '46733123462': { name: 'InternalProcessingError', reason: 'INTERNAL_PROCESSING_ERROR' },
+  '46733123463': { name: 'ServiceUnavailable', reason: 'SERVICE_UNAVAILABLE' },
+  '46733123464': { name: 'TransfertypeUnknown', reason: 'TransfertypeUnknown' },
+};
+
+const regexSource = z.string().min(1).max(momoFaultPatternMaxChars).refine((p) => {
+  try {
+    new RegExp(p);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be a regular expression');
+
+/**
+ * What a transfer to a matching partyId meets. fail: ends FAILED with `reason`;
+ * pending-forever: stays PENDING, no callback; timeout-after-accept: recorded, the 202 held
+ * `holdMs` (past the client's timeout); lost-callback / duplicate-callback / delay-callback
+ * (`delayMs`): what happens to the callback; error-500-after-accept: recorded, answered 500
+ * INTERNAL_PROCESSING_ERROR; insufficient-float: ends FAILED NOT_ENOUGH_FUNDS.
+ */
+const faultRuleSchema = z.strictObject({
+  pattern: regexSource,
+  fault: z.enum(['fail', 'pending-forever', 'timeout-after-accept', 'lost-callback', 'duplicate-callback', 'delay-callback', 'error-500-after-accept', 'insufficient-float']),
+  reason: z.string().regex(/^[A-Za-z0-9_]{1,64}$/).default('COULD_NOT_PERFORM_TRANSACTION'),
+  holdMs: z.number().int().min(0).max(momoFaultDelayMaxMs).default(momoFaultDelayMaxMs),
+  delayMs: z.number().int().min(0).max(momoFaultDelayMaxMs).optional(),
+});
+export const momoFaultsSchema = z.strictObject({
+  /** Added to every transfer answer. */
+  latencyMs: z.number().int().min(0).max(momoFaultDelayMaxMs).default(0),
+  rules: z.array(faultRuleSchema).max(momoFaultRulesMax).default([]),
+});
+export type MomoFaults = z.input<typeof momoFaultsSchema>;
+type ParsedFaults = z.output<typeof momoFaultsSchema>;
+type FaultRule = ParsedFaults['rules'][number];
+
+export interface MomoSimulatorOptions {
+  readonly apiUserId: string;
+  readonly apiKey: string;
+  readonly subscriptionKey: string;
+  readonly targetEnvironment: string;
+  /** The one currency the target environment takes (sandbox: EUR). */
+  readonly currency?: string;
+  readonly callbackDelayMs: number;
+  /** MoMo says to allow both; PUT by default. */
+  readonly callbackMethod?: 'PUT' | 'POST';
+  /** Production sends reason as a string; the swagger SDKs model {code, message}. */
+  readonly reasonShape?: 'string' | 'object';
+  /** The registered providerCallbackHost; null or absent: any host. */
+  readonly callbackHost?: string | null;
+  /** The reference says MoMo wants a UUIDv4; Tuma's keys are UUIDv5. Off by default (any UUID). */
+  readonly requireUuidV4?: boolean;
+  readonly tokenTtlS?: number;
+  /** Decimal string, in the target currency. */
+  readonly availableBalance?: string;
+  readonly logger: Logger;
+}
+
+interface Transfer {
+  readonly referenceId: string;
+  readonly externalId: string;
+  readonly amount: string;
+  readonly currency: string;
+  readonly payee: { readonly partyIdType: string; readonly partyId: string };
+  readonly payerMessage: string | undefined;
+  readonly payeeNote: string | undefined;
+  status: TransferStatus;
+  reason: string | null;
+  financialTransactionId: string | null;
+  completedAt: Date | null;
+  readonly callbackUrl: string | null;
+  executions: number;
+}
+
+export interface MomoStatementLine {
+  readonly referenceId: string;
+  readonly externalId: string;
+  readonly amount: string;
+  readonly currency: string;
+  readonly status: TransferStatus;
+  readonly financialTransactionId: string;
+  /** ISO time the transfer reached its final state; empty while PENDING. */
+  readonly completedAt: string;
+  /** The payee, all but the last three digits masked. */
+  readonly payee: string;
+}
+
+export interface MomoSimulator {
+  readonly router: express.Router;
+  /** PUT /faults, GET /executions/:referenceId, GET /statement?format=json|csv. */
+  readonly controlRouter: express.Router;
+  setFaults(faults: MomoFaults): void;
+  statement(): MomoStatementLine[];
+  executions(referenceId: string): number;
+  /** Forgets every issued token: the next call with one answers 401 (as after expiry). */
+  revokeTokens(): void;
+  /** Resolves when no callback is waiting to be sent. */
+  drained(): Promise<void>;
+  close(): void;
+}
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+const uuidV4Pattern = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+const amountPattern = new RegExp(`^[0-9]{1,15}(\\.[0-9]{1,${momoAmountDecimalsMax}})?$`);
+const messageSchema = z.string().max(momoSimulatorMessageCharsMax).regex(/^[^']*$/, 'no apostrophes');
+const transferSchema = z.object({
+  amount: z.string().regex(amountPattern),
+  currency: z.string().regex(/^[A-Z]{3}$/),
+  externalId: z.string().min(1).max(200),
+  payee: z.object({ partyIdType: z.enum(['MSISDN', 'EMAIL', 'PARTY_CODE']), partyId: z.string().min(1).max(160) }),
+  payerMessage: messageSchema.optional(),
+  payeeNote: messageSchema.optional(),
+});
+
+const errorReason = (res: Response, status: number, code: string, message: string) => res.status(status).json({ code, message });
+const apimDenied = (res: Response, message: string) => res.status(401).json({ statusCode: 401, message });
+const mask = (partyId: string) => `${'*'.repeat(Math.max(0, partyId.length - 3))}${partyId.slice(-3)}`;
+
+/** A decimal string in 10^-momoAmountDecimalsMax units (the simulator's balance arithmetic). */
+const toUnits = (amount: string): bigint => {
+  const [whole = '0', fraction = ''] = amount.split('.');
+  return BigInt(whole) * 10n ** BigInt(momoAmountDecimalsMax) + BigInt(fraction.padEnd(momoAmountDecimalsMax, '0') || '0');
+};
+const fromUnits = (units: bigint): string => {
+  const scale = 10n ** BigInt(momoAmountDecimalsMax);
+  const fraction = (units % scale).toString().padStart(momoAmountDecimalsMax, '0').replace(/0+$/, '');
+  return fraction ? `${units / scale}.${fraction}` : `${units / scale}`;
+};
+
+export function createMomoSimulator(options: MomoSimulatorOptions): MomoSimulator {
+  const log = options.logger.child({ component: 'simulator', provider: 'mtn-momo' });
+  const currency = options.currency ?? 'EUR';
+  const tokenTtlS = options.tokenTtlS ?? tokenTtlDefaultS;
+  const tokens = new Map<string, number>();
+  const transfers = new Map<string, Transfer>();
+  const callbackTimers = new Set<NodeJS.Timeout>();
+  const held = new Map<NodeJS.Timeout, Response>();
+  const sending = new Set<Promise<void>>();
+  let balance = toUnits(options.availableBalance ?? balanceDefault);
+  let sequence = 0;
+  let faults: ParsedFaults = momoFaultsSchema.parse({});
+  const router = express.Router();
+
+  const later = (ms: number, run: () => void) => {
+    const timer = setTimeout(() => {
+      callbackTimers.delete(timer);
+      run();
+    }, ms);
+    callbackTimers.add(timer);
+  };
+
+  /** Answers 401 when the subscription key or the Bearer token is not valid; true when it answered. */
+  const refused = (req: Request, res: Response): boolean => {
+    if (req.header('ocp-apim-subscription-key') !== options.subscriptionKey) {
+      apimDenied(res, 'Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription.');
+      return true;
+    }
+    const token = /^Bearer (.+)$/.exec(req.header('authorization') ?? '')?.[1];
+    const expiry = token ? tokens.get(token) : undefined;
+    if (expiry === undefined || expiry < Date.now()) {
+      apimDenied(res, 'Access token is missing or invalid.');
+      return true;
+    }
+    return false;
+  };
+
+  /** Answers when X-Target-Environment is missing (400) or another market (500); true when it answered. */
+  const wrongEnvironment = (req: Request, res: Response): boolean => {
+    const environment = req.header('x-target-environment');
+    if (!environment) errorReason(res, 400, 'BAD_REQUEST', 'X-Target-Environment is required');
+    else if (environment !== options.targetEnvironment) errorReason(res, 500, 'NOT_ALLOWED_TARGET_ENVIRONMENT', 'Access to target environment is forbidden.');
+    return !environment || environment !== options.targetEnvironment;
+  };
+
+  const validReferenceId = (id: string | undefined): id is string => typeof id === 'string' && (options.requireUuidV4 ? uuidV4Pattern : uuidPattern).test(id);
+
+  router.post('/disbursement/token/', (req, res) => {
+    if (Number(req.header('content-length') ?? 0) > 0 || req.header('transfer-encoding')) return errorReason(res, 400, 'BAD_REQUEST', 'The token request takes no body');
+    if (req.header('ocp-apim-subscription-key') !== options.subscriptionKey) return apimDenied(res, 'Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription.');
+    const expected = `Basic ${Buffer.from(`${options.apiUserId}:${options.apiKey}`).toString('base64')}`;
+    if (req.header('authorization') !== expected) return res.status(401).json({ error: 'login_failed' });
+    const token = randomBytes(24).toString('base64url');
+    if (tokens.size >= momoSimulatorTokensMax) tokens.delete(tokens.keys().next().value as string);
+    tokens.set(token, Date.now() + tokenTtlS * 1000);
+    return res.json({ access_token: token, token_type: 'access_token', expires_in: tokenTtlS });
+  });
+
+  router.post('/disbursement/v1_0/transfer', express.json({ limit: '16kb' }), (req, res) => {
+    if (refused(req, res) || wrongEnvironment(req, res)) return;
+    const referenceId = req.header('x-reference-id');
+    if (!validReferenceId(referenceId)) return errorReason(res, 400, 'BAD_REQUEST', 'X-Reference-Id must be a UUID');
+    const parsed = transferSchema.safeParse(req.body);
+    if (!parsed.success) return errorReason(res, 400, 'BAD_REQUEST', `Invalid ${parsed.error.issues[0]?.path.join('.') || 'body'}`);
+    const callbackUrl = req.header('x-callback-url') ?? null;
+    if (callbackUrl !== null && !callbackAllowed(callbackUrl)) return errorReason(res, 500, 'INVALID_CALLBACK_URL_HOST', 'Callback URL host is not registered.');
+    if (parsed.data.currency !== currency) return errorReason(res, 500, 'INVALID_CURRENCY', 'Currency not supported.');
+    const key = referenceId.toLowerCase();
+    if (transfers.has(key)) return errorReason(res, 409, 'RESOURCE_ALREADY_EXIST', 'Duplicated reference id. Creation of resource failed.');
+    if (transfers.size >= momoSimulatorTransfersMax) return errorReason(res, 503, 'SERVICE_UNAVAILABLE', 'Service unavailable.');
+    const rule = faults.rules.find((r) => new RegExp(r.pattern).test(parsed.data.payee.partyId));
+    const transfer = execute(key, parsed.data, callbackUrl, rule);
+    scheduleCallbacks(transfer, parsed.data.payee.partyId, rule);
+    return answerTransfer(res, rule);
+  });
+
+  function callbackAllowed(url: string): boolean {
+    try {
+      const host = new URL(url).hostname;
+      return !options.callbackHost || host === options.callbackHost;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Records the transfer and settles it now, unless a trigger or fault keeps it PENDING. */
+  function execute(referenceId: string, body: z.output<typeof transferSchema>, callbackUrl: string | null, rule: FaultRule | undefined): Transfer {
+    const transfer: Transfer = {
+      referenceId,
+      externalId: body.externalId,
+      amount: body.amount,
+      currency: body.currency,
+      payee: body.payee,
+      payerMessage: body.payerMessage,
+      payeeNote: body.payeeNote,
+      status: 'PENDING',
+      reason: null,
+      financialTransactionId: null,
+      completedAt: null,
+      callbackUrl,
+      executions: 1,
+    };
+    transfers.set(referenceId, transfer);
+    const trigger = momoSandboxTriggers[body.payee.partyId];
+    const stays = trigger?.reason === 'ongoing' || trigger?.reason === 'delayed' || rule?.fault === 'pending-forever';
+    if (!stays) settle(transfer, failureOf(trigger?.reason, rule));
+    return transfer;
+  }
+
+  function failureOf(triggerReason: string | undefined, rule: FaultRule | undefined): string | null {
+    if (triggerReason) return triggerReason;
+    if (rule?.fault === 'fail') return rule.reason;
+    if (rule?.fault === 'insufficient-float') return 'NOT_ENOUGH_FUNDS';
+    return null;
+  }
+
+  function settle(transfer: Transfer, reason: string | null): void {
+    const units = toUnits(transfer.amount);
+    const failure = reason ?? (units > balance ? 'NOT_ENOUGH_FUNDS' : null);
+    transfer.completedAt = new Date();
+    if (failure) {
+      transfer.status = 'FAILED';
+      transfer.reason = failure;
+      return;
+    }
+    balance -= units;
+    transfer.status = 'SUCCESSFUL';
+    transfer.financialTransactionId = String(100_000_000 + ++sequence);
+  }
+
+  function scheduleCallbacks(transfer: Transfer, partyId: string, rule: FaultRule | undefined): void {
+    const trigger = momoSandboxTriggers[partyId];
+    if (trigger?.reason === 'delayed') {
+      later(momoSandboxDelayedMs, () => {
+        settle(transfer, null);
+        send(transfer);
+      });
+      return;
+    }
+    if (transfer.status === 'PENDING' || !transfer.callbackUrl || rule?.fault === 'lost-callback') return;
+    const delayMs = rule?.fault === 'delay-callback' ? (rule.delayMs ?? options.callbackDelayMs) : options.callbackDelayMs;
+    later(delayMs, () => send(transfer));
+    if (rule?.fault === 'duplicate-callback') later(delayMs + 5, () => send(transfer));
+  }
+
+  function answerTransfer(res: Response, rule: FaultRule | undefined): void {
+    const accepted = () => res.status(202).end();
+    if (rule?.fault === 'timeout-after-accept') {
+      const timer = setTimeout(() => {
+        held.delete(timer);
+        if (!res.headersSent && !res.destroyed) accepted();
+      }, rule.holdMs);
+      held.set(timer, res);
+      return;
+    }
+    const answer = rule?.fault === 'error-500-after-accept' ? () => errorReason(res, 500, 'INTERNAL_PROCESSING_ERROR', 'An internal error occurred while processing.') : accepted;
+    if (faults.latencyMs > 0) later(faults.latencyMs, answer);
+    else answer();
+  }
+
+  function resultOf(t: Transfer): Record<string, unknown> {
+    const reason = t.reason === null ? undefined : options.reasonShape === 'object' ? { code: t.reason, message: `Transfer failed: ${t.reason}` } : t.reason;
+    return {
+      amount: t.amount,
+      currency: t.currency,
+      ...(t.financialTransactionId ? { financialTransactionId: t.financialTransactionId } : {}),
+      externalId: t.externalId,
+      payee: t.payee,
+      ...(t.payerMessage === undefined ? {} : { payerMessage: t.payerMessage }),
+      ...(t.payeeNote === undefined ? {} : { payeeNote: t.payeeNote }),
+      status: t.status,
+      ...(reason === undefined ? {} : { reason }),
+    };
+  }
+
+  function send(transfer: Transfer): void {
+    if (!transfer.callbackUrl) return;
+    const delivery = deliver(transfer.callbackUrl, resultOf(transfer)).finally(() => sending.delete(delivery));
+    sending.add(delivery);
+  }
+
+  /** Sent once, no retry: MoMo's current page says so. Logged without the URL (it carries the attempt token). */
+  async function deliver(url: string, payload: unknown): Promise<void> {
+    try {
+      const res = await fetch(url, {
+        method: options.callbackMethod ?? 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(payload),
+        signal: AbortSignal.timeout(momoCallbackTimeoutMs),
+      });
+      if (!res.ok) log.warn({ status: res.status }, 'transfer callback refused');
+      await res.body?.cancel();
+    } catch (error) {
+      log.warn({ err: error instanceof Error ? error.name : 'error' }, 'transfer callback failed');
+    }
+  }
+
+  router.get('/disbursement/v1_0/transfer/:referenceId', (req, res) => {
+    if (refused(req, res) || wrongEnvironment(req, res)) return;
+    const referenceId = String(req.params.referenceId);
+    if (!validReferenceId(referenceId)) return errorReason(res, 400, 'BAD_REQUEST', 'The reference id must be a UUID');
+    const transfer = transfers.get(referenceId.toLowerCase());
+    if (!transfer) return errorReason(res, 404, 'RESOURCE_NOT_FOUND', 'Requested resource was not found.');
+    return res.json(resultOf(transfer));
+  });
+
+  router.get('/disbursement/v1_0/account/balance', (req, res) => {
+    if (refused(req, res) || wrongEnvironment(req, res)) return;
+    return res.json({ availableBalance: fromUnits(balance), currency });
+  });
+
+  // A body express could not parse: MoMo's shape, not express's HTML page.
+  router.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(error);
+    return errorReason(res, 400, 'BAD_REQUEST', 'The request body is not valid JSON');
+  });
+
+  const controlRouter = express.Router();
+  controlRouter.put('/faults', express.json({ limit: '64kb' }), (req, res) => {
+    const parsed = momoFaultsSchema.safeParse(req.body);
+    if (!parsed.success) return res.status(400).json({ error: 'invalid faults', problems: parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`) });
+    faults = parsed.data;
+    return res.json(faults);
+  });
+  controlRouter.get('/executions/:referenceId', (req, res) => {
+    const referenceId = String(req.params.referenceId);
+    res.json({ referenceId, executions: transfers.get(referenceId.toLowerCase())?.executions ?? 0 });
+  });
+  controlRouter.get('/statement', (req, res) => {
+    if (req.query.format === 'csv') return res.type('text/csv').send(toCsv(statement()));
+    if (req.query.format !== undefined && req.query.format !== 'json') return res.status(400).json({ error: 'format is json or csv' });
+    return res.json(statement());
+  });
+  controlRouter.use((_error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    res.status(400).json({ error: 'invalid faults', problems: ['(body): not JSON'] });
+  });
+
+  function statement(): MomoStatementLine[] {
+    return [...transfers.values()].slice(0, momoStatementLinesMax).map((t) => ({
+      referenceId: t.referenceId,
+      externalId: t.externalId,
+      amount: t.amount,
+      currency: t.currency,
+      status: t.status,
+      financialTransactionId: t.financialTransactionId ?? '',
+      completedAt: t.completedAt?.toISOString() ?? '',
+      payee: mask(t.payee.partyId),
+    }));
+  }
+
+  return {
+    router,
+    controlRouter,
+    setFaults(next) {
+      faults = momoFaultsSchema.parse(next);
+    },
+    statement,
+    executions: (referenceId) => transfers.get(referenceId.toLowerCase())?.executions ?? 0,
+    revokeTokens: () => tokens.clear(),
+    async drained() {
+      while (callbackTimers.size > 0 || sending.size > 0) {
+        await Promise.all(sending);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    },
+    close() {
+      for (const t of callbackTimers) clearTimeout(t);
+      callbackTimers.clear();
+      for (const [timer, res] of held) {
+        clearTimeout(timer);
+        res.destroy();
+      }
+      held.clear();
+    },
+  };
+}
+
+const csvField = (v: string) => (/[",\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
+const statementHeader = ['referenceId', 'externalId', 'amount', 'currency', 'status', 'financialTransactionId', 'completedAt', 'payee'] as const;
+function toCsv(lines: readonly MomoStatementLine[]): string {
+  return [statementHeader.join(','), ...lines.map((l) => statementHeader.map((h) => csvField(l[h])).join(','))].join('\n') + '\n';
+}
