@@ -1,0 +1,464 @@
+// A GSMA Mobile Money API v1.2 simulator (single disbursements) on localhost: OAuth client
+// credentials, POST /transactions/type/disbursement in async (202 RequestState, then a PUT
+// callback) or sync (201 Transaction) mode, a reused X-CorrelationID refused as duplicateRequest
+// and never executed twice, request-state polling, transaction view, missing-response retrieval
+// (/responses), heartbeat, deterministic fault injection per creditParty msisdn pattern, and a
+// statement of what it executed. The control API (controlRouter) is for tests and demos.
+import { randomBytes, randomUUID } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+
+export interface GsmaSimulatorOptions {
+  readonly consumerKey: string;
+  readonly consumerSecret: string;
+  /** When set, every API call must carry it as X-API-Key. */
+  readonly apiKey?: string;
+  /** How long after a 202 the disbursement completes (and the callback is sent). */
+  readonly callbackDelayMs: number;
+  /** async (default): 202 then a callback; sync: 201 with the final transaction. */
+  readonly mode?: 'async' | 'sync';
+  readonly logger: Logger;
+}
+
+/** Requests kept in memory at most; the simulator is for tests and demos. */
+export const gsmaSimulatorRequestsMax = 1_000_000;
+/** Live tokens at most: the oldest is forgotten first. */
+export const gsmaSimulatorTokensMax = 1_000;
+const tokenTtlS = 3600;
+const callbackAttemptsMax = 3;
+const callbackTimeoutMs = 5_000;
+/** What the 202 tells the client about polling. */
+const pollLimit = 100;
+
+/** Fault rules at most; a pattern is a short regular expression over the creditParty msisdn as sent ("+2547…"). */
+export const gsmaFaultRulesMax = 64;
+export const gsmaFaultPatternMaxChars = 200;
+/** How long an injected delay or held answer may be. */
+export const gsmaFaultDelayMaxMs = 120_000;
+/** Statement lines returned at most. */
+export const gsmaStatementLinesMax = 100_000;
+
+/** The documented error codes and the category (hence HTTP status) a provider files them under. */
+const validationCodes = ['lengthError', 'formatError', 'negativeValue', 'currencyNotSupported', 'mandatoryValueNotSupplied', 'invalidOffset'];
+const authorisationCodes = ['clientAuthorisationError', 'requestDeclined', 'servicingPartyAuthorisationError', 'requestingPartyAuthorisationError'];
+const businessRuleCodes = [
+  'genericError', 'dailyVolumeLimitExceeded', 'dailyValueLimitExceeded', 'weeklyVolumeLimitExceeded', 'weeklyValueLimitExceeded',
+  'monthlyVolumeLimitExceeded', 'monthlyValueLimitExceeded', 'accountMaxTotalVolumeExceeded', 'accountMaxTotalValueExceeded',
+  'lessThanTransactionMinValue', 'greaterThanTransactionMaxValue', 'maxBalanceExceeded', 'samePartiesError', 'duplicateRequest',
+  'insufficientFunds', 'incorrectState', 'underPaymentNotAllowed', 'overPaymentNotAllowed', 'rateLimitError', 'transactionTypeError',
+  'noMandateAuthority', 'linkViolation', 'countryofOriginNotPermitted', 'nationalityNotPermitted', 'idDocumentNotSupported',
+  'issuingCountryNotSupported', 'quoteHasExpired',
+];
+const documentedCodes = [...businessRuleCodes, ...validationCodes, ...authorisationCodes, 'identifierError'] as const;
+
+type Category = 'businessRule' | 'validation' | 'authorisation' | 'identification' | 'internal' | 'serviceUnavailable';
+const categoryOf = (code: string): Category =>
+  validationCodes.includes(code) ? 'validation' : authorisationCodes.includes(code) ? 'authorisation' : code === 'identifierError' ? 'identification' : 'businessRule';
+const httpStatusOf: Record<Category, number> = { businessRule: 400, validation: 400, authorisation: 401, identification: 404, internal: 500, serviceUnavailable: 503 };
+
+const isRegExp = (p: string) => {
+  try {
+    new RegExp(p);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * What a matching disbursement meets. fail: it fails with `errorCode` (default genericError);
+ * insufficient-float: it fails with insufficientFunds; pending-forever: it never completes;
+ * timeout-after-create: it runs, the HTTP answer is held `holdMs` (past the client's timeout);
+ * error-503-after-create: it runs, the answer is 503 serviceUnavailable; lost-callback: no
+ * callback; duplicate-callback: the callback comes twice; out-of-order-callback: a stale
+ * "pending" transaction arrives after the final one; delay-callback: the callback comes `delayMs` late.
+ */
+const faultRuleSchema = z.strictObject({
+  pattern: z.string().min(1).max(gsmaFaultPatternMaxChars).refine(isRegExp, 'must be a regular expression'),
+  fault: z
+    .enum(['none', 'fail', 'pending-forever', 'timeout-after-create', 'error-503-after-create', 'lost-callback', 'duplicate-callback', 'out-of-order-callback', 'delay-callback', 'insufficient-float'])
+    .default('none'),
+  errorCode: z.enum(documentedCodes).optional(),
+  holdMs: z.number().int().min(0).max(gsmaFaultDelayMaxMs).optional(),
+  delayMs: z.number().int().min(0).max(gsmaFaultDelayMaxMs).optional(),
+});
+export const gsmaFaultsSchema = z.strictObject({
+  /** Added to every create answer. */
+  latencyMs: z.number().int().min(0).max(gsmaFaultDelayMaxMs).default(0),
+  rules: z.array(faultRuleSchema).max(gsmaFaultRulesMax).default([]),
+});
+export type GsmaFaults = z.input<typeof gsmaFaultsSchema>;
+type ParsedFaults = z.output<typeof gsmaFaultsSchema>;
+type FaultRule = ParsedFaults['rules'][number];
+
+interface Party {
+  readonly key: string;
+  readonly value: string;
+}
+
+interface Disbursement {
+  readonly correlationId: string;
+  readonly serverCorrelationId: string;
+  readonly transactionReference: string;
+  readonly receipt: string;
+  readonly amount: string;
+  readonly currency: string;
+  readonly creditParty: readonly Party[];
+  readonly debitParty: readonly Party[];
+  readonly msisdn: string;
+  readonly requestReference: string | null;
+  readonly callbackUrl: string | null;
+  readonly createdAt: Date;
+  status: 'pending' | 'completed' | 'failed';
+  errorCode: string | null;
+  completedAt: Date | null;
+  executions: number;
+}
+
+export interface GsmaStatementLine {
+  readonly transactionReference: string;
+  readonly correlationId: string;
+  readonly amount: string;
+  readonly currency: string;
+  readonly status: 'completed' | 'failed';
+  /** The receiving number, all but its last three digits masked. */
+  readonly msisdn: string;
+  readonly completedAt: string;
+}
+
+export interface GsmaSimulator {
+  readonly router: express.Router;
+  /** PUT /faults, GET /executions/:correlationId, GET /statement?format=json|csv. */
+  readonly controlRouter: express.Router;
+  setFaults(faults: GsmaFaults): void;
+  statement(): GsmaStatementLine[];
+  /** How many times the disbursement sent under this X-CorrelationID ran (0 or 1). */
+  executions(correlationId: string): number;
+  /** Resolves when no completion or callback is waiting. */
+  drained(): Promise<void>;
+  close(): void;
+}
+
+const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const amountPattern = /^(0|[1-9][0-9]{0,17})(\.[0-9]{1,4})?$/;
+
+const errorObject = (category: Category, code: string, description: string, parameters: readonly Party[] = []) => ({
+  errorCategory: category,
+  errorCode: code,
+  errorDescription: description,
+  errorDateTime: new Date().toISOString(),
+  ...(parameters.length > 0 ? { errorParameters: parameters } : {}),
+});
+const sendError = (res: Response, category: Category, code: string, description: string, parameters: readonly Party[] = []) =>
+  res.status(httpStatusOf[category]).json(errorObject(category, code, description, parameters));
+
+export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulator {
+  const log = options.logger.child({ component: 'simulator', provider: 'gsma' });
+  const mode = options.mode ?? 'async';
+  const tokens = new Map<string, number>();
+  const byCorrelation = new Map<string, Disbursement>();
+  const byServerCorrelation = new Map<string, Disbursement>();
+  const byReference = new Map<string, Disbursement>();
+  const timers = new Set<NodeJS.Timeout>();
+  const held = new Set<Response>();
+  const sending = new Set<Promise<void>>();
+  let closed = false;
+  let faults: ParsedFaults = gsmaFaultsSchema.parse({});
+  const ruleFor = (msisdn: string): FaultRule | undefined => faults.rules.find((r) => new RegExp(r.pattern).test(msisdn));
+  const later = (ms: number, run: () => void) => {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      run();
+    }, ms);
+    timers.add(timer);
+  };
+
+  const router = express.Router();
+
+  router.post('/oauth/accesstoken', express.urlencoded({ extended: false, limit: '4kb' }), (req, res) => {
+    const expected = `Basic ${Buffer.from(`${options.consumerKey}:${options.consumerSecret}`).toString('base64')}`;
+    if (req.headers.authorization !== expected) return sendError(res, 'authorisation', 'clientAuthorisationError', 'Client authentication failed.');
+    if ((req.body as Record<string, unknown> | undefined)?.grant_type !== 'client_credentials') return sendError(res, 'validation', 'formatError', 'grant_type must be client_credentials.');
+    if (tokens.size >= gsmaSimulatorTokensMax) tokens.delete(tokens.keys().next().value as string);
+    const token = randomBytes(24).toString('base64url');
+    tokens.set(token, Date.now() + tokenTtlS * 1000);
+    return res.json({ access_token: token, token_type: 'Bearer', expires_in: String(tokenTtlS) });
+  });
+
+  /** Bearer token and, when configured, X-API-Key; answers 401 itself when they are wrong. */
+  const authorised = (req: Request, res: Response): boolean => {
+    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const expiry = token ? tokens.get(token) : undefined;
+    if (!expiry || expiry < Date.now() || (options.apiKey !== undefined && req.headers['x-api-key'] !== options.apiKey)) {
+      sendError(res, 'authorisation', 'clientAuthorisationError', 'Client authentication failed.');
+      return false;
+    }
+    return true;
+  };
+
+  router.get('/heartbeat', (_req, res) => res.json({ serviceStatus: 'available' }));
+
+  router.post('/transactions/type/disbursement', express.json({ limit: '16kb' }), (req: Request, res: Response) => {
+    if (!authorised(req, res)) return;
+    const correlationId = req.headers['x-correlationid'];
+    if (typeof correlationId !== 'string' || correlationId.length === 0) return sendError(res, 'validation', 'mandatoryValueNotSupplied', 'X-CorrelationID is required.', [{ key: 'X-CorrelationID', value: '' }]);
+    if (!uuid.test(correlationId)) return sendError(res, 'validation', 'formatError', 'X-CorrelationID must be a UUID.', [{ key: 'X-CorrelationID', value: correlationId.slice(0, 64) }]);
+    // "A POST request that is submitted with a correlation ID that has already been supplied will be rejected as unsafe."
+    if (byCorrelation.has(correlationId.toLowerCase())) return sendError(res, 'businessRule', 'duplicateRequest', 'The request has previously been processed.');
+    const invalid = validateTransaction(req.body);
+    if (invalid) return sendError(res, 'validation', invalid.code, `Invalid ${invalid.field}.`, [{ key: 'field', value: invalid.field }]);
+    const callbackHeader = req.headers['x-callback-url'];
+    let callbackUrl: string | null = null;
+    if (typeof callbackHeader === 'string') {
+      try {
+        callbackUrl = new URL(callbackHeader).toString();
+      } catch {
+        return sendError(res, 'validation', 'formatError', 'X-Callback-URL must be a URL.');
+      }
+    }
+    if (byCorrelation.size >= gsmaSimulatorRequestsMax) return sendError(res, 'serviceUnavailable', 'genericError', 'The simulator is full.');
+
+    const b = req.body as { amount: string; currency: string; creditParty: Party[]; debitParty: Party[]; requestingOrganisationTransactionReference?: string };
+    const msisdn = b.creditParty.find((p) => p.key === 'msisdn')?.value ?? b.creditParty[0]!.value;
+    const rule = ruleFor(msisdn);
+    const failureCode = rule?.fault === 'fail' ? (rule.errorCode ?? 'genericError') : rule?.fault === 'insufficient-float' ? 'insufficientFunds' : null;
+    const d: Disbursement = {
+      correlationId: correlationId.toLowerCase(),
+      serverCorrelationId: randomUUID(),
+      transactionReference: randomUUID(),
+      receipt: randomBytes(5).toString('hex').toUpperCase(),
+      amount: b.amount,
+      currency: b.currency,
+      creditParty: b.creditParty.map((p) => ({ key: p.key, value: p.value })),
+      debitParty: b.debitParty.map((p) => ({ key: p.key, value: p.value })),
+      msisdn,
+      requestReference: b.requestingOrganisationTransactionReference ?? null,
+      callbackUrl,
+      createdAt: new Date(),
+      status: 'pending',
+      errorCode: null,
+      completedAt: null,
+      executions: 1,
+    };
+    byCorrelation.set(d.correlationId, d);
+    byServerCorrelation.set(d.serverCorrelationId, d);
+    byReference.set(d.transactionReference, d);
+
+    const answer = (send: () => void) => (faults.latencyMs > 0 ? later(faults.latencyMs, send) : send());
+    let reply: () => void;
+    if (mode === 'sync' && rule?.fault !== 'pending-forever') {
+      finish(d, failureCode);
+      reply = () =>
+        d.status === 'completed'
+          ? res.status(201).json(transactionOf(d))
+          : sendError(res, categoryOf(d.errorCode ?? 'genericError'), d.errorCode ?? 'genericError', 'The disbursement failed.');
+    } else {
+      if (rule?.fault !== 'pending-forever') {
+        later(options.callbackDelayMs, () => {
+          finish(d, failureCode);
+          scheduleCallbacks(d, rule);
+        });
+      }
+      reply = () => res.status(202).json(requestStateOf(d, 'pending'));
+    }
+    if (rule?.fault === 'error-503-after-create') return answer(() => sendError(res, 'serviceUnavailable', 'genericError', 'The service is not currently available.'));
+    if (rule?.fault === 'timeout-after-create') {
+      held.add(res);
+      return later(rule.holdMs ?? gsmaFaultDelayMaxMs, () => {
+        held.delete(res);
+        if (!res.headersSent && !res.destroyed) reply();
+      });
+    }
+    return answer(reply);
+  });
+
+  router.get('/requeststates/:serverCorrelationId', (req, res) => {
+    if (!authorised(req, res)) return;
+    const d = byServerCorrelation.get(req.params.serverCorrelationId);
+    if (!d) return sendError(res, 'identification', 'identifierError', 'No request state with this serverCorrelationId.');
+    return res.json(requestStateOf(d, d.status));
+  });
+
+  router.get('/transactions/:transactionReference', (req, res) => {
+    if (!authorised(req, res)) return;
+    const d = byReference.get(req.params.transactionReference);
+    if (!d) return sendError(res, 'identification', 'identifierError', 'No transaction with this reference.');
+    return res.json(transactionOf(d));
+  });
+
+  router.get('/responses/:clientCorrelationId', (req, res) => {
+    if (!authorised(req, res)) return;
+    const d = byCorrelation.get(req.params.clientCorrelationId.toLowerCase());
+    if (!d) return sendError(res, 'identification', 'identifierError', 'No resource was created for this correlation id.');
+    return res.json({ link: `${req.protocol}://${req.get('host') ?? 'localhost'}${req.baseUrl}/transactions/${d.transactionReference}` });
+  });
+
+  // A body that is not JSON (or too large) is a validation error in GSMA's shape, not Express's HTML page.
+  router.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(error);
+    const status = (error as { status?: unknown }).status;
+    if (status === 413) return sendError(res, 'validation', 'lengthError', 'The request body is too large.');
+    return sendError(res, 'validation', 'formatError', 'The request body is not valid JSON.');
+  });
+
+  function finish(d: Disbursement, failureCode: string | null): void {
+    d.status = failureCode ? 'failed' : 'completed';
+    d.errorCode = failureCode;
+    d.completedAt = new Date();
+  }
+
+  function scheduleCallbacks(d: Disbursement, rule: FaultRule | undefined): void {
+    if (!d.callbackUrl || rule?.fault === 'lost-callback') return;
+    const final = d.status === 'completed' ? transactionOf(d) : errorObject(categoryOf(d.errorCode ?? 'genericError'), d.errorCode ?? 'genericError', 'The disbursement failed.');
+    const delay = rule?.fault === 'delay-callback' ? (rule.delayMs ?? 0) : 0;
+    schedulePut(d, final, delay);
+    if (rule?.fault === 'duplicate-callback') schedulePut(d, final, delay + 5);
+    // A stale update that a slow path delivers after the final one.
+    if (rule?.fault === 'out-of-order-callback') schedulePut(d, { ...transactionOf(d), transactionStatus: 'pending' }, delay + 5);
+  }
+
+  function schedulePut(d: Disbursement, body: unknown, delayMs: number): void {
+    later(delayMs, () => {
+      const p = putCallback(d, body).finally(() => sending.delete(p));
+      sending.add(p);
+    });
+  }
+
+  async function putCallback(d: Disbursement, payload: unknown): Promise<void> {
+    const body = JSON.stringify(payload);
+    for (let attempt = 1; attempt <= callbackAttemptsMax && !closed; attempt++) {
+      try {
+        const res = await fetch(d.callbackUrl!, {
+          method: 'PUT',
+          headers: { 'Content-Type': 'application/json', 'X-CorrelationID': d.correlationId, 'X-Date': new Date().toUTCString() },
+          body,
+          signal: AbortSignal.timeout(callbackTimeoutMs),
+        });
+        await res.arrayBuffer().catch(() => undefined);
+        if (res.status === 204) return;
+        log.warn({ status: res.status, attempt }, 'callback refused');
+      } catch (error) {
+        log.warn({ err: error instanceof Error ? error.name : 'error', attempt }, 'callback failed');
+      }
+      await new Promise((r) => setTimeout(r, 50 * attempt));
+    }
+  }
+
+  function transactionOf(d: Disbursement) {
+    return {
+      transactionReference: d.transactionReference,
+      ...(d.requestReference ? { requestingOrganisationTransactionReference: d.requestReference } : {}),
+      creditParty: d.creditParty,
+      debitParty: d.debitParty,
+      type: 'disbursement',
+      transactionStatus: d.status,
+      amount: d.amount,
+      currency: d.currency,
+      ...(d.status === 'completed' ? { transactionReceipt: d.receipt } : {}),
+      creationDate: d.createdAt.toISOString(),
+      modificationDate: (d.completedAt ?? d.createdAt).toISOString(),
+    };
+  }
+
+  function requestStateOf(d: Disbursement, status: Disbursement['status']) {
+    return {
+      serverCorrelationId: d.serverCorrelationId,
+      status,
+      notificationMethod: d.callbackUrl ? 'callback' : 'polling',
+      objectReference: d.transactionReference,
+      pollLimit,
+      ...(status === 'failed' ? { error: errorObject(categoryOf(d.errorCode ?? 'genericError'), d.errorCode ?? 'genericError', 'The disbursement failed.') } : {}),
+    };
+  }
+
+  function statement(): GsmaStatementLine[] {
+    const lines: GsmaStatementLine[] = [];
+    for (const d of byCorrelation.values()) {
+      if (lines.length >= gsmaStatementLinesMax) break;
+      if (d.status === 'pending' || !d.completedAt) continue;
+      lines.push({
+        transactionReference: d.transactionReference,
+        correlationId: d.correlationId,
+        amount: d.amount,
+        currency: d.currency,
+        status: d.status,
+        msisdn: `${'*'.repeat(Math.max(0, d.msisdn.length - 3))}${d.msisdn.slice(-3)}`,
+        completedAt: d.completedAt.toISOString(),
+      });
+    }
+    return lines;
+  }
+
+  const controlRouter = express.Router();
+  controlRouter.put('/faults', express.json({ limit: '64kb' }), (req, res) => {
+    const parsed = gsmaFaultsSchema.safeParse(req.body);
+    if (!parsed.success) return res.status(400).json({ error: 'invalid faults', problems: parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`) });
+    faults = parsed.data;
+    return res.json(faults);
+  });
+  controlRouter.get('/executions/:correlationId', (req, res) =>
+    res.json({ correlationId: req.params.correlationId, executions: byCorrelation.get(req.params.correlationId.toLowerCase())?.executions ?? 0 }),
+  );
+  controlRouter.get('/statement', (req, res) => {
+    if (req.query.format !== undefined && req.query.format !== 'json' && req.query.format !== 'csv') return res.status(400).json({ error: 'format is json or csv' });
+    const lines = statement();
+    if (req.query.format === 'csv') return res.type('text/csv').send(toCsv(lines));
+    return res.json(lines);
+  });
+  controlRouter.use((_error: unknown, _req: Request, res: Response, _next: NextFunction) => res.status(400).json({ error: 'invalid request' }));
+
+  return {
+    router,
+    controlRouter,
+    setFaults(next) {
+      faults = gsmaFaultsSchema.parse(next);
+    },
+    statement,
+    executions: (correlationId) => byCorrelation.get(correlationId.toLowerCase())?.executions ?? 0,
+    async drained() {
+      while (timers.size > 0 || sending.size > 0) {
+        await Promise.all(sending);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
+    close() {
+      closed = true;
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      // A held answer would keep its connection (and the server) open.
+      for (const res of held) res.socket?.destroy();
+      held.clear();
+    },
+  };
+}
+
+/** The first problem with a create-transaction body, as a GSMA validation code; null when valid. */
+function validateTransaction(body: unknown): { field: string; code: string } | null {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return { field: 'body', code: 'mandatoryValueNotSupplied' };
+  const b = body as Record<string, unknown>;
+  if (b.amount === undefined) return { field: 'amount', code: 'mandatoryValueNotSupplied' };
+  if (typeof b.amount !== 'string' || !amountPattern.test(b.amount)) return { field: 'amount', code: typeof b.amount === 'string' && b.amount.startsWith('-') ? 'negativeValue' : 'formatError' };
+  if (typeof b.currency !== 'string' || !/^[A-Z]{3}$/.test(b.currency)) return { field: 'currency', code: b.currency === undefined ? 'mandatoryValueNotSupplied' : 'formatError' };
+  for (const field of ['creditParty', 'debitParty'] as const) {
+    const parties = b[field];
+    if (!Array.isArray(parties) || parties.length === 0) return { field, code: 'mandatoryValueNotSupplied' };
+    if (parties.length > 10) return { field, code: 'lengthError' };
+    for (const p of parties as unknown[]) {
+      const party = p as Record<string, unknown> | null;
+      if (!party || typeof party.key !== 'string' || typeof party.value !== 'string' || party.key.length === 0 || party.value.length === 0) return { field, code: 'formatError' };
+      if (party.key.length > 256 || party.value.length > 256) return { field, code: 'lengthError' };
+    }
+  }
+  const msisdn = (b.creditParty as Party[]).find((p) => p.key === 'msisdn');
+  if (msisdn && !/^\+?[1-9][0-9]{6,14}$/.test(msisdn.value)) return { field: 'creditParty', code: 'formatError' };
+  const reference = b.requestingOrganisationTransactionReference;
+  if (reference !== undefined && (typeof reference !== 'string' || reference.length === 0 || reference.length > 256)) return { field: 'requestingOrganisationTransactionReference', code: 'lengthError' };
+  return null;
+}
+
+const csvField = (v: string) => (/[",\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
+function toCsv(lines: readonly GsmaStatementLine[]): string {
+  const header = ['transactionReference', 'correlationId', 'amount', 'currency', 'status', 'msisdn', 'completedAt'] as const;
+  return [header.join(','), ...lines.map((l) => header.map((h) => csvField(l[h])).join(','))].join('\n') + '\n';
+}
