@@ -67,3 +67,47 @@ describe('callbacks from inside the allow-list', () => {
     expect(await callbacks(api)).toBe(before);
   });
 });
+
+describe('MTN MoMo and GSMA callbacks', () => {
+  let api: TestApi;
+  beforeAll(async () => (api = await startTestApi()));
+  afterAll(async () => api?.close());
+
+  const transferResult = (key: string) => JSON.stringify({ financialTransactionId: '981569077', externalId: key, amount: '100', currency: 'KES', payee: { partyIdType: 'MSISDN', partyId: '254712000111' }, status: 'SUCCESSFUL' });
+  const gsmaTransaction = JSON.stringify({ transactionReference: 'dd82cc6a-8a3b-4c5d-9e0f-1a2b3c4d5e6f', transactionStatus: 'completed', type: 'disbursement', amount: '100.00', currency: 'KES', creditParty: [{ key: 'msisdn', value: '+254712000111' }], debitParty: [{ key: 'accountid', value: '2999' }] });
+
+  it('when MoMo sends a TransferResult by PUT or POST with the attempt\'s token, then it is stored once and answered 200', async () => {
+    const { token, key } = await attemptWithToken(api);
+    const before = await callbacks(api);
+    for (const method of ['put', 'post'] as const) {
+      const res = await request(api.app)[method](`/v1/callbacks/mtn-momo/${token}`).set('content-type', 'application/json').send(transferResult(key));
+      expect(res.status).toBe(200);
+    }
+    expect(await callbacks(api)).toBe(before + 1);
+    const stored = await sql<{ outcome: string; provider_reference: string | null }>`SELECT outcome, provider_reference FROM payout_results ORDER BY created_at DESC LIMIT 1`.execute(api.database.db);
+    expect(stored.rows[0]).toEqual({ outcome: 'paid', provider_reference: '981569077' });
+  });
+
+  it('when GSMA PUTs the final transaction with the attempt\'s token and correlation id, then it is stored once and answered 204', async () => {
+    const { token, key } = await attemptWithToken(api);
+    const before = await callbacks(api);
+    for (let i = 0; i < 2; i++) {
+      const res = await request(api.app).put(`/v1/callbacks/gsma/${token}`).set('content-type', 'application/json').set('x-correlationid', key).send(gsmaTransaction);
+      expect(res.status).toBe(204);
+    }
+    expect(await callbacks(api)).toBe(before + 1);
+  });
+
+  it.each([
+    ['mtn-momo', 'post', 'a forged token', false, '{}', 401],
+    ['gsma', 'put', 'a forged token', false, '{}', 401],
+    ['mtn-momo', 'put', 'a body that is not a TransferResult', true, '{"hello":1}', 400],
+    ['gsma', 'put', 'a body that is not JSON', true, 'nope', 400],
+  ] as const)('when %s gets a %s callback with %s, then it is refused and nothing is stored', async (provider, method, _what, realToken, body, status) => {
+    const { token } = await attemptWithToken(api);
+    const before = await callbacks(api);
+    const res = await request(api.app)[method](`/v1/callbacks/${provider}/${realToken ? token : newCallbackToken()}`).set('content-type', 'application/json').send(body);
+    expect(res.status).toBe(status);
+    expect(await callbacks(api)).toBe(before);
+  });
+});

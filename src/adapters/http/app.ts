@@ -18,7 +18,9 @@ import { recordCallback } from '../../application/record-callback.js';
 import { submitBatch, type SubmitBatchDeps } from '../../application/submit-batch.js';
 import { reject, type Rejection } from '../../domain/errors.js';
 import { err, ok, type Result } from '../../domain/result.js';
+import { parseCallback as parseGsmaCallback } from '../providers/gsma/mapping.js';
 import { parseB2CCallback, parseStatusCallback, parseStatusTimeoutCallback } from '../providers/mpesa/mapping.js';
+import { parseMomoCallback } from '../providers/mtn-momo/mapping.js';
 import { callerOf, callerRoles, requireRole, type Authenticate } from './auth.js';
 import { sendRejection } from './errors.js';
 
@@ -306,6 +308,29 @@ export function createApp(deps: ApiDeps): express.Express {
       res.json({ ResultCode: 0, ResultDesc: 'Accepted' });
     }));
   }
+
+  // MTN MoMo posts (or puts) the TransferResult to X-Callback-Url; it signs nothing, so the
+  // per-attempt token in the URL authenticates it. Answered 200 with no body.
+  for (const method of ['put', 'post'] as const) {
+    app[method]('/v1/callbacks/mtn-momo/:token', callbackBody, route(async (req, res) => {
+      const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const result = await recordCallback(deps, 'mtn-momo', String(req.params.token), raw, parseMomoCallback);
+      if (!result.ok) return sendRejection(res, result.error);
+      req.log.info({ duplicate: result.value.duplicate, orphan: result.value.orphan }, 'mtn-momo callback stored');
+      res.status(200).end();
+    }));
+  }
+
+  // GSMA MM API: PUT to X-Callback-URL with the final Transaction or an ErrorObject, echoing our
+  // X-CorrelationID (which names the attempt even in an error body). Answered 204, as GSMA expects.
+  app.put('/v1/callbacks/gsma/:token', callbackBody, route(async (req, res) => {
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const correlationId = req.get('x-correlationid') ?? null;
+    const result = await recordCallback(deps, 'gsma', String(req.params.token), raw, (b) => parseGsmaCallback(b, correlationId));
+    if (!result.ok) return sendRejection(res, result.error);
+    req.log.info({ duplicate: result.value.duplicate, orphan: result.value.orphan }, 'gsma callback stored');
+    res.status(204).end();
+  }));
 
   app.use((_req, res) => sendRejection(res, reject('NOT_FOUND')));
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
