@@ -26,6 +26,9 @@ import { GuardedProvider } from '../adapters/providers/guarded-provider.js';
 import { MpesaClient } from '../adapters/providers/mpesa/mpesa-client.js';
 import { createInProcessTransport } from '../adapters/transport/in-process-transport.js';
 import { createMpesaSimulator, type MpesaSimulator } from '../simulator/mpesa-simulator.js';
+import { createMomoSimulator, type MomoSimulator } from '../simulator/momo-simulator.js';
+import { MomoClient } from '../adapters/providers/mtn-momo/momo-client.js';
+import type { ProviderId } from '../domain/providers.js';
 
 export const roles = ['api', 'relay', 'worker', 'settler', 'chainer', 'simulator'] as const;
 export type Role = (typeof roles)[number];
@@ -38,6 +41,8 @@ export interface Runtime {
   readonly apiUrl: string | null;
   readonly simulatorUrl: string | null;
   readonly simulator: MpesaSimulator | null;
+  /** The MTN MoMo simulator, when MoMo is configured to use it (dev mode). */
+  readonly momoSimulator: MomoSimulator | null;
   readonly mpesa: GuardedProvider | null;
   stop(): Promise<void>;
 }
@@ -96,6 +101,7 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
     stops.push(() => vault.close());
 
     let simulator: MpesaSimulator | null = null;
+    let momoSimulator: MomoSimulator | null = null;
     let simulatorUrl: string | null = null;
     if (active.has('simulator')) {
       simulator = createMpesaSimulator({ ...config.providers.mpesa, callbackDelayMs: config.simulator.callbackDelayMs, logger });
@@ -104,10 +110,19 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
       app.use(simulator.router);
       // Fault injection, execution counts and statements (localhost only: the simulator listens on 127.0.0.1).
       app.use('/__control/mpesa', simulator.controlRouter);
+      // MoMo's paths (/disbursement/...) do not collide with Daraja's: one simulator address serves both.
+      const momo = config.providers.momo;
+      if (momo) {
+        momoSimulator = createMomoSimulator({ ...momo, callbackDelayMs: config.simulator.callbackDelayMs, requireUuidV4: true, logger });
+        app.use(momoSimulator.router);
+        app.use('/__control/mtn-momo', momoSimulator.controlRouter);
+      }
       const { server, url } = await listen(app, '127.0.0.1', config.simulator.port);
       const sim = simulator;
+      const momoSim = momoSimulator;
       stops.push(async () => {
         sim.close();
+        momoSim?.close();
         await closeServer(server);
       });
       simulatorUrl = url;
@@ -141,18 +156,24 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
 
     let mpesa: GuardedProvider | null = null;
     if (active.has('worker')) {
-      mpesa = new GuardedProvider(new MpesaClient(config.providers.mpesa, config.limits.providerTimeoutMs, logger), { timeoutMs: config.limits.providerTimeoutMs, ...config.breaker }, logger);
-      const provider = mpesa;
-      stops.push(async () => provider.shutdown());
-      const deps = { persistence, vault, transport, topics, providers: { mpesa: provider }, publicBaseUrl, logger: logger.child({ role: 'worker' }) };
-      subscriptions.push(
-        await transport.subscribe({
-          topic: topics.dispatch('mpesa'),
-          groupId: `${config.kafka.topicPrefix}tuma-worker-mpesa`,
-          concurrency: config.limits.workerConcurrencyMax,
-          handle: (d) => executePayout(deps, d),
-        }),
-      );
+      // One guarded adapter (its own breaker) and one consumer group per configured provider.
+      const breaker = { timeoutMs: config.limits.providerTimeoutMs, ...config.breaker };
+      mpesa = new GuardedProvider(new MpesaClient(config.providers.mpesa, config.limits.providerTimeoutMs, logger), breaker, logger);
+      const providers: Partial<Record<ProviderId, GuardedProvider>> = { mpesa };
+      const momo = config.providers.momo;
+      if (momo) providers['mtn-momo'] = new GuardedProvider(new MomoClient({ ...momo, timeoutMs: config.limits.providerTimeoutMs }, logger), breaker, logger);
+      const deps = { persistence, vault, transport, topics, providers, publicBaseUrl, logger: logger.child({ role: 'worker' }) };
+      for (const [id, provider] of Object.entries(providers) as [ProviderId, GuardedProvider][]) {
+        stops.push(async () => provider.shutdown());
+        subscriptions.push(
+          await transport.subscribe({
+            topic: topics.dispatch(id),
+            groupId: `${config.kafka.topicPrefix}tuma-worker-${id}`,
+            concurrency: config.limits.workerConcurrencyMax,
+            handle: (d) => executePayout(deps, d),
+          }),
+        );
+      }
     }
     if (active.has('settler')) {
       const deps = { persistence, transport, topics, logger: logger.child({ role: 'settler' }) };
@@ -185,7 +206,7 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
       // Stopping intake comes first at shutdown: it is pushed last.
       stops.push(() => closeServer(server));
     }
-    return { db: handle.db, persistence, transport, topics, apiUrl, simulatorUrl, simulator, mpesa, stop: stopAll };
+    return { db: handle.db, persistence, transport, topics, apiUrl, simulatorUrl, simulator, momoSimulator, mpesa, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;

@@ -1,5 +1,6 @@
 // The one place that reads the environment. Everything else receives the frozen Config.
 import { z } from 'zod';
+import { providerRules } from '../domain/providers.js';
 import { readFileSync } from 'node:fs';
 import { parseAllowList } from '../adapters/http/callback-auth.js';
 import { mpesaSecurityCredential } from '../adapters/providers/mpesa/security-credential.js';
@@ -74,6 +75,13 @@ const envSchema = z.object({
   MPESA_SECURITY_CREDENTIAL: secret.optional(),
   // Or let Tuma compute it: the initiator password and the Safaricom certificate (PEM file) for the environment.
   MPESA_INITIATOR_PASSWORD: secret.optional(),
+  // MTN MoMo Disbursement (one market): unset outside dev mode = MoMo not offered.
+  MOMO_BASE_URL: url.optional(),
+  MOMO_API_USER_ID: secret.optional(),
+  MOMO_API_KEY: secret.optional(),
+  MOMO_SUBSCRIPTION_KEY: secret.optional(),
+  MOMO_TARGET_ENVIRONMENT: z.string().regex(/^[a-z]{3,40}$/, 'must be "sandbox" or a market such as "mtnuganda"').optional(),
+  MOMO_CURRENCY: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code').optional(),
   MPESA_CERTIFICATE_FILE: z.string().min(1).optional(),
   // Where Daraja's callbacks may come from (its published addresses), comma-separated IPs or CIDR
   // blocks; unset = any address (the per-attempt token in the URL still authenticates each callback).
@@ -123,6 +131,16 @@ export interface MpesaConfig {
   readonly callbackAllowList: string | null;
 }
 
+/** One MTN MoMo Disbursement account (a market: one target environment, one currency). */
+export interface MomoConfig {
+  readonly baseUrl: string;
+  readonly apiUserId: string;
+  readonly apiKey: string;
+  readonly subscriptionKey: string;
+  readonly targetEnvironment: string;
+  readonly currency: string;
+}
+
 export interface Config {
   readonly devMode: boolean;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -138,7 +156,7 @@ export interface Config {
   /** brokers null = the in-process transport. */
   readonly kafka: { readonly brokers: readonly string[] | null; readonly clientId: string; readonly topicPrefix: string };
   readonly crypto: { readonly masterKey: Buffer; readonly sealThreads: number };
-  readonly providers: { readonly mpesa: MpesaConfig };
+  readonly providers: { readonly mpesa: MpesaConfig; readonly momo: MomoConfig | null };
   readonly simulator: { readonly port: number; readonly callbackDelayMs: number };
   /** Bearer JWTs: the issuer, the audience, and its keys (inline JWKS or a URL). */
   readonly auth: {
@@ -242,6 +260,34 @@ function mpesaCredential(e: z.infer<typeof envSchema>, dev: boolean, problems: s
   }
 }
 
+const momoDev = { apiUserId: 'dev-momo-user', apiKey: 'dev-momo-key', subscriptionKey: 'dev-momo-subscription', targetEnvironment: 'mtnuganda', currency: 'UGX' } as const;
+
+/** MoMo is offered when configured (every MOMO_* variable), or in dev mode against the simulator. */
+function momoConfig(e: z.infer<typeof envSchema>, dev: boolean, problems: string[]): MomoConfig | null {
+  const given = {
+    MOMO_BASE_URL: e.MOMO_BASE_URL, MOMO_API_USER_ID: e.MOMO_API_USER_ID, MOMO_API_KEY: e.MOMO_API_KEY,
+    MOMO_SUBSCRIPTION_KEY: e.MOMO_SUBSCRIPTION_KEY, MOMO_TARGET_ENVIRONMENT: e.MOMO_TARGET_ENVIRONMENT, MOMO_CURRENCY: e.MOMO_CURRENCY,
+  };
+  const set = Object.entries(given).filter(([, v]) => v !== undefined);
+  if (set.length === 0) return dev ? { baseUrl: `http://127.0.0.1:${e.SIMULATOR_PORT}`, ...momoDev } : null;
+  if (set.length < Object.keys(given).length) {
+    for (const [name, v] of Object.entries(given)) if (v === undefined) problems.push(`${name}: is required with the other MOMO_* variables`);
+    return null;
+  }
+  const currency = given.MOMO_CURRENCY!;
+  if (!(providerRules['mtn-momo'].currencies as readonly string[]).includes(currency)) {
+    problems.push(`MOMO_CURRENCY: MTN MoMo does not pay in ${currency} (${providerRules['mtn-momo'].currencies.join(', ')})`);
+  }
+  return {
+    baseUrl: given.MOMO_BASE_URL!.replace(/\/+$/, ''),
+    apiUserId: given.MOMO_API_USER_ID!,
+    apiKey: given.MOMO_API_KEY!,
+    subscriptionKey: given.MOMO_SUBSCRIPTION_KEY!,
+    targetEnvironment: given.MOMO_TARGET_ENVIRONMENT!,
+    currency,
+  };
+}
+
 /** Records a missing variable; the placeholder returned is never used, because loadConfig throws. */
 function missing(name: string, problems: string[]): string {
   problems.push(`${name}: is required (no default outside TUMA_DEV_MODE=true)`);
@@ -276,6 +322,7 @@ export function loadConfig(env: Env): Config {
   if (e.AUTH_JWKS === undefined && !e.AUTH_JWKS_URL) problems.push('AUTH_JWKS: is required, or AUTH_JWKS_URL (in dev mode `tuma` creates a local issuer)');
   const issuer = e.AUTH_ISSUER ?? (dev ? devAuth.issuer : missing('AUTH_ISSUER', problems));
   const audience = e.AUTH_AUDIENCE ?? (dev ? devAuth.audience : missing('AUTH_AUDIENCE', problems));
+  const momo = momoConfig(e, dev, problems);
   if (problems.length > 0) throw new ConfigError(problems);
 
   const config: Config = {
@@ -294,7 +341,7 @@ export function loadConfig(env: Env): Config {
       topicPrefix: e.KAFKA_TOPIC_PREFIX,
     },
     crypto: { masterKey: Buffer.from(masterKeyB64, 'base64'), sealThreads: e.SEAL_THREADS },
-    providers: { mpesa: { ...mpesa, baseUrl: mpesa.baseUrl.replace(/\/+$/, '') } },
+    providers: { mpesa: { ...mpesa, baseUrl: mpesa.baseUrl.replace(/\/+$/, '') }, momo },
     simulator: { port: e.SIMULATOR_PORT, callbackDelayMs: e.SIMULATOR_CALLBACK_DELAY_MS },
     auth: { issuer, audience, jwks, jwksUrl: e.AUTH_JWKS_URL ?? null, clockToleranceSeconds: e.AUTH_CLOCK_TOLERANCE_S },
     ledger: { chainIntervalMs: e.LEDGER_CHAIN_INTERVAL_MS },

@@ -38,7 +38,7 @@ function yamlEnum(yaml: string, schemaName: string): string[] {
   for (const line of lines.slice(start + 1)) {
     if (line.trim() === '') continue;
     if (line.search(/\S/) <= indent) break;
-    const item = /^\s+-\s+([A-Za-z0-9_]+)\s*$/.exec(line);
+    const item = /^\s+-\s+([A-Za-z0-9_-]+)\s*$/.exec(line);
     if (item) items.push(item[1]!);
   }
   return items;

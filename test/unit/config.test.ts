@@ -86,4 +86,31 @@ describe('config', () => {
   it('when a variable is set to the empty string, then it counts as unset', () => {
     expect(loadConfig({ ...production, HTTP_PORT: '' }).http.port).toBe(8080);
   });
+
+  describe('MTN MoMo', () => {
+    const momo = { MOMO_BASE_URL: 'https://proxy.momoapi.mtn.com', MOMO_API_USER_ID: 'u', MOMO_API_KEY: 'k', MOMO_SUBSCRIPTION_KEY: 's', MOMO_TARGET_ENVIRONMENT: 'mtnuganda', MOMO_CURRENCY: 'UGX' };
+
+    it('when no MOMO_* variable is set outside dev mode, then MoMo is not offered', () => {
+      expect(loadConfig(production).providers.momo).toBeNull();
+    });
+
+    it('when every MOMO_* variable is set, then MoMo is configured for that market', () => {
+      expect(loadConfig({ ...production, ...momo }).providers.momo).toEqual({ baseUrl: 'https://proxy.momoapi.mtn.com', apiUserId: 'u', apiKey: 'k', subscriptionKey: 's', targetEnvironment: 'mtnuganda', currency: 'UGX' });
+    });
+
+    it('when only some MOMO_* variables are set, then each missing one is named', () => {
+      expect(problems({ ...production, MOMO_BASE_URL: momo.MOMO_BASE_URL, MOMO_API_KEY: 'k' }).sort()).toEqual(
+        ['MOMO_API_USER_ID', 'MOMO_CURRENCY', 'MOMO_SUBSCRIPTION_KEY', 'MOMO_TARGET_ENVIRONMENT'].map((n) => `${n}: is required with the other MOMO_* variables`),
+      );
+    });
+
+    it.each([
+      ['MOMO_CURRENCY', 'KES', /MTN MoMo does not pay in KES/],
+      ['MOMO_CURRENCY', 'ugx', /ISO 4217/],
+      ['MOMO_TARGET_ENVIRONMENT', 'MTN Uganda', /market/],
+    ])('when %s is %p, then the start is refused naming it', (name, value, reason) => {
+      expect(problems({ ...production, ...momo, [name]: value })).toEqual([expect.stringMatching(new RegExp(`^${name}: .*${reason.source}`))]);
+    });
+  });
 });
+

@@ -1,0 +1,85 @@
+// A Ugandan batch paid through MTN MoMo, end to end: signed batch in UGX → relay → the MoMo
+// dispatch topic → worker → MoMo client (X-Reference-Id derived from the attempt key, as a v4
+// UUID) → MoMo simulator → PUT callback → results → settler → ledger. A payout MoMo refuses
+// (NOT_ENOUGH_FUNDS on FAILED) is released with the mapped reason. Real PostgreSQL; the real
+// Kafka broker and the in-process transport.
+import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
+import { momoReferenceId } from '../../src/adapters/providers/mtn-momo/mapping.js';
+import { fundProgramme, registerOrganisation, registerProgramme, registerSignerKey, topUpFloat } from '../../src/application/setup.js';
+import type { Runtime } from '../../src/cli/runtime.js';
+import { attemptKey, payoutIdOf } from '../../src/domain/ids.js';
+import { tokenFor } from '../support/auth.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { batchDocument, net, newKey, sign, type Scenario } from '../support/fixtures.js';
+import { startTestRuntime, testConfig, type TransportKind } from '../support/runtime.js';
+
+const settleTimeoutMs = 45_000;
+
+async function ugandanProgramme(runtime: Runtime): Promise<Scenario> {
+  const suffix = randomBytes(4).toString('hex');
+  const organisationId = `org-${suffix}`;
+  const programmeId = `prog-ug-${suffix}`;
+  await registerOrganisation(runtime.persistence, organisationId, 'Test organisation');
+  await registerProgramme(runtime.persistence, {
+    id: programmeId, organisationId, name: 'Uganda cash', currency: 'UGX', approvalsRequired: 0,
+    policy: { tiers: [{ fromMinor: 0n, approvers: 0 }], providers: ['mtn-momo'], payoutMaxMinor: null, rowErrors: 'reject_batch' },
+  });
+  const maker = await newKey();
+  const kid = await registerSignerKey(runtime.persistence, { organisationId, role: 'maker', alg: 'ES256', publicJwk: maker.publicJwk as Record<string, unknown>, notBefore: new Date(0), notAfter: null });
+  if (!kid.ok) throw new Error(kid.error.code);
+  await fundProgramme(runtime.persistence, { idempotencyKey: `fund-${suffix}`, organisationId, programmeId, source: 'donor', currency: 'UGX', amountMinor: 10_000_000n });
+  await topUpFloat(runtime.persistence, { idempotencyKey: `float-${suffix}`, organisationId, provider: 'mtn-momo', source: 'donor', currency: 'UGX', amountMinor: 100_000_000n });
+  return { organisationId, programmeId, maker };
+}
+
+describe.each<TransportKind>(['kafka', 'in-process'])('MTN MoMo end to end over %s', (transport) => {
+  let database: TestDatabase;
+  let runtime: Runtime;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    runtime = await startTestRuntime(await testConfig(database.url, transport));
+  });
+
+  afterAll(async () => {
+    await runtime?.stop();
+    await database?.drop();
+  });
+
+  it('when a UGX batch for MoMo numbers is submitted, then one payout is paid once and the refused one is released with its reason', async () => {
+    const momo = runtime.momoSimulator!;
+    momo.setFaults({ rules: [{ pattern: '^256772000002$', fault: 'fail', reason: 'NOT_ENOUGH_FUNDS' }] });
+    const s = await ugandanProgramme(runtime);
+    const auth = { authorization: `Bearer ${await tokenFor(s.organisationId, ['programme_manager'])}` };
+    const document = {
+      ...batchDocument(s, [
+        { ref: 'ug-1', provider: 'mtn-momo', msisdn: '+256772000001', amount: '50000' },
+        { ref: 'ug-2', provider: 'mtn-momo', msisdn: '+256772000002', amount: '25000' },
+      ], { total: '75000' }),
+      currency: 'UGX',
+    };
+    const submitted = await fetch(`${runtime.apiUrl}/v1/batches`, { method: 'POST', headers: { ...auth, 'content-type': 'application/jose+json' }, body: JSON.stringify(await sign(document, s.maker)) });
+    expect({ status: submitted.status, body: await submitted.json() }).toMatchObject({ status: 201, body: { state: 'approved', currency: 'UGX', total: '75000' } });
+
+    const batch = await net.eventually(async () => {
+      const body = (await (await fetch(`${runtime.apiUrl}/v1/batches/${document.batchId}`, { headers: auth })).json()) as { state: string };
+      return body.state === 'completed' ? body : null;
+    }, settleTimeoutMs, 'the batch to complete');
+    expect(batch).toMatchObject({ state: 'completed', payouts: { paid: { count: 1, amount: '50000' }, failed: { count: 1, amount: '25000' } } });
+    const refused = (await (await fetch(`${runtime.apiUrl}/v1/payouts/${payoutIdOf(document.batchId, 'ug-2')}`, { headers: auth })).json()) as Record<string, unknown>;
+    expect(refused).toMatchObject({ state: 'failed', failureCode: 'insufficient_float:momo:NOT_ENOUGH_FUNDS' });
+
+    // Each transfer ran once at MoMo, under the reference id derived from its attempt key.
+    for (const ref of ['ug-1', 'ug-2']) expect(momo.executions(momoReferenceId(attemptKey(payoutIdOf(document.batchId, ref), 1)))).toBe(1);
+
+    // The ledger: the paid 50,000 went to MoMo's float account, the refused 25,000 back to the programme.
+    const accounts = await sql<{ key: string; balance: string }>`
+      SELECT key, (credits_posted - debits_posted)::text AS balance FROM accounts
+      WHERE currency = 'UGX' AND key IN (${`batch:${document.batchId}:committed`}, ${`programme:${s.programmeId}:available`})`.execute(database.db);
+    expect(Object.fromEntries(accounts.rows.map((r) => [r.key, r.balance]))).toEqual({
+      [`batch:${document.batchId}:committed`]: '0',
+      [`programme:${s.programmeId}:available`]: String(10_000_000 - 50_000),
+    });
+  });
+});
