@@ -8,6 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { faultDelayMaxMs, faultPatternMaxChars, faultRulesMax, isRegExpSource, maskNumber, statementCsv, statementLinesMax } from './faults.js';
 
 export interface GsmaSimulatorOptions {
   readonly consumerKey: string;
@@ -31,13 +32,6 @@ const callbackTimeoutMs = 5_000;
 /** What the 202 tells the client about polling. */
 const pollLimit = 100;
 
-/** Fault rules at most; a pattern is a short regular expression over the creditParty msisdn as sent ("+2547…"). */
-export const gsmaFaultRulesMax = 64;
-export const gsmaFaultPatternMaxChars = 200;
-/** How long an injected delay or held answer may be. */
-export const gsmaFaultDelayMaxMs = 120_000;
-/** Statement lines returned at most. */
-export const gsmaStatementLinesMax = 100_000;
 
 /** The documented error codes and the category (hence HTTP status) a provider files them under. */
 const validationCodes = ['lengthError', 'formatError', 'negativeValue', 'currencyNotSupported', 'mandatoryValueNotSupplied', 'invalidOffset'];
@@ -57,14 +51,6 @@ const categoryOf = (code: string): Category =>
   validationCodes.includes(code) ? 'validation' : authorisationCodes.includes(code) ? 'authorisation' : code === 'identifierError' ? 'identification' : 'businessRule';
 const httpStatusOf: Record<Category, number> = { businessRule: 400, validation: 400, authorisation: 401, identification: 404, internal: 500, serviceUnavailable: 503 };
 
-const isRegExp = (p: string) => {
-  try {
-    new RegExp(p);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /**
  * What a matching disbursement meets. fail: it fails with `errorCode` (default genericError);
@@ -75,18 +61,18 @@ const isRegExp = (p: string) => {
  * "pending" transaction arrives after the final one; delay-callback: the callback comes `delayMs` late.
  */
 const faultRuleSchema = z.strictObject({
-  pattern: z.string().min(1).max(gsmaFaultPatternMaxChars).refine(isRegExp, 'must be a regular expression'),
+  pattern: z.string().min(1).max(faultPatternMaxChars).refine(isRegExpSource, 'must be a regular expression'),
   fault: z
     .enum(['none', 'fail', 'pending-forever', 'timeout-after-create', 'error-503-after-create', 'lost-callback', 'duplicate-callback', 'out-of-order-callback', 'delay-callback', 'insufficient-float'])
     .default('none'),
   errorCode: z.enum(documentedCodes).optional(),
-  holdMs: z.number().int().min(0).max(gsmaFaultDelayMaxMs).optional(),
-  delayMs: z.number().int().min(0).max(gsmaFaultDelayMaxMs).optional(),
+  holdMs: z.number().int().min(0).max(faultDelayMaxMs).optional(),
+  delayMs: z.number().int().min(0).max(faultDelayMaxMs).optional(),
 });
 export const gsmaFaultsSchema = z.strictObject({
   /** Added to every create answer. */
-  latencyMs: z.number().int().min(0).max(gsmaFaultDelayMaxMs).default(0),
-  rules: z.array(faultRuleSchema).max(gsmaFaultRulesMax).default([]),
+  latencyMs: z.number().int().min(0).max(faultDelayMaxMs).default(0),
+  rules: z.array(faultRuleSchema).max(faultRulesMax).default([]),
 });
 export type GsmaFaults = z.input<typeof gsmaFaultsSchema>;
 type ParsedFaults = z.output<typeof gsmaFaultsSchema>;
@@ -265,7 +251,7 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
     if (rule?.fault === 'error-503-after-create') return answer(() => sendError(res, 'serviceUnavailable', 'genericError', 'The service is not currently available.'));
     if (rule?.fault === 'timeout-after-create') {
       held.add(res);
-      return later(rule.holdMs ?? gsmaFaultDelayMaxMs, () => {
+      return later(rule.holdMs ?? faultDelayMaxMs, () => {
         held.delete(res);
         if (!res.headersSent && !res.destroyed) reply();
       });
@@ -375,7 +361,7 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
   function statement(): GsmaStatementLine[] {
     const lines: GsmaStatementLine[] = [];
     for (const d of byCorrelation.values()) {
-      if (lines.length >= gsmaStatementLinesMax) break;
+      if (lines.length >= statementLinesMax) break;
       if (d.status === 'pending' || !d.completedAt) continue;
       lines.push({
         transactionReference: d.transactionReference,
@@ -383,7 +369,7 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
         amount: d.amount,
         currency: d.currency,
         status: d.status,
-        msisdn: `${'*'.repeat(Math.max(0, d.msisdn.length - 3))}${d.msisdn.slice(-3)}`,
+        msisdn: maskNumber(d.msisdn),
         completedAt: d.completedAt.toISOString(),
       });
     }
@@ -457,8 +443,5 @@ function validateTransaction(body: unknown): { field: string; code: string } | n
   return null;
 }
 
-const csvField = (v: string) => (/[",\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
-function toCsv(lines: readonly GsmaStatementLine[]): string {
-  const header = ['transactionReference', 'correlationId', 'amount', 'currency', 'status', 'msisdn', 'completedAt'] as const;
-  return [header.join(','), ...lines.map((l) => header.map((h) => csvField(l[h])).join(','))].join('\n') + '\n';
-}
+const statementHeader = ['transactionReference', 'correlationId', 'amount', 'currency', 'status', 'msisdn', 'completedAt'] as const;
+const toCsv = (lines: readonly GsmaStatementLine[]): string => statementCsv(statementHeader, lines);

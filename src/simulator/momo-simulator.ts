@@ -10,18 +10,12 @@ import { randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { faultDelayMaxMs, faultPatternMaxChars, faultRulesMax, isRegExpSource, maskNumber, statementCsv, statementLinesMax } from './faults.js';
 
 /** Transfers kept in memory at most; beyond it new transfers answer 503 (nothing recorded). */
 export const momoSimulatorTransfersMax = 1_000_000;
 /** Live access tokens kept at most; the oldest is forgotten first. */
 export const momoSimulatorTokensMax = 1_000;
-/** Fault rules at most; a pattern is a short regular expression over partyId (MSISDN without "+"). */
-export const momoFaultRulesMax = 64;
-export const momoFaultPatternMaxChars = 200;
-/** How long an injected delay or held answer may be. */
-export const momoFaultDelayMaxMs = 120_000;
-/** Statement lines returned at most. */
-export const momoStatementLinesMax = 100_000;
 /** Decimals an amount may have; the balance is kept in these units. */
 export const momoAmountDecimalsMax = 4;
 /** MoMo's limit on payerMessage / payeeNote. */
@@ -57,14 +51,8 @@ export const momoSandboxTriggers: Readonly<Record<string, { readonly name: strin
   '46733123464': { name: 'TransfertypeUnknown', reason: 'TransfertypeUnknown' },
 };
 
-const regexSource = z.string().min(1).max(momoFaultPatternMaxChars).refine((p) => {
-  try {
-    new RegExp(p);
-    return true;
-  } catch {
-    return false;
-  }
-}, 'must be a regular expression');
+/** A rule's pattern, over partyId (the MSISDN without "+"). */
+const regexSource = z.string().min(1).max(faultPatternMaxChars).refine(isRegExpSource, 'must be a regular expression');
 
 /**
  * What a transfer to a matching partyId meets. fail: ends FAILED with `reason`;
@@ -77,13 +65,13 @@ const faultRuleSchema = z.strictObject({
   pattern: regexSource,
   fault: z.enum(['fail', 'pending-forever', 'timeout-after-accept', 'lost-callback', 'duplicate-callback', 'delay-callback', 'error-500-after-accept', 'insufficient-float']),
   reason: z.string().regex(/^[A-Za-z0-9_]{1,64}$/).default('COULD_NOT_PERFORM_TRANSACTION'),
-  holdMs: z.number().int().min(0).max(momoFaultDelayMaxMs).default(momoFaultDelayMaxMs),
-  delayMs: z.number().int().min(0).max(momoFaultDelayMaxMs).optional(),
+  holdMs: z.number().int().min(0).max(faultDelayMaxMs).default(faultDelayMaxMs),
+  delayMs: z.number().int().min(0).max(faultDelayMaxMs).optional(),
 });
 export const momoFaultsSchema = z.strictObject({
   /** Added to every transfer answer. */
-  latencyMs: z.number().int().min(0).max(momoFaultDelayMaxMs).default(0),
-  rules: z.array(faultRuleSchema).max(momoFaultRulesMax).default([]),
+  latencyMs: z.number().int().min(0).max(faultDelayMaxMs).default(0),
+  rules: z.array(faultRuleSchema).max(faultRulesMax).default([]),
 });
 export type MomoFaults = z.input<typeof momoFaultsSchema>;
 type ParsedFaults = z.output<typeof momoFaultsSchema>;
@@ -169,7 +157,6 @@ const transferSchema = z.object({
 
 const errorReason = (res: Response, status: number, code: string, message: string) => res.status(status).json({ code, message });
 const apimDenied = (res: Response, message: string) => res.status(401).json({ statusCode: 401, message });
-const mask = (partyId: string) => `${'*'.repeat(Math.max(0, partyId.length - 3))}${partyId.slice(-3)}`;
 
 /** A decimal string in 10^-momoAmountDecimalsMax units (the simulator's balance arithmetic). */
 const toUnits = (amount: string): bigint => {
@@ -420,7 +407,7 @@ export function createMomoSimulator(options: MomoSimulatorOptions): MomoSimulato
   });
 
   function statement(): MomoStatementLine[] {
-    return [...transfers.values()].slice(0, momoStatementLinesMax).map((t) => ({
+    return [...transfers.values()].slice(0, statementLinesMax).map((t) => ({
       referenceId: t.referenceId,
       externalId: t.externalId,
       amount: t.amount,
@@ -428,7 +415,7 @@ export function createMomoSimulator(options: MomoSimulatorOptions): MomoSimulato
       status: t.status,
       financialTransactionId: t.financialTransactionId ?? '',
       completedAt: t.completedAt?.toISOString() ?? '',
-      payee: mask(t.payee.partyId),
+      payee: maskNumber(t.payee.partyId),
     }));
   }
 
@@ -459,8 +446,5 @@ export function createMomoSimulator(options: MomoSimulatorOptions): MomoSimulato
   };
 }
 
-const csvField = (v: string) => (/[",\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
 const statementHeader = ['referenceId', 'externalId', 'amount', 'currency', 'status', 'financialTransactionId', 'completedAt', 'payee'] as const;
-function toCsv(lines: readonly MomoStatementLine[]): string {
-  return [statementHeader.join(','), ...lines.map((l) => statementHeader.map((h) => csvField(l[h])).join(','))].join('\n') + '\n';
-}
+const toCsv = (lines: readonly MomoStatementLine[]): string => statementCsv(statementHeader, lines);

@@ -7,6 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { faultDelayMaxMs, faultPatternMaxChars, faultRulesMax, isRegExpSource, maskNumber, statementCsv, statementLinesMax } from './faults.js';
 
 export interface MpesaSimulatorOptions {
   readonly consumerKey: string;
@@ -20,13 +21,6 @@ export const simulatorTransactionsMax = 2_000_000;
 const callbackAttemptsMax = 3;
 const tokenTtlS = 3599;
 
-/** Fault rules at most; a pattern is a short regular expression over PartyB (254…, no "+"). */
-export const faultRulesMax = 64;
-export const faultPatternMaxChars = 200;
-/** How long an injected delay or held answer may be. */
-export const faultDelayMaxMs = 120_000;
-/** Statement lines returned at most. */
-export const statementLinesMax = 100_000;
 
 /**
  * What a matching payout meets. fail: the result callback carries `resultCode` (default 2001);
@@ -36,14 +30,8 @@ export const statementLinesMax = 100_000;
  * happens to the result callback: sent, lost, sent twice.
  */
 const faultRuleSchema = z.strictObject({
-  pattern: z.string().min(1).max(faultPatternMaxChars).refine((p) => {
-    try {
-      new RegExp(p);
-      return true;
-    } catch {
-      return false;
-    }
-  }, 'must be a regular expression'),
+  // Over PartyB as Daraja sees it: 254…, no "+".
+  pattern: z.string().min(1).max(faultPatternMaxChars).refine(isRegExpSource, 'must be a regular expression'),
   fault: z.enum(['none', 'fail', 'timeout-after-accept', 'error-500-after-accept', 'queue-timeout']).default('none'),
   resultCode: z.union([z.number().int().min(0).max(99_999), z.string().regex(/^[A-Z0-9_]{1,20}$/)]).optional(),
   holdMs: z.number().int().min(0).max(faultDelayMaxMs).optional(),
@@ -193,7 +181,7 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
       currency: 'KES',
       status: String(t.resultCode) === '0' ? 'Completed' : 'Failed',
       resultCode: String(t.resultCode),
-      partyB: `${'*'.repeat(Math.max(0, t.partyB.length - 3))}${t.partyB.slice(-3)}`,
+      partyB: maskNumber(t.partyB),
       completedAt: t.at.toISOString(),
     }));
   }
@@ -276,14 +264,12 @@ function validateB2C(b: Record<string, unknown>): string | null {
   if (!/^[0-9]{5,7}$/.test(String(b.PartyA))) return 'PartyA';
   if (!/^254[0-9]{9}$/.test(String(b.PartyB))) return 'PartyB';
   if (!text(b.Remarks, 2, 100)) return 'Remarks';
-  for (const field of ['QueueTimeOutURL', 'ResultURL'] as const) {
-    try {
-      new URL(String(b[field]));
-    } catch {
-      return field;
-    }
-  }
-  return null;
+  return badUrlField(b, ['QueueTimeOutURL', 'ResultURL']);
+}
+
+/** The first of `fields` that is not a URL, or null. */
+function badUrlField(b: Record<string, unknown>, fields: readonly string[]): string | null {
+  return fields.find((field) => !URL.canParse(String(b[field]))) ?? null;
 }
 
 function validateStatusQuery(b: Record<string, unknown>): string | null {
@@ -294,14 +280,7 @@ function validateStatusQuery(b: Record<string, unknown>): string | null {
   if (!text(b.OriginalConversationID) && !text(b.TransactionID)) return 'TransactionID';
   if (!/^[0-9]{5,7}$/.test(String(b.PartyA))) return 'PartyA';
   if (!['1', '2', '4'].includes(String(b.IdentifierType))) return 'IdentifierType';
-  for (const field of ['QueueTimeOutURL', 'ResultURL'] as const) {
-    try {
-      new URL(String(b[field]));
-    } catch {
-      return field;
-    }
-  }
-  return null;
+  return badUrlField(b, ['QueueTimeOutURL', 'ResultURL']);
 }
 
 /**
@@ -349,11 +328,8 @@ function failureResult(tx: Transaction) {
   };
 }
 
-const csvField = (v: string) => (/[",\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
-function toCsv(lines: readonly StatementLine[]): string {
-  const header = ['receipt', 'originatorConversationId', 'conversationId', 'amount', 'currency', 'status', 'resultCode', 'partyB', 'completedAt'] as const;
-  return [header.join(','), ...lines.map((l) => header.map((h) => csvField(l[h])).join(','))].join('\n') + '\n';
-}
+const statementHeader = ['receipt', 'originatorConversationId', 'conversationId', 'amount', 'currency', 'status', 'resultCode', 'partyB', 'completedAt'] as const;
+const toCsv = (lines: readonly StatementLine[]): string => statementCsv(statementHeader, lines);
 
 function successResult(tx: Transaction) {
   const completed = new Date();
