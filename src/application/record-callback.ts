@@ -3,6 +3,7 @@
 // transaction. The HTTP answer goes out as soon as that commits.
 import { reject, type Rejection } from '../domain/errors.js';
 import { deriveId } from '../domain/ids.js';
+import type { ProviderOutcome } from '../domain/provider-outcome.js';
 import { err, ok, type Result } from '../domain/result.js';
 import { callbackTokenHash, callbackTokenPattern } from './callback-token.js';
 import { reasonCodeMax } from './messages.js';
@@ -17,6 +18,21 @@ export interface ParsedCallback {
   readonly outcome: ResultOutcome;
   readonly reasonCode: string | null;
   readonly providerReference: string | null;
+}
+
+/**
+ * A provider callback's outcome, as stored: paid and failed are final; pending and unknown are
+ * recorded as ambiguous (the payout stays unresolved until a final answer). A failure's reason
+ * code reads "<Tuma failure reason>:<provider code>".
+ */
+export function parsedCallbackOf(dedupeKey: string, idempotencyKey: string | null, outcome: ProviderOutcome): ParsedCallback {
+  return {
+    dedupeKey,
+    idempotencyKey,
+    outcome: outcome.kind === 'paid' ? 'paid' : outcome.kind === 'failed' ? 'failed' : 'ambiguous',
+    reasonCode: outcome.kind === 'failed' ? `${outcome.reason}:${outcome.providerCode}` : outcome.kind === 'unknown' ? outcome.providerCode : null,
+    providerReference: outcome.kind === 'paid' || outcome.kind === 'pending' ? outcome.providerReference : null,
+  };
 }
 
 export interface RecordCallbackOutput {

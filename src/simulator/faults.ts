@@ -1,5 +1,22 @@
-// What the provider simulators share: the bounds of their fault-injection control APIs, the
-// validation of a fault rule's number pattern, and the statement format (numbers masked, CSV).
+// What the provider simulators share: their shape, the bounds of their fault-injection control
+// APIs, the validation of a fault rule's number pattern, and the statement format (numbers
+// masked, CSV).
+import type { Router } from 'express';
+
+/** A provider simulator: the provider's API, a control API for tests, and what it executed. */
+export interface ProviderSimulator<Faults, StatementLine> {
+  /** The provider's own paths. */
+  readonly router: Router;
+  /** PUT /faults, GET /executions/:key, GET /statement?format=json|csv. */
+  readonly controlRouter: Router;
+  setFaults(faults: Faults): void;
+  statement(): StatementLine[];
+  /** How many times the request sent under this idempotency key ran (0 or 1, if the provider is right). */
+  executions(key: string): number;
+  /** Resolves when no callback is waiting to be sent. */
+  drained(): Promise<void>;
+  close(): void;
+}
 
 /** Fault rules per simulator at most. */
 export const faultRulesMax = 64;

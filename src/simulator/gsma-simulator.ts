@@ -8,7 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { faultDelayMaxMs, faultPatternMaxChars, faultRulesMax, isRegExpSource, maskNumber, statementCsv, statementLinesMax } from './faults.js';
+import { type ProviderSimulator, faultDelayMaxMs, faultPatternMaxChars, faultRulesMax, isRegExpSource, maskNumber, statementCsv, statementLinesMax } from './faults.js';
 
 export interface GsmaSimulatorOptions {
   readonly consumerKey: string;
@@ -113,18 +113,8 @@ export interface GsmaStatementLine {
   readonly completedAt: string;
 }
 
-export interface GsmaSimulator {
-  readonly router: express.Router;
-  /** PUT /faults, GET /executions/:correlationId, GET /statement?format=json|csv. */
-  readonly controlRouter: express.Router;
-  setFaults(faults: GsmaFaults): void;
-  statement(): GsmaStatementLine[];
-  /** How many times the disbursement sent under this X-CorrelationID ran (0 or 1). */
-  executions(correlationId: string): number;
-  /** Resolves when no completion or callback is waiting. */
-  drained(): Promise<void>;
-  close(): void;
-}
+/** executions() is keyed by X-CorrelationID; drained() also waits for pending completions. */
+export type GsmaSimulator = ProviderSimulator<GsmaFaults, GsmaStatementLine>;
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const amountPattern = /^(0|[1-9][0-9]{0,17})(\.[0-9]{1,4})?$/;

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { faultDelayMaxMs, faultPatternMaxChars, faultRulesMax, isRegExpSource, maskNumber, statementCsv, statementLinesMax } from './faults.js';
+import { type ProviderSimulator, faultDelayMaxMs, faultPatternMaxChars, faultRulesMax, isRegExpSource, maskNumber, statementCsv, statementLinesMax } from './faults.js';
 
 /** Transfers kept in memory at most; beyond it new transfers answer 503 (nothing recorded). */
 export const momoSimulatorTransfersMax = 1_000_000;
@@ -128,18 +128,10 @@ export interface MomoStatementLine {
   readonly payee: string;
 }
 
-export interface MomoSimulator {
-  readonly router: express.Router;
-  /** PUT /faults, GET /executions/:referenceId, GET /statement?format=json|csv. */
-  readonly controlRouter: express.Router;
-  setFaults(faults: MomoFaults): void;
-  statement(): MomoStatementLine[];
-  executions(referenceId: string): number;
+/** executions() is keyed by X-Reference-Id. */
+export interface MomoSimulator extends ProviderSimulator<MomoFaults, MomoStatementLine> {
   /** Forgets every issued token: the next call with one answers 401 (as after expiry). */
   revokeTokens(): void;
-  /** Resolves when no callback is waiting to be sent. */
-  drained(): Promise<void>;
-  close(): void;
 }
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;

@@ -7,7 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { faultDelayMaxMs, faultPatternMaxChars, faultRulesMax, isRegExpSource, maskNumber, statementCsv, statementLinesMax } from './faults.js';
+import { type ProviderSimulator, faultDelayMaxMs, faultPatternMaxChars, faultRulesMax, isRegExpSource, maskNumber, statementCsv, statementLinesMax } from './faults.js';
 
 export interface MpesaSimulatorOptions {
   readonly consumerKey: string;
@@ -71,17 +71,7 @@ export interface StatementLine {
   readonly completedAt: string;
 }
 
-export interface MpesaSimulator {
-  readonly router: express.Router;
-  /** PUT /faults, GET /executions/:key, GET /statement?format=json|csv. */
-  readonly controlRouter: express.Router;
-  setFaults(faults: MpesaFaults): void;
-  statement(): StatementLine[];
-  executions(key: string): number;
-  /** Resolves when no callback is waiting to be sent. */
-  drained(): Promise<void>;
-  close(): void;
-}
+export type MpesaSimulator = ProviderSimulator<MpesaFaults, StatementLine>;
 
 const gatewayError = (res: Response, status: number, errorCode: string, errorMessage: string) =>
   res.status(status).json({ requestId: randomUUID(), errorCode, errorMessage });

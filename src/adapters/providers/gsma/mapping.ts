@@ -2,7 +2,7 @@
 // (no I/O here). Contract: shared/reference/provider-apis.md §3 and
 // contracts/providers/gsma-mmapi-v1.2.openapi.yaml.
 import { createHash } from 'node:crypto';
-import type { ParsedCallback } from '../../../application/record-callback.js';
+import { parsedCallbackOf, type ParsedCallback } from '../../../application/record-callback.js';
 import type { SubmitRequest } from '../../../application/ports.js';
 import { scaleOf } from '../../../domain/currency.js';
 import { failed, paid, pending, unknown, type FailureReason, type ProviderOutcome } from '../../../domain/provider-outcome.js';
@@ -363,12 +363,5 @@ export function parseCallback(raw: Buffer, correlationId: string | null = null):
   }
   const mapped = mapCallback(body, correlationId);
   if (!mapped) return null;
-  const o = mapped.outcome;
-  return {
-    dedupeKey: mapped.dedupeKey,
-    idempotencyKey: correlationId && uuidPattern.test(correlationId) ? correlationId : null,
-    outcome: o.kind === 'paid' ? 'paid' : o.kind === 'failed' ? 'failed' : 'ambiguous',
-    reasonCode: o.kind === 'failed' ? `${o.reason}:${o.providerCode}` : o.kind === 'unknown' ? o.providerCode : null,
-    providerReference: o.kind === 'paid' || o.kind === 'pending' ? o.providerReference : null,
-  };
+  return parsedCallbackOf(mapped.dedupeKey, correlationId && uuidPattern.test(correlationId) ? correlationId : null, mapped.outcome);
 }

@@ -1,6 +1,6 @@
 // M-Pesa Daraja B2C v3: pure mapping between Tuma and the provider's JSON (no I/O here).
 // Contract: shared/reference/provider-apis.md §1; full code tables arrive with issue #5.
-import type { ParsedCallback } from '../../../application/record-callback.js';
+import { parsedCallbackOf, type ParsedCallback } from '../../../application/record-callback.js';
 import type { StatusQuery, SubmitRequest } from '../../../application/ports.js';
 import { scaleOf } from '../../../domain/currency.js';
 import { failed, paid, pending, unknown, type FailureReason, type ProviderOutcome } from '../../../domain/provider-outcome.js';
@@ -248,15 +248,7 @@ export function parseStatusCallback(raw: Buffer): ParsedCallback | null {
   // The payment's own key is a result parameter; the envelope's OriginatorConversationID is the query's.
   const original = resultParameters(r).get('OriginatorConversationID');
   if (typeof original !== 'string') return null;
-  const mapped = mapStatusResult(r);
-  const outcome = mapped.kind === 'paid' ? 'paid' : mapped.kind === 'failed' ? 'failed' : 'ambiguous';
-  return {
-    dedupeKey: `${original}:status:${typeof r.ConversationID === 'string' ? r.ConversationID : String(r.ResultCode)}`,
-    idempotencyKey: original,
-    outcome,
-    reasonCode: mapped.kind === 'failed' ? `${mapped.reason}:${mapped.providerCode}` : mapped.kind === 'unknown' ? mapped.providerCode : null,
-    providerReference: mapped.kind === 'paid' || mapped.kind === 'pending' ? mapped.providerReference : null,
-  };
+  return parsedCallbackOf(`${original}:status:${typeof r.ConversationID === 'string' ? r.ConversationID : String(r.ResultCode)}`, original, mapStatusResult(r));
 }
 
 /** A status query that timed out in Daraja's queue (undocumented echo of the query): stored, and the payout stays unresolved. */

@@ -2,7 +2,7 @@
 // Contract: contracts/providers/mtn-momo-disbursement.openapi.yaml, from
 // shared/reference/provider-apis.md §2. The X-Reference-Id of a transfer is Tuma's idempotency key:
 // a resend under the same id answers 409 and never pays twice.
-import type { ParsedCallback } from '../../../application/record-callback.js';
+import { parsedCallbackOf, type ParsedCallback } from '../../../application/record-callback.js';
 import type { SubmitRequest } from '../../../application/ports.js';
 import { scaleOf, type CurrencyCode } from '../../../domain/currency.js';
 import { failed, paid, pending, unknown, type FailureReason, type ProviderOutcome } from '../../../domain/provider-outcome.js';
@@ -230,12 +230,5 @@ export function parseMomoCallback(raw: Buffer): ParsedCallback | null {
   }
   const parsed = mapCallback(body);
   if (!parsed) return null;
-  const o = parsed.outcome;
-  return {
-    dedupeKey: parsed.dedupeKey,
-    idempotencyKey: parsed.idempotencyKey,
-    outcome: o.kind === 'paid' ? 'paid' : o.kind === 'failed' ? 'failed' : 'ambiguous',
-    reasonCode: o.kind === 'failed' ? `${o.reason}:${o.providerCode}` : o.kind === 'unknown' ? o.providerCode : null,
-    providerReference: o.kind === 'paid' || o.kind === 'pending' ? o.providerReference : null,
-  };
+  return parsedCallbackOf(parsed.dedupeKey, parsed.idempotencyKey, parsed.outcome);
 }
