@@ -2,6 +2,7 @@
 // APIs, the validation of a fault rule's number pattern, and the statement format (numbers
 // masked, CSV).
 import type { Router } from 'express';
+import { z } from 'zod';
 
 /** A provider simulator: the provider's API, a control API for tests, and what it executed. */
 export interface ProviderSimulator<Faults, StatementLine> {
@@ -45,4 +46,17 @@ const csvField = (v: string) => (/[",\n]/.test(v) ? `"${v.replaceAll('"', '""')}
 /** A statement as CSV: the header, then one line per entry, fields quoted where needed. */
 export function statementCsv<K extends string>(header: readonly K[], lines: readonly Readonly<Record<K, string>>[]): string {
   return [header.join(','), ...lines.map((l) => header.map((h) => csvField(l[h])).join(','))].join('\n') + '\n';
+}
+
+/** A rule's number pattern: a short regular expression that compiles. */
+export const faultPatternSchema = z.string().min(1).max(faultPatternMaxChars).refine(isRegExpSource, 'must be a regular expression');
+/** An injected delay, hold or latency, in milliseconds. */
+export const faultDelaySchema = z.number().int().min(0).max(faultDelayMaxMs);
+
+/** A simulator's faults: a latency added to every answer, and at most `faultRulesMax` rules of its own shape. */
+export function faultsSchemaOf<Rule extends z.ZodType>(rule: Rule) {
+  return z.strictObject({
+    latencyMs: faultDelaySchema.default(0),
+    rules: z.array(rule).max(faultRulesMax).default([]),
+  });
 }

@@ -8,7 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { type ProviderSimulator, faultDelayMaxMs, faultPatternMaxChars, faultRulesMax, isRegExpSource, maskNumber, statementCsv, statementLinesMax } from './faults.js';
+import { type ProviderSimulator, faultDelayMaxMs, faultDelaySchema, faultPatternSchema, faultsSchemaOf, maskNumber, statementCsv, statementLinesMax } from './faults.js';
 
 export interface GsmaSimulatorOptions {
   readonly consumerKey: string;
@@ -61,19 +61,16 @@ const httpStatusOf: Record<Category, number> = { businessRule: 400, validation: 
  * "pending" transaction arrives after the final one; delay-callback: the callback comes `delayMs` late.
  */
 const faultRuleSchema = z.strictObject({
-  pattern: z.string().min(1).max(faultPatternMaxChars).refine(isRegExpSource, 'must be a regular expression'),
+  pattern: faultPatternSchema,
   fault: z
     .enum(['none', 'fail', 'pending-forever', 'timeout-after-create', 'error-503-after-create', 'lost-callback', 'duplicate-callback', 'out-of-order-callback', 'delay-callback', 'insufficient-float'])
     .default('none'),
   errorCode: z.enum(documentedCodes).optional(),
-  holdMs: z.number().int().min(0).max(faultDelayMaxMs).optional(),
-  delayMs: z.number().int().min(0).max(faultDelayMaxMs).optional(),
+  holdMs: faultDelaySchema.optional(),
+  delayMs: faultDelaySchema.optional(),
 });
-export const gsmaFaultsSchema = z.strictObject({
-  /** Added to every create answer. */
-  latencyMs: z.number().int().min(0).max(faultDelayMaxMs).default(0),
-  rules: z.array(faultRuleSchema).max(faultRulesMax).default([]),
-});
+/** latencyMs: added to every create answer. */
+export const gsmaFaultsSchema = faultsSchemaOf(faultRuleSchema);
 export type GsmaFaults = z.input<typeof gsmaFaultsSchema>;
 type ParsedFaults = z.output<typeof gsmaFaultsSchema>;
 type FaultRule = ParsedFaults['rules'][number];

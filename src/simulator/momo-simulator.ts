@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { type ProviderSimulator, faultDelayMaxMs, faultPatternMaxChars, faultRulesMax, isRegExpSource, maskNumber, statementCsv, statementLinesMax } from './faults.js';
+import { type ProviderSimulator, faultDelayMaxMs, faultDelaySchema, faultPatternSchema, faultsSchemaOf, maskNumber, statementCsv, statementLinesMax } from './faults.js';
 
 /** Transfers kept in memory at most; beyond it new transfers answer 503 (nothing recorded). */
 export const momoSimulatorTransfersMax = 1_000_000;
@@ -52,7 +52,7 @@ export const momoSandboxTriggers: Readonly<Record<string, { readonly name: strin
 };
 
 /** A rule's pattern, over partyId (the MSISDN without "+"). */
-const regexSource = z.string().min(1).max(faultPatternMaxChars).refine(isRegExpSource, 'must be a regular expression');
+const regexSource = faultPatternSchema;
 
 /**
  * What a transfer to a matching partyId meets. fail: ends FAILED with `reason`;
@@ -65,14 +65,11 @@ const faultRuleSchema = z.strictObject({
   pattern: regexSource,
   fault: z.enum(['fail', 'pending-forever', 'timeout-after-accept', 'lost-callback', 'duplicate-callback', 'delay-callback', 'error-500-after-accept', 'insufficient-float']),
   reason: z.string().regex(/^[A-Za-z0-9_]{1,64}$/).default('COULD_NOT_PERFORM_TRANSACTION'),
-  holdMs: z.number().int().min(0).max(faultDelayMaxMs).default(faultDelayMaxMs),
-  delayMs: z.number().int().min(0).max(faultDelayMaxMs).optional(),
+  holdMs: faultDelaySchema.default(faultDelayMaxMs),
+  delayMs: faultDelaySchema.optional(),
 });
-export const momoFaultsSchema = z.strictObject({
-  /** Added to every transfer answer. */
-  latencyMs: z.number().int().min(0).max(faultDelayMaxMs).default(0),
-  rules: z.array(faultRuleSchema).max(faultRulesMax).default([]),
-});
+/** latencyMs: added to every transfer answer. */
+export const momoFaultsSchema = faultsSchemaOf(faultRuleSchema);
 export type MomoFaults = z.input<typeof momoFaultsSchema>;
 type ParsedFaults = z.output<typeof momoFaultsSchema>;
 type FaultRule = ParsedFaults['rules'][number];

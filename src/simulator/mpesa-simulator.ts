@@ -7,7 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { type ProviderSimulator, faultDelayMaxMs, faultPatternMaxChars, faultRulesMax, isRegExpSource, maskNumber, statementCsv, statementLinesMax } from './faults.js';
+import { type ProviderSimulator, faultDelayMaxMs, faultDelaySchema, faultPatternSchema, faultsSchemaOf, maskNumber, statementCsv, statementLinesMax } from './faults.js';
 
 export interface MpesaSimulatorOptions {
   readonly consumerKey: string;
@@ -31,18 +31,15 @@ const tokenTtlS = 3599;
  */
 const faultRuleSchema = z.strictObject({
   // Over PartyB as Daraja sees it: 254…, no "+".
-  pattern: z.string().min(1).max(faultPatternMaxChars).refine(isRegExpSource, 'must be a regular expression'),
+  pattern: faultPatternSchema,
   fault: z.enum(['none', 'fail', 'timeout-after-accept', 'error-500-after-accept', 'queue-timeout']).default('none'),
   resultCode: z.union([z.number().int().min(0).max(99_999), z.string().regex(/^[A-Z0-9_]{1,20}$/)]).optional(),
-  holdMs: z.number().int().min(0).max(faultDelayMaxMs).optional(),
+  holdMs: faultDelaySchema.optional(),
   callback: z.enum(['send', 'lose', 'duplicate']).default('send'),
-  callbackDelayMs: z.number().int().min(0).max(faultDelayMaxMs).optional(),
+  callbackDelayMs: faultDelaySchema.optional(),
 });
-export const mpesaFaultsSchema = z.strictObject({
-  /** Added to every B2C answer. */
-  latencyMs: z.number().int().min(0).max(faultDelayMaxMs).default(0),
-  rules: z.array(faultRuleSchema).max(faultRulesMax).default([]),
-});
+/** latencyMs: added to every B2C answer. */
+export const mpesaFaultsSchema = faultsSchemaOf(faultRuleSchema);
 export type MpesaFaults = z.input<typeof mpesaFaultsSchema>;
 type ParsedFaults = z.output<typeof mpesaFaultsSchema>;
 
