@@ -18,12 +18,13 @@ import os from 'node:os';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { pino } from 'pino';
-import { calculateJwkThumbprint, exportJWK, FlattenedSign, GeneralSign, generateKeyPair } from 'jose';
+import { FlattenedSign, GeneralSign } from 'jose';
 import { migrateToLatest } from '../src/adapters/db/migrate.js';
 import { kyselyPersistence } from '../src/adapters/db/persistence.js';
 import { createDb } from '../src/adapters/db/pool.js';
-import { fundProgramme, registerOrganisation, registerProgramme, registerSignerKey } from '../src/application/setup.js';
+import { fundProgramme } from '../src/application/setup.js';
 import { benchIssuer } from './bench-auth.js';
+import { setUpBenchProgramme } from './bench-programme.js';
 
 const payouts = Number(process.env.BENCH_PAYOUTS ?? 100_000);
 /** The gateway's default (SEAL_THREADS). */
@@ -61,21 +62,7 @@ async function main(): Promise<void> {
   try {
     await migrateToLatest(handle.db);
     const persistence = kyselyPersistence(handle.db, handle.pool);
-    const organisationId = 'bench-org';
-    const programmeId = 'bench-programme';
-    await registerOrganisation(persistence, organisationId, 'Bench');
-    await registerProgramme(persistence, {
-      id: programmeId, organisationId, name: 'Bench', currency: 'KES', approvalsRequired: 1,
-      policy: { tiers: [{ fromMinor: 0n, approvers: 1 }], providers: ['mpesa'], payoutMaxMinor: null, rowErrors: 'reject_batch' },
-    });
-    const keys = { maker: await generateKeyPair('ES256', { extractable: true }), approver: await generateKeyPair('ES256', { extractable: true }) };
-    const kids: Record<string, string> = {};
-    for (const role of ['maker', 'approver'] as const) {
-      const publicJwk = await exportJWK(keys[role].publicKey);
-      const kid = await registerSignerKey(persistence, { organisationId, role, alg: 'ES256', publicJwk: publicJwk as Record<string, unknown>, notBefore: new Date(Date.now() - 60_000), notAfter: null });
-      if (!kid.ok) throw new Error(kid.error.code);
-      kids[role] = await calculateJwkThumbprint(publicJwk, 'sha256');
-    }
+    const { organisationId, programmeId, keys, kids } = await setUpBenchProgramme(persistence);
 
     // The document: distinct Kenyan mobile numbers, whole-shilling amounts from 100 to 1,099.
     let totalMinor = 0n;

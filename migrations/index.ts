@@ -5,10 +5,20 @@ import * as m0001 from './0001-foundation.js';
 import * as m0002 from './0002-ledger.js';
 import * as m0003 from './0003-batches.js';
 import * as m0004 from './0004-batch-release.js';
+import * as m0005 from './0005-provider-accounts.js';
+import * as m0006 from './0006-status-poll.js';
+import * as m0007 from './0007-reversals.js';
+import * as m0008 from './0008-stale-submitting.js';
+import * as m0009 from './0009-payout-retries.js';
 
 export const migrations: Record<string, Migration> = {
   '0001-foundation': m0001,
   '0002-ledger': m0002,
   '0003-batches': m0003,
   '0004-batch-release': m0004,
+  '0005-provider-accounts': m0005,
+  '0006-status-poll': m0006,
+  '0007-reversals': m0007,
+  '0008-stale-submitting': m0008,
+  '0009-payout-retries': m0009,
 };

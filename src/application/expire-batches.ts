@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { moveBatch } from '../domain/payout-state.js';
 import { ok } from '../domain/result.js';
 import type { Persistence } from './ports.js';
+import { runEvery } from './periodic.js';
 
 /** Batches looked at per step; the next step takes the rest. */
 export const expireBatchesPerStep = 100;
@@ -31,26 +32,12 @@ export async function expireBatchesOnce(persistence: Persistence, now: Date): Pr
 
 /** Runs the expirer every `intervalMs` until stopped; a failed step is logged and retried next time. */
 export function startExpirer(persistence: Persistence, intervalMs: number, logger: Logger, now: () => Date = () => new Date()): { stop(): Promise<void> } {
-  let stopped = false;
-  let running: Promise<void> = Promise.resolve();
-  let timer: NodeJS.Timeout | undefined;
-  const tick = () => {
-    running = (async () => {
-      try {
-        const expired = await expireBatchesOnce(persistence, now());
-        if (expired > 0) logger.info({ expired }, 'batches expired before their approvals were rejected');
-      } catch (error) {
-        logger.error({ err: error }, 'batch expirer step failed');
-      }
-      if (!stopped) timer = setTimeout(tick, intervalMs);
-    })();
-  };
-  timer = setTimeout(tick, 0);
-  return {
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await running;
+  return runEvery(
+    intervalMs,
+    async () => {
+      const expired = await expireBatchesOnce(persistence, now());
+      if (expired > 0) logger.info({ expired }, 'batches expired before their approvals were rejected');
     },
-  };
+    (error) => logger.error({ err: error }, 'batch expirer step failed'),
+  );
 }

@@ -11,6 +11,7 @@ import { breaksFlags, canonicalTransfer, type StoredTransfer, type Totals } from
 import { transferCodes } from '../domain/ledger-rules.js';
 import { ok } from '../domain/result.js';
 import type { AccountRecord, ChainHead, ChainLink, Persistence } from './ports.js';
+import { runEvery } from './periodic.js';
 
 /** Transfers linked per SQL transaction by the chainer. */
 export const chainBatchMax = 5_000;
@@ -62,31 +63,17 @@ export async function chainOnce(persistence: Persistence): Promise<ChainProgress
 
 /** Runs the chainer every `intervalMs` until stopped; a failed step is logged and retried next time. */
 export function startChainer(persistence: Persistence, intervalMs: number, logger: Logger): { stop(): Promise<void> } {
-  let stopped = false;
-  let running: Promise<void> = Promise.resolve();
-  let timer: NodeJS.Timeout | undefined;
-  const tick = () => {
-    running = (async () => {
-      try {
-        // Drain a backlog in steps, bounded so a stop request is never kept waiting long.
-        for (let i = 0; i < 100 && !stopped; i++) {
-          const step = await chainOnce(persistence);
-          if (step.linked < chainBatchMax) break;
-        }
-      } catch (error) {
-        logger.error({ err: error }, 'ledger chainer step failed');
+  return runEvery(
+    intervalMs,
+    async (stopped) => {
+      // Drain a backlog in steps, bounded so a stop request is never kept waiting long.
+      for (let i = 0; i < 100 && !stopped(); i++) {
+        const step = await chainOnce(persistence);
+        if (step.linked < chainBatchMax) break;
       }
-      if (!stopped) timer = setTimeout(tick, intervalMs);
-    })();
-  };
-  timer = setTimeout(tick, 0);
-  return {
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await running;
     },
-  };
+    (error) => logger.error({ err: error }, 'ledger chainer step failed'),
+  );
 }
 
 // ---------------------------------------------------------------- verify

@@ -36,10 +36,12 @@ export const resultMessageSchema = z.strictObject({
   resultId: uuid,
   payoutId: uuid,
   batchId: uuid,
-  outcome: z.enum(['paid', 'failed', 'ambiguous']),
+  outcome: z.enum(['paid', 'failed', 'ambiguous', 'reversed']),
   reasonCode: z.string().max(reasonCodeMax).nullable(),
   providerReference: z.string().max(100).nullable(),
   source: z.enum(['sync', 'callback', 'status_query']),
+  /** The attempt the result is about; absent in results published before it was added (never retried on). */
+  attemptNo: z.number().int().min(1).max(1_000).optional(),
 });
 export type ResultMessage = z.infer<typeof resultMessageSchema>;
 

@@ -79,6 +79,10 @@ export interface PayoutRecord {
   readonly providerReference: string | null;
   readonly failureCode: string | null;
   readonly updatedAt: Date;
+  /** A queued payout waiting for its next attempt: when it is due (null: not waiting, or held for operators). */
+  readonly dispatchAt: Date | null;
+  /** When operators were asked to look at it (status checks or attempts ran out), or null. */
+  readonly flaggedAt: Date | null;
 }
 
 /** A chunk of payouts ready to store: their plain columns, and their sealed beneficiary fields (row i ↔ ids[i]). */
@@ -112,9 +116,24 @@ export interface AttemptRecord {
   readonly payoutId: string;
   readonly attemptNo: number;
   readonly idempotencyKey: string;
+  /** The provider account the attempt was sent through: its status is asked of the same account. */
+  readonly accountId: string;
 }
 
-export type ResultOutcome = 'paid' | 'failed' | 'ambiguous';
+/** A payout whose status check is due, claimed by the poller, with the attempt to ask about (its latest). */
+export interface DueStatusCheck {
+  readonly payoutId: string;
+  readonly batchId: string;
+  readonly provider: ProviderId;
+  readonly currency: CurrencyCode;
+  readonly state: PayoutState;
+  readonly providerReference: string | null;
+  /** Status queries already sent for the current attempt. */
+  readonly checks: number;
+  readonly attempt: AttemptRecord & { readonly conversationId: string | null };
+}
+
+export type ResultOutcome = 'paid' | 'failed' | 'ambiguous' | 'reversed';
 
 export interface NewResult {
   readonly id: string;
@@ -124,6 +143,8 @@ export interface NewResult {
   readonly reasonCode: string | null;
   readonly providerReference: string | null;
   readonly source: 'sync' | 'callback' | 'status_query';
+  /** The attempt the result is about (null: unknown, as for results stored before they named it). */
+  readonly attemptNo: number | null;
 }
 
 export interface PayoutCounts {
@@ -260,6 +281,34 @@ export interface BatchRepo {
   payoutsPage(batchId: string, state: PayoutState | null, afterRow: number | null, limit: number): Promise<PayoutRecord[]>;
 }
 
+/** One settling move of a payout (into paid, failed or reversed), with the fields it leaves on the row. */
+/** What became of an attempt, as the worker records it when the provider answered. */
+export interface AttemptOutcomeUpdate {
+  readonly payoutId: string;
+  readonly attemptNo: number;
+  readonly outcome: 'accepted' | 'rejected' | 'ambiguous';
+  readonly conversationId: string | null;
+  readonly detail: string | null;
+}
+
+/** An attempt as the worker records it before it calls the provider. */
+export interface NewAttempt {
+  readonly payoutId: string;
+  readonly attemptNo: number;
+  readonly idempotencyKey: string;
+  readonly callbackTokenSha256: Buffer;
+  readonly accountId: string;
+}
+
+export interface SettleMove {
+  readonly payoutId: string;
+  readonly from: PayoutState;
+  readonly to: PayoutState;
+  readonly cause: string;
+  readonly providerReference: string | null;
+  readonly failureCode: string | null;
+}
+
 export interface PayoutRepo {
   /**
    * Inserts the payouts chunk by chunk, in order. `chunks` is pulled lazily: the next chunk is
@@ -267,8 +316,32 @@ export interface PayoutRepo {
    */
   insertMany(batchId: string, currency: CurrencyCode, state: PayoutState, chunks: AsyncIterable<SealedPayoutChunk>): Promise<number>;
   find(payoutId: string): Promise<PayoutRecord | null>;
+  /** The payouts found of these ids (absent ones are left out), in no particular order. */
+  findMany(payoutIds: readonly string[]): Promise<PayoutRecord[]>;
   /** Locks the payout row for the rest of the transaction. */
   lock(payoutId: string): Promise<PayoutRecord | null>;
+  /** Locks the payout rows (in id order: two lockers never wait on each other) for the rest of the transaction; absent ids are left out. */
+  lockMany(payoutIds: readonly string[]): Promise<PayoutRecord[]>;
+  /**
+   * Settles payouts in one UPDATE and records every move in one INSERT. A payout may appear more
+   * than once (paid, then reversed): its row ends in its last move's state and fields, and each
+   * move is recorded in order. Each payout's first move must start from its stored state.
+   */
+  settleMany(moves: readonly SettleMove[]): Promise<void>;
+  /**
+   * After a confirmed, retryable failure of its latest attempt: the payout goes back to queued, due
+   * again at `dispatchAt`, or (its attempts used up) held there for operators, flagged at `flaggedAt`.
+   */
+  scheduleRetry(payoutId: string, from: PayoutState, retry: { readonly dispatchAt: Date | null; readonly flaggedAt: Date | null; readonly failureCode: string | null; readonly cause: string }): Promise<void>;
+  /** Claims up to `limit` queued payouts whose next attempt is due at `now`, earliest first, skipping rows other transactions hold. */
+  claimDueRetries(now: Date, limit: number): Promise<PayoutRecord[]>;
+  /**
+   * After a restart of a transport that keeps nothing (in-process): makes every queued payout
+   * (not held for operators) due for the relay to publish again. Answers how many.
+   */
+  redispatchQueued(now: Date): Promise<number>;
+  /** Clears the due time of payouts whose dispatch message was published (and the operators' flag). */
+  clearDispatchAt(payoutIds: readonly string[]): Promise<void>;
   /** Claims up to `limit` accepted payouts of the batch in row order, skipping rows other transactions hold. */
   claimAccepted(batchId: string, limit: number): Promise<PayoutRecord[]>;
   /** Moves payouts (already checked against the state machine) and records each move with its cause. */
@@ -277,27 +350,93 @@ export interface PayoutRepo {
     from: PayoutState,
     to: PayoutState,
     cause: string,
-    fields?: { providerReference?: string | null; failureCode?: string | null; attemptCount?: number },
+    fields?: {
+      providerReference?: string | null;
+      failureCode?: string | null;
+      attemptCount?: number;
+      /**
+       * Entering submitted or unknown: when the status poller first asks (an earlier time already
+       * set is kept; neither: due at once). Settling (paid, failed, cancelled, reversed) unschedules.
+       */
+      statusCheckAt?: Date;
+      /**
+       * Back in unknown after a resend under the same key that told nothing: the checks already
+       * sent keep counting (else a payout resent again and again would never be flagged).
+       */
+      keepStatusChecks?: boolean;
+    },
   ): Promise<void>;
-  /** How many payouts of the batch are not yet settled (paid, failed, cancelled or reversed). */
-  unsettledCount(batchId: string): Promise<number>;
+  /** Whether any payout of the batch is not settled yet: one index probe per unsettled state, not a count. */
+  hasUnsettled(batchId: string): Promise<boolean>;
+  /** Locks the payout rows, as lockMany(), and reads their sealed numbers with them (the worker's attempts: one round trip). */
+  lockManyWithMsisdn(payoutIds: readonly string[]): Promise<{ readonly payout: PayoutRecord; readonly sealedMsisdn: Buffer }[]>;
   /** The sealed beneficiary fields, for the worker alone. */
   sealedMsisdn(payoutId: string): Promise<Buffer | null>;
-  insertAttempt(payoutId: string, attemptNo: number, idempotencyKey: string, callbackTokenSha256: Buffer): Promise<void>;
-  setAttemptOutcome(payoutId: string, attemptNo: number, outcome: 'accepted' | 'rejected' | 'ambiguous', conversationId: string | null, detail: string | null): Promise<void>;
-  findAttemptByToken(callbackTokenSha256: Buffer): Promise<AttemptRecord | null>;
+  /** Records attempts (before their calls), in one statement. */
+  insertAttempts(attempts: readonly NewAttempt[]): Promise<void>;
+  /** Records what became of attempts, in one statement. */
+  setAttemptOutcomes(outcomes: readonly AttemptOutcomeUpdate[]): Promise<void>;
+  /**
+   * Moves payouts from submitting to submitted in one statement, each with the provider's own
+   * reference, and records each move ('provider accepted'); the status check as move() sets it.
+   */
+  moveAccepted(accepted: readonly { readonly payoutId: string; readonly providerReference: string | null }[], fields: { readonly statusCheckAt?: Date; readonly keepStatusChecks?: boolean }): Promise<void>;
+  /** Per callback or status-query token (its SHA-256), in order: the attempt it was issued for and when, or null; one or two queries for them all. */
+  findAttemptsByTokens(callbackTokenSha256s: readonly Buffer[]): Promise<((AttemptRecord & { readonly tokenIssuedAt: Date }) | null)[]>;
+  /** The attempt sent under the provider idempotency key. */
+  findAttemptByKey(idempotencyKey: string): Promise<AttemptRecord | null>;
+  /** How many payouts are in each stored state (every organisation: for operators' metrics). */
+  countByState(): Promise<readonly { readonly state: PayoutState; readonly count: number }[]>;
+  /** Stores a status query's callback token (its SHA-256) for the attempt it asks about. */
+  insertStatusToken(payoutId: string, attemptNo: number, tokenSha256: Buffer): Promise<void>;
+  /**
+   * Claims up to `limit` submitted or unknown payouts whose status check is due at `now`, earliest
+   * first, each with its latest attempt; rows other transactions hold are skipped (several pollers).
+   */
+  claimDueStatusChecks(now: Date, limit: number): Promise<DueStatusCheck[]>;
+  /**
+   * Moves up to `limit` payouts in submitting since before `staleBefore` (oldest first; rows other
+   * transactions hold are skipped) to unknown, their first status check due at `checkAt`, each
+   * move recorded with `cause`. Answers their ids.
+   */
+  releaseStaleSubmitting(staleBefore: Date, checkAt: Date, limit: number, cause: string): Promise<string[]>;
+  /** Sets the next status check (null: none), and the count of checks sent or the operators' flag when given. */
+  setStatusCheck(payoutId: string, update: { readonly at: Date | null; readonly checks?: number; readonly flaggedAt?: Date }): Promise<void>;
+  /** No status check for these payouts (their final answer is in the outbox). */
+  unscheduleStatusChecks(payoutIds: readonly string[]): Promise<void>;
+  /** Makes the status check of an unsettled payout due at `at` at the latest; false when it is settled. */
+  makeStatusCheckDue(payoutId: string, at: Date): Promise<boolean>;
+  /** An operator's requeue: the checks of a submitted or unknown payout start over at `at`, its flag cleared; false in any other state. */
+  restartStatusChecks(payoutId: string, at: Date): Promise<boolean>;
 }
 
 export interface ResultRepo {
   /** Inserts a result into the outbox; false if it was there already. */
   insert(result: NewResult): Promise<boolean>;
+  /** insert for many results in one statement (those there already are left as they are). */
+  insertMany(results: readonly NewResult[]): Promise<void>;
   claimUnpublished(limit: number): Promise<NewResult[]>;
   markPublished(ids: readonly string[]): Promise<void>;
+  /**
+   * After a restart of a transport that keeps nothing (in-process): the published results the
+   * settler may not have applied (their payout still waits for its outcome, or is paid and the
+   * result is a reversal) go back to the outbox. Answers how many.
+   */
+  republishUnapplied(): Promise<number>;
 }
 
 export interface CallbackRepo {
   /** Stores the sealed raw callback once per (provider, dedupeKey); false if it was there already. */
   insert(provider: string, dedupeKey: string, payoutId: string | null, rawBodyEnc: Buffer): Promise<boolean>;
+  /** insert for many callbacks in one statement: per callback, in order, whether it was stored (false for one there already, and for the later of two equal ones). */
+  insertMany(callbacks: readonly NewCallback[]): Promise<boolean[]>;
+}
+
+export interface NewCallback {
+  readonly provider: string;
+  readonly dedupeKey: string;
+  readonly payoutId: string | null;
+  readonly rawBodyEnc: Buffer;
 }
 
 export interface AdminRepo {
@@ -351,6 +490,12 @@ export interface BeneficiaryVault {
    * go, on sealing threads where there are any: the bulk path of a large batch.
    */
   sealBeneficiaries(programmeId: string, rows: BeneficiaryRows): Promise<SealedBeneficiaries>;
+  /**
+   * Seals data that may name a beneficiary but belongs to no programme we can tell (a callback
+   * about a transaction we do not know): under a key of its own, not a programme's data key.
+   */
+  sealUnowned(subjectId: string, field: SealedField, plaintext: string | Buffer): Promise<Buffer>;
+  openUnowned(subjectId: string, field: SealedField, sealed: Buffer): Promise<Buffer>;
 }
 
 /** One chunk of beneficiaries to seal, column-wise: subjectIds[i] is the payout id of row i. */
@@ -391,6 +536,18 @@ export interface Delivery extends TransportMessage {
 export interface Subscription {
   /** Stops taking new messages, waits for in-flight handlers, commits what finished. */
   stop(): Promise<void>;
+  /**
+   * Stops fetching new messages until resume(): nothing is dropped and no offset moves past
+   * unfinished work; a message whose handler failed comes back after resume.
+   */
+  pause(): void;
+  resume(): void;
+}
+
+export interface ConsumerLag {
+  readonly topic: string;
+  readonly groupId: string;
+  readonly lag: number;
 }
 
 /** The dispatch port: Kafka in production and tests, in-process on a single machine. */
@@ -400,8 +557,29 @@ export interface Transport {
    * Delivers each message to `handle` at least once. A message counts as done (its offset is
    * committed) only after `handle` resolved; a rejected handle means "deliver again later".
    */
-  subscribe(options: { topic: string; groupId: string; concurrency: number; handle: (d: Delivery) => Promise<void> }): Promise<Subscription>;
+  subscribe(options: {
+    topic: string;
+    groupId: string;
+    /** Partitions handled at once (Kafka); the in-process transport handles concurrency × window messages at once. */
+    concurrency: number;
+    /**
+     * Messages of one partition handled at once (1 when absent): for handlers that wait on the
+     * network, whose messages may finish out of order. Offsets are committed up to the first
+     * unfinished one, so a crash delivers again at most the window's messages, never skips one.
+     */
+    window?: number;
+    handle: (d: Delivery) => Promise<void>;
+  }): Promise<Subscription>;
+  /**
+   * Delivers messages in chunks of at most `chunkMax`, in order per key (a chunk may hold several
+   * messages of one key, in their order). The whole chunk is done only after `handle` resolved; a
+   * rejected handle delivers every message of the chunk again later, so `handle` must be
+   * idempotent per message. At most `concurrency` chunks are handled at once.
+   */
+  subscribeChunks(options: { topic: string; groupId: string; concurrency: number; chunkMax: number; handle: (chunk: readonly Delivery[]) => Promise<void> }): Promise<Subscription>;
   ready(): Promise<boolean>;
+  /** Messages published but not yet done, per subscription of this process (for metrics). */
+  lag(): Promise<readonly ConsumerLag[]>;
   close(): Promise<void>;
 }
 
@@ -440,11 +618,25 @@ export interface ProviderAdapter {
   status(query: StatusQuery): Promise<ProviderOutcome>;
 }
 
-/** A provider as the worker uses it: its adapter behind a guard that knows whether it may be called now. */
+/** A provider account as the worker uses it: its adapter behind a guard that knows whether it may be called now. */
 export interface PayoutProvider extends ProviderAdapter {
   readonly id: ProviderId;
+  /** The provider account (credentials, market) this adapter calls; stored with every attempt. */
+  readonly accountId: string;
   /** false while calls would be refused unsent (breaker open); a cheap check, no I/O. */
   available(): boolean;
+}
+
+/**
+ * The provider accounts Tuma pays through (issue #5 item 6): which account pays a payout, chosen by
+ * its programme, provider, currency and the beneficiary's country; and the account an earlier
+ * attempt went through, to ask it about that attempt.
+ */
+export interface ProviderDirectory {
+  route(payout: { readonly provider: ProviderId; readonly programmeId: string; readonly currency: CurrencyCode }, country: string): PayoutProvider | null;
+  account(accountId: string): PayoutProvider | null;
+  /** Every configured account, once each (for shutdown, metrics). */
+  all(): readonly PayoutProvider[];
 }
 
 /** Thrown by a provider guard when it refused to call the provider (breaker open): nothing was sent. */

@@ -59,6 +59,10 @@ export interface PayoutView {
   readonly attempts: number;
   readonly providerReference: string | null;
   readonly failureCode: string | null;
+  /** A queued payout waiting for its next attempt after a failure that may pass: when it is due. */
+  readonly nextAttemptAt: string | null;
+  /** When operators were asked to look at it, or null. */
+  readonly flaggedAt: string | null;
   readonly updatedAt: string;
 }
 
@@ -74,6 +78,8 @@ const payoutView = (p: PayoutRecord): PayoutView => ({
   attempts: p.attemptCount,
   providerReference: p.providerReference,
   failureCode: p.failureCode,
+  nextAttemptAt: p.dispatchAt?.toISOString() ?? null,
+  flaggedAt: p.flaggedAt?.toISOString() ?? null,
   updatedAt: p.updatedAt.toISOString(),
 });
 

@@ -19,6 +19,33 @@ export interface RelayDeps {
 /** Approved batches looked at per relay round, oldest approval first. */
 export const releasingBatchesPerRound = 16;
 
+/**
+ * The in-process transport keeps nothing across a restart: the dispatch messages of queued payouts
+ * and the results published but not yet settled were in this process's memory. At start, before
+ * the relay runs, they are made the relay's work again (queued payouts due now; those results
+ * unpublished). The worker skips a payout that is no longer queued and the settler applies a
+ * result once, so whatever had in fact been handled changes nothing.
+ */
+export async function recoverInProcessWork(persistence: Persistence, logger: Logger, now: Date = new Date()): Promise<{ payouts: number; results: number }> {
+  const done = await persistence.transaction(async (tx) => ok({ payouts: await tx.payouts.redispatchQueued(now), results: await tx.results.republishUnapplied() }));
+  if (!done.ok) throw new Error(`invariant violated: in-process recovery rejected: ${done.error.code}`);
+  if (done.value.payouts > 0 || done.value.results > 0) logger.warn(done.value, 'in-process transport: queued payouts and unsettled results from before the restart are published again');
+  return done.value;
+}
+
+/** Publishes a dispatch message per payout to its provider's topic, keyed by payout id. */
+async function publishDispatch(deps: RelayDeps, payouts: readonly PayoutRecord[]): Promise<void> {
+  const byTopic = new Map<string, { key: string; value: Buffer }[]>();
+  for (const p of payouts) {
+    const message: DispatchMessage = { type: 'tuma.payout.dispatch', version: 1, payoutId: p.id, batchId: p.batchId, provider: p.provider };
+    const topic = deps.topics.dispatch(p.provider);
+    const messages = byTopic.get(topic) ?? [];
+    messages.push({ key: p.id, value: encode(message) });
+    byTopic.set(topic, messages);
+  }
+  for (const [topic, messages] of byTopic) await deps.transport.publish(topic, messages);
+}
+
 /** Publishes one chunk of dispatchable payouts (oldest approved batch first, in row order); returns how many. */
 export async function relayDispatchOnce(deps: RelayDeps): Promise<number> {
   const done = await deps.persistence.transaction(async (tx) => {
@@ -36,20 +63,30 @@ export async function relayDispatchOnce(deps: RelayDeps): Promise<number> {
       await tx.batches.markDispatchingIfDrained(drained);
       return ok(0);
     }
-    const byTopic = new Map<string, { key: string; value: Buffer }[]>();
-    for (const p of claimed) {
-      const message: DispatchMessage = { type: 'tuma.payout.dispatch', version: 1, payoutId: p.id, batchId: p.batchId, provider: p.provider };
-      const topic = deps.topics.dispatch(p.provider);
-      const batch = byTopic.get(topic) ?? [];
-      batch.push({ key: p.id, value: encode(message) });
-      byTopic.set(topic, batch);
-    }
     // Published inside the claim: if the broker refuses, the transaction rolls back and the rows stay accepted.
-    for (const [topic, messages] of byTopic) await deps.transport.publish(topic, messages);
+    await publishDispatch(deps, claimed);
     assert(movePayout('accepted', 'queued').ok, 'accepted → queued is a legal move');
     await tx.payouts.move(claimed.map((p) => p.id), 'accepted', 'queued', 'relay: published for dispatch (batch approved)');
     await tx.batches.markDispatchingIfDrained(drained);
     return ok(claimed.length);
+  });
+  if (!done.ok) throw new Error(`invariant violated: relay transaction rejected: ${done.error.code}`);
+  return done.value;
+}
+
+/**
+ * Publishes one chunk of queued payouts whose next attempt is due (a retry after a confirmed,
+ * retryable failure), earliest first; returns how many. Their due time is cleared in the same
+ * transaction: a crash before the commit publishes them again, and the worker skips a payout
+ * that is no longer queued.
+ */
+export async function relayRetriesOnce(deps: RelayDeps, now: Date = new Date()): Promise<number> {
+  const done = await deps.persistence.transaction(async (tx) => {
+    const due = await tx.payouts.claimDueRetries(now, deps.chunkMax);
+    if (due.length === 0) return ok(0);
+    await publishDispatch(deps, due);
+    await tx.payouts.clearDispatchAt(due.map((p) => p.id));
+    return ok(due.length);
   });
   if (!done.ok) throw new Error(`invariant violated: relay transaction rejected: ${done.error.code}`);
   return done.value;
@@ -80,11 +117,12 @@ function toResultMessage(r: NewResult): ResultMessage {
     reasonCode: r.reasonCode,
     providerReference: r.providerReference,
     source: r.source,
+    ...(r.attemptNo !== null ? { attemptNo: r.attemptNo } : {}),
   };
 }
 
 /**
- * Runs both relays until stopped: drains while there is work, sleeps `pollIntervalMs` when idle.
+ * Runs the relays (dispatch, retries, results) until stopped: drains while there is work, sleeps `pollIntervalMs` when idle.
  * Errors are logged and retried after the interval (the broker or database may be restarting).
  */
 export function startRelay(deps: RelayDeps, pollIntervalMs: number): { stop(): Promise<void> } {
@@ -94,7 +132,7 @@ export function startRelay(deps: RelayDeps, pollIntervalMs: number): { stop(): P
     while (!stopping) {
       let moved = 0;
       try {
-        moved = (await relayDispatchOnce(deps)) + (await relayResultsOnce(deps));
+        moved = (await relayDispatchOnce(deps)) + (await relayRetriesOnce(deps)) + (await relayResultsOnce(deps));
       } catch (error) {
         deps.logger.error({ err: error }, 'relay pass failed; retrying');
       }

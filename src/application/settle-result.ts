@@ -1,77 +1,221 @@
-// The settler: applies a provider result to the payout and the ledger in one SQL transaction.
-// paid → batch committed to provider float; failed → batch committed back to programme available.
-// Idempotent per payout (the settling transfer's id is derived from the payout id), and a
-// settled payout never regresses.
+// The settler: applies provider results to payouts and the ledger, a chunk of results in one SQL
+// transaction. paid → batch committed to provider float; failed → batch committed back to
+// programme available; reversed (after paid) → float back through the batch to the programme.
+// Idempotent per payout (the settling transfer's id is derived from the payout id, and the payout's
+// state is checked under its lock), and a settled payout never regresses.
+//
+// A chunk costs a fixed number of statements, not a number per result: the payouts are locked in
+// one SELECT, the journals of the whole chunk are merged into one per currency (each account's
+// row written once, with its summed deltas), the payouts move in one UPDATE and their moves are
+// recorded in one INSERT. Then each batch the chunk touched is locked and completed if it is done.
 import type { Logger } from 'pino';
-import { accounts, postings } from '../domain/ledger-rules.js';
+import { accounts, mergeJournals, postings, type Journal } from '../domain/ledger-rules.js';
+import { decideRetry, retryDefaults, type RetryPolicy } from '../domain/retry-policy.js';
 import { movePayout, settledPayoutStates } from '../domain/payout-state.js';
 import { assert, ok } from '../domain/result.js';
 import { deadLetter } from './dead-letter.js';
 import { decode, resultMessageSchema, type ResultMessage, type Topics } from './messages.js';
-import type { Delivery, PayoutRecord, Persistence, Repos, Transport } from './ports.js';
+import type { Delivery, PayoutRecord, Persistence, Repos, SettleMove, Transport } from './ports.js';
 
 export interface SettleDeps {
   readonly persistence: Persistence;
   readonly transport: Transport;
   readonly topics: Topics;
   readonly logger: Logger;
+  /** Retries after a confirmed, retryable failure (domain/retry-policy.ts); retryDefaults when absent. */
+  readonly retry?: RetryPolicy;
+  /** The clock and the jitter's source (tests fix them); the system's when absent. */
+  readonly now?: () => Date;
+  readonly random?: () => number;
 }
 
-export type SettleOutcome = 'settled' | 'replayed' | 'marked_unknown' | 'ignored' | 'conflict' | 'missing';
+/**
+ * settled: the ledger moved. retried: a retryable failure; the next attempt is scheduled.
+ * exhausted: a retryable failure of the last attempt; held for operators (dead-lettered).
+ * stale: a failure of an attempt older than the payout's latest; nothing moves.
+ */
+export type SettleOutcome = 'settled' | 'replayed' | 'marked_unknown' | 'retried' | 'exhausted' | 'stale' | 'ignored' | 'conflict' | 'missing';
 
+/** Results settled in one transaction at most: SETTLER_CHUNK_MAX's maximum (the transport's chunks are that size at most). */
+export const settleChunkMax = 10_000;
+
+/** Applies one result (a chunk of one). */
 export async function settleResult(deps: SettleDeps, delivery: Delivery): Promise<SettleOutcome> {
-  const message = decode(resultMessageSchema, delivery.value);
-  if (!message) {
-    await deadLetter(deps, delivery, 'malformed result message');
-    return 'ignored';
-  }
-  const done = await deps.persistence.transaction(async (tx) => {
-    const payout = await tx.payouts.lock(message.payoutId);
-    if (!payout) return ok<SettleOutcome>('missing');
-    return ok(await apply(tx, payout, message));
-  });
-  if (!done.ok) throw new Error(`invariant violated: settlement rejected for ${message.payoutId}: ${done.error.code}`);
-  if (done.value === 'missing') await deadLetter(deps, delivery, 'result for an unknown payout');
-  if (done.value === 'conflict') {
-    // A provider reported a different final outcome than the one we settled: operators must look.
-    deps.logger.error({ payoutId: message.payoutId, resultId: message.resultId, outcome: message.outcome }, 'result contradicts a settled payout');
-    await deadLetter(deps, delivery, 'result contradicts a settled payout');
-  }
-  return done.value;
+  return (await settleResults(deps, [delivery]))[0]!;
 }
 
-async function apply(tx: Repos, payout: PayoutRecord, message: ResultMessage): Promise<SettleOutcome> {
-  const settled = settledPayoutStates.includes(payout.state);
-  if (message.outcome === 'ambiguous') {
-    if (settled || payout.state === 'unknown' || !movePayout(payout.state, 'unknown').ok) return 'ignored';
-    await tx.payouts.move([payout.id], payout.state, 'unknown', `result ${message.resultId}: ambiguous (${message.reasonCode ?? 'no code'})`);
-    return 'marked_unknown';
+/**
+ * Applies a chunk of results in order, in one transaction, and answers each one's outcome.
+ * Unreadable results, results for unknown payouts and results that contradict a settled payout go
+ * to the dead-letter topic after the transaction committed.
+ */
+export async function settleResults(deps: SettleDeps, deliveries: readonly Delivery[]): Promise<SettleOutcome[]> {
+  assert(deliveries.length <= settleChunkMax, `a settling chunk holds at most ${settleChunkMax} results`);
+  const messages = deliveries.map((d) => decode(resultMessageSchema, d.value));
+  const ids = messages.flatMap((m) => (m ? [m.payoutId] : []));
+  let outcomes: SettleOutcome[] = messages.map(() => 'ignored');
+  if (ids.length > 0) {
+    const done = await deps.persistence.transaction(async (tx) => ok(await settleChunk(deps, tx, messages)));
+    if (!done.ok) throw new Error(`invariant violated: settlement rejected: ${done.error.code}`);
+    outcomes = done.value;
   }
+  for (const [i, outcome] of outcomes.entries()) {
+    const delivery = deliveries[i]!;
+    const message = messages[i];
+    if (!message) await deadLetter(deps, delivery, 'malformed result message');
+    else if (outcome === 'missing') await deadLetter(deps, delivery, 'result for an unknown payout');
+    else if (outcome === 'exhausted') {
+      // The money stays committed: operators requeue it once the cause is fixed, or cancel it.
+      const reason = `attempts exhausted (${deps.retry?.attemptsMax ?? retryDefaults.attemptsMax}), last failure ${message.reasonCode ?? 'unspecified'}; requeue with \`tuma payouts requeue ${message.payoutId}\` or cancel the batch`;
+      deps.logger.warn({ payoutId: message.payoutId, attemptNo: message.attemptNo, reasonCode: message.reasonCode }, 'retryable failure of the last attempt: payout held and flagged for operators');
+      await deadLetter(deps, delivery, reason);
+    }
+    else if (outcome === 'conflict') {
+      // A provider reported a different final outcome than the one we settled: operators must look.
+      deps.logger.error({ payoutId: message.payoutId, resultId: message.resultId, outcome: message.outcome }, 'result contradicts a settled payout');
+      await deadLetter(deps, delivery, 'result contradicts a settled payout');
+    }
+  }
+  return outcomes;
+}
+
+/** What a chunk writes once all its results are decided. */
+interface Pending {
+  readonly journals: Journal[];
+  readonly moves: SettleMove[];
+  readonly batches: Map<string, PayoutRecord>;
+}
+
+async function settleChunk(deps: SettleDeps, tx: Repos, messages: readonly (ResultMessage | null)[]): Promise<SettleOutcome[]> {
+  const locked = await tx.payouts.lockMany(messages.flatMap((m) => (m ? [m.payoutId] : [])));
+  // Each payout as the results so far leave it: a later result of the chunk sees an earlier one.
+  const current = new Map(locked.map((p) => [p.id, p]));
+  const pending: Pending = { journals: [], moves: [], batches: new Map() };
+  const outcomes: SettleOutcome[] = [];
+  for (const message of messages) {
+    const payout = message ? current.get(message.payoutId) : undefined;
+    if (!message) outcomes.push('ignored');
+    else if (!payout) outcomes.push('missing');
+    else {
+      const { outcome, after } = await decide(deps, tx, payout, message, pending);
+      if (after !== payout) current.set(payout.id, after);
+      outcomes.push(outcome);
+    }
+  }
+  for (const journal of mergeJournals(pending.journals)) {
+    const posted = await tx.ledger.postJournal(journal);
+    // The batch accounts hold exactly what their unsettled payouts need: refusing here is a broken invariant.
+    assert(posted.ok && posted.value === 'posted', `settling journal ${journal.id} (${journal.transfers.length} transfers) was refused by the ledger`);
+  }
+  await tx.payouts.settleMany(pending.moves);
+  // In id order: two settlers finishing the same batches lock them in one order.
+  for (const batchId of [...pending.batches.keys()].sort()) await completeBatchIfDone(tx, pending.batches.get(batchId)!);
+  return outcomes;
+}
+
+/** Decides one result against the payout as the chunk left it; settling effects are added to `pending`. */
+async function decide(deps: SettleDeps, tx: Repos, payout: PayoutRecord, message: ResultMessage, pending: Pending): Promise<{ outcome: SettleOutcome; after: PayoutRecord }> {
+  const settled = settledPayoutStates.includes(payout.state);
+  const unchanged = (outcome: SettleOutcome) => ({ outcome, after: payout });
+  if (message.outcome === 'ambiguous') {
+    if (settled || payout.state === 'unknown' || !movePayout(payout.state, 'unknown').ok) return unchanged('ignored');
+    // Not a settlement: written now (payouts in this state before are not settled in this chunk before it).
+    await tx.payouts.move([payout.id], payout.state, 'unknown', `result ${message.resultId}: ambiguous (${message.reasonCode ?? 'no code'})`);
+    return { outcome: 'marked_unknown', after: { ...payout, state: 'unknown' } };
+  }
+  if (message.outcome === 'reversed') return reverse(payout, message, pending);
   const target = message.outcome; // 'paid' | 'failed'
-  if (payout.state === target) return 'replayed';
-  if (settled) return 'conflict';
-  if (!movePayout(payout.state, target).ok) return 'ignored';
+  // A newer attempt is in flight (or done): an older one's failure decides nothing now.
+  if (target === 'failed' && message.attemptNo !== undefined && message.attemptNo < payout.attemptCount) return unchanged('stale');
+  if (payout.state === target) return unchanged('replayed');
+  if (settled) return unchanged('conflict');
+  if (!movePayout(payout.state, target).ok) return unchanged('ignored');
+  if (target === 'failed' && message.attemptNo !== undefined) {
+    const retried = await retryAfterFailure(deps, tx, payout, message, message.attemptNo);
+    if (retried) return retried;
+  }
 
   const owner = { organisationId: payout.organisationId, batchId: payout.batchId, payoutId: payout.id, currency: payout.currency, amountMinor: payout.amountMinor };
-  const journal =
+  pending.journals.push(
     target === 'paid'
       ? postings.payoutPaid({ ...owner, provider: payout.provider })
-      : postings.payoutReleased({ ...owner, programmeId: payout.programmeId });
-  const posted = await tx.ledger.postJournal(journal);
-  // The batch account holds exactly what its unsettled payouts need: refusing here is a broken invariant.
-  assert(posted.ok, `settling payout ${payout.id} was refused by the ledger`);
-  await tx.payouts.move([payout.id], payout.state, target, `result ${message.resultId} (${message.source})`, {
+      : postings.payoutReleased({ ...owner, programmeId: payout.programmeId }),
+  );
+  const after: PayoutRecord = {
+    ...payout,
+    state: target,
     providerReference: message.providerReference ?? payout.providerReference,
     failureCode: target === 'failed' ? (message.reasonCode ?? 'unspecified') : null,
-  });
-  await completeBatchIfDone(tx, payout);
-  return 'settled';
+  };
+  settle(pending, payout, after, `result ${message.resultId} (${message.source})`);
+  return { outcome: 'settled', after };
 }
 
+/**
+ * A confirmed failure of the payout's latest attempt that may pass (domain/retry-policy.ts): the
+ * payout goes back to queued with the money still committed, due again after the backoff (the
+ * relay publishes it then; the worker makes a new attempt under a new key), or, after the last
+ * attempt, held there and flagged for operators. Null: the failure is final.
+ */
+async function retryAfterFailure(deps: SettleDeps, tx: Repos, payout: PayoutRecord, message: ResultMessage, attemptNo: number): Promise<{ outcome: SettleOutcome; after: PayoutRecord } | null> {
+  const policy = deps.retry ?? retryDefaults;
+  const decision = decideRetry(message.reasonCode, attemptNo, policy, (deps.random ?? Math.random)());
+  if (decision.kind === 'final' || !movePayout(payout.state, 'queued').ok) return null;
+  const now = (deps.now ?? (() => new Date()))();
+  const failureCode = message.reasonCode ?? 'unspecified';
+  const source = `result ${message.resultId} (${message.source}): attempt ${attemptNo} failed (${failureCode})`;
+  if (decision.kind === 'retry') {
+    const dispatchAt = new Date(now.getTime() + decision.delayMs);
+    await tx.payouts.scheduleRetry(payout.id, payout.state, { dispatchAt, flaggedAt: null, failureCode, cause: `${source}; attempt ${attemptNo + 1} of ${policy.attemptsMax} due in ${decision.delayMs} ms` });
+    return { outcome: 'retried', after: { ...payout, state: 'queued', failureCode, dispatchAt, flaggedAt: null } };
+  }
+  await tx.payouts.scheduleRetry(payout.id, payout.state, { dispatchAt: null, flaggedAt: now, failureCode, cause: `${source}; no attempt left of ${policy.attemptsMax}: held for operators` });
+  return { outcome: 'exhausted', after: { ...payout, state: 'queued', failureCode, dispatchAt: null, flaggedAt: now } };
+}
+
+/**
+ * The provider took back money it had paid. A paid payout is reversed: the amount returns from the
+ * float through the batch to the programme (one journal; the batch account stays at zero). A payout
+ * not settled yet was never paid as far as the ledger knows: it is released as failed, with the
+ * reversal as its reason. A failed or cancelled payout cannot have been reversed: operators look.
+ */
+function reverse(payout: PayoutRecord, message: ResultMessage, pending: Pending): { outcome: SettleOutcome; after: PayoutRecord } {
+  if (payout.state === 'reversed') return { outcome: 'replayed', after: payout };
+  if (payout.state === 'failed' || payout.state === 'cancelled') return { outcome: 'conflict', after: payout };
+  const owner = { organisationId: payout.organisationId, batchId: payout.batchId, payoutId: payout.id, programmeId: payout.programmeId, currency: payout.currency, amountMinor: payout.amountMinor };
+  const reason = message.reasonCode ?? 'reversed';
+  if (payout.state === 'paid') {
+    pending.journals.push(postings.payoutReversed({ ...owner, provider: payout.provider }));
+    const after: PayoutRecord = { ...payout, state: 'reversed', failureCode: reason };
+    settle(pending, payout, after, `result ${message.resultId} (${message.source}): reversed by the provider`);
+    return { outcome: 'settled', after };
+  }
+  if (!movePayout(payout.state, 'failed').ok) return { outcome: 'ignored', after: payout };
+  pending.journals.push(postings.payoutReleased(owner));
+  const after: PayoutRecord = { ...payout, state: 'failed', providerReference: message.providerReference ?? payout.providerReference, failureCode: reason };
+  settle(pending, payout, after, `result ${message.resultId} (${message.source}): reversed before it settled`);
+  return { outcome: 'settled', after };
+}
+
+function settle(pending: Pending, before: PayoutRecord, after: PayoutRecord, cause: string): void {
+  pending.moves.push({ payoutId: after.id, from: before.state, to: after.state, cause, providerReference: after.providerReference, failureCode: after.failureCode });
+  pending.batches.set(after.batchId, after);
+}
+
+/**
+ * Completes the batch once every payout is settled. Two transactions settling the same batch's
+ * last payouts cannot both miss it: each posted to the batch's committed account, whose row lock
+ * they hold to commit, so the second looks only after the first committed (READ COMMITTED: each
+ * statement sees what committed before it began). The batch row is locked only when it is done:
+ * a cancellation holds it while it waits for the committed account, but it also leaves payouts
+ * unsettled until it commits, so a settler never waits for the batch row while holding that account
+ * in front of a cancellation.
+ */
 async function completeBatchIfDone(tx: Repos, payout: PayoutRecord): Promise<void> {
-  if ((await tx.payouts.unsettledCount(payout.batchId)) > 0) return;
+  if (await tx.payouts.hasUnsettled(payout.batchId)) return;
+  const batch = await tx.batches.lock(payout.batchId);
+  if (!batch || (batch.state !== 'approved' && batch.state !== 'dispatching')) return;
   const committed = await tx.ledger.findAccount(payout.currency, accounts.batchCommitted(payout.organisationId, payout.batchId).key);
   assert(committed !== null && committed.creditsPosted === committed.debitsPosted, `batch ${payout.batchId} settled but its committed account is not zero`);
-  const batch = await tx.batches.find(payout.batchId);
-  if (batch && (batch.state === 'approved' || batch.state === 'dispatching')) await tx.batches.setState(batch.id, 'completed');
+  await tx.batches.setState(batch.id, 'completed');
 }

@@ -5,7 +5,9 @@
 import { createHash } from 'node:crypto';
 import { readBatchHeader, startBatchValidation, type BatchValidation, type PayoutRow } from '../domain/batch-document.js';
 import { reject, type Rejection, type RowError } from '../domain/errors.js';
+import type { CurrencyCode } from '../domain/currency.js';
 import { payoutIdOf } from '../domain/ids.js';
+import type { ProviderRoutes } from '../domain/providers.js';
 import { approversRequired } from '../domain/programme-policy.js';
 import { err, ok, type Result } from '../domain/result.js';
 import { commitApprovedBatch } from './approve-batch.js';
@@ -31,6 +33,11 @@ export interface SubmitBatchDeps {
   /** Payouts sealed and written per step; `sealChunkRowsDefault` when not given. */
   readonly insertChunkRows?: number;
   readonly now: () => Date;
+  /**
+   * Where the gateway's provider accounts let a programme pay in a currency (per provider and
+   * country, with each account's limits). Absent: the providers' own rules only (tests of ingest alone).
+   */
+  readonly providerRoutes?: (programmeId: string, currency: CurrencyCode) => ProviderRoutes;
 }
 
 export interface SubmitBatchOutput {
@@ -67,7 +74,8 @@ export async function submitBatch(deps: SubmitBatchDeps, actor: Actor, body: unk
   if (!programme || programme.organisationId !== actor.organisationId) return err(reject('PROGRAMME_NOT_FOUND'));
   if (programme.currency !== header.value.currency) return err(reject('PROGRAMME_CURRENCY_MISMATCH'));
 
-  const started = startBatchValidation(json, programme.policy);
+  const routes = deps.providerRoutes?.(programme.id, programme.currency);
+  const started = startBatchValidation(json, routes ? { ...programme.policy, routes } : programme.policy);
   if (!started.ok) return err(rejectRows(started.error));
   const validation = started.value;
   const payloadEnc = await deps.vault.seal(header.value.programmeId, header.value.batchId, 'batch_payload', verified.value.payload);

@@ -5,10 +5,11 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { Logger } from 'pino';
 import { executePayout } from '../application/execute-payout.js';
-import { allTopics, topicNames, type Topics } from '../application/messages.js';
+import { allTopics, encode, topicNames, type Topics } from '../application/messages.js';
 import type { Persistence, Subscription, Transport } from '../application/ports.js';
-import { startRelay } from '../application/relay.js';
-import { settleResult } from '../application/settle-result.js';
+import { recoverInProcessWork, startRelay } from '../application/relay.js';
+import { settleResults } from '../application/settle-result.js';
+import { startStatusPoller } from '../application/poll-status.js';
 import type { Config } from '../config/config.js';
 import { AesGcmVault } from '../adapters/crypto/vault.js';
 import { parseAllowList } from '../adapters/http/callback-auth.js';
@@ -27,8 +28,16 @@ import { MpesaClient } from '../adapters/providers/mpesa/mpesa-client.js';
 import { createInProcessTransport } from '../adapters/transport/in-process-transport.js';
 import { createMpesaSimulator, type MpesaSimulator } from '../simulator/mpesa-simulator.js';
 import { createMomoSimulator, type MomoSimulator } from '../simulator/momo-simulator.js';
+import { createGsmaSimulator, type GsmaSimulator } from '../simulator/gsma-simulator.js';
 import { MomoClient } from '../adapters/providers/mtn-momo/momo-client.js';
 import type { ProviderId } from '../domain/providers.js';
+import { routesFor, type ProviderAccount } from '../config/provider-accounts.js';
+import { providerDirectory } from '../adapters/providers/directory.js';
+import { createMetrics, serveMetrics } from '../adapters/metrics/metrics.js';
+import { GsmaClient } from '../adapters/providers/gsma/gsma-client.js';
+import { AirtelClient } from '../adapters/providers/airtel/airtel-client.js';
+import { createAirtelSimulator, type AirtelSimulator } from '../simulator/airtel-simulator.js';
+import type { BeneficiaryVault, ProviderAdapter, ProviderDirectory } from '../application/ports.js';
 
 export const roles = ['api', 'relay', 'worker', 'settler', 'chainer', 'simulator'] as const;
 export type Role = (typeof roles)[number];
@@ -36,6 +45,8 @@ export type Role = (typeof roles)[number];
 export interface Runtime {
   readonly db: Db;
   readonly persistence: Persistence;
+  /** Seals and opens beneficiary data (tests that drive a use case directly need it). */
+  readonly vault: BeneficiaryVault;
   readonly transport: Transport;
   readonly topics: Topics;
   readonly apiUrl: string | null;
@@ -43,7 +54,16 @@ export interface Runtime {
   readonly simulator: MpesaSimulator | null;
   /** The MTN MoMo simulator, when MoMo is configured to use it (dev mode). */
   readonly momoSimulator: MomoSimulator | null;
+  /** The GSMA MM API simulator (under /gsma of the simulator address), when the simulator role runs. */
+  readonly gsmaSimulator: GsmaSimulator | null;
+  /** The Airtel simulator (under /airtel), when an Airtel account is configured and the simulator role runs. */
+  readonly airtelSimulator: AirtelSimulator | null;
+  /** The first M-Pesa account's guarded adapter, when the worker role runs. */
   readonly mpesa: GuardedProvider | null;
+  /** Every provider account's guarded adapter, when the worker role runs. */
+  readonly providers: ProviderDirectory | null;
+  /** Where this process serves its Prometheus metrics, when enabled. */
+  readonly metricsUrl: string | null;
   stop(): Promise<void>;
 }
 
@@ -91,38 +111,81 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
 
     const topics = topicNames(config.kafka.topicPrefix);
     const transport = config.kafka.brokers
-      ? await createKafkaTransport({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, topics: allTopics(topics), logger })
+      ? await createKafkaTransport({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, topics: allTopics(topics), partitions: config.kafka.topicPartitions, sessionTimeoutMs: config.kafka.sessionTimeoutMs, rebalanceTimeoutMs: drainTimeoutMs(config), logger })
       : createInProcessTransport(logger);
     stops.push(() => transport.close());
     logger.info({ transport: config.kafka.brokers ? 'kafka' : 'in-process' }, 'transport ready');
 
     const persistence = kyselyPersistence(handle.db, handle.pool);
+    const metrics = createMetrics();
     const vault = new AesGcmVault(handle.db, config.crypto.masterKey, { sealThreads: config.crypto.sealThreads });
     stops.push(() => vault.close());
 
     let simulator: MpesaSimulator | null = null;
     let momoSimulator: MomoSimulator | null = null;
+    let gsmaSimulator: GsmaSimulator | null = null;
+    let airtelSimulator: AirtelSimulator | null = null;
     let simulatorUrl: string | null = null;
     if (active.has('simulator')) {
-      simulator = createMpesaSimulator({ ...config.providers.mpesa, callbackDelayMs: config.simulator.callbackDelayMs, logger });
+      // The simulator accepts the credentials of the first account of each provider (dev and tests).
+      const mpesaAccount = firstAccount(config.providers.accounts, 'mpesa');
+      simulator = createMpesaSimulator({
+        consumerKey: mpesaAccount?.settings.consumerKey ?? 'dev-consumer-key',
+        consumerSecret: mpesaAccount?.settings.consumerSecret ?? 'dev-consumer-secret',
+        callbackDelayMs: config.simulator.callbackDelayMs,
+        logger,
+      });
       const app = express();
       app.disable('x-powered-by');
       app.use(simulator.router);
       // Fault injection, execution counts and statements (localhost only: the simulator listens on 127.0.0.1).
       app.use('/__control/mpesa', simulator.controlRouter);
       // MoMo's paths (/disbursement/...) do not collide with Daraja's: one simulator address serves both.
-      const momo = config.providers.momo;
+      const momo = firstAccount(config.providers.accounts, 'mtn-momo');
       if (momo) {
-        momoSimulator = createMomoSimulator({ ...momo, callbackDelayMs: config.simulator.callbackDelayMs, requireUuidV4: true, logger });
+        momoSimulator = createMomoSimulator({ ...momo.settings, currency: momo.currency, callbackDelayMs: config.simulator.callbackDelayMs, requireUuidV4: true, logger });
         app.use(momoSimulator.router);
         app.use('/__control/mtn-momo', momoSimulator.controlRouter);
       }
+      // GSMA's paths (/transactions/..., /oauth/accesstoken) are generic: they live under /gsma, so a
+      // GSMA account points its baseUrl at <simulator>/gsma.
+      const gsma = firstAccount(config.providers.accounts, 'gsma');
+      const gsmaSim = createGsmaSimulator({
+        consumerKey: gsma?.settings.consumerKey ?? 'dev-gsma-key',
+        consumerSecret: gsma?.settings.consumerSecret ?? 'dev-gsma-secret',
+        ...(gsma?.settings.apiKey ? { apiKey: gsma.settings.apiKey } : {}),
+        callbackDelayMs: config.simulator.callbackDelayMs,
+        logger,
+      });
+      gsmaSimulator = gsmaSim;
+      app.use('/gsma', gsmaSim.router);
+      app.use('/__control/gsma', gsmaSim.controlRouter);
+      // Airtel: one market per simulator, the first Airtel account's; it posts callbacks to the one
+      // URL an Airtel application registers, signed with the account's secret in hmac mode.
+      const airtel = firstAccount(config.providers.accounts, 'airtel');
+      if (airtel) {
+        const apiBase = config.http.publicBaseUrl ?? `http://${config.http.host}:${config.http.port}`;
+        airtelSimulator = createAirtelSimulator({
+          clientId: airtel.settings.clientId,
+          clientSecret: airtel.settings.clientSecret,
+          country: airtel.country,
+          currency: airtel.currency,
+          ...(airtel.country === 'NG' ? { msisdnDigits: 10 } : {}),
+          callback: { url: `${apiBase}/v1/callbacks/airtel`, secret: airtel.callbackAuth.hmacSecret ?? 'unsigned', delayMs: config.simulator.callbackDelayMs },
+          logger,
+        });
+        app.use('/airtel', airtelSimulator.router);
+        app.use('/__control/airtel', airtelSimulator.controlRouter);
+      }
       const { server, url } = await listen(app, '127.0.0.1', config.simulator.port);
       const sim = simulator;
+      const airtelSim = airtelSimulator;
       const momoSim = momoSimulator;
       stops.push(async () => {
         sim.close();
         momoSim?.close();
+        gsmaSim.close();
+        airtelSim?.close();
         await closeServer(server);
       });
       simulatorUrl = url;
@@ -145,7 +208,9 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
         logger: logger.child({ role: 'api' }),
         readiness: async () => ({ database: await databaseReady(handle.pool, 2_000), transport: await transport.ready() }),
         authenticate: createAuthenticator(config.auth),
-        callbackAllowLists: { ...(config.providers.mpesa.callbackAllowList ? { mpesa: allowListOf(config.providers.mpesa.callbackAllowList) } : {}) },
+        callbackAllowLists: callbackAllowLists(config.providers.accounts),
+        providerRoutes: (programmeId, currency) => routesFor(config.providers.accounts, programmeId, currency),
+        callbackAuthOf: (accountId) => config.providers.accounts.find((a) => a.id === accountId)?.callbackAuth ?? null,
       });
       const { server, url } = await listen(app, config.http.host, config.http.port);
       apiServer = server;
@@ -155,40 +220,69 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
     const publicBaseUrl = config.http.publicBaseUrl ?? apiUrl ?? `http://${config.http.host}:${config.http.port}`;
 
     let mpesa: GuardedProvider | null = null;
+    let directory: ProviderDirectory | null = null;
+    let guarded: GuardedProvider[] = [];
     if (active.has('worker')) {
-      // One guarded adapter (its own breaker) and one consumer group per configured provider.
+      // One guarded adapter (its own breaker) per account, and one consumer group per provider.
       const breaker = { timeoutMs: config.limits.providerTimeoutMs, ...config.breaker };
-      mpesa = new GuardedProvider(new MpesaClient(config.providers.mpesa, config.limits.providerTimeoutMs, logger), breaker, logger);
-      const providers: Partial<Record<ProviderId, GuardedProvider>> = { mpesa };
-      const momo = config.providers.momo;
-      if (momo) providers['mtn-momo'] = new GuardedProvider(new MomoClient({ ...momo, timeoutMs: config.limits.providerTimeoutMs }, logger), breaker, logger);
-      const deps = { persistence, vault, transport, topics, providers, publicBaseUrl, logger: logger.child({ role: 'worker' }) };
-      for (const [id, provider] of Object.entries(providers) as [ProviderId, GuardedProvider][]) {
+      const entries = config.providers.accounts.map((account) => {
+        const provider = new GuardedProvider(adapterFor(account, config.limits.providerTimeoutMs, logger), breaker, logger, account.id, metrics.observer, account.callLimits);
         stops.push(async () => provider.shutdown());
-        subscriptions.push(
-          await transport.subscribe({
-            topic: topics.dispatch(id),
-            groupId: `${config.kafka.topicPrefix}tuma-worker-${id}`,
-            concurrency: config.limits.workerConcurrencyMax,
-            handle: (d) => executePayout(deps, d),
-          }),
-        );
+        return { account, provider };
+      });
+      directory = providerDirectory(entries);
+      guarded = entries.map((e) => e.provider);
+      mpesa = entries.find((e) => e.account.provider === 'mpesa')?.provider ?? null;
+      const { intervalMs: pollIntervalMs, limit: pollLimit, submittingStaleAfterMs, ...policy } = config.statusPoll;
+      const deps = { persistence, vault, transport, topics, providers: directory, publicBaseUrl, statusCheckFirstAfterMs: policy.firstAfterMs, logger: logger.child({ role: 'worker' }) };
+      // Payouts whose result did not come by their deadline, or whose outcome was ambiguous, are asked about.
+      const deadLetter = async (payoutId: string, reason: string) => {
+        const value = encode({ payoutId });
+        await transport.publish(topics.dlq, [{ key: payoutId, value: encode({ type: 'tuma.dlq', version: 1, sourceTopic: 'status-poller', reason, valueBase64: value.toString('base64') }) }]);
+      };
+      const poller = startStatusPoller({ persistence, vault, providers: directory, publicBaseUrl, policy, submittingStaleAfterMs, deadLetter, logger: logger.child({ role: 'poller' }) }, pollIntervalMs, pollLimit);
+      stops.push(() => poller.stop());
+      for (const id of new Set(config.providers.accounts.map((a) => a.provider))) {
+        const subscription = await transport.subscribe({
+          topic: topics.dispatch(id),
+          groupId: `${config.kafka.topicPrefix}tuma-worker-${id}`,
+          concurrency: config.limits.workerConcurrencyMax,
+          window: config.limits.workerPartitionWindow,
+          handle: (d) => executePayout(deps, d),
+        });
+        subscriptions.push(subscription);
+        // While every account of the provider has its breaker open, its topic is paused: nothing is
+        // fetched, nothing dropped, no offset committed past unfinished work. A half-open breaker
+        // resumes it, so that the next message is the probe; a failed probe opens and pauses again.
+        const accounts = entries.filter((e) => e.account.provider === id).map((e) => e.provider);
+        let paused = false;
+        const follow = () => {
+          const down = accounts.every((p) => p.breakerState() === 'open');
+          if (down === paused) return;
+          paused = down;
+          if (down) subscription.pause();
+          else subscription.resume();
+          logger.warn({ provider: id, paused: down }, down ? 'every account of the provider is unavailable: its topic is paused' : 'provider topic resumed');
+        };
+        for (const p of accounts) p.onStateChange(follow);
       }
     }
     if (active.has('settler')) {
-      const deps = { persistence, transport, topics, logger: logger.child({ role: 'settler' }) };
+      const deps = { persistence, transport, topics, retry: config.retry, logger: logger.child({ role: 'settler' }) };
       subscriptions.push(
-        await transport.subscribe({
+        await transport.subscribeChunks({
           topic: topics.results,
           groupId: `${config.kafka.topicPrefix}tuma-settler`,
           concurrency: config.limits.workerConcurrencyMax,
-          handle: async (d) => {
-            await settleResult(deps, d);
+          chunkMax: config.limits.settlerChunkMax,
+          handle: async (chunk) => {
+            await settleResults(deps, chunk);
           },
         }),
       );
     }
     if (active.has('relay')) {
+      if (!config.kafka.brokers) await recoverInProcessWork(persistence, logger.child({ role: 'relay' }));
       const relay = startRelay({ persistence, transport, topics, chunkMax: config.limits.relayChunkMax, logger: logger.child({ role: 'relay' }) }, config.limits.relayPollIntervalMs);
       stops.push(() => relay.stop());
       // Housekeeping of the same kind: batches whose approvals never came are rejected.
@@ -201,16 +295,89 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
       stops.push(() => chainer.stop());
     }
 
+    let metricsUrl: string | null = null;
+    if (config.metrics) {
+      const providers = guarded;
+      metrics.setSources({
+        providers: () => providers,
+        lag: () => transport.lag(),
+        // Counted where the API runs: one process reports them, not every worker.
+        payoutCounts: active.has('api') ? () => persistence.read.payouts.countByState() : null,
+      });
+      const served = await serveMetrics(metrics, config.metrics.host, config.metrics.port, logger);
+      stops.push(() => served.close());
+      metricsUrl = served.url;
+    }
+
     if (apiServer) {
       const server = apiServer;
       // Stopping intake comes first at shutdown: it is pushed last.
       stops.push(() => closeServer(server));
     }
-    return { db: handle.db, persistence, transport, topics, apiUrl, simulatorUrl, simulator, momoSimulator, mpesa, stop: stopAll };
+    return { db: handle.db, persistence, vault, transport, topics, apiUrl, simulatorUrl, simulator, momoSimulator, gsmaSimulator, airtelSimulator, mpesa, providers: directory, metricsUrl, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;
   }
+}
+
+/**
+ * How long a worker may take, in a rebalance, to finish the provider calls it has in hand before
+ * it rejoins: a token fetch and a call, each up to the provider timeout, and a margin. A call still
+ * waiting its turn under an account's rate limit may take longer; the notes say so.
+ */
+function drainTimeoutMs(config: Config): number {
+  return 2 * config.limits.providerTimeoutMs + 10_000;
+}
+
+function firstAccount<P extends ProviderAccount['provider']>(accounts: readonly ProviderAccount[], provider: P): Extract<ProviderAccount, { provider: P }> | undefined {
+  return accounts.find((a): a is Extract<ProviderAccount, { provider: P }> => a.provider === provider);
+}
+
+/** The adapter that speaks an account's provider API with its credentials. */
+function adapterFor(account: ProviderAccount, timeoutMs: number, logger: Logger): ProviderAdapter & { readonly id: ProviderId } {
+  const log = logger.child({ account: account.id });
+  switch (account.provider) {
+    case 'mpesa':
+      return new MpesaClient(account.settings, timeoutMs, log);
+    case 'mtn-momo':
+      return new MomoClient({ ...account.settings, timeoutMs }, log);
+    case 'gsma':
+      return new GsmaClient(
+        {
+          baseUrl: account.settings.baseUrl,
+          ...(account.settings.tokenBaseUrl ? { tokenBaseUrl: account.settings.tokenBaseUrl } : {}),
+          consumerKey: account.settings.consumerKey,
+          consumerSecret: account.settings.consumerSecret,
+          ...(account.settings.apiKey ? { apiKey: account.settings.apiKey } : {}),
+          debitParty: account.settings.debitParty,
+          timeoutMs,
+        },
+        log,
+      );
+    case 'airtel':
+      return new AirtelClient({ ...account.settings, country: account.country, currency: account.currency, timeoutMs }, log);
+  }
+}
+
+/**
+ * Per provider, where its callbacks may come from: when every account of the provider has an
+ * allow-list, their union; when one has none, any address (its per-attempt token or signature
+ * still authenticates each callback).
+ */
+function callbackAllowLists(accounts: readonly ProviderAccount[]): Partial<Record<ProviderId, (address: string | undefined) => boolean>> {
+  const lists: Partial<Record<ProviderId, ((address: string | undefined) => boolean)[] | null>> = {};
+  for (const a of accounts) {
+    const current = lists[a.provider];
+    if (current === null) continue;
+    if (a.callbackAuth.allowList === null) lists[a.provider] = null;
+    else lists[a.provider] = [...(current ?? []), allowListOf(a.callbackAuth.allowList)];
+  }
+  const result: Partial<Record<ProviderId, (address: string | undefined) => boolean>> = {};
+  for (const [provider, fns] of Object.entries(lists) as [ProviderId, ((address: string | undefined) => boolean)[] | null][]) {
+    if (fns) result[provider] = (address) => fns.some((allows) => allows(address));
+  }
+  return result;
 }
 
 /** An allow-list the configuration already validated. */

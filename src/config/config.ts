@@ -4,6 +4,13 @@ import { providerRules } from '../domain/providers.js';
 import { readFileSync } from 'node:fs';
 import { parseAllowList } from '../adapters/http/callback-auth.js';
 import { mpesaSecurityCredential } from '../adapters/providers/mpesa/security-credential.js';
+import { checkAccounts, loadProviderAccounts, type ProviderAccount } from './provider-accounts.js';
+import { isCurrencyCode } from '../domain/currency.js';
+import { kafkaSessionTimeoutMsDefault, kafkaSessionTimeoutMsMax, kafkaSessionTimeoutMsMin, topicPartitionsDefault, topicPartitionsMax } from '../adapters/kafka/kafka-transport.js';
+import { statusCheckDefaults, statusPollMaxima, submittingStaleAfterDefaultMs, submittingStaleAfterMaxMs } from '../application/poll-status.js';
+import type { FailureReason } from '../domain/provider-outcome.js';
+import { retryDefaults, retryMaxima, retryableFailureReasons, type RetryPolicy } from '../domain/retry-policy.js';
+import { settleChunkMax } from '../application/settle-result.js';
 
 /** Named maxima for every configurable limit: a value past one is refused at start. */
 export const limitsMax = {
@@ -13,7 +20,8 @@ export const limitsMax = {
   relayChunkMax: 10_000,
   relayPollIntervalMs: 60_000,
   workerConcurrencyMax: 256,
-  settlerChunkMax: 10_000,
+  workerPartitionWindow: 256,
+  settlerChunkMax: settleChunkMax,
   providerTimeoutMs: 120_000,
   breakerResetTimeoutMs: 600_000,
   breakerVolumeThreshold: 10_000,
@@ -23,6 +31,11 @@ export const limitsMax = {
   ledgerChainIntervalMs: 60_000,
   batchExpiryIntervalMs: 3_600_000,
   sealThreads: 16,
+  statusPollIntervalMs: statusPollMaxima.intervalMs,
+  statusPollLimit: statusPollMaxima.limit,
+  statusCheckFirstAfterMs: statusPollMaxima.firstAfterMs,
+  statusCheckBackoffMaxMs: statusPollMaxima.backoffMaxMs,
+  statusChecksMax: statusPollMaxima.checksMax,
 } as const;
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
@@ -59,6 +72,13 @@ const envSchema = z.object({
     .optional(),
   KAFKA_CLIENT_ID: z.string().regex(/^[\w.-]{1,64}$/, 'must be 1-64 of [A-Za-z0-9_.-]').default('tuma'),
   KAFKA_TOPIC_PREFIX: z.string().regex(/^[\w.-]{0,64}$/, 'must be 0-64 of [A-Za-z0-9_.-]').default(''),
+  // Partitions of the topics Tuma creates: a worker group works on at most this many messages of a
+  // provider's topic at once (with WORKER_CONCURRENCY_MAX, the smaller bounds it). Existing topics keep theirs.
+  KAFKA_TOPIC_PARTITIONS: intIn(1, topicPartitionsMax).default(topicPartitionsDefault),
+  // A consumer the broker has not heard from for this long is expelled and its partitions handed on.
+  // Consumers heartbeat every tenth of it, also while a slow provider call is in hand. The broker
+  // must accept it (group.min/max.session.timeout.ms, 6 s and 30 min by default).
+  KAFKA_SESSION_TIMEOUT_MS: intIn(kafkaSessionTimeoutMsMin, kafkaSessionTimeoutMsMax).default(kafkaSessionTimeoutMsDefault),
 
   // Threads that seal a large batch's beneficiary data beside the main thread; 0 seals on the main thread.
   SEAL_THREADS: intIn(0, limitsMax.sealThreads).default(2),
@@ -67,6 +87,9 @@ const envSchema = z.object({
     .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be 32 bytes in base64 (44 characters)')
     .optional(),
 
+  // The provider accounts file (src/config/provider-accounts.ts); instead of the MPESA_* / MOMO_* variables,
+  // which configure one account of each.
+  PROVIDERS_FILE: z.string().min(1).max(4096).optional(),
   MPESA_BASE_URL: url.optional(),
   MPESA_CONSUMER_KEY: secret.optional(),
   MPESA_CONSUMER_SECRET: secret.optional(),
@@ -103,6 +126,10 @@ const envSchema = z.object({
   LEDGER_CHAIN_INTERVAL_MS: intIn(10, limitsMax.ledgerChainIntervalMs).default(1_000),
   BATCH_EXPIRY_INTERVAL_MS: intIn(100, limitsMax.batchExpiryIntervalMs).default(60_000),
 
+  // Prometheus metrics of this process (GET /metrics) on their own address; METRICS_PORT=0 picks a free port.
+  METRICS_ENABLED: bool.default(true),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  METRICS_PORT: port.default(9464),
   SIMULATOR_PORT: port.default(8090),
   SIMULATOR_CALLBACK_DELAY_MS: intIn(0, limitsMax.callbackDelayMs).default(50),
 
@@ -110,29 +137,49 @@ const envSchema = z.object({
   RELAY_CHUNK_MAX: intIn(1, limitsMax.relayChunkMax).default(500),
   RELAY_POLL_INTERVAL_MS: intIn(10, limitsMax.relayPollIntervalMs).default(200),
   WORKER_CONCURRENCY_MAX: intIn(1, limitsMax.workerConcurrencyMax).default(16),
+  // Dispatch messages of one partition a worker has in hand at once: provider calls wait on the
+  // network, so a partition's messages overlap (each payout is locked on its own; offsets are
+  // committed up to the first unfinished one). Per provider and process, at most
+  // WORKER_CONCURRENCY_MAX × WORKER_PARTITION_WINDOW calls are in flight (the accounts' own
+  // concurrency limits apply on top).
+  WORKER_PARTITION_WINDOW: intIn(1, limitsMax.workerPartitionWindow).default(8),
   SETTLER_CHUNK_MAX: intIn(1, limitsMax.settlerChunkMax).default(500),
   PROVIDER_TIMEOUT_MS: intIn(100, limitsMax.providerTimeoutMs).default(10_000),
   BREAKER_ERROR_THRESHOLD_PERCENT: intIn(1, 100).default(50),
   BREAKER_RESET_TIMEOUT_MS: intIn(100, limitsMax.breakerResetTimeoutMs).default(10_000),
   BREAKER_VOLUME_THRESHOLD: intIn(1, limitsMax.breakerVolumeThreshold).default(10),
   SHUTDOWN_TIMEOUT_MS: intIn(100, limitsMax.shutdownTimeoutMs).default(15_000),
+  // The status poller (worker role): how often it looks for payouts whose provider deadline passed,
+  // how many it claims per look, the deadline itself, the backoff cap and the checks per attempt
+  // before a payout is flagged for operators.
+  STATUS_POLL_INTERVAL_MS: intIn(10, limitsMax.statusPollIntervalMs).default(1_000),
+  STATUS_POLL_LIMIT: intIn(1, limitsMax.statusPollLimit).default(100),
+  STATUS_CHECK_FIRST_AFTER_MS: intIn(1, limitsMax.statusCheckFirstAfterMs).default(statusCheckDefaults.firstAfterMs),
+  STATUS_CHECK_BACKOFF_MAX_MS: intIn(1, limitsMax.statusCheckBackoffMaxMs).default(statusCheckDefaults.backoffMaxMs),
+  STATUS_CHECKS_MAX: intIn(1, limitsMax.statusChecksMax).default(statusCheckDefaults.checksMax),
+  // A payout in submitting this long without a recorded answer was stranded by a worker that
+  // stopped mid-call: the poller asks the provider about it. More than PROVIDER_TIMEOUT_MS.
+  // After a confirmed failure that may pass (float ran out, our limit, expired, provider failure):
+  // attempts in all, each under a new key, the first wait doubling per attempt up to the cap.
+  // Which of those are tried again: a comma-separated list, or "none" (every confirmed failure final).
+  PAYOUT_RETRY_REASONS: z
+    .string()
+    .transform((v) => (v.trim() === 'none' ? [] : v.split(',').map((r) => r.trim())))
+    .refine((rs) => rs.every((r) => (retryableFailureReasons as readonly string[]).includes(r)), `one or more of ${retryableFailureReasons.join(', ')}, comma-separated, or none`)
+    .transform((rs) => rs as FailureReason[])
+    .optional(),
+  PAYOUT_ATTEMPTS_MAX: intIn(1, retryMaxima.attemptsMax).default(retryDefaults.attemptsMax),
+  PAYOUT_RETRY_BACKOFF_MS: intIn(1, retryMaxima.backoffMs).default(retryDefaults.backoffMs),
+  PAYOUT_RETRY_BACKOFF_MAX_MS: intIn(1, retryMaxima.backoffMaxMs).default(retryDefaults.backoffMaxMs),
+  STATUS_SUBMITTING_STALE_AFTER_MS: intIn(1, submittingStaleAfterMaxMs).default(submittingStaleAfterDefaultMs),
 });
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
-export interface MpesaConfig {
-  readonly baseUrl: string;
-  readonly consumerKey: string;
-  readonly consumerSecret: string;
-  readonly shortcode: string;
-  readonly initiatorName: string;
-  readonly securityCredential: string;
-  /** Addresses Daraja's callbacks may come from (IPs or CIDR blocks); null = any. */
-  readonly callbackAllowList: string | null;
-}
+export type { ProviderAccount } from './provider-accounts.js';
 
-/** One MTN MoMo Disbursement account (a market: one target environment, one currency). */
-export interface MomoConfig {
+/** One MTN MoMo Disbursement account as the MOMO_* variables give it (a market: one target environment, one currency). */
+interface MomoEnvConfig {
   readonly baseUrl: string;
   readonly apiUserId: string;
   readonly apiKey: string;
@@ -140,6 +187,16 @@ export interface MomoConfig {
   readonly targetEnvironment: string;
   readonly currency: string;
 }
+
+/**
+ * The country of each MTN MoMo market (target environment), for the MOMO_* shorthand: the accounts
+ * file names the country itself. Markets sharing a currency (XAF, XOF) are told apart here.
+ */
+export const momoMarketCountries: Readonly<Record<string, string>> = {
+  mtnuganda: 'UG', mtnghana: 'GH', mtnrwanda: 'RW', mtnzambia: 'ZM', mtncameroon: 'CM', mtnivorycoast: 'CI',
+  mtnbenin: 'BJ', mtncongo: 'CG', mtnswaziland: 'SZ', mtnguineaconakry: 'GN', mtnsouthafrica: 'ZA', mtnliberia: 'LR',
+  mtnsouthsudan: 'SS', mtnnigeria: 'NG',
+};
 
 export interface Config {
   readonly devMode: boolean;
@@ -154,10 +211,13 @@ export interface Config {
     readonly embeddedPort: number;
   };
   /** brokers null = the in-process transport. */
-  readonly kafka: { readonly brokers: readonly string[] | null; readonly clientId: string; readonly topicPrefix: string };
+  readonly kafka: { readonly brokers: readonly string[] | null; readonly clientId: string; readonly topicPrefix: string; readonly topicPartitions: number; readonly sessionTimeoutMs: number };
   readonly crypto: { readonly masterKey: Buffer; readonly sealThreads: number };
-  readonly providers: { readonly mpesa: MpesaConfig; readonly momo: MomoConfig | null };
+  /** Every provider account Tuma pays through (PROVIDERS_FILE, or one account per provider from MPESA_* / MOMO_*). */
+  readonly providers: { readonly accounts: readonly ProviderAccount[] };
   readonly simulator: { readonly port: number; readonly callbackDelayMs: number };
+  /** null: no metrics listener. */
+  readonly metrics: { readonly host: string; readonly port: number } | null;
   /** Bearer JWTs: the issuer, the audience, and its keys (inline JWKS or a URL). */
   readonly auth: {
     readonly issuer: string;
@@ -174,10 +234,24 @@ export interface Config {
     readonly relayChunkMax: number;
     readonly relayPollIntervalMs: number;
     readonly workerConcurrencyMax: number;
+    /** Messages of one dispatch partition in hand at once. */
+    readonly workerPartitionWindow: number;
     readonly settlerChunkMax: number;
     readonly providerTimeoutMs: number;
     readonly shutdownTimeoutMs: number;
   };
+  /** The status poller: a payout unresolved `firstAfterMs` after it was submitted (or went unknown) is asked about. */
+  readonly statusPoll: {
+    readonly intervalMs: number;
+    readonly limit: number;
+    readonly firstAfterMs: number;
+    readonly backoffMaxMs: number;
+    readonly checksMax: number;
+    /** A payout in submitting this long without a recorded answer is asked about (its worker stopped mid-call). */
+    readonly submittingStaleAfterMs: number;
+  };
+  /** Attempts after confirmed, retryable failures (domain/retry-policy.ts). */
+  readonly retry: RetryPolicy;
   readonly breaker: {
     readonly errorThresholdPercent: number;
     readonly resetTimeoutMs: number;
@@ -263,7 +337,7 @@ function mpesaCredential(e: z.infer<typeof envSchema>, dev: boolean, problems: s
 const momoDev = { apiUserId: 'dev-momo-user', apiKey: 'dev-momo-key', subscriptionKey: 'dev-momo-subscription', targetEnvironment: 'mtnuganda', currency: 'UGX' } as const;
 
 /** MoMo is offered when configured (every MOMO_* variable), or in dev mode against the simulator. */
-function momoConfig(e: z.infer<typeof envSchema>, dev: boolean, problems: string[]): MomoConfig | null {
+function momoConfig(e: z.infer<typeof envSchema>, dev: boolean, problems: string[]): MomoEnvConfig | null {
   const given = {
     MOMO_BASE_URL: e.MOMO_BASE_URL, MOMO_API_USER_ID: e.MOMO_API_USER_ID, MOMO_API_KEY: e.MOMO_API_KEY,
     MOMO_SUBSCRIPTION_KEY: e.MOMO_SUBSCRIPTION_KEY, MOMO_TARGET_ENVIRONMENT: e.MOMO_TARGET_ENVIRONMENT, MOMO_CURRENCY: e.MOMO_CURRENCY,
@@ -277,6 +351,9 @@ function momoConfig(e: z.infer<typeof envSchema>, dev: boolean, problems: string
   const currency = given.MOMO_CURRENCY!;
   if (!(providerRules['mtn-momo'].currencies as readonly string[]).includes(currency)) {
     problems.push(`MOMO_CURRENCY: MTN MoMo does not pay in ${currency} (${providerRules['mtn-momo'].currencies.join(', ')})`);
+  }
+  if (!Object.hasOwn(momoMarketCountries, given.MOMO_TARGET_ENVIRONMENT!)) {
+    problems.push(`MOMO_TARGET_ENVIRONMENT: ${given.MOMO_TARGET_ENVIRONMENT} is not a market Tuma knows (${Object.keys(momoMarketCountries).join(', ')}); configure it in PROVIDERS_FILE with its country`);
   }
   return {
     baseUrl: given.MOMO_BASE_URL!.replace(/\/+$/, ''),
@@ -294,6 +371,61 @@ function missing(name: string, problems: string[]): string {
   return '';
 }
 
+/** The variables that the accounts file replaces: set both, and which one counts would be a guess. */
+const perProviderVariables = /^(MPESA|MOMO)_/;
+
+function accountsFromFile(e: z.infer<typeof envSchema>, env: Env, problems: string[]): ProviderAccount[] {
+  const both = Object.keys(e).filter((k) => perProviderVariables.test(k));
+  if (both.length > 0) problems.push(`PROVIDERS_FILE: is set, so ${both.join(', ')} must not be: configure every account in the file`);
+  return loadProviderAccounts(e.PROVIDERS_FILE!, env, problems, { devMode: e.TUMA_DEV_MODE }) ?? [];
+}
+
+/** One M-Pesa account (always) and one MoMo account (when configured, or in dev mode), named after their provider. */
+function accountsFromEnv(
+  e: z.infer<typeof envSchema>,
+  dev: boolean,
+  problems: string[],
+  secretOf: (name: keyof typeof devSecrets) => string,
+): ProviderAccount[] {
+  const accounts: ProviderAccount[] = [];
+  const mpesaBaseUrl = e.MPESA_BASE_URL ?? (dev ? `http://127.0.0.1:${e.SIMULATOR_PORT}` : missing('MPESA_BASE_URL', problems));
+  accounts.push({
+    id: 'mpesa',
+    provider: 'mpesa',
+    country: 'KE',
+    currency: 'KES',
+    programmes: '*',
+    limits: { minMinor: null, maxMinor: null },
+    callLimits: { ratePerSecond: null, concurrency: null },
+    callbackAuth: { mode: 'url-token', allowList: e.MPESA_CALLBACK_ALLOWLIST ?? null, hmacSecret: null },
+    settings: {
+      baseUrl: mpesaBaseUrl.replace(/\/+$/, ''),
+      consumerKey: secretOf('MPESA_CONSUMER_KEY'),
+      consumerSecret: secretOf('MPESA_CONSUMER_SECRET'),
+      shortcode: secretOf('MPESA_SHORTCODE'),
+      initiatorName: secretOf('MPESA_INITIATOR_NAME'),
+      securityCredential: mpesaCredential(e, dev, problems),
+    },
+  });
+  const momo = momoConfig(e, dev, problems);
+  if (momo && isCurrencyCode(momo.currency) && Object.hasOwn(momoMarketCountries, momo.targetEnvironment)) {
+    const { currency, ...settings } = momo;
+    accounts.push({
+      id: 'mtn-momo',
+      provider: 'mtn-momo',
+      country: momoMarketCountries[momo.targetEnvironment]!,
+      currency,
+      programmes: '*',
+      limits: { minMinor: null, maxMinor: null },
+      callLimits: { ratePerSecond: null, concurrency: null },
+      callbackAuth: { mode: 'url-token', allowList: null, hmacSecret: null },
+      settings,
+    });
+  }
+  checkAccounts(accounts, (m) => problems.push(m));
+  return accounts;
+}
+
 /** Reads, validates and freezes the configuration. Throws ConfigError naming every bad variable. */
 export function loadConfig(env: Env): Config {
   // Empty strings count as unset: `FOO= tuma start` should not mean "FOO is the empty string".
@@ -308,21 +440,14 @@ export function loadConfig(env: Env): Config {
   const secretOf = (name: keyof typeof devSecrets): string => e[name] ?? (dev ? devSecrets[name] : missing(name, problems));
 
   const masterKeyB64 = e.TUMA_MASTER_KEY ?? missing('TUMA_MASTER_KEY', problems);
-  const mpesaBaseUrl = e.MPESA_BASE_URL ?? (dev ? `http://127.0.0.1:${e.SIMULATOR_PORT}` : missing('MPESA_BASE_URL', problems));
-  const mpesa: MpesaConfig = {
-    baseUrl: mpesaBaseUrl,
-    consumerKey: secretOf('MPESA_CONSUMER_KEY'),
-    consumerSecret: secretOf('MPESA_CONSUMER_SECRET'),
-    shortcode: secretOf('MPESA_SHORTCODE'),
-    initiatorName: secretOf('MPESA_INITIATOR_NAME'),
-    securityCredential: mpesaCredential(e, dev, problems),
-    callbackAllowList: e.MPESA_CALLBACK_ALLOWLIST ?? null,
-  };
+  const accounts = e.PROVIDERS_FILE !== undefined ? accountsFromFile(e, env, problems) : accountsFromEnv(e, dev, problems, secretOf);
   const jwks = parseJwks(e.AUTH_JWKS, problems);
   if (e.AUTH_JWKS === undefined && !e.AUTH_JWKS_URL) problems.push('AUTH_JWKS: is required, or AUTH_JWKS_URL (in dev mode `tuma` creates a local issuer)');
   const issuer = e.AUTH_ISSUER ?? (dev ? devAuth.issuer : missing('AUTH_ISSUER', problems));
   const audience = e.AUTH_AUDIENCE ?? (dev ? devAuth.audience : missing('AUTH_AUDIENCE', problems));
-  const momo = momoConfig(e, dev, problems);
+  if (e.STATUS_CHECK_BACKOFF_MAX_MS < e.STATUS_CHECK_FIRST_AFTER_MS) problems.push('STATUS_CHECK_BACKOFF_MAX_MS: must be at least STATUS_CHECK_FIRST_AFTER_MS');
+  if (e.PAYOUT_RETRY_BACKOFF_MAX_MS < e.PAYOUT_RETRY_BACKOFF_MS) problems.push('PAYOUT_RETRY_BACKOFF_MAX_MS: must be at least PAYOUT_RETRY_BACKOFF_MS');
+  if (e.STATUS_SUBMITTING_STALE_AFTER_MS <= e.PROVIDER_TIMEOUT_MS) problems.push('STATUS_SUBMITTING_STALE_AFTER_MS: must be more than PROVIDER_TIMEOUT_MS (a live call stays in submitting that long)');
   if (problems.length > 0) throw new ConfigError(problems);
 
   const config: Config = {
@@ -339,10 +464,13 @@ export function loadConfig(env: Env): Config {
       brokers: e.KAFKA_BROKERS ? e.KAFKA_BROKERS.split(',') : null,
       clientId: e.KAFKA_CLIENT_ID,
       topicPrefix: e.KAFKA_TOPIC_PREFIX,
+      topicPartitions: e.KAFKA_TOPIC_PARTITIONS,
+      sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
     },
     crypto: { masterKey: Buffer.from(masterKeyB64, 'base64'), sealThreads: e.SEAL_THREADS },
-    providers: { mpesa: { ...mpesa, baseUrl: mpesa.baseUrl.replace(/\/+$/, '') }, momo },
+    providers: { accounts },
     simulator: { port: e.SIMULATOR_PORT, callbackDelayMs: e.SIMULATOR_CALLBACK_DELAY_MS },
+    metrics: e.METRICS_ENABLED ? { host: e.METRICS_HOST, port: e.METRICS_PORT } : null,
     auth: { issuer, audience, jwks, jwksUrl: e.AUTH_JWKS_URL ?? null, clockToleranceSeconds: e.AUTH_CLOCK_TOLERANCE_S },
     ledger: { chainIntervalMs: e.LEDGER_CHAIN_INTERVAL_MS },
     limits: {
@@ -351,10 +479,20 @@ export function loadConfig(env: Env): Config {
       relayChunkMax: e.RELAY_CHUNK_MAX,
       relayPollIntervalMs: e.RELAY_POLL_INTERVAL_MS,
       workerConcurrencyMax: e.WORKER_CONCURRENCY_MAX,
+      workerPartitionWindow: e.WORKER_PARTITION_WINDOW,
       settlerChunkMax: e.SETTLER_CHUNK_MAX,
       providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,
       shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     },
+    statusPoll: {
+      intervalMs: e.STATUS_POLL_INTERVAL_MS,
+      limit: e.STATUS_POLL_LIMIT,
+      firstAfterMs: e.STATUS_CHECK_FIRST_AFTER_MS,
+      backoffMaxMs: e.STATUS_CHECK_BACKOFF_MAX_MS,
+      checksMax: e.STATUS_CHECKS_MAX,
+      submittingStaleAfterMs: e.STATUS_SUBMITTING_STALE_AFTER_MS,
+    },
+    retry: { reasons: e.PAYOUT_RETRY_REASONS ?? retryableFailureReasons, attemptsMax: e.PAYOUT_ATTEMPTS_MAX, backoffMs: e.PAYOUT_RETRY_BACKOFF_MS, backoffMaxMs: e.PAYOUT_RETRY_BACKOFF_MAX_MS },
     breaker: {
       errorThresholdPercent: e.BREAKER_ERROR_THRESHOLD_PERCENT,
       resetTimeoutMs: e.BREAKER_RESET_TIMEOUT_MS,

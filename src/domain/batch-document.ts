@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { isCurrencyCode, scaleOf, type CurrencyCode } from './currency.js';
 import type { RowError, RowErrorCode } from './errors.js';
 import { minorUnitsMax, parseAmount } from './money.js';
-import { isProviderId, providerRules, type ProviderId, type ProviderRules } from './providers.js';
+import { isProviderId, paysIn, providerRules, servesCountry, type ProviderId, type ProviderRoutes, type ProviderRules } from './providers.js';
 import { err, ok, type Result } from './result.js';
 
 /** Lengths of free-text fields: bounded so a hostile document cannot bloat storage. */
@@ -115,6 +115,11 @@ function pickHeader(o: Record<string, unknown>): Record<string, unknown> {
 /** What a programme's policy says about rows. */
 export interface RowPolicy {
   readonly providers: readonly ProviderId[];
+  /**
+   * The programme's provider accounts for the batch currency: a row must go to a country one of
+   * them serves, within that account's limits. Absent: the providers' own rules only.
+   */
+  readonly routes?: ProviderRoutes;
   readonly payoutMaxMinor: bigint | null;
   readonly rowErrors: 'reject_batch' | 'accept_valid_rows';
 }
@@ -281,19 +286,22 @@ function parseRow(
   }
   if (!policy.providers.includes(p.provider)) errors.push({ row, field: 'provider', code: 'PROVIDER_NOT_ENABLED' });
   const rules: ProviderRules = providerRules[p.provider];
-  if (!(rules.currencies as readonly string[]).includes(currency)) errors.push({ row, field: 'provider', code: 'PROVIDER_CURRENCY' });
-  if (amount.ok) {
-    const limits = rules.amountLimits[currency];
-    if (rules.wholeUnitsOnly && amount.value % 10n ** BigInt(scaleOf(currency)) !== 0n) errors.push({ row, field: 'amount', code: 'AMOUNT_PROVIDER_SCALE' });
-    else if ((policy.payoutMaxMinor !== null && amount.value > policy.payoutMaxMinor) || (limits && amount.value > limits.maxMinor)) {
-      errors.push({ row, field: 'amount', code: 'AMOUNT_ABOVE_MAXIMUM' });
-    } else if (limits && amount.value < limits.minMinor) errors.push({ row, field: 'amount', code: 'AMOUNT_BELOW_MINIMUM' });
-  }
+  const route = policy.routes ? policy.routes.get(p.provider) : undefined;
+  if (!paysIn(rules, currency)) errors.push({ row, field: 'provider', code: 'PROVIDER_CURRENCY' });
+  else if (policy.routes && !route) errors.push({ row, field: 'provider', code: 'PROVIDER_NOT_CONFIGURED' });
   // Mobile metadata: a mobile-money payout goes to a mobile number, so a valid landline is refused too.
   const phone = /^\+[1-9][0-9]{6,14}$/.test(p.msisdn) ? parsePhoneNumberFromString(p.msisdn) : undefined;
+  const country = phone?.isValid() ? phone.country : undefined;
+  const account = route && country ? route.get(country) : undefined;
   if (!phone || !phone.isValid()) errors.push({ row, field: 'msisdn', code: 'MSISDN_INVALID' });
-  else if (!phone.country || !(rules.countries as readonly string[]).includes(phone.country)) {
-    errors.push({ row, field: 'msisdn', code: 'MSISDN_COUNTRY' });
+  else if (!country || !servesCountry(rules, country) || (route && !account)) errors.push({ row, field: 'msisdn', code: 'MSISDN_COUNTRY' });
+  if (amount.ok) {
+    const limits = (rules.amountLimits as ProviderRules['amountLimits'])[currency];
+    const max = minOf(policy.payoutMaxMinor, limits?.maxMinor ?? null, account?.maxMinor ?? null);
+    const min = maxOf(limits?.minMinor ?? null, account?.minMinor ?? null);
+    if (rules.wholeUnitsOnly && amount.value % 10n ** BigInt(scaleOf(currency)) !== 0n) errors.push({ row, field: 'amount', code: 'AMOUNT_PROVIDER_SCALE' });
+    else if (max !== null && amount.value > max) errors.push({ row, field: 'amount', code: 'AMOUNT_ABOVE_MAXIMUM' });
+    else if (min !== null && amount.value < min) errors.push({ row, field: 'amount', code: 'AMOUNT_BELOW_MINIMUM' });
   }
   if (errors.length > before || !amount.ok || !phone) return null;
   return {
@@ -305,4 +313,16 @@ function parseRow(
     name: p.name ?? null,
     note: p.note ?? null,
   };
+}
+
+function minOf(...values: (bigint | null)[]): bigint | null {
+  let m: bigint | null = null;
+  for (const v of values) if (v !== null && (m === null || v < m)) m = v;
+  return m;
+}
+
+function maxOf(...values: (bigint | null)[]): bigint | null {
+  let m: bigint | null = null;
+  for (const v of values) if (v !== null && (m === null || v > m)) m = v;
+  return m;
 }

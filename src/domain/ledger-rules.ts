@@ -246,5 +246,20 @@ export const postings = {
   },
 } as const;
 
+/**
+ * Journals that must all happen together, merged into one per currency (a ledger), transfers in
+ * their order: posted as one, each account's deltas are summed and its row written once. Each
+ * merged journal is named after its first transfer, whose id belongs to no other journal.
+ */
+export function mergeJournals(journals: readonly Journal[]): Journal[] {
+  const byCurrency = new Map<CurrencyCode, TransferSpec[]>();
+  for (const j of journals) {
+    const list = byCurrency.get(j.currency);
+    if (list) list.push(...j.transfers);
+    else byCurrency.set(j.currency, [...j.transfers]);
+  }
+  return [...byCurrency.values()].map((transfers) => journal(deriveId('merged-journal', transfers[0]!.id), transfers));
+}
+
 /** The id of the transfer that settles a payout (paid or released): one per payout, ever. */
 export const settleId = (payoutId: string): string => deriveId('payout-settle', payoutId);

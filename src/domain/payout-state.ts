@@ -21,8 +21,9 @@ const payoutMoves: Record<PayoutState, readonly PayoutState[]> = {
   queued: ['submitting', 'cancelled'],
   // A provider may report the result before the worker has recorded its acknowledgement.
   submitting: ['submitted', 'unknown', 'paid', 'failed', 'queued'],
-  submitted: ['paid', 'failed', 'unknown'],
-  unknown: ['submitting', 'submitted', 'paid', 'failed'],
+  // → queued: a confirmed, retryable failure; the next attempt (a new key) waits there (domain/retry-policy.ts).
+  submitted: ['paid', 'failed', 'unknown', 'queued'],
+  unknown: ['submitting', 'submitted', 'paid', 'failed', 'queued'],
   paid: ['reversed'],
   failed: [],
   cancelled: [],
@@ -32,6 +33,11 @@ const payoutMoves: Record<PayoutState, readonly PayoutState[]> = {
 export const terminalPayoutStates: readonly PayoutState[] = ['failed', 'cancelled', 'reversed'];
 /** Settled states: the ledger has moved for them. `paid` can still be reversed later. */
 export const settledPayoutStates: readonly PayoutState[] = ['paid', 'failed', 'cancelled', 'reversed'];
+/**
+ * States the status poller asks providers about: the provider has (or may have) the payment and
+ * no final answer reached us. (migrations/0006-status-poll.ts indexes exactly these.)
+ */
+export const statusPolledPayoutStates: readonly PayoutState[] = ['submitted', 'unknown'];
 
 export interface IllegalTransition {
   readonly code: 'ILLEGAL_TRANSITION';

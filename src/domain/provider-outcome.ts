@@ -45,9 +45,18 @@ export type ProviderOutcome =
   /** The provider has the request and has not finished it. */
   | { readonly kind: 'pending'; readonly providerReference: string | null }
   /** We do not know whether the money moved: ask the provider (status query), never resend with a new key. */
-  | { readonly kind: 'unknown'; readonly providerCode: string | null; readonly detail: string };
+  | { readonly kind: 'unknown'; readonly providerCode: string | null; readonly detail: string }
+  /**
+   * The provider says it has no transaction under this key: nothing ran. The request never
+   * arrived (or is not registered yet), so it may be sent again with the same key, never a new one.
+   */
+  | { readonly kind: 'absent'; readonly providerCode: string; readonly detail: string }
+  /** The money reached the payee and the provider took it back later: it is in our float again. */
+  | { readonly kind: 'reversed'; readonly providerReference: string | null; readonly providerCode: string };
 
 export const paid = (providerReference: string | null = null): ProviderOutcome => ({ kind: 'paid', providerReference });
 export const failed = (reason: FailureReason, providerCode: string): ProviderOutcome => ({ kind: 'failed', reason, providerCode });
 export const pending = (providerReference: string | null = null): ProviderOutcome => ({ kind: 'pending', providerReference });
 export const unknown = (providerCode: string | null, detail: string): ProviderOutcome => ({ kind: 'unknown', providerCode, detail });
+export const absent = (providerCode: string, detail: string): ProviderOutcome => ({ kind: 'absent', providerCode, detail });
+export const reversed = (providerReference: string | null, providerCode: string): ProviderOutcome => ({ kind: 'reversed', providerReference, providerCode });

@@ -4,8 +4,9 @@ import type { CountryCode } from 'libphonenumber-js';
 import type { CurrencyCode } from './currency.js';
 
 export interface ProviderRules {
-  readonly countries: readonly CountryCode[];
-  readonly currencies: readonly CurrencyCode[];
+  /** 'any': the provider is a standard (GSMA MM API) spoken by many operators; each account names its market. */
+  readonly countries: readonly CountryCode[] | 'any';
+  readonly currencies: readonly CurrencyCode[] | 'any';
   /** Daraja B2C takes whole shillings only: an amount with cents cannot be sent as it is. */
   readonly wholeUnitsOnly: boolean;
   /** The provider's own per-transaction limits, in minor units of each currency it pays in. */
@@ -23,6 +24,15 @@ export const providerRules = {
     wholeUnitsOnly: false,
     amountLimits: {},
   },
+  // Airtel Money disbursement (Open API v2): one account per operating country, paying in its currency.
+  airtel: {
+    countries: ['NG', 'KE', 'UG', 'TZ', 'RW', 'ZM', 'MW', 'CD', 'CG', 'GA', 'TD', 'NE', 'MG', 'SC'],
+    currencies: ['NGN', 'KES', 'UGX', 'TZS', 'RWF', 'ZMW', 'MWK', 'CDF', 'USD', 'XAF', 'XOF', 'MGA', 'SCR'],
+    wholeUnitsOnly: false,
+    amountLimits: {},
+  },
+  // Any operator speaking the GSMA Mobile Money API v1.2: where and in what is the account's to say.
+  gsma: { countries: 'any', currencies: 'any', wholeUnitsOnly: false, amountLimits: {} },
 } as const satisfies Record<string, ProviderRules>;
 
 export type ProviderId = keyof typeof providerRules;
@@ -30,3 +40,24 @@ export type ProviderId = keyof typeof providerRules;
 export function isProviderId(id: string): id is ProviderId {
   return Object.hasOwn(providerRules, id);
 }
+
+export function paysIn(rules: ProviderRules, currency: string): boolean {
+  return rules.currencies === 'any' || (rules.currencies as readonly string[]).includes(currency);
+}
+
+export function servesCountry(rules: ProviderRules, country: string): boolean {
+  return rules.countries === 'any' || (rules.countries as readonly string[]).includes(country);
+}
+
+/** An account's own per-payout bounds in minor units (null: only the provider's apply). */
+export interface AccountLimits {
+  readonly minMinor: bigint | null;
+  readonly maxMinor: bigint | null;
+}
+
+/**
+ * Where a programme can pay through each provider in the batch currency: per beneficiary country,
+ * the limits of the account that serves it (issue #5 item 6). A provider missing here has no
+ * account for the programme and currency; a country missing has no account in that country.
+ */
+export type ProviderRoutes = ReadonlyMap<ProviderId, ReadonlyMap<string, AccountLimits>>;

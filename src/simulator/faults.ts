@@ -1,6 +1,8 @@
 // What the provider simulators share: their shape, the bounds of their fault-injection control
-// APIs, the validation of a fault rule's number pattern, and the statement format (numbers
-// masked, CSV).
+// APIs, the validation of a fault rule's number pattern, the deterministic parts of fault
+// injection (latency distribution, error rates, a float that runs out), and the statement format
+// (numbers masked, CSV, reversals as negative lines).
+import { createHash } from 'node:crypto';
 import type { Router } from 'express';
 import { z } from 'zod';
 
@@ -43,7 +45,14 @@ export const maskNumber = (number: string): string => `${'*'.repeat(Math.max(0, 
 
 const csvField = (v: string) => (/[",\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
 
-/** A statement as CSV: the header, then one line per entry, fields quoted where needed. */
+/**
+ * A statement as CSV: the header, then one line per entry, fields quoted where needed.
+ *
+ * One format for every simulator: a line per executed payout; a payout the provider later
+ * reversed has a second line, the same columns again with the amount negated (`reversedAmount`),
+ * the status column saying reversed (in the casing of that statement's other statuses) and the
+ * time column the reversal's.
+ */
 export function statementCsv<K extends string>(header: readonly K[], lines: readonly Readonly<Record<K, string>>[]): string {
   return [header.join(','), ...lines.map((l) => header.map((h) => csvField(l[h])).join(','))].join('\n') + '\n';
 }
@@ -53,10 +62,142 @@ export const faultPatternSchema = z.string().min(1).max(faultPatternMaxChars).re
 /** An injected delay, hold or latency, in milliseconds. */
 export const faultDelaySchema = z.number().int().min(0).max(faultDelayMaxMs);
 
+/** The amount of a statement's reversal line: the reversed line's amount, negated. */
+export const reversedAmount = (amount: string): string => (amount.startsWith('-') ? amount.slice(1) : `-${amount}`);
+
+/**
+ * A latency distribution: a request waits `baseMs` plus a share of `jitterMs` fixed by the hash of
+ * its idempotency key (uniform over [baseMs, baseMs + jitterMs], the same on every rerun).
+ */
+export const faultLatencySchema = z
+  .strictObject({ baseMs: faultDelaySchema.default(0), jitterMs: faultDelaySchema.default(0) })
+  .refine((l) => l.baseMs + l.jitterMs <= faultDelayMaxMs, { message: `baseMs + jitterMs must be at most ${faultDelayMaxMs}` });
+export type FaultLatency = z.output<typeof faultLatencySchema>;
+
+/** The share of requests, in percent (0–100, decimals allowed), answered with the provider's transient error. */
+export const faultErrorRateSchema = z.number().min(0).max(100);
+
+/** A float (the account payouts are taken from) as a decimal string with at most `decimals` decimals. */
+export const faultFloatSchemaOf = (decimals: number) =>
+  z.string().regex(new RegExp(`^(0|[1-9][0-9]{0,17})(\\.[0-9]{1,${decimals}})?$`), `must be a decimal string with at most ${decimals} decimals`);
+
+/**
+ * A number in [0, 1) fixed by `parts` (the first 32 bits of their SHA-256): the simulators' only
+ * source of chance, so that a rerun with the same keys meets the same faults.
+ */
+export function hashFraction(...parts: readonly string[]): number {
+  return createHash('sha256').update(parts.join('\u0000')).digest().readUInt32BE(0) / 2 ** 32;
+}
+
+/** The extra delay `latency` gives the request sent under `key`: in [baseMs, baseMs + jitterMs], at most faultDelayMaxMs; 0 without one. */
+export function deterministicDelayMs(key: string, latency: FaultLatency | undefined): number {
+  if (!latency) return 0;
+  return Math.min(faultDelayMaxMs, latency.baseMs + Math.floor(hashFraction('latency', key) * (latency.jitterMs + 1)));
+}
+
+/**
+ * How long the answer to the request sent under `key` is delayed: the fixed `latencyMs`, plus the
+ * deterministic delay of the matching rule's latency, or else of the global one; at most
+ * faultDelayMaxMs.
+ */
+export function answerDelayMs(faults: { readonly latencyMs: number; readonly latency?: FaultLatency | undefined }, rule: { readonly latency?: FaultLatency | undefined } | undefined, key: string): number {
+  return Math.min(faultDelayMaxMs, faults.latencyMs + deterministicDelayMs(key, rule?.latency ?? faults.latency));
+}
+
+/**
+ * Whether the `attempt`-th request (0 for the first) sent under `key` that meets an error rate of
+ * `percent` gets the provider's transient error: when hashFraction('error-rate', key, attempt)
+ * × 100 is below it. Deterministic per key and attempt, so a rerun fails the same requests, while a
+ * resend with the same key is a new draw that may go through. 0 or absent: never; 100: always.
+ */
+export function failsAtErrorRate(key: string, attempt: number, percent: number | undefined): boolean {
+  if (percent === undefined || percent <= 0) return false;
+  return hashFraction('error-rate', key, String(attempt)) * 100 < percent;
+}
+
+/** Counts the requests per key that met an error rate (the `attempt` of failsAtErrorRate); the oldest key is forgotten past `max`. */
+export function createAttemptCounter(max: number): { next(key: string): number } {
+  const seen = new Map<string, number>();
+  return {
+    next(key) {
+      const attempt = seen.get(key) ?? 0;
+      if (attempt === 0 && seen.size >= max) seen.delete(seen.keys().next().value as string);
+      seen.set(key, attempt + 1);
+      return attempt;
+    },
+  };
+}
+
 /** A simulator's faults: a latency added to every answer, and at most `faultRulesMax` rules of its own shape. */
 export function faultsSchemaOf<Rule extends z.ZodType>(rule: Rule) {
   return z.strictObject({
     latencyMs: faultDelaySchema.default(0),
     rules: z.array(rule).max(faultRulesMax).default([]),
   });
+}
+
+/**
+ * A simulator's work in flight: timers (delayed answers and callbacks), answers held past the
+ * client's timeout, and callbacks being delivered. drained() waits for all of it; close() cancels
+ * the timers and drops held connections (a held answer would keep the server open).
+ */
+export interface SimulatorTasks {
+  later(ms: number, run: () => void): void;
+  /** `run` now, or after `ms` when positive. */
+  delayed(ms: number, run: () => void): void;
+  /** Answers with `answer` after `ms`, unless the connection is gone or the simulator closed first. */
+  hold(res: { readonly headersSent: boolean; readonly destroyed: boolean; destroy(): void }, ms: number, answer: () => void): void;
+  /** Keeps track of a callback delivery until it settles. */
+  track(delivery: Promise<unknown>): void;
+  readonly closed: boolean;
+  drained(): Promise<void>;
+  close(): void;
+}
+
+export function createSimulatorTasks(): SimulatorTasks {
+  const timers = new Set<NodeJS.Timeout>();
+  const held = new Map<NodeJS.Timeout, { destroy(): void }>();
+  const sending = new Set<Promise<unknown>>();
+  let closed = false;
+  const later = (ms: number, run: () => void) => {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      run();
+    }, ms);
+    timers.add(timer);
+  };
+  return {
+    later,
+    delayed: (ms, run) => (ms > 0 ? later(ms, run) : run()),
+    hold(res, ms, answer) {
+      const timer = setTimeout(() => {
+        held.delete(timer);
+        if (!res.headersSent && !res.destroyed) answer();
+      }, ms);
+      held.set(timer, res);
+    },
+    track(delivery) {
+      const tracked: Promise<unknown> = delivery.catch(() => undefined).finally(() => sending.delete(tracked));
+      sending.add(tracked);
+    },
+    get closed() {
+      return closed;
+    },
+    async drained() {
+      while (timers.size > 0 || sending.size > 0) {
+        await Promise.all(sending);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    },
+    close() {
+      closed = true;
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      for (const [timer, res] of held) {
+        clearTimeout(timer);
+        res.destroy();
+      }
+      held.clear();
+    },
+  };
 }

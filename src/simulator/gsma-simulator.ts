@@ -8,7 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { type ProviderSimulator, faultDelayMaxMs, faultDelaySchema, faultPatternSchema, faultsSchemaOf, maskNumber, statementCsv, statementLinesMax } from './faults.js';
+import { type ProviderSimulator, createSimulatorTasks, faultDelayMaxMs, faultDelaySchema, faultPatternSchema, faultsSchemaOf, maskNumber, statementCsv, statementLinesMax } from './faults.js';
 
 export interface GsmaSimulatorOptions {
   readonly consumerKey: string;
@@ -58,12 +58,14 @@ const httpStatusOf: Record<Category, number> = { businessRule: 400, validation: 
  * timeout-after-create: it runs, the HTTP answer is held `holdMs` (past the client's timeout);
  * error-503-after-create: it runs, the answer is 503 serviceUnavailable; lost-callback: no
  * callback; duplicate-callback: the callback comes twice; out-of-order-callback: a stale
- * "pending" transaction arrives after the final one; delay-callback: the callback comes `delayMs` late.
+ * "pending" transaction arrives after the final one; delay-callback: the callback comes `delayMs` late;
+ * reverse-after-success: it completes as usual, then `delayMs` later the provider reverses it (the
+ * transaction reads "reversed", a callback says so, and the statement gets a reversal line).
  */
 const faultRuleSchema = z.strictObject({
   pattern: faultPatternSchema,
   fault: z
-    .enum(['none', 'fail', 'pending-forever', 'timeout-after-create', 'error-503-after-create', 'lost-callback', 'duplicate-callback', 'out-of-order-callback', 'delay-callback', 'insufficient-float'])
+    .enum(['none', 'fail', 'pending-forever', 'timeout-after-create', 'error-503-after-create', 'lost-callback', 'duplicate-callback', 'out-of-order-callback', 'delay-callback', 'insufficient-float', 'reverse-after-success'])
     .default('none'),
   errorCode: z.enum(documentedCodes).optional(),
   holdMs: faultDelaySchema.optional(),
@@ -93,9 +95,10 @@ interface Disbursement {
   readonly requestReference: string | null;
   readonly callbackUrl: string | null;
   readonly createdAt: Date;
-  status: 'pending' | 'completed' | 'failed';
+  status: 'pending' | 'completed' | 'failed' | 'reversed';
   errorCode: string | null;
   completedAt: Date | null;
+  reversedAt: Date | null;
   executions: number;
 }
 
@@ -104,7 +107,8 @@ export interface GsmaStatementLine {
   readonly correlationId: string;
   readonly amount: string;
   readonly currency: string;
-  readonly status: 'completed' | 'failed';
+  /** reversed: a reversal of an earlier completed line (its amount negative). */
+  readonly status: 'completed' | 'failed' | 'reversed';
   /** The receiving number, all but its last three digits masked. */
   readonly msisdn: string;
   readonly completedAt: string;
@@ -133,19 +137,11 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
   const byCorrelation = new Map<string, Disbursement>();
   const byServerCorrelation = new Map<string, Disbursement>();
   const byReference = new Map<string, Disbursement>();
-  const timers = new Set<NodeJS.Timeout>();
+  const tasks = createSimulatorTasks();
   const held = new Set<Response>();
-  const sending = new Set<Promise<void>>();
-  let closed = false;
   let faults: ParsedFaults = gsmaFaultsSchema.parse({});
   const ruleFor = (msisdn: string): FaultRule | undefined => faults.rules.find((r) => new RegExp(r.pattern).test(msisdn));
-  const later = (ms: number, run: () => void) => {
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      run();
-    }, ms);
-    timers.add(timer);
-  };
+  const { later } = tasks;
 
   const router = express.Router();
 
@@ -212,6 +208,7 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
       status: 'pending',
       errorCode: null,
       completedAt: null,
+      reversedAt: null,
       executions: 1,
     };
     byCorrelation.set(d.correlationId, d);
@@ -285,22 +282,33 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
     if (!d.callbackUrl || rule?.fault === 'lost-callback') return;
     const final = d.status === 'completed' ? transactionOf(d) : errorObject(categoryOf(d.errorCode ?? 'genericError'), d.errorCode ?? 'genericError', 'The disbursement failed.');
     const delay = rule?.fault === 'delay-callback' ? (rule.delayMs ?? 0) : 0;
-    schedulePut(d, final, delay);
+    // The reversal comes `delayMs` after the final callback was delivered, never before it: a
+    // provider reverses what it has reported completed.
+    const reverse =
+      rule?.fault === 'reverse-after-success' && d.status === 'completed'
+        ? () =>
+            later(rule.delayMs ?? 0, () => {
+              d.status = 'reversed';
+              d.reversedAt = new Date();
+              schedulePut(d, transactionOf(d), 0);
+            })
+        : undefined;
+    schedulePut(d, final, delay, reverse);
     if (rule?.fault === 'duplicate-callback') schedulePut(d, final, delay + 5);
     // A stale update that a slow path delivers after the final one.
     if (rule?.fault === 'out-of-order-callback') schedulePut(d, { ...transactionOf(d), transactionStatus: 'pending' }, delay + 5);
   }
 
-  function schedulePut(d: Disbursement, body: unknown, delayMs: number): void {
+  /** PUTs `body` after `delayMs`; `afterDelivery` runs once it was delivered (or given up on). */
+  function schedulePut(d: Disbursement, body: unknown, delayMs: number, afterDelivery?: () => void): void {
     later(delayMs, () => {
-      const p = putCallback(d, body).finally(() => sending.delete(p));
-      sending.add(p);
+      tasks.track(putCallback(d, body).then(afterDelivery));
     });
   }
 
   async function putCallback(d: Disbursement, payload: unknown): Promise<void> {
     const body = JSON.stringify(payload);
-    for (let attempt = 1; attempt <= callbackAttemptsMax && !closed; attempt++) {
+    for (let attempt = 1; attempt <= callbackAttemptsMax && !tasks.closed; attempt++) {
       try {
         const res = await fetch(d.callbackUrl!, {
           method: 'PUT',
@@ -328,9 +336,9 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
       transactionStatus: d.status,
       amount: d.amount,
       currency: d.currency,
-      ...(d.status === 'completed' ? { transactionReceipt: d.receipt } : {}),
+      ...(d.status === 'completed' || d.status === 'reversed' ? { transactionReceipt: d.receipt } : {}),
       creationDate: d.createdAt.toISOString(),
-      modificationDate: (d.completedAt ?? d.createdAt).toISOString(),
+      modificationDate: (d.reversedAt ?? d.completedAt ?? d.createdAt).toISOString(),
     };
   }
 
@@ -350,15 +358,19 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
     for (const d of byCorrelation.values()) {
       if (lines.length >= statementLinesMax) break;
       if (d.status === 'pending' || !d.completedAt) continue;
-      lines.push({
+      const line = {
         transactionReference: d.transactionReference,
         correlationId: d.correlationId,
         amount: d.amount,
         currency: d.currency,
-        status: d.status,
+        status: d.status === 'failed' ? ('failed' as const) : ('completed' as const),
         msisdn: maskNumber(d.msisdn),
         completedAt: d.completedAt.toISOString(),
-      });
+      };
+      lines.push(line);
+      if (d.status === 'reversed' && d.reversedAt && lines.length < statementLinesMax) {
+        lines.push({ ...line, amount: `-${d.amount}`, status: 'reversed', completedAt: d.reversedAt.toISOString() });
+      }
     }
     return lines;
   }
@@ -389,16 +401,10 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
     },
     statement,
     executions: (correlationId) => byCorrelation.get(correlationId.toLowerCase())?.executions ?? 0,
-    async drained() {
-      while (timers.size > 0 || sending.size > 0) {
-        await Promise.all(sending);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    },
+    // Held answers wait on timers of their own (later): drained() waits for them too.
+    drained: () => tasks.drained(),
     close() {
-      closed = true;
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
+      tasks.close();
       // A held answer would keep its connection (and the server) open.
       for (const res of held) res.socket?.destroy();
       held.clear();

@@ -3,14 +3,32 @@
 // X-Target-Environment checked, X-Reference-Id a UUID executed at most once (a reuse answers 409
 // RESOURCE_ALREADY_EXIST), 202 with an empty body, status by reference id (404 for an unknown one),
 // balance, and the TransferResult callback (PUT by default) sent once, without retry, as MoMo does.
-// Faults are deterministic: the sandbox trigger numbers (46733123450…464) and per-MSISDN-pattern
-// rules. It counts executions per reference id so tests can prove "paid at most once". The
-// control API (controlRouter) is for tests and demos on localhost.
+// Faults are deterministic: the sandbox trigger numbers (46733123450…464), per-MSISDN-pattern
+// rules, and latency and transient errors drawn from the hash of the reference id. It counts
+// executions per reference id so tests can prove "paid at most once". The control API
+// (controlRouter) is for tests and demos on localhost.
 import { randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { type ProviderSimulator, faultDelayMaxMs, faultDelaySchema, faultPatternSchema, faultsSchemaOf, maskNumber, statementCsv, statementLinesMax } from './faults.js';
+import {
+  type ProviderSimulator,
+  answerDelayMs,
+  createAttemptCounter,
+  createSimulatorTasks,
+  failsAtErrorRate,
+  faultDelayMaxMs,
+  faultDelaySchema,
+  faultErrorRateSchema,
+  faultFloatSchemaOf,
+  faultLatencySchema,
+  faultPatternSchema,
+  faultsSchemaOf,
+  maskNumber,
+  reversedAmount,
+  statementCsv,
+  statementLinesMax,
+} from './faults.js';
 
 /** Transfers kept in memory at most; beyond it new transfers answer 503 (nothing recorded). */
 export const momoSimulatorTransfersMax = 1_000_000;
@@ -54,22 +72,47 @@ export const momoSandboxTriggers: Readonly<Record<string, { readonly name: strin
 /** A rule's pattern, over partyId (the MSISDN without "+"). */
 const regexSource = faultPatternSchema;
 
+/** MoMo's transient error, answered to a request an error rate picks: 503 SERVICE_UNAVAILABLE (the contract's 503). */
+export const momoTransientError = { status: 503, code: 'SERVICE_UNAVAILABLE', message: 'Service unavailable.' } as const;
+
 /**
- * What a transfer to a matching partyId meets. fail: ends FAILED with `reason`;
- * pending-forever: stays PENDING, no callback; timeout-after-accept: recorded, the 202 held
- * `holdMs` (past the client's timeout); lost-callback / duplicate-callback / delay-callback
- * (`delayMs`): what happens to the callback; error-500-after-accept: recorded, answered 500
- * INTERNAL_PROCESSING_ERROR; insufficient-float: ends FAILED NOT_ENOUGH_FUNDS.
+ * What a transfer to a matching partyId meets. none (default): nothing but the rule's error rate
+ * and latency; fail: ends FAILED with `reason`; pending-forever: stays PENDING, no callback;
+ * timeout-after-accept: recorded, the 202 held `holdMs` (past the client's timeout);
+ * lost-callback / duplicate-callback / delay-callback (sent `delayMs` after the transfer instead
+ * of the usual delay): what happens to the callback; out-of-order-callback: the final callback,
+ * then `delayMs` (default 5) after its delivery a stale PENDING one; error-500-after-accept:
+ * recorded, answered 500 INTERNAL_PROCESSING_ERROR; insufficient-float: ends FAILED
+ * NOT_ENOUGH_FUNDS; reverse-after-success: SUCCESSFUL as usual, then `delayMs` after its callback
+ * MTN reverses it: the money is back on the balance and the statement gets a negative line, while
+ * the status stays SUCCESSFUL (MoMo has no reversed status) and no callback says so.
+ *
+ * errorRatePercent: that share of requests (by reference id and attempt, see failsAtErrorRate)
+ * is answered 503 SERVICE_UNAVAILABLE before anything is recorded. latency: a deterministic delay
+ * per reference id on the answer (instead of the global one).
  */
 const faultRuleSchema = z.strictObject({
   pattern: regexSource,
-  fault: z.enum(['fail', 'pending-forever', 'timeout-after-accept', 'lost-callback', 'duplicate-callback', 'delay-callback', 'error-500-after-accept', 'insufficient-float']),
+  fault: z
+    .enum(['none', 'fail', 'pending-forever', 'timeout-after-accept', 'lost-callback', 'duplicate-callback', 'delay-callback', 'out-of-order-callback', 'error-500-after-accept', 'insufficient-float', 'reverse-after-success'])
+    .default('none'),
   reason: z.string().regex(/^[A-Za-z0-9_]{1,64}$/).default('COULD_NOT_PERFORM_TRANSACTION'),
   holdMs: faultDelaySchema.default(faultDelayMaxMs),
   delayMs: faultDelaySchema.optional(),
+  errorRatePercent: faultErrorRateSchema.optional(),
+  latency: faultLatencySchema.optional(),
 });
-/** latencyMs: added to every transfer answer. */
-export const momoFaultsSchema = faultsSchemaOf(faultRuleSchema);
+/**
+ * latencyMs: added to every transfer answer; latency: a deterministic delay per reference id
+ * added to it (a rule's own replaces it); floatBalance: when set, the disbursement account holds
+ * at most this much from the moment the faults are set (the balance reads it), every SUCCESSFUL
+ * transfer takes its amount, and one it cannot cover ends FAILED NOT_ENOUGH_FUNDS; absent: only
+ * the configured availableBalance limits.
+ */
+export const momoFaultsSchema = faultsSchemaOf(faultRuleSchema).extend({
+  latency: faultLatencySchema.optional(),
+  floatBalance: faultFloatSchemaOf(momoAmountDecimalsMax).optional(),
+});
 export type MomoFaults = z.input<typeof momoFaultsSchema>;
 type ParsedFaults = z.output<typeof momoFaultsSchema>;
 type FaultRule = ParsedFaults['rules'][number];
@@ -108,6 +151,8 @@ interface Transfer {
   reason: string | null;
   financialTransactionId: string | null;
   completedAt: Date | null;
+  /** When MTN reversed it (reverse-after-success); null while it stands. */
+  reversedAt: Date | null;
   readonly callbackUrl: string | null;
   executions: number;
 }
@@ -117,7 +162,8 @@ export interface MomoStatementLine {
   readonly externalId: string;
   readonly amount: string;
   readonly currency: string;
-  readonly status: TransferStatus;
+  /** REVERSED: the reversal of an earlier SUCCESSFUL line (its amount negative); not a status MoMo's API answers. */
+  readonly status: TransferStatus | 'REVERSED';
   readonly financialTransactionId: string;
   /** ISO time the transfer reached its final state; empty while PENDING. */
   readonly completedAt: string;
@@ -164,21 +210,20 @@ export function createMomoSimulator(options: MomoSimulatorOptions): MomoSimulato
   const tokenTtlS = options.tokenTtlS ?? tokenTtlDefaultS;
   const tokens = new Map<string, number>();
   const transfers = new Map<string, Transfer>();
-  const callbackTimers = new Set<NodeJS.Timeout>();
-  const held = new Map<NodeJS.Timeout, Response>();
-  const sending = new Set<Promise<void>>();
+  const tasks = createSimulatorTasks();
   let balance = toUnits(options.availableBalance ?? balanceDefault);
   let sequence = 0;
   let faults: ParsedFaults = momoFaultsSchema.parse({});
+  /** What is left of faults.floatBalance; null: only `balance` limits. */
+  let float: bigint | null = null;
+  const applyFaults = (next: ParsedFaults) => {
+    faults = next;
+    float = next.floatBalance === undefined ? null : toUnits(next.floatBalance);
+  };
+  const errorAttempts = createAttemptCounter(momoSimulatorTransfersMax);
   const router = express.Router();
 
-  const later = (ms: number, run: () => void) => {
-    const timer = setTimeout(() => {
-      callbackTimers.delete(timer);
-      run();
-    }, ms);
-    callbackTimers.add(timer);
-  };
+  const { later, delayed } = tasks;
 
   /** Answers 401 when the subscription key or the Bearer token is not valid; true when it answered. */
   const refused = (req: Request, res: Response): boolean => {
@@ -226,13 +271,18 @@ export function createMomoSimulator(options: MomoSimulatorOptions): MomoSimulato
     if (callbackUrl !== null && !callbackAllowed(callbackUrl)) return errorReason(res, 500, 'INVALID_CALLBACK_URL_HOST', 'Callback URL host is not registered.');
     if (parsed.data.currency !== currency) return errorReason(res, 500, 'INVALID_CURRENCY', 'Currency not supported.');
     const key = referenceId.toLowerCase();
+    const rule = faults.rules.find((r) => new RegExp(r.pattern).test(parsed.data.payee.partyId));
+    // A transient error picked by the error rate: answered before anything is recorded.
+    if (rule?.errorRatePercent && failsAtErrorRate(key, errorAttempts.next(key), rule.errorRatePercent)) {
+      return delayed(answerDelayMs(faults, rule, key), () => errorReason(res, momoTransientError.status, momoTransientError.code, momoTransientError.message));
+    }
     if (transfers.has(key)) return errorReason(res, 409, 'RESOURCE_ALREADY_EXIST', 'Duplicated reference id. Creation of resource failed.');
     if (transfers.size >= momoSimulatorTransfersMax) return errorReason(res, 503, 'SERVICE_UNAVAILABLE', 'Service unavailable.');
-    const rule = faults.rules.find((r) => new RegExp(r.pattern).test(parsed.data.payee.partyId));
     const transfer = execute(key, parsed.data, callbackUrl, rule);
     scheduleCallbacks(transfer, parsed.data.payee.partyId, rule);
-    return answerTransfer(res, rule);
+    return answerTransfer(res, rule, key);
   });
+
 
   function callbackAllowed(url: string): boolean {
     try {
@@ -257,6 +307,7 @@ export function createMomoSimulator(options: MomoSimulatorOptions): MomoSimulato
       reason: null,
       financialTransactionId: null,
       completedAt: null,
+      reversedAt: null,
       callbackUrl,
       executions: 1,
     };
@@ -276,7 +327,7 @@ export function createMomoSimulator(options: MomoSimulatorOptions): MomoSimulato
 
   function settle(transfer: Transfer, reason: string | null): void {
     const units = toUnits(transfer.amount);
-    const failure = reason ?? (units > balance ? 'NOT_ENOUGH_FUNDS' : null);
+    const failure = reason ?? (units > balance || (float !== null && units > float) ? 'NOT_ENOUGH_FUNDS' : null);
     transfer.completedAt = new Date();
     if (failure) {
       transfer.status = 'FAILED';
@@ -284,6 +335,7 @@ export function createMomoSimulator(options: MomoSimulatorOptions): MomoSimulato
       return;
     }
     balance -= units;
+    if (float !== null) float -= units;
     transfer.status = 'SUCCESSFUL';
     transfer.financialTransactionId = String(100_000_000 + ++sequence);
   }
@@ -297,25 +349,43 @@ export function createMomoSimulator(options: MomoSimulatorOptions): MomoSimulato
       });
       return;
     }
-    if (transfer.status === 'PENDING' || !transfer.callbackUrl || rule?.fault === 'lost-callback') return;
+    if (transfer.status === 'PENDING') return;
     const delayMs = rule?.fault === 'delay-callback' ? (rule.delayMs ?? options.callbackDelayMs) : options.callbackDelayMs;
+    const reverseLater = () => later(rule?.delayMs ?? 0, () => reverse(transfer));
+    if (rule?.fault === 'reverse-after-success' && transfer.status === 'SUCCESSFUL') {
+      // delayMs after the callback was delivered (or was due, when there is none).
+      if (transfer.callbackUrl) later(delayMs, () => send(transfer, resultOf(transfer), reverseLater));
+      else later(delayMs, reverseLater);
+      return;
+    }
+    if (!transfer.callbackUrl || rule?.fault === 'lost-callback') return;
+    if (rule?.fault === 'out-of-order-callback') {
+      // The final result, then (once it was delivered) a stale PENDING one, as a slow path would deliver it.
+      const { financialTransactionId: _id, reason: _reason, ...rest } = resultOf(transfer);
+      const stale = { ...rest, status: 'PENDING' };
+      later(delayMs, () => send(transfer, resultOf(transfer), () => later(rule.delayMs ?? 5, () => send(transfer, stale))));
+      return;
+    }
     later(delayMs, () => send(transfer));
     if (rule?.fault === 'duplicate-callback') later(delayMs + 5, () => send(transfer));
   }
 
-  function answerTransfer(res: Response, rule: FaultRule | undefined): void {
+  /** MTN reverses a SUCCESSFUL transfer: the money is back; its status stays SUCCESSFUL (MoMo has no other). */
+  function reverse(transfer: Transfer): void {
+    transfer.reversedAt = new Date();
+    const units = toUnits(transfer.amount);
+    balance += units;
+    if (float !== null) float += units;
+  }
+
+  function answerTransfer(res: Response, rule: FaultRule | undefined, key: string): void {
     const accepted = () => res.status(202).end();
     if (rule?.fault === 'timeout-after-accept') {
-      const timer = setTimeout(() => {
-        held.delete(timer);
-        if (!res.headersSent && !res.destroyed) accepted();
-      }, rule.holdMs);
-      held.set(timer, res);
+      tasks.hold(res, rule.holdMs, accepted);
       return;
     }
     const answer = rule?.fault === 'error-500-after-accept' ? () => errorReason(res, 500, 'INTERNAL_PROCESSING_ERROR', 'An internal error occurred while processing.') : accepted;
-    if (faults.latencyMs > 0) later(faults.latencyMs, answer);
-    else answer();
+    delayed(answerDelayMs(faults, rule, key), answer);
   }
 
   function resultOf(t: Transfer): Record<string, unknown> {
@@ -333,10 +403,10 @@ export function createMomoSimulator(options: MomoSimulatorOptions): MomoSimulato
     };
   }
 
-  function send(transfer: Transfer): void {
+  /** Sends `payload` (the transfer's result by default) to its callback URL; `afterDelivery` runs once it was delivered or failed. */
+  function send(transfer: Transfer, payload: Record<string, unknown> = resultOf(transfer), afterDelivery?: () => void): void {
     if (!transfer.callbackUrl) return;
-    const delivery = deliver(transfer.callbackUrl, resultOf(transfer)).finally(() => sending.delete(delivery));
-    sending.add(delivery);
+    tasks.track(deliver(transfer.callbackUrl, payload).then(afterDelivery));
   }
 
   /** Sent once, no retry: MoMo's current page says so. Logged without the URL (it carries the attempt token). */
@@ -366,7 +436,7 @@ export function createMomoSimulator(options: MomoSimulatorOptions): MomoSimulato
 
   router.get('/disbursement/v1_0/account/balance', (req, res) => {
     if (refused(req, res) || wrongEnvironment(req, res)) return;
-    return res.json({ availableBalance: fromUnits(balance), currency });
+    return res.json({ availableBalance: fromUnits(float !== null && float < balance ? float : balance), currency });
   });
 
   // A body express could not parse: MoMo's shape, not express's HTML page.
@@ -379,7 +449,7 @@ export function createMomoSimulator(options: MomoSimulatorOptions): MomoSimulato
   controlRouter.put('/faults', express.json({ limit: '64kb' }), (req, res) => {
     const parsed = momoFaultsSchema.safeParse(req.body);
     if (!parsed.success) return res.status(400).json({ error: 'invalid faults', problems: parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`) });
-    faults = parsed.data;
+    applyFaults(parsed.data);
     return res.json(faults);
   });
   controlRouter.get('/executions/:referenceId', (req, res) => {
@@ -396,42 +466,36 @@ export function createMomoSimulator(options: MomoSimulatorOptions): MomoSimulato
   });
 
   function statement(): MomoStatementLine[] {
-    return [...transfers.values()].slice(0, statementLinesMax).map((t) => ({
-      referenceId: t.referenceId,
-      externalId: t.externalId,
-      amount: t.amount,
-      currency: t.currency,
-      status: t.status,
-      financialTransactionId: t.financialTransactionId ?? '',
-      completedAt: t.completedAt?.toISOString() ?? '',
-      payee: maskNumber(t.payee.partyId),
-    }));
+    const lines: MomoStatementLine[] = [];
+    for (const t of transfers.values()) {
+      if (lines.length >= statementLinesMax) break;
+      const line: MomoStatementLine = {
+        referenceId: t.referenceId,
+        externalId: t.externalId,
+        amount: t.amount,
+        currency: t.currency,
+        status: t.status,
+        financialTransactionId: t.financialTransactionId ?? '',
+        completedAt: t.completedAt?.toISOString() ?? '',
+        payee: maskNumber(t.payee.partyId),
+      };
+      lines.push(line);
+      if (t.reversedAt && lines.length < statementLinesMax) lines.push({ ...line, amount: reversedAmount(line.amount), status: 'REVERSED', completedAt: t.reversedAt.toISOString() });
+    }
+    return lines;
   }
 
   return {
     router,
     controlRouter,
     setFaults(next) {
-      faults = momoFaultsSchema.parse(next);
+      applyFaults(momoFaultsSchema.parse(next));
     },
     statement,
     executions: (referenceId) => transfers.get(referenceId.toLowerCase())?.executions ?? 0,
     revokeTokens: () => tokens.clear(),
-    async drained() {
-      while (callbackTimers.size > 0 || sending.size > 0) {
-        await Promise.all(sending);
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    },
-    close() {
-      for (const t of callbackTimers) clearTimeout(t);
-      callbackTimers.clear();
-      for (const [timer, res] of held) {
-        clearTimeout(timer);
-        res.destroy();
-      }
-      held.clear();
-    },
+    drained: () => tasks.drained(),
+    close: () => tasks.close(),
   };
 }
 

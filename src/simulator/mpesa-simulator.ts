@@ -1,13 +1,31 @@
 // A Daraja-shaped M-Pesa simulator on localhost: OAuth, B2C v3 with its real duplicate answer
 // (HTTP 500, 500.002.1001), the asynchronous result callback to ResultURL, Transaction Status
-// queries answered on their own ResultURL, deterministic fault injection per MSISDN pattern, and
-// a statement of what it executed. It counts executions per OriginatorConversationID so tests can
-// prove "paid at most once". The control API (controlRouter) is for tests and demos on localhost.
+// queries answered on their own ResultURL, deterministic fault injection per MSISDN pattern (and,
+// per idempotency key, latency and transient errors), and a statement of what it executed. It
+// counts executions per OriginatorConversationID so tests can prove "paid at most once". The
+// control API (controlRouter) is for tests and demos on localhost.
 import { randomBytes, randomUUID } from 'node:crypto';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { type ProviderSimulator, faultDelayMaxMs, faultDelaySchema, faultPatternSchema, faultsSchemaOf, maskNumber, statementCsv, statementLinesMax } from './faults.js';
+import {
+  type ProviderSimulator,
+  answerDelayMs,
+  createAttemptCounter,
+  createSimulatorTasks,
+  failsAtErrorRate,
+  faultDelayMaxMs,
+  faultDelaySchema,
+  faultErrorRateSchema,
+  faultFloatSchemaOf,
+  faultLatencySchema,
+  faultPatternSchema,
+  faultsSchemaOf,
+  maskNumber,
+  reversedAmount,
+  statementCsv,
+  statementLinesMax,
+} from './faults.js';
 
 export interface MpesaSimulatorOptions {
   readonly consumerKey: string;
@@ -22,24 +40,51 @@ const callbackAttemptsMax = 3;
 const tokenTtlS = 3599;
 
 
+/** Daraja's transient gateway error, answered to a request an error rate picks (it documents no 503). */
+export const mpesaTransientError = { status: 500, errorCode: '500.003.1001', errorMessage: 'Internal Server Error' } as const;
+
 /**
  * What a matching payout meets. fail: the result callback carries `resultCode` (default 2001);
  * timeout-after-accept: the payment runs, the HTTP answer is held `holdMs` (past the client's
  * timeout); error-500-after-accept: the payment runs, the answer is HTTP 500 500.003.1001;
- * queue-timeout: not processed, the request is echoed to QueueTimeOutURL. `callback` says what
- * happens to the result callback: sent, lost, sent twice.
+ * queue-timeout: not processed, the request is echoed to QueueTimeOutURL; reverse-after-success:
+ * it is paid as usual, then `delayMs` after its result callback Safaricom reverses it (no
+ * callback: a Transaction Status query then reads "Reversed", the statement gets a negative line).
+ *
+ * `callback` says what happens to the result callback: sent (after `callbackDelayMs`), lost, sent
+ * twice, sent `delayMs` late (delay), or out-of-order: the result callback is delivered first and
+ * the synchronous acknowledgement (ResponseCode "0", Daraja's only "accepted, not final" message
+ * for a B2C payment) is answered only after it, `delayMs` later — B2C has no intermediate result
+ * callback that could arrive stale.
+ *
+ * errorRatePercent: that share of requests (by key and attempt, see failsAtErrorRate) is answered
+ * HTTP 500 500.003.1001 before anything runs. latency: a deterministic delay per key on the answer
+ * (instead of the global one).
  */
 const faultRuleSchema = z.strictObject({
   // Over PartyB as Daraja sees it: 254…, no "+".
   pattern: faultPatternSchema,
-  fault: z.enum(['none', 'fail', 'timeout-after-accept', 'error-500-after-accept', 'queue-timeout']).default('none'),
+  fault: z.enum(['none', 'fail', 'timeout-after-accept', 'error-500-after-accept', 'queue-timeout', 'reverse-after-success']).default('none'),
   resultCode: z.union([z.number().int().min(0).max(99_999), z.string().regex(/^[A-Z0-9_]{1,20}$/)]).optional(),
   holdMs: faultDelaySchema.optional(),
-  callback: z.enum(['send', 'lose', 'duplicate']).default('send'),
+  callback: z.enum(['send', 'lose', 'duplicate', 'delay', 'out-of-order']).default('send'),
   callbackDelayMs: faultDelaySchema.optional(),
+  delayMs: faultDelaySchema.optional(),
+  errorRatePercent: faultErrorRateSchema.optional(),
+  latency: faultLatencySchema.optional(),
 });
-/** latencyMs: added to every B2C answer. */
-export const mpesaFaultsSchema = faultsSchemaOf(faultRuleSchema);
+/** The float's decimals (KES cents); B2C amounts are whole shillings. */
+const floatDecimals = 2;
+/**
+ * latencyMs: added to every B2C answer; latency: a deterministic delay per key added to it (a
+ * rule's own replaces it); floatBalance: when set, the B2C utility account holds this much from
+ * the moment the faults are set, every paid payout takes its amount, and a payout it cannot cover
+ * fails with ResultCode 1 ("The balance is insufficient for the transaction."); absent: no limit.
+ */
+export const mpesaFaultsSchema = faultsSchemaOf(faultRuleSchema).extend({
+  latency: faultLatencySchema.optional(),
+  floatBalance: faultFloatSchemaOf(floatDecimals).optional(),
+});
 export type MpesaFaults = z.input<typeof mpesaFaultsSchema>;
 type ParsedFaults = z.output<typeof mpesaFaultsSchema>;
 
@@ -52,6 +97,8 @@ interface Transaction {
   readonly resultUrl: string;
   readonly resultCode: number | string;
   readonly at: Date;
+  /** When Safaricom reversed it (reverse-after-success); null while it stands. */
+  reversedAt: Date | null;
   executions: number;
 }
 
@@ -61,7 +108,8 @@ export interface StatementLine {
   readonly conversationId: string;
   readonly amount: string;
   readonly currency: 'KES';
-  readonly status: 'Completed' | 'Failed';
+  /** Reversed: the reversal of an earlier Completed line (its amount negative). */
+  readonly status: 'Completed' | 'Failed' | 'Reversed';
   readonly resultCode: string;
   /** The receiving number, all but its last three digits masked. */
   readonly partyB: string;
@@ -77,18 +125,25 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
   const log = options.logger.child({ component: 'simulator', provider: 'mpesa' });
   const tokens = new Map<string, number>();
   const transactions = new Map<string, Transaction>();
-  const timers = new Set<NodeJS.Timeout>();
-  const pending = new Set<Promise<void>>();
+  const tasks = createSimulatorTasks();
   const router = express.Router();
+  const errorAttempts = createAttemptCounter(simulatorTransactionsMax);
   let faults: ParsedFaults = mpesaFaultsSchema.parse({});
-  const ruleFor = (partyB: string) => faults.rules.find((r) => new RegExp(r.pattern).test(partyB));
-  const later = (ms: number, run: () => void) => {
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      run();
-    }, ms);
-    timers.add(timer);
+  /** What is left of faults.floatBalance, in cents; null: no limit. */
+  let float: bigint | null = null;
+  const applyFaults = (next: ParsedFaults) => {
+    faults = next;
+    float = next.floatBalance === undefined ? null : unitsOf(next.floatBalance);
   };
+  /** Takes `amount` from the float; false when the float cannot cover it. */
+  const takeFloat = (amount: string): boolean => {
+    if (float === null) return true;
+    if (unitsOf(amount) > float) return false;
+    float -= unitsOf(amount);
+    return true;
+  };
+  const ruleFor = (partyB: string) => faults.rules.find((r) => new RegExp(r.pattern).test(partyB));
+  const { later } = tasks;
 
   router.get('/oauth/v1/generate', (req, res) => {
     if (req.query.grant_type !== 'client_credentials') return gatewayError(res, 400, '400.008.02', 'Invalid grant type passed');
@@ -108,15 +163,20 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
     const invalid = validateB2C(b);
     if (invalid) return gatewayError(res, 400, '400.002.02', `Bad Request - Invalid ${invalid}`);
     const key = b.OriginatorConversationID as string;
+    const partyB = String(b.PartyB);
+    const rule = ruleFor(partyB);
+    const delayMs = answerDelayMs(faults, rule, key);
+    const answer = (send: () => void) => (delayMs > 0 ? later(delayMs, send) : send());
+    // A transient gateway error picked by the error rate: answered before anything runs.
+    if (rule?.errorRatePercent && failsAtErrorRate(key, errorAttempts.next(key), rule.errorRatePercent)) {
+      return answer(() => gatewayError(res, mpesaTransientError.status, mpesaTransientError.errorCode, mpesaTransientError.errorMessage));
+    }
     const seen = transactions.get(key);
     if (seen) {
       return gatewayError(res, 500, '500.002.1001', 'Duplicate OriginatorConversationID.');
     }
     if (transactions.size >= simulatorTransactionsMax) return gatewayError(res, 500, '500.003.03', 'Quota Violation');
-    const partyB = String(b.PartyB);
-    const rule = ruleFor(partyB);
     const conversationId = `AG_${new Date().toISOString().slice(0, 10).replaceAll('-', '')}_${randomBytes(10).toString('hex')}`;
-    const answer = (send: () => void) => (faults.latencyMs > 0 ? later(faults.latencyMs, send) : send());
     if (rule?.fault === 'queue-timeout') {
       // Not processed: the key stays unused, the request is echoed to QueueTimeOutURL.
       scheduleSend(String(b.QueueTimeOutURL), { ...b, SecurityCredential: undefined }, rule.callbackDelayMs);
@@ -129,26 +189,43 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
       amount: String(b.Amount),
       partyB,
       resultUrl: b.ResultURL as string,
-      resultCode: rule?.fault === 'fail' ? (rule.resultCode ?? 2001) : 0,
+      // A fail rule decides; otherwise the float, when limited, must cover it (ResultCode 1: insufficient balance).
+      resultCode: rule?.fault === 'fail' ? (rule.resultCode ?? 2001) : takeFloat(String(b.Amount)) ? 0 : 1,
       at: new Date(),
+      reversedAt: null,
       executions: 1,
     };
     transactions.set(key, tx);
-    if (rule?.callback !== 'lose') {
-      scheduleCallback(tx, rule?.callbackDelayMs);
-      if (rule?.callback === 'duplicate') scheduleCallback(tx, (rule.callbackDelayMs ?? options.callbackDelayMs) + 5);
+
+    const live = () => !res.headersSent && !res.destroyed;
+    const ack = () => (live() ? res.json({ ConversationID: tx.conversationId, OriginatorConversationID: key, ResponseCode: '0', ResponseDescription: 'Accept the service request successfully.' }) : undefined);
+    const respond = () => {
+      if (rule?.fault === 'timeout-after-accept') return later(rule.holdMs ?? faultDelayMaxMs, ack);
+      if (rule?.fault === 'error-500-after-accept') return answer(() => (live() ? gatewayError(res, 500, '500.003.1001', 'Internal Server Error') : undefined));
+      return answer(ack);
+    };
+
+    const callbackAt = (rule?.callbackDelayMs ?? options.callbackDelayMs) + (rule?.callback === 'delay' ? (rule.delayMs ?? 0) : 0);
+    const reversing = rule?.fault === 'reverse-after-success' && String(tx.resultCode) === '0';
+    const reverseLater = () => later(rule?.delayMs ?? 0, () => reverse(tx));
+    if (rule?.callback === 'lose') {
+      if (reversing) later(callbackAt, reverseLater);
+    } else {
+      // Each follow-up starts once the callback before it was delivered: the order promised holds.
+      scheduleCallback(tx, callbackAt, () => {
+        if (reversing) reverseLater();
+        if (rule?.callback === 'out-of-order') later(rule.delayMs ?? 0, respond);
+      });
+      if (rule?.callback === 'duplicate') scheduleCallback(tx, callbackAt + 5);
     }
-    if (rule?.fault === 'error-500-after-accept') return answer(() => gatewayError(res, 500, '500.003.1001', 'Internal Server Error'));
-    const ack = () => res.json({ ConversationID: tx.conversationId, OriginatorConversationID: key, ResponseCode: '0', ResponseDescription: 'Accept the service request successfully.' });
-    if (rule?.fault === 'timeout-after-accept') return later(rule.holdMs ?? faultDelayMaxMs, () => res.headersSent || res.destroyed ? undefined : ack());
-    return answer(ack);
+    if (rule?.callback !== 'out-of-order') respond();
   });
 
   const controlRouter = express.Router();
   controlRouter.put('/faults', express.json({ limit: '64kb' }), (req, res) => {
     const parsed = mpesaFaultsSchema.safeParse(req.body);
     if (!parsed.success) return res.status(400).json({ error: 'invalid faults', problems: parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`) });
-    faults = parsed.data;
+    applyFaults(parsed.data);
     return res.json(faults);
   });
   controlRouter.get('/executions/:key', (req, res) => res.json({ key: req.params.key, executions: transactions.get(req.params.key)?.executions ?? 0 }));
@@ -160,17 +237,30 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
   });
 
   function statement(): StatementLine[] {
-    return [...transactions.values()].slice(0, statementLinesMax).map((t) => ({
-      receipt: t.receipt,
-      originatorConversationId: t.key,
-      conversationId: t.conversationId,
-      amount: `${t.amount}.00`,
-      currency: 'KES',
-      status: String(t.resultCode) === '0' ? 'Completed' : 'Failed',
-      resultCode: String(t.resultCode),
-      partyB: maskNumber(t.partyB),
-      completedAt: t.at.toISOString(),
-    }));
+    const lines: StatementLine[] = [];
+    for (const t of transactions.values()) {
+      if (lines.length >= statementLinesMax) break;
+      const line: StatementLine = {
+        receipt: t.receipt,
+        originatorConversationId: t.key,
+        conversationId: t.conversationId,
+        amount: `${t.amount}.00`,
+        currency: 'KES',
+        status: String(t.resultCode) === '0' ? 'Completed' : 'Failed',
+        resultCode: String(t.resultCode),
+        partyB: maskNumber(t.partyB),
+        completedAt: t.at.toISOString(),
+      };
+      lines.push(line);
+      if (t.reversedAt && lines.length < statementLinesMax) lines.push({ ...line, amount: reversedAmount(line.amount), status: 'Reversed', completedAt: t.reversedAt.toISOString() });
+    }
+    return lines;
+  }
+
+  /** Safaricom reverses a paid payout: the money is back in the float; no B2C callback says so. */
+  function reverse(tx: Transaction): void {
+    tx.reversedAt = new Date();
+    if (float !== null) float += unitsOf(tx.amount);
   }
 
   // Transaction Status: acknowledged at once, answered later on the query's ResultURL.
@@ -190,15 +280,13 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
     return res.json({ ConversationID: conversationId, OriginatorConversationID: queryId, ResponseCode: '0', ResponseDescription: 'Accept the service request successfully.' });
   });
 
-  function scheduleCallback(tx: Transaction, delayMs?: number): void {
-    scheduleSend(tx.resultUrl, String(tx.resultCode) === '0' ? successResult(tx) : failureResult(tx), delayMs);
+  function scheduleCallback(tx: Transaction, delayMs: number, afterDelivery?: () => void): void {
+    scheduleSend(tx.resultUrl, String(tx.resultCode) === '0' ? successResult(tx) : failureResult(tx), delayMs, afterDelivery);
   }
 
-  function scheduleSend(url: string, payload: unknown, delayMs = options.callbackDelayMs): void {
-    later(delayMs, () => {
-      const sending = sendCallback(url, payload).finally(() => pending.delete(sending));
-      pending.add(sending);
-    });
+  /** Sends `payload` to `url` after `delayMs`; `afterDelivery` runs once it was delivered (or given up on). */
+  function scheduleSend(url: string, payload: unknown, delayMs = options.callbackDelayMs, afterDelivery?: () => void): void {
+    later(delayMs, () => tasks.track(sendCallback(url, payload).then(afterDelivery)));
   }
 
   async function sendCallback(url: string, payload: unknown): Promise<void> {
@@ -224,20 +312,12 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
     router,
     controlRouter,
     setFaults(next) {
-      faults = mpesaFaultsSchema.parse(next);
+      applyFaults(mpesaFaultsSchema.parse(next));
     },
     statement,
     executions: (key) => transactions.get(key)?.executions ?? 0,
-    async drained() {
-      while (timers.size > 0 || pending.size > 0) {
-        await Promise.all(pending);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    },
-    close() {
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
-    },
+    drained: () => tasks.drained(),
+    close: () => tasks.close(),
   };
 }
 
@@ -290,7 +370,8 @@ function statusResult(queryId: string, conversationId: string, tx: Transaction |
         ResultParameter: [
           { Key: 'ReceiptNo', Value: tx.receipt },
           { Key: 'OriginatorConversationID', Value: tx.key },
-          { Key: 'TransactionStatus', Value: String(tx.resultCode) === '0' ? 'Completed' : 'Failed' },
+          // After a reversal, M-Pesa shows the original transaction as Reversed (not in the reference's pages: see statusOf).
+          { Key: 'TransactionStatus', Value: statusOf(tx) },
           { Key: 'Amount', Value: Number(tx.amount) },
           { Key: 'ConversationID', Value: tx.conversationId },
           { Key: 'ReasonType', Value: 'Salary Payment via API' },
@@ -299,6 +380,19 @@ function statusResult(queryId: string, conversationId: string, tx: Transaction |
     },
   };
 }
+
+/**
+ * The TransactionStatus a status result gives a payment. Daraja's page shows only "Completed";
+ * "Reversed" is the state M-Pesa gives a reversed transaction (the org portal's word), assumed
+ * here: Tuma reads any TransactionStatus it does not know as unknown, never paid.
+ */
+const statusOf = (tx: Transaction): 'Completed' | 'Failed' | 'Reversed' => (tx.reversedAt ? 'Reversed' : String(tx.resultCode) === '0' ? 'Completed' : 'Failed');
+
+/** An amount in the float's units (cents). */
+const unitsOf = (amount: string): bigint => {
+  const [whole = '0', fraction = ''] = amount.split('.');
+  return BigInt(whole) * 10n ** BigInt(floatDecimals) + BigInt(fraction.padEnd(floatDecimals, '0') || '0');
+};
 
 /** A failed B2C result: same envelope, the fault's ResultCode, no ResultParameters (as Daraja sends it). */
 function failureResult(tx: Transaction) {

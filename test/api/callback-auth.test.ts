@@ -1,6 +1,7 @@
 // Who may post a provider callback: the per-attempt token in the URL authenticates each one, and
 // a provider's address allow-list (MPESA_CALLBACK_ALLOWLIST) refuses anyone else before the body
 // is read. A refused callback is answered 401 and stores nothing. Real PostgreSQL.
+import { createHmac } from 'node:crypto';
 import { sql } from 'kysely';
 import request from 'supertest';
 import { parseAllowList } from '../../src/adapters/http/callback-auth.js';
@@ -24,7 +25,7 @@ async function attemptWithToken(api: TestApi): Promise<{ token: string; key: str
   const token = newCallbackToken();
   const key = attemptKey(payoutId, 1);
   await api.persistence.transaction(async (tx) => {
-    await tx.payouts.insertAttempt(payoutId, 1, key, callbackTokenHash(token));
+    await tx.payouts.insertAttempts([{ payoutId, attemptNo: 1, idempotencyKey: key, callbackTokenSha256: callbackTokenHash(token), accountId: 'mpesa' }]);
     return { ok: true as const, value: undefined };
   });
   return { token, key };
@@ -108,6 +109,112 @@ describe('MTN MoMo and GSMA callbacks', () => {
     const before = await callbacks(api);
     const res = await request(api.app)[method](`/v1/callbacks/${provider}/${realToken ? token : newCallbackToken()}`).set('content-type', 'application/json').send(body);
     expect(res.status).toBe(status);
+    expect(await callbacks(api)).toBe(before);
+  });
+});
+
+describe('stale callback tokens', () => {
+  let api: TestApi;
+  beforeAll(async () => (api = await startTestApi()));
+  afterAll(async () => api?.close());
+
+  it('when a valid token is presented after its lifetime (a leaked URL replayed), then 401 and nothing is stored', async () => {
+    const { token, key } = await attemptWithToken(api);
+    await sql`UPDATE payout_attempts SET created_at = now() - interval '8 days' WHERE idempotency_key = ${key}`.execute(api.database.db);
+    const res = await request(api.app).post(`/v1/callbacks/mpesa/${token}`).set('content-type', 'application/json').send(resultBody(key));
+    expect({ status: res.status, code: res.body.error?.code }).toEqual({ status: 401, code: 'CALLBACK_UNAUTHENTICATED' });
+    expect(await callbacks(api)).toBe(0);
+  });
+
+  it('when it is presented within its lifetime, then it is stored', async () => {
+    const { token, key } = await attemptWithToken(api);
+    await sql`UPDATE payout_attempts SET created_at = now() - interval '6 days' WHERE idempotency_key = ${key}`.execute(api.database.db);
+    expect((await request(api.app).post(`/v1/callbacks/mpesa/${token}`).set('content-type', 'application/json').send(resultBody(key))).status).toBe(200);
+    expect(await callbacks(api)).toBe(1);
+  });
+});
+
+describe('Airtel callbacks (one URL per application: signed, or confirmed by a status query)', () => {
+  const secret = 'airtel-callback-secret';
+  let api: TestApi;
+  beforeAll(async () => (api = await startTestApi({ callbackAuthOf: (accountId) => (accountId === 'airtel-signed' ? { mode: 'hmac', hmacSecret: secret } : { mode: 'status-query', hmacSecret: null }) })));
+  afterAll(async () => api?.close());
+
+  async function airtelAttempt(accountId: string): Promise<{ payoutId: string; id: string }> {
+    const { key } = await attemptWithToken(api);
+    const payoutId = (await sql<{ payout_id: string }>`SELECT payout_id FROM payout_attempts WHERE idempotency_key = ${key}`.execute(api.database.db)).rows[0]!.payout_id;
+    // The same attempt as if sent through an Airtel account (the provider column names the topic only).
+    // Sent and waiting for its result, as the worker leaves it.
+    await sql`UPDATE payouts SET provider = 'airtel', state = 'submitted' WHERE id = ${payoutId}::uuid`.execute(api.database.db);
+    await sql`UPDATE payout_attempts SET account_id = ${accountId} WHERE idempotency_key = ${key}`.execute(api.database.db);
+    return { payoutId, id: key.replaceAll('-', '') };
+  }
+  const body = (id: string, status = 'TS') => JSON.stringify({ transaction: { id, message: 'Paid ZMW 100 to Amina Test 0971000111', status_code: status, airtel_money_id: 'MP210603.1234.L06941' } });
+  const post = (raw: string, hash?: string) => {
+    const r = request(api.app).post('/v1/callbacks/airtel').set('content-type', 'application/json');
+    return (hash === undefined ? r : r.set('hash', hash)).send(raw);
+  };
+  const results = async (payoutId: string) => (await sql<{ source: string }>`SELECT source FROM payout_results WHERE payout_id = ${payoutId}::uuid`.execute(api.database.db)).rows;
+  const dueNow = async (payoutId: string) =>
+    (await sql<{ due: boolean }>`SELECT status_check_at <= now() AS due FROM payouts WHERE id = ${payoutId}::uuid`.execute(api.database.db)).rows[0]!.due;
+
+  it('when a signed account posts with the right hash, then the callback is a result, once', async () => {
+    const { payoutId, id } = await airtelAttempt('airtel-signed');
+    const raw = body(id);
+    const hash = createHmac('sha256', secret).update(raw).digest('base64');
+    expect((await post(raw, hash)).status).toBe(200);
+    expect((await post(raw, hash)).status).toBe(200);
+    expect(await results(payoutId)).toEqual([{ source: 'callback' }]);
+  });
+
+  it.each([
+    ['no hash', undefined],
+    ['a hash over another body', createHmac('sha256', secret).update('{}').digest('base64')],
+    ['a hash with another secret', createHmac('sha256', 'guess').update('x').digest('base64')],
+    ['a hash that is not base64', '%%%'],
+  ])('when a signed account posts with %s, then 401 and nothing is stored', async (_name, hash) => {
+    const { payoutId, id } = await airtelAttempt('airtel-signed');
+    const before = await callbacks(api);
+    const res = await post(body(id), hash);
+    expect({ status: res.status, code: res.body.error?.code }).toEqual({ status: 401, code: 'CALLBACK_UNAUTHENTICATED' });
+    expect(await callbacks(api)).toBe(before);
+    expect(await results(payoutId)).toEqual([]);
+  });
+
+  it('when an unsigned account posts, then the callback is kept and only makes the status query due: no result, no money moves', async () => {
+    const { payoutId, id } = await airtelAttempt('airtel-unsigned');
+    const before = await callbacks(api);
+    expect((await post(body(id))).status).toBe(200);
+    expect(await callbacks(api)).toBe(before + 1);
+    expect(await results(payoutId)).toEqual([]);
+    expect(await dueNow(payoutId)).toBe(true);
+  });
+
+  it('when a callback names a transaction Tuma does not know, then it is kept as an orphan and answered alike', async () => {
+    const before = await callbacks(api);
+    expect((await post(body('ABCDEF0123456789ABCDEF0123456789'))).status).toBe(200);
+    const orphans = await sql<{ n: string }>`SELECT count(*)::text AS n FROM callbacks WHERE provider = 'airtel' AND payout_id IS NULL`.execute(api.database.db);
+    expect(await callbacks(api)).toBe(before + 1);
+    expect(Number(orphans.rows[0]!.n)).toBeGreaterThanOrEqual(1);
+  });
+
+  it.each([
+    ['not JSON', '{"transaction":'],
+    ['no transaction', '{}'],
+    ['an id with symbols', JSON.stringify({ transaction: { id: "1' OR '1'='1", status_code: 'TS' } })],
+    ['no status', JSON.stringify({ transaction: { id: 'ABCDEF012345' } })],
+    ['an array', '[]'],
+  ])('when the body is %s, then 400 CALLBACK_MALFORMED and nothing is stored', async (_name, raw) => {
+    const before = await callbacks(api);
+    const res = await post(raw);
+    expect({ status: res.status, code: res.body.error?.code }).toEqual({ status: 400, code: 'CALLBACK_MALFORMED' });
+    expect(await callbacks(api)).toBe(before);
+  });
+
+  it('when the body is larger than a callback can be, then 413 and nothing is stored', async () => {
+    const before = await callbacks(api);
+    const res = await post(JSON.stringify({ transaction: { id: 'ABCDEF012345', status_code: 'TS', message: 'x'.repeat(70 * 1024) } }));
+    expect(res.status).toBe(413);
     expect(await callbacks(api)).toBe(before);
   });
 });

@@ -1,13 +1,16 @@
 // The MTN MoMo adapter and the simulator against the Disbursement contract (contracts/providers/
 // mtn-momo-disbursement.openapi.yaml): every request the client sends is one the contract accepts
 // (body and required headers), every answer and callback the simulator sends is one the contract
-// describes; and the client's outcomes through the simulator's faults never pay twice.
+// describes; and the client's outcomes through the simulator's faults never pay twice: among them
+// deterministic latency and error rates, late and out-of-order callbacks, reversal after success
+// and a float that runs out.
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import express from 'express';
 import { pino } from 'pino';
 import { MomoClient, type MomoSettings } from '../../src/adapters/providers/mtn-momo/momo-client.js';
 import { mapCallback, momoReferenceId, reasonTable } from '../../src/adapters/providers/mtn-momo/mapping.js';
+import { deterministicDelayMs, failsAtErrorRate } from '../../src/simulator/faults.js';
 import { createMomoSimulator, type MomoFaults, type MomoSimulator } from '../../src/simulator/momo-simulator.js';
 import { loadContract } from '../support/openapi.js';
 
@@ -29,7 +32,7 @@ let simulator: MomoSimulator;
 let objectSimulator: MomoSimulator;
 let base: string;
 const seen: Seen[] = [];
-const callbacks: { method: string; token: string; body: unknown }[] = [];
+const callbacks: { method: string; token: string; body: unknown; at: number }[] = [];
 
 beforeAll(async () => {
   // As MoMo documents it: X-Reference-Id must be a UUID version 4.
@@ -55,7 +58,7 @@ beforeAll(async () => {
   app.use('/obj', objectSimulator.router);
   app.use('/__control', simulator.controlRouter);
   const receive = (req: express.Request, res: express.Response) => {
-    callbacks.push({ method: req.method, token: String(req.params.token), body: req.body });
+    callbacks.push({ method: req.method, token: String(req.params.token), body: req.body, at: Date.now() });
     res.status(200).end();
   };
   app.put('/cb/:token', express.json(), receive);
@@ -257,8 +260,8 @@ describe('MTN MoMo Disbursement contract', () => {
     expect(await momo.status(query(16))).toEqual({ kind: 'pending', providerReference: null });
   });
 
-  it('when the status of a reference MoMo never saw is asked, then the answer is 404 in the contract and the outcome unknown', async () => {
-    expect(await client().status(query(9))).toEqual({ kind: 'unknown', providerCode: 'momo:RESOURCE_NOT_FOUND', detail: 'transfer not registered yet: resend with the same reference id, then ask again' });
+  it('when the status of a reference MoMo never saw is asked, then the answer is 404 in the contract and the outcome absent (resend under the same reference id)', async () => {
+    expect(await client().status(query(9))).toEqual({ kind: 'absent', providerCode: 'momo:RESOURCE_NOT_FOUND', detail: 'transfer not registered: resend with the same reference id, then ask again' });
     expect(seen.filter((s) => s.path === `/disbursement/v1_0/transfer/${refOf(9)}`).map((s) => s.status)).toEqual([404]);
     expectAllInContract();
   });
@@ -341,4 +344,153 @@ describe('MTN MoMo simulator control', () => {
     }
     expect(csv.split('\n').filter((l) => l.length > 0)).toHaveLength(json.length + 1);
   });
+});
+
+describe('MTN MoMo simulator: latency, error rates, late and out-of-order callbacks, reversal, float', () => {
+  /** Timers may fire a millisecond early by Date.now(). */
+  const slackMs = 2;
+  const callbacksOf = (n: number) => callbacks.filter((c) => c.token === `tok-${n}`);
+  const balance = async () => {
+    const res = await fetch(`${base}/disbursement/v1_0/account/balance`, { headers: { authorization: lastBearer(), 'ocp-apim-subscription-key': credentials.subscriptionKey, 'x-target-environment': 'sandbox' } });
+    return ((await res.json()) as { availableBalance: string }).availableBalance;
+  };
+  afterEach(() => simulator.setFaults({}));
+
+  it("when a latency distribution is set, then each answer waits at least its reference id's deterministic delay, and a rule's own latency replaces the global one", async () => {
+    const latency = { baseMs: 20, jitterMs: 40 };
+    const put = await setFaults({ latency, rules: [{ pattern: '^256700000031$', latency: { baseMs: 70, jitterMs: 0 } }] });
+    expect(put.status).toBe(200);
+    expect(await put.json()).toMatchObject({ latency, rules: [{ fault: 'none', latency: { baseMs: 70, jitterMs: 0 } }] });
+    const momo = client();
+    await momo.status(query(96)); // the token first
+    for (const [n, expected] of [
+      [30, deterministicDelayMs(refOf(30), latency)],
+      [31, 70],
+    ] as const) {
+      const started = Date.now();
+      expect((await momo.submit(request(n, `+2567000000${n}`))).kind).toBe('pending');
+      expect({ n, waited: Date.now() - started >= expected - slackMs }).toEqual({ n, waited: true });
+    }
+    expectAllInContract();
+  });
+
+  it('when the error rate is 100%, then 503 SERVICE_UNAVAILABLE answers before anything is recorded: unknown, no execution, no callback, 404 on status; at 0% it runs', async () => {
+    simulator.setFaults({ rules: [{ pattern: '^256700000032$', errorRatePercent: 100 }, { pattern: '^256700000033$', errorRatePercent: 0 }] });
+    const momo = client();
+    expect(await momo.submit(request(32, '+256700000032'))).toMatchObject({ kind: 'unknown', providerCode: 'momo:SERVICE_UNAVAILABLE' });
+    expect(transfersOf(refOf(32)).map((s) => s.status)).toEqual([503]);
+    expect(simulator.executions(refOf(32))).toBe(0);
+    expect(await momo.status(query(32))).toMatchObject({ kind: 'absent', providerCode: 'momo:RESOURCE_NOT_FOUND' });
+    expect((await momo.submit(request(33, '+256700000033'))).kind).toBe('pending');
+    expect(simulator.executions(refOf(33))).toBe(1);
+    await simulator.drained();
+    expect(callbacksOf(32)).toHaveLength(0);
+    expect(simulator.statement().some((l) => l.referenceId === refOf(32))).toBe(false);
+    expectAllInContract();
+  });
+
+  it('when the error rate is 50%, then which requests fail is fixed by the hash of their reference id, and a resend with the same id is a new draw', async () => {
+    simulator.setFaults({ rules: [{ pattern: '^25670000004[0-9]$', errorRatePercent: 50 }] });
+    const ns = Array.from({ length: 10 }, (_, i) => 40 + i);
+    const first = ns.map((n) => failsAtErrorRate(refOf(n), 0, 50));
+    expect(first).toContain(true);
+    expect(first).toContain(false);
+    const momo = client();
+    for (const [i, n] of ns.entries()) {
+      const outcome = await momo.submit(request(n, `+2567000000${n}`));
+      expect({ n, kind: outcome.kind, executions: simulator.executions(refOf(n)) }).toEqual({ n, kind: first[i] ? 'unknown' : 'pending', executions: first[i] ? 0 : 1 });
+    }
+    const resent = ns.filter((_, i) => first[i]);
+    const second = resent.map((n) => failsAtErrorRate(refOf(n), 1, 50));
+    for (const [i, n] of resent.entries()) {
+      const outcome = await momo.submit(request(n, `+2567000000${n}`));
+      expect({ n, kind: outcome.kind, executions: simulator.executions(refOf(n)) }).toEqual({ n, kind: second[i] ? 'unknown' : 'pending', executions: second[i] ? 0 : 1 });
+    }
+    expectAllInContract();
+  });
+
+  it('when the callback is delayed, then it arrives once, at least delayMs after the transfer', async () => {
+    simulator.setFaults({ rules: [{ pattern: '^256700000050$', fault: 'delay-callback', delayMs: 60 }] });
+    const momo = client();
+    await momo.status(query(95));
+    const started = Date.now();
+    expect((await momo.submit(request(50, '+256700000050'))).kind).toBe('pending');
+    const callback = await until(() => callbacksOf(50)[0]);
+    expect(callback.at - started).toBeGreaterThanOrEqual(60 - slackMs);
+    await simulator.drained();
+    expect(callbacksOf(50)).toHaveLength(1);
+    expect(contract.schemaProblems('TransferResult', callback.body)).toEqual([]);
+  });
+
+  it('when the callbacks are out of order, then the final SUCCESSFUL one comes first and a stale PENDING one at least delayMs after it; both in the contract, with different dedupe keys; the status stays paid', async () => {
+    simulator.setFaults({ rules: [{ pattern: '^256700000051$', fault: 'out-of-order-callback', delayMs: 20 }] });
+    const momo = client();
+    expect((await momo.submit(request(51, '+256700000051'))).kind).toBe('pending');
+    await simulator.drained();
+    const both = callbacksOf(51);
+    expect(both.map((c) => (c.body as { status: string }).status)).toEqual(['SUCCESSFUL', 'PENDING']);
+    expect(both[1]!.at - both[0]!.at).toBeGreaterThanOrEqual(20 - slackMs);
+    for (const c of both) expect(contract.schemaProblems('TransferResult', c.body)).toEqual([]);
+    expect(both[1]!.body).not.toHaveProperty('financialTransactionId');
+    expect(mapCallback(both[0]!.body)?.outcome).toMatchObject({ kind: 'paid' });
+    expect(mapCallback(both[1]!.body)?.outcome).toMatchObject({ kind: 'pending' });
+    expect(mapCallback(both[0]!.body)?.dedupeKey).not.toBe(mapCallback(both[1]!.body)?.dedupeKey);
+    expect(await momo.status(query(51))).toMatchObject({ kind: 'paid' });
+    expect(simulator.executions(refOf(51))).toBe(1);
+  });
+
+  it('when a transfer is reversed after success, then the callback and status say SUCCESSFUL (MoMo has no reversed status), the money is back on the balance, and the statement has a negative line; it ran once', async () => {
+    simulator.setFaults({ floatBalance: '100', rules: [{ pattern: '^256700000052$', fault: 'reverse-after-success', delayMs: 30 }] });
+    const momo = client();
+    expect((await momo.submit(request(52, '+256700000052'))).kind).toBe('pending');
+    const callback = await until(() => callbacksOf(52)[0]);
+    expect(callback.body).toMatchObject({ status: 'SUCCESSFUL' });
+    expect(await balance()).toBe('87.5');
+    await simulator.drained();
+    expect(await balance()).toBe('100');
+    expect(await momo.status(query(52))).toMatchObject({ kind: 'paid' });
+    const lines = simulator.statement().filter((l) => l.referenceId === refOf(52));
+    expect(lines.map((l) => [l.status, l.amount, l.payee])).toEqual([
+      ['SUCCESSFUL', '12.50', '*********052'],
+      ['REVERSED', '-12.50', '*********052'],
+    ]);
+    expect(Date.parse(lines[1]!.completedAt) - callback.at).toBeGreaterThanOrEqual(30 - slackMs);
+    const csv = await (await fetch(`${base}/__control/statement?format=csv`)).text();
+    expect(csv.split('\n').filter((l) => l.startsWith(`${refOf(52)},`))).toEqual([expect.stringContaining(',12.50,EUR,SUCCESSFUL,'), expect.stringContaining(',-12.50,EUR,REVERSED,')]);
+    expect(csv).not.toContain('256700000052');
+    expect(callbacksOf(52)).toHaveLength(1);
+    expect(simulator.executions(refOf(52))).toBe(1);
+    expectAllInContract();
+  });
+
+  it('when the float holds 25, then two transfers of 12.50 are paid and the third ends FAILED NOT_ENOUGH_FUNDS; the balance reads the float', async () => {
+    simulator.setFaults({ floatBalance: '25' });
+    const momo = client();
+    for (const n of [53, 54, 55]) expect((await momo.submit(request(n, `+2567000000${n}`))).kind).toBe('pending');
+    expect(await momo.status(query(53))).toMatchObject({ kind: 'paid' });
+    expect(await momo.status(query(54))).toMatchObject({ kind: 'paid' });
+    expect(await momo.status(query(55))).toEqual({ kind: 'failed', reason: 'insufficient_float', providerCode: 'momo:NOT_ENOUGH_FUNDS' });
+    expect(await balance()).toBe('0');
+    await simulator.drained();
+    expect(contract.schemaProblems('TransferResult', callbacksOf(55)[0]!.body)).toEqual([]);
+    expectAllInContract();
+  });
+
+  it.each([
+    ['an error rate above 100', { rules: [{ pattern: '.', errorRatePercent: 101 }] }, 'rules.0.errorRatePercent'],
+    ['a negative delay', { rules: [{ pattern: '.', fault: 'delay-callback', delayMs: -1 }] }, 'rules.0.delayMs'],
+    ['an oversized delay', { rules: [{ pattern: '.', fault: 'reverse-after-success', delayMs: 1e9 }] }, 'rules.0.delayMs'],
+    ['a latency past the maximum', { latency: { baseMs: 100_000, jitterMs: 100_000 } }, 'latency'],
+    ['an unknown fault', { rules: [{ pattern: '.', fault: 'reversed-callback' }] }, 'rules.0.fault'],
+    ['a float with five decimals', { floatBalance: '1.00001' }, 'floatBalance'],
+  ])('when the control API gets %s, then 400 names the field and the faults in force are unchanged', async (_what, body, field) => {
+    simulator.setFaults({ rules: [{ pattern: '^256700000060$', errorRatePercent: 100 }] });
+    const res = await fetch(`${base}/__control/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect(res.status).toBe(400);
+    const answer = (await res.json()) as { error: string; problems: string[] };
+    expect(answer.problems.some((p) => p.startsWith(`${field}: `))).toBe(true);
+    const n = 600 + ++badRuns;
+    expect(await client().submit(request(n, '+256700000060'))).toMatchObject({ kind: 'unknown', providerCode: 'momo:SERVICE_UNAVAILABLE' });
+  });
+  let badRuns = 0;
 });

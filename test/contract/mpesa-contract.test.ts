@@ -1,15 +1,19 @@
 // The M-Pesa adapter and the simulator against the Daraja contract (contracts/providers/
 // mpesa-daraja.openapi.yaml): every request the client sends is one the contract accepts, every
 // answer and callback the simulator sends is one the contract describes; and the status query
-// finds a payment by its OriginatorConversationID and reads it as paid.
+// finds a payment by its OriginatorConversationID and reads it as paid. The simulator's faults:
+// deterministic latency and error rates, late and out-of-order callbacks, reversal after success,
+// a float that runs out, and a control API that refuses bad fault bodies.
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import express from 'express';
 import { pino } from 'pino';
 import { MpesaClient } from '../../src/adapters/providers/mpesa/mpesa-client.js';
 import { mapResult, mapStatusResult, parseStatusCallback } from '../../src/adapters/providers/mpesa/mapping.js';
-import { createMpesaSimulator, type MpesaSimulator } from '../../src/simulator/mpesa-simulator.js';
+import { deterministicDelayMs, failsAtErrorRate } from '../../src/simulator/faults.js';
+import { createMpesaSimulator, type MpesaFaults, type MpesaSimulator } from '../../src/simulator/mpesa-simulator.js';
 import { loadContract } from '../support/openapi.js';
+import { clearKenyanNumber } from '../support/privacy.js';
 
 const contract = loadContract('providers/mpesa-daraja.openapi.yaml');
 const logger = pino({ level: 'silent' });
@@ -26,7 +30,8 @@ let simulator: MpesaSimulator;
 let base: string;
 const requests: Seen[] = [];
 const answers: { path: string; status: number; body: unknown }[] = [];
-const callbacks: Seen[] = [];
+/** Callbacks received, with the time each arrived. */
+const callbacks: (Seen & { readonly at: number })[] = [];
 
 beforeAll(async () => {
   simulator = createMpesaSimulator({ consumerKey: credentials.consumerKey, consumerSecret: credentials.consumerSecret, callbackDelayMs: 5, logger });
@@ -45,7 +50,7 @@ beforeAll(async () => {
   app.use(simulator.router);
   app.use('/__control', express.json(), simulator.controlRouter);
   app.post('/cb/*rest', (req, res) => {
-    callbacks.push({ method: req.method, path: req.path, body: req.body });
+    callbacks.push({ method: req.method, path: req.path, body: req.body, at: Date.now() });
     res.json({ ResultCode: 0, ResultDesc: 'Accepted' });
   });
   server = app.listen(0, '127.0.0.1');
@@ -175,7 +180,167 @@ describe('M-Pesa simulator faults', () => {
     const res = await fetch(`${base}/__control/statement?format=csv`);
     const text = await res.text();
     expect(text.split('\n')[0]).toBe('receipt,originatorConversationId,conversationId,amount,currency,status,resultCode,partyB,completedAt');
-    expect(text).not.toMatch(/2547\d{8}/);
+    expect(text).not.toMatch(clearKenyanNumber);
     expect((await fetch(`${base}/__control/statement?format=xml`)).status).toBe(400);
+  });
+});
+
+describe('M-Pesa simulator: latency, error rates, late and out-of-order callbacks, reversal, float', () => {
+  /** A client that waits long enough for the injected latencies. */
+  const patient = () => new MpesaClient({ ...credentials, baseUrl: base }, 2_000, logger);
+  const payout = (key: string, msisdn: string) => ({ payoutId: `px-${key}`, idempotencyKey: key, msisdn, amountMinor: 250_00n, currency: 'KES' as const, callbackUrl: `${base}/cb/x-${key}` });
+  const resultsOf = (key: string) => callbacks.filter((c) => c.path === `/cb/x-${key}`);
+  const putFaults = (body: unknown) => fetch(`${base}/__control/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const resultBody = (c: Seen) => (c.body as { Result: Record<string, unknown> }).Result;
+  /** Timers may fire a millisecond early by Date.now(). */
+  const slackMs = 2;
+  let badRuns = 0;
+  afterEach(() => simulator.setFaults({}));
+
+  it("when a latency distribution is set, then each answer waits at least its key's deterministic delay, and a rule's own latency replaces the global one", async () => {
+    const latency = { baseMs: 20, jitterMs: 40 };
+    const faults: MpesaFaults = { latency, rules: [{ pattern: '^254701000002$', latency: { baseMs: 70, jitterMs: 0 } }] };
+    const put = await putFaults(faults);
+    expect(put.status).toBe(200);
+    expect(await put.json()).toMatchObject({ latencyMs: 0, latency, rules: [{ pattern: '^254701000002$', fault: 'none', callback: 'send', latency: { baseMs: 70, jitterMs: 0 } }] });
+    for (const [key, msisdn, expected] of [
+      ['lat-1', '+254701000001', deterministicDelayMs('lat-1', latency)],
+      ['lat-2', '+254701000002', 70],
+    ] as const) {
+      const client = patient();
+      await client.status({ payoutId: 'px-token', idempotencyKey: 'none', providerReference: null, currency: 'KES', callbackUrl: `${base}/cb/x-token` }); // the token first
+      const started = Date.now();
+      expect((await client.submit(payout(key, msisdn))).kind).toBe('pending');
+      expect({ key, waited: Date.now() - started >= expected - slackMs }).toEqual({ key, waited: true });
+    }
+    expect(deterministicDelayMs('lat-1', latency)).toBeGreaterThanOrEqual(20);
+  });
+
+  it("when the error rate is 100%, then Daraja's transient HTTP 500 answers before anything runs: no execution, no callback, no statement line; at 0% it runs", async () => {
+    simulator.setFaults({ rules: [{ pattern: '^254701000003$', errorRatePercent: 100 }, { pattern: '^254701000004$', errorRatePercent: 0 }] });
+    expect(await patient().submit(payout('err-1', '+254701000003'))).toEqual({ kind: 'unknown', providerCode: 'mpesa:500.003.1001', detail: 'HTTP 500 500.003.1001' });
+    expect(await patient().submit(payout('err-1', '+254701000003'))).toMatchObject({ kind: 'unknown', providerCode: 'mpesa:500.003.1001' });
+    expect(simulator.executions('err-1')).toBe(0);
+    expect((await patient().submit(payout('err-2', '+254701000004'))).kind).toBe('pending');
+    expect(simulator.executions('err-2')).toBe(1);
+    await simulator.drained();
+    expect(resultsOf('err-1')).toHaveLength(0);
+    expect(simulator.statement().some((l) => l.originatorConversationId === 'err-1')).toBe(false);
+  });
+
+  it('when the error rate is 50%, then which requests fail is fixed by the hash of their key, and a resend with the same key is a new draw', async () => {
+    simulator.setFaults({ rules: [{ pattern: '^25470100001[0-9]$', errorRatePercent: 50 }] });
+    const keys = Array.from({ length: 10 }, (_, i) => `mid-${i}`);
+    const first = keys.map((k) => failsAtErrorRate(k, 0, 50));
+    expect(first).toContain(true);
+    expect(first).toContain(false);
+    for (const [i, key] of keys.entries()) {
+      const outcome = await patient().submit(payout(key, `+25470100001${i}`));
+      expect({ key, kind: outcome.kind, executions: simulator.executions(key) }).toEqual({ key, kind: first[i] ? 'unknown' : 'pending', executions: first[i] ? 0 : 1 });
+    }
+    const resent = keys.filter((_, i) => first[i]);
+    const second = resent.map((k) => failsAtErrorRate(k, 1, 50));
+    for (const [i, key] of resent.entries()) {
+      const outcome = await patient().submit(payout(key, `+25470100001${keys.indexOf(key)}`));
+      expect({ key, kind: outcome.kind, executions: simulator.executions(key) }).toEqual({ key, kind: second[i] ? 'unknown' : 'pending', executions: second[i] ? 0 : 1 });
+    }
+  });
+
+  it('when the callback is delayed, then it arrives once, at least delayMs later than usual, and in the contract', async () => {
+    simulator.setFaults({ rules: [{ pattern: '^254701000005$', callback: 'delay', delayMs: 60 }] });
+    const started = Date.now();
+    expect((await patient().submit(payout('late-1', '+254701000005'))).kind).toBe('pending');
+    const result = await until(() => resultsOf('late-1')[0]);
+    expect(result.at - started).toBeGreaterThanOrEqual(5 + 60 - slackMs);
+    await simulator.drained();
+    expect(resultsOf('late-1')).toHaveLength(1);
+    expect(contract.schemaProblems('ResultCallback', result.body)).toEqual([]);
+    expect(mapResult(resultBody(result))).toMatchObject({ kind: 'paid' });
+  });
+
+  it('when the callbacks are out of order, then the final result is delivered first and the acknowledgement (the only "accepted, not final" message of a B2C payment) answers after it', async () => {
+    simulator.setFaults({ rules: [{ pattern: '^254701000006$', callback: 'out-of-order', delayMs: 20 }] });
+    const outcome = await patient().submit(payout('ooo-1', '+254701000006'));
+    const answeredAt = Date.now();
+    expect(outcome.kind).toBe('pending');
+    const result = resultsOf('ooo-1')[0];
+    expect(result).toBeDefined();
+    expect(answeredAt - result!.at).toBeGreaterThanOrEqual(20 - slackMs);
+    expect(contract.schemaProblems('ResultCallback', result!.body)).toEqual([]);
+    expect(mapResult(resultBody(result!))).toMatchObject({ kind: 'paid' });
+    expect(simulator.executions('ooo-1')).toBe(1);
+  });
+
+  it('when a payout is reversed after success, then it is paid as usual; delayMs after its callback the statement has a negative line and the status query reads Reversed; it ran once', async () => {
+    simulator.setFaults({ rules: [{ pattern: '^254701000007$', fault: 'reverse-after-success', delayMs: 30 }] });
+    expect((await patient().submit(payout('rev-1', '+254701000007'))).kind).toBe('pending');
+    const result = await until(() => resultsOf('rev-1')[0]);
+    expect(mapResult(resultBody(result))).toMatchObject({ kind: 'paid' });
+    await simulator.drained();
+    const lines = simulator.statement().filter((l) => l.originatorConversationId === 'rev-1');
+    expect(lines.map((l) => [l.status, l.amount, l.resultCode, l.partyB])).toEqual([
+      ['Completed', '250.00', '0', '*********007'],
+      ['Reversed', '-250.00', '0', '*********007'],
+    ]);
+    expect(Date.parse(lines[1]!.completedAt) - result.at).toBeGreaterThanOrEqual(30 - slackMs);
+    const csv = await (await fetch(`${base}/__control/statement?format=csv`)).text();
+    expect(csv.split('\n').filter((l) => l.includes(',rev-1,'))).toEqual([expect.stringContaining(',250.00,KES,Completed,0,*********007,'), expect.stringContaining(',-250.00,KES,Reversed,0,*********007,')]);
+    expect(csv).not.toContain('254701000007');
+
+    await patient().status({ payoutId: 'px-rev-1', idempotencyKey: 'rev-1', providerReference: null, currency: 'KES', callbackUrl: `${base}/cb/x-rev-1` });
+    const answer = await until(() => callbacks.find((c) => c.path === '/cb/x-rev-1/status'));
+    expect(contract.schemaProblems('ResultCallback', answer.body)).toEqual([]);
+    const parameters = (resultBody(answer).ResultParameters as { ResultParameter: { Key: string; Value: unknown }[] }).ResultParameter;
+    expect(parameters.find((p) => p.Key === 'TransactionStatus')?.Value).toBe('Reversed');
+    expect(mapStatusResult(resultBody(answer)).kind).not.toBe('paid');
+    expect(resultsOf('rev-1')).toHaveLength(1); // no callback announces the reversal
+    expect(simulator.executions('rev-1')).toBe(1);
+  });
+
+  it('when the float holds 250.00, then a payout is paid, its reversal puts the money back, the next one is paid and the one after fails with ResultCode 1', async () => {
+    simulator.setFaults({ floatBalance: '250.00', rules: [{ pattern: '^254701000020$', fault: 'reverse-after-success', delayMs: 10 }] });
+    expect((await patient().submit(payout('float-0', '+254701000020'))).kind).toBe('pending');
+    await simulator.drained();
+    for (const n of [1, 2]) expect((await patient().submit(payout(`float-${n}`, `+25470100002${n}`))).kind).toBe('pending');
+    await simulator.drained();
+    const outcomes = ['float-0', 'float-1', 'float-2'].map((k) => mapResult(resultBody(resultsOf(k)[0]!)));
+    expect(outcomes).toEqual([
+      { kind: 'paid', providerReference: expect.any(String) },
+      { kind: 'paid', providerReference: expect.any(String) },
+      { kind: 'failed', reason: 'insufficient_float', providerCode: 'mpesa:1' },
+    ]);
+    for (const k of ['float-0', 'float-1', 'float-2']) expect(contract.schemaProblems('ResultCallback', resultsOf(k)[0]!.body)).toEqual([]);
+    expect(simulator.statement().find((l) => l.originatorConversationId === 'float-2')).toMatchObject({ status: 'Failed', resultCode: '1' });
+  });
+
+  it.each([
+    ['an error rate above 100', { rules: [{ pattern: '.', errorRatePercent: 101 }] }, 'rules.0.errorRatePercent'],
+    ['a negative error rate', { rules: [{ pattern: '.', errorRatePercent: -5 }] }, 'rules.0.errorRatePercent'],
+    ['a negative delay', { rules: [{ pattern: '.', callback: 'delay', delayMs: -1 }] }, 'rules.0.delayMs'],
+    ['an oversized delay', { rules: [{ pattern: '.', fault: 'reverse-after-success', delayMs: 1e9 }] }, 'rules.0.delayMs'],
+    ['a latency past the maximum', { latency: { baseMs: 100_000, jitterMs: 100_000 } }, 'latency'],
+    ['a rule latency with a negative jitter', { rules: [{ pattern: '.', latency: { baseMs: 1, jitterMs: -1 } }] }, 'rules.0.latency.jitterMs'],
+    ['an unknown callback', { rules: [{ pattern: '.', callback: 'sideways' }] }, 'rules.0.callback'],
+    ['an unknown fault', { rules: [{ pattern: '.', fault: 'reverse-before-success' }] }, 'rules.0.fault'],
+    ['a float with three decimals', { floatBalance: '12.345' }, 'floatBalance'],
+    ['a float as a number', { floatBalance: 100 }, 'floatBalance'],
+  ])('when the control API gets %s, then 400 names the field and the faults in force are unchanged', async (_what, body, field) => {
+    simulator.setFaults({ rules: [{ pattern: '^254701000030$', errorRatePercent: 100 }] });
+    const res = await putFaults(body);
+    expect(res.status).toBe(400);
+    const answer = (await res.json()) as { error: string; problems: string[] };
+    expect(answer.error).toBe('invalid faults');
+    expect(answer.problems.some((p) => p.startsWith(`${field}: `))).toBe(true);
+    expect(await patient().submit(payout(`bad-${++badRuns}`, '+254701000030'))).toMatchObject({ kind: 'unknown', providerCode: 'mpesa:500.003.1001' });
+  });
+
+  it('when the faults above ran, then every answer and every result callback the simulator sent is one the contract describes', async () => {
+    await simulator.drained();
+    for (const a of answers) {
+      const method = a.path === '/oauth/v1/generate' ? 'get' : 'post';
+      expect({ path: a.path, status: a.status, problems: contract.responseProblems(method, a.path, a.status, a.body) }).toEqual({ path: a.path, status: a.status, problems: [] });
+    }
+    expect(answers.some((a) => a.status === 500 && (a.body as { errorCode?: string }).errorCode === '500.003.1001')).toBe(true);
+    for (const c of callbacks.filter((c) => c.path.startsWith('/cb/x-') && !c.path.endsWith('/timeout'))) expect({ path: c.path, problems: contract.schemaProblems('ResultCallback', c.body) }).toEqual({ path: c.path, problems: [] });
   });
 });

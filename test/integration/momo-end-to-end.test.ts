@@ -3,35 +3,18 @@
 // UUID) → MoMo simulator → PUT callback → results → settler → ledger. A payout MoMo refuses
 // (NOT_ENOUGH_FUNDS on FAILED) is released with the mapped reason. Real PostgreSQL; the real
 // Kafka broker and the in-process transport.
-import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { momoReferenceId } from '../../src/adapters/providers/mtn-momo/mapping.js';
-import { fundProgramme, registerOrganisation, registerProgramme, registerSignerKey, topUpFloat } from '../../src/application/setup.js';
 import type { Runtime } from '../../src/cli/runtime.js';
 import { attemptKey, payoutIdOf } from '../../src/domain/ids.js';
 import { tokenFor } from '../support/auth.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { batchDocument, net, newKey, sign, type Scenario } from '../support/fixtures.js';
+import { batchDocument, net, setUpProviderProgramme, sign, type Scenario } from '../support/fixtures.js';
 import { startTestRuntime, testConfig, type TransportKind } from '../support/runtime.js';
 
 const settleTimeoutMs = 45_000;
 
-async function ugandanProgramme(runtime: Runtime): Promise<Scenario> {
-  const suffix = randomBytes(4).toString('hex');
-  const organisationId = `org-${suffix}`;
-  const programmeId = `prog-ug-${suffix}`;
-  await registerOrganisation(runtime.persistence, organisationId, 'Test organisation');
-  await registerProgramme(runtime.persistence, {
-    id: programmeId, organisationId, name: 'Uganda cash', currency: 'UGX', approvalsRequired: 0,
-    policy: { tiers: [{ fromMinor: 0n, approvers: 0 }], providers: ['mtn-momo'], payoutMaxMinor: null, rowErrors: 'reject_batch' },
-  });
-  const maker = await newKey();
-  const kid = await registerSignerKey(runtime.persistence, { organisationId, role: 'maker', alg: 'ES256', publicJwk: maker.publicJwk as Record<string, unknown>, notBefore: new Date(0), notAfter: null });
-  if (!kid.ok) throw new Error(kid.error.code);
-  await fundProgramme(runtime.persistence, { idempotencyKey: `fund-${suffix}`, organisationId, programmeId, source: 'donor', currency: 'UGX', amountMinor: 10_000_000n });
-  await topUpFloat(runtime.persistence, { idempotencyKey: `float-${suffix}`, organisationId, provider: 'mtn-momo', source: 'donor', currency: 'UGX', amountMinor: 100_000_000n });
-  return { organisationId, programmeId, maker };
-}
+const ugandanProgramme = (runtime: Runtime): Promise<Scenario> => setUpProviderProgramme(runtime.persistence, { provider: 'mtn-momo', currency: 'UGX', fundedMinor: 10_000_000n, floatMinor: 100_000_000n });
 
 describe.each<TransportKind>(['kafka', 'in-process'])('MTN MoMo end to end over %s', (transport) => {
   let database: TestDatabase;
@@ -39,7 +22,8 @@ describe.each<TransportKind>(['kafka', 'in-process'])('MTN MoMo end to end over 
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    runtime = await startTestRuntime(await testConfig(database.url, transport));
+    // A refusal here is to be final (the retry after a failure that may pass has its own test: payout-retries).
+    runtime = await startTestRuntime(await testConfig(database.url, transport, { PAYOUT_RETRY_REASONS: 'none' }));
   });
 
   afterAll(async () => {

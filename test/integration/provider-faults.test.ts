@@ -21,8 +21,9 @@ describe.each<TransportKind>(['kafka', 'in-process'])('provider faults over %s',
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    // A short provider timeout, so that a held answer is a timeout quickly.
-    runtime = await startTestRuntime(await testConfig(database.url, transport, { PROVIDER_TIMEOUT_MS: '1000' }));
+    // A short provider timeout, so that a held answer is a timeout quickly; a refusal is final here
+    // (the retry after a failure that may pass has its own test: payout-retries).
+    runtime = await startTestRuntime(await testConfig(database.url, transport, { PROVIDER_TIMEOUT_MS: '1000', PAYOUT_RETRY_REASONS: 'none' }));
     scenario = await setUpProgramme(runtime.persistence, 50_000_00n);
     auth = { authorization: `Bearer ${await tokenFor(scenario.organisationId, ['programme_manager'])}` };
   });

@@ -29,7 +29,9 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export async function startTestApi(options: { batchPayoutsMax?: number; bodyMaxBytes?: number; callbackAllowLists?: ApiDeps['callbackAllowLists'] } = {}): Promise<TestApi> {
+export async function startTestApi(
+  options: { batchPayoutsMax?: number; bodyMaxBytes?: number; callbackAllowLists?: ApiDeps['callbackAllowLists']; callbackAuthOf?: ApiDeps['callbackAuthOf'] } = {},
+): Promise<TestApi> {
   const database = await createTestDatabase();
   const persistence = kyselyPersistence(database.db, database.pool);
   // One sealing thread: the API tests go through the thread pool the gateway uses.
@@ -44,6 +46,7 @@ export async function startTestApi(options: { batchPayoutsMax?: number; bodyMaxB
     readiness: async () => ({ database: true, transport: true }),
     authenticate: createAuthenticator(testAuthConfig),
     ...(options.callbackAllowLists ? { callbackAllowLists: options.callbackAllowLists } : {}),
+    ...(options.callbackAuthOf ? { callbackAuthOf: options.callbackAuthOf } : {}),
   });
   const problems: string[] = [];
   const app = express();

@@ -3,6 +3,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { net } from './net.js';
 import { calculateJwkThumbprint, exportJWK, GeneralSign, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import type { Persistence } from '../../src/application/ports.js';
+import type { CurrencyCode } from '../../src/domain/currency.js';
+import type { ProviderId } from '../../src/domain/providers.js';
 import { fundProgramme, registerOrganisation, registerProgramme, registerSignerKey, topUpFloat } from '../../src/application/setup.js';
 
 export interface Maker {
@@ -39,6 +41,30 @@ export async function setUpProgramme(persistence: Persistence, fundedMinor = 10_
     await fundProgramme(persistence, { idempotencyKey: `fund-${suffix}`, organisationId, programmeId, source: 'donor', currency: 'KES', amountMinor: fundedMinor });
   }
   await topUpFloat(persistence, { idempotencyKey: `float-${suffix}`, organisationId, provider: 'mpesa', source: 'donor', currency: 'KES', amountMinor: 1_000_000_000n });
+  return { organisationId, programmeId, maker };
+}
+
+/**
+ * An organisation and a programme paying in `currency` through one `provider`: funded with
+ * `fundedMinor`, float at the provider, a registered maker key, no approvals needed.
+ */
+export async function setUpProviderProgramme(
+  persistence: Persistence,
+  p: { readonly provider: ProviderId; readonly currency: CurrencyCode; readonly fundedMinor: bigint; readonly floatMinor: bigint },
+): Promise<Scenario> {
+  const suffix = randomBytes(4).toString('hex');
+  const organisationId = `org-${suffix}`;
+  const programmeId = `prog-${p.currency.toLowerCase()}-${suffix}`;
+  await registerOrganisation(persistence, organisationId, 'Test organisation');
+  await registerProgramme(persistence, {
+    id: programmeId, organisationId, name: `${p.currency} cash`, currency: p.currency, approvalsRequired: 0,
+    policy: { tiers: [{ fromMinor: 0n, approvers: 0 }], providers: [p.provider], payoutMaxMinor: null, rowErrors: 'reject_batch' },
+  });
+  const maker = await newKey();
+  const kid = await registerSignerKey(persistence, { organisationId, role: 'maker', alg: 'ES256', publicJwk: maker.publicJwk as Record<string, unknown>, notBefore: new Date(0), notAfter: null });
+  if (!kid.ok) throw new Error(kid.error.code);
+  await fundProgramme(persistence, { idempotencyKey: `fund-${suffix}`, organisationId, programmeId, source: 'donor', currency: p.currency, amountMinor: p.fundedMinor });
+  await topUpFloat(persistence, { idempotencyKey: `float-${suffix}`, organisationId, provider: p.provider, source: 'donor', currency: p.currency, amountMinor: p.floatMinor });
   return { organisationId, programmeId, maker };
 }
 

@@ -1,15 +1,36 @@
 import { createServer } from 'node:net';
 
-/** A port free on 127.0.0.1 right now (bound and released). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+// Ports for the servers a test starts (API, simulator, a broker of its own) come from below the
+// kernel's ephemeral range (32768-60999 on Linux). A port taken from listen(0) and released is
+// free only for a moment: an outgoing connection of another jest worker (to PostgreSQL, to Kafka)
+// can be handed the same number before the test binds it again, and the test then fails with
+// EADDRINUSE. Below 32768 the kernel hands out nothing, so each worker walks a slice of its own.
+const rangeStart = 20_000;
+const sliceSize = 1_500;
+const slices = 8;
+const worker = Math.max(1, Number(process.env.JEST_WORKER_ID ?? '1'));
+const sliceStart = rangeStart + ((worker - 1) % slices) * sliceSize;
+const kafkaPort = Number(process.env.TEST_KAFKA_PORT ?? '19092');
+const reserved = new Set([kafkaPort, kafkaPort + 1, 19_092, 19_093, 29_092, 29_093, 54_330]);
+// A random start inside the slice keeps two test runs on one machine apart.
+let next = Math.floor(Math.random() * sliceSize);
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/** A port free on 127.0.0.1 now and handed to no one else by this process or the kernel. */
+async function freePort(): Promise<number> {
+  for (let tries = 0; tries < sliceSize; tries += 1) {
+    const port = sliceStart + (next % sliceSize);
+    next += 1;
+    if (!reserved.has(port) && (await bindable(port))) return port;
+  }
+  throw new Error(`no free port in ${sliceStart}-${sliceStart + sliceSize - 1}`);
 }
 
 /** Polls `check` until it returns a value, at most `timeoutMs`. */

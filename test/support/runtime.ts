@@ -10,7 +10,7 @@ import { net } from './net.js';
 export type TransportKind = 'kafka' | 'in-process';
 
 export async function testConfig(databaseUrl: string, transport: TransportKind, extra: Record<string, string> = {}): Promise<Config> {
-  const simulatorPort = await net.freePort();
+  const simulatorPort = extra.SIMULATOR_PORT ? Number(extra.SIMULATOR_PORT) : await net.freePort();
   return loadConfig({
     TUMA_DEV_MODE: 'true',
     TUMA_MASTER_KEY: randomBytes(32).toString('base64'),
@@ -19,8 +19,10 @@ export async function testConfig(databaseUrl: string, transport: TransportKind, 
     DATABASE_POOL_MAX: '10',
     HTTP_PORT: String(await net.freePort()),
     SIMULATOR_PORT: String(simulatorPort),
-    MPESA_BASE_URL: `http://127.0.0.1:${simulatorPort}`,
+    // An accounts file configures every provider itself (MPESA_* beside it is refused).
+    ...(extra.PROVIDERS_FILE ? {} : { MPESA_BASE_URL: `http://127.0.0.1:${simulatorPort}` }),
     SIMULATOR_CALLBACK_DELAY_MS: '10',
+    METRICS_PORT: '0',
     RELAY_POLL_INTERVAL_MS: '50',
     LEDGER_CHAIN_INTERVAL_MS: '50',
     ...testAuthEnv,

@@ -32,6 +32,8 @@ describe('config', () => {
     const config = loadConfig(production);
     expect(config.database.url).toBe(production.DATABASE_URL);
     expect(config.kafka.brokers).toEqual(['127.0.0.1:9092']);
+    expect(config.kafka.sessionTimeoutMs).toBe(30_000);
+    expect(loadConfig({ ...production, KAFKA_SESSION_TIMEOUT_MS: '6000' }).kafka.sessionTimeoutMs).toBe(6_000);
     expect(config.crypto.masterKey.length).toBe(32);
     expect(Object.isFrozen(config.limits)).toBe(true);
     expect(() => {
@@ -65,6 +67,19 @@ describe('config', () => {
     ['SEAL_THREADS', 'two'],
     ['MPESA_CALLBACK_ALLOWLIST', '10.0.0.0/33'],
     ['MPESA_CALLBACK_ALLOWLIST', 'safaricom.co.ke'],
+    ['WORKER_PARTITION_WINDOW', '0'],
+    ['PAYOUT_RETRY_REASONS', 'payee_not_found'],
+    ['PAYOUT_RETRY_REASONS', 'insufficient_float,sometimes'],
+    ['PAYOUT_ATTEMPTS_MAX', '21'],
+    ['PAYOUT_RETRY_BACKOFF_MS', '0'],
+    ['WORKER_PARTITION_WINDOW', '257'],
+    // Below the broker's group.min.session.timeout.ms, above five minutes, or not whole.
+    ['KAFKA_SESSION_TIMEOUT_MS', '5999'],
+    ['KAFKA_SESSION_TIMEOUT_MS', '300001'],
+    ['KAFKA_SESSION_TIMEOUT_MS', '30s'],
+    ['STATUS_SUBMITTING_STALE_AFTER_MS', '3600001'],
+    // Not more than the provider timeout (10 s by default): a live call would be taken for stranded.
+    ['STATUS_SUBMITTING_STALE_AFTER_MS', '10000'],
   ])('when %s is %p, then the start is refused naming it', (name, value) => {
     expect(problems({ ...production, [name]: value })).toEqual([expect.stringMatching(new RegExp(`^${name}: `))]);
   });
@@ -80,7 +95,17 @@ describe('config', () => {
     expect(config.auth.issuer).toBe('tuma-dev');
     expect(config.database.url).toBeNull();
     expect(config.kafka.brokers).toBeNull();
-    expect(config.providers.mpesa.baseUrl).toBe('http://127.0.0.1:8090');
+    expect(config.providers.accounts.map((a) => [a.id, a.provider, a.country, a.currency, a.settings.baseUrl])).toEqual([
+      ['mpesa', 'mpesa', 'KE', 'KES', 'http://127.0.0.1:8090'],
+      ['mtn-momo', 'mtn-momo', 'UG', 'UGX', 'http://127.0.0.1:8090'],
+    ]);
+  });
+
+  it('when PAYOUT_RETRY_REASONS is a list or none, then the retry policy tries exactly those again', () => {
+    expect(loadConfig({ ...production, PAYOUT_RETRY_REASONS: 'none' }).retry.reasons).toEqual([]);
+    expect(loadConfig({ ...production, PAYOUT_RETRY_REASONS: 'expired, provider_failure' }).retry.reasons).toEqual(['expired', 'provider_failure']);
+    expect(loadConfig(production).retry).toEqual({ reasons: ['insufficient_float', 'payer_limit_exceeded', 'expired', 'provider_failure'], attemptsMax: 3, backoffMs: 60_000, backoffMaxMs: 900_000 });
+    expect(problems({ ...production, PAYOUT_RETRY_BACKOFF_MS: '5000', PAYOUT_RETRY_BACKOFF_MAX_MS: '4000' })).toEqual([expect.stringMatching(/^PAYOUT_RETRY_BACKOFF_MAX_MS: /)]);
   });
 
   it('when a variable is set to the empty string, then it counts as unset', () => {
@@ -91,11 +116,21 @@ describe('config', () => {
     const momo = { MOMO_BASE_URL: 'https://proxy.momoapi.mtn.com', MOMO_API_USER_ID: 'u', MOMO_API_KEY: 'k', MOMO_SUBSCRIPTION_KEY: 's', MOMO_TARGET_ENVIRONMENT: 'mtnuganda', MOMO_CURRENCY: 'UGX' };
 
     it('when no MOMO_* variable is set outside dev mode, then MoMo is not offered', () => {
-      expect(loadConfig(production).providers.momo).toBeNull();
+      expect(loadConfig(production).providers.accounts.map((a) => a.provider)).toEqual(['mpesa']);
     });
 
     it('when every MOMO_* variable is set, then MoMo is configured for that market', () => {
-      expect(loadConfig({ ...production, ...momo }).providers.momo).toEqual({ baseUrl: 'https://proxy.momoapi.mtn.com', apiUserId: 'u', apiKey: 'k', subscriptionKey: 's', targetEnvironment: 'mtnuganda', currency: 'UGX' });
+      expect(loadConfig({ ...production, ...momo }).providers.accounts[1]).toEqual({
+        id: 'mtn-momo',
+        provider: 'mtn-momo',
+        country: 'UG',
+        currency: 'UGX',
+        programmes: '*',
+        limits: { minMinor: null, maxMinor: null },
+        callLimits: { ratePerSecond: null, concurrency: null },
+        callbackAuth: { mode: 'url-token', allowList: null, hmacSecret: null },
+        settings: { baseUrl: 'https://proxy.momoapi.mtn.com', apiUserId: 'u', apiKey: 'k', subscriptionKey: 's', targetEnvironment: 'mtnuganda' },
+      });
     });
 
     it('when only some MOMO_* variables are set, then each missing one is named', () => {

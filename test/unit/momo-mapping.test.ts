@@ -110,7 +110,7 @@ describe('MoMo transfer status (GET)', () => {
     ['a failure with no reason', 200, { ...failedSample, reason: undefined }, { kind: 'failed', reason: 'provider_failure', providerCode: 'momo:FAILED' }],
     ['a failure with an unreadable reason', 200, { ...failedSample, reason: 'not a code; +256772123456' }, { kind: 'failed', reason: 'provider_failure', providerCode: 'momo:FAILED' }],
     ['an undocumented status', 200, { ...statusSample, status: 'CREATED' }, { kind: 'unknown', providerCode: 'momo:status:CREATED', detail: 'undocumented transfer status' }],
-    ['404 RESOURCE_NOT_FOUND', 404, { code: 'RESOURCE_NOT_FOUND', message: 'Requested resource was not found.' }, { kind: 'unknown', providerCode: 'momo:RESOURCE_NOT_FOUND', detail: 'transfer not registered yet: resend with the same reference id, then ask again' }],
+    ['404 RESOURCE_NOT_FOUND', 404, { code: 'RESOURCE_NOT_FOUND', message: 'Requested resource was not found.' }, { kind: 'absent', providerCode: 'momo:RESOURCE_NOT_FOUND', detail: 'transfer not registered: resend with the same reference id, then ask again' }],
     ['500', 500, { code: 'INTERNAL_PROCESSING_ERROR', message: 'x' }, { kind: 'unknown', providerCode: 'momo:INTERNAL_PROCESSING_ERROR', detail: 'status query answered HTTP 500' }],
     ['401', 401, null, { kind: 'unknown', providerCode: null, detail: 'token or subscription key refused' }],
   ])('when the status answer is %s, then the outcome is as mapped', (_what, status, body, outcome) => {

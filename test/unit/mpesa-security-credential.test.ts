@@ -5,7 +5,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mpesaSecurityCredential } from '../../src/adapters/providers/mpesa/security-credential.js';
-import { ConfigError, loadConfig } from '../../src/config/config.js';
+import { ConfigError, loadConfig, type Config } from '../../src/config/config.js';
+
+function mpesaSettingsOf(config: Config) {
+  const account = config.providers.accounts.find((a) => a.provider === 'mpesa');
+  if (account?.provider !== 'mpesa') throw new Error('no M-Pesa account');
+  return account.settings;
+}
 
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const rsaPem = rsa.publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -66,7 +72,7 @@ describe('configuring the credential', () => {
 
   it('when the password and certificate file are given, then the credential is computed from them', () => {
     const config = loadConfig({ ...base, MPESA_INITIATOR_PASSWORD: 'pw-1', MPESA_CERTIFICATE_FILE: file('cert.pem', rsaPem) });
-    expect(open(config.providers.mpesa.securityCredential)).toBe('pw-1');
+    expect(open(mpesaSettingsOf(config).securityCredential)).toBe('pw-1');
   });
 
   it.each([

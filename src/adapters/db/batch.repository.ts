@@ -194,10 +194,11 @@ export function batchRepository(db: DbOrTx): BatchRepo {
 
     async cancelPayouts(batchId, cause) {
       // The UPDATE takes each row lock and re-checks the state after waiting, so a payout the
-      // worker moved to submitting in the meantime is left alone.
+      // worker moved to submitting in the meantime is left alone. Locked in id order, as every
+      // transaction that locks several payouts does (the worker's chunks, the settler): no deadlock.
       const r = await sql<{ id: string; amount_minor: bigint; from_state: PayoutState }>`
         WITH before AS (
-          SELECT id, state FROM payouts WHERE batch_id = ${batchId} AND state = ANY(${cancellableStates}::text[]) FOR UPDATE
+          SELECT id, state FROM payouts WHERE batch_id = ${batchId} AND state = ANY(${cancellableStates}::text[]) ORDER BY id FOR UPDATE
         ), moved AS (
           UPDATE payouts p SET state = 'cancelled', updated_at = now() FROM before b
           WHERE p.id = b.id AND p.state = ANY(${cancellableStates}::text[])

@@ -2,6 +2,7 @@
 import type { ColumnType, Generated, Insertable, Kysely, Selectable, Transaction } from 'kysely';
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 type Json<T> = ColumnType<T, string, string>;
 type JsonDefault<T> = ColumnType<T, string | undefined, string>;
 
@@ -122,6 +123,14 @@ export interface PayoutsTable {
   failure_code: string | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
+  /** When the status poller next asks the provider about it (submitted and unknown payouts). */
+  status_check_at: NullableTimestamp;
+  /** Status queries sent for the current attempt. */
+  status_checks: Generated<number>;
+  /** When the poller gave up after its last check and flagged it for operators. */
+  status_flagged_at: NullableTimestamp;
+  /** A queued payout waiting for its next attempt after a confirmed, retryable failure: when the relay publishes it. */
+  dispatch_at: NullableTimestamp;
 }
 export interface PayoutTransitionsTable {
   id: Generated<bigint>;
@@ -136,11 +145,19 @@ export interface PayoutAttemptsTable {
   attempt_no: number;
   idempotency_key: string;
   callback_token_sha256: Buffer;
+  account_id: string;
   outcome: Generated<'pending' | 'accepted' | 'rejected' | 'ambiguous'>;
   provider_conversation_id: string | null;
   detail: string | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
+}
+/** A status query's callback token (its SHA-256), for the attempt it asks about. */
+export interface PayoutStatusTokensTable {
+  token_sha256: Buffer;
+  payout_id: string;
+  attempt_no: number;
+  created_at: Generated<Date>;
 }
 export interface CallbacksTable {
   id: Generated<bigint>;
@@ -154,10 +171,12 @@ export interface PayoutResultsTable {
   id: string;
   payout_id: string;
   batch_id: string;
-  outcome: 'paid' | 'failed' | 'ambiguous';
+  outcome: 'paid' | 'failed' | 'ambiguous' | 'reversed';
   reason_code: string | null;
   provider_reference: string | null;
   source: 'sync' | 'callback' | 'status_query';
+  /** The attempt the result is about (null: stored before results named their attempt). */
+  attempt_no: number | null;
   created_at: Generated<Date>;
   published_at: Timestamp | null;
 }
@@ -177,6 +196,7 @@ export interface Database {
   payouts: PayoutsTable;
   payout_transitions: PayoutTransitionsTable;
   payout_attempts: PayoutAttemptsTable;
+  payout_status_tokens: PayoutStatusTokensTable;
   callbacks: CallbacksTable;
   payout_results: PayoutResultsTable;
 }

@@ -1,26 +1,38 @@
 // The results outbox and the raw callbacks store.
 import { sql } from 'kysely';
-import type { CallbackRepo, ResultRepo } from '../../application/ports.js';
+import type { CallbackRepo, NewResult, ResultRepo } from '../../application/ports.js';
 import type { DbOrTx } from './database.js';
+
+const resultRow = (r: NewResult) => ({
+  id: r.id,
+  payout_id: r.payoutId,
+  batch_id: r.batchId,
+  outcome: r.outcome,
+  reason_code: r.reasonCode,
+  provider_reference: r.providerReference,
+  source: r.source,
+  attempt_no: r.attemptNo,
+});
 
 export function resultRepository(db: DbOrTx): ResultRepo {
   return {
     async insert(r) {
       const inserted = await db
         .insertInto('payout_results')
-        .values({
-          id: r.id,
-          payout_id: r.payoutId,
-          batch_id: r.batchId,
-          outcome: r.outcome,
-          reason_code: r.reasonCode,
-          provider_reference: r.providerReference,
-          source: r.source,
-        })
+        .values(resultRow(r))
         .onConflict((oc) => oc.column('id').doNothing())
         .returning('id')
         .executeTakeFirst();
       return inserted !== undefined;
+    },
+
+    async insertMany(results) {
+      if (results.length === 0) return;
+      await db
+        .insertInto('payout_results')
+        .values(results.map(resultRow))
+        .onConflict((oc) => oc.column('id').doNothing())
+        .execute();
     },
 
     async claimUnpublished(limit) {
@@ -41,7 +53,17 @@ export function resultRepository(db: DbOrTx): ResultRepo {
         reasonCode: r.reason_code,
         providerReference: r.provider_reference,
         source: r.source,
+        attemptNo: r.attempt_no,
       }));
+    },
+
+    async republishUnapplied() {
+      const r = await sql`
+        UPDATE payout_results r SET published_at = NULL FROM payouts p
+        WHERE p.id = r.payout_id AND r.published_at IS NOT NULL
+          AND (p.state IN ('submitting', 'submitted', 'unknown') OR (p.state = 'paid' AND r.outcome = 'reversed'))
+      `.execute(db);
+      return Number(r.numAffectedRows ?? 0n);
     },
 
     async markPublished(ids) {
@@ -61,6 +83,19 @@ export function callbackRepository(db: DbOrTx): CallbackRepo {
         .returning('id')
         .executeTakeFirst();
       return inserted !== undefined;
+    },
+
+    async insertMany(callbacks) {
+      if (callbacks.length === 0) return [];
+      const rows = await db
+        .insertInto('callbacks')
+        .values(callbacks.map((c) => ({ provider: c.provider, dedupe_key: c.dedupeKey, payout_id: c.payoutId, raw_body_enc: c.rawBodyEnc })))
+        .onConflict((oc) => oc.columns(['provider', 'dedupe_key']).doNothing())
+        .returning(['provider', 'dedupe_key'])
+        .execute();
+      // Of two equal callbacks in one statement, PostgreSQL stores the first: the first is the fresh one.
+      const stored = new Set(rows.map((r) => `${r.provider}\u0000${r.dedupe_key}`));
+      return callbacks.map((c) => stored.delete(`${c.provider}\u0000${c.dedupeKey}`));
     },
   };
 }

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
-import type { PayoutRecord, PayoutRepo } from '../../application/ports.js';
+import type { AttemptRecord, NewAttempt, PayoutRecord, PayoutRepo } from '../../application/ports.js';
 import type { CurrencyCode } from '../../domain/currency.js';
-import { settledPayoutStates, type BatchState, type PayoutState } from '../../domain/payout-state.js';
+import { settledPayoutStates, statusPolledPayoutStates, storedPayoutStates, type BatchState, type PayoutState } from '../../domain/payout-state.js';
 import type { ProviderId } from '../../domain/providers.js';
 import type { DbOrTx } from './database.js';
 import { assert } from '../../domain/result.js';
@@ -13,6 +13,7 @@ export const insertChunkRowsMax = 10_000;
 const payoutColumns = [
   'p.id', 'p.row_no', 'p.batch_id', 'b.programme_id', 'b.organisation_id', 'p.ref', 'p.provider', 'p.currency', 'p.amount_minor',
   'p.state', 'b.state as batch_state', 'p.attempt_count', 'p.provider_reference', 'p.failure_code', 'p.updated_at',
+  'p.dispatch_at', 'p.status_flagged_at',
 ] as const;
 
 export function selectPayouts(db: DbOrTx) {
@@ -37,9 +38,41 @@ export const toPayoutRecord = (r: PayoutSelection): PayoutRecord => ({
   providerReference: r.provider_reference,
   failureCode: r.failure_code,
   updatedAt: r.updated_at,
+  dispatchAt: r.dispatch_at,
+  flaggedAt: r.status_flagged_at,
 });
 
 export function payoutRepository(db: DbOrTx): PayoutRepo {
+  const insertAttempts = async (attempts: readonly NewAttempt[]) => {
+    if (attempts.length === 0) return;
+    await db
+      .insertInto('payout_attempts')
+      .values(attempts.map((a) => ({ payout_id: a.payoutId, attempt_no: a.attemptNo, idempotency_key: a.idempotencyKey, callback_token_sha256: a.callbackTokenSha256, account_id: a.accountId })))
+      .execute();
+  };
+  /** Per token (its SHA-256), in order: the attempt it was issued for, and when; null for a token nobody was given. */
+  const findAttemptsByTokens = async (hashes: readonly Buffer[]) => {
+    if (hashes.length === 0) return [];
+    const found = new Map<string, AttemptRecord & { readonly tokenIssuedAt: Date }>();
+    const rows = await db
+      .selectFrom('payout_attempts')
+      .select([...attemptColumns, 'created_at', 'callback_token_sha256'])
+      .where('callback_token_sha256', '=', sql<Buffer>`ANY(${hashes}::bytea[])`)
+      .execute();
+    for (const row of rows) found.set(row.callback_token_sha256.toString('hex'), { ...toAttemptRecord(row), tokenIssuedAt: row.created_at });
+    // A status query's token answers for the attempt it asked about (M-Pesa posts the answer).
+    const rest = hashes.filter((h) => !found.has(h.toString('hex')));
+    if (rest.length > 0) {
+      const queried = await db
+        .selectFrom('payout_status_tokens as t')
+        .innerJoin('payout_attempts as a', (join) => join.onRef('a.payout_id', '=', 't.payout_id').onRef('a.attempt_no', '=', 't.attempt_no'))
+        .select(['a.payout_id', 'a.attempt_no', 'a.idempotency_key', 'a.account_id', 't.created_at', 't.token_sha256'])
+        .where('t.token_sha256', '=', sql<Buffer>`ANY(${rest}::bytea[])`)
+        .execute();
+      for (const row of queried) found.set(row.token_sha256.toString('hex'), { ...toAttemptRecord(row), tokenIssuedAt: row.created_at });
+    }
+    return hashes.map((h) => found.get(h.toString('hex')) ?? null);
+  };
   return {
     async insertMany(batchId, currency, state, chunks) {
       // One statement per chunk: each plain column one array parameter, and every sealed value of
@@ -90,9 +123,126 @@ export function payoutRepository(db: DbOrTx): PayoutRepo {
       return row ? toPayoutRecord(row) : null;
     },
 
+    async findMany(payoutIds) {
+      if (payoutIds.length === 0) return [];
+      const rows = await selectPayouts(db).where('p.id', '=', sql<string>`ANY(${[...new Set(payoutIds)]}::uuid[])`).execute();
+      return rows.map(toPayoutRecord);
+    },
+
     async lock(payoutId) {
-      const row = await selectPayouts(db).where('p.id', '=', payoutId).modifyEnd(sql`FOR UPDATE OF p`).executeTakeFirst();
+      // NO KEY UPDATE: we never change a payout's key, and this lock then does not block the
+      // key-share locks that inserting its callbacks, attempts and results takes (their foreign keys).
+      const row = await selectPayouts(db).where('p.id', '=', payoutId).modifyEnd(sql`FOR NO KEY UPDATE OF p`).executeTakeFirst();
       return row ? toPayoutRecord(row) : null;
+    },
+
+    async lockManyWithMsisdn(payoutIds) {
+      if (payoutIds.length === 0) return [];
+      const ids = [...new Set(payoutIds)].sort();
+      const rows = await selectPayouts(db).select('p.msisdn_enc').where('p.id', '=', sql<string>`ANY(${ids}::uuid[])`).orderBy('p.id').modifyEnd(sql`FOR NO KEY UPDATE OF p`).execute();
+      return rows.map((row) => ({ payout: toPayoutRecord(row), sealedMsisdn: row.msisdn_enc }));
+    },
+
+    async lockMany(payoutIds) {
+      if (payoutIds.length === 0) return [];
+      const ids = [...new Set(payoutIds)].sort();
+      const rows = await selectPayouts(db).where('p.id', '=', sql<string>`ANY(${ids}::uuid[])`).orderBy('p.id').modifyEnd(sql`FOR NO KEY UPDATE OF p`).execute();
+      return rows.map(toPayoutRecord);
+    },
+
+    async settleMany(moves) {
+      if (moves.length === 0) return;
+      // Per payout: the first move's starting state, the last move's end state and fields.
+      const rows = new Map<string, { from: PayoutState; to: PayoutState; providerReference: string | null; failureCode: string | null }>();
+      for (const m of moves) {
+        assert(settledPayoutStates.includes(m.to), `settleMany moves into settled states only, not ${m.to}`);
+        const seen = rows.get(m.payoutId);
+        assert(!seen || seen.to === m.from, `payout ${m.payoutId}: a move from ${m.from} follows one into ${seen?.to}`);
+        rows.set(m.payoutId, { from: seen?.from ?? m.from, to: m.to, providerReference: m.providerReference, failureCode: m.failureCode });
+      }
+      const ids = [...rows.keys()];
+      const r = [...rows.values()];
+      const result = await sql`
+        UPDATE payouts p SET state = v.to_state, provider_reference = v.provider_reference, failure_code = v.failure_code,
+               status_check_at = NULL, updated_at = now()
+        FROM unnest(${ids}::uuid[], ${r.map((x) => x.from)}::text[], ${r.map((x) => x.to)}::text[], ${r.map((x) => x.providerReference)}::text[], ${r.map((x) => x.failureCode)}::text[])
+             AS v(id, from_state, to_state, provider_reference, failure_code)
+        WHERE p.id = v.id AND p.state = v.from_state
+      `.execute(db);
+      if (result.numAffectedRows !== BigInt(ids.length)) {
+        throw new Error(`invariant violated: settling ${ids.length} payouts updated ${result.numAffectedRows}`);
+      }
+      await sql`
+        INSERT INTO payout_transitions (payout_id, from_state, to_state, cause)
+        SELECT id, from_state, to_state, cause
+        FROM unnest(${moves.map((m) => m.payoutId)}::uuid[], ${moves.map((m) => m.from)}::text[], ${moves.map((m) => m.to)}::text[], ${moves.map((m) => m.cause)}::text[])
+             WITH ORDINALITY AS m(id, from_state, to_state, cause, ord)
+        ORDER BY ord
+      `.execute(db);
+    },
+
+    async releaseStaleSubmitting(staleBefore, checkAt, limit, cause) {
+      const rows = await sql<{ id: string }>`
+        WITH stale AS (
+          SELECT id FROM payouts WHERE state = 'submitting' AND updated_at < ${staleBefore}::timestamptz
+          ORDER BY updated_at LIMIT ${limit} FOR NO KEY UPDATE SKIP LOCKED
+        ), moved AS (
+          UPDATE payouts p SET state = 'unknown', status_check_at = ${checkAt}::timestamptz, status_checks = 0, status_flagged_at = NULL, updated_at = now()
+          FROM stale WHERE p.id = stale.id AND p.state = 'submitting'
+          RETURNING p.id
+        ), recorded AS (
+          INSERT INTO payout_transitions (payout_id, from_state, to_state, cause) SELECT id, 'submitting', 'unknown', ${cause} FROM moved
+        )
+        SELECT id FROM moved
+      `.execute(db);
+      return rows.rows.map((r) => r.id);
+    },
+
+    async scheduleRetry(payoutId, from, retry) {
+      const result = await db
+        .updateTable('payouts')
+        .set({
+          state: 'queued',
+          dispatch_at: retry.dispatchAt,
+          status_flagged_at: retry.flaggedAt,
+          failure_code: retry.failureCode,
+          status_check_at: null,
+          updated_at: sql`now()`,
+        })
+        .where('id', '=', payoutId)
+        .where('state', '=', from)
+        .executeTakeFirst();
+      if (result.numUpdatedRows !== 1n) throw new Error(`invariant violated: scheduling a retry of ${payoutId} from ${from} updated ${result.numUpdatedRows}`);
+      await db.insertInto('payout_transitions').values({ payout_id: payoutId, from_state: from, to_state: 'queued', cause: retry.cause }).execute();
+    },
+
+    async claimDueRetries(now, limit) {
+      const rows = await selectPayouts(db)
+        .where('p.state', '=', 'queued')
+        .where('p.dispatch_at', 'is not', null)
+        .where('p.dispatch_at', '<=', now)
+        .orderBy('p.dispatch_at')
+        .limit(limit)
+        .modifyEnd(sql`FOR UPDATE OF p SKIP LOCKED`)
+        .execute();
+      return rows.map(toPayoutRecord);
+    },
+
+    async redispatchQueued(now) {
+      const r = await db
+        .updateTable('payouts')
+        .set({ dispatch_at: now })
+        .where('state', '=', 'queued')
+        .where('status_flagged_at', 'is', null)
+        // A payout waiting for its next attempt keeps its backoff: the relay publishes it when due.
+        .where('dispatch_at', 'is', null)
+        .executeTakeFirst();
+      return Number(r.numUpdatedRows);
+    },
+
+    async clearDispatchAt(payoutIds) {
+      if (payoutIds.length === 0) return;
+      await db.updateTable('payouts').set({ dispatch_at: null, status_flagged_at: null }).where('id', 'in', payoutIds).where('state', '=', 'queued').execute();
     },
 
     async claimAccepted(batchId, limit) {
@@ -108,35 +258,47 @@ export function payoutRepository(db: DbOrTx): PayoutRepo {
 
     async move(payoutIds, from, to, cause, fields = {}) {
       if (payoutIds.length === 0) return;
+      // One statement: the UPDATE and the record of each move it made (a round trip less per move).
       const result = await db
-        .updateTable('payouts')
-        .set({
+        .with('moved', (qb) =>
+          qb
+            .updateTable('payouts')
+            .set({
           state: to,
           updated_at: sql`now()`,
           ...(fields.providerReference !== undefined ? { provider_reference: fields.providerReference } : {}),
           ...(fields.failureCode !== undefined ? { failure_code: fields.failureCode } : {}),
           ...(fields.attemptCount !== undefined ? { attempt_count: fields.attemptCount } : {}),
-        })
-        .where('id', 'in', payoutIds)
-        .where('state', '=', from)
-        .executeTakeFirst();
-      if (result.numUpdatedRows !== BigInt(payoutIds.length)) {
-        throw new Error(`invariant violated: moving ${payoutIds.length} payouts ${from} → ${to} updated ${result.numUpdatedRows}`);
-      }
-      await db
+          ...statusCheckOnMove(from, to, fields.statusCheckAt, fields.keepStatusChecks ?? false),
+          // An attempt starts (or the payout is cancelled): no retry is due, no flag stands any more.
+          ...(from === 'queued' ? { dispatch_at: null, status_flagged_at: null } : {}),
+            })
+            .where('id', 'in', payoutIds)
+            .where('state', '=', from)
+            .returning('id'),
+        )
         .insertInto('payout_transitions')
-        .values(payoutIds.map((id) => ({ payout_id: id, from_state: from, to_state: to, cause })))
-        .execute();
+        .columns(['payout_id', 'from_state', 'to_state', 'cause'])
+        .expression((eb) => eb.selectFrom('moved').select(['moved.id', sql<string>`${from}::text`.as('from_state'), sql<string>`${to}::text`.as('to_state'), sql<string>`${cause}::text`.as('cause')]))
+        .executeTakeFirst();
+      // A move that finds a payout elsewhere than `from` rolls back with the transaction it is in.
+      if (result.numInsertedOrUpdatedRows !== BigInt(payoutIds.length)) {
+        throw new Error(`invariant violated: moving ${payoutIds.length} payouts ${from} → ${to} updated ${result.numInsertedOrUpdatedRows}`);
+      }
     },
 
-    async unsettledCount(batchId) {
+    async hasUnsettled(batchId) {
+      // "state IN (the unsettled states)", not "NOT IN (settled)": the (batch_id, state, row_no)
+      // index then finds the first such payout at once, instead of reading the whole batch (asked
+      // once per settled payout, a count made settling a batch quadratic in its size).
       const row = await db
         .selectFrom('payouts')
-        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .select('id')
         .where('batch_id', '=', batchId)
-        .where('state', 'not in', settledPayoutStates)
-        .executeTakeFirstOrThrow();
-      return Number(row.n);
+        .where('state', 'in', unsettledPayoutStates)
+        .limit(1)
+        .executeTakeFirst();
+      return row !== undefined;
     },
 
     async sealedMsisdn(payoutId) {
@@ -144,29 +306,157 @@ export function payoutRepository(db: DbOrTx): PayoutRepo {
       return row?.msisdn_enc ?? null;
     },
 
-    async insertAttempt(payoutId, attemptNo, idempotencyKey, callbackTokenSha256) {
+    insertAttempts,
+
+    async setAttemptOutcomes(outcomes) {
+      if (outcomes.length === 0) return;
+      await sql`
+        UPDATE payout_attempts a SET outcome = v.outcome, provider_conversation_id = v.conversation_id, detail = v.detail, updated_at = now()
+        FROM unnest(${outcomes.map((o) => o.payoutId)}::uuid[], ${outcomes.map((o) => o.attemptNo)}::int[], ${outcomes.map((o) => o.outcome)}::text[],
+                    ${outcomes.map((o) => o.conversationId)}::text[], ${outcomes.map((o) => o.detail)}::text[])
+             AS v(payout_id, attempt_no, outcome, conversation_id, detail)
+        WHERE a.payout_id = v.payout_id AND a.attempt_no = v.attempt_no
+      `.execute(db);
+    },
+
+    async moveAccepted(accepted, fields) {
+      if (accepted.length === 0) return;
+      // As move() into submitted: the earlier of the given and any set check time (or now), and
+      // the checks start over unless asked to keep counting (submitting is not a polled state).
+      const resetChecks = !(fields.keepStatusChecks ?? false);
+      const result = await sql`
+        WITH moved AS (
+          UPDATE payouts p SET state = 'submitted', provider_reference = v.provider_reference, updated_at = now(),
+                 status_check_at = COALESCE(LEAST(${fields.statusCheckAt ?? null}::timestamptz, p.status_check_at), now()),
+                 status_checks = CASE WHEN ${resetChecks}::boolean THEN 0 ELSE p.status_checks END,
+                 status_flagged_at = CASE WHEN ${resetChecks}::boolean THEN NULL ELSE p.status_flagged_at END
+          FROM unnest(${accepted.map((a) => a.payoutId)}::uuid[], ${accepted.map((a) => a.providerReference)}::text[]) AS v(id, provider_reference)
+          WHERE p.id = v.id AND p.state = 'submitting'
+          RETURNING p.id
+        )
+        INSERT INTO payout_transitions (payout_id, from_state, to_state, cause) SELECT id, 'submitting', 'submitted', 'provider accepted' FROM moved
+      `.execute(db);
+      // A move that finds a payout elsewhere than submitting rolls back with the transaction it is in.
+      if (result.numAffectedRows !== BigInt(accepted.length)) {
+        throw new Error(`invariant violated: moving ${accepted.length} payouts submitting → submitted moved ${result.numAffectedRows}`);
+      }
+    },
+
+    findAttemptsByTokens,
+
+    async countByState() {
+      const rows = await db.selectFrom('payouts').select(['state', (eb) => eb.fn.countAll<string>().as('n')]).groupBy('state').execute();
+      return rows.map((r) => ({ state: r.state as PayoutState, count: Number(r.n) }));
+    },
+
+    async findAttemptByKey(idempotencyKey) {
+      const row = await db.selectFrom('payout_attempts').select(attemptColumns).where('idempotency_key', '=', idempotencyKey).executeTakeFirst();
+      return row ? toAttemptRecord(row) : null;
+    },
+
+    async insertStatusToken(payoutId, attemptNo, tokenSha256) {
+      await db.insertInto('payout_status_tokens').values({ token_sha256: tokenSha256, payout_id: payoutId, attempt_no: attemptNo }).execute();
+    },
+
+    async claimDueStatusChecks(now, limit) {
+      const rows = await db
+        .selectFrom('payouts as p')
+        .innerJoin('payout_attempts as a', (join) => join.onRef('a.payout_id', '=', 'p.id').onRef('a.attempt_no', '=', 'p.attempt_count'))
+        .select([
+          'p.id', 'p.batch_id', 'p.provider', 'p.currency', 'p.state', 'p.provider_reference', 'p.status_checks',
+          'a.attempt_no', 'a.idempotency_key', 'a.account_id', 'a.provider_conversation_id',
+        ])
+        // Literally the partial index's predicate (payouts_status_due), so the planner can use it.
+        .where(sql<boolean>`p.state IN ('submitted', 'unknown')`)
+        .where('p.status_check_at', '<=', now)
+        .orderBy('p.status_check_at')
+        .limit(limit)
+        .modifyEnd(sql`FOR UPDATE OF p SKIP LOCKED`)
+        .execute();
+      return rows.map((r) => ({
+        payoutId: r.id,
+        batchId: r.batch_id,
+        provider: r.provider as ProviderId,
+        currency: r.currency as CurrencyCode,
+        state: r.state as PayoutState,
+        providerReference: r.provider_reference,
+        checks: r.status_checks,
+        attempt: { payoutId: r.id, attemptNo: r.attempt_no, idempotencyKey: r.idempotency_key, accountId: r.account_id, conversationId: r.provider_conversation_id },
+      }));
+    },
+
+    async setStatusCheck(payoutId, update) {
       await db
-        .insertInto('payout_attempts')
-        .values({ payout_id: payoutId, attempt_no: attemptNo, idempotency_key: idempotencyKey, callback_token_sha256: callbackTokenSha256 })
+        .updateTable('payouts')
+        .set({
+          status_check_at: update.at,
+          ...(update.checks !== undefined ? { status_checks: update.checks } : {}),
+          ...(update.flaggedAt !== undefined ? { status_flagged_at: update.flaggedAt } : {}),
+        })
+        .where('id', '=', payoutId)
         .execute();
     },
 
-    async setAttemptOutcome(payoutId, attemptNo, outcome, conversationId, detail) {
-      await db
-        .updateTable('payout_attempts')
-        .set({ outcome, provider_conversation_id: conversationId, detail, updated_at: sql`now()` })
-        .where('payout_id', '=', payoutId)
-        .where('attempt_no', '=', attemptNo)
-        .execute();
+    async unscheduleStatusChecks(payoutIds) {
+      if (payoutIds.length === 0) return;
+      // Rows locked in id order first, as every transaction that locks several payouts does: no deadlock.
+      await sql`
+        UPDATE payouts p SET status_check_at = NULL
+        FROM (SELECT id FROM payouts WHERE id = ANY(${[...new Set(payoutIds)]}::uuid[]) ORDER BY id FOR NO KEY UPDATE) l
+        WHERE p.id = l.id
+      `.execute(db);
     },
 
-    async findAttemptByToken(callbackTokenSha256) {
-      const row = await db
-        .selectFrom('payout_attempts')
-        .select(['payout_id', 'attempt_no', 'idempotency_key'])
-        .where('callback_token_sha256', '=', callbackTokenSha256)
+    async restartStatusChecks(payoutId, at) {
+      const updated = await db
+        .updateTable('payouts')
+        .set({ status_check_at: at, status_checks: 0, status_flagged_at: null })
+        .where('id', '=', payoutId)
+        .where('state', 'in', [...statusPolledPayoutStates])
+        .returning('id')
         .executeTakeFirst();
-      return row ? { payoutId: row.payout_id, attemptNo: row.attempt_no, idempotencyKey: row.idempotency_key } : null;
+      return updated !== undefined;
+    },
+
+    async makeStatusCheckDue(payoutId, at) {
+      // LEAST ignores a null: an unscheduled (flagged) payout becomes due at `at` too. A payout
+      // still submitting keeps the time until the worker's move into submitted or unknown.
+      const updated = await db
+        .updateTable('payouts')
+        .set({ status_check_at: sql`LEAST(status_check_at, ${at}::timestamptz)` })
+        .where('id', '=', payoutId)
+        .where('state', 'in', ['submitting', ...statusPolledPayoutStates])
+        .returning('id')
+        .executeTakeFirst();
+      return updated !== undefined;
     },
   };
+}
+
+const unsettledPayoutStates = storedPayoutStates.filter((s) => !settledPayoutStates.includes(s));
+
+const attemptColumns = ['payout_id', 'attempt_no', 'idempotency_key', 'account_id'] as const;
+
+const toAttemptRecord = (row: { payout_id: string; attempt_no: number; idempotency_key: string; account_id: string }) => ({
+  payoutId: row.payout_id,
+  attemptNo: row.attempt_no,
+  idempotencyKey: row.idempotency_key,
+  accountId: row.account_id,
+});
+
+/**
+ * What a move does to the status poller's schedule. Into submitted or unknown: the requested first
+ * check, or an earlier one already set (an unconfirmed callback asked for one), or at once when
+ * neither is set, so that no payout waiting for its outcome is ever left unscheduled; coming from
+ * outside those states, the count of checks and the operators' flag start afresh. Settling
+ * unschedules. Other moves (queued, submitting) leave it as it is.
+ */
+function statusCheckOnMove(from: PayoutState, to: PayoutState, statusCheckAt: Date | undefined, keepStatusChecks: boolean) {
+  if (statusPolledPayoutStates.includes(to)) {
+    return {
+      status_check_at: sql<Date>`COALESCE(LEAST(${statusCheckAt ?? null}::timestamptz, status_check_at), now())`,
+      ...(statusPolledPayoutStates.includes(from) || keepStatusChecks ? {} : { status_checks: 0, status_flagged_at: null }),
+    };
+  }
+  return settledPayoutStates.includes(to) ? { status_check_at: null } : {};
 }

@@ -1,4 +1,5 @@
 // The Express API: routes, request ids, security headers, body limits, error mapping.
+import { MicroBatchOverloadedError } from '../../application/micro-batch.js';
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
@@ -14,9 +15,11 @@ import { getKey, getPolicy, listKeys, registerKey, revokeKey, setPolicy, signerK
 import { approveBatch } from '../../application/approve-batch.js';
 import { cancelBatch, parseCancelBody } from '../../application/cancel-batch.js';
 import { getBatchView, getPayout, listBatchPayouts, parsePayoutState, payoutsPageMax } from '../../application/queries.js';
-import { recordCallback } from '../../application/record-callback.js';
+import { recordAuthenticatedCallback, recordCallback, recordUnconfirmedCallback } from '../../application/record-callback.js';
+import { parseAirtelCallback, parseAirtelCallbackRecord, verifyAirtelCallback } from '../providers/airtel/mapping.js';
 import { submitBatch, type SubmitBatchDeps } from '../../application/submit-batch.js';
 import { reject, type Rejection } from '../../domain/errors.js';
+import type { ProviderId } from '../../domain/providers.js';
 import { err, ok, type Result } from '../../domain/result.js';
 import { parseCallback as parseGsmaCallback } from '../providers/gsma/mapping.js';
 import { parseB2CCallback, parseStatusCallback, parseStatusTimeoutCallback } from '../providers/mpesa/mapping.js';
@@ -35,7 +38,9 @@ export interface ApiDeps extends SubmitBatchDeps {
   readonly readiness: () => Promise<{ database: boolean; transport: boolean }>;
   readonly authenticate: Authenticate;
   /** Per provider, the addresses its callbacks may come from; a provider not listed is not restricted. */
-  readonly callbackAllowLists?: { readonly mpesa?: (address: string | undefined) => boolean };
+  readonly callbackAllowLists?: Partial<Record<ProviderId, (address: string | undefined) => boolean>>;
+  /** How a provider account's callbacks are authenticated, by the account id an attempt recorded (null: unknown account). */
+  readonly callbackAuthOf?: (accountId: string) => { readonly mode: 'url-token' | 'hmac' | 'status-query'; readonly hmacSecret: string | null } | null;
 }
 
 /** An approval is a protected header and one signature. */
@@ -294,13 +299,14 @@ export function createApp(deps: ApiDeps): express.Express {
     '/v1/callbacks/mpesa/:token/status': (b: Buffer) => parseStatusCallback(b),
     '/v1/callbacks/mpesa/:token/status/timeout': (b: Buffer) => parseStatusTimeoutCallback(b),
   };
-  const mpesaAllowed = deps.callbackAllowLists?.mpesa;
+  // Refused before the body is read: a caller outside the provider's addresses learns nothing.
+  const allowedFrom = (provider: ProviderId) => (req: Request, res: Response, next: NextFunction) => {
+    const allowed = deps.callbackAllowLists?.[provider];
+    if (allowed && !allowed(req.socket.remoteAddress)) return sendRejection(res, reject('CALLBACK_UNAUTHENTICATED'));
+    next();
+  };
   for (const [path, parse] of Object.entries(mpesaCallbacks)) {
-    app.post(path, (req, res, next) => {
-      // Refused before the body is read: a caller outside the provider's addresses learns nothing.
-      if (mpesaAllowed && !mpesaAllowed(req.socket.remoteAddress)) return sendRejection(res, reject('CALLBACK_UNAUTHENTICATED'));
-      next();
-    }, callbackBody, route(async (req, res) => {
+    app.post(path, allowedFrom('mpesa'), callbackBody, route(async (req, res) => {
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const result = await recordCallback(deps, 'mpesa', String(req.params.token), raw, parse);
       if (!result.ok) return sendRejection(res, result.error);
@@ -312,7 +318,7 @@ export function createApp(deps: ApiDeps): express.Express {
   // MTN MoMo posts (or puts) the TransferResult to X-Callback-Url; it signs nothing, so the
   // per-attempt token in the URL authenticates it. Answered 200 with no body.
   for (const method of ['put', 'post'] as const) {
-    app[method]('/v1/callbacks/mtn-momo/:token', callbackBody, route(async (req, res) => {
+    app[method]('/v1/callbacks/mtn-momo/:token', allowedFrom('mtn-momo'), callbackBody, route(async (req, res) => {
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const result = await recordCallback(deps, 'mtn-momo', String(req.params.token), raw, parseMomoCallback);
       if (!result.ok) return sendRejection(res, result.error);
@@ -323,13 +329,39 @@ export function createApp(deps: ApiDeps): express.Express {
 
   // GSMA MM API: PUT to X-Callback-URL with the final Transaction or an ErrorObject, echoing our
   // X-CorrelationID (which names the attempt even in an error body). Answered 204, as GSMA expects.
-  app.put('/v1/callbacks/gsma/:token', callbackBody, route(async (req, res) => {
+  app.put('/v1/callbacks/gsma/:token', allowedFrom('gsma'), callbackBody, route(async (req, res) => {
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const correlationId = req.get('x-correlationid') ?? null;
     const result = await recordCallback(deps, 'gsma', String(req.params.token), raw, (b) => parseGsmaCallback(b, correlationId));
     if (!result.ok) return sendRejection(res, result.error);
     req.log.info({ duplicate: result.value.duplicate, orphan: result.value.orphan }, 'gsma callback stored');
     res.status(204).end();
+  }));
+
+  // Airtel registers one callback URL per application: no per-attempt token can be in it. Where the
+  // account signs (hmac mode) the `hash` header over the raw body authenticates the callback and its
+  // outcome is a result; otherwise (status-query mode, or a transaction we do not know) it is kept
+  // and only makes the payout's status query due: that answer, over our own authenticated
+  // connection to Airtel, moves the ledger.
+  app.post('/v1/callbacks/airtel', allowedFrom('airtel'), callbackBody, route(async (req, res) => {
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const callback = parseAirtelCallback(raw);
+    if (!callback) return sendRejection(res, reject('CALLBACK_MALFORMED'));
+    const attempt = callback.idempotencyKey ? await deps.persistence.read.payouts.findAttemptByKey(callback.idempotencyKey) : null;
+    const auth = attempt ? (deps.callbackAuthOf?.(attempt.accountId) ?? null) : null;
+    if (attempt && auth?.mode === 'hmac' && auth.hmacSecret !== null) {
+      const check = verifyAirtelCallback(Buffer.from(auth.hmacSecret, 'utf8'), raw, req.get('hash'));
+      if (!check.ok) return sendRejection(res, reject('CALLBACK_UNAUTHENTICATED'));
+      const result = await recordAuthenticatedCallback(deps, 'airtel', attempt, raw, parseAirtelCallbackRecord);
+      if (!result.ok) return sendRejection(res, result.error);
+      req.log.info({ duplicate: result.value.duplicate, orphan: result.value.orphan, signed: true }, 'airtel callback stored');
+    } else {
+      const who = callback.idempotencyKey ?? `txid:${callback.transactionId}`;
+      const result = await recordUnconfirmedCallback(deps, 'airtel', who, `${who}:${callback.statusCode}`, raw);
+      if (!result.ok) return sendRejection(res, result.error);
+      req.log.info({ duplicate: result.value.duplicate, orphan: result.value.orphan, signed: false }, 'airtel callback stored; status query due');
+    }
+    res.status(200).json({ status: 'received' });
   }));
 
   app.use((_req, res) => sendRejection(res, reject('NOT_FOUND')));
@@ -341,6 +373,12 @@ export function createApp(deps: ApiDeps): express.Express {
     }
     if (type === 'entity.parse.failed' || type === 'encoding.unsupported' || type === 'charset.unsupported') {
       return sendRejection(res, reject('REQUEST_MALFORMED'));
+    }
+    // More callbacks wait for the database than it is allowed to queue: the caller tries again later.
+    if (error instanceof MicroBatchOverloadedError && !res.headersSent) {
+      req.log.warn({ err: error }, 'overloaded: refused');
+      res.setHeader('retry-after', '1');
+      return sendRejection(res, reject('SERVICE_UNAVAILABLE', 'overloaded; try again later'));
     }
     req.log.error({ err: error }, 'request failed');
     // Mid-stream: cut the connection, so the client sees a truncated response, never a complete-looking one.

@@ -5,6 +5,7 @@ import CircuitBreaker from 'opossum';
 import type { Logger } from 'pino';
 import { ProviderUnavailableError, type PayoutProvider, type ProviderAdapter, type StatusQuery, type SubmitRequest } from '../../application/ports.js';
 import type { ProviderId } from '../../domain/providers.js';
+import { CallLimiter, type CallLimits } from './call-limiter.js';
 import { unknown, type ProviderOutcome } from '../../domain/provider-outcome.js';
 
 export interface BreakerSettings {
@@ -12,6 +13,11 @@ export interface BreakerSettings {
   readonly errorThresholdPercent: number;
   readonly resetTimeoutMs: number;
   readonly volumeThreshold: number;
+}
+
+/** Told of every provider call: what was asked, what came of it, how long it took. */
+export interface ProviderCallObserver {
+  call(account: string, provider: string, operation: 'submit' | 'status', outcome: ProviderOutcome['kind'] | 'refused', seconds: number): void;
 }
 
 class AmbiguousOutcome extends Error {
@@ -22,10 +28,23 @@ class AmbiguousOutcome extends Error {
 
 export class GuardedProvider implements PayoutProvider {
   readonly id: ProviderId;
+  readonly accountId: string;
   readonly breaker: CircuitBreaker<[SubmitRequest], ProviderOutcome>;
+  /** The account's agreed rate and concurrency: a call waits here, outside the breaker's timeout. */
+  private readonly limiter: CallLimiter;
 
-  constructor(private readonly inner: ProviderAdapter & { readonly id: ProviderId }, settings: BreakerSettings, logger: Logger) {
+  /** One guard (one breaker) per provider account: an outage of one market does not stop another. */
+  constructor(
+    private readonly inner: ProviderAdapter & { readonly id: ProviderId },
+    settings: BreakerSettings,
+    logger: Logger,
+    accountId: string = inner.id,
+    private readonly observer: ProviderCallObserver | null = null,
+    callLimits: CallLimits = { ratePerSecond: null, concurrency: null },
+  ) {
+    this.limiter = new CallLimiter(callLimits);
     this.id = inner.id;
+    this.accountId = accountId;
     this.breaker = new CircuitBreaker(
       async (req: SubmitRequest) => {
         const outcome = await inner.submit(req);
@@ -33,7 +52,7 @@ export class GuardedProvider implements PayoutProvider {
         return outcome;
       },
       {
-        name: `provider:${inner.id}`,
+        name: `provider:${accountId}`,
         // The client's own fetch timeout is the real bound; opossum's is a backstop a little later.
         timeout: settings.timeoutMs + 1_000,
         errorThresholdPercentage: settings.errorThresholdPercent,
@@ -41,35 +60,68 @@ export class GuardedProvider implements PayoutProvider {
         volumeThreshold: settings.volumeThreshold,
       },
     );
-    const log = logger.child({ provider: inner.id });
+    const log = logger.child({ provider: inner.id, account: accountId });
     this.breaker.on('open', () => log.warn('breaker open: calls refused until a probe succeeds'));
     this.breaker.on('halfOpen', () => log.info('breaker half-open: probing'));
     this.breaker.on('close', () => log.info('breaker closed'));
+    this.breaker.on('open', () => this.changed());
+    this.breaker.on('halfOpen', () => this.changed());
+    this.breaker.on('close', () => this.changed());
   }
 
   available(): boolean {
     return !this.breaker.opened;
   }
 
+  private readonly listeners: (() => void)[] = [];
+
+  /** Called after every breaker state change (open, half-open, closed). */
+  onStateChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  private changed(): void {
+    for (const listener of this.listeners) listener();
+  }
+
+  /** The breaker: closed (calls flow), open (calls refused unsent), half-open (a probe decides). */
+  breakerState(): 'closed' | 'open' | 'half_open' {
+    return this.breaker.halfOpen ? 'half_open' : this.breaker.opened ? 'open' : 'closed';
+  }
+
+  private observed(operation: 'submit' | 'status', outcome: ProviderOutcome['kind'] | 'refused', started: bigint): void {
+    this.observer?.call(this.accountId, this.id, operation, outcome, Number(process.hrtime.bigint() - started) / 1e9);
+  }
+
   /** Status queries are not guarded yet: an unanswered one is unknown and simply asked again later. */
   async status(query: StatusQuery): Promise<ProviderOutcome> {
+    const started = process.hrtime.bigint();
+    let outcome: ProviderOutcome;
     try {
-      return await this.inner.status(query);
+      outcome = await this.limiter.run(() => this.inner.status(query));
     } catch (error) {
-      return unknown(null, `status query failed: ${(error as Error).message}`.slice(0, 200));
+      outcome = unknown(null, `status query failed: ${(error as Error).message}`.slice(0, 200));
     }
+    this.observed('status', outcome.kind, started);
+    return outcome;
   }
 
   async submit(req: SubmitRequest): Promise<ProviderOutcome> {
+    const started = process.hrtime.bigint();
+    let outcome: ProviderOutcome;
     try {
-      return await this.breaker.fire(req);
+      outcome = await this.limiter.run(() => this.breaker.fire(req));
     } catch (error) {
-      if (error instanceof AmbiguousOutcome) return error.outcome;
       const code = (error as { code?: string }).code;
-      if (code === 'EOPENBREAKER') throw new ProviderUnavailableError(this.id, `${this.id} breaker is open`);
+      if (code === 'EOPENBREAKER') {
+        this.observed('submit', 'refused', started);
+        throw new ProviderUnavailableError(this.id, `${this.id} breaker is open`);
+      }
       // ETIMEDOUT from opossum, an aborted fetch, a reset connection: the request may have landed.
-      return unknown(code ?? null, `${code ?? 'error'}: ${(error as Error).message}`.slice(0, 200));
+      outcome = error instanceof AmbiguousOutcome ? error.outcome : unknown(code ?? null, `${code ?? 'error'}: ${(error as Error).message}`.slice(0, 200));
     }
+    this.observed('submit', outcome.kind, started);
+    return outcome;
   }
 
   shutdown(): void {

@@ -1,19 +1,26 @@
 // The Transport port inside one process, for the single-machine default run. Same contract as
 // Kafka: per-key ordering, at-least-once delivery, a message is done only when its handler
 // resolved, a failed handler gets the message again after a capped backoff. Nothing survives a
-// restart: the outboxes in PostgreSQL (payouts, payout_results) are the durable record, and the
-// worker and settler are idempotent, so what was in flight is simply republished or recovered.
+// restart: the outboxes in PostgreSQL (payouts, payout_results) are the durable record; at the
+// next start the relay publishes again what may have been in flight (recoverInProcessWork in
+// application/relay.ts), and the worker and settler are idempotent.
 import type { Logger } from 'pino';
 import type { Delivery, Subscription, Transport, TransportMessage } from '../../application/ports.js';
 
 /** Messages waiting per topic and group at most; past it publish refuses (backpressure). */
 export const inProcessQueueMax = 1_000_000;
 export const inProcessRetryBackoffMaxMs = 5_000;
+/** How often a failed message waiting on a paused subscription looks whether it was resumed. */
+export const inProcessPausedPollMs = 100;
 
 interface Group {
   readonly topic: string;
+  readonly groupId: string;
+  /** Chunks handled at once at most. */
   readonly concurrency: number;
-  readonly handle: (d: Delivery) => Promise<void>;
+  /** Messages per chunk at most (1 for `subscribe`). */
+  readonly chunkMax: number;
+  readonly handle: (chunk: readonly Delivery[]) => Promise<void>;
   /** Waiting messages, per key in order; keys in `ready` have no message in flight. */
   readonly byKey: Map<string, TransportMessage[]>;
   readonly ready: string[];
@@ -21,6 +28,7 @@ interface Group {
   size: number;
   inFlight: number;
   stopped: boolean;
+  paused: boolean;
   seq: number;
   idle: (() => void) | null;
 }
@@ -42,38 +50,83 @@ export function createInProcessTransport(logger: Logger): Transport {
   }
 
   function pump(g: Group): void {
-    while (!g.stopped && g.inFlight < g.concurrency && g.ready.length > 0) {
-      const key = g.ready.shift()!;
-      const queue = g.byKey.get(key)!;
-      const message = queue.shift()!;
-      if (queue.length === 0) g.byKey.delete(key);
-      g.size -= 1;
-      g.busyKeys.add(key);
+    while (!g.stopped && !g.paused && g.inFlight < g.concurrency && g.ready.length > 0) {
+      // A chunk takes ready keys' messages in their order; a key stays busy until its chunk is done.
+      const chunk: TransportMessage[] = [];
+      const keys: string[] = [];
+      while (chunk.length < g.chunkMax && g.ready.length > 0) {
+        const key = g.ready.shift()!;
+        const queue = g.byKey.get(key)!;
+        const taken = queue.splice(0, g.chunkMax - chunk.length);
+        if (queue.length === 0) g.byKey.delete(key);
+        g.size -= taken.length;
+        g.busyKeys.add(key);
+        keys.push(key);
+        chunk.push(...taken);
+      }
       g.inFlight += 1;
-      void deliver(g, message, 0);
+      void deliver(g, chunk, keys, 0);
     }
     if (g.inFlight === 0) g.idle?.();
   }
 
-  async function deliver(g: Group, message: TransportMessage, failed: number): Promise<void> {
-    const position = `${g.topic}@${g.seq++}`;
+  async function deliver(g: Group, chunk: readonly TransportMessage[], keys: readonly string[], failed: number): Promise<void> {
+    const deliveries = chunk.map((m) => ({ topic: g.topic, key: m.key, value: m.value, position: `${g.topic}@${g.seq++}` }));
     try {
-      await g.handle({ topic: g.topic, key: message.key, value: message.value, position });
+      await g.handle(deliveries);
     } catch (error) {
-      logger.warn({ err: error, position, failed: failed + 1 }, 'handler failed; the message will be delivered again');
+      logger.warn({ err: error, position: deliveries[0]!.position, messages: chunk.length, failed: failed + 1 }, 'handler failed; the message will be delivered again');
       if (!g.stopped) {
+        const retry = () => {
+          // Paused (its provider's breakers are open): look again later, without calling the handler.
+          if (g.paused && !g.stopped) {
+            const wait = setTimeout(() => {
+              timers.delete(wait);
+              retry();
+            }, inProcessPausedPollMs);
+            timers.add(wait);
+            return;
+          }
+          void deliver(g, chunk, keys, failed + 1);
+        };
+        // Capped exponential backoff with full jitter.
         const timer = setTimeout(() => {
           timers.delete(timer);
-          void deliver(g, message, failed + 1);
-        }, Math.min(inProcessRetryBackoffMaxMs, 100 * 2 ** Math.min(failed + 1, 10)));
+          retry();
+        }, Math.random() * Math.min(inProcessRetryBackoffMaxMs, 100 * 2 ** Math.min(failed + 1, 10)));
         timers.add(timer);
         return;
       }
     }
     g.inFlight -= 1;
-    g.busyKeys.delete(message.key);
-    if (g.byKey.has(message.key)) g.ready.push(message.key);
+    for (const key of keys) {
+      g.busyKeys.delete(key);
+      if (g.byKey.has(key)) g.ready.push(key);
+    }
     pump(g);
+  }
+
+  function join(options: Pick<Group, 'topic' | 'groupId' | 'concurrency' | 'chunkMax' | 'handle'>): Subscription {
+    const { topic } = options;
+    const g: Group = { ...options, byKey: new Map(), ready: [], busyKeys: new Set(), size: 0, inFlight: 0, stopped: false, paused: false, seq: 0, idle: null };
+    groups.set(topic, [...(groups.get(topic) ?? []), g]);
+    for (const m of retained.get(topic) ?? []) enqueue(g, m);
+    retained.delete(topic);
+    pump(g);
+    return {
+      async stop() {
+        g.stopped = true;
+        if (g.inFlight > 0) await new Promise<void>((resolve) => (g.idle = resolve));
+        groups.set(topic, (groups.get(topic) ?? []).filter((x) => x !== g));
+      },
+      pause() {
+        g.paused = true;
+      },
+      resume() {
+        g.paused = false;
+        pump(g);
+      },
+    };
   }
 
   return {
@@ -93,23 +146,20 @@ export function createInProcessTransport(logger: Logger): Transport {
       }
     },
 
-    async subscribe({ topic, concurrency, handle }): Promise<Subscription> {
-      const g: Group = { topic, concurrency, handle, byKey: new Map(), ready: [], busyKeys: new Set(), size: 0, inFlight: 0, stopped: false, seq: 0, idle: null };
-      groups.set(topic, [...(groups.get(topic) ?? []), g]);
-      for (const m of retained.get(topic) ?? []) enqueue(g, m);
-      retained.delete(topic);
-      pump(g);
-      return {
-        async stop() {
-          g.stopped = true;
-          if (g.inFlight > 0) await new Promise<void>((resolve) => (g.idle = resolve));
-          groups.set(topic, (groups.get(topic) ?? []).filter((x) => x !== g));
-        },
-      };
+    async subscribe({ topic, groupId, concurrency, window = 1, handle }): Promise<Subscription> {
+      return join({ topic, groupId, concurrency: concurrency * window, chunkMax: 1, handle: (chunk) => handle(chunk[0]!) });
+    },
+
+    async subscribeChunks({ topic, groupId, concurrency, chunkMax, handle }): Promise<Subscription> {
+      return join({ topic, groupId, concurrency, chunkMax, handle });
     },
 
     async ready() {
       return true;
+    },
+
+    async lag() {
+      return [...groups.values()].flat().map((g) => ({ topic: g.topic, groupId: g.groupId, lag: g.size + g.inFlight }));
     },
 
     async close() {

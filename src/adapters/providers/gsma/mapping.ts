@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { parsedCallbackOf, type ParsedCallback } from '../../../application/record-callback.js';
 import type { SubmitRequest } from '../../../application/ports.js';
 import { scaleOf } from '../../../domain/currency.js';
-import { failed, paid, pending, unknown, type FailureReason, type ProviderOutcome } from '../../../domain/provider-outcome.js';
+import { absent, failed, paid, pending, reversed, unknown, type FailureReason, type ProviderOutcome } from '../../../domain/provider-outcome.js';
 
 /** GSMA: creditParty/debitParty hold 1..10 key/value pairs. */
 export const partyItemsMax = 10;
@@ -248,8 +248,10 @@ export function mapRequestState(status: number, body: unknown): ProviderOutcome 
  * transactionStatus is a free string (1–256 chars); compared case-insensitively. Anything not
  * listed reads unknown: a new word from a provider is never taken for a final answer.
  */
-export const transactionStatusTable: Readonly<Record<string, 'paid' | 'pending' | FailureReason>> = {
+export const transactionStatusTable: Readonly<Record<string, 'paid' | 'pending' | 'reversed' | FailureReason>> = {
   completed: 'paid',
+  // Completed, then taken back by the provider (a reversal): the money is in our float again.
+  reversed: 'reversed',
   success: 'paid',
   successful: 'paid',
   succeeded: 'paid',
@@ -280,6 +282,7 @@ export function mapTransactionBody(body: unknown): ProviderOutcome {
   if (mapped === undefined) return unknown(`gsma:status:${status.slice(0, 32)}`, 'undocumented transaction status');
   if (mapped === 'paid') return paid(reference);
   if (mapped === 'pending') return pending(reference);
+  if (mapped === 'reversed') return reversed(reference, `gsma:status:${status.trim().toLowerCase().slice(0, 32)}`);
   return failed(mapped, `gsma:status:${status.trim().toLowerCase().slice(0, 32)}`);
 }
 
@@ -321,7 +324,7 @@ export function mapResponsesLookup(status: number, body: unknown): ResponsesLook
 }
 
 /** What a 404 from /responses means for the payout: nothing was created; still unknown to the engine. */
-export const notCreated = (): ProviderOutcome => unknown('gsma:responses:404', 'not created');
+export const notCreated = (): ProviderOutcome => absent('gsma:responses:404', 'not created: resend with the same X-CorrelationID');
 
 // ---------- callbacks ----------
 

@@ -4,18 +4,27 @@
 import type { Logger } from 'pino';
 import type { ProviderAdapter, StatusQuery, SubmitRequest } from '../../../application/ports.js';
 import { unknown, type ProviderOutcome } from '../../../domain/provider-outcome.js';
-import type { MpesaConfig } from '../../../config/config.js';
 import { expiresInSeconds, TokenCache, type FetchedToken } from '../token-cache.js';
 import { mapB2CResponse, mapStatusQueryAck, toB2CRequest, toStatusQueryRequest } from './mapping.js';
 
 /** A response body larger than this is not a Daraja answer. */
 const responseBytesMax = 64 * 1024;
 
+/** One Daraja account: where, the app's credentials, the shortcode and its initiator. */
+export interface MpesaSettings {
+  readonly baseUrl: string;
+  readonly consumerKey: string;
+  readonly consumerSecret: string;
+  readonly shortcode: string;
+  readonly initiatorName: string;
+  readonly securityCredential: string;
+}
+
 export class MpesaClient implements ProviderAdapter {
   readonly id = 'mpesa' as const;
   private readonly tokens: TokenCache;
 
-  constructor(private readonly config: MpesaConfig, private readonly timeoutMs: number, private readonly logger: Logger) {
+  constructor(private readonly config: MpesaSettings, private readonly timeoutMs: number, private readonly logger: Logger) {
     this.tokens = new TokenCache(() => this.fetchToken());
   }
 

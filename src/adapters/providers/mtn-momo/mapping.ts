@@ -5,7 +5,7 @@
 import { parsedCallbackOf, type ParsedCallback } from '../../../application/record-callback.js';
 import type { SubmitRequest } from '../../../application/ports.js';
 import { scaleOf, type CurrencyCode } from '../../../domain/currency.js';
-import { failed, paid, pending, unknown, type FailureReason, type ProviderOutcome } from '../../../domain/provider-outcome.js';
+import { absent, failed, paid, pending, unknown, type FailureReason, type ProviderOutcome } from '../../../domain/provider-outcome.js';
 
 /** MoMo refuses payerMessage / payeeNote longer than this, and any apostrophe in them. */
 export const momoMessageCharsMax = 160;
@@ -195,7 +195,7 @@ export function mapTransferResult(body: unknown): ProviderOutcome {
 export function mapTransferStatus(status: number, body: unknown): ProviderOutcome {
   if (status === 200) return mapTransferResult(body);
   const code = codeOf(record(body).code);
-  if (status === 404) return unknown(`momo:${code ?? 'RESOURCE_NOT_FOUND'}`, 'transfer not registered yet: resend with the same reference id, then ask again');
+  if (status === 404) return absent(`momo:${code ?? 'RESOURCE_NOT_FOUND'}`, 'transfer not registered: resend with the same reference id, then ask again');
   if (status === 401) return unknown(code ? `momo:${code}` : null, 'token or subscription key refused');
   return unknown(code ? `momo:${code}` : null, `status query answered HTTP ${status}`);
 }

@@ -1,0 +1,517 @@
+// npm run bench:e2e — N payouts from an approved batch to a settled ledger, end to end (issue #6 item 9):
+//   relay     claims the approved batch's payouts in chunks and publishes them to the real Kafka broker;
+//   worker    (consumer group per provider) persists each attempt and its key, calls the M-Pesa
+//             simulator over HTTP through the payout's breaker;
+//   callback  the simulator posts the result to the API, stored once in the results outbox;
+//   relay     publishes stored results to the results topic;
+//   settler   moves each payout to paid and posts its journal in the ledger.
+// All roles (api, relay, worker, settler, chainer, simulator) run in THIS process, as `tuma start`
+// does by default: the peak RSS reported is the one process's. Two runs on one runtime and one
+// fresh database: simulator latency 0 ms (BENCH_PAYOUTS / --payouts, default 100,000), then 300 ms
+// (BENCH_PAYOUTS_300MS / --payouts-300ms, default 1,000: bounded time; 0 skips it).
+// Numbers come from the database: the batch's approved_at, and per payout the time of its move to
+// a settled state in payout_transitions. Then: the simulator's executions for every attempt key of
+// every payout (double executions must be 0), and `tuma ledger verify`'s code over the database.
+// Every wait is bounded: a run that makes no progress for BENCH_STALL_S (60 s) or lasts past
+// BENCH_SETTLE_TIMEOUT_S (900 s) fails with what it had reached.
+// Tuning is configuration only: the gateway's own variables (WORKER_CONCURRENCY_MAX, RELAY_CHUNK_MAX,
+// DATABASE_POOL_MAX, SIMULATOR_CALLBACK_DELAY_MS, ...) are passed through from the environment.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { FlattenedSign, GeneralSign } from 'jose';
+import { Kafka, logLevel } from 'kafkajs';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { pino } from 'pino';
+import { verifyLedger } from '../src/application/ledger-chain.js';
+import { fundProgramme, topUpFloat } from '../src/application/setup.js';
+import { roles, startRuntime, type Runtime } from '../src/cli/runtime.js';
+import { loadConfig, type Env } from '../src/config/config.js';
+import { attemptKey } from '../src/domain/ids.js';
+import { benchIssuer } from './bench-auth.js';
+import { setUpBenchProgramme } from './bench-programme.js';
+
+/** Payouts per run at most (the gateway's own BATCH_PAYOUTS_MAX ceiling). */
+export const benchPayoutsMax = 1_000_000;
+/** The 300 ms run at most: at that latency every in-flight slot is held 300 ms per payout. */
+export const benchPayouts300msMax = 100_000;
+const settleTimeoutMaxS = 3_600;
+const rssSampleMs = 100;
+const progressPollMs = 500;
+const progressLogEveryMs = 10_000;
+const kafkaReadyTimeoutMs = 60_000;
+const kafkaStartTimeoutS = 120;
+const requestTimeoutMs = 300_000;
+const settledStates = ['paid', 'failed', 'cancelled', 'reversed'];
+
+/** The gateway's variables a run may be tuned with, passed through from this process's environment. */
+const tunables = [
+  'WORKER_CONCURRENCY_MAX', 'WORKER_PARTITION_WINDOW', 'RELAY_CHUNK_MAX', 'RELAY_POLL_INTERVAL_MS', 'DATABASE_POOL_MAX', 'SETTLER_CHUNK_MAX',
+  'SIMULATOR_CALLBACK_DELAY_MS', 'PROVIDER_TIMEOUT_MS', 'LEDGER_CHAIN_INTERVAL_MS', 'SEAL_THREADS',
+  'STATUS_POLL_INTERVAL_MS', 'STATUS_POLL_LIMIT', 'STATUS_CHECK_FIRST_AFTER_MS', 'STATUS_CHECK_BACKOFF_MAX_MS', 'STATUS_CHECKS_MAX',
+  'BREAKER_ERROR_THRESHOLD_PERCENT', 'BREAKER_RESET_TIMEOUT_MS', 'BREAKER_VOLUME_THRESHOLD', 'LOG_LEVEL',
+] as const;
+
+const repoDir = fileURLToPath(new URL('../../', import.meta.url));
+const adminUrl = process.env.BENCH_DATABASE_ADMIN_URL ?? process.env.TEST_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+function intOption(name: string, raw: string | undefined, fallback: number, min: number, max: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) throw new Error(`${name} is a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function options() {
+  const { values } = parseArgs({ options: { payouts: { type: 'string' }, 'payouts-300ms': { type: 'string' } }, allowPositionals: false });
+  return {
+    payouts: intOption('--payouts / BENCH_PAYOUTS', values.payouts ?? process.env.BENCH_PAYOUTS, 100_000, 1, benchPayoutsMax),
+    payouts300ms: intOption('--payouts-300ms / BENCH_PAYOUTS_300MS', values['payouts-300ms'] ?? process.env.BENCH_PAYOUTS_300MS, 1_000, 0, benchPayouts300msMax),
+    settleTimeoutS: intOption('BENCH_SETTLE_TIMEOUT_S', process.env.BENCH_SETTLE_TIMEOUT_S, 900, 10, settleTimeoutMaxS),
+    stallS: intOption('BENCH_STALL_S', process.env.BENCH_STALL_S, 60, 5, 600),
+  };
+}
+
+function databaseUrl(name: string): string {
+  const u = new URL(adminUrl);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+const log = (line: string) => process.stderr.write(`bench:e2e: ${line}\n`);
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * The broker: KAFKA_BROKERS when set; else the local one on BENCH_KAFKA_PORT (19092, the tests'),
+ * started with scripts/kafka.sh when it is not running (bounded), then waited for until it answers
+ * a metadata request (bounded). Returns whether this run started it (and so stops it).
+ */
+async function ensureKafka(): Promise<{ brokers: string; started: (() => void) | null }> {
+  if (process.env.KAFKA_BROKERS) return { brokers: process.env.KAFKA_BROKERS, started: null };
+  const port = intOption('BENCH_KAFKA_PORT', process.env.BENCH_KAFKA_PORT, 19092, 1, 65_534);
+  const env = { ...process.env, KAFKA_PORT: String(port), KAFKA_CONTROLLER_PORT: String(port + 1), KAFKA_START_TIMEOUT_S: String(kafkaStartTimeoutS) };
+  const script = `${repoDir}scripts/kafka.sh`;
+  let started: (() => void) | null = null;
+  if (spawnSync(script, ['status'], { env, stdio: 'ignore', timeout: 10_000 }).status !== 0) {
+    log(`no broker on 127.0.0.1:${port}: starting one with scripts/kafka.sh (at most ${kafkaStartTimeoutS} s)`);
+    execFileSync(script, ['start'], { env, stdio: ['ignore', 'ignore', 'inherit'], timeout: (kafkaStartTimeoutS + 60) * 1000 });
+    started = () => void spawnSync(script, ['stop'], { env, stdio: 'ignore', timeout: 60_000 });
+  }
+  const brokers = `127.0.0.1:${port}`;
+  const admin = new Kafka({ clientId: 'tuma-bench-setup', brokers: [brokers], logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
+  const deadline = Date.now() + kafkaReadyTimeoutMs;
+  for (;;) {
+    try {
+      await admin.connect();
+      if ((await admin.describeCluster()).brokers.length > 0) break;
+    } catch {
+      // not ready yet
+    }
+    if (Date.now() > deadline) throw new Error(`the Kafka broker on ${brokers} did not answer within ${kafkaReadyTimeoutMs} ms`);
+    await sleep(250);
+  }
+  await admin.disconnect();
+  return { brokers, started };
+}
+
+/** Peak RSS, sampled every 100 ms (process.memoryUsage().rss). */
+function rssSampler() {
+  let peak = process.memoryUsage().rss;
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), rssSampleMs);
+  timer.unref();
+  return {
+    reset() {
+      peak = process.memoryUsage().rss;
+    },
+    peakMb: () => Math.round(Math.max(peak, process.memoryUsage().rss) / 2 ** 20),
+    stop: () => clearInterval(timer),
+  };
+}
+
+/** The process's peak resident set since it started (VmHWM), in MB. */
+function vmHwmMb(): number | null {
+  try {
+    const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'));
+    return line ? Math.round(Number(line.replace(/\D+/g, '')) / 1024) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU seconds so far (user + system, reaped children included) of every process named `comm` (Linux /proc; approximate). */
+function cpuSecondsOf(comm: string): number {
+  const tick = 100; // USER_HZ on Linux
+  let ticks = 0;
+  try {
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const close = stat.lastIndexOf(')');
+        if (stat.slice(stat.indexOf('(') + 1, close) !== comm) continue;
+        const f = stat.slice(close + 2).split(' '); // f[0] is field 3 (state)
+        ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]); // utime stime cutime cstime
+      } catch {
+        // gone meanwhile
+      }
+    }
+  } catch {
+    return NaN;
+  }
+  return ticks / tick;
+}
+
+function cpuSnapshot() {
+  const self = process.cpuUsage();
+  return { self: (self.user + self.system) / 1e6, postgres: cpuSecondsOf('postgres'), java: cpuSecondsOf('java') };
+}
+
+interface PhaseResult {
+  readonly label: string;
+  readonly payouts: number;
+  readonly latencyMs: number;
+  readonly submitSeconds: number;
+  readonly settleSeconds: number;
+  readonly wallSeconds: number;
+  readonly payoutsPerS: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly peakRssMb: number;
+  readonly doubleExecutions: number;
+  readonly attempts: number;
+  readonly states: string;
+  readonly results: string;
+  readonly cpu: { self: number; postgres: number; java: number };
+  readonly stages: { stage: string; n: number; p50: number; p99: number; max: number }[];
+  readonly reached: { stage: string; n: number; p50: number; p99: number; max: number }[];
+}
+
+async function main(): Promise<void> {
+  const opts = options();
+  const cores = os.cpus().length;
+  const name = `tuma_bench_${randomBytes(4).toString('hex')}`;
+  const topicPrefix = `bench${randomBytes(4).toString('hex')}.`;
+  const kafka = await ensureKafka();
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  const rss = rssSampler();
+  let runtime: Runtime | undefined;
+  // Printed once everything is stopped and dropped, so that the JSON object is the last line.
+  const lines: string[] = [];
+  const out = (line: string) => lines.push(line);
+  try {
+    const issuer = await benchIssuer();
+    const simulatorPort = await freePort();
+    const env: Record<string, string> = {
+      TUMA_DEV_MODE: 'false',
+      LOG_LEVEL: 'warn',
+      TUMA_MASTER_KEY: randomBytes(32).toString('base64'),
+      DATABASE_URL: databaseUrl(name),
+      KAFKA_BROKERS: kafka.brokers,
+      KAFKA_CLIENT_ID: 'tuma-bench',
+      KAFKA_TOPIC_PREFIX: topicPrefix,
+      HTTP_HOST: '127.0.0.1',
+      HTTP_PORT: '0',
+      HTTP_BODY_MAX_BYTES: String(64 * 1024 * 1024),
+      BATCH_PAYOUTS_MAX: String(Math.max(opts.payouts, opts.payouts300ms)),
+      SIMULATOR_PORT: String(simulatorPort),
+      MPESA_BASE_URL: `http://127.0.0.1:${simulatorPort}`,
+      MPESA_CONSUMER_KEY: 'bench-consumer-key',
+      MPESA_CONSUMER_SECRET: 'bench-consumer-secret',
+      MPESA_SHORTCODE: '600000',
+      MPESA_INITIATOR_NAME: 'tuma-bench',
+      MPESA_SECURITY_CREDENTIAL: 'bench-security-credential',
+      AUTH_ISSUER: issuer.config.issuer,
+      AUTH_AUDIENCE: issuer.config.audience,
+      AUTH_JWKS: JSON.stringify(issuer.config.jwks),
+      METRICS_ENABLED: 'false',
+      // Zero latency means the callback too; the other limits are the gateway's defaults unless given.
+      SIMULATOR_CALLBACK_DELAY_MS: '0',
+      RELAY_POLL_INTERVAL_MS: '50',
+    };
+    const tuned: Record<string, string> = {};
+    for (const k of tunables) {
+      const v = process.env[k];
+      if (v !== undefined && v !== '') tuned[k] = v;
+    }
+    const config = loadConfig({ ...env, ...tuned } satisfies Env);
+    const logger = pino({ level: config.logLevel }, pino.destination({ fd: 2, sync: false }));
+    runtime = await startRuntime(config, new Set(roles), logger);
+    const rt = runtime;
+    if (!rt.simulator || !rt.apiUrl) throw new Error('invariant violated: the runtime runs the simulator and the API');
+
+    // One organisation and programme (M-Pesa, one approver), funded for both runs; float at M-Pesa.
+    const { organisationId, programmeId, keys, kids } = await setUpBenchProgramme(rt.persistence);
+    const amountOf = (i: number) => 100 + (i % 1000); // whole shillings, 100..1,099
+    let fundMinor = 0n;
+    for (let i = 0; i < opts.payouts + opts.payouts300ms; i++) fundMinor += BigInt(amountOf(i)) * 100n;
+    for (const posted of [
+      await fundProgramme(rt.persistence, { idempotencyKey: 'bench-fund', organisationId, programmeId, source: 'donor', currency: 'KES', amountMinor: fundMinor }),
+      await topUpFloat(rt.persistence, { idempotencyKey: 'bench-float', organisationId, provider: 'mpesa', source: 'donor', currency: 'KES', amountMinor: fundMinor }),
+    ]) if (!posted.ok) throw new Error(posted.error.code);
+
+    /** One batch of `count` payouts (numbers from `first` on), submitted and approved over HTTP, waited for until every payout is settled. */
+    async function phase(label: string, count: number, first: number, latencyMs: number): Promise<PhaseResult> {
+      rt.simulator!.setFaults({ latencyMs });
+      let totalMinor = 0n;
+      const rows = Array.from({ length: count }, (_, k) => {
+        const i = first + k;
+        totalMinor += BigInt(amountOf(i)) * 100n;
+        return { ref: `r-${i}`, provider: 'mpesa', msisdn: `+2547${String(10_000_000 + i).padStart(8, '0')}`, amount: `${amountOf(i)}.00`, name: `Beneficiary ${i}` };
+      });
+      const now = Date.now();
+      const batchId = randomUUID();
+      const bytes = Buffer.from(JSON.stringify({
+        batchId, organisationId, programmeId, currency: 'KES',
+        createdAt: new Date(now - 1_000).toISOString(), expiresAt: new Date(now + 86_400_000).toISOString(),
+        declared: { count, total: `${totalMinor / 100n}.${String(totalMinor % 100n).padStart(2, '0')}` },
+        payouts: rows,
+      }));
+      const jws = await new GeneralSign(bytes).addSignature(keys.maker.privateKey).setProtectedHeader({ alg: 'ES256', kid: kids.maker! }).sign();
+      const submitStart = process.hrtime.bigint();
+      const submitted = await fetch(`${rt.apiUrl}/v1/batches`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/jose+json', authorization: `Bearer ${await issuer.token(organisationId, 'programme_manager', 'maker-person')}` },
+        body: JSON.stringify(jws),
+        signal: AbortSignal.timeout(requestTimeoutMs),
+      });
+      const submitBody = (await submitted.json()) as unknown;
+      if (submitted.status !== 201) throw new Error(`${label}: submit answered ${submitted.status} ${JSON.stringify(submitBody).slice(0, 500)}`);
+      const submitSeconds = Number(process.hrtime.bigint() - submitStart) / 1e9;
+
+      const { protected: prot, signature } = await new FlattenedSign(bytes).setProtectedHeader({ alg: 'ES256', kid: kids.approver! }).sign(keys.approver.privateKey);
+      rss.reset();
+      const cpuBefore = cpuSnapshot();
+      const approveStart = process.hrtime.bigint();
+      const approved = await fetch(`${rt.apiUrl}/v1/batches/${batchId}/approvals`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/jose+json', authorization: `Bearer ${await issuer.token(organisationId, 'approver', 'approver-person')}` },
+        body: JSON.stringify({ protected: prot, signature }),
+        signal: AbortSignal.timeout(requestTimeoutMs),
+      });
+      const approveBody = (await approved.json()) as { state?: string };
+      if (approved.status !== 201 || approveBody.state !== 'approved') throw new Error(`${label}: approve answered ${approved.status} ${JSON.stringify(approveBody).slice(0, 500)}`);
+
+      // Bounded wait: fails when nothing settles for stallS, or past settleTimeoutS in all.
+      const deadline = Date.now() + opts.settleTimeoutS * 1000;
+      let settled = 0;
+      let progressAt = Date.now();
+      let loggedAt = Date.now();
+      const countStates = async () =>
+        (await sql<{ state: string; n: number }>`SELECT state, count(*)::int AS n FROM payouts WHERE batch_id = ${batchId} GROUP BY state ORDER BY state`.execute(rt.db)).rows;
+      for (;;) {
+        const states = await countStates();
+        const now = settledStates.reduce((s, st) => s + (states.find((r) => r.state === st)?.n ?? 0), 0);
+        if (now > settled) progressAt = Date.now();
+        settled = now;
+        if (settled === count) break;
+        const elapsedS = Number(process.hrtime.bigint() - approveStart) / 1e9;
+        if (Date.now() - loggedAt >= progressLogEveryMs) {
+          log(`${label}: ${settled}/${count} settled after ${elapsedS.toFixed(0)} s (${states.map((r) => `${r.state} ${r.n}`).join(', ')})`);
+          loggedAt = Date.now();
+        }
+        if (Date.now() - progressAt > opts.stallS * 1000) {
+          throw new Error(`${label}: settlement stalled: no payout settled for ${opts.stallS} s; ${settled}/${count} settled after ${elapsedS.toFixed(0)} s (${states.map((r) => `${r.state} ${r.n}`).join(', ')})`);
+        }
+        if (Date.now() > deadline) {
+          throw new Error(`${label}: not settled within BENCH_SETTLE_TIMEOUT_S=${opts.settleTimeoutS}: ${settled}/${count} (${states.map((r) => `${r.state} ${r.n}`).join(', ')}); lower --payouts`);
+        }
+        await sleep(progressPollMs);
+      }
+      const wallSeconds = Number(process.hrtime.bigint() - approveStart) / 1e9;
+      const cpuAfter = cpuSnapshot();
+      const peakRssMb = rss.peakMb();
+
+      // Approval → settled, per payout, from the database's own clock.
+      const latency = (await sql<{ n: number; p50: number; p99: number; max: number }>`
+        WITH s AS (
+          SELECT extract(epoch FROM (min(t.at) - b.approved_at)) * 1000 AS ms
+          FROM payouts p JOIN batches b ON b.id = p.batch_id JOIN payout_transitions t ON t.payout_id = p.id
+          WHERE p.batch_id = ${batchId} AND t.to_state IN ('paid', 'failed', 'cancelled', 'reversed')
+          GROUP BY p.id, b.approved_at)
+        SELECT count(*)::int AS n, percentile_disc(0.5) WITHIN GROUP (ORDER BY ms)::float8 AS p50,
+               percentile_disc(0.99) WITHIN GROUP (ORDER BY ms)::float8 AS p99, max(ms)::float8 AS max FROM s`.execute(rt.db)).rows[0]!;
+      if (latency.n !== count) throw new Error(`${label}: ${latency.n} settling transitions for ${count} payouts`);
+      const finalStates = (await countStates()).map((r) => `${r.state} ${r.n}`).join(', ');
+
+      // Where the time went: per payout, the time between its moves; and when each stage was reached.
+      // One pass: the batch's transitions and results grouped per payout (payout_results has no
+      // index on payout_id: a correlated look-up per payout would be quadratic).
+      const stats = (i: number, expr: string) =>
+        `count(${expr})::int AS n${i}, coalesce(percentile_disc(0.5) WITHIN GROUP (ORDER BY ${expr}), 0)::float8 AS p50_${i}, ` +
+        `coalesce(percentile_disc(0.99) WITHIN GROUP (ORDER BY ${expr}), 0)::float8 AS p99_${i}, coalesce(max(${expr}), 0)::float8 AS max${i}`;
+      const ms = (a: string, b: string) => `extract(epoch FROM (${b} - ${a})) * 1000`;
+      const measured: [kind: 'stage' | 'reached', name: string, from: string, to: string][] = [
+        ['stage', 'approval → queued (relay claims and publishes)', 'approved_at', 'queued'],
+        ['stage', 'queued → submitting (Kafka, worker picks it up)', 'queued', 'submitting'],
+        ['stage', 'submitting → result stored (provider call, callback)', 'submitting', 'result_stored'],
+        ['stage', 'result stored → published (relay)', 'result_stored', 'result_published'],
+        ['stage', 'published → settled (Kafka, settler)', 'result_published', 'settled'],
+        ...(['queued', 'submitting', 'submitted', 'result_stored', 'result_published', 'settled'] as const).map(
+          (col): ['reached', string, string, string] => ['reached', col.replace('_', ' '), 'approved_at', col],
+        ),
+      ];
+      const row = (await sql<Record<string, number>>`
+        WITH t AS (
+          SELECT t.payout_id,
+                 min(t.at) FILTER (WHERE t.to_state = 'queued') AS queued,
+                 min(t.at) FILTER (WHERE t.to_state = 'submitting') AS submitting,
+                 min(t.at) FILTER (WHERE t.to_state = 'submitted') AS submitted,
+                 min(t.at) FILTER (WHERE t.to_state IN ('paid', 'failed', 'cancelled', 'reversed')) AS settled
+          FROM payout_transitions t JOIN payouts p ON p.id = t.payout_id WHERE p.batch_id = ${batchId} GROUP BY t.payout_id),
+        r AS (
+          SELECT payout_id, min(created_at) AS result_stored, min(published_at) AS result_published
+          FROM payout_results WHERE batch_id = ${batchId} GROUP BY payout_id),
+        x AS (
+          SELECT t.*, r.result_stored, r.result_published, b.approved_at
+          FROM t LEFT JOIN r USING (payout_id) CROSS JOIN (SELECT approved_at FROM batches WHERE id = ${batchId}) b)
+        SELECT ${sql.raw(measured.map(([, , from, to], i) => stats(i, ms(from, to))).join(',\n               '))},
+               (SELECT count(*) FROM payout_results WHERE batch_id = ${batchId} AND source = 'callback')::int AS callback_results,
+               (SELECT count(*) FROM payout_results WHERE batch_id = ${batchId} AND source = 'status_query')::int AS status_results,
+               (SELECT count(*) FROM payout_results WHERE batch_id = ${batchId} AND source = 'sync')::int AS sync_results,
+               (SELECT count(*) FROM payout_status_tokens s JOIN payouts p ON p.id = s.payout_id WHERE p.batch_id = ${batchId})::int AS status_queries
+        FROM x`.execute(rt.db)).rows[0]!;
+      const pick = (i: number) => ({ n: row[`n${i}`]!, p50: row[`p50_${i}`]!, p99: row[`p99_${i}`]!, max: row[`max${i}`]! });
+      const stages = measured.flatMap(([kind, stage], i) => (kind === 'stage' ? [{ stage, ...pick(i) }] : []));
+      const reached = measured.flatMap(([kind, stage], i) => (kind === 'reached' ? [{ stage, ...pick(i) }] : []));
+      const results = `callback ${row.callback_results}, status query ${row.status_results}, sync ${row.sync_results}; status queries sent ${row.status_queries}`;
+
+      // Exactly once at the provider: every attempt key of every payout (and the next one, never sent) at the simulator.
+      const attempts = (await sql<{ id: string; attempt_count: number; keys: string[] }>`
+        SELECT p.id, p.attempt_count, coalesce(array_agg(a.idempotency_key) FILTER (WHERE a.idempotency_key IS NOT NULL), '{}') AS keys
+        FROM payouts p LEFT JOIN payout_attempts a ON a.payout_id = p.id WHERE p.batch_id = ${batchId} GROUP BY p.id, p.attempt_count`.execute(rt.db)).rows;
+      let doubleExecutions = 0;
+      let notExecuted = 0;
+      let attemptCount = 0;
+      for (const p of attempts) {
+        const keysOf = new Set(p.keys);
+        for (let n = 1; n <= p.attempt_count + 1; n++) keysOf.add(attemptKey(p.id, n));
+        let executions = 0;
+        for (const key of keysOf) executions += rt.simulator!.executions(key);
+        attemptCount += p.keys.length;
+        if (executions > 1) doubleExecutions += executions - 1;
+        if (executions === 0) notExecuted++;
+      }
+      if (notExecuted > 0 && finalStates.includes('paid')) log(`${label}: WARNING: ${notExecuted} payouts have no execution at the simulator`);
+
+      const settleSeconds = latency.max / 1000;
+      return {
+        label, payouts: count, latencyMs, submitSeconds, settleSeconds, wallSeconds,
+        payoutsPerS: Math.round(count / settleSeconds), p50Ms: Math.round(latency.p50), p99Ms: Math.round(latency.p99), maxMs: Math.round(latency.max),
+        peakRssMb, doubleExecutions, attempts: attemptCount, states: finalStates, results,
+        cpu: { self: cpuAfter.self - cpuBefore.self, postgres: cpuAfter.postgres - cpuBefore.postgres, java: cpuAfter.java - cpuBefore.java },
+        stages, reached,
+      };
+    }
+
+    log(`run 1: ${opts.payouts} payouts, simulator latency 0 ms`);
+    const zero = await phase('latency 0 ms', opts.payouts, 0, 0);
+    let slow: PhaseResult | null = null;
+    if (opts.payouts300ms > 0) {
+      log(`run 2: ${opts.payouts300ms} payouts, simulator latency 300 ms`);
+      slow = await phase('latency 300 ms', opts.payouts300ms, opts.payouts, 300);
+    }
+
+    // `tuma ledger verify`'s code, over everything both runs wrote.
+    const verify = await verifyLedger(rt.persistence);
+
+    const server_version = (await sql<{ v: string }>`SELECT current_setting('server_version') AS v`.execute(rt.db)).rows[0]!.v;
+    const f0 = (n: number) => Math.round(n).toLocaleString('en-US');
+    out(`e2e benchmark: PostgreSQL ${server_version}, Kafka ${kafka.brokers}, ${cores} cores, Node ${process.version}`);
+    out(`  one process runs every role (api, relay, worker, settler, chainer, simulator); RSS is that process's`);
+    out(`  config: WORKER_CONCURRENCY_MAX=${config.limits.workerConcurrencyMax} WORKER_PARTITION_WINDOW=${config.limits.workerPartitionWindow} RELAY_CHUNK_MAX=${config.limits.relayChunkMax} RELAY_POLL_INTERVAL_MS=${config.limits.relayPollIntervalMs} DATABASE_POOL_MAX=${config.database.poolMax} SIMULATOR_CALLBACK_DELAY_MS=${config.simulator.callbackDelayMs} STATUS_CHECK_FIRST_AFTER_MS=${config.statusPoll.firstAfterMs}`);
+    for (const r of [zero, slow]) {
+      if (!r) continue;
+      const rows: [string, string][] = [
+        ['payouts', `${f0(r.payouts)} (simulator latency ${r.latencyMs} ms)`],
+        ['submit (not measured below)', `${r.submitSeconds.toFixed(1)} s`],
+        ['approval → all settled', `${r.settleSeconds.toFixed(1)} s (wall ${r.wallSeconds.toFixed(1)} s)`],
+        ['payouts/s', f0(r.payoutsPerS)],
+        ['approval → settled p50 / p99 / max', `${f0(r.p50Ms)} / ${f0(r.p99Ms)} / ${f0(r.maxMs)} ms`],
+        ['peak RSS (sampled every 100 ms)', `${r.peakRssMb} MB`],
+        ['final states', r.states],
+        ['results stored, by source', r.results],
+        ['attempts / double executions', `${f0(r.attempts)} / ${r.doubleExecutions}`],
+        ['CPU s: node / postgres / kafka', `${r.cpu.self.toFixed(1)} / ${r.cpu.postgres.toFixed(1)} / ${r.cpu.java.toFixed(1)} (of ${(r.wallSeconds * cores).toFixed(0)} available)`],
+      ];
+      const w = Math.max(...rows.map((x) => x[0].length));
+      out(`run: ${r.label}`);
+      for (const [a, b] of rows) out(`  ${a.padEnd(w)}  ${b}`);
+      const sw = Math.max(...r.stages.map((s) => s.stage.length), ...r.reached.map((s) => s.stage.length + 20));
+      out(`  ${'stage, per payout (ms)'.padEnd(sw)}  ${'n'.padStart(8)}  ${'p50'.padStart(8)}  ${'p99'.padStart(8)}  ${'max'.padStart(8)}`);
+      for (const s of r.stages) out(`  ${s.stage.padEnd(sw)}  ${f0(s.n).padStart(8)}  ${f0(s.p50).padStart(8)}  ${f0(s.p99).padStart(8)}  ${f0(s.max).padStart(8)}`);
+      for (const s of r.reached) out(`  ${`reached ${s.stage} after approval`.padEnd(sw)}  ${f0(s.n).padStart(8)}  ${f0(s.p50).padStart(8)}  ${f0(s.p99).padStart(8)}  ${f0(s.max).padStart(8)}`);
+    }
+    out(`process peak RSS (VmHWM, including the batch submissions): ${vmHwmMb() ?? '?'} MB`);
+    out(`ledger verify: ${verify.ok ? 'OK' : `${verify.problemCount} PROBLEMS`} (transfers ${verify.transfers}, chained ${verify.chained}, awaiting the chainer ${verify.awaitingChain}, accounts ${verify.accounts})`);
+    for (const p of verify.problems.slice(0, 10)) out(`  ${p.kind}: ${p.detail}`);
+    if (!verify.ok || zero.doubleExecutions > 0 || (slow?.doubleExecutions ?? 0) > 0) process.exitCode = 1;
+    out(JSON.stringify({
+      payouts: zero.payouts,
+      payouts_per_s: zero.payoutsPerS,
+      latency_ms_p50: zero.p50Ms,
+      latency_ms_p99: zero.p99Ms,
+      double_executions: zero.doubleExecutions + (slow?.doubleExecutions ?? 0),
+      ledger_verified: verify.ok,
+      payouts_per_s_at_300ms: slow ? slow.payoutsPerS : null,
+      cores,
+    }));
+  } finally {
+    rss.stop();
+    if (runtime) {
+      const stopping = runtime.stop();
+      const timeout = sleep(60_000).then(() => log('runtime did not stop within 60 s'));
+      await Promise.race([stopping, timeout]);
+    }
+    // pg-pool's end() resolves before its connections have closed: wait for them (bounded) rather
+    // than have DROP ... WITH (FORCE) terminate them under the runtime's feet.
+    for (let i = 0; i < 100; i++) {
+      const open = await admin.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
+      if (open.rows[0]!.n === 0) break;
+      await sleep(100);
+    }
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch((e: unknown) => log(`could not drop ${name}: ${String(e)}`));
+    await admin.end();
+    await deleteTopics(kafka.brokers, topicPrefix).catch((e: unknown) => log(`could not delete the run's topics: ${String(e)}`));
+    kafka.started?.();
+  }
+  for (const line of lines) process.stdout.write(`${line}\n`);
+}
+
+/** The run's own topics (its prefix) are removed from the broker. */
+async function deleteTopics(brokers: string, prefix: string): Promise<void> {
+  const admin = new Kafka({ clientId: 'tuma-bench-cleanup', brokers: [brokers], logLevel: logLevel.NOTHING, retry: { retries: 2 } }).admin();
+  await admin.connect();
+  try {
+    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
+    if (topics.length > 0) await admin.deleteTopics({ topics, timeout: 10_000 });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+main().then(
+  () => process.exit(),
+  (error: unknown) => {
+    process.stderr.write(`bench:e2e failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(1);
+  },
+);
