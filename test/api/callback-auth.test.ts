@@ -6,6 +6,8 @@ import { sql } from 'kysely';
 import request from 'supertest';
 import { parseAllowList } from '../../src/adapters/http/callback-auth.js';
 import { callbackTokenHash, newCallbackToken } from '../../src/application/callback-token.js';
+import { MicroBatchOverloadedError } from '../../src/application/micro-batch.js';
+import type { Persistence } from '../../src/application/ports.js';
 import { attemptKey, payoutIdOf } from '../../src/domain/ids.js';
 import { bearer, postJson, startTestApi, type TestApi } from '../support/api.js';
 import { batchDocument, setUpProgramme, sign } from '../support/fixtures.js';
@@ -110,6 +112,26 @@ describe('MTN MoMo and GSMA callbacks', () => {
     const res = await request(api.app)[method](`/v1/callbacks/${provider}/${realToken ? token : newCallbackToken()}`).set('content-type', 'application/json').send(body);
     expect(res.status).toBe(status);
     expect(await callbacks(api)).toBe(before);
+  });
+});
+
+describe('callbacks while more of them wait for the database than may queue', () => {
+  // The refusal itself (microBatchPendingMax calls waiting) is proven in test/unit/micro-batch.test.ts;
+  // here the API's token lookup is refused that way, as it would be with 65,536 callbacks queued.
+  let api: TestApi;
+  const overloaded = (real: Persistence): Persistence => ({
+    ...real,
+    read: { ...real.read, payouts: { ...real.read.payouts, findAttemptsByTokens: async () => { throw new MicroBatchOverloadedError(); } } },
+  });
+  beforeAll(async () => (api = await startTestApi({ persistenceOfApi: overloaded })));
+  afterAll(async () => api?.close());
+
+  it('when a callback cannot be queued, then 503 with Retry-After, in our error shape, and nothing is stored (the provider resends)', async () => {
+    const { token, key } = await attemptWithToken(api);
+    const res = await request(api.app).post(`/v1/callbacks/mpesa/${token}`).set('content-type', 'application/json').send(resultBody(key));
+    expect({ status: res.status, code: res.body.error?.code, retryAfter: res.headers['retry-after'] }).toEqual({ status: 503, code: 'SERVICE_UNAVAILABLE', retryAfter: '1' });
+    expect(await callbacks(api)).toBe(0);
+    expect(Number((await sql<{ n: string }>`SELECT count(*)::text AS n FROM payout_results`.execute(api.database.db)).rows[0]!.n)).toBe(0);
   });
 });
 

@@ -30,14 +30,21 @@ export interface TestApi {
 }
 
 export async function startTestApi(
-  options: { batchPayoutsMax?: number; bodyMaxBytes?: number; callbackAllowLists?: ApiDeps['callbackAllowLists']; callbackAuthOf?: ApiDeps['callbackAuthOf'] } = {},
+  options: {
+    batchPayoutsMax?: number;
+    bodyMaxBytes?: number;
+    callbackAllowLists?: ApiDeps['callbackAllowLists'];
+    callbackAuthOf?: ApiDeps['callbackAuthOf'];
+    /** What the API sees of the database (a fault injected into one port); the test's own `persistence` stays the real one. */
+    persistenceOfApi?: (real: Persistence) => Persistence;
+  } = {},
 ): Promise<TestApi> {
   const database = await createTestDatabase();
   const persistence = kyselyPersistence(database.db, database.pool);
   // One sealing thread: the API tests go through the thread pool the gateway uses.
   const vault = new AesGcmVault(database.db, randomBytes(32), { sealThreads: 1 });
   const inner = createApp({
-    persistence,
+    persistence: options.persistenceOfApi ? options.persistenceOfApi(persistence) : persistence,
     vault,
     batchPayoutsMax: options.batchPayoutsMax ?? 1_000,
     now: () => new Date(),
