@@ -322,7 +322,7 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
       } catch (error) {
         log.warn({ err: error instanceof Error ? error.name : 'error', attempt }, 'callback failed');
       }
-      await new Promise((r) => setTimeout(r, 50 * attempt));
+      if (attempt < callbackAttemptsMax) await new Promise((r) => setTimeout(r, 50 * attempt));
     }
   }
 

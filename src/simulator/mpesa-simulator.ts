@@ -291,7 +291,8 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
 
   async function sendCallback(url: string, payload: unknown): Promise<void> {
     const body = JSON.stringify(payload);
-    for (let attempt = 1; attempt <= callbackAttemptsMax; attempt++) {
+    // A closed simulator sends nothing more: no retry outlives it.
+    for (let attempt = 1; attempt <= callbackAttemptsMax && !tasks.closed; attempt++) {
       try {
         const res = await fetch(url, {
           method: 'POST',
@@ -299,12 +300,14 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
           body,
           signal: AbortSignal.timeout(5_000),
         });
+        // Read to the end, so the connection goes back to the pool instead of waiting for the collector.
+        await res.arrayBuffer().catch(() => undefined);
         if (res.ok) return;
         log.warn({ status: res.status, attempt }, 'result callback refused');
       } catch (error) {
         log.warn({ err: error, attempt }, 'result callback failed');
       }
-      await new Promise((r) => setTimeout(r, 200 * attempt));
+      if (attempt < callbackAttemptsMax) await new Promise((r) => setTimeout(r, 200 * attempt));
     }
   }
 

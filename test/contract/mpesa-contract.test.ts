@@ -6,6 +6,7 @@
 // a float that runs out, and a control API that refuses bad fault bodies.
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { randomUUID } from 'node:crypto';
 import express from 'express';
 import { pino } from 'pino';
 import { MpesaClient } from '../../src/adapters/providers/mpesa/mpesa-client.js';
@@ -342,5 +343,57 @@ describe('M-Pesa simulator: latency, error rates, late and out-of-order callback
     }
     expect(answers.some((a) => a.status === 500 && (a.body as { errorCode?: string }).errorCode === '500.003.1001')).toBe(true);
     for (const c of callbacks.filter((c) => c.path.startsWith('/cb/x-') && !c.path.endsWith('/timeout'))) expect({ path: c.path, problems: contract.schemaProblems('ResultCallback', c.body) }).toEqual({ path: c.path, problems: [] });
+  });
+});
+
+describe('M-Pesa simulator: a refused result callback', () => {
+  /** A simulator whose callbacks go to a receiver that refuses them all with 500; `onRefused` runs at each refusal. */
+  async function refusedCallbacks(onRefused: (sim: MpesaSimulator) => void): Promise<{ sim: MpesaSimulator; tried: () => number; close: () => Promise<void> }> {
+    const sim = createMpesaSimulator({ consumerKey: credentials.consumerKey, consumerSecret: credentials.consumerSecret, callbackDelayMs: 0, logger });
+    let tried = 0;
+    const app = express();
+    app.use(express.json({ limit: '64kb' }));
+    app.use(sim.router);
+    app.post('/cb/*rest', (_req, res) => {
+      tried += 1;
+      onRefused(sim);
+      res.status(500).json({ ResultCode: 1, ResultDesc: 'Refused' });
+    });
+    const receiver = app.listen(0, '127.0.0.1');
+    await new Promise((r) => receiver.once('listening', r));
+    const at = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+    const client = new MpesaClient({ ...credentials, baseUrl: at }, 2_000, logger);
+    expect((await client.submit({ payoutId: 'p-r', idempotencyKey: randomUUID(), msisdn: '+254712345678', amountMinor: 100_00n, currency: 'KES', callbackUrl: `${at}/cb/r` })).kind).toBe('pending');
+    return {
+      sim,
+      tried: () => tried,
+      close: async () => {
+        sim.close();
+        receiver.closeAllConnections();
+        await new Promise((r) => receiver.close(r));
+      },
+    };
+  }
+
+  it('when the receiver refuses it, then the simulator tries it again, three times in all', async () => {
+    const run = await refusedCallbacks(() => undefined);
+    try {
+      await run.sim.drained();
+      expect(run.tried()).toBe(3);
+    } finally {
+      await run.close();
+    }
+  });
+
+  it('when the simulator is closed after the first refusal, then it tries no more (no retry outlives it)', async () => {
+    const run = await refusedCallbacks((sim) => sim.close());
+    try {
+      await until(() => (run.tried() >= 1 ? true : undefined));
+      // Longer than the waits before the second and third tries (200 ms and 400 ms).
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(run.tried()).toBe(1);
+    } finally {
+      await run.close();
+    }
   });
 });
