@@ -323,6 +323,7 @@ export function payoutRepository(db: DbOrTx): PayoutRepo {
       if (accepted.length === 0) return;
       // As move() into submitted: the earlier of the given and any set check time (or now), and
       // the checks start over unless asked to keep counting (submitting is not a polled state).
+      // test/integration/payout-moves.test.ts holds the two to the same result.
       const resetChecks = !(fields.keepStatusChecks ?? false);
       const result = await sql`
         WITH moved AS (
