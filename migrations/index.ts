@@ -10,6 +10,7 @@ import * as m0006 from './0006-status-poll.js';
 import * as m0007 from './0007-reversals.js';
 import * as m0008 from './0008-stale-submitting.js';
 import * as m0009 from './0009-payout-retries.js';
+import * as m0010 from './0010-orphan-callbacks.js';
 
 export const migrations: Record<string, Migration> = {
   '0001-foundation': m0001,
@@ -21,4 +22,5 @@ export const migrations: Record<string, Migration> = {
   '0007-reversals': m0007,
   '0008-stale-submitting': m0008,
   '0009-payout-retries': m0009,
+  '0010-orphan-callbacks': m0010,
 };

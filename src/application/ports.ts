@@ -430,6 +430,16 @@ export interface CallbackRepo {
   insert(provider: string, dedupeKey: string, payoutId: string | null, rawBodyEnc: Buffer): Promise<boolean>;
   /** insert for many callbacks in one statement: per callback, in order, whether it was stored (false for one there already, and for the later of two equal ones). */
   insertMany(callbacks: readonly NewCallback[]): Promise<boolean[]>;
+  /** Callbacks for no known payout, oldest first, after the one with id `afterId` (a cursor); at most `limit`. */
+  listOrphans(afterId: bigint, limit: number): Promise<OrphanCallback[]>;
+}
+
+/** A callback kept for no payout Tuma knows: what identifies it, never its (sealed) body. */
+export interface OrphanCallback {
+  readonly id: bigint;
+  readonly provider: string;
+  readonly dedupeKey: string;
+  readonly receivedAt: Date;
 }
 
 export interface NewCallback {

@@ -8,6 +8,7 @@ import { runDemo } from './demo.js';
 import { runKeysCli } from './keys-cli.js';
 import { devIssuerJwks, devMasterKey, mintDevToken, seedDemo } from './dev.js';
 import { runLedgerCli } from './ledger-cli.js';
+import { runCallbacksCli } from './callbacks-cli.js';
 import { runPayoutsCli } from './payouts-cli.js';
 import { createLogger } from './logger.js';
 import { roles, startRuntime, type Role } from './runtime.js';
@@ -24,6 +25,8 @@ const usage = `usage: tuma <command> [--dev]
   payouts requeue <payoutId>...
               send stuck payouts on again: a flagged one's status checks start over (a resend,
               if any, under the same key); a queued one's dispatch message is republished
+  callbacks orphans [--after <id>] [--limit <n>]
+              list the callbacks kept for no known payout (provider, key, when; never the body)
   token --org <id> --role <role>[,<role>] [--subject <s>] [--ttl <seconds>]
               (dev mode) print a bearer token from the local dev issuer
   migrate     apply pending database migrations and exit
@@ -87,6 +90,9 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   if (command === 'token') return token(argv, cfg);
   if (command === 'payouts') {
     return runPayoutsCli(argv.slice(argv.indexOf('payouts') + 1), cfg, logger, (l) => process.stdout.write(`${l}\n`), (l) => process.stderr.write(`${l}\n`));
+  }
+  if (command === 'callbacks') {
+    return runCallbacksCli(argv.slice(argv.indexOf('callbacks') + 1), cfg, logger, (l) => process.stdout.write(`${l}\n`), (l) => process.stderr.write(`${l}\n`));
   }
   if (command === 'demo') {
     const ok = await runDemo(`http://${cfg.http.host}:${cfg.http.port}`, cfg.database.embeddedDataDir, (l) => process.stdout.write(`${l}\n`));

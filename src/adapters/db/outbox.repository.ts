@@ -97,5 +97,18 @@ export function callbackRepository(db: DbOrTx): CallbackRepo {
       const stored = new Set(rows.map((r) => `${r.provider}\u0000${r.dedupe_key}`));
       return callbacks.map((c) => stored.delete(`${c.provider}\u0000${c.dedupeKey}`));
     },
+
+    async listOrphans(afterId, limit) {
+      // The predicate and order of the partial index callbacks_orphans.
+      const rows = await db
+        .selectFrom('callbacks')
+        .select(['id', 'provider', 'dedupe_key', 'received_at'])
+        .where('payout_id', 'is', null)
+        .where('id', '>', afterId)
+        .orderBy('id')
+        .limit(limit)
+        .execute();
+      return rows.map((r) => ({ id: r.id, provider: r.provider, dedupeKey: r.dedupe_key, receivedAt: r.received_at }));
+    },
   };
 }
