@@ -105,29 +105,6 @@ async function until<T>(find: () => T | undefined): Promise<T> {
   throw new Error('not seen in time');
 }
 
-type Parameter = { name: string; in: string; required?: boolean; schema?: { pattern?: string; const?: string; enum?: string[] } };
-
-/** The required headers and query parameters of `method template` missing or malformed. */
-function parameterProblems(method: string, template: string, s: Seen): string[] {
-  const paths = contract.document.paths as Record<string, Record<string, { parameters?: (Parameter | { $ref: string })[] }>>;
-  const components = (contract.document.components as { parameters: Record<string, Parameter> }).parameters;
-  const parameters = (paths[template]?.[method.toLowerCase()]?.parameters ?? []).map((p) => ('$ref' in p ? components[p.$ref.split('/').pop()!]! : p));
-  const problems: string[] = [];
-  for (const p of parameters.filter((x) => x.in === 'header' || x.in === 'query')) {
-    const raw = p.in === 'header' ? s.headers[p.name.toLowerCase()] : s.query[p.name];
-    if (raw === undefined) {
-      if (p.required) problems.push(`${p.name} missing`);
-      continue;
-    }
-    const text = String(raw);
-    const value = p.name.toLowerCase() === 'content-type' ? text.split(';')[0]!.trim() : text;
-    if (p.schema?.pattern && !new RegExp(p.schema.pattern).test(value)) problems.push(`${p.name} does not match ${p.schema.pattern}`);
-    if (p.schema?.const !== undefined && value !== p.schema.const) problems.push(`${p.name} is not ${p.schema.const}`);
-    if (p.schema?.enum && !p.schema.enum.includes(value)) problems.push(`${p.name} is not one of ${p.schema.enum.join(', ')}`);
-  }
-  return problems;
-}
-
 /** Every request seen so far is one the contract accepts, every answer one it describes, every callback signed and in shape. */
 function expectAllInContract(): void {
   expect(seen.length).toBeGreaterThan(0);
@@ -135,7 +112,7 @@ function expectAllInContract(): void {
     const template = contract.templateOf(s.path);
     expect({ path: s.path, template }).toEqual({ path: s.path, template: expect.any(String) });
     const where = `${s.method} ${template!} ${s.status}`;
-    expect({ where, parameters: parameterProblems(s.method, template!, s) }).toEqual({ where, parameters: [] });
+    expect({ where, parameters: contract.parameterProblems(s.method, template!, s) }).toEqual({ where, parameters: [] });
     if (s.method === 'POST') expect({ where, body: contract.requestProblems('post', template!, s.body) }).toEqual({ where, body: [] });
     expect({ where, answer: contract.responseProblems(s.method, template!, s.status, s.answer) }).toEqual({ where, answer: [] });
   }

@@ -96,28 +96,6 @@ async function until<T>(find: () => T | undefined): Promise<T> {
   throw new Error('not seen in time');
 }
 
-type Parameter = { name: string; in: string; required?: boolean; schema?: { format?: string; pattern?: string } };
-
-/** The required headers of `method template` missing or malformed in `headers`. */
-function headerProblems(method: string, template: string, headers: Seen['headers']): string[] {
-  const paths = contract.document.paths as Record<string, Record<string, { parameters?: (Parameter | { $ref: string })[] }>>;
-  const components = (contract.document.components as { parameters: Record<string, Parameter> }).parameters;
-  const parameters = (paths[template]?.[method.toLowerCase()]?.parameters ?? []).map((p) => ('$ref' in p ? components[p.$ref.split('/').pop()!]! : p));
-  const problems: string[] = [];
-  for (const p of parameters.filter((x) => x.in === 'header')) {
-    const value = headers[p.name.toLowerCase()];
-    if (value === undefined) {
-      if (p.required) problems.push(`${p.name} missing`);
-      continue;
-    }
-    const text = String(value);
-    if (p.schema?.format === 'uuid' && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(text)) problems.push(`${p.name} not a uuid`);
-    if (p.schema?.format === 'uri' && !URL.canParse(text)) problems.push(`${p.name} not a uri`);
-    if (p.schema?.pattern && !new RegExp(p.schema.pattern).test(text)) problems.push(`${p.name} does not match ${p.schema.pattern}`);
-  }
-  return problems;
-}
-
 /** Every request seen so far is one the contract accepts and every answer one it describes. */
 function expectAllInContract(): void {
   expect(seen.length).toBeGreaterThan(0);
@@ -125,7 +103,7 @@ function expectAllInContract(): void {
     const template = contract.templateOf(s.path);
     expect({ path: s.path, template }).toEqual({ path: s.path, template: expect.any(String) });
     const where = `${s.method} ${template!} ${s.status}`;
-    expect({ where, headers: headerProblems(s.method, template!, s.headers) }).toEqual({ where, headers: [] });
+    expect({ where, headers: contract.parameterProblems(s.method, template!, { headers: s.headers }) }).toEqual({ where, headers: [] });
     if (s.method === 'POST' && template === '/disbursement/v1_0/transfer') expect({ where, body: contract.requestProblems('post', template, s.body) }).toEqual({ where, body: [] });
     if (template === '/disbursement/token/') expect({ where, contentLength: s.headers['content-length'] ?? '0' }).toEqual({ where, contentLength: '0' });
     expect({ where, answer: contract.responseProblems(s.method, template!, s.status, s.answer) }).toEqual({ where, answer: [] });

@@ -25,6 +25,18 @@ export interface Contract {
   templateOf(path: string): string | null;
   /** Problems of `body` against a named schema under components/schemas. */
   schemaProblems(name: string, body: unknown): string[];
+  /**
+   * Problems of a request's header and query parameters against those `method path` declares: a
+   * required one missing, or a value its schema refuses (a Content-Type is compared without its
+   * parameters). Headers are keyed in lower case, as Node gives them.
+   */
+  parameterProblems(method: string, path: string, sent: { readonly headers: Readonly<Record<string, unknown>>; readonly query?: Readonly<Record<string, unknown>> }): string[];
+}
+
+interface Parameter {
+  readonly name: string;
+  readonly in: string;
+  readonly required?: boolean;
 }
 
 export function loadContract(file: string): Contract {
@@ -83,6 +95,25 @@ export function loadContract(file: string): Contract {
     },
     schemaProblems(name, body) {
       return check(`/${pointer('components', 'schemas', name)}`, body);
+    },
+    parameterProblems(method, path, sent) {
+      const declared = (operation(method, path).parameters ?? []) as (Parameter | { $ref: string })[];
+      const problems: string[] = [];
+      declared.forEach((entry, i) => {
+        // A shared parameter (components/parameters) is checked where it is written.
+        const at = '$ref' in entry ? entry.$ref.slice(1) : `/${pointer('paths', path, method.toLowerCase(), 'parameters', String(i))}`;
+        const p = ('$ref' in entry ? at.split('/').slice(1).reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], document) : entry) as Parameter;
+        if (p.in !== 'header' && p.in !== 'query') return;
+        const raw = p.in === 'header' ? sent.headers[p.name.toLowerCase()] : sent.query?.[p.name];
+        if (raw === undefined) {
+          if (p.required) problems.push(`${p.name} missing`);
+          return;
+        }
+        const text = String(raw);
+        const value = p.name.toLowerCase() === 'content-type' ? text.split(';')[0]!.trim() : text;
+        problems.push(...check(`${at}/schema`, value).map((problem) => `${p.name}: ${problem}`));
+      });
+      return problems;
     },
   };
 }
