@@ -15,7 +15,10 @@ import { airtelTransactionId, existsDetail, notFoundDetail, parseAirtelCallbackR
 import { encryptAirtelPin } from '../../src/adapters/providers/airtel/pin.js';
 import { createAirtelSimulator, type AirtelFaults, type AirtelSimulator } from '../../src/simulator/airtel-simulator.js';
 import { deterministicDelayMs, failsAtErrorRate } from '../../src/simulator/faults.js';
+import { net } from '../support/net.js';
 import { loadContract } from '../support/openapi.js';
+
+const { until } = net;
 
 const contract = loadContract('providers/airtel-disbursement-v2.openapi.yaml');
 const logger = pino({ level: 'silent' });
@@ -95,15 +98,6 @@ const disbursementsOf = (n: number) => seen.filter((s) => s.method === 'POST' &&
 const callbacksOf = (n: number) => callbacks.filter((c) => c.raw.toString('utf8').includes(txOf(n)));
 const rule = (n: number) => `^${nationalOf(n)}$`;
 const setFaults = (faults: AirtelFaults) => fetch(`${base}/__control/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(faults) });
-
-async function until<T>(find: () => T | undefined): Promise<T> {
-  for (let i = 0; i < 300; i++) {
-    const found = find();
-    if (found !== undefined) return found;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error('not seen in time');
-}
 
 /** Every request seen so far is one the contract accepts, every answer one it describes, every callback signed and in shape. */
 function expectAllInContract(): void {

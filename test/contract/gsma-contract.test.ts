@@ -10,8 +10,11 @@ import { pino } from 'pino';
 import { GsmaClient, type GsmaSettings } from '../../src/adapters/providers/gsma/gsma-client.js';
 import { mapCallback, parseCallback } from '../../src/adapters/providers/gsma/mapping.js';
 import { createGsmaSimulator, type GsmaSimulator } from '../../src/simulator/gsma-simulator.js';
+import { net } from '../support/net.js';
 import { loadContract } from '../support/openapi.js';
 import { clearKenyanNumber } from '../support/privacy.js';
+
+const { until } = net;
 
 const contract = loadContract('providers/gsma-mmapi-v1.2.openapi.yaml');
 const logger = pino({ level: 'silent' });
@@ -67,15 +70,6 @@ afterAll(async () => {
   syncSimulator.close();
   await new Promise((r) => server.close(r));
 });
-
-async function until<T>(find: () => T | undefined): Promise<T> {
-  for (let i = 0; i < 300; i++) {
-    const found = find();
-    if (found !== undefined) return found;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error('not seen in time');
-}
 
 const settings = (over: Partial<GsmaSettings> = {}): GsmaSettings => ({ baseUrl: base, ...credentials, debitParty: [{ key: 'walletid', value: '1' }], timeoutMs: 200, ...over });
 const client = (over: Partial<GsmaSettings> = {}) => new GsmaClient(settings(over), logger);

@@ -12,7 +12,10 @@ import { MomoClient, type MomoSettings } from '../../src/adapters/providers/mtn-
 import { mapCallback, momoReferenceId, reasonTable } from '../../src/adapters/providers/mtn-momo/mapping.js';
 import { deterministicDelayMs, failsAtErrorRate } from '../../src/simulator/faults.js';
 import { createMomoSimulator, type MomoFaults, type MomoSimulator } from '../../src/simulator/momo-simulator.js';
+import { net } from '../support/net.js';
 import { loadContract } from '../support/openapi.js';
+
+const { until } = net;
 
 const contract = loadContract('providers/mtn-momo-disbursement.openapi.yaml');
 const logger = pino({ level: 'silent' });
@@ -86,15 +89,6 @@ const query = (n: number) => ({ payoutId: `p-${n}`, idempotencyKey: keyOf(n), pr
 const transfersOf = (key: string) => seen.filter((s) => s.method === 'POST' && s.path === '/disbursement/v1_0/transfer' && s.headers['x-reference-id'] === key);
 const malformed = { 'x-test-malformed': '1' };
 const setFaults = (faults: MomoFaults) => fetch(`${base}/__control/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(faults) });
-
-async function until<T>(find: () => T | undefined): Promise<T> {
-  for (let i = 0; i < 300; i++) {
-    const found = find();
-    if (found !== undefined) return found;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error('not seen in time');
-}
 
 /** Every request seen so far is one the contract accepts and every answer one it describes. */
 function expectAllInContract(): void {

@@ -13,8 +13,11 @@ import { MpesaClient } from '../../src/adapters/providers/mpesa/mpesa-client.js'
 import { mapResult, mapStatusResult, parseStatusCallback } from '../../src/adapters/providers/mpesa/mapping.js';
 import { deterministicDelayMs, failsAtErrorRate } from '../../src/simulator/faults.js';
 import { createMpesaSimulator, type MpesaFaults, type MpesaSimulator } from '../../src/simulator/mpesa-simulator.js';
+import { net } from '../support/net.js';
 import { loadContract } from '../support/openapi.js';
 import { clearKenyanNumber } from '../support/privacy.js';
+
+const { until } = net;
 
 const contract = loadContract('providers/mpesa-daraja.openapi.yaml');
 const logger = pino({ level: 'silent' });
@@ -63,15 +66,6 @@ afterAll(async () => {
   simulator.close();
   await new Promise((r) => server.close(r));
 });
-
-async function until<T>(find: () => T | undefined): Promise<T> {
-  for (let i = 0; i < 300; i++) {
-    const found = find();
-    if (found !== undefined) return found;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error('not seen in time');
-}
 
 describe('M-Pesa Daraja contract', () => {
   it('when a payout is sent and its status asked, then every request, answer and callback is one the contract describes, and the status reads paid', async () => {

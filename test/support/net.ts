@@ -44,4 +44,17 @@ async function eventually<T>(check: () => Promise<T | null | undefined | false>,
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
-export const net = { freePort, eventually };
+/**
+ * What `find` finds, looked for every 10 ms for at most 300 tries (about 3 s): for what a test
+ * collected in memory (callbacks received, requests seen), where eventually()'s 100 ms is too slow.
+ */
+async function until<T>(find: () => T | undefined): Promise<T> {
+  for (let i = 0; i < 300; i++) {
+    const found = find();
+    if (found !== undefined) return found;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error('not seen in time');
+}
+
+export const net = { freePort, eventually, until };
