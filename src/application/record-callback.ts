@@ -26,6 +26,26 @@ export interface ParsedCallback {
   readonly outcome: ResultOutcome;
   readonly reasonCode: string | null;
   readonly providerReference: string | null;
+  /** What the callback says about the money and its receiver, checked against the payout; absent when it reports none of it. */
+  readonly facts?: CallbackFacts;
+}
+
+/**
+ * What a callback reports about the payment, each as the provider wrote it (null: not reported).
+ * Tuma compares them with the payout before anything settles (issue #19 item 4); none is stored in clear.
+ */
+export interface CallbackFacts {
+  /** The amount moved, as a plain decimal string ("50", "50.00"); a JSON number is converted with String(). */
+  readonly amount: string | null;
+  /** ISO 4217 code as reported. */
+  readonly currency: string | null;
+  /**
+   * The receiving number in international form, digits only with or without a leading '+'
+   * (Daraja "254712345678 - NAME" gives "254712345678"); null when absent, masked or national.
+   */
+  readonly receiver: string | null;
+  /** The provider's fee for this payment, a plain decimal string in the payout's currency. */
+  readonly fee: string | null;
 }
 
 /**
@@ -33,8 +53,9 @@ export interface ParsedCallback {
  * recorded as ambiguous (the payout stays unresolved until a final answer). A failure's reason
  * code reads "<Tuma failure reason>:<provider code>".
  */
-export function parsedCallbackOf(dedupeKey: string, idempotencyKey: string | null, outcome: ProviderOutcome): ParsedCallback {
+export function parsedCallbackOf(dedupeKey: string, idempotencyKey: string | null, outcome: ProviderOutcome, facts?: CallbackFacts): ParsedCallback {
   return {
+    ...(facts ? { facts } : {}),
     dedupeKey,
     idempotencyKey,
     outcome: outcome.kind === 'paid' || outcome.kind === 'failed' || outcome.kind === 'reversed' ? outcome.kind : 'ambiguous',
