@@ -388,8 +388,14 @@ export function createApp(deps: ApiDeps): express.Express {
   return app;
 }
 
+/**
+ * Where a callback token stands in a path: the segment after /v1/callbacks/<provider>/, for every
+ * provider id (they have hyphens: mtn-momo) and however the path is spelled (case, doubled slashes).
+ */
+const callbackTokenInPath = /^(\/+v1\/+callbacks\/+[^/]+\/+)[^/]+/i;
+
 /** Callback tokens are credentials: never logged. */
 function redactPath(url: string): string {
   const path = url.split('?')[0] ?? '';
-  return path.replace(/^(\/v1\/callbacks\/[a-z]+\/)[^/]+/, '$1[token]');
+  return path.replace(callbackTokenInPath, '$1[token]');
 }
