@@ -11,6 +11,7 @@ import {
   parseCallback,
   readErrorObject,
   toDisbursementRequest,
+  transactionFacts,
   transactionStatusTable,
 } from '../../src/adapters/providers/gsma/mapping.js';
 import { failureReasons } from '../../src/domain/provider-outcome.js';
@@ -252,11 +253,90 @@ describe('GSMA callbacks', () => {
   it('when a callback is parsed, then the key is the echoed X-CorrelationID and the reason code carries the provider code', () => {
     expect(parseCallback(Buffer.from(JSON.stringify(sampleTransaction)), correlationId)).toEqual({
       dedupeKey: `${correlationId}:${sampleTransaction.transactionReference}:completed`, idempotencyKey: correlationId, outcome: 'paid', reasonCode: null, providerReference: sampleTransaction.transactionReference,
+      facts: { amount: '123.45', currency: 'GBP', receiver: '+44012345678', fee: '2' },
     });
     expect(parseCallback(Buffer.from(JSON.stringify({ errorCategory: 'identification', errorCode: 'IdentifierError' })), correlationId)).toMatchObject({ outcome: 'failed', reasonCode: 'payee_not_found:gsma:IdentifierError' });
   });
 
   it.each(['not json', '[]', '{}', '"x"', '{"transactionStatus":"completed"}'])('when the callback body is %p, then it is not accepted', (raw) => {
     expect(parseCallback(Buffer.from(raw))).toBeNull();
+  });
+});
+
+describe('GSMA callback facts (what a Transaction says about the money)', () => {
+  const correlationId = request.idempotencyKey;
+  const transaction = { ...sampleTransaction, amount: '1500.00', currency: 'KES', creditParty: [{ key: 'msisdn', value: '+254712345678' }], fees: undefined as unknown };
+  const factsOf = (body: unknown) => parseCallback(Buffer.from(JSON.stringify(body)), correlationId)?.facts;
+  const fee = (feeAmount: unknown, feeCurrency: unknown = 'KES', feeType = 'serviceFee') => ({ feeType, feeAmount, feeCurrency });
+
+  it('when a completed transaction names its amount, currency and msisdn, then those are its facts; without fees the fee is null', () => {
+    expect(factsOf(transaction)).toEqual({ amount: '1500.00', currency: 'KES', receiver: '+254712345678', fee: null });
+    expect(transactionFacts(transaction)).toEqual(factsOf(transaction));
+  });
+
+  it.each([
+    ['one fee', [fee('25')], '25'],
+    ['two fees, added exactly', [fee('1.50'), fee('0.25')], '1.75'],
+    ['fees a float would add wrong', [fee('0.1'), fee('0.2')], '0.3'],
+    ['fees of different scales, at the larger scale', [fee('1'), fee('0.0001')], '1.0001'],
+    ['two of the largest amounts', [fee('999999999999999999.9999'), fee('999999999999999999.9999')], '1999999999999999999.9998'],
+    ['a fee as a JSON number', [fee(2.5)], '2.5'],
+    ['a fee in another currency beside ours', [fee('1.00'), fee('3.00', 'USD')], '1.00'],
+    ['only fees in another currency', [fee('3.00', 'USD')], null],
+    ['no fee entries', [], null],
+    ['fees that are not a list', { feeAmount: '1' }, null],
+    ['a negative fee', [fee('-1.00')], null],
+    ['a fee of 1e21', [fee(1e21)], null],
+    ['a fee in an array', [fee(['1.00'])], null],
+    ['a huge fee string', [fee('9'.repeat(100_000))], null],
+    ['an entry that is not an object', [fee('1.00'), 'fee'], null],
+    ['an entry with an unreadable currency', [fee('1.00'), fee('1.00', 'kes')], null],
+    ['more entries than the bound', Array.from({ length: 21 }, () => fee('1')), null],
+  ])('when the transaction has %s, then the fee reads %p', (_what, fees, expected) => {
+    expect(factsOf({ ...transaction, fees })?.fee).toBe(expected);
+  });
+
+  it('when the currency is unreadable, then no fee can be said to be in it', () => {
+    expect(factsOf({ ...transaction, currency: 'kes', fees: [fee('1.00', 'kes')] })).toEqual({ amount: '1500.00', currency: null, receiver: '+254712345678', fee: null });
+  });
+
+  it.each([
+    [[{ key: 'msisdn', value: '254712345678' }], '254712345678'],
+    [[{ key: 'MSISDN', value: '+254712345678' }], '+254712345678'],
+    [[{ key: 'walletid', value: '1' }, { key: 'msisdn', value: '+254712345678' }], '+254712345678'],
+    [[{ key: 'msisdn', value: '+254712345678' }, { key: 'msisdn', value: '+254712345678' }], '+254712345678'],
+    [[{ key: 'msisdn', value: '+254712345678' }, { key: 'msisdn', value: '+254799999999' }], null],
+    [[{ key: 'walletid', value: '254712345678' }], null],
+    [[{ key: 'msisdn', value: '0712345678' }], null],
+    [[{ key: 'msisdn', value: '+2547****678' }], null],
+    [[{ key: 'msisdn', value: 254712345678 }], null],
+    [[null, 'msisdn', 7], null],
+    [Array.from({ length: 11 }, () => ({ key: 'msisdn', value: '+254712345678' })), null],
+    [{ key: 'msisdn', value: '+254712345678' }, null],
+  ])('when the creditParty is %j, then the receiver reads %p', (creditParty, receiver) => {
+    expect(factsOf({ ...transaction, creditParty })?.receiver ?? null).toBe(receiver);
+  });
+
+  it.each([
+    [1500, '1500'],
+    ['1500.0000', '1500.0000'],
+    [1e21, null],
+    ['-1500', null],
+    [[1500], null],
+    ['1'.repeat(100_000), null],
+  ])('when the amount is %p, then it reads %p', (amount, expected) => {
+    expect(factsOf({ ...transaction, amount })?.amount).toBe(expected);
+  });
+
+  it('when an ErrorObject is put, then it reports no facts', () => {
+    const parsed = parseCallback(Buffer.from(JSON.stringify({ ...sampleError, errordescription: 'x', amount: '1500.00', currency: 'KES' })), correlationId);
+    expect(parsed).toMatchObject({ outcome: 'failed' });
+    expect(parsed).not.toHaveProperty('facts');
+  });
+
+  it('when a transaction reports nothing about the money, then it is still parsed, with no facts', () => {
+    const parsed = parseCallback(Buffer.from(JSON.stringify({ transactionStatus: 'completed', transactionReference: 'r-1', amount: {}, currency: null, creditParty: 'x', fees: 'x' })), correlationId);
+    expect(parsed).toMatchObject({ outcome: 'paid', providerReference: 'r-1' });
+    expect(parsed).not.toHaveProperty('facts');
   });
 });

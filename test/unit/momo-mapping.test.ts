@@ -8,6 +8,7 @@ import {
   postAmbiguousCodes,
   reasonTable,
   toTransferRequest,
+  transferResultFacts,
 } from '../../src/adapters/providers/mtn-momo/mapping.js';
 import { failureReasons } from '../../src/domain/provider-outcome.js';
 
@@ -151,6 +152,8 @@ describe('MoMo callback', () => {
   it('when a failed callback arrives, then record-callback gets the failure with the reason and the provider code', () => {
     expect(parseMomoCallback(Buffer.from(JSON.stringify({ ...failedObjectSample, externalId: key })))).toEqual({
       dedupeKey: `${key}:FAILED`, idempotencyKey: key, outcome: 'failed', reasonCode: 'insufficient_float:momo:NOT_ENOUGH_FUNDS', providerReference: null,
+      // The sample's payee is a national number: not a receiver Tuma can compare.
+      facts: { amount: '5', currency: 'EUR', receiver: null, fee: null },
     });
   });
 
@@ -160,5 +163,75 @@ describe('MoMo callback', () => {
 
   it.each(['not json', '{}', '[]', '{"status":"SUCCESSFUL"}', '{"externalId":"x","status":7}'])('when the callback body is %p, then it is not accepted', (raw) => {
     expect(parseMomoCallback(Buffer.from(raw))).toBeNull();
+  });
+});
+
+describe('MoMo callback facts (what a TransferResult says about the money)', () => {
+  const payee = { partyIdType: 'MSISDN', partyId: '256772123456' };
+  const success = { ...statusSample, externalId: key, payee, amount: '12.50', currency: 'UGX' };
+  const factsOf = (body: unknown) => parseMomoCallback(Buffer.from(JSON.stringify(body)))?.facts;
+
+  it('when a SUCCESSFUL callback names its amount, currency and MSISDN payee, then those are its facts (MoMo reports no fee)', () => {
+    expect(factsOf(success)).toEqual({ amount: '12.50', currency: 'UGX', receiver: '256772123456', fee: null });
+    expect(transferResultFacts(success)).toEqual({ amount: '12.50', currency: 'UGX', receiver: '256772123456', fee: null });
+  });
+
+  it.each([
+    ['MSISDN', '256772123456'],
+    ['msisdn', '256772123456'],
+    ['Msisdn', '256772123456'],
+    ['EMAIL', null],
+    ['PARTY_CODE', null],
+    [undefined, null],
+    [7, null],
+  ])('when the payee is typed %p, then the receiver reads %p', (partyIdType, receiver) => {
+    expect(factsOf({ ...success, payee: { partyIdType, partyId: '256772123456' } })?.receiver).toBe(receiver);
+  });
+
+  it.each([
+    ['+256772123456', '+256772123456'],
+    ['0772123456', null],
+    ['2567****456', null],
+    ['1234567', null],
+    ['1234567890123456', null],
+    [256772123456, null],
+    ['x'.repeat(100_000), null],
+  ])('when the MSISDN payee is %p, then the receiver reads %p', (partyId, receiver) => {
+    expect(factsOf({ ...success, payee: { partyIdType: 'MSISDN', partyId } })?.receiver).toBe(receiver);
+  });
+
+  it.each([
+    [12.5, '12.5'],
+    ['5000', '5000'],
+    [1e21, null],
+    ['1e21', null],
+    ['-12.50', null],
+    [-12.5, null],
+    [['12.50'], null],
+    [{ value: '12.50' }, null],
+    ['1'.repeat(100_000), null],
+    ['', null],
+  ])('when the amount is %p, then it reads %p', (amount, expected) => {
+    expect(factsOf({ ...success, amount })?.amount).toBe(expected);
+  });
+
+  it.each([
+    ['ugx', null],
+    ['UGXX', null],
+    [800, null],
+    [['UGX'], null],
+  ])('when the currency is %p, then it reads %p', (currency, expected) => {
+    expect(factsOf({ ...success, currency })?.currency).toBe(expected);
+  });
+
+  it.each([
+    ['no amount, currency or payee', { externalId: key, status: 'SUCCESSFUL' }],
+    ['a payee that is not an object', { externalId: key, status: 'SUCCESSFUL', payee: '256772123456' }],
+    ['a payee that is a list', { externalId: key, status: 'SUCCESSFUL', payee: [payee] }],
+    ['hostile values everywhere', { externalId: key, status: 'SUCCESSFUL', amount: 1e21, currency: {}, payee: { partyIdType: 'MSISDN', partyId: null } }],
+  ])('when the callback has %s, then it is still parsed, with no facts', (_what, body) => {
+    const parsed = parseMomoCallback(Buffer.from(JSON.stringify(body)));
+    expect(parsed).toMatchObject({ outcome: 'paid', idempotencyKey: key });
+    expect(parsed).not.toHaveProperty('facts');
   });
 });

@@ -2,10 +2,11 @@
 // (no I/O here). Contract: shared/reference/provider-apis.md §3 and
 // contracts/providers/gsma-mmapi-v1.2.openapi.yaml.
 import { createHash } from 'node:crypto';
-import { parsedCallbackOf, type ParsedCallback } from '../../../application/record-callback.js';
+import { parsedCallbackOf, type CallbackFacts, type ParsedCallback } from '../../../application/record-callback.js';
 import type { SubmitRequest } from '../../../application/ports.js';
 import { scaleOf } from '../../../domain/currency.js';
 import { absent, failed, paid, pending, reversed, unknown, type FailureReason, type ProviderOutcome } from '../../../domain/provider-outcome.js';
+import { amountFact, callbackFactsOf, currencyFact, feeSumFact, receiverFact } from '../callback-facts.js';
 
 /** GSMA: creditParty/debitParty hold 1..10 key/value pairs. */
 export const partyItemsMax = 10;
@@ -366,5 +367,31 @@ export function parseCallback(raw: Buffer, correlationId: string | null = null):
   }
   const mapped = mapCallback(body, correlationId);
   if (!mapped) return null;
-  return parsedCallbackOf(mapped.dedupeKey, correlationId && uuidPattern.test(correlationId) ? correlationId : null, mapped.outcome);
+  return parsedCallbackOf(mapped.dedupeKey, correlationId && uuidPattern.test(correlationId) ? correlationId : null, mapped.outcome, transactionFacts(body));
+}
+
+/**
+ * What a Transaction says about the money: amount, currency, the creditParty's msisdn (E.164,
+ * '+' optional), and the sum of its `fees` charged in its currency. An ErrorObject reports none.
+ * Several msisdn items that disagree name no one receiver: null.
+ */
+export function transactionFacts(body: unknown): CallbackFacts | undefined {
+  const b = record(body);
+  if (!b || typeof b.transactionStatus !== 'string') return undefined;
+  const currency = currencyFact(b.currency);
+  const parties = Array.isArray(b.creditParty) && b.creditParty.length <= partyItemsMax ? (b.creditParty as unknown[]) : [];
+  const numbers = new Set(parties.flatMap((p) => {
+    const party = record(p);
+    return party && typeof party.key === 'string' && party.key.toLowerCase() === 'msisdn' ? [party.value] : [];
+  }));
+  const [number] = numbers;
+  return callbackFactsOf({
+    amount: amountFact(b.amount),
+    currency,
+    receiver: numbers.size === 1 ? receiverFact(number) : null,
+    fee: feeSumFact(b.fees, currency, (entry) => {
+      const fee = record(entry);
+      return fee ? { amount: fee.feeAmount, currency: fee.feeCurrency } : null;
+    }),
+  });
 }

@@ -1,9 +1,10 @@
 // M-Pesa Daraja B2C v3: pure mapping between Tuma and the provider's JSON (no I/O here).
 // Contract: shared/reference/provider-apis.md §1; full code tables arrive with issue #5.
-import { parsedCallbackOf, type ParsedCallback } from '../../../application/record-callback.js';
+import { parsedCallbackOf, type CallbackFacts, type ParsedCallback } from '../../../application/record-callback.js';
 import type { StatusQuery, SubmitRequest } from '../../../application/ports.js';
 import { scaleOf } from '../../../domain/currency.js';
 import { failed, paid, pending, unknown, type FailureReason, type ProviderOutcome } from '../../../domain/provider-outcome.js';
+import { amountFact, callbackFactsOf, partyNameReceiverFact } from '../callback-facts.js';
 
 export interface B2CRequest {
   readonly OriginatorConversationID: string;
@@ -144,13 +145,29 @@ export function parseB2CCallback(raw: Buffer, kind: 'result' | 'timeout'): Parse
   const mapped = mapResult(r);
   const outcome = mapped.kind === 'paid' ? 'paid' : mapped.kind === 'failed' ? 'failed' : 'ambiguous';
   const receipt = mapped.kind === 'paid' || mapped.kind === 'pending' ? mapped.providerReference : null;
+  const facts = b2cResultFacts(r);
   return {
+    ...(facts ? { facts } : {}),
     dedupeKey: `${key}:${resultCode}`,
     idempotencyKey: key,
     outcome,
     reasonCode: resultCode === '0' ? null : mapped.kind === 'failed' ? `${mapped.reason}:mpesa:${resultCode}` : `mpesa:${resultCode}`,
     providerReference: receipt,
   };
+}
+
+/**
+ * What a B2C result says about the money: TransactionAmount (a number or a string) and the
+ * number of ReceiverPartyPublicName ("254712345678 - JOHN DOE"). Daraja reports no currency
+ * (the shortcode's, KES) and no fee for the payee.
+ */
+export function b2cResultFacts(result: Record<string, unknown>): CallbackFacts | undefined {
+  return callbackFactsOf({
+    amount: amountFact(resultParameter(result, 'TransactionAmount')),
+    currency: null,
+    receiver: partyNameReceiverFact(resultParameter(result, 'ReceiverPartyPublicName')),
+    fee: null,
+  });
 }
 
 // ---------- Transaction Status (the "secondary reconciliation mechanism when callbacks are not received") ----------
@@ -208,11 +225,21 @@ export const transactionStatusTable: Readonly<Record<string, 'paid' | 'pending' 
   expired: 'expired',
 };
 
-const resultParameters = (r: Record<string, unknown>): Map<string, unknown> => {
-  const list = (r.ResultParameters as { ResultParameter?: unknown } | undefined)?.ResultParameter;
-  const items = Array.isArray(list) ? list : list && typeof list === 'object' ? [list] : [];
-  return new Map(items.filter((p): p is { Key: string; Value: unknown } => !!p && typeof p === 'object' && typeof (p as { Key?: unknown }).Key === 'string').map((p) => [p.Key, p.Value]));
+/** The ResultParameter items of a result (a list, or Daraja's single object), those with a Key. */
+const resultParameterItems = (r: Record<string, unknown>): { Key: string; Value: unknown }[] => {
+  const parameters = r.ResultParameters;
+  const list = parameters && typeof parameters === 'object' ? (parameters as { ResultParameter?: unknown }).ResultParameter : undefined;
+  const items: unknown[] = Array.isArray(list) ? list : list && typeof list === 'object' ? [list] : [];
+  return items.filter((p): p is { Key: string; Value: unknown } => !!p && typeof p === 'object' && typeof (p as { Key?: unknown }).Key === 'string');
 };
+
+const resultParameters = (r: Record<string, unknown>): Map<string, unknown> => new Map(resultParameterItems(r).map((p) => [p.Key, p.Value]));
+
+/** The one value of a result parameter; undefined when absent, or given twice with different values (which one would be the fact?). */
+function resultParameter(r: Record<string, unknown>, key: string): unknown {
+  const values = resultParameterItems(r).filter((p) => p.Key === key).map((p) => p.Value);
+  return values.length > 0 && values.every((v) => v === values[0]) ? values[0] : undefined;
+}
 
 /**
  * A status result (posted to ResultURL): ResultCode 0 with TransactionStatus "Completed" is paid
@@ -248,7 +275,21 @@ export function parseStatusCallback(raw: Buffer): ParsedCallback | null {
   // The payment's own key is a result parameter; the envelope's OriginatorConversationID is the query's.
   const original = resultParameters(r).get('OriginatorConversationID');
   if (typeof original !== 'string') return null;
-  return parsedCallbackOf(`${original}:status:${typeof r.ConversationID === 'string' ? r.ConversationID : String(r.ResultCode)}`, original, mapStatusResult(r));
+  return parsedCallbackOf(`${original}:status:${typeof r.ConversationID === 'string' ? r.ConversationID : String(r.ResultCode)}`, original, mapStatusResult(r), statusResultFacts(r));
+}
+
+/**
+ * What a status result says about the payment asked about: Amount and the number of
+ * CreditPartyName ("<number> - <NAME>"). No currency, no fee (DebitPartyCharges are ours, not
+ * the payee's, and come as free text).
+ */
+export function statusResultFacts(result: Record<string, unknown>): CallbackFacts | undefined {
+  return callbackFactsOf({
+    amount: amountFact(resultParameter(result, 'Amount')),
+    currency: null,
+    receiver: partyNameReceiverFact(resultParameter(result, 'CreditPartyName')),
+    fee: null,
+  });
 }
 
 /** A status query that timed out in Daraja's queue (undocumented echo of the query): stored, and the payout stays unresolved. */

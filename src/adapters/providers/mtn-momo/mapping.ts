@@ -2,10 +2,11 @@
 // Contract: contracts/providers/mtn-momo-disbursement.openapi.yaml, from
 // shared/reference/provider-apis.md §2. The X-Reference-Id of a transfer is Tuma's idempotency key:
 // a resend under the same id answers 409 and never pays twice.
-import { parsedCallbackOf, type ParsedCallback } from '../../../application/record-callback.js';
+import { parsedCallbackOf, type CallbackFacts, type ParsedCallback } from '../../../application/record-callback.js';
 import type { SubmitRequest } from '../../../application/ports.js';
 import { scaleOf, type CurrencyCode } from '../../../domain/currency.js';
 import { absent, failed, paid, pending, unknown, type FailureReason, type ProviderOutcome } from '../../../domain/provider-outcome.js';
+import { amountFact, callbackFactsOf, currencyFact, receiverFact } from '../callback-facts.js';
 
 /** MoMo refuses payerMessage / payeeNote longer than this, and any apostrophe in them. */
 export const momoMessageCharsMax = 160;
@@ -230,5 +231,21 @@ export function parseMomoCallback(raw: Buffer): ParsedCallback | null {
   }
   const parsed = mapCallback(body);
   if (!parsed) return null;
-  return parsedCallbackOf(parsed.dedupeKey, parsed.idempotencyKey, parsed.outcome);
+  return parsedCallbackOf(parsed.dedupeKey, parsed.idempotencyKey, parsed.outcome, transferResultFacts(body));
+}
+
+/**
+ * What a TransferResult says about the money: amount, currency, and the payee's number when the
+ * payee is named by MSISDN (an EMAIL or PARTY_CODE payee names no number).
+ */
+export function transferResultFacts(body: unknown): CallbackFacts | undefined {
+  const b = record(body);
+  const payee = record(b.payee);
+  const byNumber = typeof payee.partyIdType === 'string' && payee.partyIdType.toUpperCase() === 'MSISDN';
+  return callbackFactsOf({
+    amount: amountFact(b.amount),
+    currency: currencyFact(b.currency),
+    receiver: byNumber ? receiverFact(payee.partyId) : null,
+    fee: null,
+  });
 }
