@@ -82,6 +82,37 @@ export const faultFloatSchemaOf = (decimals: number) =>
   z.string().regex(new RegExp(`^(0|[1-9][0-9]{0,17})(\\.[0-9]{1,${decimals}})?$`), `must be a decimal string with at most ${decimals} decimals`);
 
 /**
+ * What a rule may make a callback (and the status answer) REPORT instead of the truth: an amount,
+ * a currency, a receiving number, a fixed receipt (as if reused on two payouts), a fee. They never
+ * change what the simulator executes, takes from the float, counts or writes in its statement:
+ * they are the provider's lies, for testing that Tuma checks what it is told (issue #19 item 4).
+ */
+/** A reported receiving number has at most this many digits (E.164). */
+export const reportReceiverDigitsMax = 15;
+/** A reported receipt (transaction id, reference) is at most this long. */
+export const reportReceiptCharsMax = 64;
+/** A reported amount (or fee): a decimal string with at most `decimals` decimals and `integerDigits` integer digits. */
+export const reportAmountSchemaOf = (decimals: number, integerDigits = 18) =>
+  z.string().regex(new RegExp(`^(0|[1-9][0-9]{0,${integerDigits - 1}})(\\.[0-9]{1,${decimals}})?$`), `must be a decimal string with at most ${integerDigits} integer digits and ${decimals} decimals`);
+/** A reported currency: an ISO 4217 code (any, even one the simulator does not serve). */
+export const reportCurrencySchema = z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code');
+/** A reported receiving number: digits only, as the provider would write it (any length up to E.164's, national ones too). */
+export const reportReceiverSchema = z.string().regex(new RegExp(`^[0-9]{1,${reportReceiverDigitsMax}}$`), `must be 1 to ${reportReceiverDigitsMax} digits`);
+/** A reported receipt in the provider's alphabet (`characters`, a regular-expression class). */
+export const reportReceiptSchemaOf = (characters: string) =>
+  z.string().regex(new RegExp(`^[${characters}]{1,${reportReceiptCharsMax}}$`), `must be 1 to ${reportReceiptCharsMax} of [${characters}]`);
+
+/** The name a simulator gives a payee it only knows by number: obviously fake, upper-case as Daraja writes names. */
+export const simulatedPayeeName = 'TUMA TEST PAYEE';
+
+/**
+ * Which of a provider's two spellings of the same thing (ResultCode as number or string, MoMo's
+ * reason as string or object, GSMA's errorDescription or errordescription) a message about `key`
+ * uses: fixed by the hash of `what` and `key`, so a rerun meets the same and a few payouts meet both.
+ */
+export const picksSecondShape = (what: string, key: string): boolean => hashFraction('shape', what, key) < 0.5;
+
+/**
  * A number in [0, 1) fixed by `parts` (the first 32 bits of their SHA-256): the simulators' only
  * source of chance, so that a rerun with the same keys meets the same faults.
  */

@@ -22,7 +22,12 @@ import {
   faultPatternSchema,
   faultsSchemaOf,
   maskNumber,
+  picksSecondShape,
+  reportAmountSchemaOf,
+  reportReceiptSchemaOf,
+  reportReceiverSchema,
   reversedAmount,
+  simulatedPayeeName,
   statementCsv,
   statementLinesMax,
 } from './faults.js';
@@ -38,6 +43,13 @@ export interface MpesaSimulatorOptions {
 export const simulatorTransactionsMax = 2_000_000;
 const callbackAttemptsMax = 3;
 const tokenTtlS = 3599;
+/**
+ * Integer digits of an amount a rule makes Daraja report: it goes out as a JSON number, as
+ * Daraja writes TransactionAmount, and up to 15 significant digits a number says it exactly.
+ */
+export const mpesaReportAmountIntegerDigitsMax = 13;
+/** The B2C utility account's balance a result reports when no float is set (KES). */
+const utilityFundsDefault = '100000000.00';
 
 
 /** Daraja's transient gateway error, answered to a request an error rate picks (it documents no 503). */
@@ -60,6 +72,12 @@ export const mpesaTransientError = { status: 500, errorCode: '500.003.1001', err
  * errorRatePercent: that share of requests (by key and attempt, see failsAtErrorRate) is answered
  * HTTP 500 500.003.1001 before anything runs. latency: a deterministic delay per key on the answer
  * (instead of the global one).
+ *
+ * What the result callback and the status result REPORT, never what runs (the float, the
+ * statement and the execution count keep the truth): reportAmount, a decimal string reported as
+ * TransactionAmount / Amount; reportReceiver, the digits reported in ReceiverPartyPublicName /
+ * CreditPartyName; reportReceipt, a fixed receipt reported as TransactionID, TransactionReceipt
+ * and ReceiptNo instead of a fresh one (a receipt reused on two payouts).
  */
 const faultRuleSchema = z.strictObject({
   // Over PartyB as Daraja sees it: 254…, no "+".
@@ -72,6 +90,9 @@ const faultRuleSchema = z.strictObject({
   delayMs: faultDelaySchema.optional(),
   errorRatePercent: faultErrorRateSchema.optional(),
   latency: faultLatencySchema.optional(),
+  reportAmount: reportAmountSchemaOf(2, mpesaReportAmountIntegerDigitsMax).optional(),
+  reportReceiver: reportReceiverSchema.optional(),
+  reportReceipt: reportReceiptSchemaOf('A-Z0-9').optional(),
 });
 /** The float's decimals (KES cents); B2C amounts are whole shillings. */
 const floatDecimals = 2;
@@ -93,7 +114,12 @@ interface Transaction {
   readonly conversationId: string;
   readonly receipt: string;
   readonly amount: string;
+  readonly partyA: string;
   readonly partyB: string;
+  /** What its result and status messages say (a rule's report* knobs, else the truth). */
+  readonly reported: { readonly amount: string; readonly receiver: string; readonly receipt: string };
+  /** The utility account's balance after it, as its result reports it (KES, two decimals). */
+  readonly utilityFunds: string;
   readonly resultUrl: string;
   readonly resultCode: number | string;
   readonly at: Date;
@@ -182,15 +208,20 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
       scheduleSend(String(b.QueueTimeOutURL), { ...b, SecurityCredential: undefined }, rule.callbackDelayMs);
       return answer(() => res.json({ ConversationID: conversationId, OriginatorConversationID: key, ResponseCode: '0', ResponseDescription: 'Accept the service request successfully.' }));
     }
+    const receipt = randomBytes(5).toString('hex').toUpperCase();
+    // A fail rule decides; otherwise the float, when limited, must cover it (ResultCode 1: insufficient balance).
+    const resultCode = rule?.fault === 'fail' ? (rule.resultCode ?? 2001) : takeFloat(String(b.Amount)) ? 0 : 1;
     const tx: Transaction = {
       key,
       conversationId,
-      receipt: randomBytes(5).toString('hex').toUpperCase(),
+      receipt,
       amount: String(b.Amount),
+      partyA: String(b.PartyA),
       partyB,
+      reported: { amount: rule?.reportAmount ?? String(b.Amount), receiver: rule?.reportReceiver ?? partyB, receipt: rule?.reportReceipt ?? receipt },
+      utilityFunds: float === null ? utilityFundsDefault : centsText(float),
       resultUrl: b.ResultURL as string,
-      // A fail rule decides; otherwise the float, when limited, must cover it (ResultCode 1: insufficient balance).
-      resultCode: rule?.fault === 'fail' ? (rule.resultCode ?? 2001) : takeFloat(String(b.Amount)) ? 0 : 1,
+      resultCode,
       at: new Date(),
       reversedAt: null,
       executions: 1,
@@ -364,20 +395,27 @@ function statusResult(queryId: string, conversationId: string, tx: Transaction |
   return {
     Result: {
       ResultType: 0,
-      ResultCode: 0,
+      ResultCode: wireResultCode(tx, 0),
       ResultDesc: 'The service request is processed successfully.',
       OriginatorConversationID: queryId,
       ConversationID: conversationId,
-      TransactionID: tx.receipt,
+      TransactionID: tx.reported.receipt,
       ResultParameters: {
         ResultParameter: [
-          { Key: 'ReceiptNo', Value: tx.receipt },
+          { Key: 'DebitPartyName', Value: partyName(tx.partyA, 'TUMA TEST ORGANISATION') },
+          { Key: 'CreditPartyName', Value: partyName(tx.reported.receiver, simulatedPayeeName) },
           { Key: 'OriginatorConversationID', Value: tx.key },
+          { Key: 'InitiatedTime', Value: Number(statusTime(tx.at)) },
+          { Key: 'DebitAccountType', Value: 'Utility Account' },
+          { Key: 'DebitPartyCharges', Value: '' },
+          { Key: 'TransactionReason', Value: '' },
+          { Key: 'ReasonType', Value: 'Business Payment to Customer via API' },
           // After a reversal, M-Pesa shows the original transaction as Reversed (not in the reference's pages: see statusOf).
           { Key: 'TransactionStatus', Value: statusOf(tx) },
-          { Key: 'Amount', Value: Number(tx.amount) },
+          { Key: 'FinalisedTime', Value: Number(statusTime(tx.at)) },
+          { Key: 'Amount', Value: darajaNumber(tx.reported.amount) },
           { Key: 'ConversationID', Value: tx.conversationId },
-          { Key: 'ReasonType', Value: 'Salary Payment via API' },
+          { Key: 'ReceiptNo', Value: tx.reported.receipt },
         ],
       },
     },
@@ -391,6 +429,33 @@ function statusResult(queryId: string, conversationId: string, tx: Transaction |
  */
 const statusOf = (tx: Transaction): 'Completed' | 'Failed' | 'Reversed' => (tx.reversedAt ? 'Reversed' : String(tx.resultCode) === '0' ? 'Completed' : 'Failed');
 
+/** Cents as KES with two decimals ("1500.00"). */
+const centsText = (cents: bigint): string => `${cents / 100n}.${(cents % 100n).toString().padStart(2, '0')}`;
+
+/**
+ * A result's ResultCode as Daraja writes it: a number in its samples and a string in others
+ * ("0"), so either, chosen by the hash of the payment's OriginatorConversationID; a code that is
+ * not a number (SFC_IC0003) is always a string.
+ */
+const wireResultCode = (tx: Transaction, code: number | string = tx.resultCode): number | string =>
+  /^[0-9]{1,9}$/.test(String(code)) && !picksSecondShape('result-code-as-string', tx.key) ? Number(code) : String(code);
+
+/**
+ * A decimal string as Daraja's JSON number (Daraja writes amounts as numbers). Exact for what
+ * Tuma reads, the payment's amount: whole shillings, or a rule's reportAmount of at most
+ * mpesaReportAmountIntegerDigitsMax + 2 digits, which a double holds exactly. The accounts'
+ * balances are informational.
+ */
+const darajaNumber = (amount: string): number => Number(amount);
+
+/** A party as Daraja names it: "<number> - <NAME>" (the simulator knows no name: a fixed fake one). */
+const partyName = (number: string, name: string): string => `${number} - ${name}`;
+
+/** Daraja's timestamps: "19.12.2019 11:45:50" in B2C results, "20191219114550" in status results. */
+const pad = (n: number) => String(n).padStart(2, '0');
+const b2cTime = (at: Date) => `${pad(at.getUTCDate())}.${pad(at.getUTCMonth() + 1)}.${at.getUTCFullYear()} ${pad(at.getUTCHours())}:${pad(at.getUTCMinutes())}:${pad(at.getUTCSeconds())}`;
+const statusTime = (at: Date) => `${at.getUTCFullYear()}${pad(at.getUTCMonth() + 1)}${pad(at.getUTCDate())}${pad(at.getUTCHours())}${pad(at.getUTCMinutes())}${pad(at.getUTCSeconds())}`;
+
 /** An amount in the float's units (cents). */
 const unitsOf = (amount: string): bigint => {
   const [whole = '0', fraction = ''] = amount.split('.');
@@ -402,11 +467,11 @@ function failureResult(tx: Transaction) {
   return {
     Result: {
       ResultType: 0,
-      ResultCode: tx.resultCode,
+      ResultCode: wireResultCode(tx),
       ResultDesc: String(tx.resultCode) === '1' ? 'The balance is insufficient for the transaction.' : 'The initiator information is invalid.',
       OriginatorConversationID: tx.key,
       ConversationID: tx.conversationId,
-      TransactionID: tx.receipt,
+      TransactionID: tx.reported.receipt,
       ReferenceData: { ReferenceItem: { Key: 'QueueTimeoutURL', Value: 'https://sandbox.invalid/mpesa/b2cresults/v1/submit' } },
     },
   };
@@ -415,23 +480,28 @@ function failureResult(tx: Transaction) {
 const statementHeader = ['receipt', 'originatorConversationId', 'conversationId', 'amount', 'currency', 'status', 'resultCode', 'partyB', 'completedAt'] as const;
 const toCsv = (lines: readonly StatementLine[]): string => statementCsv(statementHeader, lines);
 
+/**
+ * A successful B2C result, with every result parameter Daraja documents: the amount as a number,
+ * the receiver as "<number without +> - <NAME>", and the accounts' balances after it.
+ */
 function successResult(tx: Transaction) {
-  const completed = new Date();
-  const pad = (n: number) => String(n).padStart(2, '0');
-  const when = `${pad(completed.getUTCDate())}.${pad(completed.getUTCMonth() + 1)}.${completed.getUTCFullYear()} ${pad(completed.getUTCHours())}:${pad(completed.getUTCMinutes())}:${pad(completed.getUTCSeconds())}`;
   return {
     Result: {
       ResultType: 0,
-      ResultCode: 0,
+      ResultCode: wireResultCode(tx),
       ResultDesc: 'The service request is processed successfully.',
       OriginatorConversationID: tx.key,
       ConversationID: tx.conversationId,
-      TransactionID: tx.receipt,
+      TransactionID: tx.reported.receipt,
       ResultParameters: {
         ResultParameter: [
-          { Key: 'TransactionAmount', Value: Number(tx.amount) },
-          { Key: 'TransactionReceipt', Value: tx.receipt },
-          { Key: 'TransactionCompletedDateTime', Value: when },
+          { Key: 'TransactionAmount', Value: darajaNumber(tx.reported.amount) },
+          { Key: 'TransactionReceipt', Value: tx.reported.receipt },
+          { Key: 'ReceiverPartyPublicName', Value: partyName(tx.reported.receiver, simulatedPayeeName) },
+          { Key: 'TransactionCompletedDateTime', Value: b2cTime(new Date()) },
+          { Key: 'B2CUtilityAccountAvailableFunds', Value: darajaNumber(tx.utilityFunds) },
+          { Key: 'B2CWorkingAccountAvailableFunds', Value: darajaNumber('0.00') },
+          { Key: 'B2CChargesPaidAccountAvailableFunds', Value: darajaNumber('0.00') },
           { Key: 'B2CRecipientIsRegisteredCustomer', Value: 'Y' },
         ],
       },

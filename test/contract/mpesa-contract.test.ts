@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import express from 'express';
 import { pino } from 'pino';
 import { MpesaClient } from '../../src/adapters/providers/mpesa/mpesa-client.js';
-import { mapResult, mapStatusResult, parseStatusCallback } from '../../src/adapters/providers/mpesa/mapping.js';
+import { mapResult, mapStatusResult, parseB2CCallback, parseStatusCallback } from '../../src/adapters/providers/mpesa/mapping.js';
 import { deterministicDelayMs, failsAtErrorRate } from '../../src/simulator/faults.js';
 import { createMpesaSimulator, type MpesaFaults, type MpesaSimulator } from '../../src/simulator/mpesa-simulator.js';
 import { net } from '../support/net.js';
@@ -77,6 +77,19 @@ describe('M-Pesa Daraja contract', () => {
     expect(contract.requestProblems('post', '/mpesa/b2c/v3/paymentrequest', requests.find((r) => r.path === '/mpesa/b2c/v3/paymentrequest')!.body)).toEqual([]);
     expect(contract.schemaProblems('ResultCallback', result.body)).toEqual([]);
     expect(mapResult((result.body as { Result: Record<string, unknown> }).Result)).toMatchObject({ kind: 'paid' });
+    // Every result parameter Daraja documents, the receiver named "<number without +> - <NAME>".
+    const parameters = (result.body as { Result: { ResultParameters: { ResultParameter: { Key: string; Value: unknown }[] } } }).Result.ResultParameters.ResultParameter;
+    expect(Object.fromEntries(parameters.map((p) => [p.Key, p.Value]))).toEqual({
+      TransactionAmount: 1500,
+      TransactionReceipt: expect.stringMatching(/^[A-Z0-9]{10}$/),
+      ReceiverPartyPublicName: '254712345678 - TUMA TEST PAYEE',
+      TransactionCompletedDateTime: expect.stringMatching(/^\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}:\d{2}$/),
+      B2CUtilityAccountAvailableFunds: expect.any(Number),
+      B2CWorkingAccountAvailableFunds: expect.any(Number),
+      B2CChargesPaidAccountAvailableFunds: expect.any(Number),
+      B2CRecipientIsRegisteredCustomer: 'Y',
+    });
+    expect(parseB2CCallback(Buffer.from(JSON.stringify(result.body)), 'result')?.facts).toEqual({ amount: '1500', currency: null, receiver: '254712345678', fee: null });
 
     const asked = await client.status({ payoutId: 'p-1', idempotencyKey: key, providerReference: null, currency: 'KES', callbackUrl: `${base}/cb/tok-1` });
     expect(asked).toEqual({ kind: 'pending', providerReference: null });
@@ -84,7 +97,7 @@ describe('M-Pesa Daraja contract', () => {
     expect(contract.requestProblems('post', '/mpesa/transactionstatus/v1/query', requests.find((r) => r.path === '/mpesa/transactionstatus/v1/query')!.body)).toEqual([]);
     expect(contract.schemaProblems('ResultCallback', statusCallback.body)).toEqual([]);
     expect(mapStatusResult((statusCallback.body as { Result: Record<string, unknown> }).Result)).toMatchObject({ kind: 'paid' });
-    expect(parseStatusCallback(Buffer.from(JSON.stringify(statusCallback.body)))).toMatchObject({ idempotencyKey: key, outcome: 'paid' });
+    expect(parseStatusCallback(Buffer.from(JSON.stringify(statusCallback.body)))).toMatchObject({ idempotencyKey: key, outcome: 'paid', facts: { amount: '1500', currency: null, receiver: '254712345678', fee: null } });
 
     for (const a of answers) {
       const method = a.path === '/oauth/v1/generate' ? 'get' : 'post';
@@ -155,6 +168,28 @@ describe('M-Pesa simulator faults', () => {
     expect(simulator.executions('fault-key-4')).toBe(0);
   });
 
+  it('when a rule makes Daraja report another amount, receiver and a receipt reused on two payouts, then the result and status messages say so, in the contract, while what ran, the float and the statement keep the truth', async () => {
+    simulator.setFaults({ floatBalance: '1000.00', rules: [{ pattern: '^25470000006[0-9]$', reportAmount: '249', reportReceiver: '254799999999', reportReceipt: 'QAZ1234567' }] });
+    for (const n of [60, 61]) expect((await send(n, `+2547000000${n}`)).kind).toBe('pending');
+    const results = await Promise.all([60, 61].map((n) => until(() => callbacks.find((c) => c.path === `/cb/fault-${n}`))));
+    for (const result of results) {
+      expect(contract.schemaProblems('ResultCallback', result.body)).toEqual([]);
+      expect(parseB2CCallback(Buffer.from(JSON.stringify(result.body)), 'result')).toMatchObject({ outcome: 'paid', providerReference: 'QAZ1234567', facts: { amount: '249', currency: null, receiver: '254799999999', fee: null } });
+    }
+    await client().status({ payoutId: 'pf-60', idempotencyKey: 'fault-key-60', providerReference: null, currency: 'KES', callbackUrl: `${base}/cb/fault-60` });
+    const status = await until(() => callbacks.find((c) => c.path === '/cb/fault-60/status'));
+    expect(contract.schemaProblems('ResultCallback', status.body)).toEqual([]);
+    expect(parseStatusCallback(Buffer.from(JSON.stringify(status.body)))).toMatchObject({ outcome: 'paid', providerReference: 'QAZ1234567', facts: { amount: '249', receiver: '254799999999' } });
+    // The truth: each ran once, for 250.00 to its own number, with its own receipt; the float paid 500.00.
+    const lines = simulator.statement().filter((l) => l.originatorConversationId === 'fault-key-60' || l.originatorConversationId === 'fault-key-61');
+    expect(lines.map((l) => [l.amount, l.partyB, l.status])).toEqual([['250.00', '*********060', 'Completed'], ['250.00', '*********061', 'Completed']]);
+    expect(new Set(lines.map((l) => l.receipt)).size).toBe(2);
+    expect(lines.some((l) => l.receipt === 'QAZ1234567')).toBe(false);
+    for (const n of [60, 61]) expect(simulator.executions(`fault-key-${n}`)).toBe(1);
+    const utility = (results[1]!.body as { Result: { ResultParameters: { ResultParameter: { Key: string; Value: unknown }[] } } }).Result.ResultParameters.ResultParameter.find((p) => p.Key === 'B2CUtilityAccountAvailableFunds');
+    expect(utility?.Value).toBe(500);
+  });
+
   it.each([
     ['not an object', '"x"'],
     ['an unknown member', JSON.stringify({ rules: [], extra: 1 })],
@@ -168,7 +203,7 @@ describe('M-Pesa simulator faults', () => {
     expect(res.status).toBe(400);
     expect((await send(90 + body.length, '+254799999999')).kind).toBe('pending');
     const cb = await until(() => callbacks.find((c) => c.path === `/cb/fault-${90 + body.length}`));
-    expect((cb.body as { Result: { ResultCode: number } }).Result.ResultCode).toBe(2001);
+    expect(String((cb.body as { Result: { ResultCode: unknown } }).Result.ResultCode)).toBe('2001');
   });
 
   it('when the statement is read as CSV, then it has a header, one line per executed payment, and no number in clear', async () => {
@@ -319,6 +354,15 @@ describe('M-Pesa simulator: latency, error rates, late and out-of-order callback
     ['an unknown fault', { rules: [{ pattern: '.', fault: 'reverse-before-success' }] }, 'rules.0.fault'],
     ['a float with three decimals', { floatBalance: '12.345' }, 'floatBalance'],
     ['a float as a number', { floatBalance: 100 }, 'floatBalance'],
+    ['a reported amount with three decimals', { rules: [{ pattern: '.', reportAmount: '12.345' }] }, 'rules.0.reportAmount'],
+    ['a reported amount as a number', { rules: [{ pattern: '.', reportAmount: 12 }] }, 'rules.0.reportAmount'],
+    ['a reported amount past the digits a number holds', { rules: [{ pattern: '.', reportAmount: '1'.repeat(14) }] }, 'rules.0.reportAmount'],
+    ['a negative reported amount', { rules: [{ pattern: '.', reportAmount: '-1' }] }, 'rules.0.reportAmount'],
+    ['a reported receiver with a plus', { rules: [{ pattern: '.', reportReceiver: '+254712345678' }] }, 'rules.0.reportReceiver'],
+    ['a reported receiver of 16 digits', { rules: [{ pattern: '.', reportReceiver: '1'.repeat(16) }] }, 'rules.0.reportReceiver'],
+    ['a reported receipt in lower case', { rules: [{ pattern: '.', reportReceipt: 'qaz1234567' }] }, 'rules.0.reportReceipt'],
+    ['a reported receipt past the maximum', { rules: [{ pattern: '.', reportReceipt: 'Q'.repeat(65) }] }, 'rules.0.reportReceipt'],
+    ['a reported currency (Daraja reports none)', { rules: [{ pattern: '.', reportCurrency: 'KES' }] }, 'rules.0'],
   ])('when the control API gets %s, then 400 names the field and the faults in force are unchanged', async (_what, body, field) => {
     simulator.setFaults({ rules: [{ pattern: '^254701000030$', errorRatePercent: 100 }] });
     const res = await putFaults(body);
@@ -337,6 +381,17 @@ describe('M-Pesa simulator: latency, error rates, late and out-of-order callback
     }
     expect(answers.some((a) => a.status === 500 && (a.body as { errorCode?: string }).errorCode === '500.003.1001')).toBe(true);
     for (const c of callbacks.filter((c) => c.path.startsWith('/cb/x-') && !c.path.endsWith('/timeout'))) expect({ path: c.path, problems: contract.schemaProblems('ResultCallback', c.body) }).toEqual({ path: c.path, problems: [] });
+  });
+
+  it('when the payouts of this file were answered, then ResultCode came both as a number and as a string, in B2C and in status results, and every one is in the contract', async () => {
+    await simulator.drained();
+    const results = callbacks.filter((c) => !c.path.endsWith('/timeout') && (c.body as { Result?: unknown }).Result !== undefined);
+    for (const c of results) expect({ path: c.path, problems: contract.schemaProblems('ResultCallback', c.body) }).toEqual({ path: c.path, problems: [] });
+    const shapes = (status: boolean) => new Set(results.filter((c) => c.path.endsWith('/status') === status).map((c) => typeof resultBody(c).ResultCode));
+    expect([...shapes(false)].sort()).toEqual(['number', 'string']);
+    expect([...shapes(true)].sort()).toEqual(['number', 'string']);
+    // Each shape reads the same: a paid result is paid whichever way its code was written.
+    for (const c of results.filter((c) => !c.path.endsWith('/status') && String(resultBody(c).ResultCode) === '0')) expect(mapResult(resultBody(c)).kind).toBe('paid');
   });
 });
 
