@@ -25,6 +25,11 @@ import {
   faultPatternSchema,
   faultsSchemaOf,
   maskNumber,
+  picksSecondShape,
+  reportAmountSchemaOf,
+  reportCurrencySchema,
+  reportReceiptSchemaOf,
+  reportReceiverSchema,
   reversedAmount,
   statementCsv,
   statementLinesMax,
@@ -36,6 +41,8 @@ export const momoSimulatorTransfersMax = 1_000_000;
 export const momoSimulatorTokensMax = 1_000;
 /** Decimals an amount may have; the balance is kept in these units. */
 export const momoAmountDecimalsMax = 4;
+/** Integer digits an amount may have. */
+export const momoAmountIntegerDigitsMax = 15;
 /** MoMo's limit on payerMessage / payeeNote. */
 export const momoSimulatorMessageCharsMax = 160;
 /** MoMo's older portal: the callback listener has 2 s. */
@@ -90,6 +97,11 @@ export const momoTransientError = { status: 503, code: 'SERVICE_UNAVAILABLE', me
  * errorRatePercent: that share of requests (by reference id and attempt, see failsAtErrorRate)
  * is answered 503 SERVICE_UNAVAILABLE before anything is recorded. latency: a deterministic delay
  * per reference id on the answer (instead of the global one).
+ *
+ * What the TransferResult (callback and status answer) REPORTS, never what runs (the balance,
+ * the statement and the execution count keep the truth): reportAmount, reportCurrency,
+ * reportReceiver (payee.partyId, digits) and reportReceipt (a fixed financialTransactionId
+ * instead of a fresh one: a receipt reused on two payouts).
  */
 const faultRuleSchema = z.strictObject({
   pattern: regexSource,
@@ -101,6 +113,10 @@ const faultRuleSchema = z.strictObject({
   delayMs: faultDelaySchema.optional(),
   errorRatePercent: faultErrorRateSchema.optional(),
   latency: faultLatencySchema.optional(),
+  reportAmount: reportAmountSchemaOf(momoAmountDecimalsMax, momoAmountIntegerDigitsMax).optional(),
+  reportCurrency: reportCurrencySchema.optional(),
+  reportReceiver: reportReceiverSchema.optional(),
+  reportReceipt: reportReceiptSchemaOf('A-Za-z0-9').optional(),
 });
 /**
  * latencyMs: added to every transfer answer; latency: a deterministic delay per reference id
@@ -127,7 +143,10 @@ export interface MomoSimulatorOptions {
   readonly callbackDelayMs: number;
   /** MoMo says to allow both; PUT by default. */
   readonly callbackMethod?: 'PUT' | 'POST';
-  /** Production sends reason as a string; the swagger SDKs model {code, message}. */
+  /**
+   * Production sends reason as a string; the swagger SDKs model {code, message}. Absent: either,
+   * chosen by the hash of the reference id (a few failed transfers show both).
+   */
   readonly reasonShape?: 'string' | 'object';
   /** The registered providerCallbackHost; null or absent: any host. */
   readonly callbackHost?: string | null;
@@ -154,6 +173,8 @@ interface Transfer {
   /** When MTN reversed it (reverse-after-success); null while it stands. */
   reversedAt: Date | null;
   readonly callbackUrl: string | null;
+  /** What its TransferResult says (a rule's report* knobs; null: the truth). */
+  readonly reported: { readonly amount: string | null; readonly currency: string | null; readonly receiver: string | null; readonly receipt: string | null };
   executions: number;
 }
 
@@ -179,7 +200,7 @@ export interface MomoSimulator extends ProviderSimulator<MomoFaults, MomoStateme
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
 const uuidV4Pattern = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
-const amountPattern = new RegExp(`^[0-9]{1,15}(\\.[0-9]{1,${momoAmountDecimalsMax}})?$`);
+const amountPattern = new RegExp(`^[0-9]{1,${momoAmountIntegerDigitsMax}}(\\.[0-9]{1,${momoAmountDecimalsMax}})?$`);
 const messageSchema = z.string().max(momoSimulatorMessageCharsMax).regex(/^[^']*$/, 'no apostrophes');
 const transferSchema = z.object({
   amount: z.string().regex(amountPattern),
@@ -309,6 +330,7 @@ export function createMomoSimulator(options: MomoSimulatorOptions): MomoSimulato
       completedAt: null,
       reversedAt: null,
       callbackUrl,
+      reported: { amount: rule?.reportAmount ?? null, currency: rule?.reportCurrency ?? null, receiver: rule?.reportReceiver ?? null, receipt: rule?.reportReceipt ?? null },
       executions: 1,
     };
     transfers.set(referenceId, transfer);
@@ -388,14 +410,16 @@ export function createMomoSimulator(options: MomoSimulatorOptions): MomoSimulato
     delayed(answerDelayMs(faults, rule, key), answer);
   }
 
+  /** The TransferResult of `t`, as its callback and the status answer report it. */
   function resultOf(t: Transfer): Record<string, unknown> {
-    const reason = t.reason === null ? undefined : options.reasonShape === 'object' ? { code: t.reason, message: `Transfer failed: ${t.reason}` } : t.reason;
+    const asObject = (options.reasonShape ?? (picksSecondShape('momo-reason-object', t.referenceId) ? 'object' : 'string')) === 'object';
+    const reason = t.reason === null ? undefined : asObject ? { code: t.reason, message: `Transfer failed: ${t.reason}` } : t.reason;
     return {
-      amount: t.amount,
-      currency: t.currency,
-      ...(t.financialTransactionId ? { financialTransactionId: t.financialTransactionId } : {}),
+      amount: t.reported.amount ?? t.amount,
+      currency: t.reported.currency ?? t.currency,
+      ...(t.financialTransactionId ? { financialTransactionId: t.reported.receipt ?? t.financialTransactionId } : {}),
       externalId: t.externalId,
-      payee: t.payee,
+      payee: t.reported.receiver === null ? t.payee : { ...t.payee, partyId: t.reported.receiver },
       ...(t.payerMessage === undefined ? {} : { payerMessage: t.payerMessage }),
       ...(t.payeeNote === undefined ? {} : { payeeNote: t.payeeNote }),
       status: t.status,

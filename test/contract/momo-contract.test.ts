@@ -9,7 +9,7 @@ import type { Server } from 'node:http';
 import express from 'express';
 import { pino } from 'pino';
 import { MomoClient, type MomoSettings } from '../../src/adapters/providers/mtn-momo/momo-client.js';
-import { mapCallback, momoReferenceId, reasonTable } from '../../src/adapters/providers/mtn-momo/mapping.js';
+import { mapCallback, momoReferenceId, parseMomoCallback, reasonTable } from '../../src/adapters/providers/mtn-momo/mapping.js';
 import { deterministicDelayMs, failsAtErrorRate } from '../../src/simulator/faults.js';
 import { createMomoSimulator, type MomoFaults, type MomoSimulator } from '../../src/simulator/momo-simulator.js';
 import { net } from '../support/net.js';
@@ -435,6 +435,27 @@ describe('MTN MoMo simulator: latency, error rates, late and out-of-order callba
     expectAllInContract();
   });
 
+  it('when a rule makes MoMo report another amount, currency, payee and a financialTransactionId reused on two transfers, then the callbacks and status answers say so, in the contract, while what ran, the balance and the statement keep the truth', async () => {
+    simulator.setFaults({ floatBalance: '100', rules: [{ pattern: '^2567000000(70|71)$', reportAmount: '12.49', reportCurrency: 'UGX', reportReceiver: '256799999999', reportReceipt: '555000111' }] });
+    const momo = client();
+    for (const n of [70, 71]) expect((await momo.submit(request(n, `+2567000000${n}`))).kind).toBe('pending');
+    for (const n of [70, 71]) {
+      const callback = await until(() => callbacksOf(n)[0]);
+      expect(contract.schemaProblems('TransferResult', callback.body)).toEqual([]);
+      expect(callback.body).toMatchObject({ amount: '12.49', currency: 'UGX', financialTransactionId: '555000111', payee: { partyIdType: 'MSISDN', partyId: '256799999999' }, externalId: keyOf(n), status: 'SUCCESSFUL' });
+      expect(parseMomoCallback(Buffer.from(JSON.stringify(callback.body)))).toMatchObject({ outcome: 'paid', providerReference: '555000111', facts: { amount: '12.49', currency: 'UGX', receiver: '256799999999', fee: null } });
+      expect(await momo.status(query(n))).toEqual({ kind: 'paid', providerReference: '555000111' });
+      expect(simulator.executions(refOf(n))).toBe(1);
+    }
+    // The truth: 12.50 EUR each, to its own number, under its own id; the balance paid 25.
+    expect(await balance()).toBe('75');
+    const lines = simulator.statement().filter((l) => l.referenceId === refOf(70) || l.referenceId === refOf(71));
+    expect(lines.map((l) => [l.amount, l.currency, l.payee])).toEqual([['12.50', 'EUR', '*********070'], ['12.50', 'EUR', '*********071']]);
+    expect(new Set(lines.map((l) => l.financialTransactionId)).size).toBe(2);
+    expect(lines.some((l) => l.financialTransactionId === '555000111')).toBe(false);
+    expectAllInContract();
+  });
+
   it('when the float holds 25, then two transfers of 12.50 are paid and the third ends FAILED NOT_ENOUGH_FUNDS; the balance reads the float', async () => {
     simulator.setFaults({ floatBalance: '25' });
     const momo = client();
@@ -455,6 +476,13 @@ describe('MTN MoMo simulator: latency, error rates, late and out-of-order callba
     ['a latency past the maximum', { latency: { baseMs: 100_000, jitterMs: 100_000 } }, 'latency'],
     ['an unknown fault', { rules: [{ pattern: '.', fault: 'reversed-callback' }] }, 'rules.0.fault'],
     ['a float with five decimals', { floatBalance: '1.00001' }, 'floatBalance'],
+    ['a reported amount with five decimals', { rules: [{ pattern: '.', reportAmount: '1.00001' }] }, 'rules.0.reportAmount'],
+    ['a reported amount as a number', { rules: [{ pattern: '.', reportAmount: 12.5 }] }, 'rules.0.reportAmount'],
+    ['a reported amount of 16 integer digits', { rules: [{ pattern: '.', reportAmount: '1'.repeat(16) }] }, 'rules.0.reportAmount'],
+    ['a reported currency in lower case', { rules: [{ pattern: '.', reportCurrency: 'ugx' }] }, 'rules.0.reportCurrency'],
+    ['a reported receiver that is not digits', { rules: [{ pattern: '.', reportReceiver: '2567-000' }] }, 'rules.0.reportReceiver'],
+    ['a reported receipt past the maximum', { rules: [{ pattern: '.', reportReceipt: '1'.repeat(65) }] }, 'rules.0.reportReceipt'],
+    ['a reported fee (MoMo reports none)', { rules: [{ pattern: '.', fee: '1' }] }, 'rules.0'],
   ])('when the control API gets %s, then 400 names the field and the faults in force are unchanged', async (_what, body, field) => {
     simulator.setFaults({ rules: [{ pattern: '^256700000060$', errorRatePercent: 100 }] });
     const res = await fetch(`${base}/__control/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -465,4 +493,19 @@ describe('MTN MoMo simulator: latency, error rates, late and out-of-order callba
     expect(await client().submit(request(n, '+256700000060'))).toMatchObject({ kind: 'unknown', providerCode: 'momo:SERVICE_UNAVAILABLE' });
   });
   let badRuns = 0;
+});
+
+describe('MTN MoMo simulator: both shapes of a failure reason', () => {
+  it('when the transfers of this file failed, then the simulator (no reasonShape set) sent the reason both as a plain string and as {code, message}, every one in the contract and read the same', async () => {
+    await simulator.drained();
+    // The default simulator PUTs its callbacks; the {code,message}-only one POSTs.
+    const failures = callbacks.filter((c) => c.method === 'PUT' && (c.body as { status?: unknown }).status === 'FAILED');
+    for (const c of failures) {
+      expect(contract.schemaProblems('TransferResult', c.body)).toEqual([]);
+      const reason = (c.body as { reason: unknown }).reason;
+      const code = typeof reason === 'string' ? reason : (reason as { code: string }).code;
+      expect(mapCallback(c.body)?.outcome).toMatchObject({ kind: 'failed', providerCode: `momo:${code}` });
+    }
+    expect([...new Set(failures.map((c) => typeof (c.body as { reason: unknown }).reason))].sort()).toEqual(['object', 'string']);
+  });
 });
