@@ -8,7 +8,22 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { type ProviderSimulator, createSimulatorTasks, faultDelayMaxMs, faultDelaySchema, faultPatternSchema, faultsSchemaOf, maskNumber, statementCsv, statementLinesMax } from './faults.js';
+import {
+  type ProviderSimulator,
+  createSimulatorTasks,
+  faultDelayMaxMs,
+  faultDelaySchema,
+  faultPatternSchema,
+  faultsSchemaOf,
+  maskNumber,
+  picksSecondShape,
+  reportAmountSchemaOf,
+  reportCurrencySchema,
+  reportReceiptSchemaOf,
+  reportReceiverSchema,
+  statementCsv,
+  statementLinesMax,
+} from './faults.js';
 
 export interface GsmaSimulatorOptions {
   readonly consumerKey: string;
@@ -31,6 +46,9 @@ const callbackAttemptsMax = 3;
 const callbackTimeoutMs = 5_000;
 /** What the 202 tells the client about polling. */
 const pollLimit = 100;
+/** GSMA amounts: at most 18 integer digits and 4 decimals. */
+const amountIntegerDigitsMax = 18;
+const amountDecimalsMax = 4;
 
 
 /** The documented error codes and the category (hence HTTP status) a provider files them under. */
@@ -61,6 +79,13 @@ const httpStatusOf: Record<Category, number> = { businessRule: 400, validation: 
  * "pending" transaction arrives after the final one; delay-callback: the callback comes `delayMs` late;
  * reverse-after-success: it completes as usual, then `delayMs` later the provider reverses it (the
  * transaction reads "reversed", a callback says so, and the statement gets a reversal line).
+ *
+ * What the Transaction (callback, GET /transactions, sync 201) REPORTS, never what runs (the
+ * statement and the execution count keep the truth): reportAmount, reportCurrency, reportReceiver
+ * (the creditParty msisdn, digits; '+' added when the request had one and the number is
+ * international), reportReceipt (a fixed transactionReference instead of a fresh one: a reference
+ * reused on two payouts; lookups by /responses and request state still find the real one) and fee
+ * (a decimal string reported as the one entry of `fees`, in the reported currency).
  */
 const faultRuleSchema = z.strictObject({
   pattern: faultPatternSchema,
@@ -70,6 +95,11 @@ const faultRuleSchema = z.strictObject({
   errorCode: z.enum(documentedCodes).optional(),
   holdMs: faultDelaySchema.optional(),
   delayMs: faultDelaySchema.optional(),
+  reportAmount: reportAmountSchemaOf(amountDecimalsMax, amountIntegerDigitsMax).optional(),
+  reportCurrency: reportCurrencySchema.optional(),
+  reportReceiver: reportReceiverSchema.optional(),
+  reportReceipt: reportReceiptSchemaOf('A-Za-z0-9-').optional(),
+  fee: reportAmountSchemaOf(amountDecimalsMax, amountIntegerDigitsMax).optional(),
 });
 /** latencyMs: added to every create answer. */
 export const gsmaFaultsSchema = faultsSchemaOf(faultRuleSchema);
@@ -94,6 +124,8 @@ interface Disbursement {
   readonly msisdn: string;
   readonly requestReference: string | null;
   readonly callbackUrl: string | null;
+  /** What its Transaction says (a rule's report* knobs and fee; null: the truth, no fee). */
+  readonly reported: { readonly amount: string | null; readonly currency: string | null; readonly receiver: string | null; readonly reference: string | null; readonly fee: string | null };
   readonly createdAt: Date;
   status: 'pending' | 'completed' | 'failed' | 'reversed';
   errorCode: string | null;
@@ -120,15 +152,20 @@ export type GsmaSimulator = ProviderSimulator<GsmaFaults, GsmaStatementLine>;
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const amountPattern = /^(0|[1-9][0-9]{0,17})(\.[0-9]{1,4})?$/;
 
-const errorObject = (category: Category, code: string, description: string, parameters: readonly Party[] = []) => ({
+/**
+ * An ErrorObject. Its description is spelled errorDescription (the portal) or errordescription
+ * (the OAS), chosen by the hash of `spellingKey` (the request's X-CorrelationID where there is
+ * one), as providers differ.
+ */
+const errorObject = (category: Category, code: string, description: string, parameters: readonly Party[] = [], spellingKey = `${code}:${description}`) => ({
   errorCategory: category,
   errorCode: code,
-  errorDescription: description,
+  ...(picksSecondShape('gsma-errordescription', spellingKey) ? { errordescription: description } : { errorDescription: description }),
   errorDateTime: new Date().toISOString(),
   ...(parameters.length > 0 ? { errorParameters: parameters } : {}),
 });
-const sendError = (res: Response, category: Category, code: string, description: string, parameters: readonly Party[] = []) =>
-  res.status(httpStatusOf[category]).json(errorObject(category, code, description, parameters));
+const sendError = (res: Response, category: Category, code: string, description: string, parameters: readonly Party[] = [], spellingKey?: string) =>
+  res.status(httpStatusOf[category]).json(errorObject(category, code, description, parameters, spellingKey));
 
 export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulator {
   const log = options.logger.child({ component: 'simulator', provider: 'gsma' });
@@ -204,6 +241,7 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
       msisdn,
       requestReference: b.requestingOrganisationTransactionReference ?? null,
       callbackUrl,
+      reported: { amount: rule?.reportAmount ?? null, currency: rule?.reportCurrency ?? null, receiver: rule?.reportReceiver ?? null, reference: rule?.reportReceipt ?? null, fee: rule?.fee ?? null },
       createdAt: new Date(),
       status: 'pending',
       errorCode: null,
@@ -222,7 +260,7 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
       reply = () =>
         d.status === 'completed'
           ? res.status(201).json(transactionOf(d))
-          : sendError(res, categoryOf(d.errorCode ?? 'genericError'), d.errorCode ?? 'genericError', 'The disbursement failed.');
+          : sendError(res, categoryOf(d.errorCode ?? 'genericError'), d.errorCode ?? 'genericError', 'The disbursement failed.', [], d.correlationId);
     } else {
       if (rule?.fault !== 'pending-forever') {
         later(options.callbackDelayMs, () => {
@@ -280,7 +318,7 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
 
   function scheduleCallbacks(d: Disbursement, rule: FaultRule | undefined): void {
     if (!d.callbackUrl || rule?.fault === 'lost-callback') return;
-    const final = d.status === 'completed' ? transactionOf(d) : errorObject(categoryOf(d.errorCode ?? 'genericError'), d.errorCode ?? 'genericError', 'The disbursement failed.');
+    const final = d.status === 'completed' ? transactionOf(d) : errorObject(categoryOf(d.errorCode ?? 'genericError'), d.errorCode ?? 'genericError', 'The disbursement failed.', [], d.correlationId);
     const delay = rule?.fault === 'delay-callback' ? (rule.delayMs ?? 0) : 0;
     // The reversal comes `delayMs` after the final callback was delivered, never before it: a
     // provider reverses what it has reported completed.
@@ -326,16 +364,21 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
     }
   }
 
+  /** The Transaction of `d`, as its callback and GET /transactions report it. */
   function transactionOf(d: Disbursement) {
+    const currency = d.reported.currency ?? d.currency;
+    const receiver = d.reported.receiver;
+    const creditParty = receiver === null ? d.creditParty : d.creditParty.map((p) => (p.key === 'msisdn' ? { key: p.key, value: p.value.startsWith('+') && /^[1-9]/.test(receiver) ? `+${receiver}` : receiver } : p));
     return {
-      transactionReference: d.transactionReference,
+      transactionReference: d.reported.reference ?? d.transactionReference,
       ...(d.requestReference ? { requestingOrganisationTransactionReference: d.requestReference } : {}),
-      creditParty: d.creditParty,
+      creditParty,
       debitParty: d.debitParty,
       type: 'disbursement',
       transactionStatus: d.status,
-      amount: d.amount,
-      currency: d.currency,
+      amount: d.reported.amount ?? d.amount,
+      currency,
+      ...(d.reported.fee === null ? {} : { fees: [{ feeType: 'serviceFee', feeAmount: d.reported.fee, feeCurrency: currency }] }),
       ...(d.status === 'completed' || d.status === 'reversed' ? { transactionReceipt: d.receipt } : {}),
       creationDate: d.createdAt.toISOString(),
       modificationDate: (d.reversedAt ?? d.completedAt ?? d.createdAt).toISOString(),
@@ -349,7 +392,7 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
       notificationMethod: d.callbackUrl ? 'callback' : 'polling',
       objectReference: d.transactionReference,
       pollLimit,
-      ...(status === 'failed' ? { error: errorObject(categoryOf(d.errorCode ?? 'genericError'), d.errorCode ?? 'genericError', 'The disbursement failed.') } : {}),
+      ...(status === 'failed' ? { error: errorObject(categoryOf(d.errorCode ?? 'genericError'), d.errorCode ?? 'genericError', 'The disbursement failed.', [], d.correlationId) } : {}),
     };
   }
 

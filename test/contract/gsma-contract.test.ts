@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import express from 'express';
 import { pino } from 'pino';
 import { GsmaClient, type GsmaSettings } from '../../src/adapters/providers/gsma/gsma-client.js';
-import { mapCallback, parseCallback } from '../../src/adapters/providers/gsma/mapping.js';
+import { mapCallback, parseCallback, readErrorObject } from '../../src/adapters/providers/gsma/mapping.js';
 import { createGsmaSimulator, type GsmaSimulator } from '../../src/simulator/gsma-simulator.js';
 import { net } from '../support/net.js';
 import { loadContract } from '../support/openapi.js';
@@ -222,6 +222,24 @@ describe('GSMA MM API v1.2 contract', () => {
     expect(simulator.statement().some((l) => l.msisdn.endsWith('613'))).toBe(false);
   });
 
+  it('when a rule makes the provider report another amount, currency, msisdn, a fee and a transactionReference reused on two payouts, then the callbacks and the status say so, in the contract, while what ran and the statement keep the truth', async () => {
+    simulator.setFaults({ rules: [{ pattern: '6(20|21)$', reportAmount: '1499.99', reportCurrency: 'UGX', reportReceiver: '254799999999', reportReceipt: 'REUSED-REF-1', fee: '12.50' }] });
+    const sent = [payout(20, '+254712345620'), payout(21, '+254712345621')];
+    for (const p of sent) expect((await client().submit(p)).kind).toBe('pending');
+    for (const [i, p] of sent.entries()) {
+      const cb = await until(() => callbacks.find((c) => c.path === `/cb/tok-${20 + i}`));
+      expect(cb.body).toMatchObject({ transactionReference: 'REUSED-REF-1', amount: '1499.99', currency: 'UGX', creditParty: [{ key: 'msisdn', value: '+254799999999' }], fees: [{ feeType: 'serviceFee', feeAmount: '12.50', feeCurrency: 'UGX' }] });
+      expect(parseCallback(Buffer.from(JSON.stringify(cb.body)), p.idempotencyKey)).toMatchObject({ outcome: 'paid', providerReference: 'REUSED-REF-1', facts: { amount: '1499.99', currency: 'UGX', receiver: '+254799999999', fee: '12.50' } });
+      // The status finds the payout by its own lookups and reads what the provider reports.
+      expect(await client().status(statusOf(p))).toEqual({ kind: 'paid', providerReference: 'REUSED-REF-1' });
+      expect(simulator.executions(p.idempotencyKey)).toBe(1);
+    }
+    const lines = simulator.statement().filter((l) => sent.some((p) => p.idempotencyKey === l.correlationId));
+    expect(lines.map((l) => [l.amount, l.currency, l.msisdn, l.status])).toEqual([['1500.00', 'KES', '**********620', 'completed'], ['1500.00', 'KES', '**********621', 'completed']]);
+    expect(new Set(lines.map((l) => l.transactionReference)).size).toBe(2);
+    expect(lines.some((l) => l.transactionReference === 'REUSED-REF-1')).toBe(false);
+  });
+
   it('when the simulator runs in sync mode, then 201 reads paid and a synchronous refusal reads failed', async () => {
     syncSimulator.setFaults({ rules: [{ pattern: '615$', fault: 'fail', errorCode: 'identifierError' }] });
     const sync = client({ baseUrl: `${base}/sync` });
@@ -243,6 +261,14 @@ describe('GSMA simulator control', () => {
     ['too many rules', JSON.stringify({ rules: Array.from({ length: 65 }, () => ({ pattern: '.' })) })],
     ['a hold past the maximum', JSON.stringify({ rules: [{ pattern: '.', fault: 'timeout-after-create', holdMs: 10_000_000 }] })],
     ['malformed JSON', '{"rules": ['],
+    ['a reported amount with five decimals', JSON.stringify({ rules: [{ pattern: '.', reportAmount: '1.00001' }] })],
+    ['a reported amount as a number', JSON.stringify({ rules: [{ pattern: '.', reportAmount: 1 }] })],
+    ['a negative fee', JSON.stringify({ rules: [{ pattern: '.', fee: '-1.00' }] })],
+    ['a fee of 19 integer digits', JSON.stringify({ rules: [{ pattern: '.', fee: '1'.repeat(19) }] })],
+    ['a reported currency in lower case', JSON.stringify({ rules: [{ pattern: '.', reportCurrency: 'kes' }] })],
+    ['a reported receiver with a plus', JSON.stringify({ rules: [{ pattern: '.', reportReceiver: '+254712345678' }] })],
+    ['a reported receipt with a slash', JSON.stringify({ rules: [{ pattern: '.', reportReceipt: 'a/b' }] })],
+    ['a reported receipt past the maximum', JSON.stringify({ rules: [{ pattern: '.', reportReceipt: 'r'.repeat(65) }] })],
   ])('when the control API gets %s, then 400 and the faults are unchanged', async (_what, body) => {
     simulator.setFaults({ rules: [{ pattern: '699$', fault: 'fail', errorCode: 'requestDeclined' }] });
     const res = await fetch(`${base}/__control/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body });
@@ -316,5 +342,23 @@ describe('GSMA client against a misbehaving provider', () => {
 
   it('when the provider is not there at all, then the outcome is unknown, never a throw', async () => {
     expect((await client({ baseUrl: 'http://127.0.0.1:9' }).submit(payout(203, '+254712345703'))).kind).toBe('unknown');
+  });
+});
+
+describe('GSMA simulator: both spellings of an error description', () => {
+  it('when the disbursements of this file failed, then their ErrorObjects spelled the description both errorDescription and errordescription, every one in the contract and read the same', async () => {
+    await simulator.drained();
+    const errors = [
+      ...callbacks.map((c) => c.body),
+      ...answers.map((a) => (a.body as { error?: unknown }).error ?? a.body),
+    ].filter((b): b is Record<string, unknown> => !!b && typeof b === 'object' && typeof (b as { errorCode?: unknown }).errorCode === 'string');
+    for (const e of errors) expect(contract.schemaProblems('ErrorObject', e)).toEqual([]);
+    const failedCallbacks = callbacks.filter((c) => typeof (c.body as { errorCode?: unknown }).errorCode === 'string');
+    const spellings = (bodies: readonly unknown[]) => new Set(bodies.map((b) => ('errordescription' in (b as object) ? 'errordescription' : 'errorDescription' in (b as object) ? 'errorDescription' : 'none')));
+    expect([...spellings(failedCallbacks.map((c) => c.body))].sort()).toEqual(['errorDescription', 'errordescription']);
+    for (const c of failedCallbacks) {
+      expect(readErrorObject(c.body)?.description).toBe('The disbursement failed.');
+      expect(parseCallback(Buffer.from(JSON.stringify(c.body)), String(c.headers['x-correlationid']))?.outcome).toBe('failed');
+    }
   });
 });
