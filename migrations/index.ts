@@ -11,6 +11,7 @@ import * as m0007 from './0007-reversals.js';
 import * as m0008 from './0008-stale-submitting.js';
 import * as m0009 from './0009-payout-retries.js';
 import * as m0010 from './0010-orphan-callbacks.js';
+import * as m0011 from './0011-callback-trust.js';
 
 export const migrations: Record<string, Migration> = {
   '0001-foundation': m0001,
@@ -23,4 +24,5 @@ export const migrations: Record<string, Migration> = {
   '0008-stale-submitting': m0008,
   '0009-payout-retries': m0009,
   '0010-orphan-callbacks': m0010,
+  '0011-callback-trust': m0011,
 };

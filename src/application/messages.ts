@@ -36,12 +36,20 @@ export const resultMessageSchema = z.strictObject({
   resultId: uuid,
   payoutId: uuid,
   batchId: uuid,
-  outcome: z.enum(['paid', 'failed', 'ambiguous', 'reversed']),
+  outcome: z.enum(['paid', 'failed', 'ambiguous', 'reversed', 'held']),
   reasonCode: z.string().max(reasonCodeMax).nullable(),
   providerReference: z.string().max(100).nullable(),
   source: z.enum(['sync', 'callback', 'status_query']),
   /** The attempt the result is about; absent in results published before it was added (never retried on). */
   attemptNo: z.number().int().min(1).max(1_000).optional(),
+  /** The fee the provider reported for a paid payout, in minor units (a decimal string of digits). */
+  feeMinor: z.string().regex(/^[1-9][0-9]{0,18}$/).optional(),
+  /** A held result: what the provider reported that differs from the payout (never a number or a name). */
+  differences: z
+    .array(z.strictObject({ kind: z.enum(['amount_mismatch', 'currency_mismatch', 'receiver_mismatch', 'receipt_reused']), detail: z.string().min(1).max(500) }))
+    .min(1)
+    .max(8)
+    .optional(),
 });
 export type ResultMessage = z.infer<typeof resultMessageSchema>;
 

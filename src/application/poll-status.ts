@@ -212,9 +212,9 @@ async function ask(deps: StatusPollDeps, { check, provider, token }: Claimed): P
   }
 }
 
-type Recorded = 'resolved' | 'waiting' | 'flagged' | 'moved_on' | 'resend';
+type Recorded = 'resolved' | 'waiting' | 'flagged' | 'moved_on' | { readonly resend: string };
 
-async function record(deps: StatusPollDeps, policy: StatusCheckPolicy, c: Claimed, outcome: ProviderOutcome, now: Date): Promise<Recorded> {
+async function record(deps: StatusPollDeps, policy: StatusCheckPolicy, c: Claimed, outcome: ProviderOutcome, now: Date): Promise<'resolved' | 'waiting' | 'flagged' | 'moved_on'> {
   const { check } = c;
   const log = deps.logger.child({ payoutId: check.payoutId, attemptNo: check.attempt.attemptNo, account: check.attempt.accountId });
   const done = await deps.persistence.transaction(async (tx) => {
@@ -254,15 +254,19 @@ async function record(deps: StatusPollDeps, policy: StatusCheckPolicy, c: Claime
     if (absent || (current.state === 'unknown' && c.checks % sameKeyResendEveryChecks === 0)) {
       const why = outcome.kind === 'absent' ? 'the provider has no record of it' : `no final answer after ${c.checks} status checks`;
       await tx.payouts.move([check.payoutId], 'unknown', 'submitting', `poller: attempt ${check.attempt.attemptNo} sent again under the same key (${why})`);
-      return ok<Recorded>('resend');
+      // The resend's callbacks come to a URL of their own, with a payment token: the status
+      // query's token answers on the status route alone (issue #19 item 1).
+      const token = newCallbackToken();
+      await tx.payouts.insertStatusToken(check.payoutId, check.attempt.attemptNo, callbackTokenHash(token), 'payment');
+      return ok<Recorded>({ resend: token });
     }
     // pending (accepted, or still processing; M-Pesa posts its answer later) or unknown: the next
     // check is the one the claim wrote.
     return ok<Recorded>('waiting');
   });
   if (!done.ok) throw new Error(`invariant violated: status record rejected: ${done.error.code}`);
-  if (done.value === 'resend') {
-    await resend(deps, policy, c, log);
+  if (typeof done.value === 'object') {
+    await resend(deps, policy, c, done.value.resend, log);
     return 'waiting';
   }
   if (done.value === 'flagged') {
@@ -280,7 +284,7 @@ async function record(deps: StatusPollDeps, policy: StatusCheckPolicy, c: Claime
  * Sends the attempt again under its own key, through its account's guard, and records the answer
  * as the worker does. A refusal before sending (breaker open) puts the payout back in unknown.
  */
-async function resend(deps: StatusPollDeps, policy: StatusCheckPolicy, c: Claimed, log: Logger): Promise<void> {
+async function resend(deps: StatusPollDeps, policy: StatusCheckPolicy, c: Claimed, token: string, log: Logger): Promise<void> {
   const { check } = c;
   const payout = await deps.persistence.read.payouts.find(check.payoutId);
   const sealed = await deps.persistence.read.payouts.sealedMsisdn(check.payoutId);
@@ -294,8 +298,7 @@ async function resend(deps: StatusPollDeps, policy: StatusCheckPolicy, c: Claime
       msisdn,
       amountMinor: payout.amountMinor,
       currency: payout.currency,
-      // The status query's token: it authenticates callbacks about this attempt too.
-      callbackUrl: `${deps.publicBaseUrl}/v1/callbacks/${check.provider}/${c.token}`,
+      callbackUrl: `${deps.publicBaseUrl}/v1/callbacks/${check.provider}/${token}`,
     });
   } catch (error) {
     outcome = unknown(null, `resend not sent: ${(error as Error).message}`.slice(0, 200));

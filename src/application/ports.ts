@@ -112,6 +112,9 @@ export interface NewBatch {
   readonly rejectedRows: readonly RowError[];
 }
 
+/** What a callback token was issued for: a payment request's callbacks, or a status query's answer. */
+export type TokenPurpose = 'payment' | 'status';
+
 export interface AttemptRecord {
   readonly payoutId: string;
   readonly attemptNo: number;
@@ -133,7 +136,21 @@ export interface DueStatusCheck {
   readonly attempt: AttemptRecord & { readonly conversationId: string | null };
 }
 
-export type ResultOutcome = 'paid' | 'failed' | 'ambiguous' | 'reversed';
+/** held: the provider reported something that disagrees with the payout; finance decides (issue #19 item 4). */
+export type ResultOutcome = 'paid' | 'failed' | 'ambiguous' | 'reversed' | 'held';
+
+/** Why a payout is held: one difference between what a provider reported and the payout. */
+export type PayoutExceptionKind = 'amount_mismatch' | 'currency_mismatch' | 'receiver_mismatch' | 'receipt_reused';
+export interface PayoutDifference {
+  readonly kind: PayoutExceptionKind;
+  /** In words finance can read; never a phone number or a name. */
+  readonly detail: string;
+}
+export interface PayoutException extends PayoutDifference {
+  readonly payoutId: string;
+  readonly resultId: string;
+  readonly createdAt?: Date;
+}
 
 export interface NewResult {
   readonly id: string;
@@ -145,6 +162,10 @@ export interface NewResult {
   readonly source: 'sync' | 'callback' | 'status_query';
   /** The attempt the result is about (null: unknown, as for results stored before they named it). */
   readonly attemptNo: number | null;
+  /** The provider's fee for a paid payout, as it reported it (posted to its fees account). */
+  readonly feeMinor?: bigint | null;
+  /** A held result: what differed. */
+  readonly differences?: readonly PayoutDifference[] | null;
 }
 
 export interface PayoutCounts {
@@ -381,14 +402,32 @@ export interface PayoutRepo {
    * reference, and records each move ('provider accepted'); the status check as move() sets it.
    */
   moveAccepted(accepted: readonly { readonly payoutId: string; readonly providerReference: string | null }[], fields: { readonly statusCheckAt?: Date; readonly keepStatusChecks?: boolean }): Promise<void>;
-  /** Per callback or status-query token (its SHA-256), in order: the attempt it was issued for and when, or null; one or two queries for them all. */
-  findAttemptsByTokens(callbackTokenSha256s: readonly Buffer[]): Promise<((AttemptRecord & { readonly tokenIssuedAt: Date }) | null)[]>;
+  /**
+   * Per callback or status-query token (its SHA-256), in order: the attempt it was issued for, when,
+   * and for what (`payment`: the URL of a payment request's callbacks; `status`: of a status query's
+   * answer), or null; one or two queries for them all.
+   */
+  findAttemptsByTokens(callbackTokenSha256s: readonly Buffer[]): Promise<((AttemptRecord & { readonly tokenIssuedAt: Date; readonly purpose: TokenPurpose }) | null)[]>;
+  /** The blind index of each payout's number (absent payouts are left out): a callback's receiver is compared with it. */
+  msisdnHashes(payoutIds: readonly string[]): Promise<ReadonlyMap<string, Buffer>>;
+  /** The provider account each (payout, attempt) went through; absent attempts are left out. Keyed "payoutId:attemptNo". */
+  attemptAccounts(attempts: readonly { readonly payoutId: string; readonly attemptNo: number }[]): Promise<ReadonlyMap<string, string>>;
+  /** Per (account, receipt): the payout that receipt already settled, if any. Keyed "accountId\u0000receipt". */
+  receiptOwners(receipts: readonly { readonly accountId: string; readonly receipt: string }[]): Promise<ReadonlyMap<string, string>>;
+  /** Records that these receipts settled these payouts; throws when one settled another payout meanwhile (the chunk is retried). */
+  claimReceipts(receipts: readonly { readonly accountId: string; readonly receipt: string; readonly payoutId: string }[]): Promise<void>;
+  /** Records why payouts are held (once per result and kind). */
+  insertExceptions(exceptions: readonly PayoutException[]): Promise<void>;
+  /** Each held payout's differences, oldest first. */
+  exceptionsOf(payoutIds: readonly string[]): Promise<readonly PayoutException[]>;
+  /** Held payouts, oldest first after the cursor (the payout id of the last one seen); at most `limit`. */
+  listHeld(after: { readonly updatedAt: Date; readonly id: string } | null, limit: number): Promise<PayoutRecord[]>;
   /** The attempt sent under the provider idempotency key. */
   findAttemptByKey(idempotencyKey: string): Promise<AttemptRecord | null>;
   /** How many payouts are in each stored state (every organisation: for operators' metrics). */
   countByState(): Promise<readonly { readonly state: PayoutState; readonly count: number }[]>;
-  /** Stores a status query's callback token (its SHA-256) for the attempt it asks about. */
-  insertStatusToken(payoutId: string, attemptNo: number, tokenSha256: Buffer): Promise<void>;
+  /** Stores a status query's callback token (its SHA-256) for the attempt it asks about, or (`payment`) the token of a same-key resend. */
+  insertStatusToken(payoutId: string, attemptNo: number, tokenSha256: Buffer, purpose?: TokenPurpose): Promise<void>;
   /**
    * Claims up to `limit` submitted or unknown payouts whose status check is due at `now`, earliest
    * first, each with its latest attempt; rows other transactions hold are skipped (several pollers).
@@ -406,6 +445,8 @@ export interface PayoutRepo {
   unscheduleStatusChecks(payoutIds: readonly string[]): Promise<void>;
   /** Makes the status check of an unsettled payout due at `at` at the latest; false when it is settled. */
   makeStatusCheckDue(payoutId: string, at: Date): Promise<boolean>;
+  /** makeStatusCheckDue for many payouts (rows locked in id order), in one statement. */
+  makeStatusChecksDue(payoutIds: readonly string[], at: Date): Promise<void>;
   /** An operator's requeue: the checks of a submitted or unknown payout start over at `at`, its flag cleared; false in any other state. */
   restartStatusChecks(payoutId: string, at: Date): Promise<boolean>;
 }
@@ -426,8 +467,10 @@ export interface ResultRepo {
 }
 
 export interface CallbackRepo {
-  /** Stores the sealed raw callback once per (provider, dedupeKey); false if it was there already. */
-  insert(provider: string, dedupeKey: string, payoutId: string | null, rawBodyEnc: Buffer): Promise<boolean>;
+  /** Stores the sealed raw callback once per (provider, scope, dedupeKey); false if it was there already. */
+  insert(callback: NewCallback): Promise<boolean>;
+  /** Deletes unauthenticated orphans received before `before`, at most `limit`; answers how many. */
+  purgeUnauthenticatedOrphans(before: Date, limit: number): Promise<number>;
   /** insert for many callbacks in one statement: per callback, in order, whether it was stored (false for one there already, and for the later of two equal ones). */
   insertMany(callbacks: readonly NewCallback[]): Promise<boolean[]>;
   /** Callbacks for no known payout, oldest first, after the one with id `afterId` (a cursor); at most `limit`. */
@@ -444,6 +487,13 @@ export interface OrphanCallback {
 
 export interface NewCallback {
   readonly provider: string;
+  /**
+   * The request the callback answers (its dedupe slot): `t:<token hash>` for a token in the URL,
+   * `a:<payout>:<attempt>` for a signed one, `u:` for an unauthenticated one. Two requests never share a slot.
+   */
+  readonly scope: string;
+  /** False for a callback nothing authenticated (it is budgeted, and purged when an orphan). */
+  readonly authenticated: boolean;
   readonly dedupeKey: string;
   readonly payoutId: string | null;
   readonly rawBodyEnc: Buffer;

@@ -83,10 +83,23 @@ const payoutView = (p: PayoutRecord): PayoutView => ({
   updatedAt: p.updatedAt.toISOString(),
 });
 
-export async function getPayout(persistence: Persistence, organisationId: string, payoutId: string): Promise<PayoutView | null> {
-  const p = await persistence.read.payouts.find(payoutId);
-  return p && p.organisationId === organisationId ? payoutView(p) : null;
+/** What a provider reported that differs from the payout (issue #19 item 4). */
+export interface PayoutExceptionView {
+  readonly kind: string;
+  readonly detail: string;
+  readonly at: string;
 }
+
+export async function getPayout(persistence: Persistence, organisationId: string, payoutId: string): Promise<(PayoutView & { readonly exceptions?: readonly PayoutExceptionView[] }) | null> {
+  const p = await persistence.read.payouts.find(payoutId);
+  if (!p || p.organisationId !== organisationId) return null;
+  const exceptions = await persistence.read.payouts.exceptionsOf([p.id]);
+  if (exceptions.length === 0) return payoutView(p);
+  return { ...payoutView(p), exceptions: exceptions.slice(0, payoutExceptionsShownMax).map((e) => ({ kind: e.kind, detail: e.detail, at: (e.createdAt ?? p.updatedAt).toISOString() })) };
+}
+
+/** Exceptions shown with one payout at most (a payout held once has one or two). */
+export const payoutExceptionsShownMax = 1_000;
 
 export function parsePayoutState(raw: unknown): PayoutState | null | undefined {
   if (raw === undefined) return null;

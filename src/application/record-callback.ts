@@ -1,16 +1,26 @@
-// A provider callback: authenticated by the attempt's unguessable token in its URL (M-Pesa signs
-// nothing), stored raw and once, and turned into a result in the results outbox in the same
-// transaction. The HTTP answer goes out as soon as that commits.
+// A provider callback is evidence to check, never an order (issue #19). It is authenticated by the
+// token in its URL (bound to one attempt, one provider and one route) or a signature over its body,
+// stored raw and once per request, and what it may do is decided by its channel alone
+// (domain/callback-trust.ts): a paid report whose figures agree with the payout goes into the
+// results outbox, in the same transaction; one whose figures disagree holds the payout for
+// finance; a failure reported over a URL token only makes the payout's status query due, and the
+// answer to that query decides. The HTTP answer goes out as soon as the transaction commits.
 // A callback that cannot be authenticated (recordUnconfirmedCallback) moves no money: it is stored
 // the same way, and only makes the payout's status query due (issue #5 item 3).
+import { timingSafeEqual } from 'node:crypto';
+import { callbackVerdict, type CallbackChannel, type ReportedOutcome } from '../domain/callback-trust.js';
+import { isCurrencyCode } from '../domain/currency.js';
 import { reject, type Rejection } from '../domain/errors.js';
 import { deriveId } from '../domain/ids.js';
 import type { ProviderOutcome } from '../domain/provider-outcome.js';
+import { formatAmount, parseAmount } from '../domain/money.js';
 import { err, ok, type Result } from '../domain/result.js';
 import { callbackTokenHash, callbackTokenLifetimeMs, callbackTokenPattern } from './callback-token.js';
 import { reasonCodeMax } from './messages.js';
 import { microBatcherPer, type Settled } from './micro-batch.js';
-import type { AttemptRecord, BeneficiaryVault, NewCallback, NewResult, Persistence, ResultOutcome } from './ports.js';
+import { runEvery } from './periodic.js';
+import type { Logger } from 'pino';
+import type { AttemptRecord, BeneficiaryVault, NewCallback, NewResult, PayoutDifference, PayoutRecord, Persistence, TokenPurpose } from './ports.js';
 
 /** Longest dedupe key stored (a provider transaction id and a status, in practice far shorter). */
 export const callbackDedupeKeyMax = 256;
@@ -23,7 +33,7 @@ export interface ParsedCallback {
   readonly dedupeKey: string;
   /** The idempotency key the provider echoes (M-Pesa OriginatorConversationID), if any. */
   readonly idempotencyKey: string | null;
-  readonly outcome: ResultOutcome;
+  readonly outcome: ReportedOutcome;
   readonly reasonCode: string | null;
   readonly providerReference: string | null;
   /** What the callback says about the money and its receiver, checked against the payout; absent when it reports none of it. */
@@ -71,61 +81,139 @@ export function parsedCallbackOf(dedupeKey: string, idempotencyKey: string | nul
 export interface RecordCallbackOutput {
   readonly duplicate: boolean;
   readonly orphan: boolean;
+  /** The callback reported a failure over a channel that cannot confirm one: the payout's status query is due. */
+  readonly confirming: boolean;
 }
 
+/** How a callback proved where it came from, and the request it answers (its dedupe slot). */
+export interface CallbackProof {
+  readonly channel: CallbackChannel;
+  /** See NewCallback.scope. */
+  readonly scope: string;
+}
+
+/** The route a callback came in on: a payment request's callback URL, or a status query's answer URL. */
+export type CallbackRoute = TokenPurpose;
+
+/**
+ * A callback authenticated by the token in its URL: the token must have been issued for an attempt
+ * of a payout of `provider`, for this kind of route, and not too long ago. Anything else is
+ * answered CALLBACK_UNAUTHENTICATED and stores nothing.
+ */
 export async function recordCallback(
   deps: { persistence: Persistence; vault: BeneficiaryVault; now?: () => Date },
   provider: string,
+  route: CallbackRoute,
   token: string,
   rawBody: Buffer,
   parse: (raw: Buffer) => ParsedCallback | null,
 ): Promise<Result<RecordCallbackOutput, Rejection>> {
   const { persistence } = deps;
   if (!callbackTokenPattern.test(token)) return err(reject('CALLBACK_UNAUTHENTICATED'));
-  const attempt = await attemptByToken(persistence, callbackTokenHash(token));
-  if (!attempt) return err(reject('CALLBACK_UNAUTHENTICATED'));
+  const hash = callbackTokenHash(token);
+  const attempt = await attemptByToken(persistence, hash);
+  // A token answers on the route it was issued for: a payment token is no status answer, nor the reverse.
+  if (!attempt || attempt.purpose !== route) return err(reject('CALLBACK_UNAUTHENTICATED'));
   // A stale token (a leaked URL replayed long after) authenticates nothing.
   const now = deps.now?.() ?? new Date();
   if (now.getTime() - attempt.tokenIssuedAt.getTime() > callbackTokenLifetimeMs) return err(reject('CALLBACK_UNAUTHENTICATED'));
-  return recordAuthenticatedCallback(deps, provider, attempt, rawBody, parse);
+  const proof: CallbackProof = { channel: route === 'status' ? 'status-token' : 'url-token', scope: `t:${hash.toString('hex')}` };
+  return recordAuthenticatedCallback(deps, provider, attempt, proof, rawBody, parse);
 }
 
 /**
  * A callback already authenticated as being about `attempt` (its token in the URL, or a valid
- * signature over the body): stored raw and once, and its outcome put in the results outbox in the
- * same transaction.
+ * signature over the body): stored raw and once per request, and what it may do decided by its
+ * channel (callbackVerdict) and, for a payment, by its figures against the payout's.
  */
 export async function recordAuthenticatedCallback(
-  deps: { persistence: Persistence; vault: BeneficiaryVault },
+  deps: { persistence: Persistence; vault: BeneficiaryVault; now?: () => Date },
   provider: string,
   attempt: AttemptRecord,
+  proof: CallbackProof,
   rawBody: Buffer,
   parse: (raw: Buffer) => ParsedCallback | null,
 ): Promise<Result<RecordCallbackOutput, Rejection>> {
   const { persistence } = deps;
   const parsed = parse(rawBody);
   if (!parsed) return err(reject('CALLBACK_MALFORMED'));
-  // Authentic but a message about another transaction: keep it for finance, move nothing.
-  const orphan = parsed.idempotencyKey !== null && parsed.idempotencyKey !== attempt.idempotencyKey;
   const payout = await payoutById(persistence, attempt.payoutId);
   if (!payout) throw new Error(`invariant violated: attempt without payout ${attempt.payoutId}`);
+  // Bound to its attempt's provider: an M-Pesa attempt's token on the GSMA path proves nothing there.
+  if (payout.provider !== provider) return err(reject('CALLBACK_UNAUTHENTICATED'));
+  // Authentic but a message about another transaction: keep it for finance, move nothing.
+  const orphan = parsed.idempotencyKey !== null && parsed.idempotencyKey !== attempt.idempotencyKey;
 
   // Callbacks name the receiver (Daraja: ReceiverPartyPublicName): sealed like every beneficiary field.
-  const sealed = await deps.vault.seal(payout.programmeId, `${provider}:${parsed.dedupeKey}`, 'callback_body', rawBody);
-  const result: NewResult | null = orphan
-    ? null
-    : {
-        id: deriveId('result', provider, parsed.dedupeKey),
-        payoutId: payout.id,
-        batchId: payout.batchId,
-        outcome: parsed.outcome,
-        reasonCode: parsed.reasonCode?.slice(0, reasonCodeMax) ?? null,
-        providerReference: parsed.providerReference,
-        source: 'callback',
-        attemptNo: attempt.attemptNo,
-      };
-  const stored = await storeCallback(persistence, { callback: { provider, dedupeKey: parsed.dedupeKey, payoutId: orphan ? null : payout.id, rawBodyEnc: sealed }, result });
-  return ok({ duplicate: !stored, orphan });
+  const sealed = await deps.vault.seal(payout.programmeId, `${provider}:${proof.scope}:${parsed.dedupeKey}`, 'callback_body', rawBody);
+  const verdict = orphan ? null : callbackVerdict(proof.channel, parsed.outcome);
+  let result: NewResult | null = null;
+  if (verdict === 'settle') {
+    const checked = parsed.outcome === 'paid' ? await checkReport(deps, payout, parsed.facts) : { differences: [], feeMinor: null };
+    const held = checked.differences.length > 0;
+    result = {
+      id: deriveId('result', provider, proof.scope, parsed.dedupeKey),
+      payoutId: payout.id,
+      batchId: payout.batchId,
+      outcome: held ? 'held' : parsed.outcome,
+      reasonCode: held ? checked.differences.map((d) => d.kind).join(',').slice(0, reasonCodeMax) : (parsed.reasonCode?.slice(0, reasonCodeMax) ?? null),
+      providerReference: parsed.providerReference,
+      source: 'callback',
+      attemptNo: attempt.attemptNo,
+      feeMinor: held ? null : checked.feeMinor,
+      differences: held ? checked.differences : null,
+    };
+  }
+  const stored = await storeCallback(persistence, {
+    callback: { provider, scope: proof.scope, authenticated: true, dedupeKey: parsed.dedupeKey, payoutId: orphan ? null : payout.id, rawBodyEnc: sealed },
+    result,
+    confirm: verdict === 'confirm' ? payout.id : null,
+    now: deps.now?.() ?? new Date(),
+  });
+  return ok({ duplicate: !stored, orphan, confirming: verdict === 'confirm' });
+}
+
+/** The longest reported figure quoted back in a difference's detail. */
+const reportedFigureCharsMax = 32;
+const quoted = (reported: string) => (/^[0-9A-Za-z.,-]{1,32}$/.test(reported) ? reported : `(unreadable, ${Math.min(reported.length, 9_999)} characters)`).slice(0, reportedFigureCharsMax + 32);
+
+/**
+ * A paid report's figures against the payout (issue #19 item 4): amount and currency exactly, the
+ * receiving number through the programme's blind index (never in clear), and the fee the provider
+ * took, parsed exactly. Any difference holds the payout; a figure the provider does not report is
+ * not compared.
+ */
+async function checkReport(
+  deps: { persistence: Persistence; vault: BeneficiaryVault },
+  payout: PayoutRecord,
+  facts: ParsedCallback['facts'],
+): Promise<{ differences: PayoutDifference[]; feeMinor: bigint | null }> {
+  const differences: PayoutDifference[] = [];
+  if (!facts) return { differences, feeMinor: null };
+  if (facts.currency !== null && facts.currency.trim().toUpperCase() !== payout.currency) {
+    differences.push({ kind: 'currency_mismatch', detail: `reported currency ${quoted(facts.currency)}, the payout is in ${payout.currency}` });
+  }
+  if (facts.amount !== null) {
+    const amount = parseAmount(facts.amount.trim(), payout.currency);
+    if (!amount.ok || amount.value !== payout.amountMinor) {
+      differences.push({ kind: 'amount_mismatch', detail: `reported amount ${quoted(facts.amount)}, the payout is ${formatAmount(payout.amountMinor, payout.currency)} ${payout.currency}` });
+    }
+  }
+  if (facts.receiver !== null) {
+    const digits = facts.receiver.replace(/^\+/, '');
+    const [expected] = [...(await deps.persistence.read.payouts.msisdnHashes([payout.id])).values()];
+    const reported = /^[1-9][0-9]{7,14}$/.test(digits) ? await deps.vault.blindIndex(payout.programmeId, `+${digits}`) : null;
+    if (!expected || !reported || reported.length !== expected.length || !timingSafeEqual(reported, expected)) {
+      differences.push({ kind: 'receiver_mismatch', detail: 'the receiving number the provider reported is not the payout\'s' });
+    }
+  }
+  let feeMinor: bigint | null = null;
+  if (facts.fee !== null && !/^0+(\.0+)?$/.test(facts.fee.trim())) {
+    const fee = isCurrencyCode(payout.currency) ? parseAmount(facts.fee.trim(), payout.currency) : null;
+    if (fee?.ok) feeMinor = fee.value;
+    else differences.push({ kind: 'amount_mismatch', detail: `reported fee ${quoted(facts.fee)} is not an amount in ${payout.currency}` });
+  }
+  return { differences, feeMinor };
 }
 
 /** Callbacks stored (or looked up) in one statement at most, and such statements at once (see microBatcher). */
@@ -134,8 +222,11 @@ export const callbackStoreFlushesMax = 2;
 
 interface CallbackToStore {
   readonly callback: NewCallback;
-  /** The result it carries (null: an orphan, stored for finance alone). */
+  /** The result it carries (null: an orphan, or a report that needs confirming, stored as evidence alone). */
   readonly result: NewResult | null;
+  /** A payout whose status query this callback makes due (a failure to confirm). */
+  readonly confirm: string | null;
+  readonly now: Date;
 }
 
 /**
@@ -168,6 +259,9 @@ async function storeCallbacks(persistence: Persistence, items: readonly Callback
     await tx.results.insertMany(results);
     // A final answer is in the outbox: no status query about it while the settler catches up.
     await tx.payouts.unscheduleStatusChecks(results.filter((r) => r.outcome !== 'ambiguous').map((r) => r.payoutId));
+    // A failure to confirm: the status query, over our own connection, is due now.
+    const confirm = items.flatMap((item, n) => (fresh[n] && item.confirm ? [item.confirm] : []));
+    if (confirm.length > 0) await tx.payouts.makeStatusChecksDue(confirm, items[0]!.now);
     return ok(fresh.map((stored) => ({ ok: true, value: stored }) as const));
   });
   if (!result.ok) throw new Error(`invariant violated: storing callbacks rejected: ${result.error.code}`);
@@ -183,6 +277,7 @@ async function storeCallbacks(persistence: Persistence, items: readonly Callback
  * authenticated connection to the provider, decides. A key we do not know (or one of another
  * provider's payout) is kept as an orphan for finance, sealed under the vault's unowned key since
  * no programme can be told, and answered like any other: a forger learns nothing from the answer.
+ * Unauthenticated orphans are purged after their retention (purgeUnauthenticatedOrphans).
  */
 export async function recordUnconfirmedCallback(
   deps: { persistence: Persistence; vault: BeneficiaryVault; now?: () => Date },
@@ -199,14 +294,45 @@ export async function recordUnconfirmedCallback(
   if (attempt && !found) throw new Error(`invariant violated: attempt without payout ${attempt.payoutId}`);
   const payout = found && found.provider === provider ? found : null;
 
-  const subject = `${provider}:${dedupeKey}`;
+  const scope = 'u:';
+  const subject = `${provider}:${scope}:${dedupeKey}`;
   const sealed = payout ? await deps.vault.seal(payout.programmeId, subject, 'callback_body', rawBody) : await deps.vault.sealUnowned(subject, 'callback_body', rawBody);
   const now = deps.now?.() ?? new Date();
-  return persistence.transaction(async (tx) => {
-    const fresh = await tx.callbacks.insert(provider, dedupeKey, payout?.id ?? null, sealed);
-    if (!fresh || !payout) return ok({ duplicate: !fresh, orphan: !payout });
-    // Settled already: nothing to confirm (the stored body stays for finance).
+  return persistence.transaction<RecordCallbackOutput>(async (tx) => {
+    const fresh = await tx.callbacks.insert({ provider, scope, authenticated: false, dedupeKey, payoutId: payout?.id ?? null, rawBodyEnc: sealed });
+    if (!payout) return ok({ duplicate: !fresh, orphan: true, confirming: false });
+    // Even when its slot was taken (by a forger who guessed the key, say): this is only a reason to ask.
     await tx.payouts.makeStatusCheckDue(payout.id, now);
-    return ok({ duplicate: false, orphan: false });
+    return ok({ duplicate: !fresh, orphan: false, confirming: true });
   });
+}
+
+/** How long unauthenticated orphans are kept by default, and at most. */
+export const unauthenticatedOrphanRetentionDefaultMs = 30 * 86_400_000;
+export const unauthenticatedOrphanRetentionMaxMs = 366 * 86_400_000;
+/** Rows deleted per purge statement at most. */
+export const orphanPurgeChunkMax = 10_000;
+
+/** Deletes the unauthenticated orphans older than `retentionMs`, a bounded chunk per statement, at most `orphanPurgeRoundsMax` chunks per run. */
+export async function purgeUnauthenticatedOrphans(persistence: Persistence, retentionMs: number, now: Date): Promise<number> {
+  let purged = 0;
+  for (let round = 0; round < orphanPurgeRoundsMax; round++) {
+    const n = await persistence.read.callbacks.purgeUnauthenticatedOrphans(new Date(now.getTime() - retentionMs), orphanPurgeChunkMax);
+    purged += n;
+    if (n < orphanPurgeChunkMax) break;
+  }
+  return purged;
+}
+/** Purge statements per run at most (the next run carries on). */
+export const orphanPurgeRoundsMax = 100;
+
+export function startOrphanPurger(persistence: Persistence, intervalMs: number, retentionMs: number, logger: Logger, now: () => Date = () => new Date()): { stop(): Promise<void> } {
+  return runEvery(
+    intervalMs,
+    async () => {
+      const purged = await purgeUnauthenticatedOrphans(persistence, retentionMs, now());
+      if (purged > 0) logger.info({ purged, retentionMs }, 'unauthenticated orphan callbacks past their retention purged');
+    },
+    (error) => logger.error({ err: error }, 'orphan callback purge failed; trying again next run'),
+  );
 }

@@ -118,6 +118,8 @@ function toResultMessage(r: NewResult): ResultMessage {
     providerReference: r.providerReference,
     source: r.source,
     ...(r.attemptNo !== null ? { attemptNo: r.attemptNo } : {}),
+    ...(r.feeMinor ? { feeMinor: r.feeMinor.toString() } : {}),
+    ...(r.differences && r.differences.length > 0 ? { differences: r.differences.slice(0, 8).map((d) => ({ kind: d.kind, detail: d.detail.slice(0, 500) })) } : {}),
   };
 }
 

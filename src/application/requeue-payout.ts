@@ -46,5 +46,24 @@ export async function requeuePayout(
     ]);
     return ok('dispatch_republished');
   }
-  return refuse('PAYOUT_NOT_REQUEUEABLE', `a ${payout.state} payout is not requeued`);
+  return refuse('PAYOUT_NOT_REQUEUEABLE', whyNot(payout.state));
+}
+
+/** Exactly why a payout in this state is not requeued, and what moves it instead (issue #19 item 5). */
+function whyNot(state: string): string {
+  switch (state) {
+    case 'held':
+      return 'held for finance: a provider reported an amount, currency, receiving number or receipt that differs from the payout (`tuma payouts held` lists what); it is never sent again, finance decides it';
+    case 'submitting':
+      return 'a worker is sending it now; if that worker stopped, the status poller takes it up after STATUS_SUBMITTING_STALE_AFTER_MS and asks the provider';
+    case 'accepted':
+      return 'not dispatched yet: its batch is waiting for approval (or the relay publishes it shortly once approved)';
+    case 'paid':
+    case 'failed':
+    case 'cancelled':
+    case 'reversed':
+      return `settled (${state}): a settled payout is never sent again`;
+    default:
+      return `a ${state} payout is not requeued`;
+  }
 }

@@ -15,7 +15,7 @@ import { movePayout, settledPayoutStates } from '../domain/payout-state.js';
 import { assert, ok } from '../domain/result.js';
 import { deadLetter } from './dead-letter.js';
 import { decode, resultMessageSchema, type ResultMessage, type Topics } from './messages.js';
-import type { Delivery, PayoutRecord, Persistence, Repos, SettleMove, Transport } from './ports.js';
+import type { Delivery, PayoutException, PayoutRecord, Persistence, Repos, SettleMove, Transport } from './ports.js';
 
 export interface SettleDeps {
   readonly persistence: Persistence;
@@ -34,7 +34,7 @@ export interface SettleDeps {
  * exhausted: a retryable failure of the last attempt; held for operators (dead-lettered).
  * stale: a failure of an attempt older than the payout's latest; nothing moves.
  */
-export type SettleOutcome = 'settled' | 'replayed' | 'marked_unknown' | 'retried' | 'exhausted' | 'stale' | 'ignored' | 'conflict' | 'missing';
+export type SettleOutcome = 'settled' | 'replayed' | 'marked_unknown' | 'held' | 'retried' | 'exhausted' | 'stale' | 'ignored' | 'conflict' | 'missing';
 
 /** Results settled in one transaction at most: SETTLER_CHUNK_MAX's maximum (the transport's chunks are that size at most). */
 export const settleChunkMax = 10_000;
@@ -70,6 +70,9 @@ export async function settleResults(deps: SettleDeps, deliveries: readonly Deliv
       deps.logger.warn({ payoutId: message.payoutId, attemptNo: message.attemptNo, reasonCode: message.reasonCode }, 'retryable failure of the last attempt: payout held and flagged for operators');
       await deadLetter(deps, delivery, reason);
     }
+    else if (outcome === 'held') {
+      deps.logger.warn({ payoutId: message.payoutId, resultId: message.resultId, differences: message.differences?.map((d) => d.kind) ?? null }, 'payout held for finance: the provider reported something that differs from it');
+    }
     else if (outcome === 'conflict') {
       // A provider reported a different final outcome than the one we settled: operators must look.
       deps.logger.error({ payoutId: message.payoutId, resultId: message.resultId, outcome: message.outcome }, 'result contradicts a settled payout');
@@ -84,13 +87,35 @@ interface Pending {
   readonly journals: Journal[];
   readonly moves: SettleMove[];
   readonly batches: Map<string, PayoutRecord>;
+  /** Why payouts are held. */
+  readonly exceptions: PayoutException[];
+  /** Receipts that settle payouts in this chunk, each claimed once per provider account. */
+  readonly receipts: { accountId: string; receipt: string; payoutId: string }[];
+  /** Per "account\u0000receipt": the payout it settled, before or earlier in this chunk. */
+  readonly receiptOwners: Map<string, string>;
+  /** Per "payoutId:attemptNo": the provider account the attempt went through. */
+  readonly accounts: ReadonlyMap<string, string>;
 }
+
+const receiptKey = (accountId: string, receipt: string) => `${accountId}\u0000${receipt}`;
 
 async function settleChunk(deps: SettleDeps, tx: Repos, messages: readonly (ResultMessage | null)[]): Promise<SettleOutcome[]> {
   const locked = await tx.payouts.lockMany(messages.flatMap((m) => (m ? [m.payoutId] : [])));
   // Each payout as the results so far leave it: a later result of the chunk sees an earlier one.
   const current = new Map(locked.map((p) => [p.id, p]));
-  const pending: Pending = { journals: [], moves: [], batches: new Map() };
+  // A receipt settles one payout per provider account (issue #19 item 4): the accounts of the
+  // attempts that report one, and the payouts their receipts settled already, in two queries.
+  const paidAttempts = messages.flatMap((m) => {
+    const p = m && m.outcome === 'paid' && m.providerReference ? current.get(m.payoutId) : undefined;
+    return p ? [{ payoutId: p.id, attemptNo: m!.attemptNo ?? p.attemptCount }] : [];
+  });
+  const accountsByAttempt = await tx.payouts.attemptAccounts(paidAttempts);
+  const accountOf = (payout: PayoutRecord, message: ResultMessage) => accountsByAttempt.get(`${payout.id}:${message.attemptNo ?? payout.attemptCount}`) ?? payout.provider;
+  const receipts = messages.flatMap((m) => {
+    const p = m && m.outcome === 'paid' && m.providerReference ? current.get(m.payoutId) : undefined;
+    return p ? [{ accountId: accountOf(p, m!), receipt: m!.providerReference! }] : [];
+  });
+  const pending: Pending = { journals: [], moves: [], batches: new Map(), exceptions: [], receipts: [], receiptOwners: new Map(await tx.payouts.receiptOwners(receipts)), accounts: accountsByAttempt };
   const outcomes: SettleOutcome[] = [];
   for (const message of messages) {
     const payout = message ? current.get(message.payoutId) : undefined;
@@ -108,6 +133,8 @@ async function settleChunk(deps: SettleDeps, tx: Repos, messages: readonly (Resu
     assert(posted.ok && posted.value === 'posted', `settling journal ${journal.id} (${journal.transfers.length} transfers) was refused by the ledger`);
   }
   await tx.payouts.settleMany(pending.moves);
+  await tx.payouts.claimReceipts(pending.receipts);
+  await tx.payouts.insertExceptions(pending.exceptions);
   // In id order: two settlers finishing the same batches lock them in one order.
   for (const batchId of [...pending.batches.keys()].sort()) await completeBatchIfDone(tx, pending.batches.get(batchId)!);
   return outcomes;
@@ -123,6 +150,17 @@ async function decide(deps: SettleDeps, tx: Repos, payout: PayoutRecord, message
     await tx.payouts.move([payout.id], payout.state, 'unknown', `result ${message.resultId}: ambiguous (${message.reasonCode ?? 'no code'})`);
     return { outcome: 'marked_unknown', after: { ...payout, state: 'unknown' } };
   }
+  // Held for finance: no provider message moves it any more; finance decides.
+  if (payout.state === 'held') {
+    if (message.outcome === 'held') pending.exceptions.push(...exceptionsOf(payout, message));
+    return unchanged(message.outcome === 'held' ? 'replayed' : 'held');
+  }
+  if (message.outcome === 'held') {
+    pending.exceptions.push(...exceptionsOf(payout, message));
+    // Settled already: a provider now reports figures that contradict what we settled.
+    if (settled || !movePayout(payout.state, 'held').ok) return unchanged(settled ? 'conflict' : 'ignored');
+    return hold(tx, payout, message);
+  }
   if (message.outcome === 'reversed') return reverse(payout, message, pending);
   const target = message.outcome; // 'paid' | 'failed'
   // A newer attempt is in flight (or done): an older one's failure decides nothing now.
@@ -135,10 +173,27 @@ async function decide(deps: SettleDeps, tx: Repos, payout: PayoutRecord, message
     if (retried) return retried;
   }
 
+  if (target === 'paid' && message.providerReference) {
+    const accountId = pending.accounts.get(`${payout.id}:${message.attemptNo ?? payout.attemptCount}`) ?? payout.provider;
+    const key = receiptKey(accountId, message.providerReference);
+    const owner = pending.receiptOwners.get(key);
+    if (owner !== undefined && owner !== payout.id) {
+      // The same receipt settled another payout of this account: never two payments on one receipt.
+      if (!movePayout(payout.state, 'held').ok) return unchanged('ignored');
+      const reused: ResultMessage = { ...message, differences: [{ kind: 'receipt_reused', detail: `receipt ${message.providerReference.slice(0, 64)} already settled another payout of provider account ${accountId}` }] };
+      pending.exceptions.push(...exceptionsOf(payout, reused));
+      return hold(tx, payout, reused);
+    }
+    if (owner === undefined) {
+      pending.receiptOwners.set(key, payout.id);
+      pending.receipts.push({ accountId, receipt: message.providerReference, payoutId: payout.id });
+    }
+  }
+
   const owner = { organisationId: payout.organisationId, batchId: payout.batchId, payoutId: payout.id, currency: payout.currency, amountMinor: payout.amountMinor };
   pending.journals.push(
     target === 'paid'
-      ? postings.payoutPaid({ ...owner, provider: payout.provider })
+      ? postings.payoutPaid({ ...owner, provider: payout.provider, feeMinor: message.feeMinor ? BigInt(message.feeMinor) : 0n })
       : postings.payoutReleased({ ...owner, programmeId: payout.programmeId }),
   );
   const after: PayoutRecord = {
@@ -149,6 +204,22 @@ async function decide(deps: SettleDeps, tx: Repos, payout: PayoutRecord, message
   };
   settle(pending, payout, after, `result ${message.resultId} (${message.source})`);
   return { outcome: 'settled', after };
+}
+
+/** A held result's differences, as exceptions of the payout. */
+const exceptionsOf = (payout: PayoutRecord, message: ResultMessage): PayoutException[] =>
+  (message.differences ?? [{ kind: 'amount_mismatch' as const, detail: 'the provider reported figures that differ from the payout' }]).map((d) => ({ payoutId: payout.id, resultId: message.resultId, kind: d.kind, detail: d.detail }));
+
+/**
+ * Holds the payout for finance: the money stays committed in its batch, no status query and no
+ * new attempt follow. Not a settlement: written now (as a move into unknown is).
+ */
+async function hold(tx: Repos, payout: PayoutRecord, message: ResultMessage): Promise<{ outcome: SettleOutcome; after: PayoutRecord }> {
+  const kinds = (message.differences ?? []).map((d) => d.kind).join(', ') || 'differences';
+  await tx.payouts.move([payout.id], payout.state, 'held', `result ${message.resultId} (${message.source}): held for finance (${kinds})`, {
+    providerReference: message.providerReference ?? payout.providerReference,
+  });
+  return { outcome: 'held', after: { ...payout, state: 'held', providerReference: message.providerReference ?? payout.providerReference } };
 }
 
 /**

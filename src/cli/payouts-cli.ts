@@ -10,15 +10,19 @@ import { allTopics, topicNames } from '../application/messages.js';
 import type { Transport } from '../application/ports.js';
 import { requeuePayout } from '../application/requeue-payout.js';
 import type { Config } from '../config/config.js';
+import { formatAmount } from '../domain/money.js';
 
 /** Payouts one command requeues at most: a bigger incident is a script's job, reviewed first. */
 export const requeuePayoutsMax = 1_000;
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const usage = `usage: tuma payouts requeue <payoutId>... (at most ${requeuePayoutsMax})`;
+/** Held payouts listed per page at most. */
+export const heldPageMax = 1_000;
+const usage = `usage: tuma payouts requeue <payoutId>... (at most ${requeuePayoutsMax})\n       tuma payouts held [--after <updatedAt>,<payoutId>] [--limit <n>] (at most ${heldPageMax})`;
 
 export async function runPayoutsCli(argv: readonly string[], cfg: Config, logger: Logger, out: (line: string) => void, err: (line: string) => void): Promise<number> {
   const { positionals } = parseArgs({ args: [...argv], allowPositionals: true, strict: false, options: { dev: { type: 'boolean' } } });
   const [sub, ...ids] = positionals;
+  if (sub === 'held') return listHeld(argv, cfg, logger, out, err);
   if (sub !== 'requeue' || ids.length === 0 || ids.length > requeuePayoutsMax) {
     err(usage);
     return 2;
@@ -50,6 +54,56 @@ export async function runPayoutsCli(argv: readonly string[], cfg: Config, logger
     return failed === 0 ? 0 : 1;
   } finally {
     await transport?.close();
+    await handle.close();
+  }
+}
+
+/**
+ * `tuma payouts held`: the payouts held for finance (a provider reported an amount, currency,
+ * receiving number or receipt that differs from the payout), oldest first, one JSON line each with
+ * what differed; never a phone number or a name. The last line names the next page's `--after`.
+ */
+async function listHeld(argv: readonly string[], cfg: Config, logger: Logger, out: (line: string) => void, err: (line: string) => void): Promise<number> {
+  let values: { after?: string | boolean; limit?: string | boolean };
+  try {
+    ({ values } = parseArgs({ args: argv.slice(1).filter((a) => a !== '--dev'), allowPositionals: false, strict: true, options: { after: { type: 'string' }, limit: { type: 'string' } } }));
+  } catch {
+    err(usage);
+    return 2;
+  }
+  const limit = values.limit === undefined ? 100 : /^[1-9][0-9]{0,3}$/.test(String(values.limit)) ? Number(values.limit) : NaN;
+  const afterMatch = values.after === undefined ? null : /^([0-9TZ:.+-]{20,35}),([0-9a-f-]{36})$/.exec(String(values.after).toLowerCase().replace('t', 'T').replace('z', 'Z'));
+  const afterAt = afterMatch ? new Date(afterMatch[1]!) : null;
+  if (!(limit >= 1 && limit <= heldPageMax) || (values.after !== undefined && (!afterMatch || !uuidPattern.test(afterMatch[2]!) || Number.isNaN(afterAt!.getTime())))) {
+    err(usage);
+    return 2;
+  }
+  if (!cfg.database.url) {
+    err('tuma payouts held: needs DATABASE_URL');
+    return 78;
+  }
+  const handle = createDb(cfg.database.url, 2, logger);
+  try {
+    const persistence = kyselyPersistence(handle.db, handle.pool);
+    const page = await persistence.read.payouts.listHeld(afterMatch ? { updatedAt: afterAt!, id: afterMatch[2]! } : null, limit);
+    const exceptions = await persistence.read.payouts.exceptionsOf(page.map((p) => p.id));
+    for (const p of page) {
+      out(JSON.stringify({
+        payoutId: p.id,
+        organisationId: p.organisationId,
+        batchId: p.batchId,
+        provider: p.provider,
+        amount: formatAmount(p.amountMinor, p.currency),
+        currency: p.currency,
+        providerReference: p.providerReference,
+        heldSince: p.updatedAt.toISOString(),
+        exceptions: exceptions.filter((e) => e.payoutId === p.id).map((e) => ({ kind: e.kind, detail: e.detail })),
+      }));
+    }
+    const last = page.length === limit ? page[page.length - 1] : undefined;
+    out(JSON.stringify({ next: last ? `${last.updatedAt.toISOString()},${last.id}` : null }));
+    return 0;
+  } finally {
     await handle.close();
   }
 }

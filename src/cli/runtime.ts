@@ -12,7 +12,8 @@ import { settleResults } from '../application/settle-result.js';
 import { startStatusPoller } from '../application/poll-status.js';
 import type { Config } from '../config/config.js';
 import { AesGcmVault } from '../adapters/crypto/vault.js';
-import { parseAllowList } from '../adapters/http/callback-auth.js';
+import { parseAllowList, sourceBudget } from '../adapters/http/callback-auth.js';
+import { startOrphanPurger } from '../application/record-callback.js';
 import type { Db } from '../adapters/db/database.js';
 import { startEmbeddedPostgres } from '../adapters/db/embedded-postgres.js';
 import { migrateToLatest } from '../adapters/db/migrate.js';
@@ -211,6 +212,8 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
         callbackAllowLists: callbackAllowLists(config.providers.accounts),
         providerRoutes: (programmeId, currency) => routesFor(config.providers.accounts, programmeId, currency),
         callbackAuthOf: (accountId) => config.providers.accounts.find((a) => a.id === accountId)?.callbackAuth ?? null,
+        unsignedCallbacksAccepted: (provider) => config.providers.accounts.some((a) => a.provider === provider && a.callbackAuth.mode !== 'hmac'),
+        unsignedOrphanBudget: sourceBudget({ requests: config.unsignedCallbacks.orphansPerMinute, bytes: config.unsignedCallbacks.orphanBytesPerMinute, windowMs: 60_000 }),
       });
       const { server, url } = await listen(app, config.http.host, config.http.port);
       apiServer = server;
@@ -288,6 +291,9 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
       // Housekeeping of the same kind: batches whose approvals never came are rejected.
       const expirer = startExpirer(persistence, config.limits.batchExpiryIntervalMs, logger.child({ role: 'relay' }));
       stops.push(() => expirer.stop());
+      // Unauthenticated orphan callbacks are kept for their retention only.
+      const purger = startOrphanPurger(persistence, config.unsignedCallbacks.purgeIntervalMs, config.unsignedCallbacks.orphanRetentionMs, logger.child({ role: 'relay' }));
+      stops.push(() => purger.stop());
     }
 
     if (active.has('chainer')) {

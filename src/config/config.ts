@@ -2,7 +2,8 @@
 import { z } from 'zod';
 import { providerRules } from '../domain/providers.js';
 import { readFileSync } from 'node:fs';
-import { parseAllowList } from '../adapters/http/callback-auth.js';
+import { parseAllowList, sourceBudgetBytesMax, sourceBudgetRequestsMax } from '../adapters/http/callback-auth.js';
+import { unauthenticatedOrphanRetentionDefaultMs, unauthenticatedOrphanRetentionMaxMs } from '../application/record-callback.js';
 import { mpesaSecurityCredential } from '../adapters/providers/mpesa/security-credential.js';
 import { checkAccounts, loadProviderAccounts, type ProviderAccount } from './provider-accounts.js';
 import { isCurrencyCode } from '../domain/currency.js';
@@ -36,6 +37,9 @@ export const limitsMax = {
   statusCheckFirstAfterMs: statusPollMaxima.firstAfterMs,
   statusCheckBackoffMaxMs: statusPollMaxima.backoffMaxMs,
   statusChecksMax: statusPollMaxima.checksMax,
+  unsignedOrphansPerMinute: sourceBudgetRequestsMax,
+  unsignedOrphanBytesPerMinute: sourceBudgetBytesMax,
+  orphanPurgeIntervalMs: 86_400_000,
 } as const;
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
@@ -172,6 +176,13 @@ const envSchema = z.object({
   PAYOUT_RETRY_BACKOFF_MS: intIn(1, retryMaxima.backoffMs).default(retryDefaults.backoffMs),
   PAYOUT_RETRY_BACKOFF_MAX_MS: intIn(1, retryMaxima.backoffMaxMs).default(retryDefaults.backoffMaxMs),
   STATUS_SUBMITTING_STALE_AFTER_MS: intIn(1, submittingStaleAfterMaxMs).default(submittingStaleAfterDefaultMs),
+  // Unauthenticated callbacks that name no payout we know (an Airtel application posts to one URL):
+  // per source address and minute, how many and how many bytes are kept; beyond that 429. They are
+  // purged (by the relay role) after the retention.
+  CALLBACK_UNSIGNED_ORPHANS_PER_MINUTE: intIn(1, limitsMax.unsignedOrphansPerMinute).default(60),
+  CALLBACK_UNSIGNED_ORPHAN_BYTES_PER_MINUTE: intIn(1_024, limitsMax.unsignedOrphanBytesPerMinute).default(256 * 1024),
+  CALLBACK_ORPHAN_RETENTION_MS: intIn(60_000, unauthenticatedOrphanRetentionMaxMs).default(unauthenticatedOrphanRetentionDefaultMs),
+  CALLBACK_ORPHAN_PURGE_INTERVAL_MS: intIn(1_000, limitsMax.orphanPurgeIntervalMs).default(3_600_000),
 });
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -252,6 +263,13 @@ export interface Config {
   };
   /** Attempts after confirmed, retryable failures (domain/retry-policy.ts). */
   readonly retry: RetryPolicy;
+  /** Callbacks nothing authenticates (issue #19 item 7): a per-address budget of orphans, and how long orphans are kept. */
+  readonly unsignedCallbacks: {
+    readonly orphansPerMinute: number;
+    readonly orphanBytesPerMinute: number;
+    readonly orphanRetentionMs: number;
+    readonly purgeIntervalMs: number;
+  };
   readonly breaker: {
     readonly errorThresholdPercent: number;
     readonly resetTimeoutMs: number;
@@ -491,6 +509,12 @@ export function loadConfig(env: Env): Config {
       backoffMaxMs: e.STATUS_CHECK_BACKOFF_MAX_MS,
       checksMax: e.STATUS_CHECKS_MAX,
       submittingStaleAfterMs: e.STATUS_SUBMITTING_STALE_AFTER_MS,
+    },
+    unsignedCallbacks: {
+      orphansPerMinute: e.CALLBACK_UNSIGNED_ORPHANS_PER_MINUTE,
+      orphanBytesPerMinute: e.CALLBACK_UNSIGNED_ORPHAN_BYTES_PER_MINUTE,
+      orphanRetentionMs: e.CALLBACK_ORPHAN_RETENTION_MS,
+      purgeIntervalMs: e.CALLBACK_ORPHAN_PURGE_INTERVAL_MS,
     },
     retry: { reasons: e.PAYOUT_RETRY_REASONS ?? retryableFailureReasons, attemptsMax: e.PAYOUT_ATTEMPTS_MAX, backoffMs: e.PAYOUT_RETRY_BACKOFF_MS, backoffMaxMs: e.PAYOUT_RETRY_BACKOFF_MAX_MS },
     breaker: {

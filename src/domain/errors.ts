@@ -50,6 +50,7 @@ export const errorCodes = {
   // Callbacks
   CALLBACK_UNAUTHENTICATED: { status: 401, message: 'The callback could not be authenticated.' },
   CALLBACK_MALFORMED: { status: 400, message: 'The callback body is not in the provider format.' },
+  RATE_LIMITED: { status: 429, message: 'Too many requests from this source; try again later.' },
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -3,7 +3,7 @@
 import { err, ok, type Result } from './result.js';
 
 export const payoutStates = [
-  'accepted', 'approved', 'queued', 'submitting', 'submitted', 'unknown', 'paid', 'failed', 'cancelled', 'reversed',
+  'accepted', 'approved', 'queued', 'submitting', 'submitted', 'unknown', 'held', 'paid', 'failed', 'cancelled', 'reversed',
 ] as const;
 export type PayoutState = (typeof payoutStates)[number];
 /** The states a payout row can hold: every state but 'approved', which the API derives (publicPayoutState). */
@@ -20,10 +20,13 @@ const payoutMoves: Record<PayoutState, readonly PayoutState[]> = {
   // queued → queued: a re-published payout (relay crashed between publish and mark) is not a move.
   queued: ['submitting', 'cancelled'],
   // A provider may report the result before the worker has recorded its acknowledgement.
-  submitting: ['submitted', 'unknown', 'paid', 'failed', 'queued'],
+  submitting: ['submitted', 'unknown', 'held', 'paid', 'failed', 'queued'],
   // → queued: a confirmed, retryable failure; the next attempt (a new key) waits there (domain/retry-policy.ts).
-  submitted: ['paid', 'failed', 'unknown', 'queued'],
-  unknown: ['submitting', 'submitted', 'paid', 'failed', 'queued'],
+  submitted: ['paid', 'failed', 'unknown', 'held', 'queued'],
+  unknown: ['submitting', 'submitted', 'held', 'paid', 'failed', 'queued'],
+  // A callback disagreed with the payout (amount, currency, receiver, a receipt already used): the
+  // money stays committed, nothing is asked or sent again, until finance decides paid or failed.
+  held: ['paid', 'failed'],
   paid: ['reversed'],
   failed: [],
   cancelled: [],

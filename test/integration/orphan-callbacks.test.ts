@@ -38,7 +38,7 @@ describe('tuma callbacks orphans', () => {
     const s = await setUpProgramme(api.persistence, 1_000_00n);
     const document = batchDocument(s, [{ ref: 'known', provider: 'mpesa', msisdn: '+254712000999', amount: '10.00' }]);
     expect((await postJson(api.app, '/v1/batches', await bearer(s.organisationId, 'programme_manager'), await sign(document, s.maker))).status).toBe(201);
-    expect(await api.persistence.read.callbacks.insert('mpesa', 'known-callback', payoutIdOf(document.batchId, 'known'), Buffer.from('sealed'))).toBe(true);
+    expect(await api.persistence.read.callbacks.insert({ provider: 'mpesa', scope: 't:test', authenticated: true, dedupeKey: 'known-callback', payoutId: payoutIdOf(document.batchId, 'known'), rawBodyEnc: Buffer.from('sealed') })).toBe(true);
   });
 
   it('when orphans were kept, then each is one JSON line, oldest first, with provider, key and time, and the last line says there is no more', async () => {

@@ -158,10 +158,14 @@ export interface PayoutStatusTokensTable {
   payout_id: string;
   attempt_no: number;
   created_at: Generated<Date>;
+  purpose: Generated<'status' | 'payment'>;
 }
 export interface CallbacksTable {
   id: Generated<bigint>;
   provider: string;
+  /** The request it answers: its dedupe slot (see NewCallback.scope). */
+  scope: string;
+  authenticated: boolean;
   dedupe_key: string;
   payout_id: string | null;
   raw_body_enc: Buffer;
@@ -171,14 +175,34 @@ export interface PayoutResultsTable {
   id: string;
   payout_id: string;
   batch_id: string;
-  outcome: 'paid' | 'failed' | 'ambiguous' | 'reversed';
+  outcome: 'paid' | 'failed' | 'ambiguous' | 'reversed' | 'held';
   reason_code: string | null;
   provider_reference: string | null;
   source: 'sync' | 'callback' | 'status_query';
   /** The attempt the result is about (null: stored before results named their attempt). */
   attempt_no: number | null;
+  /** The fee the provider reported for a paid payout. */
+  fee_minor: bigint | null;
+  /** A held result: what differed (JSON: [{kind, detail}]). */
+  detail: string | null;
   created_at: Generated<Date>;
   published_at: Timestamp | null;
+}
+/** Why a payout is held (append-only). */
+export interface PayoutExceptionsTable {
+  id: Generated<bigint>;
+  payout_id: string;
+  kind: string;
+  detail: string;
+  result_id: string;
+  created_at: Generated<Date>;
+}
+/** Which payout each provider receipt settled, per provider account. */
+export interface ProviderReceiptsTable {
+  account_id: string;
+  receipt: string;
+  payout_id: string;
+  created_at: Generated<Date>;
 }
 
 export interface Database {
@@ -199,6 +223,8 @@ export interface Database {
   payout_status_tokens: PayoutStatusTokensTable;
   callbacks: CallbacksTable;
   payout_results: PayoutResultsTable;
+  payout_exceptions: PayoutExceptionsTable;
+  provider_receipts: ProviderReceiptsTable;
 }
 
 export type Db = Kysely<Database>;

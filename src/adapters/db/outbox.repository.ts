@@ -1,6 +1,6 @@
 // The results outbox and the raw callbacks store.
 import { sql } from 'kysely';
-import type { CallbackRepo, NewResult, ResultRepo } from '../../application/ports.js';
+import type { CallbackRepo, NewCallback, NewResult, PayoutDifference, ResultRepo } from '../../application/ports.js';
 import type { DbOrTx } from './database.js';
 
 const resultRow = (r: NewResult) => ({
@@ -12,7 +12,20 @@ const resultRow = (r: NewResult) => ({
   provider_reference: r.providerReference,
   source: r.source,
   attempt_no: r.attemptNo,
+  fee_minor: r.feeMinor ?? null,
+  detail: r.differences && r.differences.length > 0 ? JSON.stringify(r.differences) : null,
 });
+
+/** A held result's differences as stored; null for anything unreadable (a result stays publishable). */
+function differencesOf(detail: string | null): PayoutDifference[] | null {
+  if (detail === null) return null;
+  try {
+    const parsed: unknown = JSON.parse(detail);
+    return Array.isArray(parsed) ? parsed.filter((d): d is PayoutDifference => !!d && typeof d.kind === 'string' && typeof d.detail === 'string') : null;
+  } catch {
+    return null;
+  }
+}
 
 export function resultRepository(db: DbOrTx): ResultRepo {
   return {
@@ -54,6 +67,8 @@ export function resultRepository(db: DbOrTx): ResultRepo {
         providerReference: r.provider_reference,
         source: r.source,
         attemptNo: r.attempt_no,
+        feeMinor: r.fee_minor,
+        differences: differencesOf(r.detail),
       }));
     },
 
@@ -73,13 +88,22 @@ export function resultRepository(db: DbOrTx): ResultRepo {
   };
 }
 
+const callbackRow = (c: NewCallback) => ({
+  provider: c.provider,
+  scope: c.scope,
+  authenticated: c.authenticated,
+  dedupe_key: c.dedupeKey,
+  payout_id: c.payoutId,
+  raw_body_enc: c.rawBodyEnc,
+});
+
 export function callbackRepository(db: DbOrTx): CallbackRepo {
   return {
-    async insert(provider, dedupeKey, payoutId, rawBodyEnc) {
+    async insert(callback) {
       const inserted = await db
         .insertInto('callbacks')
-        .values({ provider, dedupe_key: dedupeKey, payout_id: payoutId, raw_body_enc: rawBodyEnc })
-        .onConflict((oc) => oc.columns(['provider', 'dedupe_key']).doNothing())
+        .values(callbackRow(callback))
+        .onConflict((oc) => oc.columns(['provider', 'scope', 'dedupe_key']).doNothing())
         .returning('id')
         .executeTakeFirst();
       return inserted !== undefined;
@@ -89,13 +113,24 @@ export function callbackRepository(db: DbOrTx): CallbackRepo {
       if (callbacks.length === 0) return [];
       const rows = await db
         .insertInto('callbacks')
-        .values(callbacks.map((c) => ({ provider: c.provider, dedupe_key: c.dedupeKey, payout_id: c.payoutId, raw_body_enc: c.rawBodyEnc })))
-        .onConflict((oc) => oc.columns(['provider', 'dedupe_key']).doNothing())
-        .returning(['provider', 'dedupe_key'])
+        .values(callbacks.map(callbackRow))
+        .onConflict((oc) => oc.columns(['provider', 'scope', 'dedupe_key']).doNothing())
+        .returning(['provider', 'scope', 'dedupe_key'])
         .execute();
       // Of two equal callbacks in one statement, PostgreSQL stores the first: the first is the fresh one.
-      const stored = new Set(rows.map((r) => `${r.provider}\u0000${r.dedupe_key}`));
-      return callbacks.map((c) => stored.delete(`${c.provider}\u0000${c.dedupeKey}`));
+      const stored = new Set(rows.map((r) => `${r.provider}\u0000${r.scope}\u0000${r.dedupe_key}`));
+      return callbacks.map((c) => stored.delete(`${c.provider}\u0000${c.scope}\u0000${c.dedupeKey}`));
+    },
+
+    async purgeUnauthenticatedOrphans(before, limit) {
+      // The predicate of the partial index callbacks_unauthenticated_orphans.
+      const r = await sql`
+        DELETE FROM callbacks WHERE id IN (
+          SELECT id FROM callbacks WHERE payout_id IS NULL AND NOT authenticated AND received_at < ${before}::timestamptz
+          ORDER BY received_at LIMIT ${limit}
+        )
+      `.execute(db);
+      return Number(r.numAffectedRows ?? 0n);
     },
 
     async listOrphans(afterId, limit) {

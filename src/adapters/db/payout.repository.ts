@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { AttemptRecord, NewAttempt, PayoutRecord, PayoutRepo } from '../../application/ports.js';
+import type { AttemptRecord, NewAttempt, PayoutExceptionKind, PayoutRecord, PayoutRepo, TokenPurpose } from '../../application/ports.js';
 import type { CurrencyCode } from '../../domain/currency.js';
 import { settledPayoutStates, statusPolledPayoutStates, storedPayoutStates, type BatchState, type PayoutState } from '../../domain/payout-state.js';
 import type { ProviderId } from '../../domain/providers.js';
@@ -7,6 +7,8 @@ import type { DbOrTx } from './database.js';
 import { assert } from '../../domain/result.js';
 import { blindIndexBytes } from '../crypto/aead.mjs';
 
+/** Exceptions read in one query at most. */
+export const exceptionsReadMax = 1_000;
 /** Rows per INSERT statement at most (8 array parameters each): bounds one protocol message. */
 export const insertChunkRowsMax = 10_000;
 
@@ -53,23 +55,23 @@ export function payoutRepository(db: DbOrTx): PayoutRepo {
   /** Per token (its SHA-256), in order: the attempt it was issued for, and when; null for a token nobody was given. */
   const findAttemptsByTokens = async (hashes: readonly Buffer[]) => {
     if (hashes.length === 0) return [];
-    const found = new Map<string, AttemptRecord & { readonly tokenIssuedAt: Date }>();
+    const found = new Map<string, AttemptRecord & { readonly tokenIssuedAt: Date; readonly purpose: TokenPurpose }>();
     const rows = await db
       .selectFrom('payout_attempts')
       .select([...attemptColumns, 'created_at', 'callback_token_sha256'])
       .where('callback_token_sha256', '=', sql<Buffer>`ANY(${hashes}::bytea[])`)
       .execute();
-    for (const row of rows) found.set(row.callback_token_sha256.toString('hex'), { ...toAttemptRecord(row), tokenIssuedAt: row.created_at });
+    for (const row of rows) found.set(row.callback_token_sha256.toString('hex'), { ...toAttemptRecord(row), tokenIssuedAt: row.created_at, purpose: 'payment' });
     // A status query's token answers for the attempt it asked about (M-Pesa posts the answer).
     const rest = hashes.filter((h) => !found.has(h.toString('hex')));
     if (rest.length > 0) {
       const queried = await db
         .selectFrom('payout_status_tokens as t')
         .innerJoin('payout_attempts as a', (join) => join.onRef('a.payout_id', '=', 't.payout_id').onRef('a.attempt_no', '=', 't.attempt_no'))
-        .select(['a.payout_id', 'a.attempt_no', 'a.idempotency_key', 'a.account_id', 't.created_at', 't.token_sha256'])
+        .select(['a.payout_id', 'a.attempt_no', 'a.idempotency_key', 'a.account_id', 't.created_at', 't.token_sha256', 't.purpose'])
         .where('t.token_sha256', '=', sql<Buffer>`ANY(${rest}::bytea[])`)
         .execute();
-      for (const row of queried) found.set(row.token_sha256.toString('hex'), { ...toAttemptRecord(row), tokenIssuedAt: row.created_at });
+      for (const row of queried) found.set(row.token_sha256.toString('hex'), { ...toAttemptRecord(row), tokenIssuedAt: row.created_at, purpose: row.purpose });
     }
     return hashes.map((h) => found.get(h.toString('hex')) ?? null);
   };
@@ -355,8 +357,92 @@ export function payoutRepository(db: DbOrTx): PayoutRepo {
       return row ? toAttemptRecord(row) : null;
     },
 
-    async insertStatusToken(payoutId, attemptNo, tokenSha256) {
-      await db.insertInto('payout_status_tokens').values({ token_sha256: tokenSha256, payout_id: payoutId, attempt_no: attemptNo }).execute();
+    async insertStatusToken(payoutId, attemptNo, tokenSha256, purpose = 'status') {
+      await db.insertInto('payout_status_tokens').values({ token_sha256: tokenSha256, payout_id: payoutId, attempt_no: attemptNo, purpose }).execute();
+    },
+
+    async msisdnHashes(payoutIds) {
+      if (payoutIds.length === 0) return new Map();
+      const rows = await db.selectFrom('payouts').select(['id', 'msisdn_hash']).where('id', '=', sql<string>`ANY(${[...new Set(payoutIds)]}::uuid[])`).execute();
+      return new Map(rows.map((r) => [r.id, r.msisdn_hash]));
+    },
+
+    async attemptAccounts(attempts) {
+      if (attempts.length === 0) return new Map();
+      const rows = await sql<{ payout_id: string; attempt_no: number; account_id: string }>`
+        SELECT a.payout_id, a.attempt_no, a.account_id FROM payout_attempts a
+        JOIN unnest(${attempts.map((x) => x.payoutId)}::uuid[], ${attempts.map((x) => x.attemptNo)}::int[]) AS v(payout_id, attempt_no)
+          ON a.payout_id = v.payout_id AND a.attempt_no = v.attempt_no
+      `.execute(db);
+      return new Map(rows.rows.map((r) => [`${r.payout_id}:${r.attempt_no}`, r.account_id]));
+    },
+
+    async receiptOwners(receipts) {
+      if (receipts.length === 0) return new Map();
+      const rows = await sql<{ account_id: string; receipt: string; payout_id: string }>`
+        SELECT r.account_id, r.receipt, r.payout_id FROM provider_receipts r
+        JOIN unnest(${receipts.map((x) => x.accountId)}::text[], ${receipts.map((x) => x.receipt)}::text[]) AS v(account_id, receipt)
+          ON r.account_id = v.account_id AND r.receipt = v.receipt
+      `.execute(db);
+      return new Map(rows.rows.map((r) => [`${r.account_id}\u0000${r.receipt}`, r.payout_id]));
+    },
+
+    async claimReceipts(receipts) {
+      if (receipts.length === 0) return;
+      const rows = await sql<{ payout_id: string; claimed: string }>`
+        WITH v AS (
+          SELECT * FROM unnest(${receipts.map((x) => x.accountId)}::text[], ${receipts.map((x) => x.receipt)}::text[], ${receipts.map((x) => x.payoutId)}::uuid[]) AS v(account_id, receipt, payout_id)
+        ), inserted AS (
+          INSERT INTO provider_receipts (account_id, receipt, payout_id) SELECT account_id, receipt, payout_id FROM v
+          ON CONFLICT (account_id, receipt) DO NOTHING
+          RETURNING account_id, receipt
+        )
+        SELECT v.payout_id, r.payout_id AS claimed FROM v
+        LEFT JOIN inserted i ON i.account_id = v.account_id AND i.receipt = v.receipt
+        LEFT JOIN provider_receipts r ON r.account_id = v.account_id AND r.receipt = v.receipt
+        WHERE i.receipt IS NULL
+      `.execute(db);
+      // Not inserted: there before this statement. The same payout's receipt again is no conflict.
+      const taken = rows.rows.filter((r) => r.claimed !== r.payout_id);
+      if (taken.length > 0) throw new Error(`a provider receipt settled another payout meanwhile (${taken.length}): the chunk is retried`);
+    },
+
+    async insertExceptions(exceptions) {
+      if (exceptions.length === 0) return;
+      await db
+        .insertInto('payout_exceptions')
+        .values(exceptions.map((e) => ({ payout_id: e.payoutId, kind: e.kind, detail: e.detail.slice(0, 1000), result_id: e.resultId })))
+        .onConflict((oc) => oc.columns(['result_id', 'kind']).doNothing())
+        .execute();
+    },
+
+    async exceptionsOf(payoutIds) {
+      if (payoutIds.length === 0) return [];
+      const rows = await db
+        .selectFrom('payout_exceptions')
+        .select(['payout_id', 'kind', 'detail', 'result_id', 'created_at'])
+        .where('payout_id', '=', sql<string>`ANY(${[...new Set(payoutIds)]}::uuid[])`)
+        .orderBy('id')
+        .limit(exceptionsReadMax)
+        .execute();
+      return rows.map((r) => ({ payoutId: r.payout_id, kind: r.kind as PayoutExceptionKind, detail: r.detail, resultId: r.result_id, createdAt: r.created_at }));
+    },
+
+    async listHeld(after, limit) {
+      // The predicate and order of the partial index payouts_held.
+      let q = selectPayouts(db).where(sql<boolean>`p.state = 'held'`);
+      if (after) q = q.where(sql<boolean>`(p.updated_at, p.id) > (${after.updatedAt}::timestamptz, ${after.id}::uuid)`);
+      const rows = await q.orderBy('p.updated_at').orderBy('p.id').limit(limit).execute();
+      return rows.map(toPayoutRecord);
+    },
+
+    async makeStatusChecksDue(payoutIds, at) {
+      if (payoutIds.length === 0) return;
+      await sql`
+        UPDATE payouts p SET status_check_at = LEAST(p.status_check_at, ${at}::timestamptz)
+        FROM (SELECT id FROM payouts WHERE id = ANY(${[...new Set(payoutIds)]}::uuid[]) ORDER BY id FOR NO KEY UPDATE) l
+        WHERE p.id = l.id AND p.state IN ('submitting', 'submitted', 'unknown')
+      `.execute(db);
     },
 
     async claimDueStatusChecks(now, limit) {
@@ -459,5 +545,6 @@ function statusCheckOnMove(from: PayoutState, to: PayoutState, statusCheckAt: Da
       ...(statusPolledPayoutStates.includes(from) || keepStatusChecks ? {} : { status_checks: 0, status_flagged_at: null }),
     };
   }
-  return settledPayoutStates.includes(to) ? { status_check_at: null } : {};
+  // Held for finance: nothing is asked any more; finance decides.
+  return settledPayoutStates.includes(to) || to === 'held' ? { status_check_at: null } : {};
 }

@@ -15,7 +15,7 @@ import { getKey, getPolicy, listKeys, registerKey, revokeKey, setPolicy, signerK
 import { approveBatch } from '../../application/approve-batch.js';
 import { cancelBatch, parseCancelBody } from '../../application/cancel-batch.js';
 import { getBatchView, getPayout, listBatchPayouts, parsePayoutState, payoutsPageMax } from '../../application/queries.js';
-import { recordAuthenticatedCallback, recordCallback, recordUnconfirmedCallback } from '../../application/record-callback.js';
+import { recordAuthenticatedCallback, recordCallback, recordUnconfirmedCallback, type CallbackRoute, type ParsedCallback } from '../../application/record-callback.js';
 import { parseAirtelCallback, parseAirtelCallbackRecord, verifyAirtelCallback } from '../providers/airtel/mapping.js';
 import { submitBatch, type SubmitBatchDeps } from '../../application/submit-batch.js';
 import { reject, type Rejection } from '../../domain/errors.js';
@@ -25,6 +25,7 @@ import { parseCallback as parseGsmaCallback } from '../providers/gsma/mapping.js
 import { parseB2CCallback, parseStatusCallback, parseStatusTimeoutCallback } from '../providers/mpesa/mapping.js';
 import { parseMomoCallback } from '../providers/mtn-momo/mapping.js';
 import { callerOf, callerRoles, requireRole, type Authenticate } from './auth.js';
+import type { SourceBudget } from './callback-auth.js';
 import { sendRejection } from './errors.js';
 
 /** A provider callback is small; anything larger is not one. */
@@ -41,7 +42,14 @@ export interface ApiDeps extends SubmitBatchDeps {
   readonly callbackAllowLists?: Partial<Record<ProviderId, (address: string | undefined) => boolean>>;
   /** How a provider account's callbacks are authenticated, by the account id an attempt recorded (null: unknown account). */
   readonly callbackAuthOf?: (accountId: string) => { readonly mode: 'url-token' | 'hmac' | 'status-query'; readonly hmacSecret: string | null } | null;
+  /** Whether any account of the provider takes callbacks nothing authenticates (false: every one signs; unsigned ones are refused). */
+  readonly unsignedCallbacksAccepted?: (provider: ProviderId) => boolean;
+  /** The per-source budget of unauthenticated callbacks that name no payout we know (429 beyond it). */
+  readonly unsignedOrphanBudget?: SourceBudget;
 }
+
+/** An unauthenticated callback naming no payout we know is small (Airtel's are about 200 bytes): larger ones are refused. */
+export const unsignedOrphanBodyMaxBytes = 4 * 1024;
 
 /** An approval is a protected header and one signature. */
 export const approvalBodyMaxBytes = 16 * 1024;
@@ -292,12 +300,14 @@ export function createApp(deps: ApiDeps): express.Express {
   }));
 
   const callbackBody = express.raw({ type: () => true, limit: callbackBodyMaxBytes });
-  const mpesaCallbacks = {
-    '/v1/callbacks/mpesa/:token': (b: Buffer) => parseB2CCallback(b, 'result'),
-    '/v1/callbacks/mpesa/:token/timeout': (b: Buffer) => parseB2CCallback(b, 'timeout'),
+  // Each route takes the tokens issued for it alone: a payment request's token on the payment
+  // routes, a status query's on the status routes (issue #19 item 1).
+  const mpesaCallbacks: Record<string, { route: CallbackRoute; parse: (b: Buffer) => ParsedCallback | null }> = {
+    '/v1/callbacks/mpesa/:token': { route: 'payment', parse: (b) => parseB2CCallback(b, 'result') },
+    '/v1/callbacks/mpesa/:token/timeout': { route: 'payment', parse: (b) => parseB2CCallback(b, 'timeout') },
     // The asynchronous answer to a transaction status query about the attempt.
-    '/v1/callbacks/mpesa/:token/status': (b: Buffer) => parseStatusCallback(b),
-    '/v1/callbacks/mpesa/:token/status/timeout': (b: Buffer) => parseStatusTimeoutCallback(b),
+    '/v1/callbacks/mpesa/:token/status': { route: 'status', parse: (b) => parseStatusCallback(b) },
+    '/v1/callbacks/mpesa/:token/status/timeout': { route: 'status', parse: (b) => parseStatusTimeoutCallback(b) },
   };
   // Refused before the body is read: a caller outside the provider's addresses learns nothing.
   const allowedFrom = (provider: ProviderId) => (req: Request, res: Response, next: NextFunction) => {
@@ -305,12 +315,12 @@ export function createApp(deps: ApiDeps): express.Express {
     if (allowed && !allowed(req.socket.remoteAddress)) return sendRejection(res, reject('CALLBACK_UNAUTHENTICATED'));
     next();
   };
-  for (const [path, parse] of Object.entries(mpesaCallbacks)) {
+  for (const [path, { route: kind, parse }] of Object.entries(mpesaCallbacks)) {
     app.post(path, allowedFrom('mpesa'), callbackBody, route(async (req, res) => {
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const result = await recordCallback(deps, 'mpesa', String(req.params.token), raw, parse);
+      const result = await recordCallback(deps, 'mpesa', kind, String(req.params.token), raw, parse);
       if (!result.ok) return sendRejection(res, result.error);
-      req.log.info({ duplicate: result.value.duplicate, orphan: result.value.orphan }, 'mpesa callback stored');
+      req.log.info({ duplicate: result.value.duplicate, orphan: result.value.orphan, confirming: result.value.confirming }, 'mpesa callback stored');
       res.json({ ResultCode: 0, ResultDesc: 'Accepted' });
     }));
   }
@@ -320,9 +330,9 @@ export function createApp(deps: ApiDeps): express.Express {
   for (const method of ['put', 'post'] as const) {
     app[method]('/v1/callbacks/mtn-momo/:token', allowedFrom('mtn-momo'), callbackBody, route(async (req, res) => {
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const result = await recordCallback(deps, 'mtn-momo', String(req.params.token), raw, parseMomoCallback);
+      const result = await recordCallback(deps, 'mtn-momo', 'payment', String(req.params.token), raw, parseMomoCallback);
       if (!result.ok) return sendRejection(res, result.error);
-      req.log.info({ duplicate: result.value.duplicate, orphan: result.value.orphan }, 'mtn-momo callback stored');
+      req.log.info({ duplicate: result.value.duplicate, orphan: result.value.orphan, confirming: result.value.confirming }, 'mtn-momo callback stored');
       res.status(200).end();
     }));
   }
@@ -332,9 +342,9 @@ export function createApp(deps: ApiDeps): express.Express {
   app.put('/v1/callbacks/gsma/:token', allowedFrom('gsma'), callbackBody, route(async (req, res) => {
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const correlationId = req.get('x-correlationid') ?? null;
-    const result = await recordCallback(deps, 'gsma', String(req.params.token), raw, (b) => parseGsmaCallback(b, correlationId));
+    const result = await recordCallback(deps, 'gsma', 'payment', String(req.params.token), raw, (b) => parseGsmaCallback(b, correlationId));
     if (!result.ok) return sendRejection(res, result.error);
-    req.log.info({ duplicate: result.value.duplicate, orphan: result.value.orphan }, 'gsma callback stored');
+    req.log.info({ duplicate: result.value.duplicate, orphan: result.value.orphan, confirming: result.value.confirming }, 'gsma callback stored');
     res.status(204).end();
   }));
 
@@ -350,12 +360,24 @@ export function createApp(deps: ApiDeps): express.Express {
     const attempt = callback.idempotencyKey ? await deps.persistence.read.payouts.findAttemptByKey(callback.idempotencyKey) : null;
     const auth = attempt ? (deps.callbackAuthOf?.(attempt.accountId) ?? null) : null;
     if (attempt && auth?.mode === 'hmac' && auth.hmacSecret !== null) {
+      // An account that signs its callbacks: an unsigned or badly signed one is refused.
       const check = verifyAirtelCallback(Buffer.from(auth.hmacSecret, 'utf8'), raw, req.get('hash'));
       if (!check.ok) return sendRejection(res, reject('CALLBACK_UNAUTHENTICATED'));
-      const result = await recordAuthenticatedCallback(deps, 'airtel', attempt, raw, parseAirtelCallbackRecord);
+      const proof = { channel: 'signed', scope: `a:${attempt.payoutId}:${attempt.attemptNo}` } as const;
+      const result = await recordAuthenticatedCallback(deps, 'airtel', attempt, proof, raw, parseAirtelCallbackRecord);
       if (!result.ok) return sendRejection(res, result.error);
       req.log.info({ duplicate: result.value.duplicate, orphan: result.value.orphan, signed: true }, 'airtel callback stored');
     } else {
+      // Nothing authenticates it. Where every Airtel account signs, nothing unsigned is taken at all;
+      // otherwise one naming no payout we know is an orphan, budgeted per source address.
+      if (!(deps.unsignedCallbacksAccepted?.('airtel') ?? true)) return sendRejection(res, reject('CALLBACK_UNAUTHENTICATED'));
+      if (!attempt) {
+        if (raw.length > unsignedOrphanBodyMaxBytes) return sendRejection(res, reject('REQUEST_TOO_LARGE', `an unauthenticated callback is at most ${unsignedOrphanBodyMaxBytes} bytes`));
+        if (deps.unsignedOrphanBudget && !deps.unsignedOrphanBudget.take(req.socket.remoteAddress ?? 'unknown', raw.length)) {
+          res.setHeader('retry-after', '60');
+          return sendRejection(res, reject('RATE_LIMITED', 'too many unauthenticated callbacks from this address'));
+        }
+      }
       const who = callback.idempotencyKey ?? `txid:${callback.transactionId}`;
       const result = await recordUnconfirmedCallback(deps, 'airtel', who, `${who}:${callback.statusCode}`, raw);
       if (!result.ok) return sendRejection(res, result.error);

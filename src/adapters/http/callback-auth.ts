@@ -79,3 +79,47 @@ export function verifyHmac(settings: HmacSettings, rawBody: Buffer, signature: s
   const given = Buffer.from(signature.trim().replace(/^sha256=/i, ''), settings.encoding);
   return given.length === expected.length && timingSafeEqual(given, expected) ? pass : fail('bad signature');
 }
+
+/** The most requests and bytes one source address may send in a budget window. */
+export const sourceBudgetRequestsMax = 100_000;
+export const sourceBudgetBytesMax = 64 * 1024 * 1024;
+/** Sources tracked at once at most: past it the oldest window is forgotten (a flood of addresses cannot grow memory). */
+export const sourceBudgetSourcesMax = 10_000;
+
+export interface SourceBudget {
+  /** Takes one request of `bytes` from the source's budget; false (nothing taken) when it would go past it. */
+  take(source: string, bytes: number): boolean;
+}
+
+/**
+ * A per-source fixed-window budget of requests and bytes (issue #19 item 7: unauthenticated intake
+ * is bounded). In memory, per process: each API process bounds what it stores itself.
+ */
+export function sourceBudget(options: { readonly requests: number; readonly bytes: number; readonly windowMs: number; readonly now?: () => number }): SourceBudget {
+  const { requests, bytes, windowMs } = options;
+  if (!Number.isInteger(requests) || requests < 1 || requests > sourceBudgetRequestsMax) throw new Error(`a source budget allows 1..${sourceBudgetRequestsMax} requests`);
+  if (!Number.isInteger(bytes) || bytes < 1 || bytes > sourceBudgetBytesMax) throw new Error(`a source budget allows 1..${sourceBudgetBytesMax} bytes`);
+  if (!Number.isInteger(windowMs) || windowMs < 1_000 || windowMs > 3_600_000) throw new Error('a source budget window is 1 s..1 h');
+  const now = options.now ?? Date.now;
+  // Insertion order is window-start order: the first entry is always the oldest window.
+  const windows = new Map<string, { start: number; requests: number; bytes: number }>();
+  return {
+    take(source, size) {
+      const at = now();
+      let w = windows.get(source);
+      if (w && at - w.start >= windowMs) {
+        windows.delete(source);
+        w = undefined;
+      }
+      if (!w) {
+        if (windows.size >= sourceBudgetSourcesMax) windows.delete(windows.keys().next().value!);
+        w = { start: at, requests: 0, bytes: 0 };
+        windows.set(source, w);
+      }
+      if (w.requests + 1 > requests || w.bytes + size > bytes) return false;
+      w.requests += 1;
+      w.bytes += size;
+      return true;
+    },
+  };
+}
