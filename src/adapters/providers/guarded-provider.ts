@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { ProviderUnavailableError, type PayoutProvider, type ProviderAdapter, type StatusQuery, type SubmitRequest } from '../../application/ports.js';
 import type { ProviderId } from '../../domain/providers.js';
 import { CallLimiter, type CallLimits } from './call-limiter.js';
+import { withoutUrls } from './token-cache.js';
 import { unknown, type ProviderOutcome } from '../../domain/provider-outcome.js';
 
 export interface BreakerSettings {
@@ -100,7 +101,7 @@ export class GuardedProvider implements PayoutProvider {
     try {
       outcome = await this.limiter.run(() => this.inner.status(query));
     } catch (error) {
-      outcome = unknown(null, `status query failed: ${(error as Error).message}`.slice(0, 200));
+      outcome = unknown(null, withoutUrls(`status query failed: ${(error as Error).message}`).slice(0, 200));
     }
     this.observed('status', outcome.kind, started);
     return outcome;
@@ -118,7 +119,7 @@ export class GuardedProvider implements PayoutProvider {
         throw new ProviderUnavailableError(this.id, `${this.id} breaker is open`);
       }
       // ETIMEDOUT from opossum, an aborted fetch, a reset connection: the request may have landed.
-      outcome = error instanceof AmbiguousOutcome ? error.outcome : unknown(code ?? null, `${code ?? 'error'}: ${(error as Error).message}`.slice(0, 200));
+      outcome = error instanceof AmbiguousOutcome ? error.outcome : unknown(code ?? null, withoutUrls(`${code ?? 'error'}: ${(error as Error).message}`).slice(0, 200));
     }
     this.observed('submit', outcome.kind, started);
     return outcome;

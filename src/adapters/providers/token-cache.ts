@@ -2,6 +2,7 @@
 // before it expires, with at most one refresh in flight (M-Pesa invalidates the previous token on
 // every new one, so a stampede of refreshes would make callers invalidate each other's tokens).
 // A caller whose token was refused (HTTP 401) invalidates exactly that token and asks again.
+import { types } from 'node:util';
 
 /** Refresh this long before expiry at most; a short-lived token is refreshed after two thirds of its life. */
 export const tokenRefreshMarginMaxMs = 60_000;
@@ -49,3 +50,17 @@ export function expiresInSeconds(raw: unknown, fallbackS: number): number {
   const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d{1,9}$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
   return Number.isFinite(n) && n > 0 ? n : fallbackS;
 }
+
+/**
+ * An error as the clients put it in an outcome's detail (which goes to logs and the database): its
+ * name and message, every URL in it replaced by "[url]" (fetch names the URL it could not use, and
+ * a URL can carry credentials, "https://user:secret@host", or an attempt's callback token), at
+ * most `charsMax` characters.
+ */
+export function errorDetail(error: unknown, charsMax: number): string {
+  // isNativeError, not instanceof: fetch's errors may come from another realm (a vm context).
+  return withoutUrls(types.isNativeError(error) ? `${error.name}: ${error.message}` : 'error').slice(0, charsMax);
+}
+
+/** `text` with every URL in it replaced by "[url]". */
+export const withoutUrls = (text: string): string => text.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s'"<>]*/gi, '[url]');

@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { ProviderAdapter, StatusQuery, SubmitRequest } from '../../../application/ports.js';
 import { isCurrencyCode, type CurrencyCode } from '../../../domain/currency.js';
 import { failed, unknown, type ProviderOutcome } from '../../../domain/provider-outcome.js';
-import { expiresInSeconds, TokenCache, type FetchedToken } from '../token-cache.js';
+import { errorDetail, expiresInSeconds, TokenCache, type FetchedToken } from '../token-cache.js';
 import { airtelHeaders, airtelTransactionId, airtelTransactionType, isTokenRefusal, mapDisburseResponse, mapEnquiryResponse, readAnswer, toDisbursementRequest } from './mapping.js';
 
 /** A response body larger than this is not an Airtel answer: read no further. */
@@ -147,7 +147,7 @@ export function airtelSettingsProblems(settings: AirtelSettings): string[] {
   return problems;
 }
 
-const describe = (error: unknown): string => (error instanceof Error ? `${error.name}: ${error.message}` : 'error').slice(0, detailCharsMax);
+const describe = (error: unknown): string => errorDetail(error, detailCharsMax);
 
 /** The body as JSON; null when empty, unreadable, not JSON, or larger than airtelResponseBytesMax (not read further). */
 async function readJson(res: Response): Promise<unknown> {

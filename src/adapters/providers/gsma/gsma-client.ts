@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { ProviderAdapter, StatusQuery, SubmitRequest } from '../../../application/ports.js';
 import { failed, unknown, type ProviderOutcome } from '../../../domain/provider-outcome.js';
-import { expiresInSeconds, TokenCache, type FetchedToken } from '../token-cache.js';
+import { errorDetail, expiresInSeconds, TokenCache, type FetchedToken } from '../token-cache.js';
 import {
   mapCreateResponse,
   mapRequestState,
@@ -148,7 +148,7 @@ export class GsmaClient implements ProviderAdapter {
   }
 }
 
-const describe = (error: unknown) => (error instanceof Error ? `${error.name}: ${error.message}` : 'error').slice(0, detailCharsMax);
+const describe = (error: unknown): string => errorDetail(error, detailCharsMax);
 
 /** The body as JSON, read at most gsmaResponseBytesMax bytes; null when larger, empty or not JSON. */
 async function readJson(res: Response): Promise<unknown> {

@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import type { ProviderAdapter, StatusQuery, SubmitRequest } from '../../../application/ports.js';
 import { unknown, type ProviderOutcome } from '../../../domain/provider-outcome.js';
-import { expiresInSeconds, TokenCache, type FetchedToken } from '../token-cache.js';
+import { errorDetail, expiresInSeconds, TokenCache, type FetchedToken } from '../token-cache.js';
 import { mapB2CResponse, mapStatusQueryAck, toB2CRequest, toStatusQueryRequest } from './mapping.js';
 
 /** A response body larger than this is not a Daraja answer. */
@@ -49,7 +49,7 @@ export class MpesaClient implements ProviderAdapter {
       return mapB2CResponse(response.status, response.body);
     } catch (error) {
       // A timeout or a reset connection: the request may have landed. Same key, status query.
-      return unknown(null, `no answer: ${error instanceof Error ? `${error.name}: ${error.message}` : 'error'}`.slice(0, 200));
+      return unknown(null, `no answer: ${errorDetail(error, 200)}`.slice(0, 200));
     }
   }
 

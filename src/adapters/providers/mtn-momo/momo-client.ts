@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { ProviderAdapter, StatusQuery, SubmitRequest } from '../../../application/ports.js';
 import { unknown, type ProviderOutcome } from '../../../domain/provider-outcome.js';
-import { expiresInSeconds, TokenCache, type FetchedToken } from '../token-cache.js';
+import { errorDetail, expiresInSeconds, TokenCache, type FetchedToken } from '../token-cache.js';
 import { mapTransferResponse, momoReferenceId, mapTransferStatus, toTransferRequest } from './mapping.js';
 
 /** A response body larger than this is not a MoMo answer: read no further. */
@@ -96,7 +96,7 @@ export class MomoClient implements ProviderAdapter {
   }
 }
 
-const describe = (error: unknown): string => (error instanceof Error ? `${error.name}: ${error.message}` : 'error').slice(0, detailCharsMax);
+const describe = (error: unknown): string => errorDetail(error, detailCharsMax);
 
 /** The body as JSON; null when empty, unreadable, not JSON, or larger than momoResponseBytesMax (not read further). */
 export async function readJson(res: Response): Promise<unknown> {
