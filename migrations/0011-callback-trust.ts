@@ -14,6 +14,10 @@ import { sql, type Kysely } from 'kysely';
 
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
+    -- The failure a URL-token callback reported, kept for the confirmation: a status answer that only
+    -- says "failed" (Daraja's TransactionStatus) is confirmed with the reported reason.
+    ALTER TABLE payout_attempts ADD COLUMN reported_failure text CHECK (length(reported_failure) <= 100);
+
     ALTER TABLE payout_status_tokens ADD COLUMN purpose text NOT NULL DEFAULT 'status' CHECK (purpose IN ('status', 'payment'));
 
     ALTER TABLE callbacks ADD COLUMN scope text NOT NULL DEFAULT 'legacy' CHECK (length(scope) BETWEEN 1 AND 128);

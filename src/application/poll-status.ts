@@ -27,7 +27,7 @@ import { unknown, type ProviderOutcome } from '../domain/provider-outcome.js';
 import { assert, ok } from '../domain/result.js';
 import { callbackTokenHash, newCallbackToken } from './callback-token.js';
 import { reasonCodeMax } from './messages.js';
-import { parsedCallbackOf } from './record-callback.js';
+import { confirmedReason, parsedCallbackOf } from './record-callback.js';
 import { recordAttemptOutcome } from './attempt-outcome.js';
 import type { BeneficiaryVault, DueStatusCheck, PayoutProvider, Persistence, ProviderDirectory } from './ports.js';
 import { runEvery } from './periodic.js';
@@ -228,7 +228,7 @@ async function record(deps: StatusPollDeps, policy: StatusCheckPolicy, c: Claime
         payoutId: check.payoutId,
         batchId: check.batchId,
         outcome: result.outcome,
-        reasonCode: result.reasonCode?.slice(0, reasonCodeMax) ?? null,
+        reasonCode: (result.outcome === 'failed' ? confirmedReason(result.reasonCode, check.attempt.reportedFailure ?? null) : result.reasonCode)?.slice(0, reasonCodeMax) ?? null,
         providerReference: result.providerReference,
         source: 'status_query',
         attemptNo: check.attempt.attemptNo,

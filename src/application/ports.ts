@@ -133,7 +133,7 @@ export interface DueStatusCheck {
   readonly providerReference: string | null;
   /** Status queries already sent for the current attempt. */
   readonly checks: number;
-  readonly attempt: AttemptRecord & { readonly conversationId: string | null };
+  readonly attempt: AttemptRecord & { readonly conversationId: string | null; readonly reportedFailure?: string | null };
 }
 
 /** held: the provider reported something that disagrees with the payout; finance decides (issue #19 item 4). */
@@ -445,6 +445,10 @@ export interface PayoutRepo {
   unscheduleStatusChecks(payoutIds: readonly string[]): Promise<void>;
   /** Makes the status check of an unsettled payout due at `at` at the latest; false when it is settled. */
   makeStatusCheckDue(payoutId: string, at: Date): Promise<boolean>;
+  /** Keeps the failure reasons callbacks reported, unconfirmed, on their attempts (the last one reported wins). */
+  recordReportedFailures(reports: readonly { readonly payoutId: string; readonly attemptNo: number; readonly reasonCode: string }[]): Promise<void>;
+  /** The failure reason a callback reported about the attempt, unconfirmed; null when none. */
+  reportedFailure(payoutId: string, attemptNo: number): Promise<string | null>;
   /** makeStatusCheckDue for many payouts (rows locked in id order), in one statement. */
   makeStatusChecksDue(payoutIds: readonly string[], at: Date): Promise<void>;
   /** An operator's requeue: the checks of a submitted or unknown payout start over at `at`, its flag cleared; false in any other state. */

@@ -148,6 +148,9 @@ export async function recordAuthenticatedCallback(
   const sealed = await deps.vault.seal(payout.programmeId, `${provider}:${proof.scope}:${parsed.dedupeKey}`, 'callback_body', rawBody);
   const verdict = orphan ? null : callbackVerdict(proof.channel, parsed.outcome);
   let result: NewResult | null = null;
+  let reasonCode = parsed.reasonCode;
+  // A status answer that only says "failed" confirms the failure a callback reported before, with its reason.
+  if (verdict === 'settle' && proof.channel === 'status-token' && parsed.outcome === 'failed') reasonCode = confirmedReason(parsed.reasonCode, await persistence.read.payouts.reportedFailure(payout.id, attempt.attemptNo));
   if (verdict === 'settle') {
     const checked = parsed.outcome === 'paid' ? await checkReport(deps, payout, parsed.facts) : { differences: [], feeMinor: null };
     const held = checked.differences.length > 0;
@@ -156,7 +159,7 @@ export async function recordAuthenticatedCallback(
       payoutId: payout.id,
       batchId: payout.batchId,
       outcome: held ? 'held' : parsed.outcome,
-      reasonCode: held ? checked.differences.map((d) => d.kind).join(',').slice(0, reasonCodeMax) : (parsed.reasonCode?.slice(0, reasonCodeMax) ?? null),
+      reasonCode: held ? checked.differences.map((d) => d.kind).join(',').slice(0, reasonCodeMax) : (reasonCode?.slice(0, reasonCodeMax) ?? null),
       providerReference: parsed.providerReference,
       source: 'callback',
       attemptNo: attempt.attemptNo,
@@ -167,10 +170,21 @@ export async function recordAuthenticatedCallback(
   const stored = await storeCallback(persistence, {
     callback: { provider, scope: proof.scope, authenticated: true, dedupeKey: parsed.dedupeKey, payoutId: orphan ? null : payout.id, rawBodyEnc: sealed },
     result,
-    confirm: verdict === 'confirm' ? payout.id : null,
+    confirm: verdict === 'confirm' ? { payoutId: payout.id, attemptNo: attempt.attemptNo, reasonCode: parsed.outcome === 'failed' ? parsed.reasonCode : null } : null,
     now: deps.now?.() ?? new Date(),
   });
   return ok({ duplicate: !stored, orphan, confirming: verdict === 'confirm' });
+}
+
+/**
+ * The reason of a confirmed failure: the confirmation's own, unless it says no more than "failed"
+ * (provider_failure) and a callback reported a reason before. Trusting that reason cannot pay
+ * anyone twice: the failure itself is confirmed; the reason only chooses a retry (under a new key,
+ * after a confirmed failure) or a release.
+ */
+export function confirmedReason(confirmation: string | null, reported: string | null): string | null {
+  if (!reported || (confirmation !== null && !confirmation.startsWith('provider_failure:'))) return confirmation;
+  return reported;
 }
 
 /** The longest reported figure quoted back in a difference's detail. */
@@ -224,8 +238,8 @@ interface CallbackToStore {
   readonly callback: NewCallback;
   /** The result it carries (null: an orphan, or a report that needs confirming, stored as evidence alone). */
   readonly result: NewResult | null;
-  /** A payout whose status query this callback makes due (a failure to confirm). */
-  readonly confirm: string | null;
+  /** A payout whose status query this callback makes due (a failure to confirm), and the reason it reported. */
+  readonly confirm: { readonly payoutId: string; readonly attemptNo: number; readonly reasonCode: string | null } | null;
   readonly now: Date;
 }
 
@@ -261,7 +275,10 @@ async function storeCallbacks(persistence: Persistence, items: readonly Callback
     await tx.payouts.unscheduleStatusChecks(results.filter((r) => r.outcome !== 'ambiguous').map((r) => r.payoutId));
     // A failure to confirm: the status query, over our own connection, is due now.
     const confirm = items.flatMap((item, n) => (fresh[n] && item.confirm ? [item.confirm] : []));
-    if (confirm.length > 0) await tx.payouts.makeStatusChecksDue(confirm, items[0]!.now);
+    if (confirm.length > 0) {
+      await tx.payouts.makeStatusChecksDue(confirm.map((c) => c.payoutId), items[0]!.now);
+      await tx.payouts.recordReportedFailures(confirm.flatMap((c) => (c.reasonCode ? [{ payoutId: c.payoutId, attemptNo: c.attemptNo, reasonCode: c.reasonCode }] : [])));
+    }
     return ok(fresh.map((stored) => ({ ok: true, value: stored }) as const));
   });
   if (!result.ok) throw new Error(`invariant violated: storing callbacks rejected: ${result.error.code}`);

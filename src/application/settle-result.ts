@@ -147,7 +147,11 @@ async function decide(deps: SettleDeps, tx: Repos, payout: PayoutRecord, message
   if (message.outcome === 'ambiguous') {
     if (settled || payout.state === 'unknown' || !movePayout(payout.state, 'unknown').ok) return unchanged('ignored');
     // Not a settlement: written now (payouts in this state before are not settled in this chunk before it).
-    await tx.payouts.move([payout.id], payout.state, 'unknown', `result ${message.resultId}: ambiguous (${message.reasonCode ?? 'no code'})`);
+    // The checks already sent about this attempt keep counting: an ambiguous answer to a same-key
+    // resend (a second queue timeout) must not start them over, or the payout is never flagged.
+    await tx.payouts.move([payout.id], payout.state, 'unknown', `result ${message.resultId}: ambiguous (${message.reasonCode ?? 'no code'})`, { keepStatusChecks: true });
+    // Flagged for operators already (its checks ran out): it stays theirs, not asked again by itself.
+    if (payout.flaggedAt) await tx.payouts.setStatusCheck(payout.id, { at: null });
     return { outcome: 'marked_unknown', after: { ...payout, state: 'unknown' } };
   }
   // Held for finance: no provider message moves it any more; finance decides.

@@ -18,7 +18,11 @@ const allowList = (text: string) => {
   return parsed.allows;
 };
 
-async function attemptWithToken(api: TestApi): Promise<{ token: string; key: string }> {
+/**
+ * An attempt of a payout of `provider` with its callback token. The test API routes every row to
+ * M-Pesa; a payout of another provider is made so by its row (the callback routes read nothing else).
+ */
+async function attemptWithToken(api: TestApi, provider: 'mpesa' | 'mtn-momo' | 'gsma' = 'mpesa'): Promise<{ token: string; key: string; payoutId: string }> {
   const s = await setUpProgramme(api.persistence, 100_000_00n);
   const document = batchDocument(s, [{ ref: 'cb-1', provider: 'mpesa', msisdn: '+254712000111', amount: '100.00' }]);
   const res = await postJson(api.app, '/v1/batches', await bearer(s.organisationId, 'programme_manager'), await sign(document, s.maker));
@@ -27,10 +31,11 @@ async function attemptWithToken(api: TestApi): Promise<{ token: string; key: str
   const token = newCallbackToken();
   const key = attemptKey(payoutId, 1);
   await api.persistence.transaction(async (tx) => {
-    await tx.payouts.insertAttempts([{ payoutId, attemptNo: 1, idempotencyKey: key, callbackTokenSha256: callbackTokenHash(token), accountId: 'mpesa' }]);
+    await tx.payouts.insertAttempts([{ payoutId, attemptNo: 1, idempotencyKey: key, callbackTokenSha256: callbackTokenHash(token), accountId: provider }]);
     return { ok: true as const, value: undefined };
   });
-  return { token, key };
+  if (provider !== 'mpesa') await sql`UPDATE payouts SET provider = ${provider} WHERE id = ${payoutId}::uuid`.execute(api.database.db);
+  return { token, key, payoutId };
 }
 
 const resultBody = (key: string) => JSON.stringify({ Result: { ResultType: 0, ResultCode: 0, ResultDesc: 'ok', OriginatorConversationID: key, ConversationID: 'AG_1', TransactionID: 'SG632NMUAB' } });
@@ -80,7 +85,7 @@ describe('MTN MoMo and GSMA callbacks', () => {
   const gsmaTransaction = JSON.stringify({ transactionReference: 'dd82cc6a-8a3b-4c5d-9e0f-1a2b3c4d5e6f', transactionStatus: 'completed', type: 'disbursement', amount: '100.00', currency: 'KES', creditParty: [{ key: 'msisdn', value: '+254712000111' }], debitParty: [{ key: 'accountid', value: '2999' }] });
 
   it('when MoMo sends a TransferResult by PUT or POST with the attempt\'s token, then it is stored once and answered 200', async () => {
-    const { token, key } = await attemptWithToken(api);
+    const { token, key } = await attemptWithToken(api, 'mtn-momo');
     const before = await callbacks(api);
     for (const method of ['put', 'post'] as const) {
       const res = await request(api.app)[method](`/v1/callbacks/mtn-momo/${token}`).set('content-type', 'application/json').send(transferResult(key));
@@ -92,7 +97,7 @@ describe('MTN MoMo and GSMA callbacks', () => {
   });
 
   it('when GSMA PUTs the final transaction with the attempt\'s token and correlation id, then it is stored once and answered 204', async () => {
-    const { token, key } = await attemptWithToken(api);
+    const { token, key } = await attemptWithToken(api, 'gsma');
     const before = await callbacks(api);
     for (let i = 0; i < 2; i++) {
       const res = await request(api.app).put(`/v1/callbacks/gsma/${token}`).set('content-type', 'application/json').set('x-correlationid', key).send(gsmaTransaction);
@@ -107,7 +112,7 @@ describe('MTN MoMo and GSMA callbacks', () => {
     ['mtn-momo', 'put', 'a body that is not a TransferResult', true, '{"hello":1}', 400],
     ['gsma', 'put', 'a body that is not JSON', true, 'nope', 400],
   ] as const)('when %s gets a %s callback with %s, then it is refused and nothing is stored', async (provider, method, _what, realToken, body, status) => {
-    const { token } = await attemptWithToken(api);
+    const { token } = await attemptWithToken(api, provider);
     const before = await callbacks(api);
     const res = await request(api.app)[method](`/v1/callbacks/${provider}/${realToken ? token : newCallbackToken()}`).set('content-type', 'application/json').send(body);
     expect(res.status).toBe(status);

@@ -301,7 +301,9 @@ describe('status poller (in-process, M-Pesa simulator)', () => {
     // Flagged: never asked again by the schedule.
     await pollStatuses(deps, { limit: 10, now: new Date(due.getTime() + 86_400_000) });
     expect((await payoutRow(payoutId)).status_checks).toBe(policy.checksMax);
-    expect(await count(sql`SELECT count(*)::text AS n FROM payout_status_tokens WHERE payout_id = ${payoutId}::uuid`)).toBe(policy.checksMax);
+    // A token per status query, and the resend's own (payment) token: a status token answers on the status route only.
+    expect(await count(sql`SELECT count(*)::text AS n FROM payout_status_tokens WHERE payout_id = ${payoutId}::uuid AND purpose = 'status'`)).toBe(policy.checksMax);
+    expect(await count(sql`SELECT count(*)::text AS n FROM payout_status_tokens WHERE payout_id = ${payoutId}::uuid AND purpose = 'payment'`)).toBe(1);
     expect(await count(sql`SELECT count(*)::text AS n FROM payout_results WHERE payout_id = ${payoutId}::uuid AND outcome <> 'ambiguous'`)).toBe(0);
 
     const flags = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.payoutId === payoutId && String(l.msg).includes('flagged for operators'));
@@ -334,15 +336,15 @@ describe('status poller (in-process, M-Pesa simulator)', () => {
       const raw = body(key, 'TS');
       const before = new Date();
       const first = await recordUnconfirmedCallback(deps, 'mpesa', key, `${key}:TS`, raw);
-      expect(first).toEqual({ ok: true, value: { duplicate: false, orphan: false } });
+      expect(first).toEqual({ ok: true, value: { duplicate: false, orphan: false, confirming: true } });
       const replay = await recordUnconfirmedCallback(deps, 'mpesa', key, `${key}:TS`, raw);
-      expect(replay).toEqual({ ok: true, value: { duplicate: true, orphan: false } });
+      expect(replay).toEqual({ ok: true, value: { duplicate: true, orphan: false, confirming: true } });
 
       const stored = (await sql<{ payout_id: string; raw_body_enc: Buffer }>`SELECT payout_id, raw_body_enc FROM callbacks WHERE provider = 'mpesa' AND dedupe_key = ${`${key}:TS`}`.execute(database.db)).rows;
       expect(stored).toHaveLength(1);
       expect(stored[0]!.payout_id).toBe(payoutId);
       expect(stored[0]!.raw_body_enc.includes(Buffer.from('254733100007'))).toBe(false);
-      expect((await vault.open(scenario.programmeId, `mpesa:${key}:TS`, 'callback_body', stored[0]!.raw_body_enc)).equals(raw)).toBe(true);
+      expect((await vault.open(scenario.programmeId, `mpesa:u::${key}:TS`, 'callback_body', stored[0]!.raw_body_enc)).equals(raw)).toBe(true);
       // No result: the ledger cannot move on this callback's word.
       expect(await count(sql`SELECT count(*)::text AS n FROM payout_results WHERE payout_id = ${payoutId}::uuid`)).toBe(0);
       const due = await payoutRow(payoutId);
@@ -359,7 +361,7 @@ describe('status poller (in-process, M-Pesa simulator)', () => {
 
       // A callback for a payout already settled is kept, and schedules nothing.
       const late = await recordUnconfirmedCallback(deps, 'mpesa', key, `${key}:TS:late`, raw);
-      expect(late).toEqual({ ok: true, value: { duplicate: false, orphan: false } });
+      expect(late).toEqual({ ok: true, value: { duplicate: false, orphan: false, confirming: true } });
       expect((await payoutRow(payoutId)).status_check_at).toBeNull();
     });
 
@@ -367,15 +369,15 @@ describe('status poller (in-process, M-Pesa simulator)', () => {
       const deps = { persistence: runtime.persistence, vault };
       const unknownKey = '6b1a7a52-0000-5000-8000-000000000000';
       const raw = body(unknownKey, 'TS');
-      expect(await recordUnconfirmedCallback(deps, 'airtel', unknownKey, 'orphan-1', raw)).toEqual({ ok: true, value: { duplicate: false, orphan: true } });
-      expect(await recordUnconfirmedCallback(deps, 'airtel', unknownKey, 'orphan-1', raw)).toEqual({ ok: true, value: { duplicate: true, orphan: true } });
+      expect(await recordUnconfirmedCallback(deps, 'airtel', unknownKey, 'orphan-1', raw)).toEqual({ ok: true, value: { duplicate: false, orphan: true, confirming: false } });
+      expect(await recordUnconfirmedCallback(deps, 'airtel', unknownKey, 'orphan-1', raw)).toEqual({ ok: true, value: { duplicate: true, orphan: true, confirming: false } });
       const rows = await callbackRow('orphan-1');
       expect(rows).toHaveLength(1);
       expect(rows[0]!.payout_id).toBeNull();
       expect(rows[0]!.raw_body_enc.includes(Buffer.from('254733100007'))).toBe(false);
-      expect((await vault.openUnowned('airtel:orphan-1', 'callback_body', rows[0]!.raw_body_enc)).equals(raw)).toBe(true);
+      expect((await vault.openUnowned('airtel:u::orphan-1', 'callback_body', rows[0]!.raw_body_enc)).equals(raw)).toBe(true);
       // Bound to its subject: it does not open as another callback's body.
-      await expect(vault.openUnowned('airtel:orphan-2', 'callback_body', rows[0]!.raw_body_enc)).rejects.toThrow();
+      await expect(vault.openUnowned('airtel:u::orphan-2', 'callback_body', rows[0]!.raw_body_enc)).rejects.toThrow();
 
       // An M-Pesa payout's real key, reported as Airtel's: not that payout's callback.
       runtime.simulator!.setFaults({ rules: [{ pattern: '^254733100008$', callback: 'lose' }] });
@@ -383,7 +385,7 @@ describe('status poller (in-process, M-Pesa simulator)', () => {
       const payoutId = ids.other!;
       const submitted = await reaches(payoutId, 'submitted');
       const key = attemptKey(payoutId, 1);
-      expect(await recordUnconfirmedCallback(deps, 'airtel', key, 'orphan-2', body(key, 'TS'))).toEqual({ ok: true, value: { duplicate: false, orphan: true } });
+      expect(await recordUnconfirmedCallback(deps, 'airtel', key, 'orphan-2', body(key, 'TS'))).toEqual({ ok: true, value: { duplicate: false, orphan: true, confirming: false } });
       expect((await callbackRow('orphan-2'))[0]!.payout_id).toBeNull();
       expect((await payoutRow(payoutId)).status_check_at).toEqual(submitted.status_check_at);
       expect(await count(sql`SELECT count(*)::text AS n FROM payout_results WHERE payout_id = ${payoutId}::uuid`)).toBe(0);

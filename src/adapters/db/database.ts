@@ -149,6 +149,8 @@ export interface PayoutAttemptsTable {
   outcome: Generated<'pending' | 'accepted' | 'rejected' | 'ambiguous'>;
   provider_conversation_id: string | null;
   detail: string | null;
+  /** The failure a callback reported over a channel that cannot confirm one, kept until a status answer does. */
+  reported_failure: string | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }

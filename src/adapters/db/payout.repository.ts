@@ -272,8 +272,9 @@ export function payoutRepository(db: DbOrTx): PayoutRepo {
           ...(fields.failureCode !== undefined ? { failure_code: fields.failureCode } : {}),
           ...(fields.attemptCount !== undefined ? { attempt_count: fields.attemptCount } : {}),
           ...statusCheckOnMove(from, to, fields.statusCheckAt, fields.keepStatusChecks ?? false),
-          // An attempt starts (or the payout is cancelled): no retry is due, no flag stands any more.
-          ...(from === 'queued' ? { dispatch_at: null, status_flagged_at: null } : {}),
+          // An attempt starts (or the payout is cancelled): no retry is due, no flag stands any more,
+          // and the new attempt's status checks count from zero.
+          ...(from === 'queued' ? { dispatch_at: null, status_flagged_at: null, status_checks: 0 } : {}),
             })
             .where('id', 'in', payoutIds)
             .where('state', '=', from)
@@ -436,6 +437,20 @@ export function payoutRepository(db: DbOrTx): PayoutRepo {
       return rows.map(toPayoutRecord);
     },
 
+    async recordReportedFailures(reports) {
+      if (reports.length === 0) return;
+      await sql`
+        UPDATE payout_attempts a SET reported_failure = v.reason
+        FROM unnest(${reports.map((r) => r.payoutId)}::uuid[], ${reports.map((r) => r.attemptNo)}::int[], ${reports.map((r) => r.reasonCode.slice(0, 100))}::text[]) AS v(payout_id, attempt_no, reason)
+        WHERE a.payout_id = v.payout_id AND a.attempt_no = v.attempt_no
+      `.execute(db);
+    },
+
+    async reportedFailure(payoutId, attemptNo) {
+      const row = await db.selectFrom('payout_attempts').select('reported_failure').where('payout_id', '=', payoutId).where('attempt_no', '=', attemptNo).executeTakeFirst();
+      return row?.reported_failure ?? null;
+    },
+
     async makeStatusChecksDue(payoutIds, at) {
       if (payoutIds.length === 0) return;
       await sql`
@@ -451,7 +466,7 @@ export function payoutRepository(db: DbOrTx): PayoutRepo {
         .innerJoin('payout_attempts as a', (join) => join.onRef('a.payout_id', '=', 'p.id').onRef('a.attempt_no', '=', 'p.attempt_count'))
         .select([
           'p.id', 'p.batch_id', 'p.provider', 'p.currency', 'p.state', 'p.provider_reference', 'p.status_checks',
-          'a.attempt_no', 'a.idempotency_key', 'a.account_id', 'a.provider_conversation_id',
+          'a.attempt_no', 'a.idempotency_key', 'a.account_id', 'a.provider_conversation_id', 'a.reported_failure',
         ])
         // Literally the partial index's predicate (payouts_status_due), so the planner can use it.
         .where(sql<boolean>`p.state IN ('submitted', 'unknown')`)
@@ -468,7 +483,7 @@ export function payoutRepository(db: DbOrTx): PayoutRepo {
         state: r.state as PayoutState,
         providerReference: r.provider_reference,
         checks: r.status_checks,
-        attempt: { payoutId: r.id, attemptNo: r.attempt_no, idempotencyKey: r.idempotency_key, accountId: r.account_id, conversationId: r.provider_conversation_id },
+        attempt: { payoutId: r.id, attemptNo: r.attempt_no, idempotencyKey: r.idempotency_key, accountId: r.account_id, conversationId: r.provider_conversation_id, reportedFailure: r.reported_failure },
       }));
     },
 

@@ -396,6 +396,10 @@ export function createApp(deps: ApiDeps): express.Express {
     if (type === 'entity.parse.failed' || type === 'encoding.unsupported' || type === 'charset.unsupported') {
       return sendRejection(res, reject('REQUEST_MALFORMED'));
     }
+    // A path the router cannot decode (a stray %): the caller's mistake; its message would quote the path.
+    if (error instanceof URIError || (error as { status?: number }).status === 400) {
+      return sendRejection(res, reject('REQUEST_MALFORMED'));
+    }
     // More callbacks wait for the database than it is allowed to queue: the caller tries again later.
     if (error instanceof MicroBatchOverloadedError && !res.headersSent) {
       req.log.warn({ err: error }, 'overloaded: refused');
@@ -411,13 +415,22 @@ export function createApp(deps: ApiDeps): express.Express {
 }
 
 /**
- * Where a callback token stands in a path: the segment after /v1/callbacks/<provider>/, for every
- * provider id (they have hyphens: mtn-momo) and however the path is spelled (case, doubled slashes).
+ * Callback tokens are credentials: never logged. The request target is logged as its path alone
+ * (an absolute-form target "http://host/v1/…" is routed too, so its origin is dropped), with the
+ * segment after /v1/callbacks/<provider>/ replaced, and any run of 40 or more token characters (a token has 43; ids have 36)
+ * anywhere (a token in a path the router did not take, or spelled oddly) replaced as well.
  */
 const callbackTokenInPath = /^(\/+v1\/+callbacks\/+[^/]+\/+)[^/]+/i;
+const tokenLike = /[A-Za-z0-9_%-]{40,}/g;
 
-/** Callback tokens are credentials: never logged. */
-function redactPath(url: string): string {
-  const path = url.split('?')[0] ?? '';
-  return path.replace(callbackTokenInPath, '$1[token]');
+export function redactPath(url: string): string {
+  let path = (url.split(/[?#]/)[0] ?? '');
+  if (!path.startsWith('/')) {
+    try {
+      path = new URL(path).pathname;
+    } catch {
+      path = '[unreadable]';
+    }
+  }
+  return path.replace(callbackTokenInPath, '$1[token]').replace(tokenLike, '[token]');
 }
