@@ -30,6 +30,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     ALTER TABLE payouts ADD CONSTRAINT payouts_state_check
       CHECK (state IN ('accepted', 'approved', 'queued', 'submitting', 'submitted', 'unknown', 'held', 'paid', 'failed', 'cancelled', 'reversed'));
     CREATE INDEX payouts_held ON payouts (updated_at, id) WHERE state = 'held';
+    -- A paid payout whose reversal a URL-token callback reported: the poller asks the provider once.
+    CREATE INDEX payouts_reversal_due ON payouts (status_check_at) WHERE state = 'paid' AND status_check_at IS NOT NULL;
 
     ALTER TABLE payout_results DROP CONSTRAINT payout_results_outcome_check;
     ALTER TABLE payout_results ADD CONSTRAINT payout_results_outcome_check CHECK (outcome IN ('paid', 'failed', 'ambiguous', 'reversed', 'held'));

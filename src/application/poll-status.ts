@@ -158,7 +158,9 @@ export async function pollStatuses(deps: StatusPollDeps, { limit, now }: { reado
   if (stranded.value.length > 0) deps.logger.warn({ payouts: stranded.value.length, staleAfterMs }, 'payouts stranded in submitting are asked about by status query');
 
   const claim = await deps.persistence.transaction(async (tx) => {
-    const due = await tx.payouts.claimDueStatusChecks(now, limit);
+    const polled = await tx.payouts.claimDueStatusChecks(now, limit);
+    // Paid payouts whose reversal a URL-token callback reported: asked once, to confirm it.
+    const due = polled.length < limit ? [...polled, ...(await tx.payouts.claimDueReversalChecks(now, limit - polled.length))] : polled;
     const claimed: Claimed[] = [];
     for (const check of due) {
       const provider = deps.providers.account(check.attempt.accountId);
@@ -219,6 +221,27 @@ async function record(deps: StatusPollDeps, policy: StatusCheckPolicy, c: Claime
   const log = deps.logger.child({ payoutId: check.payoutId, attemptNo: check.attempt.attemptNo, account: check.attempt.accountId });
   const done = await deps.persistence.transaction(async (tx) => {
     const current = await tx.payouts.lock(check.payoutId);
+    // A reported reversal of a paid payout: the provider's own answer confirms it, or nothing moves.
+    if (current && current.state === 'paid' && check.state === 'paid') {
+      if (outcome.kind !== 'reversed') {
+        // Not (yet) reversed at the provider: asked again on the backoff until the checks run out, then left paid.
+        if (c.checks >= policy.checksMax) await tx.payouts.setStatusCheck(check.payoutId, { at: null });
+        return ok<Recorded>('moved_on');
+      }
+      await tx.payouts.setStatusCheck(check.payoutId, { at: null });
+      const result = parsedCallbackOf('', null, outcome);
+      await tx.results.insert({
+        id: deriveId('result', check.payoutId, String(check.attempt.attemptNo), 'status-reversal'),
+        payoutId: check.payoutId,
+        batchId: check.batchId,
+        outcome: 'reversed',
+        reasonCode: result.reasonCode?.slice(0, reasonCodeMax) ?? null,
+        providerReference: result.providerReference,
+        source: 'status_query',
+        attemptNo: check.attempt.attemptNo,
+      });
+      return ok<Recorded>('resolved');
+    }
     // Settled meanwhile (a callback came), or a newer attempt exists: this answer changes nothing.
     if (!current || !statusPolledPayoutStates.includes(current.state) || current.attemptCount !== check.attempt.attemptNo) return ok<Recorded>('moved_on');
     if (outcome.kind === 'paid' || outcome.kind === 'failed' || outcome.kind === 'reversed') {

@@ -433,6 +433,8 @@ export interface PayoutRepo {
    * first, each with its latest attempt; rows other transactions hold are skipped (several pollers).
    */
   claimDueStatusChecks(now: Date, limit: number): Promise<DueStatusCheck[]>;
+  /** As claimDueStatusChecks, for paid payouts whose reported reversal is to be confirmed. */
+  claimDueReversalChecks(now: Date, limit: number): Promise<DueStatusCheck[]>;
   /**
    * Moves up to `limit` payouts in submitting since before `staleBefore` (oldest first; rows other
    * transactions hold are skipped) to unknown, their first status check due at `checkAt`, each
@@ -449,8 +451,11 @@ export interface PayoutRepo {
   recordReportedFailures(reports: readonly { readonly payoutId: string; readonly attemptNo: number; readonly reasonCode: string }[]): Promise<void>;
   /** The failure reason a callback reported about the attempt, unconfirmed; null when none. */
   reportedFailure(payoutId: string, attemptNo: number): Promise<string | null>;
-  /** makeStatusCheckDue for many payouts (rows locked in id order), in one statement. */
-  makeStatusChecksDue(payoutIds: readonly string[], at: Date): Promise<void>;
+  /**
+   * makeStatusCheckDue for many payouts (rows locked in id order), in one statement; with
+   * `paidToo`, a paid payout's check too (a reversal to confirm).
+   */
+  makeStatusChecksDue(payoutIds: readonly string[], at: Date, paidToo?: boolean): Promise<void>;
   /** An operator's requeue: the checks of a submitted or unknown payout start over at `at`, its flag cleared; false in any other state. */
   restartStatusChecks(payoutId: string, at: Date): Promise<boolean>;
 }

@@ -170,7 +170,7 @@ export async function recordAuthenticatedCallback(
   const stored = await storeCallback(persistence, {
     callback: { provider, scope: proof.scope, authenticated: true, dedupeKey: parsed.dedupeKey, payoutId: orphan ? null : payout.id, rawBodyEnc: sealed },
     result,
-    confirm: verdict === 'confirm' ? { payoutId: payout.id, attemptNo: attempt.attemptNo, reasonCode: parsed.outcome === 'failed' ? parsed.reasonCode : null } : null,
+    confirm: verdict === 'confirm' ? { payoutId: payout.id, attemptNo: attempt.attemptNo, reasonCode: parsed.outcome === 'failed' || parsed.outcome === 'reversed' ? parsed.reasonCode : null, reversal: parsed.outcome === 'reversed' } : null,
     now: deps.now?.() ?? new Date(),
   });
   return ok({ duplicate: !stored, orphan, confirming: verdict === 'confirm' });
@@ -239,7 +239,7 @@ interface CallbackToStore {
   /** The result it carries (null: an orphan, or a report that needs confirming, stored as evidence alone). */
   readonly result: NewResult | null;
   /** A payout whose status query this callback makes due (a failure to confirm), and the reason it reported. */
-  readonly confirm: { readonly payoutId: string; readonly attemptNo: number; readonly reasonCode: string | null } | null;
+  readonly confirm: { readonly payoutId: string; readonly attemptNo: number; readonly reasonCode: string | null; readonly reversal: boolean } | null;
   readonly now: Date;
 }
 
@@ -276,7 +276,9 @@ async function storeCallbacks(persistence: Persistence, items: readonly Callback
     // A failure to confirm: the status query, over our own connection, is due now.
     const confirm = items.flatMap((item, n) => (fresh[n] && item.confirm ? [item.confirm] : []));
     if (confirm.length > 0) {
-      await tx.payouts.makeStatusChecksDue(confirm.map((c) => c.payoutId), items[0]!.now);
+      await tx.payouts.makeStatusChecksDue(confirm.filter((c) => !c.reversal).map((c) => c.payoutId), items[0]!.now);
+      // A reversal of a paid payout is asked about too: the answer, not the callback, releases money.
+      await tx.payouts.makeStatusChecksDue(confirm.filter((c) => c.reversal).map((c) => c.payoutId), items[0]!.now, true);
       await tx.payouts.recordReportedFailures(confirm.flatMap((c) => (c.reasonCode ? [{ payoutId: c.payoutId, attemptNo: c.attemptNo, reasonCode: c.reasonCode }] : [])));
     }
     return ok(fresh.map((stored) => ({ ok: true, value: stored }) as const));

@@ -66,7 +66,7 @@ describe('requeueing stuck payouts', () => {
     const { document, auth } = await ugandanBatch([{ ref: 'done', msisdn: '+256772000902', amount: '1000' }]);
     const payoutId = payoutIdOf(document.batchId, 'done');
     await net.eventually(async () => (((await (await fetch(`${runtime.apiUrl}/v1/payouts/${payoutId}`, { headers: auth })).json()) as { state: string }).state === 'paid' ? true : null), waitMs, 'the payout to be paid');
-    expect(await requeuePayout(deps(), payoutId)).toMatchObject({ ok: false, error: { code: 'PAYOUT_NOT_REQUEUEABLE', detail: 'a paid payout is not requeued' } });
+    expect(await requeuePayout(deps(), payoutId)).toMatchObject({ ok: false, error: { code: 'PAYOUT_NOT_REQUEUEABLE', detail: 'settled (paid): a settled payout is never sent again' } });
     expect(await requeuePayout(deps(), '00000000-0000-4000-8000-000000000000')).toMatchObject({ ok: false, error: { code: 'PAYOUT_NOT_FOUND' } });
   });
 

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { AttemptRecord, NewAttempt, PayoutExceptionKind, PayoutRecord, PayoutRepo, TokenPurpose } from '../../application/ports.js';
 import type { CurrencyCode } from '../../domain/currency.js';
 import { settledPayoutStates, statusPolledPayoutStates, storedPayoutStates, type BatchState, type PayoutState } from '../../domain/payout-state.js';
@@ -74,6 +74,31 @@ export function payoutRepository(db: DbOrTx): PayoutRepo {
       for (const row of queried) found.set(row.token_sha256.toString('hex'), { ...toAttemptRecord(row), tokenIssuedAt: row.created_at, purpose: row.purpose });
     }
     return hashes.map((h) => found.get(h.toString('hex')) ?? null);
+  };
+  const claimDue = async (predicate: RawBuilder<boolean>, now: Date, limit: number) => {
+      const rows = await db
+        .selectFrom('payouts as p')
+        .innerJoin('payout_attempts as a', (join) => join.onRef('a.payout_id', '=', 'p.id').onRef('a.attempt_no', '=', 'p.attempt_count'))
+        .select([
+          'p.id', 'p.batch_id', 'p.provider', 'p.currency', 'p.state', 'p.provider_reference', 'p.status_checks',
+          'a.attempt_no', 'a.idempotency_key', 'a.account_id', 'a.provider_conversation_id', 'a.reported_failure',
+        ])
+        .where(predicate)
+        .where('p.status_check_at', '<=', now)
+        .orderBy('p.status_check_at')
+        .limit(limit)
+        .modifyEnd(sql`FOR UPDATE OF p SKIP LOCKED`)
+        .execute();
+      return rows.map((r) => ({
+        payoutId: r.id,
+        batchId: r.batch_id,
+        provider: r.provider as ProviderId,
+        currency: r.currency as CurrencyCode,
+        state: r.state as PayoutState,
+        providerReference: r.provider_reference,
+        checks: r.status_checks,
+        attempt: { payoutId: r.id, attemptNo: r.attempt_no, idempotencyKey: r.idempotency_key, accountId: r.account_id, conversationId: r.provider_conversation_id, reportedFailure: r.reported_failure },
+      }));
   };
   return {
     async insertMany(batchId, currency, state, chunks) {
@@ -166,7 +191,11 @@ export function payoutRepository(db: DbOrTx): PayoutRepo {
       const r = [...rows.values()];
       const result = await sql`
         UPDATE payouts p SET state = v.to_state, provider_reference = v.provider_reference, failure_code = v.failure_code,
-               status_check_at = NULL, updated_at = now()
+               -- Paid while a callback reported its reversal (unconfirmed): the poller asks about it now.
+               status_check_at = CASE WHEN v.to_state = 'paid' AND EXISTS (
+                 SELECT 1 FROM payout_attempts a WHERE a.payout_id = p.id AND a.reported_failure LIKE 'reversed:%'
+               ) THEN now() END,
+               updated_at = now()
         FROM unnest(${ids}::uuid[], ${r.map((x) => x.from)}::text[], ${r.map((x) => x.to)}::text[], ${r.map((x) => x.providerReference)}::text[], ${r.map((x) => x.failureCode)}::text[])
              AS v(id, from_state, to_state, provider_reference, failure_code)
         WHERE p.id = v.id AND p.state = v.from_state
@@ -451,40 +480,23 @@ export function payoutRepository(db: DbOrTx): PayoutRepo {
       return row?.reported_failure ?? null;
     },
 
-    async makeStatusChecksDue(payoutIds, at) {
+    async makeStatusChecksDue(payoutIds, at, paidToo = false) {
       if (payoutIds.length === 0) return;
       await sql`
         UPDATE payouts p SET status_check_at = LEAST(p.status_check_at, ${at}::timestamptz)
         FROM (SELECT id FROM payouts WHERE id = ANY(${[...new Set(payoutIds)]}::uuid[]) ORDER BY id FOR NO KEY UPDATE) l
-        WHERE p.id = l.id AND p.state IN ('submitting', 'submitted', 'unknown')
+        WHERE p.id = l.id AND (p.state IN ('submitting', 'submitted', 'unknown') OR (${paidToo}::boolean AND p.state = 'paid'))
       `.execute(db);
     },
 
     async claimDueStatusChecks(now, limit) {
-      const rows = await db
-        .selectFrom('payouts as p')
-        .innerJoin('payout_attempts as a', (join) => join.onRef('a.payout_id', '=', 'p.id').onRef('a.attempt_no', '=', 'p.attempt_count'))
-        .select([
-          'p.id', 'p.batch_id', 'p.provider', 'p.currency', 'p.state', 'p.provider_reference', 'p.status_checks',
-          'a.attempt_no', 'a.idempotency_key', 'a.account_id', 'a.provider_conversation_id', 'a.reported_failure',
-        ])
-        // Literally the partial index's predicate (payouts_status_due), so the planner can use it.
-        .where(sql<boolean>`p.state IN ('submitted', 'unknown')`)
-        .where('p.status_check_at', '<=', now)
-        .orderBy('p.status_check_at')
-        .limit(limit)
-        .modifyEnd(sql`FOR UPDATE OF p SKIP LOCKED`)
-        .execute();
-      return rows.map((r) => ({
-        payoutId: r.id,
-        batchId: r.batch_id,
-        provider: r.provider as ProviderId,
-        currency: r.currency as CurrencyCode,
-        state: r.state as PayoutState,
-        providerReference: r.provider_reference,
-        checks: r.status_checks,
-        attempt: { payoutId: r.id, attemptNo: r.attempt_no, idempotencyKey: r.idempotency_key, accountId: r.account_id, conversationId: r.provider_conversation_id, reportedFailure: r.reported_failure },
-      }));
+      // Literally the partial index's predicate (payouts_status_due), so the planner can use it.
+      return claimDue(sql<boolean>`p.state IN ('submitted', 'unknown')`, now, limit);
+    },
+
+    async claimDueReversalChecks(now, limit) {
+      // The predicate of payouts_reversal_due.
+      return claimDue(sql<boolean>`p.state = 'paid' AND p.status_check_at IS NOT NULL`, now, limit);
     },
 
     async setStatusCheck(payoutId, update) {
