@@ -106,6 +106,33 @@ describe('MTN MoMo and GSMA callbacks', () => {
     expect(await callbacks(api)).toBe(before + 1);
   });
 
+  it('when two GSMA attempts receive byte-identical error bodies without X-CorrelationID, then both are stored (one slot per request), neither releases money, and both payouts\' status queries are due', async () => {
+    const first = await attemptWithToken(api, 'gsma');
+    const second = await attemptWithToken(api, 'gsma');
+    const before = await callbacks(api);
+    const error = JSON.stringify({ errorCategory: 'businessRule', errorCode: 'insufficientFunds', errorDescription: 'no float' });
+    for (const { token } of [first, second]) {
+      const res = await request(api.app).put(`/v1/callbacks/gsma/${token}`).set('content-type', 'application/json').send(error);
+      expect(res.status).toBe(204);
+    }
+    // The same delivery again is no new callback.
+    expect((await request(api.app).put(`/v1/callbacks/gsma/${first.token}`).set('content-type', 'application/json').send(error)).status).toBe(204);
+    expect(await callbacks(api)).toBe(before + 2);
+    const results = await sql<{ n: string }>`SELECT count(*)::text AS n FROM payout_results WHERE payout_id = ANY(${[first.payoutId, second.payoutId]}::uuid[])`.execute(api.database.db);
+    expect(results.rows[0]!.n).toBe('0');
+    const reported = await sql<{ reported_failure: string | null }>`SELECT reported_failure FROM payout_attempts WHERE payout_id = ANY(${[first.payoutId, second.payoutId]}::uuid[])`.execute(api.database.db);
+    expect(reported.rows.map((r) => r.reported_failure)).toEqual(['insufficient_float:gsma:insufficientFunds', 'insufficient_float:gsma:insufficientFunds']);
+  });
+
+  it('when an attempt\'s token is used on another provider\'s path, then 401 and nothing is stored', async () => {
+    const { token, key } = await attemptWithToken(api, 'mtn-momo');
+    const before = await callbacks(api);
+    const res = await request(api.app).put(`/v1/callbacks/gsma/${token}`).set('content-type', 'application/json').set('x-correlationid', key).send(gsmaTransaction);
+    expect(res.status).toBe(401);
+    expect((await request(api.app).post(`/v1/callbacks/mpesa/${token}`).set('content-type', 'application/json').send(resultBody(key))).status).toBe(401);
+    expect(await callbacks(api)).toBe(before);
+  });
+
   it.each([
     ['mtn-momo', 'post', 'a forged token', false, '{}', 401],
     ['gsma', 'put', 'a forged token', false, '{}', 401],
