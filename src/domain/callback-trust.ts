@@ -4,9 +4,9 @@
 // - `url-token`: an unguessable token in the callback URL, bound to one attempt, one provider and
 //   one route. It proves only that the sender once saw the URL (the provider does; so may a proxy
 //   or a log reader). It may settle `paid` (at the payout's own amount: the callback's figures are
-//   checked first) and may mark the outcome ambiguous (which only makes Tuma ask). A failure it
-//   reports moves no money: Tuma confirms it over a channel the sender does not hold. (A reversal
-//   it reports still settles: its confirmation is the open part of issue #19.)
+//   checked first) and may mark the outcome ambiguous (which only makes Tuma ask). A failure or a
+//   reversal it reports moves no money: Tuma confirms it over a channel the sender does not hold
+//   (a paid payout whose reversal is reported is asked about too: the poller's reversal check).
 // - `status-token`: the answer to a status query Tuma itself sent, with its own credentials, to
 //   the provider (M-Pesa answers asynchronously): a fresh token minted for that one query, valid
 //   on the status route alone, given only to the provider inside our authenticated request. A
@@ -33,9 +33,7 @@ export function callbackVerdict(channel: CallbackChannel, outcome: ReportedOutco
     case 'status-token':
       return 'settle';
     case 'url-token':
-      // A reversal still settles on a URL token: its confirmation by status query (wired in the
-      // poller's reversal check) did not yet pass the GSMA end-to-end test; see the session note.
-      return outcome === 'failed' ? 'confirm' : 'settle';
+      return outcome === 'paid' || outcome === 'ambiguous' ? 'settle' : 'confirm';
     case 'unauthenticated':
       return 'confirm';
   }

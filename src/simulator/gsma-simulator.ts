@@ -285,7 +285,8 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
     if (!authorised(req, res)) return;
     const d = byServerCorrelation.get(req.params.serverCorrelationId);
     if (!d) return sendError(res, 'identification', 'identifierError', 'No request state with this serverCorrelationId.');
-    return res.json(requestStateOf(d, d.status));
+    // A request state is pending, completed or failed: a transaction reversed later was still completed as a request.
+    return res.json(requestStateOf(d, d.status === 'reversed' ? 'completed' : d.status));
   });
 
   router.get('/transactions/:transactionReference', (req, res) => {
