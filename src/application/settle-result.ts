@@ -286,7 +286,7 @@ function settle(pending: Pending, before: PayoutRecord, after: PayoutRecord, cau
  * unsettled until it commits, so a settler never waits for the batch row while holding that account
  * in front of a cancellation.
  */
-async function completeBatchIfDone(tx: Repos, payout: PayoutRecord): Promise<void> {
+export async function completeBatchIfDone(tx: Repos, payout: PayoutRecord): Promise<void> {
   if (await tx.payouts.hasUnsettled(payout.batchId)) return;
   const batch = await tx.batches.lock(payout.batchId);
   if (!batch || (batch.state !== 'approved' && batch.state !== 'dispatching')) return;

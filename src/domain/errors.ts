@@ -51,6 +51,9 @@ export const errorCodes = {
   CALLBACK_UNAUTHENTICATED: { status: 401, message: 'The callback could not be authenticated.' },
   CALLBACK_MALFORMED: { status: 400, message: 'The callback body is not in the provider format.' },
   RATE_LIMITED: { status: 429, message: 'Too many requests from this source; try again later.' },
+  // Held payouts (finance)
+  PAYOUT_NOT_HELD: { status: 409, message: 'The payout is not held for a decision.' },
+  DECISION_INVALID: { status: 422, message: 'The decision is invalid; see detail.' },
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

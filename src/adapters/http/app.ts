@@ -13,6 +13,7 @@ import {
 } from '../../application/ledger.js';
 import { getKey, getPolicy, listKeys, registerKey, revokeKey, setPolicy, signerKeysPageMax } from '../../application/admin.js';
 import { approveBatch } from '../../application/approve-batch.js';
+import { decideHeldPayout, parseDecisionBody } from '../../application/decide-held-payout.js';
 import { cancelBatch, parseCancelBody } from '../../application/cancel-batch.js';
 import { getBatchView, getPayout, listBatchPayouts, parsePayoutState, payoutsPageMax } from '../../application/queries.js';
 import { recordAuthenticatedCallback, recordCallback, recordUnconfirmedCallback, type CallbackRoute, type ParsedCallback } from '../../application/record-callback.js';
@@ -179,6 +180,18 @@ export function createApp(deps: ApiDeps): express.Express {
     const payout = id ? await getPayout(deps.persistence, callerOf(req).organisationId, id) : null;
     if (!payout) return sendRejection(res, reject('NOT_FOUND'));
     res.json(payout);
+  }));
+
+  // Finance decides a payout held because a provider reported something that differs from it.
+  app.post('/v1/payouts/:payoutId/decision', requireRole(deps.authenticate, 'finance', 'admin'), smallJson, route(async (req, res) => {
+    const id = uuidParam(req.params.payoutId);
+    if (!id) return sendRejection(res, reject('NOT_FOUND'));
+    const decision = parseDecisionBody(req.body);
+    if (!decision.ok) return sendRejection(res, decision.error);
+    const result = await decideHeldPayout(deps.persistence, callerOf(req), id, decision.value);
+    if (!result.ok) return sendRejection(res, result.error);
+    req.log.info({ payoutId: id, outcome: decision.value.outcome }, 'held payout decided by finance');
+    res.json(result.value);
   }));
 
   // ---------------------------------------------------------------- administration
