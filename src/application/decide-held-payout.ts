@@ -25,7 +25,7 @@ export function parseDecisionBody(body: unknown): Result<HeldPayoutDecision, Rej
   const { outcome, note, ...rest } = body as Record<string, unknown>;
   if (Object.keys(rest).length > 0) return err(reject('DECISION_INVALID', 'the only members are outcome and note'));
   if (outcome !== 'paid' && outcome !== 'failed') return err(reject('DECISION_INVALID', 'outcome is "paid" or "failed"'));
-  if (typeof note !== 'string' || note.trim().length === 0 || note.length > decisionNoteMaxChars || /[\u0000-\u001f\u007f]/.test(note)) {
+  if (typeof note !== 'string' || note.trim().length === 0 || note.length > decisionNoteMaxChars || /\p{Cc}/u.test(note)) {
     return err(reject('DECISION_INVALID', `note is 1-${decisionNoteMaxChars} printable characters saying why`));
   }
   return ok({ outcome, note: note.trim() });
