@@ -6,7 +6,21 @@ import { deriveId } from '../domain/ids.js';
 import type { ProviderOutcome } from '../domain/provider-outcome.js';
 import { ok } from '../domain/result.js';
 import { reasonCodeMax } from './messages.js';
-import type { AttemptOutcomeUpdate, NewResult, PayoutRecord, Persistence } from './ports.js';
+import type { AttemptOutcomeUpdate, BeneficiaryVault, NewResult, PayoutRecord, Persistence } from './ports.js';
+import { paidResultOf } from './record-callback.js';
+
+/** The result of a provider's synchronous answer to an attempt. */
+const syncResultOf = (payout: PayoutRecord, attemptNo: number, outcome: 'paid' | 'failed' | 'reversed', reasonCode: string | null, providerReference: string | null): NewResult => ({
+  id: deriveId('result', payout.id, String(attemptNo), 'sync'),
+  payoutId: payout.id,
+  batchId: payout.batchId,
+  outcome,
+  reasonCode,
+  providerReference,
+  source: 'sync',
+  attemptNo,
+});
+
 
 /** A failed payout's reason code: "<Tuma failure reason>:<provider code>", e.g. "insufficient_float:mpesa:1". */
 const reasonCodeOf = (outcome: Extract<ProviderOutcome, { kind: 'failed' }>) => `${outcome.reason}:${outcome.providerCode}`.slice(0, reasonCodeMax);
@@ -20,6 +34,8 @@ export interface AttemptAnswer {
 
 export interface AttemptOutcomeDeps {
   readonly persistence: Persistence;
+  /** Compares the receiver a paid answer reports with the payout's (blind index). */
+  readonly vault: BeneficiaryVault;
   readonly statusCheckFirstAfterMs: number;
   /**
    * The poller's resend under the same key: the checks counted so far and the next check the
@@ -46,6 +62,11 @@ export async function recordAttemptOutcomes(deps: AttemptOutcomeDeps, answers: r
   // Submitted or unknown, the payout waits for a callback until the provider's deadline; then the poller asks.
   const statusCheckAt = deps.resend ? undefined : new Date(Date.now() + deps.statusCheckFirstAfterMs);
   const keepStatusChecks = deps.resend ?? false;
+  // A paid answer's figures (GSMA's synchronous Transaction, say) are checked before it settles.
+  const paidFields = new Map<string, Awaited<ReturnType<typeof paidResultOf>>>();
+  for (const { payout, outcome } of answers) {
+    if (outcome.kind === 'paid' && outcome.facts) paidFields.set(payout.id, await paidResultOf(deps, payout, outcome.facts));
+  }
   await deps.persistence.transaction(async (tx) => {
     const locked = new Map((await tx.payouts.lockMany(answers.map((a) => a.payout.id))).map((p) => [p.id, p]));
     // Gathered, then written a statement per kind for the whole chunk.
@@ -58,16 +79,7 @@ export async function recordAttemptOutcomes(deps: AttemptOutcomeDeps, answers: r
       const attempt = (result: AttemptOutcomeUpdate['outcome'], conversationId: string | null, detail: string | null) =>
         attempts.push({ payoutId: payout.id, attemptNo, outcome: result, conversationId, detail });
       const syncResult = (result: 'paid' | 'failed' | 'reversed', reasonCode: string | null, providerReference: string | null) =>
-        results.push({
-          id: deriveId('result', payout.id, String(attemptNo), 'sync'),
-          payoutId: payout.id,
-          batchId: payout.batchId,
-          outcome: result,
-          reasonCode,
-          providerReference,
-          source: 'sync',
-          attemptNo,
-        });
+        results.push(syncResultOf(payout, attemptNo, result, reasonCode, providerReference));
       switch (outcome.kind) {
         case 'pending':
           attempt('accepted', outcome.providerReference, null);
@@ -80,7 +92,11 @@ export async function recordAttemptOutcomes(deps: AttemptOutcomeDeps, answers: r
         case 'paid':
           // A provider that answers with the final result at once (Airtel): settled through the results path.
           attempt('accepted', outcome.providerReference, null);
-          syncResult('paid', null, outcome.providerReference);
+          {
+            const checked = paidFields.get(payout.id);
+            if (checked) results.push({ ...syncResultOf(payout, attemptNo, 'paid', null, outcome.providerReference), ...checked });
+            else syncResult('paid', null, outcome.providerReference);
+          }
           break;
         case 'failed':
           attempt('rejected', null, reasonCodeOf(outcome));

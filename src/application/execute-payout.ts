@@ -91,7 +91,7 @@ export async function executePayout(deps: ExecutePayoutDeps, delivery: Delivery)
 /** Records the provider's answer together with the others that came back at the same moment: one transaction for them all. */
 const recordOutcome = microBatcherPer(
   async (deps: ExecutePayoutDeps, answers: readonly AttemptAnswer[]) => {
-    await recordAttemptOutcomes({ persistence: deps.persistence, statusCheckFirstAfterMs: deps.statusCheckFirstAfterMs ?? statusCheckDefaults.firstAfterMs }, answers);
+    await recordAttemptOutcomes({ persistence: deps.persistence, vault: deps.vault, statusCheckFirstAfterMs: deps.statusCheckFirstAfterMs ?? statusCheckDefaults.firstAfterMs }, answers);
     return answers.map(() => ({ ok: true, value: undefined }) as const);
   },
   workerChunkMax,

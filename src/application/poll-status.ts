@@ -27,7 +27,7 @@ import { unknown, type ProviderOutcome } from '../domain/provider-outcome.js';
 import { assert, ok } from '../domain/result.js';
 import { callbackTokenHash, newCallbackToken } from './callback-token.js';
 import { reasonCodeMax } from './messages.js';
-import { confirmedReason, parsedCallbackOf } from './record-callback.js';
+import { confirmedReason, paidResultOf, parsedCallbackOf } from './record-callback.js';
 import { recordAttemptOutcome } from './attempt-outcome.js';
 import type { BeneficiaryVault, DueStatusCheck, PayoutProvider, Persistence, ProviderDirectory } from './ports.js';
 import { runEvery } from './periodic.js';
@@ -219,6 +219,9 @@ type Recorded = 'resolved' | 'waiting' | 'flagged' | 'moved_on' | { readonly res
 async function record(deps: StatusPollDeps, policy: StatusCheckPolicy, c: Claimed, outcome: ProviderOutcome, now: Date): Promise<'resolved' | 'waiting' | 'flagged' | 'moved_on'> {
   const { check } = c;
   const log = deps.logger.child({ payoutId: check.payoutId, attemptNo: check.attempt.attemptNo, account: check.attempt.accountId });
+  // A paid answer's figures are checked against the payout before it settles (issue #19 item 4).
+  const reported = outcome.kind === 'paid' && outcome.facts ? await deps.persistence.read.payouts.find(check.payoutId) : null;
+  const paidFields = reported && outcome.kind === 'paid' ? await paidResultOf(deps, reported, outcome.facts) : null;
   const done = await deps.persistence.transaction(async (tx) => {
     const current = await tx.payouts.lock(check.payoutId);
     // A reported reversal of a paid payout: the provider's own answer confirms it, or nothing moves.
@@ -255,6 +258,7 @@ async function record(deps: StatusPollDeps, policy: StatusCheckPolicy, c: Claime
         providerReference: result.providerReference,
         source: 'status_query',
         attemptNo: check.attempt.attemptNo,
+        ...(paidFields ?? {}),
       });
       // The outbox has the answer: no more questions while the settler applies it.
       await tx.payouts.setStatusCheck(check.payoutId, { at: null });
@@ -327,7 +331,7 @@ async function resend(deps: StatusPollDeps, policy: StatusCheckPolicy, c: Claime
     outcome = unknown(null, `resend not sent: ${(error as Error).message}`.slice(0, 200));
   }
   log.info({ outcome: outcome.kind }, 'attempt sent again under the same key');
-  await recordAttemptOutcome({ persistence: deps.persistence, statusCheckFirstAfterMs: policy.firstAfterMs, resend: true }, payout, check.attempt.attemptNo, outcome);
+  await recordAttemptOutcome({ persistence: deps.persistence, vault: deps.vault, statusCheckFirstAfterMs: policy.firstAfterMs, resend: true }, payout, check.attempt.attemptNo, outcome);
 }
 
 /**

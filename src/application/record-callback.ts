@@ -12,7 +12,7 @@ import { callbackVerdict, type CallbackChannel, type ReportedOutcome } from '../
 import { isCurrencyCode } from '../domain/currency.js';
 import { reject, type Rejection } from '../domain/errors.js';
 import { deriveId } from '../domain/ids.js';
-import type { ProviderOutcome } from '../domain/provider-outcome.js';
+import type { ProviderOutcome, ReportedFacts } from '../domain/provider-outcome.js';
 import { formatAmount, parseAmount } from '../domain/money.js';
 import { err, ok, type Result } from '../domain/result.js';
 import { callbackTokenHash, callbackTokenLifetimeMs, callbackTokenPattern } from './callback-token.js';
@@ -40,23 +40,8 @@ export interface ParsedCallback {
   readonly facts?: CallbackFacts;
 }
 
-/**
- * What a callback reports about the payment, each as the provider wrote it (null: not reported).
- * Tuma compares them with the payout before anything settles (issue #19 item 4); none is stored in clear.
- */
-export interface CallbackFacts {
-  /** The amount moved, as a plain decimal string ("50", "50.00"); a JSON number is converted with String(). */
-  readonly amount: string | null;
-  /** ISO 4217 code as reported. */
-  readonly currency: string | null;
-  /**
-   * The receiving number in international form, digits only with or without a leading '+'
-   * (Daraja "254712345678 - NAME" gives "254712345678"); null when absent, masked or national.
-   */
-  readonly receiver: string | null;
-  /** The provider's fee for this payment, a plain decimal string in the payout's currency. */
-  readonly fee: string | null;
-}
+/** What a callback reports about the payment (domain/provider-outcome.ts): checked against the payout before it settles. */
+export type CallbackFacts = ReportedFacts;
 
 /**
  * A provider callback's outcome, as stored: paid and failed are final; pending and unknown are
@@ -187,6 +172,21 @@ export function confirmedReason(confirmation: string | null, reported: string | 
   return reported;
 }
 
+/**
+ * The fields of a paid answer's result, whatever its source (a callback, a status answer, the
+ * synchronous answer to a send): `held` with the differences when its figures disagree with the
+ * payout, else `paid` with the fee it reported.
+ */
+export async function paidResultOf(
+  deps: { persistence: Persistence; vault: BeneficiaryVault },
+  payout: PayoutRecord,
+  facts: ReportedFacts | undefined,
+): Promise<Pick<NewResult, 'outcome' | 'reasonCode' | 'feeMinor' | 'differences'>> {
+  const checked = await checkReport(deps, payout, facts);
+  if (checked.differences.length === 0) return { outcome: 'paid', reasonCode: null, feeMinor: checked.feeMinor, differences: null };
+  return { outcome: 'held', reasonCode: checked.differences.map((d) => d.kind).join(',').slice(0, reasonCodeMax), feeMinor: null, differences: checked.differences };
+}
+
 /** The longest reported figure quoted back in a difference's detail. */
 const reportedFigureCharsMax = 32;
 const quoted = (reported: string) => (/^[0-9A-Za-z.,-]{1,32}$/.test(reported) ? reported : `(unreadable, ${Math.min(reported.length, 9_999)} characters)`).slice(0, reportedFigureCharsMax + 32);
@@ -197,10 +197,10 @@ const quoted = (reported: string) => (/^[0-9A-Za-z.,-]{1,32}$/.test(reported) ? 
  * took, parsed exactly. Any difference holds the payout; a figure the provider does not report is
  * not compared.
  */
-async function checkReport(
+export async function checkReport(
   deps: { persistence: Persistence; vault: BeneficiaryVault },
   payout: PayoutRecord,
-  facts: ParsedCallback['facts'],
+  facts: ReportedFacts | undefined,
 ): Promise<{ differences: PayoutDifference[]; feeMinor: bigint | null }> {
   const differences: PayoutDifference[] = [];
   if (!facts) return { differences, feeMinor: null };

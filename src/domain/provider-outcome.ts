@@ -37,9 +37,24 @@ export const failureReasons = [
 ] as const;
 export type FailureReason = (typeof failureReasons)[number];
 
+/**
+ * What a provider reports about a payment, each as it wrote it (null: not reported): checked
+ * against the payout before a paid answer settles (issue #19 item 4); none is stored in clear.
+ */
+export interface ReportedFacts {
+  /** The amount moved, as a plain decimal string ("50", "50.00"). */
+  readonly amount: string | null;
+  /** ISO 4217 code as reported. */
+  readonly currency: string | null;
+  /** The receiving number in international form, digits with or without a leading '+'; null when absent, masked or national. */
+  readonly receiver: string | null;
+  /** The provider's fee for this payment, a plain decimal string in the payout's currency. */
+  readonly fee: string | null;
+}
+
 export type ProviderOutcome =
-  /** The money reached the payee. */
-  | { readonly kind: 'paid'; readonly providerReference: string | null }
+  /** The money reached the payee; `facts`, where the answer reports them, are checked against the payout. */
+  | { readonly kind: 'paid'; readonly providerReference: string | null; readonly facts?: ReportedFacts }
   /** Confirmed: the money did not move and will not move for this request. */
   | { readonly kind: 'failed'; readonly reason: FailureReason; readonly providerCode: string }
   /** The provider has the request and has not finished it. */
@@ -54,7 +69,7 @@ export type ProviderOutcome =
   /** The money reached the payee and the provider took it back later: it is in our float again. */
   | { readonly kind: 'reversed'; readonly providerReference: string | null; readonly providerCode: string };
 
-export const paid = (providerReference: string | null = null): ProviderOutcome => ({ kind: 'paid', providerReference });
+export const paid = (providerReference: string | null = null, facts?: ReportedFacts): ProviderOutcome => (facts ? { kind: 'paid', providerReference, facts } : { kind: 'paid', providerReference });
 export const failed = (reason: FailureReason, providerCode: string): ProviderOutcome => ({ kind: 'failed', reason, providerCode });
 export const pending = (providerReference: string | null = null): ProviderOutcome => ({ kind: 'pending', providerReference });
 export const unknown = (providerCode: string | null, detail: string): ProviderOutcome => ({ kind: 'unknown', providerCode, detail });

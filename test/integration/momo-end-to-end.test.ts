@@ -23,7 +23,7 @@ describe.each<TransportKind>(['kafka', 'in-process'])('MTN MoMo end to end over 
   beforeAll(async () => {
     database = await createTestDatabase();
     // A refusal here is to be final (the retry after a failure that may pass has its own test: payout-retries).
-    runtime = await startTestRuntime(await testConfig(database.url, transport, { PAYOUT_RETRY_REASONS: 'none' }));
+    runtime = await startTestRuntime(await testConfig(database.url, transport, { PAYOUT_RETRY_REASONS: 'none', STATUS_CHECK_FIRST_AFTER_MS: '300', STATUS_POLL_INTERVAL_MS: '50' }));
   });
 
   afterAll(async () => {
@@ -65,5 +65,26 @@ describe.each<TransportKind>(['kafka', 'in-process'])('MTN MoMo end to end over 
       [`batch:${document.batchId}:committed`]: '0',
       [`programme:${s.programmeId}:available`]: String(10_000_000 - 50_000),
     });
+  });
+
+  it('when MoMo\'s callback is lost and its status answer reports another amount, then the payout is held for finance, never settled at its own amount', async () => {
+    const momo = runtime.momoSimulator!;
+    momo.setFaults({ rules: [{ pattern: '^256772000003$', fault: 'lost-callback', reportAmount: '99999' }] });
+    const s = await ugandanProgramme(runtime);
+    const auth = { authorization: `Bearer ${await tokenFor(s.organisationId, ['programme_manager'])}` };
+    const document = { ...batchDocument(s, [{ ref: 'ug-3', provider: 'mtn-momo', msisdn: '+256772000003', amount: '40000' }], { total: '40000' }), currency: 'UGX' };
+    const submitted = await fetch(`${runtime.apiUrl}/v1/batches`, { method: 'POST', headers: { ...auth, 'content-type': 'application/jose+json' }, body: JSON.stringify(await sign(document, s.maker)) });
+    expect(submitted.status).toBe(201);
+    const id = payoutIdOf(document.batchId, 'ug-3');
+    const held = await net.eventually(async () => {
+      const body = (await (await fetch(`${runtime.apiUrl}/v1/payouts/${id}`, { headers: auth })).json()) as { state: string; exceptions?: { kind: string; detail: string }[] };
+      return body.state === 'held' ? body : null;
+    }, settleTimeoutMs, 'the payout to be held');
+    expect(held.exceptions).toEqual([expect.objectContaining({ kind: 'amount_mismatch', detail: 'reported amount 99999, the payout is 40000 UGX' })]);
+    const source = await sql<{ source: string }>`SELECT source FROM payout_results WHERE payout_id = ${id}::uuid AND outcome = 'held'`.execute(database.db);
+    expect(source.rows).toEqual([{ source: 'status_query' }]);
+    expect(momo.executions(momoReferenceId(attemptKey(id, 1)))).toBe(1);
+    const paid = await sql<{ n: string }>`SELECT count(*)::text AS n FROM transfers WHERE payout_id = ${id}::uuid`.execute(database.db);
+    expect(paid.rows[0]!.n).toBe('0');
   });
 });

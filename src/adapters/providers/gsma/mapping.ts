@@ -281,7 +281,7 @@ export function mapTransactionBody(body: unknown): ProviderOutcome {
   const reference = text(b.transactionReference);
   const mapped = transactionStatusTable[status.trim().toLowerCase()];
   if (mapped === undefined) return unknown(`gsma:status:${status.slice(0, 32)}`, 'undocumented transaction status');
-  if (mapped === 'paid') return paid(reference);
+  if (mapped === 'paid') return paid(reference, transactionFacts(b));
   if (mapped === 'pending') return pending(reference);
   if (mapped === 'reversed') return reversed(reference, `gsma:status:${status.trim().toLowerCase().slice(0, 32)}`);
   return failed(mapped, `gsma:status:${status.trim().toLowerCase().slice(0, 32)}`);

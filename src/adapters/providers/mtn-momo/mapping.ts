@@ -181,7 +181,7 @@ export function mapTransferResponse(status: number, body: unknown): ProviderOutc
 export function mapTransferResult(body: unknown): ProviderOutcome {
   const b = record(body);
   const reference = codeOf(b.financialTransactionId);
-  if (b.status === 'SUCCESSFUL') return paid(reference);
+  if (b.status === 'SUCCESSFUL') return paid(reference, transferResultFacts(b));
   if (b.status === 'PENDING') return pending(reference);
   if (b.status === 'FAILED') {
     const code = reasonCodeOf(b.reason);
