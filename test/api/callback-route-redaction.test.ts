@@ -9,7 +9,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { AesGcmVault } from '../../src/adapters/crypto/vault.js';
 import { kyselyPersistence } from '../../src/adapters/db/persistence.js';
 import { createApp } from '../../src/adapters/http/app.js';
@@ -18,18 +17,8 @@ import { newCallbackToken } from '../../src/application/callback-token.js';
 import { createLogger } from '../../src/cli/logger.js';
 import { testAuthConfig } from '../support/auth.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { logSink } from '../support/log-sink.js';
 
-/** Every line the logger writes, parsed. */
-function logSink() {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n')) if (line.length > 0) lines.push(line);
-      done();
-    },
-  });
-  return { lines, stream };
-}
 
 /** A request sent as written: no client normalises the path (doubled slashes, absolute form, escapes). */
 function send(port: number, method: string, path: string, body: string): Promise<number> {

@@ -4,7 +4,6 @@
 // ("https://user:secret@host"); a callback URL carries the attempt's token. Every client, and the
 // guard around it, keeps the error's name and words but replaces each URL by "[url]".
 import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import type { ProviderAdapter, StatusQuery, SubmitRequest } from '../../src/application/ports.js';
 import { AirtelClient } from '../../src/adapters/providers/airtel/airtel-client.js';
 import { encryptAirtelPin } from '../../src/adapters/providers/airtel/pin.js';
@@ -17,15 +16,10 @@ import { newCallbackToken } from '../../src/application/callback-token.js';
 import { createLogger } from '../../src/cli/logger.js';
 import type { CurrencyCode } from '../../src/domain/currency.js';
 import type { ProviderOutcome } from '../../src/domain/provider-outcome.js';
+import { logSink } from '../support/log-sink.js';
 
-function logSink() {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n')) if (line.length > 0) lines.push(line);
-      done();
-    },
-  });
+function logSinkLogger() {
+  const { lines, stream } = logSink();
   return { lines, logger: createLogger('trace', 'tuma', stream) };
 }
 
@@ -45,7 +39,7 @@ const detailOf = (o: ProviderOutcome): string => JSON.stringify(o);
 
 describe('provider clients: no credential or token in an outcome or a log line', () => {
   it.each(clients)('%s: a base URL with credentials is unknown, its detail names no URL', async (_name, currency, msisdn, make) => {
-    const { lines, logger } = logSink();
+    const { lines, logger } = logSinkLogger();
     const client = make(logger);
     const token = newCallbackToken();
     const callbackUrl = `http://127.0.0.1:9/v1/callbacks/x/${token}`;
@@ -66,7 +60,7 @@ describe('provider clients: no credential or token in an outcome or a log line',
   });
 
   it('the guard: a throw whose message names a URL is unknown without it', async () => {
-    const { lines, logger } = logSink();
+    const { lines, logger } = logSinkLogger();
     const leaky: ProviderAdapter & { readonly id: 'gsma' } = {
       id: 'gsma',
       submit: () => Promise.reject(new TypeError(`Failed to parse URL from ${credentialedBase}/x`)),

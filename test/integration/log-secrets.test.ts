@@ -22,7 +22,6 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { sql } from 'kysely';
 import type { ProviderAdapter, StatusQuery, SubmitRequest } from '../../src/application/ports.js';
 import { AirtelClient } from '../../src/adapters/providers/airtel/airtel-client.js';
@@ -37,6 +36,7 @@ import { tokenFor } from '../support/auth.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { batchDocument, net, setUpProviderProgramme, sign, type PayoutLine } from '../support/fixtures.js';
 import { testConfig } from '../support/runtime.js';
+import { logSink } from '../support/log-sink.js';
 
 const settleTimeoutMs = 40_000;
 const providers = ['mpesa', 'mtn-momo', 'gsma', 'airtel'] as const;
@@ -44,17 +44,6 @@ type Provider = (typeof providers)[number];
 
 // ---------------------------------------------------------------- what the test collects
 
-/** Every log line, as written. */
-function logSink() {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n')) if (line.length > 0) lines.push(line);
-      done();
-    },
-  });
-  return { lines, stream };
-}
 
 type SecretKind = 'callback-token' | 'credential' | 'access-token' | 'wire-credential' | 'bearer-jwt' | 'master-key';
 
