@@ -215,7 +215,7 @@ export async function checkReport(
   }
   if (facts.receiver !== null) {
     const digits = facts.receiver.replace(/^\+/, '');
-    const [expected] = [...(await deps.persistence.read.payouts.msisdnHashes([payout.id])).values()];
+    const expected = await msisdnHashById(deps.persistence, payout.id);
     const reported = /^[1-9][0-9]{7,14}$/.test(digits) ? await deps.vault.blindIndex(payout.programmeId, `+${digits}`) : null;
     if (!expected || !reported || reported.length !== expected.length || !timingSafeEqual(reported, expected)) {
       differences.push({ kind: 'receiver_mismatch', detail: 'the receiving number the provider reported is not the payout\'s' });
@@ -252,6 +252,16 @@ const storeCallback = microBatcherPer((persistence: Persistence, items: readonly
 /** The attempt a callback token (its SHA-256) was issued for, looked up with the other callbacks' of the moment. */
 const attemptByToken = microBatcherPer(
   async (persistence: Persistence, hashes: readonly Buffer[]) => (await persistence.read.payouts.findAttemptsByTokens(hashes)).map((value) => ({ ok: true, value }) as const),
+  callbackStoreChunkMax,
+  callbackStoreFlushesMax,
+);
+
+/** A payout's blind-indexed number, read with the other callbacks' of the moment (a paid report naming its receiver). */
+const msisdnHashById = microBatcherPer(
+  async (persistence: Persistence, ids: readonly string[]) => {
+    const found = await persistence.read.payouts.msisdnHashes(ids);
+    return ids.map((id) => ({ ok: true, value: found.get(id) ?? null }) as const);
+  },
   callbackStoreChunkMax,
   callbackStoreFlushesMax,
 );
