@@ -137,20 +137,10 @@ export async function recordAuthenticatedCallback(
   // A status answer that only says "failed" confirms the failure a callback reported before, with its reason.
   if (verdict === 'settle' && proof.channel === 'status-token' && parsed.outcome === 'failed') reasonCode = confirmedReason(parsed.reasonCode, await persistence.read.payouts.reportedFailure(payout.id, attempt.attemptNo));
   if (verdict === 'settle') {
-    const checked = parsed.outcome === 'paid' ? await checkReport(deps, payout, parsed.facts) : { differences: [], feeMinor: null };
-    const held = checked.differences.length > 0;
-    result = {
-      id: deriveId('result', provider, proof.scope, parsed.dedupeKey),
-      payoutId: payout.id,
-      batchId: payout.batchId,
-      outcome: held ? 'held' : parsed.outcome,
-      reasonCode: held ? checked.differences.map((d) => d.kind).join(',').slice(0, reasonCodeMax) : (reasonCode?.slice(0, reasonCodeMax) ?? null),
-      providerReference: parsed.providerReference,
-      source: 'callback',
-      attemptNo: attempt.attemptNo,
-      feeMinor: held ? null : checked.feeMinor,
-      differences: held ? checked.differences : null,
-    };
+    const about = { id: deriveId('result', provider, proof.scope, parsed.dedupeKey), payoutId: payout.id, batchId: payout.batchId, providerReference: parsed.providerReference, source: 'callback', attemptNo: attempt.attemptNo } as const;
+    result = parsed.outcome === 'paid'
+      ? { ...about, ...(await paidResultOf(deps, payout, parsed.facts)) }
+      : { ...about, outcome: parsed.outcome, reasonCode: reasonCode?.slice(0, reasonCodeMax) ?? null };
   }
   const stored = await storeCallback(persistence, {
     callback: { provider, scope: proof.scope, authenticated: true, dedupeKey: parsed.dedupeKey, payoutId: orphan ? null : payout.id, rawBodyEnc: sealed },
@@ -189,7 +179,8 @@ export async function paidResultOf(
 
 /** The longest reported figure quoted back in a difference's detail. */
 const reportedFigureCharsMax = 32;
-const quoted = (reported: string) => (/^[0-9A-Za-z.,-]{1,32}$/.test(reported) ? reported : `(unreadable, ${Math.min(reported.length, 9_999)} characters)`).slice(0, reportedFigureCharsMax + 32);
+const quotable = new RegExp(`^[0-9A-Za-z.,-]{1,${reportedFigureCharsMax}}$`);
+const quoted = (reported: string) => (quotable.test(reported) ? reported : `(unreadable, ${Math.min(reported.length, 9_999)} characters)`);
 
 /**
  * A paid report's figures against the payout (issue #19 item 4): amount and currency exactly, the
