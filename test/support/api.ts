@@ -35,6 +35,8 @@ export async function startTestApi(
     bodyMaxBytes?: number;
     callbackAllowLists?: ApiDeps['callbackAllowLists'];
     callbackAuthOf?: ApiDeps['callbackAuthOf'];
+    unsignedCallbacksAccepted?: ApiDeps['unsignedCallbacksAccepted'];
+    unsignedOrphanBudget?: ApiDeps['unsignedOrphanBudget'];
     /** What the API sees of the database (a fault injected into one port); the test's own `persistence` stays the real one. */
     persistenceOfApi?: (real: Persistence) => Persistence;
   } = {},
@@ -54,6 +56,8 @@ export async function startTestApi(
     authenticate: createAuthenticator(testAuthConfig),
     ...(options.callbackAllowLists ? { callbackAllowLists: options.callbackAllowLists } : {}),
     ...(options.callbackAuthOf ? { callbackAuthOf: options.callbackAuthOf } : {}),
+    ...(options.unsignedCallbacksAccepted ? { unsignedCallbacksAccepted: options.unsignedCallbacksAccepted } : {}),
+    ...(options.unsignedOrphanBudget ? { unsignedOrphanBudget: options.unsignedOrphanBudget } : {}),
   });
   const problems: string[] = [];
   const app = express();
