@@ -420,8 +420,11 @@ export interface PayoutRepo {
   insertExceptions(exceptions: readonly PayoutException[]): Promise<void>;
   /** Each held payout's differences, oldest first. */
   exceptionsOf(payoutIds: readonly string[]): Promise<readonly PayoutException[]>;
-  /** Held payouts, oldest first after the cursor (the payout id of the last one seen); at most `limit`. */
-  listHeld(after: { readonly updatedAt: Date; readonly id: string } | null, limit: number): Promise<PayoutRecord[]>;
+  /**
+   * Held payouts, oldest first, after the cursor of the last one seen ("<microseconds since the
+   * epoch>:<payout id>", exact to the database's clock); at most `limit`, each with its cursor.
+   */
+  listHeld(after: { readonly micros: bigint; readonly id: string } | null, limit: number): Promise<{ readonly payout: PayoutRecord; readonly cursor: string }[]>;
   /** The attempt sent under the provider idempotency key. */
   findAttemptByKey(idempotencyKey: string): Promise<AttemptRecord | null>;
   /** How many payouts are in each stored state (every organisation: for operators' metrics). */

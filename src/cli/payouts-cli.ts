@@ -17,7 +17,7 @@ export const requeuePayoutsMax = 1_000;
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Held payouts listed per page at most. */
 export const heldPageMax = 1_000;
-const usage = `usage: tuma payouts requeue <payoutId>... (at most ${requeuePayoutsMax})\n       tuma payouts held [--after <updatedAt>,<payoutId>] [--limit <n>] (at most ${heldPageMax})`;
+const usage = `usage: tuma payouts requeue <payoutId>... (at most ${requeuePayoutsMax})\n       tuma payouts held [--after <cursor>] [--limit <n>] (at most ${heldPageMax})`;
 
 export async function runPayoutsCli(argv: readonly string[], cfg: Config, logger: Logger, out: (line: string) => void, err: (line: string) => void): Promise<number> {
   const { positionals } = parseArgs({ args: [...argv], allowPositionals: true, strict: false, options: { dev: { type: 'boolean' } } });
@@ -72,9 +72,8 @@ async function listHeld(argv: readonly string[], cfg: Config, logger: Logger, ou
     return 2;
   }
   const limit = values.limit === undefined ? 100 : /^[1-9][0-9]{0,3}$/.test(String(values.limit)) ? Number(values.limit) : NaN;
-  const afterMatch = values.after === undefined ? null : /^([0-9TZ:.+-]{20,35}),([0-9a-f-]{36})$/.exec(String(values.after).toLowerCase().replace('t', 'T').replace('z', 'Z'));
-  const afterAt = afterMatch ? new Date(afterMatch[1]!) : null;
-  if (!(limit >= 1 && limit <= heldPageMax) || (values.after !== undefined && (!afterMatch || !uuidPattern.test(afterMatch[2]!) || Number.isNaN(afterAt!.getTime())))) {
+  const afterMatch = values.after === undefined ? null : /^([0-9]{1,18}):([0-9a-f-]{36})$/.exec(String(values.after).toLowerCase());
+  if (!(limit >= 1 && limit <= heldPageMax) || (values.after !== undefined && (!afterMatch || !uuidPattern.test(afterMatch[2]!)))) {
     err(usage);
     return 2;
   }
@@ -85,9 +84,9 @@ async function listHeld(argv: readonly string[], cfg: Config, logger: Logger, ou
   const handle = createDb(cfg.database.url, 2, logger);
   try {
     const persistence = kyselyPersistence(handle.db, handle.pool);
-    const page = await persistence.read.payouts.listHeld(afterMatch ? { updatedAt: afterAt!, id: afterMatch[2]! } : null, limit);
-    const exceptions = await persistence.read.payouts.exceptionsOf(page.map((p) => p.id));
-    for (const p of page) {
+    const page = await persistence.read.payouts.listHeld(afterMatch ? { micros: BigInt(afterMatch[1]!), id: afterMatch[2]! } : null, limit);
+    const exceptions = await persistence.read.payouts.exceptionsOf(page.map((h) => h.payout.id));
+    for (const { payout: p } of page) {
       out(JSON.stringify({
         payoutId: p.id,
         organisationId: p.organisationId,
@@ -101,7 +100,7 @@ async function listHeld(argv: readonly string[], cfg: Config, logger: Logger, ou
       }));
     }
     const last = page.length === limit ? page[page.length - 1] : undefined;
-    out(JSON.stringify({ next: last ? `${last.updatedAt.toISOString()},${last.id}` : null }));
+    out(JSON.stringify({ next: last ? last.cursor : null }));
     return 0;
   } finally {
     await handle.close();

@@ -26,7 +26,7 @@ const usage = `usage: tuma <command> [--dev]
               send stuck payouts on again: a flagged one's status checks start over (a resend,
               if any, under the same key); a queued one's dispatch message is republished;
               any other says exactly why not
-  payouts held [--after <updatedAt>,<payoutId>] [--limit <n>]
+  payouts held [--after <cursor>] [--limit <n>]
               list the payouts held for finance, with what the provider reported differently
   callbacks orphans [--after <id>] [--limit <n>]
               list the callbacks kept for no known payout (provider, key, when; never the body)

@@ -7,6 +7,9 @@ import request from 'supertest';
 import { bearer, postJson, startTestApi, type TestApi } from '../support/api.js';
 import { batchDocument, setUpProgramme, sign, type Scenario } from '../support/fixtures.js';
 import { payoutIdOf } from '../../src/domain/ids.js';
+import { pino } from 'pino';
+import { runPayoutsCli } from '../../src/cli/payouts-cli.js';
+import { testConfig } from '../support/runtime.js';
 
 let api: TestApi;
 beforeAll(async () => (api = await startTestApi()));
@@ -95,5 +98,45 @@ describe('a held payout, decided by finance', () => {
     expect({ status: notHeld.status, code: notHeld.body.error?.code }).toEqual({ status: 409, code: 'PAYOUT_NOT_HELD' });
     expect((await request(api.app).post(`/v1/payouts/${held}/decision`).set('content-type', 'application/json').send(JSON.stringify(body))).status).toBe(401);
     expect((await sql<{ state: string }>`SELECT state FROM payouts WHERE id = ${held}::uuid`.execute(api.database.db)).rows[0]!.state).toBe('held');
+  });
+});
+
+describe('tuma payouts held', () => {
+  async function cli(argv: readonly string[], url: string | null = api.database.url): Promise<{ code: number; out: string[]; err: string[] }> {
+    const out: string[] = [];
+    const err: string[] = [];
+    const config = await testConfig(api.database.url, 'in-process');
+    const code = await runPayoutsCli(argv, url ? config : { ...config, database: { ...config.database, url: null } } as typeof config, pino({ level: 'silent' }), (l) => out.push(l), (l) => err.push(l));
+    return { code, out, err };
+  }
+
+  it('when payouts are held, then each is listed oldest first with what differed, never a number or a name, page by page', async () => {
+    const first = await heldPayout();
+    const second = await heldPayout();
+    const page1 = await cli(['held', '--limit', '1']);
+    expect(page1.code).toBe(0);
+    const [line, next] = page1.out.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(line).toMatchObject({ amount: '100.00', currency: 'KES', providerReference: 'QK1', exceptions: [{ kind: 'amount_mismatch', detail: 'reported amount 999, the payout is 100.00 KES' }] });
+    expect(typeof next!.next).toBe('string');
+    const all = await cli(['held', '--limit', '1000']);
+    const ids = all.out.slice(0, -1).map((l) => (JSON.parse(l) as { payoutId: string }).payoutId);
+    expect(ids).toEqual(expect.arrayContaining([first.held, second.held]));
+    expect(all.out.join('\n')).not.toMatch(/2547220000\d/);
+    const page2 = await cli(['held', '--limit', '1', '--after', String(next!.next)]);
+    expect((JSON.parse(page2.out[0]!) as { payoutId: string }).payoutId).not.toBe((line as { payoutId: string }).payoutId);
+  });
+
+  it.each([
+    [['held', '--limit', '0']], [['held', '--limit', '1001']], [['held', '--limit', 'x']], [['held', '--after', 'nonsense']], [['held', '--bogus']], [['held', 'extra']],
+  ])('when the arguments are %j, then it exits 2 with the usage and prints nothing', async (argv) => {
+    const r = await cli(argv);
+    expect({ code: r.code, out: r.out }).toEqual({ code: 2, out: [] });
+    expect(r.err.join('\n')).toContain('usage');
+  });
+
+  it('when DATABASE_URL is not set, then it exits 78 and says so', async () => {
+    const r = await cli(['held'], null);
+    expect(r.code).toBe(78);
+    expect(r.err.join('\n')).toContain('DATABASE_URL');
   });
 });

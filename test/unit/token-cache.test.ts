@@ -1,6 +1,6 @@
 // One token per credential: shared, refreshed before expiry, one refresh in flight, and a refused
 // token forgotten only if it is still the current one.
-import { expiresInSeconds, TokenCache } from '../../src/adapters/providers/token-cache.js';
+import { errorDetail, expiresInSeconds, TokenCache } from '../../src/adapters/providers/token-cache.js';
 
 function fakeProvider(lifeS: number) {
   let issued = 0;
@@ -95,5 +95,18 @@ describe('the token cache', () => {
     ['1e3', 99],
   ])('when expires_in is %p, then it reads as %p seconds', (raw, expected) => {
     expect(expiresInSeconds(raw, 99)).toBe(expected);
+  });
+});
+
+describe('errorDetail', () => {
+  it('when a fetch times out (a DOMException, no native Error), then its name is kept: the outcome says TimeoutError, not "error"', () => {
+    expect(errorDetail(new DOMException('The operation was aborted due to timeout', 'TimeoutError'), 200)).toBe('TimeoutError: The operation was aborted due to timeout');
+  });
+
+  it('when an error names a URL, then the URL is not in the detail; anything not error-like is "error"', () => {
+    expect(errorDetail(new TypeError('fetch failed for http://user:secret@host/v1/callbacks/mpesa/abc'), 200)).toBe('TypeError: fetch failed for [url]');
+    expect(errorDetail('a string', 200)).toBe('error');
+    expect(errorDetail({ name: 1 }, 200)).toBe('error');
+    expect(errorDetail(new Error('x'.repeat(500)), 20)).toHaveLength(20);
   });
 });

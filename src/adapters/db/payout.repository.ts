@@ -459,11 +459,13 @@ export function payoutRepository(db: DbOrTx): PayoutRepo {
     },
 
     async listHeld(after, limit) {
-      // The predicate and order of the partial index payouts_held.
-      let q = selectPayouts(db).where(sql<boolean>`p.state = 'held'`);
-      if (after) q = q.where(sql<boolean>`(p.updated_at, p.id) > (${after.updatedAt}::timestamptz, ${after.id}::uuid)`);
+      // The predicate and order of the partial index payouts_held; the cursor in whole microseconds
+      // (a JS Date has milliseconds only: a cursor in them would return the last row again).
+      const micros = sql<string>`(extract(epoch FROM p.updated_at) * 1000000)::bigint`;
+      let q = selectPayouts(db).select(micros.as('updated_us')).where(sql<boolean>`p.state = 'held'`);
+      if (after) q = q.where(sql<boolean>`(${micros}, p.id) > (${after.micros.toString()}::bigint, ${after.id}::uuid)`);
       const rows = await q.orderBy('p.updated_at').orderBy('p.id').limit(limit).execute();
-      return rows.map(toPayoutRecord);
+      return rows.map((r) => ({ payout: toPayoutRecord(r), cursor: `${r.updated_us}:${r.id}` }));
     },
 
     async recordReportedFailures(reports) {

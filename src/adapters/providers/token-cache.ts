@@ -58,8 +58,15 @@ export function expiresInSeconds(raw: unknown, fallbackS: number): number {
  * most `charsMax` characters.
  */
 export function errorDetail(error: unknown, charsMax: number): string {
-  // isNativeError, not instanceof: fetch's errors may come from another realm (a vm context).
-  return withoutUrls(types.isNativeError(error) ? `${error.name}: ${error.message}` : 'error').slice(0, charsMax);
+  // isNativeError, not instanceof: fetch's errors may come from another realm (a vm context). A
+  // timeout is a DOMException (TimeoutError, AbortError), which is no native Error: its name counts too.
+  const named = types.isNativeError(error) || (typeof DOMException !== 'undefined' && error instanceof DOMException) || isNamed(error);
+  return withoutUrls(named ? `${(error as Error).name}: ${(error as Error).message}` : 'error').slice(0, charsMax);
+}
+
+/** An error-like object from another realm: a string name and message. */
+function isNamed(error: unknown): boolean {
+  return !!error && typeof error === 'object' && typeof (error as { name?: unknown }).name === 'string' && typeof (error as { message?: unknown }).message === 'string';
 }
 
 /** `text` with every URL in it replaced by "[url]". */
