@@ -4,11 +4,15 @@
 // row, a paid report with the wrong amount, and one receipt reported for two payouts. After each:
 // executions per idempotency key at the simulator never above 1, `tuma ledger verify` green, and
 // each payout in the state the issue names.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { sql } from 'kysely';
 import type { SubmitRequest } from '../../src/application/ports.js';
 import { verifyLedger } from '../../src/application/ledger-chain.js';
 import { requeuePayout } from '../../src/application/requeue-payout.js';
 import { topicNames } from '../../src/application/messages.js';
+import { GsmaClient } from '../../src/adapters/providers/gsma/gsma-client.js';
 import { MpesaClient } from '../../src/adapters/providers/mpesa/mpesa-client.js';
 import type { Runtime } from '../../src/cli/runtime.js';
 import { attemptKey, payoutIdOf } from '../../src/domain/ids.js';
@@ -173,5 +177,71 @@ describe('callbacks are evidence, over kafka', () => {
     const metrics = await (await fetch(runtime.metricsUrl!)).text();
     expect(metrics).toMatch(/tuma_payouts\{state="held"\} [1-9]/);
     await settledWell([amount, r1, r2]);
+  });
+});
+
+describe('identical GSMA bodies on two attempts, over kafka', () => {
+  let database: TestDatabase;
+  let runtime: Runtime;
+  const dir = mkdtempSync(join(tmpdir(), 'tuma-evidence-'));
+  const gsmaUrls = new Map<string, string>();
+  const originalGsmaSubmit = GsmaClient.prototype.submit;
+
+  beforeAll(async () => {
+    GsmaClient.prototype.submit = function (this: GsmaClient, req: SubmitRequest) {
+      gsmaUrls.set(req.idempotencyKey, req.callbackUrl);
+      return originalGsmaSubmit.call(this, req);
+    };
+    database = await createTestDatabase();
+    const simulatorPort = await net.freePort();
+    const file = join(dir, 'accounts.json');
+    writeFileSync(file, JSON.stringify({
+      accounts: [{
+        id: 'gsma-sl', provider: 'gsma', country: 'SL', currency: 'SLE', baseUrl: `http://127.0.0.1:${simulatorPort}/gsma`,
+        consumerKey: { env: 'T_GSMA_KEY' }, consumerSecret: { env: 'T_GSMA_SECRET' }, debitParty: [{ key: 'walletid', value: '1' }],
+      }],
+    }));
+    runtime = await startTestRuntime(await testConfig(database.url, 'kafka', {
+      PROVIDERS_FILE: file, SIMULATOR_PORT: String(simulatorPort), T_GSMA_KEY: 'gsma-key', T_GSMA_SECRET: 'gsma-secret',
+      STATUS_CHECK_FIRST_AFTER_MS: '60000', STATUS_POLL_INTERVAL_MS: '50',
+    }));
+  });
+
+  afterAll(async () => {
+    GsmaClient.prototype.submit = originalGsmaSubmit;
+    await runtime?.stop();
+    await database?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('when two attempts get byte-identical failure bodies without X-CorrelationID, then each is its own callback, neither releases money, and each payout is settled by its own status query: paid once', async () => {
+    runtime.gsmaSimulator!.setFaults({ rules: [{ pattern: '^\\+?2327600001[12]$', fault: 'lost-callback' }] });
+    const s = await setUpProviderProgramme(runtime.persistence, { provider: 'gsma', currency: 'SLE', fundedMinor: 10_000_00n, floatMinor: 100_000_00n });
+    const auth = { authorization: `Bearer ${await tokenFor(s.organisationId, ['programme_manager'])}` };
+    const document = { ...batchDocument(s, [
+      { ref: 'g-1', provider: 'gsma', msisdn: '+23276000011', amount: '10.00' },
+      { ref: 'g-2', provider: 'gsma', msisdn: '+23276000012', amount: '10.00' },
+    ], { total: '20.00' }), currency: 'SLE' };
+    const res = await fetch(`${runtime.apiUrl}/v1/batches`, { method: 'POST', headers: { ...auth, 'content-type': 'application/jose+json' }, body: JSON.stringify(await sign(document, s.maker)) });
+    expect(res.status).toBe(201);
+    const ids = ['g-1', 'g-2'].map((ref) => payoutIdOf(document.batchId, ref));
+    const submitted = async (id: string) => (await sql<{ state: string }>`SELECT state FROM payouts WHERE id = ${id}::uuid`.execute(database.db)).rows[0]!.state;
+    for (const id of ids) await net.eventually(async () => (gsmaUrls.has(attemptKey(id, 1)) && (await submitted(id)) === 'submitted' ? true : null), waitMs, 'the attempt to be submitted');
+
+    const body = JSON.stringify({ errorCategory: 'businessRule', errorCode: 'insufficientFunds', errorDescription: 'no float' });
+    for (const id of ids) {
+      const put = await fetch(gsmaUrls.get(attemptKey(id, 1))!, { method: 'PUT', headers: { 'content-type': 'application/json' }, body });
+      expect(put.status).toBe(204);
+    }
+    const stored = await sql<{ payout_id: string }>`SELECT payout_id FROM callbacks WHERE payout_id = ANY(${ids}::uuid[])`.execute(database.db);
+    expect(stored.rows.map((r) => r.payout_id).sort()).toEqual([...ids].sort());
+    // The status queries the forged failures made due find both paid at the provider.
+    for (const id of ids) await net.eventually(async () => ((await submitted(id)) === 'paid' ? true : null), waitMs, 'the payout to be settled by its status query');
+    for (const id of ids) {
+      expect(runtime.gsmaSimulator!.executions(attemptKey(id, 1))).toBe(1);
+      expect(runtime.gsmaSimulator!.executions(attemptKey(id, 2))).toBe(0);
+    }
+    const report = await net.eventually(async () => { const r = await verifyLedger(runtime.persistence); return r.ok ? r : null; }, waitMs, 'the ledger to verify');
+    expect(report.ok).toBe(true);
   });
 });
