@@ -124,6 +124,29 @@ describe('MTN MoMo and GSMA callbacks', () => {
     expect(reported.rows.map((r) => r.reported_failure)).toEqual(['insufficient_float:gsma:insufficientFunds', 'insufficient_float:gsma:insufficientFunds']);
   });
 
+  it('when a status query\'s token is used on a payment route, or a resend\'s payment token on a status route, then 401 and nothing is stored', async () => {
+    const { key, payoutId } = await attemptWithToken(api);
+    const statusToken = newCallbackToken();
+    const resendToken = newCallbackToken();
+    await api.persistence.transaction(async (tx) => {
+      await tx.payouts.insertStatusToken(payoutId, 1, callbackTokenHash(statusToken), 'status');
+      await tx.payouts.insertStatusToken(payoutId, 1, callbackTokenHash(resendToken), 'payment');
+      return { ok: true as const, value: undefined };
+    });
+    const before = await callbacks(api);
+    const refused = [
+      await request(api.app).post(`/v1/callbacks/mpesa/${statusToken}`).set('content-type', 'application/json').send(resultBody(key)),
+      await request(api.app).post(`/v1/callbacks/mpesa/${statusToken}/timeout`).set('content-type', 'application/json').send(JSON.stringify({ OriginatorConversationID: key })),
+      await request(api.app).post(`/v1/callbacks/mpesa/${resendToken}/status`).set('content-type', 'application/json').send(resultBody(key)),
+      await request(api.app).post(`/v1/callbacks/mpesa/${resendToken}/status/timeout`).set('content-type', 'application/json').send(JSON.stringify({ OriginalConversationID: key })),
+    ];
+    expect(refused.map((r) => r.status)).toEqual([401, 401, 401, 401]);
+    expect(await callbacks(api)).toBe(before);
+    // Each on its own route is taken.
+    expect((await request(api.app).post(`/v1/callbacks/mpesa/${resendToken}`).set('content-type', 'application/json').send(resultBody(key))).status).toBe(200);
+    expect(await callbacks(api)).toBe(before + 1);
+  });
+
   it('when an attempt\'s token is used on another provider\'s path, then 401 and nothing is stored', async () => {
     const { token, key } = await attemptWithToken(api, 'mtn-momo');
     const before = await callbacks(api);
