@@ -3,11 +3,14 @@
 // receipt that settled another payout). Having looked at the provider's statement, finance says
 // it was paid (the committed money leaves the float, as a paid payout's does) or not paid (the
 // money goes back to the programme), with a note; one SQL transaction, the decision and who made it
-// recorded in the payout's history. A decision never sends anything to a provider.
+// recorded in the payout's history and in the audit log (in the same transaction: no decision
+// without its audit event). A decision never sends anything to a provider.
+import { auditFreeText } from '../domain/audit.js';
 import { reject, type Rejection } from '../domain/errors.js';
 import { postings } from '../domain/ledger-rules.js';
 import { movePayout } from '../domain/payout-state.js';
 import { assert, err, ok, type Result } from '../domain/result.js';
+import { appendAudit } from './audit.js';
 import type { Actor, Persistence } from './ports.js';
 import { getPayout, type PayoutView } from './queries.js';
 import { completeBatchIfDone } from './settle-result.js';
@@ -31,7 +34,8 @@ export function parseDecisionBody(body: unknown): Result<HeldPayoutDecision, Rej
   return ok({ outcome, note: note.trim() });
 }
 
-export async function decideHeldPayout(persistence: Persistence, actor: Actor, payoutId: string, decision: HeldPayoutDecision): Promise<Result<PayoutView, Rejection>> {
+/** `requestId`: the API request the decision came in on, for the audit event. */
+export async function decideHeldPayout(persistence: Persistence, actor: Actor, payoutId: string, decision: HeldPayoutDecision, requestId: string | null = null): Promise<Result<PayoutView, Rejection>> {
   const done = await persistence.transaction(async (tx) => {
     const payout = await tx.payouts.lock(payoutId);
     if (!payout || payout.organisationId !== actor.organisationId) return err(reject('NOT_FOUND'));
@@ -51,6 +55,15 @@ export async function decideHeldPayout(persistence: Persistence, actor: Actor, p
       failureCode: decision.outcome === 'failed' ? 'finance_decision' : null,
     }]);
     await completeBatchIfDone(tx, payout);
+    // The note is free text: a phone number typed into it must not outlive the programme's data key here.
+    await appendAudit(tx, {
+      organisationId: payout.organisationId,
+      actor: actor.subject.slice(0, 128),
+      requestId,
+      action: 'payout.decision',
+      objectId: payout.id,
+      detail: { outcome: decision.outcome, note: auditFreeText(decision.note) },
+    });
     return ok(undefined);
   });
   if (!done.ok) return done;

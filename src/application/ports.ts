@@ -1,5 +1,6 @@
 // What the use cases need from the outside world, as interfaces. adapters/ implements them;
 // nothing in application/ imports an adapter.
+import type { StoredAuditEvent } from '../domain/audit.js';
 import type { BatchState, PayoutState } from '../domain/payout-state.js';
 import type { CurrencyCode } from '../domain/currency.js';
 import type { Rejection, RowError } from '../domain/errors.js';
@@ -270,6 +271,23 @@ export interface LedgerAuditRepo {
   guards(): Promise<{ table: string; name: string; enabled: boolean }[]>;
 }
 
+/** The audit log's storage: append-only, each event chained as it is written (application/audit.ts). */
+export interface AuditLogRepo {
+  /**
+   * Takes the audit log's transaction-level lock (held until commit: one appender at a time), then
+   * reads the newest event's hash, draws the next seq and reads the transaction's time. The head is
+   * read after the lock is granted, so only in a READ COMMITTED transaction is it the newest.
+   */
+  claimNext(): Promise<{ seq: bigint; atMicros: bigint; prevHash: Buffer | null }>;
+  insert(event: StoredAuditEvent): Promise<void>;
+  /** Every event after `afterSeq`, in seq order (verify). */
+  eventsAfter(afterSeq: bigint | null, limit: number): Promise<StoredAuditEvent[]>;
+  /** One organisation's events after `afterSeq`, in seq order. */
+  organisationEvents(organisationId: string, afterSeq: bigint | null, limit: number): Promise<StoredAuditEvent[]>;
+  /** The audit table's triggers and whether each is enabled. */
+  guards(): Promise<{ name: string; enabled: boolean }[]>;
+}
+
 export interface BatchRepo {
   findSignerKey(kid: string): Promise<SignerKeyRecord | null>;
   findProgramme(programmeId: string): Promise<ProgrammeRecord | null>;
@@ -533,6 +551,7 @@ export interface Repos {
   readonly callbacks: CallbackRepo;
   readonly chain: LedgerChainRepo;
   readonly audit: LedgerAuditRepo;
+  readonly auditLog: AuditLogRepo;
 }
 
 export interface Persistence {

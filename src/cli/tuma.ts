@@ -8,6 +8,7 @@ import { runDemo } from './demo.js';
 import { runKeysCli } from './keys-cli.js';
 import { devIssuerJwks, devMasterKey, mintDevToken, seedDemo } from './dev.js';
 import { runLedgerCli } from './ledger-cli.js';
+import { runAuditCli } from './audit-cli.js';
 import { runCallbacksCli } from './callbacks-cli.js';
 import { runPayoutsCli } from './payouts-cli.js';
 import { createLogger } from './logger.js';
@@ -22,6 +23,8 @@ const usage = `usage: tuma <command> [--dev]
               recompute the ledger's hash chain and invariants; exit 1 on any problem
   ledger chain
               link every final transfer into the hash chain now
+  audit verify [--json] [--anchor <seq>:<hash>]...
+              recompute the audit log's hash chain; exit 1 naming the first broken link
   payouts requeue <payoutId>...
               send stuck payouts on again: a flagged one's status checks start over (a resend,
               if any, under the same key); a queued one's dispatch message is republished;
@@ -63,6 +66,11 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   if (!command || values.help) {
     process.stdout.write(`${usage}\n`);
     return command ? 0 : 2;
+  }
+  // An auditor's command: DATABASE_URL is all it needs of the configuration (no master key, no issuer).
+  if (command === 'audit') {
+    const databaseUrl = processEnv().DATABASE_URL;
+    return runAuditCli(argv.slice(argv.indexOf('audit') + 1), databaseUrl ? databaseUrl : null, createLogger('warn'), (l) => process.stdout.write(`${l}\n`), (l) => process.stderr.write(`${l}\n`));
   }
   let cfg: Config;
   try {

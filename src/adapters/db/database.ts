@@ -207,6 +207,21 @@ export interface ProviderReceiptsTable {
   created_at: Generated<Date>;
 }
 
+/** Privileged actions, hash-chained as written (append-only; migration 0012). */
+export interface AuditEventsTable {
+  seq: ColumnType<bigint, bigint, never>;
+  at: ColumnType<Date, Date | string, never>;
+  organisation_id: string;
+  actor: string;
+  request_id: string | null;
+  action: string;
+  object_type: string;
+  object_id: string;
+  detail: Json<Record<string, string>>;
+  prev_hash: Buffer | null;
+  hash: Buffer;
+}
+
 export interface Database {
   organisations: OrganisationsTable;
   ledgers: LedgersTable;
@@ -227,6 +242,7 @@ export interface Database {
   payout_results: PayoutResultsTable;
   payout_exceptions: PayoutExceptionsTable;
   provider_receipts: ProviderReceiptsTable;
+  audit_events: AuditEventsTable;
 }
 
 export type Db = Kysely<Database>;

@@ -4,6 +4,7 @@ import type { Persistence, Repos } from '../../application/ports.js';
 import type { Rejection } from '../../domain/errors.js';
 import type { Err } from '../../domain/result.js';
 import { adminRepository } from './admin.repository.js';
+import { auditLogRepository } from './audit-log.repository.js';
 import { batchRepository } from './batch.repository.js';
 import type { Db, DbOrTx } from './database.js';
 import { ledgerAuditRepository, ledgerChainRepository } from './ledger-chain.repository.js';
@@ -20,6 +21,7 @@ const repos = (db: DbOrTx, pool?: pg.Pool): Repos => ({
   callbacks: callbackRepository(db),
   chain: ledgerChainRepository(db),
   audit: ledgerAuditRepository(db),
+  auditLog: auditLogRepository(db),
 });
 
 class Rollback extends Error {

@@ -188,7 +188,7 @@ export function createApp(deps: ApiDeps): express.Express {
     if (!id) return sendRejection(res, reject('NOT_FOUND'));
     const decision = parseDecisionBody(req.body);
     if (!decision.ok) return sendRejection(res, decision.error);
-    const result = await decideHeldPayout(deps.persistence, callerOf(req), id, decision.value);
+    const result = await decideHeldPayout(deps.persistence, callerOf(req), id, decision.value, String(req.id));
     if (!result.ok) return sendRejection(res, result.error);
     req.log.info({ payoutId: id, outcome: decision.value.outcome }, 'held payout decided by finance');
     res.json(result.value);
