@@ -278,7 +278,14 @@ describe('status poller (in-process, M-Pesa simulator)', () => {
       // Not a moment early.
       await pollStatuses(deps, { limit: 10, now: new Date(due.getTime() - 1) });
       expect((await payoutRow(payoutId)).status_checks).toBe(check - 1);
-      await pollStatuses(deps, { limit: 10, now: due });
+      // Due: claimed by this poll, unless another transaction holds the row at that instant (the
+      // settler applying the resend's own queue timeout, which arrives when it will): the claim
+      // skips locked rows and the next poll takes it. A few polls at the same instant, bounded.
+      for (let poll = 0; poll < 50; poll++) {
+        await pollStatuses(deps, { limit: 10, now: due });
+        if ((await payoutRow(payoutId)).status_checks >= check) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
       const row = await payoutRow(payoutId);
       expect(row.status_checks).toBe(check);
       if (check < policy.checksMax) {
