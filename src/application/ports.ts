@@ -9,7 +9,10 @@ import type { Journal } from '../domain/ledger-rules.js';
 import type { ProgrammePolicy } from '../domain/programme-policy.js';
 import type { ProviderOutcome } from '../domain/provider-outcome.js';
 import type { ProviderId } from '../domain/providers.js';
+import type { ReconciliationClass, StatementLineProblem, StatementRejection } from '../domain/reconciliation.js';
 import type { Result } from '../domain/result.js';
+import type { StatementFormat } from '../domain/statement-formats.js';
+import type { Writable } from 'node:stream';
 
 // ---------- records ----------
 
@@ -568,7 +571,7 @@ export interface Persistence {
 // ---------- beneficiary data ----------
 
 /** What may be sealed: every place beneficiary data can sit at rest. */
-export type SealedField = 'msisdn' | 'name' | 'batch_payload' | 'callback_body';
+export type SealedField = 'msisdn' | 'name' | 'batch_payload' | 'callback_body' | 'statement_file';
 
 export interface BeneficiaryVault {
   /** Encrypts under the programme's data key, bound to the subject (payout or batch id) and field. */
@@ -736,4 +739,87 @@ export class ProviderUnavailableError extends Error {
     super(message);
     this.name = 'ProviderUnavailableError';
   }
+}
+
+// ---------- reconciliation (issue #14) ----------
+
+/** One reconciliation class's figures: lines or payouts, and their sums in minor units. */
+export interface ReconciliationClassFigures {
+  readonly count: number;
+  readonly statementMinor: bigint;
+  readonly ledgerMinor: bigint;
+}
+
+/** A stored statement and its reconciliation, as an import answers it (the first time or again). */
+export interface StatementRecord {
+  readonly statementId: string;
+  readonly accountId: string;
+  readonly currency: string;
+  readonly organisationId: string;
+  readonly format: string;
+  readonly formatVersion: number;
+  readonly periodFrom: Date;
+  readonly periodTo: Date;
+  readonly sha256Hex: string;
+  readonly sizeBytes: number;
+  readonly openingBalanceMinor: bigint;
+  readonly closingBalanceMinor: bigint;
+  readonly linesTotal: number;
+  readonly linesImported: number;
+  readonly linesRefused: number;
+  readonly refusedLines: readonly StatementLineProblem[];
+  readonly counts: Readonly<Partial<Record<ReconciliationClass, ReconciliationClassFigures>>>;
+}
+
+/** What the set-based pass needs: the format's columns by role, the account and the period. */
+export interface StatementClassifyQuery {
+  readonly statementId: string;
+  readonly accountId: string;
+  readonly format: StatementFormat;
+  /** The currency's amount grammar (domain/reconciliation.ts amountPatternOf). */
+  readonly amountPattern: string;
+  readonly scale: number;
+  readonly periodFrom: Date;
+  readonly periodTo: Date;
+  /** File lines before the first data line (header block and column header). */
+  readonly linesBeforeData: number;
+  readonly refusedLinesReportedMax: number;
+}
+
+export interface StatementClassifyOutcome {
+  readonly linesTotal: number;
+  readonly linesImported: number;
+  readonly linesRefused: number;
+  /** The first bad lines' problems (at most refusedLinesReportedMax lines). */
+  readonly refusedLines: readonly StatementLineProblem[];
+  readonly counts: Readonly<Partial<Record<ReconciliationClass, ReconciliationClassFigures>>>;
+}
+
+export type NewStatement = Omit<StatementRecord, 'linesTotal' | 'linesImported' | 'linesRefused' | 'refusedLines' | 'counts'> & {
+  readonly importedBy: string;
+  readonly fileChunks: number;
+};
+
+/** One import's SQL transaction: it holds the staging table (one import at a time). */
+export interface StatementImportSession {
+  /**
+   * COPYs the data lines `feed` writes into `sink` into the staging table (CSV, `columns`
+   * columns). A line COPY cannot read (wrong column count, bad encoding) is returned named; the
+   * transaction is then unusable and the import must end with an Err.
+   */
+  copy(columns: number, feed: (sink: Writable) => Promise<void>): Promise<StatementLineProblem | null>;
+  findBySha256(accountId: string, sha256: Buffer): Promise<StatementRecord | null>;
+  /** A statement of the account whose period overlaps [from, to), if any. */
+  findOverlapping(accountId: string, from: Date, to: Date): Promise<{ statementId: string; periodFrom: Date; periodTo: Date } | null>;
+  insertStatement(statement: NewStatement): Promise<void>;
+  /** Stores the sealed original file's chunks in order; returns how many. */
+  storeFileChunks(statementId: string, chunks: AsyncIterable<Buffer>): Promise<number>;
+  /** The one set-based pass: casts, validates, inserts lines, matches, classifies, writes items. */
+  classify(query: StatementClassifyQuery): Promise<StatementClassifyOutcome>;
+  recordOutcome(statementId: string, fileChunks: number, outcome: StatementClassifyOutcome): Promise<void>;
+}
+
+export interface StatementStore {
+  /** Runs `work` in one SQL transaction holding the staging table; an Err result rolls it back. */
+  importing<T>(work: (session: StatementImportSession) => Promise<Result<T, StatementRejection>>): Promise<Result<T, StatementRejection>>;
 }

@@ -222,6 +222,54 @@ export interface AuditEventsTable {
   hash: Buffer;
 }
 
+/** Provider statements and their reconciliation (migration 0013). */
+export interface StatementsTable {
+  id: string;
+  account_id: string;
+  currency: string;
+  organisation_id: string;
+  imported_by: string;
+  format: string;
+  format_version: number;
+  period_from: Date;
+  period_to: Date;
+  sha256: Buffer;
+  size_bytes: bigint;
+  file_chunks: number;
+  opening_balance_minor: bigint;
+  closing_balance_minor: bigint;
+  lines_total: number;
+  lines_imported: number;
+  lines_refused: number;
+  refused_lines: JsonDefault<{ line: number; column: string; problem: string }[]>;
+  counts: JsonDefault<Record<string, { count: number; statementMinor: string; ledgerMinor: string }>>;
+  imported_at: Generated<Date>;
+}
+export interface StatementFilesTable { statement_id: string; chunk_no: number; sealed: Buffer }
+export interface StatementLinesTable {
+  statement_id: string;
+  line_no: number;
+  account_id: string;
+  provider_transaction_id: string;
+  kind: 'payout' | 'charge' | 'reversal' | 'other';
+  status: 'completed' | 'failed';
+  completed_at: Date;
+  paid_in_minor: bigint;
+  withdrawn_minor: bigint;
+  balance_minor: bigint | null;
+  linked_transaction_id: string | null;
+  our_reference: string | null;
+  duplicate: boolean;
+}
+export interface ReconciliationItemsTable {
+  statement_id: string;
+  line_no: number | null;
+  payout_id: string | null;
+  class: string;
+  statement_minor: bigint | null;
+  ledger_minor: bigint | null;
+}
+
 export interface Database {
   organisations: OrganisationsTable;
   ledgers: LedgersTable;
@@ -243,6 +291,10 @@ export interface Database {
   payout_exceptions: PayoutExceptionsTable;
   provider_receipts: ProviderReceiptsTable;
   audit_events: AuditEventsTable;
+  statements: StatementsTable;
+  statement_files: StatementFilesTable;
+  statement_lines: StatementLinesTable;
+  reconciliation_items: ReconciliationItemsTable;
 }
 
 export type Db = Kysely<Database>;

@@ -1,0 +1,289 @@
+// Import a provider statement and reconcile it (issue #14, architecture §8a): the file's bytes
+// stream once — through SHA-256, through the vault (sealed 1 MiB chunks to a temporary file, to be
+// stored in the same transaction) and, past the header block, straight into COPY. One set-based SQL
+// pass then casts, validates, inserts the lines, matches them against the account's payouts and
+// classifies every line and every ledger payout of the period. JavaScript never walks the lines.
+// Idempotent: the same bytes for the same account answer the stored reconciliation again.
+import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { isCurrencyCode, scaleOf, type CurrencyCode } from '../domain/currency.js';
+import {
+  amountPatternOf,
+  isColumnHeader,
+  parseStatementHeader,
+  statementRejection,
+  type StatementHeader,
+  type StatementRejection,
+} from '../domain/reconciliation.js';
+import { err, ok, type Result } from '../domain/result.js';
+import { mappingProblems, statementFormats, type StatementFormat } from '../domain/statement-formats.js';
+import type { BeneficiaryVault, StatementImportSession, StatementRecord, StatementStore } from './ports.js';
+
+/** Largest statement file accepted: a month of a busy shortcode (1M lines ≈ 204 MB) with room. */
+export const statementBytesMax = 512 * 1024 * 1024;
+/** Header-block bytes read before the column-header line must have come. */
+export const statementHeaderBytesMax = 64 * 1024;
+/** Plaintext bytes per sealed chunk of the original file. */
+export const statementFileChunkBytes = 1024 * 1024;
+/** Bad lines named in a refusal or a partial import (every bad line is counted). */
+export const refusedLinesReportedMax = 1000;
+/** The longest period one statement may cover. */
+export const statementPeriodMaxMs = 366 * 24 * 3600 * 1000;
+
+export interface ImportStatementInput {
+  /** The statement file's bytes, read once. */
+  readonly source: Readable;
+  readonly accountId: string;
+  /** The account's currency: the statement's amounts are in it. */
+  readonly currency: string;
+  /** `id@version` of a mapping in domain/statement-formats.ts. */
+  readonly format: string;
+  /** [from, to): must be the period the file's header declares. */
+  readonly period: { readonly from: Date; readonly to: Date };
+  readonly options?: {
+    /** Store the good lines of a file with bad lines (listed in the answer); default: refuse it whole. */
+    readonly importGoodLines?: boolean;
+    /** Below statementBytesMax only (tests, a stricter route). */
+    readonly sizeBytesMax?: number;
+  };
+  readonly caller: { readonly organisationId: string; readonly subject: string };
+}
+
+export interface ImportStatementDeps {
+  readonly store: StatementStore;
+  readonly vault: Pick<BeneficiaryVault, 'sealUnowned'>;
+}
+
+export interface ImportedStatement extends StatementRecord {
+  /** true when these bytes had been imported before: nothing new was stored. */
+  readonly replayed: boolean;
+}
+
+/** A refusal found while the bytes stream: it stops the stream, the import answers it. */
+class StreamRefusal extends Error {
+  constructor(readonly rejection: StatementRejection) {
+    super(rejection.code);
+  }
+}
+
+export async function importStatement(deps: ImportStatementDeps, input: ImportStatementInput): Promise<Result<ImportedStatement, StatementRejection>> {
+  const checked = checkInput(input);
+  if (!checked.ok) {
+    input.source.destroy();
+    return checked;
+  }
+  const { format, currency } = checked.value;
+  const statementId = randomUUID();
+  const dir = await mkdtemp(join(tmpdir(), 'tuma-statement-'));
+  try {
+    const sealedFile = await open(join(dir, 'sealed'), 'w+', 0o600);
+    try {
+      const splitter = new StatementSplitter(format, input.options?.sizeBytesMax ?? statementBytesMax, statementId, deps.vault, sealedFile);
+      return await deps.store.importing((session) => importInSession(session, { input, format, currency, statementId, splitter, sealedFile }));
+    } finally {
+      await sealedFile.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function checkInput(input: ImportStatementInput): Result<{ format: StatementFormat; currency: CurrencyCode }, StatementRejection> {
+  const format = statementFormats.get(input.format);
+  if (!format) return err(statementRejection('STATEMENT_FORMAT_UNKNOWN', `no format ${input.format.slice(0, 80)}`));
+  const problems = mappingProblems(format);
+  if (problems.length > 0) throw new Error(`invariant violated: the mapping ${input.format} is invalid: ${problems.join('; ')}`);
+  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(input.accountId)) return err(statementRejection('STATEMENT_REQUEST_INVALID', 'account: not an account id'));
+  if (!isCurrencyCode(input.currency)) return err(statementRejection('STATEMENT_REQUEST_INVALID', 'currency: not a currency Tuma pays in'));
+  const { from, to } = input.period;
+  if (!(from.getTime() < to.getTime()) || to.getTime() - from.getTime() > statementPeriodMaxMs) {
+    return err(statementRejection('STATEMENT_REQUEST_INVALID', 'period: from must be before to, at most 366 days apart'));
+  }
+  const sizeMax = input.options?.sizeBytesMax ?? statementBytesMax;
+  if (!Number.isInteger(sizeMax) || sizeMax < 1 || sizeMax > statementBytesMax) {
+    return err(statementRejection('STATEMENT_REQUEST_INVALID', `sizeBytesMax: 1 to ${statementBytesMax}`));
+  }
+  if (input.caller.subject.length < 1 || input.caller.subject.length > 256) return err(statementRejection('STATEMENT_REQUEST_INVALID', 'caller: no subject'));
+  return ok({ format, currency: input.currency });
+}
+
+interface SessionArgs {
+  readonly input: ImportStatementInput;
+  readonly format: StatementFormat;
+  readonly currency: CurrencyCode;
+  readonly statementId: string;
+  readonly splitter: StatementSplitter;
+  readonly sealedFile: FileHandle;
+}
+
+async function importInSession(session: StatementImportSession, a: SessionArgs): Promise<Result<ImportedStatement, StatementRejection>> {
+  const { input, format, splitter } = a;
+  let problem;
+  try {
+    problem = await session.copy(format.columns.length, (sink: Writable) => pipeline(input.source, splitter, sink));
+  } catch (error) {
+    if (error instanceof StreamRefusal) return err(error.rejection);
+    throw error;
+  }
+  if (problem) {
+    const line = { ...problem, line: problem.line + splitter.linesBeforeData };
+    return err(statementRejection('STATEMENT_LINES_INVALID', 'a line is not CSV of the format\'s columns', { lines: [line], badLines: 1 }));
+  }
+  const sha256 = splitter.digest();
+  const existing = await session.findBySha256(input.accountId, sha256);
+  if (existing) return ok({ ...existing, replayed: true });
+  const header = parseStatementHeader(format, splitter.headerLines, a.currency);
+  if (!header.ok) return err(statementRejection('STATEMENT_HEADER_INVALID', header.error));
+  const period = checkPeriod(header.value, input.period);
+  if (!period.ok) return period;
+  const overlap = await session.findOverlapping(input.accountId, input.period.from, input.period.to);
+  if (overlap) {
+    return err(statementRejection('STATEMENT_PERIOD_OVERLAP',
+      `statement ${overlap.statementId} covers ${overlap.periodFrom.toISOString()} to ${overlap.periodTo.toISOString()}; versions of a period are not supported yet`));
+  }
+  return store(session, a, sha256, header.value);
+}
+
+function checkPeriod(header: StatementHeader, period: ImportStatementInput['period']): Result<true, StatementRejection> {
+  if (header.periodFrom.getTime() === period.from.getTime() && header.periodTo.getTime() === period.to.getTime()) return ok(true);
+  return err(statementRejection('STATEMENT_PERIOD_MISMATCH',
+    `the file covers ${header.periodFrom.toISOString()} to ${header.periodTo.toISOString()}, not ${period.from.toISOString()} to ${period.to.toISOString()}`));
+}
+
+async function store(session: StatementImportSession, a: SessionArgs, sha256: Buffer, header: StatementHeader): Promise<Result<ImportedStatement, StatementRejection>> {
+  const { input, format, statementId, splitter } = a;
+  const record = {
+    statementId, accountId: input.accountId, currency: a.currency, organisationId: input.caller.organisationId,
+    format: format.id, formatVersion: format.version, periodFrom: input.period.from, periodTo: input.period.to,
+    sha256Hex: sha256.toString('hex'), sizeBytes: splitter.sizeBytes,
+    openingBalanceMinor: header.openingBalanceMinor, closingBalanceMinor: header.closingBalanceMinor,
+  };
+  await session.insertStatement({ ...record, importedBy: input.caller.subject, fileChunks: splitter.fileChunks });
+  const outcome = await session.classify({
+    statementId, accountId: input.accountId, format, amountPattern: amountPatternOf(scaleOf(a.currency), format.amounts.thousandsSeparator),
+    scale: scaleOf(a.currency), periodFrom: input.period.from, periodTo: input.period.to, linesBeforeData: splitter.linesBeforeData,
+    refusedLinesReportedMax,
+  });
+  if (outcome.linesRefused > 0 && input.options?.importGoodLines !== true) {
+    return err(statementRejection('STATEMENT_LINES_INVALID', `${outcome.linesRefused} of ${outcome.linesTotal} lines are invalid`,
+      { lines: outcome.refusedLines, badLines: outcome.linesRefused }));
+  }
+  const chunks = await session.storeFileChunks(statementId, readSealedChunks(a.sealedFile));
+  if (chunks !== splitter.fileChunks) throw new Error('invariant violated: every sealed chunk of the file is stored');
+  await session.recordOutcome(statementId, chunks, outcome);
+  return ok({ ...record, ...outcome, replayed: false });
+}
+
+/** Sealed chunks as the splitter wrote them: a 4-byte big-endian length, then the sealed bytes. */
+async function* readSealedChunks(file: FileHandle): AsyncGenerator<Buffer> {
+  const length = Buffer.alloc(4);
+  let position = 0;
+  for (;;) {
+    const { bytesRead } = await file.read(length, 0, 4, position);
+    if (bytesRead === 0) return;
+    if (bytesRead !== 4) throw new Error('invariant violated: a sealed chunk has its length');
+    const sealed = Buffer.alloc(length.readUInt32BE(0));
+    const body = await file.read(sealed, 0, sealed.length, position + 4);
+    if (body.bytesRead !== sealed.length) throw new Error('invariant violated: a sealed chunk is whole');
+    position += 4 + sealed.length;
+    yield sealed;
+  }
+}
+
+/**
+ * Passes the data lines through untouched and keeps the header block (bounded) for the domain to
+ * read; hashes every byte; seals the file in chunks to a temporary file; stops past the size limit.
+ */
+class StatementSplitter extends Transform {
+  readonly headerLines: string[] = [];
+  linesBeforeData = 0;
+  sizeBytes = 0;
+  fileChunks = 0;
+  private readonly hash: Hash = createHash('sha256');
+  private header: Buffer | null = Buffer.alloc(0);
+  private plain: Buffer[] = [];
+  private plainBytes = 0;
+  private fileBytes = 0;
+
+  constructor(
+    private readonly format: StatementFormat,
+    private readonly sizeMax: number,
+    private readonly statementId: string,
+    private readonly vault: Pick<BeneficiaryVault, 'sealUnowned'>,
+    private readonly file: FileHandle,
+  ) {
+    super();
+  }
+
+  digest(): Buffer {
+    return this.hash.digest();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.sizeBytes += chunk.length;
+    if (this.sizeBytes > this.sizeMax) {
+      callback(new StreamRefusal(statementRejection('STATEMENT_TOO_LARGE', `the file is larger than ${this.sizeMax} bytes`)));
+      return;
+    }
+    this.hash.update(chunk);
+    const body = this.header === null ? chunk : this.takeHeader(chunk);
+    if (body instanceof StreamRefusal) return callback(body);
+    if (body.length > 0) this.push(body);
+    this.plain.push(chunk);
+    this.plainBytes += chunk.length;
+    if (this.plainBytes < statementFileChunkBytes) return callback();
+    this.sealPlain().then(() => callback(), callback);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.header !== null) {
+      callback(new StreamRefusal(statementRejection('STATEMENT_HEADER_INVALID', `no column-header line (${this.format.columns[0]?.title ?? ''}, …) in the file`)));
+      return;
+    }
+    if (this.sizeBytes === 0) return callback(new StreamRefusal(statementRejection('STATEMENT_HEADER_INVALID', 'the file is empty')));
+    this.sealPlain().then(() => callback(), callback);
+  }
+
+  /** Adds `chunk` to the header block; once the column-header line has come, returns what follows it. */
+  private takeHeader(chunk: Buffer): Buffer | StreamRefusal {
+    let pending = Buffer.concat([this.header ?? Buffer.alloc(0), chunk]);
+    for (;;) {
+      const eol = pending.indexOf(0x0a);
+      if (eol < 0) break;
+      let line = pending.subarray(0, eol).toString('utf8').replace(/\r$/, '');
+      if (this.linesBeforeData === 0) line = line.replace(/^\uFEFF/, '');
+      pending = pending.subarray(eol + 1);
+      this.linesBeforeData += 1;
+      if (isColumnHeader(this.format, line)) {
+        this.header = null;
+        return pending;
+      }
+      if (this.linesBeforeData >= this.format.headerLinesMax) {
+        return new StreamRefusal(statementRejection('STATEMENT_HEADER_INVALID', `no column-header line in the first ${this.format.headerLinesMax} lines`));
+      }
+      this.headerLines.push(line);
+    }
+    if (pending.length > statementHeaderBytesMax) {
+      return new StreamRefusal(statementRejection('STATEMENT_HEADER_INVALID', `a header line is longer than ${statementHeaderBytesMax} bytes`));
+    }
+    this.header = Buffer.from(pending);
+    return Buffer.alloc(0);
+  }
+
+  private async sealPlain(): Promise<void> {
+    if (this.plainBytes === 0) return;
+    const plaintext = Buffer.concat(this.plain, this.plainBytes);
+    this.plain = [];
+    this.plainBytes = 0;
+    const sealed = await this.vault.sealUnowned(`statement:${this.statementId}:${this.fileChunks}`, 'statement_file', plaintext);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(sealed.length, 0);
+    await this.file.write(Buffer.concat([length, sealed]), 0, 4 + sealed.length, this.fileBytes);
+    this.fileBytes += 4 + sealed.length;
+    this.fileChunks += 1;
+  }
+}

@@ -1,0 +1,273 @@
+// Reconciliation of an M-Pesa organisation portal statement (issue #14) against the real
+// PostgreSQL: every class found with exact counts and amounts, refusals that store nothing, and an
+// idempotent re-import. Payouts are written straight into the tables (the states and provider
+// references a month of dispatch would leave), so each test owns exactly the ledger it reconciles.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { AesGcmVault } from '../../src/adapters/crypto/vault.js';
+import { kyselyPersistence } from '../../src/adapters/db/persistence.js';
+import { statementStore } from '../../src/adapters/db/reconciliation.repository.js';
+import { importStatement, type ImportStatementInput } from '../../src/application/reconcile.js';
+import type { Persistence } from '../../src/application/ports.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { setUpProgramme, type Scenario } from '../support/fixtures.js';
+
+const fixture = new URL('../fixtures/statements/mpesa-org-portal-every-class.csv', import.meta.url);
+/** The fixture's period, 1-31 May 2026 in East Africa Time, as [from, to) instants. */
+const may = { from: new Date('2026-04-30T21:00:00Z'), to: new Date('2026-05-31T21:00:00Z') };
+
+let database: TestDatabase;
+let persistence: Persistence;
+let vault: AesGcmVault;
+let fixtureText: string;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  persistence = kyselyPersistence(database.db, database.pool);
+  vault = new AesGcmVault(database.db, randomBytes(32));
+  fixtureText = await readFile(fixture, 'utf8');
+});
+afterAll(async () => {
+  await vault?.close();
+  await database?.drop();
+});
+
+interface LedgerPayout {
+  readonly receipt: string;
+  readonly amountMinor: bigint;
+  readonly state: 'paid' | 'failed';
+  readonly accountId: string;
+  /** When the ledger settled it paid (a payout_transitions row). */
+  readonly paidAt?: Date;
+}
+
+/** One approved batch of payouts as dispatch would have left them: attempts through `accountId`, provider references, states. */
+async function insertPayouts(s: Scenario, payouts: readonly LedgerPayout[]): Promise<Map<string, string>> {
+  const batchId = randomUUID();
+  const total = payouts.reduce((t, p) => t + p.amountMinor, 0n);
+  await database.pool.query(
+    `INSERT INTO batches (id, organisation_id, programme_id, currency, state, payout_count, total_minor, payload_enc, payload_sha256, signatures, maker_kid, document_created_at, expires_at)
+     VALUES ($1, $2, $3, 'KES', 'completed', $4, $5, '\\x00', '\\x00', '[]', $6, now(), now() + interval '1 day')`,
+    [batchId, s.organisationId, s.programmeId, payouts.length, total.toString(), s.maker.kid],
+  );
+  const ids = new Map<string, string>();
+  for (const [i, p] of payouts.entries()) {
+    const id = randomUUID();
+    ids.set(p.receipt, id);
+    await database.pool.query(
+      `INSERT INTO payouts (id, batch_id, row_no, ref, provider, currency, amount_minor, msisdn_enc, msisdn_hash, state, provider_reference, attempt_count)
+       VALUES ($1, $2, $3, $4, 'mpesa', 'KES', $5, '\\x00', '\\x00', $6, $7, 1)`,
+      [id, batchId, i, `ref-${p.receipt}`, p.amountMinor.toString(), p.state, p.receipt],
+    );
+    await database.pool.query(
+      `INSERT INTO payout_attempts (payout_id, attempt_no, idempotency_key, callback_token_sha256, outcome, account_id) VALUES ($1, 1, $2, $3, 'accepted', $4)`,
+      [id, randomUUID(), randomBytes(32), p.accountId],
+    );
+    await database.pool.query(`INSERT INTO payout_transitions (payout_id, from_state, to_state, cause, at) VALUES ($1, 'submitted', $2, 'test', $3)`,
+      [id, p.state, p.paidAt ?? new Date('2026-05-03T12:00:00Z')]);
+  }
+  return ids;
+}
+
+const caller = (s: Scenario) => ({ organisationId: s.organisationId, subject: 'finance-1' });
+
+function input(s: Scenario, accountId: string, bytes: string | Buffer, more: Partial<ImportStatementInput> = {}): ImportStatementInput {
+  return {
+    source: Readable.from([Buffer.from(bytes)]), accountId, currency: 'KES', format: 'mpesa-org-portal-csv@1', period: may, caller: caller(s), ...more,
+  };
+}
+
+const deps = () => ({ store: statementStore(database.pool), vault });
+
+async function stored(accountId: string): Promise<{ statements: number; lines: number; items: number; files: number; staging: number }> {
+  const { rows } = await database.pool.query<Record<string, string>>(
+    `SELECT (SELECT count(*) FROM statements WHERE account_id = $1)::text AS statements,
+            (SELECT count(*) FROM statement_lines WHERE account_id = $1)::text AS lines,
+            (SELECT count(*) FROM reconciliation_items i JOIN statements s ON s.id = i.statement_id WHERE s.account_id = $1)::text AS items,
+            (SELECT count(*) FROM statement_files f JOIN statements s ON s.id = f.statement_id WHERE s.account_id = $1)::text AS files,
+            (SELECT count(*) FROM statement_staging)::text AS staging`,
+    [accountId],
+  );
+  const r = rows[0]!;
+  return { statements: Number(r.statements), lines: Number(r.lines), items: Number(r.items), files: Number(r.files), staging: Number(r.staging) };
+}
+
+/** A fresh account id, so each test reconciles a ledger of its own. */
+const newAccount = () => `mpesa-ke-${randomBytes(3).toString('hex')}`;
+
+/** The fixture's ledger: one payout per class the statement exercises, on `accountId`. */
+async function everyClassLedger(accountId: string): Promise<{ s: Scenario; ids: Map<string, string> }> {
+  const s = await setUpProgramme(persistence, 0n);
+  const ids = await insertPayouts(s, [
+    { receipt: 'RCP0001', amountMinor: 10000n, state: 'paid', accountId },
+    { receipt: 'RCP0002', amountMinor: 25000n, state: 'paid', accountId },
+    { receipt: 'RCP0003', amountMinor: 10000n, state: 'paid', accountId },
+    { receipt: 'RCP0004', amountMinor: 30000n, state: 'paid', accountId },
+    { receipt: 'RCP0005', amountMinor: 5000n, state: 'failed', accountId },
+    { receipt: 'RCP0006', amountMinor: 7500n, state: 'paid', accountId },
+    { receipt: 'RCP0007', amountMinor: 8000n, state: 'paid', accountId, paidAt: new Date('2026-05-10T09:00:00Z') },
+    { receipt: 'RCP0008', amountMinor: 9000n, state: 'paid', accountId, paidAt: new Date('2026-04-10T09:00:00Z') },
+    { receipt: 'RCP0009', amountMinor: 6000n, state: 'paid', accountId: `${accountId}-other` },
+    { receipt: 'RCP0010', amountMinor: 3000n, state: 'failed', accountId },
+  ]);
+  return { s, ids };
+}
+
+describe('importing an M-Pesa organisation portal statement', () => {
+  test('when a statement holds a line of every class, then each line and each payout of the period gets exactly one class, with exact amounts', async () => {
+    const accountId = newAccount();
+    const { s, ids } = await everyClassLedger(accountId);
+
+    const result = await importStatement(deps(), input(s, accountId, fixtureText));
+
+    if (!result.ok) throw new Error(JSON.stringify(result.error));
+    const r = result.value;
+    expect(r.replayed).toBe(false);
+    expect([r.linesTotal, r.linesImported, r.linesRefused]).toEqual([13, 13, 0]);
+    expect(r.openingBalanceMinor).toBe(500_000_000n);
+    expect(r.closingBalanceMinor).toBe(500_922_500n);
+    expect(r.counts).toEqual({
+      matched: { count: 3, statementMinor: 38000n, ledgerMinor: 38000n },
+      amount_over: { count: 1, statementMinor: 12000n, ledgerMinor: 10000n },
+      amount_under: { count: 1, statementMinor: 29000n, ledgerMinor: 30000n },
+      paid_not_in_ledger: { count: 1, statementMinor: 5000n, ledgerMinor: 5000n },
+      status_mismatch: { count: 1, statementMinor: 7500n, ledgerMinor: 7500n },
+      missing_at_provider: { count: 1, statementMinor: 0n, ledgerMinor: 8000n },
+      duplicate_at_provider: { count: 1, statementMinor: 10000n, ledgerMinor: 0n },
+      unknown_reference: { count: 2, statementMinor: 10000n, ledgerMinor: 0n },
+      reversal: { count: 1, statementMinor: -25000n, ledgerMinor: 0n },
+      non_payout: { count: 2, statementMinor: 1500n - 1_000_000n, ledgerMinor: 0n },
+    });
+    // Which line and which payout got which class: the file's lines are 8 to 20.
+    const { rows } = await database.pool.query<{ line_no: number | null; payout_id: string | null; class: string }>(
+      'SELECT line_no, payout_id, class FROM reconciliation_items WHERE statement_id = $1 ORDER BY line_no NULLS LAST', [r.statementId]);
+    expect(rows.map((i) => [i.line_no, i.class])).toEqual([
+      [8, 'matched'], [9, 'non_payout'], [10, 'matched'], [11, 'amount_over'], [12, 'amount_under'], [13, 'paid_not_in_ledger'],
+      [14, 'status_mismatch'], [15, 'unknown_reference'], [16, 'unknown_reference'], [17, 'duplicate_at_provider'], [18, 'non_payout'],
+      [19, 'reversal'], [20, 'matched'], [null, 'missing_at_provider'],
+    ]);
+    expect(rows.at(-1)!.payout_id).toBe(ids.get('RCP0007'));
+    expect(await stored(accountId)).toEqual({ statements: 1, lines: 13, items: 14, files: 1, staging: 0 });
+  });
+
+  test('when the statement is stored, then no line table holds a name or a number from it, and the original opens from its sealed chunks', async () => {
+    const accountId = newAccount();
+    const { s } = await everyClassLedger(accountId);
+    const result = await importStatement(deps(), input(s, accountId, fixtureText));
+    if (!result.ok) throw new Error(JSON.stringify(result.error));
+
+    const { rows } = await database.pool.query<{ t: string }>(
+      `SELECT l::text AS t FROM statement_lines l WHERE statement_id = $1 UNION ALL SELECT i::text FROM reconciliation_items i WHERE statement_id = $1
+       UNION ALL SELECT s::text FROM statements s WHERE id = $1`, [result.value.statementId]);
+    const everything = rows.map((r) => r.t).join('\n');
+    for (const clear of ['AMINA', 'JOHN K', '2547', 'UNHCR KENYA']) expect(everything).not.toContain(clear);
+    const chunks = await database.pool.query<{ sealed: Buffer }>('SELECT sealed FROM statement_files WHERE statement_id = $1 ORDER BY chunk_no', [result.value.statementId]);
+    expect(Buffer.concat(chunks.rows.map((c) => c.sealed)).includes(Buffer.from('AMINA'))).toBe(false);
+    const opened = await Promise.all(chunks.rows.map((c, i) => vault.openUnowned(`statement:${result.value.statementId}:${i}`, 'statement_file', c.sealed)));
+    expect(Buffer.concat(opened).toString('utf8')).toBe(fixtureText);
+  });
+
+  test('when the same bytes are imported again, then the same reconciliation is answered and nothing new is stored', async () => {
+    const accountId = newAccount();
+    const { s } = await everyClassLedger(accountId);
+    const first = await importStatement(deps(), input(s, accountId, fixtureText));
+    const again = await importStatement(deps(), input(s, accountId, fixtureText));
+
+    if (!first.ok || !again.ok) throw new Error('import refused');
+    expect(again.value.replayed).toBe(true);
+    const { replayed: _a, ...firstRecord } = first.value;
+    const { replayed: _b, ...againRecord } = again.value;
+    expect(againRecord).toEqual(firstRecord);
+    expect(await stored(accountId)).toEqual({ statements: 1, lines: 13, items: 14, files: 1, staging: 0 });
+  });
+
+  test('when a second file with other bytes covers an overlapping period, then it is refused (versions come later) and nothing is stored', async () => {
+    const accountId = newAccount();
+    const { s } = await everyClassLedger(accountId);
+    expect((await importStatement(deps(), input(s, accountId, fixtureText))).ok).toBe(true);
+
+    const other = fixtureText.replace('Operator:,finance.ke', 'Operator:,finance.ke.2');
+    const result = await importStatement(deps(), input(s, accountId, other));
+
+    expect(result.ok ? null : result.error.code).toBe('STATEMENT_PERIOD_OVERLAP');
+    expect(await stored(accountId)).toEqual({ statements: 1, lines: 13, items: 14, files: 1, staging: 0 });
+  });
+});
+
+describe('refusing a statement, with nothing stored', () => {
+  /** The fixture with line `lineNo` (1-based, in the file) changed by `change`. */
+  const withLine = (lineNo: number, change: (line: string) => string): string =>
+    fixtureText.split('\r\n').map((l, i) => (i === lineNo - 1 ? change(l) : l)).join('\r\n');
+
+  async function refused(text: string, more: Partial<ImportStatementInput> = {}) {
+    const accountId = newAccount();
+    const { s } = await everyClassLedger(accountId);
+    const result = await importStatement(deps(), input(s, accountId, text, more));
+    expect(await stored(accountId)).toEqual({ statements: 0, lines: 0, items: 0, files: 0, staging: 0 });
+    if (result.ok) throw new Error('the import was not refused');
+    return result.error;
+  }
+
+  test('when amounts are malformed, then every bad line is named by line, column and problem, and the cell is not echoed', async () => {
+    let text = withLine(10, (l) => l.replace('-250.00', '-250.0O'));
+    text = text.split('\r\n').map((l, i) => (i === 11 ? l.replace(',Completed,', ',Done,') : l)).join('\r\n');
+    const error = await refused(text);
+    expect(error.code).toBe('STATEMENT_LINES_INVALID');
+    expect(error.badLines).toBe(2);
+    expect(error.lines).toEqual([
+      { line: 10, column: 'Withdrawn', problem: 'not an amount with exactly 2 decimals' },
+      { line: 12, column: 'Transaction Status', problem: 'not a status of the format' },
+    ]);
+  });
+
+  test('when an amount has more decimals than the currency\'s scale, then the line is refused, never rounded', async () => {
+    const error = await refused(withLine(8, (l) => l.replace('-100.00', '-100.005')));
+    expect(error.lines).toEqual([{ line: 8, column: 'Withdrawn', problem: 'not an amount with exactly 2 decimals' }]);
+  });
+
+  test('when a time is not a real day, or outside the period, then the line is named', async () => {
+    let text = withLine(8, (l) => l.replace('02-05-2026 09:15:02', '31-02-2026 09:15:02'));
+    text = text.split('\r\n').map((l, i) => (i === 8 ? l.replace('02-05-2026 09:15:02', '02-06-2026 09:15:02') : l)).join('\r\n');
+    const error = await refused(text);
+    expect(error.lines).toEqual([
+      { line: 8, column: 'Completion Time', problem: 'not a time DD-MM-YYYY HH:MM:SS' },
+      { line: 9, column: 'Completion Time', problem: 'outside the statement\'s period' },
+    ]);
+  });
+
+  test('when a line has the wrong number of columns, then the file is refused naming that line', async () => {
+    const error = await refused(withLine(11, (l) => `${l},extra`));
+    expect(error.code).toBe('STATEMENT_LINES_INVALID');
+    expect(error.lines).toEqual([{ line: 11, column: '*', problem: 'not CSV with exactly 13 columns' }]);
+  });
+
+  test('when the file is larger than the maximum, then it is refused before it is read whole', async () => {
+    const error = await refused(fixtureText, { options: { sizeBytesMax: 1024 } });
+    expect(error.code).toBe('STATEMENT_TOO_LARGE');
+  });
+
+  test('when the header block declares another period than the one given, then it is refused', async () => {
+    const error = await refused(fixtureText, { period: { from: may.from, to: new Date('2026-06-30T21:00:00Z') } });
+    expect(error.code).toBe('STATEMENT_PERIOD_MISMATCH');
+  });
+
+  test('when the column-header line is not the format\'s, then it is refused', async () => {
+    const error = await refused(fixtureText.replace('Reason Type,', 'Reason,'));
+    expect(error.code).toBe('STATEMENT_HEADER_INVALID');
+  });
+
+  test('when the caller asks for the good lines of a file with a bad line, then the good lines are reconciled and the bad one is listed', async () => {
+    const accountId = newAccount();
+    const { s } = await everyClassLedger(accountId);
+    const text = withLine(11, (l) => l.replace('-120.00', '120'));
+    const result = await importStatement(deps(), input(s, accountId, text, { options: { importGoodLines: true } }));
+    if (!result.ok) throw new Error(JSON.stringify(result.error));
+    expect([result.value.linesTotal, result.value.linesImported, result.value.linesRefused]).toEqual([13, 12, 1]);
+    expect(result.value.refusedLines).toEqual([{ line: 11, column: 'Withdrawn', problem: 'not an amount with exactly 2 decimals' }]);
+    expect(result.value.counts.amount_over).toBeUndefined();
+    // RCP0003 has no line now: the ledger's payout of the period is missing at the provider.
+    expect(result.value.counts.missing_at_provider).toEqual({ count: 2, statementMinor: 0n, ledgerMinor: 18000n });
+    expect(await stored(accountId)).toMatchObject({ statements: 1, lines: 12, items: 14 });
+  });
+});
