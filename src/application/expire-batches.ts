@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { moveBatch } from '../domain/payout-state.js';
 import { ok } from '../domain/result.js';
 import type { Persistence } from './ports.js';
-import { runEvery } from './periodic.js';
+import { logStepFailure, runEvery } from './periodic.js';
 
 /** Batches looked at per step; the next step takes the rest. */
 export const expireBatchesPerStep = 100;
@@ -38,6 +38,6 @@ export function startExpirer(persistence: Persistence, intervalMs: number, logge
       const expired = await expireBatchesOnce(persistence, now());
       if (expired > 0) logger.info({ expired }, 'batches expired before their approvals were rejected');
     },
-    (error) => logger.error({ err: error }, 'batch expirer step failed'),
+    (error) => logStepFailure(logger, error, 'batch expirer step failed'),
   );
 }

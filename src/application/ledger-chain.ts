@@ -11,7 +11,7 @@ import { breaksFlags, canonicalTransfer, type StoredTransfer, type Totals } from
 import { transferCodes } from '../domain/ledger-rules.js';
 import { ok } from '../domain/result.js';
 import type { AccountRecord, ChainHead, ChainLink, Persistence } from './ports.js';
-import { runEvery } from './periodic.js';
+import { logStepFailure, runEvery } from './periodic.js';
 
 /** Transfers linked per SQL transaction by the chainer. */
 export const chainBatchMax = 5_000;
@@ -72,7 +72,7 @@ export function startChainer(persistence: Persistence, intervalMs: number, logge
         if (step.linked < chainBatchMax) break;
       }
     },
-    (error) => logger.error({ err: error }, 'ledger chainer step failed'),
+    (error) => logStepFailure(logger, error, 'ledger chainer step failed'),
   );
 }
 

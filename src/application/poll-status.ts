@@ -30,7 +30,7 @@ import { reasonCodeMax } from './messages.js';
 import { confirmedReason, paidResultOf, parsedCallbackOf } from './record-callback.js';
 import { recordAttemptOutcome } from './attempt-outcome.js';
 import type { BeneficiaryVault, DueStatusCheck, PayoutProvider, Persistence, ProviderDirectory } from './ports.js';
-import { runEvery } from './periodic.js';
+import { logStepFailure, runEvery } from './periodic.js';
 
 /** When status checks happen. */
 export interface StatusCheckPolicy {
@@ -353,6 +353,6 @@ export function startStatusPoller(deps: StatusPollDeps, intervalMs: number, limi
         if (summary.claimed < limit) break;
       }
     },
-    (error) => deps.logger.error({ err: error }, 'status poll failed; trying again next tick'),
+    (error) => logStepFailure(deps.logger, error, 'status poll failed; trying again next tick'),
   );
 }

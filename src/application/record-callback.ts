@@ -18,7 +18,7 @@ import { err, ok, type Result } from '../domain/result.js';
 import { callbackTokenHash, callbackTokenLifetimeMs, callbackTokenPattern } from './callback-token.js';
 import { reasonCodeMax } from './messages.js';
 import { microBatcherPer, type Settled } from './micro-batch.js';
-import { runEvery } from './periodic.js';
+import { logStepFailure, runEvery } from './periodic.js';
 import type { Logger } from 'pino';
 import type { AttemptRecord, BeneficiaryVault, NewCallback, NewResult, PayoutDifference, PayoutRecord, Persistence, TokenPurpose } from './ports.js';
 
@@ -353,6 +353,6 @@ export function startOrphanPurger(persistence: Persistence, intervalMs: number, 
       const purged = await purgeUnauthenticatedOrphans(persistence, retentionMs, now());
       if (purged > 0) logger.info({ purged, retentionMs }, 'unauthenticated orphan callbacks past their retention purged');
     },
-    (error) => logger.error({ err: error }, 'orphan callback purge failed; trying again next run'),
+    (error) => logStepFailure(logger, error, 'orphan callback purge failed; trying again next run'),
   );
 }

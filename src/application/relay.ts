@@ -2,6 +2,7 @@
 // topic (then queued; a batch with none left → dispatching),
 // stored results → the results topic (then published). Claims use FOR UPDATE SKIP LOCKED, so
 // several relays run safely; a crash between publish and mark re-publishes, and consumers dedupe.
+import { logStepFailure } from './periodic.js';
 import type { Logger } from 'pino';
 import { movePayout } from '../domain/payout-state.js';
 import { assert, ok } from '../domain/result.js';
@@ -136,7 +137,7 @@ export function startRelay(deps: RelayDeps, pollIntervalMs: number): { stop(): P
       try {
         moved = (await relayDispatchOnce(deps)) + (await relayRetriesOnce(deps)) + (await relayResultsOnce(deps));
       } catch (error) {
-        deps.logger.error({ err: error }, 'relay pass failed; retrying');
+        logStepFailure(deps.logger, error, 'relay pass failed; retrying');
       }
       if (moved === 0 && !stopping) {
         await new Promise<void>((resolve) => {

@@ -1,5 +1,6 @@
 // One pool per process, with an error listener (an idle client's error must not crash us
 // silently) and one codec: bigint columns arrive as bigint, never as a lossy number.
+import { isDatabaseShuttingDown } from '../../application/periodic.js';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -29,7 +30,12 @@ export function createDb(connectionString: string, poolMax: number, logger: Logg
     idleTimeoutMillis: 30_000,
     application_name: 'tuma',
   });
-  pool.on('error', (error) => logger.error({ err: error }, 'idle PostgreSQL client failed'));
+  pool.on('error', (error) => {
+    // The server shutting down (the embedded one gets the same Ctrl-C as we do, and stops first):
+    // the pool drops the client and opens a new one when it needs one. Not an error of ours.
+    if (isDatabaseShuttingDown(error)) logger.warn({ code: (error as { code?: string }).code }, 'PostgreSQL closed an idle connection: the server is shutting down or restarting');
+    else logger.error({ err: error }, 'idle PostgreSQL client failed');
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { db, pool, close: () => db.destroy() };
 }
