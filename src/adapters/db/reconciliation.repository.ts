@@ -187,11 +187,15 @@ function classifyParams(q: StatementClassifyQuery): unknown[] {
   ];
 }
 
-/** The staging column of `role`, trimmed and empty as NULL; a NULL of text where the format has none. */
+/**
+ * The staging column of `role` in the "C" collation (byte-wise: its patterns and ILIKEs cost half
+ * as much as under the database's, measured), empty as NULL; a NULL of text where the format has
+ * none. Cells are not trimmed: a padded amount or time is not the format's, and is named.
+ */
 function cell(f: StatementFormat, role: ColumnRole, raw = false): string {
   const i = columnOf(f, role);
   if (i < 0) return 'NULL::text';
-  return raw ? `s.${column(i)}` : `NULLIF(btrim(s.${column(i)}), '')`;
+  return raw ? `s.${column(i)} COLLATE "C"` : `NULLIF(s.${column(i)} COLLATE "C", '')`;
 }
 
 /**
@@ -206,6 +210,7 @@ WITH raw AS (
          ${cell(f, 'balance')} AS balance_text, ${cell(f, 'reasonType', true)} AS reason, ${cell(f, 'details', true)} AS details,
          ${cell(f, 'linkedTransactionId')} AS linked, ${cell(f, 'ourReference')} AS our_ref
   FROM statement_staging s
+  OFFSET 0 -- a fence: each trimmed cell is computed once, not at every reference below
 ),
 parsed AS (
   SELECT r.*, tuma_dmy_hms(r.done_text, $4::int) AS completed_at,
@@ -218,6 +223,7 @@ parsed AS (
          WHEN r.reason ILIKE ANY($11::text[]) OR r.details ILIKE ANY($12::text[]) THEN 'payout'
          ELSE 'other' END AS kind
   FROM raw r
+  OFFSET 0 -- a fence: each cast is computed once, though checked reads it twice
 ),
 checked AS MATERIALIZED (
   SELECT p.line_no, p.txn, p.linked, p.our_ref, p.completed_at, p.status, p.kind, p.balance_minor,
