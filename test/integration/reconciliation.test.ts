@@ -195,6 +195,38 @@ describe('importing an M-Pesa organisation portal statement', () => {
   });
 });
 
+describe('imports racing each other', () => {
+  test('when the same bytes are imported twice at once, then one stores the statement and the other answers it again', async () => {
+    const accountId = newAccount();
+    const { s } = await everyClassLedger(accountId);
+    const [a, b] = await Promise.all([importStatement(deps(), input(s, accountId, fixtureText)), importStatement(deps(), input(s, accountId, fixtureText))]);
+    if (!a.ok || !b.ok) throw new Error('import refused');
+    expect([a.value.replayed, b.value.replayed].sort()).toEqual([false, true]);
+    expect(a.value.statementId).toBe(b.value.statementId);
+    expect(await stored(accountId)).toEqual({ statements: 1, lines: 13, items: 14, files: 1, staging: 0 });
+  });
+
+  test('when two files of one period are imported at once, then one is stored and the other refused as overlapping', async () => {
+    const accountId = newAccount();
+    const { s } = await everyClassLedger(accountId);
+    const other = fixtureText.replace('Operator:,finance.ke', 'Operator:,finance.ke.2');
+    const results = await Promise.all([importStatement(deps(), input(s, accountId, fixtureText)), importStatement(deps(), input(s, accountId, other))]);
+    expect(results.map((r) => (r.ok ? 'stored' : r.error.code)).sort()).toEqual(['STATEMENT_PERIOD_OVERLAP', 'stored']);
+    expect(await stored(accountId)).toEqual({ statements: 1, lines: 13, items: 14, files: 1, staging: 0 });
+  });
+
+  test('when the same bytes come for another account, then they are that account\'s statement, matched against that account\'s payouts only', async () => {
+    const accountId = newAccount();
+    const { s } = await everyClassLedger(accountId);
+    expect((await importStatement(deps(), input(s, accountId, fixtureText))).ok).toBe(true);
+    const result = await importStatement(deps(), input(s, `${accountId}-other`, fixtureText));
+    if (!result.ok) throw new Error(JSON.stringify(result.error));
+    // Only RCP0009 went through the other account: every other payout line is unknown there.
+    expect(result.value.counts.matched).toEqual({ count: 1, statementMinor: 6000n, ledgerMinor: 6000n });
+    expect(result.value.counts.unknown_reference?.count).toBe(8);
+  });
+});
+
 describe('refusing a statement, with nothing stored', () => {
   /** The fixture with line `lineNo` (1-based, in the file) changed by `change`. */
   const withLine = (lineNo: number, change: (line: string) => string): string =>
