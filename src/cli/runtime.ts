@@ -19,6 +19,7 @@ import { startEmbeddedPostgres } from '../adapters/db/embedded-postgres.js';
 import { migrateToLatest } from '../adapters/db/migrate.js';
 import { kyselyPersistence } from '../adapters/db/persistence.js';
 import { createDb, databaseReady } from '../adapters/db/pool.js';
+import { statementStore } from '../adapters/db/reconciliation.repository.js';
 import { createApp } from '../adapters/http/app.js';
 import { createAuthenticator } from '../adapters/http/auth.js';
 import { startExpirer } from '../application/expire-batches.js';
@@ -213,6 +214,13 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
         providerRoutes: (programmeId, currency) => routesFor(config.providers.accounts, programmeId, currency),
         callbackAuthOf: (accountId) => config.providers.accounts.find((a) => a.id === accountId)?.callbackAuth ?? null,
         unsignedCallbacksAccepted: (provider) => config.providers.accounts.some((a) => a.provider === provider && a.callbackAuth.mode !== 'hmac'),
+        statements: {
+          store: statementStore(handle.pool),
+          accountOf: (accountId) => {
+            const account = config.providers.accounts.find((a) => a.id === accountId);
+            return account ? { currency: account.currency, programmes: account.programmes } : null;
+          },
+        },
         unsignedOrphanBudget: sourceBudget({ requests: config.unsignedCallbacks.orphansPerMinute, bytes: config.unsignedCallbacks.orphanBytesPerMinute, windowMs: 60_000 }),
       });
       const { server, url } = await listen(app, config.http.host, config.http.port);

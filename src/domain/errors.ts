@@ -54,6 +54,14 @@ export const errorCodes = {
   // Held payouts (finance)
   PAYOUT_NOT_HELD: { status: 409, message: 'The payout is not held for a decision.' },
   DECISION_INVALID: { status: 422, message: 'The decision is invalid; see detail.' },
+  // Provider statements (finance)
+  STATEMENT_REQUEST_INVALID: { status: 400, message: 'The import request is invalid; see detail.' },
+  STATEMENT_FORMAT_UNKNOWN: { status: 422, message: 'No such statement format.' },
+  STATEMENT_TOO_LARGE: { status: 413, message: 'The statement file is larger than allowed.' },
+  STATEMENT_HEADER_INVALID: { status: 422, message: "The statement header block is not the format's; see detail." },
+  STATEMENT_PERIOD_MISMATCH: { status: 422, message: 'The statement covers another period than the one given.' },
+  STATEMENT_PERIOD_OVERLAP: { status: 409, message: 'Another statement of this account covers part of this period.' },
+  STATEMENT_LINES_INVALID: { status: 422, message: 'Lines of the statement are invalid; see lines. Nothing was stored.' },
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;
@@ -98,6 +106,9 @@ export interface Rejection {
   readonly code: ErrorCode;
   readonly detail?: string;
   readonly errors?: readonly RowError[];
+  /** A statement's bad lines (line, column, problem; never a cell's content), the first of `badLines`. */
+  readonly lines?: readonly { readonly line: number; readonly column: string; readonly problem: string }[];
+  readonly badLines?: number;
 }
 
 export const reject = (code: ErrorCode, detail?: string, errors?: readonly RowError[]): Rejection =>

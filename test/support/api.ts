@@ -15,6 +15,8 @@ import { testAuthConfig, tokenFor } from './auth.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { newKey, type Maker } from './fixtures.js';
 import { loadContract } from './openapi.js';
+import { statementStore } from '../../src/adapters/db/reconciliation.repository.js';
+import type { StatementAccount } from '../../src/application/import-reconciliation.js';
 
 const contract = loadContract('openapi.yaml');
 
@@ -37,6 +39,8 @@ export async function startTestApi(
     callbackAuthOf?: ApiDeps['callbackAuthOf'];
     unsignedCallbacksAccepted?: ApiDeps['unsignedCallbacksAccepted'];
     unsignedOrphanBudget?: ApiDeps['unsignedOrphanBudget'];
+    /** The provider accounts a statement import may name (none: every import answers NOT_FOUND). */
+    statementAccounts?: Readonly<Record<string, StatementAccount>>;
     /** What the API sees of the database (a fault injected into one port); the test's own `persistence` stays the real one. */
     persistenceOfApi?: (real: Persistence) => Persistence;
   } = {},
@@ -58,6 +62,7 @@ export async function startTestApi(
     ...(options.callbackAuthOf ? { callbackAuthOf: options.callbackAuthOf } : {}),
     ...(options.unsignedCallbacksAccepted ? { unsignedCallbacksAccepted: options.unsignedCallbacksAccepted } : {}),
     ...(options.unsignedOrphanBudget ? { unsignedOrphanBudget: options.unsignedOrphanBudget } : {}),
+    statements: { store: statementStore(database.pool), accountOf: (id) => options.statementAccounts?.[id] ?? null },
   });
   const problems: string[] = [];
   const app = express();

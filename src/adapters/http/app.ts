@@ -14,6 +14,11 @@ import {
 import { getKey, getPolicy, listKeys, registerKey, revokeKey, setPolicy, signerKeysPageMax } from '../../application/admin.js';
 import { approveBatch } from '../../application/approve-batch.js';
 import { decideHeldPayout, parseDecisionBody } from '../../application/decide-held-payout.js';
+import { importReconciliation, type StatementAccount } from '../../application/import-reconciliation.js';
+import type { ImportedStatement } from '../../application/reconcile.js';
+import type { StatementStore } from '../../application/ports.js';
+import { formatAmount } from '../../domain/money.js';
+import { isCurrencyCode } from '../../domain/currency.js';
 import { cancelBatch, parseCancelBody } from '../../application/cancel-batch.js';
 import { getBatchView, getPayout, listBatchPayouts, parsePayoutState, payoutsPageMax } from '../../application/queries.js';
 import { recordAuthenticatedCallback, recordCallback, recordUnconfirmedCallback, type CallbackRoute, type ParsedCallback } from '../../application/record-callback.js';
@@ -47,6 +52,48 @@ export interface ApiDeps extends SubmitBatchDeps {
   readonly unsignedCallbacksAccepted?: (provider: ProviderId) => boolean;
   /** The per-source budget of unauthenticated callbacks that name no payout we know (429 beyond it). */
   readonly unsignedOrphanBudget?: SourceBudget;
+  /** Provider statement imports: the store and the configured accounts (absent: 503). */
+  readonly statements?: { readonly store: StatementStore; readonly accountOf: (accountId: string) => StatementAccount | null };
+}
+
+/** The statement formats Tuma reads, and the default. */
+export const statementFormatDefault = 'mpesa-org-portal-csv@1';
+const isoDay = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/;
+
+/** ?account=&from=&to=[&format=][&importGoodLines=true]; the body a statement file (text/csv or application/octet-stream). */
+function parseReconciliationQuery(q: Request['query'], contentType: string | undefined): Result<{ accountId: string; format: string; period: { from: Date; to: Date }; importGoodLines: boolean }, Rejection> {
+  const one = (name: string) => (typeof q[name] === 'string' ? (q[name] as string) : q[name] === undefined ? undefined : null);
+  const [account, from, to, format, good] = ['account', 'from', 'to', 'format', 'importGoodLines'].map(one);
+  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'text/csv' && type !== 'application/octet-stream') return err(reject('REQUEST_UNSUPPORTED_MEDIA_TYPE', 'send the statement file as text/csv or application/octet-stream'));
+  if (!account || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(account)) return err(reject('STATEMENT_REQUEST_INVALID', 'account: a provider account id'));
+  const at = (v: string | null | undefined) => (v && isoDay.test(v) ? new Date(v.length === 10 ? `${v}T00:00:00Z` : v) : null);
+  const fromAt = at(from);
+  const toAt = at(to);
+  if (!fromAt || !toAt || Number.isNaN(fromAt.getTime()) || Number.isNaN(toAt.getTime())) return err(reject('STATEMENT_REQUEST_INVALID', 'from and to: ISO dates (YYYY-MM-DD) or instants; the period is [from, to)'));
+  if (format === null || (format !== undefined && !/^[a-z0-9-]{1,64}@[0-9]{1,4}$/.test(format))) return err(reject('STATEMENT_REQUEST_INVALID', 'format: id@version'));
+  if (good === null || (good !== undefined && good !== 'true' && good !== 'false')) return err(reject('STATEMENT_REQUEST_INVALID', 'importGoodLines: true or false'));
+  return ok({ accountId: account, format: format ?? statementFormatDefault, period: { from: fromAt, to: toAt }, importGoodLines: good === 'true' });
+}
+
+/** A statement as the API shows it: amounts as decimal strings, no beneficiary data. */
+function statementView(s: ImportedStatement) {
+  const money = (minor: bigint) => (isCurrencyCode(s.currency) ? formatAmount(minor, s.currency) : minor.toString());
+  return {
+    statementId: s.statementId,
+    accountId: s.accountId,
+    currency: s.currency,
+    format: `${s.format}@${s.formatVersion}`,
+    period: { from: s.periodFrom.toISOString(), to: s.periodTo.toISOString() },
+    sha256: s.sha256Hex,
+    sizeBytes: s.sizeBytes,
+    openingBalance: money(s.openingBalanceMinor),
+    closingBalance: money(s.closingBalanceMinor),
+    lines: { total: s.linesTotal, imported: s.linesImported, refused: s.linesRefused },
+    refusedLines: s.refusedLines,
+    classes: Object.fromEntries(Object.entries(s.counts).map(([k, v]) => [k, { count: v.count, statementAmount: money(v.statementMinor), ledgerAmount: money(v.ledgerMinor) }])),
+    replayed: s.replayed,
+  };
 }
 
 /** An unauthenticated callback naming no payout we know is small (Airtel's are about 200 bytes): larger ones are refused. */
@@ -180,6 +227,20 @@ export function createApp(deps: ApiDeps): express.Express {
     const payout = id ? await getPayout(deps.persistence, callerOf(req).organisationId, id) : null;
     if (!payout) return sendRejection(res, reject('NOT_FOUND'));
     res.json(payout);
+  }));
+
+  // Finance imports a provider statement: the body is the file's bytes, streamed (no body parser).
+  app.post('/v1/reconciliations', requireRole(deps.authenticate, 'finance', 'admin'), route(async (req, res) => {
+    if (!deps.statements) return sendRejection(res, reject('SERVICE_UNAVAILABLE', 'statement imports are not configured in this process'));
+    const query = parseReconciliationQuery(req.query, req.headers['content-type']);
+    if (!query.ok) {
+      req.resume();
+      return sendRejection(res, query.error);
+    }
+    const result = await importReconciliation({ ...deps.statements, persistence: deps.persistence, vault: deps.vault }, callerOf(req), query.value, req);
+    if (!result.ok) return sendRejection(res, result.error);
+    req.log.info({ statementId: result.value.statementId, account: result.value.accountId, lines: result.value.linesTotal, replayed: result.value.replayed }, 'statement imported');
+    res.status(result.value.replayed ? 200 : 201).json(statementView(result.value));
   }));
 
   // Finance decides a payout held because a provider reported something that differs from it.

@@ -10,6 +10,8 @@ export function sendRejection(res: Response, rejection: Rejection): void {
       message: entry.message,
       ...(rejection.detail ? { detail: rejection.detail } : {}),
       ...(rejection.errors ? { errors: rejection.errors } : {}),
+      ...(rejection.lines ? { lines: rejection.lines } : {}),
+      ...(rejection.badLines !== undefined ? { badLines: rejection.badLines } : {}),
     },
   });
 }
