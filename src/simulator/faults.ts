@@ -1,7 +1,7 @@
 // What the provider simulators share: their shape, the bounds of their fault-injection control
 // APIs, the validation of a fault rule's number pattern, the deterministic parts of fault
 // injection (latency distribution, error rates, a float that runs out), and the statement format
-// (numbers masked, CSV, reversals as negative lines).
+// (numbers masked, CSV, reversals as negative lines, amounts with thousands separators).
 import { createHash } from 'node:crypto';
 import type { Router } from 'express';
 import { z } from 'zod';
@@ -43,18 +43,33 @@ export function isRegExpSource(source: string): boolean {
 /** A phone number in a statement: all but its last three digits masked. */
 export const maskNumber = (number: string): string => `${'*'.repeat(Math.max(0, number.length - 3))}${number.slice(-3)}`;
 
-const csvField = (v: string) => (/[",\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
+const csvField = (v: string) => (/[",\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
+
+/** One CSV line (no line end): the fields joined by commas, each quoted where it needs it (RFC 4180). */
+export const csvRow = (fields: readonly string[]): string => fields.map(csvField).join(',');
 
 /**
  * A statement as CSV: the header, then one line per entry, fields quoted where needed.
  *
- * One format for every simulator: a line per executed payout; a payout the provider later
+ * The format of the MoMo, GSMA and Airtel simulators (M-Pesa's CSV is the organisation portal's
+ * export, see mpesa-simulator.ts): a line per executed payout; a payout the provider later
  * reversed has a second line, the same columns again with the amount negated (`reversedAmount`),
  * the status column saying reversed (in the casing of that statement's other statuses) and the
  * time column the reversal's.
  */
 export function statementCsv<K extends string>(header: readonly K[], lines: readonly Readonly<Record<K, string>>[]): string {
-  return [header.join(','), ...lines.map((l) => header.map((h) => csvField(l[h])).join(','))].join('\n') + '\n';
+  return [header.join(','), ...lines.map((l) => csvRow(header.map((h) => l[h])))].join('\n') + '\n';
+}
+
+/**
+ * Minor units as a statement amount with thousands separators and `decimals` fraction digits, a
+ * leading minus when negative: 102000n, 2 → "1,020.00" (the M-Pesa portal's way of writing them).
+ */
+export function groupedAmount(minor: bigint, decimals: number): string {
+  const negative = minor < 0n;
+  const digits = (negative ? -minor : minor).toString().padStart(decimals + 1, '0');
+  const whole = digits.slice(0, digits.length - decimals).replace(/\B(?=(\d{3})+$)/g, ',');
+  return `${negative ? '-' : ''}${whole}${decimals > 0 ? `.${digits.slice(-decimals)}` : ''}`;
 }
 
 /** A rule's number pattern: a short regular expression that compiles. */

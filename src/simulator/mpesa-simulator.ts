@@ -3,7 +3,8 @@
 // queries answered on their own ResultURL, deterministic fault injection per MSISDN pattern (and,
 // per idempotency key, latency and transient errors), and a statement of what it executed. It
 // counts executions per OriginatorConversationID so tests can prove "paid at most once". The
-// control API (controlRouter) is for tests and demos on localhost.
+// control API (controlRouter) is for tests and demos on localhost. Its CSV statement is the M-Pesa
+// organisation portal's export (mpesa-org-portal-csv@1), so Tuma's importer reads it as the real one.
 import { randomBytes, randomUUID } from 'node:crypto';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
@@ -21,6 +22,8 @@ import {
   faultLatencySchema,
   faultPatternSchema,
   faultsSchemaOf,
+  csvRow,
+  groupedAmount,
   maskNumber,
   picksSecondShape,
   reportAmountSchemaOf,
@@ -28,7 +31,6 @@ import {
   reportReceiverSchema,
   reversedAmount,
   simulatedPayeeName,
-  statementCsv,
   statementLinesMax,
 } from './faults.js';
 
@@ -37,6 +39,13 @@ export interface MpesaSimulatorOptions {
   readonly consumerSecret: string;
   readonly callbackDelayMs: number;
   readonly logger: Logger;
+  /**
+   * The B2C utility account's balance when the simulator starts, as its statement's running
+   * balance begins (KES, a decimal string); default mpesaStatementOpeningFloat.
+   */
+  readonly statementOpeningFloat?: string;
+  /** The shortcode a statement names when no payment says one (no payment yet); default 600000. */
+  readonly shortCode?: string;
 }
 
 /** Transactions kept in memory at most; the simulator is for tests and demos. */
@@ -50,6 +59,10 @@ const tokenTtlS = 3599;
 export const mpesaReportAmountIntegerDigitsMax = 13;
 /** The B2C utility account's balance a result reports when no float is set (KES). */
 const utilityFundsDefault = '100000000.00';
+/** The utility account's balance at the simulator's start, where its statement's running balance begins (KES). */
+export const mpesaStatementOpeningFloat = utilityFundsDefault;
+/** The longest period one statement may be asked for: the importer's own bound (application/reconcile.ts). */
+export const mpesaStatementPeriodMaxDays = 366;
 
 
 /** Daraja's transient gateway error, answered to a request an error rate picks (it documents no 503). */
@@ -116,6 +129,8 @@ interface Transaction {
   readonly amount: string;
   readonly partyA: string;
   readonly partyB: string;
+  /** BusinessPayment, SalaryPayment or PromotionPayment: the statement's Reason Type follows it. */
+  readonly commandId: string;
   /** What its result and status messages say (a rule's report* knobs, else the truth). */
   readonly reported: { readonly amount: string; readonly receiver: string; readonly receipt: string };
   /** The utility account's balance after it, as its result reports it (KES, two decimals). */
@@ -125,6 +140,8 @@ interface Transaction {
   readonly at: Date;
   /** When Safaricom reversed it (reverse-after-success); null while it stands. */
   reversedAt: Date | null;
+  /** The reversal's own receipt (its statement line's Receipt No.); null while it stands. */
+  reversalReceipt: string | null;
   executions: number;
 }
 
@@ -148,6 +165,11 @@ const gatewayError = (res: Response, status: number, errorCode: string, errorMes
   res.status(status).json({ requestId: randomUUID(), errorCode, errorMessage });
 
 export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimulator {
+  if (options.statementOpeningFloat !== undefined && !faultFloatSchemaOf(floatDecimals).safeParse(options.statementOpeningFloat).success) {
+    throw new Error('statementOpeningFloat: a decimal string with at most 2 decimals');
+  }
+  /** Where a statement's default period begins (its whole seconds). */
+  const startedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
   const log = options.logger.child({ component: 'simulator', provider: 'mpesa' });
   const tokens = new Map<string, number>();
   const transactions = new Map<string, Transaction>();
@@ -218,12 +240,14 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
       amount: String(b.Amount),
       partyA: String(b.PartyA),
       partyB,
+      commandId: String(b.CommandID),
       reported: { amount: rule?.reportAmount ?? String(b.Amount), receiver: rule?.reportReceiver ?? partyB, receipt: rule?.reportReceipt ?? receipt },
       utilityFunds: float === null ? utilityFundsDefault : centsText(float),
       resultUrl: b.ResultURL as string,
       resultCode,
       at: new Date(),
       reversedAt: null,
+      reversalReceipt: null,
       executions: 1,
     };
     transactions.set(key, tx);
@@ -260,12 +284,98 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
     return res.json(faults);
   });
   controlRouter.get('/executions/:key', (req, res) => res.json({ key: req.params.key, executions: transactions.get(req.params.key)?.executions ?? 0 }));
+  // ?format=json (default): the simulator's own lines; ?format=csv: the organisation portal's
+  // export of one shortcode's utility account. Both for ?from=…&to=… (see statementPeriod).
   controlRouter.get('/statement', (req, res) => {
-    const lines = statement();
-    if (req.query.format === 'csv') return res.type('text/csv').send(toCsv(lines));
-    if (req.query.format !== undefined && req.query.format !== 'json') return res.status(400).json({ error: 'format is json or csv' });
-    return res.json(lines);
+    if (req.query.format !== undefined && req.query.format !== 'json' && req.query.format !== 'csv') return res.status(400).json({ error: 'format is json or csv' });
+    const period = statementPeriod(req.query.from, req.query.to, startedAt, new Date());
+    if (typeof period === 'string') return res.status(400).json({ error: period });
+    if (req.query.format === 'csv') {
+      const shortCode = statementShortCode(req.query.shortCode);
+      if (shortCode.error !== undefined) return res.status(400).json({ error: shortCode.error });
+      const csv = portalStatement(shortCode.value, period);
+      if (csv === null) return res.status(400).json({ error: `more than ${statementLinesMax} lines in the period: ask a shorter one` });
+      return res.type('text/csv').send(csv);
+    }
+    const within = (at: string) => Date.parse(at) >= period.from.getTime() && Date.parse(at) < period.to.getTime();
+    return res.json(statement().filter((l) => within(l.completedAt)));
   });
+
+  /** The shortcode a CSV statement is of: the one asked, else the one the payments used, else the default. */
+  function statementShortCode(asked: unknown): { value: string; error?: undefined } | { value?: undefined; error: string } {
+    if (asked !== undefined) return typeof asked === 'string' && /^[0-9]{5,7}$/.test(asked) ? { value: asked } : { error: 'shortCode: 5 to 7 digits' };
+    const used = new Set<string>();
+    for (const t of transactions.values()) {
+      used.add(t.partyA);
+      if (used.size > 1) return { error: 'payments came from several shortcodes: name one with shortCode (one statement per account, as the portal exports)' };
+    }
+    return { value: used.values().next().value ?? options.shortCode ?? '600000' };
+  }
+
+  /**
+   * The utility account of `shortCode` as the organisation portal exports it for [from, to): the
+   * header block, then one line per B2C payment (Completed: Withdrawn its amount, negative, the
+   * balance down by it; Failed: the same Withdrawn, the balance unchanged, as the portal shows a
+   * failed one) and one per reversal (its own receipt, Paid In the amount, Linked Transaction ID the
+   * payment's receipt), oldest first, with the running balance from the opening float at the
+   * simulator's start. No charge lines: the simulator charges nothing (its results report
+   * DebitPartyCharges empty and the Charges Paid account at 0.00). Never our
+   * OriginatorConversationID or a number in clear. null when the period holds too many lines.
+   */
+  function portalStatement(shortCode: string, period: StatementPeriod): string | null {
+    const events: { readonly at: Date; readonly tx: Transaction; readonly reversal: boolean }[] = [];
+    for (const t of transactions.values()) {
+      if (t.partyA !== shortCode) continue;
+      events.push({ at: t.at, tx: t, reversal: false });
+      if (t.reversedAt) events.push({ at: t.reversedAt, tx: t, reversal: true });
+    }
+    events.sort((a, b) => a.at.getTime() - b.at.getTime());
+    let balance = unitsOf(options.statementOpeningFloat ?? mpesaStatementOpeningFloat);
+    let opening = balance;
+    let paidIn = 0n;
+    let withdrawn = 0n;
+    const lines: string[] = [];
+    for (const e of events) {
+      if (e.at.getTime() >= period.to.getTime()) break;
+      const amount = unitsOf(e.tx.amount);
+      const completed = String(e.tx.resultCode) === '0';
+      const delta = e.reversal ? amount : completed ? -amount : 0n;
+      balance += delta;
+      if (e.at.getTime() < period.from.getTime()) {
+        opening = balance;
+        continue;
+      }
+      if (lines.length >= statementLinesMax) return null;
+      if (delta > 0n) paidIn += delta;
+      else withdrawn -= delta;
+      lines.push(portalLine(e.tx, e.reversal, e.at, balance));
+    }
+    const money = (minor: bigint) => groupedAmount(minor, floatDecimals);
+    const closing = opening - withdrawn + paidIn;
+    const header = [
+      ['Account Holder:', 'TUMA TEST ORGANISATION'],
+      ['Short Code:', shortCode],
+      ['Account:', 'Utility Account'],
+      ['Time Period:', `From ${portalTime(period.from)} To ${portalTime(new Date(period.to.getTime() - 1000))}`],
+      ['Operator:', 'tuma-simulator', 'Date of Report:', portalTime(new Date())],
+      ['Opening Balance:', money(opening), 'Closing Balance:', money(closing), 'Available Balance:', money(closing), 'Total Paid In:', money(paidIn), 'Total Withdrawn:', money(withdrawn)],
+    ];
+    return [...header.map(csvRow), csvRow(portalColumns), ...lines].map((l) => `${l}\r\n`).join('');
+  }
+
+  /** One transaction line of the portal's export: 13 cells, in portalColumns' order. */
+  function portalLine(tx: Transaction, reversal: boolean, at: Date, balance: bigint): string {
+    const reason = reasonTypes[tx.commandId] ?? reasonTypes.BusinessPayment!;
+    const otherParty = partyName(maskNumber(tx.partyB), simulatedPayeeName);
+    const amount = groupedAmount(unitsOf(tx.amount), floatDecimals);
+    const time = portalTime(at);
+    const after = groupedAmount(balance, floatDecimals);
+    if (reversal) {
+      return csvRow([tx.reversalReceipt ?? '', time, time, `Reversal of ${tx.receipt}`, 'Completed', amount, '', after, 'true', `${reason.type} Reversal`, otherParty, tx.receipt, '']);
+    }
+    const status = String(tx.resultCode) === '0' ? 'Completed' : 'Failed';
+    return csvRow([tx.receipt, time, time, `${reason.details} to ${otherParty}`, status, '', `-${amount}`, after, 'true', reason.type, otherParty, '', '']);
+  }
 
   function statement(): StatementLine[] {
     const lines: StatementLine[] = [];
@@ -291,6 +401,7 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
   /** Safaricom reverses a paid payout: the money is back in the float; no B2C callback says so. */
   function reverse(tx: Transaction): void {
     tx.reversedAt = new Date();
+    tx.reversalReceipt = randomBytes(5).toString('hex').toUpperCase();
     if (float !== null) float += unitsOf(tx.amount);
   }
 
@@ -477,8 +588,72 @@ function failureResult(tx: Transaction) {
   };
 }
 
-const statementHeader = ['receipt', 'originatorConversationId', 'conversationId', 'amount', 'currency', 'status', 'resultCode', 'partyB', 'completedAt'] as const;
-const toCsv = (lines: readonly StatementLine[]): string => statementCsv(statementHeader, lines);
+/**
+ * The organisation portal statement's columns, in order, as the CSV export titles them
+ * (../shared/reference/reconciliation.md §1.1; domain/statement-formats.ts reads them).
+ */
+export const portalColumns = [
+  'Receipt No.', 'Completion Time', 'Initiation Time', 'Details', 'Transaction Status', 'Paid In', 'Withdrawn', 'Balance',
+  'Balance Confirmed', 'Reason Type', 'Other Party Info', 'Linked Transaction ID', 'A/C No.',
+] as const;
+
+/** Per B2C CommandID: the statement's Reason Type, and how its Details begin ("Business Payment to <party>"). */
+const reasonTypes: Readonly<Record<string, { readonly type: string; readonly details: string }>> = {
+  BusinessPayment: { type: 'Business Payment to Customer via API', details: 'Business Payment' },
+  SalaryPayment: { type: 'Salary Payment via API', details: 'Salary Payment' },
+  PromotionPayment: { type: 'Promotion Payment via API', details: 'Promotion Payment' },
+};
+
+/** The portal's times: DD-MM-YYYY HH:MM:SS in East Africa Time (UTC+3, no daylight saving). */
+const eatOffsetMs = 3 * 3600 * 1000;
+const portalTime = (at: Date): string => {
+  const eat = new Date(at.getTime() + eatOffsetMs);
+  return `${pad(eat.getUTCDate())}-${pad(eat.getUTCMonth() + 1)}-${eat.getUTCFullYear()} ${pad(eat.getUTCHours())}:${pad(eat.getUTCMinutes())}:${pad(eat.getUTCSeconds())}`;
+};
+
+/** A statement's period, [from, to), in whole seconds (the portal writes seconds). */
+export interface StatementPeriod {
+  readonly from: Date;
+  readonly to: Date;
+}
+
+/** `YYYY-MM-DD` (that day's midnight in East Africa Time, as the portal's days run), or `YYYY-MM-DDTHH:MM:SS` with `Z` or `±HH:MM`. */
+const isoInstant = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(?:\.0{1,3})?(Z|[+-](\d{2}):(\d{2})))?$/;
+
+function parseInstant(text: string): Date | null {
+  const m = isoInstant.exec(text);
+  if (!m) return null;
+  const [y, mo, d, h = 0, mi = 0, sec = 0] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((v) => (v === undefined ? undefined : Number(v)));
+  const offsetMs = m[7] === undefined ? eatOffsetMs : m[7] === 'Z' ? 0 : (m[7].startsWith('-') ? -1 : 1) * (Number(m[8]) * 60 + Number(m[9])) * 60_000;
+  const wall = Date.UTC(y!, mo! - 1, d, h, mi, sec);
+  const back = new Date(wall);
+  if (back.getUTCFullYear() !== y || back.getUTCMonth() !== mo! - 1 || back.getUTCDate() !== d || h > 23 || mi > 59 || sec > 59 || Math.abs(offsetMs) > 14 * 3600 * 1000) return null;
+  return new Date(wall - offsetMs);
+}
+
+/**
+ * The period a statement is asked for: `from` and `to` (exclusive) as ISO 8601 dates or times in
+ * whole seconds, at most mpesaStatementPeriodMaxDays apart. Absent: everything, from the
+ * simulator's start to the second after now. A string: what is wrong.
+ */
+export function statementPeriod(fromText: unknown, toText: unknown, startedAt: Date, now: Date): StatementPeriod | string {
+  const read = (text: unknown, name: string, otherwise: Date): Date | string => {
+    if (text === undefined) return otherwise;
+    const at = typeof text === 'string' ? parseInstant(text) : null;
+    return at ?? `${name}: an ISO 8601 date (YYYY-MM-DD, East Africa Time) or time in whole seconds with Z or an offset`;
+  };
+  const from = read(fromText, 'from', startedAt);
+  const to = read(toText, 'to', new Date(Math.floor(now.getTime() / 1000) * 1000 + 1000));
+  if (typeof from === 'string') return from;
+  if (typeof to === 'string') return to;
+  if (from.getTime() >= to.getTime()) return 'from must be before to';
+  if (fromText !== undefined || toText !== undefined) {
+    if (to.getTime() - from.getTime() > mpesaStatementPeriodMaxDays * 86_400_000) return `from and to at most ${mpesaStatementPeriodMaxDays} days apart`;
+    return { from, to };
+  }
+  // Everything, but never more than one statement may cover: the latest part of it.
+  return { from: new Date(Math.max(from.getTime(), to.getTime() - mpesaStatementPeriodMaxDays * 86_400_000)), to };
+}
 
 /**
  * A successful B2C result, with every result parameter Daraja documents: the amount as a number,

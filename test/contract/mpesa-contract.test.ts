@@ -11,13 +11,38 @@ import express from 'express';
 import { pino } from 'pino';
 import { MpesaClient } from '../../src/adapters/providers/mpesa/mpesa-client.js';
 import { mapResult, mapStatusResult, parseB2CCallback, parseStatusCallback } from '../../src/adapters/providers/mpesa/mapping.js';
-import { deterministicDelayMs, failsAtErrorRate } from '../../src/simulator/faults.js';
-import { createMpesaSimulator, type MpesaFaults, type MpesaSimulator } from '../../src/simulator/mpesa-simulator.js';
+import { parseDayMonthYearTime, isColumnHeader, parseStatementHeader, splitCsvLine, statementAmountMinor } from '../../src/domain/reconciliation.js';
+import { mpesaOrgPortalCsvV1 } from '../../src/domain/statement-formats.js';
+import { deterministicDelayMs, failsAtErrorRate, groupedAmount } from '../../src/simulator/faults.js';
+import { createMpesaSimulator, mpesaStatementPeriodMaxDays, statementPeriod, type MpesaFaults, type MpesaSimulator } from '../../src/simulator/mpesa-simulator.js';
 import { net } from '../support/net.js';
 import { loadContract } from '../support/openapi.js';
 import { clearKenyanNumber } from '../support/privacy.js';
 
 const { until } = net;
+
+/** The simulator's CSV statement, read as the importer reads it: the header block, and each line's 13 cells by column title. */
+async function portalStatement(query = ''): Promise<{ text: string; header: ReturnType<typeof parseStatementHeader>; headerLines: string[]; lines: Record<string, string>[] }> {
+  const res = await fetch(`${base}/__control/statement?format=csv${query}`);
+  expect({ status: res.status, type: res.headers.get('content-type') }).toEqual({ status: 200, type: expect.stringMatching(/^text\/csv/) });
+  const text = await res.text();
+  expect(text.endsWith('\r\n')).toBe(true);
+  const all = text.slice(0, -2).split('\r\n');
+  const at = all.findIndex((l) => isColumnHeader(mpesaOrgPortalCsvV1, l));
+  expect(at).toBe(6);
+  const titles = mpesaOrgPortalCsvV1.columns.map((c) => c.title);
+  const lines = all.slice(at + 1).map((l) => {
+    const cells = splitCsvLine(l);
+    expect(cells).toHaveLength(titles.length);
+    return Object.fromEntries(titles.map((t, i) => [t, cells![i]!]));
+  });
+  return { text, header: parseStatementHeader(mpesaOrgPortalCsvV1, all.slice(0, at), 'KES'), headerLines: all.slice(0, at), lines };
+}
+const minor = (amount: string | undefined): bigint => {
+  const m = amount === '' || amount === undefined ? 0n : statementAmountMinor(amount, 'KES', ',');
+  if (m === null) throw new Error(`not a statement amount: ${String(amount)}`);
+  return m;
+};
 
 const contract = loadContract('providers/mpesa-daraja.openapi.yaml');
 const logger = pino({ level: 'silent' });
@@ -206,12 +231,66 @@ describe('M-Pesa simulator faults', () => {
     expect(String((cb.body as { Result: { ResultCode: unknown } }).Result.ResultCode)).toBe('2001');
   });
 
-  it('when the statement is read as CSV, then it has a header, one line per executed payment, and no number in clear', async () => {
-    const res = await fetch(`${base}/__control/statement?format=csv`);
-    const text = await res.text();
-    expect(text.split('\n')[0]).toBe('receipt,originatorConversationId,conversationId,amount,currency,status,resultCode,partyB,completedAt');
+  it('when the statement is read as CSV, then it is the organisation portal export: its header block and 13 columns, one line per executed payment, the running balance, EAT times, no number in clear and never our OriginatorConversationID', async () => {
+    const { text, header, headerLines, lines } = await portalStatement();
+    const executed = simulator.statement();
+    expect(executed.length).toBeGreaterThan(0);
+    // The header block, as the portal writes it: label/value pairs, several on the last two lines.
+    expect(headerLines.slice(0, 4)).toEqual(['Account Holder:,TUMA TEST ORGANISATION', 'Short Code:,600000', 'Account:,Utility Account', expect.stringMatching(/^Time Period:,From \d{2}-\d{2}-\d{4} \d{2}:\d{2}:\d{2} To \d{2}-\d{2}-\d{4} \d{2}:\d{2}:\d{2}$/)]);
+    expect(headerLines[4]).toMatch(/^Operator:,tuma-simulator,Date of Report:,\d{2}-\d{2}-\d{4} \d{2}:\d{2}:\d{2}$/);
+    expect(headerLines[5]).toMatch(/^Opening Balance:,"?[-0-9,.]+"?,Closing Balance:,"?[-0-9,.]+"?,Available Balance:,"?[-0-9,.]+"?,Total Paid In:,"?[0-9,.]+"?,Total Withdrawn:,"?[0-9,.]+"?$/);
+    if (!header.ok) throw new Error(header.error);
+    expect(header.value.openingBalanceMinor).toBe(100_000_000_00n); // the fixed opening float at the simulator's start
+    // One line per executed payment (and per reversal, none yet), each with its true receipt, amount and outcome.
+    expect(lines.map((l) => [l['Receipt No.'], l['Transaction Status'], l.Withdrawn, l['Paid In']])).toEqual(
+      executed.map((e) => [e.receipt, e.status, `-${groupedAmount(BigInt(e.amount.replace('.', '')), 2)}`, '']));
+    // Running balance: a completed payment takes its amount, a failed one nothing; the header's totals add up.
+    let balance = header.value.openingBalanceMinor;
+    let withdrawn = 0n;
+    for (const l of lines) {
+      if (l['Transaction Status'] === 'Completed') {
+        balance += minor(l.Withdrawn);
+        withdrawn -= minor(l.Withdrawn);
+      }
+      expect({ receipt: l['Receipt No.'], balance: minor(l.Balance), confirmed: l['Balance Confirmed'] }).toEqual({ receipt: l['Receipt No.'], balance, confirmed: 'true' });
+      expect(l['Reason Type']).toBe('Business Payment to Customer via API');
+      expect(l.Details).toBe(`Business Payment to ${l['Other Party Info']}`);
+      expect(l['Other Party Info']).toMatch(/^\*{9}\d{3} - TUMA TEST PAYEE$/);
+      expect([l['Linked Transaction ID'], l['A/C No.']]).toEqual(['', '']);
+      expect(l['Completion Time']).toBe(l['Initiation Time']);
+    }
+    expect([header.value.closingBalanceMinor, minor(header.value.fields.availableBalance!), minor(header.value.fields.totalWithdrawn!), minor(header.value.fields.totalPaidIn!)])
+      .toEqual([balance, balance, withdrawn, 0n]);
+    // Times: DD-MM-YYYY HH:MM:SS in East Africa Time, the payment's own second.
+    for (const [i, e] of executed.entries()) {
+      expect(parseDayMonthYearTime(lines[i]!['Completion Time']!, 180)?.getTime()).toBe(Math.floor(Date.parse(e.completedAt) / 1000) * 1000);
+    }
     expect(text).not.toMatch(clearKenyanNumber);
+    for (const e of executed) expect(text).not.toContain(e.originatorConversationId);
+    expect(text).not.toContain('QAZ1234567'); // a reported receipt is a lie of the callbacks, never the statement's
     expect((await fetch(`${base}/__control/statement?format=xml`)).status).toBe(400);
+  });
+
+  it('when a statement is asked for a period, then it holds only that period\'s lines, opens with the balance before it, and refuses a bad or too long period or shortcode', async () => {
+    const everything = await portalStatement();
+    if (!everything.header.ok) throw new Error(everything.header.error);
+    const closing = everything.header.value.closingBalanceMinor;
+    // A later hour with nothing in it: opening and closing are the balance left by everything before.
+    const later = new Date(Math.ceil(Date.now() / 3_600_000) * 3_600_000 + 3_600_000);
+    const empty = await portalStatement(`&from=${later.toISOString().replace('.000', '')}&to=${new Date(later.getTime() + 3_600_000).toISOString()}`);
+    if (!empty.header.ok) throw new Error(empty.header.error);
+    expect([empty.lines.length, empty.header.value.openingBalanceMinor, empty.header.value.closingBalanceMinor]).toEqual([0, closing, closing]);
+    expect([empty.header.value.periodFrom, empty.header.value.periodTo]).toEqual([later, new Date(later.getTime() + 3_600_000)]);
+    // A day given as a date is that day in East Africa Time, as the portal's days run.
+    expect(statementPeriod('2026-05-01', '2026-06-01', new Date(0), new Date(0))).toEqual({ from: new Date('2026-04-30T21:00:00Z'), to: new Date('2026-05-31T21:00:00Z') });
+    expect(statementPeriod(undefined, undefined, new Date('2026-05-01T00:00:00Z'), new Date('2026-05-02T10:00:00.400Z'))).toEqual({ from: new Date('2026-05-01T00:00:00Z'), to: new Date('2026-05-02T10:00:01Z') });
+    for (const query of ['&from=yesterday', '&from=2026-02-30', '&from=2026-05-01T10:00:00.5Z', '&from=2026-05-01T10:00:00', '&from=2026-05-02&to=2026-05-01',
+      `&from=2025-01-01&to=${new Date(Date.parse('2025-01-01T00:00:00+03:00') + (mpesaStatementPeriodMaxDays + 1) * 86_400_000).toISOString()}`, '&shortCode=12', '&from=2026-05-01&from=2026-05-02']) {
+      const res = await fetch(`${base}/__control/statement?format=csv${query}`);
+      expect({ query, status: res.status }).toEqual({ query, status: 400 });
+    }
+    const other = await portalStatement('&shortCode=600001');
+    expect([other.lines.length, other.headerLines[1]]).toEqual([0, 'Short Code:,600001']);
   });
 });
 
@@ -313,9 +392,17 @@ describe('M-Pesa simulator: latency, error rates, late and out-of-order callback
       ['Reversed', '-250.00', '0', '*********007'],
     ]);
     expect(Date.parse(lines[1]!.completedAt) - result.at).toBeGreaterThanOrEqual(30 - slackMs);
-    const csv = await (await fetch(`${base}/__control/statement?format=csv`)).text();
-    expect(csv.split('\n').filter((l) => l.includes(',rev-1,'))).toEqual([expect.stringContaining(',250.00,KES,Completed,0,*********007,'), expect.stringContaining(',-250.00,KES,Reversed,0,*********007,')]);
+    // On the portal's export: the payment, then the reversal with its own receipt, Paid In the amount, linked to the payment.
+    const { text: csv, lines: portal } = await portalStatement();
+    const payment = portal.find((l) => l['Receipt No.'] === lines[0]!.receipt)!;
+    const reversal = portal.find((l) => l['Linked Transaction ID'] === lines[0]!.receipt)!;
+    expect(payment).toMatchObject({ 'Transaction Status': 'Completed', 'Paid In': '', Withdrawn: '-250.00', 'Reason Type': 'Business Payment to Customer via API', 'Other Party Info': '*********007 - TUMA TEST PAYEE' });
+    expect(reversal).toMatchObject({ 'Transaction Status': 'Completed', 'Paid In': '250.00', Withdrawn: '', Details: `Reversal of ${lines[0]!.receipt}`, 'Reason Type': 'Business Payment to Customer via API Reversal', 'Other Party Info': '*********007 - TUMA TEST PAYEE' });
+    expect(reversal['Receipt No.']).toMatch(/^[A-Z0-9]{10}$/);
+    expect(reversal['Receipt No.']).not.toBe(lines[0]!.receipt);
+    expect(minor(reversal.Balance) - minor(portal[portal.indexOf(reversal) - 1]!.Balance)).toBe(250_00n);
     expect(csv).not.toContain('254701000007');
+    expect(csv).not.toContain('rev-1');
 
     await patient().status({ payoutId: 'px-rev-1', idempotencyKey: 'rev-1', providerReference: null, currency: 'KES', callbackUrl: `${base}/cb/x-rev-1` });
     const answer = await until(() => callbacks.find((c) => c.path === '/cb/x-rev-1/status'));
