@@ -1,7 +1,12 @@
 // POST /v1/reconciliations (issue #14): finance streams a provider statement into Tuma and gets
 // its reconciliation; the same bytes again answer the same one; anything refused stores nothing.
 // Real PostgreSQL; the M-Pesa portal fixture of test/fixtures/statements.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runReconcileCli } from '../../src/cli/reconcile-cli.js';
 import { sql } from 'kysely';
 import request from 'supertest';
 import { bearer, startTestApi, type TestApi } from '../support/api.js';
@@ -15,7 +20,7 @@ let api: TestApi;
 let s: Scenario;
 beforeAll(async () => {
   api = await startTestApi({
-    statementAccounts: { 'mpesa-ke': { currency: 'KES', programmes: '*' }, 'mpesa-ke-2': { currency: 'KES', programmes: '*' }, 'mpesa-other': { currency: 'KES', programmes: ['another-orgs-programme'] } },
+    statementAccounts: { 'mpesa-ke': { currency: 'KES', programmes: '*' }, 'mpesa-ke-2': { currency: 'KES', programmes: '*' }, 'mpesa-ke-3': { currency: 'KES', programmes: '*' }, 'mpesa-other': { currency: 'KES', programmes: ['another-orgs-programme'] } },
   });
   s = await setUpProgramme(api.persistence, 1_000_00n);
 });
@@ -74,5 +79,74 @@ describe('importing a statement', () => {
   it('when the caller may not import, then 403 (or 401 without a token) and nothing is stored', async () => {
     for (const role of ['programme_manager', 'approver', 'auditor']) expect((await upload(`account=mpesa-ke&${may}`, fixture, role)).status).toBe(403);
     expect((await request(api.app).post(`/v1/reconciliations?account=mpesa-ke&${may}`).set('content-type', 'text/csv').send(fixture)).status).toBe(401);
+  });
+});
+
+describe('tuma reconcile import', () => {
+  let server: http.Server;
+  let url: string;
+  const dir = mkdtempSync(join(tmpdir(), 'tuma-reconcile-cli-'));
+  const file = join(dir, 'statement.csv');
+  const bad = join(dir, 'bad.csv');
+  beforeAll(async () => {
+    writeFileSync(file, fixture);
+    writeFileSync(bad, fixture.toString('utf8').replace('RCP0003,03-05-2026 10:00:00', 'RCP0003,31-02-2026 10:00:00'));
+    server = http.createServer(api.app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function cli(argv: string[], env: Record<string, string | undefined> = {}) {
+    const out: string[] = [];
+    const err: string[] = [];
+    const token = (await bearer(s.organisationId, 'finance')).replace(/^Bearer /, '');
+    const code = await runReconcileCli(argv, {
+      out: (l) => out.push(l), err: (l) => err.push(l), write: (t) => out.push(t), env: { TUMA_URL: url, TUMA_TOKEN: token, ...env }, isTTY: false,
+      fetch: globalThis.fetch, sleep: async () => undefined, now: () => new Date(),
+    });
+    return { code, out, err };
+  }
+  const period = ['--from', '2026-04-30T21:00:00Z', '--to', '2026-05-31T21:00:00Z'];
+
+  it('when finance imports a file, then it streams with progress, prints the classes, and says so when the bytes were imported already', async () => {
+    const first = await cli(['import', '--account', 'mpesa-ke-3', ...period, file]);
+    expect(first.code).toBe(0);
+    expect(first.out[0]).toMatch(/^imported: statement [0-9a-f-]{36}, \d+ of \d+ lines/);
+    expect(first.out.slice(1).join('\n')).toMatch(/unknown_reference\s+\d+\s+statement [\d.]+ KES/);
+    expect(first.err.at(-1)).toMatch(/^sent 100% of \d+ bytes$/);
+    const again = await cli(['import', '--account', 'mpesa-ke-3', ...period, file]);
+    expect({ code: again.code, line: again.out[0]?.slice(0, 25) }).toEqual({ code: 0, line: 'already imported: stateme' });
+  });
+
+  it('when a line is bad, then it exits 1 naming the line and column, never its content', async () => {
+    const r = await cli(['import', '--account', 'mpesa-ke-2', ...period, bad]);
+    expect(r.code).toBe(1);
+    expect(r.err.find((l) => l.startsWith('refused:'))).toContain('422 STATEMENT_LINES_INVALID');
+    expect(r.err.some((l) => /^  line \d+, column .+: .+/.test(l))).toBe(true);
+    expect(r.err.join('\n')).not.toMatch(/MARY|31-02-2026/);
+  });
+
+  it.each([
+    [['import', '--account', 'mpesa-ke-3', file], 2],
+    [['export', '--account', 'mpesa-ke-3', ...period, file], 2],
+    [['import', '--account', 'mpesa-ke-3', ...period], 2],
+    [['import', '--account', 'mpesa-ke-3', '--bogus', ...period, file], 2],
+    [['import', '--account', 'mpesa-ke-3', ...period, '/nonexistent/statement.csv'], 66],
+  ])('when the arguments are %j, then it exits %i and says why', async (argv, code) => {
+    const r = await cli(argv);
+    expect(r.code).toBe(code);
+    expect(r.err.length).toBeGreaterThan(0);
+    expect(r.out).toEqual([]);
+  });
+
+  it('when no token is given or the API does not answer, then it says so and exits 2 or 69', async () => {
+    expect((await cli(['import', '--account', 'mpesa-ke-3', ...period, file], { TUMA_TOKEN: undefined })).code).toBe(2);
+    const down = await cli(['import', '--account', 'mpesa-ke-3', ...period, file], { TUMA_URL: 'http://127.0.0.1:9' });
+    expect(down.code).toBe(69);
+    expect(down.err.at(-1)).toMatch(/did not answer/);
   });
 });
