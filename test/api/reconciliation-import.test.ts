@@ -126,7 +126,7 @@ describe('tuma reconcile import', () => {
     const r = await cli(['import', '--account', 'mpesa-ke-2', ...period, bad]);
     expect(r.code).toBe(1);
     expect(r.err.find((l) => l.startsWith('refused:'))).toContain('422 STATEMENT_LINES_INVALID');
-    expect(r.err.some((l) => /^  line \d+, column .+: .+/.test(l))).toBe(true);
+    expect(r.err.some((l) => /^ {2}line \d+, column .+: .+/.test(l))).toBe(true);
     expect(r.err.join('\n')).not.toMatch(/MARY|31-02-2026/);
   });
 
