@@ -10,6 +10,7 @@ import { err, ok, type Result } from '../domain/result.js';
 import { cursors } from './ledger.js';
 import type { Actor, Persistence, SignerKeyRecord } from './ports.js';
 import { allowedAlgorithms, keyValidAt } from './verify-batch-signature.js';
+import { appendAudit } from './audit.js';
 
 /** Signer keys per page of GET /v1/signer-keys. */
 export const signerKeysPageMax = 500;
@@ -109,11 +110,15 @@ export async function checkPublicJwk(alg: SignerKeyRecord['alg'], jwk: unknown):
   return ok(publicJwk);
 }
 
+/** The request a privileged action came in on (x-request-id), recorded with its audit event. */
+export type RequestId = string | null;
+
 export async function registerKey(
   persistence: Persistence,
   actor: Actor,
   body: unknown,
   now: Date,
+  requestId: RequestId = null,
 ): Promise<Result<{ key: SignerKeyView; replayed: boolean }, Rejection>> {
   if (!body || typeof body !== 'object' || Array.isArray(body)) return err(reject('SIGNER_KEY_INVALID', 'expected a JSON object'));
   const { role, alg, publicJwk, notBefore, notAfter, organisationId, holder, ...rest } = body as Record<string, unknown>;
@@ -149,7 +154,12 @@ export async function registerKey(
     revokedAt: null,
     holder,
   };
-  const inserted = await persistence.transaction(async (tx) => ok(await tx.admin.insertSignerKey({ ...record, createdBy: actor.subject })));
+  const inserted = await persistence.transaction(async (tx) => {
+    const fresh = await tx.admin.insertSignerKey({ ...record, createdBy: actor.subject });
+    // Who may sign, for whom: on the record with the key, in the same transaction (never the holder's name).
+    if (fresh) await appendAudit(tx, { organisationId: actor.organisationId, actor: actor.subject.slice(0, 128), requestId, action: 'signer_key.register', objectId: kid, detail: { role, alg: String(alg) } });
+    return ok(fresh);
+  });
   const stored = await persistence.read.batches.findSignerKey(kid);
   if (!stored) throw new Error(`invariant violated: signer key ${kid} is stored`);
   if (inserted.ok && inserted.value) return ok({ key: signerKeyView(stored, now), replayed: false });
@@ -179,7 +189,7 @@ export async function listKeys(
 }
 
 /** Revokes now or at a future instant; never in the past (what was signed before stays signed). */
-export async function revokeKey(persistence: Persistence, actor: Actor, kid: string, body: unknown, now: Date): Promise<Result<SignerKeyView, Rejection>> {
+export async function revokeKey(persistence: Persistence, actor: Actor, kid: string, body: unknown, now: Date, requestId: RequestId = null): Promise<Result<SignerKeyView, Rejection>> {
   if (body !== undefined && body !== null && (typeof body !== 'object' || Array.isArray(body))) return err(reject('SIGNER_KEY_INVALID', 'expected a JSON object {at?}'));
   const { at, ...rest } = (body ?? {}) as Record<string, unknown>;
   if (Object.keys(rest).length > 0) return err(reject('SIGNER_KEY_INVALID', 'the only member is at'));
@@ -189,7 +199,12 @@ export async function revokeKey(persistence: Persistence, actor: Actor, kid: str
   if (instant.getTime() < now.getTime() - notBeforeSkewMs) return err(reject('SIGNER_KEY_INVALID', 'at is in the past: a revocation cannot reach back'));
   const existing = await persistence.read.batches.findSignerKey(kid);
   if (!existing || existing.organisationId !== actor.organisationId) return err(reject('NOT_FOUND'));
-  const revoked = await persistence.transaction(async (tx) => ok(await tx.admin.revokeSignerKey(kid, instant.getTime() < now.getTime() ? now : instant, actor.subject)));
+  const revoked = await persistence.transaction(async (tx) => {
+    const at = instant.getTime() < now.getTime() ? now : instant;
+    const key = await tx.admin.revokeSignerKey(kid, at, actor.subject);
+    if (key) await appendAudit(tx, { organisationId: actor.organisationId, actor: actor.subject.slice(0, 128), requestId, action: 'signer_key.revoke', objectId: kid, detail: { revokedAt: at.toISOString() } });
+    return ok(key);
+  });
   if (!revoked.ok || !revoked.value) throw new Error(`invariant violated: signer key ${kid} is stored`);
   return ok(signerKeyView(revoked.value, now));
 }
@@ -200,12 +215,17 @@ export async function getPolicy(persistence: Persistence, actor: Actor, programm
   return formatPolicy(programme.policy, programme.currency);
 }
 
-export async function setPolicy(persistence: Persistence, actor: Actor, programmeId: string, body: unknown): Promise<Result<ReturnType<typeof formatPolicy>, Rejection>> {
+export async function setPolicy(persistence: Persistence, actor: Actor, programmeId: string, body: unknown, requestId: RequestId = null): Promise<Result<ReturnType<typeof formatPolicy>, Rejection>> {
   const programme = await persistence.read.batches.findProgramme(programmeId);
   if (!programme || programme.organisationId !== actor.organisationId) return err(reject('NOT_FOUND'));
   const policy = parsePolicy(body, programme.currency);
   if (!policy.ok) return err(reject('POLICY_INVALID', policy.error));
   // Batches already stored keep the approvals they were given: the policy applies from the next one.
-  await persistence.transaction(async (tx) => ok(await tx.admin.setPolicy(programmeId, policy.value)));
+  await persistence.transaction(async (tx) => {
+    await tx.admin.setPolicy(programmeId, policy.value);
+    const shown = formatPolicy(policy.value, programme.currency);
+    await appendAudit(tx, { organisationId: actor.organisationId, actor: actor.subject.slice(0, 128), requestId, action: 'programme.policy', objectId: programmeId, detail: { policy: JSON.stringify(shown).slice(0, 1_500) } });
+    return ok(undefined);
+  });
   return ok(formatPolicy(policy.value, programme.currency));
 }

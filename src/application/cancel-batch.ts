@@ -10,6 +10,8 @@ import { moveBatch, settledPayoutStates } from '../domain/payout-state.js';
 import { err, ok, type Result } from '../domain/result.js';
 import type { Actor, Persistence } from './ports.js';
 import { getBatchView, type BatchView } from './queries.js';
+import { appendAudit } from './audit.js';
+import { auditFreeText } from '../domain/audit.js';
 
 /** Release transfers per ledger journal when a large batch is cancelled. */
 export const releaseJournalTransfersMax = 1_000;
@@ -31,7 +33,7 @@ export function parseCancelBody(body: unknown): Result<string | null, Rejection>
   return ok(reason);
 }
 
-export async function cancelBatch(persistence: Persistence, actor: Actor, batchId: string, reason: string | null): Promise<Result<CancelBatchOutput, Rejection>> {
+export async function cancelBatch(persistence: Persistence, actor: Actor, batchId: string, reason: string | null, requestId: string | null = null): Promise<Result<CancelBatchOutput, Rejection>> {
   const result = await persistence.transaction(async (tx) => {
     const batch = await tx.batches.lock(batchId);
     if (!batch || batch.organisationId !== actor.organisationId) return err(reject('NOT_FOUND'));
@@ -54,6 +56,14 @@ export async function cancelBatch(persistence: Persistence, actor: Actor, batchI
     const state = counts.every((c) => c.state === 'cancelled') ? 'cancelled' : counts.every((c) => settledPayoutStates.includes(c.state)) ? 'completed' : batch.state;
     if (state !== batch.state && !moveBatch(batch.state, state).ok) throw new Error(`invariant violated: batch ${batch.state} → ${state}`);
     await tx.batches.markCancelled(batchId, actor.subject, reason, state);
+    await appendAudit(tx, {
+      organisationId: actor.organisationId,
+      actor: actor.subject.slice(0, 128),
+      requestId,
+      action: 'batch.cancel',
+      objectId: batchId,
+      detail: { payoutsCancelled: String(moved.length), amount: formatAmount(moved.reduce((s, m) => s + m.amountMinor, 0n), batch.currency), ...(reason ? { reason: auditFreeText(reason) } : {}) },
+    });
     return ok({ count: moved.length, amountMinor: moved.reduce((s, m) => s + m.amountMinor, 0n), currency: batch.currency });
   });
   if (!result.ok) return result;

@@ -198,7 +198,7 @@ export function createApp(deps: ApiDeps): express.Express {
     if (!id) return sendRejection(res, reject('NOT_FOUND'));
     const reason = parseCancelBody(req.body);
     if (!reason.ok) return sendRejection(res, reason.error);
-    const result = await cancelBatch(deps.persistence, callerOf(req), id, reason.value);
+    const result = await cancelBatch(deps.persistence, callerOf(req), id, reason.value, String(req.id));
     if (!result.ok) return sendRejection(res, result.error);
     res.json({ ...result.value.batch, cancelled: result.value.cancelled });
   }));
@@ -258,7 +258,7 @@ export function createApp(deps: ApiDeps): express.Express {
   // ---------------------------------------------------------------- administration
   const admin = requireRole(deps.authenticate, 'admin');
   app.post('/v1/signer-keys', admin, smallJson, route(async (req, res) => {
-    const result = await registerKey(deps.persistence, callerOf(req), req.body, deps.now());
+    const result = await registerKey(deps.persistence, callerOf(req), req.body, deps.now(), String(req.id));
     if (!result.ok) return sendRejection(res, result.error);
     req.log.info({ kid: result.value.key.kid, role: result.value.key.role, replayed: result.value.replayed }, 'signer key registered');
     res.status(result.value.replayed ? 200 : 201).json(result.value.key);
@@ -286,7 +286,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.post('/v1/signer-keys/:kid/revoke', admin, optionalJson, route(async (req, res) => {
     const kid = String(req.params.kid);
     if (!kidPattern.test(kid)) return sendRejection(res, reject('NOT_FOUND'));
-    const result = await revokeKey(deps.persistence, callerOf(req), kid, req.body, deps.now());
+    const result = await revokeKey(deps.persistence, callerOf(req), kid, req.body, deps.now(), String(req.id));
     if (!result.ok) return sendRejection(res, result.error);
     req.log.info({ kid, revokedAt: result.value.revokedAt }, 'signer key revoked');
     res.json(result.value);
@@ -299,7 +299,7 @@ export function createApp(deps: ApiDeps): express.Express {
   }));
 
   app.put('/v1/programmes/:programmeId/policy', admin, smallJson, route(async (req, res) => {
-    const result = await setPolicy(deps.persistence, callerOf(req), String(req.params.programmeId), req.body);
+    const result = await setPolicy(deps.persistence, callerOf(req), String(req.params.programmeId), req.body, String(req.id));
     if (!result.ok) return sendRejection(res, result.error);
     req.log.info({ programmeId: req.params.programmeId }, 'programme policy changed');
     res.json(result.value);
