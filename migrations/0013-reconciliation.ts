@@ -62,15 +62,18 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       c17 text, c18 text, c19 text, c20 text, c21 text, c22 text, c23 text, c24 text
     );
 
-    -- No foreign key from the line and item tables to statements: an RI check is a query per row
-    -- (~5 µs, 10 s for a 1M-line statement's lines and items), and both are written by the one
-    -- statement that reads the staging table, in the transaction that inserts their statement.
+    -- One durable row per statement line, its class on it (written once, by the one statement
+    -- that reads the staging table, in the transaction that inserts its statement). No foreign
+    -- key to statements: an RI check is a query per row (~5 µs, 5 s for a 1M-line statement).
+    -- Text that is compared, sorted or indexed is in the "C" collation (byte-wise; the database's
+    -- collation sorts through strcoll, measured ~2x slower for the unique index and the sort that
+    -- finds duplicates). payout_id/ledger_minor: the ledger payout the line was matched with.
     CREATE TABLE statement_lines (
       statement_id uuid NOT NULL,
       line_no integer NOT NULL CHECK (line_no > 0),
-      account_id text NOT NULL,
-      provider_transaction_id text NOT NULL CHECK (length(provider_transaction_id) BETWEEN 1 AND 100),
-      kind text NOT NULL CHECK (kind IN ('payout', 'charge', 'reversal', 'other')),
+      account_id text COLLATE "C" NOT NULL,
+      provider_transaction_id text COLLATE "C" NOT NULL CHECK (length(provider_transaction_id) BETWEEN 1 AND 100),
+      kind text COLLATE "C" NOT NULL CHECK (kind IN ('payout', 'charge', 'reversal', 'other')),
       status text NOT NULL CHECK (status IN ('completed', 'failed')),
       completed_at timestamptz NOT NULL,
       paid_in_minor bigint NOT NULL CHECK (paid_in_minor >= 0),
@@ -81,35 +84,46 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       -- A second line for one transaction id and kind (in this file or an earlier one): kept, and
       -- classed duplicate_at_provider; the first line alone is unique.
       duplicate boolean NOT NULL,
-      CHECK (paid_in_minor = 0 OR withdrawn_minor = 0)
+      class text NOT NULL CHECK (class IN ('matched', 'amount_over', 'amount_under', 'status_mismatch', 'paid_not_in_ledger',
+        'duplicate_at_provider', 'unknown_reference', 'reversal', 'non_payout')),
+      payout_id uuid,
+      ledger_minor bigint,
+      CHECK (paid_in_minor = 0 OR withdrawn_minor = 0),
+      CHECK ((class IN ('matched', 'amount_over', 'amount_under', 'status_mismatch', 'paid_not_in_ledger')) = (payout_id IS NOT NULL)),
+      CHECK ((payout_id IS NULL) = (ledger_minor IS NULL)),
+      CHECK (class <> 'amount_over' OR withdrawn_minor - paid_in_minor > ledger_minor),
+      CHECK (class <> 'amount_under' OR withdrawn_minor - paid_in_minor < ledger_minor)
     );
     CREATE UNIQUE INDEX statement_lines_transaction ON statement_lines (account_id, provider_transaction_id, kind) WHERE NOT duplicate;
+    -- A statement's lines are written together, so a block range index finds them for a few
+    -- pages of index (a btree over 1M lines costs ~1 s per import); its exceptions have their own.
+    CREATE INDEX statement_lines_statement ON statement_lines USING brin (statement_id);
+    CREATE INDEX statement_lines_exceptions ON statement_lines (statement_id, class) WHERE class <> 'matched';
     CREATE TRIGGER statement_lines_append_only BEFORE UPDATE OR DELETE ON statement_lines
+      FOR EACH ROW EXECUTE FUNCTION tuma_refuse_change();
+
+    -- The ledger payouts of the period that no line names (missing_at_provider).
+    CREATE TABLE reconciliation_payouts (
+      statement_id uuid NOT NULL,
+      payout_id uuid NOT NULL,
+      class text NOT NULL CHECK (class IN ('missing_at_provider')),
+      ledger_minor bigint NOT NULL,
+      PRIMARY KEY (statement_id, payout_id)
+    );
+    CREATE TRIGGER reconciliation_payouts_append_only BEFORE UPDATE OR DELETE ON reconciliation_payouts
       FOR EACH ROW EXECUTE FUNCTION tuma_refuse_change();
 
     -- Exactly one class per statement line (line_no) and per ledger payout of the period that no
     -- line names (payout_id alone). statement_minor: the line's net debit (withdrawn - paid in).
-    CREATE TABLE reconciliation_items (
-      statement_id uuid NOT NULL,
-      line_no integer CHECK (line_no > 0),
-      payout_id uuid,
-      class text NOT NULL CHECK (class IN ('matched', 'amount_over', 'amount_under', 'status_mismatch', 'paid_not_in_ledger',
-        'missing_at_provider', 'duplicate_at_provider', 'unknown_reference', 'reversal', 'non_payout')),
-      statement_minor bigint,
-      ledger_minor bigint,
-      CHECK (line_no IS NOT NULL OR (payout_id IS NOT NULL AND class = 'missing_at_provider')),
-      CHECK ((class IN ('matched', 'amount_over', 'amount_under', 'status_mismatch', 'paid_not_in_ledger', 'missing_at_provider')) = (payout_id IS NOT NULL)),
-      CHECK (class <> 'amount_over' OR statement_minor > ledger_minor),
-      CHECK (class <> 'amount_under' OR statement_minor < ledger_minor)
-    );
-    CREATE INDEX reconciliation_items_class ON reconciliation_items (statement_id, class);
-    CREATE TRIGGER reconciliation_items_append_only BEFORE UPDATE OR DELETE ON reconciliation_items
-      FOR EACH ROW EXECUTE FUNCTION tuma_refuse_change();
+    CREATE VIEW reconciliation_items AS
+      SELECT statement_id, line_no, payout_id, class, withdrawn_minor - paid_in_minor AS statement_minor, ledger_minor FROM statement_lines
+      UNION ALL
+      SELECT statement_id, NULL::integer, payout_id, class, NULL::bigint, ledger_minor FROM reconciliation_payouts;
 
     -- DD-MM-YYYY HH:MM:SS at a fixed UTC offset, or NULL when it is no such time. Every part is
     -- checked (real days only; 29 February for its year) before the time is built, so a bad cell
-    -- never raises. Positions and integer compares, not regular expressions: ~5 µs a line, where
-    -- two patterns and a text cast took ~7 (measured). STABLE, so the planner inlines it.
+    -- never raises. ~3 µs a line: the import reads times by two hash lookups (the period's days,
+    -- the day's seconds) and calls this only to name a bad line's problem. STABLE, so it inlines.
     CREATE FUNCTION tuma_dmy_hms(t text, utc_offset_minutes integer) RETURNS timestamptz
       LANGUAGE sql STABLE PARALLEL SAFE AS $$
       SELECT CASE WHEN translate(t, '012345678', '999999999') = '99-99-9999 99:99:99' THEN

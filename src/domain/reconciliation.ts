@@ -81,6 +81,52 @@ export function amountPatternOf(scale: number, thousands: ',' | null): string {
   return `^-?(0|[1-9][0-9]{0,14}${grouped})${fraction}$`;
 }
 
+/**
+ * The same grammar as amountPatternOf, as shapes: an amount is in it when its text with every
+ * digit written 9 is one of `shapes` and, unless that shape is one of `singleDigit` (an integer
+ * part of one digit, which may be 0), it does not start with 0 or -0. The set-based pass checks
+ * amounts this way (a hashed lookup and two prefix compares, ~0.6 µs; the pattern took ~1.6 µs).
+ */
+export function amountShapesOf(scale: number, thousands: ',' | null): { readonly shapes: readonly string[]; readonly singleDigit: readonly string[] } {
+  amountPatternOf(scale, thousands);
+  const fraction = scale > 0 ? `.${'9'.repeat(scale)}` : '';
+  const integers: string[] = [];
+  for (let n = 1; n <= 15; n += 1) integers.push('9'.repeat(n));
+  if (thousands) for (let lead = 1; lead <= 3; lead += 1) for (let groups = 1; groups <= 4; groups += 1) integers.push('9'.repeat(lead) + `${thousands}999`.repeat(groups));
+  const unsigned = integers.map((i) => i + fraction);
+  return { shapes: [...unsigned, ...unsigned.map((u) => `-${u}`)], singleDigit: [`9${fraction}`, `-9${fraction}`] };
+}
+
+/** Is `text` an amount of amountShapesOf's grammar? (What the SQL pass computes, for tests.) */
+export function isAmountShape(text: string, scale: number, thousands: ',' | null): boolean {
+  const { shapes, singleDigit } = amountShapesOf(scale, thousands);
+  const shape = text.replace(/[0-9]/g, '9');
+  if (!shapes.includes(shape)) return false;
+  return singleDigit.includes(shape) || !(text.startsWith('0') || text.startsWith('-0'));
+}
+
+/**
+ * The local days around a period ([from, to) widened by a day each side), as the statement writes
+ * them (`DD-MM-YYYY`), each with the instant its local midnight is: the set-based pass reads a
+ * time as one of these days plus one of the day's 86,400 `HH:MM:SS`. A time on no such day is
+ * either no time at all or outside the period, and is named as such.
+ */
+export function periodDaysOf(from: Date, to: Date, utcOffsetMinutes: number): { readonly dmy: string[]; readonly midnight: Date[] } {
+  const offsetMs = utcOffsetMinutes * 60_000;
+  const day = 86_400_000;
+  const first = Math.floor((from.getTime() + offsetMs) / day) - 1;
+  const last = Math.floor((to.getTime() + offsetMs) / day) + 1;
+  const dmy: string[] = [];
+  const midnight: Date[] = [];
+  for (let d = first; d <= last; d += 1) {
+    const local = new Date(d * day);
+    const two = (n: number) => String(n).padStart(2, '0');
+    dmy.push(`${two(local.getUTCDate())}-${two(local.getUTCMonth() + 1)}-${String(local.getUTCFullYear()).padStart(4, '0')}`);
+    midnight.push(new Date(d * day - offsetMs));
+  }
+  return { dmy, midnight };
+}
+
 /** Minor units of an amount written in the statement's grammar; null when it is not one. */
 export function statementAmountMinor(text: string, currency: CurrencyCode, thousands: ',' | null): bigint | null {
   if (!new RegExp(amountPatternOf(scaleOf(currency), thousands)).test(text)) return null;

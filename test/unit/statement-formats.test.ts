@@ -1,6 +1,8 @@
 // Statement mappings and the pure reading of a statement's header (issue #14).
 import fc from 'fast-check';
-import { parseDayMonthYearTime, parseStatementHeader, splitCsvLine, statementAmountMinor, isColumnHeader } from '../../src/domain/reconciliation.js';
+import {
+  amountPatternOf, isAmountShape, parseDayMonthYearTime, parseStatementHeader, periodDaysOf, splitCsvLine, statementAmountMinor, isColumnHeader,
+} from '../../src/domain/reconciliation.js';
 import { mappingProblems, mpesaOrgPortalCsvV1, statementFormats, type StatementFormat } from '../../src/domain/statement-formats.js';
 
 const header = [
@@ -58,6 +60,23 @@ describe('reading a statement', () => {
       const text = `${minor < 0n ? '-' : ''}${units}.${(abs % 100n).toString().padStart(2, '0')}`;
       expect(statementAmountMinor(text, 'KES', ',')).toBe(minor);
     }));
+  });
+
+  test('when an amount is checked by shape (as the SQL pass does), then it is accepted exactly when the pattern accepts it', () => {
+    const pattern = new RegExp(amountPatternOf(2, ','));
+    const samples = ['1,020.00', '-1,020.00', '0.00', '-0.00', '01.00', '-01.00', '0,123.00', '1,02.00', '1.020,00', '1,020', '1e3.00', '999,999,999,999,999.99',
+      '1,000,000,000,000,000.00', '123456789012345.00', '1234567890123456.00', '12,345.67', '-', '', '.00', '1.0O'];
+    for (const t of samples) expect([t, isAmountShape(t, 2, ',')]).toEqual([t, pattern.test(t)]);
+    fc.assert(fc.property(fc.stringMatching(/^-?[0-9,.]{1,22}$/), (t) => isAmountShape(t, 2, ',') === pattern.test(t)));
+    fc.assert(fc.property(fc.stringMatching(/^-?[0-9,]{1,18}$/), (t) => isAmountShape(t, 0, null) === new RegExp(amountPatternOf(0, null)).test(t)));
+  });
+
+  test('when the days around a period are listed, then each is its local DD-MM-YYYY with the instant of its local midnight', () => {
+    const days = periodDaysOf(new Date('2026-04-30T21:00:00Z'), new Date('2026-05-31T21:00:00Z'), 180);
+    expect(days.dmy[0]).toBe('30-04-2026');
+    expect(days.dmy.at(-1)).toBe('02-06-2026');
+    expect(days.dmy).toHaveLength(34);
+    for (const [i, dmy] of days.dmy.entries()) expect(parseDayMonthYearTime(`${dmy} 00:00:00`, 180)).toEqual(days.midnight[i]);
   });
 
   test('when a time is DD-MM-YYYY HH:MM:SS in EAT, then it is that instant; an impossible day or hour is refused', () => {
