@@ -469,15 +469,14 @@ export interface PayoutRepo {
   setStatusCheck(payoutId: string, update: { readonly at: Date | null; readonly checks?: number; readonly flaggedAt?: Date }): Promise<void>;
   /** No status check for these payouts (their final answer is in the outbox). */
   unscheduleStatusChecks(payoutIds: readonly string[]): Promise<void>;
-  /** Makes the status check of an unsettled payout due at `at` at the latest; false when it is settled. */
-  makeStatusCheckDue(payoutId: string, at: Date): Promise<boolean>;
   /** Keeps the failure reasons callbacks reported, unconfirmed, on their attempts (the last one reported wins). */
   recordReportedFailures(reports: readonly { readonly payoutId: string; readonly attemptNo: number; readonly reasonCode: string }[]): Promise<void>;
   /** The failure reason a callback reported about the attempt, unconfirmed; null when none. */
   reportedFailure(payoutId: string, attemptNo: number): Promise<string | null>;
   /**
-   * makeStatusCheckDue for many payouts (rows locked in id order), in one statement; with
-   * `paidToo`, a paid payout's check too (a reversal to confirm).
+   * Makes the status checks of these payouts (submitting, submitted or unknown) due at `at` at the
+   * latest, rows locked in id order, in one statement; with `paidToo`, a paid payout's too (a
+   * reversal to confirm). Settled payouts are left as they are.
    */
   makeStatusChecksDue(payoutIds: readonly string[], at: Date, paidToo?: boolean): Promise<void>;
   /** An operator's requeue: the checks of a submitted or unknown payout start over at `at`, its flag cleared; false in any other state. */

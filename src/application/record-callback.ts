@@ -322,7 +322,7 @@ export async function recordUnconfirmedCallback(
     const fresh = await tx.callbacks.insert({ provider, scope, authenticated: false, dedupeKey, payoutId: payout?.id ?? null, rawBodyEnc: sealed });
     if (!payout) return ok({ duplicate: !fresh, orphan: true, confirming: false });
     // Even when its slot was taken (by a forger who guessed the key, say): this is only a reason to ask.
-    await tx.payouts.makeStatusCheckDue(payout.id, now);
+    await tx.payouts.makeStatusChecksDue([payout.id], now);
     return ok({ duplicate: !fresh, orphan: false, confirming: true });
   });
 }

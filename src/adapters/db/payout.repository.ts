@@ -484,6 +484,8 @@ export function payoutRepository(db: DbOrTx): PayoutRepo {
 
     async makeStatusChecksDue(payoutIds, at, paidToo = false) {
       if (payoutIds.length === 0) return;
+      // LEAST ignores a null: an unscheduled (flagged) payout becomes due at `at` too. A payout
+      // still submitting keeps the time until the worker's move into submitted or unknown.
       await sql`
         UPDATE payouts p SET status_check_at = LEAST(p.status_check_at, ${at}::timestamptz)
         FROM (SELECT id FROM payouts WHERE id = ANY(${[...new Set(payoutIds)]}::uuid[]) ORDER BY id FOR NO KEY UPDATE) l
@@ -529,19 +531,6 @@ export function payoutRepository(db: DbOrTx): PayoutRepo {
         .set({ status_check_at: at, status_checks: 0, status_flagged_at: null })
         .where('id', '=', payoutId)
         .where('state', 'in', [...statusPolledPayoutStates])
-        .returning('id')
-        .executeTakeFirst();
-      return updated !== undefined;
-    },
-
-    async makeStatusCheckDue(payoutId, at) {
-      // LEAST ignores a null: an unscheduled (flagged) payout becomes due at `at` too. A payout
-      // still submitting keeps the time until the worker's move into submitted or unknown.
-      const updated = await db
-        .updateTable('payouts')
-        .set({ status_check_at: sql`LEAST(status_check_at, ${at}::timestamptz)` })
-        .where('id', '=', payoutId)
-        .where('state', 'in', ['submitting', ...statusPolledPayoutStates])
         .returning('id')
         .executeTakeFirst();
       return updated !== undefined;
