@@ -93,8 +93,8 @@ interface Pending {
   readonly receipts: { accountId: string; receipt: string; payoutId: string }[];
   /** Per "account\u0000receipt": the payout it settled, before or earlier in this chunk. */
   readonly receiptOwners: Map<string, string>;
-  /** Per "payoutId:attemptNo": the provider account the attempt went through. */
-  readonly accounts: ReadonlyMap<string, string>;
+  /** The provider account the result's attempt went through (its provider, for results older than accounts). */
+  readonly accountOf: (payout: PayoutRecord, message: ResultMessage) => string;
 }
 
 const receiptKey = (accountId: string, receipt: string) => `${accountId}\u0000${receipt}`;
@@ -105,17 +105,18 @@ async function settleChunk(deps: SettleDeps, tx: Repos, messages: readonly (Resu
   const current = new Map(locked.map((p) => [p.id, p]));
   // A receipt settles one payout per provider account (issue #19 item 4): the accounts of the
   // attempts that report one, and the payouts their receipts settled already, in two queries.
-  const paidAttempts = messages.flatMap((m) => {
+  const paidWithReceipt = messages.flatMap((m) => {
     const p = m && m.outcome === 'paid' && m.providerReference ? current.get(m.payoutId) : undefined;
-    return p ? [{ payoutId: p.id, attemptNo: m!.attemptNo ?? p.attemptCount }] : [];
+    return p ? [{ payout: p, message: m!, receipt: m!.providerReference! }] : [];
   });
-  const accountsByAttempt = await tx.payouts.attemptAccounts(paidAttempts);
-  const accountOf = (payout: PayoutRecord, message: ResultMessage) => accountsByAttempt.get(`${payout.id}:${message.attemptNo ?? payout.attemptCount}`) ?? payout.provider;
-  const receipts = messages.flatMap((m) => {
-    const p = m && m.outcome === 'paid' && m.providerReference ? current.get(m.payoutId) : undefined;
-    return p ? [{ accountId: accountOf(p, m!), receipt: m!.providerReference! }] : [];
-  });
-  const pending: Pending = { journals: [], moves: [], batches: new Map(), exceptions: [], receipts: [], receiptOwners: new Map(await tx.payouts.receiptOwners(receipts)), accounts: accountsByAttempt };
+  const attemptOf = (payout: PayoutRecord, message: ResultMessage) => ({ payoutId: payout.id, attemptNo: message.attemptNo ?? payout.attemptCount });
+  const accountsByAttempt = await tx.payouts.attemptAccounts(paidWithReceipt.map((x) => attemptOf(x.payout, x.message)));
+  const accountOf = (payout: PayoutRecord, message: ResultMessage) => {
+    const { payoutId, attemptNo } = attemptOf(payout, message);
+    return accountsByAttempt.get(`${payoutId}:${attemptNo}`) ?? payout.provider;
+  };
+  const owners = await tx.payouts.receiptOwners(paidWithReceipt.map((x) => ({ accountId: accountOf(x.payout, x.message), receipt: x.receipt })));
+  const pending: Pending = { journals: [], moves: [], batches: new Map(), exceptions: [], receipts: [], receiptOwners: new Map(owners), accountOf };
   const outcomes: SettleOutcome[] = [];
   for (const message of messages) {
     const payout = message ? current.get(message.payoutId) : undefined;
@@ -178,7 +179,7 @@ async function decide(deps: SettleDeps, tx: Repos, payout: PayoutRecord, message
   }
 
   if (target === 'paid' && message.providerReference) {
-    const accountId = pending.accounts.get(`${payout.id}:${message.attemptNo ?? payout.attemptCount}`) ?? payout.provider;
+    const accountId = pending.accountOf(payout, message);
     const key = receiptKey(accountId, message.providerReference);
     const owner = pending.receiptOwners.get(key);
     if (owner !== undefined && owner !== payout.id) {
