@@ -74,7 +74,7 @@ export async function runBatchCli(argv: readonly string[], io: BatchCliIo): Prom
   }
 }
 
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
 function args<T extends Record<string, { type: 'string' | 'boolean'; default?: string | boolean }>>(argv: string[], options: T) {
   try {
@@ -260,12 +260,13 @@ async function sign(argv: string[], io: BatchCliIo): Promise<number> {
 
 // ---------------------------------------------------------------- the API
 
-interface Api {
+export interface Api {
   readonly url: string;
   readonly token: string;
 }
 
-function apiOf(values: { url?: string; token?: string }, io: BatchCliIo): Api {
+/** The API's address and bearer token: --url/--token, else TUMA_URL/TUMA_TOKEN; a UsageError names what is wrong. */
+export function apiOf(values: { url?: string; token?: string }, io: BatchCliIo): Api {
   const url = (values.url ?? io.env.TUMA_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
   const token = values.token ?? io.env.TUMA_TOKEN;
   if (!/^https?:\/\/[^\s]+$/.test(url)) throw new UsageError(`--url ${url} is not an http(s) URL`);
@@ -280,14 +281,16 @@ async function call(io: BatchCliIo, api: Api, method: string, path: string, body
     body,
     signal: AbortSignal.timeout(timeoutMs),
   });
-  const text = await res.text();
-  let json: Record<string, unknown> | null = null;
+  return { status: res.status, json: await jsonOf(res) };
+}
+
+/** An answer's JSON body, or null when it has none. */
+export async function jsonOf(res: Response): Promise<Record<string, unknown> | null> {
   try {
-    json = JSON.parse(text) as Record<string, unknown>;
+    return JSON.parse(await res.text()) as Record<string, unknown>;
   } catch {
-    json = null;
+    return null;
   }
-  return { status: res.status, json };
 }
 
 /** Prints a refusal: its code and message, and every row problem on its own line. */

@@ -6,7 +6,7 @@
 import { createReadStream, statSync } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { parseArgs } from 'node:util';
-import type { BatchCliIo } from './batch-cli.js';
+import { apiOf, jsonOf, UsageError, type Api, type BatchCliIo } from './batch-cli.js';
 
 /** How long an import may take end to end (a 512 MiB file over a slow link, and the match). */
 export const reconcileImportTimeoutMs = 30 * 60_000;
@@ -44,16 +44,15 @@ export async function runReconcileCli(argv: readonly string[], io: BatchCliIo & 
     io.err(`tuma reconcile import: cannot read ${file}`);
     return 66;
   }
-  const url = (values.url ?? io.env.TUMA_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
-  const token = values.token ?? io.env.TUMA_TOKEN;
-  if (!/^https?:\/\/[^\s]+$/.test(url)) {
-    io.err(`tuma reconcile import: --url ${url} is not an http(s) URL`);
+  let api: Api;
+  try {
+    api = apiOf(values, io);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.err(`tuma reconcile import: ${error.message}`);
     return 2;
   }
-  if (!token) {
-    io.err('tuma reconcile import: a bearer token is needed: --token or TUMA_TOKEN');
-    return 2;
-  }
+  const { url, token } = api;
   const query = new URLSearchParams({ account: values.account, from: values.from, to: values.to, ...(values.format ? { format: values.format } : {}), ...(values['good-lines'] ? { importGoodLines: 'true' } : {}) });
   const progress = progressOf(io, size);
   const body = createReadStream(file).pipe(progress.counter);
@@ -72,13 +71,7 @@ export async function runReconcileCli(argv: readonly string[], io: BatchCliIo & 
     return 69;
   }
   progress.done();
-  const text = await res.text();
-  let json: Record<string, unknown> | null = null;
-  try {
-    json = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    json = null;
-  }
+  const json = await jsonOf(res);
   if (res.status !== 200 && res.status !== 201) {
     const error = (json?.error ?? {}) as { code?: string; message?: string; detail?: string; lines?: { line: number; column: string; problem: string }[]; badLines?: number };
     io.err(`refused: ${res.status} ${error.code ?? '(no code)'}: ${error.message ?? ''}${error.detail ? ` (${error.detail})` : ''}`);
