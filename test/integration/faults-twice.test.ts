@@ -29,8 +29,7 @@
 //  - the ledger verifies (verifyLedger), before the requeues and after.
 // And (item 4) a GSMA payout whose provider reports a fee ends paid with a payout_fee transfer from
 // the provider's fees account to its float, and its batch's committed account at zero.
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
@@ -51,6 +50,7 @@ import { tokenFor } from '../support/auth.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { batchDocument, net, setUpProviderProgramme, sign, type PayoutLine, type Scenario } from '../support/fixtures.js';
 import { startTestRuntime, testConfig } from '../support/runtime.js';
+import { writeFourProviderAccounts } from '../support/provider-accounts.js';
 
 const providers = ['mpesa', 'mtn-momo', 'gsma', 'airtel'] as const;
 type Provider = (typeof providers)[number];
@@ -369,30 +369,8 @@ describe('no payout is stuck: every simulator fault, twice in a row, through eve
     database = await createTestDatabase();
     const simulatorPort = await net.freePort();
     const via = `http://127.0.0.1:${simulatorPort}`;
-    const publicKey = join(dir, 'airtel-public.pem');
-    writeFileSync(publicKey, generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }));
-    const file = join(dir, 'accounts.json');
-    writeFileSync(file, JSON.stringify({
-      accounts: [
-        {
-          id: 'mpesa-ke', provider: 'mpesa', country: 'KE', currency: 'KES', baseUrl: via, shortcode: '600000', initiatorName: 'tuma-initiator',
-          consumerKey: { env: 'T_MPESA_KEY' }, consumerSecret: { env: 'T_MPESA_SECRET' }, securityCredential: { env: 'T_MPESA_CREDENTIAL' },
-        },
-        {
-          id: 'momo-ug', provider: 'mtn-momo', country: 'UG', currency: 'UGX', baseUrl: via, targetEnvironment: 'mtnuganda',
-          apiUserId: { env: 'T_MOMO_USER' }, apiKey: { env: 'T_MOMO_KEY' }, subscriptionKey: { env: 'T_MOMO_SUB' },
-        },
-        {
-          id: 'gsma-sl', provider: 'gsma', country: 'SL', currency: 'SLE', baseUrl: `${via}/gsma`,
-          consumerKey: { env: 'T_GSMA_KEY' }, consumerSecret: { env: 'T_GSMA_SECRET' }, debitParty: [{ key: 'walletid', value: '1' }],
-        },
-        {
-          // Unsigned callbacks (the default, status-query): the weakest channel, every callback only makes Tuma ask.
-          id: 'airtel-zm', provider: 'airtel', country: 'ZM', currency: 'ZMW', baseUrl: `${via}/airtel`,
-          clientId: { env: 'T_AIRTEL_ID' }, clientSecret: { env: 'T_AIRTEL_SECRET' }, pin: { env: 'T_AIRTEL_PIN' }, pinPublicKeyFile: publicKey,
-        },
-      ],
-    }));
+    // Unsigned Airtel callbacks (the default, status-query): the weakest channel, every callback only makes Tuma ask.
+    const file = writeFourProviderAccounts(dir, via);
     const config = await testConfig(database.url, 'kafka', {
       PROVIDERS_FILE: file, SIMULATOR_PORT: String(simulatorPort),
       T_MPESA_KEY: 'mpesa-key', T_MPESA_SECRET: 'mpesa-secret', T_MPESA_CREDENTIAL: Buffer.from('security-credential').toString('base64'),

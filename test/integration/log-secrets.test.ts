@@ -16,8 +16,8 @@
 //    master key, and every bearer JWT the test sent to the API.
 // No log line may contain any of them, as is, URL-encoded, base64 or base64url; and each
 // provider contributed secrets of each kind, so the check cannot pass for want of any.
-import { createHash, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -37,6 +37,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { batchDocument, net, setUpProviderProgramme, sign, type PayoutLine } from '../support/fixtures.js';
 import { testConfig } from '../support/runtime.js';
 import { logSink } from '../support/log-sink.js';
+import { writeFourProviderAccounts } from '../support/provider-accounts.js';
 
 const settleTimeoutMs = 40_000;
 const providers = ['mpesa', 'mtn-momo', 'gsma', 'airtel'] as const;
@@ -254,30 +255,7 @@ describe('no secret in any log line, through every provider over Kafka', () => {
     const simulatorPort = await net.freePort();
     proxy = await startRecordingProxy(() => simulatorPort, exchanges);
     const via = `http://127.0.0.1:${proxy.port}`;
-    const publicKey = join(dir, 'airtel-public.pem');
-    writeFileSync(publicKey, generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }));
-    const file = join(dir, 'accounts.json');
-    writeFileSync(file, JSON.stringify({
-      accounts: [
-        {
-          id: 'mpesa-ke', provider: 'mpesa', country: 'KE', currency: 'KES', baseUrl: via, shortcode: '600000', initiatorName: 'tuma-initiator',
-          consumerKey: { env: 'T_MPESA_KEY' }, consumerSecret: { env: 'T_MPESA_SECRET' }, securityCredential: { env: 'T_MPESA_CREDENTIAL' },
-        },
-        {
-          id: 'momo-ug', provider: 'mtn-momo', country: 'UG', currency: 'UGX', baseUrl: via, targetEnvironment: 'mtnuganda',
-          apiUserId: { env: 'T_MOMO_USER' }, apiKey: { env: 'T_MOMO_KEY' }, subscriptionKey: { env: 'T_MOMO_SUB' },
-        },
-        {
-          id: 'gsma-sl', provider: 'gsma', country: 'SL', currency: 'SLE', baseUrl: `${via}/gsma`,
-          consumerKey: { env: 'T_GSMA_KEY' }, consumerSecret: { env: 'T_GSMA_SECRET' }, apiKey: { env: 'T_GSMA_API_KEY' }, debitParty: [{ key: 'walletid', value: '1' }],
-        },
-        {
-          id: 'airtel-zm', provider: 'airtel', country: 'ZM', currency: 'ZMW', baseUrl: `${via}/airtel`,
-          clientId: { env: 'T_AIRTEL_ID' }, clientSecret: { env: 'T_AIRTEL_SECRET' }, pin: { env: 'T_AIRTEL_PIN' }, pinPublicKeyFile: publicKey,
-          callbackAuth: { mode: 'hmac', hmacSecret: { env: 'T_AIRTEL_HMAC' } },
-        },
-      ],
-    }));
+    const file = writeFourProviderAccounts(dir, via, { gsmaApiKey: true, airtelCallbackAuth: { mode: 'hmac', hmacSecret: { env: 'T_AIRTEL_HMAC' } } });
     config = await testConfig(database.url, 'kafka', {
       PROVIDERS_FILE: file, SIMULATOR_PORT: String(simulatorPort),
       // Refusals are final here, and a payout whose callback is lost is asked about soon.
