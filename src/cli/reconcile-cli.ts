@@ -55,7 +55,8 @@ export async function runReconcileCli(argv: readonly string[], io: BatchCliIo & 
   const { url, token } = api;
   const query = new URLSearchParams({ account: values.account, from: values.from, to: values.to, ...(values.format ? { format: values.format } : {}), ...(values['good-lines'] ? { importGoodLines: 'true' } : {}) });
   const progress = progressOf(io, size);
-  const body = createReadStream(file).pipe(progress.counter);
+  const source = createReadStream(file);
+  const body = source.pipe(progress.counter);
   let res: Response;
   try {
     res = await io.fetch(`${url}/v1/reconciliations?${query.toString()}`, {
@@ -66,6 +67,9 @@ export async function runReconcileCli(argv: readonly string[], io: BatchCliIo & 
       signal: AbortSignal.timeout(reconcileImportTimeoutMs),
     } as RequestInit);
   } catch (error) {
+    // Nothing more is read: the file is closed now, not left opening after we answered.
+    source.on('error', () => undefined).destroy();
+    body.destroy();
     progress.done();
     io.err(`tuma reconcile import: the API at ${url} did not answer (${(error as Error).name})`);
     return 69;
