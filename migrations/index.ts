@@ -14,6 +14,7 @@ import * as m0010 from './0010-orphan-callbacks.js';
 import * as m0011 from './0011-callback-trust.js';
 import * as m0012 from './0012-audit-log.js';
 import * as m0013 from './0013-reconciliation.js';
+import * as m0014 from './0014-reconciliation-classes.js';
 
 export const migrations: Record<string, Migration> = {
   '0001-foundation': m0001,
@@ -29,4 +30,5 @@ export const migrations: Record<string, Migration> = {
   '0011-callback-trust': m0011,
   '0012-audit-log': m0012,
   '0013-reconciliation': m0013,
+  '0014-reconciliation-classes': m0014,
 };

@@ -761,13 +761,42 @@ export interface StatementRecord {
   readonly periodTo: Date;
   readonly sha256Hex: string;
   readonly sizeBytes: number;
-  readonly openingBalanceMinor: bigint;
-  readonly closingBalanceMinor: bigint;
+  /** 1 for the first statement of its account and period; each other file for the same period is the next. */
+  readonly version: number;
+  readonly previousId: string | null;
+  /** null when the format states no balances. */
+  readonly openingBalanceMinor: bigint | null;
+  readonly closingBalanceMinor: bigint | null;
   readonly linesTotal: number;
   readonly linesImported: number;
   readonly linesRefused: number;
   readonly refusedLines: readonly StatementLineProblem[];
   readonly counts: Readonly<Partial<Record<ReconciliationClass, ReconciliationClassFigures>>>;
+  readonly balances: StatementBalanceCheck;
+  /** Against the previous version (null for a first version). */
+  readonly diff: StatementDiff | null;
+}
+
+/** The file's own balance checks (issue #14 item 4). */
+export interface StatementBalanceCheck {
+  /** Sum over completed lines of paid in - withdrawn - fee. */
+  readonly linesNetMinor: bigint;
+  /** opening + linesNet against closing; null when the format states no balances. */
+  readonly total: { readonly expectedClosingMinor: bigint; readonly closingMinor: bigint; readonly ok: boolean } | null;
+  /** The order in which the running balance reads continuous, if either; null without a balance column. */
+  readonly order: 'oldest-first' | 'newest-first' | null;
+  /** Breaks of the running balance in the order with fewer of them (the first ones in `breakLines`). */
+  readonly runningBreaks: number;
+  readonly breaks: readonly { readonly line: number; readonly expectedMinor: bigint; readonly balanceMinor: bigint }[];
+}
+
+/** What changed between two versions of a period's statement, by transaction id and kind. */
+export interface StatementDiff {
+  readonly previousId: string;
+  readonly added: number;
+  readonly removed: number;
+  /** Lines in both whose amount, fee, status or class changed. */
+  readonly changed: number;
 }
 
 /** What the set-based pass needs: the format's columns by role, the account and the period. */
@@ -783,6 +812,12 @@ export interface StatementClassifyQuery {
   /** File lines before the first data line (header block and column header). */
   readonly linesBeforeData: number;
   readonly refusedLinesReportedMax: number;
+  /** The header's balances, when the format states them (the total check needs them). */
+  readonly balances: { readonly openingMinor: bigint; readonly closingMinor: bigint } | null;
+  /** The version this one follows, to diff against. */
+  readonly previousId: string | null;
+  /** Running-balance breaks stored and named (every break is counted). */
+  readonly breaksReportedMax: number;
 }
 
 export interface StatementClassifyOutcome {
@@ -792,9 +827,11 @@ export interface StatementClassifyOutcome {
   /** The first bad lines' problems (at most refusedLinesReportedMax lines). */
   readonly refusedLines: readonly StatementLineProblem[];
   readonly counts: Readonly<Partial<Record<ReconciliationClass, ReconciliationClassFigures>>>;
+  readonly balances: StatementBalanceCheck;
+  readonly diff: StatementDiff | null;
 }
 
-export type NewStatement = Omit<StatementRecord, 'linesTotal' | 'linesImported' | 'linesRefused' | 'refusedLines' | 'counts'> & {
+export type NewStatement = Omit<StatementRecord, 'linesTotal' | 'linesImported' | 'linesRefused' | 'refusedLines' | 'counts' | 'balances' | 'diff'> & {
   readonly importedBy: string;
   readonly fileChunks: number;
 };
@@ -808,8 +845,8 @@ export interface StatementImportSession {
    */
   copy(columns: number, feed: (sink: Writable) => Promise<void>): Promise<StatementLineProblem | null>;
   findBySha256(accountId: string, sha256: Buffer): Promise<StatementRecord | null>;
-  /** A statement of the account whose period overlaps [from, to), if any. */
-  findOverlapping(accountId: string, from: Date, to: Date): Promise<{ statementId: string; periodFrom: Date; periodTo: Date } | null>;
+  /** The latest version of a statement of the account whose period overlaps [from, to), if any. */
+  findOverlapping(accountId: string, from: Date, to: Date): Promise<{ statementId: string; periodFrom: Date; periodTo: Date; version: number } | null>;
   insertStatement(statement: NewStatement): Promise<void>;
   /** Stores the sealed original file's chunks in order; returns how many. */
   storeFileChunks(statementId: string, chunks: AsyncIterable<Buffer>): Promise<number>;

@@ -53,10 +53,18 @@ export interface ImportStatementInput {
   readonly caller: { readonly organisationId: string; readonly subject: string };
 }
 
+/** A reader turns a non-CSV file's bytes into the CSV lines its mapping declares (header block, columns). */
+export type StatementReader = (format: StatementFormat) => Transform;
+
 export interface ImportStatementDeps {
   readonly store: StatementStore;
   readonly vault: Pick<BeneficiaryVault, 'sealUnowned'>;
+  /** The readers of every container but CSV (adapters/statement-readers). */
+  readonly readers?: Partial<Record<Exclude<StatementFormat['container'], 'csv'>, StatementReader>>;
 }
+
+/** Running-balance breaks named and stored per statement (every break is counted). */
+export const balanceBreaksReportedMax = 100;
 
 export interface ImportedStatement extends StatementRecord {
   /** true when these bytes had been imported before: nothing new was stored. */
@@ -77,13 +85,20 @@ export async function importStatement(deps: ImportStatementDeps, input: ImportSt
     return checked;
   }
   const { format, currency } = checked.value;
+  const reader = format.container === 'csv' ? null : deps.readers?.[format.container];
+  if (reader === undefined) {
+    input.source.destroy();
+    return err(statementRejection('STATEMENT_FORMAT_UNKNOWN', `no reader for ${format.container} files here`));
+  }
   const statementId = randomUUID();
   const dir = await mkdtemp(join(tmpdir(), 'tuma-statement-'));
   try {
     const sealedFile = await open(join(dir, 'sealed'), 'w+', 0o600);
     try {
-      const splitter = new StatementSplitter(format, input.options?.sizeBytesMax ?? statementBytesMax, statementId, deps.vault, sealedFile);
-      return await deps.store.importing((session) => importInSession(session, { input, format, currency, statementId, splitter, sealedFile }));
+      const ingress = new StatementIngress(input.options?.sizeBytesMax ?? statementBytesMax, statementId, deps.vault, sealedFile);
+      const splitter = new HeaderSplitter(format);
+      const stages = reader ? [ingress, reader(format), splitter] : [ingress, splitter];
+      return await deps.store.importing((session) => importInSession(session, { input, format, currency, statementId, ingress, splitter, stages, sealedFile }));
     } finally {
       await sealedFile.close();
     }
@@ -116,64 +131,83 @@ interface SessionArgs {
   readonly format: StatementFormat;
   readonly currency: CurrencyCode;
   readonly statementId: string;
-  readonly splitter: StatementSplitter;
+  readonly ingress: StatementIngress;
+  readonly splitter: HeaderSplitter;
+  /** From the bytes to the CSV lines: ingress, the reader if any, the header splitter. */
+  readonly stages: readonly Transform[];
   readonly sealedFile: FileHandle;
 }
 
 async function importInSession(session: StatementImportSession, a: SessionArgs): Promise<Result<ImportedStatement, StatementRejection>> {
-  const { input, format, splitter } = a;
+  const { input, format, splitter, ingress } = a;
   let problem;
   try {
-    problem = await session.copy(format.columns.length, (sink: Writable) => pipeline(input.source, splitter, sink));
+    problem = await session.copy(format.columns.length, (sink: Writable) => pipeline([input.source, ...a.stages, sink]));
   } catch (error) {
     if (error instanceof StreamRefusal) return err(error.rejection);
+    const read = readProblemOf(error);
+    if (read) return err(statementRejection('STATEMENT_FILE_INVALID', read));
     throw error;
   }
   if (problem) {
     const line = { ...problem, line: problem.line + splitter.linesBeforeData };
     return err(statementRejection('STATEMENT_LINES_INVALID', 'a line is not CSV of the format\'s columns', { lines: [line], badLines: 1 }));
   }
-  const sha256 = splitter.digest();
+  const sha256 = ingress.digest();
   const existing = await session.findBySha256(input.accountId, sha256);
   if (existing) return ok({ ...existing, replayed: true });
   const header = parseStatementHeader(format, splitter.headerLines, a.currency);
-  if (!header.ok) return err(statementRejection('STATEMENT_HEADER_INVALID', header.error));
+  if (!header.ok) return err(statementRejection(header.error.code, header.error.detail));
   const period = checkPeriod(header.value, input.period);
   if (!period.ok) return period;
   const overlap = await session.findOverlapping(input.accountId, input.period.from, input.period.to);
+  let previous: { id: string; version: number } | null = null;
   if (overlap) {
-    return err(statementRejection('STATEMENT_PERIOD_OVERLAP',
-      `statement ${overlap.statementId} covers ${overlap.periodFrom.toISOString()} to ${overlap.periodTo.toISOString()}; versions of a period are not supported yet`));
+    // Other bytes for exactly this period: a new version. Part of it: refused (periods never overlap).
+    if (overlap.periodFrom.getTime() !== input.period.from.getTime() || overlap.periodTo.getTime() !== input.period.to.getTime()) {
+      return err(statementRejection('STATEMENT_PERIOD_OVERLAP',
+        `statement ${overlap.statementId} covers ${overlap.periodFrom.toISOString()} to ${overlap.periodTo.toISOString()}`));
+    }
+    previous = { id: overlap.statementId, version: overlap.version };
   }
-  return store(session, a, sha256, header.value);
+  return store(session, a, sha256, header.value, previous);
+}
+
+/** A reader's refusal of the file (adapters/statement-readers): its problem never quotes the file. */
+function readProblemOf(error: unknown): string | null {
+  if (!(error instanceof Error) || error.name !== 'StatementReadError') return null;
+  const { problem, line } = error as Error & { problem?: unknown; line?: unknown };
+  if (typeof problem !== 'string') return null;
+  return typeof line === 'number' ? `line ${line}: ${problem}` : problem;
 }
 
 function checkPeriod(header: StatementHeader, period: ImportStatementInput['period']): Result<true, StatementRejection> {
-  if (header.periodFrom.getTime() === period.from.getTime() && header.periodTo.getTime() === period.to.getTime()) return ok(true);
+  if (header.period === null) return ok(true);
+  if (header.period.from.getTime() === period.from.getTime() && header.period.to.getTime() === period.to.getTime()) return ok(true);
   return err(statementRejection('STATEMENT_PERIOD_MISMATCH',
-    `the file covers ${header.periodFrom.toISOString()} to ${header.periodTo.toISOString()}, not ${period.from.toISOString()} to ${period.to.toISOString()}`));
+    `the file covers ${header.period.from.toISOString()} to ${header.period.to.toISOString()}, not ${period.from.toISOString()} to ${period.to.toISOString()}`));
 }
 
-async function store(session: StatementImportSession, a: SessionArgs, sha256: Buffer, header: StatementHeader): Promise<Result<ImportedStatement, StatementRejection>> {
-  const { input, format, statementId, splitter } = a;
+async function store(session: StatementImportSession, a: SessionArgs, sha256: Buffer, header: StatementHeader, previous: { id: string; version: number } | null): Promise<Result<ImportedStatement, StatementRejection>> {
+  const { input, format, statementId, splitter, ingress } = a;
   const record = {
     statementId, accountId: input.accountId, currency: a.currency, organisationId: input.caller.organisationId,
     format: format.id, formatVersion: format.version, periodFrom: input.period.from, periodTo: input.period.to,
-    sha256Hex: sha256.toString('hex'), sizeBytes: splitter.sizeBytes,
-    openingBalanceMinor: header.openingBalanceMinor, closingBalanceMinor: header.closingBalanceMinor,
+    sha256Hex: sha256.toString('hex'), sizeBytes: ingress.sizeBytes, version: (previous?.version ?? 0) + 1, previousId: previous?.id ?? null,
+    openingBalanceMinor: header.balances?.openingMinor ?? null, closingBalanceMinor: header.balances?.closingMinor ?? null,
   };
-  await session.insertStatement({ ...record, importedBy: input.caller.subject, fileChunks: splitter.fileChunks });
+  await session.insertStatement({ ...record, importedBy: input.caller.subject, fileChunks: ingress.fileChunks });
   const outcome = await session.classify({
     statementId, accountId: input.accountId, format, amountPattern: amountPatternOf(scaleOf(a.currency), format.amounts.thousandsSeparator),
     scale: scaleOf(a.currency), periodFrom: input.period.from, periodTo: input.period.to, linesBeforeData: splitter.linesBeforeData,
-    refusedLinesReportedMax,
+    refusedLinesReportedMax, balances: header.balances, previousId: previous?.id ?? null, breaksReportedMax: balanceBreaksReportedMax,
   });
   if (outcome.linesRefused > 0 && input.options?.importGoodLines !== true) {
     return err(statementRejection('STATEMENT_LINES_INVALID', `${outcome.linesRefused} of ${outcome.linesTotal} lines are invalid`,
       { lines: outcome.refusedLines, badLines: outcome.linesRefused }));
   }
   const chunks = await session.storeFileChunks(statementId, readSealedChunks(a.sealedFile));
-  if (chunks !== splitter.fileChunks) throw new Error('invariant violated: every sealed chunk of the file is stored');
+  if (chunks !== ingress.fileChunks) throw new Error('invariant violated: every sealed chunk of the file is stored');
   await session.recordOutcome(statementId, chunks, outcome);
   return ok({ ...record, ...outcome, replayed: false });
 }
@@ -195,22 +229,18 @@ async function* readSealedChunks(file: FileHandle): AsyncGenerator<Buffer> {
 }
 
 /**
- * Passes the data lines through untouched and keeps the header block (bounded) for the domain to
- * read; hashes every byte; seals the file in chunks to a temporary file; stops past the size limit.
+ * The file's bytes as they came: counted against the size limit, hashed, sealed in chunks to a
+ * temporary file, and passed on untouched.
  */
-class StatementSplitter extends Transform {
-  readonly headerLines: string[] = [];
-  linesBeforeData = 0;
+class StatementIngress extends Transform {
   sizeBytes = 0;
   fileChunks = 0;
   private readonly hash: Hash = createHash('sha256');
-  private header: Buffer | null = Buffer.alloc(0);
   private plain: Buffer[] = [];
   private plainBytes = 0;
   private fileBytes = 0;
 
   constructor(
-    private readonly format: StatementFormat,
     private readonly sizeMax: number,
     private readonly statementId: string,
     private readonly vault: Pick<BeneficiaryVault, 'sealUnowned'>,
@@ -230,9 +260,7 @@ class StatementSplitter extends Transform {
       return;
     }
     this.hash.update(chunk);
-    const body = this.header === null ? chunk : this.takeHeader(chunk);
-    if (body instanceof StreamRefusal) return callback(body);
-    if (body.length > 0) this.push(body);
+    this.push(chunk);
     this.plain.push(chunk);
     this.plainBytes += chunk.length;
     if (this.plainBytes < statementFileChunkBytes) return callback();
@@ -240,12 +268,50 @@ class StatementSplitter extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
+    if (this.sizeBytes === 0) return callback(new StreamRefusal(statementRejection('STATEMENT_HEADER_INVALID', 'the file is empty')));
+    this.sealPlain().then(() => callback(), callback);
+  }
+
+  private async sealPlain(): Promise<void> {
+    if (this.plainBytes === 0) return;
+    const plaintext = Buffer.concat(this.plain, this.plainBytes);
+    this.plain = [];
+    this.plainBytes = 0;
+    const sealed = await this.vault.sealUnowned(`statement:${this.statementId}:${this.fileChunks}`, 'statement_file', plaintext);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(sealed.length, 0);
+    await this.file.write(Buffer.concat([length, sealed]), 0, 4 + sealed.length, this.fileBytes);
+    this.fileBytes += 4 + sealed.length;
+    this.fileChunks += 1;
+  }
+}
+
+/**
+ * Keeps the header block (bounded) for the domain to read and passes the data lines after the
+ * column-header line through untouched.
+ */
+class HeaderSplitter extends Transform {
+  readonly headerLines: string[] = [];
+  linesBeforeData = 0;
+  private header: Buffer | null = Buffer.alloc(0);
+
+  constructor(private readonly format: StatementFormat) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    const body = this.header === null ? chunk : this.takeHeader(chunk);
+    if (body instanceof StreamRefusal) return callback(body);
+    if (body.length > 0) this.push(body);
+    callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
     if (this.header !== null) {
       callback(new StreamRefusal(statementRejection('STATEMENT_HEADER_INVALID', `no column-header line (${this.format.columns[0]?.title ?? ''}, …) in the file`)));
       return;
     }
-    if (this.sizeBytes === 0) return callback(new StreamRefusal(statementRejection('STATEMENT_HEADER_INVALID', 'the file is empty')));
-    this.sealPlain().then(() => callback(), callback);
+    callback();
   }
 
   /** Adds `chunk` to the header block; once the column-header line has come, returns what follows it. */
@@ -272,18 +338,5 @@ class StatementSplitter extends Transform {
     }
     this.header = Buffer.from(pending);
     return Buffer.alloc(0);
-  }
-
-  private async sealPlain(): Promise<void> {
-    if (this.plainBytes === 0) return;
-    const plaintext = Buffer.concat(this.plain, this.plainBytes);
-    this.plain = [];
-    this.plainBytes = 0;
-    const sealed = await this.vault.sealUnowned(`statement:${this.statementId}:${this.fileChunks}`, 'statement_file', plaintext);
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(sealed.length, 0);
-    await this.file.write(Buffer.concat([length, sealed]), 0, 4 + sealed.length, this.fileBytes);
-    this.fileBytes += 4 + sealed.length;
-    this.fileChunks += 1;
   }
 }

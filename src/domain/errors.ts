@@ -61,6 +61,8 @@ export const errorCodes = {
   STATEMENT_HEADER_INVALID: { status: 422, message: "The statement header block is not the format's; see detail." },
   STATEMENT_PERIOD_MISMATCH: { status: 422, message: 'The statement covers another period than the one given.' },
   STATEMENT_PERIOD_OVERLAP: { status: 409, message: 'Another statement of this account covers part of this period.' },
+  STATEMENT_CURRENCY_MISMATCH: { status: 422, message: 'The statement is in another currency than the provider account.' },
+  STATEMENT_FILE_INVALID: { status: 422, message: 'The file is not a valid file of the format; see detail.' },
   STATEMENT_LINES_INVALID: { status: 422, message: 'Lines of the statement are invalid; see lines. Nothing was stored.' },
 } as const;
 

@@ -239,13 +239,13 @@ describe('M-Pesa simulator faults', () => {
     expect(headerLines.slice(0, 4)).toEqual(['Account Holder:,TUMA TEST ORGANISATION', 'Short Code:,600000', 'Account:,Utility Account', expect.stringMatching(/^Time Period:,From \d{2}-\d{2}-\d{4} \d{2}:\d{2}:\d{2} To \d{2}-\d{2}-\d{4} \d{2}:\d{2}:\d{2}$/)]);
     expect(headerLines[4]).toMatch(/^Operator:,tuma-simulator,Date of Report:,\d{2}-\d{2}-\d{4} \d{2}:\d{2}:\d{2}$/);
     expect(headerLines[5]).toMatch(/^Opening Balance:,"?[-0-9,.]+"?,Closing Balance:,"?[-0-9,.]+"?,Available Balance:,"?[-0-9,.]+"?,Total Paid In:,"?[0-9,.]+"?,Total Withdrawn:,"?[0-9,.]+"?$/);
-    if (!header.ok) throw new Error(header.error);
-    expect(header.value.openingBalanceMinor).toBe(100_000_000_00n); // the fixed opening float at the simulator's start
+    if (!header.ok) throw new Error(header.error.detail);
+    expect(header.value.balances!.openingMinor).toBe(100_000_000_00n); // the fixed opening float at the simulator's start
     // One line per executed payment (and per reversal, none yet), each with its true receipt, amount and outcome.
     expect(lines.map((l) => [l['Receipt No.'], l['Transaction Status'], l.Withdrawn, l['Paid In']])).toEqual(
       executed.map((e) => [e.receipt, e.status, `-${groupedAmount(BigInt(e.amount.replace('.', '')), 2)}`, '']));
     // Running balance: a completed payment takes its amount, a failed one nothing; the header's totals add up.
-    let balance = header.value.openingBalanceMinor;
+    let balance = header.value.balances!.openingMinor;
     let withdrawn = 0n;
     for (const l of lines) {
       if (l['Transaction Status'] === 'Completed') {
@@ -259,7 +259,7 @@ describe('M-Pesa simulator faults', () => {
       expect([l['Linked Transaction ID'], l['A/C No.']]).toEqual(['', '']);
       expect(l['Completion Time']).toBe(l['Initiation Time']);
     }
-    expect([header.value.closingBalanceMinor, minor(header.value.fields.availableBalance!), minor(header.value.fields.totalWithdrawn!), minor(header.value.fields.totalPaidIn!)])
+    expect([header.value.balances!.closingMinor, minor(header.value.fields.availableBalance!), minor(header.value.fields.totalWithdrawn!), minor(header.value.fields.totalPaidIn!)])
       .toEqual([balance, balance, withdrawn, 0n]);
     // Times: DD-MM-YYYY HH:MM:SS in East Africa Time, the payment's own second.
     for (const [i, e] of executed.entries()) {
@@ -273,14 +273,14 @@ describe('M-Pesa simulator faults', () => {
 
   it('when a statement is asked for a period, then it holds only that period\'s lines, opens with the balance before it, and refuses a bad or too long period or shortcode', async () => {
     const everything = await portalStatement();
-    if (!everything.header.ok) throw new Error(everything.header.error);
-    const closing = everything.header.value.closingBalanceMinor;
+    if (!everything.header.ok) throw new Error(everything.header.error.detail);
+    const closing = everything.header.value.balances!.closingMinor;
     // A later hour with nothing in it: opening and closing are the balance left by everything before.
     const later = new Date(Math.ceil(Date.now() / 3_600_000) * 3_600_000 + 3_600_000);
     const empty = await portalStatement(`&from=${later.toISOString().replace('.000', '')}&to=${new Date(later.getTime() + 3_600_000).toISOString()}`);
-    if (!empty.header.ok) throw new Error(empty.header.error);
-    expect([empty.lines.length, empty.header.value.openingBalanceMinor, empty.header.value.closingBalanceMinor]).toEqual([0, closing, closing]);
-    expect([empty.header.value.periodFrom, empty.header.value.periodTo]).toEqual([later, new Date(later.getTime() + 3_600_000)]);
+    if (!empty.header.ok) throw new Error(empty.header.error.detail);
+    expect([empty.lines.length, empty.header.value.balances!.openingMinor, empty.header.value.balances!.closingMinor]).toEqual([0, closing, closing]);
+    expect([empty.header.value.period!.from, empty.header.value.period!.to]).toEqual([later, new Date(later.getTime() + 3_600_000)]);
     // A day given as a date is that day in East Africa Time, as the portal's days run.
     expect(statementPeriod('2026-05-01', '2026-06-01', new Date(0), new Date(0))).toEqual({ from: new Date('2026-04-30T21:00:00Z'), to: new Date('2026-05-31T21:00:00Z') });
     expect(statementPeriod(undefined, undefined, new Date('2026-05-01T00:00:00Z'), new Date('2026-05-02T10:00:00.400Z'))).toEqual({ from: new Date('2026-05-01T00:00:00Z'), to: new Date('2026-05-02T10:00:01Z') });

@@ -92,7 +92,7 @@ describe('reconciling the M-Pesa simulator\'s statement, over kafka', () => {
     const total = 10_00n + 250_00n + 1500_00n + 12345_00n + 75_00n;
     expect([imported.linesTotal, imported.linesImported, imported.linesRefused]).toEqual([5, 5, 0]);
     expect(imported.counts).toEqual({ matched: { count: 5, statementMinor: total, ledgerMinor: total } });
-    expect(imported.openingBalanceMinor - imported.closingBalanceMinor).toBe(total);
+    expect(imported.openingBalanceMinor! - imported.closingBalanceMinor!).toBe(total);
     expect(items.map((i) => i.class)).toEqual(['matched', 'matched', 'matched', 'matched', 'matched']);
     expect(new Set(items.map((i) => i.payout_id))).toEqual(new Set(ids));
     expect(csv).toContain('"-12,345.00"'); // thousands separators, as the portal writes them
@@ -123,14 +123,20 @@ describe('reconciling the M-Pesa simulator\'s statement, over kafka', () => {
     expect([imported.linesTotal, imported.linesImported, imported.linesRefused]).toEqual([4, 4, 0]);
     expect(imported.counts).toEqual({
       matched: { count: 2, statementMinor: 300_00n, ledgerMinor: 300_00n },
-      reversal: { count: 1, statementMinor: -200_00n, ledgerMinor: 0n },
+      // The reversal line names the reversed payout, which the ledger still counts as paid: the money came back.
+      late_reversal: { count: 1, statementMinor: -200_00n, ledgerMinor: 200_00n },
+      // The lost one's line carries a receipt Tuma never heard of; the payout itself was in flight at the cut-off.
       unknown_reference: { count: 1, statementMinor: 300_00n, ledgerMinor: 0n },
+      timing: { count: 1, statementMinor: 0n, ledgerMinor: 300_00n },
     });
-    // Which payout got which class: the lost one is no payout Tuma can name (no receipt), so no item names it.
-    const byPayout = new Map(items.filter((i) => i.payout_id).map((i) => [i.payout_id, i.class]));
-    expect(Object.fromEntries([plain, reversed, lost].map((p) => [p, byPayout.get(p) ?? null]))).toEqual({ [plain]: 'matched', [reversed]: 'matched', [lost]: null });
-    expect(items.filter((i) => !i.payout_id).map((i) => i.class).sort()).toEqual(['reversal', 'unknown_reference']);
+    const byPayout = new Map<string, string[]>();
+    for (const i of items.filter((x) => x.payout_id)) byPayout.set(i.payout_id!, [...(byPayout.get(i.payout_id!) ?? []), i.class].sort());
+    expect(Object.fromEntries([plain, reversed, lost].map((p) => [p, byPayout.get(p) ?? null])))
+      .toEqual({ [plain]: ['matched'], [reversed]: ['late_reversal', 'matched'], [lost]: ['timing'] });
+    expect(items.filter((i) => !i.payout_id).map((i) => i.class).sort()).toEqual(['unknown_reference']);
+    // The file's own balances hold: opening + lines = closing, the running balance continuous.
+    expect([imported.balances.total?.ok, imported.balances.order, imported.balances.runningBreaks]).toEqual([true, 'oldest-first', 0]);
     // Money: the period took 100 + 200 + 300 and gave 200 back.
-    expect(imported.openingBalanceMinor - imported.closingBalanceMinor).toBe(400_00n);
+    expect(imported.openingBalanceMinor! - imported.closingBalanceMinor!).toBe(400_00n);
   });
 });

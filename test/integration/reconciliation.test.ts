@@ -136,18 +136,26 @@ describe('importing an M-Pesa organisation portal statement', () => {
       missing_at_provider: { count: 1, statementMinor: 0n, ledgerMinor: 8000n },
       duplicate_at_provider: { count: 1, statementMinor: 10000n, ledgerMinor: 0n },
       unknown_reference: { count: 2, statementMinor: 10000n, ledgerMinor: 0n },
-      reversal: { count: 1, statementMinor: -25000n, ledgerMinor: 0n },
-      non_payout: { count: 2, statementMinor: 1500n - 1_000_000n, ledgerMinor: 0n },
+      // The charge of RCP0001 (15.00) against a ledger that recorded no fee for it.
+      fee_mismatch: { count: 1, statementMinor: 1500n, ledgerMinor: 10000n },
+      // The reversal of RCP0002, which the ledger still counts as paid: the money came back.
+      late_reversal: { count: 1, statementMinor: -25000n, ledgerMinor: 25000n },
+      non_payout: { count: 1, statementMinor: -1_000_000n, ledgerMinor: 0n },
     });
+    // The file's balances: opening + every completed line = closing, and the running balance is continuous oldest first.
+    expect(r.balances).toEqual({ linesNetMinor: 922_500n, total: { expectedClosingMinor: 500_922_500n, closingMinor: 500_922_500n, ok: true }, order: 'oldest-first', runningBreaks: 0, breaks: [] });
+    expect([r.version, r.previousId, r.diff]).toEqual([1, null, null]);
     // Which line and which payout got which class: the file's lines are 8 to 20.
     const { rows } = await database.pool.query<{ line_no: number | null; payout_id: string | null; class: string }>(
       'SELECT line_no, payout_id, class FROM reconciliation_items WHERE statement_id = $1 ORDER BY line_no NULLS LAST', [r.statementId]);
     expect(rows.map((i) => [i.line_no, i.class])).toEqual([
-      [8, 'matched'], [9, 'non_payout'], [10, 'matched'], [11, 'amount_over'], [12, 'amount_under'], [13, 'paid_not_in_ledger'],
+      [8, 'matched'], [9, 'fee_mismatch'], [10, 'matched'], [11, 'amount_over'], [12, 'amount_under'], [13, 'paid_not_in_ledger'],
       [14, 'status_mismatch'], [15, 'unknown_reference'], [16, 'unknown_reference'], [17, 'duplicate_at_provider'], [18, 'non_payout'],
-      [19, 'reversal'], [20, 'matched'], [null, 'missing_at_provider'],
+      [19, 'late_reversal'], [20, 'matched'], [null, 'missing_at_provider'],
     ]);
     expect(rows.at(-1)!.payout_id).toBe(ids.get('RCP0007'));
+    // The charge and the reversal are linked to their payouts.
+    expect([rows[1]!.payout_id, rows[11]!.payout_id]).toEqual([ids.get('RCP0001'), ids.get('RCP0002')]);
     expect(await stored(accountId)).toEqual({ statements: 1, lines: 13, items: 14, files: 1, staging: 0 });
   });
 
@@ -182,13 +190,39 @@ describe('importing an M-Pesa organisation portal statement', () => {
     expect(await stored(accountId)).toEqual({ statements: 1, lines: 13, items: 14, files: 1, staging: 0 });
   });
 
-  test('when a second file with other bytes covers an overlapping period, then it is refused (versions come later) and nothing is stored', async () => {
+  test('when other bytes come for exactly the same period, then they are its next version, with a diff against the previous one', async () => {
+    const accountId = newAccount();
+    const { s } = await everyClassLedger(accountId);
+    const first = await importStatement(deps(), input(s, accountId, fixtureText));
+    if (!first.ok) throw new Error(JSON.stringify(first.error));
+
+    // The provider corrected its export: RCP0003 now reads 100.00 (its balances follow), RCPX001 is gone.
+    const corrected = fixtureText
+      .replace(/^RCPX001,.*\r?\n/m, '')
+      .replace('Completed,,-120.00,"4,999,515.00","4,999,515.00"', 'Completed,,-100.00,"4,999,535.00","4,999,535.00"');
+    const second = await importStatement(deps(), input(s, accountId, corrected));
+
+    if (!second.ok) throw new Error(JSON.stringify(second.error));
+    expect([second.value.version, second.value.previousId]).toEqual([2, first.value.statementId]);
+    expect(second.value.diff).toEqual({ previousId: first.value.statementId, added: 0, removed: 1, changed: 1 });
+    // Its lines are no duplicates of the first version's; RCP0003 now matches.
+    expect(second.value.counts.duplicate_at_provider?.count).toBe(1);
+    expect(second.value.counts.amount_over).toBeUndefined();
+    // Its balance checks see the corrected lines against the same header: the running balance breaks where the lines changed.
+    expect(second.value.balances.total?.ok).toBe(false);
+    expect(second.value.balances.runningBreaks).toBeGreaterThan(0);
+    // The first version stays as it was; the same bytes again answer it.
+    const again = await importStatement(deps(), input(s, accountId, fixtureText));
+    expect(again.ok && [again.value.replayed, again.value.statementId]).toEqual([true, first.value.statementId]);
+  });
+
+  test('when a file covers part of a period already imported, then it is refused and nothing is stored', async () => {
     const accountId = newAccount();
     const { s } = await everyClassLedger(accountId);
     expect((await importStatement(deps(), input(s, accountId, fixtureText))).ok).toBe(true);
 
-    const other = fixtureText.replace('Operator:,finance.ke', 'Operator:,finance.ke.2');
-    const result = await importStatement(deps(), input(s, accountId, other));
+    const shifted = fixtureText.replace('From 01-05-2026 00:00:00 To 31-05-2026 23:59:59', 'From 15-05-2026 00:00:00 To 14-06-2026 23:59:59');
+    const result = await importStatement(deps(), { ...input(s, accountId, shifted), period: { from: new Date('2026-05-14T21:00:00Z'), to: new Date('2026-06-14T21:00:00Z') } });
 
     expect(result.ok ? null : result.error.code).toBe('STATEMENT_PERIOD_OVERLAP');
     expect(await stored(accountId)).toEqual({ statements: 1, lines: 13, items: 14, files: 1, staging: 0 });
@@ -206,13 +240,13 @@ describe('imports racing each other', () => {
     expect(await stored(accountId)).toEqual({ statements: 1, lines: 13, items: 14, files: 1, staging: 0 });
   });
 
-  test('when two files of one period are imported at once, then one is stored and the other refused as overlapping', async () => {
+  test('when two files of one period are imported at once, then one is version 1 and the other version 2', async () => {
     const accountId = newAccount();
     const { s } = await everyClassLedger(accountId);
     const other = fixtureText.replace('Operator:,finance.ke', 'Operator:,finance.ke.2');
     const results = await Promise.all([importStatement(deps(), input(s, accountId, fixtureText)), importStatement(deps(), input(s, accountId, other))]);
-    expect(results.map((r) => (r.ok ? 'stored' : r.error.code)).sort()).toEqual(['STATEMENT_PERIOD_OVERLAP', 'stored']);
-    expect(await stored(accountId)).toEqual({ statements: 1, lines: 13, items: 14, files: 1, staging: 0 });
+    expect(results.map((r) => (r.ok ? r.value.version : r.error.code)).sort()).toEqual([1, 2]);
+    expect(await stored(accountId)).toEqual({ statements: 2, lines: 26, items: 28, files: 2, staging: 0 });
   });
 
   test('when the same bytes come for another account, then they are that account\'s statement, matched against that account\'s payouts only', async () => {

@@ -34,7 +34,7 @@ describe('statement mappings', () => {
     };
     expect(mappingProblems(broken)).toEqual([
       'columns: Details twice',
-      'columns: no column has the role withdrawn',
+      'columns: movement columns needs a column with the role withdrawn',
       'columns: 2 columns have the role paidIn',
       'statuses: a value is both completed and failed',
     ]);
@@ -94,20 +94,19 @@ describe('reading a statement', () => {
 
   test('when the header block is read, then the period is [from, to) in UTC and the balances are minor units', () => {
     const read = parseStatementHeader(mpesaOrgPortalCsvV1, header, 'KES');
-    if (!read.ok) throw new Error(read.error);
-    expect(read.value.periodFrom.toISOString()).toBe('2026-04-30T21:00:00.000Z');
-    expect(read.value.periodTo.toISOString()).toBe('2026-05-31T21:00:00.000Z');
-    expect(read.value.openingBalanceMinor).toBe(500_000_000n);
-    expect(read.value.closingBalanceMinor).toBe(500_922_500n);
+    if (!read.ok) throw new Error(read.error.detail);
+    expect(read.value.period?.from.toISOString()).toBe('2026-04-30T21:00:00.000Z');
+    expect(read.value.period?.to.toISOString()).toBe('2026-05-31T21:00:00.000Z');
+    expect(read.value.balances).toEqual({ openingMinor: 500_000_000n, closingMinor: 500_922_500n });
     expect(read.value.fields.shortCode).toBe('600000');
   });
 
   test('when the header block lacks a balance or has a bad period, then what is wrong is named', () => {
-    expect(parseStatementHeader(mpesaOrgPortalCsvV1, header.slice(0, 5), 'KES')).toEqual({ ok: false, error: 'missing Opening Balance, Closing Balance' });
+    expect(parseStatementHeader(mpesaOrgPortalCsvV1, header.slice(0, 5), 'KES')).toEqual({ ok: false, error: { code: 'STATEMENT_HEADER_INVALID', detail: 'missing Opening Balance, Closing Balance' } });
     const badPeriod = header.map((l) => l.replace('31-05-2026', '31-04-2026'));
     expect(parseStatementHeader(mpesaOrgPortalCsvV1, badPeriod, 'KES').ok).toBe(false);
     const badBalance = header.map((l) => l.replace('"5,000,000.00"', '5000000'));
-    expect(parseStatementHeader(mpesaOrgPortalCsvV1, badBalance, 'KES')).toEqual({ ok: false, error: 'Opening Balance: not an amount with 2 decimals' });
+    expect(parseStatementHeader(mpesaOrgPortalCsvV1, badBalance, 'KES')).toEqual({ ok: false, error: { code: 'STATEMENT_HEADER_INVALID', detail: 'Opening Balance: not an amount with 2 decimals' } });
   });
 
   test('when a line is compared with the column header, then only the format\'s exact titles in order match', () => {

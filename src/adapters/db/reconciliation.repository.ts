@@ -14,11 +14,14 @@ import type {
   StatementClassifyOutcome,
   StatementClassifyQuery,
   StatementImportSession,
+  StatementBalanceCheck,
+  StatementDiff,
   StatementRecord,
   StatementStore,
 } from '../../application/ports.js';
 import {
   amountShapesOf,
+  dayPartLength,
   periodDaysOf,
   reconciliationClasses,
   type ReconciliationClass,
@@ -26,7 +29,7 @@ import {
   type StatementRejection,
 } from '../../domain/reconciliation.js';
 import type { Err } from '../../domain/result.js';
-import { columnOf, type ColumnRole, type StatementFormat } from '../../domain/statement-formats.js';
+import { columnOf, type ColumnRole, type StatementFormat, type StatementTimeFormat } from '../../domain/statement-formats.js';
 
 /** The advisory lock of the staging table (one import at a time); any fixed number of our own. */
 const stagingLockKey = 0x7475_6d61_0014n;
@@ -94,22 +97,26 @@ function session(client: pg.PoolClient): StatementImportSession {
     },
     async findBySha256(accountId, sha256) {
       const { rows } = await client.query<StatementRow>(`${statementSelect} WHERE account_id = $1 AND sha256 = $2`, [accountId, sha256]);
-      return rows[0] ? toRecord(rows[0]) : null;
+      return rows[0] ? recordOf(client, rows[0]) : null;
     },
     async findOverlapping(accountId, from, to) {
-      const { rows } = await client.query<{ id: string; period_from: Date; period_to: Date }>(
-        `SELECT id, period_from, period_to FROM statements WHERE account_id = $1 AND period_from < $3 AND period_to > $2 ORDER BY period_from LIMIT 1`,
+      const { rows } = await client.query<{ id: string; period_from: Date; period_to: Date; version: number }>(
+        `SELECT id, period_from, period_to, version FROM statements WHERE account_id = $1 AND period_from < $3 AND period_to > $2
+         ORDER BY period_from, version DESC LIMIT 1`,
         [accountId, from, to],
       );
-      return rows[0] ? { statementId: rows[0].id, periodFrom: rows[0].period_from, periodTo: rows[0].period_to } : null;
+      const r = rows[0];
+      return r ? { statementId: r.id, periodFrom: r.period_from, periodTo: r.period_to, version: r.version } : null;
     },
     async insertStatement(s: NewStatement) {
       await client.query(
         `INSERT INTO statements (id, account_id, currency, organisation_id, imported_by, format, format_version, period_from, period_to,
-           sha256, size_bytes, file_chunks, opening_balance_minor, closing_balance_minor, lines_total, lines_imported, lines_refused)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, 0, 0)`,
+           sha256, size_bytes, file_chunks, opening_balance_minor, closing_balance_minor, balances_stated, version, previous_id,
+           lines_total, lines_imported, lines_refused)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 0, 0, 0)`,
         [s.statementId, s.accountId, s.currency, s.organisationId, s.importedBy, s.format, s.formatVersion, s.periodFrom, s.periodTo,
-          Buffer.from(s.sha256Hex, 'hex'), s.sizeBytes, Math.max(s.fileChunks, 1), s.openingBalanceMinor.toString(), s.closingBalanceMinor.toString()],
+          Buffer.from(s.sha256Hex, 'hex'), s.sizeBytes, Math.max(s.fileChunks, 1), s.openingBalanceMinor?.toString() ?? null,
+          s.closingBalanceMinor?.toString() ?? null, s.openingBalanceMinor !== null, s.version, s.previousId],
       );
     },
     async storeFileChunks(statementId, chunks) {
@@ -131,20 +138,82 @@ function session(client: pg.PoolClient): StatementImportSession {
         refused = answer.rows[0] ?? refused;
       }
       if (row.lines_imported + refused.lines_refused !== linesTotal) throw new Error('invariant violated: every line is stored or refused');
+      const items = await client.query<{ counts: CountsJson }>(payoutItemsSql(), [q.statementId, q.accountId, q.periodFrom, q.periodTo]);
+      const balances = await checkBalances(client, q, row);
+      let diff: StatementDiff | null = null;
+      if (q.previousId) {
+        const d = await client.query<{ added: number; removed: number; changed: number }>(diffSql, [q.statementId, q.previousId]);
+        diff = { previousId: q.previousId, added: d.rows[0]?.added ?? 0, removed: d.rows[0]?.removed ?? 0, changed: d.rows[0]?.changed ?? 0 };
+      }
       return {
         linesTotal,
         linesImported: row.lines_imported,
         linesRefused: refused.lines_refused,
         refusedLines: refused.refused,
-        counts: countsOf(row.counts),
+        counts: countsOf({ ...row.counts, ...(items.rows[0]?.counts ?? {}) }),
+        balances,
+        diff,
       };
     },
     async recordOutcome(statementId, fileChunks, o: StatementClassifyOutcome) {
       await client.query(
-        `UPDATE statements SET file_chunks = $2, lines_total = $3, lines_imported = $4, lines_refused = $5, refused_lines = $6, counts = $7 WHERE id = $1`,
-        [statementId, fileChunks, o.linesTotal, o.linesImported, o.linesRefused, JSON.stringify(o.refusedLines), JSON.stringify(countsJson(o.counts))],
+        `UPDATE statements SET file_chunks = $2, lines_total = $3, lines_imported = $4, lines_refused = $5, refused_lines = $6, counts = $7,
+           lines_net_minor = $8, balance_order = $9, running_breaks = $10, diff = $11 WHERE id = $1`,
+        [statementId, fileChunks, o.linesTotal, o.linesImported, o.linesRefused, JSON.stringify(o.refusedLines), JSON.stringify(countsJson(o.counts)),
+          o.balances.linesNetMinor.toString(), o.balances.order, o.balances.runningBreaks, o.diff ? JSON.stringify(o.diff) : null],
       );
     },
+  };
+}
+
+/**
+ * The file's own balance checks, written as statement_checks rows: opening + lines = closing,
+ * and the running balance read in the order with fewer breaks (oldest first when equal).
+ */
+async function checkBalances(client: pg.PoolClient, q: StatementClassifyQuery, row: ClassifyRow): Promise<StatementBalanceCheck> {
+  const linesNetMinor = BigInt(row.lines_net);
+  let total: StatementBalanceCheck['total'] = null;
+  let checkNo = 0;
+  if (q.balances) {
+    const expectedClosingMinor = q.balances.openingMinor + linesNetMinor;
+    total = { expectedClosingMinor, closingMinor: q.balances.closingMinor, ok: expectedClosingMinor === q.balances.closingMinor };
+    if (!total.ok) {
+      await client.query(`INSERT INTO statement_checks (statement_id, check_no, kind, expected_minor, actual_minor) VALUES ($1, 0, 'balance_total', $2, $3)`,
+        [q.statementId, expectedClosingMinor.toString(), q.balances.closingMinor.toString()]);
+    }
+    checkNo = 1;
+  }
+  if (!row.has_balances) return { linesNetMinor, total, order: null, runningBreaks: 0, breaks: [] };
+  const order = row.breaks_up === 0 ? 'oldest-first' : row.breaks_down === 0 ? 'newest-first' : null;
+  // Continuous neither way: the breaks are named in the order with fewer of them.
+  const readIn = row.breaks_up <= row.breaks_down ? 'oldest-first' : 'newest-first';
+  const runningBreaks = Math.min(row.breaks_up, row.breaks_down);
+  let breaks: StatementBalanceCheck['breaks'] = [];
+  if (runningBreaks > 0) {
+    const found = await client.query<{ line_no: number; expected_minor: string; actual_minor: string }>(breaksSql(readIn), [q.statementId, q.breaksReportedMax, checkNo]);
+    breaks = found.rows.map((b) => ({ line: b.line_no, expectedMinor: BigInt(b.expected_minor), balanceMinor: BigInt(b.actual_minor) }));
+  }
+  return { linesNetMinor, total, order, runningBreaks, breaks };
+}
+
+/** A stored statement as an import answers it, its checks read back. */
+async function recordOf(client: pg.PoolClient, r: StatementRow): Promise<StatementRecord> {
+  const checks = await client.query<{ kind: string; line_no: number | null; expected_minor: string; actual_minor: string }>(
+    'SELECT kind, line_no, expected_minor::text, actual_minor::text FROM statement_checks WHERE statement_id = $1 ORDER BY check_no', [r.id]);
+  const linesNetMinor = BigInt(r.lines_net_minor);
+  const opening = r.opening_balance_minor === null ? null : BigInt(r.opening_balance_minor);
+  const closing = r.closing_balance_minor === null ? null : BigInt(r.closing_balance_minor);
+  const total = opening === null || closing === null ? null : { expectedClosingMinor: opening + linesNetMinor, closingMinor: closing, ok: opening + linesNetMinor === closing };
+  const breaks = checks.rows.filter((c) => c.kind === 'running_balance')
+    .map((c) => ({ line: c.line_no ?? 0, expectedMinor: BigInt(c.expected_minor), balanceMinor: BigInt(c.actual_minor) }));
+  return {
+    statementId: r.id, accountId: r.account_id, currency: r.currency, organisationId: r.organisation_id, format: r.format,
+    formatVersion: r.format_version, periodFrom: r.period_from, periodTo: r.period_to, sha256Hex: r.sha256.toString('hex'),
+    sizeBytes: Number(r.size_bytes), version: r.version, previousId: r.previous_id, openingBalanceMinor: opening, closingBalanceMinor: closing,
+    linesTotal: r.lines_total, linesImported: r.lines_imported, linesRefused: r.lines_refused, refusedLines: r.refused_lines,
+    counts: countsOf(r.counts),
+    balances: { linesNetMinor, total, order: r.balance_order, runningBreaks: r.running_breaks, breaks },
+    diff: r.diff,
   };
 }
 
@@ -159,23 +228,18 @@ function copyProblem(error: unknown, columns: number): StatementLineProblem {
 
 interface StatementRow {
   id: string; account_id: string; currency: string; organisation_id: string; format: string; format_version: number;
-  period_from: Date; period_to: Date; sha256: Buffer; size_bytes: bigint; opening_balance_minor: bigint; closing_balance_minor: bigint;
+  period_from: Date; period_to: Date; sha256: Buffer; size_bytes: string; opening_balance_minor: string | null; closing_balance_minor: string | null;
+  version: number; previous_id: string | null; lines_net_minor: string; balance_order: 'oldest-first' | 'newest-first' | null; running_breaks: number;
+  diff: StatementDiff | null;
   lines_total: number; lines_imported: number; lines_refused: number; refused_lines: StatementLineProblem[];
-  counts: Record<string, { count: number; statementMinor: string; ledgerMinor: string }>;
+  counts: CountsJson;
 }
 
-const statementSelect = `SELECT id, account_id, currency, organisation_id, format, format_version, period_from, period_to, sha256, size_bytes,
-  opening_balance_minor, closing_balance_minor, lines_total, lines_imported, lines_refused, refused_lines, counts FROM statements`;
+type CountsJson = Record<string, { count: number; statementMinor: string; ledgerMinor: string }>;
 
-function toRecord(r: StatementRow): StatementRecord {
-  return {
-    statementId: r.id, accountId: r.account_id, currency: r.currency, organisationId: r.organisation_id, format: r.format,
-    formatVersion: r.format_version, periodFrom: r.period_from, periodTo: r.period_to, sha256Hex: r.sha256.toString('hex'),
-    sizeBytes: Number(r.size_bytes), openingBalanceMinor: r.opening_balance_minor, closingBalanceMinor: r.closing_balance_minor,
-    linesTotal: r.lines_total, linesImported: r.lines_imported, linesRefused: r.lines_refused, refusedLines: r.refused_lines,
-    counts: countsOf(r.counts),
-  };
-}
+const statementSelect = `SELECT id, account_id, currency, organisation_id, format, format_version, period_from, period_to, sha256, size_bytes::text,
+  opening_balance_minor::text, closing_balance_minor::text, version, previous_id, lines_net_minor::text, balance_order, running_breaks, diff,
+  lines_total, lines_imported, lines_refused, refused_lines, counts FROM statements`;
 
 function countsOf(json: Record<string, { count: number; statementMinor: string; ledgerMinor: string }>): Partial<Record<ReconciliationClass, ReconciliationClassFigures>> {
   const counts: Partial<Record<ReconciliationClass, ReconciliationClassFigures>> = {};
@@ -191,7 +255,11 @@ const countsJson = (counts: Partial<Record<ReconciliationClass, ReconciliationCl
 
 interface ClassifyRow {
   lines_imported: number;
-  counts: Record<string, { count: number; statementMinor: string; ledgerMinor: string }>;
+  counts: CountsJson;
+  lines_net: string;
+  breaks_up: number;
+  breaks_down: number;
+  has_balances: boolean;
 }
 
 interface RefusalRow {
@@ -207,7 +275,7 @@ const shapesLiteral = (shapes: readonly string[]): string => `'{${shapes.map((x)
 
 function classifyParams(q: StatementClassifyQuery): unknown[] {
   const f = q.format;
-  const days = periodDaysOf(q.periodFrom, q.periodTo, f.time.utcOffsetMinutes);
+  const days = periodDaysOf(q.periodFrom, q.periodTo, f.time.utcOffsetMinutes, f.time.format);
   return [
     q.statementId, q.accountId, days.dmy, days.midnight,
     f.statuses.completed, f.statuses.failed,
@@ -217,15 +285,26 @@ function classifyParams(q: StatementClassifyQuery): unknown[] {
   ];
 }
 
+/** to_timestamp's pattern of each time format (the refusal pass names a bad time with it). */
+const timePatternOf: Record<StatementTimeFormat, string> = {
+  'DD-MM-YYYY HH:MM:SS': 'DD-MM-YYYY HH24:MI:SS',
+  'YYYY-MM-DD HH:MM:SS': 'YYYY-MM-DD HH24:MI:SS',
+  'DD-MM-YY hh:mm AM': 'DD-MM-YY HH12:MI AM',
+};
+
 function refusalParams(q: StatementClassifyQuery): unknown[] {
   const f = q.format;
   const title = (role: ColumnRole): string => f.columns[columnOf(f, role)]?.title ?? role;
+  const digits = f.amounts.fractionDigits === 'up-to-currency-scale' ? `at most ${q.scale}` : `exactly ${q.scale}`;
   return [
     ...classifyParams(q).slice(0, 15), q.refusedLinesReportedMax,
     [title('providerTransactionId'), title('completedAt'), title('status'), title('paidIn'), title('withdrawn'), title('balance'),
-      title('linkedTransactionId'), title('ourReference')],
+      title('linkedTransactionId'), title('ourReference'), title('amount'), title('direction'), title('fee')],
+    timePatternOf[f.time.format],
+    `not an amount with ${digits} decimals`,
+    `not an unsigned amount with ${digits} decimals`,
     f.time.utcOffsetMinutes,
-    `not an amount with exactly ${q.scale} decimals`,
+    `not a time ${f.time.format}`,
   ];
 }
 
@@ -241,23 +320,61 @@ function cell(f: StatementFormat, role: ColumnRole, raw = false): string {
 }
 
 /**
+ * The times of a day as a format writes them after its day part, each with its offset from
+ * midnight: 86,400 ` HH:MM:SS`, or 1,440 ` hh:mm AM` (12:00 AM is midnight, 12:00 PM noon).
+ */
+function timesOfDaySql(f: StatementFormat): string {
+  if (f.time.format === 'DD-MM-YY hh:mm AM') {
+    return `SELECT ' ' || lpad(((i / 60 + 11) % 12 + 1)::text, 2, '0') || ':' || lpad((i % 60)::text, 2, '0') || CASE WHEN i < 720 THEN ' AM' ELSE ' PM' END COLLATE "C" AS hms,
+                  make_interval(mins => i) AS since
+           FROM generate_series(0, 1439) i`;
+  }
+  return `SELECT ' ' || lpad((i / 3600)::text, 2, '0') || ':' || lpad((i / 60 % 60)::text, 2, '0') || ':' || lpad((i % 60)::text, 2, '0') COLLATE "C" AS hms,
+                make_interval(secs => i) AS since
+         FROM generate_series(0, 86399) i`;
+}
+
+/** Text literal of a constant list built from the mapping (never from the file): quotes doubled. */
+const textArray = (values: readonly string[]): string => `ARRAY[${values.map((v) => `'${v.replaceAll("'", "''")}'`).join(', ')}]::text[]`;
+
+/**
  * Every staging line read and checked once, as `checked` (a CTE body list, ending in `checked`):
- * the cells; the time as one of the period's days ($3, $4) plus one of the day's seconds (two
+ * the cells; the time as one of the period's days ($3, $4) plus one of the day's times (two
  * hashed lookups: no per-row parsing); amounts by shape (digits written 9, a hashed lookup in
- * the grammar's shapes) then cast; the kind by LIKE on the lowered reason and details; `ok` when
- * the line has no problem. OFFSET 0 fences: each expression is computed once per line.
+ * the grammar's shapes) then cast; the line's movement as paid in and withdrawn, however the
+ * format writes it (two columns, a signed amount, an amount and a direction); the fee on the
+ * line; the kind by LIKE on the lowered reason and details; `ok` when the line has no problem.
+ * OFFSET 0 fences: each expression is computed once per line.
  */
 function checkedSql(f: StatementFormat, scale: number): string {
-  const { shapes, singleDigit } = amountShapesOf(scale, f.amounts.thousandsSeparator);
+  const upTo = f.amounts.fractionDigits === 'up-to-currency-scale';
+  const { shapes, singleDigit } = amountShapesOf(scale, f.amounts.thousandsSeparator, upTo);
   const unsigned = shapes.filter((x) => !x.startsWith('-'));
+  // Exactly the scale: the digits are the minor units. Up to it: the fraction is padded to it.
+  const cast = (text: string) => (upTo
+    ? `(split_part(replace(${text}, ',', ''), '.', 1) || rpad(split_part(replace(${text}, ',', ''), '.', 2), ${scale}, '0'))::bigint`
+    : `replace(replace(${text}, ',', ''), '.', '')::bigint`);
   const amount = (text: string, shape: string, allowed: readonly string[]) =>
     `CASE WHEN ${shape} = ANY(${shapesLiteral(allowed)}) AND (${shape} = ANY(${shapesLiteral(singleDigit)}) OR (${text} NOT LIKE '0%' AND ${text} NOT LIKE '-0%'))
-       THEN replace(replace(${text}, ',', ''), '.', '')::bigint END`;
+       THEN ${cast(text)} END`;
   const shapeOf = (text: string) => `translate(${text}, '0123456789', '9999999999')`;
+  const m = f.amounts.movement;
+  const movement = m.kind === 'columns'
+    ? { paidIn: amount('p.paid_in_text', 'p.paid_in_shape', unsigned), withdrawn: `abs(${amount('p.withdrawn_text', 'p.withdrawn_shape', m.withdrawnMayBeNegative ? shapes : unsigned)})` }
+    : m.kind === 'signed'
+      ? { paidIn: `greatest(${amount('p.amount_text', 'p.amount_shape', shapes)}, 0)`, withdrawn: `greatest(-${amount('p.amount_text', 'p.amount_shape', shapes)}, 0)` }
+      : {
+        paidIn: `CASE WHEN p.direction_text = ANY(${textArray(m.credit)}) THEN ${amount('p.amount_text', 'p.amount_shape', unsigned)} WHEN p.direction_text = ANY(${textArray(m.debit)}) THEN 0 END`,
+        withdrawn: `CASE WHEN p.direction_text = ANY(${textArray(m.debit)}) THEN ${amount('p.amount_text', 'p.amount_shape', unsigned)} WHEN p.direction_text = ANY(${textArray(m.credit)}) THEN 0 END`,
+      };
+  const movementOk = m.kind === 'columns'
+    ? `(p.paid_in_text IS NULL OR p.paid_in_minor IS NOT NULL) AND (p.withdrawn_text IS NULL OR p.withdrawn_minor IS NOT NULL) AND (p.paid_in_text IS NULL) <> (p.withdrawn_text IS NULL)`
+    : 'p.paid_in_minor IS NOT NULL AND p.withdrawn_minor IS NOT NULL';
   return `
 raw AS (
   SELECT s.line_no + $15::bigint AS line_no, ${cell(f, 'providerTransactionId')} AS txn, ${cell(f, 'completedAt')} AS done_text,
          ${cell(f, 'status')} AS status_text, ${cell(f, 'paidIn')} AS paid_in_text, ${cell(f, 'withdrawn')} AS withdrawn_text,
+         ${cell(f, 'amount')} AS amount_text, ${cell(f, 'direction')} AS direction_text, ${cell(f, 'fee')} AS fee_text,
          ${cell(f, 'balance')} AS balance_text, lower(${cell(f, 'reasonType', true)}) AS reason, lower(${cell(f, 'details', true)}) AS details,
          ${cell(f, 'linkedTransactionId')} AS linked, ${cell(f, 'ourReference')} AS our_ref
   FROM statement_staging s
@@ -265,19 +382,20 @@ raw AS (
 ),
 shaped AS (
   SELECT r.*, ${shapeOf('r.paid_in_text')} AS paid_in_shape, ${shapeOf('r.withdrawn_text')} AS withdrawn_shape, ${shapeOf('r.balance_text')} AS balance_shape,
+    ${shapeOf('r.amount_text')} AS amount_shape, ${shapeOf('r.fee_text')} AS fee_shape,
     d.midnight + t.since AS completed_at
   FROM raw r
-  LEFT JOIN unnest($3::text[], $4::timestamptz[]) AS d (dmy, midnight) ON d.dmy COLLATE "C" = left(r.done_text, 10)
-  LEFT JOIN (SELECT ' ' || lpad((i / 3600)::text, 2, '0') || ':' || lpad((i / 60 % 60)::text, 2, '0') || ':' || lpad((i % 60)::text, 2, '0') COLLATE "C" AS hms,
-                    make_interval(secs => i) AS since
-             FROM generate_series(0, 86399) i) t ON t.hms = substr(r.done_text, 11)
+  LEFT JOIN unnest($3::text[], $4::timestamptz[]) AS d (dmy, midnight) ON d.dmy COLLATE "C" = left(r.done_text, ${dayPartLength(f.time.format)})
+  LEFT JOIN (${timesOfDaySql(f)}) t ON t.hms = substr(r.done_text, ${dayPartLength(f.time.format) + 1})
   OFFSET 0
 ),
 parsed AS (
-  SELECT p.line_no, p.txn, p.done_text, p.paid_in_text, p.withdrawn_text, p.balance_text, p.linked, p.our_ref, p.completed_at,
+  SELECT p.line_no, p.txn, p.done_text, p.paid_in_text, p.withdrawn_text, p.amount_text, p.direction_text, p.fee_text, p.balance_text,
+    p.linked, p.our_ref, p.completed_at,
     CASE WHEN p.status_text = ANY($5::text[]) THEN 'completed' WHEN p.status_text = ANY($6::text[]) THEN 'failed' END AS status,
-    ${amount('p.paid_in_text', 'p.paid_in_shape', unsigned)} AS paid_in_minor,
-    abs(${amount('p.withdrawn_text', 'p.withdrawn_shape', f.amounts.withdrawnMayBeNegative ? shapes : unsigned)}) AS withdrawn_minor,
+    ${movement.paidIn} AS paid_in_minor,
+    ${movement.withdrawn} AS withdrawn_minor,
+    CASE WHEN p.fee_text IS NULL THEN 0 ELSE abs(${amount('p.fee_text', 'p.fee_shape', shapes)}) END AS fee_minor,
     ${amount('p.balance_text', 'p.balance_shape', shapes)} AS balance_minor,
     CASE WHEN p.reason LIKE ANY($7::text[]) OR p.details LIKE ANY($8::text[]) THEN 'charge'
          WHEN p.reason LIKE ANY($9::text[]) OR p.details LIKE ANY($10::text[]) THEN 'reversal'
@@ -290,9 +408,8 @@ checked AS (
   SELECT p.*, (p.txn IS NOT NULL AND length(p.txn) <= 100
     AND p.completed_at >= $13::timestamptz AND p.completed_at < $14::timestamptz
     AND p.status IS NOT NULL
-    AND (p.paid_in_text IS NULL OR p.paid_in_minor IS NOT NULL)
-    AND (p.withdrawn_text IS NULL OR p.withdrawn_minor IS NOT NULL)
-    AND (p.paid_in_text IS NULL) <> (p.withdrawn_text IS NULL)
+    AND ${movementOk}
+    AND p.fee_minor IS NOT NULL
     AND (p.balance_text IS NULL OR p.balance_minor IS NOT NULL)
     AND (p.linked IS NULL OR length(p.linked) <= 100)
     AND (p.our_ref IS NULL OR length(p.our_ref) <= 128)) IS TRUE AS ok
@@ -301,94 +418,198 @@ checked AS (
 }
 
 /**
- * The one set-based pass. Parameters: see classifyParams. Column references are built from the
- * mapping's positions (integers), never from text the file brought. The good lines are numbered
- * within their transaction id and kind (the one sort), full-joined once with the account's
- * payouts (a line that is no first payout line joins on NULL, i.e. nothing), classed once
- * (`classified`), then written: one row per line, one per payout of the period no line names.
+ * The one set-based pass over the lines. Parameters: see classifyParams. Column references are
+ * built from the mapping's positions (integers), never from text the file brought. The good
+ * lines are numbered within their transaction id and kind (the one sort); each is joined once
+ * with the account's payouts on its key (a payout line: its transaction id; a charge: the payout
+ * it names, or its own id, M-Pesa's charge carrying its payout's receipt; a reversal: the payout
+ * it names), classed, and written. The payouts no line names are the next statement's
+ * (payoutItemsSql). The answer: the counts per class and the balance figures.
  */
 function classifySql(f: StatementFormat, scale: number): string {
+  const feeOnLine = columnOf(f, 'fee') >= 0;
+  const ledgerFee = '(SELECT coalesce(sum(t.amount), 0) FROM transfers t WHERE t.payout_id = g.id AND t.code = \'payout_fee\')';
   return `
 WITH ${checkedSql(f, scale)},
 numbered AS (
   SELECT c.line_no, c.txn, c.kind, c.status, c.completed_at, coalesce(c.paid_in_minor, 0) AS paid_in_minor, coalesce(c.withdrawn_minor, 0) AS withdrawn_minor,
-    c.balance_minor, c.linked, c.our_ref, row_number() OVER (PARTITION BY c.txn, c.kind ORDER BY c.line_no) > 1 AS repeated
+    c.fee_minor, c.balance_minor, c.linked, c.our_ref, row_number() OVER (PARTITION BY c.txn, c.kind ORDER BY c.line_no) > 1 AS repeated
   FROM checked c WHERE c.ok
 ),
 lines AS (
-  SELECT n.*, (n.repeated OR EXISTS (SELECT 1 FROM statement_lines o WHERE o.account_id = $2 AND o.provider_transaction_id = n.txn AND o.kind = n.kind AND NOT o.duplicate)) AS duplicate
+  SELECT n.*, (n.repeated OR EXISTS (SELECT 1 FROM statement_lines o WHERE o.account_id = $2 AND o.provider_transaction_id = n.txn AND o.kind = n.kind
+                                      AND NOT o.duplicate AND o.period_from <> $13::timestamptz)) AS duplicate
   FROM numbered n
   OFFSET 0
+),
+keyed AS (
+  SELECT x.*, CASE WHEN x.duplicate THEN NULL WHEN x.kind = 'payout' THEN x.txn WHEN x.kind = 'charge' THEN coalesce(x.linked, x.txn)
+                   WHEN x.kind = 'reversal' THEN x.linked END AS match_ref
+  FROM lines x
 ),
 ledger AS (
   SELECT p.id, p.provider_reference COLLATE "C" AS ref, p.amount_minor, p.state
   FROM payouts p
   WHERE p.provider_reference IS NOT NULL AND p.id IN (SELECT a.payout_id FROM payout_attempts a WHERE a.account_id = $2)
 ),
+joined AS (
+  SELECT l.*, g.id AS g_id, g.amount_minor AS g_amount, g.state AS g_state,
+    CASE WHEN g.id IS NOT NULL AND ((l.kind = 'payout' AND ${feeOnLine ? 'true' : 'false'}) OR l.kind = 'charge') THEN ${ledgerFee} END AS g_fee
+  FROM keyed l LEFT JOIN ledger g ON g.ref = l.match_ref
+),
 classified AS MATERIALIZED (
-  SELECT l.line_no, l.txn, l.kind, l.status, l.completed_at, l.paid_in_minor, l.withdrawn_minor, l.balance_minor, l.linked, l.our_ref, l.duplicate,
-    g.id AS payout_id, g.amount_minor AS ledger_minor,
-    CASE WHEN l.line_no IS NULL THEN
-           CASE WHEN g.state = 'paid'
-                 -- A payout no line names belongs to this period when the ledger settled it paid within it.
-                 AND (SELECT max(t.at) FROM payout_transitions t WHERE t.payout_id = g.id AND t.to_state = 'paid') >= $13::timestamptz
-                 AND (SELECT max(t.at) FROM payout_transitions t WHERE t.payout_id = g.id AND t.to_state = 'paid') < $14::timestamptz
-           THEN 'missing_at_provider' END
-         WHEN l.duplicate THEN 'duplicate_at_provider'
-         WHEN l.kind = 'reversal' THEN 'reversal'
-         WHEN l.kind <> 'payout' THEN 'non_payout'
-         WHEN g.id IS NULL THEN 'unknown_reference'
-         WHEN l.status = 'completed' AND g.state NOT IN ('paid', 'reversed') THEN 'paid_not_in_ledger'
-         WHEN l.status = 'failed' AND g.state IN ('paid', 'reversed') THEN 'status_mismatch'
-         WHEN l.status = 'failed' THEN 'matched'
-         WHEN l.withdrawn_minor - l.paid_in_minor > g.amount_minor THEN 'amount_over'
-         WHEN l.withdrawn_minor - l.paid_in_minor < g.amount_minor THEN 'amount_under'
-         ELSE 'matched' END AS class
-  FROM (SELECT x.*, CASE WHEN x.kind = 'payout' AND NOT x.duplicate THEN x.txn END AS match_ref FROM lines x) l
-  FULL JOIN ledger g ON g.ref = l.match_ref
+  SELECT j.*,
+    CASE WHEN j.duplicate THEN 'duplicate_at_provider'
+         WHEN j.kind = 'payout' THEN
+           CASE WHEN j.g_id IS NULL THEN 'unknown_reference'
+                WHEN j.status = 'completed' AND j.g_state NOT IN ('paid', 'reversed') THEN 'paid_not_in_ledger'
+                WHEN j.status = 'failed' AND j.g_state IN ('paid', 'reversed') THEN 'status_mismatch'
+                WHEN j.status = 'failed' THEN 'matched'
+                WHEN j.withdrawn_minor - j.paid_in_minor > j.g_amount THEN 'amount_over'
+                WHEN j.withdrawn_minor - j.paid_in_minor < j.g_amount THEN 'amount_under'
+                WHEN j.g_fee IS NOT NULL AND j.fee_minor <> j.g_fee THEN 'fee_mismatch'
+                ELSE 'matched' END
+         WHEN j.kind = 'charge' THEN
+           CASE WHEN j.g_id IS NULL OR j.status = 'failed' THEN 'non_payout'
+                WHEN j.withdrawn_minor - j.paid_in_minor + j.fee_minor = j.g_fee THEN 'matched'
+                ELSE 'fee_mismatch' END
+         WHEN j.kind = 'reversal' THEN
+           CASE WHEN j.g_id IS NULL OR j.status = 'failed' OR j.g_state = 'reversed' THEN 'reversal' ELSE 'late_reversal' END
+         ELSE 'non_payout' END AS class
+  FROM joined j
+),
+stored AS (
+  SELECT c.*, CASE WHEN c.class IN ('non_payout', 'duplicate_at_provider', 'unknown_reference') THEN NULL
+                   WHEN c.class = 'reversal' AND c.status = 'failed' THEN NULL ELSE c.g_id END AS payout_id
+  FROM classified c
 ),
 ins_lines AS (
-  INSERT INTO statement_lines (statement_id, line_no, account_id, provider_transaction_id, kind, status, completed_at,
-    paid_in_minor, withdrawn_minor, balance_minor, linked_transaction_id, our_reference, duplicate, class, payout_id, ledger_minor)
-  SELECT $1, c.line_no, $2, c.txn, c.kind, c.status, c.completed_at, c.paid_in_minor, c.withdrawn_minor, c.balance_minor, c.linked, c.our_ref, c.duplicate,
-    c.class, c.payout_id, c.ledger_minor
-  FROM classified c WHERE c.line_no IS NOT NULL
+  INSERT INTO statement_lines (statement_id, line_no, account_id, period_from, provider_transaction_id, kind, status, completed_at,
+    paid_in_minor, withdrawn_minor, fee_minor, balance_minor, linked_transaction_id, our_reference, duplicate, class, payout_id, ledger_minor, ledger_fee_minor)
+  SELECT $1, c.line_no, $2, $13, c.txn, c.kind, c.status, c.completed_at, c.paid_in_minor, c.withdrawn_minor, c.fee_minor, c.balance_minor, c.linked, c.our_ref,
+    c.duplicate, c.class, c.payout_id, CASE WHEN c.payout_id IS NOT NULL THEN c.g_amount END, CASE WHEN c.payout_id IS NOT NULL THEN c.g_fee END
+  FROM stored c
 ),
-ins_payouts AS (
-  INSERT INTO reconciliation_payouts (statement_id, payout_id, class, ledger_minor)
-  SELECT $1, c.payout_id, c.class, c.ledger_minor FROM classified c WHERE c.line_no IS NULL AND c.class IS NOT NULL
+running AS (
+  -- The running balance, each way: oldest first, a line's balance is the last one's plus its
+  -- movement; newest first, the last one's is this one's plus the last one's movement.
+  SELECT r.line_no, r.balance_minor, lag(r.balance_minor) OVER w AS prev_balance, r.net, lag(r.net) OVER w AS prev_net
+  FROM (SELECT line_no, balance_minor, CASE WHEN status = 'completed' THEN paid_in_minor - withdrawn_minor - fee_minor ELSE 0 END AS net
+        FROM stored WHERE balance_minor IS NOT NULL) r
+  WINDOW w AS (ORDER BY r.line_no)
+),
+breaks AS (
+  SELECT count(*) FILTER (WHERE balance_minor <> prev_balance + net) AS up, count(*) FILTER (WHERE prev_balance <> balance_minor + prev_net) AS down,
+    count(*) AS lines_with_balance
+  FROM running WHERE prev_balance IS NOT NULL
 )
 SELECT
-  (SELECT count(*) FROM classified WHERE line_no IS NOT NULL)::int AS lines_imported,
+  (SELECT count(*) FROM stored)::int AS lines_imported,
   (SELECT coalesce(jsonb_object_agg(x.class, jsonb_build_object('count', x.n, 'statementMinor', x.s::text, 'ledgerMinor', x.l::text)), '{}')
-     FROM (SELECT class, count(*) AS n, coalesce(sum(withdrawn_minor - paid_in_minor), 0) AS s, coalesce(sum(ledger_minor), 0) AS l
-           FROM classified WHERE class IS NOT NULL GROUP BY class) x) AS counts`;
+     FROM (SELECT class, count(*) AS n, coalesce(sum(withdrawn_minor - paid_in_minor), 0) AS s, coalesce(sum(CASE WHEN payout_id IS NOT NULL THEN g_amount END), 0) AS l
+           FROM stored GROUP BY class) x) AS counts,
+  (SELECT coalesce(sum(paid_in_minor - withdrawn_minor - fee_minor), 0) FROM stored WHERE status = 'completed')::text AS lines_net,
+  (SELECT up FROM breaks)::int AS breaks_up, (SELECT down FROM breaks)::int AS breaks_down,
+  ((SELECT count(*) FROM stored WHERE balance_minor IS NOT NULL) > 0) AS has_balances`;
 }
+
+/**
+ * The ledger payouts of the account that no payout line of any statement names: missing at the
+ * provider when the ledger settled them paid within the period, timing when one was sent before
+ * the cut-off and none had settled by it. Reads the lines just written (a statement of its own).
+ */
+function payoutItemsSql(): string {
+  return `
+WITH unnamed AS (
+  SELECT p.id, p.amount_minor, p.state
+  FROM payouts p
+  WHERE p.id IN (SELECT a.payout_id FROM payout_attempts a WHERE a.account_id = $2)
+    -- Named by this statement, or by one of another period (an earlier version of this one does not count).
+    AND NOT EXISTS (SELECT 1 FROM statement_lines o WHERE o.payout_id = p.id AND o.kind = 'payout' AND o.account_id = $2
+                    AND (o.statement_id = $1 OR o.period_from <> $3::timestamptz))
+),
+classed AS (
+  SELECT u.id, u.amount_minor,
+    CASE WHEN (SELECT max(t.at) FROM payout_transitions t WHERE t.payout_id = u.id AND t.to_state = 'paid') >= $3::timestamptz
+              AND (SELECT max(t.at) FROM payout_transitions t WHERE t.payout_id = u.id AND t.to_state = 'paid') < $4::timestamptz THEN 'missing_at_provider'
+         WHEN EXISTS (SELECT 1 FROM payout_attempts a WHERE a.payout_id = u.id AND a.account_id = $2 AND a.created_at < $4::timestamptz)
+              AND NOT EXISTS (SELECT 1 FROM payout_transitions t WHERE t.payout_id = u.id AND t.to_state IN ('paid', 'failed', 'cancelled', 'reversed') AND t.at < $4::timestamptz)
+              AND u.state NOT IN ('accepted', 'queued', 'cancelled') THEN 'timing' END AS class
+  FROM unnamed u
+),
+ins AS (
+  INSERT INTO reconciliation_payouts (statement_id, payout_id, class, ledger_minor)
+  SELECT $1, c.id, c.class, c.amount_minor FROM classed c WHERE c.class IS NOT NULL
+)
+SELECT coalesce(jsonb_object_agg(x.class, jsonb_build_object('count', x.n, 'statementMinor', '0', 'ledgerMinor', x.l::text)), '{}') AS counts
+FROM (SELECT class, count(*) AS n, sum(amount_minor) AS l FROM classed WHERE class IS NOT NULL GROUP BY class) x`;
+}
+
+/** The first breaks of the running balance in `order`, as check rows (expected: what continuity gives). */
+function breaksSql(order: 'oldest-first' | 'newest-first'): string {
+  const expected = order === 'oldest-first' ? 'prev_balance + net' : 'prev_balance - prev_net';
+  return `
+WITH running AS (
+  SELECT line_no, balance_minor, lag(balance_minor) OVER w AS prev_balance, net, lag(net) OVER w AS prev_net
+  FROM (SELECT line_no, balance_minor, CASE WHEN status = 'completed' THEN paid_in_minor - withdrawn_minor - fee_minor ELSE 0 END AS net
+        FROM statement_lines WHERE statement_id = $1 AND balance_minor IS NOT NULL) r
+  WINDOW w AS (ORDER BY line_no)
+),
+bad AS (
+  SELECT line_no, ${expected} AS expected, balance_minor FROM running
+  WHERE prev_balance IS NOT NULL AND balance_minor <> ${expected}
+  ORDER BY line_no LIMIT $2
+)
+INSERT INTO statement_checks (statement_id, check_no, kind, line_no, expected_minor, actual_minor)
+SELECT $1, $3::int + row_number() OVER (ORDER BY line_no), 'running_balance', line_no, expected, balance_minor FROM bad
+RETURNING line_no, expected_minor::text, actual_minor::text`;
+}
+
+/** Lines added, removed and changed against the previous version, by transaction id and kind (first lines). */
+const diffSql = `
+SELECT count(*) FILTER (WHERE o.line_no IS NULL)::int AS added, count(*) FILTER (WHERE n.line_no IS NULL)::int AS removed,
+  count(*) FILTER (WHERE o.line_no IS NOT NULL AND n.line_no IS NOT NULL AND (o.paid_in_minor, o.withdrawn_minor, o.fee_minor, o.status, o.class)
+                   IS DISTINCT FROM (n.paid_in_minor, n.withdrawn_minor, n.fee_minor, n.status, n.class))::int AS changed
+FROM (SELECT * FROM statement_lines WHERE statement_id = $1 AND NOT duplicate) n
+FULL JOIN (SELECT * FROM statement_lines WHERE statement_id = $2 AND NOT duplicate) o ON o.provider_transaction_id = n.provider_transaction_id AND o.kind = n.kind`;
 
 /**
  * The bad lines' problems, only when the pass stored fewer lines than the file has: the lines
  * are read again (the same `checked`), and each problem named by line and column, never by content.
+ * Titles ($17): transaction id, time, status, paid in, withdrawn, balance, linked, our reference,
+ * amount, direction, fee.
  */
 function refusalSql(f: StatementFormat, scale: number): string {
+  const m = f.amounts.movement;
+  const title = (n: number) => `($17::text[])[${n}]`;
+  const movementProblems = m.kind === 'columns'
+    ? `CASE WHEN c.paid_in_text IS NOT NULL AND c.paid_in_minor IS NULL THEN jsonb_build_object('column', ${title(4)}, 'problem', $19::text) END,
+      CASE WHEN c.withdrawn_text IS NOT NULL AND c.withdrawn_minor IS NULL THEN jsonb_build_object('column', ${title(5)}, 'problem', $19::text) END,
+      CASE WHEN (c.paid_in_text IS NULL) = (c.withdrawn_text IS NULL) THEN jsonb_build_object('column', ${title(4)} || ', ' || ${title(5)}, 'problem', 'exactly one of them is given') END`
+    : `CASE WHEN c.amount_text IS NULL THEN jsonb_build_object('column', ${title(9)}, 'problem', 'missing')
+           WHEN (c.paid_in_minor IS NULL OR c.withdrawn_minor IS NULL) AND ${m.kind === 'direction' ? `c.direction_text = ANY(${textArray([...m.credit, ...m.debit])})` : 'true'}
+             THEN jsonb_build_object('column', ${title(9)}, 'problem', ${m.kind === 'direction' ? '$20::text' : '$19::text'}) END,
+      ${m.kind === 'direction'
+    ? `CASE WHEN c.direction_text IS NULL OR NOT c.direction_text = ANY(${textArray([...m.credit, ...m.debit])}) THEN jsonb_build_object('column', ${title(10)}, 'problem', 'not one of ${[...m.credit, ...m.debit].join(', ').replaceAll("'", "''")}') END`
+    : 'NULL::jsonb'}`;
   return `
 WITH ${checkedSql(f, scale)},
 bad AS (
   SELECT c.line_no, array_remove(ARRAY[
-      CASE WHEN c.txn IS NULL THEN jsonb_build_object('column', ($17::text[])[1], 'problem', 'missing')
-           WHEN length(c.txn) > 100 THEN jsonb_build_object('column', ($17::text[])[1], 'problem', 'longer than 100 characters') END,
-      CASE WHEN c.completed_at IS NULL AND tuma_dmy_hms(c.done_text, $18::int) IS NULL THEN jsonb_build_object('column', ($17::text[])[2], 'problem', 'not a time DD-MM-YYYY HH:MM:SS')
-           WHEN c.completed_at IS NULL OR c.completed_at < $13::timestamptz OR c.completed_at >= $14 THEN jsonb_build_object('column', ($17::text[])[2], 'problem', 'outside the statement''s period') END,
-      CASE WHEN c.status IS NULL THEN jsonb_build_object('column', ($17::text[])[3], 'problem', 'not a status of the format') END,
-      CASE WHEN c.paid_in_text IS NOT NULL AND c.paid_in_minor IS NULL THEN jsonb_build_object('column', ($17::text[])[4], 'problem', $19::text) END,
-      CASE WHEN c.withdrawn_text IS NOT NULL AND c.withdrawn_minor IS NULL THEN jsonb_build_object('column', ($17::text[])[5], 'problem', $19::text) END,
-      CASE WHEN (c.paid_in_text IS NULL) = (c.withdrawn_text IS NULL) THEN jsonb_build_object('column', ($17::text[])[4] || ', ' || ($17::text[])[5], 'problem', 'exactly one of them is given') END,
-      CASE WHEN c.balance_text IS NOT NULL AND c.balance_minor IS NULL THEN jsonb_build_object('column', ($17::text[])[6], 'problem', $19::text) END,
-      CASE WHEN length(c.linked) > 100 THEN jsonb_build_object('column', ($17::text[])[7], 'problem', 'longer than 100 characters') END,
-      CASE WHEN length(c.our_ref) > 128 THEN jsonb_build_object('column', ($17::text[])[8], 'problem', 'longer than 128 characters') END
+      CASE WHEN c.txn IS NULL THEN jsonb_build_object('column', ${title(1)}, 'problem', 'missing')
+           WHEN length(c.txn) > 100 THEN jsonb_build_object('column', ${title(1)}, 'problem', 'longer than 100 characters') END,
+      CASE WHEN c.completed_at IS NULL AND tuma_try_timestamp(c.done_text, $18::text, $21::int) IS NULL THEN jsonb_build_object('column', ${title(2)}, 'problem', $22::text)
+           WHEN c.completed_at IS NULL OR c.completed_at < $13::timestamptz OR c.completed_at >= $14 THEN jsonb_build_object('column', ${title(2)}, 'problem', 'outside the statement''s period') END,
+      CASE WHEN c.status IS NULL THEN jsonb_build_object('column', ${title(3)}, 'problem', 'not a status of the format') END,
+      ${movementProblems},
+      CASE WHEN c.fee_minor IS NULL THEN jsonb_build_object('column', ${title(11)}, 'problem', $19::text) END,
+      CASE WHEN c.balance_text IS NOT NULL AND c.balance_minor IS NULL THEN jsonb_build_object('column', ${title(6)}, 'problem', $19::text) END,
+      CASE WHEN length(c.linked) > 100 THEN jsonb_build_object('column', ${title(7)}, 'problem', 'longer than 100 characters') END,
+      CASE WHEN length(c.our_ref) > 128 THEN jsonb_build_object('column', ${title(8)}, 'problem', 'longer than 128 characters') END
     ], NULL) AS problems
   FROM checked c WHERE NOT c.ok
 )
-SELECT $1::uuid AS statement_id, $2::text AS account_id, (SELECT count(*) FROM bad)::int AS lines_refused,
+SELECT $1::uuid AS statement_id, $2::text AS account_id, $20::text AS unsigned_problem, (SELECT count(*) FROM bad)::int AS lines_refused,
   (SELECT coalesce(jsonb_agg(jsonb_build_object('line', b.line_no) || pr ORDER BY b.line_no), '[]')
      FROM (SELECT line_no, problems FROM bad ORDER BY line_no LIMIT $16::int) b, unnest(b.problems) pr) AS refused`;
 }

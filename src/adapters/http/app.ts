@@ -87,11 +87,22 @@ function statementView(s: ImportedStatement) {
     period: { from: s.periodFrom.toISOString(), to: s.periodTo.toISOString() },
     sha256: s.sha256Hex,
     sizeBytes: s.sizeBytes,
-    openingBalance: money(s.openingBalanceMinor),
-    closingBalance: money(s.closingBalanceMinor),
+    version: s.version,
+    previousId: s.previousId,
+    openingBalance: s.openingBalanceMinor === null ? null : money(s.openingBalanceMinor),
+    closingBalance: s.closingBalanceMinor === null ? null : money(s.closingBalanceMinor),
     lines: { total: s.linesTotal, imported: s.linesImported, refused: s.linesRefused },
     refusedLines: s.refusedLines,
     classes: Object.fromEntries(Object.entries(s.counts).map(([k, v]) => [k, { count: v.count, statementAmount: money(v.statementMinor), ledgerAmount: money(v.ledgerMinor) }])),
+    balances: {
+      linesNet: money(s.balances.linesNetMinor),
+      total: s.balances.total === null ? null
+        : { expectedClosing: money(s.balances.total.expectedClosingMinor), closing: money(s.balances.total.closingMinor), ok: s.balances.total.ok },
+      runningOrder: s.balances.order,
+      runningBreaks: s.balances.runningBreaks,
+      breaks: s.balances.breaks.map((b) => ({ line: b.line, expectedBalance: money(b.expectedMinor), balance: money(b.balanceMinor) })),
+    },
+    diff: s.diff,
     replayed: s.replayed,
   };
 }
