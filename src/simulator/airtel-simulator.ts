@@ -8,7 +8,9 @@
 // registers, signed with the `hash` header (HMAC-SHA256, base64), sent once without retry.
 // Faults are deterministic per payee-number pattern (latency and transient errors per
 // transaction.id). It counts executions per transaction.id so tests can prove "paid at most once". The PIN is not decrypted (the reference says not to), only
-// checked to be base64. The control API (controlRouter) is for tests and demos on localhost.
+// checked to be base64. The control API (controlRouter) is for tests and demos on localhost. Its
+// CSV statement is Airtel's statement "Format 1" (airtel-statement-csv@1), so Tuma's importer
+// reads it as the real one.
 import { createHmac, randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
@@ -27,11 +29,13 @@ import {
   faultLatencySchema,
   faultPatternSchema,
   faultsSchemaOf,
+  csvRow,
+  groupedAmount,
   maskNumber,
   reversedAmount,
-  statementCsv,
   statementLinesMax,
 } from './faults.js';
+import { statementPeriod, type StatementPeriod } from './mpesa-simulator.js';
 
 /** Transactions kept in memory at most; beyond it new disbursements answer 503 (nothing recorded). */
 export const airtelSimulatorTransactionsMax = 1_000_000;
@@ -47,6 +51,10 @@ export const airtelAmountDigitsMax = 15;
 export const airtelCallbackTimeoutMs = 5_000;
 const tokenTtlDefaultS = 180;
 const balanceDefault = '1000000000';
+/** The wallet number the statement's `Mobile Number` gives when no option does: a synthetic one. */
+export const airtelStatementAccountDefault = '970000000';
+/** The account holder's name on the statement when no option gives one: fake. */
+const customerNameDefault = 'TUMA TEST ORGANISATION';
 
 type Letter = 'TS' | 'TF' | 'TIP';
 
@@ -143,6 +151,15 @@ export interface AirtelSimulatorOptions {
   /** Decimal string, in the market's currency. */
   readonly availableBalance?: string;
   /**
+   * The disbursement wallet's balance when the simulator starts, where its CSV statement's running
+   * balance begins (a decimal string in the market's currency); default availableBalance.
+   */
+  readonly statementOpeningFloat?: string;
+  /** The disbursement wallet's number (the statement's `Mobile Number`); default airtelStatementAccountDefault. */
+  readonly statementAccount?: string;
+  /** The wallet holder's name (the statement's `Customer Name`); default a fake one. */
+  readonly statementCustomerName?: string;
+  /**
    * Callbacks, when the application has a callback URL registered: where (one URL for every
    * transaction) and the shared secret of the `hash` header. Absent: no callbacks (as for 121).
    */
@@ -163,6 +180,8 @@ interface Transaction {
   completedAt: Date | null;
   /** When Airtel reversed it (reverse-after-success); null while it stands. */
   reversedAt: Date | null;
+  /** The reversal's own airtel_money_id (its statement line's Transaction ID); null while it stands. */
+  reversalId: string | null;
   executions: number;
 }
 
@@ -218,6 +237,13 @@ export function createAirtelSimulator(options: AirtelSimulatorOptions): AirtelSi
   const msisdnDigits = options.msisdnDigits ?? 9;
   const amountDecimals = Math.min(options.amountDecimals ?? (isCurrencyCode(options.currency) ? scaleOf(options.currency) : 2), airtelAmountDecimalsMax);
   const amountPattern = amountDecimals === 0 ? /^[1-9][0-9]*$/ : new RegExp(`^(0|[1-9][0-9]*)(\\.[0-9]{1,${amountDecimals}})?$`);
+  if (options.statementOpeningFloat !== undefined && !faultFloatSchemaOf(amountDecimals).safeParse(options.statementOpeningFloat).success) {
+    throw new Error(`statementOpeningFloat: a decimal string with at most ${amountDecimals} decimals`);
+  }
+  if (options.statementAccount !== undefined && !/^[0-9]{1,15}$/.test(options.statementAccount)) throw new Error('statementAccount: 1 to 15 digits');
+  if (options.statementCustomerName !== undefined && !/^[A-Za-z0-9 .'&-]{1,100}$/.test(options.statementCustomerName)) throw new Error('statementCustomerName: 1 to 100 letters, digits, spaces and . \' & -');
+  /** Where a statement's default period begins (its whole seconds). */
+  const startedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
   const callbackSecret = options.callback ? Buffer.from(options.callback.secret) : null;
   const tokens = new Map<string, number>();
   const transactions = new Map<string, Transaction>();
@@ -332,6 +358,7 @@ export function createAirtelSimulator(options: AirtelSimulatorOptions): AirtelSi
       responseCode: 'DP00900001006',
       completedAt: null,
       reversedAt: null,
+      reversalId: null,
       executions: 1,
     };
     transactions.set(t.id, t);
@@ -393,6 +420,7 @@ export function createAirtelSimulator(options: AirtelSimulatorOptions): AirtelSi
   /** Airtel reverses a paid disbursement: the money is back; the enquiry still answers TS (no reversed letter is documented). */
   function reverse(t: Transaction): void {
     t.reversedAt = new Date();
+    t.reversalId = `AM${String(++sequence).padStart(10, '0')}`;
     const units = toUnits(t.amount);
     balance += units;
     if (float !== null) float += units;
@@ -459,15 +487,84 @@ export function createAirtelSimulator(options: AirtelSimulatorOptions): AirtelSi
     const id = idOf(String(req.params.id));
     res.json({ transactionId: id, executions: transactions.get(id)?.executions ?? 0 });
   });
+  // ?format=json (default): the simulator's own lines (all of them, TIP ones too, unless a period
+  // is asked); ?format=csv: the statement, Format 1. Both for ?from=…&to=… (ISO 8601 times; a
+  // date alone is midnight in Zambia).
   controlRouter.get('/statement', (req, res) => {
     if (req.query.format !== undefined && req.query.format !== 'json' && req.query.format !== 'csv') return res.status(400).json({ error: 'format is json or csv' });
-    const lines = statement();
-    if (req.query.format === 'csv') return res.type('text/csv').send(toCsv(lines));
-    return res.json(lines);
+    const period = statementPeriod(zambianDate(req.query.from), zambianDate(req.query.to), startedAt, new Date());
+    if (typeof period === 'string') return res.status(400).json({ error: period.replace('East Africa Time', 'Central Africa Time') });
+    if (req.query.format === 'csv') {
+      const csv = statementCsvOf(period);
+      if (csv === null) return res.status(400).json({ error: `more than ${statementLinesMax} lines in the period: ask a shorter one` });
+      return res.type('text/csv').send(csv);
+    }
+    if (req.query.from === undefined && req.query.to === undefined) return res.json(statement());
+    const within = (at: string) => at !== '' && Date.parse(at) >= period.from.getTime() && Date.parse(at) < period.to.getTime();
+    return res.json(statement().filter((l) => within(l.completedAt)));
   });
   controlRouter.use((_error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     res.status(400).json({ error: 'invalid faults', problems: ['(body): not JSON'] });
   });
+
+  /**
+   * The disbursement wallet's statement, Format 1, for [from, to): the header block (Customer
+   * Name, Mobile Number, then the balances and totals of the period written `ZMW 1,000.00`), the
+   * column-header line, then one line per transaction that reached its end in the period, oldest
+   * first: a disbursement (Debit; Success takes it from the balance, Failed leaves the balance as
+   * it was) and a reversal as its own Credit line (its own Transaction ID, `Reversal of <the
+   * disbursement's airtel_money_id>`). Unsigned amounts with thousands separators and the
+   * currency's decimals; Fee 0.00 (the simulator charges nothing); Balance the running balance
+   * from the opening float at the simulator's start; times in Zambia's (UTC+2), to the minute. The
+   * payee masked to its last three digits. null when the period holds too many lines.
+   */
+  function statementCsvOf(period: StatementPeriod): string | null {
+    const events: { readonly at: Date; readonly t: Transaction; readonly reversal: boolean }[] = [];
+    for (const t of transactions.values()) {
+      if (t.status === 'TIP' || !t.completedAt) continue;
+      events.push({ at: t.completedAt, t, reversal: false });
+      if (t.reversedAt) events.push({ at: t.reversedAt, t, reversal: true });
+    }
+    // Stable: two lines of the same millisecond keep the order they happened in.
+    events.sort((a, b) => a.at.getTime() - b.at.getTime());
+    /** The simulator's units (10^-airtelAmountDecimalsMax) in the statement's (10^-amountDecimals): exact, amounts have at most amountDecimals. */
+    const minor = (units: bigint) => units / 10n ** BigInt(airtelAmountDecimalsMax - amountDecimals);
+    let running = minor(toUnits(options.statementOpeningFloat ?? options.availableBalance ?? balanceDefault));
+    let opening = running;
+    let credit = 0n;
+    let debit = 0n;
+    const fee = 0n;
+    const lines: string[] = [];
+    for (const e of events) {
+      if (e.at.getTime() >= period.to.getTime()) break;
+      const amount = minor(toUnits(e.t.amount));
+      const delta = e.reversal ? amount : e.t.status === 'TS' ? -amount - fee : 0n;
+      running += delta;
+      if (e.at.getTime() < period.from.getTime()) {
+        opening = running;
+        continue;
+      }
+      if (lines.length >= statementLinesMax) return null;
+      if (e.reversal) credit += amount;
+      else if (e.t.status === 'TS') debit += amount;
+      const money = (m: bigint) => groupedAmount(m, amountDecimals);
+      lines.push(
+        e.reversal
+          ? csvRow([e.t.reversalId ?? '', airtelStatementTime(e.at), `Reversal of ${e.t.airtelMoneyId}`, 'Success', money(amount), 'Credit', money(0n), money(running)])
+          : csvRow([e.t.airtelMoneyId, airtelStatementTime(e.at), `Disbursement to ${maskNumber(e.t.msisdn)}`, e.t.status === 'TS' ? 'Success' : 'Failed', money(amount), 'Debit', money(e.t.status === 'TS' ? fee : 0n), money(running)]),
+      );
+    }
+    const withCurrency = (m: bigint) => `${options.currency} ${groupedAmount(m, amountDecimals)}`;
+    const header = [
+      ['Customer Name', options.statementCustomerName ?? customerNameDefault],
+      ['Mobile Number', options.statementAccount ?? airtelStatementAccountDefault],
+      ['Opening Balance', withCurrency(opening)],
+      ['Closing Balance', withCurrency(running)],
+      ['Total Credit', withCurrency(credit)],
+      ['Total Debit', withCurrency(debit)],
+    ];
+    return [...header.map(csvRow), csvRow(airtelStatementColumns), ...lines].map((l) => `${l}\r\n`).join('');
+  }
 
   function statement(): AirtelStatementLine[] {
     const lines: AirtelStatementLine[] = [];
@@ -504,5 +601,20 @@ export function createAirtelSimulator(options: AirtelSimulatorOptions): AirtelSi
   };
 }
 
-const statementHeader = ['transactionId', 'airtelMoneyId', 'reference', 'amount', 'currency', 'status', 'responseCode', 'completedAt', 'msisdn'] as const;
-const toCsv = (lines: readonly AirtelStatementLine[]): string => statementCsv(statementHeader, lines);
+/**
+ * The statement's columns, Format 1, in order, as it titles them (../shared/reference/
+ * reconciliation.md §1.3; domain/statement-formats.ts reads them).
+ */
+export const airtelStatementColumns = ['Transaction ID', 'Transaction Date', 'Description', 'Status', 'Transaction Amount', 'Credit/Debit', 'Fee', 'Balance'] as const;
+
+/** The statement's times: DD-MM-YY hh:mm AM in the market's time (Zambia: Central Africa Time, UTC+2, no daylight saving), to the minute. */
+const zambiaOffsetMs = 2 * 3600 * 1000;
+const pad = (n: number) => String(n).padStart(2, '0');
+export const airtelStatementTime = (at: Date): string => {
+  const local = new Date(at.getTime() + zambiaOffsetMs);
+  const hours = local.getUTCHours();
+  return `${pad(local.getUTCDate())}-${pad(local.getUTCMonth() + 1)}-${pad(local.getUTCFullYear() % 100)} ${pad(hours % 12 === 0 ? 12 : hours % 12)}:${pad(local.getUTCMinutes())} ${hours < 12 ? 'AM' : 'PM'}`;
+};
+
+/** A period bound as statementPeriod reads it: a date alone (`YYYY-MM-DD`) is that day's midnight in Zambia, not in East Africa. */
+const zambianDate = (text: unknown): unknown => (typeof text === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00+02:00` : text);

@@ -6,11 +6,13 @@
 // Faults are deterministic: the sandbox trigger numbers (46733123450…464), per-MSISDN-pattern
 // rules, and latency and transient errors drawn from the hash of the reference id. It counts
 // executions per reference id so tests can prove "paid at most once". The control API
-// (controlRouter) is for tests and demos on localhost.
+// (controlRouter) is for tests and demos on localhost. Its CSV statement is the MoMo partner
+// portal's transaction export (mtn-momo-portal-csv@1), so Tuma's importer reads it as the real one.
 import { randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { isCurrencyCode, scaleOf } from '../domain/currency.js';
 import {
   type ProviderSimulator,
   answerDelayMs,
@@ -30,10 +32,12 @@ import {
   reportCurrencySchema,
   reportReceiptSchemaOf,
   reportReceiverSchema,
+  csvRow,
   reversedAmount,
-  statementCsv,
+  simulatedPayeeName,
   statementLinesMax,
 } from './faults.js';
+import { statementPeriod, type StatementPeriod } from './mpesa-simulator.js';
 
 /** Transfers kept in memory at most; beyond it new transfers answer 503 (nothing recorded). */
 export const momoSimulatorTransfersMax = 1_000_000;
@@ -51,6 +55,10 @@ export const momoCallbackTimeoutMs = 2_000;
 export const momoSandboxDelayedMs = 1_000;
 const tokenTtlDefaultS = 3600;
 const balanceDefault = '1000000000';
+/** The disbursement account as the statement names it (`FRI:<it>/MSISDN`) when no option does: a synthetic number. */
+export const momoStatementAccountDefault = '256000000000';
+/** The account holder's name on the statement: fake, as the simulator knows no organisation. */
+const organisationName = 'TUMA TEST ORGANISATION';
 
 type TransferStatus = 'PENDING' | 'SUCCESSFUL' | 'FAILED';
 
@@ -155,6 +163,13 @@ export interface MomoSimulatorOptions {
   readonly tokenTtlS?: number;
   /** Decimal string, in the target currency. */
   readonly availableBalance?: string;
+  /**
+   * The disbursement account's balance when the simulator starts, where its CSV statement's
+   * running balance begins (a decimal string in the target currency); default availableBalance.
+   */
+  readonly statementOpeningFloat?: string;
+  /** The disbursement account's number or id as its statement writes it (`FRI:<it>/MSISDN`); default momoStatementAccountDefault. */
+  readonly statementAccount?: string;
   readonly logger: Logger;
 }
 
@@ -169,9 +184,13 @@ interface Transfer {
   status: TransferStatus;
   reason: string | null;
   financialTransactionId: string | null;
+  /** A FAILED transfer's own id on the portal statement (MoMo reports none for it); null otherwise. */
+  failedId: string | null;
   completedAt: Date | null;
   /** When MTN reversed it (reverse-after-success); null while it stands. */
   reversedAt: Date | null;
+  /** The reversal's own id (its statement line's Id); null while it stands. */
+  reversalId: string | null;
   readonly callbackUrl: string | null;
   /** What its TransferResult says (a rule's report* knobs; null: the truth). */
   readonly reported: { readonly amount: string | null; readonly currency: string | null; readonly receiver: string | null; readonly receipt: string | null };
@@ -226,8 +245,18 @@ const fromUnits = (units: bigint): string => {
 };
 
 export function createMomoSimulator(options: MomoSimulatorOptions): MomoSimulator {
+  const floatPattern = faultFloatSchemaOf(momoAmountDecimalsMax);
+  if (options.statementOpeningFloat !== undefined && !floatPattern.safeParse(options.statementOpeningFloat).success) {
+    throw new Error(`statementOpeningFloat: a decimal string with at most ${momoAmountDecimalsMax} decimals`);
+  }
+  if (options.statementAccount !== undefined && !/^[A-Za-z0-9.]{1,64}$/.test(options.statementAccount)) throw new Error('statementAccount: 1 to 64 of A-Z, a-z, 0-9 and .');
+  /** Where a statement's default period begins (its whole seconds). */
+  const startedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
   const log = options.logger.child({ component: 'simulator', provider: 'mtn-momo' });
   const currency = options.currency ?? 'EUR';
+  /** The statement writes amounts with the currency's scale (EUR 2, UGX 0); one it does not know: 2. */
+  const statementScale = isCurrencyCode(currency) ? scaleOf(currency) : 2;
+  const statementAccount = `FRI:${options.statementAccount ?? momoStatementAccountDefault}/MSISDN`;
   const tokenTtlS = options.tokenTtlS ?? tokenTtlDefaultS;
   const tokens = new Map<string, number>();
   const transfers = new Map<string, Transfer>();
@@ -327,8 +356,10 @@ export function createMomoSimulator(options: MomoSimulatorOptions): MomoSimulato
       status: 'PENDING',
       reason: null,
       financialTransactionId: null,
+      failedId: null,
       completedAt: null,
       reversedAt: null,
+      reversalId: null,
       callbackUrl,
       reported: { amount: rule?.reportAmount ?? null, currency: rule?.reportCurrency ?? null, receiver: rule?.reportReceiver ?? null, receipt: rule?.reportReceipt ?? null },
       executions: 1,
@@ -354,6 +385,7 @@ export function createMomoSimulator(options: MomoSimulatorOptions): MomoSimulato
     if (failure) {
       transfer.status = 'FAILED';
       transfer.reason = failure;
+      transfer.failedId = String(100_000_000 + ++sequence);
       return;
     }
     balance -= units;
@@ -395,6 +427,7 @@ export function createMomoSimulator(options: MomoSimulatorOptions): MomoSimulato
   /** MTN reverses a SUCCESSFUL transfer: the money is back; its status stays SUCCESSFUL (MoMo has no other). */
   function reverse(transfer: Transfer): void {
     transfer.reversedAt = new Date();
+    transfer.reversalId = String(100_000_000 + ++sequence);
     const units = toUnits(transfer.amount);
     balance += units;
     if (float !== null) float += units;
@@ -480,14 +513,68 @@ export function createMomoSimulator(options: MomoSimulatorOptions): MomoSimulato
     const referenceId = String(req.params.referenceId);
     res.json({ referenceId, executions: transfers.get(referenceId.toLowerCase())?.executions ?? 0 });
   });
+  // ?format=json (default): the simulator's own lines (all of them, PENDING ones too, unless a
+  // period is asked); ?format=csv: the partner portal's export. Both for ?from=…&to=… (ISO 8601,
+  // a date alone is midnight in Uganda; see statementPeriod).
   controlRouter.get('/statement', (req, res) => {
-    if (req.query.format === 'csv') return res.type('text/csv').send(toCsv(statement()));
-    if (req.query.format !== undefined && req.query.format !== 'json') return res.status(400).json({ error: 'format is json or csv' });
-    return res.json(statement());
+    if (req.query.format !== undefined && req.query.format !== 'json' && req.query.format !== 'csv') return res.status(400).json({ error: 'format is json or csv' });
+    const period = statementPeriod(req.query.from, req.query.to, startedAt, new Date());
+    if (typeof period === 'string') return res.status(400).json({ error: period });
+    if (req.query.format === 'csv') {
+      const csv = portalStatement(period);
+      if (csv === null) return res.status(400).json({ error: `more than ${statementLinesMax} lines in the period: ask a shorter one` });
+      return res.type('text/csv').send(csv);
+    }
+    if (req.query.from === undefined && req.query.to === undefined) return res.json(statement());
+    const within = (at: string) => at !== '' && Date.parse(at) >= period.from.getTime() && Date.parse(at) < period.to.getTime();
+    return res.json(statement().filter((l) => within(l.completedAt)));
   });
   controlRouter.use((_error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     res.status(400).json({ error: 'invalid faults', problems: ['(body): not JSON'] });
   });
+
+  /**
+   * The disbursement account as the partner portal exports it for [from, to): no header block,
+   * the column-header line, then one line per transaction that reached its end in the period,
+   * oldest first: a transfer (Type transfer, Amount negative; SUCCESSFUL takes it from the
+   * balance, FAILED leaves the balance as it was), and a reversal as its own line (Type reversal,
+   * its own Id, Amount positive: the money back, from the payee to the account). Times in Uganda's
+   * (UTC+3); Fee 0 (the simulator charges nothing); Balance the running balance from the opening
+   * float at the simulator's start. The payee masked to its last three digits, the names fake.
+   * null when the period holds too many lines.
+   */
+  function portalStatement(period: StatementPeriod): string | null {
+    const events: { readonly at: Date; readonly t: Transfer; readonly reversal: boolean }[] = [];
+    for (const t of transfers.values()) {
+      if (t.status === 'PENDING' || !t.completedAt) continue;
+      events.push({ at: t.completedAt, t, reversal: false });
+      if (t.reversedAt) events.push({ at: t.reversedAt, t, reversal: true });
+    }
+    // Stable: two lines of the same millisecond keep the order they happened in.
+    events.sort((a, b) => a.at.getTime() - b.at.getTime());
+    let running = toUnits(options.statementOpeningFloat ?? options.availableBalance ?? balanceDefault);
+    const lines: string[] = [];
+    for (const e of events) {
+      if (e.at.getTime() >= period.to.getTime()) break;
+      const amount = toUnits(e.t.amount);
+      running += e.reversal ? amount : e.t.status === 'SUCCESSFUL' ? -amount : 0n;
+      if (e.at.getTime() < period.from.getTime()) continue;
+      if (lines.length >= statementLinesMax) return null;
+      lines.push(portalLine(e.t, e.reversal, e.at, running));
+    }
+    return [csvRow(momoPortalColumns), ...lines].map((l) => `${l}\r\n`).join('');
+  }
+
+  /** One line of the export: 11 cells, in momoPortalColumns' order. */
+  function portalLine(t: Transfer, reversal: boolean, at: Date, balanceAfter: bigint): string {
+    const payee = `FRI:${maskNumber(t.payee.partyId)}/${t.payee.partyIdType}`;
+    const amount = portalAmount(toUnits(t.amount), statementScale);
+    const fee = portalAmount(0n, statementScale);
+    const after = portalAmount(balanceAfter, statementScale);
+    if (reversal) return csvRow([t.reversalId ?? '', momoPortalTime(at), 'SUCCESSFUL', 'reversal', payee, simulatedPayeeName, statementAccount, organisationName, amount, fee, after]);
+    const id = t.status === 'SUCCESSFUL' ? (t.financialTransactionId ?? '') : (t.failedId ?? '');
+    return csvRow([id, momoPortalTime(at), t.status, 'transfer', statementAccount, organisationName, payee, simulatedPayeeName, `-${amount}`, fee, after]);
+  }
 
   function statement(): MomoStatementLine[] {
     const lines: MomoStatementLine[] = [];
@@ -523,5 +610,29 @@ export function createMomoSimulator(options: MomoSimulatorOptions): MomoSimulato
   };
 }
 
-const statementHeader = ['referenceId', 'externalId', 'amount', 'currency', 'status', 'financialTransactionId', 'completedAt', 'payee'] as const;
-const toCsv = (lines: readonly MomoStatementLine[]): string => statementCsv(statementHeader, lines);
+/**
+ * The partner portal export's columns, in order, as it titles them (../shared/reference/
+ * reconciliation.md §1.2; domain/statement-formats.ts reads them).
+ */
+export const momoPortalColumns = ['Id', 'Date', 'Status', 'Type', 'From', 'From Name', 'To', 'To Name', 'Amount', 'Fee', 'Balance'] as const;
+
+/** The portal's times: YYYY-MM-DD HH:MM:SS in the market's time (Uganda: East Africa Time, UTC+3, no daylight saving). */
+const ugandaOffsetMs = 3 * 3600 * 1000;
+const pad = (n: number) => String(n).padStart(2, '0');
+export const momoPortalTime = (at: Date): string => {
+  const local = new Date(at.getTime() + ugandaOffsetMs);
+  return `${local.getUTCFullYear()}-${pad(local.getUTCMonth() + 1)}-${pad(local.getUTCDate())} ${pad(local.getUTCHours())}:${pad(local.getUTCMinutes())}:${pad(local.getUTCSeconds())}`;
+};
+
+/**
+ * Units (10^-momoAmountDecimalsMax) as the portal writes an amount: no thousands separator, the
+ * currency's `scale` fraction digits (more only where the amount has them), a leading minus when
+ * negative: 500000000n, 0 → "50000"; 125000n, 2 → "12.50".
+ */
+function portalAmount(units: bigint, scale: number): string {
+  const negative = units < 0n;
+  const magnitude = negative ? -units : units;
+  const one = 10n ** BigInt(momoAmountDecimalsMax);
+  const fraction = (magnitude % one).toString().padStart(momoAmountDecimalsMax, '0').replace(/0+$/, '').padEnd(scale, '0');
+  return `${negative ? '-' : ''}${magnitude / one}${fraction ? `.${fraction}` : ''}`;
+}

@@ -365,7 +365,10 @@ describe('Airtel simulator: latency, error rates, a late callback, reversal, flo
     expect(lines[1]!.airtelMoneyId).toBe(lines[0]!.airtelMoneyId);
     expect(Date.parse(lines[1]!.completedAt) - callback.at).toBeGreaterThanOrEqual(30 - slackMs);
     const csv = await (await fetch(`${base}/__control/statement?format=csv`)).text();
-    expect(csv.split('\n').filter((l) => l.startsWith(`${txOf(51)},`))).toEqual([expect.stringContaining(',12.5,ZMW,TS,'), expect.stringContaining(',-12.5,ZMW,REVERSED,')]);
+    // The statement, Format 1 (airtel-statement.test.ts checks it line by line): the disbursement, then its reversal as a Credit.
+    const rows = csv.split('\r\n').map((l) => l.split(','));
+    expect(rows.filter((r) => r[0] === lines[0]!.airtelMoneyId).map((r) => [r[2], r[3], r[4], r[5]])).toEqual([['Disbursement to ******051', 'Success', '12.50', 'Debit']]);
+    expect(rows.filter((r) => r[2] === `Reversal of ${lines[0]!.airtelMoneyId}`).map((r) => [r[3], r[4], r[5]])).toEqual([['Success', '12.50', 'Credit']]);
     expect(csv).not.toContain(nationalOf(51));
     expect(callbacksOf(51)).toHaveLength(1);
     expect(simulator.executions(keyOf(51))).toBe(1);
@@ -529,8 +532,10 @@ describe('Airtel simulator control', () => {
     const json = (await (await fetch(`${base}/__control/statement?format=json`)).json()) as { transactionId: string; msisdn: string; status: string }[];
     const csv = await (await fetch(`${base}/__control/statement?format=csv`)).text();
     expect(json.find((l) => l.transactionId === txOf(1))).toMatchObject({ status: 'TS', msisdn: '******001' });
-    expect(csv.split('\n')[0]).toBe('transactionId,airtelMoneyId,reference,amount,currency,status,responseCode,completedAt,msisdn');
-    expect(csv.split('\n').filter((l) => l.length > 0)).toHaveLength(json.length + 1);
+    // The statement, Format 1: six header lines, the column-header line, a line per transaction that ended (not the TIP ones) and per reversal.
+    const lines = csv.split('\r\n').filter((l) => l.length > 0);
+    expect(lines[6]).toBe('Transaction ID,Transaction Date,Description,Status,Transaction Amount,Credit/Debit,Fee,Balance');
+    expect(lines).toHaveLength(json.filter((l) => l.status !== 'TIP').length + 7);
     const numbers = seen.map((s) => (s.body as { payee?: { msisdn?: string } } | undefined)?.payee?.msisdn).filter((n): n is string => typeof n === 'string');
     expect(numbers.length).toBeGreaterThan(0);
     for (const number of new Set(numbers)) {

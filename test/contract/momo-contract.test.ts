@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { MomoClient, type MomoSettings } from '../../src/adapters/providers/mtn-momo/momo-client.js';
 import { mapCallback, momoReferenceId, parseMomoCallback, reasonTable } from '../../src/adapters/providers/mtn-momo/mapping.js';
 import { deterministicDelayMs, failsAtErrorRate } from '../../src/simulator/faults.js';
-import { createMomoSimulator, type MomoFaults, type MomoSimulator } from '../../src/simulator/momo-simulator.js';
+import { createMomoSimulator, momoPortalTime, type MomoFaults, type MomoSimulator } from '../../src/simulator/momo-simulator.js';
 import { net } from '../support/net.js';
 import { loadContract } from '../support/openapi.js';
 
@@ -307,14 +307,16 @@ describe('MTN MoMo simulator control', () => {
     const json = (await (await fetch(`${base}/__control/statement?format=json`)).json()) as { referenceId: string; payee: string; status: string }[];
     const csv = await (await fetch(`${base}/__control/statement?format=csv`)).text();
     expect(json.find((l) => l.referenceId === refOf(1))).toMatchObject({ status: 'SUCCESSFUL', payee: '*********456' });
-    expect(csv.split('\n')[0]).toBe('referenceId,externalId,amount,currency,status,financialTransactionId,completedAt,payee');
+    // The CSV is the partner portal's export (momo-statement.test.ts checks it line by line).
+    expect(csv.split('\r\n')[0]).toBe('Id,Date,Status,Type,From,From Name,To,To Name,Amount,Fee,Balance');
     const numbers = seen.map((s) => (s.body as { payee?: { partyId?: string } } | undefined)?.payee?.partyId).filter((n): n is string => typeof n === 'string');
     expect(numbers.length).toBeGreaterThan(0);
     for (const number of new Set(numbers)) {
       expect(JSON.stringify(json)).not.toContain(number);
       expect(csv).not.toContain(number);
     }
-    expect(csv.split('\n').filter((l) => l.length > 0)).toHaveLength(json.length + 1);
+    // A line per transfer that ended and per reversal: the PENDING ones are not on it yet.
+    expect(csv.split('\r\n').filter((l) => l.length > 0)).toHaveLength(json.filter((l) => l.status !== 'PENDING').length + 1);
   });
 });
 
@@ -428,7 +430,11 @@ describe('MTN MoMo simulator: latency, error rates, late and out-of-order callba
     ]);
     expect(Date.parse(lines[1]!.completedAt) - callback.at).toBeGreaterThanOrEqual(30 - slackMs);
     const csv = await (await fetch(`${base}/__control/statement?format=csv`)).text();
-    expect(csv.split('\n').filter((l) => l.startsWith(`${refOf(52)},`))).toEqual([expect.stringContaining(',12.50,EUR,SUCCESSFUL,'), expect.stringContaining(',-12.50,EUR,REVERSED,')]);
+    const rows = csv.split('\r\n').map((l) => l.split(','));
+    expect(rows.filter((r) => r[0] === lines[0]!.financialTransactionId).map((r) => [r[2], r[3], r[6], r[8]])).toEqual([['SUCCESSFUL', 'transfer', 'FRI:*********052/MSISDN', '-12.50']]);
+    const reversal = rows.filter((r) => r[3] === 'reversal' && r[4] === 'FRI:*********052/MSISDN');
+    expect(reversal.map((r) => [r[1], r[2], r[8]])).toEqual([[momoPortalTime(new Date(lines[1]!.completedAt)), 'SUCCESSFUL', '12.50']]);
+    expect(reversal[0]![0]).not.toBe(lines[0]!.financialTransactionId);
     expect(csv).not.toContain('256700000052');
     expect(callbacksOf(52)).toHaveLength(1);
     expect(simulator.executions(refOf(52))).toBe(1);
