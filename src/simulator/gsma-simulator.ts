@@ -2,8 +2,10 @@
 // credentials, POST /transactions/type/disbursement in async (202 RequestState, then a PUT
 // callback) or sync (201 Transaction) mode, a reused X-CorrelationID refused as duplicateRequest
 // and never executed twice, request-state polling, transaction view, missing-response retrieval
-// (/responses), heartbeat, deterministic fault injection per creditParty msisdn pattern, and a
-// statement of what it executed. The control API (controlRouter) is for tests and demos.
+// (/responses), heartbeat, deterministic fault injection per creditParty msisdn pattern, a
+// statement of what it executed, and the Account Statement Entries API
+// (GET /accounts/{identifierType}/{identifier}/statemententries) of the accounts it debited. The
+// control API (controlRouter) is for tests and demos.
 import { randomBytes, randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
@@ -34,6 +36,12 @@ export interface GsmaSimulatorOptions {
   readonly callbackDelayMs: number;
   /** async (default): 202 then a callback; sync: 201 with the final transaction. */
   readonly mode?: 'async' | 'sync';
+  /**
+   * Accounts whose statement entries may be read before any disbursement debited them (as
+   * identifier pairs, e.g. { key: 'walletid', value: '1' }); an account a disbursement's
+   * debitParty named is known anyway.
+   */
+  readonly accounts?: readonly { readonly key: string; readonly value: string }[];
   readonly logger: Logger;
 }
 
@@ -49,6 +57,10 @@ const pollLimit = 100;
 /** GSMA amounts: at most 18 integer digits and 4 decimals. */
 const amountIntegerDigitsMax = 18;
 const amountDecimalsMax = 4;
+/** Statement entries returned when no `limit` is asked (the GSMA default). */
+export const gsmaStatementEntriesLimitDefault = 50;
+/** Statement entries one request may ask for at most (a larger `limit` is refused, formatError). */
+export const gsmaStatementEntriesLimitMax = 1000;
 
 
 /** The documented error codes and the category (hence HTTP status) a provider files them under. */
@@ -123,6 +135,10 @@ interface Disbursement {
   readonly debitParty: readonly Party[];
   readonly msisdn: string;
   readonly requestReference: string | null;
+  /** The request's requestDate when it sent a date-time; null otherwise. */
+  readonly requestDate: string | null;
+  /** Its place in the order requests came in: breaks ties of creationDate in statement entries. */
+  readonly sequence: number;
   readonly callbackUrl: string | null;
   /** What its Transaction says (a rule's report* knobs and fee; null: the truth, no fee). */
   readonly reported: { readonly amount: string | null; readonly currency: string | null; readonly receiver: string | null; readonly reference: string | null; readonly fee: string | null };
@@ -131,6 +147,8 @@ interface Disbursement {
   errorCode: string | null;
   completedAt: Date | null;
   reversedAt: Date | null;
+  /** The reversal's own transactionReference and receipt (its statement entry's); null while it stands. */
+  reversal: { readonly reference: string; readonly receipt: string } | null;
   executions: number;
 }
 
@@ -176,6 +194,7 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
   const byReference = new Map<string, Disbursement>();
   const tasks = createSimulatorTasks();
   const held = new Set<Response>();
+  let sequence = 0;
   let faults: ParsedFaults = gsmaFaultsSchema.parse({});
   const ruleFor = (msisdn: string): FaultRule | undefined => faults.rules.find((r) => new RegExp(r.pattern).test(msisdn));
   const { later } = tasks;
@@ -225,7 +244,7 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
     }
     if (byCorrelation.size >= gsmaSimulatorRequestsMax) return sendError(res, 'serviceUnavailable', 'genericError', 'The simulator is full.');
 
-    const b = req.body as { amount: string; currency: string; creditParty: Party[]; debitParty: Party[]; requestingOrganisationTransactionReference?: string };
+    const b = req.body as { amount: string; currency: string; creditParty: Party[]; debitParty: Party[]; requestingOrganisationTransactionReference?: string; requestDate?: unknown };
     const msisdn = b.creditParty.find((p) => p.key === 'msisdn')?.value ?? b.creditParty[0]!.value;
     const rule = ruleFor(msisdn);
     const failureCode = rule?.fault === 'fail' ? (rule.errorCode ?? 'genericError') : rule?.fault === 'insufficient-float' ? 'insufficientFunds' : null;
@@ -240,6 +259,8 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
       debitParty: b.debitParty.map((p) => ({ key: p.key, value: p.value })),
       msisdn,
       requestReference: b.requestingOrganisationTransactionReference ?? null,
+      requestDate: typeof b.requestDate === 'string' && dateTimePattern.test(b.requestDate) && Number.isFinite(Date.parse(b.requestDate)) ? new Date(b.requestDate).toISOString() : null,
+      sequence: ++sequence,
       callbackUrl,
       reported: { amount: rule?.reportAmount ?? null, currency: rule?.reportCurrency ?? null, receiver: rule?.reportReceiver ?? null, reference: rule?.reportReceipt ?? null, fee: rule?.fee ?? null },
       createdAt: new Date(),
@@ -247,6 +268,7 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
       errorCode: null,
       completedAt: null,
       reversedAt: null,
+      reversal: null,
       executions: 1,
     };
     byCorrelation.set(d.correlationId, d);
@@ -303,6 +325,41 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
     return res.json({ link: `${req.protocol}://${req.get('host') ?? 'localhost'}${req.baseUrl}/transactions/${d.transactionReference}` });
   });
 
+  // The Account Statement Entries API: the entries of one account, newest first (by creationDate),
+  // paged by limit/offset, filtered by fromDateTime/toDateTime (on creationDate, both inclusive),
+  // transactionStatus and displayType; X-Records-Available-Count says how many match in all.
+  router.get('/accounts/:identifierType/:identifier/statemententries', (req, res) => {
+    if (!authorised(req, res)) return;
+    const query = readEntriesQuery(req.query);
+    if ('error' in query) return sendError(res, 'validation', query.error.code, query.error.description, [{ key: query.error.field, value: query.error.value.slice(0, 64) }]);
+    const account = { key: req.params.identifierType.toLowerCase(), value: req.params.identifier };
+    const holds = (parties: readonly Party[]) => parties.some((p) => p.key.toLowerCase() === account.key && p.value === account.value);
+    let known = holds(options.accounts ?? []);
+    const entries: StatementEntry[] = [];
+    for (const d of byCorrelation.values()) {
+      if (!holds(d.debitParty)) continue;
+      known = true;
+      if (d.status === 'pending' || !d.completedAt) continue;
+      entries.push({ d, reversal: false, at: d.createdAt });
+      if (d.reversal && d.reversedAt) entries.push({ d, reversal: true, at: d.reversedAt });
+    }
+    if (!known) return sendError(res, 'identification', 'identifierError', 'No account with this identifier.', [{ key: account.key, value: account.value.slice(0, 64) }]);
+    const matching = entries
+      .map((e) => ({ e, entry: statementEntryOf(e) }))
+      .filter(({ e, entry }) =>
+        (query.from === null || e.at.getTime() >= query.from) &&
+        (query.to === null || e.at.getTime() <= query.to) &&
+        (query.status === null || entry.transactionStatus === query.status) &&
+        (query.displayType === null || entry.displayType === query.displayType),
+      )
+      // Newest first; one instant's entries by the order they happened in, newest first too.
+      .sort((a, b) => b.e.at.getTime() - a.e.at.getTime() || orderOf(b.e) - orderOf(a.e));
+    const page = matching.slice(query.offset, query.offset + query.limit).map(({ entry }) => entry);
+    res.setHeader('X-Records-Available-Count', String(matching.length));
+    res.setHeader('X-Records-Returned-Count', String(page.length));
+    return res.json(page);
+  });
+
   // A body that is not JSON (or too large) is a validation error in GSMA's shape, not Express's HTML page.
   router.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(error);
@@ -329,6 +386,7 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
             later(rule.delayMs ?? 0, () => {
               d.status = 'reversed';
               d.reversedAt = new Date();
+              d.reversal = { reference: randomUUID(), receipt: randomBytes(5).toString('hex').toUpperCase() };
               schedulePut(d, transactionOf(d), 0);
             })
         : undefined;
@@ -383,6 +441,52 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
       ...(d.status === 'completed' || d.status === 'reversed' ? { transactionReceipt: d.receipt } : {}),
       creationDate: d.createdAt.toISOString(),
       modificationDate: (d.reversedAt ?? d.completedAt ?? d.createdAt).toISOString(),
+    };
+  }
+
+  /**
+   * A statement entry, as the GSMA Account Statement Entry object has it: the disbursement
+   * (completed or failed; one reversed later is still its completed self) or its reversal (its own
+   * reference and receipt, the money back from the payee to the account, `type` and `displayType`
+   * reversal and the reversed transaction as `originalTransactionReference`, as the Transaction
+   * object names it). The payee is only its msisdn, masked to its last three digits; the
+   * description names no one.
+   */
+  function statementEntryOf({ d, reversal }: StatementEntry) {
+    const payee = [{ key: 'msisdn', value: maskNumber(d.msisdn) }];
+    if (reversal && d.reversal && d.reversedAt) {
+      return {
+        transactionReference: d.reversal.reference,
+        creditParty: d.debitParty,
+        debitParty: payee,
+        transactionStatus: 'completed',
+        amount: d.amount,
+        currency: d.currency,
+        descriptionText: 'Reversal of a disbursement',
+        displayType: 'reversal',
+        type: 'reversal',
+        originalTransactionReference: d.transactionReference,
+        transactionReceipt: d.reversal.receipt,
+        creationDate: d.reversedAt.toISOString(),
+        modificationDate: d.reversedAt.toISOString(),
+        requestDate: d.reversedAt.toISOString(),
+      };
+    }
+    const completed = d.status !== 'failed';
+    return {
+      transactionReference: d.transactionReference,
+      creditParty: payee,
+      debitParty: d.debitParty,
+      transactionStatus: completed ? 'completed' : 'failed',
+      amount: d.amount,
+      currency: d.currency,
+      descriptionText: 'Disbursement',
+      displayType: 'disbursement',
+      type: 'disbursement',
+      ...(completed ? { transactionReceipt: d.receipt } : {}),
+      creationDate: d.createdAt.toISOString(),
+      modificationDate: (d.completedAt ?? d.createdAt).toISOString(),
+      requestDate: d.requestDate ?? d.createdAt.toISOString(),
     };
   }
 
@@ -454,6 +558,56 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
       held.clear();
     },
   };
+}
+
+/** A statement entry: a disbursement, or its reversal, at its creationDate. */
+interface StatementEntry {
+  readonly d: Disbursement;
+  readonly reversal: boolean;
+  readonly at: Date;
+}
+/** A total order of entries of the same instant: a disbursement before its reversal, earlier requests first. */
+const orderOf = (e: StatementEntry): number => e.d.sequence * 2 + (e.reversal ? 1 : 0);
+
+/** An ISO 8601 date-time with seconds and a zone (RFC 3339). */
+const dateTimePattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+
+interface EntriesQuery {
+  readonly limit: number;
+  readonly offset: number;
+  /** Milliseconds since the epoch; null: no bound. */
+  readonly from: number | null;
+  readonly to: number | null;
+  readonly status: string | null;
+  readonly displayType: string | null;
+}
+
+/** The statement entries' query: limit (1 to gsmaStatementEntriesLimitMax, default 50), offset, fromDateTime, toDateTime, transactionStatus, displayType. */
+function readEntriesQuery(q: Record<string, unknown>): EntriesQuery | { error: { code: string; field: string; value: string; description: string } } {
+  const problem = (code: string, field: string, value: unknown, description: string) => ({ error: { code, field, value: String(value), description } });
+  for (const [field, value] of Object.entries(q)) if (typeof value !== 'string') return problem('formatError', field, '', `${field} must be given once.`);
+  const text = (field: string) => q[field] as string | undefined;
+  const limitText = text('limit');
+  const limit = limitText === undefined ? gsmaStatementEntriesLimitDefault : /^[0-9]{1,7}$/.test(limitText) ? Number(limitText) : NaN;
+  if (!(limit >= 1 && limit <= gsmaStatementEntriesLimitMax)) return problem('formatError', 'limit', limitText, `limit must be an integer from 1 to ${gsmaStatementEntriesLimitMax}.`);
+  const offsetText = text('offset');
+  const offset = offsetText === undefined ? 0 : /^[0-9]{1,9}$/.test(offsetText) ? Number(offsetText) : NaN;
+  if (!Number.isInteger(offset)) return problem('invalidOffset', 'offset', offsetText, 'offset must be a non-negative integer.');
+  const instant = (field: string): number | null | undefined => {
+    const v = text(field);
+    if (v === undefined) return null;
+    const ms = dateTimePattern.test(v) ? Date.parse(v) : NaN;
+    return Number.isFinite(ms) ? ms : undefined;
+  };
+  const from = instant('fromDateTime');
+  if (from === undefined) return problem('formatError', 'fromDateTime', text('fromDateTime'), 'fromDateTime must be a date-time.');
+  const to = instant('toDateTime');
+  if (to === undefined) return problem('formatError', 'toDateTime', text('toDateTime'), 'toDateTime must be a date-time.');
+  for (const field of ['transactionStatus', 'displayType']) {
+    const v = text(field);
+    if (v !== undefined && (v.length === 0 || v.length > 256)) return problem('lengthError', field, v, `${field} must be 1 to 256 characters.`);
+  }
+  return { limit, offset, from, to, status: text('transactionStatus') ?? null, displayType: text('displayType') ?? null };
 }
 
 /** The first problem with a create-transaction body, as a GSMA validation code; null when valid. */

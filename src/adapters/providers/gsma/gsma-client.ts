@@ -39,10 +39,20 @@ export interface GsmaSettings {
   readonly timeoutMs: number;
 }
 
-interface Answer {
+/** An answer: its status, its body as JSON (null when too large, empty or not JSON), and its headers. */
+export interface GsmaAnswer {
   readonly status: number;
   readonly body: unknown;
+  readonly headers: Headers;
 }
+type Answer = GsmaAnswer;
+
+/** How an answer is read: its body up to `bytesMax`, and the caller's `signal` besides the timeout. */
+export interface GsmaReadOptions {
+  readonly bytesMax: number;
+  readonly signal?: AbortSignal;
+}
+const defaultRead: GsmaReadOptions = { bytesMax: gsmaResponseBytesMax };
 
 export class GsmaClient implements ProviderAdapter {
   readonly id = 'gsma' as const;
@@ -98,7 +108,16 @@ export class GsmaClient implements ProviderAdapter {
   }
 
   private get(path: string): Promise<Answer> {
-    return this.authorised('GET', path, { 'X-Date': new Date().toISOString() }, undefined);
+    return this.read(path, defaultRead);
+  }
+
+  /**
+   * GET `path` (under baseUrl) with the shared token, as the status queries read: for list calls
+   * (statement entries, see gsma-statement.ts), which need the headers, larger bodies and the
+   * caller's signal. Throws when there is no answer (timeout, reset, abort).
+   */
+  read(path: string, options: GsmaReadOptions): Promise<GsmaAnswer> {
+    return this.authorised('GET', path, { 'X-Date': new Date().toISOString() }, undefined, options);
   }
 
   /**
@@ -106,17 +125,18 @@ export class GsmaClient implements ProviderAdapter {
    * clientAuthorisationError) is retried once with a fresh token and the SAME headers, hence the
    * same X-CorrelationID: if the first one did land, the provider refuses the second as a duplicate.
    */
-  private async authorised(method: 'GET' | 'POST', path: string, headers: Readonly<Record<string, string>>, body: string | undefined): Promise<Answer> {
+  private async authorised(method: 'GET' | 'POST', path: string, headers: Readonly<Record<string, string>>, body: string | undefined, options: GsmaReadOptions = defaultRead): Promise<Answer> {
     const token = await this.tokens.get();
-    const first = await this.send(method, path, headers, body, token);
+    const first = await this.send(method, path, headers, body, token, options);
     if (first.status !== 401) return first;
     const code = readErrorObject(first.body)?.code.toLowerCase();
     if (code !== undefined && code !== 'clientauthorisationerror') return first;
     this.tokens.invalidate(token);
-    return this.send(method, path, headers, body, await this.tokens.get());
+    return this.send(method, path, headers, body, await this.tokens.get(), options);
   }
 
-  private async send(method: 'GET' | 'POST', path: string, headers: Readonly<Record<string, string>>, body: string | undefined, token: string): Promise<Answer> {
+  private async send(method: 'GET' | 'POST', path: string, headers: Readonly<Record<string, string>>, body: string | undefined, token: string, options: GsmaReadOptions): Promise<Answer> {
+    const timeout = AbortSignal.timeout(this.settings.timeoutMs);
     const res = await fetch(`${this.settings.baseUrl}${path}`, {
       method,
       headers: {
@@ -126,9 +146,9 @@ export class GsmaClient implements ProviderAdapter {
         ...(this.settings.apiKey ? { 'X-API-Key': this.settings.apiKey } : {}),
       },
       ...(body === undefined ? {} : { body }),
-      signal: AbortSignal.timeout(this.settings.timeoutMs),
+      signal: options.signal ? AbortSignal.any([options.signal, timeout]) : timeout,
     });
-    return { status: res.status, body: await readJson(res) };
+    return { status: res.status, body: await readJson(res, options.bytesMax), headers: res.headers };
   }
 
   private async fetchToken(): Promise<FetchedToken> {
@@ -150,15 +170,15 @@ export class GsmaClient implements ProviderAdapter {
 
 const describe = (error: unknown): string => errorDetail(error, detailCharsMax);
 
-/** The body as JSON, read at most gsmaResponseBytesMax bytes; null when larger, empty or not JSON. */
-async function readJson(res: Response): Promise<unknown> {
+/** The body as JSON, read at most `bytesMax` bytes (gsmaResponseBytesMax by default); null when larger, empty or not JSON. */
+async function readJson(res: Response, bytesMax = gsmaResponseBytesMax): Promise<unknown> {
   if (!res.body) return null;
   const chunks: Uint8Array[] = [];
   let size = 0;
   for await (const chunk of res.body) {
     size += chunk.byteLength;
     // Leaving the loop early cancels the stream: the rest is never read.
-    if (size > gsmaResponseBytesMax) return null;
+    if (size > bytesMax) return null;
     chunks.push(chunk);
   }
   try {
