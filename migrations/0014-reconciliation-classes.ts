@@ -65,6 +65,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     -- One first line per transaction id and kind in a statement; across the account's periods the
     -- importer (one at a time, under its lock) marks a line seen in another period duplicate.
     CREATE UNIQUE INDEX statement_lines_transaction ON statement_lines (account_id, provider_transaction_id, kind, statement_id) WHERE NOT duplicate;
+    -- An account's payouts (the ledger side of its reconciliation) and its first payout (its expected periods).
+    CREATE INDEX payout_attempts_account ON payout_attempts (account_id, created_at);
     -- The lines that name a payout (a later statement closes an earlier one's timing and missing items).
     CREATE INDEX statement_lines_payout ON statement_lines (payout_id) WHERE payout_id IS NOT NULL;
 

@@ -13,6 +13,8 @@ import { importStatement, type ImportedStatement, type ImportStatementDeps } fro
 /** A provider account as a statement import needs it. */
 export interface StatementAccount {
   readonly currency: string;
+  /** The format (`id@version`) of the account's statements when an import names none: its provider's. */
+  readonly statementFormat: string;
   /** The programmes it pays for; '*': every programme. */
   readonly programmes: readonly string[] | '*';
 }
@@ -24,7 +26,8 @@ export interface ImportReconciliationDeps extends ImportStatementDeps {
 
 export interface ImportReconciliationRequest {
   readonly accountId: string;
-  readonly format: string;
+  /** null: the account's own format. */
+  readonly format: string | null;
   readonly period: { readonly from: Date; readonly to: Date };
   readonly importGoodLines: boolean;
 }
@@ -43,7 +46,7 @@ const codeOf: Record<StatementRejection['code'], ErrorCode> = {
 };
 
 /** Whether the caller's organisation may reconcile this account: it pays for one of its programmes, or for every programme. */
-async function servesCaller(persistence: Persistence, account: StatementAccount, organisationId: string): Promise<boolean> {
+export async function servesCaller(persistence: Persistence, account: StatementAccount, organisationId: string): Promise<boolean> {
   if (account.programmes === '*') return true;
   for (const programmeId of account.programmes) {
     const programme = await persistence.read.batches.findProgramme(programmeId);
@@ -72,7 +75,7 @@ export async function importReconciliation(
     source: body,
     accountId: request.accountId,
     currency: account.currency,
-    format: request.format,
+    format: request.format ?? account.statementFormat,
     period: request.period,
     options: { importGoodLines: request.importGoodLines },
     caller: { organisationId: caller.organisationId, subject: caller.subject },

@@ -855,6 +855,60 @@ export interface StatementImportSession {
   recordOutcome(statementId: string, fileChunks: number, outcome: StatementClassifyOutcome): Promise<void>;
 }
 
+/** One item of a reconciliation: a statement line, or a ledger payout no line names. Never beneficiary data. */
+export interface ReconciliationItem {
+  /** `line-<n>` or `payout-<id>`: stable, the key of its decisions. */
+  readonly itemId: string;
+  readonly line: number | null;
+  readonly kind: string;
+  readonly class: ReconciliationClass;
+  readonly status: string | null;
+  readonly providerTransactionId: string | null;
+  readonly payoutId: string | null;
+  readonly completedAt: Date | null;
+  /** The line's net debit (withdrawn - paid in), its fee, and the ledger's amount and fee of its payout. */
+  readonly statementMinor: bigint | null;
+  readonly feeMinor: bigint | null;
+  readonly ledgerMinor: bigint | null;
+  readonly ledgerFeeMinor: bigint | null;
+  readonly atRiskMinor: bigint;
+  /** When it happened: the line's time, or the period's end for a payout no line names. */
+  readonly happenedAt: Date;
+  /** A timing item's closing statement (a later period's line names its payout). */
+  readonly closedBy: string | null;
+}
+
+export interface ReconciliationClassSummary {
+  readonly class: ReconciliationClass;
+  readonly count: number;
+  readonly statementMinor: bigint;
+  readonly ledgerMinor: bigint;
+  readonly atRiskMinor: bigint;
+  /** Exceptions of the class still open. */
+  readonly open: number;
+  /** Open exceptions by age bucket (domain/reconciliation-report.ts ageingBuckets). */
+  readonly ageing: Readonly<Record<string, { readonly count: number; readonly atRiskMinor: bigint }>>;
+}
+
+/** The item after which a page starts (its part, line or payout). */
+export interface ItemCursor {
+  readonly part: 0 | 1;
+  readonly line: number;
+  readonly payoutId: string;
+}
+
+export interface ReconciliationReads {
+  statement(statementId: string): Promise<StatementRecord | null>;
+  /** Statements of the accounts (null: every account), newest period first, a page at a time. */
+  statementsOf(accountIds: readonly string[] | null, filter: { from: Date | null; to: Date | null; after: { periodFrom: Date; statementId: string } | null; limit: number }): Promise<StatementRecord[]>;
+  classSummary(statementId: string, now: Date): Promise<ReconciliationClassSummary[]>;
+  items(statementId: string, query: { classes: readonly string[] | null; after: ItemCursor | null; limit: number }): Promise<ReconciliationItem[]>;
+  /** The periods the account's statements cover (versions share theirs). */
+  coveredPeriods(accountId: string): Promise<{ from: Date; to: Date }[]>;
+  /** When the account first paid: its expected periods start there. */
+  firstActivity(accountId: string): Promise<Date | null>;
+}
+
 export interface StatementStore {
   /** Runs `work` in one SQL transaction holding the staging table; an Err result rolls it back. */
   importing<T>(work: (session: StatementImportSession) => Promise<Result<T, StatementRejection>>): Promise<Result<T, StatementRejection>>;

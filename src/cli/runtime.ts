@@ -20,6 +20,9 @@ import { migrateToLatest } from '../adapters/db/migrate.js';
 import { kyselyPersistence } from '../adapters/db/persistence.js';
 import { createDb, databaseReady } from '../adapters/db/pool.js';
 import { statementStore } from '../adapters/db/reconciliation.repository.js';
+import { reconciliationReads } from '../adapters/db/reconciliation-reads.js';
+import { statementReaders } from '../adapters/statement-readers/index.js';
+import { defaultStatementFormat } from '../domain/statement-formats.js';
 import { createApp } from '../adapters/http/app.js';
 import { createAuthenticator } from '../adapters/http/auth.js';
 import { startExpirer } from '../application/expire-batches.js';
@@ -216,10 +219,10 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
         unsignedCallbacksAccepted: (provider) => config.providers.accounts.some((a) => a.provider === provider && a.callbackAuth.mode !== 'hmac'),
         statements: {
           store: statementStore(handle.pool),
-          accountOf: (accountId) => {
-            const account = config.providers.accounts.find((a) => a.id === accountId);
-            return account ? { currency: account.currency, programmes: account.programmes } : null;
-          },
+          reads: reconciliationReads(handle.pool),
+          accounts: () => config.providers.accounts.map((a) => ({ id: a.id, currency: a.currency, programmes: a.programmes, statementFormat: defaultStatementFormat[a.provider] })),
+          overdueDays: config.reconciliation.overdueDays,
+          readers: statementReaders,
         },
         unsignedOrphanBudget: sourceBudget({ requests: config.unsignedCallbacks.orphansPerMinute, bytes: config.unsignedCallbacks.orphanBytesPerMinute, windowMs: 60_000 }),
       });

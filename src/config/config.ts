@@ -1,4 +1,5 @@
 // The one place that reads the environment. Everything else receives the frozen Config.
+import { overdueDaysMax } from '../domain/reconciliation-report.js';
 import { z } from 'zod';
 import { providerRules } from '../domain/providers.js';
 import { readFileSync } from 'node:fs';
@@ -183,6 +184,8 @@ const envSchema = z.object({
   CALLBACK_UNSIGNED_ORPHAN_BYTES_PER_MINUTE: intIn(1_024, limitsMax.unsignedOrphanBytesPerMinute).default(256 * 1024),
   CALLBACK_ORPHAN_RETENTION_MS: intIn(60_000, unauthenticatedOrphanRetentionMaxMs).default(unauthenticatedOrphanRetentionDefaultMs),
   CALLBACK_ORPHAN_PURGE_INTERVAL_MS: intIn(1_000, limitsMax.orphanPurgeIntervalMs).default(3_600_000),
+  // Reconciliation: a provider account's month with no statement this many days after it ends is overdue.
+  RECONCILIATION_OVERDUE_DAYS: intIn(1, overdueDaysMax).default(10),
 });
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -264,6 +267,10 @@ export interface Config {
   /** Attempts after confirmed, retryable failures (domain/retry-policy.ts). */
   readonly retry: RetryPolicy;
   /** Callbacks nothing authenticates (issue #19 item 7): a per-address budget of orphans, and how long orphans are kept. */
+  readonly reconciliation: {
+    /** Days after a month ends before a provider account without its statement is overdue. */
+    readonly overdueDays: number;
+  };
   readonly unsignedCallbacks: {
     readonly orphansPerMinute: number;
     readonly orphanBytesPerMinute: number;
@@ -510,6 +517,7 @@ export function loadConfig(env: Env): Config {
       checksMax: e.STATUS_CHECKS_MAX,
       submittingStaleAfterMs: e.STATUS_SUBMITTING_STALE_AFTER_MS,
     },
+    reconciliation: { overdueDays: e.RECONCILIATION_OVERDUE_DAYS },
     unsignedCallbacks: {
       orphansPerMinute: e.CALLBACK_UNSIGNED_ORPHANS_PER_MINUTE,
       orphanBytesPerMinute: e.CALLBACK_UNSIGNED_ORPHAN_BYTES_PER_MINUTE,

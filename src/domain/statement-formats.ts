@@ -404,3 +404,11 @@ export function mappingProblems(f: StatementFormat): string[] {
 
 /** The 0-based position of the column with `role`, or -1. */
 export const columnOf = (f: StatementFormat, role: ColumnRole): number => f.columns.findIndex((c) => c.role === role);
+
+/** The format a provider's statements are in unless the import names another (`id@version`). */
+export const defaultStatementFormat: Readonly<Record<'mpesa' | 'mtn-momo' | 'airtel' | 'gsma', string>> = {
+  mpesa: formatKeyOf(mpesaOrgPortalCsvV1),
+  'mtn-momo': formatKeyOf(mtnMomoPortalCsvV1),
+  airtel: formatKeyOf(airtelStatementCsvV1),
+  gsma: formatKeyOf(gsmaStatementEntriesV1),
+};

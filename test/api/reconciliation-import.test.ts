@@ -52,7 +52,7 @@ describe('importing a statement', () => {
     ['no period', 'account=mpesa-ke', 'text/csv', 400, 'STATEMENT_REQUEST_INVALID'],
     ['a period that is not a date', 'account=mpesa-ke&from=yesterday&to=today', 'text/csv', 400, 'STATEMENT_REQUEST_INVALID'],
     ['two accounts', `account=mpesa-ke&account=mpesa-other&${may}`, 'text/csv', 400, 'STATEMENT_REQUEST_INVALID'],
-    ['an unknown format', `account=mpesa-ke-2&${may}&format=mt940@1`, 'text/csv', 422, 'STATEMENT_FORMAT_UNKNOWN'],
+    ['an unknown format', `account=mpesa-ke-2&${may}&format=nope@1`, 'text/csv', 422, 'STATEMENT_FORMAT_UNKNOWN'],
     ['importGoodLines other than true or false', `account=mpesa-ke&${may}&importGoodLines=yes`, 'text/csv', 400, 'STATEMENT_REQUEST_INVALID'],
     ['a JSON body', `account=mpesa-ke&${may}`, 'application/json', 415, 'REQUEST_UNSUPPORTED_MEDIA_TYPE'],
     ['an account of no programme of the caller', `account=mpesa-other&${may}`, 'text/csv', 404, 'NOT_FOUND'],

@@ -2,7 +2,7 @@
 // PostgreSQL: every class found with exact counts and amounts, refusals that store nothing, and an
 // idempotent re-import. Payouts are written straight into the tables (the states and provider
 // references a month of dispatch would leave), so each test owns exactly the ledger it reconciles.
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { AesGcmVault } from '../../src/adapters/crypto/vault.js';
@@ -12,6 +12,7 @@ import { importStatement, type ImportStatementInput } from '../../src/applicatio
 import type { Persistence } from '../../src/application/ports.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { setUpProgramme, type Scenario } from '../support/fixtures.js';
+import { insertPayouts as insertLedgerPayouts, type LedgerPayout } from '../support/reconciliation-ledger.js';
 
 const fixture = new URL('../fixtures/statements/mpesa-org-portal-every-class.csv', import.meta.url);
 /** The fixture's period, 1-31 May 2026 in East Africa Time, as [from, to) instants. */
@@ -33,42 +34,7 @@ afterAll(async () => {
   await database?.drop();
 });
 
-interface LedgerPayout {
-  readonly receipt: string;
-  readonly amountMinor: bigint;
-  readonly state: 'paid' | 'failed';
-  readonly accountId: string;
-  /** When the ledger settled it paid (a payout_transitions row). */
-  readonly paidAt?: Date;
-}
-
-/** One approved batch of payouts as dispatch would have left them: attempts through `accountId`, provider references, states. */
-async function insertPayouts(s: Scenario, payouts: readonly LedgerPayout[]): Promise<Map<string, string>> {
-  const batchId = randomUUID();
-  const total = payouts.reduce((t, p) => t + p.amountMinor, 0n);
-  await database.pool.query(
-    `INSERT INTO batches (id, organisation_id, programme_id, currency, state, payout_count, total_minor, payload_enc, payload_sha256, signatures, maker_kid, document_created_at, expires_at)
-     VALUES ($1, $2, $3, 'KES', 'completed', $4, $5, '\\x00', '\\x00', '[]', $6, now(), now() + interval '1 day')`,
-    [batchId, s.organisationId, s.programmeId, payouts.length, total.toString(), s.maker.kid],
-  );
-  const ids = new Map<string, string>();
-  for (const [i, p] of payouts.entries()) {
-    const id = randomUUID();
-    ids.set(p.receipt, id);
-    await database.pool.query(
-      `INSERT INTO payouts (id, batch_id, row_no, ref, provider, currency, amount_minor, msisdn_enc, msisdn_hash, state, provider_reference, attempt_count)
-       VALUES ($1, $2, $3, $4, 'mpesa', 'KES', $5, '\\x00', '\\x00', $6, $7, 1)`,
-      [id, batchId, i, `ref-${p.receipt}`, p.amountMinor.toString(), p.state, p.receipt],
-    );
-    await database.pool.query(
-      `INSERT INTO payout_attempts (payout_id, attempt_no, idempotency_key, callback_token_sha256, outcome, account_id) VALUES ($1, 1, $2, $3, 'accepted', $4)`,
-      [id, randomUUID(), randomBytes(32), p.accountId],
-    );
-    await database.pool.query(`INSERT INTO payout_transitions (payout_id, from_state, to_state, cause, at) VALUES ($1, 'submitted', $2, 'test', $3)`,
-      [id, p.state, p.paidAt ?? new Date('2026-05-03T12:00:00Z')]);
-  }
-  return ids;
-}
+const insertPayouts = (s: Scenario, payouts: readonly LedgerPayout[]) => insertLedgerPayouts(database.pool, s, payouts);
 
 const caller = (s: Scenario) => ({ organisationId: s.organisationId, subject: 'finance-1' });
 

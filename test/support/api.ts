@@ -16,6 +16,8 @@ import { createTestDatabase, type TestDatabase } from './database.js';
 import { newKey, type Maker } from './fixtures.js';
 import { loadContract } from './openapi.js';
 import { statementStore } from '../../src/adapters/db/reconciliation.repository.js';
+import { reconciliationReads } from '../../src/adapters/db/reconciliation-reads.js';
+import { statementReaders } from '../../src/adapters/statement-readers/index.js';
 import type { StatementAccount } from '../../src/application/import-reconciliation.js';
 
 const contract = loadContract('openapi.yaml');
@@ -40,7 +42,10 @@ export async function startTestApi(
     unsignedCallbacksAccepted?: ApiDeps['unsignedCallbacksAccepted'];
     unsignedOrphanBudget?: ApiDeps['unsignedOrphanBudget'];
     /** The provider accounts a statement import may name (none: every import answers NOT_FOUND). */
-    statementAccounts?: Readonly<Record<string, StatementAccount>>;
+    statementAccounts?: Readonly<Record<string, Omit<StatementAccount, 'statementFormat'> & { statementFormat?: string }>>;
+    reconciliationOverdueDays?: number;
+    /** The API's clock (default: the real one). */
+    now?: () => Date;
     /** What the API sees of the database (a fault injected into one port); the test's own `persistence` stays the real one. */
     persistenceOfApi?: (real: Persistence) => Persistence;
   } = {},
@@ -53,7 +58,7 @@ export async function startTestApi(
     persistence: options.persistenceOfApi ? options.persistenceOfApi(persistence) : persistence,
     vault,
     batchPayoutsMax: options.batchPayoutsMax ?? 1_000,
-    now: () => new Date(),
+    now: options.now ?? (() => new Date()),
     bodyMaxBytes: options.bodyMaxBytes ?? 1024 * 1024,
     logger: pino({ level: 'silent' }),
     readiness: async () => ({ database: true, transport: true }),
@@ -62,7 +67,13 @@ export async function startTestApi(
     ...(options.callbackAuthOf ? { callbackAuthOf: options.callbackAuthOf } : {}),
     ...(options.unsignedCallbacksAccepted ? { unsignedCallbacksAccepted: options.unsignedCallbacksAccepted } : {}),
     ...(options.unsignedOrphanBudget ? { unsignedOrphanBudget: options.unsignedOrphanBudget } : {}),
-    statements: { store: statementStore(database.pool), accountOf: (id) => options.statementAccounts?.[id] ?? null },
+    statements: {
+      store: statementStore(database.pool),
+      reads: reconciliationReads(database.pool),
+      accounts: () => Object.entries(options.statementAccounts ?? {}).map(([id, a]) => ({ id, statementFormat: 'mpesa-org-portal-csv@1', ...a })),
+      overdueDays: options.reconciliationOverdueDays ?? 10,
+      readers: statementReaders,
+    },
   });
   const problems: string[] = [];
   const app = express();

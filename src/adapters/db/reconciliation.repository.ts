@@ -97,7 +97,7 @@ function session(client: pg.PoolClient): StatementImportSession {
     },
     async findBySha256(accountId, sha256) {
       const { rows } = await client.query<StatementRow>(`${statementSelect} WHERE account_id = $1 AND sha256 = $2`, [accountId, sha256]);
-      return rows[0] ? recordOf(client, rows[0]) : null;
+      return rows[0] ? readStatementRecord(client, rows[0]) : null;
     },
     async findOverlapping(accountId, from, to) {
       const { rows } = await client.query<{ id: string; period_from: Date; period_to: Date; version: number }>(
@@ -197,7 +197,7 @@ async function checkBalances(client: pg.PoolClient, q: StatementClassifyQuery, r
 }
 
 /** A stored statement as an import answers it, its checks read back. */
-async function recordOf(client: pg.PoolClient, r: StatementRow): Promise<StatementRecord> {
+export async function readStatementRecord(client: pg.PoolClient, r: StatementRow): Promise<StatementRecord> {
   const checks = await client.query<{ kind: string; line_no: number | null; expected_minor: string; actual_minor: string }>(
     'SELECT kind, line_no, expected_minor::text, actual_minor::text FROM statement_checks WHERE statement_id = $1 ORDER BY check_no', [r.id]);
   const linesNetMinor = BigInt(r.lines_net_minor);
@@ -226,7 +226,7 @@ function copyProblem(error: unknown, columns: number): StatementLineProblem {
   return { line: Number(line[1]), column: '*', problem };
 }
 
-interface StatementRow {
+export interface StatementRow {
   id: string; account_id: string; currency: string; organisation_id: string; format: string; format_version: number;
   period_from: Date; period_to: Date; sha256: Buffer; size_bytes: string; opening_balance_minor: string | null; closing_balance_minor: string | null;
   version: number; previous_id: string | null; lines_net_minor: string; balance_order: 'oldest-first' | 'newest-first' | null; running_breaks: number;
@@ -237,7 +237,7 @@ interface StatementRow {
 
 type CountsJson = Record<string, { count: number; statementMinor: string; ledgerMinor: string }>;
 
-const statementSelect = `SELECT id, account_id, currency, organisation_id, format, format_version, period_from, period_to, sha256, size_bytes::text,
+export const statementSelect = `SELECT id, account_id, currency, organisation_id, format, format_version, period_from, period_to, sha256, size_bytes::text,
   opening_balance_minor::text, closing_balance_minor::text, version, previous_id, lines_net_minor::text, balance_order, running_breaks, diff,
   lines_total, lines_imported, lines_refused, refused_lines, counts FROM statements`;
 

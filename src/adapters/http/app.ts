@@ -15,8 +15,12 @@ import { getKey, getPolicy, listKeys, registerKey, revokeKey, setPolicy, signerK
 import { approveBatch } from '../../application/approve-batch.js';
 import { decideHeldPayout, parseDecisionBody } from '../../application/decide-held-payout.js';
 import { importReconciliation, type StatementAccount } from '../../application/import-reconciliation.js';
-import type { ImportedStatement } from '../../application/reconcile.js';
-import type { StatementStore } from '../../application/ports.js';
+import {
+  getReconciliation, listReconciliationItems, listReconciliations, overdueReconciliations, reconciliationCsv, statementForExport,
+  type ItemsQuery, type ReconciliationReportDeps,
+} from '../../application/reconciliation-report.js';
+import type { ImportedStatement, ImportStatementDeps } from '../../application/reconcile.js';
+import type { ReconciliationReads, StatementStore } from '../../application/ports.js';
 import { formatAmount } from '../../domain/money.js';
 import { isCurrencyCode } from '../../domain/currency.js';
 import { cancelBatch, parseCancelBody } from '../../application/cancel-batch.js';
@@ -53,15 +57,19 @@ export interface ApiDeps extends SubmitBatchDeps {
   /** The per-source budget of unauthenticated callbacks that name no payout we know (429 beyond it). */
   readonly unsignedOrphanBudget?: SourceBudget;
   /** Provider statement imports: the store and the configured accounts (absent: 503). */
-  readonly statements?: { readonly store: StatementStore; readonly accountOf: (accountId: string) => StatementAccount | null };
+  readonly statements?: {
+    readonly store: StatementStore;
+    readonly reads: ReconciliationReads;
+    /** Every configured provider account, as reconciliation sees it. */
+    readonly accounts: () => readonly (StatementAccount & { readonly id: string })[];
+    readonly overdueDays: number;
+    readonly readers?: ImportStatementDeps['readers'];
+  };
 }
-
-/** The statement formats Tuma reads, and the default. */
-export const statementFormatDefault = 'mpesa-org-portal-csv@1';
 const isoDay = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/;
 
 /** ?account=&from=&to=[&format=][&importGoodLines=true]; the body a statement file (text/csv or application/octet-stream). */
-function parseReconciliationQuery(q: Request['query'], contentType: string | undefined): Result<{ accountId: string; format: string; period: { from: Date; to: Date }; importGoodLines: boolean }, Rejection> {
+function parseReconciliationQuery(q: Request['query'], contentType: string | undefined): Result<{ accountId: string; format: string | null; period: { from: Date; to: Date }; importGoodLines: boolean }, Rejection> {
   const one = (name: string) => (typeof q[name] === 'string' ? (q[name] as string) : q[name] === undefined ? undefined : null);
   const [account, from, to, format, good] = ['account', 'from', 'to', 'format', 'importGoodLines'].map(one);
   const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
@@ -73,11 +81,39 @@ function parseReconciliationQuery(q: Request['query'], contentType: string | und
   if (!fromAt || !toAt || Number.isNaN(fromAt.getTime()) || Number.isNaN(toAt.getTime())) return err(reject('STATEMENT_REQUEST_INVALID', 'from and to: ISO dates (YYYY-MM-DD) or instants; the period is [from, to)'));
   if (format === null || (format !== undefined && !/^[a-z0-9-]{1,64}@[0-9]{1,4}$/.test(format))) return err(reject('STATEMENT_REQUEST_INVALID', 'format: id@version'));
   if (good === null || (good !== undefined && good !== 'true' && good !== 'false')) return err(reject('STATEMENT_REQUEST_INVALID', 'importGoodLines: true or false'));
-  return ok({ accountId: account, format: format ?? statementFormatDefault, period: { from: fromAt, to: toAt }, importGoodLines: good === 'true' });
+  return ok({ accountId: account, format: format ?? null, period: { from: fromAt, to: toAt }, importGoodLines: good === 'true' });
+}
+
+const oneString = (v: unknown): string | null | undefined => (v === undefined ? undefined : typeof v === 'string' ? v : null);
+
+/** GET /v1/reconciliations: account, from, to (instants), limit. */
+function parseListQuery(query: Record<string, unknown>): Result<{ accountId: string | null; from: Date | null; to: Date | null; limit: number }, Rejection> {
+  const account = oneString(query.account);
+  const at = (v: string | null | undefined) => (v === undefined ? undefined : v && isoDay.test(v) ? new Date(v.length === 10 ? `${v}T00:00:00Z` : v) : null);
+  const from = at(oneString(query.from));
+  const to = at(oneString(query.to));
+  const limitText = oneString(query.limit);
+  const limit = limitText === undefined ? 50 : limitText !== null && /^[0-9]{1,4}$/.test(limitText) ? Number(limitText) : NaN;
+  if (account === null || (account !== undefined && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(account))) return err(reject('QUERY_INVALID', 'account: a provider account id'));
+  if (from === null || to === null || (from && Number.isNaN(from.getTime())) || (to && Number.isNaN(to.getTime()))) return err(reject('QUERY_INVALID', 'from, to: ISO dates or instants'));
+  if (Number.isNaN(limit)) return err(reject('QUERY_INVALID', 'limit: an integer'));
+  return ok({ accountId: account ?? null, from: from ?? null, to: to ?? null, limit });
+}
+
+/** GET /v1/reconciliations/{id}/items: class (comma-separated, or all), after (an item id), limit. */
+function parseItemsQuery(query: Record<string, unknown>): Result<ItemsQuery, Rejection> {
+  const classText = oneString(query.class);
+  const after = oneString(query.after);
+  const limitText = oneString(query.limit);
+  const limit = limitText === undefined ? 100 : limitText !== null && /^[0-9]{1,4}$/.test(limitText) ? Number(limitText) : NaN;
+  if (classText === null || after === null || Number.isNaN(limit)) return err(reject('QUERY_INVALID', 'class, after and limit: once each'));
+  if (classText !== undefined && (classText.length > 400 || classText.length === 0)) return err(reject('QUERY_INVALID', 'class: one or more class names, comma-separated'));
+  const classes = classText === undefined ? null : classText === 'all' ? 'all' as const : classText.split(',');
+  return ok({ classes, after: after ?? null, limit });
 }
 
 /** A statement as the API shows it: amounts as decimal strings, no beneficiary data. */
-function statementView(s: ImportedStatement) {
+export function statementView(s: ImportedStatement) {
   const money = (minor: bigint) => (isCurrencyCode(s.currency) ? formatAmount(minor, s.currency) : minor.toString());
   return {
     statementId: s.statementId,
@@ -248,10 +284,67 @@ export function createApp(deps: ApiDeps): express.Express {
       req.resume();
       return sendRejection(res, query.error);
     }
-    const result = await importReconciliation({ ...deps.statements, persistence: deps.persistence, vault: deps.vault }, callerOf(req), query.value, req);
+    const statements = deps.statements;
+    const accountOf = (id: string) => statements.accounts().find((a) => a.id === id) ?? null;
+    const result = await importReconciliation({ ...statements, accountOf, persistence: deps.persistence, vault: deps.vault }, callerOf(req), query.value, req);
     if (!result.ok) return sendRejection(res, result.error);
     req.log.info({ statementId: result.value.statementId, account: result.value.accountId, lines: result.value.linesTotal, replayed: result.value.replayed }, 'statement imported');
     res.status(result.value.replayed ? 200 : 201).json(statementView(result.value));
+  }));
+
+  // Finance (and auditors) read reconciliations: statements, their classes, items, overdue periods, the report.
+  const reconciliationReaders = requireRole(deps.authenticate, 'finance', 'admin', 'auditor');
+  const reportDeps = (): ReconciliationReportDeps | null => (deps.statements
+    ? { persistence: deps.persistence, reads: deps.statements.reads, accounts: deps.statements.accounts, overdueDays: deps.statements.overdueDays }
+    : null);
+  app.get('/v1/reconciliations', reconciliationReaders, route(async (req, res) => {
+    const report = reportDeps();
+    if (!report) return sendRejection(res, reject('SERVICE_UNAVAILABLE', 'reconciliation is not configured in this process'));
+    const q = parseListQuery(req.query);
+    if (!q.ok) return sendRejection(res, q.error);
+    const page = await listReconciliations(report, callerOf(req), q.value);
+    if (!page.ok) return sendRejection(res, page.error);
+    res.json({ statements: page.value.statements.map((s) => statementView({ ...s, replayed: false })).map(({ replayed: _r, ...v }) => v) });
+  }));
+  app.get('/v1/reconciliations/overdue', reconciliationReaders, route(async (req, res) => {
+    const report = reportDeps();
+    if (!report) return sendRejection(res, reject('SERVICE_UNAVAILABLE', 'reconciliation is not configured in this process'));
+    res.json({ overdueDays: report.overdueDays, periods: await overdueReconciliations(report, callerOf(req), deps.now()) });
+  }));
+  app.get('/v1/reconciliations/:statementId', reconciliationReaders, route(async (req, res) => {
+    const report = reportDeps();
+    const id = uuidParam(req.params.statementId);
+    if (!report || !id) return sendRejection(res, reject(report ? 'NOT_FOUND' : 'SERVICE_UNAVAILABLE'));
+    const statement = await statementForExport(report, callerOf(req), id);
+    if (!statement) return sendRejection(res, reject('NOT_FOUND'));
+    const view = await getReconciliation(report, callerOf(req), id, deps.now());
+    if (!view.ok) return sendRejection(res, view.error);
+    const { replayed: _r, ...record } = statementView({ ...statement, replayed: false });
+    res.json({ ...record, exceptions: view.value.exceptions, classReport: view.value.classes });
+  }));
+  app.get('/v1/reconciliations/:statementId/items', reconciliationReaders, route(async (req, res) => {
+    const report = reportDeps();
+    const id = uuidParam(req.params.statementId);
+    if (!report || !id) return sendRejection(res, reject(report ? 'NOT_FOUND' : 'SERVICE_UNAVAILABLE'));
+    const q = parseItemsQuery(req.query);
+    if (!q.ok) return sendRejection(res, q.error);
+    const page = await listReconciliationItems(report, callerOf(req), id, q.value, deps.now());
+    if (!page.ok) return sendRejection(res, page.error);
+    res.json(page.value);
+  }));
+  app.get('/v1/reconciliations/:statementId/report.csv', reconciliationReaders, route(async (req, res) => {
+    const report = reportDeps();
+    const id = uuidParam(req.params.statementId);
+    if (!report || !id) return sendRejection(res, reject(report ? 'NOT_FOUND' : 'SERVICE_UNAVAILABLE'));
+    const statement = await statementForExport(report, callerOf(req), id);
+    if (!statement) return sendRejection(res, reject('NOT_FOUND'));
+    res.status(200).type('text/csv; charset=utf-8').setHeader('content-disposition', `attachment; filename="reconciliation-${id}.csv"`);
+    // Streamed a page of items at a time; a client that stops reading stops the reads.
+    for await (const line of reconciliationCsv(report, statement, deps.now())) {
+      if (!res.write(`${line}\r\n`)) await new Promise<void>((resolve) => res.once('drain', resolve));
+      if (res.destroyed) return;
+    }
+    res.end();
   }));
 
   // Finance decides a payout held because a provider reported something that differs from it.

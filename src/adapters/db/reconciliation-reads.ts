@@ -1,0 +1,143 @@
+// What finance reads of reconciliations (issue #14 item 5), on PostgreSQL: a statement and its
+// checks, the statements of accounts, each class's figures with the amount at risk and the ageing
+// of its open exceptions, the items page by page, and what the overdue check needs. Reads only;
+// no line table holds beneficiary data, so nothing here can return any.
+import type pg from 'pg';
+import type { ReconciliationItem, ReconciliationReads, ReconciliationClassSummary } from '../../application/ports.js';
+import { exceptionClasses } from '../../domain/reconciliation-report.js';
+import { readStatementRecord, statementSelect, type StatementRow } from './reconciliation.repository.js';
+
+/**
+ * The amount at risk of an item, in minor units: what the provider and the ledger disagree on.
+ * An amount difference is the difference; a fee the fee difference (a charge line's own amount
+ * is its fee); a payout the ledger holds and the provider does not (or not yet) is the ledger's
+ * amount; a line the ledger does not hold is the line's amount. Matched, reversal and non-payout
+ * items put nothing at risk.
+ */
+const atRiskSql = `CASE
+  WHEN i.class IN ('amount_over', 'amount_under') THEN abs(i.statement_minor - i.ledger_minor)
+  WHEN i.class = 'fee_mismatch' THEN abs(CASE WHEN i.kind = 'charge' THEN i.statement_minor + i.fee_minor ELSE i.fee_minor END - i.ledger_fee_minor)
+  WHEN i.class IN ('missing_at_provider', 'timing', 'status_mismatch') THEN i.ledger_minor
+  WHEN i.class IN ('paid_not_in_ledger', 'duplicate_at_provider', 'unknown_reference', 'late_reversal') THEN abs(i.statement_minor)
+  ELSE 0 END`;
+
+/** Every item of statement $1: lines (part 0, by line) then the payouts no line names (part 1, by id). */
+const itemsCte = `
+items AS (
+  SELECT 0 AS part, l.line_no, NULL::uuid AS item_payout, l.kind, l.class, l.status, l.provider_transaction_id, l.payout_id, l.completed_at,
+    l.withdrawn_minor - l.paid_in_minor AS statement_minor, l.fee_minor, l.ledger_minor, l.ledger_fee_minor, l.completed_at AS happened_at
+  FROM statement_lines l WHERE l.statement_id = $1
+  UNION ALL
+  SELECT 1, NULL, r.payout_id, 'payout', r.class, NULL, NULL, r.payout_id, NULL, NULL, NULL, r.ledger_minor, NULL, s.period_to
+  FROM reconciliation_payouts r JOIN statements s ON s.id = r.statement_id WHERE r.statement_id = $1
+)`;
+
+/** A timing item is closed when a line of a later period's statement names its payout: that statement. */
+const closedBySql = `CASE WHEN i.class = 'timing' THEN (
+  SELECT o.statement_id FROM statement_lines o
+  WHERE o.payout_id = i.payout_id AND o.kind = 'payout' AND o.period_from > (SELECT period_from FROM statements WHERE id = $1)
+  ORDER BY o.period_from LIMIT 1) END`;
+
+interface ItemRow {
+  part: number; line_no: number | null; item_payout: string | null; kind: string; class: string; status: string | null;
+  provider_transaction_id: string | null; payout_id: string | null; completed_at: Date | null; statement_minor: string | null;
+  fee_minor: string | null; ledger_minor: string | null; ledger_fee_minor: string | null; happened_at: Date; at_risk_minor: string;
+  closed_by: string | null;
+}
+
+const big = (v: string | null): bigint | null => (v === null ? null : BigInt(v));
+
+export function reconciliationReads(pool: pg.Pool): ReconciliationReads {
+  return {
+    async statement(id) {
+      const client = await pool.connect();
+      try {
+        const { rows } = await client.query<StatementRow>(`${statementSelect} WHERE id = $1`, [id]);
+        return rows[0] ? await readStatementRecord(client, rows[0]) : null;
+      } finally {
+        client.release();
+      }
+    },
+
+    async statementsOf(accountIds, filter) {
+      const { rows } = await pool.query<StatementRow>(
+        `${statementSelect} WHERE ($1::text[] IS NULL OR account_id = ANY($1)) AND ($2::timestamptz IS NULL OR period_to > $2) AND ($3::timestamptz IS NULL OR period_from < $3)
+         AND ($4::timestamptz IS NULL OR (period_from, id) < ($4, $5::uuid))
+         ORDER BY period_from DESC, id DESC LIMIT $6`,
+        [accountIds, filter.from, filter.to, filter.after?.periodFrom ?? null, filter.after?.statementId ?? null, filter.limit],
+      );
+      const client = await pool.connect();
+      try {
+        const records = [];
+        for (const r of rows) records.push(await readStatementRecord(client, r));
+        return records;
+      } finally {
+        client.release();
+      }
+    },
+
+    async classSummary(statementId, now) {
+      const { rows } = await pool.query<{ class: string; count: string; statement_minor: string; ledger_minor: string; at_risk_minor: string; open: string; buckets: Record<string, { count: number; atRiskMinor: string }> }>(
+        `WITH ${itemsCte},
+         scored AS (SELECT i.class, i.statement_minor, i.ledger_minor, ${atRiskSql} AS at_risk, ${closedBySql} AS closed_by,
+                      floor(extract(epoch FROM ($2::timestamptz - i.happened_at)) / 86400)::int AS age FROM items i),
+         bucketed AS (SELECT s.*, CASE WHEN s.age <= 7 THEN '0-7' WHEN s.age <= 30 THEN '8-30' WHEN s.age <= 90 THEN '31-90' ELSE '90+' END AS bucket FROM scored s)
+         SELECT b.class, count(*)::text AS count, coalesce(sum(b.statement_minor), 0)::text AS statement_minor, coalesce(sum(b.ledger_minor), 0)::text AS ledger_minor,
+           sum(b.at_risk)::text AS at_risk_minor,
+           count(*) FILTER (WHERE b.class = ANY($3::text[]) AND b.closed_by IS NULL)::text AS open,
+           coalesce((SELECT jsonb_object_agg(x.bucket, jsonb_build_object('count', x.n, 'atRiskMinor', x.r::text))
+                     FROM (SELECT bucket, count(*) AS n, sum(at_risk) AS r FROM bucketed WHERE class = b.class AND class = ANY($3::text[]) AND closed_by IS NULL GROUP BY bucket) x), '{}') AS buckets
+         FROM bucketed b GROUP BY b.class ORDER BY b.class`,
+        [statementId, now, exceptionClasses],
+      );
+      return rows.map((r): ReconciliationClassSummary => ({
+        class: r.class as ReconciliationClassSummary['class'],
+        count: Number(r.count),
+        statementMinor: BigInt(r.statement_minor),
+        ledgerMinor: BigInt(r.ledger_minor),
+        atRiskMinor: BigInt(r.at_risk_minor),
+        open: Number(r.open),
+        ageing: Object.fromEntries(Object.entries(r.buckets).map(([k, v]) => [k, { count: v.count, atRiskMinor: BigInt(v.atRiskMinor) }])),
+      }));
+    },
+
+    async items(statementId, q) {
+      const { rows } = await pool.query<ItemRow>(
+        `WITH ${itemsCte}
+         SELECT i.*, ${atRiskSql}::text AS at_risk_minor, ${closedBySql} AS closed_by FROM items i
+         WHERE ($2::text[] IS NULL OR i.class = ANY($2))
+           AND (i.part, coalesce(i.line_no, 0), coalesce(i.item_payout, '00000000-0000-0000-0000-000000000000'::uuid)) > ($3::int, $4::int, $5::uuid)
+         ORDER BY i.part, i.line_no, i.item_payout LIMIT $6`,
+        [statementId, q.classes, q.after?.part ?? -1, q.after?.line ?? 0, q.after?.payoutId ?? '00000000-0000-0000-0000-000000000000', q.limit],
+      );
+      return rows.map((r): ReconciliationItem => ({
+        itemId: r.part === 0 ? `line-${r.line_no}` : `payout-${r.item_payout}`,
+        line: r.line_no,
+        kind: r.kind,
+        class: r.class as ReconciliationItem['class'],
+        status: r.status,
+        providerTransactionId: r.provider_transaction_id,
+        payoutId: r.payout_id,
+        completedAt: r.completed_at,
+        statementMinor: big(r.statement_minor),
+        feeMinor: big(r.fee_minor),
+        ledgerMinor: big(r.ledger_minor),
+        ledgerFeeMinor: big(r.ledger_fee_minor),
+        atRiskMinor: BigInt(r.at_risk_minor),
+        happenedAt: r.happened_at,
+        closedBy: r.closed_by,
+      }));
+    },
+
+    async coveredPeriods(accountId) {
+      const { rows } = await pool.query<{ period_from: Date; period_to: Date }>(
+        'SELECT DISTINCT period_from, period_to FROM statements WHERE account_id = $1 ORDER BY period_from', [accountId]);
+      return rows.map((r) => ({ from: r.period_from, to: r.period_to }));
+    },
+
+    async firstActivity(accountId) {
+      const { rows } = await pool.query<{ first: Date | null }>('SELECT min(created_at) AS first FROM payout_attempts WHERE account_id = $1', [accountId]);
+      return rows[0]?.first ?? null;
+    },
+  };
+}
