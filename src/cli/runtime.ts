@@ -23,6 +23,7 @@ import { statementStore } from '../adapters/db/reconciliation.repository.js';
 import { reconciliationReads } from '../adapters/db/reconciliation-reads.js';
 import { statementReaders } from '../adapters/statement-readers/index.js';
 import { defaultStatementFormat } from '../domain/statement-formats.js';
+import { overdueReconciliations } from '../application/reconciliation-report.js';
 import { createApp } from '../adapters/http/app.js';
 import { createAuthenticator } from '../adapters/http/auth.js';
 import { startExpirer } from '../application/expire-batches.js';
@@ -201,6 +202,13 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
       await Promise.all(subscriptions.map((s) => s.stop()));
     });
 
+    const reconciliation = {
+      store: statementStore(handle.pool),
+      reads: reconciliationReads(handle.pool),
+      accounts: () => config.providers.accounts.map((a) => ({ id: a.id, currency: a.currency, programmes: a.programmes, statementFormat: defaultStatementFormat[a.provider] })),
+      overdueDays: config.reconciliation.overdueDays,
+      readers: statementReaders,
+    };
     let apiUrl: string | null = null;
     let apiServer: http.Server | null = null;
     if (active.has('api')) {
@@ -217,13 +225,7 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
         providerRoutes: (programmeId, currency) => routesFor(config.providers.accounts, programmeId, currency),
         callbackAuthOf: (accountId) => config.providers.accounts.find((a) => a.id === accountId)?.callbackAuth ?? null,
         unsignedCallbacksAccepted: (provider) => config.providers.accounts.some((a) => a.provider === provider && a.callbackAuth.mode !== 'hmac'),
-        statements: {
-          store: statementStore(handle.pool),
-          reads: reconciliationReads(handle.pool),
-          accounts: () => config.providers.accounts.map((a) => ({ id: a.id, currency: a.currency, programmes: a.programmes, statementFormat: defaultStatementFormat[a.provider] })),
-          overdueDays: config.reconciliation.overdueDays,
-          readers: statementReaders,
-        },
+        statements: reconciliation,
         unsignedOrphanBudget: sourceBudget({ requests: config.unsignedCallbacks.orphansPerMinute, bytes: config.unsignedCallbacks.orphanBytesPerMinute, windowMs: 60_000 }),
       });
       const { server, url } = await listen(app, config.http.host, config.http.port);
@@ -320,6 +322,10 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
         lag: () => transport.lag(),
         // Counted where the API runs: one process reports them, not every worker.
         payoutCounts: active.has('api') ? () => persistence.read.payouts.countByState() : null,
+        reconciliationOverdue: active.has('api') ? async () => {
+          const periods = await overdueReconciliations({ ...reconciliation, persistence }, null, new Date());
+          return reconciliation.accounts().map((a) => ({ accountId: a.id, periods: periods.filter((p) => p.accountId === a.id).length }));
+        } : null,
       });
       const served = await serveMetrics(metrics, config.metrics.host, config.metrics.port, logger);
       stops.push(() => served.close());

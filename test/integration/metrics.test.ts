@@ -3,6 +3,7 @@
 // per subscription and the payouts by state, in Prometheus' text format, and no beneficiary data.
 // Real PostgreSQL; the real Kafka broker and the in-process transport.
 import type { Runtime } from '../../src/cli/runtime.js';
+import { expectedMonths, overduePeriods } from '../../src/domain/reconciliation-report.js';
 import { tokenFor } from '../support/auth.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { batchDocument, kenyanPayout, net, setUpProgramme, sign } from '../support/fixtures.js';
@@ -42,6 +43,13 @@ describe.each<TransportKind>(['kafka', 'in-process'])('metrics over %s', (transp
       return body.state === 'completed' ? body : null;
     }, settleTimeoutMs, 'the batch to complete');
 
+    // The account paid 100 days ago as far as reconciliation knows, and has no statement: its full
+    // months that ended more than RECONCILIATION_OVERDUE_DAYS ago are overdue.
+    const paidSince = new Date(Date.now() - 100 * 86_400_000);
+    await database.pool.query("UPDATE payout_attempts SET created_at = $1 WHERE account_id = 'mpesa'", [paidSince]);
+    const overdue = overduePeriods(expectedMonths(paidSince, new Date(), 180), [], new Date(), 10).length;
+    expect(overdue).toBeGreaterThan(0);
+
     const scraped = await fetch(runtime.metricsUrl!);
     expect(scraped.status).toBe(200);
     expect(scraped.headers.get('content-type')).toMatch(/^text\/plain/);
@@ -50,6 +58,7 @@ describe.each<TransportKind>(['kafka', 'in-process'])('metrics over %s', (transp
     expect(sample(text, 'tuma_provider_call_duration_seconds_count{account="mpesa",provider="mpesa",operation="submit"}')).toBe(2);
     expect(sample(text, 'tuma_provider_breaker_state{account="mpesa",provider="mpesa"}')).toBe(0);
     expect(sample(text, 'tuma_payouts{state="paid"}')).toBe(2);
+    expect(sample(text, 'tuma_reconciliation_overdue_periods{account="mpesa"}')).toBe(overdue);
     // Every subscription of the process reports its lag; once the batch is settled nothing is waiting.
     await net.eventually(async () => {
       const again = await (await fetch(runtime.metricsUrl!)).text();

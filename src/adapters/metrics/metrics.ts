@@ -11,6 +11,8 @@ import type { ProviderCallObserver } from '../providers/guarded-provider.js';
 
 /** Payouts by state are counted at most this often (a GROUP BY over the payouts table), whatever the scrape rate. */
 export const payoutCountsCacheMs = 5_000;
+/** Overdue statement periods are computed at most this often (a query per provider account). */
+export const reconciliationOverdueCacheMs = 60_000;
 /** A scrape that takes longer than this is answered 503: metrics never hold a connection open. */
 export const scrapeTimeoutMs = 10_000;
 /** Call latency buckets, in seconds: mobile-money APIs answer in tens of milliseconds to tens of seconds. */
@@ -24,6 +26,8 @@ export interface MetricSources {
   lag: () => Promise<readonly ConsumerLag[]>;
   /** Payouts per stored state, or null when this process does not report them. */
   payoutCounts: (() => Promise<readonly { state: string; count: number }[]>) | null;
+  /** Overdue statement periods per provider account (issue #14), or null when this process does not report them. */
+  reconciliationOverdue?: (() => Promise<readonly { accountId: string; periods: number }[]>) | null;
 }
 
 export interface Metrics {
@@ -84,6 +88,21 @@ export function createMetrics(): Metrics {
       if (!counted || Date.now() - counted.at > payoutCountsCacheMs) counted = { at: Date.now(), rows: await count() };
       this.reset();
       for (const r of counted.rows) this.set({ state: r.state }, r.count);
+    },
+  });
+
+  let overdue: { at: number; rows: readonly { accountId: string; periods: number }[] } | null = null;
+  new Gauge({
+    name: 'tuma_reconciliation_overdue_periods',
+    help: 'Months of a provider account with no statement RECONCILIATION_OVERDUE_DAYS after they ended.',
+    labelNames: ['account'] as const,
+    registers: [registry],
+    async collect() {
+      const count = sources?.reconciliationOverdue;
+      if (!count) return;
+      if (!overdue || Date.now() - overdue.at > reconciliationOverdueCacheMs) overdue = { at: Date.now(), rows: await count() };
+      this.reset();
+      for (const r of overdue.rows) this.set({ account: r.accountId }, r.periods);
     },
   });
 
