@@ -10,6 +10,7 @@ import type { ProgrammePolicy } from '../domain/programme-policy.js';
 import type { ProviderOutcome } from '../domain/provider-outcome.js';
 import type { ProviderId } from '../domain/providers.js';
 import type { ReconciliationClass, StatementLineProblem, StatementRejection } from '../domain/reconciliation.js';
+import type { DecisionAction } from '../domain/reconciliation-decision.js';
 import type { Result } from '../domain/result.js';
 import type { StatementFormat } from '../domain/statement-formats.js';
 import type { Writable } from 'node:stream';
@@ -544,7 +545,38 @@ export interface AdminRepo {
   setPolicy(programmeId: string, policy: ProgrammePolicy): Promise<void>;
 }
 
+/** A finance decision on a reconciliation exception (issue #14 item 6). */
+export interface ReconciliationDecision {
+  readonly decisionId: string;
+  readonly statementId: string;
+  /** `line-<n>`, `payout-<id>`, or `check-<n>` (a balance check of the file). */
+  readonly itemId: string;
+  readonly organisationId: string;
+  readonly action: DecisionAction;
+  readonly comment: string;
+  /** The money it moves (what it posts, or the payout it reverses); 0 for a requery or an acknowledgement. */
+  readonly amountMinor: bigint;
+  readonly state: 'awaiting_approval' | 'applied' | 'rejected';
+  readonly decidedBy: string;
+  readonly decidedAt: Date;
+  readonly checkedBy: string | null;
+  readonly checkedAt: Date | null;
+  readonly checkComment: string | null;
+}
+
+export interface ReconciliationDecisionRepo {
+  /** false when the exception already has a live (awaiting or applied) decision. */
+  insert(d: Omit<ReconciliationDecision, 'decidedAt' | 'checkedBy' | 'checkedAt' | 'checkComment'> & { readonly requestId: string | null }): Promise<boolean>;
+  live(statementId: string, itemId: string): Promise<ReconciliationDecision | null>;
+  /** Locks the decision for the rest of the transaction. */
+  lock(decisionId: string): Promise<ReconciliationDecision | null>;
+  /** An awaiting decision, approved (applied) or rejected by a second finance user. */
+  check(decisionId: string, state: 'applied' | 'rejected', checkedBy: string, comment: string): Promise<void>;
+  ofStatement(statementId: string): Promise<ReconciliationDecision[]>;
+}
+
 export interface Repos {
+  readonly reconciliationDecisions: ReconciliationDecisionRepo;
   readonly admin: AdminRepo;
   readonly ledger: LedgerRepo;
   readonly batches: BatchRepo;
@@ -876,6 +908,8 @@ export interface ReconciliationItem {
   readonly happenedAt: Date;
   /** A timing item's closing statement (a later period's line names its payout). */
   readonly closedBy: string | null;
+  /** Its live decision, if any. */
+  readonly decision: { readonly decisionId: string; readonly action: DecisionAction; readonly state: 'awaiting_approval' | 'applied' } | null;
 }
 
 export interface ReconciliationClassSummary {
@@ -902,6 +936,8 @@ export interface ReconciliationReads {
   /** Statements of the accounts (null: every account), newest period first, a page at a time. */
   statementsOf(accountIds: readonly string[] | null, filter: { from: Date | null; to: Date | null; after: { periodFrom: Date; statementId: string } | null; limit: number }): Promise<StatementRecord[]>;
   classSummary(statementId: string, now: Date): Promise<ReconciliationClassSummary[]>;
+  /** One item by its id (`line-<n>`, `payout-<id>`), or null. */
+  item(statementId: string, itemId: string): Promise<ReconciliationItem | null>;
   items(statementId: string, query: { classes: readonly string[] | null; after: ItemCursor | null; limit: number }): Promise<ReconciliationItem[]>;
   /** The periods the account's statements cover (versions share theirs). */
   coveredPeriods(accountId: string): Promise<{ from: Date; to: Date }[]>;

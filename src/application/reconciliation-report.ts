@@ -78,7 +78,7 @@ function reconciliationView(s: StatementRecord, summary: Awaited<ReturnType<Reco
 /** An item as the API and the export show it: amounts as decimal strings, never beneficiary data. */
 export function itemView(item: ReconciliationItem, currency: string, now: Date) {
   const money = moneyOf(currency);
-  const open = exceptionClasses.includes(item.class) && item.closedBy === null;
+  const open = exceptionClasses.includes(item.class) && item.closedBy === null && item.decision?.state !== 'applied';
   const age = ageDays(item.happenedAt, now);
   return {
     itemId: item.itemId,
@@ -98,6 +98,7 @@ export function itemView(item: ReconciliationItem, currency: string, now: Date) 
     ageDays: open ? age : null,
     ageing: open ? ageingBucketOf(age) : null,
     closedBy: item.closedBy,
+    decision: item.decision,
   };
 }
 

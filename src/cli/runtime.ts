@@ -23,6 +23,7 @@ import { statementStore } from '../adapters/db/reconciliation.repository.js';
 import { reconciliationReads } from '../adapters/db/reconciliation-reads.js';
 import { statementReaders } from '../adapters/statement-readers/index.js';
 import { defaultStatementFormat } from '../domain/statement-formats.js';
+import type { CurrencyCode } from '../domain/currency.js';
 import { overdueReconciliations } from '../application/reconciliation-report.js';
 import { createApp } from '../adapters/http/app.js';
 import { createAuthenticator } from '../adapters/http/auth.js';
@@ -208,6 +209,7 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
       accounts: () => config.providers.accounts.map((a) => ({ id: a.id, currency: a.currency, programmes: a.programmes, statementFormat: defaultStatementFormat[a.provider] })),
       overdueDays: config.reconciliation.overdueDays,
       readers: statementReaders,
+      approvalAbove: (currency: CurrencyCode) => config.reconciliation.approvalAbove[currency] ?? null,
     };
     let apiUrl: string | null = null;
     let apiServer: http.Server | null = null;

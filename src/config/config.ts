@@ -7,7 +7,8 @@ import { parseAllowList, sourceBudgetBytesMax, sourceBudgetRequestsMax } from '.
 import { unauthenticatedOrphanRetentionDefaultMs, unauthenticatedOrphanRetentionMaxMs } from '../application/record-callback.js';
 import { mpesaSecurityCredential } from '../adapters/providers/mpesa/security-credential.js';
 import { checkAccounts, loadProviderAccounts, type ProviderAccount } from './provider-accounts.js';
-import { isCurrencyCode } from '../domain/currency.js';
+import { isCurrencyCode, type CurrencyCode } from '../domain/currency.js';
+import { parseAmount } from '../domain/money.js';
 import { kafkaSessionTimeoutMsDefault, kafkaSessionTimeoutMsMax, kafkaSessionTimeoutMsMin, topicPartitionsDefault, topicPartitionsMax } from '../adapters/kafka/kafka-transport.js';
 import { statusCheckDefaults, statusPollMaxima, submittingStaleAfterDefaultMs, submittingStaleAfterMaxMs } from '../application/poll-status.js';
 import type { FailureReason } from '../domain/provider-outcome.js';
@@ -186,6 +187,25 @@ const envSchema = z.object({
   CALLBACK_ORPHAN_PURGE_INTERVAL_MS: intIn(1_000, limitsMax.orphanPurgeIntervalMs).default(3_600_000),
   // Reconciliation: a provider account's month with no statement this many days after it ends is overdue.
   RECONCILIATION_OVERDUE_DAYS: intIn(1, overdueDaysMax).default(10),
+  // Money a reconciliation decision may move without a second finance user, per currency:
+  // `KES:1000.00,UGX:50000`. A currency not listed: every decision that moves money needs one.
+  RECONCILIATION_APPROVAL_ABOVE: z
+    .string()
+    .max(1_024)
+    .transform((v, ctx) => {
+      const limits: Partial<Record<CurrencyCode, bigint>> = {};
+      for (const part of v.split(',').map((p) => p.trim()).filter((p) => p.length > 0)) {
+        const [code = '', amount = ''] = part.split(':');
+        const minor = isCurrencyCode(code) ? parseAmount(amount, code) : null;
+        if (!minor?.ok || !isCurrencyCode(code) || limits[code] !== undefined) {
+          ctx.addIssue({ code: 'custom', message: `"${part.slice(0, 40)}": CUR:amount (a currency Tuma pays in, once, and a decimal amount of its scale)` });
+          return z.NEVER;
+        }
+        limits[code] = minor.value;
+      }
+      return limits;
+    })
+    .default({}),
 });
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -270,6 +290,8 @@ export interface Config {
   readonly reconciliation: {
     /** Days after a month ends before a provider account without its statement is overdue. */
     readonly overdueDays: number;
+    /** Money (minor units) a decision may move without a second finance user, per currency; absent: none. */
+    readonly approvalAbove: Readonly<Partial<Record<CurrencyCode, bigint>>>;
   };
   readonly unsignedCallbacks: {
     readonly orphansPerMinute: number;
@@ -517,7 +539,7 @@ export function loadConfig(env: Env): Config {
       checksMax: e.STATUS_CHECKS_MAX,
       submittingStaleAfterMs: e.STATUS_SUBMITTING_STALE_AFTER_MS,
     },
-    reconciliation: { overdueDays: e.RECONCILIATION_OVERDUE_DAYS },
+    reconciliation: { overdueDays: e.RECONCILIATION_OVERDUE_DAYS, approvalAbove: e.RECONCILIATION_APPROVAL_ABOVE },
     unsignedCallbacks: {
       orphansPerMinute: e.CALLBACK_UNSIGNED_ORPHANS_PER_MINUTE,
       orphanBytesPerMinute: e.CALLBACK_UNSIGNED_ORPHAN_BYTES_PER_MINUTE,

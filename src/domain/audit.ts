@@ -25,6 +25,8 @@ export const auditActionObjects = {
   'signer_key.revoke': 'signer_key',
   'programme.policy': 'programme',
   'funding.record': 'programme',
+  'reconciliation.decision': 'reconciliation',
+  'reconciliation.approval': 'reconciliation',
 } as const;
 
 export type AuditAction = keyof typeof auditActionObjects;

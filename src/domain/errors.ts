@@ -63,6 +63,10 @@ export const errorCodes = {
   STATEMENT_PERIOD_OVERLAP: { status: 409, message: 'Another statement of this account covers part of this period.' },
   STATEMENT_CURRENCY_MISMATCH: { status: 422, message: 'The statement is in another currency than the provider account.' },
   STATEMENT_FILE_INVALID: { status: 422, message: 'The file is not a valid file of the format; see detail.' },
+  RECONCILIATION_DECISION_INVALID: { status: 422, message: 'The decision is not one this exception can take; see detail.' },
+  RECONCILIATION_ALREADY_DECIDED: { status: 409, message: 'This exception already has a decision, awaiting approval or applied.' },
+  RECONCILIATION_DECISION_NOT_AWAITING: { status: 409, message: 'The decision is not awaiting approval.' },
+  RECONCILIATION_CHECKER_IS_MAKER: { status: 403, message: 'A second finance user approves or rejects a decision, not its maker.' },
   STATEMENT_LINES_INVALID: { status: 422, message: 'Lines of the statement are invalid; see lines. Nothing was stored.' },
 } as const;
 

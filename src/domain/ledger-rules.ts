@@ -4,7 +4,7 @@ import type { CurrencyCode } from './currency.js';
 import { deriveId } from './ids.js';
 import { assert } from './result.js';
 
-export const transferCodes = ['funding', 'float_topup', 'batch_commit', 'payout_paid', 'payout_fee', 'payout_released', 'payout_reversed'] as const;
+export const transferCodes = ['funding', 'float_topup', 'batch_commit', 'payout_paid', 'payout_fee', 'payout_released', 'payout_reversed', 'reconciliation'] as const;
 export type TransferCode = (typeof transferCodes)[number];
 
 /** The side on which an account's balance normally sits: its balance is shown as a positive amount there. */
@@ -72,6 +72,22 @@ export const accounts = {
     normal: 'debit',
     debitsMustNotExceedCredits: false,
     creditsMustNotExceedDebits: true, // fees are charged, never refunded past what was charged
+  }),
+  /** What a provider owes back after reconciliation found it took more than it should (a claim finance pursues). */
+  providerClaims: (organisationId: string, provider: string): AccountSpec => ({
+    key: `provider:${name(provider)}:${id(organisationId)}:claims`,
+    organisationId,
+    normal: 'debit',
+    debitsMustNotExceedCredits: false,
+    creditsMustNotExceedDebits: true, // a claim is settled at most for what was claimed
+  }),
+  /** Differences finance wrote off (or found in its favour) when reconciling: the organisation's, either way. */
+  reconciliationDifferences: (organisationId: string): AccountSpec => ({
+    key: `reconciliation:${id(organisationId)}:differences`,
+    organisationId,
+    normal: 'debit',
+    debitsMustNotExceedCredits: false,
+    creditsMustNotExceedDebits: false,
   }),
 } as const;
 
@@ -217,6 +233,12 @@ export const postings = {
       payoutId: x.payoutId,
     })));
   },
+  /**
+   * A reconciliation decision (domain/reconciliation-decision.ts): one transfer between the
+   * provider's float and the account the decision names, its id derived from the exception.
+   */
+  reconciliationAdjustment: (p: { id: string; currency: CurrencyCode; debit: AccountSpec; credit: AccountSpec; amountMinor: bigint }) =>
+    single(transfer({ id: p.id, currency: p.currency, debit: p.debit, credit: p.credit, amountMinor: p.amountMinor, code: 'reconciliation', batchId: null, payoutId: null })),
   /**
    * A paid payout the provider reversed later: the money is back in the float. The reverse of
    * "paid" (float → batch), then the batch returns it to the programme, as one journal.

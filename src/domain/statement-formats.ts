@@ -412,3 +412,10 @@ export const defaultStatementFormat: Readonly<Record<'mpesa' | 'mtn-momo' | 'air
   airtel: formatKeyOf(airtelStatementCsvV1),
   gsma: formatKeyOf(gsmaStatementEntriesV1),
 };
+
+/** The provider whose float a format's statement is of (`id@version`); a bank's for bank formats. */
+export function providerOfFormat(formatKey: string): StatementFormat['provider'] {
+  const format = statementFormats.get(formatKey) ?? [...statementFormats.values()].find((f) => f.id === formatKey);
+  if (!format) throw new Error(`invariant violated: ${formatKey} is a statement format`);
+  return format.provider;
+}

@@ -44,6 +44,8 @@ export async function startTestApi(
     /** The provider accounts a statement import may name (none: every import answers NOT_FOUND). */
     statementAccounts?: Readonly<Record<string, Omit<StatementAccount, 'statementFormat'> & { statementFormat?: string }>>;
     reconciliationOverdueDays?: number;
+    /** Per currency, money a reconciliation decision moves without a second finance user. */
+    reconciliationApprovalAbove?: Readonly<Record<string, bigint>>;
     /** The API's clock (default: the real one). */
     now?: () => Date;
     /** What the API sees of the database (a fault injected into one port); the test's own `persistence` stays the real one. */
@@ -73,6 +75,7 @@ export async function startTestApi(
       accounts: () => Object.entries(options.statementAccounts ?? {}).map(([id, a]) => ({ id, statementFormat: 'mpesa-org-portal-csv@1', ...a })),
       overdueDays: options.reconciliationOverdueDays ?? 10,
       readers: statementReaders,
+      approvalAbove: (currency) => options.reconciliationApprovalAbove?.[currency] ?? null,
     },
   });
   const problems: string[] = [];

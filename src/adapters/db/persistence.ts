@@ -11,8 +11,10 @@ import { ledgerAuditRepository, ledgerChainRepository } from './ledger-chain.rep
 import { ledgerRepository } from './ledger.repository.js';
 import { callbackRepository, resultRepository } from './outbox.repository.js';
 import { payoutRepository } from './payout.repository.js';
+import { reconciliationDecisionRepository } from './reconciliation-decisions.repository.js';
 
 const repos = (db: DbOrTx, pool?: pg.Pool): Repos => ({
+  reconciliationDecisions: reconciliationDecisionRepository(db),
   admin: adminRepository(db),
   ledger: ledgerRepository(db, pool),
   batches: batchRepository(db),

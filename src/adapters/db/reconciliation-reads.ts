@@ -5,6 +5,7 @@
 import type pg from 'pg';
 import type { ReconciliationItem, ReconciliationReads, ReconciliationClassSummary } from '../../application/ports.js';
 import { exceptionClasses } from '../../domain/reconciliation-report.js';
+import type { DecisionAction } from '../../domain/reconciliation-decision.js';
 import { readStatementRecord, statementSelect, type StatementRow } from './reconciliation.repository.js';
 
 /**
@@ -21,15 +22,22 @@ const atRiskSql = `CASE
   WHEN i.class IN ('paid_not_in_ledger', 'duplicate_at_provider', 'unknown_reference', 'late_reversal') THEN abs(i.statement_minor)
   ELSE 0 END`;
 
-/** Every item of statement $1: lines (part 0, by line) then the payouts no line names (part 1, by id). */
+/**
+ * Every item of statement $1: lines (part 0, by line) then the payouts no line names (part 1, by
+ * id), each with its live decision (awaiting or applied), if any.
+ */
 const itemsCte = `
-items AS (
-  SELECT 0 AS part, l.line_no, NULL::uuid AS item_payout, l.kind, l.class, l.status, l.provider_transaction_id, l.payout_id, l.completed_at,
-    l.withdrawn_minor - l.paid_in_minor AS statement_minor, l.fee_minor, l.ledger_minor, l.ledger_fee_minor, l.completed_at AS happened_at
+raw_items AS (
+  SELECT 0 AS part, l.line_no, NULL::uuid AS item_payout, 'line-' || l.line_no AS item_id, l.kind, l.class, l.status, l.provider_transaction_id, l.payout_id,
+    l.completed_at, l.withdrawn_minor - l.paid_in_minor AS statement_minor, l.fee_minor, l.ledger_minor, l.ledger_fee_minor, l.completed_at AS happened_at
   FROM statement_lines l WHERE l.statement_id = $1
   UNION ALL
-  SELECT 1, NULL, r.payout_id, 'payout', r.class, NULL, NULL, r.payout_id, NULL, NULL, NULL, r.ledger_minor, NULL, s.period_to
+  SELECT 1, NULL, r.payout_id, 'payout-' || r.payout_id, 'payout', r.class, NULL, NULL, r.payout_id, NULL, NULL, NULL, r.ledger_minor, NULL, s.period_to
   FROM reconciliation_payouts r JOIN statements s ON s.id = r.statement_id WHERE r.statement_id = $1
+),
+items AS (
+  SELECT i.*, d.id AS decision_id, d.action AS decision_action, d.state AS decision_state
+  FROM raw_items i LEFT JOIN reconciliation_decisions d ON d.statement_id = $1 AND d.item_id = i.item_id AND d.state <> 'rejected'
 )`;
 
 /** A timing item is closed when a line of a later period's statement names its payout: that statement. */
@@ -42,10 +50,32 @@ interface ItemRow {
   part: number; line_no: number | null; item_payout: string | null; kind: string; class: string; status: string | null;
   provider_transaction_id: string | null; payout_id: string | null; completed_at: Date | null; statement_minor: string | null;
   fee_minor: string | null; ledger_minor: string | null; ledger_fee_minor: string | null; happened_at: Date; at_risk_minor: string;
-  closed_by: string | null;
+  closed_by: string | null; decision_id: string | null; decision_action: DecisionAction | null;
+  decision_state: 'awaiting_approval' | 'applied' | null;
 }
 
 const big = (v: string | null): bigint | null => (v === null ? null : BigInt(v));
+
+function itemOf(r: ItemRow): ReconciliationItem {
+  return {
+    itemId: r.part === 0 ? `line-${r.line_no}` : `payout-${r.item_payout}`,
+    line: r.line_no,
+    kind: r.kind,
+    class: r.class as ReconciliationItem['class'],
+    status: r.status,
+    providerTransactionId: r.provider_transaction_id,
+    payoutId: r.payout_id,
+    completedAt: r.completed_at,
+    statementMinor: big(r.statement_minor),
+    feeMinor: big(r.fee_minor),
+    ledgerMinor: big(r.ledger_minor),
+    ledgerFeeMinor: big(r.ledger_fee_minor),
+    atRiskMinor: BigInt(r.at_risk_minor),
+    happenedAt: r.happened_at,
+    closedBy: r.closed_by,
+    decision: r.decision_id && r.decision_action && r.decision_state ? { decisionId: r.decision_id, action: r.decision_action, state: r.decision_state } : null,
+  };
+}
 
 export function reconciliationReads(pool: pg.Pool): ReconciliationReads {
   return {
@@ -79,7 +109,8 @@ export function reconciliationReads(pool: pg.Pool): ReconciliationReads {
     async classSummary(statementId, now) {
       const { rows } = await pool.query<{ class: string; count: string; statement_minor: string; ledger_minor: string; at_risk_minor: string; open: string; buckets: Record<string, { count: number; atRiskMinor: string }> }>(
         `WITH ${itemsCte},
-         scored AS (SELECT i.class, i.statement_minor, i.ledger_minor, ${atRiskSql} AS at_risk, ${closedBySql} AS closed_by,
+         scored AS (SELECT i.class, i.statement_minor, i.ledger_minor, ${atRiskSql} AS at_risk,
+                      CASE WHEN i.decision_state = 'applied' THEN i.decision_id::text ELSE ${closedBySql}::text END AS closed_by,
                       floor(extract(epoch FROM ($2::timestamptz - i.happened_at)) / 86400)::int AS age FROM items i),
          bucketed AS (SELECT s.*, CASE WHEN s.age <= 7 THEN '0-7' WHEN s.age <= 30 THEN '8-30' WHEN s.age <= 90 THEN '31-90' ELSE '90+' END AS bucket FROM scored s)
          SELECT b.class, count(*)::text AS count, coalesce(sum(b.statement_minor), 0)::text AS statement_minor, coalesce(sum(b.ledger_minor), 0)::text AS ledger_minor,
@@ -101,6 +132,15 @@ export function reconciliationReads(pool: pg.Pool): ReconciliationReads {
       }));
     },
 
+    async item(statementId, itemId) {
+      const { rows } = await pool.query<ItemRow>(
+        `WITH ${itemsCte}
+         SELECT i.*, ${atRiskSql}::text AS at_risk_minor, ${closedBySql} AS closed_by FROM items i WHERE i.item_id = $2`,
+        [statementId, itemId],
+      );
+      return rows[0] ? itemOf(rows[0]) : null;
+    },
+
     async items(statementId, q) {
       const { rows } = await pool.query<ItemRow>(
         `WITH ${itemsCte}
@@ -110,23 +150,7 @@ export function reconciliationReads(pool: pg.Pool): ReconciliationReads {
          ORDER BY i.part, i.line_no, i.item_payout LIMIT $6`,
         [statementId, q.classes, q.after?.part ?? -1, q.after?.line ?? 0, q.after?.payoutId ?? '00000000-0000-0000-0000-000000000000', q.limit],
       );
-      return rows.map((r): ReconciliationItem => ({
-        itemId: r.part === 0 ? `line-${r.line_no}` : `payout-${r.item_payout}`,
-        line: r.line_no,
-        kind: r.kind,
-        class: r.class as ReconciliationItem['class'],
-        status: r.status,
-        providerTransactionId: r.provider_transaction_id,
-        payoutId: r.payout_id,
-        completedAt: r.completed_at,
-        statementMinor: big(r.statement_minor),
-        feeMinor: big(r.fee_minor),
-        ledgerMinor: big(r.ledger_minor),
-        ledgerFeeMinor: big(r.ledger_fee_minor),
-        atRiskMinor: BigInt(r.at_risk_minor),
-        happenedAt: r.happened_at,
-        closedBy: r.closed_by,
-      }));
+      return rows.map(itemOf);
     },
 
     async coveredPeriods(accountId) {

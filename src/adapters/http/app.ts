@@ -16,13 +16,16 @@ import { approveBatch } from '../../application/approve-batch.js';
 import { decideHeldPayout, parseDecisionBody } from '../../application/decide-held-payout.js';
 import { importReconciliation, type StatementAccount } from '../../application/import-reconciliation.js';
 import {
+  checkReconciliationDecision, decideReconciliationItem, decisionView, parseApprovalRequest, parseDecisionRequest, type DecideReconciliationDeps,
+} from '../../application/decide-reconciliation.js';
+import {
   getReconciliation, listReconciliationItems, listReconciliations, overdueReconciliations, reconciliationCsv, statementForExport,
   type ItemsQuery, type ReconciliationReportDeps,
 } from '../../application/reconciliation-report.js';
 import type { ImportedStatement, ImportStatementDeps } from '../../application/reconcile.js';
 import type { ReconciliationReads, StatementStore } from '../../application/ports.js';
 import { formatAmount } from '../../domain/money.js';
-import { isCurrencyCode } from '../../domain/currency.js';
+import { isCurrencyCode, type CurrencyCode } from '../../domain/currency.js';
 import { cancelBatch, parseCancelBody } from '../../application/cancel-batch.js';
 import { getBatchView, getPayout, listBatchPayouts, parsePayoutState, payoutsPageMax } from '../../application/queries.js';
 import { recordAuthenticatedCallback, recordCallback, recordUnconfirmedCallback, type CallbackRoute, type ParsedCallback } from '../../application/record-callback.js';
@@ -64,6 +67,8 @@ export interface ApiDeps extends SubmitBatchDeps {
     readonly accounts: () => readonly (StatementAccount & { readonly id: string })[];
     readonly overdueDays: number;
     readonly readers?: ImportStatementDeps['readers'];
+    /** Money a reconciliation decision may move without a second finance user (minor units); null: none. */
+    readonly approvalAbove: (currency: CurrencyCode) => bigint | null;
   };
 }
 const isoDay = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/;
@@ -331,6 +336,43 @@ export function createApp(deps: ApiDeps): express.Express {
     const page = await listReconciliationItems(report, callerOf(req), id, q.value, deps.now());
     if (!page.ok) return sendRejection(res, page.error);
     res.json(page.value);
+  }));
+  const reconciliationDeciders = requireRole(deps.authenticate, 'finance', 'admin');
+  const decideDeps = (): DecideReconciliationDeps | null => {
+    const report = reportDeps();
+    return report && deps.statements ? { ...report, approvalAbove: deps.statements.approvalAbove, now: deps.now } : null;
+  };
+  app.post('/v1/reconciliations/decisions/:decisionId/approval', reconciliationDeciders, smallJson, route(async (req, res) => {
+    const decide = decideDeps();
+    const id = uuidParam(req.params.decisionId);
+    if (!decide || !id) return sendRejection(res, reject(decide ? 'NOT_FOUND' : 'SERVICE_UNAVAILABLE'));
+    const body = parseApprovalRequest(req.body);
+    if (!body.ok) return sendRejection(res, body.error);
+    const result = await checkReconciliationDecision(decide, callerOf(req), id, body.value, String(req.id));
+    if (!result.ok) return sendRejection(res, result.error);
+    req.log.info({ decisionId: id, state: result.value.state }, 'reconciliation decision checked');
+    res.json(result.value);
+  }));
+  app.get('/v1/reconciliations/:statementId/decisions', reconciliationReaders, route(async (req, res) => {
+    const report = reportDeps();
+    const id = uuidParam(req.params.statementId);
+    if (!report || !id) return sendRejection(res, reject(report ? 'NOT_FOUND' : 'SERVICE_UNAVAILABLE'));
+    const statement = await statementForExport(report, callerOf(req), id);
+    if (!statement) return sendRejection(res, reject('NOT_FOUND'));
+    const decisions = await deps.persistence.read.reconciliationDecisions.ofStatement(id);
+    res.json({ decisions: decisions.map((d) => decisionView(d, statement.currency)) });
+  }));
+  app.post('/v1/reconciliations/:statementId/items/:itemId/decisions', reconciliationDeciders, smallJson, route(async (req, res) => {
+    const decide = decideDeps();
+    const id = uuidParam(req.params.statementId);
+    const itemId = String(req.params.itemId);
+    if (!decide || !id || itemId.length > 64) return sendRejection(res, reject(decide ? 'NOT_FOUND' : 'SERVICE_UNAVAILABLE'));
+    const body = parseDecisionRequest(req.body);
+    if (!body.ok) return sendRejection(res, body.error);
+    const result = await decideReconciliationItem(decide, callerOf(req), id, itemId, body.value, String(req.id));
+    if (!result.ok) return sendRejection(res, result.error);
+    req.log.info({ statementId: id, itemId, action: result.value.action, state: result.value.state }, 'reconciliation decision');
+    res.status(201).json(result.value);
   }));
   app.get('/v1/reconciliations/:statementId/report.csv', reconciliationReaders, route(async (req, res) => {
     const report = reportDeps();
