@@ -65,8 +65,7 @@ async function exceptionOf(deps: DecideReconciliationDeps, statement: StatementR
   const check = /^check-([0-9]{1,9})$/.exec(itemId);
   if (check) {
     const n = Number(check[1]);
-    const total = statement.balances.total && !statement.balances.total.ok ? 1 : 0;
-    if (n < 0 || n >= total + statement.balances.breaks.length) return err(reject('NOT_FOUND', 'no such balance check'));
+    if (!(await deps.reads.checks(statement.statementId)).some((c) => c.checkNo === n)) return err(reject('NOT_FOUND', 'no such balance check'));
     return ok({ statementId: statement.statementId, itemId, class: 'balance_check', kind: null, statementMinor: null, feeMinor: null, ledgerMinor: null, ledgerFeeMinor: null, payoutId: null });
   }
   const item = await deps.reads.item(statement.statementId, itemId);

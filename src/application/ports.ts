@@ -936,6 +936,10 @@ export interface ReconciliationReads {
   /** Statements of the accounts (null: every account), newest period first, a page at a time. */
   statementsOf(accountIds: readonly string[] | null, filter: { from: Date | null; to: Date | null; after: { periodFrom: Date; statementId: string } | null; limit: number }): Promise<StatementRecord[]>;
   classSummary(statementId: string, now: Date): Promise<ReconciliationClassSummary[]>;
+  /** The file's failed balance checks (`check-<checkNo>`), each with whether a decision acknowledged it. */
+  checks(statementId: string): Promise<{ checkNo: number; kind: 'balance_total' | 'running_balance'; line: number | null; expectedMinor: bigint; actualMinor: bigint; acknowledged: boolean }[]>;
+  /** SHA-256 (hex) of the reconciliation's result: every item, check and applied decision in a fixed order. */
+  resultSha256(statementId: string): Promise<string>;
   /** One item by its id (`line-<n>`, `payout-<id>`), or null. */
   item(statementId: string, itemId: string): Promise<ReconciliationItem | null>;
   items(statementId: string, query: { classes: readonly string[] | null; after: ItemCursor | null; limit: number }): Promise<ReconciliationItem[]>;

@@ -44,21 +44,35 @@ async function visibleStatement(deps: ReconciliationReportDeps, caller: Actor, s
 const moneyOf = (currency: string) => (minor: bigint): string => (isCurrencyCode(currency) ? formatAmount(minor, currency as CurrencyCode) : minor.toString());
 
 /** A statement as finance reads it: its record, and each class's figures. */
-export async function getReconciliation(deps: ReconciliationReportDeps, caller: Actor, statementId: string, now: Date): Promise<Result<ReturnType<typeof reconciliationView>, Rejection>> {
-  const statement = await visibleStatement(deps, caller, statementId);
-  if (!statement) return err(reject('NOT_FOUND'));
-  return ok(reconciliationView(statement, await deps.reads.classSummary(statementId, now)));
+export interface ReconciliationReport extends ReturnType<typeof reconciliationView> {
+  /** No exception open and every failed balance check acknowledged. */
+  readonly closed: boolean;
+  /** The result's hash, once closed: the same stored reconciliation always hashes the same. */
+  readonly resultSha256: string | null;
+  readonly checks: readonly { itemId: string; kind: string; line: number | null; expected: string; actual: string; acknowledged: boolean }[];
 }
 
-function reconciliationView(s: StatementRecord, summary: Awaited<ReturnType<ReconciliationReads['classSummary']>>) {
+export async function getReconciliation(deps: ReconciliationReportDeps, caller: Actor, statementId: string, now: Date): Promise<Result<ReconciliationReport, Rejection>> {
+  const statement = await visibleStatement(deps, caller, statementId);
+  if (!statement) return err(reject('NOT_FOUND'));
+  const summary = await deps.reads.classSummary(statementId, now);
+  const checks = await deps.reads.checks(statementId);
+  const open = summary.reduce((n, c) => n + c.open, 0);
+  // Breaks past the ones stored are counted, never acknowledged: such a file cannot close (import a corrected version).
+  const openChecks = checks.filter((c) => !c.acknowledged).length + Math.max(0, statement.balances.runningBreaks - statement.balances.breaks.length);
+  const closed = open === 0 && openChecks === 0;
+  return ok({ ...reconciliationView(statement, summary, openChecks), closed, resultSha256: closed ? await deps.reads.resultSha256(statementId) : null,
+    checks: checks.map((c) => ({ itemId: `check-${c.checkNo}`, kind: c.kind, line: c.line, expected: moneyOf(statement.currency)(c.expectedMinor), actual: moneyOf(statement.currency)(c.actualMinor), acknowledged: c.acknowledged })) });
+}
+
+function reconciliationView(s: StatementRecord, summary: Awaited<ReturnType<ReconciliationReads['classSummary']>>, openChecks: number) {
   const money = moneyOf(s.currency);
   const open = summary.reduce((n, c) => n + c.open, 0);
-  const balanceExceptions = (s.balances.total && !s.balances.total.ok ? 1 : 0) + s.balances.runningBreaks;
   return {
     statementId: s.statementId,
     exceptions: {
       open,
-      balanceChecks: balanceExceptions,
+      balanceChecks: openChecks,
       urgent: summary.filter((c) => urgentClasses.includes(c.class)).reduce((n, c) => n + c.open, 0),
       atRisk: money(summary.filter((c) => exceptionClasses.includes(c.class)).reduce((n, c) => n + c.atRiskMinor, 0n)),
     },

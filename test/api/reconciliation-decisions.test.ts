@@ -20,7 +20,7 @@ let ids: Map<string, string>;
 let statementId: string;
 
 beforeAll(async () => {
-  api = await startTestApi({ statementAccounts: { 'mpesa-ke': { currency: 'KES', programmes: '*' } }, reconciliationApprovalAbove: { KES: 50_00n } });
+  api = await startTestApi({ statementAccounts: { 'mpesa-ke': { currency: 'KES', programmes: '*' }, 'mpesa-broken': { currency: 'KES', programmes: '*' } }, reconciliationApprovalAbove: { KES: 50_00n } });
   s = await setUpProgramme(api.persistence, 1_000_00n);
   ids = await insertPayouts(api.database.pool, s, [
     { receipt: 'RCP0001', amountMinor: 10000n, state: 'paid', accountId: 'mpesa-ke' },
@@ -154,5 +154,43 @@ describe('deciding exceptions', () => {
     const view = await request(api.app).get(`/v1/reconciliations/${statementId}`).set('authorization', await bearer(s.organisationId, 'finance'));
     // 10 exceptions, 5 resolved (claim, fee, reversal, duplicate, requery).
     expect(view.body.exceptions.open).toBe(5);
+  });
+
+  it('when every exception is decided, then the reconciliation is closed and its result hash is the same each time it is read', async () => {
+    for (const [itemId, action] of [['line-12', 'write_off'], ['line-13', 'requery'], ['line-14', 'requery'], ['line-15', 'acknowledge'], ['line-16', 'acknowledge']] as const) {
+      const res = await decide(itemId, { action, comment: 'closing May' });
+      expect({ itemId, status: res.status, state: res.body.state }).toEqual({ itemId, status: 201, state: 'applied' });
+    }
+    const read = async () => (await request(api.app).get(`/v1/reconciliations/${statementId}`).set('authorization', await bearer(s.organisationId, 'finance'))).body;
+    const first = await read();
+    expect(first.exceptions.open).toBe(0);
+    expect([first.closed, first.resultSha256]).toEqual([true, expect.stringMatching(/^[0-9a-f]{64}$/)]);
+    expect((await read()).resultSha256).toBe(first.resultSha256);
+  });
+
+  it('when the file\'s own balances do not add up, then the failed check is an exception until acknowledged, and only acknowledged', async () => {
+    // One top-up line; the header's closing balance is 1.00 short of opening + lines.
+    const broken = [
+      'Account Holder:,TUMA', 'Short Code:,600001', 'Account:,Utility Account', 'Time Period:,From 01-05-2026 00:00:00 To 31-05-2026 23:59:59',
+      'Opening Balance:,"1,000.00",Closing Balance:,"1,099.00"',
+      'Receipt No.,Completion Time,Initiation Time,Details,Transaction Status,Paid In,Withdrawn,Balance,Balance Confirmed,Reason Type,Other Party Info,Linked Transaction ID,A/C No.',
+      'TOP0001,02-05-2026 09:00:00,02-05-2026 09:00:00,Funds Transfer,Completed,100.00,,"1,100.00","1,100.00",Organization Account Funds Transfer,,,',
+      '',
+    ].join('\r\n');
+    const imported = await request(api.app).post(`/v1/reconciliations?account=mpesa-broken&${may}`).set('authorization', await bearer(s.organisationId, 'finance'))
+      .set('content-type', 'text/csv').send(Buffer.from(broken));
+    expect(imported.status).toBe(201);
+    const id = imported.body.statementId as string;
+    expect(imported.body.balances.total).toEqual({ expectedClosing: '1100.00', closing: '1099.00', ok: false });
+    const read = async () => (await request(api.app).get(`/v1/reconciliations/${id}`).set('authorization', await bearer(s.organisationId, 'finance'))).body;
+    const before = await read();
+    expect([before.closed, before.exceptions.balanceChecks, before.checks]).toEqual([false, 1, [{ itemId: 'check-0', kind: 'balance_total', line: null, expected: '1100.00', actual: '1099.00', acknowledged: false }]]);
+    const url = `/v1/reconciliations/${id}/items/check-0/decisions`;
+    const write = await request(api.app).post(url).set('authorization', await bearer(s.organisationId, 'finance')).send({ action: 'write_off', comment: 'x' });
+    expect({ status: write.status, code: write.body.error?.code }).toEqual({ status: 422, code: 'RECONCILIATION_DECISION_INVALID' });
+    const ack = await request(api.app).post(url).set('authorization', await bearer(s.organisationId, 'finance')).send({ action: 'acknowledge', comment: 'Safaricom to correct the header' });
+    expect(ack.body.state).toBe('applied');
+    const after = await read();
+    expect([after.closed, after.exceptions.balanceChecks, after.checks[0].acknowledged]).toEqual([true, 0, true]);
   });
 });

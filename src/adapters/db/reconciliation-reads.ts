@@ -153,6 +153,34 @@ export function reconciliationReads(pool: pg.Pool): ReconciliationReads {
       return rows.map(itemOf);
     },
 
+    async checks(statementId) {
+      const { rows } = await pool.query<{ check_no: number; kind: 'balance_total' | 'running_balance'; line_no: number | null; expected_minor: string; actual_minor: string; acknowledged: boolean }>(
+        `SELECT c.check_no, c.kind, c.line_no, c.expected_minor::text, c.actual_minor::text,
+           EXISTS (SELECT 1 FROM reconciliation_decisions d WHERE d.statement_id = c.statement_id AND d.item_id = 'check-' || c.check_no AND d.state = 'applied') AS acknowledged
+         FROM statement_checks c WHERE c.statement_id = $1 ORDER BY c.check_no`, [statementId]);
+      return rows.map((r) => ({ checkNo: r.check_no, kind: r.kind, line: r.line_no, expectedMinor: BigInt(r.expected_minor), actualMinor: BigInt(r.actual_minor), acknowledged: r.acknowledged }));
+    },
+
+    async resultSha256(statementId) {
+      // Every item with its class, figures and applied decision, and every check with its
+      // acknowledgement, in a fixed order: the same stored reconciliation always hashes the same.
+      const { rows } = await pool.query<{ hash: string }>(
+        `WITH ${itemsCte},
+         text_lines AS (
+           SELECT 0 AS part, i.part AS sub, i.line_no AS n, i.item_payout AS p,
+             concat_ws('|', i.item_id, i.class, i.statement_minor, i.fee_minor, i.ledger_minor, i.ledger_fee_minor,
+               CASE WHEN i.decision_state = 'applied' THEN i.decision_action END) AS t
+           FROM items i
+           UNION ALL
+           SELECT 1, 0, c.check_no, NULL, concat_ws('|', 'check-' || c.check_no, c.kind, c.line_no, c.expected_minor, c.actual_minor,
+             (SELECT d.action FROM reconciliation_decisions d WHERE d.statement_id = $1 AND d.item_id = 'check-' || c.check_no AND d.state = 'applied'))
+           FROM statement_checks c WHERE c.statement_id = $1
+         )
+         SELECT encode(sha256(convert_to(coalesce(string_agg(t, E'\n' ORDER BY part, sub, n, p), ''), 'UTF8')), 'hex') AS hash FROM text_lines`,
+        [statementId]);
+      return rows[0]?.hash ?? '';
+    },
+
     async coveredPeriods(accountId) {
       const { rows } = await pool.query<{ period_from: Date; period_to: Date }>(
         'SELECT DISTINCT period_from, period_to FROM statements WHERE account_id = $1 ORDER BY period_from', [accountId]);

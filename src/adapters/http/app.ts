@@ -325,7 +325,7 @@ export function createApp(deps: ApiDeps): express.Express {
     const view = await getReconciliation(report, callerOf(req), id, deps.now());
     if (!view.ok) return sendRejection(res, view.error);
     const { replayed: _r, ...record } = statementView({ ...statement, replayed: false });
-    res.json({ ...record, exceptions: view.value.exceptions, classReport: view.value.classes });
+    res.json({ ...record, exceptions: view.value.exceptions, classReport: view.value.classes, checks: view.value.checks, closed: view.value.closed, resultSha256: view.value.resultSha256 });
   }));
   app.get('/v1/reconciliations/:statementId/items', reconciliationReaders, route(async (req, res) => {
     const report = reportDeps();
