@@ -22,14 +22,23 @@ import { exceptionClasses } from '../domain/reconciliation-report.js';
 import { assert, err, ok, type Result } from '../domain/result.js';
 import { providerOfFormat } from '../domain/statement-formats.js';
 import { appendAudit } from './audit.js';
-import type { Actor, ReconciliationDecision, Repos, StatementRecord } from './ports.js';
-import { statementForExport, type ReconciliationReportDeps } from './reconciliation-report.js';
+import type { Actor, ItemCursor, ReconciliationDecision, Repos, StatementRecord } from './ports.js';
+import { itemCursorOf, statementForExport, type ReconciliationReportDeps } from './reconciliation-report.js';
 
 export interface DecideReconciliationDeps extends ReconciliationReportDeps {
   /** Money a decision may move without a second finance user, per currency (minor units); absent: none. */
   readonly approvalAbove: (currency: CurrencyCode) => bigint | null;
+  /** A difference Tuma writes off by itself, per currency (minor units); absent or 0: none (the default). */
+  readonly tolerance?: (currency: CurrencyCode) => bigint | null;
   readonly now: () => Date;
 }
+
+/** The actor of decisions Tuma makes by itself (a difference within the configured tolerance). */
+export const toleranceActor = 'tuma:tolerance';
+/** Classes a tolerance applies to: a difference of amount or fee on a payout Tuma knows. */
+const toleratedClasses = ['amount_over', 'amount_under', 'fee_mismatch'] as const;
+/** Items read per page while looking for differences within the tolerance. */
+const tolerancePage = 1_000;
 
 export interface DecisionRequest {
   readonly action: DecisionAction;
@@ -136,8 +145,8 @@ async function apply(tx: Repos, deps: DecideReconciliationDeps, statement: State
   return ok(undefined);
 }
 
-/** POST /v1/reconciliations/{statementId}/items/{itemId}/decisions. */
-export async function decideReconciliationItem(deps: DecideReconciliationDeps, actor: Actor, statementId: string, itemId: string, request: DecisionRequest, requestId: string | null): Promise<Result<DecisionView, Rejection>> {
+/** POST /v1/reconciliations/{statementId}/items/{itemId}/decisions. `system`: Tuma decides by its own configured rule (no checker). */
+export async function decideReconciliationItem(deps: DecideReconciliationDeps, actor: Actor, statementId: string, itemId: string, request: DecisionRequest, requestId: string | null, system = false): Promise<Result<DecisionView, Rejection>> {
   const statement = await statementForExport(deps, actor, statementId);
   if (!statement) return err(reject('NOT_FOUND'));
   const exception = await exceptionOf(deps, statement, itemId);
@@ -149,7 +158,7 @@ export async function decideReconciliationItem(deps: DecideReconciliationDeps, a
   if (!dry.ok) return err(reject('RECONCILIATION_DECISION_INVALID', dry.error));
   const amountMinor = decisionAmountMinor(e, request.action);
   const limit = deps.approvalAbove(statement.currency);
-  const needsChecker = amountMinor > 0n && (limit === null || amountMinor > limit);
+  const needsChecker = !system && amountMinor > 0n && (limit === null || amountMinor > limit);
   const decisionId = randomUUID();
   const currency = statement.currency;
   const done = await deps.persistence.transaction(async (tx) => {
@@ -201,4 +210,31 @@ export async function checkReconciliationDecision(deps: DecideReconciliationDeps
   const after = await deps.persistence.read.reconciliationDecisions.lock(decisionId);
   if (!after) throw new Error(`invariant violated: decision ${decisionId} vanished`);
   return ok(decisionView(after, statement.currency));
+}
+
+/**
+ * After an import: every difference of amount or fee within the currency's tolerance is written
+ * off by Tuma itself (to the organisation's reconciliation differences, one transfer per item,
+ * audited as `tuma:tolerance`). With no tolerance configured (the default) nothing happens.
+ * Returns how many items were resolved.
+ */
+export async function resolveWithinTolerance(deps: DecideReconciliationDeps, caller: Actor, statement: StatementRecord): Promise<number> {
+  if (!isCurrencyCode(statement.currency)) return 0;
+  const tolerance = deps.tolerance?.(statement.currency) ?? null;
+  if (tolerance === null || tolerance <= 0n) return 0;
+  const actor: Actor = { ...caller, subject: toleranceActor };
+  let resolved = 0;
+  let after: ItemCursor | null = null;
+  for (;;) {
+    const page = await deps.reads.items(statement.statementId, { classes: toleratedClasses, after, limit: tolerancePage });
+    for (const item of page) {
+      if (item.decision !== null || item.atRiskMinor === 0n || item.atRiskMinor > tolerance) continue;
+      const comment = `within the tolerance of ${formatAmount(tolerance, statement.currency)} ${statement.currency}`;
+      const done = await decideReconciliationItem(deps, actor, statement.statementId, item.itemId, { action: 'write_off', comment }, null, true);
+      // A difference the ledger refuses to write off stays open for finance, as it is.
+      if (done.ok) resolved += 1;
+    }
+    if (page.length < tolerancePage) return resolved;
+    after = itemCursorOf(page[page.length - 1]!.itemId);
+  }
 }

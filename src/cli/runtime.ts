@@ -210,6 +210,7 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
       overdueDays: config.reconciliation.overdueDays,
       readers: statementReaders,
       approvalAbove: (currency: CurrencyCode) => config.reconciliation.approvalAbove[currency] ?? null,
+      tolerance: (currency: CurrencyCode) => config.reconciliation.tolerance[currency] ?? null,
     };
     let apiUrl: string | null = null;
     let apiServer: http.Server | null = null;

@@ -58,6 +58,25 @@ const port = intIn(0, 65_535);
 const url = z.url({ protocol: /^(https?|postgres(ql)?)$/, error: 'must be a URL' });
 const secret = z.string().min(1, 'must not be empty');
 
+/** `KES:1000.00,UGX:50000`: an amount per currency (each once, at its scale), in minor units. */
+const currencyAmounts = z
+  .string()
+  .max(1_024)
+  .transform((v, ctx) => {
+    const limits: Partial<Record<CurrencyCode, bigint>> = {};
+    for (const part of v.split(',').map((p) => p.trim()).filter((p) => p.length > 0)) {
+      const [code = '', amount = ''] = part.split(':');
+      const minor = isCurrencyCode(code) ? parseAmount(amount, code) : null;
+      if (!minor?.ok || !isCurrencyCode(code) || limits[code] !== undefined) {
+        ctx.addIssue({ code: 'custom', message: `"${part.slice(0, 40)}": CUR:amount (a currency Tuma pays in, once, and a decimal amount of its scale)` });
+        return z.NEVER;
+      }
+      limits[code] = minor.value;
+    }
+    return limits;
+  })
+  .default({});
+
 const envSchema = z.object({
   TUMA_DEV_MODE: bool.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -189,23 +208,10 @@ const envSchema = z.object({
   RECONCILIATION_OVERDUE_DAYS: intIn(1, overdueDaysMax).default(10),
   // Money a reconciliation decision may move without a second finance user, per currency:
   // `KES:1000.00,UGX:50000`. A currency not listed: every decision that moves money needs one.
-  RECONCILIATION_APPROVAL_ABOVE: z
-    .string()
-    .max(1_024)
-    .transform((v, ctx) => {
-      const limits: Partial<Record<CurrencyCode, bigint>> = {};
-      for (const part of v.split(',').map((p) => p.trim()).filter((p) => p.length > 0)) {
-        const [code = '', amount = ''] = part.split(':');
-        const minor = isCurrencyCode(code) ? parseAmount(amount, code) : null;
-        if (!minor?.ok || !isCurrencyCode(code) || limits[code] !== undefined) {
-          ctx.addIssue({ code: 'custom', message: `"${part.slice(0, 40)}": CUR:amount (a currency Tuma pays in, once, and a decimal amount of its scale)` });
-          return z.NEVER;
-        }
-        limits[code] = minor.value;
-      }
-      return limits;
-    })
-    .default({}),
+  RECONCILIATION_APPROVAL_ABOVE: currencyAmounts,
+  // A difference of amount or fee Tuma writes off by itself (to the organisation's reconciliation
+  // differences, audited): `KES:1.00`. A currency not listed: none, every difference is finance's.
+  RECONCILIATION_TOLERANCE: currencyAmounts,
 });
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -292,6 +298,8 @@ export interface Config {
     readonly overdueDays: number;
     /** Money (minor units) a decision may move without a second finance user, per currency; absent: none. */
     readonly approvalAbove: Readonly<Partial<Record<CurrencyCode, bigint>>>;
+    /** A difference Tuma writes off by itself, per currency (minor units); absent: none. */
+    readonly tolerance: Readonly<Partial<Record<CurrencyCode, bigint>>>;
   };
   readonly unsignedCallbacks: {
     readonly orphansPerMinute: number;
@@ -539,7 +547,7 @@ export function loadConfig(env: Env): Config {
       checksMax: e.STATUS_CHECKS_MAX,
       submittingStaleAfterMs: e.STATUS_SUBMITTING_STALE_AFTER_MS,
     },
-    reconciliation: { overdueDays: e.RECONCILIATION_OVERDUE_DAYS, approvalAbove: e.RECONCILIATION_APPROVAL_ABOVE },
+    reconciliation: { overdueDays: e.RECONCILIATION_OVERDUE_DAYS, approvalAbove: e.RECONCILIATION_APPROVAL_ABOVE, tolerance: e.RECONCILIATION_TOLERANCE },
     unsignedCallbacks: {
       orphansPerMinute: e.CALLBACK_UNSIGNED_ORPHANS_PER_MINUTE,
       orphanBytesPerMinute: e.CALLBACK_UNSIGNED_ORPHAN_BYTES_PER_MINUTE,

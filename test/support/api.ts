@@ -46,6 +46,7 @@ export async function startTestApi(
     reconciliationOverdueDays?: number;
     /** Per currency, money a reconciliation decision moves without a second finance user. */
     reconciliationApprovalAbove?: Readonly<Record<string, bigint>>;
+    reconciliationTolerance?: Readonly<Record<string, bigint>>;
     /** The API's clock (default: the real one). */
     now?: () => Date;
     /** What the API sees of the database (a fault injected into one port); the test's own `persistence` stays the real one. */
@@ -76,6 +77,7 @@ export async function startTestApi(
       overdueDays: options.reconciliationOverdueDays ?? 10,
       readers: statementReaders,
       approvalAbove: (currency) => options.reconciliationApprovalAbove?.[currency] ?? null,
+      tolerance: (currency) => options.reconciliationTolerance?.[currency] ?? null,
     },
   });
   const problems: string[] = [];

@@ -16,7 +16,7 @@ import { approveBatch } from '../../application/approve-batch.js';
 import { decideHeldPayout, parseDecisionBody } from '../../application/decide-held-payout.js';
 import { importReconciliation, type StatementAccount } from '../../application/import-reconciliation.js';
 import {
-  checkReconciliationDecision, decideReconciliationItem, decisionView, parseApprovalRequest, parseDecisionRequest, type DecideReconciliationDeps,
+  checkReconciliationDecision, decideReconciliationItem, decisionView, parseApprovalRequest, parseDecisionRequest, resolveWithinTolerance, type DecideReconciliationDeps,
 } from '../../application/decide-reconciliation.js';
 import {
   getReconciliation, listReconciliationItems, listReconciliations, overdueReconciliations, reconciliationCsv, statementForExport,
@@ -69,6 +69,8 @@ export interface ApiDeps extends SubmitBatchDeps {
     readonly readers?: ImportStatementDeps['readers'];
     /** Money a reconciliation decision may move without a second finance user (minor units); null: none. */
     readonly approvalAbove: (currency: CurrencyCode) => bigint | null;
+    /** A difference Tuma writes off by itself (minor units); null: none. */
+    readonly tolerance?: (currency: CurrencyCode) => bigint | null;
   };
 }
 const isoDay = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/;
@@ -293,7 +295,9 @@ export function createApp(deps: ApiDeps): express.Express {
     const accountOf = (id: string) => statements.accounts().find((a) => a.id === id) ?? null;
     const result = await importReconciliation({ ...statements, accountOf, persistence: deps.persistence, vault: deps.vault }, callerOf(req), query.value, req);
     if (!result.ok) return sendRejection(res, result.error);
-    req.log.info({ statementId: result.value.statementId, account: result.value.accountId, lines: result.value.linesTotal, replayed: result.value.replayed }, 'statement imported');
+    const decide = decideDeps();
+    const tolerated = decide && !result.value.replayed ? await resolveWithinTolerance(decide, callerOf(req), result.value) : 0;
+    req.log.info({ statementId: result.value.statementId, account: result.value.accountId, lines: result.value.linesTotal, replayed: result.value.replayed, tolerated }, 'statement imported');
     res.status(result.value.replayed ? 200 : 201).json(statementView(result.value));
   }));
 
@@ -340,7 +344,7 @@ export function createApp(deps: ApiDeps): express.Express {
   const reconciliationDeciders = requireRole(deps.authenticate, 'finance', 'admin');
   const decideDeps = (): DecideReconciliationDeps | null => {
     const report = reportDeps();
-    return report && deps.statements ? { ...report, approvalAbove: deps.statements.approvalAbove, now: deps.now } : null;
+    return report && deps.statements ? { ...report, approvalAbove: deps.statements.approvalAbove, ...(deps.statements.tolerance ? { tolerance: deps.statements.tolerance } : {}), now: deps.now } : null;
   };
   app.post('/v1/reconciliations/decisions/:decisionId/approval', reconciliationDeciders, smallJson, route(async (req, res) => {
     const decide = decideDeps();
