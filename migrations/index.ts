@@ -16,6 +16,7 @@ import * as m0012 from './0012-audit-log.js';
 import * as m0013 from './0013-reconciliation.js';
 import * as m0014 from './0014-reconciliation-classes.js';
 import * as m0015 from './0015-reconciliation-decisions.js';
+import * as m0017 from './0017-reconciliation-float.js';
 
 export const migrations: Record<string, Migration> = {
   '0001-foundation': m0001,
@@ -33,4 +34,5 @@ export const migrations: Record<string, Migration> = {
   '0013-reconciliation': m0013,
   '0014-reconciliation-classes': m0014,
   '0015-reconciliation-decisions': m0015,
+  '0017-reconciliation-float': m0017,
 };

@@ -822,6 +822,11 @@ export interface StatementBalanceCheck {
   readonly breaks: readonly { readonly line: number; readonly expectedMinor: bigint; readonly balanceMinor: bigint }[];
 }
 
+/** The provider's closing balance against the ledger's float at the cut-off (issue #14 item 4). */
+export type StatementFloatCheck =
+  | { readonly state: 'ok' | 'mismatch'; readonly ledgerFloatMinor: bigint; readonly closingMinor: bigint }
+  | { readonly state: 'not_comparable'; readonly note: string };
+
 /** What changed between two versions of a period's statement, by transaction id and kind. */
 export interface StatementDiff {
   readonly previousId: string;
@@ -937,7 +942,15 @@ export interface ReconciliationReads {
   statementsOf(accountIds: readonly string[] | null, filter: { from: Date | null; to: Date | null; after: { periodFrom: Date; statementId: string } | null; limit: number }): Promise<StatementRecord[]>;
   classSummary(statementId: string, now: Date): Promise<ReconciliationClassSummary[]>;
   /** The file's failed balance checks (`check-<checkNo>`), each with whether a decision acknowledged it. */
-  checks(statementId: string): Promise<{ checkNo: number; kind: 'balance_total' | 'running_balance'; line: number | null; expectedMinor: bigint; actualMinor: bigint; acknowledged: boolean }[]>;
+  checks(statementId: string): Promise<{ checkNo: number; kind: 'balance_total' | 'running_balance' | 'float_balance'; line: number | null; expectedMinor: bigint; actualMinor: bigint; acknowledged: boolean }[]>;
+  /**
+   * The ledger's float at `at` (debits - credits of transfers before it) over the float accounts of
+   * `provider` in `currency`: those of `organisationIds`, or of every organisation (null).
+   */
+  floatAt(provider: string, currency: string, organisationIds: readonly string[] | null, at: Date): Promise<bigint>;
+  floatCheck(statementId: string): Promise<StatementFloatCheck | null>;
+  /** Records the float check of a statement (and its exception when it failed); once. */
+  recordFloatCheck(statementId: string, check: StatementFloatCheck): Promise<void>;
   /** SHA-256 (hex) of the reconciliation's result: every item, check and applied decision in a fixed order. */
   resultSha256(statementId: string): Promise<string>;
   /** One item by its id (`line-<n>`, `payout-<id>`), or null. */

@@ -50,6 +50,8 @@ export interface ReconciliationReport extends ReturnType<typeof reconciliationVi
   /** The result's hash, once closed: the same stored reconciliation always hashes the same. */
   readonly resultSha256: string | null;
   readonly checks: readonly { itemId: string; kind: string; line: number | null; expected: string; actual: string; acknowledged: boolean }[];
+  /** The provider's closing balance against the ledger's float at the cut-off; null: not made (no balances stated). */
+  readonly float: { state: 'ok' | 'mismatch'; ledgerFloat: string; closing: string } | { state: 'not_comparable'; note: string } | null;
 }
 
 export async function getReconciliation(deps: ReconciliationReportDeps, caller: Actor, statementId: string, now: Date): Promise<Result<ReconciliationReport, Rejection>> {
@@ -61,7 +63,11 @@ export async function getReconciliation(deps: ReconciliationReportDeps, caller: 
   // Breaks past the ones stored are counted, never acknowledged: such a file cannot close (import a corrected version).
   const openChecks = checks.filter((c) => !c.acknowledged).length + Math.max(0, statement.balances.runningBreaks - statement.balances.breaks.length);
   const closed = open === 0 && openChecks === 0;
+  const float = await deps.reads.floatCheck(statementId);
+  const money = moneyOf(statement.currency);
   return ok({ ...reconciliationView(statement, summary, openChecks), closed, resultSha256: closed ? await deps.reads.resultSha256(statementId) : null,
+    float: float === null ? null : float.state === 'not_comparable' ? { state: float.state, note: float.note }
+      : { state: float.state, ledgerFloat: money(float.ledgerFloatMinor), closing: money(float.closingMinor) },
     checks: checks.map((c) => ({ itemId: `check-${c.checkNo}`, kind: c.kind, line: c.line, expected: moneyOf(statement.currency)(c.expectedMinor), actual: moneyOf(statement.currency)(c.actualMinor), acknowledged: c.acknowledged })) });
 }
 

@@ -71,6 +71,8 @@ describe('reading a reconciliation', () => {
     expect(byClass.missing_at_provider?.ageing['8-30']).toEqual({ count: 1, atRisk: '80.00' });
     // 20 + 10 + 15 + 50 (paid, ledger failed) + 75 (status) + 80 (missing) + 100 (duplicate) + 60 + 40 (unknown) + 250 (late reversal)
     expect(res.body.exceptions).toEqual({ open: 10, balanceChecks: 0, urgent: 2, atRisk: '700.00' });
+    // Three M-Pesa KES accounts share the organisation's one M-Pesa float in the ledger: no float check, and why.
+    expect(res.body.float).toEqual({ state: 'not_comparable', note: expect.stringMatching(/shared with 2 other account\(s\): mpesa-hostile, mpesa-quiet/) });
     expect(JSON.stringify(res.body)).not.toMatch(/AMINA|2547/);
   });
 

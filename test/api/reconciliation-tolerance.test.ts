@@ -49,4 +49,34 @@ it('when a statement is imported, then the differences within the tolerance are 
   expect(again.status).toBe(200);
   const after = await request(api.app).get(`/v1/reconciliations/${res.body.statementId}/decisions`).set('authorization', await bearer(s.organisationId, 'auditor'));
   expect(after.body.decisions).toHaveLength(2);
+  // The float check: the only M-Pesa KES account, so its float is the ledger's alone. At May's
+  // cut-off the ledger had no float yet (everything here was posted today): a mismatch, an exception.
+  const view = await request(api.app).get(`/v1/reconciliations/${res.body.statementId}`).set('authorization', await bearer(s.organisationId, 'finance'));
+  expect(view.body.float).toEqual({ state: 'mismatch', ledgerFloat: '0.00', closing: '5009225.00' });
+  expect(view.body.checks).toEqual([{ itemId: 'check-0', kind: 'float_balance', line: null, expected: '0.00', actual: '5009225.00', acknowledged: false }]);
+});
+
+it('when the statement\'s closing balance is the ledger\'s float at its cut-off, then the float check is ok and no exception is raised', async () => {
+  // A period of whole East Africa days ending tomorrow: the float at its end is today's.
+  const dayMs = 86_400_000;
+  const eat = 3 * 3_600_000;
+  const endLocal = Math.floor((Date.now() + eat) / dayMs) * dayMs + dayMs;
+  const from = new Date(endLocal - 7 * dayMs - eat);
+  const to = new Date(endLocal - eat);
+  const dmy = (ms: number) => new Date(ms).toISOString().slice(0, 10).split('-').reverse().join('-');
+  // 10,000,000.00 topped up; the tolerance above wrote off 15.00 of charge and gave back 10.00.
+  const float = '"9,999,995.00"';
+  const file = [
+    'Account Holder:,TUMA', 'Short Code:,600000', 'Account:,Utility Account',
+    `Time Period:,From ${dmy(endLocal - 7 * dayMs)} 00:00:00 To ${dmy(endLocal - dayMs)} 23:59:59`,
+    `Opening Balance:,${float},Closing Balance:,${float}`,
+    'Receipt No.,Completion Time,Initiation Time,Details,Transaction Status,Paid In,Withdrawn,Balance,Balance Confirmed,Reason Type,Other Party Info,Linked Transaction ID,A/C No.',
+    '',
+  ].join('\r\n');
+  const res = await request(api.app).post(`/v1/reconciliations?account=mpesa-ke&from=${from.toISOString()}&to=${to.toISOString()}`)
+    .set('authorization', await bearer(s.organisationId, 'finance')).set('content-type', 'text/csv').send(Buffer.from(file));
+  expect(res.status).toBe(201);
+  const view = await request(api.app).get(`/v1/reconciliations/${res.body.statementId}`).set('authorization', await bearer(s.organisationId, 'finance'));
+  expect(view.body.float).toEqual({ state: 'ok', ledgerFloat: '9999995.00', closing: '9999995.00' });
+  expect([view.body.checks, view.body.closed]).toEqual([[], true]);
 });

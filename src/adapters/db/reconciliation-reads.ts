@@ -154,11 +154,55 @@ export function reconciliationReads(pool: pg.Pool): ReconciliationReads {
     },
 
     async checks(statementId) {
-      const { rows } = await pool.query<{ check_no: number; kind: 'balance_total' | 'running_balance'; line_no: number | null; expected_minor: string; actual_minor: string; acknowledged: boolean }>(
+      const { rows } = await pool.query<{ check_no: number; kind: 'balance_total' | 'running_balance' | 'float_balance'; line_no: number | null; expected_minor: string; actual_minor: string; acknowledged: boolean }>(
         `SELECT c.check_no, c.kind, c.line_no, c.expected_minor::text, c.actual_minor::text,
            EXISTS (SELECT 1 FROM reconciliation_decisions d WHERE d.statement_id = c.statement_id AND d.item_id = 'check-' || c.check_no AND d.state = 'applied') AS acknowledged
          FROM statement_checks c WHERE c.statement_id = $1 ORDER BY c.check_no`, [statementId]);
       return rows.map((r) => ({ checkNo: r.check_no, kind: r.kind, line: r.line_no, expectedMinor: BigInt(r.expected_minor), actualMinor: BigInt(r.actual_minor), acknowledged: r.acknowledged }));
+    },
+
+    async floatAt(provider, currency, organisationIds, at) {
+      const prefix = `provider:${provider}:`;
+      const { rows } = await pool.query<{ float: string }>(
+        `WITH floats AS (
+           SELECT id FROM accounts
+           WHERE currency = $2 AND left(key, length($1)) = $1 AND right(key, 6) = ':float' AND ($3::text[] IS NULL OR organisation_id = ANY($3))
+         )
+         SELECT (coalesce((SELECT sum(t.amount) FROM transfers t WHERE t.debit_account_id IN (SELECT id FROM floats) AND t.created_at < $4), 0)
+               - coalesce((SELECT sum(t.amount) FROM transfers t WHERE t.credit_account_id IN (SELECT id FROM floats) AND t.created_at < $4), 0))::text AS float`,
+        [prefix, currency, organisationIds, at]);
+      return BigInt(rows[0]?.float ?? '0');
+    },
+
+    async floatCheck(statementId) {
+      const { rows } = await pool.query<{ float_check: 'ok' | 'mismatch' | 'not_comparable' | null; ledger_float_minor: string | null; closing: string | null; float_note: string | null }>(
+        'SELECT float_check, ledger_float_minor::text, closing_balance_minor::text AS closing, float_note FROM statements WHERE id = $1', [statementId]);
+      const r = rows[0];
+      if (!r || r.float_check === null) return null;
+      if (r.float_check === 'not_comparable') return { state: 'not_comparable', note: r.float_note ?? '' };
+      return { state: r.float_check, ledgerFloatMinor: BigInt(r.ledger_float_minor ?? '0'), closingMinor: BigInt(r.closing ?? '0') };
+    },
+
+    async recordFloatCheck(statementId, check) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const done = await client.query(
+          `UPDATE statements SET float_check = $2, ledger_float_minor = $3, float_note = $4 WHERE id = $1 AND float_check IS NULL`,
+          [statementId, check.state, check.state === 'not_comparable' ? null : check.ledgerFloatMinor.toString(), check.state === 'not_comparable' ? check.note.slice(0, 300) : null]);
+        if (done.rowCount === 1 && check.state === 'mismatch') {
+          await client.query(
+            `INSERT INTO statement_checks (statement_id, check_no, kind, expected_minor, actual_minor)
+             SELECT $1, coalesce(max(check_no) + 1, 0), 'float_balance', $2, $3 FROM statement_checks WHERE statement_id = $1`,
+            [statementId, check.ledgerFloatMinor.toString(), check.closingMinor.toString()]);
+        }
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      } finally {
+        client.release();
+      }
     },
 
     async resultSha256(statementId) {

@@ -15,6 +15,7 @@ import { getKey, getPolicy, listKeys, registerKey, revokeKey, setPolicy, signerK
 import { approveBatch } from '../../application/approve-batch.js';
 import { decideHeldPayout, parseDecisionBody } from '../../application/decide-held-payout.js';
 import { importReconciliation, type StatementAccount } from '../../application/import-reconciliation.js';
+import { checkStatementFloat } from '../../application/check-float.js';
 import {
   checkReconciliationDecision, decideReconciliationItem, decisionView, parseApprovalRequest, parseDecisionRequest, resolveWithinTolerance, type DecideReconciliationDeps,
 } from '../../application/decide-reconciliation.js';
@@ -296,6 +297,7 @@ export function createApp(deps: ApiDeps): express.Express {
     const result = await importReconciliation({ ...statements, accountOf, persistence: deps.persistence, vault: deps.vault }, callerOf(req), query.value, req);
     if (!result.ok) return sendRejection(res, result.error);
     const decide = decideDeps();
+    if (decide && !result.value.replayed) await checkStatementFloat(decide, result.value);
     const tolerated = decide && !result.value.replayed ? await resolveWithinTolerance(decide, callerOf(req), result.value) : 0;
     req.log.info({ statementId: result.value.statementId, account: result.value.accountId, lines: result.value.linesTotal, replayed: result.value.replayed, tolerated }, 'statement imported');
     res.status(result.value.replayed ? 200 : 201).json(statementView(result.value));
@@ -329,7 +331,7 @@ export function createApp(deps: ApiDeps): express.Express {
     const view = await getReconciliation(report, callerOf(req), id, deps.now());
     if (!view.ok) return sendRejection(res, view.error);
     const { replayed: _r, ...record } = statementView({ ...statement, replayed: false });
-    res.json({ ...record, exceptions: view.value.exceptions, classReport: view.value.classes, checks: view.value.checks, closed: view.value.closed, resultSha256: view.value.resultSha256 });
+    res.json({ ...record, exceptions: view.value.exceptions, classReport: view.value.classes, checks: view.value.checks, float: view.value.float, closed: view.value.closed, resultSha256: view.value.resultSha256 });
   }));
   app.get('/v1/reconciliations/:statementId/items', reconciliationReaders, route(async (req, res) => {
     const report = reportDeps();
