@@ -15,6 +15,8 @@ export interface StatementAccount {
   readonly currency: string;
   /** The format (`id@version`) of the account's statements when an import names none: its provider's. */
   readonly statementFormat: string;
+  /** Its own identifiers as statements name them (an M-Pesa shortcode, a GSMA `type/value`); none: not checked. */
+  readonly identifiers?: readonly string[];
   /** The programmes it pays for; '*': every programme. */
   readonly programmes: readonly string[] | '*';
 }
@@ -42,6 +44,7 @@ const codeOf: Record<StatementRejection['code'], ErrorCode> = {
   STATEMENT_PERIOD_OVERLAP: 'STATEMENT_PERIOD_OVERLAP',
   STATEMENT_CURRENCY_MISMATCH: 'STATEMENT_CURRENCY_MISMATCH',
   STATEMENT_FILE_INVALID: 'STATEMENT_FILE_INVALID',
+  STATEMENT_ACCOUNT_MISMATCH: 'STATEMENT_ACCOUNT_MISMATCH',
   STATEMENT_LINES_INVALID: 'STATEMENT_LINES_INVALID',
 };
 
@@ -70,12 +73,20 @@ export async function importReconciliation(
   // The import may stop reading (a refusal, a bad header) and destroy what it reads: it reads a
   // pipe of the request, and what it leaves of the request is drained, so the answer reaches the caller.
   const body = new PassThrough();
+  // A pipe passes no error on: an upload that breaks off (or a pulled statement that fails) must
+  // end the import, or COPY would wait inside its transaction for bytes that never come.
+  const stop = (error: Error) => body.destroy(error);
+  source.once('error', stop);
+  source.once('close', () => {
+    if (!source.readableEnded) body.destroy(new Error('the statement stopped before its end'));
+  });
   source.pipe(body);
   const imported = await importStatement(deps, {
     source: body,
     accountId: request.accountId,
     currency: account.currency,
     format: request.format ?? account.statementFormat,
+    ...(account.identifiers ? { accountIdentifiers: account.identifiers } : {}),
     period: request.period,
     options: { importGoodLines: request.importGoodLines },
     caller: { organisationId: caller.organisationId, subject: caller.subject },

@@ -113,8 +113,8 @@ function periodProblem({ from, to }: StatementPeriod, now: Date): string | null 
 }
 
 /** The code of a pull that failed. */
-// TODO(lead): STATEMENT_PULL_FAILED — once domain/errors.ts has it (502), answer it here instead of SERVICE_UNAVAILABLE.
-export const pullFailedCode: ErrorCode = 'SERVICE_UNAVAILABLE';
+/** A pull that failed: the provider refused or did not answer a page, or its entries moved while they were read. */
+export const pullFailedCode: ErrorCode = 'STATEMENT_PULL_FAILED';
 
 function pullFailed(error: unknown): Rejection {
   const words = error instanceof StatementPullError ? error.message : 'the pull stopped';

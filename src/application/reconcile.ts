@@ -44,6 +44,8 @@ export interface ImportStatementInput {
   readonly format: string;
   /** [from, to): must be the period the file's header declares. */
   readonly period: { readonly from: Date; readonly to: Date };
+  /** The provider account's own identifiers (an M-Pesa shortcode, a GSMA `type/value`): the file must name one, where its format names its account. */
+  readonly accountIdentifiers?: readonly string[];
   readonly options?: {
     /** Store the good lines of a file with bad lines (listed in the answer); default: refuse it whole. */
     readonly importGoodLines?: boolean;
@@ -158,6 +160,10 @@ async function importInSession(session: StatementImportSession, a: SessionArgs):
   if (existing) return ok({ ...existing, replayed: true });
   const header = parseStatementHeader(format, splitter.headerLines, a.currency);
   if (!header.ok) return err(statementRejection(header.error.code, header.error.detail));
+  const named = format.accountField ? header.value.fields[format.accountField] : undefined;
+  if (named !== undefined && input.accountIdentifiers && input.accountIdentifiers.length > 0 && !input.accountIdentifiers.includes(named.trim())) {
+    return err(statementRejection('STATEMENT_ACCOUNT_MISMATCH', `the file's ${format.header.find((h) => h.key === format.accountField)?.label ?? 'account'} is not this provider account's`));
+  }
   const period = checkPeriod(header.value, input.period);
   if (!period.ok) return period;
   const overlap = await session.findOverlapping(input.accountId, input.period.from, input.period.to);
@@ -176,9 +182,9 @@ async function importInSession(session: StatementImportSession, a: SessionArgs):
 /** A reader's refusal of the file (adapters/statement-readers): its problem never quotes the file. */
 function readProblemOf(error: unknown): string | null {
   if (!(error instanceof Error) || error.name !== 'StatementReadError') return null;
-  const { problem, line } = error as Error & { problem?: unknown; line?: unknown };
-  if (typeof problem !== 'string') return null;
-  return typeof line === 'number' ? `line ${line}: ${problem}` : problem;
+  // The reader's problem names its own place (a file line, an entry and its XML line): as it is.
+  const { problem } = error as Error & { problem?: unknown };
+  return typeof problem === 'string' ? problem : null;
 }
 
 function checkPeriod(header: StatementHeader, period: ImportStatementInput['period']): Result<true, StatementRejection> {

@@ -75,6 +75,14 @@ export async function runReconcileCli(argv: readonly string[], io: BatchCliIo & 
     return 69;
   }
   progress.done();
+  return printReconciliationAnswer(io, res);
+}
+
+/**
+ * Prints the answer of POST /v1/reconciliations or /v1/reconciliations/pull: the refusal with its
+ * bad lines, or the statement and its classes. Returns the exit code (0 reconciled, 1 refused).
+ */
+export async function printReconciliationAnswer(io: Pick<BatchCliIo, 'out' | 'err'>, res: Response): Promise<number> {
   const json = await jsonOf(res);
   if (res.status !== 200 && res.status !== 201) {
     const error = (json?.error ?? {}) as { code?: string; message?: string; detail?: string; lines?: { line: number; column: string; problem: string }[]; badLines?: number };

@@ -4,8 +4,8 @@
 // answer is printed as `tuma reconcile import` prints its own: the classes' counts and amounts, or
 // the refusal (a pull that failed says why).
 import { parseArgs } from 'node:util';
-import { apiOf, jsonOf, UsageError, type Api, type BatchCliIo } from './batch-cli.js';
-import { badLinesPrintedMax, reconcileImportTimeoutMs } from './reconcile-cli.js';
+import { apiOf, UsageError, type Api, type BatchCliIo } from './batch-cli.js';
+import { printReconciliationAnswer, reconcileImportTimeoutMs } from './reconcile-cli.js';
 
 const usage = `usage: tuma reconcile pull --account <id> --from <date> --to <date> [--url <api>] [--token <jwt>]
   Pulls the GSMA account's statement entries for the window [from, to) from the provider and reconciles them.
@@ -54,23 +54,3 @@ export async function runReconcilePullCli(argv: readonly string[], io: BatchCliI
   return printReconciliationAnswer(io, res);
 }
 
-/**
- * Prints the answer of POST /v1/reconciliations or /v1/reconciliations/pull: the refusal with its
- * bad lines, or the statement and its classes. Returns the exit code (0 reconciled, 1 refused).
- */
-export async function printReconciliationAnswer(io: Pick<BatchCliIo, 'out' | 'err'>, res: Response): Promise<number> {
-  const json = await jsonOf(res);
-  if (res.status !== 200 && res.status !== 201) {
-    const error = (json?.error ?? {}) as { code?: string; message?: string; detail?: string; lines?: { line: number; column: string; problem: string }[]; badLines?: number };
-    io.err(`refused: ${res.status} ${error.code ?? '(no code)'}: ${error.message ?? ''}${error.detail ? ` (${error.detail})` : ''}`);
-    for (const l of (error.lines ?? []).slice(0, badLinesPrintedMax)) io.err(`  line ${l.line}, column ${l.column}: ${l.problem}`);
-    if ((error.badLines ?? 0) > badLinesPrintedMax) io.err(`  … ${error.badLines! - badLinesPrintedMax} more bad lines`);
-    return 1;
-  }
-  const s = json as { statementId: string; replayed: boolean; currency: string; lines: { total: number; imported: number; refused: number }; classes: Record<string, { count: number; statementAmount: string; ledgerAmount: string }> };
-  io.out(`${s.replayed ? 'already imported' : 'imported'}: statement ${s.statementId}, ${s.lines.imported} of ${s.lines.total} lines${s.lines.refused > 0 ? ` (${s.lines.refused} refused)` : ''}`);
-  for (const [name, c] of Object.entries(s.classes).sort(([a], [b]) => a.localeCompare(b))) {
-    io.out(`  ${name.padEnd(22)} ${String(c.count).padStart(9)}   statement ${c.statementAmount} ${s.currency}   ledger ${c.ledgerAmount} ${s.currency}`);
-  }
-  return 0;
-}

@@ -22,6 +22,7 @@ import { createDb, databaseReady } from '../adapters/db/pool.js';
 import { statementStore } from '../adapters/db/reconciliation.repository.js';
 import { reconciliationReads } from '../adapters/db/reconciliation-reads.js';
 import { statementReaders } from '../adapters/statement-readers/index.js';
+import { gsmaStatementSource } from '../adapters/providers/gsma/gsma-statement-source.js';
 import { defaultStatementFormat } from '../domain/statement-formats.js';
 import type { CurrencyCode } from '../domain/currency.js';
 import { overdueReconciliations } from '../application/reconciliation-report.js';
@@ -206,9 +207,13 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
     const reconciliation = {
       store: statementStore(handle.pool),
       reads: reconciliationReads(handle.pool),
-      accounts: () => config.providers.accounts.map((a) => ({ id: a.id, currency: a.currency, programmes: a.programmes, statementFormat: defaultStatementFormat[a.provider] })),
+      accounts: () => config.providers.accounts.map((a) => ({
+        id: a.id, currency: a.currency, programmes: a.programmes, statementFormat: defaultStatementFormat[a.provider],
+        identifiers: a.provider === 'mpesa' ? [a.settings.shortcode] : a.provider === 'gsma' ? a.settings.debitParty.map((p) => `${p.key}/${p.value}`) : [],
+      })),
       overdueDays: config.reconciliation.overdueDays,
       readers: statementReaders,
+      pull: gsmaStatementSource(config.providers.accounts, { timeoutMs: config.limits.providerTimeoutMs, logger: logger.child({ component: 'statement-pull' }) }),
       approvalAbove: (currency: CurrencyCode) => config.reconciliation.approvalAbove[currency] ?? null,
       tolerance: (currency: CurrencyCode) => config.reconciliation.tolerance[currency] ?? null,
     };

@@ -5,6 +5,7 @@ import { createDb } from '../adapters/db/pool.js';
 import { ConfigError, loadConfig, processEnv, type Config } from '../config/config.js';
 import { runBatchCli, type BatchCliIo } from './batch-cli.js';
 import { runReconcileCli } from './reconcile-cli.js';
+import { runReconcilePullCli } from './reconcile-pull-cli.js';
 import { runDemo } from './demo.js';
 import { runKeysCli } from './keys-cli.js';
 import { devIssuerJwks, devMasterKey, mintDevToken, seedDemo } from './dev.js';
@@ -34,6 +35,9 @@ const usage = `usage: tuma <command> [--dev]
               list the payouts held for finance, with what the provider reported differently
   reconcile import --account <id> --from <date> --to <date> [--format <id@v>] [--good-lines] FILE
               send a provider statement to POST /v1/reconciliations (TUMA_URL, TUMA_TOKEN), with progress
+  reconcile pull --account <id> --from <date> --to <date>
+              have a GSMA account's statement for a window that has ended pulled and reconciled
+              (POST /v1/reconciliations/pull)
   callbacks orphans [--after <id>] [--limit <n>]
               list the callbacks kept for no known payout (provider, key, when; never the body)
   token --org <id> --role <role>[,<role>] [--subject <s>] [--ttl <seconds>]
@@ -66,6 +70,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   // Client commands need no configuration, database or broker: they run on a programme manager's machine.
   if (command === 'keys') return runKeysCli(argv.slice(argv.indexOf('keys') + 1), { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) });
   if (command === 'batch') return runBatchCli(argv.slice(argv.indexOf('batch') + 1), processBatchIo());
+  if (command === 'reconcile' && positionals[1] === 'pull') return runReconcilePullCli(argv.slice(argv.indexOf('pull') + 1), processBatchIo());
   if (command === 'reconcile') return runReconcileCli(argv.slice(argv.indexOf('reconcile') + 1), { ...processBatchIo(), isStderrTTY: process.stderr.isTTY === true });
   if (!command || values.help) {
     process.stdout.write(`${usage}\n`);

@@ -63,6 +63,8 @@ export const errorCodes = {
   STATEMENT_PERIOD_OVERLAP: { status: 409, message: 'Another statement of this account covers part of this period.' },
   STATEMENT_CURRENCY_MISMATCH: { status: 422, message: 'The statement is in another currency than the provider account.' },
   STATEMENT_FILE_INVALID: { status: 422, message: 'The file is not a valid file of the format; see detail.' },
+  STATEMENT_ACCOUNT_MISMATCH: { status: 422, message: 'The statement is of another provider account than the one given.' },
+  STATEMENT_PULL_FAILED: { status: 502, message: "The provider's statement could not be pulled; see detail." },
   RECONCILIATION_DECISION_INVALID: { status: 422, message: 'The decision is not one this exception can take; see detail.' },
   RECONCILIATION_ALREADY_DECIDED: { status: 409, message: 'This exception already has a decision, awaiting approval or applied.' },
   RECONCILIATION_DECISION_NOT_AWAITING: { status: 409, message: 'The decision is not awaiting approval.' },

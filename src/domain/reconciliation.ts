@@ -55,6 +55,7 @@ export const statementRejectionCodes = {
   STATEMENT_PERIOD_OVERLAP: 'Another statement of this account covers part of this period.',
   STATEMENT_CURRENCY_MISMATCH: 'The statement is in another currency than the provider account.',
   STATEMENT_FILE_INVALID: 'The file is not a valid file of the format; see detail.',
+  STATEMENT_ACCOUNT_MISMATCH: 'The statement is of another provider account than the one given.',
   STATEMENT_LINES_INVALID: 'Lines of the statement are invalid; see lines. Nothing was stored.',
 } as const;
 export type StatementRejectionCode = keyof typeof statementRejectionCodes;

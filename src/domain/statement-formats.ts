@@ -104,6 +104,11 @@ export interface StatementFormat {
   readonly balances: 'header' | 'none';
   /** Label/value lines before the column-header line; their number is not fixed, at most `headerLinesMax`. */
   readonly header: readonly HeaderField[];
+  /**
+   * The header field naming the provider account the statement is of (M-Pesa's Short Code, the
+   * entries' Account): it must be one of the configured account's identifiers, when it has any.
+   */
+  readonly accountField?: 'shortCode' | 'account';
   readonly headerLinesMax: number;
   readonly columns: readonly StatementColumn[];
   readonly time: { readonly format: StatementTimeFormat; /** Wall-clock offset from UTC of every time in the file. */ readonly utcOffsetMinutes: number };
@@ -130,6 +135,7 @@ export const mpesaOrgPortalCsvV1: StatementFormat = {
   container: 'csv',
   period: 'header',
   balances: 'header',
+  accountField: 'shortCode',
   header: [
     { label: 'Account Holder', key: 'accountHolder', required: false },
     { label: 'Short Code', key: 'shortCode', required: true },
@@ -299,6 +305,7 @@ const entryHeader = (balances: boolean): HeaderField[] => [
 const entriesBase = {
   version: 1,
   period: 'header',
+  accountField: 'account',
   headerLinesMax: 8,
   columns: entryColumns,
   time: { format: 'YYYY-MM-DD HH:MM:SS', utcOffsetMinutes: 0 },

@@ -20,7 +20,7 @@ let api: TestApi;
 let s: Scenario;
 beforeAll(async () => {
   api = await startTestApi({
-    statementAccounts: { 'mpesa-ke': { currency: 'KES', programmes: '*' }, 'mpesa-ke-2': { currency: 'KES', programmes: '*' }, 'mpesa-ke-3': { currency: 'KES', programmes: '*' }, 'mpesa-other': { currency: 'KES', programmes: ['another-orgs-programme'] } },
+    statementAccounts: { 'mpesa-ke': { currency: 'KES', programmes: '*' }, 'mpesa-ke-2': { currency: 'KES', programmes: '*' }, 'mpesa-ke-3': { currency: 'KES', programmes: '*' }, 'mpesa-other': { currency: 'KES', programmes: ['another-orgs-programme'] }, 'mpesa-sc': { currency: 'KES', programmes: '*', identifiers: ['654321'] } },
   });
   s = await setUpProgramme(api.persistence, 1_000_00n);
 });
@@ -57,6 +57,7 @@ describe('importing a statement', () => {
     ['a JSON body', `account=mpesa-ke&${may}`, 'application/json', 415, 'REQUEST_UNSUPPORTED_MEDIA_TYPE'],
     ['an account of no programme of the caller', `account=mpesa-other&${may}`, 'text/csv', 404, 'NOT_FOUND'],
     ['an account that does not exist', `account=nowhere&${may}`, 'text/csv', 404, 'NOT_FOUND'],
+    ['a file of another shortcode than the account\'s', `account=mpesa-sc&${may}`, 'text/csv', 422, 'STATEMENT_ACCOUNT_MISMATCH'],
     ['another period than the file\'s', 'account=mpesa-ke-2&from=2026-06-01&to=2026-06-30', 'text/csv', 422, 'STATEMENT_PERIOD_MISMATCH'],
   ])('when the upload has %s, then it is refused and nothing is stored', async (_what, query, type, status, code) => {
     const before = await statements();

@@ -297,15 +297,8 @@ describe('an MTN MoMo partner portal statement (mtn-momo-portal-csv@1, UGX)', ()
     });
   });
 
-  // BUG: a signed Amount that is no amount is read as 0 and its line stored, never refused. In
-  // checkedSql (adapters/db/reconciliation.repository.ts) a `signed` movement is
-  // `greatest(<amount>, 0)` / `greatest(-<amount>, 0)`, and PostgreSQL's GREATEST ignores NULL: the
-  // NULL of a cell outside the grammar becomes 0 on both sides, so `movementOk` (both NOT NULL)
-  // holds. Seen: line 3 `…,-6OOOO,0,9889500` (letter O) imports with linesRefused 0, is stored with
-  // paid in 0 and withdrawn 0 and classed amount_under against the ledger's 55,000 (the running
-  // balance then breaks at line 3). Expected: STATEMENT_LINES_INVALID naming line 3, column Amount.
-  // Every signed mapping is affected: MoMo, MT940, camt.053 and GSMA entries (see the MT940 test).
-  it.skip('when a signed amount is not an amount, then its line is refused, never read as zero', async () => {
+  // A signed Amount outside the grammar is refused, never read as 0 (GREATEST skips a NULL: checkedSql guards it).
+  it('when a signed amount is not an amount, then its line is refused, never read as zero', async () => {
     const { run } = await momoLedger(newAccount('momo-ug'));
     const error = await refused(run, withLine(momoCsv, 3, (l) => l.replace('-60000', '-6OOOO')), ['6OOOO', 'OKELLO']);
     expect(error).toEqual({
@@ -764,25 +757,15 @@ describe('an MT940 customer statement (mt940@1, KES)', () => {
     expect(error.lines).toEqual([{ line: 11, column: 'Booked At', problem: 'outside the statement\'s period' }]);
   });
 
-  // BUG: a reader's refusal says its line twice: `line 11: line 11: :61: its value date is no calendar
-  // date`. The MT940 reader writes the position into the problem (`line 11: …`) and also passes it as
-  // StatementReadError.line; readProblemOf (application/reconcile.ts) prefixes `line ${line}: ` again.
-  // For camt.053, StatementReadError.line is the entry's ordinal, so the prefix calls an entry number a
-  // line (seen: `line 10: entry 10 (XML line 18): RvslInd is neither true nor false`, for the tenth
-  // entry's RvslInd `maybe`). Expected: the reader's words once.
-  it.skip('when the MT940 reader refuses a line, then the refusal names that line once', async () => {
+  // The reader's refusal names its own place once.
+  it('when the MT940 reader refuses a line, then the refusal names that line once', async () => {
     const { run } = await bankLedger(newAccount('bank-kcb'), mt940Period, 'mt940@1');
     const error = await refused(run, mt940With(':61:2606010601D900,00', (l) => l.replace('2606010601', '2606310601')), bankClear);
     expect(error).toEqual({ code: 'STATEMENT_FILE_INVALID', detail: 'line 11: :61: its value date is no calendar date' });
   });
 
-  // BUG (the same as MoMo's signed amount, adapters/db/reconciliation.repository.ts checkedSql): an
-  // MT940 amount with more decimals than the currency has is read as 0, not refused. Seen: the third
-  // `:61:` as `D900,005` (KES has 2 decimals) imports with linesRefused 0; the line is stored with
-  // withdrawn 0 and classed amount_under (statementMinor 0 against the ledger's 1,000.00); only the
-  // total check notices (expected closing 5,095,675.00, stated 5,094,775.00). Expected:
-  // STATEMENT_LINES_INVALID naming the entry, column Amount, "not an amount with at most 2 decimals".
-  it.skip('when an MT940 amount has more decimals than the currency, then its line is refused, never read as zero', async () => {
+  // An amount with more decimals than the currency's is refused, never read as 0.
+  it('when an MT940 amount has more decimals than the currency, then its line is refused, never read as zero', async () => {
     const { run } = await bankLedger(newAccount('bank-kcb'), mt940Period, 'mt940@1');
     const error = await refused(run, mt940With(':61:2606010601D900,00', (l) => l.replace('D900,00', 'D900,005')), bankClear);
     expect(error.code).toBe('STATEMENT_LINES_INVALID');

@@ -362,7 +362,9 @@ function checkedSql(f: StatementFormat, scale: number): string {
   const movement = m.kind === 'columns'
     ? { paidIn: amount('p.paid_in_text', 'p.paid_in_shape', unsigned), withdrawn: `abs(${amount('p.withdrawn_text', 'p.withdrawn_shape', m.withdrawnMayBeNegative ? shapes : unsigned)})` }
     : m.kind === 'signed'
-      ? { paidIn: `greatest(${amount('p.amount_text', 'p.amount_shape', shapes)}, 0)`, withdrawn: `greatest(-${amount('p.amount_text', 'p.amount_shape', shapes)}, 0)` }
+      // GREATEST skips a NULL: a malformed amount must stay NULL (refused), never read as 0.
+      ? { paidIn: `(SELECT CASE WHEN a >= 0 THEN a WHEN a < 0 THEN 0 END FROM (SELECT ${amount('p.amount_text', 'p.amount_shape', shapes)} AS a) x)`,
+        withdrawn: `(SELECT CASE WHEN a < 0 THEN -a WHEN a >= 0 THEN 0 END FROM (SELECT ${amount('p.amount_text', 'p.amount_shape', shapes)} AS a) x)` }
       : {
         paidIn: `CASE WHEN p.direction_text = ANY(${textArray(m.credit)}) THEN ${amount('p.amount_text', 'p.amount_shape', unsigned)} WHEN p.direction_text = ANY(${textArray(m.debit)}) THEN 0 END`,
         withdrawn: `CASE WHEN p.direction_text = ANY(${textArray(m.debit)}) THEN ${amount('p.amount_text', 'p.amount_shape', unsigned)} WHEN p.direction_text = ANY(${textArray(m.credit)}) THEN 0 END`,

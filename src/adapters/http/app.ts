@@ -16,6 +16,8 @@ import { approveBatch } from '../../application/approve-batch.js';
 import { decideHeldPayout, parseDecisionBody } from '../../application/decide-held-payout.js';
 import { importReconciliation, type StatementAccount } from '../../application/import-reconciliation.js';
 import { checkStatementFloat } from '../../application/check-float.js';
+import type { PullStatement } from '../../application/pull-reconciliation.js';
+import { registerReconciliationPull } from './reconciliation-pull-route.js';
 import {
   checkReconciliationDecision, decideReconciliationItem, decisionView, parseApprovalRequest, parseDecisionRequest, resolveWithinTolerance, type DecideReconciliationDeps,
 } from '../../application/decide-reconciliation.js';
@@ -72,6 +74,8 @@ export interface ApiDeps extends SubmitBatchDeps {
     readonly approvalAbove: (currency: CurrencyCode) => bigint | null;
     /** A difference Tuma writes off by itself (minor units); null: none. */
     readonly tolerance?: (currency: CurrencyCode) => bigint | null;
+    /** Pulls the statements of GSMA accounts (POST /v1/reconciliations/pull; absent: 503). */
+    readonly pull?: PullStatement;
   };
 }
 const isoDay = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/;
@@ -302,6 +306,9 @@ export function createApp(deps: ApiDeps): express.Express {
     req.log.info({ statementId: result.value.statementId, account: result.value.accountId, lines: result.value.linesTotal, replayed: result.value.replayed, tolerated }, 'statement imported');
     res.status(result.value.replayed ? 200 : 201).json(statementView(result.value));
   }));
+
+  // Finance has a GSMA account's statement for a closed window pulled from the provider and reconciled.
+  registerReconciliationPull(app, deps, statementView);
 
   // Finance (and auditors) read reconciliations: statements, their classes, items, overdue periods, the report.
   const reconciliationReaders = requireRole(deps.authenticate, 'finance', 'admin', 'auditor');
