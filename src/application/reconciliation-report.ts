@@ -186,36 +186,44 @@ export async function overdueReconciliations(deps: ReconciliationReportDeps, cal
   return overdue;
 }
 
+/** A cell of the report: text (neutralised by whichever format writes it) or an amount (our decimal string). */
+export type ReportCell = { readonly text: string } | { readonly amount: string };
+
 /**
- * The report as CSV lines, streamed: the statement, each class's figures, then every item (read a
- * page at a time). Text cells are neutralised against formulas; no cell holds beneficiary data.
+ * The report's rows, streamed: the statement, its balances, each class's figures, then every item
+ * (read a page at a time). No cell holds beneficiary data; each format (CSV, XLSX) neutralises text cells.
  */
-export async function* reconciliationCsv(deps: ReconciliationReportDeps, statement: StatementRecord, now: Date): AsyncGenerator<string> {
+export async function* reconciliationRows(deps: ReconciliationReportDeps, statement: StatementRecord, now: Date): AsyncGenerator<(ReportCell | null)[]> {
   const money = moneyOf(statement.currency);
-  const text = (t: string | number | null | undefined) => (t === null || t === undefined ? null : { text: String(t) });
-  const amount = (minor: bigint | null) => (minor === null ? null : { amount: money(minor) });
-  yield reportCsvLine([text('statement'), text(statement.statementId), text(statement.accountId), text(statement.currency), text(statement.periodFrom.toISOString()),
-    text(statement.periodTo.toISOString()), text(`${statement.format}@${statement.formatVersion}`), text(`version ${statement.version}`)]);
-  yield reportCsvLine([text('balances'), text('opening'), amount(statement.openingBalanceMinor), text('closing'), amount(statement.closingBalanceMinor),
-    text('lines net'), amount(statement.balances.linesNetMinor), text('running breaks'), text(statement.balances.runningBreaks)]);
-  yield reportCsvLine([text('class'), text('count'), text('open'), text('statement amount'), text('ledger amount'), text('at risk'), ...ageingBuckets.map((b) => text(`open ${b.label} days`))]);
+  const text = (t: string | number | null | undefined): ReportCell | null => (t === null || t === undefined ? null : { text: String(t) });
+  const amount = (minor: bigint | null): ReportCell | null => (minor === null ? null : { amount: money(minor) });
+  yield [text('statement'), text(statement.statementId), text(statement.accountId), text(statement.currency), text(statement.periodFrom.toISOString()),
+    text(statement.periodTo.toISOString()), text(`${statement.format}@${statement.formatVersion}`), text(`version ${statement.version}`)];
+  yield [text('balances'), text('opening'), amount(statement.openingBalanceMinor), text('closing'), amount(statement.closingBalanceMinor),
+    text('lines net'), amount(statement.balances.linesNetMinor), text('running breaks'), text(statement.balances.runningBreaks)];
+  yield [text('class'), text('count'), text('open'), text('statement amount'), text('ledger amount'), text('at risk'), ...ageingBuckets.map((b) => text(`open ${b.label} days`))];
   for (const c of await deps.reads.classSummary(statement.statementId, now)) {
-    yield reportCsvLine([text(c.class), text(c.count), text(c.open), amount(c.statementMinor), amount(c.ledgerMinor), amount(c.atRiskMinor),
-      ...ageingBuckets.map((b) => text(c.ageing[b.label]?.count ?? 0))]);
+    yield [text(c.class), text(c.count), text(c.open), amount(c.statementMinor), amount(c.ledgerMinor), amount(c.atRiskMinor),
+      ...ageingBuckets.map((b) => text(c.ageing[b.label]?.count ?? 0))];
   }
-  yield reportCsvLine([text('item'), text('line'), text('kind'), text('class'), text('status'), text('provider transaction id'), text('payout id'), text('completed at'),
-    text('statement amount'), text('fee'), text('ledger amount'), text('ledger fee'), text('at risk'), text('open'), text('age days'), text('closed by')]);
+  yield [text('item'), text('line'), text('kind'), text('class'), text('status'), text('provider transaction id'), text('payout id'), text('completed at'),
+    text('statement amount'), text('fee'), text('ledger amount'), text('ledger fee'), text('at risk'), text('open'), text('age days'), text('closed by')];
   let after: ItemCursor | null = null;
   for (;;) {
     const page = await deps.reads.items(statement.statementId, { classes: null, after, limit: reconciliationItemsPageMax });
     for (const i of page) {
       const v = itemView(i, statement.currency, now);
-      yield reportCsvLine([text(v.itemId), text(v.line), text(v.kind), text(v.class), text(v.status), text(v.providerTransactionId), text(v.payoutId), text(v.completedAt),
-        amount(i.statementMinor), amount(i.feeMinor), amount(i.ledgerMinor), amount(i.ledgerFeeMinor), amount(i.atRiskMinor), text(String(v.open)), text(v.ageDays), text(v.closedBy)]);
+      yield [text(v.itemId), text(v.line), text(v.kind), text(v.class), text(v.status), text(v.providerTransactionId), text(v.payoutId), text(v.completedAt),
+        amount(i.statementMinor), amount(i.feeMinor), amount(i.ledgerMinor), amount(i.ledgerFeeMinor), amount(i.atRiskMinor), text(String(v.open)), text(v.ageDays), text(v.closedBy)];
     }
     if (page.length < reconciliationItemsPageMax) return;
     after = itemCursorOf(page[page.length - 1]!.itemId);
   }
+}
+
+/** The report as CSV lines, streamed: its rows, text cells neutralised against formulas. */
+export async function* reconciliationCsv(deps: ReconciliationReportDeps, statement: StatementRecord, now: Date): AsyncGenerator<string> {
+  for await (const row of reconciliationRows(deps, statement, now)) yield reportCsvLine(row);
 }
 
 /** The statement for an export, if the caller may read it. */

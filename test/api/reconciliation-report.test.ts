@@ -7,6 +7,27 @@ import request from 'supertest';
 import { bearer, startTestApi, type TestApi } from '../support/api.js';
 import { setUpProgramme, type Scenario } from '../support/fixtures.js';
 import { insertPayouts } from '../support/reconciliation-ledger.js';
+import yauzl from 'yauzl';
+
+/** The first worksheet's XML of an .xlsx in memory. */
+async function sheetXml(zip: Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    yauzl.fromBuffer(zip, { lazyEntries: true }, (error, file) => {
+      if (error || !file) return reject(error ?? new Error('no zip'));
+      file.on('entry', (entry: yauzl.Entry) => {
+        if (!/^xl\/worksheets\/sheet1\.xml$/i.test(entry.fileName)) return file.readEntry();
+        file.openReadStream(entry, (e, stream) => {
+          if (e || !stream) return reject(e ?? new Error('no stream'));
+          const parts: Buffer[] = [];
+          stream.on('data', (c: Buffer) => parts.push(c));
+          stream.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+        });
+      });
+      file.on('end', () => reject(new Error('no worksheet')));
+      file.readEntry();
+    });
+  });
+}
 
 const fixture = readFileSync(new URL('../fixtures/statements/mpesa-org-portal-every-class.csv', import.meta.url), 'utf8');
 const may = 'from=2026-04-30T21:00:00Z&to=2026-05-31T21:00:00Z';
@@ -136,6 +157,17 @@ describe('reading a reconciliation', () => {
     expect(res.text).not.toMatch(/AMINA|2547/);
     const itemLines = lines.slice(lines.findIndex((l) => l.startsWith('item,')) + 1);
     expect(itemLines).toHaveLength(13); // the account paid nothing through Tuma: the lines alone
+    // The same report as XLSX: a zip whose worksheet holds the same neutralised text, never a formula.
+    const xlsx = await request(api.app).get(`/v1/reconciliations/${imported.body.statementId}/report.xlsx`).set('authorization', await as('finance'))
+      .buffer(true).parse((r, done) => { const chunks: Buffer[] = []; r.on('data', (c: Buffer) => chunks.push(c)); r.on('end', () => done(null, Buffer.concat(chunks))); });
+    expect(xlsx.status).toBe(200);
+    expect(xlsx.headers['content-type']).toBe('application/vnd.openxmlformats-officedocument.spreadsheetml.sheet');
+    const zip = xlsx.body as Buffer;
+    expect(zip.subarray(0, 2).toString('latin1')).toBe('PK');
+    const sheet = await sheetXml(zip);
+    expect(sheet).toContain(`'=HYPERLINK(&quot;http://x&quot;)`);
+    expect(sheet).not.toMatch(/<f>/);
+    expect(sheet).not.toMatch(/AMINA|2547/);
   });
 });
 

@@ -18,11 +18,12 @@ import { importReconciliation, type StatementAccount } from '../../application/i
 import { checkStatementFloat } from '../../application/check-float.js';
 import type { PullStatement } from '../../application/pull-reconciliation.js';
 import { registerReconciliationPull } from './reconciliation-pull-route.js';
+import { xlsxStream } from '../export/xlsx-writer.js';
 import {
   checkReconciliationDecision, decideReconciliationItem, decisionView, parseApprovalRequest, parseDecisionRequest, resolveWithinTolerance, type DecideReconciliationDeps,
 } from '../../application/decide-reconciliation.js';
 import {
-  getReconciliation, listReconciliationItems, listReconciliations, overdueReconciliations, reconciliationCsv, statementForExport,
+  getReconciliation, listReconciliationItems, listReconciliations, overdueReconciliations, reconciliationCsv, reconciliationRows, statementForExport,
   type ItemsQuery, type ReconciliationReportDeps,
 } from '../../application/reconciliation-report.js';
 import type { ImportedStatement, ImportStatementDeps } from '../../application/reconcile.js';
@@ -153,6 +154,20 @@ export function statementView(s: ImportedStatement) {
     diff: s.diff,
     replayed: s.replayed,
   };
+}
+
+/**
+ * Streams an export to the client: a client that goes away ends the reads (the generator's
+ * finally runs); an error after the headers destroys the response, so a broken download is never
+ * taken for a short file.
+ */
+async function sendReport(source: Readable, res: Response): Promise<void> {
+  try {
+    await pipeline(source, res);
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE') return;
+    throw error;
+  }
 }
 
 /** An unauthenticated callback naming no payout we know is small (Airtel's are about 200 bytes): larger ones are refused. */
@@ -394,12 +409,17 @@ export function createApp(deps: ApiDeps): express.Express {
     const statement = await statementForExport(report, callerOf(req), id);
     if (!statement) return sendRejection(res, reject('NOT_FOUND'));
     res.status(200).type('text/csv; charset=utf-8').setHeader('content-disposition', `attachment; filename="reconciliation-${id}.csv"`);
-    // Streamed a page of items at a time; a client that stops reading stops the reads.
-    for await (const line of reconciliationCsv(report, statement, deps.now())) {
-      if (!res.write(`${line}\r\n`)) await new Promise<void>((resolve) => res.once('drain', resolve));
-      if (res.destroyed) return;
-    }
-    res.end();
+    // Streamed a page of items at a time: a client that reads slowly slows the reads, one that goes away closes them.
+    await sendReport(Readable.from((async function* lines() { for await (const line of reconciliationCsv(report, statement, deps.now())) yield `${line}\r\n`; })()), res);
+  }));
+  app.get('/v1/reconciliations/:statementId/report.xlsx', reconciliationReaders, route(async (req, res) => {
+    const report = reportDeps();
+    const id = uuidParam(req.params.statementId);
+    if (!report || !id) return sendRejection(res, reject(report ? 'NOT_FOUND' : 'SERVICE_UNAVAILABLE'));
+    const statement = await statementForExport(report, callerOf(req), id);
+    if (!statement) return sendRejection(res, reject('NOT_FOUND'));
+    res.status(200).type('application/vnd.openxmlformats-officedocument.spreadsheetml.sheet').setHeader('content-disposition', `attachment; filename="reconciliation-${id}.xlsx"`);
+    await sendReport(xlsxStream(reconciliationRows(report, statement, deps.now()), { sheetName: 'Reconciliation' }), res);
   }));
 
   // Finance decides a payout held because a provider reported something that differs from it.
