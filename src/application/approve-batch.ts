@@ -4,6 +4,8 @@
 // which makes its payouts dispatchable. If the programme cannot fund it, nothing is stored and the batch keeps waiting.
 import { reject, type Rejection } from '../domain/errors.js';
 import { postings } from '../domain/ledger-rules.js';
+import { formatAmount } from '../domain/money.js';
+import { appendAudit } from './audit.js';
 import { err, ok, type Result } from '../domain/result.js';
 import type { CurrencyCode } from '../domain/currency.js';
 import type { Actor, BeneficiaryVault, Persistence, Repos } from './ports.js';
@@ -30,14 +32,20 @@ export interface ApproveBatchOutput {
 export async function commitApprovedBatch(
   tx: Repos,
   b: { id: string; organisationId: string; programmeId: string; currency: CurrencyCode; totalMinor: bigint },
+  released: { readonly by: string; readonly requestId: string | null },
 ): Promise<Result<void, Rejection>> {
   const posted = await tx.ledger.postJournal(postings.batchCommit({ organisationId: b.organisationId, batchId: b.id, programmeId: b.programmeId, currency: b.currency, totalMinor: b.totalMinor }));
   if (!posted.ok) return posted;
   await tx.batches.markApproved(b.id);
+  // The release is the privileged act: from here the batch's payouts go to the providers.
+  await appendAudit(tx, {
+    organisationId: b.organisationId, actor: released.by.slice(0, 128), requestId: released.requestId, action: 'batch.release', objectId: b.id,
+    detail: { total: formatAmount(b.totalMinor, b.currency), currency: b.currency },
+  });
   return ok(undefined);
 }
 
-export async function approveBatch(deps: ApproveBatchDeps, actor: Actor, batchId: string, body: unknown): Promise<Result<ApproveBatchOutput, Rejection>> {
+export async function approveBatch(deps: ApproveBatchDeps, actor: Actor, batchId: string, body: unknown, requestId: string | null = null): Promise<Result<ApproveBatchOutput, Rejection>> {
   const approval = parseDetachedJws(body);
   if (!approval.ok) return approval;
   const batch = await deps.persistence.read.batches.find(batchId);
@@ -73,8 +81,12 @@ export async function approveBatch(deps: ApproveBatchDeps, actor: Actor, batchId
     if (approvals.some((a) => a.approvedBy === actor.subject)) return err(reject('APPROVAL_DUPLICATE', 'this approver has approved the batch already'));
     const inserted = await tx.batches.insertApprovals(batchId, [{ kid: key.value.kid, protected: approval.value.protected, signature: approval.value.signature, approvedBy: actor.subject }]);
     if (!inserted) return err(reject('APPROVAL_DUPLICATE'));
+    await appendAudit(tx, {
+      organisationId: locked.organisationId, actor: actor.subject.slice(0, 128), requestId, action: 'batch.approve', objectId: batchId,
+      detail: { kid: key.value.kid, approvals: String(approvals.length + 1), required: String(locked.approvalsRequired) },
+    });
     if (approvals.length + 1 >= locked.approvalsRequired) {
-      const committed = await commitApprovedBatch(tx, locked);
+      const committed = await commitApprovedBatch(tx, locked, { by: actor.subject, requestId });
       if (!committed.ok) return committed;
     }
     return ok(undefined);

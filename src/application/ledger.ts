@@ -8,7 +8,8 @@ import type { Totals } from '../domain/ledger.js';
 import { namePattern, normalSideOf, postings, referencePattern, type NormalSide } from '../domain/ledger-rules.js';
 import { formatAmount, parseAmount } from '../domain/money.js';
 import { err, ok, type Result } from '../domain/result.js';
-import type { AccountRecord, Persistence, TransferRecord } from './ports.js';
+import type { AccountRecord, Actor, Persistence, TransferRecord } from './ports.js';
+import { appendAudit } from './audit.js';
 
 /** Lines per statement page, and accounts per listing page. */
 export const statementPageMax = 1_000;
@@ -289,11 +290,13 @@ export interface FundingView {
  */
 export async function recordFunding(
   persistence: Persistence,
-  organisationId: string,
+  actor: Actor,
   programmeId: string,
   idempotencyKey: string,
   body: unknown,
+  requestId: string | null = null,
 ): Promise<Result<{ replayed: boolean; funding: FundingView }, Rejection>> {
+  const organisationId = actor.organisationId;
   if (!idempotencyKeyPattern.test(idempotencyKey)) return err(reject('IDEMPOTENCY_KEY_INVALID'));
   const parsed = fundingBody.safeParse(body);
   if (!parsed.success) {
@@ -310,7 +313,18 @@ export async function recordFunding(
   const journal = postings.funding({
     idempotencyKey, organisationId, programmeId, source: f.source, currency: programme.currency, amountMinor: amount.value, reference: f.reference ?? null,
   });
-  const posted = await persistence.ledger.postJournal(journal);
+  // The funding and its audit event in one transaction: no money in without its record (a replay adds neither).
+  const posted = await persistence.transaction(async (tx) => {
+    const done = await tx.ledger.postJournal(journal);
+    if (!done.ok) return done;
+    if (done.value === 'posted') {
+      await appendAudit(tx, {
+        organisationId, actor: actor.subject.slice(0, 128), requestId, action: 'funding.record', objectId: programmeId,
+        detail: { amount: formatAmount(amount.value, programme.currency), currency: programme.currency, source: f.source.slice(0, 64), idempotencyKey: idempotencyKey.slice(0, 128) },
+      });
+    }
+    return done;
+  });
   if (!posted.ok) return posted;
   const [t] = await persistence.read.ledger.journal(journal.id);
   if (!t || !t.creditAfter) throw new Error(`invariant violated: funding ${journal.id} is stored with its totals`);

@@ -10,7 +10,8 @@
 // flight is the worker's or the poller's.
 import { err, ok, type Result } from '../domain/result.js';
 import { encode, type Topics } from './messages.js';
-import type { Persistence, Transport } from './ports.js';
+import type { Persistence, Repos, Transport } from './ports.js';
+import { appendAudit } from './audit.js';
 
 export type RequeueOutcome = 'status_checks_restarted' | 'dispatch_republished';
 
@@ -22,14 +23,18 @@ export interface RequeueRefusal {
 const refuse = (code: RequeueRefusal['code'], detail: string) => err<RequeueRefusal>({ code, detail });
 
 export async function requeuePayout(
-  deps: { persistence: Persistence; transport: Transport | null; topics: Topics; now: () => Date },
+  deps: { persistence: Persistence; transport: Transport | null; topics: Topics; now: () => Date; /** Who asked, for the audit log: `operator:<name>`. */ actor?: string },
   payoutId: string,
 ): Promise<Result<RequeueOutcome, RequeueRefusal>> {
+  const actor = (deps.actor ?? 'operator:unknown').slice(0, 128);
+  const audit = (tx: Repos, organisationId: string, outcome: RequeueOutcome) =>
+    appendAudit(tx, { organisationId, actor, requestId: null, action: 'payout.requeue', objectId: payoutId, detail: { outcome } });
   const payout = await deps.persistence.read.payouts.find(payoutId);
   if (!payout) return refuse('PAYOUT_NOT_FOUND', 'no such payout');
   if (payout.state === 'submitted' || payout.state === 'unknown') {
     const done = await deps.persistence.transaction(async (tx) => {
       const restarted = await tx.payouts.restartStatusChecks(payoutId, deps.now());
+      if (restarted) await audit(tx, payout.organisationId, 'status_checks_restarted');
       return ok(restarted);
     });
     if (!done.ok) throw new Error(`invariant violated: requeue rejected: ${done.error.code}`);
@@ -40,7 +45,11 @@ export async function requeuePayout(
     if (!deps.transport) return refuse('PAYOUT_NOT_REQUEUEABLE', 'a queued payout is republished to Kafka: set KAFKA_BROKERS');
     // Held after its last attempt, or waiting for its next one: released now (the worker skips a
     // flagged payout, and one whose next attempt is not due yet).
-    await deps.persistence.transaction(async (tx) => ok(await tx.payouts.clearDispatchAt([payout.id])));
+    await deps.persistence.transaction(async (tx) => {
+      await tx.payouts.clearDispatchAt([payout.id]);
+      await audit(tx, payout.organisationId, 'dispatch_republished');
+      return ok(undefined);
+    });
     await deps.transport.publish(deps.topics.dispatch(payout.provider), [
       { key: payout.id, value: encode({ type: 'tuma.payout.dispatch', version: 1, payoutId: payout.id, batchId: payout.batchId, provider: payout.provider }) },
     ]);

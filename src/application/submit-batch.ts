@@ -46,7 +46,7 @@ export interface SubmitBatchOutput {
   readonly replayed: boolean;
 }
 
-export async function submitBatch(deps: SubmitBatchDeps, actor: Actor, body: unknown): Promise<Result<SubmitBatchOutput, Rejection>> {
+export async function submitBatch(deps: SubmitBatchDeps, actor: Actor, body: unknown, requestId: string | null = null): Promise<Result<SubmitBatchOutput, Rejection>> {
   const jws = parseGeneralJws(body);
   if (!jws.ok) return jws;
   const now = deps.now();
@@ -79,7 +79,7 @@ export async function submitBatch(deps: SubmitBatchDeps, actor: Actor, body: unk
   if (!started.ok) return err(rejectRows(started.error));
   const validation = started.value;
   const payloadEnc = await deps.vault.seal(header.value.programmeId, header.value.batchId, 'batch_payload', verified.value.payload);
-  return store(deps, actor, validation, programme, { payloadEnc, payloadSha256, verified: verified.value });
+  return store(deps, actor, validation, programme, { payloadEnc, payloadSha256, verified: verified.value }, requestId);
 }
 
 const rejectRows = (problems: RowError[]): Rejection => reject('BATCH_INVALID', `${problems.length} problem(s)`, problems);
@@ -142,6 +142,7 @@ async function store(
   validation: BatchValidation,
   programme: ProgrammeRecord,
   signed: { payloadEnc: Buffer; payloadSha256: Buffer; verified: VerifiedSubmission },
+  requestId: string | null,
 ): Promise<Result<SubmitBatchOutput, Rejection>> {
   const doc = validation.header;
   const coSigners = signed.verified.coSigners;
@@ -176,7 +177,8 @@ async function store(
     await tx.batches.complete(doc.batchId, { payoutCount, totalMinor, approvalsRequired: required, rejectedRows });
     await tx.batches.insertApprovals(doc.batchId, coSigners.map((c) => ({ kid: c.key.kid, protected: c.signature.protected, signature: c.signature.signature, approvedBy: c.key.holder })));
     if (coSigners.length >= required) {
-      const committed = await commitApprovedBatch(tx, { id: doc.batchId, organisationId: doc.organisationId, programmeId: doc.programmeId, currency: doc.currency, totalMinor });
+      // Co-signed in the document itself (or no approval needed): released by its submission.
+      const committed = await commitApprovedBatch(tx, { id: doc.batchId, organisationId: doc.organisationId, programmeId: doc.programmeId, currency: doc.currency, totalMinor }, { by: actor.subject, requestId });
       if (!committed.ok) return committed;
     }
     return ok<'stored'>('stored');

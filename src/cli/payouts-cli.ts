@@ -1,6 +1,7 @@
 // `tuma payouts requeue <payoutId>...`: the operators' way to send stuck payouts on again
 // (application/requeue-payout.ts says which, and how). Needs DATABASE_URL; a queued payout's
 // dispatch message is republished to KAFKA_BROKERS.
+import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import { createKafkaTransport } from '../adapters/kafka/kafka-transport.js';
@@ -44,7 +45,7 @@ export async function runPayoutsCli(argv: readonly string[], cfg: Config, logger
     const persistence = kyselyPersistence(handle.db, handle.pool);
     let failed = 0;
     for (const id of ids.map((i) => i.toLowerCase())) {
-      const result = await requeuePayout({ persistence, transport, topics, now: () => new Date() }, id);
+      const result = await requeuePayout({ persistence, transport, topics, now: () => new Date(), actor: `operator:${operatorName()}` }, id);
       if (result.ok) out(`${id}: ${result.value.replaceAll('_', ' ')}`);
       else {
         failed++;
@@ -105,4 +106,15 @@ async function listHeld(argv: readonly string[], cfg: Config, logger: Logger, ou
   } finally {
     await handle.close();
   }
+}
+
+/** The operator running the command, for the audit log: the OS user (a server command has no token). */
+function operatorName(): string {
+  let name = '';
+  try {
+    name = userInfo().username;
+  } catch {
+    // no passwd entry (a container's arbitrary uid): unknown
+  }
+  return /^[A-Za-z0-9._-]{1,64}$/.test(name) ? name : 'unknown';
 }

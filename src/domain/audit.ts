@@ -25,6 +25,8 @@ export const auditActionObjects = {
   'signer_key.revoke': 'signer_key',
   'programme.policy': 'programme',
   'funding.record': 'programme',
+  'batch.approve': 'batch',
+  'batch.release': 'batch',
   'reconciliation.decision': 'reconciliation',
   'reconciliation.approval': 'reconciliation',
 } as const;

@@ -85,6 +85,11 @@ describe('approval policy', () => {
     expect(await available(w)).toBe(before - 2_000_00n);
     const committed = await sql<{ c: string }>`SELECT credits_posted::text AS c FROM accounts WHERE key = ${`batch:${document.batchId}:committed`}`.execute(api.database.db);
     expect(committed.rows[0]!.c).toBe('200000');
+    // Each approval, and the release the last one made, is an audit event of its own transaction.
+    const audit = await sql<{ action: string; actor: string; detail: Record<string, string> }>`SELECT action, actor, detail FROM audit_events WHERE object_id = ${document.batchId} ORDER BY seq`.execute(api.database.db);
+    expect(audit.rows.map((e) => [e.action, e.actor, e.detail.approvals ?? e.detail.total])).toEqual([
+      ['batch.approve', 'approver-1', '1'], ['batch.approve', 'approver-2', '2'], ['batch.release', 'approver-2', '2000.00'],
+    ]);
   });
 
   it('when approvers co-sign the submitted JWS, then each counts once and the batch can be approved on arrival', async () => {

@@ -5,7 +5,7 @@
 import { sql } from 'kysely';
 import request from 'supertest';
 import { verifyAuditLog } from '../../src/application/audit.js';
-import { bearer, postJson, startTestApi, type TestApi } from '../support/api.js';
+import { bearer, startTestApi, type TestApi } from '../support/api.js';
 import { batchDocument, setUpProgramme, sign, type Scenario } from '../support/fixtures.js';
 import { exportJWK, generateKeyPair } from 'jose';
 
@@ -37,7 +37,13 @@ it('when an admin registers and revokes a key, sets a policy, and a batch is can
   // A refused policy writes nothing.
   expect((await request(api.app).put(`/v1/programmes/${s.programmeId}/policy`).set('authorization', admin).send({ approvals: 'many' })).status).toBe(422);
   const document = batchDocument(s, [{ ref: 'a-1', provider: 'mpesa', msisdn: '+254722000031', amount: '10.00' }]);
-  expect((await postJson(api.app, '/v1/batches', await bearer(s.organisationId, 'programme_manager'), await sign(document, s.maker))).status).toBe(201);
+  expect((await request(api.app).post('/v1/batches').set('authorization', await bearer(s.organisationId, 'programme_manager')).set('x-request-id', 'req-submit-1')
+    .set('content-type', 'application/jose+json').send(JSON.stringify(await sign(document, s.maker)))).status).toBe(201);
+  // Donor money recorded by finance; the same key again is a replay and writes no second event.
+  const funding = { source: 'echo-2026', amount: '250.00', currency: 'KES', reference: 'grant-7' };
+  const fund = () => request(api.app).post(`/v1/programmes/${s.programmeId}/fundings`).set('authorization', admin).set('idempotency-key', 'tranche-1').set('x-request-id', 'req-fund-1').send(funding);
+  expect((await fund()).status).toBe(201);
+  expect((await fund()).status).toBe(200);
   const cancel = await request(api.app).post(`/v1/batches/${document.batchId}/cancel`).set('authorization', admin).set('x-request-id', 'req-cancel-1')
     .set('content-type', 'application/json').send(JSON.stringify({ reason: 'call +254722000031 first' }));
   expect(cancel.status).toBe(200);
@@ -47,12 +53,34 @@ it('when an admin registers and revokes a key, sets a policy, and a batch is can
     ['signer_key.register', 'req-register-1', 'admin-person', s.organisationId],
     ['signer_key.revoke', 'req-revoke-1', 'admin-person', s.organisationId],
     ['programme.policy', 'req-policy-1', 'admin-person', s.organisationId],
+    // No approval needed: the submission released the batch.
+    ['batch.release', 'req-submit-1', 'programme_manager-person', s.organisationId],
+    ['funding.record', 'req-fund-1', 'admin-person', s.organisationId],
     ['batch.cancel', 'req-cancel-1', 'admin-person', s.organisationId],
   ]);
+  expect(written[4]).toMatchObject({ object_id: s.programmeId, detail: { amount: '250.00', currency: 'KES', source: 'echo-2026', idempotencyKey: 'tranche-1' } });
   expect(written[0]).toMatchObject({ object_id: kid, detail: { role: 'maker', alg: 'ES256' } });
   expect(written[2]!.object_id).toBe(s.programmeId);
-  expect(written[3]).toMatchObject({ object_id: document.batchId, detail: { payoutsCancelled: '1', amount: '10.00' } });
+  expect(written[5]).toMatchObject({ object_id: document.batchId, detail: { payoutsCancelled: '1', amount: '10.00' } });
   // A number typed into a free-text reason is not kept in the audit log.
   expect(JSON.stringify(written)).not.toMatch(/254722000031/);
   expect((await verifyAuditLog(api.persistence)).ok).toBe(true);
+});
+
+it('when an auditor reads the audit log, then it is the organisation\'s own events, oldest first, a page at a time; others may not read it', async () => {
+  const auditor = await bearer(s.organisationId, 'auditor');
+  const first = await request(api.app).get('/v1/audit?limit=2').set('authorization', auditor);
+  expect(first.status).toBe(200);
+  expect(first.body.events).toHaveLength(2);
+  expect(first.body.events[0]).toMatchObject({ organisationId: s.organisationId, action: 'signer_key.register', object: { type: 'signer_key' }, prevHash: null }); // the first event of this database's chain
+  const rest = await request(api.app).get(`/v1/audit?after=${first.body.next}&limit=500`).set('authorization', auditor);
+  const all = [...first.body.events, ...rest.body.events];
+  expect(all.every((e: { organisationId: string }) => e.organisationId === s.organisationId)).toBe(true);
+  expect(all.map((e: { seq: string }) => BigInt(e.seq))).toEqual([...all.map((e: { seq: string }) => BigInt(e.seq))].sort((a, b) => (a < b ? -1 : 1)));
+  const other = await setUpProgramme(api.persistence, 0n);
+  expect((await request(api.app).get('/v1/audit').set('authorization', await bearer(other.organisationId, 'auditor'))).body.events).toEqual([]);
+  expect((await request(api.app).get('/v1/audit').set('authorization', await bearer(s.organisationId, 'finance'))).status).toBe(403);
+  for (const query of ['limit=0', 'limit=501', 'after=x', 'after=1&after=2']) {
+    expect({ query, status: (await request(api.app).get(`/v1/audit?${query}`).set('authorization', auditor)).status }).toEqual({ query, status: 400 });
+  }
 });

@@ -45,7 +45,8 @@ describe('requeueing stuck payouts', () => {
     expect(res.status).toBe(201);
     return { document, auth };
   }
-  const deps = () => ({ persistence: runtime.persistence, transport: null, topics: runtime.topics, now: () => new Date() });
+  const deps = () => ({ persistence: runtime.persistence, transport: null, topics: runtime.topics, now: () => new Date(), actor: 'operator:test-ops' });
+  const auditOf = async (payoutId: string) => (await runtime.persistence.read.auditLog.eventsAfter(null, 1_000)).filter((e) => e.objectId === payoutId).map((e) => [e.action, e.actor, e.detail.outcome]);
   const flags = (payoutId: string) => dead.filter((d) => d.key === payoutId).map((d) => JSON.parse(d.value.toString('utf8')) as { sourceTopic: string; reason: string; valueBase64: string });
 
   it('when a payout stays pending past its last check, then it is dead-lettered for operators; requeued, its checks start over', async () => {
@@ -57,6 +58,7 @@ describe('requeueing stuck payouts', () => {
     expect(JSON.parse(Buffer.from(first[0]!.valueBase64, 'base64').toString('utf8'))).toEqual({ payoutId });
 
     expect(await requeuePayout(deps(), payoutId)).toEqual({ ok: true, value: 'status_checks_restarted' });
+    expect(await auditOf(payoutId)).toEqual([['payout.requeue', 'operator:test-ops', 'status_checks_restarted']]);
     // Asked again (still pending at MoMo): flagged and dead-lettered a second time.
     await net.eventually(async () => (flags(payoutId).length >= 2 ? true : null), waitMs, 'the requeued payout to be checked again');
   });
@@ -68,6 +70,8 @@ describe('requeueing stuck payouts', () => {
     await net.eventually(async () => (((await (await fetch(`${runtime.apiUrl}/v1/payouts/${payoutId}`, { headers: auth })).json()) as { state: string }).state === 'paid' ? true : null), waitMs, 'the payout to be paid');
     expect(await requeuePayout(deps(), payoutId)).toMatchObject({ ok: false, error: { code: 'PAYOUT_NOT_REQUEUEABLE', detail: 'settled (paid): a settled payout is never sent again' } });
     expect(await requeuePayout(deps(), '00000000-0000-4000-8000-000000000000')).toMatchObject({ ok: false, error: { code: 'PAYOUT_NOT_FOUND' } });
+    // A refusal is no privileged act done: nothing audited.
+    expect(await auditOf(payoutId)).toEqual([]);
   });
 
   it.each([

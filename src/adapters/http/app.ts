@@ -18,6 +18,7 @@ import { importReconciliation, type StatementAccount } from '../../application/i
 import { checkStatementFloat } from '../../application/check-float.js';
 import type { PullStatement } from '../../application/pull-reconciliation.js';
 import { registerReconciliationPull } from './reconciliation-pull-route.js';
+import { auditCursorPattern, auditPageDefault, auditPageMax, listAudit } from '../../application/audit.js';
 import { xlsxStream } from '../export/xlsx-writer.js';
 import {
   checkReconciliationDecision, decideReconciliationItem, decisionView, parseApprovalRequest, parseDecisionRequest, resolveWithinTolerance, type DecideReconciliationDeps,
@@ -252,7 +253,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.post('/v1/batches', requireRole(deps.authenticate, 'programme_manager'), jwsBody, route(async (req, res) => {
     const body = jsonOf(req.body);
     if (!body.ok) return sendRejection(res, body.error);
-    const result = await submitBatch(deps, callerOf(req), body.value);
+    const result = await submitBatch(deps, callerOf(req), body.value, String(req.id));
     if (!result.ok) return sendRejection(res, result.error);
     res.status(result.value.replayed ? 200 : 201).json(result.value.batch);
   }));
@@ -262,7 +263,7 @@ export function createApp(deps: ApiDeps): express.Express {
     if (!id) return sendRejection(res, reject('NOT_FOUND'));
     const body = jsonOf(req.body);
     if (!body.ok) return sendRejection(res, body.error);
-    const result = await approveBatch(deps, callerOf(req), id, body.value);
+    const result = await approveBatch(deps, callerOf(req), id, body.value, String(req.id));
     if (!result.ok) return sendRejection(res, result.error);
     res.status(result.value.replayed ? 200 : 201).json(result.value.batch);
   }));
@@ -434,6 +435,17 @@ export function createApp(deps: ApiDeps): express.Express {
     res.json(result.value);
   }));
 
+  // The organisation's audit log, oldest first, a page at a time (auditors and admins).
+  app.get('/v1/audit', requireRole(deps.authenticate, 'auditor', 'admin'), route(async (req, res) => {
+    const after = oneString(req.query.after);
+    const limitText = oneString(req.query.limit);
+    const limit = limitText === undefined ? auditPageDefault : limitText !== null && /^[1-9][0-9]{0,3}$/.test(limitText) ? Number(limitText) : NaN;
+    if (after === null || (after !== undefined && !auditCursorPattern.test(after)) || Number.isNaN(limit) || limit > auditPageMax) {
+      return sendRejection(res, reject('QUERY_INVALID', `after: a seq from the last page's next; limit: 1 to ${auditPageMax}`));
+    }
+    res.json(await listAudit(deps.persistence, callerOf(req).organisationId, { cursor: after ?? null, limit }));
+  }));
+
   // ---------------------------------------------------------------- administration
   const admin = requireRole(deps.authenticate, 'admin');
   app.post('/v1/signer-keys', admin, smallJson, route(async (req, res) => {
@@ -489,7 +501,7 @@ export function createApp(deps: ApiDeps): express.Express {
   const fundingJson = express.json({ limit: fundingBodyMaxBytes, strict: true, type: () => true });
   app.post('/v1/programmes/:programmeId/fundings', requireRole(deps.authenticate, 'finance', 'admin'), fundingJson, route(async (req, res) => {
     const key = req.headers['idempotency-key'];
-    const result = await recordFunding(deps.persistence, callerOf(req).organisationId, String(req.params.programmeId), typeof key === 'string' ? key : '', req.body);
+    const result = await recordFunding(deps.persistence, callerOf(req), String(req.params.programmeId), typeof key === 'string' ? key : '', req.body, String(req.id));
     if (!result.ok) return sendRejection(res, result.error);
     res.status(result.value.replayed ? 200 : 201).json(result.value.funding);
   }));
