@@ -17,6 +17,8 @@ import * as m0013 from './0013-reconciliation.js';
 import * as m0014 from './0014-reconciliation-classes.js';
 import * as m0015 from './0015-reconciliation-decisions.js';
 import * as m0017 from './0017-reconciliation-float.js';
+import * as m0019 from './0019-app-role.js';
+import * as m0018 from './0018-erasure.js';
 
 export const migrations: Record<string, Migration> = {
   '0001-foundation': m0001,
@@ -35,4 +37,6 @@ export const migrations: Record<string, Migration> = {
   '0014-reconciliation-classes': m0014,
   '0015-reconciliation-decisions': m0015,
   '0017-reconciliation-float': m0017,
+  '0019-app-role': m0019,
+  '0018-erasure': m0018,
 };

@@ -112,10 +112,16 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
       databaseUrl = embedded.url;
       logger.info({ dataDir: config.database.embeddedDataDir }, 'using the embedded PostgreSQL');
     }
-    const handle = createDb(databaseUrl, config.database.poolMax, logger);
+    // Migrations as the owner, on their own connection; the processes' pool runs as the app role.
+    const owner = createDb(databaseUrl, 1, logger);
+    try {
+      const applied = await migrateToLatest(owner.db);
+      if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+    } finally {
+      await owner.close();
+    }
+    const handle = createDb(databaseUrl, config.database.poolMax, logger, config.database.appRole ? { role: config.database.appRole } : {});
     stops.push(() => handle.close());
-    const applied = await migrateToLatest(handle.db);
-    if (applied.length > 0) logger.info({ applied }, 'migrations applied');
 
     const topics = topicNames(config.kafka.topicPrefix);
     const transport = config.kafka.brokers

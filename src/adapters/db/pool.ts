@@ -21,7 +21,14 @@ export interface DbHandle {
   close(): Promise<void>;
 }
 
-export function createDb(connectionString: string, poolMax: number, logger: Logger): DbHandle {
+/** The database role the application's own queries run as (migration 0019): no UPDATE or DELETE on append-only tables. */
+export const appRole = 'tuma_app';
+
+/**
+ * `role`: every connection runs `SET ROLE` to it before anything else (the processes' pool); none
+ * for the owner's connections (migrations, operators' commands).
+ */
+export function createDb(connectionString: string, poolMax: number, logger: Logger, options: { role?: string } = {}): DbHandle {
   const pool = new pg.Pool({
     connectionString,
     max: poolMax,
@@ -30,6 +37,14 @@ export function createDb(connectionString: string, poolMax: number, logger: Logg
     idleTimeoutMillis: 30_000,
     application_name: 'tuma',
   });
+  const role = options.role;
+  if (role !== undefined) {
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(role)) throw new Error(`invariant violated: a role name is a plain identifier: ${JSON.stringify(role)}`);
+    // Queued on the new client before any query of ours: a connection never runs as the owner.
+    pool.on('connect', (client) => {
+      client.query(`SET ROLE ${role}`).catch((error: unknown) => logger.error({ err: error, role }, 'SET ROLE failed: the connection is unusable'));
+    });
+  }
   pool.on('error', (error) => {
     // The server shutting down (the embedded one gets the same Ctrl-C as we do, and stops first):
     // the pool drops the client and opens a new one when it needs one. Not an error of ours.
