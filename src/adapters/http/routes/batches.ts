@@ -1,0 +1,68 @@
+// Batches: makers submit signed batches, approvers approve them, anyone in the organisation reads them.
+import express, { Router } from 'express';
+import { parseLimit } from '../../../application/ledger.js';
+import { approveBatch } from '../../../application/approve-batch.js';
+import { cancelBatch, parseCancelBody } from '../../../application/cancel-batch.js';
+import { getBatchView, listBatchPayouts, parsePayoutState, payoutsPageMax } from '../../../application/queries.js';
+import { submitBatch } from '../../../application/submit-batch.js';
+import { reject } from '../../../domain/errors.js';
+import type { ApiDeps } from '../api-deps.js';
+import { callerOf, callerRoles, requireRole } from '../auth.js';
+import { sendRejection } from '../errors.js';
+import { approvalBodyMaxBytes, jsonOf, optionalJson, route, uuidParam } from '../routing.js';
+
+export function batchesRouter(deps: ApiDeps): Router {
+  const router = Router();
+  const anyRole = requireRole(deps.authenticate, ...callerRoles);
+  const jwsBody = express.raw({ type: ['application/json', 'application/jose+json'], limit: deps.bodyMaxBytes });
+  const approvalBody = express.raw({ type: ['application/json', 'application/jose+json'], limit: approvalBodyMaxBytes });
+
+  router.post('/v1/batches', requireRole(deps.authenticate, 'programme_manager'), jwsBody, route(async (req, res) => {
+    const body = jsonOf(req.body);
+    if (!body.ok) return sendRejection(res, body.error);
+    const result = await submitBatch(deps, callerOf(req), body.value, String(req.id));
+    if (!result.ok) return sendRejection(res, result.error);
+    res.status(result.value.replayed ? 200 : 201).json(result.value.batch);
+  }));
+
+  router.post('/v1/batches/:batchId/approvals', requireRole(deps.authenticate, 'approver'), approvalBody, route(async (req, res) => {
+    const id = uuidParam(req.params.batchId);
+    if (!id) return sendRejection(res, reject('NOT_FOUND'));
+    const body = jsonOf(req.body);
+    if (!body.ok) return sendRejection(res, body.error);
+    const result = await approveBatch(deps, callerOf(req), id, body.value, String(req.id));
+    if (!result.ok) return sendRejection(res, result.error);
+    res.status(result.value.replayed ? 200 : 201).json(result.value.batch);
+  }));
+
+  router.post('/v1/batches/:batchId/cancel', requireRole(deps.authenticate, 'programme_manager', 'admin'), optionalJson, route(async (req, res) => {
+    const id = uuidParam(req.params.batchId);
+    if (!id) return sendRejection(res, reject('NOT_FOUND'));
+    const reason = parseCancelBody(req.body);
+    if (!reason.ok) return sendRejection(res, reason.error);
+    const result = await cancelBatch(deps.persistence, callerOf(req), id, reason.value, String(req.id));
+    if (!result.ok) return sendRejection(res, result.error);
+    res.json({ ...result.value.batch, cancelled: result.value.cancelled });
+  }));
+
+  router.get('/v1/batches/:batchId', anyRole, route(async (req, res) => {
+    const id = uuidParam(req.params.batchId);
+    const batch = id ? await getBatchView(deps.persistence, callerOf(req).organisationId, id) : null;
+    if (!batch) return sendRejection(res, reject('NOT_FOUND'));
+    res.json(batch);
+  }));
+
+  router.get('/v1/batches/:batchId/payouts', anyRole, route(async (req, res) => {
+    const id = uuidParam(req.params.batchId);
+    if (!id) return sendRejection(res, reject('NOT_FOUND'));
+    const limit = parseLimit(req.query.limit, payoutsPageMax, 100);
+    const state = parsePayoutState(req.query.state);
+    const cursor = req.query.cursor;
+    if (limit === null || state === undefined || (cursor !== undefined && typeof cursor !== 'string')) return sendRejection(res, reject('QUERY_INVALID'));
+    const page = await listBatchPayouts(deps.persistence, callerOf(req).organisationId, id, { state, cursor: cursor ?? null, limit });
+    if (!page.ok) return sendRejection(res, page.error);
+    res.json(page.value);
+  }));
+
+  return router;
+}

@@ -1,0 +1,36 @@
+// Programmes: their policy (administrators set it, the organisation reads it) and their funding (finance).
+import express, { Router } from 'express';
+import { getPolicy, setPolicy } from '../../../application/admin.js';
+import { recordFunding } from '../../../application/ledger.js';
+import { reject } from '../../../domain/errors.js';
+import type { ApiDeps } from '../api-deps.js';
+import { callerOf, callerRoles, requireRole } from '../auth.js';
+import { sendRejection } from '../errors.js';
+import { fundingBodyMaxBytes, route, smallJson } from '../routing.js';
+
+export function programmesRouter(deps: ApiDeps): Router {
+  const router = Router();
+
+  router.get('/v1/programmes/:programmeId/policy', requireRole(deps.authenticate, ...callerRoles), route(async (req, res) => {
+    const policy = await getPolicy(deps.persistence, callerOf(req), String(req.params.programmeId));
+    if (!policy) return sendRejection(res, reject('NOT_FOUND'));
+    res.json(policy);
+  }));
+
+  router.put('/v1/programmes/:programmeId/policy', requireRole(deps.authenticate, 'admin'), smallJson(), route(async (req, res) => {
+    const result = await setPolicy(deps.persistence, callerOf(req), String(req.params.programmeId), req.body, String(req.id));
+    if (!result.ok) return sendRejection(res, result.error);
+    req.log.info({ programmeId: req.params.programmeId }, 'programme policy changed');
+    res.json(result.value);
+  }));
+
+  const fundingJson = express.json({ limit: fundingBodyMaxBytes, strict: true, type: () => true });
+  router.post('/v1/programmes/:programmeId/fundings', requireRole(deps.authenticate, 'finance', 'admin'), fundingJson, route(async (req, res) => {
+    const key = req.headers['idempotency-key'];
+    const result = await recordFunding(deps.persistence, callerOf(req), String(req.params.programmeId), typeof key === 'string' ? key : '', req.body, String(req.id));
+    if (!result.ok) return sendRejection(res, result.error);
+    res.status(result.value.replayed ? 200 : 201).json(result.value.funding);
+  }));
+
+  return router;
+}
