@@ -88,9 +88,9 @@ const envSchema = z.object({
 
   DATABASE_URL: url.optional(),
   DATABASE_POOL_MAX: intIn(1, limitsMax.databasePoolMax).default(20),
-  // The role the processes' queries run as (SET ROLE; migration 0019 creates tuma_app). Empty: the
+  // The role the processes' queries run as (SET ROLE; migration 0019 creates tuma_app). `none`: the
   // connecting user's own (e.g. when DATABASE_URL already logs in as a role of that kind).
-  DATABASE_APP_ROLE: z.string().regex(/^([a-z_][a-z0-9_]{0,62})?$/, 'a plain role name, or empty').default('tuma_app'),
+  DATABASE_APP_ROLE: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a plain role name, or none').default('tuma_app'),
   EMBEDDED_DATA_DIR: z.string().min(1).default('.data'),
   EMBEDDED_DATABASE_PORT: port.default(54329),
 
@@ -517,7 +517,7 @@ export function loadConfig(env: Env): Config {
     database: {
       url: e.DATABASE_URL ?? null,
       poolMax: e.DATABASE_POOL_MAX,
-      appRole: e.DATABASE_APP_ROLE === '' ? null : e.DATABASE_APP_ROLE,
+      appRole: e.DATABASE_APP_ROLE === 'none' ? null : e.DATABASE_APP_ROLE,
       embeddedDataDir: e.EMBEDDED_DATA_DIR,
       embeddedPort: e.EMBEDDED_DATABASE_PORT,
     },

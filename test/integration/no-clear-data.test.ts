@@ -186,13 +186,6 @@ describe('no beneficiary number or name in clear: database, Kafka, logs, metrics
       PAYOUT_RETRY_REASONS: 'none', PROVIDER_TIMEOUT_MS: '2000',
       STATUS_CHECK_FIRST_AFTER_MS: '400', STATUS_CHECK_BACKOFF_MAX_MS: '1000', STATUS_POLL_INTERVAL_MS: '100',
       METRICS_ENABLED: 'true', METRICS_PORT: '0',
-      // As the database owner (the test database's user), not tuma_app: under tuma_app (the default
-      // since 66022e7) every statement import answers 500, "must be owner of sequence
-      // statement_staging_line_no_seq" (TRUNCATE statement_staging RESTART IDENTITY in
-      // src/adapters/db/reconciliation.repository.ts); and DATABASE_APP_ROLE='' cannot say "no role"
-      // (the loader takes an empty variable as unset). What is written where does not depend on the
-      // role. Drop this line once imports work under tuma_app.
-      DATABASE_APP_ROLE: new URL(database.url).username,
     });
     logger = createLogger('debug', 'tuma', sink.stream);
     runtime = await startRuntime(config, new Set(roles), logger);

@@ -1,6 +1,6 @@
 // Statement imports on PostgreSQL (issue #14, architecture §8a): one client, one transaction per
 // import, holding the UNLOGGED staging table (one import at a time: an advisory lock, then
-// TRUNCATE … RESTART IDENTITY, so line numbers are the identity). The bytes arrive by COPY; one
+// TRUNCATE and the identity restarted, so line numbers are the identity). The bytes arrive by COPY; one
 // INSERT … SELECT with data-modifying CTEs reads and checks every cell, numbers the lines within
 // their transaction id (duplicates), hash-joins them once with the account's payouts, and writes
 // one row per line with its class, and one per ledger payout of the period no line names. Only
@@ -59,7 +59,10 @@ export function statementStore(pool: pg.Pool): StatementStore {
         // sorts 1M lines to merge-join them with the day's 86,400 seconds (4 s, EXPLAIN ANALYZE);
         // every join of the pass is an equality the hash join does in one pass.
         await client.query('SET LOCAL enable_mergejoin = off');
-        await client.query('TRUNCATE statement_staging RESTART IDENTITY');
+        // RESTART IDENTITY would need the sequence's ownership (the processes run as tuma_app, which
+        // may use and set it, not own it): the numbering restarts by setval instead.
+        await client.query('TRUNCATE statement_staging');
+        await client.query("SELECT setval(pg_get_serial_sequence('statement_staging', 'line_no'), 1, false)");
         const result = await work(session(client));
         if (!result.ok) throw new Rollback(result);
         await client.query('TRUNCATE statement_staging');
