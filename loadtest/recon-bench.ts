@@ -8,6 +8,10 @@
 // second line, and 4,000 lines name receipts the ledger does not know.
 // Bounded: one statement on disk under a temporary directory (removed), one fresh database on
 // 127.0.0.1 (dropped). lines_per_s = statement lines / the import's wall time, end to end.
+// Profiling: every query of the import is timed by what it is (the readable table lists the slow
+// ones); BENCH_KEEP_DATABASE=1 keeps the database (its name is printed) to read plans in;
+// BENCH_EXPLAIN=1 also runs EXPLAIN (ANALYZE, BUFFERS) of each statement of the pass first, in a
+// savepoint rolled back, and prints the plans (the figures are then not the import's own).
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -31,6 +35,10 @@ const accountId = 'mpesa-ke-bench';
 /** Bytes per read of the statement file: large reads keep COPY's per-chunk overhead low. */
 const readChunkBytes = 4 * 1024 * 1024;
 const rssSampleMs = 50;
+const keepDatabase = process.env.BENCH_KEEP_DATABASE === '1';
+const explain = process.env.BENCH_EXPLAIN === '1';
+/** Queries at least this long are listed in the table. */
+const slowQueryS = 0.05;
 const adminUrl = process.env.BENCH_DATABASE_ADMIN_URL ?? process.env.TEST_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 /** May 2026 in East Africa Time, as [from, to). */
 const period = { from: new Date('2026-04-30T21:00:00Z'), to: new Date('2026-05-31T21:00:00Z') };
@@ -123,6 +131,45 @@ function timed(store: StatementStore, t: { copyS: number; matchS: number }): Sta
   };
 }
 
+/** What a query is, for the table: the first words of its text or the CTE it writes with. */
+function queryName(text: string): string {
+  const t = text.trim().replace(/\s+/g, ' ');
+  if (t.startsWith('WITH raw AS')) return /ins_lines AS/.test(t) ? 'classify (cast, check, match, insert lines)' : 'refusal (bad lines named)';
+  if (t.startsWith('WITH unnamed AS')) return 'payout items (missing, timing)';
+  if (t.startsWith('WITH running AS')) return 'running-balance breaks';
+  return t.slice(0, 48);
+}
+
+/**
+ * The pool, every query of its clients timed by name (a COPY's stream is passed through); with
+ * BENCH_EXPLAIN each WITH statement is first run under EXPLAIN (ANALYZE, BUFFERS) in a savepoint
+ * that is rolled back, and its plan printed.
+ */
+function profiledPool(pool: pg.Pool, steps: Map<string, number>): pg.Pool {
+  const connect = async (): Promise<pg.PoolClient> => {
+    const client = await pool.connect();
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    const timedQuery = async (text: string, values?: unknown[]): Promise<unknown> => {
+      const name = queryName(text);
+      if (explain && text.trim().startsWith('WITH')) {
+        await query('SAVEPOINT bench_explain');
+        const plan = (await query(`EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) ${text}`, values)) as pg.QueryResult<Record<string, string>>;
+        await query('ROLLBACK TO SAVEPOINT bench_explain');
+        process.stdout.write(`--- ${name}\n${plan.rows.map((r) => Object.values(r)[0]).join('\n')}\n`);
+      }
+      const start = process.hrtime.bigint();
+      try { return await query(text, values); } finally { steps.set(name, (steps.get(name) ?? 0) + seconds(start)); }
+    };
+    return new Proxy(client, {
+      get(target, prop, receiver) {
+        if (prop !== 'query') return Reflect.get(target, prop, receiver) as unknown;
+        return (first: unknown, ...rest: unknown[]) => (typeof first === 'string' ? timedQuery(first, rest[0] as unknown[] | undefined) : query(first, ...rest));
+      },
+    });
+  };
+  return new Proxy(pool, { get: (target, prop, receiver) => (prop === 'connect' ? connect : Reflect.get(target, prop, receiver) as unknown) });
+}
+
 async function main(): Promise<void> {
   if (!Number.isInteger(payouts) || payouts < 1000 || payouts > linesMax) throw new Error(`BENCH_LINES is 1,000..${linesMax}`);
   const name = `tuma_bench_${randomBytes(4).toString('hex')}`;
@@ -146,8 +193,9 @@ async function main(): Promise<void> {
     let rssMax = 0;
     const sampler = setInterval(() => { rssMax = Math.max(rssMax, process.memoryUsage.rss()); }, rssSampleMs);
     const t = { copyS: 0, matchS: 0 };
+    const steps = new Map<string, number>();
     start = process.hrtime.bigint();
-    const result = await importStatement({ store: timed(statementStore(handle.pool), t), vault }, {
+    const result = await importStatement({ store: timed(statementStore(profiledPool(handle.pool, steps)), t), vault }, {
       source: createReadStream(path, { highWaterMark: readChunkBytes }), accountId, currency: 'KES', format: 'mpesa-org-portal-csv@1', period,
       caller: { organisationId, subject: 'bench' },
     });
@@ -164,17 +212,19 @@ async function main(): Promise<void> {
     const table: [string, string][] = [
       ['bytes → SHA-256 + sealed chunks + COPY', `${t.copyS.toFixed(2)} s`],
       ['set-based pass (cast, validate, match, classify)', `${t.matchS.toFixed(2)} s`],
+      ...[...steps].filter(([, s]) => s >= slowQueryS).map(([n, s]): [string, string] => [`  query: ${n}`, `${s.toFixed(2)} s`]),
       ['import end to end', `${importS.toFixed(2)} s  (${Math.round(lines / importS)} lines/s)`],
       ['peak RSS during the import (sampled)', `${Math.round(rssMax / 1e6)} MB  (process VmHWM ${peakRssMb()} MB)`],
     ];
     for (const [a, b] of table) process.stdout.write(`  ${w(a, 50)} ${b}\n`);
     for (const [c, f] of Object.entries(r.counts)) process.stdout.write(`  ${w(c, 24)} ${String(f.count).padStart(9)}  statement ${f.statementMinor}  ledger ${f.ledgerMinor}\n`);
+    if (keepDatabase) process.stdout.write(`  database kept: ${name}\n`);
     process.stdout.write(`${JSON.stringify({ lines, lines_per_s: Math.round(lines / importS), rss_mb_max: Math.round(rssMax / 1e6), match_s: Number(t.matchS.toFixed(2)), cores: os.cpus().length })}\n`);
   } finally {
     await vault.close();
     await handle.close();
     await rm(dir, { recursive: true, force: true });
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    if (!keepDatabase) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await admin.end();
   }
 }
