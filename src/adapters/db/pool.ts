@@ -25,11 +25,16 @@ export interface DbHandle {
 export const appRole = 'tuma_app';
 
 /**
- * `role`: every connection runs `SET ROLE` to it before anything else (the processes' pool); none
- * for the owner's connections (migrations, operators' commands).
+ * `role`: every session of the pool runs as it (the processes' pool); none for the owner's
+ * connections (migrations, operators' commands).
  */
 export function createDb(connectionString: string, poolMax: number, logger: Logger, options: { role?: string } = {}): DbHandle {
+  const role = options.role;
+  if (role !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(role)) throw new Error(`invariant violated: a role name is a plain identifier: ${JSON.stringify(role)}`);
   const pool = new pg.Pool({
+    // The role as a startup parameter (what SET ROLE sets): every session of the pool runs as it from
+    // its first query, with nothing to race (a connection never runs as the owner).
+    ...(role !== undefined ? { options: `-c role=${role}` } : {}),
     connectionString,
     max: poolMax,
     types,
@@ -37,14 +42,6 @@ export function createDb(connectionString: string, poolMax: number, logger: Logg
     idleTimeoutMillis: 30_000,
     application_name: 'tuma',
   });
-  const role = options.role;
-  if (role !== undefined) {
-    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(role)) throw new Error(`invariant violated: a role name is a plain identifier: ${JSON.stringify(role)}`);
-    // Queued on the new client before any query of ours: a connection never runs as the owner.
-    pool.on('connect', (client) => {
-      client.query(`SET ROLE ${role}`).catch((error: unknown) => logger.error({ err: error, role }, 'SET ROLE failed: the connection is unusable'));
-    });
-  }
   pool.on('error', (error) => {
     // The server shutting down (the embedded one gets the same Ctrl-C as we do, and stops first):
     // the pool drops the client and opens a new one when it needs one. Not an error of ours.
