@@ -38,6 +38,8 @@ export interface ProgrammeRecord {
   /** The base tier (approvers needed from a total of 0); `policy.tiers[0]` says the same. */
   readonly approvalsRequired: number;
   readonly policy: ProgrammePolicy;
+  /** When its beneficiary data was erased (its data key destroyed: application/erase-programme.ts); null or absent: not erased. */
+  readonly erasedAt?: Date | null;
 }
 
 export interface ApprovalRecord {
@@ -621,6 +623,8 @@ export interface BeneficiaryVault {
    */
   sealUnowned(subjectId: string, field: SealedField, plaintext: string | Buffer): Promise<Buffer>;
   openUnowned(subjectId: string, field: SealedField, sealed: Buffer): Promise<Buffer>;
+  /** Drops a programme's data key from memory, where one is kept (its erasure). */
+  forget?(programmeId: string): void;
 }
 
 /** One chunk of beneficiaries to seal, column-wise: subjectIds[i] is the payout id of row i. */

@@ -20,8 +20,11 @@ export interface ProgrammesTable {
   row_errors: ColumnType<'reject_batch' | 'accept_valid_rows', 'reject_batch' | 'accept_valid_rows' | undefined, 'reject_batch' | 'accept_valid_rows'>;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
+  /** Migration 0018: the days its beneficiary data is kept after its last batch activity, and when it was erased. */
+  retention_days: number | null;
+  erased_at: Date | null;
 }
-export interface DataKeysTable { programme_id: string; wrapped_key: Buffer; created_at: Generated<Date> }
+export interface DataKeysTable { programme_id: string; wrapped_key: Buffer; created_at: Generated<Date>; master_key_id: string | null; rewrapped_at: Date | null }
 export interface SignerKeysTable {
   kid: string;
   organisation_id: string;
