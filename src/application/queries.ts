@@ -4,6 +4,7 @@ import { reject, type Rejection, type RowError } from '../domain/errors.js';
 import { formatAmount } from '../domain/money.js';
 import { payoutStates, publicPayoutState, storedPayoutStateFor, type PayoutState } from '../domain/payout-state.js';
 import { err, ok, type Result } from '../domain/result.js';
+import { erasedBeneficiary, erasedProgrammes } from './erase-programme.js';
 import { cursors } from './ledger.js';
 import type { Persistence, PayoutRecord } from './ports.js';
 
@@ -64,9 +65,11 @@ export interface PayoutView {
   /** When operators were asked to look at it, or null. */
   readonly flaggedAt: string | null;
   readonly updatedAt: string;
+  /** Only when its programme's beneficiary data was erased (application/erase-programme.ts). */
+  readonly beneficiary?: 'erased';
 }
 
-const payoutView = (p: PayoutRecord): PayoutView => ({
+const payoutView = (p: PayoutRecord, erased = false): PayoutView => ({
   payoutId: p.id,
   batchId: p.batchId,
   row: p.rowNo ?? null,
@@ -81,6 +84,7 @@ const payoutView = (p: PayoutRecord): PayoutView => ({
   nextAttemptAt: p.dispatchAt?.toISOString() ?? null,
   flaggedAt: p.flaggedAt?.toISOString() ?? null,
   updatedAt: p.updatedAt.toISOString(),
+  ...(erased ? erasedBeneficiary : {}),
 });
 
 /** What a provider reported that differs from the payout (issue #19 item 4). */
@@ -94,8 +98,9 @@ export async function getPayout(persistence: Persistence, organisationId: string
   const p = await persistence.read.payouts.find(payoutId);
   if (!p || p.organisationId !== organisationId) return null;
   const exceptions = await persistence.read.payouts.exceptionsOf([p.id]);
-  if (exceptions.length === 0) return payoutView(p);
-  return { ...payoutView(p), exceptions: exceptions.slice(0, payoutExceptionsShownMax).map((e) => ({ kind: e.kind, detail: e.detail, at: (e.createdAt ?? p.updatedAt).toISOString() })) };
+  const erased = (await erasedProgrammes(persistence, [p.programmeId])).has(p.programmeId);
+  if (exceptions.length === 0) return payoutView(p, erased);
+  return { ...payoutView(p, erased), exceptions: exceptions.slice(0, payoutExceptionsShownMax).map((e) => ({ kind: e.kind, detail: e.detail, at: (e.createdAt ?? p.updatedAt).toISOString() })) };
 }
 
 /** Exceptions shown with one payout at most (a payout held once has one or two). */
@@ -125,5 +130,6 @@ export async function listBatchPayouts(
   if (q.state !== null && stored === null) return ok({ items: [], nextCursor: null });
   const rows = await persistence.read.batches.payoutsPage(batchId, stored, afterRow, q.limit);
   const last = rows[rows.length - 1];
-  return ok({ items: rows.map(payoutView), nextCursor: rows.length === q.limit && last?.rowNo !== undefined ? cursors.encode('r', String(last.rowNo)) : null });
+  const erased = (await erasedProgrammes(persistence, [batch.programmeId])).has(batch.programmeId);
+  return ok({ items: rows.map((p) => payoutView(p, erased)), nextCursor: rows.length === q.limit && last?.rowNo !== undefined ? cursors.encode('r', String(last.rowNo)) : null });
 }

@@ -10,6 +10,7 @@ import { ageDays, ageingBucketOf, ageingBuckets, exceptionClasses, expectedMonth
 import { reconciliationClasses } from '../domain/reconciliation.js';
 import { err, ok, type Result } from '../domain/result.js';
 import { statementFormats } from '../domain/statement-formats.js';
+import { erasedBeneficiary, erasedPayouts } from './erase-programme.js';
 import { servesCaller, type StatementAccount } from './import-reconciliation.js';
 import type { Actor, ItemCursor, Persistence, ReconciliationItem, ReconciliationReads, StatementRecord } from './ports.js';
 
@@ -154,8 +155,10 @@ export async function listReconciliationItems(deps: ReconciliationReportDeps, ca
   if (q.after !== null && after === null) return err(reject('QUERY_INVALID', 'after: an item id (line-<n> or payout-<id>)'));
   if (!Number.isInteger(q.limit) || q.limit < 1 || q.limit > reconciliationItemsPageMax) return err(reject('QUERY_INVALID', `limit: 1 to ${reconciliationItemsPageMax}`));
   const items = await deps.reads.items(statementId, { classes, after, limit: q.limit });
+  // A line or payout of an erased programme says so (its beneficiary's data is gone; the figures stay).
+  const erased = await erasedPayouts(deps.persistence, items.flatMap((i) => (i.payoutId ? [i.payoutId] : [])));
   return ok({
-    items: items.map((i) => itemView(i, statement.currency, now)),
+    items: items.map((i) => ({ ...itemView(i, statement.currency, now), ...(i.payoutId && erased.has(i.payoutId) ? erasedBeneficiary : {}) })),
     next: items.length === q.limit ? items[items.length - 1]!.itemId : null,
   });
 }

@@ -29,6 +29,9 @@ export const auditActionObjects = {
   'batch.release': 'batch',
   'reconciliation.decision': 'reconciliation',
   'reconciliation.approval': 'reconciliation',
+  'programme.retention': 'programme',
+  'programme.erase_request': 'programme',
+  'programme.erase': 'programme',
 } as const;
 
 export type AuditAction = keyof typeof auditActionObjects;

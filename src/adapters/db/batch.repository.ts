@@ -31,6 +31,7 @@ export const toProgramme = (r: Selectable<ProgrammesTable>): ProgrammeRecord => 
     payoutMaxMinor: r.payout_max_minor,
     rowErrors: r.row_errors,
   },
+  erasedAt: r.erased_at ?? null,
 });
 
 const batchColumns = [
