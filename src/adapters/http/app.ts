@@ -9,6 +9,7 @@ import { pinoHttp } from 'pino-http';
 import { reject } from '../../domain/errors.js';
 import type { ApiDeps } from './api-deps.js';
 import { sendRejection } from './errors.js';
+import { checkRoutes } from './permissions.js';
 import { route } from './routing.js';
 import { adminRouter } from './routes/admin.js';
 import { batchesRouter } from './routes/batches.js';
@@ -51,6 +52,7 @@ export function createApp(deps: ApiDeps): express.Express {
     next();
   });
 
+  // Public (the table's `public`): no role check, so registered here as they are.
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -60,7 +62,9 @@ export function createApp(deps: ApiDeps): express.Express {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks });
   }));
 
-  // No two routers answer the same method and path; within each, specific paths come before parameterised ones.
+  // Each router registers its routes through the permission table (permissions.ts), which names the
+  // roles each admits and whose data its ids name. No two routers answer the same method and path;
+  // within each, specific paths come before parameterised ones.
   app.use(batchesRouter(deps));
   app.use(payoutsRouter(deps));
   app.use(keysRouter(deps));
@@ -95,6 +99,8 @@ export function createApp(deps: ApiDeps): express.Express {
     if (res.headersSent) return void res.destroy();
     sendRejection(res, reject('INTERNAL'));
   });
+  // Every route is in the permission table with the table's role check first, and every entry is served.
+  checkRoutes(app);
   return app;
 }
 

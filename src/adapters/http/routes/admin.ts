@@ -3,15 +3,17 @@ import { Router } from 'express';
 import { auditCursorPattern, auditPageDefault, auditPageMax, listAudit } from '../../../application/audit.js';
 import { reject } from '../../../domain/errors.js';
 import type { ApiDeps } from '../api-deps.js';
-import { callerOf, requireRole } from '../auth.js';
+import { callerOf } from '../auth.js';
 import { sendRejection } from '../errors.js';
+import { routesOn } from '../permissions.js';
 import { oneString, route } from '../routing.js';
 
 export function adminRouter(deps: ApiDeps): Router {
   const router = Router();
+  const on = routesOn(router, deps.authenticate);
 
   // The organisation's audit log, oldest first, a page at a time (auditors and admins).
-  router.get('/v1/audit', requireRole(deps.authenticate, 'auditor', 'admin'), route(async (req, res) => {
+  on('GET /v1/audit', route(async (req, res) => {
     const after = oneString(req.query.after);
     const limitText = oneString(req.query.limit);
     const limit = limitText === undefined ? auditPageDefault : limitText !== null && /^[1-9][0-9]{0,3}$/.test(limitText) ? Number(limitText) : NaN;

@@ -7,17 +7,18 @@ import { getBatchView, listBatchPayouts, parsePayoutState, payoutsPageMax } from
 import { submitBatch } from '../../../application/submit-batch.js';
 import { reject } from '../../../domain/errors.js';
 import type { ApiDeps } from '../api-deps.js';
-import { callerOf, callerRoles, requireRole } from '../auth.js';
+import { callerOf } from '../auth.js';
 import { sendRejection } from '../errors.js';
+import { routesOn } from '../permissions.js';
 import { approvalBodyMaxBytes, jsonOf, optionalJson, route, uuidParam } from '../routing.js';
 
 export function batchesRouter(deps: ApiDeps): Router {
   const router = Router();
-  const anyRole = requireRole(deps.authenticate, ...callerRoles);
+  const on = routesOn(router, deps.authenticate);
   const jwsBody = express.raw({ type: ['application/json', 'application/jose+json'], limit: deps.bodyMaxBytes });
   const approvalBody = express.raw({ type: ['application/json', 'application/jose+json'], limit: approvalBodyMaxBytes });
 
-  router.post('/v1/batches', requireRole(deps.authenticate, 'programme_manager'), jwsBody, route(async (req, res) => {
+  on('POST /v1/batches', jwsBody, route(async (req, res) => {
     const body = jsonOf(req.body);
     if (!body.ok) return sendRejection(res, body.error);
     const result = await submitBatch(deps, callerOf(req), body.value, String(req.id));
@@ -25,7 +26,7 @@ export function batchesRouter(deps: ApiDeps): Router {
     res.status(result.value.replayed ? 200 : 201).json(result.value.batch);
   }));
 
-  router.post('/v1/batches/:batchId/approvals', requireRole(deps.authenticate, 'approver'), approvalBody, route(async (req, res) => {
+  on('POST /v1/batches/:batchId/approvals', approvalBody, route(async (req, res) => {
     const id = uuidParam(req.params.batchId);
     if (!id) return sendRejection(res, reject('NOT_FOUND'));
     const body = jsonOf(req.body);
@@ -35,7 +36,7 @@ export function batchesRouter(deps: ApiDeps): Router {
     res.status(result.value.replayed ? 200 : 201).json(result.value.batch);
   }));
 
-  router.post('/v1/batches/:batchId/cancel', requireRole(deps.authenticate, 'programme_manager', 'admin'), optionalJson, route(async (req, res) => {
+  on('POST /v1/batches/:batchId/cancel', optionalJson, route(async (req, res) => {
     const id = uuidParam(req.params.batchId);
     if (!id) return sendRejection(res, reject('NOT_FOUND'));
     const reason = parseCancelBody(req.body);
@@ -45,14 +46,14 @@ export function batchesRouter(deps: ApiDeps): Router {
     res.json({ ...result.value.batch, cancelled: result.value.cancelled });
   }));
 
-  router.get('/v1/batches/:batchId', anyRole, route(async (req, res) => {
+  on('GET /v1/batches/:batchId', route(async (req, res) => {
     const id = uuidParam(req.params.batchId);
     const batch = id ? await getBatchView(deps.persistence, callerOf(req).organisationId, id) : null;
     if (!batch) return sendRejection(res, reject('NOT_FOUND'));
     res.json(batch);
   }));
 
-  router.get('/v1/batches/:batchId/payouts', anyRole, route(async (req, res) => {
+  on('GET /v1/batches/:batchId/payouts', route(async (req, res) => {
     const id = uuidParam(req.params.batchId);
     if (!id) return sendRejection(res, reject('NOT_FOUND'));
     const limit = parseLimit(req.query.limit, payoutsPageMax, 100);

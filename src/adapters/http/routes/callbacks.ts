@@ -10,19 +10,21 @@ import { parseB2CCallback, parseStatusCallback, parseStatusTimeoutCallback } fro
 import { parseMomoCallback } from '../../providers/mtn-momo/mapping.js';
 import type { ApiDeps } from '../api-deps.js';
 import { sendRejection } from '../errors.js';
+import { routesOn, type RouteKey } from '../permissions.js';
 import { callbackBodyMaxBytes, route, unsignedOrphanBodyMaxBytes } from '../routing.js';
 
 export function callbacksRouter(deps: ApiDeps): Router {
   const router = Router();
+  const on = routesOn(router, deps.authenticate);
   const callbackBody = express.raw({ type: () => true, limit: callbackBodyMaxBytes });
   // Each route takes the tokens issued for it alone: a payment request's token on the payment
   // routes, a status query's on the status routes (issue #19 item 1).
-  const mpesaCallbacks: Record<string, { route: CallbackRoute; parse: (b: Buffer) => ParsedCallback | null }> = {
-    '/v1/callbacks/mpesa/:token': { route: 'payment', parse: (b) => parseB2CCallback(b, 'result') },
-    '/v1/callbacks/mpesa/:token/timeout': { route: 'payment', parse: (b) => parseB2CCallback(b, 'timeout') },
+  const mpesaCallbacks: Record<RouteKey & `POST /v1/callbacks/mpesa/${string}`, { route: CallbackRoute; parse: (b: Buffer) => ParsedCallback | null }> = {
+    'POST /v1/callbacks/mpesa/:token': { route: 'payment', parse: (b) => parseB2CCallback(b, 'result') },
+    'POST /v1/callbacks/mpesa/:token/timeout': { route: 'payment', parse: (b) => parseB2CCallback(b, 'timeout') },
     // The asynchronous answer to a transaction status query about the attempt.
-    '/v1/callbacks/mpesa/:token/status': { route: 'status', parse: (b) => parseStatusCallback(b) },
-    '/v1/callbacks/mpesa/:token/status/timeout': { route: 'status', parse: (b) => parseStatusTimeoutCallback(b) },
+    'POST /v1/callbacks/mpesa/:token/status': { route: 'status', parse: (b) => parseStatusCallback(b) },
+    'POST /v1/callbacks/mpesa/:token/status/timeout': { route: 'status', parse: (b) => parseStatusTimeoutCallback(b) },
   };
   // Refused before the body is read: a caller outside the provider's addresses learns nothing.
   const allowedFrom = (provider: ProviderId) => (req: Request, res: Response, next: NextFunction) => {
@@ -30,8 +32,8 @@ export function callbacksRouter(deps: ApiDeps): Router {
     if (allowed && !allowed(req.socket.remoteAddress)) return sendRejection(res, reject('CALLBACK_UNAUTHENTICATED'));
     next();
   };
-  for (const [path, { route: kind, parse }] of Object.entries(mpesaCallbacks)) {
-    router.post(path, allowedFrom('mpesa'), callbackBody, route(async (req, res) => {
+  for (const [key, { route: kind, parse }] of Object.entries(mpesaCallbacks)) {
+    on(key as RouteKey, allowedFrom('mpesa'), callbackBody, route(async (req, res) => {
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const result = await recordCallback(deps, 'mpesa', kind, String(req.params.token), raw, parse);
       if (!result.ok) return sendRejection(res, result.error);
@@ -42,8 +44,8 @@ export function callbacksRouter(deps: ApiDeps): Router {
 
   // MTN MoMo posts (or puts) the TransferResult to X-Callback-Url; it signs nothing, so the
   // per-attempt token in the URL authenticates it. Answered 200 with no body.
-  for (const method of ['put', 'post'] as const) {
-    router[method]('/v1/callbacks/mtn-momo/:token', allowedFrom('mtn-momo'), callbackBody, route(async (req, res) => {
+  for (const key of ['PUT /v1/callbacks/mtn-momo/:token', 'POST /v1/callbacks/mtn-momo/:token'] as const) {
+    on(key, allowedFrom('mtn-momo'), callbackBody, route(async (req, res) => {
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const result = await recordCallback(deps, 'mtn-momo', 'payment', String(req.params.token), raw, parseMomoCallback);
       if (!result.ok) return sendRejection(res, result.error);
@@ -54,7 +56,7 @@ export function callbacksRouter(deps: ApiDeps): Router {
 
   // GSMA MM API: PUT to X-Callback-URL with the final Transaction or an ErrorObject, echoing our
   // X-CorrelationID (which names the attempt even in an error body). Answered 204, as GSMA expects.
-  router.put('/v1/callbacks/gsma/:token', allowedFrom('gsma'), callbackBody, route(async (req, res) => {
+  on('PUT /v1/callbacks/gsma/:token', allowedFrom('gsma'), callbackBody, route(async (req, res) => {
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const correlationId = req.get('x-correlationid') ?? null;
     const result = await recordCallback(deps, 'gsma', 'payment', String(req.params.token), raw, (b) => parseGsmaCallback(b, correlationId));
@@ -68,7 +70,7 @@ export function callbacksRouter(deps: ApiDeps): Router {
   // outcome is a result; otherwise (status-query mode, or a transaction we do not know) it is kept
   // and only makes the payout's status query due: that answer, over our own authenticated
   // connection to Airtel, moves the ledger.
-  router.post('/v1/callbacks/airtel', allowedFrom('airtel'), callbackBody, route(async (req, res) => {
+  on('POST /v1/callbacks/airtel', allowedFrom('airtel'), callbackBody, route(async (req, res) => {
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const callback = parseAirtelCallback(raw);
     if (!callback) return sendRejection(res, reject('CALLBACK_MALFORMED'));

@@ -4,8 +4,9 @@ import { getKey, listKeys, registerKey, revokeKey, signerKeysPageMax } from '../
 import { parseLimit } from '../../../application/ledger.js';
 import { reject } from '../../../domain/errors.js';
 import type { ApiDeps } from '../api-deps.js';
-import { callerOf, requireRole } from '../auth.js';
+import { callerOf } from '../auth.js';
 import { sendRejection } from '../errors.js';
+import { routesOn } from '../permissions.js';
 import { optionalJson, route, smallJson } from '../routing.js';
 
 /** A signer key id is an RFC 7638 SHA-256 thumbprint, base64url. */
@@ -13,16 +14,16 @@ const kidPattern = /^[A-Za-z0-9_-]{43}$/;
 
 export function keysRouter(deps: ApiDeps): Router {
   const router = Router();
-  const admin = requireRole(deps.authenticate, 'admin');
+  const on = routesOn(router, deps.authenticate);
 
-  router.post('/v1/signer-keys', admin, smallJson(), route(async (req, res) => {
+  on('POST /v1/signer-keys', smallJson(), route(async (req, res) => {
     const result = await registerKey(deps.persistence, callerOf(req), req.body, deps.now(), String(req.id));
     if (!result.ok) return sendRejection(res, result.error);
     req.log.info({ kid: result.value.key.kid, role: result.value.key.role, replayed: result.value.replayed }, 'signer key registered');
     res.status(result.value.replayed ? 200 : 201).json(result.value.key);
   }));
 
-  router.get('/v1/signer-keys', requireRole(deps.authenticate, 'admin', 'auditor'), route(async (req, res) => {
+  on('GET /v1/signer-keys', route(async (req, res) => {
     const limit = parseLimit(req.query.limit, signerKeysPageMax, 100);
     const role = req.query.role;
     const cursor = req.query.cursor;
@@ -34,14 +35,14 @@ export function keysRouter(deps: ApiDeps): Router {
     res.json(page.value);
   }));
 
-  router.get('/v1/signer-keys/:kid', requireRole(deps.authenticate, 'admin', 'auditor'), route(async (req, res) => {
+  on('GET /v1/signer-keys/:kid', route(async (req, res) => {
     const kid = String(req.params.kid);
     const key = kidPattern.test(kid) ? await getKey(deps.persistence, callerOf(req), kid, deps.now()) : null;
     if (!key) return sendRejection(res, reject('NOT_FOUND'));
     res.json(key);
   }));
 
-  router.post('/v1/signer-keys/:kid/revoke', admin, optionalJson, route(async (req, res) => {
+  on('POST /v1/signer-keys/:kid/revoke', optionalJson, route(async (req, res) => {
     const kid = String(req.params.kid);
     if (!kidPattern.test(kid)) return sendRejection(res, reject('NOT_FOUND'));
     const result = await revokeKey(deps.persistence, callerOf(req), kid, req.body, deps.now(), String(req.id));

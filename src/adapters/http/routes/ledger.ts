@@ -7,15 +7,16 @@ import {
 } from '../../../application/ledger.js';
 import { reject } from '../../../domain/errors.js';
 import type { ApiDeps } from '../api-deps.js';
-import { callerOf, requireRole } from '../auth.js';
+import { callerOf } from '../auth.js';
 import { sendRejection } from '../errors.js';
+import { routesOn } from '../permissions.js';
 import { csvPageSize, route, uuidPattern } from '../routing.js';
 
 export function ledgerRouter(deps: ApiDeps): Router {
   const router = Router();
-  const finance = requireRole(deps.authenticate, 'finance', 'auditor', 'admin');
+  const on = routesOn(router, deps.authenticate);
 
-  router.get('/v1/ledgers/:currency/accounts', finance, route(async (req, res) => {
+  on('GET /v1/ledgers/:currency/accounts', route(async (req, res) => {
     const currency = parseCurrency(String(req.params.currency));
     const limit = parseLimit(req.query.limit, accountsPageMax, 100);
     const cursor = req.query.cursor;
@@ -25,7 +26,7 @@ export function ledgerRouter(deps: ApiDeps): Router {
     res.json(page.value);
   }));
 
-  router.get('/v1/ledgers/:currency/accounts/:accountKey', finance, route(async (req, res) => {
+  on('GET /v1/ledgers/:currency/accounts/:accountKey', route(async (req, res) => {
     const currency = parseCurrency(String(req.params.currency));
     if (!currency) return sendRejection(res, reject('QUERY_INVALID', 'currency'));
     const account = await getAccount(deps.persistence, callerOf(req).organisationId, currency, String(req.params.accountKey));
@@ -33,7 +34,7 @@ export function ledgerRouter(deps: ApiDeps): Router {
     res.json(account);
   }));
 
-  router.get('/v1/ledgers/:currency/accounts/:accountKey/statement', finance, route(async (req, res) => {
+  on('GET /v1/ledgers/:currency/accounts/:accountKey/statement', route(async (req, res) => {
     const currency = parseCurrency(String(req.params.currency));
     const limit = parseLimit(req.query.limit, statementPageMax, 100);
     const cursor = req.query.cursor;
@@ -43,7 +44,7 @@ export function ledgerRouter(deps: ApiDeps): Router {
     res.json(page.value);
   }));
 
-  router.get('/v1/ledgers/:currency/accounts/:accountKey/statement.csv', finance, route(async (req, res) => {
+  on('GET /v1/ledgers/:currency/accounts/:accountKey/statement.csv', route(async (req, res) => {
     const currency = parseCurrency(String(req.params.currency));
     if (!currency) return sendRejection(res, reject('QUERY_INVALID', 'currency'));
     const account = await findOwnAccount(deps.persistence, callerOf(req).organisationId, currency, String(req.params.accountKey));
@@ -60,13 +61,13 @@ export function ledgerRouter(deps: ApiDeps): Router {
     }
   }));
 
-  router.get('/v1/ledgers/:currency/trial-balance', finance, route(async (req, res) => {
+  on('GET /v1/ledgers/:currency/trial-balance', route(async (req, res) => {
     const currency = parseCurrency(String(req.params.currency));
     if (!currency) return sendRejection(res, reject('QUERY_INVALID', 'currency'));
     res.json(await getTrialBalance(deps.persistence, callerOf(req).organisationId, currency));
   }));
 
-  router.get('/v1/journals/:journalId', finance, route(async (req, res) => {
+  on('GET /v1/journals/:journalId', route(async (req, res) => {
     const id = String(req.params.journalId).toLowerCase();
     const journal = uuidPattern.test(id) ? await getJournal(deps.persistence, callerOf(req).organisationId, id) : null;
     if (!journal) return sendRejection(res, reject('NOT_FOUND'));

@@ -4,14 +4,16 @@ import { decideHeldPayout, parseDecisionBody } from '../../../application/decide
 import { getPayout } from '../../../application/queries.js';
 import { reject } from '../../../domain/errors.js';
 import type { ApiDeps } from '../api-deps.js';
-import { callerOf, callerRoles, requireRole } from '../auth.js';
+import { callerOf } from '../auth.js';
 import { sendRejection } from '../errors.js';
+import { routesOn } from '../permissions.js';
 import { route, smallJson, uuidParam } from '../routing.js';
 
 export function payoutsRouter(deps: ApiDeps): Router {
   const router = Router();
+  const on = routesOn(router, deps.authenticate);
 
-  router.get('/v1/payouts/:payoutId', requireRole(deps.authenticate, ...callerRoles), route(async (req, res) => {
+  on('GET /v1/payouts/:payoutId', route(async (req, res) => {
     const id = uuidParam(req.params.payoutId);
     const payout = id ? await getPayout(deps.persistence, callerOf(req).organisationId, id) : null;
     if (!payout) return sendRejection(res, reject('NOT_FOUND'));
@@ -19,7 +21,7 @@ export function payoutsRouter(deps: ApiDeps): Router {
   }));
 
   // Finance decides a payout held because a provider reported something that differs from it.
-  router.post('/v1/payouts/:payoutId/decision', requireRole(deps.authenticate, 'finance', 'admin'), smallJson(), route(async (req, res) => {
+  on('POST /v1/payouts/:payoutId/decision', smallJson(), route(async (req, res) => {
     const id = uuidParam(req.params.payoutId);
     if (!id) return sendRejection(res, reject('NOT_FOUND'));
     const decision = parseDecisionBody(req.body);

@@ -4,20 +4,22 @@ import { getPolicy, setPolicy } from '../../../application/admin.js';
 import { recordFunding } from '../../../application/ledger.js';
 import { reject } from '../../../domain/errors.js';
 import type { ApiDeps } from '../api-deps.js';
-import { callerOf, callerRoles, requireRole } from '../auth.js';
+import { callerOf } from '../auth.js';
 import { sendRejection } from '../errors.js';
+import { routesOn } from '../permissions.js';
 import { fundingBodyMaxBytes, route, smallJson } from '../routing.js';
 
 export function programmesRouter(deps: ApiDeps): Router {
   const router = Router();
+  const on = routesOn(router, deps.authenticate);
 
-  router.get('/v1/programmes/:programmeId/policy', requireRole(deps.authenticate, ...callerRoles), route(async (req, res) => {
+  on('GET /v1/programmes/:programmeId/policy', route(async (req, res) => {
     const policy = await getPolicy(deps.persistence, callerOf(req), String(req.params.programmeId));
     if (!policy) return sendRejection(res, reject('NOT_FOUND'));
     res.json(policy);
   }));
 
-  router.put('/v1/programmes/:programmeId/policy', requireRole(deps.authenticate, 'admin'), smallJson(), route(async (req, res) => {
+  on('PUT /v1/programmes/:programmeId/policy', smallJson(), route(async (req, res) => {
     const result = await setPolicy(deps.persistence, callerOf(req), String(req.params.programmeId), req.body, String(req.id));
     if (!result.ok) return sendRejection(res, result.error);
     req.log.info({ programmeId: req.params.programmeId }, 'programme policy changed');
@@ -25,7 +27,7 @@ export function programmesRouter(deps: ApiDeps): Router {
   }));
 
   const fundingJson = express.json({ limit: fundingBodyMaxBytes, strict: true, type: () => true });
-  router.post('/v1/programmes/:programmeId/fundings', requireRole(deps.authenticate, 'finance', 'admin'), fundingJson, route(async (req, res) => {
+  on('POST /v1/programmes/:programmeId/fundings', fundingJson, route(async (req, res) => {
     const key = req.headers['idempotency-key'];
     const result = await recordFunding(deps.persistence, callerOf(req), String(req.params.programmeId), typeof key === 'string' ? key : '', req.body, String(req.id));
     if (!result.ok) return sendRejection(res, result.error);

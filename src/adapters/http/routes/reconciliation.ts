@@ -19,8 +19,9 @@ import { formatAmount } from '../../../domain/money.js';
 import { err, ok, type Result } from '../../../domain/result.js';
 import { xlsxStream } from '../../export/xlsx-writer.js';
 import type { ApiDeps } from '../api-deps.js';
-import { callerOf, requireRole } from '../auth.js';
+import { callerOf } from '../auth.js';
 import { sendRejection } from '../errors.js';
+import { guardRoute, routesOn } from '../permissions.js';
 import { registerReconciliationPull } from '../reconciliation-pull-route.js';
 import { isoDay, oneString, route, sendReport, smallJson, uuidParam } from '../routing.js';
 
@@ -99,9 +100,10 @@ export function statementView(s: ImportedStatement) {
 
 export function reconciliationRouter(deps: ApiDeps): Router {
   const router = Router();
+  const on = routesOn(router, deps.authenticate);
 
   // Finance imports a provider statement: the body is the file's bytes, streamed (no body parser).
-  router.post('/v1/reconciliations', requireRole(deps.authenticate, 'finance', 'admin'), route(async (req, res) => {
+  on('POST /v1/reconciliations', route(async (req, res) => {
     if (!deps.statements) return sendRejection(res, reject('SERVICE_UNAVAILABLE', 'statement imports are not configured in this process'));
     const query = parseReconciliationQuery(req.query, req.headers['content-type']);
     if (!query.ok) {
@@ -120,14 +122,15 @@ export function reconciliationRouter(deps: ApiDeps): Router {
   }));
 
   // Finance has a GSMA account's statement for a closed window pulled from the provider and reconciled.
+  // The module checks the roles itself too; the table's check comes first.
+  guardRoute(router, deps.authenticate, 'POST /v1/reconciliations/pull');
   registerReconciliationPull(router, deps, statementView);
 
   // Finance (and auditors) read reconciliations: statements, their classes, items, overdue periods, the report.
-  const reconciliationReaders = requireRole(deps.authenticate, 'finance', 'admin', 'auditor');
   const reportDeps = (): ReconciliationReportDeps | null => (deps.statements
     ? { persistence: deps.persistence, reads: deps.statements.reads, accounts: deps.statements.accounts, overdueDays: deps.statements.overdueDays }
     : null);
-  router.get('/v1/reconciliations', reconciliationReaders, route(async (req, res) => {
+  on('GET /v1/reconciliations', route(async (req, res) => {
     const report = reportDeps();
     if (!report) return sendRejection(res, reject('SERVICE_UNAVAILABLE', 'reconciliation is not configured in this process'));
     const q = parseListQuery(req.query);
@@ -136,12 +139,12 @@ export function reconciliationRouter(deps: ApiDeps): Router {
     if (!page.ok) return sendRejection(res, page.error);
     res.json({ statements: page.value.statements.map((s) => statementView({ ...s, replayed: false })).map(({ replayed: _r, ...v }) => v) });
   }));
-  router.get('/v1/reconciliations/overdue', reconciliationReaders, route(async (req, res) => {
+  on('GET /v1/reconciliations/overdue', route(async (req, res) => {
     const report = reportDeps();
     if (!report) return sendRejection(res, reject('SERVICE_UNAVAILABLE', 'reconciliation is not configured in this process'));
     res.json({ overdueDays: report.overdueDays, periods: await overdueReconciliations(report, callerOf(req), deps.now()) });
   }));
-  router.get('/v1/reconciliations/:statementId', reconciliationReaders, route(async (req, res) => {
+  on('GET /v1/reconciliations/:statementId', route(async (req, res) => {
     const report = reportDeps();
     const id = uuidParam(req.params.statementId);
     if (!report || !id) return sendRejection(res, reject(report ? 'NOT_FOUND' : 'SERVICE_UNAVAILABLE'));
@@ -152,7 +155,7 @@ export function reconciliationRouter(deps: ApiDeps): Router {
     const { replayed: _r, ...record } = statementView({ ...statement, replayed: false });
     res.json({ ...record, exceptions: view.value.exceptions, classReport: view.value.classes, checks: view.value.checks, float: view.value.float, closed: view.value.closed, resultSha256: view.value.resultSha256 });
   }));
-  router.get('/v1/reconciliations/:statementId/items', reconciliationReaders, route(async (req, res) => {
+  on('GET /v1/reconciliations/:statementId/items', route(async (req, res) => {
     const report = reportDeps();
     const id = uuidParam(req.params.statementId);
     if (!report || !id) return sendRejection(res, reject(report ? 'NOT_FOUND' : 'SERVICE_UNAVAILABLE'));
@@ -162,12 +165,11 @@ export function reconciliationRouter(deps: ApiDeps): Router {
     if (!page.ok) return sendRejection(res, page.error);
     res.json(page.value);
   }));
-  const reconciliationDeciders = requireRole(deps.authenticate, 'finance', 'admin');
   const decideDeps = (): DecideReconciliationDeps | null => {
     const report = reportDeps();
     return report && deps.statements ? { ...report, approvalAbove: deps.statements.approvalAbove, ...(deps.statements.tolerance ? { tolerance: deps.statements.tolerance } : {}), now: deps.now } : null;
   };
-  router.post('/v1/reconciliations/decisions/:decisionId/approval', reconciliationDeciders, smallJson(), route(async (req, res) => {
+  on('POST /v1/reconciliations/decisions/:decisionId/approval', smallJson(), route(async (req, res) => {
     const decide = decideDeps();
     const id = uuidParam(req.params.decisionId);
     if (!decide || !id) return sendRejection(res, reject(decide ? 'NOT_FOUND' : 'SERVICE_UNAVAILABLE'));
@@ -178,7 +180,7 @@ export function reconciliationRouter(deps: ApiDeps): Router {
     req.log.info({ decisionId: id, state: result.value.state }, 'reconciliation decision checked');
     res.json(result.value);
   }));
-  router.get('/v1/reconciliations/:statementId/decisions', reconciliationReaders, route(async (req, res) => {
+  on('GET /v1/reconciliations/:statementId/decisions', route(async (req, res) => {
     const report = reportDeps();
     const id = uuidParam(req.params.statementId);
     if (!report || !id) return sendRejection(res, reject(report ? 'NOT_FOUND' : 'SERVICE_UNAVAILABLE'));
@@ -187,7 +189,7 @@ export function reconciliationRouter(deps: ApiDeps): Router {
     const decisions = await deps.persistence.read.reconciliationDecisions.ofStatement(id);
     res.json({ decisions: decisions.map((d) => decisionView(d, statement.currency)) });
   }));
-  router.post('/v1/reconciliations/:statementId/items/:itemId/decisions', reconciliationDeciders, smallJson(), route(async (req, res) => {
+  on('POST /v1/reconciliations/:statementId/items/:itemId/decisions', smallJson(), route(async (req, res) => {
     const decide = decideDeps();
     const id = uuidParam(req.params.statementId);
     const itemId = String(req.params.itemId);
@@ -199,7 +201,7 @@ export function reconciliationRouter(deps: ApiDeps): Router {
     req.log.info({ statementId: id, itemId, action: result.value.action, state: result.value.state }, 'reconciliation decision');
     res.status(201).json(result.value);
   }));
-  router.get('/v1/reconciliations/:statementId/report.csv', reconciliationReaders, route(async (req, res) => {
+  on('GET /v1/reconciliations/:statementId/report.csv', route(async (req, res) => {
     const report = reportDeps();
     const id = uuidParam(req.params.statementId);
     if (!report || !id) return sendRejection(res, reject(report ? 'NOT_FOUND' : 'SERVICE_UNAVAILABLE'));
@@ -209,7 +211,7 @@ export function reconciliationRouter(deps: ApiDeps): Router {
     // Streamed a page of items at a time: a client that reads slowly slows the reads, one that goes away closes them.
     await sendReport(Readable.from((async function* lines() { for await (const line of reconciliationCsv(report, statement, deps.now())) yield `${line}\r\n`; })()), res);
   }));
-  router.get('/v1/reconciliations/:statementId/report.xlsx', reconciliationReaders, route(async (req, res) => {
+  on('GET /v1/reconciliations/:statementId/report.xlsx', route(async (req, res) => {
     const report = reportDeps();
     const id = uuidParam(req.params.statementId);
     if (!report || !id) return sendRejection(res, reject(report ? 'NOT_FOUND' : 'SERVICE_UNAVAILABLE'));
