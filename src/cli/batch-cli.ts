@@ -6,7 +6,7 @@
 //   status   GET /v1/batches/{id}, with --watch a progress bar until the batch is over
 // Keys never leave the machine; the server sees signatures only.
 import { randomUUID } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { calculateJwkThumbprint, FlattenedSign, importJWK, type JWK } from 'jose';
@@ -15,6 +15,7 @@ import { isCurrencyCode, type CurrencyCode } from '../domain/currency.js';
 import { batchFieldLimits } from '../domain/batch-document.js';
 import { formatAmount, parseAmount, sumMinor } from '../domain/money.js';
 import { publicJwkOf } from './keys-cli.js';
+import { CliError, describeFailure, exitCodes, unreachable, writeOutputFile } from './cli-errors.js';
 
 export interface BatchCliIo {
   out(line: string): void;
@@ -48,12 +49,14 @@ const terminalBatchStates = ['completed', 'cancelled', 'rejected'];
 const settledPayoutStates = ['paid', 'failed', 'cancelled', 'reversed'];
 
 const usage = `usage:
-  tuma batch build --csv <file> --org <id> --programme <id> --currency <CCY> [--batch-id <uuid>] [--expires-in <hours>] [--max-rows <n>] [--out <file>]
-  tuma batch sign --key <private.jwk> <batch.json> [--add-to <batch.jws.json>] [--out <file>]
-  tuma batch submit <batch.jws.json> [--url <api>] [--token <jwt>]
-  tuma batch approve --key <private.jwk> <batch.json> [--url <api>] [--token <jwt>]
-  tuma batch status <batchId> [--watch] [--interval <s>] [--timeout <s>] [--url <api>] [--token <jwt>]
-  The API is --url or TUMA_URL (default http://127.0.0.1:8080); the bearer token --token or TUMA_TOKEN.`;
+  tuma batch build --csv <file> --org <id> --programme <id> --currency <CCY> [--batch-id <uuid>] [--expires-in <hours>] [--max-rows <n>] [--out <file> [--force]]
+  tuma batch sign --key <private.jwk> <batch.json> [--add-to <batch.jws.json>] [--out <file> [--force]]
+  tuma batch submit <batch.jws.json> [--json] [--url <api>] [--token <jwt>]
+  tuma batch approve --key <private.jwk> <batch.json> [--json] [--url <api>] [--token <jwt>]
+  tuma batch status <batchId|batch.json> [--watch] [--interval <s>] [--timeout <s>] [--url <api>] [--token <jwt>]
+  The CSV's columns: ref, msisdn, amount, provider (required), name, note (optional), in any order.
+  The API is --url or TUMA_URL (default http://127.0.0.1:8080); the bearer token --token or TUMA_TOKEN.
+  --force overwrites an existing --out file; --json prints the API's answer instead of one line.`;
 
 export async function runBatchCli(argv: readonly string[], io: BatchCliIo): Promise<number> {
   const [sub, ...rest] = argv;
@@ -70,7 +73,10 @@ export async function runBatchCli(argv: readonly string[], io: BatchCliIo): Prom
       io.err(`tuma batch ${sub}: ${error.message}`);
       return 2;
     }
-    throw error;
+    // Every other failure is a sentence and an exit code too (cli-errors.ts), never a stack trace.
+    const failure = describeFailure(error);
+    io.err(`tuma batch ${sub}: ${failure.message}`);
+    return failure.exitCode;
   }
 }
 
@@ -88,8 +94,9 @@ function readBounded(file: string, max: number): Buffer {
   let size: number;
   try {
     size = statSync(file).size;
-  } catch {
-    throw new UsageError(`cannot read ${file}`);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new CliError(`cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? 'an error')}`, exitCodes.noInput);
   }
   if (size > max) throw new UsageError(`${file} is larger than ${max} bytes`);
   return readFileSync(file);
@@ -190,6 +197,7 @@ async function build(argv: string[], io: BatchCliIo): Promise<number> {
   const { values } = args(argv, {
     csv: { type: 'string' }, org: { type: 'string' }, programme: { type: 'string' }, currency: { type: 'string' },
     'batch-id': { type: 'string' }, 'expires-in': { type: 'string', default: '72' }, 'max-rows': { type: 'string', default: String(csvRowsMax) }, out: { type: 'string' },
+    force: { type: 'boolean', default: false },
   });
   if (!values.csv || !values.org || !values.programme || !values.currency) throw new UsageError('--csv, --org, --programme and --currency are required');
   if (!isCurrencyCode(values.currency)) throw new UsageError(`unknown currency ${values.currency}`);
@@ -208,8 +216,16 @@ async function build(argv: string[], io: BatchCliIo): Promise<number> {
     io.err(`tuma batch build: ${built.problems.length} problem(s); nothing written`);
     return 1;
   }
-  if (values.out) writeFileSync(values.out, built.json, { flag: 'wx' });
-  else io.write(built.json);
+  const document = JSON.parse(built.json) as { batchId: string; currency: string; expiresAt: string; declared: { count: number; total: string } };
+  const summary = `batch ${document.batchId}: ${document.declared.count} payout${document.declared.count === 1 ? '' : 's'}, ${document.currency} ${document.declared.total}, for ${values.org}/${values.programme}, expires ${document.expiresAt}`;
+  if (values.out) {
+    writeOutputFile(values.out, built.json, { force: values.force === true });
+    io.out(`wrote ${values.out}: ${summary}`);
+  } else {
+    // The document is the output: the line that says what it is goes to stderr.
+    io.write(built.json);
+    io.err(`tuma batch build: ${summary}`);
+  }
   return 0;
 }
 
@@ -237,12 +253,13 @@ async function detachedSignature(bytes: Uint8Array, keyFile: string): Promise<{ 
 }
 
 async function sign(argv: string[], io: BatchCliIo): Promise<number> {
-  const { values, positionals } = args(argv, { key: { type: 'string' }, out: { type: 'string' }, 'add-to': { type: 'string' } });
+  const { values, positionals } = args(argv, { key: { type: 'string' }, out: { type: 'string' }, 'add-to': { type: 'string' }, force: { type: 'boolean', default: false } });
   const file = positionals[0];
   if (!values.key || !file) throw new UsageError('--key and the batch file are required');
   const bytes = readBounded(file, jwsFileBytesMax);
   const payload = bytes.toString('base64url');
   const signature = await detachedSignature(bytes, values.key);
+  const { kid } = JSON.parse(Buffer.from(signature.protected, 'base64url').toString('utf8')) as { kid: string };
   let jws: GeneralJws;
   if (values['add-to']) {
     const existing = JSON.parse(readBounded(values['add-to'], jwsFileBytesMax).toString('utf8')) as GeneralJws;
@@ -253,8 +270,14 @@ async function sign(argv: string[], io: BatchCliIo): Promise<number> {
     jws = { payload, signatures: [...existing.signatures, signature] };
   } else jws = { payload, signatures: [signature] };
   const text = JSON.stringify(jws);
-  if (values.out) writeFileSync(values.out, text, { flag: values['add-to'] === values.out ? 'w' : 'wx' });
-  else io.write(text);
+  const summary = `${file} signed with key ${kid}; ${jws.signatures.length} signature${jws.signatures.length === 1 ? '' : 's'}`;
+  if (values.out) {
+    writeOutputFile(values.out, text, { force: values.force === true || values['add-to'] === values.out });
+    io.out(`wrote ${values.out}: ${summary}`);
+  } else {
+    io.write(text);
+    io.err(`tuma batch sign: ${summary}`);
+  }
   return 0;
 }
 
@@ -275,12 +298,17 @@ export function apiOf(values: { url?: string; token?: string }, io: BatchCliIo):
 }
 
 async function call(io: BatchCliIo, api: Api, method: string, path: string, body: string | undefined, timeoutMs: number): Promise<{ status: number; json: Record<string, unknown> | null }> {
-  const res = await io.fetch(`${api.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${api.token}`, ...(body !== undefined ? { 'content-type': 'application/jose+json' } : {}) },
-    body,
-    signal: AbortSignal.timeout(timeoutMs),
-  });
+  let res: Response;
+  try {
+    res = await io.fetch(`${api.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${api.token}`, ...(body !== undefined ? { 'content-type': 'application/jose+json' } : {}) },
+      body,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (error) {
+    throw unreachable(error, `the API at ${api.url}`, 'is Tuma running there? --url or TUMA_URL says where') ?? error;
+  }
   return { status: res.status, json: await jsonOf(res) };
 }
 
@@ -301,7 +329,7 @@ function printRefusal(io: BatchCliIo, status: number, json: Record<string, unkno
 }
 
 async function submit(argv: string[], io: BatchCliIo): Promise<number> {
-  const { values, positionals } = args(argv, { url: { type: 'string' }, token: { type: 'string' } });
+  const { values, positionals } = args(argv, { url: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean', default: false } });
   const file = positionals[0];
   if (!file) throw new UsageError('the signed batch file is required');
   const api = apiOf(values, io);
@@ -310,12 +338,14 @@ async function submit(argv: string[], io: BatchCliIo): Promise<number> {
     printRefusal(io, status, json);
     return 1;
   }
-  io.out(JSON.stringify(json, null, 2));
+  // 201: stored now; 200: the same batch was stored before, nothing changed (an idempotent replay).
+  if (values.json) io.out(JSON.stringify(json, null, 2));
+  else io.out(`${status === 201 ? 'submitted' : 'already submitted, nothing changed:'} batch ${String(json?.batchId ?? '')} ${describe(json as unknown as BatchView)}`);
   return 0;
 }
 
 async function approve(argv: string[], io: BatchCliIo): Promise<number> {
-  const { values, positionals } = args(argv, { key: { type: 'string' }, url: { type: 'string' }, token: { type: 'string' } });
+  const { values, positionals } = args(argv, { key: { type: 'string' }, url: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean', default: false } });
   const file = positionals[0];
   if (!values.key || !file) throw new UsageError('--key and the batch file are required');
   const api = apiOf(values, io);
@@ -327,14 +357,31 @@ async function approve(argv: string[], io: BatchCliIo): Promise<number> {
     throw new UsageError(`${file} is not a batch document`);
   }
   if (typeof batchId !== 'string' || !/^[0-9a-fA-F-]{36}$/.test(batchId)) throw new UsageError(`${file} has no batchId`);
-  const body = JSON.stringify(await detachedSignature(bytes, values.key));
-  const { status, json } = await call(io, api, 'POST', `/v1/batches/${batchId.toLowerCase()}/approvals`, body, requestTimeoutMs);
+  const signature = await detachedSignature(bytes, values.key);
+  const { kid } = JSON.parse(Buffer.from(signature.protected, 'base64url').toString('utf8')) as { kid: string };
+  const { status, json } = await call(io, api, 'POST', `/v1/batches/${batchId.toLowerCase()}/approvals`, JSON.stringify(signature), requestTimeoutMs);
   if (status !== 200 && status !== 201) {
     printRefusal(io, status, json);
     return 1;
   }
-  io.out(JSON.stringify(json, null, 2));
+  if (values.json) io.out(JSON.stringify(json, null, 2));
+  else io.out(`${status === 201 ? 'approved' : 'already approved with this signature, nothing changed:'} batch ${batchId.toLowerCase()} with key ${kid}; ${describe(json as unknown as BatchView)}`);
   return 0;
+}
+
+/** A batch id as given, or read from a batch document file (`tuma batch status batch.json`). */
+function batchIdOf(given: string | undefined): string {
+  if (!given) throw new UsageError('the batch id (a UUID) or the batch file is required');
+  if (/^[0-9a-fA-F-]{36}$/.test(given)) return given;
+  let id: unknown;
+  try {
+    id = (JSON.parse(readBounded(given, jwsFileBytesMax).toString('utf8')) as { batchId?: unknown }).batchId;
+  } catch (error) {
+    if (error instanceof CliError) throw new UsageError(`${given} is neither a batch id (a UUID) nor a batch file (${error.message})`);
+    throw new UsageError(`${given} is neither a batch id (a UUID) nor a batch document`);
+  }
+  if (typeof id !== 'string' || !/^[0-9a-fA-F-]{36}$/.test(id)) throw new UsageError(`${given} has no batchId`);
+  return id;
 }
 
 interface BatchView {
@@ -363,8 +410,7 @@ async function status(argv: string[], io: BatchCliIo): Promise<number> {
     watch: { type: 'boolean', default: false }, interval: { type: 'string', default: '2' }, timeout: { type: 'string', default: '3600' },
     url: { type: 'string' }, token: { type: 'string' },
   });
-  const batchId = positionals[0];
-  if (!batchId || !/^[0-9a-fA-F-]{36}$/.test(batchId)) throw new UsageError('the batch id (a UUID) is required');
+  const batchId = batchIdOf(positionals[0]);
   const interval = Number(values.interval);
   const timeout = Number(values.timeout);
   if (!(interval > 0 && interval <= watchIntervalSecondsMax)) throw new UsageError(`--interval is up to ${watchIntervalSecondsMax} seconds`);

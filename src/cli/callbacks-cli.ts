@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import { kyselyPersistence } from '../adapters/db/persistence.js';
 import { createDb } from '../adapters/db/pool.js';
-import type { Config } from '../config/config.js';
+import type { ToolConfig } from '../config/config.js';
 
 /** Orphans one call lists at most (the default is a screenful). */
 export const orphansListMax = 1_000;
@@ -15,7 +15,7 @@ const orphansListDefault = 100;
 const usage = `usage: tuma callbacks orphans [--after <id>] [--limit <1..${orphansListMax}>]`;
 const idPattern = /^(0|[1-9]\d{0,18})$/;
 
-export async function runCallbacksCli(argv: readonly string[], cfg: Config, logger: Logger, out: (line: string) => void, err: (line: string) => void): Promise<number> {
+export async function runCallbacksCli(argv: readonly string[], cfg: ToolConfig, logger: Logger, out: (line: string) => void, err: (line: string) => void): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: { dev: { type: 'boolean' }, after: { type: 'string' }, limit: { type: 'string' } } });

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { calculateJwkThumbprint, GeneralSign, importJWK, type JWK } from 'jose';
 import { demo, demoKeyFile, mintDevToken } from './dev.js';
+import { unreachable } from './cli-errors.js';
 
 const demoWaitMs = 60_000;
 
@@ -32,6 +33,11 @@ export async function runDemo(apiUrl: string, dataDir: string, out: (line: strin
     .sign();
   const token = await mintDevToken(dataDir, { subject: 'demo-programme-manager', organisationId: demo.organisationId, roles: ['programme_manager'], ttlSeconds: 600 });
   const authorization = `Bearer ${token}`;
+  // A server that is not there is a sentence (cli-errors.ts), not a stack trace.
+  const fetch = (url: string, init: RequestInit) =>
+    globalThis.fetch(url, { ...init, signal: AbortSignal.timeout(30_000) }).catch((error: unknown) => {
+      throw unreachable(error, `the API at ${apiUrl}`, 'is `npm start` running? HTTP_HOST and HTTP_PORT say where') ?? error;
+    });
   const submitted = await fetch(`${apiUrl}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/jose+json', authorization }, body: JSON.stringify(jws) });
   out(`POST /v1/batches → ${submitted.status} ${await submitted.text()}`);
   if (!submitted.ok) return false;

@@ -3,8 +3,10 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type JsonWebKey } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
-import { devAuth } from '../config/config.js';
+import { devAuth, type Env } from '../config/config.js';
+import { CliError, exitCodes } from './cli-errors.js';
 import type { Logger } from 'pino';
 import type { Persistence } from '../application/ports.js';
 import { fundProgramme, registerOrganisation, registerProgramme, registerSignerKey, topUpFloat } from '../application/setup.js';
@@ -34,11 +36,18 @@ export function devIssuerJwks(dataDir: string): string {
   return JSON.stringify({ keys: [{ ...publicJwk, alg: 'ES256', kid: privateJwk.kid, use: 'sig' }] });
 }
 
-const devIssuerKeyFile = (dataDir: string) => path.resolve(dataDir, 'dev-issuer.private.jwk');
+const devIssuerKeyFile = (dataDir: string) => path.resolve(dataDir, devIssuerKeyFileName);
 
-/** A bearer token from the dev issuer, for trying the API by hand (`tuma token --dev`). */
+/** The dev issuer's private key file, made by the first `tuma start --dev`. */
+export const devIssuerKeyFileName = 'dev-issuer.private.jwk';
+
+/**
+ * A bearer token from the dev issuer of the instance whose data directory is `dataDir`, for trying
+ * the API by hand (`tuma token --dev`). Never makes an issuer: a token no running instance trusts
+ * would only be answered 401.
+ */
 export async function mintDevToken(dataDir: string, claims: { subject: string; organisationId: string; roles: readonly string[]; ttlSeconds: number }): Promise<string> {
-  devIssuerJwks(dataDir);
+  if (!existsSync(devIssuerKeyFile(dataDir))) throw new CliError(`${devIssuerKeyFile(dataDir)} does not exist: \`tuma start --dev\` makes it`, exitCodes.config);
   const jwk = JSON.parse(readFileSync(devIssuerKeyFile(dataDir), 'utf8')) as JWK;
   const key = await importJWK(jwk, 'ES256');
   return new SignJWT({ org: claims.organisationId, roles: [...claims.roles] })
@@ -51,7 +60,9 @@ export async function mintDevToken(dataDir: string, claims: { subject: string; o
     .sign(key);
 }
 
-export const demoKeyFile = (dataDir: string) => path.resolve(dataDir, 'demo-maker.private.jwk');
+/** The demo maker's private key file, made by the first `tuma start --dev` and registered for demo-org. */
+export const demoKeyFileName = 'demo-maker.private.jwk';
+export const demoKeyFile = (dataDir: string) => path.resolve(dataDir, demoKeyFileName);
 
 export async function seedDemo(persistence: Persistence, dataDir: string, logger: Logger): Promise<void> {
   await registerOrganisation(persistence, demo.organisationId, 'Demo organisation');
@@ -69,4 +80,76 @@ export async function seedDemo(persistence: Persistence, dataDir: string, logger
   await fundProgramme(persistence, { idempotencyKey: 'dev-seed', organisationId: demo.organisationId, programmeId: demo.programmeId, source: 'demo-donor', currency: demo.currency, amountMinor: 100_000_000n });
   await topUpFloat(persistence, { idempotencyKey: 'dev-seed', organisationId: demo.organisationId, provider: 'mpesa', source: 'demo-donor', currency: demo.currency, amountMinor: 100_000_000n });
   logger.info({ organisationId: demo.organisationId, programmeId: demo.programmeId, kid: kid.value }, 'dev mode: demo organisation ready (KES 1,000,000.00 funded)');
+}
+
+// ---------------------------------------------------------------- where the dev files are
+
+/** Where a command looks for a dev instance's data directory: its working directory and environment, and where this tuma is installed. */
+export interface DevDataPlaces {
+  readonly cwd: string;
+  readonly env: Env;
+  /** The Tuma project this code runs from (installRoot()), or null. */
+  readonly installRoot: string | null;
+}
+
+/** The nearest directory at or above `from` whose package.json names the package `tuma`; null if there is none. */
+export function projectRootAbove(from: string): string | null {
+  let dir = path.resolve(from);
+  for (;;) {
+    const file = path.join(dir, 'package.json');
+    if (existsSync(file)) {
+      try {
+        if ((JSON.parse(readFileSync(file, 'utf8')) as { name?: unknown }).name === 'tuma') return dir;
+      } catch {
+        // not JSON: another project's business; keep going up
+      }
+    }
+    const up = path.dirname(dir);
+    if (up === dir) return null;
+    dir = up;
+  }
+}
+
+/** The Tuma project this code runs from (dist/src/cli/dev.js, or src/cli/dev.ts under the tests). */
+export function installRoot(): string | null {
+  return projectRootAbove(path.dirname(fileURLToPath(import.meta.url)));
+}
+
+/** The candidates, in order, each with the words that say what it is. */
+function dataDirCandidates(p: DevDataPlaces): { dir: string; what: string }[] {
+  const given = p.env.EMBEDDED_DATA_DIR;
+  if (given) return [{ dir: path.resolve(p.cwd, given), what: 'EMBEDDED_DATA_DIR' }];
+  const candidates: { dir: string; what: string }[] = [];
+  const project = projectRootAbove(p.cwd);
+  if (project) candidates.push({ dir: path.join(project, '.data'), what: `the Tuma project above ${p.cwd}` });
+  if (p.installRoot && p.installRoot !== project) candidates.push({ dir: path.join(p.installRoot, '.data'), what: 'where this tuma is installed' });
+  return candidates;
+}
+
+/**
+ * Where `tuma start` keeps dev mode's files and the embedded PostgreSQL: EMBEDDED_DATA_DIR, else
+ * `.data` of the Tuma project at or above the working directory, else of the project this tuma
+ * runs from, else `./.data`. Absolute, so the tools run from elsewhere find the same one.
+ */
+export function devDataDirForStart(p: DevDataPlaces): string {
+  return dataDirCandidates(p)[0]?.dir ?? path.resolve(p.cwd, '.data');
+}
+
+/**
+ * The data directory of the dev instance that holds `file` (the issuer's key, the demo key, the
+ * embedded PostgreSQL's password). Never creates one: when none holds it, a CliError says where it
+ * looked and what to do.
+ */
+export function findDevData(p: DevDataPlaces, file: string): string {
+  const candidates = dataDirCandidates(p);
+  const found = candidates.find((c) => existsSync(path.join(c.dir, file)));
+  if (found) return found.dir;
+  const looked = candidates.map((c) => `${c.dir} (${c.what})`).join(' and ');
+  const noProject = p.env.EMBEDDED_DATA_DIR || projectRootAbove(p.cwd) ? '' : `no Tuma project (a package.json named tuma) is at or above ${p.cwd}`;
+  const where = [looked ? `looked for ${file} in ${looked}` : '', noProject].filter(Boolean).join('; ');
+  return fail(`no dev instance found: ${where}. Start one with \`npm start\` in the Tuma project (dev mode keeps its keys in .data/ there) and run this from that project, or set EMBEDDED_DATA_DIR to its data directory`);
+}
+
+function fail(message: string): never {
+  throw new CliError(message, exitCodes.config);
 }

@@ -1,10 +1,10 @@
 // `tuma keys generate`: a signing key pair for a maker or an approver. The private JWK goes to a
 // file only its owner can read (never overwritten); the public JWK, printed, is what an
 // administrator registers (POST /v1/signer-keys).
-import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { allowedAlgorithms } from '../application/verify-batch-signature.js';
+import { CliError, writeOutputFile } from './cli-errors.js';
 
 export interface CliIo {
   out(line: string): void;
@@ -43,12 +43,16 @@ export async function runKeysCli(argv: readonly string[], io: CliIo): Promise<nu
   const publicJwk = publicJwkOf(privateJwk);
   const kid = await calculateJwkThumbprint(publicJwk, 'sha256');
   try {
-    // 'wx': never overwrite a key someone may already have registered.
-    writeFileSync(values.out, `${JSON.stringify({ ...privateJwk, alg, kid })}\n`, { mode: 0o600, flag: 'wx' });
+    // Never over an existing file (no --force here): a key someone registered may be in it.
+    writeOutputFile(values.out, `${JSON.stringify({ ...privateJwk, alg, kid })}\n`, { force: false, mode: 0o600 });
   } catch (error) {
-    io.err(`tuma keys generate: cannot write ${values.out}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    return 1;
+    if (!(error instanceof CliError)) throw error;
+    const exists = error.message.includes(' exists;');
+    io.err(`tuma keys generate: ${exists ? `${values.out} exists and is kept: it may hold a key already registered; choose another file (or remove it yourself)` : error.message}`);
+    return error.exitCode;
   }
+  // The public JWK on stdout (what an administrator registers); what happened, on stderr.
   io.out(JSON.stringify({ ...publicJwk, alg, kid }));
+  io.err(`tuma keys generate: wrote the private ${alg} key to ${values.out} (only you can read it); the public JWK printed, kid ${kid}, is what an administrator registers`);
   return 0;
 }

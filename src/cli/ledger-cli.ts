@@ -7,7 +7,7 @@ import { embeddedUrl } from '../adapters/db/embedded-postgres.js';
 import { kyselyPersistence } from '../adapters/db/persistence.js';
 import { createDb } from '../adapters/db/pool.js';
 import { chainOnce, chainBatchMax, verifyLedger, type Anchor, type VerifyReport } from '../application/ledger-chain.js';
-import type { Config } from '../config/config.js';
+import type { ToolConfig } from '../config/config.js';
 import { isCurrencyCode } from '../domain/currency.js';
 import { formatAmount } from '../domain/money.js';
 
@@ -25,7 +25,7 @@ function parseAnchor(text: string): Anchor | null {
   return m ? { seq: BigInt(m[1]!), hash: Buffer.from(m[2]!, 'hex') } : null;
 }
 
-export async function runLedgerCli(argv: readonly string[], cfg: Config, logger: Logger, out: (line: string) => void): Promise<number> {
+export async function runLedgerCli(argv: readonly string[], cfg: ToolConfig, logger: Logger, out: (line: string) => void): Promise<number> {
   const { positionals, values } = parseArgs({
     args: [...argv],
     allowPositionals: true,

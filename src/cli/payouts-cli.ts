@@ -10,7 +10,7 @@ import { createDb } from '../adapters/db/pool.js';
 import { allTopics, topicNames } from '../application/messages.js';
 import type { Transport } from '../application/ports.js';
 import { requeuePayout } from '../application/requeue-payout.js';
-import type { Config } from '../config/config.js';
+import type { ToolConfig } from '../config/config.js';
 import { formatAmount } from '../domain/money.js';
 
 /** Payouts one command requeues at most: a bigger incident is a script's job, reviewed first. */
@@ -20,7 +20,7 @@ const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 export const heldPageMax = 1_000;
 const usage = `usage: tuma payouts requeue <payoutId>... (at most ${requeuePayoutsMax})\n       tuma payouts held [--after <cursor>] [--limit <n>] (at most ${heldPageMax})`;
 
-export async function runPayoutsCli(argv: readonly string[], cfg: Config, logger: Logger, out: (line: string) => void, err: (line: string) => void): Promise<number> {
+export async function runPayoutsCli(argv: readonly string[], cfg: ToolConfig, logger: Logger, out: (line: string) => void, err: (line: string) => void): Promise<number> {
   const { positionals } = parseArgs({ args: [...argv], allowPositionals: true, strict: false, options: { dev: { type: 'boolean' } } });
   const [sub, ...ids] = positionals;
   if (sub === 'held') return listHeld(argv, cfg, logger, out, err);
@@ -64,7 +64,7 @@ export async function runPayoutsCli(argv: readonly string[], cfg: Config, logger
  * receiving number or receipt that differs from the payout), oldest first, one JSON line each with
  * what differed; never a phone number or a name. The last line names the next page's `--after`.
  */
-async function listHeld(argv: readonly string[], cfg: Config, logger: Logger, out: (line: string) => void, err: (line: string) => void): Promise<number> {
+async function listHeld(argv: readonly string[], cfg: ToolConfig, logger: Logger, out: (line: string) => void, err: (line: string) => void): Promise<number> {
   let values: { after?: string | boolean; limit?: string | boolean };
   try {
     ({ values } = parseArgs({ args: argv.slice(1).filter((a) => a !== '--dev'), allowPositionals: false, strict: true, options: { after: { type: 'string' }, limit: { type: 'string' } } }));

@@ -486,6 +486,49 @@ function accountsFromEnv(
   return accounts;
 }
 
+/**
+ * What the commands beside a running Tuma use (ledger, payouts, callbacks, migrate, token, demo):
+ * the mode, the log level and where the API, the database and the broker are. No secret is
+ * required, so such a command asks only for what it reads (issue #21).
+ */
+export type ToolConfig = Pick<Config, 'devMode' | 'logLevel' | 'http' | 'database' | 'kafka'>;
+
+const toolEnvSchema = envSchema.pick({
+  TUMA_DEV_MODE: true, LOG_LEVEL: true, HTTP_HOST: true, HTTP_PORT: true, HTTP_BODY_MAX_BYTES: true, PUBLIC_BASE_URL: true,
+  DATABASE_URL: true, DATABASE_POOL_MAX: true, DATABASE_APP_ROLE: true, EMBEDDED_DATA_DIR: true, EMBEDDED_DATABASE_PORT: true,
+  KAFKA_BROKERS: true, KAFKA_CLIENT_ID: true, KAFKA_TOPIC_PREFIX: true, KAFKA_TOPIC_PARTITIONS: true, KAFKA_SESSION_TIMEOUT_MS: true,
+});
+
+function toolConfigOf(e: z.infer<typeof toolEnvSchema>): ToolConfig {
+  return {
+    devMode: e.TUMA_DEV_MODE,
+    logLevel: e.LOG_LEVEL,
+    http: { host: e.HTTP_HOST, port: e.HTTP_PORT, bodyMaxBytes: e.HTTP_BODY_MAX_BYTES, publicBaseUrl: e.PUBLIC_BASE_URL ? e.PUBLIC_BASE_URL.replace(/\/+$/, '') : null },
+    database: {
+      url: e.DATABASE_URL ?? null,
+      poolMax: e.DATABASE_POOL_MAX,
+      appRole: e.DATABASE_APP_ROLE === 'none' ? null : e.DATABASE_APP_ROLE,
+      embeddedDataDir: e.EMBEDDED_DATA_DIR,
+      embeddedPort: e.EMBEDDED_DATABASE_PORT,
+    },
+    kafka: {
+      brokers: e.KAFKA_BROKERS ? e.KAFKA_BROKERS.split(',') : null,
+      clientId: e.KAFKA_CLIENT_ID,
+      topicPrefix: e.KAFKA_TOPIC_PREFIX,
+      topicPartitions: e.KAFKA_TOPIC_PARTITIONS,
+      sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
+    },
+  };
+}
+
+/** Reads and validates only ToolConfig's variables (as loadConfig does); throws ConfigError naming a bad one. */
+export function loadToolConfig(env: Env): ToolConfig {
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = toolEnvSchema.safeParse(present);
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
+  return deepFreeze(toolConfigOf(parsed.data));
+}
+
 /** Reads, validates and freezes the configuration. Throws ConfigError naming every bad variable. */
 export function loadConfig(env: Env): Config {
   // Empty strings count as unset: `FOO= tuma start` should not mean "FOO is the empty string".
@@ -511,23 +554,7 @@ export function loadConfig(env: Env): Config {
   if (problems.length > 0) throw new ConfigError(problems);
 
   const config: Config = {
-    devMode: dev,
-    logLevel: e.LOG_LEVEL,
-    http: { host: e.HTTP_HOST, port: e.HTTP_PORT, bodyMaxBytes: e.HTTP_BODY_MAX_BYTES, publicBaseUrl: e.PUBLIC_BASE_URL ? e.PUBLIC_BASE_URL.replace(/\/+$/, '') : null },
-    database: {
-      url: e.DATABASE_URL ?? null,
-      poolMax: e.DATABASE_POOL_MAX,
-      appRole: e.DATABASE_APP_ROLE === 'none' ? null : e.DATABASE_APP_ROLE,
-      embeddedDataDir: e.EMBEDDED_DATA_DIR,
-      embeddedPort: e.EMBEDDED_DATABASE_PORT,
-    },
-    kafka: {
-      brokers: e.KAFKA_BROKERS ? e.KAFKA_BROKERS.split(',') : null,
-      clientId: e.KAFKA_CLIENT_ID,
-      topicPrefix: e.KAFKA_TOPIC_PREFIX,
-      topicPartitions: e.KAFKA_TOPIC_PARTITIONS,
-      sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
-    },
+    ...toolConfigOf(e),
     crypto: { masterKey: Buffer.from(masterKeyB64, 'base64'), sealThreads: e.SEAL_THREADS },
     providers: { accounts },
     simulator: { port: e.SIMULATOR_PORT, callbackDelayMs: e.SIMULATOR_CALLBACK_DELAY_MS },

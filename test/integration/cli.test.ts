@@ -46,6 +46,12 @@ function io(env: Record<string, string> = {}): BatchCliIo & { lines: string[]; e
   };
 }
 
+/** The kid of a private key file `generate` wrote. */
+async function generateKidOf(name: string): Promise<string> {
+  const { kty, crv, x, y } = JSON.parse(readFileSync(path.join(dir, name), 'utf8')) as JWK;
+  return calculateJwkThumbprint({ kty: kty!, crv: crv!, x: x!, y: y! }, 'sha256');
+}
+
 async function generate(name: string, alg = 'ES256'): Promise<JWK> {
   const out: string[] = [];
   const file = path.join(dir, name);
@@ -62,8 +68,8 @@ describe('keys generate', () => {
     const { kid, alg: _alg, ...bare } = pub;
     expect(kid).toBe(await calculateJwkThumbprint(bare, 'sha256'));
     const errors: string[] = [];
-    expect(await runKeysCli(['generate', '--out', file], { out: () => undefined, err: (l) => errors.push(l) })).toBe(1);
-    expect(errors.join()).toContain('EEXIST');
+    expect(await runKeysCli(['generate', '--out', file], { out: () => undefined, err: (l) => errors.push(l) })).toBe(73);
+    expect(errors.join()).toContain(`${file} exists and is kept`);
     expect(await runKeysCli(['generate', '--alg', 'HS256', '--out', path.join(dir, 'k2.jwk')], { out: () => undefined, err: () => undefined })).toBe(2);
   });
 });
@@ -103,12 +109,13 @@ describe('the whole round trip', () => {
     expect(Buffer.from(verified.payload).equals(readFileSync(batchFile))).toBe(true);
 
     const maker = io({ TUMA_TOKEN: (await bearer(s.organisationId, 'programme_manager', 'cli-maker')).slice(7) });
-    expect(await runBatchCli(['submit', signed], maker)).toBe(0);
+    expect(await runBatchCli(['submit', signed, '--json'], maker)).toBe(0);
     expect(JSON.parse(maker.lines.join('\n'))).toMatchObject({ batchId: document.batchId, state: 'awaiting_approval', approvals: { required: 1, received: 0 } });
 
     const approver = io({ TUMA_TOKEN: (await bearer(s.organisationId, 'approver', 'cli-approver')).slice(7) });
     expect(await runBatchCli(['approve', '--key', path.join(dir, 'approver.jwk'), batchFile], approver)).toBe(0);
-    expect(JSON.parse(approver.lines.join('\n'))).toMatchObject({ state: 'approved', approvals: { received: 1 } });
+    // One line that says what happened (--json prints the API's answer instead).
+    expect(approver.lines).toEqual([`approved batch ${document.batchId} with key ${await generateKidOf('approver.jwk')}; approved: 2 payouts, KES 1750.00, approvals 1/1; approved 2`]);
 
     const watcher = io({ TUMA_TOKEN: (await bearer(s.organisationId, 'auditor')).slice(7) });
     expect(await runBatchCli(['status', document.batchId, '--watch', '--timeout', '3', '--interval', '1'], watcher)).toBe(1); // approved, not over: times out
@@ -117,8 +124,12 @@ describe('the whole round trip', () => {
     expect(await runBatchCli(['status', document.batchId], watcher)).toBe(0);
     expect(watcher.lines.at(-1)).toMatch(/^approved: 2 payouts, KES 1750\.00, approvals 1\/1; approved 2$/);
 
-    // The same signed file again is a replay; a co-signature by the approver verifies over the same bytes.
+    // The same signed file again is a replay, and says so in one line; a co-signature by the approver verifies over the same bytes.
     expect(await runBatchCli(['submit', signed], maker)).toBe(0);
+    expect(maker.lines.at(-1)).toBe(`already submitted, nothing changed: batch ${document.batchId} approved: 2 payouts, KES 1750.00, approvals 1/1; approved 2`);
+    // The status of a batch by its file.
+    expect(await runBatchCli(['status', batchFile], watcher)).toBe(0);
+    expect(watcher.lines.at(-1)).toMatch(/^approved: 2 payouts/);
     const cosigned = path.join(dir, 'batch.cosigned.json');
     expect(await runBatchCli(['sign', '--key', path.join(dir, 'approver.jwk'), batchFile, '--add-to', signed, '--out', cosigned], io())).toBe(0);
     const both = JSON.parse(readFileSync(cosigned, 'utf8'));
