@@ -235,6 +235,7 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
         logger: logger.child({ role: 'api' }),
         readiness: async () => ({ database: await databaseReady(handle.pool, 2_000), transport: await transport.ready() }),
         authenticate: createAuthenticator(config.auth),
+        limits: config.httpLimits,
         callbackAllowLists: callbackAllowLists(config.providers.accounts),
         providerRoutes: (programmeId, currency) => routesFor(config.providers.accounts, programmeId, currency),
         callbackAuthOf: (accountId) => config.providers.accounts.find((a) => a.id === accountId)?.callbackAuth ?? null,

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { providerRules } from '../domain/providers.js';
 import { readFileSync } from 'node:fs';
 import { parseAllowList, sourceBudgetBytesMax, sourceBudgetRequestsMax } from '../adapters/http/callback-auth.js';
+import { rateLimitDefaults, rateLimitMax, requestTimeoutDefaults, requestTimeoutMaxMs, requestTimeoutMinMs, type HttpLimits } from '../adapters/http/limits.js';
 import { unauthenticatedOrphanRetentionDefaultMs, unauthenticatedOrphanRetentionMaxMs } from '../application/record-callback.js';
 import { mpesaSecurityCredential } from '../adapters/providers/mpesa/security-credential.js';
 import { checkAccounts, loadProviderAccounts, type ProviderAccount } from './provider-accounts.js';
@@ -205,6 +206,16 @@ const envSchema = z.object({
   // purged (by the relay role) after the retention.
   CALLBACK_UNSIGNED_ORPHANS_PER_MINUTE: intIn(1, limitsMax.unsignedOrphansPerMinute).default(60),
   CALLBACK_UNSIGNED_ORPHAN_BYTES_PER_MINUTE: intIn(1_024, limitsMax.unsignedOrphanBytesPerMinute).default(256 * 1024),
+  // Per route class (src/adapters/http/permissions.ts, limits.ts): requests a minute from one source address (0: not limited), 429 past it.
+  HTTP_RATE_READ_PER_MINUTE: intIn(0, rateLimitMax).default(rateLimitDefaults.read),
+  HTTP_RATE_WRITE_PER_MINUTE: intIn(0, rateLimitMax).default(rateLimitDefaults.write),
+  HTTP_RATE_BULK_PER_MINUTE: intIn(0, rateLimitMax).default(rateLimitDefaults.bulk),
+  HTTP_RATE_CALLBACK_PER_MINUTE: intIn(0, rateLimitMax).default(rateLimitDefaults.callback),
+  // Per route class: the longest a request may take, from its route to its answer's last byte; past it the connection is closed.
+  HTTP_TIMEOUT_READ_MS: intIn(requestTimeoutMinMs, requestTimeoutMaxMs).default(requestTimeoutDefaults.read),
+  HTTP_TIMEOUT_WRITE_MS: intIn(requestTimeoutMinMs, requestTimeoutMaxMs).default(requestTimeoutDefaults.write),
+  HTTP_TIMEOUT_BULK_MS: intIn(requestTimeoutMinMs, requestTimeoutMaxMs).default(requestTimeoutDefaults.bulk),
+  HTTP_TIMEOUT_CALLBACK_MS: intIn(requestTimeoutMinMs, requestTimeoutMaxMs).default(requestTimeoutDefaults.callback),
   CALLBACK_ORPHAN_RETENTION_MS: intIn(60_000, unauthenticatedOrphanRetentionMaxMs).default(unauthenticatedOrphanRetentionDefaultMs),
   CALLBACK_ORPHAN_PURGE_INTERVAL_MS: intIn(1_000, limitsMax.orphanPurgeIntervalMs).default(3_600_000),
   // Reconciliation: a provider account's month with no statement this many days after it ends is overdue.
@@ -306,6 +317,8 @@ export interface Config {
     /** A difference Tuma writes off by itself, per currency (minor units); absent: none. */
     readonly tolerance: Readonly<Partial<Record<CurrencyCode, bigint>>>;
   };
+  /** Per API route class: a rate per source address and a request timeout (HTTP_RATE_*_PER_MINUTE, HTTP_TIMEOUT_*_MS). */
+  readonly httpLimits: HttpLimits;
   readonly unsignedCallbacks: {
     readonly orphansPerMinute: number;
     readonly orphanBytesPerMinute: number;
@@ -581,6 +594,10 @@ export function loadConfig(env: Env): Config {
       submittingStaleAfterMs: e.STATUS_SUBMITTING_STALE_AFTER_MS,
     },
     reconciliation: { overdueDays: e.RECONCILIATION_OVERDUE_DAYS, approvalAbove: e.RECONCILIATION_APPROVAL_ABOVE, tolerance: e.RECONCILIATION_TOLERANCE },
+    httpLimits: {
+      ratePerMinute: { read: e.HTTP_RATE_READ_PER_MINUTE, write: e.HTTP_RATE_WRITE_PER_MINUTE, bulk: e.HTTP_RATE_BULK_PER_MINUTE, callback: e.HTTP_RATE_CALLBACK_PER_MINUTE },
+      timeoutMs: { read: e.HTTP_TIMEOUT_READ_MS, write: e.HTTP_TIMEOUT_WRITE_MS, bulk: e.HTTP_TIMEOUT_BULK_MS, callback: e.HTTP_TIMEOUT_CALLBACK_MS },
+    },
     unsignedCallbacks: {
       orphansPerMinute: e.CALLBACK_UNSIGNED_ORPHANS_PER_MINUTE,
       orphanBytesPerMinute: e.CALLBACK_UNSIGNED_ORPHAN_BYTES_PER_MINUTE,

@@ -43,7 +43,7 @@ describe('the routes the app registers and the permission table', () => {
     const app = express();
     const router = express.Router();
     router.get('/v1/audit', (_req, res) => void res.end());
-    routesOn(router, deps.authenticate)('GET /v1/journals/:journalId', (_req, res) => void res.end());
+    routesOn(router, { authenticate: deps.authenticate })('GET /v1/journals/:journalId', (_req, res) => void res.end());
     app.use(router);
     const problems = routeProblems(app);
     expect(problems).toContain('GET /v1/audit does not start with the table\'s role check');

@@ -9,12 +9,15 @@ import type { CurrencyCode } from '../../domain/currency.js';
 import type { ProviderId } from '../../domain/providers.js';
 import type { Authenticate } from './auth.js';
 import type { SourceBudget } from './callback-auth.js';
+import type { HttpLimits } from './limits.js';
 
 export interface ApiDeps extends SubmitBatchDeps {
   readonly bodyMaxBytes: number;
   readonly logger: Logger;
   readonly readiness: () => Promise<{ database: boolean; transport: boolean }>;
   readonly authenticate: Authenticate;
+  /** Per route class: requests a minute from one address (absent: not limited) and the longest a request may take (absent: the defaults of limits.ts). */
+  readonly limits?: HttpLimits;
   /** Per provider, the addresses its callbacks may come from; a provider not listed is not restricted. */
   readonly callbackAllowLists?: Partial<Record<ProviderId, (address: string | undefined) => boolean>>;
   /** How a provider account's callbacks are authenticated, by the account id an attempt recorded (null: unknown account). */

@@ -9,7 +9,9 @@ import { pinoHttp } from 'pino-http';
 import { reject } from '../../domain/errors.js';
 import type { ApiDeps } from './api-deps.js';
 import { sendRejection } from './errors.js';
-import { checkRoutes } from './permissions.js';
+import { duplicateMemberDetail } from './json-body.js';
+import { classLimits } from './limits.js';
+import { checkRoutes, entryOf, type RouteSetup } from './permissions.js';
 import { route } from './routing.js';
 import { adminRouter } from './routes/admin.js';
 import { batchesRouter } from './routes/batches.js';
@@ -51,12 +53,22 @@ export function createApp(deps: ApiDeps): express.Express {
     res.setHeader('cache-control', 'no-store');
     next();
   });
+  // CORS stays closed: no answer carries an Access-Control-* header (nothing here sets one; helmet
+  // adds Cross-Origin-Resource-Policy: same-origin), and a preflight, or any OPTIONS, is answered
+  // as a method no route has (404), never with the methods a path allows.
+  app.use((req, res, next) => {
+    if (req.method === 'OPTIONS') return sendRejection(res, reject('NOT_FOUND'));
+    next();
+  });
+
+  // Each route runs its class's limits (limits.ts: a rate per source address, a deadline) first.
+  const setup: RouteSetup = { authenticate: deps.authenticate, limitsOf: classLimits(deps.limits) };
 
   // Public (the table's `public`): no role check, so registered here as they are.
-  app.get('/healthz', (_req, res) => {
+  app.get('/healthz', ...entryOf(setup, 'GET /healthz'), (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/readyz', route(async (_req, res) => {
+  app.get('/readyz', ...entryOf(setup, 'GET /readyz'), route(async (_req, res) => {
     const checks = await deps.readiness();
     const ready = checks.database && checks.transport;
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks });
@@ -65,14 +77,14 @@ export function createApp(deps: ApiDeps): express.Express {
   // Each router registers its routes through the permission table (permissions.ts), which names the
   // roles each admits and whose data its ids name. No two routers answer the same method and path;
   // within each, specific paths come before parameterised ones.
-  app.use(batchesRouter(deps));
-  app.use(payoutsRouter(deps));
-  app.use(keysRouter(deps));
-  app.use(programmesRouter(deps));
-  app.use(ledgerRouter(deps));
-  app.use(reconciliationRouter(deps));
-  app.use(adminRouter(deps));
-  app.use(callbacksRouter(deps));
+  app.use(batchesRouter(deps, setup));
+  app.use(payoutsRouter(deps, setup));
+  app.use(keysRouter(deps, setup));
+  app.use(programmesRouter(deps, setup));
+  app.use(ledgerRouter(deps, setup));
+  app.use(reconciliationRouter(deps, setup));
+  app.use(adminRouter(deps, setup));
+  app.use(callbacksRouter(deps, setup));
 
   app.use((_req, res) => sendRejection(res, reject('NOT_FOUND')));
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
@@ -81,6 +93,7 @@ export function createApp(deps: ApiDeps): express.Express {
       const limit = (error as { limit?: number }).limit ?? deps.bodyMaxBytes;
       return sendRejection(res, reject('REQUEST_TOO_LARGE', `at most ${limit} bytes`));
     }
+    if (type === 'entity.duplicate.member') return sendRejection(res, reject('REQUEST_MALFORMED', duplicateMemberDetail));
     if (type === 'entity.parse.failed' || type === 'encoding.unsupported' || type === 'charset.unsupported') {
       return sendRejection(res, reject('REQUEST_MALFORMED'));
     }

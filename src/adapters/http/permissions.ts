@@ -5,6 +5,7 @@
 // A route registered without an entry here, or an entry no router registers, stops createApp.
 import type { IRouter, RequestHandler } from 'express';
 import { callerRoles, requireRole, type Authenticate, type CallerRole } from './auth.js';
+import type { RouteClass } from './limits.js';
 
 /**
  * Who a route admits: a bearer token carrying one of the roles; `callback`: a provider callback,
@@ -28,58 +29,60 @@ export type Scope = 'organisation' | 'account' | 'none';
 export interface RoutePermission {
   readonly admits: Admits;
   readonly scope: Scope;
+  /** Its rate limit and request timeout (limits.ts). */
+  readonly class: RouteClass;
 }
 
 const anyRole = callerRoles;
 const ledgerReaders = ['finance', 'auditor', 'admin'] as const;
 const reconciliationReaders = ['finance', 'admin', 'auditor'] as const;
 const reconciliationDeciders = ['finance', 'admin'] as const;
-const callback = { admits: 'callback', scope: 'none' } as const;
+const callback = { admits: 'callback', scope: 'none', class: 'callback' } as const;
 
 /** Every route of the API, by method and Express path. */
 export const routePermissions = {
   // health
-  'GET /healthz': { admits: 'public', scope: 'none' },
-  'GET /readyz': { admits: 'public', scope: 'none' },
+  'GET /healthz': { admits: 'public', scope: 'none', class: 'public' },
+  'GET /readyz': { admits: 'public', scope: 'none', class: 'public' },
   // batches
-  'POST /v1/batches': { admits: ['programme_manager'], scope: 'organisation' },
-  'POST /v1/batches/:batchId/approvals': { admits: ['approver'], scope: 'organisation' },
-  'POST /v1/batches/:batchId/cancel': { admits: ['programme_manager', 'admin'], scope: 'organisation' },
-  'GET /v1/batches/:batchId': { admits: anyRole, scope: 'organisation' },
-  'GET /v1/batches/:batchId/payouts': { admits: anyRole, scope: 'organisation' },
+  'POST /v1/batches': { admits: ['programme_manager'], scope: 'organisation', class: 'bulk' },
+  'POST /v1/batches/:batchId/approvals': { admits: ['approver'], scope: 'organisation', class: 'write' },
+  'POST /v1/batches/:batchId/cancel': { admits: ['programme_manager', 'admin'], scope: 'organisation', class: 'write' },
+  'GET /v1/batches/:batchId': { admits: anyRole, scope: 'organisation', class: 'read' },
+  'GET /v1/batches/:batchId/payouts': { admits: anyRole, scope: 'organisation', class: 'read' },
   // payouts
-  'GET /v1/payouts/:payoutId': { admits: anyRole, scope: 'organisation' },
-  'POST /v1/payouts/:payoutId/decision': { admits: ['finance', 'admin'], scope: 'organisation' },
+  'GET /v1/payouts/:payoutId': { admits: anyRole, scope: 'organisation', class: 'read' },
+  'POST /v1/payouts/:payoutId/decision': { admits: ['finance', 'admin'], scope: 'organisation', class: 'write' },
   // signer keys
-  'POST /v1/signer-keys': { admits: ['admin'], scope: 'organisation' },
-  'GET /v1/signer-keys': { admits: ['admin', 'auditor'], scope: 'organisation' },
-  'GET /v1/signer-keys/:kid': { admits: ['admin', 'auditor'], scope: 'organisation' },
-  'POST /v1/signer-keys/:kid/revoke': { admits: ['admin'], scope: 'organisation' },
+  'POST /v1/signer-keys': { admits: ['admin'], scope: 'organisation', class: 'write' },
+  'GET /v1/signer-keys': { admits: ['admin', 'auditor'], scope: 'organisation', class: 'read' },
+  'GET /v1/signer-keys/:kid': { admits: ['admin', 'auditor'], scope: 'organisation', class: 'read' },
+  'POST /v1/signer-keys/:kid/revoke': { admits: ['admin'], scope: 'organisation', class: 'write' },
   // programmes and their funding
-  'GET /v1/programmes/:programmeId/policy': { admits: anyRole, scope: 'organisation' },
-  'PUT /v1/programmes/:programmeId/policy': { admits: ['admin'], scope: 'organisation' },
-  'POST /v1/programmes/:programmeId/fundings': { admits: ['finance', 'admin'], scope: 'organisation' },
+  'GET /v1/programmes/:programmeId/policy': { admits: anyRole, scope: 'organisation', class: 'read' },
+  'PUT /v1/programmes/:programmeId/policy': { admits: ['admin'], scope: 'organisation', class: 'write' },
+  'POST /v1/programmes/:programmeId/fundings': { admits: ['finance', 'admin'], scope: 'organisation', class: 'write' },
   // ledger
-  'GET /v1/ledgers/:currency/accounts': { admits: ledgerReaders, scope: 'organisation' },
-  'GET /v1/ledgers/:currency/accounts/:accountKey': { admits: ledgerReaders, scope: 'organisation' },
-  'GET /v1/ledgers/:currency/accounts/:accountKey/statement': { admits: ledgerReaders, scope: 'organisation' },
-  'GET /v1/ledgers/:currency/accounts/:accountKey/statement.csv': { admits: ledgerReaders, scope: 'organisation' },
-  'GET /v1/ledgers/:currency/trial-balance': { admits: ledgerReaders, scope: 'organisation' },
-  'GET /v1/journals/:journalId': { admits: ledgerReaders, scope: 'organisation' },
+  'GET /v1/ledgers/:currency/accounts': { admits: ledgerReaders, scope: 'organisation', class: 'read' },
+  'GET /v1/ledgers/:currency/accounts/:accountKey': { admits: ledgerReaders, scope: 'organisation', class: 'read' },
+  'GET /v1/ledgers/:currency/accounts/:accountKey/statement': { admits: ledgerReaders, scope: 'organisation', class: 'read' },
+  'GET /v1/ledgers/:currency/accounts/:accountKey/statement.csv': { admits: ledgerReaders, scope: 'organisation', class: 'bulk' },
+  'GET /v1/ledgers/:currency/trial-balance': { admits: ledgerReaders, scope: 'organisation', class: 'read' },
+  'GET /v1/journals/:journalId': { admits: ledgerReaders, scope: 'organisation', class: 'read' },
   // reconciliation
-  'POST /v1/reconciliations': { admits: reconciliationDeciders, scope: 'account' },
-  'POST /v1/reconciliations/pull': { admits: reconciliationDeciders, scope: 'account' },
-  'GET /v1/reconciliations': { admits: reconciliationReaders, scope: 'account' },
-  'GET /v1/reconciliations/overdue': { admits: reconciliationReaders, scope: 'account' },
-  'GET /v1/reconciliations/:statementId': { admits: reconciliationReaders, scope: 'account' },
-  'GET /v1/reconciliations/:statementId/items': { admits: reconciliationReaders, scope: 'account' },
-  'POST /v1/reconciliations/decisions/:decisionId/approval': { admits: reconciliationDeciders, scope: 'account' },
-  'GET /v1/reconciliations/:statementId/decisions': { admits: reconciliationReaders, scope: 'account' },
-  'POST /v1/reconciliations/:statementId/items/:itemId/decisions': { admits: reconciliationDeciders, scope: 'account' },
-  'GET /v1/reconciliations/:statementId/report.csv': { admits: reconciliationReaders, scope: 'account' },
-  'GET /v1/reconciliations/:statementId/report.xlsx': { admits: reconciliationReaders, scope: 'account' },
+  'POST /v1/reconciliations': { admits: reconciliationDeciders, scope: 'account', class: 'bulk' },
+  'POST /v1/reconciliations/pull': { admits: reconciliationDeciders, scope: 'account', class: 'bulk' },
+  'GET /v1/reconciliations': { admits: reconciliationReaders, scope: 'account', class: 'read' },
+  'GET /v1/reconciliations/overdue': { admits: reconciliationReaders, scope: 'account', class: 'read' },
+  'GET /v1/reconciliations/:statementId': { admits: reconciliationReaders, scope: 'account', class: 'read' },
+  'GET /v1/reconciliations/:statementId/items': { admits: reconciliationReaders, scope: 'account', class: 'read' },
+  'POST /v1/reconciliations/decisions/:decisionId/approval': { admits: reconciliationDeciders, scope: 'account', class: 'write' },
+  'GET /v1/reconciliations/:statementId/decisions': { admits: reconciliationReaders, scope: 'account', class: 'read' },
+  'POST /v1/reconciliations/:statementId/items/:itemId/decisions': { admits: reconciliationDeciders, scope: 'account', class: 'write' },
+  'GET /v1/reconciliations/:statementId/report.csv': { admits: reconciliationReaders, scope: 'account', class: 'bulk' },
+  'GET /v1/reconciliations/:statementId/report.xlsx': { admits: reconciliationReaders, scope: 'account', class: 'bulk' },
   // administration
-  'GET /v1/audit': { admits: ['auditor', 'admin'], scope: 'organisation' },
+  'GET /v1/audit': { admits: ['auditor', 'admin'], scope: 'organisation', class: 'read' },
   // provider callbacks
   'POST /v1/callbacks/mpesa/:token': callback,
   'POST /v1/callbacks/mpesa/:token/timeout': callback,
@@ -115,6 +118,9 @@ export function rolesOf(key: RouteKey): readonly CallerRole[] {
 /** Marks a role check built from the table with the route it checks (what checkRoutes looks for). */
 const guardKey = Symbol('tuma.route-guard');
 type Guard = RequestHandler & { [guardKey]?: RouteKey };
+/** Marks a class's limit, which runs before the role check. */
+const limitMark = Symbol('tuma.route-limit');
+type Limit = RequestHandler & { [limitMark]?: true };
 
 /** The table's role check of `key` (requireRole with its roles); null for callbacks and public routes. */
 export function guardOf(authenticate: Authenticate, key: RouteKey): RequestHandler | null {
@@ -125,42 +131,56 @@ export function guardOf(authenticate: Authenticate, key: RouteKey): RequestHandl
   return guard;
 }
 
+/** What registering a route needs: the authenticator, and what every route of a class runs first (its limits). */
+export interface RouteSetup {
+  readonly authenticate: Authenticate;
+  readonly limitsOf?: (routeClass: RouteClass) => readonly RequestHandler[];
+}
+
+/** What a route runs before its own handlers: its class's limits, then the table's role check. */
+export function entryOf(setup: RouteSetup, key: RouteKey): RequestHandler[] {
+  const guard = guardOf(setup.authenticate, key);
+  const limits = (setup.limitsOf?.(permissionOf(key).class) ?? []).map((limit: Limit) => {
+    limit[limitMark] = true;
+    return limit;
+  });
+  return [...limits, ...(guard ? [guard] : [])];
+}
+
 /**
- * Registers routes on `router` by their table key: the table's role check first, then `handlers`.
- * The only way a resource router adds a route.
+ * Registers routes on `router` by their table key: the class's limits and the table's role check
+ * first, then `handlers`. The only way a resource router adds a route.
  */
-export function routesOn(router: IRouter, authenticate: Authenticate) {
+export function routesOn(router: IRouter, setup: RouteSetup) {
   return (key: RouteKey, ...handlers: RequestHandler[]): void => {
     const { method, path } = routeOf(key);
-    const guard = guardOf(authenticate, key);
-    router[method](path, ...(guard ? [guard] : []), ...handlers);
+    router[method](path, ...entryOf(setup, key), ...handlers);
   };
 }
 
 /**
- * Puts the table's role check in front of a route another module registers itself (as
- * reconciliation-pull-route.ts does, with its own check behind it): call before that module.
+ * Puts the class's limits and the table's role check in front of a route another module registers
+ * itself (as reconciliation-pull-route.ts does, with its own check behind it): call before that module.
  */
-export function guardRoute(router: IRouter, authenticate: Authenticate, key: RouteKey): void {
+export function guardRoute(router: IRouter, setup: RouteSetup, key: RouteKey): void {
   const { method, path } = routeOf(key);
-  const guard = guardOf(authenticate, key);
-  if (!guard) throw new Error(`${key} admits no roles: nothing to guard`);
-  router[method](path, guard);
+  if (rolesOf(key).length === 0) throw new Error(`${key} admits no roles: nothing to guard`);
+  router[method](path, ...entryOf(setup, key));
 }
 
 interface StackLayer {
-  readonly route?: { readonly path: unknown; readonly methods: Record<string, boolean | undefined>; readonly stack: readonly { readonly handle: Guard }[] };
+  readonly route?: { readonly path: unknown; readonly methods: Record<string, boolean | undefined>; readonly stack: readonly { readonly handle: Guard & Limit }[] };
   readonly handle?: { readonly stack?: readonly StackLayer[] };
 }
 
-/** Every route registered on an Express app or router, in the order requests meet them, with its first handler. */
+/** Every route registered on an Express app or router, in the order requests meet them, with its first handler after its limits. */
 export function registeredRoutes(app: { readonly router?: unknown }): { readonly key: string; readonly first: Guard | undefined }[] {
   const found: { key: string; first: Guard | undefined }[] = [];
   const walk = (stack: readonly StackLayer[]) => {
     for (const layer of stack) {
       if (layer.route) {
         const methods = Object.keys(layer.route.methods).filter((m) => layer.route!.methods[m]);
-        for (const m of methods) found.push({ key: `${m === '_all' ? 'ALL' : m.toUpperCase()} ${String(layer.route.path)}`, first: layer.route.stack[0]?.handle });
+        for (const m of methods) found.push({ key: `${m === '_all' ? 'ALL' : m.toUpperCase()} ${String(layer.route.path)}`, first: layer.route.stack.find((l) => !l.handle[limitMark])?.handle });
       } else if (layer.handle?.stack) {
         walk(layer.handle.stack);
       }
@@ -172,8 +192,8 @@ export function registeredRoutes(app: { readonly router?: unknown }): { readonly
 
 /**
  * What is wrong between the routes registered on `app` and the table: a route not in it, an entry
- * no router registers, or a role route whose first handler (in the order requests meet them) is not
- * the table's check of it. [] when they agree.
+ * no router registers, or a role route whose first handler after its limits (in the order requests
+ * meet them) is not the table's check of it. [] when they agree.
  */
 export function routeProblems(app: { readonly router?: unknown }): string[] {
   const routes = registeredRoutes(app);

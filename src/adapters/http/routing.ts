@@ -1,9 +1,10 @@
 // What the resource routers share: the async handler wrapper, path ids, body parsers and their limits.
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type { NextFunction, Request, Response } from 'express';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { reject, type Rejection } from '../../domain/errors.js';
 import { err, ok, type Result } from '../../domain/result.js';
+import { duplicateMemberDetail, hasDuplicateMember, jsonBody } from './json-body.js';
 
 /** A provider callback is small; anything larger is not one. */
 export const callbackBodyMaxBytes = 64 * 1024;
@@ -34,21 +35,28 @@ export const route = (handler: Handler) => (req: Request, res: Response, next: N
   handler(req, res).catch(next);
 };
 
-/** A raw JSON body (kept raw for JWS: the bytes matter), parsed once. */
+/** A raw JSON body (kept raw for JWS: the bytes matter), parsed once; a member name twice in one object is refused. */
 export function jsonOf(body: unknown): Result<unknown, Rejection> {
   if (!Buffer.isBuffer(body)) return err(reject('REQUEST_UNSUPPORTED_MEDIA_TYPE', 'send application/jose+json or application/json'));
+  const text = body.toString('utf8');
+  let value: unknown;
   try {
-    return ok(JSON.parse(body.toString('utf8')));
+    value = JSON.parse(text);
   } catch {
     return err(reject('REQUEST_MALFORMED', 'the body is not JSON'));
   }
+  if (hasDuplicateMember(text)) return err(reject('REQUEST_MALFORMED', duplicateMemberDetail));
+  return ok(value);
 }
 
 /** A small JSON body of any content type. */
-export const smallJson = () => express.json({ limit: adminBodyMaxBytes, strict: true, type: () => true });
+export const smallJson = () => jsonBody({ limit: adminBodyMaxBytes, type: () => true });
 
 /** An optional small JSON body: none at all is fine. */
-export const optionalJson = express.json({ limit: adminBodyMaxBytes, strict: true, type: (req) => Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined });
+export const optionalJson = jsonBody({ limit: adminBodyMaxBytes, type: (req) => Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined });
+
+/** A funding body: a few short fields. */
+export const fundingJson = () => jsonBody({ limit: fundingBodyMaxBytes, type: () => true });
 
 /**
  * Streams an export to the client: a client that goes away ends the reads (the generator's

@@ -5,12 +5,12 @@ import { reject } from '../../../domain/errors.js';
 import type { ApiDeps } from '../api-deps.js';
 import { callerOf } from '../auth.js';
 import { sendRejection } from '../errors.js';
-import { routesOn } from '../permissions.js';
+import { routesOn, type RouteSetup } from '../permissions.js';
 import { oneString, route } from '../routing.js';
 
-export function adminRouter(deps: ApiDeps): Router {
+export function adminRouter(deps: ApiDeps, setup: RouteSetup): Router {
   const router = Router();
-  const on = routesOn(router, deps.authenticate);
+  const on = routesOn(router, setup);
 
   // The organisation's audit log, oldest first, a page at a time (auditors and admins).
   on('GET /v1/audit', route(async (req, res) => {

@@ -9,18 +9,24 @@ import { reject } from '../../../domain/errors.js';
 import type { ApiDeps } from '../api-deps.js';
 import { callerOf } from '../auth.js';
 import { sendRejection } from '../errors.js';
-import { routesOn } from '../permissions.js';
+import { duplicateMemberDetail, hasDuplicateMember } from '../json-body.js';
+import { routesOn, type RouteSetup } from '../permissions.js';
 import { approvalBodyMaxBytes, jsonOf, optionalJson, route, uuidParam } from '../routing.js';
 
-export function batchesRouter(deps: ApiDeps): Router {
+export function batchesRouter(deps: ApiDeps, setup: RouteSetup): Router {
   const router = Router();
-  const on = routesOn(router, deps.authenticate);
+  const on = routesOn(router, setup);
   const jwsBody = express.raw({ type: ['application/json', 'application/jose+json'], limit: deps.bodyMaxBytes });
   const approvalBody = express.raw({ type: ['application/json', 'application/jose+json'], limit: approvalBodyMaxBytes });
 
   on('POST /v1/batches', jwsBody, route(async (req, res) => {
     const body = jsonOf(req.body);
     if (!body.ok) return sendRejection(res, body.error);
+    // The signed document too: the signer's tool and Tuma must read the same members.
+    const payload = (body.value as { payload?: unknown } | null)?.payload;
+    if (typeof payload === 'string' && hasDuplicateMember(Buffer.from(payload, 'base64url').toString('utf8'))) {
+      return sendRejection(res, reject('REQUEST_MALFORMED', `the signed document: ${duplicateMemberDetail}`));
+    }
     const result = await submitBatch(deps, callerOf(req), body.value, String(req.id));
     if (!result.ok) return sendRejection(res, result.error);
     res.status(result.value.replayed ? 200 : 201).json(result.value.batch);

@@ -10,13 +10,30 @@ import { parseB2CCallback, parseStatusCallback, parseStatusTimeoutCallback } fro
 import { parseMomoCallback } from '../../providers/mtn-momo/mapping.js';
 import type { ApiDeps } from '../api-deps.js';
 import { sendRejection } from '../errors.js';
-import { routesOn, type RouteKey } from '../permissions.js';
+import { duplicateMemberDetail, hasDuplicateMember } from '../json-body.js';
+import { routesOn, type RouteKey, type RouteSetup } from '../permissions.js';
 import { callbackBodyMaxBytes, route, unsignedOrphanBodyMaxBytes } from '../routing.js';
 
-export function callbacksRouter(deps: ApiDeps): Router {
+const isJson = (text: string) => {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+export function callbacksRouter(deps: ApiDeps, setup: RouteSetup): Router {
   const router = Router();
-  const on = routesOn(router, deps.authenticate);
-  const callbackBody = express.raw({ type: () => true, limit: callbackBodyMaxBytes });
+  const on = routesOn(router, setup);
+  const rawBody = express.raw({ type: () => true, limit: callbackBodyMaxBytes });
+  // A JSON callback with a member name twice in one object is refused before anything reads it.
+  const singleMembers = (req: Request, res: Response, next: NextFunction) => {
+    const text = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
+    if (hasDuplicateMember(text) && isJson(text)) return sendRejection(res, reject('REQUEST_MALFORMED', duplicateMemberDetail));
+    next();
+  };
+  const callbackBody = [rawBody, singleMembers];
   // Each route takes the tokens issued for it alone: a payment request's token on the payment
   // routes, a status query's on the status routes (issue #19 item 1).
   const mpesaCallbacks: Record<RouteKey & `POST /v1/callbacks/mpesa/${string}`, { route: CallbackRoute; parse: (b: Buffer) => ParsedCallback | null }> = {
@@ -33,7 +50,7 @@ export function callbacksRouter(deps: ApiDeps): Router {
     next();
   };
   for (const [key, { route: kind, parse }] of Object.entries(mpesaCallbacks)) {
-    on(key as RouteKey, allowedFrom('mpesa'), callbackBody, route(async (req, res) => {
+    on(key as RouteKey, allowedFrom('mpesa'), ...callbackBody, route(async (req, res) => {
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const result = await recordCallback(deps, 'mpesa', kind, String(req.params.token), raw, parse);
       if (!result.ok) return sendRejection(res, result.error);
@@ -45,7 +62,7 @@ export function callbacksRouter(deps: ApiDeps): Router {
   // MTN MoMo posts (or puts) the TransferResult to X-Callback-Url; it signs nothing, so the
   // per-attempt token in the URL authenticates it. Answered 200 with no body.
   for (const key of ['PUT /v1/callbacks/mtn-momo/:token', 'POST /v1/callbacks/mtn-momo/:token'] as const) {
-    on(key, allowedFrom('mtn-momo'), callbackBody, route(async (req, res) => {
+    on(key, allowedFrom('mtn-momo'), ...callbackBody, route(async (req, res) => {
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const result = await recordCallback(deps, 'mtn-momo', 'payment', String(req.params.token), raw, parseMomoCallback);
       if (!result.ok) return sendRejection(res, result.error);
@@ -56,7 +73,7 @@ export function callbacksRouter(deps: ApiDeps): Router {
 
   // GSMA MM API: PUT to X-Callback-URL with the final Transaction or an ErrorObject, echoing our
   // X-CorrelationID (which names the attempt even in an error body). Answered 204, as GSMA expects.
-  on('PUT /v1/callbacks/gsma/:token', allowedFrom('gsma'), callbackBody, route(async (req, res) => {
+  on('PUT /v1/callbacks/gsma/:token', allowedFrom('gsma'), ...callbackBody, route(async (req, res) => {
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const correlationId = req.get('x-correlationid') ?? null;
     const result = await recordCallback(deps, 'gsma', 'payment', String(req.params.token), raw, (b) => parseGsmaCallback(b, correlationId));
@@ -70,7 +87,7 @@ export function callbacksRouter(deps: ApiDeps): Router {
   // outcome is a result; otherwise (status-query mode, or a transaction we do not know) it is kept
   // and only makes the payout's status query due: that answer, over our own authenticated
   // connection to Airtel, moves the ledger.
-  on('POST /v1/callbacks/airtel', allowedFrom('airtel'), callbackBody, route(async (req, res) => {
+  on('POST /v1/callbacks/airtel', allowedFrom('airtel'), ...callbackBody, route(async (req, res) => {
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const callback = parseAirtelCallback(raw);
     if (!callback) return sendRejection(res, reject('CALLBACK_MALFORMED'));

@@ -6,15 +6,15 @@ import { reject } from '../../../domain/errors.js';
 import type { ApiDeps } from '../api-deps.js';
 import { callerOf } from '../auth.js';
 import { sendRejection } from '../errors.js';
-import { routesOn } from '../permissions.js';
+import { routesOn, type RouteSetup } from '../permissions.js';
 import { optionalJson, route, smallJson } from '../routing.js';
 
 /** A signer key id is an RFC 7638 SHA-256 thumbprint, base64url. */
 const kidPattern = /^[A-Za-z0-9_-]{43}$/;
 
-export function keysRouter(deps: ApiDeps): Router {
+export function keysRouter(deps: ApiDeps, setup: RouteSetup): Router {
   const router = Router();
-  const on = routesOn(router, deps.authenticate);
+  const on = routesOn(router, setup);
 
   on('POST /v1/signer-keys', smallJson(), route(async (req, res) => {
     const result = await registerKey(deps.persistence, callerOf(req), req.body, deps.now(), String(req.id));

@@ -9,12 +9,12 @@ import { reject } from '../../../domain/errors.js';
 import type { ApiDeps } from '../api-deps.js';
 import { callerOf } from '../auth.js';
 import { sendRejection } from '../errors.js';
-import { routesOn } from '../permissions.js';
+import { routesOn, type RouteSetup } from '../permissions.js';
 import { csvPageSize, route, uuidPattern } from '../routing.js';
 
-export function ledgerRouter(deps: ApiDeps): Router {
+export function ledgerRouter(deps: ApiDeps, setup: RouteSetup): Router {
   const router = Router();
-  const on = routesOn(router, deps.authenticate);
+  const on = routesOn(router, setup);
 
   on('GET /v1/ledgers/:currency/accounts', route(async (req, res) => {
     const currency = parseCurrency(String(req.params.currency));

@@ -6,12 +6,12 @@ import { reject } from '../../../domain/errors.js';
 import type { ApiDeps } from '../api-deps.js';
 import { callerOf } from '../auth.js';
 import { sendRejection } from '../errors.js';
-import { routesOn } from '../permissions.js';
+import { routesOn, type RouteSetup } from '../permissions.js';
 import { route, smallJson, uuidParam } from '../routing.js';
 
-export function payoutsRouter(deps: ApiDeps): Router {
+export function payoutsRouter(deps: ApiDeps, setup: RouteSetup): Router {
   const router = Router();
-  const on = routesOn(router, deps.authenticate);
+  const on = routesOn(router, setup);
 
   on('GET /v1/payouts/:payoutId', route(async (req, res) => {
     const id = uuidParam(req.params.payoutId);

@@ -1,17 +1,17 @@
 // Programmes: their policy (administrators set it, the organisation reads it) and their funding (finance).
-import express, { Router } from 'express';
+import { Router } from 'express';
 import { getPolicy, setPolicy } from '../../../application/admin.js';
 import { recordFunding } from '../../../application/ledger.js';
 import { reject } from '../../../domain/errors.js';
 import type { ApiDeps } from '../api-deps.js';
 import { callerOf } from '../auth.js';
 import { sendRejection } from '../errors.js';
-import { routesOn } from '../permissions.js';
-import { fundingBodyMaxBytes, route, smallJson } from '../routing.js';
+import { routesOn, type RouteSetup } from '../permissions.js';
+import { fundingJson, route, smallJson } from '../routing.js';
 
-export function programmesRouter(deps: ApiDeps): Router {
+export function programmesRouter(deps: ApiDeps, setup: RouteSetup): Router {
   const router = Router();
-  const on = routesOn(router, deps.authenticate);
+  const on = routesOn(router, setup);
 
   on('GET /v1/programmes/:programmeId/policy', route(async (req, res) => {
     const policy = await getPolicy(deps.persistence, callerOf(req), String(req.params.programmeId));
@@ -26,8 +26,7 @@ export function programmesRouter(deps: ApiDeps): Router {
     res.json(result.value);
   }));
 
-  const fundingJson = express.json({ limit: fundingBodyMaxBytes, strict: true, type: () => true });
-  on('POST /v1/programmes/:programmeId/fundings', fundingJson, route(async (req, res) => {
+  on('POST /v1/programmes/:programmeId/fundings', fundingJson(), route(async (req, res) => {
     const key = req.headers['idempotency-key'];
     const result = await recordFunding(deps.persistence, callerOf(req), String(req.params.programmeId), typeof key === 'string' ? key : '', req.body, String(req.id));
     if (!result.ok) return sendRejection(res, result.error);

@@ -21,7 +21,7 @@ import { xlsxStream } from '../../export/xlsx-writer.js';
 import type { ApiDeps } from '../api-deps.js';
 import { callerOf } from '../auth.js';
 import { sendRejection } from '../errors.js';
-import { guardRoute, routesOn } from '../permissions.js';
+import { guardRoute, routesOn, type RouteSetup } from '../permissions.js';
 import { registerReconciliationPull } from '../reconciliation-pull-route.js';
 import { isoDay, oneString, route, sendReport, smallJson, uuidParam } from '../routing.js';
 
@@ -98,9 +98,9 @@ export function statementView(s: ImportedStatement) {
   };
 }
 
-export function reconciliationRouter(deps: ApiDeps): Router {
+export function reconciliationRouter(deps: ApiDeps, setup: RouteSetup): Router {
   const router = Router();
-  const on = routesOn(router, deps.authenticate);
+  const on = routesOn(router, setup);
 
   // Finance imports a provider statement: the body is the file's bytes, streamed (no body parser).
   on('POST /v1/reconciliations', route(async (req, res) => {
@@ -123,7 +123,7 @@ export function reconciliationRouter(deps: ApiDeps): Router {
 
   // Finance has a GSMA account's statement for a closed window pulled from the provider and reconciled.
   // The module checks the roles itself too; the table's check comes first.
-  guardRoute(router, deps.authenticate, 'POST /v1/reconciliations/pull');
+  guardRoute(router, setup, 'POST /v1/reconciliations/pull');
   registerReconciliationPull(router, deps, statementView);
 
   // Finance (and auditors) read reconciliations: statements, their classes, items, overdue periods, the report.
