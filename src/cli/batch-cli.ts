@@ -340,7 +340,7 @@ async function submit(argv: string[], io: BatchCliIo): Promise<number> {
   }
   // 201: stored now; 200: the same batch was stored before, nothing changed (an idempotent replay).
   if (values.json) io.out(JSON.stringify(json, null, 2));
-  else io.out(`${status === 201 ? 'submitted' : 'already submitted, nothing changed:'} batch ${String(json?.batchId ?? '')} ${describe(json as unknown as BatchView)}`);
+  else io.out(`${status === 201 ? 'submitted' : 'already submitted, nothing changed:'} batch ${String(json?.batchId ?? '')}; ${describe(json as unknown as BatchView)}`);
   return 0;
 }
 

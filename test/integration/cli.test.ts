@@ -126,7 +126,7 @@ describe('the whole round trip', () => {
 
     // The same signed file again is a replay, and says so in one line; a co-signature by the approver verifies over the same bytes.
     expect(await runBatchCli(['submit', signed], maker)).toBe(0);
-    expect(maker.lines.at(-1)).toBe(`already submitted, nothing changed: batch ${document.batchId} approved: 2 payouts, KES 1750.00, approvals 1/1; approved 2`);
+    expect(maker.lines.at(-1)).toBe(`already submitted, nothing changed: batch ${document.batchId}; approved: 2 payouts, KES 1750.00, approvals 1/1; approved 2`);
     // The status of a batch by its file.
     expect(await runBatchCli(['status', batchFile], watcher)).toBe(0);
     expect(watcher.lines.at(-1)).toMatch(/^approved: 2 payouts/);
