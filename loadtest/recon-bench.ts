@@ -12,6 +12,9 @@
 // ones); BENCH_KEEP_DATABASE=1 keeps the database (its name is printed) to read plans in;
 // BENCH_EXPLAIN=1 also runs EXPLAIN (ANALYZE, BUFFERS) of each statement of the pass first, in a
 // savepoint rolled back, and prints the plans (the figures are then not the import's own).
+// Where the server's process can be read (/proc: PostgreSQL on this machine), each query's CPU
+// seconds in the server are listed beside its wall time: on a shared machine the wall time varies
+// with the load, the CPU much less.
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -140,15 +143,29 @@ function queryName(text: string): string {
   return t.slice(0, 48);
 }
 
+/** CPU seconds (user + system) a process of this machine has used; null when it cannot be read. */
+function processCpuS(pid: number): number | null {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+interface Step { wallS: number; cpuS: number | null }
+
 /**
  * The pool, every query of its clients timed by name (a COPY's stream is passed through); with
  * BENCH_EXPLAIN each WITH statement is first run under EXPLAIN (ANALYZE, BUFFERS) in a savepoint
  * that is rolled back, and its plan printed.
  */
-function profiledPool(pool: pg.Pool, steps: Map<string, number>): pg.Pool {
+function profiledPool(pool: pg.Pool, steps: Map<string, Step>, sessions: { pid: number; cpuAtConnectS: number | null }[]): pg.Pool {
   const connect = async (): Promise<pg.PoolClient> => {
     const client = await pool.connect();
     const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    const backend = ((await query('SELECT pg_backend_pid() AS pid')) as pg.QueryResult<{ pid: number }>).rows[0]?.pid ?? 0;
+    sessions.push({ pid: backend, cpuAtConnectS: processCpuS(backend) });
     const timedQuery = async (text: string, values?: unknown[]): Promise<unknown> => {
       const name = queryName(text);
       if (explain && text.trim().startsWith('WITH')) {
@@ -158,7 +175,14 @@ function profiledPool(pool: pg.Pool, steps: Map<string, number>): pg.Pool {
         process.stdout.write(`--- ${name}\n${plan.rows.map((r) => Object.values(r)[0]).join('\n')}\n`);
       }
       const start = process.hrtime.bigint();
-      try { return await query(text, values); } finally { steps.set(name, (steps.get(name) ?? 0) + seconds(start)); }
+      const cpuStart = processCpuS(backend);
+      try {
+        return await query(text, values);
+      } finally {
+        const cpuEnd = processCpuS(backend);
+        const step = steps.get(name) ?? { wallS: 0, cpuS: 0 };
+        steps.set(name, { wallS: step.wallS + seconds(start), cpuS: cpuStart === null || cpuEnd === null || step.cpuS === null ? null : step.cpuS + cpuEnd - cpuStart });
+      }
     };
     return new Proxy(client, {
       get(target, prop, receiver) {
@@ -193,13 +217,20 @@ async function main(): Promise<void> {
     let rssMax = 0;
     const sampler = setInterval(() => { rssMax = Math.max(rssMax, process.memoryUsage.rss()); }, rssSampleMs);
     const t = { copyS: 0, matchS: 0 };
-    const steps = new Map<string, number>();
+    const steps = new Map<string, Step>();
+    const sessions: { pid: number; cpuAtConnectS: number | null }[] = [];
+    const ownCpuStart = process.cpuUsage();
     start = process.hrtime.bigint();
-    const result = await importStatement({ store: timed(statementStore(profiledPool(handle.pool, steps)), t), vault }, {
+    const result = await importStatement({ store: timed(statementStore(profiledPool(handle.pool, steps, sessions)), t), vault }, {
       source: createReadStream(path, { highWaterMark: readChunkBytes }), accountId, currency: 'KES', format: 'mpesa-org-portal-csv@1', period,
       caller: { organisationId, subject: 'bench' },
     });
     const importS = seconds(start);
+    const ownCpu = process.cpuUsage(ownCpuStart);
+    const serverCpuS = sessions.reduce<number | null>((sum, x) => {
+      const now = processCpuS(x.pid);
+      return sum === null || now === null || x.cpuAtConnectS === null ? null : sum + now - x.cpuAtConnectS;
+    }, 0);
     clearInterval(sampler);
     rssMax = Math.max(rssMax, process.memoryUsage.rss());
     if (!result.ok) throw new Error(`import refused: ${JSON.stringify(result.error)}`);
@@ -212,8 +243,10 @@ async function main(): Promise<void> {
     const table: [string, string][] = [
       ['bytes → SHA-256 + sealed chunks + COPY', `${t.copyS.toFixed(2)} s`],
       ['set-based pass (cast, validate, match, classify)', `${t.matchS.toFixed(2)} s`],
-      ...[...steps].filter(([, s]) => s >= slowQueryS).map(([n, s]): [string, string] => [`  query: ${n}`, `${s.toFixed(2)} s`]),
+      ...[...steps].filter(([, s]) => s.wallS >= slowQueryS)
+        .map(([n, s]): [string, string] => [`  query: ${n}`, `${s.wallS.toFixed(2)} s${s.cpuS === null ? '' : `  (server CPU ${s.cpuS.toFixed(2)} s)`}`]),
       ['import end to end', `${importS.toFixed(2)} s  (${Math.round(lines / importS)} lines/s)`],
+      ['CPU during the import: this process, server', `${((ownCpu.user + ownCpu.system) / 1e6).toFixed(2)} s, ${serverCpuS === null ? 'not readable' : `${serverCpuS.toFixed(2)} s`}`],
       ['peak RSS during the import (sampled)', `${Math.round(rssMax / 1e6)} MB  (process VmHWM ${peakRssMb()} MB)`],
     ];
     for (const [a, b] of table) process.stdout.write(`  ${w(a, 50)} ${b}\n`);
