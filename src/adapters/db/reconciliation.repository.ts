@@ -141,7 +141,6 @@ function session(client: pg.PoolClient): StatementImportSession {
         refused = answer.rows[0] ?? refused;
       }
       if (row.lines_imported + refused.lines_refused !== linesTotal) throw new Error('invariant violated: every line is stored or refused');
-      const items = await client.query<{ counts: CountsJson }>(payoutItemsSql(), [q.statementId, q.accountId, q.periodFrom, q.periodTo]);
       const balances = await checkBalances(client, q, row);
       let diff: StatementDiff | null = null;
       if (q.previousId) {
@@ -153,7 +152,7 @@ function session(client: pg.PoolClient): StatementImportSession {
         linesImported: row.lines_imported,
         linesRefused: refused.lines_refused,
         refusedLines: refused.refused,
-        counts: countsOf({ ...row.counts, ...(items.rows[0]?.counts ?? {}) }),
+        counts: countsOf({ ...row.counts, ...row.item_counts }),
         balances,
         diff,
       };
@@ -259,6 +258,8 @@ const countsJson = (counts: Partial<Record<ReconciliationClass, ReconciliationCl
 interface ClassifyRow {
   lines_imported: number;
   counts: CountsJson;
+  /** The ledger payouts no line names, per class (missing at the provider, timing). */
+  item_counts: CountsJson;
   lines_net: string;
   breaks_up: number;
   breaks_down: number;
@@ -428,8 +429,10 @@ checked AS (
  * lines are numbered within their transaction id and kind (the one sort); each is joined once
  * with the account's payouts on its key (a payout line: its transaction id; a charge: the payout
  * it names, or its own id, M-Pesa's charge carrying its payout's receipt; a reversal: the payout
- * it names), classed, and written. The payouts no line names are the next statement's
- * (payoutItemsSql). The answer: the counts per class and the balance figures.
+ * it names), classed, and written. The same join (a full one) yields the ledger payouts no line
+ * names: those no payout line of another period names either are classed missing at the
+ * provider or timing and written too (see `items`). The answer: the counts per class and the
+ * balance figures.
  */
 function classifySql(f: StatementFormat, scale: number): string {
   const feeOnLine = columnOf(f, 'fee') >= 0;
@@ -452,19 +455,23 @@ keyed AS (
                    WHEN x.kind = 'reversal' THEN x.linked END AS match_ref
   FROM lines x
 ),
+-- Every payout attempted through the account (one without a provider reference matches no line).
 ledger AS (
   SELECT p.id, p.provider_reference COLLATE "C" AS ref, p.amount_minor, p.state
   FROM payouts p
-  WHERE p.provider_reference IS NOT NULL AND p.id IN (SELECT a.payout_id FROM payout_attempts a WHERE a.account_id = $2)
+  WHERE p.id IN (SELECT a.payout_id FROM payout_attempts a WHERE a.account_id = $2)
 ),
+-- Each line with the payout it names (if any), and each payout no line names (line_no NULL).
 joined AS (
   SELECT l.*, g.id AS g_id, g.amount_minor AS g_amount, g.state AS g_state,
-    CASE WHEN g.id IS NOT NULL AND ((l.kind = 'payout' AND ${feeOnLine ? 'true' : 'false'}) OR l.kind = 'charge') THEN ${ledgerFee} END AS g_fee
-  FROM keyed l LEFT JOIN ledger g ON g.ref = l.match_ref
+    CASE WHEN l.line_no IS NOT NULL AND g.id IS NOT NULL AND ((l.kind = 'payout' AND ${feeOnLine ? 'true' : 'false'}) OR l.kind = 'charge') THEN ${ledgerFee} END AS g_fee
+  FROM keyed l FULL JOIN ledger g ON g.ref = l.match_ref
+  OFFSET 0
 ),
-classified AS MATERIALIZED (
+classed AS (
   SELECT j.*,
-    CASE WHEN j.duplicate THEN 'duplicate_at_provider'
+    CASE WHEN j.line_no IS NULL THEN NULL
+         WHEN j.duplicate THEN 'duplicate_at_provider'
          WHEN j.kind = 'payout' THEN
            CASE WHEN j.g_id IS NULL THEN 'unknown_reference'
                 WHEN j.status = 'completed' AND j.g_state NOT IN ('paid', 'reversed') THEN 'paid_not_in_ledger'
@@ -482,72 +489,74 @@ classified AS MATERIALIZED (
            CASE WHEN j.g_id IS NULL OR j.status = 'failed' OR j.g_state = 'reversed' THEN 'reversal' ELSE 'late_reversal' END
          ELSE 'non_payout' END AS class
   FROM joined j
+  OFFSET 0
 ),
-stored AS (
+-- Held once (every later step reads it): the lines, classed, with the payout each names.
+stored AS MATERIALIZED (
   SELECT c.*, CASE WHEN c.class IN ('non_payout', 'duplicate_at_provider', 'unknown_reference') THEN NULL
                    WHEN c.class = 'reversal' AND c.status = 'failed' THEN NULL ELSE c.g_id END AS payout_id
-  FROM classified c
+  FROM classed c
 ),
 ins_lines AS (
   INSERT INTO statement_lines (statement_id, line_no, account_id, period_from, provider_transaction_id, kind, status, completed_at,
     paid_in_minor, withdrawn_minor, fee_minor, balance_minor, linked_transaction_id, our_reference, duplicate, class, payout_id, ledger_minor, ledger_fee_minor)
   SELECT $1, c.line_no, $2, $13, c.txn, c.kind, c.status, c.completed_at, c.paid_in_minor, c.withdrawn_minor, c.fee_minor, c.balance_minor, c.linked, c.our_ref,
     c.duplicate, c.class, c.payout_id, CASE WHEN c.payout_id IS NOT NULL THEN c.g_amount END, CASE WHEN c.payout_id IS NOT NULL THEN c.g_fee END
-  FROM stored c
+  FROM stored c WHERE c.line_no IS NOT NULL
 ),
 running AS (
   -- The running balance, each way: oldest first, a line's balance is the last one's plus its
   -- movement; newest first, the last one's is this one's plus the last one's movement.
   SELECT r.line_no, r.balance_minor, lag(r.balance_minor) OVER w AS prev_balance, r.net, lag(r.net) OVER w AS prev_net
   FROM (SELECT line_no, balance_minor, CASE WHEN status = 'completed' THEN paid_in_minor - withdrawn_minor - fee_minor ELSE 0 END AS net
-        FROM stored WHERE balance_minor IS NOT NULL) r
+        FROM stored WHERE line_no IS NOT NULL AND balance_minor IS NOT NULL) r
   WINDOW w AS (ORDER BY r.line_no)
 ),
 breaks AS (
   SELECT count(*) FILTER (WHERE balance_minor <> prev_balance + net) AS up, count(*) FILTER (WHERE prev_balance <> balance_minor + prev_net) AS down,
     count(*) AS lines_with_balance
   FROM running WHERE prev_balance IS NOT NULL
-)
-SELECT
-  (SELECT count(*) FROM stored)::int AS lines_imported,
-  (SELECT coalesce(jsonb_object_agg(x.class, jsonb_build_object('count', x.n, 'statementMinor', x.s::text, 'ledgerMinor', x.l::text)), '{}')
-     FROM (SELECT class, count(*) AS n, coalesce(sum(withdrawn_minor - paid_in_minor), 0) AS s, coalesce(sum(CASE WHEN payout_id IS NOT NULL THEN g_amount END), 0) AS l
-           FROM stored GROUP BY class) x) AS counts,
-  (SELECT coalesce(sum(paid_in_minor - withdrawn_minor - fee_minor), 0) FROM stored WHERE status = 'completed')::text AS lines_net,
-  (SELECT up FROM breaks)::int AS breaks_up, (SELECT down FROM breaks)::int AS breaks_down,
-  ((SELECT count(*) FROM stored WHERE balance_minor IS NOT NULL) > 0) AS has_balances`;
-}
-
-/**
- * The ledger payouts of the account that no payout line of any statement names: missing at the
- * provider when the ledger settled them paid within the period, timing when one was sent before
- * the cut-off and none had settled by it. Reads the lines just written (a statement of its own).
- */
-function payoutItemsSql(): string {
-  return `
-WITH unnamed AS (
-  SELECT p.id, p.amount_minor, p.state
-  FROM payouts p
-  WHERE p.id IN (SELECT a.payout_id FROM payout_attempts a WHERE a.account_id = $2)
-    -- Named by this statement, or by one of another period (an earlier version of this one does not count).
-    AND NOT EXISTS (SELECT 1 FROM statement_lines o WHERE o.payout_id = p.id AND o.kind = 'payout' AND o.account_id = $2
-                    AND (o.statement_id = $1 OR o.period_from <> $3::timestamptz))
 ),
-classed AS (
+-- Per class, in one read of the lines: what the answer and the statement's figures need.
+summary AS (
+  SELECT class, count(*) AS n, coalesce(sum(withdrawn_minor - paid_in_minor), 0) AS s, coalesce(sum(CASE WHEN payout_id IS NOT NULL THEN g_amount END), 0) AS l,
+    sum(paid_in_minor - withdrawn_minor - fee_minor) FILTER (WHERE status = 'completed') AS net, count(balance_minor) AS with_balance
+  FROM stored WHERE line_no IS NOT NULL GROUP BY class
+),
+-- The account's payouts no payout line of this statement names: no line at all, or only a
+-- charge's or a reversal's.
+unnamed AS (
+  SELECT c.g_id AS id, c.g_amount AS amount_minor, c.g_state AS state FROM stored c WHERE c.line_no IS NULL
+  UNION ALL
+  SELECT DISTINCT c.g_id, c.g_amount, c.g_state FROM stored c
+  WHERE c.kind <> 'payout' AND c.g_id IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM stored n WHERE n.kind = 'payout' AND n.g_id = c.g_id)
+),
+-- Of those, the ones no payout line of another period names either (an earlier version of this
+-- one does not count): missing at the provider when the ledger settled them paid within the
+-- period, timing when one was sent before the cut-off and none had settled by it.
+items AS (
   SELECT u.id, u.amount_minor,
-    CASE WHEN (SELECT max(t.at) FROM payout_transitions t WHERE t.payout_id = u.id AND t.to_state = 'paid') >= $3::timestamptz
-              AND (SELECT max(t.at) FROM payout_transitions t WHERE t.payout_id = u.id AND t.to_state = 'paid') < $4::timestamptz THEN 'missing_at_provider'
-         WHEN EXISTS (SELECT 1 FROM payout_attempts a WHERE a.payout_id = u.id AND a.account_id = $2 AND a.created_at < $4::timestamptz)
-              AND NOT EXISTS (SELECT 1 FROM payout_transitions t WHERE t.payout_id = u.id AND t.to_state IN ('paid', 'failed', 'cancelled', 'reversed') AND t.at < $4::timestamptz)
+    CASE WHEN (SELECT max(t.at) FROM payout_transitions t WHERE t.payout_id = u.id AND t.to_state = 'paid') >= $13::timestamptz
+              AND (SELECT max(t.at) FROM payout_transitions t WHERE t.payout_id = u.id AND t.to_state = 'paid') < $14::timestamptz THEN 'missing_at_provider'
+         WHEN EXISTS (SELECT 1 FROM payout_attempts a WHERE a.payout_id = u.id AND a.account_id = $2 AND a.created_at < $14::timestamptz)
+              AND NOT EXISTS (SELECT 1 FROM payout_transitions t WHERE t.payout_id = u.id AND t.to_state IN ('paid', 'failed', 'cancelled', 'reversed') AND t.at < $14::timestamptz)
               AND u.state NOT IN ('accepted', 'queued', 'cancelled') THEN 'timing' END AS class
   FROM unnamed u
+  WHERE NOT EXISTS (SELECT 1 FROM statement_lines o WHERE o.payout_id = u.id AND o.kind = 'payout' AND o.account_id = $2 AND o.period_from <> $13::timestamptz)
 ),
-ins AS (
+ins_items AS (
   INSERT INTO reconciliation_payouts (statement_id, payout_id, class, ledger_minor)
-  SELECT $1, c.id, c.class, c.amount_minor FROM classed c WHERE c.class IS NOT NULL
+  SELECT $1, i.id, i.class, i.amount_minor FROM items i WHERE i.class IS NOT NULL
 )
-SELECT coalesce(jsonb_object_agg(x.class, jsonb_build_object('count', x.n, 'statementMinor', '0', 'ledgerMinor', x.l::text)), '{}') AS counts
-FROM (SELECT class, count(*) AS n, sum(amount_minor) AS l FROM classed WHERE class IS NOT NULL GROUP BY class) x`;
+SELECT
+  (SELECT coalesce(sum(n), 0) FROM summary)::int AS lines_imported,
+  (SELECT coalesce(jsonb_object_agg(x.class, jsonb_build_object('count', x.n, 'statementMinor', x.s::text, 'ledgerMinor', x.l::text)), '{}') FROM summary x) AS counts,
+  (SELECT coalesce(sum(net), 0) FROM summary)::text AS lines_net,
+  (SELECT up FROM breaks)::int AS breaks_up, (SELECT down FROM breaks)::int AS breaks_down,
+  ((SELECT coalesce(sum(with_balance), 0) FROM summary) > 0) AS has_balances,
+  (SELECT coalesce(jsonb_object_agg(x.class, jsonb_build_object('count', x.n, 'statementMinor', '0', 'ledgerMinor', x.l::text)), '{}')
+     FROM (SELECT class, count(*) AS n, sum(amount_minor) AS l FROM items WHERE class IS NOT NULL GROUP BY class) x) AS item_counts`;
 }
 
 /** The first breaks of the running balance in `order`, as check rows (expected: what continuity gives). */
