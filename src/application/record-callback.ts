@@ -27,6 +27,15 @@ export const callbackDedupeKeyMax = 256;
 /** Longest idempotency key looked up (ours are UUIDs; a provider echoing more is not echoing ours). */
 export const callbackIdempotencyKeyMax = 128;
 
+/**
+ * A key a callback names that Tuma stores or looks up: 1 to `max` characters, none of them a
+ * control character (PostgreSQL refuses NUL in text) and no lone surrogate. Anything else is a
+ * malformed callback, answered as one, never a failed query.
+ */
+export function callbackKeyFits(key: string, max: number): boolean {
+  return key.length > 0 && key.length <= max && !/\p{Cc}|[\uD800-\uDFFF]/u.test(key);
+}
+
 /** What a provider adapter reads out of a callback body. */
 export interface ParsedCallback {
   /** Equal for every delivery of the same provider message. */
@@ -122,6 +131,10 @@ export async function recordAuthenticatedCallback(
   const { persistence } = deps;
   const parsed = parse(rawBody);
   if (!parsed) return err(reject('CALLBACK_MALFORMED'));
+  if (!callbackKeyFits(parsed.dedupeKey, callbackDedupeKeyMax)) return err(reject('CALLBACK_MALFORMED', `the callback's key is 1-${callbackDedupeKeyMax} printable characters`));
+  if (parsed.idempotencyKey !== null && !callbackKeyFits(parsed.idempotencyKey, callbackIdempotencyKeyMax)) {
+    return err(reject('CALLBACK_MALFORMED', `the callback's request key is 1-${callbackIdempotencyKeyMax} printable characters`));
+  }
   const payout = await payoutById(persistence, attempt.payoutId);
   if (!payout) throw new Error(`invariant violated: attempt without payout ${attempt.payoutId}`);
   // Bound to its attempt's provider: an M-Pesa attempt's token on the GSMA path proves nothing there.
@@ -307,8 +320,8 @@ export async function recordUnconfirmedCallback(
   rawBody: Buffer,
 ): Promise<Result<RecordCallbackOutput, Rejection>> {
   const { persistence } = deps;
-  if (dedupeKey.length === 0 || dedupeKey.length > callbackDedupeKeyMax) return err(reject('CALLBACK_MALFORMED'));
-  if (idempotencyKey.length === 0 || idempotencyKey.length > callbackIdempotencyKeyMax) return err(reject('CALLBACK_MALFORMED'));
+  if (!callbackKeyFits(dedupeKey, callbackDedupeKeyMax)) return err(reject('CALLBACK_MALFORMED'));
+  if (!callbackKeyFits(idempotencyKey, callbackIdempotencyKeyMax)) return err(reject('CALLBACK_MALFORMED'));
   const attempt = await persistence.read.payouts.findAttemptByKey(idempotencyKey);
   const found = attempt ? await persistence.read.payouts.find(attempt.payoutId) : null;
   if (attempt && !found) throw new Error(`invariant violated: attempt without payout ${attempt.payoutId}`);

@@ -111,6 +111,8 @@ function readHeader(signature: JwsSignature): Result<{ alg: SignerKeyRecord['alg
     if (header[k] !== undefined) return err(reject('JWS_MALFORMED', `${k} is not accepted: keys are registered`));
   }
   if (typeof kid !== 'string' || kid.length === 0 || kid.length > 128) return err(reject('JWS_MALFORMED', 'protected header needs a kid'));
+  // Kids are RFC 7638 thumbprints: a kid of anything but printable ASCII names no key (and is never sent to the database).
+  if (!/^[\x21-\x7E]+$/.test(kid)) return err(reject('JWS_KEY_UNKNOWN', 'no signer key has this kid'));
   return ok({ alg: alg as SignerKeyRecord['alg'], kid });
 }
 

@@ -72,7 +72,8 @@ function zodErrors(issues: readonly z.core.$ZodIssue[], input: unknown): RowErro
     const field = row === null ? path.join('.') || '(document)' : path.slice(2).join('.') || '(row)';
     if (issue.code === 'unrecognized_keys') {
       // Name the unknown member itself, not its parent object.
-      const member = issue.keys[0] ?? '';
+      // The name is the sender's: stored with the refusal (jsonb takes no NUL, no lone surrogate), so control characters are shown as U+FFFD and it is cut at 64.
+      const member = (issue.keys[0] ?? '').replace(/\p{Cc}|[\uD800-\uDFFF]/gu, '\uFFFD').slice(0, 64);
       return { row, field: field === '(document)' || field === '(row)' ? member : `${field}.${member}`, code: 'FIELD_UNKNOWN' as RowErrorCode };
     }
     const code: RowErrorCode = issue.code === 'invalid_type' && valueAt(input, issue.path) === undefined ? 'FIELD_MISSING' : 'FIELD_INVALID';
