@@ -172,3 +172,19 @@ describe('callback tokens in request logs', () => {
     expect(() => expectRedacted(routed[0]!, token, [line])).toThrow();
   });
 });
+
+describe('numbers in request paths', () => {
+  it.each([
+    ['/v1/payouts/+254712345678', '/v1/payouts/[number]'],
+    ['/v1/payouts/%2B254712345678', '/v1/payouts/[number]'],
+    ['/v1/payouts/0712345678', '/v1/payouts/[number]'],
+    ['/v1/payouts/254712345678/x', '/v1/payouts/[number]/x'],
+    // Ids are left as they are: a UUID's all-digit group, a seq, a short number.
+    ['/v1/payouts/12345678-1234-4123-8123-123456789012', '/v1/payouts/12345678-1234-4123-8123-123456789012'],
+    ['/v1/audit/123456', '/v1/audit/123456'],
+    ['/v1/reconciliations/0b8f3a52-64d1-4c1e-9a7b-2e5f4d3c2b10/items/line-1234567', '/v1/reconciliations/0b8f3a52-64d1-4c1e-9a7b-2e5f4d3c2b10/items/line-1234567'],
+  ])('when %s is requested, then the log has %s', async (path, logged) => {
+    const { redactPath } = await import('../../src/adapters/http/app.js');
+    expect(redactPath(path)).toBe(logged);
+  });
+});

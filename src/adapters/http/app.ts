@@ -121,10 +121,17 @@ export function createApp(deps: ApiDeps): express.Express {
  * Callback tokens are credentials: never logged. The request target is logged as its path alone
  * (an absolute-form target "http://host/v1/…" is routed too, so its origin is dropped), with the
  * segment after /v1/callbacks/<provider>/ replaced, and any run of 40 or more token characters (a token has 43; ids have 36)
- * anywhere (a token in a path the router did not take, or spelled oddly) replaced as well.
+ * anywhere (a token in a path the router did not take, or spelled oddly) replaced as well; a run
+ * of 7-15 digits standing alone (a phone number typed where an id belongs) is masked too.
  */
 const callbackTokenInPath = /^(\/+v1\/+callbacks\/+[^/]+\/+)[^/]+/i;
 const tokenLike = /[A-Za-z0-9_%-]{40,}/g;
+/**
+ * A phone number a caller put where an id belongs (`/v1/payouts/+254…`): 7 to 15 digits, after an
+ * optional + (or %2B), standing alone between separators. A UUID's all-digit group is never alone
+ * (a `-` follows it), and a seq or a count has fewer than 7 digits in practice.
+ */
+const numberLike = /(?<![0-9A-Za-z_.-])(?:\+|%2[Bb])?[0-9]{7,15}(?![0-9A-Za-z_-])/g;
 
 export function redactPath(url: string): string {
   let path = (url.split(/[?#]/)[0] ?? '');
@@ -135,5 +142,5 @@ export function redactPath(url: string): string {
       path = '[unreadable]';
     }
   }
-  return path.replace(callbackTokenInPath, '$1[token]').replace(tokenLike, '[token]');
+  return path.replace(callbackTokenInPath, '$1[token]').replace(tokenLike, '[token]').replace(numberLike, '[number]');
 }
