@@ -1,5 +1,6 @@
 // The published contracts (contracts/) must say what the code does: the error catalogue, the
 // OpenAPI error codes and the Kafka message schemas are checked against their sources here.
+import { routeKeys } from '../../src/adapters/http/permissions.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -92,14 +93,12 @@ describe('contracts/openapi.yaml', () => {
 });
 
 /** Every `app.<method>('<path>'` route the Express app declares, as OpenAPI paths ("{param}"). */
+/** Every route the app serves: the permission table's keys (createApp refuses to build without each). */
 function appRoutes(): { method: string; path: string }[] {
-  const source = readFileSync(join(process.cwd(), 'src/adapters/http/app.ts'), 'utf8');
-  const routes: { method: string; path: string }[] = [];
-  for (const m of source.matchAll(/app\.(get|post|put|patch|delete)\('([^']+)'/g)) routes.push({ method: m[1]!, path: m[2]!.replace(/:([A-Za-z]+)/g, '{$1}') });
-  for (const m of source.matchAll(/kind === 'result' \? '([^']+)' : '([^']+)'/g)) {
-    for (const p of [m[1]!, m[2]!]) routes.push({ method: 'post', path: p.replace(/:([A-Za-z]+)/g, '{$1}') });
-  }
-  return routes;
+  return routeKeys.map((key) => {
+    const [method = '', path = ''] = key.split(' ');
+    return { method: method.toLowerCase(), path: path.replace(/:([A-Za-z]+)/g, '{$1}') };
+  });
 }
 
 /** The lines of one path item of the OpenAPI YAML, by indentation. */
