@@ -65,7 +65,7 @@ describe('erasing a programme\'s beneficiary data', () => {
   const ids: Record<string, string> = {};
   const batchIds: Record<string, string> = {};
   const statementIds: { pOnly: string; shared: string } = { pOnly: '', shared: '' };
-  const before: { resultSha256: Record<string, string>; items: Record<string, unknown[]> } = { resultSha256: {}, items: {} };
+  const before: { resultSha256: Record<string, string>; items: Record<string, unknown[]>; ledger?: { transfers: number; ledgers: unknown[] } } = { resultSha256: {}, items: {} };
 
   const bearer = async (s: Scenario, role: string, subject: string) => `Bearer ${await tokenFor(s.organisationId, [role], { subject })}`;
   const api = async (path: string, s: Scenario, role = 'finance') => {
@@ -140,6 +140,8 @@ describe('erasing a programme\'s beneficiary data', () => {
       sendRejection(res, reject('INTERNAL'));
     });
 
+    const ledger = await verifyLedger(runtime.persistence);
+    before.ledger = { transfers: ledger.transfers, ledgers: ledger.ledgers };
     const reads = reconciliationReads(database.pool);
     for (const id of [statementIds.pOnly, statementIds.shared]) {
       before.resultSha256[id] = await reads.resultSha256(id);
@@ -294,9 +296,11 @@ describe('erasing a programme\'s beneficiary data', () => {
   });
 
   it('then the ledger, the audit log and both reconciliations verify as before; payouts and statement lines say erased', async () => {
-    await net.eventually(async () => ((await verifyLedger(runtime.persistence)).awaitingChain === 0 ? true : null), waitMs, 'the chainer to catch up');
+    // Whatever the chainer has linked so far verifies (its horizon is the cluster's oldest transaction:
+    // other test files' databases can hold it back), and erasing moved no money.
     const ledger = await verifyLedger(runtime.persistence);
     expect({ ok: ledger.ok, problems: ledger.problems }).toEqual({ ok: true, problems: [] });
+    expect({ transfers: ledger.transfers, ledgers: ledger.ledgers }).toEqual(before.ledger);
     const audit = await verifyAuditLog(runtime.persistence);
     expect({ ok: audit.ok, problems: audit.problems }).toEqual({ ok: true, problems: [] });
     const reads = reconciliationReads(database.pool);

@@ -5,7 +5,7 @@
 //   PUT  /v1/programmes/{id}/retention         how long its beneficiary data is kept ({days} or null; admin)
 // Another organisation's programme is NOT_FOUND. Nothing here returns a name or a number: erasure
 // views carry ids, counts, times and the requesting admins' reason.
-import express, { type IRouter, type NextFunction, type Request, type Response } from 'express';
+import express, { Router, type IRouter, type NextFunction, type Request, type Response } from 'express';
 import { confirmErasure, getErasure, requestErasure, setRetention, type ErasureStore } from '../../application/erase-programme.js';
 import type { BeneficiaryVault, Persistence } from '../../application/ports.js';
 import { reject } from '../../domain/errors.js';
@@ -97,4 +97,11 @@ export function registerErasureRoutes(app: IRouter, deps: ErasureRouteDeps): voi
     if (!result.ok) return sendRejection(res, result.error);
     res.json(result.value);
   }));
+}
+
+/** The same routes as a router of their own, for `app.use(erasureRouter(deps))` beside the other resource routers. */
+export function erasureRouter(deps: ErasureRouteDeps): Router {
+  const router = Router();
+  registerErasureRoutes(router, deps);
+  return router;
 }
