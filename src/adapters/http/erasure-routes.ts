@@ -5,6 +5,8 @@
 //   PUT  /v1/programmes/{id}/retention         how long its beneficiary data is kept ({days} or null; admin)
 // Another organisation's programme is NOT_FOUND. Nothing here returns a name or a number: erasure
 // views carry ids, counts, times and the requesting admins' reason.
+// Mounted like reconciliation-pull-route.ts: the permission table (permissions.ts) has an entry for
+// each of erasureRouteKeys, whose check (guardRoute) goes in front; the routes check their roles again.
 import express, { Router, type IRouter, type NextFunction, type Request, type Response } from 'express';
 import { confirmErasure, getErasure, requestErasure, setRetention, type ErasureStore } from '../../application/erase-programme.js';
 import type { BeneficiaryVault, Persistence } from '../../application/ports.js';
@@ -21,6 +23,14 @@ export interface ErasureRouteDeps {
   /** Absent: 503. */
   readonly erasure?: ErasureStore;
 }
+
+/** The routes this module registers, as the permission table keys them. */
+export const erasureRouteKeys = [
+  'GET /v1/programmes/:programmeId/erasure',
+  'POST /v1/programmes/:programmeId/erasure',
+  'POST /v1/programmes/:programmeId/erasure/confirm',
+  'PUT /v1/programmes/:programmeId/retention',
+] as const;
 
 /** An erasure or retention body is a few short members. */
 export const erasureBodyMaxBytes = 4 * 1024;
