@@ -12,6 +12,9 @@ export interface EmbeddedDatabase {
   stop(): Promise<void>;
 }
 
+/** How long a stop waits for the embedded server to say it stopped. */
+export const embeddedStopWaitMs = 10_000;
+
 export async function startEmbeddedPostgres(dataDir: string, port: number, logger: Logger): Promise<EmbeddedDatabase> {
   const root = path.resolve(dataDir);
   const databaseDir = path.join(root, 'pg');
@@ -45,7 +48,23 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, logge
   } catch {
     // Exists from an earlier run.
   }
-  return { url: `postgres://tuma:${encodeURIComponent(password)}@127.0.0.1:${port}/tuma`, stop: () => server.stop() };
+  // Ctrl-C reaches PostgreSQL too (our process group): when it has exited already the package's
+  // stop waits for an exit that never comes. Bounded, so our own stop always finishes.
+  const stop = async (): Promise<void> => {
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        log.warn({ afterMs: embeddedStopWaitMs }, 'embedded PostgreSQL did not say it stopped: going on');
+        resolve();
+      }, embeddedStopWaitMs);
+    });
+    try {
+      await Promise.race([server.stop(), waited]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  return { url: `postgres://tuma:${encodeURIComponent(password)}@127.0.0.1:${port}/tuma`, stop };
 }
 
 /** The URL of an embedded PostgreSQL a running `tuma start` owns, for tools run beside it; null if it was never made. */

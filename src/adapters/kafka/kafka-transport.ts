@@ -50,7 +50,11 @@ function pinoLogCreator(logger: Logger) {
       const fields = { kafka: extra };
       // A member draining its calls during a rebalance heartbeats on purpose and is told so each time.
       const expected = message.startsWith('Response Heartbeat') && /rebalanc/i.test(String(extra.error ?? ''));
+      // A partition whose leader is moving (a fresh topic, a broker restart) is retried by kafkajs
+      // itself: worth a warning, not an error, unless the retries run out (which it reports apart).
+      const retried = /not the leader|leader not available|leadership election|LEADER_NOT_AVAILABLE|NOT_LEADER/i.test(`${message} ${String(extra.error ?? '')} ${String(extra.type ?? '')}`);
       if (expected) logger.debug(fields, message);
+      else if (level === logLevel.ERROR && retried) logger.warn(fields, message);
       else if (level === logLevel.ERROR) logger.error(fields, message);
       else if (level === logLevel.WARN) logger.warn(fields, message);
       else logger.debug(fields, message);
