@@ -53,6 +53,8 @@ export const erasureRefusal = {
   busy: 'BATCH_CONFLICT',
   // TODO(lead): PROGRAMME_ERASED (409)
   erased: 'RECONCILIATION_ALREADY_DECIDED',
+  // TODO(lead): RETENTION_INVALID (422)
+  retentionInvalid: 'DECISION_INVALID',
 } as const satisfies Record<string, ErrorCode>;
 
 // ---------------------------------------------------------------- port
@@ -214,11 +216,11 @@ export async function getErasure(deps: ErasureDeps, actor: Actor, programmeId: s
 
 const unprintable = /[\p{Cc}\p{Cs}]/u;
 
-function objectBody(body: unknown, allowed: readonly string[], optional: boolean): Result<Record<string, unknown>, Rejection> {
+function objectBody(body: unknown, allowed: readonly string[], optional: boolean, code: ErrorCode = erasureRefusal.invalid): Result<Record<string, unknown>, Rejection> {
   if ((body === undefined || body === null) && optional) return ok({});
-  if (!body || typeof body !== 'object' || Array.isArray(body)) return err(reject(erasureRefusal.invalid, `expected a JSON object {${allowed.join(', ')}}`));
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return err(reject(code, `expected a JSON object {${allowed.join(', ')}}`));
   const extra = Object.keys(body).find((k) => !allowed.includes(k));
-  if (extra !== undefined) return err(reject(erasureRefusal.invalid, `unknown member ${JSON.stringify(extra).slice(0, 40)}`));
+  if (extra !== undefined) return err(reject(code, `unknown member ${JSON.stringify(extra).slice(0, 40)}`));
   return ok(body as Record<string, unknown>);
 }
 
@@ -247,13 +249,12 @@ export function parseErasureConfirmation(body: unknown): Result<{ erasureId: str
 
 /** PUT /v1/programmes/{id}/retention: {days}, 1-36600, or null for none. */
 export function parseRetention(body: unknown): Result<{ days: number | null }, Rejection> {
-  const o = objectBody(body, ['days'], false);
+  const o = objectBody(body, ['days'], false, erasureRefusal.retentionInvalid);
   if (!o.ok) return o;
   const days = o.value.days;
   if (days === null) return ok({ days: null });
   if (typeof days !== 'number' || !Number.isInteger(days) || days < 1 || days > retentionDaysMax) {
-    // TODO(lead): RETENTION_INVALID (422)
-    return err(reject(erasureRefusal.invalid, `days: whole days the beneficiary data is kept after the programme's last batch activity, 1-${retentionDaysMax}, or null`));
+    return err(reject(erasureRefusal.retentionInvalid, `days: whole days the beneficiary data is kept after the programme's last batch activity, 1-${retentionDaysMax}, or null`));
   }
   return ok({ days });
 }
