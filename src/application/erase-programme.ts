@@ -41,20 +41,13 @@ export const erasureStatementsShownMax = 1_000;
  * (src/domain/errors.ts, contracts/error-codes.json) has it: the status is already the right one.
  */
 export const erasureRefusal = {
-  // TODO(lead): ERASURE_REQUEST_INVALID (422)
-  invalid: 'DECISION_INVALID',
-  // TODO(lead): ERASURE_ALREADY_REQUESTED (409)
-  alreadyRequested: 'APPROVAL_DUPLICATE',
-  // TODO(lead): ERASURE_NOT_REQUESTED (409)
-  notRequested: 'RECONCILIATION_DECISION_NOT_AWAITING',
-  // TODO(lead): ERASURE_CONFIRMER_IS_REQUESTER (403)
-  confirmerIsRequester: 'RECONCILIATION_CHECKER_IS_MAKER',
-  // TODO(lead): PROGRAMME_BUSY (409)
-  busy: 'BATCH_CONFLICT',
-  // TODO(lead): PROGRAMME_ERASED (409)
-  erased: 'RECONCILIATION_ALREADY_DECIDED',
-  // TODO(lead): RETENTION_INVALID (422)
-  retentionInvalid: 'DECISION_INVALID',
+  invalid: 'ERASURE_REQUEST_INVALID',
+  alreadyRequested: 'ERASURE_ALREADY_REQUESTED',
+  notRequested: 'ERASURE_NOT_REQUESTED',
+  confirmerIsRequester: 'ERASURE_CONFIRMER_IS_REQUESTER',
+  busy: 'PROGRAMME_BUSY',
+  erased: 'PROGRAMME_ERASED',
+  retentionInvalid: 'RETENTION_INVALID',
 } as const satisfies Record<string, ErrorCode>;
 
 // ---------------------------------------------------------------- port
@@ -273,6 +266,12 @@ function busyDetail(w: WorkInFlight): string | null {
 }
 
 /** An admin asks for the programme's beneficiary data to be erased; another admin confirms it. */
+/** Another organisation's programme, or none: not found, before its body is looked at (no probing of ids). */
+async function ownProgramme(deps: ErasureDeps, actor: Actor, programmeId: string): Promise<boolean> {
+  const programme = await deps.persistence.read.batches.findProgramme(programmeId);
+  return programme !== null && programme.organisationId === actor.organisationId;
+}
+
 export async function requestErasure(
   deps: ErasureDeps,
   actor: Actor,
@@ -280,6 +279,7 @@ export async function requestErasure(
   body: unknown,
   requestId: string | null = null,
 ): Promise<Result<{ view: ErasureView; replayed: boolean }, Rejection>> {
+  if (!(await ownProgramme(deps, actor, programmeId))) return err(reject('NOT_FOUND'));
   const parsed = parseErasureRequest(body);
   if (!parsed.ok) return parsed;
   const { reason } = parsed.value;
@@ -351,6 +351,7 @@ export async function confirmErasure(
   body: unknown,
   requestId: string | null = null,
 ): Promise<Result<{ view: ErasureView; replayed: boolean }, Rejection>> {
+  if (!(await ownProgramme(deps, actor, programmeId))) return err(reject('NOT_FOUND'));
   const parsed = parseErasureConfirmation(body);
   if (!parsed.ok) return parsed;
   const now = deps.now();
@@ -408,6 +409,7 @@ export async function confirmErasure(
 
 /** Sets how long the programme's beneficiary data is kept after its last batch activity (null: no period). */
 export async function setRetention(deps: ErasureDeps, actor: Actor, programmeId: string, body: unknown, requestId: string | null = null): Promise<Result<ErasureView, Rejection>> {
+  if (!(await ownProgramme(deps, actor, programmeId))) return err(reject('NOT_FOUND'));
   const parsed = parseRetention(body);
   if (!parsed.ok) return parsed;
   const done = await deps.erasure.transaction(async (tx) => {

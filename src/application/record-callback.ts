@@ -36,6 +36,20 @@ export function callbackKeyFits(key: string, max: number): boolean {
   return key.length > 0 && key.length <= max && !/\p{Cc}|[\uD800-\uDFFF]/u.test(key);
 }
 
+/**
+ * A callback's body, sealed under its payout's programme. A programme whose beneficiary data was
+ * erased keeps none: a late callback is still evidence of its outcome (stored, checked), but its
+ * body — which may name the person — is not kept, under any key.
+ */
+async function sealCallbackBody(vault: BeneficiaryVault, programmeId: string, subject: string, rawBody: Buffer): Promise<Buffer> {
+  try {
+    return await vault.seal(programmeId, subject, 'callback_body', rawBody);
+  } catch (error) {
+    if (!(error instanceof Error) || error.name !== 'ProgrammeErasedError') throw error;
+    return vault.sealUnowned(subject, 'callback_body', Buffer.alloc(0));
+  }
+}
+
 /** What a provider adapter reads out of a callback body. */
 export interface ParsedCallback {
   /** Equal for every delivery of the same provider message. */
@@ -143,7 +157,7 @@ export async function recordAuthenticatedCallback(
   const orphan = parsed.idempotencyKey !== null && parsed.idempotencyKey !== attempt.idempotencyKey;
 
   // Callbacks name the receiver (Daraja: ReceiverPartyPublicName): sealed like every beneficiary field.
-  const sealed = await deps.vault.seal(payout.programmeId, `${provider}:${proof.scope}:${parsed.dedupeKey}`, 'callback_body', rawBody);
+  const sealed = await sealCallbackBody(deps.vault, payout.programmeId, `${provider}:${proof.scope}:${parsed.dedupeKey}`, rawBody);
   const verdict = orphan ? null : callbackVerdict(proof.channel, parsed.outcome);
   let result: NewResult | null = null;
   let reasonCode = parsed.reasonCode;
@@ -329,7 +343,7 @@ export async function recordUnconfirmedCallback(
 
   const scope = 'u:';
   const subject = `${provider}:${scope}:${dedupeKey}`;
-  const sealed = payout ? await deps.vault.seal(payout.programmeId, subject, 'callback_body', rawBody) : await deps.vault.sealUnowned(subject, 'callback_body', rawBody);
+  const sealed = payout ? await sealCallbackBody(deps.vault, payout.programmeId, subject, rawBody) : await deps.vault.sealUnowned(subject, 'callback_body', rawBody);
   const now = deps.now?.() ?? new Date();
   return persistence.transaction<RecordCallbackOutput>(async (tx) => {
     const fresh = await tx.callbacks.insert({ provider, scope, authenticated: false, dedupeKey, payoutId: payout?.id ?? null, rawBodyEnc: sealed });

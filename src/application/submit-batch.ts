@@ -72,6 +72,7 @@ export async function submitBatch(deps: SubmitBatchDeps, actor: Actor, body: unk
 
   const programme = await deps.persistence.read.batches.findProgramme(header.value.programmeId);
   if (!programme || programme.organisationId !== actor.organisationId) return err(reject('PROGRAMME_NOT_FOUND'));
+  if (programme.erasedAt) return err(reject('PROGRAMME_ERASED', 'its beneficiary data was erased: it takes no new batch'));
   if (programme.currency !== header.value.currency) return err(reject('PROGRAMME_CURRENCY_MISMATCH'));
 
   const routes = deps.providerRoutes?.(programme.id, programme.currency);

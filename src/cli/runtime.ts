@@ -23,6 +23,7 @@ import { statementStore } from '../adapters/db/reconciliation.repository.js';
 import { reconciliationReads } from '../adapters/db/reconciliation-reads.js';
 import { statementReaders } from '../adapters/statement-readers/index.js';
 import { gsmaStatementSource } from '../adapters/providers/gsma/gsma-statement-source.js';
+import { erasureStore } from '../adapters/db/erasure.repository.js';
 import { defaultStatementFormat } from '../domain/statement-formats.js';
 import type { CurrencyCode } from '../domain/currency.js';
 import { overdueReconciliations } from '../application/reconciliation-report.js';
@@ -241,6 +242,7 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
         callbackAuthOf: (accountId) => config.providers.accounts.find((a) => a.id === accountId)?.callbackAuth ?? null,
         unsignedCallbacksAccepted: (provider) => config.providers.accounts.some((a) => a.provider === provider && a.callbackAuth.mode !== 'hmac'),
         statements: reconciliation,
+        erasure: erasureStore(handle.db),
         unsignedOrphanBudget: sourceBudget({ requests: config.unsignedCallbacks.orphansPerMinute, bytes: config.unsignedCallbacks.orphanBytesPerMinute, windowMs: 60_000 }),
       });
       const { server, url } = await listen(app, config.http.host, config.http.port);

@@ -9,6 +9,8 @@ import { runBatchCli, type BatchCliIo } from './batch-cli.js';
 import { CliError, describeFailure, exitCodes } from './cli-errors.js';
 import { runReconcileCli } from './reconcile-cli.js';
 import { runReconcilePullCli } from './reconcile-pull-cli.js';
+import { runKeysRotateCli } from './keys-rotate-cli.js';
+import { runProgrammeCli } from './programme-cli.js';
 import { runDemo } from './demo.js';
 import { runKeysCli } from './keys-cli.js';
 import { demoKeyFileName, devDataDirForStart, devIssuerJwks, devIssuerKeyFileName, devMasterKey, findDevData, installRoot, mintDevToken, seedDemo } from './dev.js';
@@ -38,6 +40,10 @@ const usage = `usage: tuma <command> [--dev]
               list the payouts held for finance, with what the provider reported differently
   reconcile import --account <id> --from <date> --to <date> [--format <id@v>] [--good-lines] FILE
               send a provider statement to POST /v1/reconciliations (TUMA_URL, TUMA_TOKEN), with progress
+  programme erase|retention …   ask for (or confirm) the erasure of a programme's beneficiary data; set its retention
+              (POST /v1/programmes/{id}/erasure[/confirm], PUT …/retention; TUMA_URL, TUMA_TOKEN)
+  keys rotate-master --new-key-file <path> [--old-key-file <path>]…
+              rewrap every data key under a new master key (DATABASE_URL, TUMA_MASTER_KEY)
   reconcile pull --account <id> --from <date> --to <date>
               have a GSMA account's statement for a window that has ended pulled and reconciled
               (POST /v1/reconciliations/pull)
@@ -121,7 +127,14 @@ async function dispatch(argv: readonly string[], io: TumaIo): Promise<number> {
   const command = positionals[0];
   const rest = (name: string) => argv.slice(argv.indexOf(name) + 1);
   // Client commands need no configuration, database or broker: they run on a programme manager's machine.
+  // An operator's command beside a running Tuma: the vault's master key and the database.
+  if (command === 'keys' && positionals[1] === 'rotate-master') {
+    const full = config(dev, io);
+    const cfg = { ...full, ...withDatabase(full, io) };
+    return runKeysRotateCli(rest('rotate-master'), cfg, createLogger(cfg.logLevel), io.out, io.err);
+  }
   if (command === 'keys') return runKeysCli(rest('keys'), io);
+  if (command === 'programme') return runProgrammeCli(rest('programme'), io);
   if (command === 'batch') return runBatchCli(rest('batch'), io);
   if (command === 'reconcile' && positionals[1] === 'pull') return runReconcilePullCli(rest('pull'), io);
   if (command === 'reconcile') return runReconcileCli(rest('reconcile'), io);

@@ -19,6 +19,7 @@ import { sql } from 'kysely';
 import { pino } from 'pino';
 import request from 'supertest';
 import { createApp } from '../../src/adapters/http/app.js';
+import { erasureStore } from '../../src/adapters/db/erasure.repository.js';
 import { callerRoles, createAuthenticator, type CallerRole } from '../../src/adapters/http/auth.js';
 import { routeKeys, routeOf, routePermissions, rolesOf, type RouteKey } from '../../src/adapters/http/permissions.js';
 import { reconciliationReads } from '../../src/adapters/db/reconciliation-reads.js';
@@ -168,6 +169,7 @@ beforeAll(async () => {
     authenticate: createAuthenticator(testAuthConfig),
     // Every Airtel account signs: a callback without its signature is refused, as the others without their token.
     unsignedCallbacksAccepted: () => false,
+    erasure: erasureStore(api.database.db),
     statements: {
       store: statementStore(api.database.pool),
       reads: reconciliationReads(api.database.pool),

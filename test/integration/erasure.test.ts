@@ -359,6 +359,10 @@ describe('erasing a programme\'s beneficiary data', () => {
     expect(replay.status).toBe(200);
     expect(replay.body).toMatchObject({ state: 'erased', request: { erasureId, confirmedBy: 'admin-b' } });
     expect((await auditActions()).filter((e) => e.action === 'programme.erase')).toHaveLength(1);
+    // An erased programme takes no new batch: refused as erased, never answered 500 by the vault.
+    const document = batchDocument(p, [{ ref: 'late-1', provider: 'mpesa', msisdn: '+254733600099', amount: '10.00' }]);
+    const late = await fetch(`${runtime.apiUrl}/v1/batches`, { method: 'POST', headers: { authorization: await bearer(p, 'programme_manager', 'pm-1'), 'content-type': 'application/jose+json' }, body: JSON.stringify(await sign(document, p.maker)) });
+    expect({ status: late.status, code: ((await late.json()) as { error?: { code?: string } }).error?.code }).toEqual({ status: 409, code: 'PROGRAMME_ERASED' });
   });
 
   it('when Q is erased too, then the shared statement\'s file goes with it, and P\'s record of it says erased', async () => {

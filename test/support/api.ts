@@ -16,6 +16,7 @@ import { createTestDatabase, type TestDatabase } from './database.js';
 import { newKey, type Maker } from './fixtures.js';
 import { loadContract } from './openapi.js';
 import { statementStore } from '../../src/adapters/db/reconciliation.repository.js';
+import { erasureStore } from '../../src/adapters/db/erasure.repository.js';
 import { reconciliationReads } from '../../src/adapters/db/reconciliation-reads.js';
 import { statementReaders } from '../../src/adapters/statement-readers/index.js';
 import type { StatementAccount } from '../../src/application/import-reconciliation.js';
@@ -70,6 +71,7 @@ export async function startTestApi(
     ...(options.callbackAuthOf ? { callbackAuthOf: options.callbackAuthOf } : {}),
     ...(options.unsignedCallbacksAccepted ? { unsignedCallbacksAccepted: options.unsignedCallbacksAccepted } : {}),
     ...(options.unsignedOrphanBudget ? { unsignedOrphanBudget: options.unsignedOrphanBudget } : {}),
+    erasure: erasureStore(database.db),
     statements: {
       store: statementStore(database.pool),
       reads: reconciliationReads(database.pool),

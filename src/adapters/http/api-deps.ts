@@ -1,5 +1,6 @@
 // What the HTTP API needs of the process (createApp's one argument; each resource router takes it too).
 import type { Logger } from 'pino';
+import type { ErasureStore } from '../../application/erase-programme.js';
 import type { StatementAccount } from '../../application/import-reconciliation.js';
 import type { PullStatement } from '../../application/pull-reconciliation.js';
 import type { ImportStatementDeps } from '../../application/reconcile.js';
@@ -26,6 +27,8 @@ export interface ApiDeps extends SubmitBatchDeps {
   readonly unsignedCallbacksAccepted?: (provider: ProviderId) => boolean;
   /** The per-source budget of unauthenticated callbacks that name no payout we know (429 beyond it). */
   readonly unsignedOrphanBudget?: SourceBudget;
+  /** Erasure of programmes' beneficiary data (absent: the erasure routes answer 503). */
+  readonly erasure?: ErasureStore;
   /** Provider statement imports: the store and the configured accounts (absent: 503). */
   readonly statements?: {
     readonly store: StatementStore;

@@ -61,6 +61,10 @@ export const routePermissions = {
   // programmes and their funding
   'GET /v1/programmes/:programmeId/policy': { admits: anyRole, scope: 'organisation', class: 'read' },
   'PUT /v1/programmes/:programmeId/policy': { admits: ['admin'], scope: 'organisation', class: 'write' },
+  'GET /v1/programmes/:programmeId/erasure': { admits: ['admin', 'auditor'], scope: 'organisation', class: 'read' },
+  'POST /v1/programmes/:programmeId/erasure': { admits: ['admin'], scope: 'organisation', class: 'write' },
+  'POST /v1/programmes/:programmeId/erasure/confirm': { admits: ['admin'], scope: 'organisation', class: 'write' },
+  'PUT /v1/programmes/:programmeId/retention': { admits: ['admin'], scope: 'organisation', class: 'write' },
   'POST /v1/programmes/:programmeId/fundings': { admits: ['finance', 'admin'], scope: 'organisation', class: 'write' },
   // ledger
   'GET /v1/ledgers/:currency/accounts': { admits: ledgerReaders, scope: 'organisation', class: 'read' },

@@ -6,7 +6,8 @@ import { reject } from '../../../domain/errors.js';
 import type { ApiDeps } from '../api-deps.js';
 import { callerOf } from '../auth.js';
 import { sendRejection } from '../errors.js';
-import { routesOn, type RouteSetup } from '../permissions.js';
+import { guardRoute, routesOn, type RouteSetup } from '../permissions.js';
+import { erasureRouteKeys, registerErasureRoutes } from '../erasure-routes.js';
 import { fundingJson, route, smallJson } from '../routing.js';
 
 export function programmesRouter(deps: ApiDeps, setup: RouteSetup): Router {
@@ -32,6 +33,10 @@ export function programmesRouter(deps: ApiDeps, setup: RouteSetup): Router {
     if (!result.ok) return sendRejection(res, result.error);
     res.status(result.value.replayed ? 200 : 201).json(result.value.funding);
   }));
+
+  // Erasure of the programme's beneficiary data and its retention (issue #15 item 3): the table's check in front of each.
+  for (const key of erasureRouteKeys) guardRoute(router, setup, key);
+  registerErasureRoutes(router, deps);
 
   return router;
 }
