@@ -125,7 +125,8 @@ export function buildBatch(
 ): { ok: true; json: string } | { ok: false; problems: CsvProblem[] } {
   let records: { record: string[]; info: { lines: number } }[];
   try {
-    records = parseCsv(csv, { bom: true, info: true, relax_column_count: true, skip_empty_lines: true, trim: false }) as unknown as { record: string[]; info: { lines: number } }[];
+    // Either line ending, line by line (csv-parse otherwise takes the first line's for the whole file: a later CRLF was read as a CR in the last cell and two lines).
+    records = parseCsv(csv, { bom: true, info: true, relax_column_count: true, skip_empty_lines: true, trim: false, record_delimiter: ['\r\n', '\n'] }) as unknown as { record: string[]; info: { lines: number } }[];
   } catch (error) {
     const e = error as { lines?: number; message: string };
     return { ok: false, problems: [{ line: e.lines ?? 1, field: '(file)', problem: e.message.replace(/^Invalid Record Length: /, '') }] };
