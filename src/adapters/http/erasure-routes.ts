@@ -7,7 +7,8 @@
 // views carry ids, counts, times and the requesting admins' reason.
 // Mounted like reconciliation-pull-route.ts: the permission table (permissions.ts) has an entry for
 // each of erasureRouteKeys, whose check (guardRoute) goes in front; the routes check their roles again.
-import express, { Router, type IRouter, type NextFunction, type Request, type Response } from 'express';
+import { jsonBody } from './json-body.js';
+import { Router, type IRouter, type NextFunction, type Request, type Response } from 'express';
 import { confirmErasure, getErasure, requestErasure, setRetention, type ErasureStore } from '../../application/erase-programme.js';
 import type { BeneficiaryVault, Persistence } from '../../application/ports.js';
 import { reject } from '../../domain/errors.js';
@@ -36,11 +37,11 @@ export const erasureRouteKeys = [
 export const erasureBodyMaxBytes = 4 * 1024;
 const programmePattern = /^[A-Za-z0-9_.:-]{1,64}$/;
 
-const json = express.json({ limit: erasureBodyMaxBytes, strict: true, type: () => true });
+// The API's own JSON parser: a member twice is refused (400) like on every other route.
+const json = jsonBody({ limit: erasureBodyMaxBytes, type: () => true });
 /** No body at all is fine (a confirmation). */
-const optionalJson = express.json({
+const optionalJson = jsonBody({
   limit: erasureBodyMaxBytes,
-  strict: true,
   type: (req) => Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined,
 });
 
