@@ -11,7 +11,7 @@ import { masterKeyIdOf } from '../adapters/crypto/vault.js';
 import { wrappedKeyStore } from '../adapters/crypto/master-key-rotation.js';
 import { createDb } from '../adapters/db/pool.js';
 import { rotateMasterKey, rotationChunkDefault, rotationChunkMax } from '../application/rotate-master-key.js';
-import type { Config } from '../config/config.js';
+import type { VaultToolConfig } from '../config/config.js';
 
 const usage = `usage: tuma keys rotate-master --new-key-file <path> [--old-key-file <path>]... [--chunk <n>]
   Rewraps every data key and the programme-independent key under the new master key (32 bytes: raw,
@@ -45,7 +45,7 @@ export function readMasterKeyFile(path: string): { key: Buffer; warning: string 
   return { key, warning };
 }
 
-export async function runKeysRotateCli(argv: readonly string[], cfg: Config, logger: Logger, out: (line: string) => void, err: (line: string) => void): Promise<number> {
+export async function runKeysRotateCli(argv: readonly string[], cfg: VaultToolConfig, logger: Logger, out: (line: string) => void, err: (line: string) => void): Promise<number> {
   let values: { 'new-key-file'?: string; 'old-key-file'?: string[]; chunk?: string };
   try {
     ({ values } = parseArgs({

@@ -4,7 +4,7 @@ import { migrateToLatest } from '../adapters/db/migrate.js';
 import { createDb } from '../adapters/db/pool.js';
 import type { Logger } from 'pino';
 import { embeddedUrl } from '../adapters/db/embedded-postgres.js';
-import { loadConfig, loadToolConfig, processEnv, type Config, type Env, type ToolConfig } from '../config/config.js';
+import { loadConfig, loadToolConfig, loadVaultToolConfig, processEnv, type Config, type Env, type ToolConfig } from '../config/config.js';
 import { runBatchCli, type BatchCliIo } from './batch-cli.js';
 import { CliError, describeFailure, exitCodes } from './cli-errors.js';
 import { runReconcileCli } from './reconcile-cli.js';
@@ -129,8 +129,9 @@ async function dispatch(argv: readonly string[], io: TumaIo): Promise<number> {
   // Client commands need no configuration, database or broker: they run on a programme manager's machine.
   // An operator's command beside a running Tuma: the vault's master key and the database.
   if (command === 'keys' && positionals[1] === 'rotate-master') {
-    const full = config(dev, io);
-    const cfg = { ...full, ...withDatabase(full, io) };
+    // Dev mode has its master key in .data/; otherwise only DATABASE_URL and TUMA_MASTER_KEY are read.
+    const vault = dev ? config(dev, io) : loadVaultToolConfig(io.env);
+    const cfg = { ...vault, ...withDatabase(vault, io) };
     return runKeysRotateCli(rest('rotate-master'), cfg, createLogger(cfg.logLevel), io.out, io.err);
   }
   if (command === 'keys') return runKeysCli(rest('keys'), io);

@@ -542,6 +542,18 @@ export function loadToolConfig(env: Env): ToolConfig {
   return deepFreeze(toolConfigOf(parsed.data));
 }
 
+/** What an operator's command on the vault needs (`tuma keys rotate-master`): the tools' part and the master key. */
+export type VaultToolConfig = ToolConfig & { readonly crypto: { readonly masterKey: Buffer } };
+
+/** The tools' part of the configuration and TUMA_MASTER_KEY, nothing else (no provider, issuer or port). */
+export function loadVaultToolConfig(env: Env): VaultToolConfig {
+  const tool = loadToolConfig(env);
+  const masterKey = env.TUMA_MASTER_KEY;
+  if (!masterKey) throw new ConfigError(['TUMA_MASTER_KEY: is required (the master key that wraps the data keys today)']);
+  if (!/^[A-Za-z0-9+/]{43}=$/.test(masterKey)) throw new ConfigError(['TUMA_MASTER_KEY: must be 32 bytes in base64 (44 characters)']);
+  return deepFreeze({ ...tool, crypto: { masterKey: Buffer.from(masterKey, 'base64') } });
+}
+
 /** Reads, validates and freezes the configuration. Throws ConfigError naming every bad variable. */
 export function loadConfig(env: Env): Config {
   // Empty strings count as unset: `FOO= tuma start` should not mean "FOO is the empty string".

@@ -149,3 +149,19 @@ describe('config', () => {
   });
 });
 
+
+describe('the vault tool configuration (tuma keys rotate-master)', () => {
+  it('when only DATABASE_URL and TUMA_MASTER_KEY are set, then it loads them and asks for nothing else; without the key it names only the key', async () => {
+    const { loadVaultToolConfig, ConfigError } = await import('../../src/config/config.js');
+    const key = Buffer.alloc(32, 7).toString('base64');
+    const cfg = loadVaultToolConfig({ DATABASE_URL: 'postgres://tuma@127.0.0.1:5432/tuma', TUMA_MASTER_KEY: key });
+    expect([cfg.database.url, cfg.crypto.masterKey.equals(Buffer.alloc(32, 7))]).toEqual(['postgres://tuma@127.0.0.1:5432/tuma', true]);
+    expect(() => loadVaultToolConfig({ DATABASE_URL: 'postgres://x@127.0.0.1/x' })).toThrow(ConfigError);
+    try {
+      loadVaultToolConfig({ TUMA_MASTER_KEY: 'short' });
+    } catch (error) {
+      expect((error as InstanceType<typeof ConfigError>).message).toMatch(/TUMA_MASTER_KEY/);
+      expect((error as InstanceType<typeof ConfigError>).message).not.toMatch(/MPESA|AUTH_/);
+    }
+  });
+});
