@@ -3,6 +3,7 @@
 // expected and when one is overdue, and how a cell of an exported report is written so that a
 // spreadsheet never reads it as a formula.
 import type { ReconciliationClass } from './reconciliation.js';
+import { csvField } from './statement-formats.js';
 
 /**
  * Classes that need finance's decision. Matched lines, reversals the ledger holds too and lines
@@ -92,10 +93,7 @@ export function neutralisedCell(text: string): string {
   return /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
 }
 
-/** A CSV field: quoted when it holds a comma, a quote or a line break (quotes doubled). */
-export function csvField(text: string): string {
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-}
+export { csvField };
 
 /** A report line: text cells neutralised, amount cells (our own decimal strings) as they are. */
 export function reportCsvLine(cells: readonly ({ readonly text: string } | { readonly amount: string } | null)[]): string {

@@ -336,10 +336,12 @@ export const gsmaStatementEntriesV1: StatementFormat = {
   description: 'GSMA Mobile Money API v1.2 statemententries of an account, pulled for a closed window',
 };
 
+/** A CSV field as the statements and reports write it: quoted when it holds a comma, a quote or a line break (quotes doubled). */
+export const csvField = (text: string): string => (/[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text);
+
 /** The header lines and column-header line a reader writes before the entries, for `format`. */
 export function entriesPreamble(format: StatementFormat, h: { account: string; currency: string; from: string; to: string; opening?: string; closing?: string }): string {
-  const csv = (v: string) => (/[",\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
-  const lines = [`Account,${csv(h.account)}`, `Currency,${csv(h.currency)}`, `Time Period,From ${h.from} To ${h.to}`];
+  const lines = [`Account,${csvField(h.account)}`, `Currency,${csvField(h.currency)}`, `Time Period,From ${h.from} To ${h.to}`];
   if (h.opening !== undefined) lines.push(`Opening Balance,${h.opening}`);
   if (h.closing !== undefined) lines.push(`Closing Balance,${h.closing}`);
   lines.push(format.columns.map((c) => c.title).join(','));

@@ -1,6 +1,7 @@
 // What both bank statement readers write: one CSV line per entry in the columns of the entries
 // mapping (domain/statement-formats.ts entryColumns), amounts as decimal text, times in UTC. Pure
 // functions over strings: an amount is never a JS number, so no digit is ever lost or invented.
+import { csvField } from '../../domain/statement-formats.js';
 
 /** The importer's `Entry Reference` column holds at most this many characters. */
 export const entryReferenceCharsMax = 100;
@@ -28,8 +29,8 @@ export interface Entry {
   readonly ourReference: string;
 }
 
-/** A CSV field: quoted when it holds a comma, a quote or a line break (quotes doubled). */
-export const csvField = (value: string): string => (/[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value);
+/** A CSV field, as every statement and report writes it. */
+export { csvField };
 
 /** One entry as a CSV line of the eight entry columns, `\r\n` ended. `Balance` is left empty: neither source has one per entry. */
 export function entryLine(e: Entry): string {

@@ -18,7 +18,7 @@ import { crc32 } from 'node:zlib';
 import { SaxesParser } from 'saxes';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
 import { isColumnHeader } from '../../domain/reconciliation.js';
-import type { StatementFormat, StatementTimeFormat } from '../../domain/statement-formats.js';
+import { csvField, type StatementFormat, type StatementTimeFormat } from '../../domain/statement-formats.js';
 import { StatementReadError, type ReaderLimits } from './limits.js';
 
 const MiB = 1024 * 1024;
@@ -248,7 +248,6 @@ function formatTime(format: StatementTimeFormat, t: { year: number; month: numbe
 const decodeXstring = (s: string): string => (s.includes('_x') ? s.replace(/_x([0-9A-Fa-f]{4})_/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))) : s);
 
 /** A CSV field: quoted when it holds a comma, a quote or a line break (quotes doubled). */
-const csvField = (v: string): string => (/[",\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
 
 // ---------------------------------------------------------------------------------------------
 // The zip archive

@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { isCurrencyCode, type CurrencyCode } from '../../../domain/currency.js';
 import { formatAmount, parseAmount } from '../../../domain/money.js';
-import { entriesPreamble, gsmaStatementEntriesV1 } from '../../../domain/statement-formats.js';
+import { csvField, entriesPreamble, gsmaStatementEntriesV1 } from '../../../domain/statement-formats.js';
 import { errorDetail } from '../token-cache.js';
 import { GsmaClient, type GsmaSettings } from './gsma-client.js';
 import { readErrorObject } from './mapping.js';
@@ -199,7 +199,7 @@ function entryLine(raw: unknown, pull: Pull): { line: string; createdAt: number 
   const status = e.transactionStatus.toLowerCase() === 'completed' ? 'Booked' : e.transactionStatus.toLowerCase() === 'failed' ? 'Failed' : `${e.transactionStatus.charAt(0).toUpperCase()}${e.transactionStatus.slice(1)}`;
   const signed = debit && amount !== formatAmount(0n, pull.currency) ? `-${amount}` : amount;
   const cells = [e.transactionReference, utcTime(createdAt), status, signed, entryType, entryType === 'reversal' ? (linked ?? '') : '', '', ''];
-  return { line: `${cells.map(csvCell).join(',')}\r\n`, createdAt };
+  return { line: `${cells.map(csvField).join(',')}\r\n`, createdAt };
 }
 
 /** The entry's amount with the currency's decimals, read digit by digit (never through a number); or what is wrong with it. */
@@ -215,4 +215,3 @@ function exactAmount(text: unknown, currency: CurrencyCode): string | { problem:
 const utcTime = (ms: number): string => new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
 
 /** A CSV cell quoted as entriesPreamble quotes one: only when it holds a quote, a comma or a line break. */
-const csvCell = (v: string): string => (/[",\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
