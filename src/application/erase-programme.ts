@@ -266,12 +266,6 @@ function busyDetail(w: WorkInFlight): string | null {
 }
 
 /** An admin asks for the programme's beneficiary data to be erased; another admin confirms it. */
-/** Another organisation's programme, or none: not found, before its body is looked at (no probing of ids). */
-async function ownProgramme(deps: ErasureDeps, actor: Actor, programmeId: string): Promise<boolean> {
-  const programme = await deps.persistence.read.batches.findProgramme(programmeId);
-  return programme !== null && programme.organisationId === actor.organisationId;
-}
-
 export async function requestErasure(
   deps: ErasureDeps,
   actor: Actor,
@@ -279,14 +273,14 @@ export async function requestErasure(
   body: unknown,
   requestId: string | null = null,
 ): Promise<Result<{ view: ErasureView; replayed: boolean }, Rejection>> {
-  if (!(await ownProgramme(deps, actor, programmeId))) return err(reject('NOT_FOUND'));
-  const parsed = parseErasureRequest(body);
-  if (!parsed.ok) return parsed;
-  const { reason } = parsed.value;
   const now = deps.now();
   const done = await deps.erasure.transaction<{ replayed: boolean }>(async (tx) => {
     const programme = await tx.lockProgramme(programmeId);
     if (!programme || programme.organisationId !== actor.organisationId) return err(reject('NOT_FOUND'));
+    // The body after the programme: another organisation's id is not found, whatever is sent.
+    const parsed = parseErasureRequest(body);
+    if (!parsed.ok) return parsed;
+    const { reason } = parsed.value;
     if (programme.erasedAt) return err(reject(erasureRefusal.erased, `erased at ${programme.erasedAt.toISOString()}`));
     const live = await tx.liveRequest(programmeId);
     if (live && live.state === 'awaiting_confirmation') {
@@ -351,13 +345,12 @@ export async function confirmErasure(
   body: unknown,
   requestId: string | null = null,
 ): Promise<Result<{ view: ErasureView; replayed: boolean }, Rejection>> {
-  if (!(await ownProgramme(deps, actor, programmeId))) return err(reject('NOT_FOUND'));
-  const parsed = parseErasureConfirmation(body);
-  if (!parsed.ok) return parsed;
   const now = deps.now();
   const done = await deps.erasure.transaction<{ replayed: boolean }>(async (tx) => {
     const programme = await tx.lockProgramme(programmeId);
     if (!programme || programme.organisationId !== actor.organisationId) return err(reject('NOT_FOUND'));
+    const parsed = parseErasureConfirmation(body);
+    if (!parsed.ok) return parsed;
     const live = await tx.liveRequest(programmeId);
     if (programme.erasedAt) {
       if (!live || live.state !== 'erased') throw new Error(`invariant violated: erased programme ${programmeId} has its erasure request`);
@@ -409,12 +402,11 @@ export async function confirmErasure(
 
 /** Sets how long the programme's beneficiary data is kept after its last batch activity (null: no period). */
 export async function setRetention(deps: ErasureDeps, actor: Actor, programmeId: string, body: unknown, requestId: string | null = null): Promise<Result<ErasureView, Rejection>> {
-  if (!(await ownProgramme(deps, actor, programmeId))) return err(reject('NOT_FOUND'));
-  const parsed = parseRetention(body);
-  if (!parsed.ok) return parsed;
   const done = await deps.erasure.transaction(async (tx) => {
     const programme = await tx.lockProgramme(programmeId);
     if (!programme || programme.organisationId !== actor.organisationId) return err(reject('NOT_FOUND'));
+    const parsed = parseRetention(body);
+    if (!parsed.ok) return parsed;
     if (programme.erasedAt) return err(reject(erasureRefusal.erased, `erased at ${programme.erasedAt.toISOString()}: nothing is kept`));
     await tx.setRetention(programmeId, parsed.value.days);
     await appendAudit(tx.repos, {
