@@ -151,6 +151,9 @@ const envSchema = z.object({
   AUTH_JWKS: z.string().min(2).max(limitsMax.authJwksBytes).optional(),
   AUTH_JWKS_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   AUTH_CLOCK_TOLERANCE_S: intIn(0, 300).default(30),
+  /** The web console's OpenID Connect client (a public client: authorization code + PKCE); unset: no OIDC sign-in. */
+  CONSOLE_OIDC_CLIENT_ID: z.string().regex(/^[\x21-\x7e]{1,256}$/, 'must be 1-256 printable characters').optional(),
+  CONSOLE_OIDC_SCOPE: z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+){0,15}$/, 'must be space-separated scope tokens').max(512).default('openid'),
 
   LEDGER_CHAIN_INTERVAL_MS: intIn(10, limitsMax.ledgerChainIntervalMs).default(1_000),
   BATCH_EXPIRY_INTERVAL_MS: intIn(100, limitsMax.batchExpiryIntervalMs).default(60_000),
@@ -281,6 +284,8 @@ export interface Config {
     readonly jwks: { readonly keys: readonly Record<string, unknown>[] } | null;
     readonly jwksUrl: string | null;
     readonly clockToleranceSeconds: number;
+    /** The web console's OIDC sign-in through `issuer` (null: none). */
+    readonly consoleOidc: { readonly clientId: string; readonly scope: string } | null;
   };
   readonly ledger: { readonly chainIntervalMs: number };
   readonly limits: {
@@ -584,7 +589,7 @@ export function loadConfig(env: Env): Config {
     providers: { accounts },
     simulator: { port: e.SIMULATOR_PORT, callbackDelayMs: e.SIMULATOR_CALLBACK_DELAY_MS },
     metrics: e.METRICS_ENABLED ? { host: e.METRICS_HOST, port: e.METRICS_PORT } : null,
-    auth: { issuer, audience, jwks, jwksUrl: e.AUTH_JWKS_URL ?? null, clockToleranceSeconds: e.AUTH_CLOCK_TOLERANCE_S },
+    auth: { issuer, audience, jwks, jwksUrl: e.AUTH_JWKS_URL ?? null, clockToleranceSeconds: e.AUTH_CLOCK_TOLERANCE_S, consoleOidc: e.CONSOLE_OIDC_CLIENT_ID ? { clientId: e.CONSOLE_OIDC_CLIENT_ID, scope: e.CONSOLE_OIDC_SCOPE } : null },
     ledger: { chainIntervalMs: e.LEDGER_CHAIN_INTERVAL_MS },
     limits: {
       batchPayoutsMax: e.BATCH_PAYOUTS_MAX,
