@@ -1,6 +1,8 @@
 // Every provider call goes through its own opossum circuit breaker. Only provider trouble
 // (timeouts, 5xx, connection errors: ambiguous outcomes) counts against the breaker; a business
 // rejection is a healthy answer. While open, calls are refused before anything is sent.
+// An admin may hold an account open by hand (nothing sent, no probe, until released) or close its
+// breaker by hand (provider_account_holds, applied by application/breaker-holds.ts).
 import CircuitBreaker from 'opossum';
 import type { Logger } from 'pino';
 import { ProviderUnavailableError, type PayoutProvider, type ProviderAdapter, type StatusQuery, type SubmitRequest } from '../../application/ports.js';
@@ -19,6 +21,15 @@ export interface BreakerSettings {
 /** Told of every provider call: what was asked, what came of it, how long it took. */
 export interface ProviderCallObserver {
   call(account: string, provider: string, operation: 'submit' | 'status', outcome: ProviderOutcome['kind'] | 'refused', seconds: number): void;
+}
+
+export type BreakerState = 'closed' | 'open' | 'half_open';
+/** Why the breaker's state changed: its calls (failures, a probe), an admin's hold, or a close by hand. */
+export type BreakerCause = 'calls' | 'hold' | 'hand';
+export interface BreakerChange {
+  readonly state: BreakerState;
+  readonly previous: BreakerState;
+  readonly cause: BreakerCause;
 }
 
 class AmbiguousOutcome extends Error {
@@ -71,22 +82,53 @@ export class GuardedProvider implements PayoutProvider {
   }
 
   available(): boolean {
-    return !this.breaker.opened;
+    return !this.held && !this.breaker.opened;
   }
 
-  private readonly listeners: (() => void)[] = [];
+  private readonly listeners: ((change: BreakerChange) => void)[] = [];
+  private held = false;
+  private cause: BreakerCause = 'calls';
+  private lastState: BreakerState = 'closed';
 
-  /** Called after every breaker state change (open, half-open, closed). */
-  onStateChange(listener: () => void): void {
+  /** Called after every change of the breaker's state as callers see it (open, half-open, closed), with its cause. */
+  onStateChange(listener: (change: BreakerChange) => void): void {
     this.listeners.push(listener);
   }
 
   private changed(): void {
-    for (const listener of this.listeners) listener();
+    const state = this.breakerState();
+    const cause = this.cause;
+    this.cause = 'calls';
+    if (state === this.lastState) return;
+    const change = { state, previous: this.lastState, cause };
+    this.lastState = state;
+    for (const listener of this.listeners) listener(change);
   }
 
-  /** The breaker: closed (calls flow), open (calls refused unsent), half-open (a probe decides). */
-  breakerState(): 'closed' | 'open' | 'half_open' {
+  /** Held open by an admin: nothing is sent and no probe is made until closeByHand. */
+  hold(): void {
+    if (this.held) return;
+    this.held = true;
+    this.cause = 'hold';
+    this.changed();
+  }
+
+  /** Lifts a hold and closes the breaker now: calls flow (failures may open it again). */
+  closeByHand(): void {
+    this.held = false;
+    this.cause = 'hand';
+    this.breaker.close();
+    this.cause = 'hand';
+    this.changed();
+  }
+
+  isHeld(): boolean {
+    return this.held;
+  }
+
+  /** The breaker: closed (calls flow), open (calls refused unsent; held open by an admin too), half-open (a probe decides). */
+  breakerState(): BreakerState {
+    if (this.held) return 'open';
     return this.breaker.halfOpen ? 'half_open' : this.breaker.opened ? 'open' : 'closed';
   }
 
@@ -109,6 +151,10 @@ export class GuardedProvider implements PayoutProvider {
 
   async submit(req: SubmitRequest): Promise<ProviderOutcome> {
     const started = process.hrtime.bigint();
+    if (this.held) {
+      this.observed('submit', 'refused', started);
+      throw new ProviderUnavailableError(this.id, `${this.id} account ${this.accountId} is held open by an admin`);
+    }
     let outcome: ProviderOutcome;
     try {
       outcome = await this.limiter.run(() => this.breaker.fire(req));
