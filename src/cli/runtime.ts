@@ -1,5 +1,7 @@
 // The composition root: builds the adapters a set of roles needs, starts them, and stops them
 // in order (intake first, then in-flight work, then consumers, transport and the pool).
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
@@ -29,6 +31,9 @@ import type { CurrencyCode } from '../domain/currency.js';
 import { overdueReconciliations } from '../application/reconciliation-report.js';
 import { createApp } from '../adapters/http/app.js';
 import { createAuthenticator } from '../adapters/http/auth.js';
+import type { ConsoleDeps } from '../adapters/http/console.js';
+import { devAuth } from '../config/config.js';
+import { devIssuerKeyFileName, installRoot, mintDevToken } from './dev.js';
 import { startExpirer } from '../application/expire-batches.js';
 import { startChainer } from '../application/ledger-chain.js';
 import { createKafkaTransport } from '../adapters/kafka/kafka-transport.js';
@@ -94,7 +99,32 @@ const closeServer = (server: http.Server) =>
     server.closeIdleConnections();
   });
 
-export async function startRuntime(config: Config, active: ReadonlySet<Role>, logger: Logger): Promise<Runtime> {
+/** Where the built web console is: dist/console of the Tuma project this code runs from (`npm run build` makes it). */
+export function defaultConsoleDir(): string | null {
+  const root = installRoot();
+  return root ? path.join(root, 'dist', 'console') : null;
+}
+
+/**
+ * The web console's sign-in: in dev mode, when the API trusts the dev issuer whose key is in the
+ * data directory, tokens minted as `tuma token --dev` does; OIDC through the issuer when configured.
+ */
+export function consoleDeps(config: Config, dir: string | null): ConsoleDeps {
+  const dataDir = config.database.embeddedDataDir;
+  const devIssuer = config.devMode && config.auth.issuer === devAuth.issuer && existsSync(path.join(dataDir, devIssuerKeyFileName));
+  return {
+    dir,
+    devSignIn: devIssuer ? (claims) => mintDevToken(dataDir, claims) : null,
+    oidc: config.auth.consoleOidc ? { issuer: config.auth.issuer, ...config.auth.consoleOidc } : null,
+  };
+}
+
+export interface RuntimeOptions {
+  /** The built web console to serve at /console (default: defaultConsoleDir()). */
+  readonly consoleDir?: string | null;
+}
+
+export async function startRuntime(config: Config, active: ReadonlySet<Role>, logger: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
   const stops: (() => Promise<void>)[] = []; // run in reverse order of start
   const stopAll = async () => {
     for (const stop of stops.reverse()) {
@@ -243,6 +273,7 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
         unsignedCallbacksAccepted: (provider) => config.providers.accounts.some((a) => a.provider === provider && a.callbackAuth.mode !== 'hmac'),
         statements: reconciliation,
         erasure: erasureStore(handle.db),
+        console: consoleDeps(config, options.consoleDir === undefined ? defaultConsoleDir() : options.consoleDir),
         unsignedOrphanBudget: sourceBudget({ requests: config.unsignedCallbacks.orphansPerMinute, bytes: config.unsignedCallbacks.orphanBytesPerMinute, windowMs: 60_000 }),
       });
       const { server, url } = await listen(app, config.http.host, config.http.port);

@@ -10,6 +10,7 @@ import type { CurrencyCode } from '../../domain/currency.js';
 import type { ProviderId } from '../../domain/providers.js';
 import type { Authenticate } from './auth.js';
 import type { SourceBudget } from './callback-auth.js';
+import type { ConsoleDeps } from './console.js';
 import type { HttpLimits } from './limits.js';
 
 export interface ApiDeps extends SubmitBatchDeps {
@@ -27,6 +28,8 @@ export interface ApiDeps extends SubmitBatchDeps {
   readonly unsignedCallbacksAccepted?: (provider: ProviderId) => boolean;
   /** The per-source budget of unauthenticated callbacks that name no payout we know (429 beyond it). */
   readonly unsignedOrphanBudget?: SourceBudget;
+  /** The web console at /console (absent: not served; its paths answer 404). */
+  readonly console?: ConsoleDeps;
   /** Erasure of programmes' beneficiary data (absent: the erasure routes answer 503). */
   readonly erasure?: ErasureStore;
   /** Provider statement imports: the store and the configured accounts (absent: 503). */

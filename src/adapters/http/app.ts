@@ -8,6 +8,7 @@ import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import { reject } from '../../domain/errors.js';
 import type { ApiDeps } from './api-deps.js';
+import { consoleRouter } from './console.js';
 import { sendRejection } from './errors.js';
 import { duplicateMemberDetail } from './json-body.js';
 import { classLimits } from './limits.js';
@@ -85,6 +86,9 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(reconciliationRouter(deps, setup));
   app.use(adminRouter(deps, setup));
   app.use(callbacksRouter(deps, setup));
+  // The web console (static files and its sign-in helpers), outside /v1 and not part of the API:
+  // its own CSP and caching replace the API's on its paths only.
+  if (deps.console) app.use('/console', consoleRouter(deps.console, setup.limitsOf?.('write') ?? []));
 
   app.use((_req, res) => sendRejection(res, reject('NOT_FOUND')));
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
