@@ -10,6 +10,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { isCurrencyCode, scaleOf } from '../domain/currency.js';
 import {
   type ProviderSimulator,
   createSimulatorTasks,
@@ -19,7 +20,6 @@ import {
   faultsSchemaOf,
   maskNumber,
   picksSecondShape,
-  reportAmountSchemaOf,
   reportCurrencySchema,
   reportReceiptSchemaOf,
   reportReceiverSchema,
@@ -54,9 +54,15 @@ const callbackAttemptsMax = 3;
 const callbackTimeoutMs = 5_000;
 /** What the 202 tells the client about polling. */
 const pollLimit = 100;
-/** GSMA amounts: at most 18 integer digits and 4 decimals. */
-const amountIntegerDigitsMax = 18;
-const amountDecimalsMax = 4;
+/**
+ * The specification's amount pattern, verbatim: at most 18 integer digits, 1-4 decimals the last
+ * of which is not 0. A strict provider refuses "50.00" (formatError), and so does the simulator.
+ */
+export const gsmaSpecAmountPattern = /^([0]|([1-9][0-9]{0,17}))([.][0-9]{0,3}[1-9])?$/;
+/** A reported amount or fee (a rule's lie) is still one the specification allows: the contract tests check every callback. */
+const specAmountSchema = z.string().regex(gsmaSpecAmountPattern, 'must be a GSMA amount: at most 18 integer digits, 1-4 decimals not ending in 0 ("50", "50.5")');
+/** ISO 4217 codes (the specification's currency enum, as today's ISO list). */
+const iso4217: ReadonlySet<string> = new Set(Intl.supportedValuesOf('currency'));
 /** Statement entries returned when no `limit` is asked (the GSMA default). */
 export const gsmaStatementEntriesLimitDefault = 50;
 /** Statement entries one request may ask for at most (a larger `limit` is refused, formatError). */
@@ -107,11 +113,11 @@ const faultRuleSchema = z.strictObject({
   errorCode: z.enum(documentedCodes).optional(),
   holdMs: faultDelaySchema.optional(),
   delayMs: faultDelaySchema.optional(),
-  reportAmount: reportAmountSchemaOf(amountDecimalsMax, amountIntegerDigitsMax).optional(),
+  reportAmount: specAmountSchema.optional(),
   reportCurrency: reportCurrencySchema.optional(),
   reportReceiver: reportReceiverSchema.optional(),
   reportReceipt: reportReceiptSchemaOf('A-Za-z0-9-').optional(),
-  fee: reportAmountSchemaOf(amountDecimalsMax, amountIntegerDigitsMax).optional(),
+  fee: specAmountSchema.optional(),
 });
 /** latencyMs: added to every create answer. */
 export const gsmaFaultsSchema = faultsSchemaOf(faultRuleSchema);
@@ -168,7 +174,6 @@ export interface GsmaStatementLine {
 export type GsmaSimulator = ProviderSimulator<GsmaFaults, GsmaStatementLine>;
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const amountPattern = /^(0|[1-9][0-9]{0,17})(\.[0-9]{1,4})?$/;
 
 /**
  * An ErrorObject. Its description is spelled errorDescription (the portal) or errordescription
@@ -232,7 +237,7 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
     // "A POST request that is submitted with a correlation ID that has already been supplied will be rejected as unsafe."
     if (byCorrelation.has(correlationId.toLowerCase())) return sendError(res, 'businessRule', 'duplicateRequest', 'The request has previously been processed.');
     const invalid = validateTransaction(req.body);
-    if (invalid) return sendError(res, 'validation', invalid.code, `Invalid ${invalid.field}.`, [{ key: 'field', value: invalid.field }]);
+    if (invalid) return sendError(res, categoryOf(invalid.code), invalid.code, `Invalid ${invalid.field}.`, [{ key: 'field', value: invalid.field }]);
     const callbackHeader = req.headers['x-callback-url'];
     let callbackUrl: string | null = null;
     if (typeof callbackHeader === 'string') {
@@ -509,7 +514,7 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
       const line = {
         transactionReference: d.transactionReference,
         correlationId: d.correlationId,
-        amount: d.amount,
+        amount: fullScale(d.amount, d.currency),
         currency: d.currency,
         status: d.status === 'failed' ? ('failed' as const) : ('completed' as const),
         msisdn: maskNumber(d.msisdn),
@@ -517,7 +522,7 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
       };
       lines.push(line);
       if (d.status === 'reversed' && d.reversedAt && lines.length < statementLinesMax) {
-        lines.push({ ...line, amount: `-${d.amount}`, status: 'reversed', completedAt: d.reversedAt.toISOString() });
+        lines.push({ ...line, amount: `-${line.amount}`, status: 'reversed', completedAt: d.reversedAt.toISOString() });
       }
     }
     return lines;
@@ -615,8 +620,14 @@ function validateTransaction(body: unknown): { field: string; code: string } | n
   if (!body || typeof body !== 'object' || Array.isArray(body)) return { field: 'body', code: 'mandatoryValueNotSupplied' };
   const b = body as Record<string, unknown>;
   if (b.amount === undefined) return { field: 'amount', code: 'mandatoryValueNotSupplied' };
-  if (typeof b.amount !== 'string' || !amountPattern.test(b.amount)) return { field: 'amount', code: typeof b.amount === 'string' && b.amount.startsWith('-') ? 'negativeValue' : 'formatError' };
+  if (typeof b.amount !== 'string' || !gsmaSpecAmountPattern.test(b.amount)) return { field: 'amount', code: typeof b.amount === 'string' && b.amount.startsWith('-') ? 'negativeValue' : 'formatError' };
   if (typeof b.currency !== 'string' || !/^[A-Z]{3}$/.test(b.currency)) return { field: 'currency', code: b.currency === undefined ? 'mandatoryValueNotSupplied' : 'formatError' };
+  if (!iso4217.has(b.currency)) return { field: 'currency', code: 'currencyNotSupported' };
+  // More decimals than the currency has (a fraction of a franc): no provider can move it.
+  const decimals = b.amount.split('.')[1]?.length ?? 0;
+  if (isCurrencyCode(b.currency) && decimals > scaleOf(b.currency)) return { field: 'amount', code: 'formatError' };
+  // The pattern allows "0"; a disbursement of nothing is below any provider's minimum.
+  if (b.amount === '0') return { field: 'amount', code: 'lessThanTransactionMinValue' };
   for (const field of ['creditParty', 'debitParty'] as const) {
     const parties = b[field];
     if (!Array.isArray(parties) || parties.length === 0) return { field, code: 'mandatoryValueNotSupplied' };
@@ -636,3 +647,15 @@ function validateTransaction(body: unknown): { field: string; code: string } | n
 
 const statementHeader = ['transactionReference', 'correlationId', 'amount', 'currency', 'status', 'msisdn', 'completedAt'] as const;
 const toCsv = (lines: readonly GsmaStatementLine[]): string => statementCsv(statementHeader, lines);
+
+/**
+ * The control statement writes an amount with all its currency's decimals ("1500.00", "200"), as
+ * a portal export does, whatever form the request carried it in ("1500"); the Statement Entries
+ * API writes it as the specification does. A currency Tuma does not know keeps the request's form.
+ */
+function fullScale(amount: string, currency: string): string {
+  if (!isCurrencyCode(currency)) return amount;
+  const scale = scaleOf(currency);
+  const [whole, fraction = ''] = amount.split('.');
+  return scale === 0 ? whole! : `${whole}.${fraction.padEnd(scale, '0')}`;
+}

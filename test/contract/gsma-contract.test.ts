@@ -8,7 +8,8 @@ import { randomUUID } from 'node:crypto';
 import express from 'express';
 import { pino } from 'pino';
 import { GsmaClient, type GsmaSettings } from '../../src/adapters/providers/gsma/gsma-client.js';
-import { mapCallback, parseCallback, readErrorObject } from '../../src/adapters/providers/gsma/mapping.js';
+import { gsmaAmountPattern, mapCallback, parseCallback, parseGsmaAmount, readErrorObject } from '../../src/adapters/providers/gsma/mapping.js';
+import type { CurrencyCode } from '../../src/domain/currency.js';
 import { createGsmaSimulator, type GsmaSimulator } from '../../src/simulator/gsma-simulator.js';
 import { net } from '../support/net.js';
 import { loadContract } from '../support/openapi.js';
@@ -71,9 +72,9 @@ afterAll(async () => {
   await new Promise((r) => server.close(r));
 });
 
-const settings = (over: Partial<GsmaSettings> = {}): GsmaSettings => ({ baseUrl: base, ...credentials, debitParty: [{ key: 'walletid', value: '1' }], timeoutMs: 200, ...over });
+const settings = (over: Partial<GsmaSettings> = {}): GsmaSettings => ({ baseUrl: base, ...credentials, debitParty: [{ key: 'walletid', value: '1' }], timeoutMs: 800, ...over });
 const client = (over: Partial<GsmaSettings> = {}) => new GsmaClient(settings(over), logger);
-const payout = (n: number, msisdn: string, key = randomUUID()) => ({ payoutId: `p-${n}`, idempotencyKey: key, msisdn, amountMinor: 1_500_00n, currency: 'KES' as const, callbackUrl: `${base}/cb/tok-${n}` });
+const payout = (n: number, msisdn: string, key = randomUUID()) => ({ payoutId: `p-${n}`, idempotencyKey: key, msisdn, amountMinor: 1_500_00n, currency: 'KES' as CurrencyCode, callbackUrl: `${base}/cb/tok-${n}` });
 const statusOf = (p: ReturnType<typeof payout>, providerReference: string | null = null) => ({ payoutId: p.payoutId, idempotencyKey: p.idempotencyKey, providerReference, currency: p.currency, callbackUrl: p.callbackUrl });
 
 /** Every request and answer seen so far is one the contract describes. */
@@ -133,7 +134,7 @@ describe('GSMA MM API v1.2 contract', () => {
   });
 
   it('when the answer is held past the client timeout after the disbursement was created, then it is unknown, /responses finds it paid, and it ran once', async () => {
-    simulator.setFaults({ rules: [{ pattern: '^\\+254712345603$', fault: 'timeout-after-create', holdMs: 1_000 }] });
+    simulator.setFaults({ rules: [{ pattern: '^\\+254712345603$', fault: 'timeout-after-create', holdMs: 2_000 }] });
     const p = payout(3, '+254712345603');
     expect(await client().submit(p)).toMatchObject({ kind: 'unknown', providerCode: null });
     expect(simulator.executions(p.idempotencyKey)).toBe(1);
@@ -213,7 +214,7 @@ describe('GSMA MM API v1.2 contract', () => {
     const post = (correlationId?: string) => fetch(`${base}/transactions/type/disbursement`, {
       method: 'POST',
       headers: { 'x-test-raw': '1', authorization: `Bearer ${token.access_token}`, 'x-api-key': credentials.apiKey, 'content-type': 'application/json', ...(correlationId ? { 'x-correlationid': correlationId } : {}) },
-      body: JSON.stringify({ amount: '1.00', currency: 'KES', creditParty: [{ key: 'msisdn', value: '+254712345613' }], debitParty: [{ key: 'walletid', value: '1' }] }),
+      body: JSON.stringify({ amount: '1', currency: 'KES', creditParty: [{ key: 'msisdn', value: '+254712345613' }], debitParty: [{ key: 'walletid', value: '1' }] }),
     });
     const bad = await post('not-a-uuid');
     expect(bad.status).toBe(400);
@@ -223,13 +224,13 @@ describe('GSMA MM API v1.2 contract', () => {
   });
 
   it('when a rule makes the provider report another amount, currency, msisdn, a fee and a transactionReference reused on two payouts, then the callbacks and the status say so, in the contract, while what ran and the statement keep the truth', async () => {
-    simulator.setFaults({ rules: [{ pattern: '6(20|21)$', reportAmount: '1499.99', reportCurrency: 'UGX', reportReceiver: '254799999999', reportReceipt: 'REUSED-REF-1', fee: '12.50' }] });
+    simulator.setFaults({ rules: [{ pattern: '6(20|21)$', reportAmount: '1499.99', reportCurrency: 'UGX', reportReceiver: '254799999999', reportReceipt: 'REUSED-REF-1', fee: '12.5' }] });
     const sent = [payout(20, '+254712345620'), payout(21, '+254712345621')];
     for (const p of sent) expect((await client().submit(p)).kind).toBe('pending');
     for (const [i, p] of sent.entries()) {
       const cb = await until(() => callbacks.find((c) => c.path === `/cb/tok-${20 + i}`));
-      expect(cb.body).toMatchObject({ transactionReference: 'REUSED-REF-1', amount: '1499.99', currency: 'UGX', creditParty: [{ key: 'msisdn', value: '+254799999999' }], fees: [{ feeType: 'serviceFee', feeAmount: '12.50', feeCurrency: 'UGX' }] });
-      expect(parseCallback(Buffer.from(JSON.stringify(cb.body)), p.idempotencyKey)).toMatchObject({ outcome: 'paid', providerReference: 'REUSED-REF-1', facts: { amount: '1499.99', currency: 'UGX', receiver: '+254799999999', fee: '12.50' } });
+      expect(cb.body).toMatchObject({ transactionReference: 'REUSED-REF-1', amount: '1499.99', currency: 'UGX', creditParty: [{ key: 'msisdn', value: '+254799999999' }], fees: [{ feeType: 'serviceFee', feeAmount: '12.5', feeCurrency: 'UGX' }] });
+      expect(parseCallback(Buffer.from(JSON.stringify(cb.body)), p.idempotencyKey)).toMatchObject({ outcome: 'paid', providerReference: 'REUSED-REF-1', facts: { amount: '1499.99', currency: 'UGX', receiver: '+254799999999', fee: '12.5' } });
       // The status finds the payout by its own lookups and reads what the provider reports.
       expect(await client().status(statusOf(p))).toMatchObject({ kind: 'paid', providerReference: 'REUSED-REF-1' });
       expect(simulator.executions(p.idempotencyKey)).toBe(1);
@@ -238,6 +239,77 @@ describe('GSMA MM API v1.2 contract', () => {
     expect(lines.map((l) => [l.amount, l.currency, l.msisdn, l.status])).toEqual([['1500.00', 'KES', '**********620', 'completed'], ['1500.00', 'KES', '**********621', 'completed']]);
     expect(new Set(lines.map((l) => l.transactionReference)).size).toBe(2);
     expect(lines.some((l) => l.transactionReference === 'REUSED-REF-1')).toBe(false);
+  });
+
+  it.each([
+    // exponent 0
+    ['RWF', 200n, '200'],
+    ['RWF', 1_500_000n, '1500000'],
+    // exponent 2: whole, one significant decimal, two, and the smallest unit
+    ['KES', 5_000n, '50'],
+    ['KES', 5_050n, '50.5'],
+    ['KES', 5_055n, '50.55'],
+    ['KES', 5n, '0.05'],
+    ['KES', 10n, '0.1'],
+    // exponent 3
+    ['JOD', 1_000n, '1'],
+    ['JOD', 1_500n, '1.5'],
+    ['JOD', 1_230n, '1.23'],
+    ['JOD', 1_234n, '1.234'],
+    ['JOD', 1n, '0.001'],
+  ] as const)('when %s %p minor units are disbursed, then the request carries "%s" in the specification\'s form, the provider takes it, and its callback, transaction and statement read back the same minor units', async (currency, minor, text) => {
+    const n = 300 + Number(minor % 97n) + currency.charCodeAt(0);
+    const p = { ...payout(n, `+2547123${String(n).padStart(5, '0')}`), amountMinor: minor, currency: currency as CurrencyCode, callbackUrl: `${base}/cb/amt-${currency}-${minor}` };
+    const submitted = await client().submit(p);
+    expect(submitted.kind).toBe('pending');
+    const sent = requests.filter((r) => r.method === 'POST' && r.headers['x-correlationid'] === p.idempotencyKey);
+    expect(sent.map((r) => (r.body as { amount: string }).amount)).toEqual([text]);
+    expect(text).toMatch(gsmaAmountPattern);
+    const cb = await until(() => callbacks.find((c) => c.path === `/cb/amt-${currency}-${minor}`));
+    expect((cb.body as { amount: string }).amount).toBe(text);
+    expect(parseGsmaAmount((cb.body as { amount: string }).amount, currency)).toBe(minor);
+    expect(await client().status(statusOf(p, submitted.kind === 'pending' ? submitted.providerReference : null))).toMatchObject({ kind: 'paid' });
+    expect(simulator.executions(p.idempotencyKey)).toBe(1);
+  });
+
+  it.each([
+    ['a padded amount', '1.00', 'KES', 'formatError'],
+    ['a trailing zero', '1.50', 'KES', 'formatError'],
+    ['a bare dot', '1.', 'KES', 'formatError'],
+    ['a leading zero', '01', 'KES', 'formatError'],
+    ['five decimals', '1.12345', 'KES', 'formatError'],
+    ['more decimals than the currency has', '1.5', 'RWF', 'formatError'],
+    ['three decimals in a two-decimal currency', '1.005', 'KES', 'formatError'],
+    ['an exponent', '1e3', 'KES', 'formatError'],
+    ['a negative amount', '-1', 'KES', 'negativeValue'],
+    ['19 integer digits', '1'.repeat(19), 'RWF', 'formatError'],
+    ['a JSON number', 1, 'KES', 'formatError'],
+    ['zero', '0', 'KES', 'lessThanTransactionMinValue'],
+    ['a currency that is not ISO 4217', '1', 'XYZ', 'currencyNotSupported'],
+    ['a currency in lower case', '1', 'kes', 'formatError'],
+  ])('when a request carries %s, then the strict simulator refuses it as the specification says and runs nothing', async (_what, amount, currency, code) => {
+    const token = (await (await fetch(`${base}/oauth/accesstoken`, {
+      method: 'POST', headers: { 'x-test-raw': '1', authorization: `Basic ${Buffer.from('ck:cs').toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials',
+    })).json()) as { access_token: string };
+    const key = randomUUID();
+    const res = await fetch(`${base}/transactions/type/disbursement`, {
+      method: 'POST',
+      headers: { 'x-test-raw': '1', authorization: `Bearer ${token.access_token}`, 'x-api-key': credentials.apiKey, 'content-type': 'application/json', 'x-correlationid': key },
+      body: JSON.stringify({ amount, currency, creditParty: [{ key: 'msisdn', value: '+254712345690' }], debitParty: [{ key: 'walletid', value: '1' }] }),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ errorCode: code });
+    expect(simulator.executions(key)).toBe(0);
+  });
+
+  it('when GSMA amounts are read back, then the specification\'s form and the padded form give the same minor units exactly, and anything else gives none', () => {
+    const cases: [unknown, CurrencyCode, bigint | null][] = [
+      ['50', 'KES', 5_000n], ['50.00', 'KES', 5_000n], ['50.5', 'KES', 5_050n], ['50.50', 'KES', 5_050n], ['0.05', 'KES', 5n], ['0.050', 'KES', 5n],
+      ['200', 'RWF', 200n], ['200.0', 'RWF', 200n], ['1.5', 'JOD', 1_500n], ['1.500', 'JOD', 1_500n], ['1.2340', 'JOD', 1_234n],
+      ['50.555', 'KES', null], ['1.5', 'RWF', null], ['1.2345', 'JOD', null], ['050', 'KES', null], ['50.', 'KES', null], ['-50', 'KES', null],
+      ['1e3', 'KES', null], [50, 'KES', null], ['0', 'KES', null], ['', 'KES', null], [' 50', 'KES', null], ['1'.repeat(19), 'RWF', null], [null, 'KES', null],
+    ];
+    for (const [text, currency, minor] of cases) expect({ text, currency, minor: parseGsmaAmount(text, currency) }).toEqual({ text, currency, minor });
   });
 
   it('when the simulator runs in sync mode, then 201 reads paid and a synchronous refusal reads failed', async () => {
@@ -252,6 +324,7 @@ describe('GSMA MM API v1.2 contract', () => {
 });
 
 describe('GSMA simulator control', () => {
+  let controlCase = 0;
   it.each([
     ['not an object', '"x"'],
     ['an unknown member', JSON.stringify({ rules: [], extra: 1 })],
@@ -263,7 +336,9 @@ describe('GSMA simulator control', () => {
     ['malformed JSON', '{"rules": ['],
     ['a reported amount with five decimals', JSON.stringify({ rules: [{ pattern: '.', reportAmount: '1.00001' }] })],
     ['a reported amount as a number', JSON.stringify({ rules: [{ pattern: '.', reportAmount: 1 }] })],
-    ['a negative fee', JSON.stringify({ rules: [{ pattern: '.', fee: '-1.00' }] })],
+    ['a negative fee', JSON.stringify({ rules: [{ pattern: '.', fee: '-1' }] })],
+    ['a fee with a trailing zero (not a GSMA amount)', JSON.stringify({ rules: [{ pattern: '.', fee: '1.50' }] })],
+    ['a reported amount with a trailing zero', JSON.stringify({ rules: [{ pattern: '.', reportAmount: '10.00' }] })],
     ['a fee of 19 integer digits', JSON.stringify({ rules: [{ pattern: '.', fee: '1'.repeat(19) }] })],
     ['a reported currency in lower case', JSON.stringify({ rules: [{ pattern: '.', reportCurrency: 'kes' }] })],
     ['a reported receiver with a plus', JSON.stringify({ rules: [{ pattern: '.', reportReceiver: '+254712345678' }] })],
@@ -273,8 +348,8 @@ describe('GSMA simulator control', () => {
     simulator.setFaults({ rules: [{ pattern: '699$', fault: 'fail', errorCode: 'requestDeclined' }] });
     const res = await fetch(`${base}/__control/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body });
     expect(res.status).toBe(400);
-    const n = 100 + body.length;
-    // A key fixed by n: the spellings of its error description are the same on every run (see the last test).
+    const n = 100 + ++controlCase;
+    // A key fixed by n (the case's place in the table): the spellings of its error description are the same on every run (see the last test).
     const p = payout(n, '+254712345699', `0b7f2a9e-4c1d-5e8f-9a0b-${n.toString(16).padStart(12, '0')}`);
     const submitted = await client().submit(p);
     await until(() => callbacks.find((c) => c.path === `/cb/tok-${n}`));

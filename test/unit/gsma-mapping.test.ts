@@ -50,7 +50,7 @@ describe('GSMA request mapping', () => {
     const { headers, body } = toDisbursementRequest(request, settings, new Date('2026-01-02T03:04:05Z'));
     expect(headers).toMatchObject({ 'X-CorrelationID': request.idempotencyKey, 'X-Callback-URL': request.callbackUrl, 'X-Date': '2026-01-02T03:04:05.000Z' });
     expect(body).toEqual({
-      amount: '1250.00', currency: 'KES', creditParty: [{ key: 'msisdn', value: '+254712345678' }], debitParty: [{ key: 'walletid', value: '1' }],
+      amount: '1250', currency: 'KES', creditParty: [{ key: 'msisdn', value: '+254712345678' }], debitParty: [{ key: 'walletid', value: '1' }],
       requestingOrganisationTransactionReference: 'payout-1', descriptionText: 'Tuma payout', requestDate: '2026-01-02T03:04:05.000Z',
     });
     expect(contract.requestProblems('post', '/transactions/type/disbursement', body)).toEqual([]);
@@ -58,11 +58,15 @@ describe('GSMA request mapping', () => {
   });
 
   it.each([
-    [125000n, 2, '1250.00'],
+    [125000n, 2, '1250'],
+    [125050n, 2, '1250.5'],
+    [125055n, 2, '1250.55'],
     [5n, 2, '0.05'],
-    [10n, 2, '0.10'],
+    [10n, 2, '0.1'],
     [200n, 0, '200'],
     [1234n, 3, '1.234'],
+    [1230n, 3, '1.23'],
+    [1000n, 3, '1'],
     [999999999999999999n, 0, '999999999999999999'],
   ])('when %p minor units of scale %i are formatted, then the GSMA amount is %s', (minor, scale, amount) => {
     expect(formatAmount(minor, scale)).toBe(amount);
@@ -111,7 +115,10 @@ describe('GSMA create answers', () => {
     expect(contract.schemaProblems('RequestState', sampleRequestState)).toEqual([]);
     expect(contract.schemaProblems('Transaction', sampleTransaction)).toEqual([]);
     expect(contract.schemaProblems('ErrorObject', sampleError)).toEqual([]);
-    expect(contract.schemaProblems('ErrorObject', { errorCategory: 'BusinessRule', errorCode: 'GenericError', errordescription: 'OAS spelling' })).toEqual([]);
+    // The portal's PascalCase is not the specification's: outside the contract, yet read the same.
+    const pascal = { errorCategory: 'BusinessRule', errorCode: 'GenericError', errordescription: 'OAS spelling' };
+    expect(contract.schemaProblems('ErrorObject', pascal)).not.toEqual([]);
+    expect(mapErrorAnswer(400, pascal)).toEqual({ kind: 'failed', reason: 'provider_failure', providerCode: 'gsma:GenericError' });
   });
 
   it('when the error object uses the OAS spelling errordescription, then its description is read', () => {

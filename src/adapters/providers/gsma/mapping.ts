@@ -1,10 +1,11 @@
 // GSMA Mobile Money API v1.2 disbursements: pure mapping between Tuma and the provider's JSON
-// (no I/O here). Contract: shared/reference/provider-apis.md §3 and
-// contracts/providers/gsma-mmapi-v1.2.openapi.yaml.
+// (no I/O here). Contract: contracts/providers/gsma-mmapi-v1.2.openapi.yaml (the GSMA v1.2
+// specification's schemas, patterns and enums).
 import { createHash } from 'node:crypto';
 import { parsedCallbackOf, type CallbackFacts, type ParsedCallback } from '../../../application/record-callback.js';
 import type { SubmitRequest } from '../../../application/ports.js';
-import { scaleOf } from '../../../domain/currency.js';
+import { scaleOf, type CurrencyCode } from '../../../domain/currency.js';
+import { parseAmount } from '../../../domain/money.js';
 import { absent, failed, paid, pending, reversed, unknown, type FailureReason, type ProviderOutcome } from '../../../domain/provider-outcome.js';
 import { amountFact, callbackFactsOf, currencyFact, feeSumFact, receiverFact } from '../callback-facts.js';
 
@@ -45,13 +46,42 @@ export interface GsmaDisbursementRequest {
   readonly body: GsmaTransactionRequest;
 }
 
-/** Minor units as GSMA's decimal string: "200" (scale 0), "123.45", "0.05"; no float on the way. */
+/**
+ * The GSMA v1.2 `amount` pattern, verbatim from the specification: no leading zero but "0", at most
+ * 18 integer digits, 1-4 decimals of which the last is not 0 ("50", "50.5", "0.05"; never "50.00",
+ * "50.", "050"). A strict provider refuses anything else (formatError).
+ */
+export const gsmaAmountPattern = /^([0]|([1-9][0-9]{0,17}))([.][0-9]{0,3}[1-9])?$/;
+
+/**
+ * Minor units as GSMA's decimal string, in the specification's form: the currency's decimals with
+ * the insignificant trailing zeros dropped, and no dot when nothing is left of them. 5000n at
+ * scale 2 → "50", 5050n → "50.5", 5n → "0.05", 200n at scale 0 → "200", 1500n at scale 3 → "1.5".
+ * Digits are moved, never computed through a number.
+ */
 export function formatAmount(amountMinor: bigint, scale: number): string {
   if (amountMinor <= 0n) throw new Error('invariant violated: a payout amount is positive');
   if (scale > amountDecimalsMax) throw new Error(`invariant violated: GSMA amounts have at most ${amountDecimalsMax} decimals`);
-  if (scale === 0) return amountMinor.toString();
   const digits = amountMinor.toString().padStart(scale + 1, '0');
-  return `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
+  const whole = digits.slice(0, digits.length - scale);
+  const fraction = digits.slice(digits.length - scale).replace(/0+$/, '');
+  const text = fraction.length > 0 ? `${whole}.${fraction}` : whole;
+  if (!gsmaAmountPattern.test(text)) throw new Error('invariant violated: the amount is beyond what GSMA can carry (18 integer digits)');
+  return text;
+}
+
+/**
+ * A GSMA amount read back into minor units of `currency`, exactly: the specification's form
+ * ("50", "50.5") and the padded form some providers still write ("50.00", "50.50") both read
+ * 5000n / 5050n; more significant decimals than the currency has, a sign, an exponent, a number
+ * instead of a string, zero, or anything else is null (never rounded).
+ */
+export function parseGsmaAmount(text: unknown, currency: CurrencyCode): bigint | null {
+  if (typeof text !== 'string' || text.length > 24) return null;
+  // The padded form: the spec's digits, then zeros after the dot.
+  if (!gsmaAmountPattern.test(text) && !/^([0]|([1-9][0-9]{0,17}))[.][0-9]{0,3}0$/.test(text)) return null;
+  const minor = parseAmount(text, currency);
+  return minor.ok ? minor.value : null;
 }
 
 /**
