@@ -72,6 +72,7 @@ export const errorCodes = {
   PROGRAMME_BUSY: { status: 409, message: "The programme still needs its beneficiaries' data; see detail." },
   PROGRAMME_ERASED: { status: 409, message: "The programme's beneficiary data is erased." },
   RETENTION_INVALID: { status: 422, message: 'The retention period is invalid; see detail.' },
+  BREAKER_REQUEST_INVALID: { status: 422, message: "The change of a provider account's breaker is invalid; see detail." },
   RECONCILIATION_DECISION_INVALID: { status: 422, message: 'The decision is not one this exception can take; see detail.' },
   RECONCILIATION_ALREADY_DECIDED: { status: 409, message: 'This exception already has a decision, awaiting approval or applied.' },
   RECONCILIATION_DECISION_NOT_AWAITING: { status: 409, message: 'The decision is not awaiting approval.' },
