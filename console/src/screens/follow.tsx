@@ -1,0 +1,154 @@
+// A batch's progress, live: its payouts by state (GET /v1/batches/{id}) and, for batches small
+// enough to list, by provider and state (GET /v1/batches/{id}/payouts, page by page).
+import { useEffect, useState } from 'preact/hooks';
+import { api, type BatchView, type PayoutView } from '../api';
+import { count, dateTime, money, t, time } from '../i18n';
+import { errorText, stateName, Status } from '../ui';
+
+/** Listing payouts to group them by provider costs a page per 1,000: done for batches up to this size. */
+export const byProviderMax = 5_000;
+const refreshSeconds = 3;
+const finalStates = new Set(['completed', 'rejected', 'cancelled']);
+
+async function byProvider(batchId: string): Promise<Map<string, Map<string, { count: number; minor: bigint; scale: number }>>> {
+  const groups = new Map<string, Map<string, { count: number; minor: bigint; scale: number }>>();
+  let cursor: string | null = null;
+  do {
+    const page: { items: PayoutView[]; nextCursor: string | null } = await api('GET', `/v1/batches/${batchId}/payouts?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    for (const p of page.items) {
+      const states = groups.get(p.provider) ?? new Map();
+      const [whole, fraction = ''] = p.amount.split('.');
+      const entry = states.get(p.state) ?? { count: 0, minor: 0n, scale: fraction.length };
+      states.set(p.state, { count: entry.count + 1, minor: entry.minor + BigInt(`${whole}${fraction}`), scale: fraction.length });
+      groups.set(p.provider, states);
+    }
+    cursor = page.items.length > 0 ? page.nextCursor : null;
+  } while (cursor);
+  return groups;
+}
+
+const decimal = (minor: bigint, scale: number) => {
+  if (scale === 0) return minor.toString();
+  const s = minor.toString().padStart(scale + 1, '0');
+  return `${s.slice(0, -scale)}.${s.slice(-scale)}`;
+};
+
+export function Follow(props: { batchId: string | null }) {
+  const [id, setId] = useState(props.batchId ?? '');
+  const [view, setView] = useState<BatchView | null>(null);
+  const [groups, setGroups] = useState<Awaited<ReturnType<typeof byProvider>> | null>(null);
+  const [updated, setUpdated] = useState<Date | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    if (!props.batchId) return;
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const tick = async () => {
+      try {
+        const v = await api<BatchView>('GET', `/v1/batches/${encodeURIComponent(props.batchId!)}`);
+        const g = v.payoutCount <= byProviderMax ? await byProvider(v.batchId) : null;
+        if (stopped) return;
+        setView(v);
+        setGroups(g);
+        setUpdated(new Date());
+        setError(null);
+        if (!finalStates.has(v.state)) timer = setTimeout(() => void tick(), refreshSeconds * 1000);
+      } catch (e) {
+        if (stopped) return;
+        setError(errorText(e));
+        timer = setTimeout(() => void tick(), refreshSeconds * 4000);
+      }
+    };
+    void tick();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }, [props.batchId]);
+
+  const states = view ? Object.entries(view.payouts) : [];
+  return (
+    <>
+      <h1 tabIndex={-1}>{t('follow.title')}</h1>
+      <form class="card row" onSubmit={(e) => { e.preventDefault(); location.hash = `#/batch/${id.trim().toLowerCase()}`; }}>
+        <div>
+          <label for="batch-id">{t('follow.id')}</label>
+          <input id="batch-id" required pattern="[0-9a-fA-F-]{36}" size={38} value={id} onInput={(e) => setId((e.currentTarget as HTMLInputElement).value)} />
+        </div>
+        <button type="submit">{t('follow.open')}</button>
+      </form>
+      {error ? <Status kind="error">{error}</Status> : null}
+      {view ? (
+        <section class="card" aria-labelledby="batch-state">
+          <h2 id="batch-state">
+            {t('follow.state')}: <span data-testid="batch-state">{stateName(view.state)}</span>
+          </h2>
+          <dl class="facts">
+            <dt>{t('follow.total')}</dt>
+            <dd>{money(view.total, view.currency)}</dd>
+            <dt>{t('follow.payouts')}</dt>
+            <dd>{count(view.payoutCount)}</dd>
+            <dt>{t('follow.received')}</dt>
+            <dd>{dateTime(view.receivedAt)}</dd>
+          </dl>
+          <p>{t('follow.approvals', { received: count(view.approvals.received), required: count(view.approvals.required) })}</p>
+          {view.rejectedRows.length > 0 ? <p>{t('follow.rejectedRows', { count: view.rejectedRows.length })}</p> : null}
+          <table>
+            <caption>{t('follow.byState')}</caption>
+            <thead>
+              <tr>
+                <th scope="col">{t('follow.state')}</th>
+                <th scope="col" class="num">{t('batch.count')}</th>
+                <th scope="col" class="num">{t('batch.amount')}</th>
+                <th scope="col">{t('follow.payouts')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {states.map(([state, v]) => (
+                <tr key={state}>
+                  <th scope="row">{stateName(state)}</th>
+                  <td class="num">{count(v.count)}</td>
+                  <td class="num">{money(v.amount, view.currency)}</td>
+                  <td>
+                    <progress max={view.payoutCount} value={v.count} aria-label={`${stateName(state)}: ${count(v.count)} / ${count(view.payoutCount)}`} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {groups ? (
+            <table data-testid="by-provider">
+              <caption>{t('follow.byProvider')}</caption>
+              <thead>
+                <tr>
+                  <th scope="col">{t('batch.provider')}</th>
+                  <th scope="col">{t('follow.state')}</th>
+                  <th scope="col" class="num">{t('batch.count')}</th>
+                  <th scope="col" class="num">{t('batch.amount')}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {[...groups].flatMap(([provider, byState]) =>
+                  [...byState].map(([state, v]) => (
+                    <tr key={`${provider}-${state}`}>
+                      <th scope="row">{provider}</th>
+                      <td>{stateName(state)}</td>
+                      <td class="num">{count(v.count)}</td>
+                      <td class="num">{money(decimal(v.minor, v.scale), view.currency)}</td>
+                    </tr>
+                  )),
+                )}
+              </tbody>
+            </table>
+          ) : (
+            <p>{t('follow.byProviderTooMany', { max: count(byProviderMax) })}</p>
+          )}
+          <p class="hint" aria-live="off">
+            {finalStates.has(view.state) ? t('follow.final') : updated ? t('follow.live', { time: time(updated), seconds: refreshSeconds }) : null}
+          </p>
+        </section>
+      ) : null}
+    </>
+  );
+}

@@ -1,0 +1,175 @@
+// The programme manager's screen: the programme's rules from the API, a CSV dropped or chosen,
+// every problem by line and column, then sign in this browser and submit.
+import { useState } from 'preact/hooks';
+import { api, ApiError, type BatchView, type PolicyView, type ProviderAccountsView } from '../api';
+import { buildFromCsv, programmeRules, type BuiltBatch, type Problem, type ProgrammeRules } from '../batch';
+import { signBatch } from '../keys';
+import { count, maskNumber, money, t, type MessageKey } from '../i18n';
+import { session } from '../session';
+import { AmountsTable, errorText, FileDrop, stateName, Status } from '../ui';
+import { MyKey, useMyKey } from './my-key';
+
+const lastProgramme = () => localStorage.getItem('tuma.programme') ?? '';
+
+export function NewBatch() {
+  const s = session.value!;
+  const keyState = useMyKey('maker');
+  const [key] = keyState;
+  const [programmeId, setProgrammeId] = useState(lastProgramme());
+  const [rules, setRules] = useState<ProgrammeRules | null>(null);
+  const [file, setFile] = useState<{ name: string; bytes: Uint8Array } | null>(null);
+  const [result, setResult] = useState<{ ok: true; batch: BuiltBatch } | { ok: false; problems: Problem[] } | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [submitted, setSubmitted] = useState<{ view: BatchView; bytes: Uint8Array } | null>(null);
+
+  const check = (r: ProgrammeRules, f: { name: string; bytes: Uint8Array }) => {
+    setSubmitted(null);
+    setResult(buildFromCsv(f.bytes, { organisationId: s.organisationId, rules: r, now: new Date(), batchId: crypto.randomUUID() }));
+  };
+
+  const loadRules = async (e: Event) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      const id = encodeURIComponent(programmeId.trim());
+      const [policy, accounts] = await Promise.all([
+        api<PolicyView>('GET', `/v1/programmes/${id}/policy`),
+        api<ProviderAccountsView>('GET', `/v1/programmes/${id}/provider-accounts`),
+      ]);
+      const r = programmeRules(programmeId.trim(), policy, accounts);
+      if (!r) throw new Error(accounts.currency);
+      localStorage.setItem('tuma.programme', programmeId.trim());
+      setRules(r);
+      if (file) check(r, file);
+    } catch (err) {
+      setRules(null);
+      setError(errorText(err));
+    }
+  };
+
+  const submit = async () => {
+    if (!result?.ok || !key) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const jws = await signBatch(key, result.batch.bytes);
+      const view = await api<BatchView>('POST', '/v1/batches', { type: 'application/jose+json', text: JSON.stringify(jws) });
+      setSubmitted({ view, bytes: result.batch.bytes });
+    } catch (err) {
+      if (err instanceof ApiError && err.rowErrors.length > 0) setError(`${errorText(err)} (${err.rowErrors.map((r) => `${r.row ?? '—'}/${r.field}: ${r.code}`).join('; ')})`);
+      else setError(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const download = submitted ? URL.createObjectURL(new Blob([submitted.bytes as BlobPart], { type: 'application/json' })) : null;
+
+  return (
+    <>
+      <h1 tabIndex={-1}>{t('batch.new.title')}</h1>
+      <form class="card row" onSubmit={(e) => void loadRules(e)}>
+        <div>
+          <label for="programme">{t('batch.programme')}</label>
+          <input id="programme" required value={programmeId} autoComplete="off" onInput={(e) => setProgrammeId((e.currentTarget as HTMLInputElement).value)} />
+        </div>
+        <button type="submit">{t('batch.loadProgramme')}</button>
+      </form>
+      {rules ? (
+        <p data-testid="rules">
+          {t('batch.programmeRules', { programme: rules.programmeId, currency: rules.currency, providers: rules.providers.join(', '), rowErrors: t(`batch.rowErrors.${rules.policy.rowErrors}` as MessageKey) })}
+        </p>
+      ) : null}
+      {error ? <Status kind="error">{error}</Status> : null}
+      {rules ? (
+        <FileDrop
+          id="csv"
+          label={t('batch.csv')}
+          hint={t('batch.csv.hint')}
+          accept=".csv,text/csv"
+          onFile={(name, bytes) => {
+            setFile({ name, bytes });
+            check(rules, { name, bytes });
+          }}
+        />
+      ) : null}
+      {result && !result.ok && file ? (
+        <section aria-labelledby="problems" class="problems">
+          <div role="alert">
+            <h2 id="problems">{t('batch.problems.title', { count: result.problems.length, file: file.name })}</h2>
+          </div>
+          <table data-testid="problems">
+            <thead>
+              <tr>
+                <th scope="col" class="num">{t('batch.problems.line')}</th>
+                <th scope="col">{t('batch.problems.column')}</th>
+                <th scope="col">{t('batch.problems.problem')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {result.problems.map((p, i) => (
+                <tr key={i}>
+                  <td class="num">{p.line}</td>
+                  <td><code>{p.column}</code></td>
+                  <td>{t(p.message, p.vars ?? {})}{p.code ? <> <code class="code">{p.code}</code></> : null}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
+      ) : null}
+      {result?.ok && file ? (
+        <section aria-labelledby="ready" class="card">
+          <h2 id="ready">{t('batch.ok.title', { file: file.name, count: result.batch.count, total: money(result.batch.total, result.batch.currency) })}</h2>
+          <AmountsTable caption={t('batch.byProvider')} rows={result.batch.byProvider} currency={result.batch.currency} />
+          <table>
+            <caption>{t('batch.preview')}</caption>
+            <thead>
+              <tr>
+                <th scope="col">{t('batch.ref')}</th>
+                <th scope="col">{t('batch.provider')}</th>
+                <th scope="col">{t('batch.msisdn')}</th>
+                <th scope="col" class="num">{t('batch.amount')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {result.batch.preview.map((p) => (
+                <tr key={p.ref}>
+                  <td>{p.ref}</td>
+                  <td>{p.provider}</td>
+                  <td>{maskNumber(p.msisdn)}</td>
+                  <td class="num">{money(p.amount, result.batch.currency)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {!submitted ? (
+            key ? (
+              <button type="button" class="primary" disabled={busy} onClick={() => void submit()}>
+                {busy ? t('batch.signing') : t('batch.signSubmit')}
+              </button>
+            ) : (
+              <Status kind="info">{t('batch.noKey')}</Status>
+            )
+          ) : null}
+        </section>
+      ) : null}
+      {submitted ? (
+        <section class="card" aria-labelledby="submitted">
+          <div role="status">
+            <h2 id="submitted">{t('batch.submitted', { id: submitted.view.batchId, state: stateName(submitted.view.state) })}</h2>
+          </div>
+          <p>{t('follow.approvals', { received: count(submitted.view.approvals.received), required: count(submitted.view.approvals.required) })}</p>
+          <p>
+            <a href={download ?? '#'} download={`batch-${submitted.view.batchId}.json`}>{t('batch.download')}</a>
+          </p>
+          <p>
+            <a href={`#/batch/${submitted.view.batchId}`}>{t('batch.follow')}</a>
+          </p>
+        </section>
+      ) : null}
+      <MyKey role="maker" keyState={keyState} />
+    </>
+  );
+}
