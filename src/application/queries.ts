@@ -1,6 +1,7 @@
 // Reads for the API, scoped to the caller's organisation (another organisation's batch is simply
 // not found). No beneficiary data leaves through these: phone numbers and names stay sealed.
-import { reject, type Rejection, type RowError } from '../domain/errors.js';
+import { rowProblemOf, type RowProblem } from '../domain/batch-document.js';
+import { reject, type Rejection } from '../domain/errors.js';
 import { formatAmount } from '../domain/money.js';
 import { payoutStates, publicPayoutState, storedPayoutStateFor, type PayoutState } from '../domain/payout-state.js';
 import { err, ok, type Result } from '../domain/result.js';
@@ -21,7 +22,8 @@ export interface BatchView {
   readonly receivedAt: string;
   readonly approvals: { readonly required: number; readonly received: number; readonly approvers: { readonly kid: string; readonly approvedAt: string }[] };
   readonly payouts: Record<string, { readonly count: number; readonly amount: string }>;
-  readonly rejectedRows: readonly RowError[];
+  /** Rows numbered from 1, as in a refusal. */
+  readonly rejectedRows: readonly RowProblem[];
 }
 
 export async function getBatchView(persistence: Persistence, organisationId: string, batchId: string): Promise<BatchView | null> {
@@ -43,7 +45,7 @@ export async function getBatchView(persistence: Persistence, organisationId: str
         approvers: approvals.map((a) => ({ kid: a.kid, approvedAt: a.approvedAt.toISOString() })),
       },
       payouts: Object.fromEntries(counts.map((c) => [publicPayoutState(c.state, batch.state), { count: c.count, amount: formatAmount(c.amountMinor, batch.currency) }])),
-      rejectedRows: batch.rejectedRows,
+      rejectedRows: batch.rejectedRows.map(rowProblemOf),
     };
   });
 }
@@ -51,6 +53,7 @@ export async function getBatchView(persistence: Persistence, organisationId: str
 export interface PayoutView {
   readonly payoutId: string;
   readonly batchId: string;
+  /** The payout's row in the batch document, numbered from 1 as row errors are. */
   readonly row: number | null;
   readonly ref: string;
   readonly provider: string;
@@ -72,7 +75,7 @@ export interface PayoutView {
 const payoutView = (p: PayoutRecord, erased = false): PayoutView => ({
   payoutId: p.id,
   batchId: p.batchId,
-  row: p.rowNo ?? null,
+  row: p.rowNo === undefined || p.rowNo === null ? null : p.rowNo + 1,
   ref: p.ref,
   provider: p.provider,
   state: publicPayoutState(p.state, p.batchState),

@@ -5,9 +5,10 @@
 import { createHash } from 'node:crypto';
 import { readBatchHeader, startBatchValidation, type BatchValidation, type PayoutRow } from '../domain/batch-document.js';
 import { reject, type Rejection, type RowError } from '../domain/errors.js';
+import { formatAmount } from '../domain/money.js';
 import type { CurrencyCode } from '../domain/currency.js';
 import { payoutIdOf } from '../domain/ids.js';
-import type { ProviderRoutes } from '../domain/providers.js';
+import type { ProviderId, ProviderRoutes } from '../domain/providers.js';
 import { approversRequired } from '../domain/programme-policy.js';
 import { err, ok, type Result } from '../domain/result.js';
 import { commitApprovedBatch } from './approve-batch.js';
@@ -194,4 +195,46 @@ async function store(
   const view = await getBatchView(deps.persistence, actor.organisationId, doc.batchId);
   if (!view) throw new Error(`invariant violated: batch ${doc.batchId} was just stored`);
   return ok({ batch: view, replayed: false });
+}
+
+/** A provider account a programme's payouts can go through in its currency: what its rows are checked against. */
+export interface ProgrammeAccountView {
+  readonly provider: ProviderId;
+  /** ISO 3166-1 alpha-2: a row's number must be of this country to go through this account. */
+  readonly country: string;
+  /** The account's own per-payout bounds in the programme's currency (the provider's own apply too); null: none. */
+  readonly payoutMin: string | null;
+  readonly payoutMax: string | null;
+}
+
+export interface ProgrammeAccountsView {
+  readonly programmeId: string;
+  readonly currency: CurrencyCode;
+  /**
+   * Every account batch intake routes the programme's rows to, by provider and country (the
+   * account listing the programme, else the one serving every programme); null when this server
+   * routes by the providers' own rules alone (no provider accounts configured).
+   */
+  readonly accounts: readonly ProgrammeAccountView[] | null;
+}
+
+const programmeIdPattern = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+/**
+ * GET /v1/programmes/{programmeId}/provider-accounts: what submitBatch checks the programme's rows
+ * against besides its policy (the same providerRoutes), so that `tuma batch build` can check a
+ * CSV with the domain's row rules before anything is signed. Names no credential, no account id
+ * and no other programme. null: no such programme in the caller's organisation.
+ */
+export async function programmeProviderAccounts(deps: SubmitBatchDeps, actor: Actor, programmeId: string): Promise<ProgrammeAccountsView | null> {
+  if (!programmeIdPattern.test(programmeId)) return null;
+  const programme = await deps.persistence.read.batches.findProgramme(programmeId);
+  if (!programme || programme.organisationId !== actor.organisationId) return null;
+  const routes = deps.providerRoutes?.(programme.id, programme.currency);
+  const amount = (minor: bigint | null) => (minor === null ? null : formatAmount(minor, programme.currency));
+  const accounts = routes
+    ? [...routes].flatMap(([provider, byCountry]) => [...byCountry].map(([country, limits]) => ({ provider, country, payoutMin: amount(limits.minMinor), payoutMax: amount(limits.maxMinor) })))
+        .sort((a, b) => (a.provider === b.provider ? a.country.localeCompare(b.country) : a.provider.localeCompare(b.provider)))
+    : null;
+  return { programmeId: programme.id, currency: programme.currency, accounts };
 }

@@ -3,7 +3,7 @@
 import { parsePhoneNumberFromString } from 'libphonenumber-js/mobile';
 import { z } from 'zod';
 import { isCurrencyCode, scaleOf, type CurrencyCode } from './currency.js';
-import type { RowError, RowErrorCode } from './errors.js';
+import { rowErrorCodes, type RowError, type RowErrorCode } from './errors.js';
 import { minorUnitsMax, parseAmount } from './money.js';
 import { isProviderId, paysIn, providerRules, servesCountry, type ProviderId, type ProviderRoutes, type ProviderRules } from './providers.js';
 import { err, ok, type Result } from './result.js';
@@ -56,6 +56,40 @@ export interface BatchDocument {
   readonly payouts: readonly PayoutRow[];
 }
 
+/**
+ * A row error as the API and `tuma batch build` show it: the row numbered from 1 (the first payout
+ * is row 1; null for a problem of the document itself), its field, its stable code and a sentence.
+ */
+export interface RowProblem {
+  readonly row: number | null;
+  readonly field: string;
+  readonly code: RowErrorCode;
+  readonly message: string;
+}
+
+/** What each field of a payout row is, for a problem of its shape (FIELD_MISSING, FIELD_INVALID). */
+const fieldRules: Readonly<Record<string, string>> = {
+  ref: `A ref is 1 to ${batchFieldLimits.refMax} printable ASCII characters without spaces.`,
+  msisdn: "An msisdn is the beneficiary's mobile number in international E.164 form with its +, like +254712345678.",
+  provider: 'A provider is the id of the provider who pays, like mpesa.',
+  name: `A name is 1 to ${batchFieldLimits.nameMax} characters.`,
+  note: `A note is at most ${batchFieldLimits.noteMax} characters.`,
+  '(row)': 'A payout is an object with ref, msisdn, amount and provider, and optionally name and note.',
+};
+
+/** The sentence of a row error: what is wrong, in words, the same on the server and in the command line. Never a value of the row. */
+export function rowErrorSentence(e: RowError): string {
+  const rule = e.row === null ? undefined : fieldRules[e.field];
+  if (rule && e.code === 'FIELD_MISSING') return `The payout has no ${e.field}. ${rule}`;
+  if (rule && e.code === 'FIELD_INVALID') return `The ${e.field === '(row)' ? 'payout' : e.field} has the wrong type or format. ${rule}`;
+  return rowErrorCodes[e.code];
+}
+
+/** A row error (row a 0-based index into payouts) as it is shown: numbered from 1, with its sentence. */
+export function rowProblemOf(e: RowError): RowProblem {
+  return { row: e.row === null ? null : e.row + 1, field: e.field, code: e.code, message: rowErrorSentence(e) };
+}
+
 function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   let value = input;
   for (const key of path) {
@@ -65,19 +99,23 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   return value;
 }
 
-function zodErrors(issues: readonly z.core.$ZodIssue[], input: unknown): RowError[] {
+/**
+ * Zod's issues as row errors. `row` given: the issues are of that payout alone (`input` is the
+ * payout, paths are within it); otherwise of the whole document.
+ */
+function zodErrors(issues: readonly z.core.$ZodIssue[], input: unknown, row?: number): RowError[] {
   return issues.map((issue) => {
-    const path = issue.path.map(String);
-    const row = path[0] === 'payouts' && path[1] !== undefined ? Number(path[1]) : null;
-    const field = row === null ? path.join('.') || '(document)' : path.slice(2).join('.') || '(row)';
+    const path = row === undefined ? issue.path.map(String) : ['payouts', String(row), ...issue.path.map(String)];
+    const at = path[0] === 'payouts' && path[1] !== undefined ? Number(path[1]) : null;
+    const field = at === null ? path.join('.') || '(document)' : path.slice(2).join('.') || '(row)';
     if (issue.code === 'unrecognized_keys') {
       // Name the unknown member itself, not its parent object.
       // The name is the sender's: stored with the refusal (jsonb takes no NUL, no lone surrogate), so control characters are shown as U+FFFD and it is cut at 64.
       const member = (issue.keys[0] ?? '').replace(/\p{Cc}|[\uD800-\uDFFF]/gu, '\uFFFD').slice(0, 64);
-      return { row, field: field === '(document)' || field === '(row)' ? member : `${field}.${member}`, code: 'FIELD_UNKNOWN' as RowErrorCode };
+      return { row: at, field: field === '(document)' || field === '(row)' ? member : `${field}.${member}`, code: 'FIELD_UNKNOWN' as RowErrorCode };
     }
     const code: RowErrorCode = issue.code === 'invalid_type' && valueAt(input, issue.path) === undefined ? 'FIELD_MISSING' : 'FIELD_INVALID';
-    return { row, field, code };
+    return { row: at, field, code };
   });
 }
 
@@ -175,12 +213,12 @@ export function startBatchValidation(input: unknown, policy: RowPolicy): Result<
   if (!envelope.success) {
     const structural = zodErrors(envelope.error.issues, input);
     const payouts = input && typeof input === 'object' ? (input as { payouts?: unknown }).payouts : undefined;
-    if (Array.isArray(payouts)) payouts.forEach((p, row) => structural.push(...rowStructureErrors(p, row, input)));
+    if (Array.isArray(payouts)) payouts.forEach((p, row) => structural.push(...rowStructureErrors(p, row)));
     return err(structural);
   }
   if (!isSalvageable(input)) {
     const payouts = envelope.data.payouts;
-    return err(payouts.flatMap((p, row) => rowStructureErrors(p, row, input)));
+    return err(payouts.flatMap((p, row) => rowStructureErrors(p, row)));
   }
   const header = readBatchHeader(input);
   if (!header.ok) return header;
@@ -203,8 +241,7 @@ export function startBatchValidation(input: unknown, policy: RowPolicy): Result<
   // Structural problems (schema) come before the rules' problems, as a whole-document parse lists them.
   const structural: RowError[] = [];
   const semantic: RowError[] = [];
-  const refs = new Set<string>();
-  const beneficiaries = new Set<string>();
+  const checker = payoutRowChecker(currency, policy);
   let validTotal = 0n;
   let validCount = 0;
   let next = 0;
@@ -220,27 +257,12 @@ export function startBatchValidation(input: unknown, policy: RowPolicy): Result<
       next = end;
       const valid: PayoutRow[] = [];
       for (let row = start; row < end; row++) {
-        const raw = doc.payouts[row];
-        const amount = amounts[row]!;
-        const shaped = payoutSchema.safeParse(raw);
-        if (!shaped.success) {
-          structural.push(...zodErrors(shaped.error.issues.map((i) => ({ ...i, path: ['payouts', row, ...i.path] })), input));
-          continue;
-        }
-        const p = shaped.data;
-        const before = semantic.length;
-        const parsedRow = parseRow(p, row, currency, amount, policy, semantic);
-        if (refs.has(p.ref)) semantic.push({ row, field: 'ref', code: 'REF_DUPLICATE' });
-        refs.add(p.ref);
-        if (parsedRow) {
-          // The same phone number paid the same amount twice in one batch is the classic double payment.
-          const beneficiary = `${parsedRow.msisdn}|${parsedRow.amountMinor}`;
-          if (beneficiaries.has(beneficiary)) semantic.push({ row, field: 'msisdn', code: 'BENEFICIARY_DUPLICATE' });
-          beneficiaries.add(beneficiary);
-        }
-        if (parsedRow && semantic.length === before) {
-          valid.push(parsedRow);
-          validTotal += parsedRow.amountMinor;
+        const checked = checker.check(doc.payouts[row], row, amounts[row]);
+        structural.push(...checked.structural);
+        semantic.push(...checked.semantic);
+        if (checked.payout) {
+          valid.push(checked.payout);
+          validTotal += checked.payout.amountMinor;
           validCount++;
         }
       }
@@ -259,9 +281,55 @@ export function startBatchValidation(input: unknown, policy: RowPolicy): Result<
 }
 
 /** A row's schema problems, named with its row number. */
-function rowStructureErrors(p: unknown, row: number, input: unknown): RowError[] {
+function rowStructureErrors(p: unknown, row: number): RowError[] {
   const shaped = payoutSchema.safeParse(p);
-  return shaped.success ? [] : zodErrors(shaped.error.issues.map((i) => ({ ...i, path: ['payouts', row, ...i.path] })), input);
+  return shaped.success ? [] : zodErrors(shaped.error.issues, p, row);
+}
+
+/** What checking one payout row found: its schema problems, its rules' problems, and the row itself when it has none. */
+export interface CheckedRow {
+  readonly payout: PayoutRow | null;
+  /** Problems of shape (a member missing, unknown, of the wrong type or length). */
+  readonly structural: readonly RowError[];
+  /** Problems the rules find in a well-shaped row (amount, provider, number, duplicates). */
+  readonly semantic: readonly RowError[];
+}
+
+/**
+ * The rules a payout row is checked by: the row's shape, its amount in the batch currency, its
+ * provider (known, enabled by the programme, paying in the currency, with an account), its number
+ * (a mobile number of a country the provider's accounts serve), the provider's amount scale and
+ * limits, the programme's payoutMax, and duplicates (a ref twice; the same number paid the same
+ * amount twice). One checker per batch, fed every row once, in order: the server's batch intake
+ * (startBatchValidation) and `tuma batch build` (src/cli/batch-cli.ts) both check rows with it,
+ * so a CSV the command line accepts is one the server accepts, refused rows with the same codes.
+ */
+export interface PayoutRowChecker {
+  /** Checks payout `row` (0-based); `amount`, when given, is parseAmount of its amount (already computed by the caller). */
+  check(raw: unknown, row: number, amount?: ReturnType<typeof parseAmount>): CheckedRow;
+}
+
+export function payoutRowChecker(currency: CurrencyCode, policy: RowPolicy): PayoutRowChecker {
+  const refs = new Set<string>();
+  const beneficiaries = new Set<string>();
+  return {
+    check(raw, row, amount) {
+      const shaped = payoutSchema.safeParse(raw);
+      if (!shaped.success) return { payout: null, structural: zodErrors(shaped.error.issues, raw, row), semantic: [] };
+      const p = shaped.data;
+      const semantic: RowError[] = [];
+      const parsedRow = parseRow(p, row, currency, amount ?? parseAmount(p.amount, currency), policy, semantic);
+      if (refs.has(p.ref)) semantic.push({ row, field: 'ref', code: 'REF_DUPLICATE' });
+      refs.add(p.ref);
+      if (parsedRow) {
+        // The same phone number paid the same amount twice in one batch is the classic double payment.
+        const beneficiary = `${parsedRow.msisdn}|${parsedRow.amountMinor}`;
+        if (beneficiaries.has(beneficiary)) semantic.push({ row, field: 'msisdn', code: 'BENEFICIARY_DUPLICATE' });
+        beneficiaries.add(beneficiary);
+      }
+      return { payout: parsedRow && semantic.length === 0 ? parsedRow : null, structural: [], semantic };
+    },
+  };
 }
 
 /** A document whose only problems are inside rows: the envelope is right and payouts is a list of objects. */

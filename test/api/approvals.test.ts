@@ -148,11 +148,11 @@ describe('approval refusals: each has its code and stores nothing', () => {
     expect(await api.footprint()).toEqual(before);
   }
 
-  it('when the exact same approval is posted again, then 200 with nothing new', async () => {
+  it('when the exact same approval is posted again, then 200 saying replayed: true, with nothing new', async () => {
     const before = await api.footprint();
     const first = (await sql<{ protected: string; signature: string }>`SELECT protected, signature FROM batch_approvals WHERE batch_id = ${document.batchId}`.execute(api.database.db)).rows[0]!;
     const res = await approve(w, document, first, w.approverTokens[0]!);
-    expect(res.status).toBe(200);
+    expect({ status: res.status, replayed: res.body.replayed, batchId: res.body.batchId }).toEqual({ status: 200, replayed: true, batchId: document.batchId });
     expect(await api.footprint()).toEqual(before);
   });
 

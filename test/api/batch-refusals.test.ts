@@ -114,12 +114,12 @@ describe('POST /v1/batches refusals', () => {
     ], { total: '10.00' });
     const res = await expectRefused(await sign(doc, scenario.maker), 422, 'BATCH_INVALID');
     expect(res.body.error.errors).toEqual(expect.arrayContaining([
-      { row: 0, field: 'msisdn', code: 'MSISDN_COUNTRY' },
-      { row: 1, field: 'amount', code: 'AMOUNT_NOT_STRING' },
-      { row: 2, field: 'amount', code: 'AMOUNT_SCALE' },
-      { row: 3, field: 'ref', code: 'REF_DUPLICATE' },
-      { row: 3, field: 'provider', code: 'PROVIDER_UNKNOWN' },
-      { row: 3, field: 'amount', code: 'AMOUNT_INVALID' },
+      expect.objectContaining({ row: 1, field: 'msisdn', code: 'MSISDN_COUNTRY' }),
+      expect.objectContaining({ row: 2, field: 'amount', code: 'AMOUNT_NOT_STRING' }),
+      expect.objectContaining({ row: 3, field: 'amount', code: 'AMOUNT_SCALE' }),
+      expect.objectContaining({ row: 4, field: 'ref', code: 'REF_DUPLICATE' }),
+      expect.objectContaining({ row: 4, field: 'provider', code: 'PROVIDER_UNKNOWN' }),
+      expect.objectContaining({ row: 4, field: 'amount', code: 'AMOUNT_INVALID' }),
     ]));
   });
 
@@ -135,6 +135,17 @@ describe('POST /v1/batches refusals', () => {
 
   it('when the programme cannot fund the batch, then 422 LEDGER_INSUFFICIENT_FUNDS and nothing moves', async () => {
     await expectRefused(await sign(batchDocument(scenario, [kenyanPayout('rich-1', '5000.00')]), scenario.maker), 422, 'LEDGER_INSUFFICIENT_FUNDS');
+  });
+
+  it('when the same signed batch comes again, then 200 with the batch as it is and replayed: true, nothing stored twice', async () => {
+    const jws = await sign(batchDocument(scenario, [kenyanPayout('again-1', '10.00')]), scenario.maker);
+    const first = await post(jws);
+    expect({ status: first.status, replayed: first.body.replayed, state: first.body.state }).toEqual({ status: 201, replayed: false, state: 'approved' });
+    const before = await storedRows();
+    const again = await post(jws);
+    expect({ status: again.status, replayed: again.body.replayed }).toEqual({ status: 200, replayed: true });
+    expect(again.body).toMatchObject({ batchId: first.body.batchId, state: 'approved', payoutCount: 1, total: '10.00' });
+    expect(await storedRows()).toBe(before);
   });
 
   it('when the same batchId comes with other bytes, then 409 BATCH_CONFLICT', async () => {

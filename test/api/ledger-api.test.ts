@@ -111,14 +111,15 @@ describe('authentication', () => {
 });
 
 describe('POST /v1/programmes/{id}/fundings', () => {
-  it('when finance records a funding, then 201 with the balance after it; the same key again gives 200 and the same body', async () => {
+  it('when finance records a funding, then 201 with the balance after it; the same key again gives 200, the same body and replayed: true', async () => {
     const first = await request(app).post(fundingUrl).set(bearer(finance)).set('idempotency-key', 'grant-17').send(fundBody);
     expect(first.status).toBe(201);
-    expect(first.body).toMatchObject({ programmeId, amount: '1500.50', currency: 'KES', source: 'echo-2026', reference: 'GRANT/2026/17', availableAfter: '1500.50' });
+    expect(first.body).toMatchObject({ programmeId, amount: '1500.50', currency: 'KES', source: 'echo-2026', reference: 'GRANT/2026/17', availableAfter: '1500.50', replayed: false });
     const before = await transferCount();
     const again = await request(app).post(fundingUrl).set(bearer(finance)).set('idempotency-key', 'grant-17').send(fundBody);
     expect(again.status).toBe(200);
-    expect(again.body).toEqual(first.body);
+    // The first result, saying it was already recorded.
+    expect(again.body).toEqual({ ...first.body, replayed: true });
     expect(await transferCount()).toBe(before);
   });
 

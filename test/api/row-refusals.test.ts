@@ -1,6 +1,9 @@
 // A table of invalid rows and documents: each submitted in a signed batch, each refused with its
-// exact row, field and code, and nothing stored. Row 0 is always valid; the bad row is row 1.
+// exact row (numbered from 1), field, code and sentence, and nothing stored. Row 1 is always
+// valid; the bad row is row 2.
 import request from 'supertest';
+import { rowErrorSentence } from '../../src/domain/batch-document.js';
+import { rowErrorCodes, type RowErrorCode } from '../../src/domain/errors.js';
 import { bearer, postJson, startTestApi, type TestApi } from '../support/api.js';
 import { batchDocument, kenyanPayout, setUpProgramme, sign, type Scenario } from '../support/fixtures.js';
 
@@ -78,18 +81,20 @@ describe('one bad row next to a good one: every problem named by row, field and 
     ['a Kenyan landline', row({ msisdn: '+254202222222' }), 'msisdn', 'MSISDN_INVALID'],
     ['a Ugandan number for M-Pesa Kenya', row({ msisdn: '+256772123456' }), 'msisdn', 'MSISDN_COUNTRY'],
     ['an unknown provider', row({ provider: 'paypal' }), 'provider', 'PROVIDER_UNKNOWN'],
-    ['the same ref as row 0', row({ ref: 'ok-0' }), 'ref', 'REF_DUPLICATE'],
-    ['the same phone number and amount as row 0', row({ msisdn: '+254700000001', amount: '100.00' }), 'msisdn', 'BENEFICIARY_DUPLICATE'],
+    ['the same ref as row 1', row({ ref: 'ok-0' }), 'ref', 'REF_DUPLICATE'],
+    ['the same phone number and amount as row 1', row({ msisdn: '+254700000001', amount: '100.00' }), 'msisdn', 'BENEFICIARY_DUPLICATE'],
     ['a name of 201 characters', row({ name: 'n'.repeat(201) }), 'name', 'FIELD_INVALID'],
     ['a name that is a number', row({ name: 42 }), 'name', 'FIELD_INVALID'],
     ['an empty name', row({ name: '' }), 'name', 'FIELD_INVALID'],
     ['a note of 201 characters', row({ note: 'n'.repeat(201) }), 'note', 'FIELD_INVALID'],
     ['a row that is null', null as unknown as Row, '(row)', 'FIELD_INVALID'],
     ['deep nesting in a name', row({ name: JSON.parse('['.repeat(500) + ']'.repeat(500)) }), 'name', 'FIELD_INVALID'],
-  ])('when the row has %s, then 422 BATCH_INVALID with {row: 1, field, code}', async (_name, bad, field, code) => {
+  ])('when the row has %s, then 422 BATCH_INVALID with {row: 2, field, code, message}', async (_name, bad, field, code) => {
     const error = await refused(withRow(bad), 422, 'BATCH_INVALID');
-    expect(error.errors).toEqual(expect.arrayContaining([{ row: 1, field, code }]));
-    expect(error.errors.every((e: { row: number | null }) => e.row !== 0)).toBe(true);
+    // Rows are numbered from 1: the good first row is row 1 and is never named.
+    expect(error.errors).toEqual(expect.arrayContaining([{ row: 2, field, code, message: rowErrorSentence({ row: 1, field, code: code as RowErrorCode }) }]));
+    expect(error.errors.every((e: { row: number | null }) => e.row !== 1 && e.row !== 0)).toBe(true);
+    for (const e of error.errors as { message: string }[]) expect(e.message).toMatch(/^[A-Za-z(].*\.$/);
   });
 
   it('when the same phone number comes with another amount, then it is accepted', async () => {
@@ -117,7 +122,7 @@ describe('document-level refusals', () => {
     ['more payouts than allowed', () => batchDocument(s, Array.from({ length: batchPayoutsMax + 1 }, (_, i) => ({ ...kenyanPayout(`m-${i}`), msisdn: `+2547000${String(10000 + i)}` }))), 413, 'BATCH_TOO_LARGE', null],
   ])('when the document has %s, then it is refused with its code', async (_name, document, status, code, problem) => {
     const error = await refused(document(), status, code);
-    if (problem) expect(error.errors).toEqual(expect.arrayContaining([{ row: null, ...problem }]));
+    if (problem) expect(error.errors).toEqual(expect.arrayContaining([{ row: null, ...problem, message: rowErrorCodes[problem.code as RowErrorCode] }]));
   });
 
   it('when the signed payload is not JSON, then 422 BATCH_INVALID', async () => {
@@ -152,8 +157,14 @@ describe('accept_valid_rows', () => {
     ];
     const res = await postJson(api.app, '/v1/batches', await bearer(t.organisationId, 'programme_manager'), await sign(batchDocument(t, rows), t.maker));
     expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ state: 'approved', payoutCount: 3, total: '900.00', rejectedRows: [{ row: 1, field: 'msisdn', code: 'MSISDN_COUNTRY' }, { row: 3, field: 'amount', code: 'AMOUNT_PROVIDER_SCALE' }] });
+    // Rows numbered from 1, in the rows left out as in the payouts stored: v-1 is row 2, v-3 row 4.
+    expect(res.body).toMatchObject({ state: 'approved', payoutCount: 3, total: '900.00', replayed: false, rejectedRows: [
+      { row: 2, field: 'msisdn', code: 'MSISDN_COUNTRY', message: rowErrorCodes.MSISDN_COUNTRY },
+      { row: 4, field: 'amount', code: 'AMOUNT_PROVIDER_SCALE', message: rowErrorCodes.AMOUNT_PROVIDER_SCALE },
+    ] });
     const payouts = await request(api.app).get(`/v1/batches/${res.body.batchId}/payouts`).set('authorization', await bearer(t.organisationId, 'auditor'));
-    expect(payouts.body.items.map((p: { ref: string; row: number }) => [p.ref, p.row])).toEqual([['v-0', 0], ['v-2', 2], ['v-4', 4]]);
+    expect(payouts.body.items.map((p: { ref: string; row: number }) => [p.ref, p.row])).toEqual([['v-0', 1], ['v-2', 3], ['v-4', 5]]);
+    const read = await request(api.app).get(`/v1/batches/${res.body.batchId}`).set('authorization', await bearer(t.organisationId, 'auditor'));
+    expect(read.body.rejectedRows).toEqual(res.body.rejectedRows);
   });
 });

@@ -44,10 +44,13 @@ describe('POST /v1/signer-keys', () => {
     expect(res.body.publicJwk).not.toHaveProperty('d');
   });
 
-  it('when the same key is registered again alike, then 200; with another role, then 409 SIGNER_KEY_EXISTS', async () => {
+  it('when the same key is registered again alike, then 200 saying replayed: true; with another role, then 409 SIGNER_KEY_EXISTS', async () => {
     const k = await keyPair('ES256');
-    expect((await register({ role: 'approver', alg: 'ES256', publicJwk: k.publicJwk })).status).toBe(201);
-    expect((await register({ role: 'approver', alg: 'ES256', publicJwk: k.publicJwk })).status).toBe(200);
+    const first = await register({ role: 'approver', alg: 'ES256', publicJwk: k.publicJwk });
+    expect({ status: first.status, replayed: first.body.replayed }).toEqual({ status: 201, replayed: false });
+    const again = await register({ role: 'approver', alg: 'ES256', publicJwk: k.publicJwk });
+    expect({ status: again.status, replayed: again.body.replayed }).toEqual({ status: 200, replayed: true });
+    expect(again.body).toEqual({ ...first.body, replayed: true });
     const clash = await register({ role: 'maker', alg: 'ES256', publicJwk: k.publicJwk });
     expect({ status: clash.status, code: clash.body.error?.code }).toEqual({ status: 409, code: 'SIGNER_KEY_EXISTS' });
   });

@@ -86,7 +86,7 @@ describe('a batch larger than one chunk with bad rows past the first chunk', () 
     const maker = `Bearer ${await tokenFor(s.organisationId, ['programme_manager'], { subject: 'maker' })}`;
     const res = await request(api.app).post('/v1/batches').set('authorization', maker).set('content-type', 'application/jose+json').send(JSON.stringify(await sign(document, s.maker)));
     expect(res.status).toBe(422);
-    expect(res.body.error).toMatchObject({ code: 'BATCH_INVALID', errors: [{ row: 12_000, field: 'msisdn', code: 'MSISDN_INVALID' }] });
+    expect(res.body.error).toMatchObject({ code: 'BATCH_INVALID', errors: [{ row: 12_001, field: 'msisdn', code: 'MSISDN_INVALID', message: expect.any(String) }] });
     expect(await api.footprint()).toEqual(before);
   });
 
@@ -98,7 +98,7 @@ describe('a batch larger than one chunk with bad rows past the first chunk', () 
     const res = await request(api.app).post('/v1/batches').set('authorization', maker).set('content-type', 'application/jose+json').send(JSON.stringify(await sign(document, s.maker)));
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({ state: 'approved', payoutCount: 11_999, total: '1199900.00', payouts: { approved: { count: 11_999, amount: '1199900.00' } } });
-    expect(res.body.rejectedRows).toEqual([{ row: 3, field: 'msisdn', code: 'MSISDN_INVALID' }, { row: 11_000, field: 'msisdn', code: 'MSISDN_INVALID' }]);
+    expect(res.body.rejectedRows).toEqual([{ row: 4, field: 'msisdn', code: 'MSISDN_INVALID', message: expect.any(String) }, { row: 11_001, field: 'msisdn', code: 'MSISDN_INVALID', message: expect.any(String) }]);
     const stored = await sql<{ n: string; missing: string }>`
       SELECT count(*)::text AS n, (SELECT string_agg(g::text, ',') FROM generate_series(0, 12000) g WHERE NOT EXISTS (SELECT 1 FROM payouts p WHERE p.batch_id = ${document.batchId} AND p.row_no = g))::text AS missing
       FROM payouts WHERE batch_id = ${document.batchId}`.execute(api.database.db);

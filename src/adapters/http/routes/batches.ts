@@ -29,7 +29,8 @@ export function batchesRouter(deps: ApiDeps, setup: RouteSetup): Router {
     }
     const result = await submitBatch(deps, callerOf(req), body.value, String(req.id));
     if (!result.ok) return sendRejection(res, result.error);
-    res.status(result.value.replayed ? 200 : 201).json(result.value.batch);
+    // replayed: this exact batch was submitted before; nothing changed (200), as the body says too.
+    res.status(result.value.replayed ? 200 : 201).json({ ...result.value.batch, replayed: result.value.replayed });
   }));
 
   on('POST /v1/batches/:batchId/approvals', approvalBody, route(async (req, res) => {
@@ -39,7 +40,8 @@ export function batchesRouter(deps: ApiDeps, setup: RouteSetup): Router {
     if (!body.ok) return sendRejection(res, body.error);
     const result = await approveBatch(deps, callerOf(req), id, body.value, String(req.id));
     if (!result.ok) return sendRejection(res, result.error);
-    res.status(result.value.replayed ? 200 : 201).json(result.value.batch);
+    // replayed: this exact approval was recorded before; nothing changed.
+    res.status(result.value.replayed ? 200 : 201).json({ ...result.value.batch, replayed: result.value.replayed });
   }));
 
   on('POST /v1/batches/:batchId/cancel', optionalJson, route(async (req, res) => {

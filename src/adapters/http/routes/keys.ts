@@ -20,7 +20,8 @@ export function keysRouter(deps: ApiDeps, setup: RouteSetup): Router {
     const result = await registerKey(deps.persistence, callerOf(req), req.body, deps.now(), String(req.id));
     if (!result.ok) return sendRejection(res, result.error);
     req.log.info({ kid: result.value.key.kid, role: result.value.key.role, replayed: result.value.replayed }, 'signer key registered');
-    res.status(result.value.replayed ? 200 : 201).json(result.value.key);
+    // replayed: the same key was registered before with the same attributes; nothing changed.
+    res.status(result.value.replayed ? 200 : 201).json({ ...result.value.key, replayed: result.value.replayed });
   }));
 
   on('GET /v1/signer-keys', route(async (req, res) => {

@@ -2,6 +2,7 @@
 import { Router } from 'express';
 import { getPolicy, setPolicy } from '../../../application/admin.js';
 import { recordFunding } from '../../../application/ledger.js';
+import { programmeProviderAccounts } from '../../../application/submit-batch.js';
 import { reject } from '../../../domain/errors.js';
 import type { ApiDeps } from '../api-deps.js';
 import { callerOf } from '../auth.js';
@@ -20,6 +21,13 @@ export function programmesRouter(deps: ApiDeps, setup: RouteSetup): Router {
     res.json(policy);
   }));
 
+  // Where the programme's payouts can go (provider, country, the account's limits): what batch rows are checked against besides the policy.
+  on('GET /v1/programmes/:programmeId/provider-accounts', route(async (req, res) => {
+    const accounts = await programmeProviderAccounts(deps, callerOf(req), String(req.params.programmeId));
+    if (!accounts) return sendRejection(res, reject('NOT_FOUND'));
+    res.json(accounts);
+  }));
+
   on('PUT /v1/programmes/:programmeId/policy', smallJson(), route(async (req, res) => {
     const result = await setPolicy(deps.persistence, callerOf(req), String(req.params.programmeId), req.body, String(req.id));
     if (!result.ok) return sendRejection(res, result.error);
@@ -31,7 +39,8 @@ export function programmesRouter(deps: ApiDeps, setup: RouteSetup): Router {
     const key = req.headers['idempotency-key'];
     const result = await recordFunding(deps.persistence, callerOf(req), String(req.params.programmeId), typeof key === 'string' ? key : '', req.body, String(req.id));
     if (!result.ok) return sendRejection(res, result.error);
-    res.status(result.value.replayed ? 200 : 201).json(result.value.funding);
+    // replayed: this Idempotency-Key was posted before with the same body; nothing was posted again.
+    res.status(result.value.replayed ? 200 : 201).json({ ...result.value.funding, replayed: result.value.replayed });
   }));
 
   // Erasure of the programme's beneficiary data and its retention (issue #15 item 3): the table's check in front of each.
