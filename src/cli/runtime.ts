@@ -48,7 +48,7 @@ import type { ProviderId } from '../domain/providers.js';
 import { routesFor, type ProviderAccount } from '../config/provider-accounts.js';
 import { providerDirectory } from '../adapters/providers/directory.js';
 import { createMetrics, serveMetrics } from '../adapters/metrics/metrics.js';
-import { GsmaClient } from '../adapters/providers/gsma/gsma-client.js';
+import { GsmaClient, gsmaClientSettings } from '../adapters/providers/gsma/gsma-client.js';
 import { AirtelClient } from '../adapters/providers/airtel/airtel-client.js';
 import { createAirtelSimulator, type AirtelSimulator } from '../simulator/airtel-simulator.js';
 import type { BeneficiaryVault, ProviderAdapter, ProviderDirectory } from '../application/ports.js';
@@ -199,6 +199,10 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
         consumerKey: gsma?.settings.consumerKey ?? 'dev-gsma-key',
         consumerSecret: gsma?.settings.consumerSecret ?? 'dev-gsma-secret',
         ...(gsma?.settings.apiKey ? { apiKey: gsma.settings.apiKey } : {}),
+        // The dev simulator insists on what the first GSMA account is configured to send.
+        ...(gsma?.settings.clientId ? { clientId: gsma.settings.clientId } : {}),
+        ...(gsma?.settings.disbursementForm ? { disbursementForm: gsma.settings.disbursementForm } : {}),
+        ...(gsma?.settings.dateHeader && gsma.settings.dateHeader !== 'none' ? { requireDate: gsma.settings.dateHeader } : {}),
         callbackDelayMs: config.simulator.callbackDelayMs,
         logger,
       });
@@ -414,18 +418,7 @@ function adapterFor(account: ProviderAccount, timeoutMs: number, logger: Logger)
     case 'mtn-momo':
       return new MomoClient({ ...account.settings, timeoutMs }, log);
     case 'gsma':
-      return new GsmaClient(
-        {
-          baseUrl: account.settings.baseUrl,
-          ...(account.settings.tokenBaseUrl ? { tokenBaseUrl: account.settings.tokenBaseUrl } : {}),
-          consumerKey: account.settings.consumerKey,
-          consumerSecret: account.settings.consumerSecret,
-          ...(account.settings.apiKey ? { apiKey: account.settings.apiKey } : {}),
-          debitParty: account.settings.debitParty,
-          timeoutMs,
-        },
-        log,
-      );
+      return new GsmaClient(gsmaClientSettings(account.settings, timeoutMs), log);
     case 'airtel':
       return new AirtelClient({ ...account.settings, country: account.country, currency: account.currency, timeoutMs }, log);
   }

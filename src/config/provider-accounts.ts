@@ -19,6 +19,7 @@ import { airtelSettingsProblems, type AirtelSettings } from '../adapters/provide
 import type { MpesaSettings } from '../adapters/providers/mpesa/mpesa-client.js';
 import type { MomoSettings } from '../adapters/providers/mtn-momo/momo-client.js';
 import { callLimitsMax, type CallLimits } from '../adapters/providers/call-limiter.js';
+import { gsmaClientIdPattern, gsmaDateHeaders, gsmaDisbursementForms, type GsmaDateHeader, type GsmaDisbursementForm } from '../adapters/providers/gsma/mapping.js';
 
 /** Named maxima of the accounts file. */
 export const providerAccountsMax = {
@@ -64,6 +65,12 @@ export interface GsmaAccountSettings {
   readonly consumerKey: string;
   readonly consumerSecret: string;
   readonly apiKey: string | null;
+  /** X-Client-Id on every call, when the provider asks for one. */
+  readonly clientId?: string | null;
+  /** POST /transactions/type/disbursement (type-in-path) or POST /transactions with the type in the body; absent: type-in-path. */
+  readonly disbursementForm?: GsmaDisbursementForm;
+  /** X-Date as an RFC 3339 date-time, an HTTP-date, or not sent; absent: date-time. */
+  readonly dateHeader?: GsmaDateHeader;
   readonly debitParty: readonly { readonly key: string; readonly value: string }[];
 }
 
@@ -159,6 +166,11 @@ const accountSchema = z.discriminatedUnion('provider', [
       consumerKey: secretRef,
       consumerSecret: secretRef,
       apiKey: secretRef.optional(),
+      clientId: z.string().regex(gsmaClientIdPattern, 'must be 1-256 printable ASCII characters without spaces (it is sent as the X-Client-Id header)').optional(),
+      disbursementForm: z
+        .enum(gsmaDisbursementForms, { error: 'must be "type-in-path" (POST /transactions/type/disbursement) or "type-in-body" (POST /transactions with "type": "disbursement")' })
+        .default('type-in-path'),
+      dateHeader: z.enum(gsmaDateHeaders, { error: 'must be "date-time" (RFC 3339), "http-date" (RFC 7231) or "none" (X-Date not sent)' }).default('date-time'),
       debitParty: z.array(z.object({ key: z.string().min(1).max(64), value: z.string().min(1).max(256) }).strict()).min(1).max(10),
     })
     .strict(),
@@ -357,6 +369,9 @@ function resolveAccount(a: ParsedAccount, where: string, env: Env, problems: str
           consumerKey: secret(a.consumerKey, 'consumerKey'),
           consumerSecret: secret(a.consumerSecret, 'consumerSecret'),
           apiKey: a.apiKey ? secret(a.apiKey, 'apiKey') : null,
+          clientId: a.clientId ?? null,
+          disbursementForm: a.disbursementForm,
+          dateHeader: a.dateHeader,
           debitParty: a.debitParty,
         },
       };

@@ -32,6 +32,19 @@ export interface GsmaSimulatorOptions {
   readonly consumerSecret: string;
   /** When set, every API call must carry it as X-API-Key. */
   readonly apiKey?: string;
+  /** When set, every API call must carry it as X-Client-Id (401 clientAuthorisationError otherwise). */
+  readonly clientId?: string;
+  /**
+   * When set, the one form this provider serves: type-in-path (POST /transactions/type/disbursement)
+   * or type-in-body (POST /transactions with "type": "disbursement"); the other is not a route here
+   * (404). Unset: both.
+   */
+  readonly disbursementForm?: 'type-in-path' | 'type-in-body';
+  /**
+   * When set, every API call must carry X-Date in this form (an RFC 3339 date-time, or an RFC 7231
+   * HTTP-date), within gsmaSimulatorDateSkewMs of the simulator's clock; 400 otherwise.
+   */
+  readonly requireDate?: 'date-time' | 'http-date';
   /** How long after a 202 the disbursement completes (and the callback is sent). */
   readonly callbackDelayMs: number;
   /** async (default): 202 then a callback; sync: 201 with the final transaction. */
@@ -47,6 +60,10 @@ export interface GsmaSimulatorOptions {
 
 /** Requests kept in memory at most; the simulator is for tests and demos. */
 export const gsmaSimulatorRequestsMax = 1_000_000;
+/** How far an insisted-on X-Date may be from the simulator's clock. */
+export const gsmaSimulatorDateSkewMs = 5 * 60_000;
+/** An RFC 7231 IMF-fixdate, e.g. Sun, 06 Nov 1994 08:49:37 GMT. */
+const httpDatePattern = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT$/;
 /** Live tokens at most: the oldest is forgotten first. */
 export const gsmaSimulatorTokensMax = 1_000;
 const tokenTtlS = 3600;
@@ -216,21 +233,63 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
     return res.json({ access_token: token, token_type: 'Bearer', expires_in: String(tokenTtlS) });
   });
 
-  /** Bearer token and, when configured, X-API-Key; answers 401 itself when they are wrong. */
+  /**
+   * Bearer token and, when configured, X-API-Key and X-Client-Id (401 when wrong), and X-Date in
+   * the insisted-on form and fresh (400 when missing or not); answers itself when refusing.
+   */
   const authorised = (req: Request, res: Response): boolean => {
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     const expiry = token ? tokens.get(token) : undefined;
-    if (!expiry || expiry < Date.now() || (options.apiKey !== undefined && req.headers['x-api-key'] !== options.apiKey)) {
+    if (
+      !expiry ||
+      expiry < Date.now() ||
+      (options.apiKey !== undefined && req.headers['x-api-key'] !== options.apiKey) ||
+      (options.clientId !== undefined && req.headers['x-client-id'] !== options.clientId)
+    ) {
       sendError(res, 'authorisation', 'clientAuthorisationError', 'Client authentication failed.');
       return false;
+    }
+    if (options.requireDate) {
+      const date = req.headers['x-date'];
+      if (typeof date !== 'string' || date.length === 0) {
+        sendError(res, 'validation', 'mandatoryValueNotSupplied', 'X-Date is required.', [{ key: 'X-Date', value: '' }]);
+        return false;
+      }
+      const form = options.requireDate === 'date-time' ? dateTimePattern : httpDatePattern;
+      const at = form.test(date) ? Date.parse(date) : NaN;
+      if (!Number.isFinite(at) || Math.abs(at - Date.now()) > gsmaSimulatorDateSkewMs) {
+        sendError(res, 'validation', 'formatError', `X-Date must be a current ${options.requireDate === 'date-time' ? 'RFC 3339 date-time' : 'RFC 7231 HTTP-date'}.`, [{ key: 'X-Date', value: date.slice(0, 64) }]);
+        return false;
+      }
     }
     return true;
   };
 
   router.get('/heartbeat', (_req, res) => res.json({ serviceStatus: 'available' }));
 
-  router.post('/transactions/type/disbursement', express.json({ limit: '16kb' }), (req: Request, res: Response) => {
+  const servesPath = options.disbursementForm !== 'type-in-body';
+  const servesBody = options.disbursementForm !== 'type-in-path';
+  const notServed = (res: Response) => sendError(res, 'identification', 'identifierError', 'This provider does not serve this path.');
+  router.post('/transactions/type/:transactionType', express.json({ limit: '16kb' }), (req: Request, res: Response) => {
+    if (!servesPath) return notServed(res);
     if (!authorised(req, res)) return;
+    if (req.params.transactionType !== 'disbursement') return sendError(res, 'businessRule', 'transactionTypeError', 'Only disbursements are served.');
+    const body = req.body as Record<string, unknown> | undefined;
+    // In this form the type is the path's; one in the body must agree.
+    if (body && typeof body === 'object' && body.type !== undefined && body.type !== 'disbursement') return sendError(res, 'businessRule', 'transactionTypeError', 'The body type disagrees with the path.');
+    return createDisbursement(req, res);
+  });
+  router.post('/transactions', express.json({ limit: '16kb' }), (req: Request, res: Response) => {
+    if (!servesBody) return notServed(res);
+    if (!authorised(req, res)) return;
+    const body = req.body as Record<string, unknown> | undefined;
+    const type = body && typeof body === 'object' && !Array.isArray(body) ? body.type : undefined;
+    if (type === undefined) return sendError(res, 'validation', 'mandatoryValueNotSupplied', 'type is required.', [{ key: 'field', value: 'type' }]);
+    if (type !== 'disbursement') return sendError(res, 'businessRule', 'transactionTypeError', 'Only disbursements are served.');
+    return createDisbursement(req, res);
+  });
+
+  function createDisbursement(req: Request, res: Response) {
     const correlationId = req.headers['x-correlationid'];
     if (typeof correlationId !== 'string' || correlationId.length === 0) return sendError(res, 'validation', 'mandatoryValueNotSupplied', 'X-CorrelationID is required.', [{ key: 'X-CorrelationID', value: '' }]);
     if (!uuid.test(correlationId)) return sendError(res, 'validation', 'formatError', 'X-CorrelationID must be a UUID.', [{ key: 'X-CorrelationID', value: correlationId.slice(0, 64) }]);
@@ -306,7 +365,7 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
       });
     }
     return answer(reply);
-  });
+  }
 
   router.get('/requeststates/:serverCorrelationId', (req, res) => {
     if (!authorised(req, res)) return;

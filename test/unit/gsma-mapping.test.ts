@@ -48,7 +48,7 @@ const settings = { debitParty: [{ key: 'walletid', value: '1' }] };
 describe('GSMA request mapping', () => {
   it('when a payout is mapped, then the key is the X-CorrelationID, the callback is X-Callback-URL, the msisdn keeps its plus and the body is one the contract accepts', () => {
     const { headers, body } = toDisbursementRequest(request, settings, new Date('2026-01-02T03:04:05Z'));
-    expect(headers).toMatchObject({ 'X-CorrelationID': request.idempotencyKey, 'X-Callback-URL': request.callbackUrl, 'X-Date': '2026-01-02T03:04:05.000Z' });
+    expect(headers).toEqual({ 'X-CorrelationID': request.idempotencyKey, 'X-Callback-URL': request.callbackUrl, 'Content-Type': 'application/json' });
     expect(body).toEqual({
       amount: '1250', currency: 'KES', creditParty: [{ key: 'msisdn', value: '+254712345678' }], debitParty: [{ key: 'walletid', value: '1' }],
       requestingOrganisationTransactionReference: 'payout-1', descriptionText: 'Tuma payout', requestDate: '2026-01-02T03:04:05.000Z',

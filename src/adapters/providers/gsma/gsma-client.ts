@@ -1,12 +1,14 @@
 // GSMA Mobile Money API v1.2 client for single disbursements: OAuth client-credentials token
 // shared per credential (TokenCache), POST /transactions/type/disbursement under our idempotency
-// key as X-CorrelationID, and status by request state, transaction view or missing-response
+// key as X-CorrelationID (or POST /transactions with the type in the body, as the account says),
+// with the account's X-API-Key, X-Client-Id and X-Date on every call, and status by request state, transaction view or missing-response
 // retrieval (/responses). Provider trouble is an `unknown` outcome, never a throw.
 import type { Logger } from 'pino';
 import type { ProviderAdapter, StatusQuery, SubmitRequest } from '../../../application/ports.js';
 import { failed, unknown, type ProviderOutcome } from '../../../domain/provider-outcome.js';
 import { errorDetail, expiresInSeconds, TokenCache, type FetchedToken } from '../token-cache.js';
 import {
+  accountHeaders,
   mapCreateResponse,
   mapRequestState,
   mapResponsesLookup,
@@ -15,6 +17,8 @@ import {
   readErrorObject,
   toDisbursementRequest,
   uuidPattern,
+  type GsmaDateHeader,
+  type GsmaDisbursementForm,
   type GsmaParty,
 } from './mapping.js';
 
@@ -34,9 +38,44 @@ export interface GsmaSettings {
   readonly consumerSecret: string;
   /** Sent as X-API-Key (STANDARD/ENHANCED security levels). */
   readonly apiKey?: string;
+  /** Sent as X-Client-Id on every call: the pre-shared client identifier some providers ask for. */
+  readonly clientId?: string;
+  /** Which of the specification's two forms creates a disbursement (default type-in-path). */
+  readonly disbursementForm?: GsmaDisbursementForm;
+  /** How X-Date is written on every call, or none sent (default date-time, as the OAS has it). */
+  readonly dateHeader?: GsmaDateHeader;
   /** Our disbursement account, e.g. [{ key: 'walletid', value: '1' }]. */
   readonly debitParty: readonly GsmaParty[];
   readonly timeoutMs: number;
+}
+
+/** An account's GSMA settings as the accounts file gives them (null where absent). */
+export interface GsmaAccountClientSettings {
+  readonly baseUrl: string;
+  readonly tokenBaseUrl: string | null;
+  readonly consumerKey: string;
+  readonly consumerSecret: string;
+  readonly apiKey: string | null;
+  readonly clientId?: string | null;
+  readonly disbursementForm?: GsmaDisbursementForm;
+  readonly dateHeader?: GsmaDateHeader;
+  readonly debitParty: readonly GsmaParty[];
+}
+
+/** The client's settings for an account's, with the runtime's timeout. */
+export function gsmaClientSettings(account: GsmaAccountClientSettings, timeoutMs: number): GsmaSettings {
+  return {
+    baseUrl: account.baseUrl,
+    ...(account.tokenBaseUrl ? { tokenBaseUrl: account.tokenBaseUrl } : {}),
+    consumerKey: account.consumerKey,
+    consumerSecret: account.consumerSecret,
+    ...(account.apiKey ? { apiKey: account.apiKey } : {}),
+    ...(account.clientId ? { clientId: account.clientId } : {}),
+    disbursementForm: account.disbursementForm ?? 'type-in-path',
+    dateHeader: account.dateHeader ?? 'date-time',
+    debitParty: account.debitParty,
+    timeoutMs,
+  };
 }
 
 /** An answer: its status, its body as JSON (null when too large, empty or not JSON), and its headers. */
@@ -71,7 +110,7 @@ export class GsmaClient implements ProviderAdapter {
       return failed('request_invalid', 'gsma:local:unbuildable-request');
     }
     try {
-      const answer = await this.authorised('POST', '/transactions/type/disbursement', request.headers, JSON.stringify(request.body));
+      const answer = await this.authorised('POST', request.path, request.headers, JSON.stringify(request.body));
       return mapCreateResponse(answer.status, answer.body);
     } catch (error) {
       // A timeout or a reset connection: the request may have landed. Same X-CorrelationID, status query.
@@ -117,7 +156,7 @@ export class GsmaClient implements ProviderAdapter {
    * caller's signal. Throws when there is no answer (timeout, reset, abort).
    */
   read(path: string, options: GsmaReadOptions): Promise<GsmaAnswer> {
-    return this.authorised('GET', path, { 'X-Date': new Date().toISOString() }, undefined, options);
+    return this.authorised('GET', path, {}, undefined, options);
   }
 
   /**
@@ -141,9 +180,9 @@ export class GsmaClient implements ProviderAdapter {
       method,
       headers: {
         ...headers,
+        ...accountHeaders(this.settings, new Date()),
         Accept: 'application/json',
         Authorization: `Bearer ${token}`,
-        ...(this.settings.apiKey ? { 'X-API-Key': this.settings.apiKey } : {}),
       },
       ...(body === undefined ? {} : { body }),
       signal: options.signal ? AbortSignal.any([options.signal, timeout]) : timeout,

@@ -9,7 +9,7 @@ import { pino, type Logger } from 'pino';
 import { StatementPullError, type PullStatement, type StatementPeriod } from '../../../application/pull-reconciliation.js';
 import type { GsmaAccountSettings } from '../../../config/provider-accounts.js';
 import type { ProviderId } from '../../../domain/providers.js';
-import type { GsmaSettings } from './gsma-client.js';
+import { gsmaClientSettings, type GsmaSettings } from './gsma-client.js';
 import { GsmaStatementError, pullStatementEntries, type GsmaStatementPullOptions } from './gsma-statement.js';
 
 /** A configured provider account as the pull needs it (config/provider-accounts.ts ProviderAccount is one). */
@@ -37,15 +37,8 @@ export function gsmaStatementSource(accounts: readonly StatementSourceAccount[],
     const account = gsma.get(accountId);
     const own = account?.settings.debitParty[0];
     if (!account || !own) throw new StatementPullError(`account ${accountId.slice(0, 64)} is not a GSMA account of this process`);
-    const settings: GsmaSettings = {
-      baseUrl: account.settings.baseUrl,
-      ...(account.settings.tokenBaseUrl ? { tokenBaseUrl: account.settings.tokenBaseUrl } : {}),
-      consumerKey: account.settings.consumerKey,
-      consumerSecret: account.settings.consumerSecret,
-      ...(account.settings.apiKey ? { apiKey: account.settings.apiKey } : {}),
-      debitParty: account.settings.debitParty,
-      timeoutMs: options.timeoutMs,
-    };
+    // The account's X-API-Key, X-Client-Id and X-Date use apply to the statement pull as to payments.
+    const settings: GsmaSettings = gsmaClientSettings(account.settings, options.timeoutMs);
     const opts: GsmaStatementPullOptions = {
       logger: logger.child({ account: account.id }),
       ...(options.pageSize !== undefined ? { pageSize: options.pageSize } : {}),

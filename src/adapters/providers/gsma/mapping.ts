@@ -26,12 +26,41 @@ export interface GsmaParty {
   readonly value: string;
 }
 
+/**
+ * The specification's two ways to create a disbursement: `POST /transactions/type/disbursement`
+ * (type-in-path), or `POST /transactions` with `"type": "disbursement"` in the body (type-in-body).
+ * A provider may serve only one of them.
+ */
+export const gsmaDisbursementForms = ['type-in-path', 'type-in-body'] as const;
+export type GsmaDisbursementForm = (typeof gsmaDisbursementForms)[number];
+/**
+ * How X-Date is written: an RFC 3339 date-time (the OAS), an HTTP-date (RFC 7231, the developer
+ * portal's table), or not sent at all (it is optional in the specification).
+ */
+export const gsmaDateHeaders = ['date-time', 'http-date', 'none'] as const;
+export type GsmaDateHeader = (typeof gsmaDateHeaders)[number];
+/** X-Client-Id: printable ASCII without spaces, as a header value can carry it unquoted. */
+export const gsmaClientIdPattern = /^[\x21-\x7e]{1,256}$/;
+
 export interface GsmaMappingSettings {
   /** Our disbursement account at the provider, e.g. [{ key: 'walletid', value: '1' }]. */
   readonly debitParty: readonly GsmaParty[];
+  readonly disbursementForm?: GsmaDisbursementForm;
+}
+
+/** What the account sends on every call: X-API-Key, X-Client-Id and X-Date as it is configured. */
+export function accountHeaders(settings: { readonly apiKey?: string; readonly clientId?: string; readonly dateHeader?: GsmaDateHeader }, now: Date): Record<string, string> {
+  const date = settings.dateHeader ?? 'date-time';
+  return {
+    ...(settings.apiKey ? { 'X-API-Key': settings.apiKey } : {}),
+    ...(settings.clientId ? { 'X-Client-Id': settings.clientId } : {}),
+    ...(date === 'date-time' ? { 'X-Date': now.toISOString() } : date === 'http-date' ? { 'X-Date': now.toUTCString() } : {}),
+  };
 }
 
 export interface GsmaTransactionRequest {
+  /** Only in the type-in-body form. */
+  readonly type?: 'disbursement';
   readonly amount: string;
   readonly currency: string;
   readonly creditParty: readonly GsmaParty[];
@@ -42,6 +71,8 @@ export interface GsmaTransactionRequest {
 }
 
 export interface GsmaDisbursementRequest {
+  /** Under the base URL: /transactions/type/disbursement or /transactions. */
+  readonly path: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: GsmaTransactionRequest;
 }
@@ -85,7 +116,8 @@ export function parseGsmaAmount(text: unknown, currency: CurrencyCode): bigint |
 }
 
 /**
- * Builds POST /transactions/type/disbursement. X-CorrelationID is the idempotency key: a resend
+ * Builds POST /transactions/type/disbursement, or POST /transactions with the type in the body
+ * (the account's disbursementForm); X-Date and the account's headers are added on sending. X-CorrelationID is the idempotency key: a resend
  * with the same key is refused by the provider as a duplicate, never executed twice.
  * creditParty is keyed 'msisdn' with the E.164 number *with* its '+': the GSMA msisdn format
  * ("Must be in E.164 format, may contain a leading '+'") accepts it, and keeping it avoids a
@@ -96,14 +128,16 @@ export function toDisbursementRequest(req: SubmitRequest, settings: GsmaMappingS
   if (!uuidPattern.test(req.idempotencyKey)) throw new Error('invariant violated: the GSMA X-CorrelationID (idempotency key) must be a UUID');
   if (!/^\+[1-9][0-9]{6,14}$/.test(req.msisdn)) throw new Error('invariant violated: the msisdn is E.164 (validated at ingest)');
   if (settings.debitParty.length < 1 || settings.debitParty.length > partyItemsMax) throw new Error(`invariant violated: debitParty has 1..${partyItemsMax} items`);
+  const inBody = settings.disbursementForm === 'type-in-body';
   return {
+    path: inBody ? '/transactions' : '/transactions/type/disbursement',
     headers: {
       'X-CorrelationID': req.idempotencyKey,
       'X-Callback-URL': req.callbackUrl,
-      'X-Date': now.toISOString(),
       'Content-Type': 'application/json',
     },
     body: {
+      ...(inBody ? { type: 'disbursement' as const } : {}),
       amount: formatAmount(req.amountMinor, scaleOf(req.currency)),
       currency: req.currency,
       creditParty: [{ key: 'msisdn', value: req.msisdn }],
