@@ -19,6 +19,7 @@ import * as m0015 from './0015-reconciliation-decisions.js';
 import * as m0017 from './0017-reconciliation-float.js';
 import * as m0019 from './0019-app-role.js';
 import * as m0018 from './0018-erasure.js';
+import * as m0022 from './0022-statement-lines-by-reference.js';
 
 export const migrations: Record<string, Migration> = {
   '0001-foundation': m0001,
@@ -39,4 +40,5 @@ export const migrations: Record<string, Migration> = {
   '0017-reconciliation-float': m0017,
   '0019-app-role': m0019,
   '0018-erasure': m0018,
+  '0022-statement-lines-by-reference': m0022,
 };

@@ -233,6 +233,20 @@ export const mtnMomoPortalCsvV1: StatementFormat = {
 };
 
 /**
+ * The same MoMo export where the portal adds `External Transaction Id` as a twelfth column: the
+ * externalId Tuma sent with the transfer (its attempt key). Lines whose `Id` names no payout (a
+ * callback lost before Tuma learnt the financialTransactionId) are then matched by it. The
+ * column's place is not confirmed in a real file (../shared/reference/reconciliation.md §1.2):
+ * another place is another version of this mapping, not new code.
+ */
+export const mtnMomoPortalCsvV2: StatementFormat = {
+  ...mtnMomoPortalCsvV1,
+  version: 2,
+  description: 'MTN MoMo partner portal transactions, CSV export with External Transaction Id (12 columns, no header block; Uganda, UTC+3)',
+  columns: [...mtnMomoPortalCsvV1.columns, { title: 'External Transaction Id', role: 'ourReference' }],
+};
+
+/**
  * The Airtel Money statement, CSV, "Format 1" (../shared/reference/reconciliation.md §1.3,
  * confidence medium-low): a header block (Customer Name, Mobile Number, Opening/Closing Balance
  * written with the currency's code, Total Credit/Debit), then 8 columns with an unsigned
@@ -350,7 +364,7 @@ export function entriesPreamble(format: StatementFormat, h: { account: string; c
 
 /** Every format the importer knows, by `id@version`. */
 export const statementFormats: ReadonlyMap<string, StatementFormat> = new Map(
-  [mpesaOrgPortalCsvV1, mpesaOrgPortalXlsxV1, mtnMomoPortalCsvV1, airtelStatementCsvV1, mt940V1, camt053V1, gsmaStatementEntriesV1].map((f) => [`${f.id}@${f.version}`, f]),
+  [mpesaOrgPortalCsvV1, mpesaOrgPortalXlsxV1, mtnMomoPortalCsvV1, mtnMomoPortalCsvV2, airtelStatementCsvV1, mt940V1, camt053V1, gsmaStatementEntriesV1].map((f) => [`${f.id}@${f.version}`, f]),
 );
 
 export const formatKeyOf = (f: Pick<StatementFormat, 'id' | 'version'>): string => `${f.id}@${f.version}`;

@@ -12,7 +12,7 @@
 // injected faults, and exactly the injected differences are found.
 //
 // What a format cannot express, and why, is said where its test is.
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -373,6 +373,80 @@ async function airtelLedger(accountId: string): Promise<{ run: Run; ids: Map<str
   for (const receipt of ['MP260502.0915.A00001', 'MP260503.1030.A00004']) await postPayoutFee(persistence, s, { provider: 'airtel', currency: 'ZMW', payoutId: ids.get(receipt)!, feeMinor: 2_50n });
   return { run: { s, accountId, currency: 'ZMW', format: 'airtel-statement-csv@1', period: mayCat }, ids };
 }
+
+describe('an MTN MoMo statement with External Transaction Id (mtn-momo-portal-csv@2): matching by our reference', () => {
+  const head = 'Id,Date,Status,Type,From,From Name,To,To Name,Amount,Fee,Balance,External Transaction Id';
+  const row = (id: string, day: string, amount: string, balance: string, external: string) =>
+    `${id},2026-05-${day} 09:00:00,SUCCESSFUL,transfer,FRI:256700000001/MSISDN,UNHCR UGANDA,FRI:256772123456/MSISDN,NAKATO SARAH,${amount},0,${balance},${external}`;
+
+  async function ledger(accountId: string) {
+    const s = await setUpProviderProgramme(persistence, { provider: 'mtn-momo', currency: 'UGX', fundedMinor: 1n, floatMinor: 100_000_000n });
+    const keys = { lost: randomUUID(), airtelForm: randomUUID(), both: randomUUID(), paidLost: randomUUID() };
+    const p = (receipt: string, amountMinor: bigint, state: LedgerPayout['state'], more: Partial<LedgerPayout>): LedgerPayout =>
+      ({ receipt, amountMinor, state, accountId, currency: 'UGX', provider: 'mtn-momo', ...more });
+    const ids = await insertPayouts(s, [
+      // Sent, its callback lost: no financialTransactionId known, still submitted in the ledger.
+      p('lost', 40000n, 'submitted', { noReference: true, idempotencyKey: keys.lost, attemptAt: new Date('2026-05-01T08:00:00Z') }),
+      // The same, its key written upper case without hyphens on the statement.
+      p('airtel-form', 30000n, 'submitted', { noReference: true, idempotencyKey: keys.airtelForm, attemptAt: new Date('2026-05-01T08:00:00Z') }),
+      // Known by its Id: our reference on the line changes nothing.
+      p('300000003', 20000n, 'paid', { idempotencyKey: keys.both }),
+      // Paid in the ledger (a status query said so) without the provider's id: matched by our reference, for 1,000 more.
+      p('paid-lost', 10000n, 'paid', { noReference: true, idempotencyKey: keys.paidLost, paidAt: new Date('2026-05-04T09:00:00Z') }),
+    ]);
+    return { s, keys, ids };
+  }
+
+  test('when a line\'s Id names no payout but its External Transaction Id is an attempt\'s key, then it is matched to that payout by our reference', async () => {
+    const accountId = newAccount('momo-ug');
+    const { s, keys, ids } = await ledger(accountId);
+    const csv = [head,
+      row('300000001', '02', '-40000', '9960000', keys.lost),
+      row('300000002', '02', '-30000', '9930000', keys.airtelForm.replaceAll('-', '').toUpperCase()),
+      row('300000003', '03', '-20000', '9910000', keys.both),
+      row('300000004', '04', '-11000', '9899000', keys.paidLost),
+      // Neither its Id nor its External Transaction Id is ours (a UUID-shaped one, and a free text one).
+      row('300000005', '05', '-5000', '9894000', randomUUID()),
+      row('300000006', '05', '-5000', '9889000', 'not-ours-1'),
+    ].map((l) => `${l}\r\n`).join('');
+
+    const r = await imported({ s, accountId, currency: 'UGX', format: 'mtn-momo-portal-csv@2', period: mayEat }, csv);
+
+    expect([r.linesTotal, r.linesImported, r.linesRefused]).toEqual([6, 6, 0]);
+    const id = (receipt: string) => ids.get(receipt)!;
+    // Paid at the provider, not (yet) in our ledger: urgent, and now named. No payout is left as missing or timing.
+    expect(await itemsOf(r.statementId)).toEqual([
+      [2, 'paid_not_in_ledger', id('lost')], [3, 'paid_not_in_ledger', id('airtel-form')], [4, 'matched', id('300000003')],
+      [5, 'amount_over', id('paid-lost')], [6, 'unknown_reference', null], [7, 'unknown_reference', null],
+    ]);
+    const marked = await database.pool.query<{ line_no: number; matched_by_our_reference: boolean }>(
+      'SELECT line_no, matched_by_our_reference FROM statement_lines WHERE statement_id = $1 ORDER BY line_no', [r.statementId]);
+    expect(marked.rows.map((m) => [m.line_no, m.matched_by_our_reference])).toEqual([[2, true], [3, true], [4, false], [5, true], [6, false], [7, false]]);
+    expect(r.counts.amount_over).toEqual({ count: 1, statementMinor: 11000n, ledgerMinor: 10000n });
+    await expectNothingOf(r.statementId, ['NAKATO', '256772123456', 'UNHCR']);
+  });
+
+  test('when a payout matched by our reference in one period appears in no line of the next, then it is not missing there', async () => {
+    const accountId = newAccount('momo-ug');
+    const { s } = await ledger(accountId);
+    // Paid at the provider on 31 May; the ledger learnt it from a status query on 2 June.
+    const key = randomUUID();
+    const june2 = { state: 'paid', accountId, currency: 'UGX', provider: 'mtn-momo', noReference: true, attemptAt: new Date('2026-05-31T08:00:00Z'),
+      paidAt: new Date('2026-06-02T09:00:00Z') } as const;
+    // Beside it, the same payout that no line of any period names: missing at the provider in June.
+    const late = await insertPayouts(s, [{ ...june2, receipt: 'late-query', amountMinor: 10000n, idempotencyKey: key }, { ...june2, receipt: 'unnamed', amountMinor: 7000n }]);
+    const may = [head, row('300000004', '31', '-10000', '9990000', key)].map((l) => `${l}\r\n`).join('');
+    await imported({ s, accountId, currency: 'UGX', format: 'mtn-momo-portal-csv@2', period: mayEat }, may);
+    // June holds no line of it: paid in June by the ledger, it is named by May's line (by our reference), so not missing in June.
+    const june = { from: new Date('2026-05-31T21:00:00Z'), to: new Date('2026-06-30T21:00:00Z') };
+    const juneCsv = [head, '300000009,2026-06-02 09:00:00,SUCCESSFUL,deposit,FRI:256700000009/MSISDN,UNHCR UGANDA FUNDING,FRI:256700000001/MSISDN,UNHCR UGANDA,1000,0,9991000,']
+      .map((l) => `${l}\r\n`).join('');
+    const r = await imported({ s, accountId, currency: 'UGX', format: 'mtn-momo-portal-csv@2', period: june }, juneCsv);
+    const items = await itemsOf(r.statementId);
+    expect(items.filter(([, c]) => c !== 'timing')).toEqual([[2, 'non_payout', null], [null, 'missing_at_provider', late.get('unnamed')]]);
+    expect(items.some(([, , payout]) => payout === late.get('late-query'))).toBe(false);
+  });
+});
 
 describe('an Airtel Money statement (airtel-statement-csv@1, ZMW)', () => {
   // Not expressible: late_reversal (Airtel's lines have no linked transaction column: `Reversal of

@@ -19,6 +19,8 @@ export interface LedgerPayout {
   readonly provider?: string;
   /** No provider reference stored (a lost callback). */
   readonly noReference?: boolean;
+  /** The attempt's key (what MoMo echoes as externalId); default a fresh UUID. */
+  readonly idempotencyKey?: string;
 }
 
 /** One completed batch of payouts; their ids by receipt. */
@@ -42,7 +44,7 @@ export async function insertPayouts(pool: pg.Pool, s: Scenario, payouts: readonl
     );
     await pool.query(
       `INSERT INTO payout_attempts (payout_id, attempt_no, idempotency_key, callback_token_sha256, outcome, account_id, created_at) VALUES ($1, 1, $2, $3, 'accepted', $4, $5)`,
-      [id, randomUUID(), randomBytes(32), p.accountId, p.attemptAt ?? new Date()],
+      [id, p.idempotencyKey ?? randomUUID(), randomBytes(32), p.accountId, p.attemptAt ?? new Date()],
     );
     if (p.state !== 'submitted') {
       await pool.query(`INSERT INTO payout_transitions (payout_id, from_state, to_state, cause, at) VALUES ($1, 'submitted', $2, 'test', $3)`,

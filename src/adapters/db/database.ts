@@ -263,6 +263,7 @@ export interface StatementLinesTable {
   linked_transaction_id: string | null;
   our_reference: string | null;
   duplicate: boolean;
+  matched_by_our_reference: boolean;
 }
 export interface ReconciliationItemsTable {
   statement_id: string;

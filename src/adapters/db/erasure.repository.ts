@@ -100,8 +100,18 @@ function erasureTx(trx: DbOrTx): ErasureTx {
       // The statements naming a payout of the programme: by a line, or as a ledger payout of their period no line names.
       const { rows } = await sql<{ statement_id: string; programmes_not_erased: number }>`
         WITH mine AS (${payoutsOf(programmeId)}),
+        -- Where each payout was sent, and the reference the provider gave it.
+        sent AS (
+          SELECT DISTINCT a.account_id, p.id, p.provider_reference AS ref FROM mine m JOIN payouts p ON p.id = m.id JOIN payout_attempts a ON a.payout_id = p.id
+        ),
+        -- A line names a payout by its provider reference (a payout or charge line's transaction
+        -- id, a charge or reversal line's linked id) or, marked so, by our reference.
         named AS (
-          SELECT l.statement_id FROM statement_lines l WHERE l.payout_id IN (SELECT id FROM mine)
+          SELECT l.statement_id FROM sent x JOIN statement_lines l ON l.account_id = x.account_id AND l.provider_transaction_id = x.ref AND l.payout_id = x.id
+          UNION
+          SELECT l.statement_id FROM sent x JOIN statement_lines l ON l.account_id = x.account_id AND l.linked_transaction_id = x.ref AND l.payout_id = x.id
+          UNION
+          SELECT l.statement_id FROM statement_lines l WHERE l.matched_by_our_reference AND l.payout_id IN (SELECT id FROM mine)
           UNION
           SELECT r.statement_id FROM reconciliation_payouts r WHERE r.payout_id IN (SELECT id FROM mine)
         )

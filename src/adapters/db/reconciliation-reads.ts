@@ -40,11 +40,20 @@ items AS (
   FROM raw_items i LEFT JOIN reconciliation_decisions d ON d.statement_id = $1 AND d.item_id = i.item_id AND d.state <> 'rejected'
 )`;
 
-/** A timing item is closed when a line of a later period's statement names its payout: that statement. */
+/**
+ * A timing item is closed when a payout line of a later period's statement names its payout: that
+ * statement. Such a line names it by its provider reference or, marked so, by our reference.
+ */
 const closedBySql = `CASE WHEN i.class = 'timing' THEN (
-  SELECT o.statement_id FROM statement_lines o
-  WHERE o.payout_id = i.payout_id AND o.kind = 'payout' AND o.period_from > (SELECT period_from FROM statements WHERE id = $1)
-  ORDER BY o.period_from LIMIT 1) END`;
+  SELECT x.statement_id FROM (
+    SELECT o.statement_id, o.period_from FROM statements s, payouts p, statement_lines o
+    WHERE s.id = $1 AND p.id = i.payout_id AND o.account_id = s.account_id AND o.provider_transaction_id = p.provider_reference AND o.kind = 'payout'
+      AND o.payout_id = i.payout_id AND o.period_from > s.period_from
+    UNION ALL
+    SELECT o.statement_id, o.period_from FROM statements s, statement_lines o
+    WHERE s.id = $1 AND o.payout_id = i.payout_id AND o.matched_by_our_reference AND o.account_id = s.account_id AND o.kind = 'payout'
+      AND o.period_from > s.period_from
+  ) x ORDER BY x.period_from LIMIT 1) END`;
 
 interface ItemRow {
   part: number; line_no: number | null; item_payout: string | null; kind: string; class: string; status: string | null;

@@ -436,7 +436,10 @@ checked AS (
  */
 function classifySql(f: StatementFormat, scale: number): string {
   const feeOnLine = columnOf(f, 'fee') >= 0;
-  const ledgerFee = '(SELECT coalesce(sum(t.amount), 0) FROM transfers t WHERE t.payout_id = g.id AND t.code = \'payout_fee\')';
+  const byOurs = "l.line_no IS NOT NULL AND g.id IS NULL AND l.our_ref IS NOT NULL AND l.kind = 'payout' AND NOT l.duplicate";
+  const oursId = ourReferencePayoutSql('l.our_ref');
+  const payoutId = `coalesce(g.id, CASE WHEN ${byOurs} THEN ${oursId} END)`;
+  const ledgerFee = `(SELECT coalesce(sum(t.amount), 0) FROM transfers t WHERE t.payout_id = ${payoutId} AND t.code = 'payout_fee')`;
   return `
 WITH ${checkedSql(f, scale)},
 numbered AS (
@@ -445,7 +448,7 @@ numbered AS (
   FROM checked c WHERE c.ok
 ),
 lines AS (
-  SELECT n.*, (n.repeated OR EXISTS (SELECT 1 FROM statement_lines o WHERE o.account_id = $2 AND o.provider_transaction_id = n.txn AND o.kind = n.kind
+  SELECT n.*, (n.repeated OR EXISTS (SELECT 1 FROM statement_lines o WHERE o.account_id = $2 AND o.provider_transaction_id = n.txn COLLATE "default" AND o.kind = n.kind
                                       AND NOT o.duplicate AND o.period_from <> $13::timestamptz)) AS duplicate
   FROM numbered n
   OFFSET 0
@@ -461,10 +464,15 @@ ledger AS (
   FROM payouts p
   WHERE p.id IN (SELECT a.payout_id FROM payout_attempts a WHERE a.account_id = $2)
 ),
--- Each line with the payout it names (if any), and each payout no line names (line_no NULL).
+-- Each line with the payout it names (if any), and each payout no line names (line_no NULL). A
+-- payout line whose transaction id names no payout but which carries our reference is matched by
+-- it (only those lines look it up: the CASE keeps the lookups off every other line).
 joined AS (
-  SELECT l.*, g.id AS g_id, g.amount_minor AS g_amount, g.state AS g_state,
-    CASE WHEN l.line_no IS NOT NULL AND g.id IS NOT NULL AND ((l.kind = 'payout' AND ${feeOnLine ? 'true' : 'false'}) OR l.kind = 'charge') THEN ${ledgerFee} END AS g_fee
+  SELECT l.*, g.id AS t_id, g.ref AS g_ref,
+    ${payoutId} AS g_id,
+    coalesce(g.amount_minor, CASE WHEN ${byOurs} THEN (SELECT p.amount_minor FROM payouts p WHERE p.id = ${oursId}) END) AS g_amount,
+    coalesce(g.state, CASE WHEN ${byOurs} THEN (SELECT p.state FROM payouts p WHERE p.id = ${oursId}) END) AS g_state,
+    CASE WHEN l.line_no IS NOT NULL AND ${payoutId} IS NOT NULL AND ((l.kind = 'payout' AND ${feeOnLine ? 'true' : 'false'}) OR l.kind = 'charge') THEN ${ledgerFee} END AS g_fee
   FROM keyed l FULL JOIN ledger g ON g.ref = l.match_ref
   OFFSET 0
 ),
@@ -494,14 +502,17 @@ classed AS (
 -- Held once (every later step reads it): the lines, classed, with the payout each names.
 stored AS MATERIALIZED (
   SELECT c.*, CASE WHEN c.class IN ('non_payout', 'duplicate_at_provider', 'unknown_reference') THEN NULL
-                   WHEN c.class = 'reversal' AND c.status = 'failed' THEN NULL ELSE c.g_id END AS payout_id
+                   WHEN c.class = 'reversal' AND c.status = 'failed' THEN NULL ELSE c.g_id END AS payout_id,
+    (c.line_no IS NOT NULL AND c.t_id IS NULL AND c.g_id IS NOT NULL) AS by_ours
   FROM classed c
 ),
 ins_lines AS (
   INSERT INTO statement_lines (statement_id, line_no, account_id, period_from, provider_transaction_id, kind, status, completed_at,
-    paid_in_minor, withdrawn_minor, fee_minor, balance_minor, linked_transaction_id, our_reference, duplicate, class, payout_id, ledger_minor, ledger_fee_minor)
+    paid_in_minor, withdrawn_minor, fee_minor, balance_minor, linked_transaction_id, our_reference, duplicate, class, payout_id, ledger_minor, ledger_fee_minor,
+    matched_by_our_reference)
   SELECT $1, c.line_no, $2, $13, c.txn, c.kind, c.status, c.completed_at, c.paid_in_minor, c.withdrawn_minor, c.fee_minor, c.balance_minor, c.linked, c.our_ref,
-    c.duplicate, c.class, c.payout_id, CASE WHEN c.payout_id IS NOT NULL THEN c.g_amount END, CASE WHEN c.payout_id IS NOT NULL THEN c.g_fee END
+    c.duplicate, c.class, c.payout_id, CASE WHEN c.payout_id IS NOT NULL THEN c.g_amount END, CASE WHEN c.payout_id IS NOT NULL THEN c.g_fee END,
+    c.by_ours AND c.payout_id IS NOT NULL
   FROM stored c WHERE c.line_no IS NOT NULL
 ),
 running AS (
@@ -526,9 +537,10 @@ summary AS (
 -- The account's payouts no payout line of this statement names: no line at all, or only a
 -- charge's or a reversal's.
 unnamed AS (
-  SELECT c.g_id AS id, c.g_amount AS amount_minor, c.g_state AS state FROM stored c WHERE c.line_no IS NULL
+  SELECT c.g_id AS id, c.g_ref AS ref, c.g_amount AS amount_minor, c.g_state AS state FROM stored c
+  WHERE c.line_no IS NULL AND c.g_id NOT IN (SELECT o.g_id FROM stored o WHERE o.by_ours)
   UNION ALL
-  SELECT DISTINCT c.g_id, c.g_amount, c.g_state FROM stored c
+  SELECT DISTINCT c.g_id, c.g_ref, c.g_amount, c.g_state FROM stored c
   WHERE c.kind <> 'payout' AND c.g_id IS NOT NULL
     AND NOT EXISTS (SELECT 1 FROM stored n WHERE n.kind = 'payout' AND n.g_id = c.g_id)
 ),
@@ -543,7 +555,10 @@ items AS (
               AND NOT EXISTS (SELECT 1 FROM payout_transitions t WHERE t.payout_id = u.id AND t.to_state IN ('paid', 'failed', 'cancelled', 'reversed') AND t.at < $14::timestamptz)
               AND u.state NOT IN ('accepted', 'queued', 'cancelled') THEN 'timing' END AS class
   FROM unnamed u
-  WHERE NOT EXISTS (SELECT 1 FROM statement_lines o WHERE o.payout_id = u.id AND o.kind = 'payout' AND o.account_id = $2 AND o.period_from <> $13::timestamptz)
+  WHERE NOT EXISTS (SELECT 1 FROM statement_lines o WHERE o.account_id = $2 AND o.provider_transaction_id = u.ref COLLATE "default" AND o.kind = 'payout'
+                      AND o.payout_id = u.id AND o.period_from <> $13::timestamptz)
+    AND NOT EXISTS (SELECT 1 FROM statement_lines o WHERE o.payout_id = u.id AND o.matched_by_our_reference AND o.kind = 'payout' AND o.account_id = $2
+                      AND o.period_from <> $13::timestamptz)
 ),
 ins_items AS (
   INSERT INTO reconciliation_payouts (statement_id, payout_id, class, ledger_minor)
@@ -557,6 +572,22 @@ SELECT
   ((SELECT coalesce(sum(with_balance), 0) FROM summary) > 0) AS has_balances,
   (SELECT coalesce(jsonb_object_agg(x.class, jsonb_build_object('count', x.n, 'statementMinor', '0', 'ledgerMinor', x.l::text)), '{}')
      FROM (SELECT class, count(*) AS n, sum(amount_minor) AS l FROM items WHERE class IS NOT NULL GROUP BY class) x) AS item_counts`;
+}
+
+/**
+ * The payout our reference `ref` names among the account's ($2) attempts: an attempt's key (what
+ * M-Pesa's OriginatorConversationID and MoMo's externalId carry; Airtel's transaction.id is the
+ * key without hyphens), else a payout's id (GSMA's requestingOrganisationTransactionReference).
+ * A UUID is compared in its canonical form, whatever its case or hyphens on the statement.
+ */
+function ourReferencePayoutSql(ref: string): string {
+  const uuidShaped = `${ref} ~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$'`;
+  const canonical = `CASE WHEN ${uuidShaped} THEN ${ref}::uuid::text ELSE ${ref} END`;
+  return `(SELECT x.id FROM (
+      SELECT a.payout_id AS id, 1 AS preference FROM payout_attempts a WHERE a.idempotency_key = (${canonical} COLLATE "default") AND a.account_id = $2
+      UNION ALL
+      SELECT a.payout_id, 2 FROM payout_attempts a WHERE ${uuidShaped} AND a.payout_id = (CASE WHEN ${uuidShaped} THEN ${ref}::uuid END) AND a.account_id = $2
+    ) x ORDER BY x.preference LIMIT 1)`;
 }
 
 /** The first breaks of the running balance in `order`, as check rows (expected: what continuity gives). */
