@@ -82,7 +82,7 @@ export function Follow(props: { batchId: string | null }) {
       {view ? (
         <section class="card" aria-labelledby="batch-state">
           <h2 id="batch-state">
-            {t('follow.state')}: <span data-testid="batch-state">{stateName(view.state)}</span>
+            {t('follow.stateIs')} <span data-testid="batch-state">{stateName(view.state)}</span>
           </h2>
           <dl class="facts">
             <dt>{t('follow.total')}</dt>
@@ -101,7 +101,7 @@ export function Follow(props: { batchId: string | null }) {
                 <th scope="col">{t('follow.state')}</th>
                 <th scope="col" class="num">{t('batch.count')}</th>
                 <th scope="col" class="num">{t('batch.amount')}</th>
-                <th scope="col">{t('follow.payouts')}</th>
+                <th scope="col">{t('follow.progress')}</th>
               </tr>
             </thead>
             <tbody>

@@ -21,7 +21,7 @@ export function MyKey(props: { role: SignerRole; keyState: [StoredKey | null | u
   const [key, setKey] = props.keyState;
   const [error, setError] = useState<string | null>(null);
   const [copied, setCopied] = useState(false);
-  const roleName = t(props.role === 'maker' ? 'keys.admin.role.maker' : 'keys.admin.role.approver');
+  const roleName = t(props.role === 'maker' ? 'keys.role.maker' : 'keys.role.approver');
   if (!s || key === undefined) return null;
   const jwk = key ? JSON.stringify(registrationJwk(key)) : '';
   return (
@@ -30,7 +30,7 @@ export function MyKey(props: { role: SignerRole; keyState: [StoredKey | null | u
       {key ? (
         <>
           <p>
-            {t('keys.mine.kid')}: <code data-testid={`kid-${props.role}`}>{key.kid}</code>
+            {t('keys.mine.kid')} <code data-testid={`kid-${props.role}`}>{key.kid}</code>
           </p>
           <label for={`jwk-${props.role}`}>{t('keys.mine.public')}</label>
           <textarea id={`jwk-${props.role}`} readOnly rows={3} value={jwk} />
