@@ -26,6 +26,11 @@ export type ColumnRole =
   | 'linkedTransactionId'
   /** Our own reference (a conversation or external id) where the provider echoes it. */
   | 'ourReference'
+  /**
+   * Where a reader found the line in the file that was uploaded (an MT940 `:61:`'s line, a camt.053
+   * entry's XML line), when the file is not the CSV imported: a refused line is named by it.
+   */
+  | 'sourceLine'
   /** One amount column for the line's movement: signed, or unsigned with a `direction` column (amounts.movement). */
   | 'amount'
   /** Credit or debit, for an unsigned `amount` (amounts.movement.kind = 'direction'). */
@@ -332,15 +337,18 @@ const entriesBase = {
   },
 } as const satisfies Partial<StatementFormat>;
 
+/** The entries a bank file's reader writes: each also says where in the uploaded file it was found. */
+const bankEntryColumns: readonly StatementColumn[] = [...entryColumns, { title: 'Source Line', role: 'sourceLine' }];
+
 /** SWIFT MT940 customer statements of a bank account (dates only: an entry's time is 00:00:00 UTC of its value date). */
 export const mt940V1: StatementFormat = {
-  ...entriesBase, id: 'mt940', provider: 'bank', container: 'mt940', balances: 'header', header: entryHeader(true),
+  ...entriesBase, id: 'mt940', provider: 'bank', container: 'mt940', balances: 'header', header: entryHeader(true), columns: bankEntryColumns,
   description: 'SWIFT MT940 customer statement (bank account), read into entries',
 };
 
 /** ISO 20022 camt.053 bank-to-customer statements of a bank account. */
 export const camt053V1: StatementFormat = {
-  ...entriesBase, id: 'camt053', provider: 'bank', container: 'camt053', balances: 'header', header: entryHeader(true),
+  ...entriesBase, id: 'camt053', provider: 'bank', container: 'camt053', balances: 'header', header: entryHeader(true), columns: bankEntryColumns,
   description: 'ISO 20022 camt.053 bank-to-customer statement (bank account), read into entries',
 };
 

@@ -817,15 +817,11 @@ describe('an MT940 customer statement (mt940@1, KES)', () => {
     expect(error.detail).toMatch(/^line 11: .*:61: its value date is no calendar date$/);
   });
 
-  // BUG: a refusal of the importer names the line of the entries CSV the reader wrote (its 6-line
-  // preamble, then one line per entry), not a place in the file that was uploaded. Seen: the third
-  // `:61:` (file line 11, value date 5 June, after :62F:) is refused as `{ line: 9, column: 'Booked
-  // At' }`: line 9 of the MT940 file is `:61:…PAY02`, an entry that is fine. The readers name their
-  // own refusals in the file (`line 11: …`, `entry 3 (XML line 40): …`), so finance can find the
-  // entry; the importer's refusal of a bank file (application/reconcile.ts store(), the line numbers
-  // of refusalSql offset by linesBeforeData of the reader's output) cannot be found in it.
-  // Expected: the entry's own line in the MT940 file (or its ordinal), never the intermediate CSV's.
-  it.skip('when the importer refuses an entry of an MT940 file, then the entry is named by its line in that file', async () => {
+  // The importer's refusal of a bank file names the entry's line in the file uploaded (the reader
+  // writes it as the Source Line column), as the readers' own refusals do: never the line of the
+  // entries CSV the reader wrote (its 6-line preamble, then one line per entry), where line 9 would
+  // be the second :61: (fine) instead of the third.
+  it('when the importer refuses an entry of an MT940 file, then the entry is named by its line in that file', async () => {
     const { run } = await bankLedger(newAccount('bank-kcb'), mt940Period, 'mt940@1');
     const error = await refused(run, mt940With(':61:2606010601D900,00', (l) => l.replace('2606010601', '2606050605')), bankClear);
     expect(error.lines).toEqual([{ line: 11, column: 'Booked At', problem: 'outside the statement\'s period' }]);
@@ -968,10 +964,11 @@ describe('an ISO 20022 camt.053 statement (camt053@1, KES)', () => {
     const { run } = await bankLedger(newAccount('bank-kcb'), camtPeriod, 'camt053@1');
     const pending = camtXml({ currency: 'KES', opening: '5000000.00', closing: '5094775.00', entries: camtEntries.map((e, i) => (i === 2 ? { ...e, status: 'PDNG' } : e)) });
     const error = await refused(run, pending, [...bankClear, 'PDNG']);
+    expect(pending.split('\n')[10]).toMatch(/<Ntry>.*PDNG/);
     expect(error).toEqual({
       code: 'STATEMENT_LINES_INVALID', detail: '1 of 12 lines are invalid', badLines: 1,
-      // The third entry, line 9 of the reader's entries CSV (see the MT940 line-number BUG).
-      lines: [{ line: 9, column: 'Status', problem: 'not a status of the format' }],
+      // The third entry, named by its line in the XML uploaded (the reader's Source Line), not in the entries CSV the reader wrote.
+      lines: [{ line: 11, column: 'Status', problem: 'not a status of the format' }],
     });
   });
 

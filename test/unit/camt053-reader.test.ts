@@ -60,12 +60,12 @@ const expected = [
   'Time Period,From 2026-05-31 21:00:00 To 2026-06-02 20:59:59',
   'Opening Balance,5000000.00',
   'Closing Balance,5749850.50',
-  'Entry Reference,Booked At,Status,Amount,Entry Type,Linked Reference,Our Reference,Balance',
-  'FT26152ABC01,2026-06-01 07:42:17,Booked,-250000.00,payout,,TUMA-B7K2Q9,',
-  'FT26152ABC02,2026-06-01 00:00:00,Booked,-180000,payout,,TUMA-C3M8R1,',
-  'FT26152CHG01,2026-06-01 20:30:00,Booked,-150.00,charge,,,',
-  'FT26153REV01,2026-06-02 08:05:41,Booked,180000,reversal,,TUMA-C3M8R1,',
-  'FT26153TOP01,2026-06-02 00:00:00,Booked,1000000.5,other,,,',
+  'Entry Reference,Booked At,Status,Amount,Entry Type,Linked Reference,Our Reference,Balance,Source Line',
+  'FT26152ABC01,2026-06-01 07:42:17,Booked,-250000.00,payout,,TUMA-B7K2Q9,,76',
+  'FT26152ABC02,2026-06-01 00:00:00,Booked,-180000,payout,,TUMA-C3M8R1,,123',
+  'FT26152CHG01,2026-06-01 20:30:00,Booked,-150.00,charge,,,,160',
+  'FT26153REV01,2026-06-02 08:05:41,Booked,180000,reversal,,TUMA-C3M8R1,,182',
+  'FT26153TOP01,2026-06-02 00:00:00,Booked,1000000.5,other,,,,219',
 ].map((l) => `${l}\r\n`).join('');
 
 describe('camt.053 reader: what it writes', () => {
@@ -106,13 +106,13 @@ describe('camt.053 reader: what it writes', () => {
     expect(await linesOf(prefixed)).toEqual(want);
     expect(want.slice(0, 7)).toEqual([
       'Account,KE00KCBL0000009876543210', 'Currency,KES', 'Time Period,From 2026-06-01 00:00:00 To 2026-06-01 23:59:59', 'Opening Balance,1000.00', 'Closing Balance,900.00',
-      'Entry Reference,Booked At,Status,Amount,Entry Type,Linked Reference,Our Reference,Balance', 'BNK0001,2026-06-01 00:00:00,Booked,-100.00,payout,,TUMA-AAA111,',
+      'Entry Reference,Booked At,Status,Amount,Entry Type,Linked Reference,Our Reference,Balance,Source Line', 'BNK0001,2026-06-01 00:00:00,Booked,-100.00,payout,,TUMA-AAA111,,1',
     ]);
   });
 
   test('when an entry is pending, then its raw status is written for the importer to name, not dropped', async () => {
     const lines = await linesOf(document(header() + entry({ sts: '<Sts><Cd>PDNG</Cd></Sts>', booked: '' }) + entry({ sts: '<Sts>INFO</Sts>' })));
-    expect(lines.slice(6, 8)).toEqual(['BNK0001,,PDNG,-100.00,payout,,TUMA-AAA111,', 'BNK0001,2026-06-01 00:00:00,INFO,-100.00,payout,,TUMA-AAA111,']);
+    expect(lines.slice(6, 8)).toEqual(['BNK0001,,PDNG,-100.00,payout,,TUMA-AAA111,,1', 'BNK0001,2026-06-01 00:00:00,INFO,-100.00,payout,,TUMA-AAA111,,1']);
   });
 
   test('when references, codes and reversals vary, then the reference, our reference and the type follow the rules', async () => {
@@ -124,11 +124,11 @@ describe('camt.053 reader: what it writes', () => {
       entry({ amt: '<Amt Ccy="KES">000.0</Amt>', refs: '<AcctSvcrRef>A,"B"</AcctSvcrRef>', booked: '<BookgDt><DtTm>2026-06-01T12:00:00.75-05:30</DtTm></BookgDt>' }),
     ].join('')));
     expect(lines.slice(6, 11)).toEqual([
-      'N-1,2026-06-01 00:00:00,Booked,-100.00,charge,,TUMA-AAA111,',
-      'TX-9,2026-06-01 00:00:00,Booked,-100.00,charge,,,',
-      'BNK0001,2026-06-01 00:00:00,Booked,-100.00,reversal,,TUMA-AAA111,',
-      'BNK0001,2026-06-01 00:00:00,Booked,100.00,other,,,',
-      '"A,""B""",2026-06-01 17:30:00,Booked,0.0,payout,,TUMA-AAA111,',
+      'N-1,2026-06-01 00:00:00,Booked,-100.00,charge,,TUMA-AAA111,,1',
+      'TX-9,2026-06-01 00:00:00,Booked,-100.00,charge,,,,1',
+      'BNK0001,2026-06-01 00:00:00,Booked,-100.00,reversal,,TUMA-AAA111,,1',
+      'BNK0001,2026-06-01 00:00:00,Booked,100.00,other,,,,1',
+      '"A,""B""",2026-06-01 17:30:00,Booked,0.0,payout,,TUMA-AAA111,,1',
     ]);
   });
 

@@ -57,12 +57,12 @@ const expected = [
   'Time Period,From 2026-06-01 00:00:00 To 2026-06-02 23:59:59',
   'Opening Balance,5000000.00',
   'Closing Balance,5749850.50',
-  'Entry Reference,Booked At,Status,Amount,Entry Type,Linked Reference,Our Reference,Balance',
-  'FT26152ABC01,2026-06-01 00:00:00,Booked,-250000.00,payout,,TUMA-B7K2Q9,',
-  'FT26152ABC02,2026-06-01 00:00:00,Booked,-180000,payout,,TUMA-C3M8R1,',
-  'FT26152CHG01,2026-06-01 00:00:00,Booked,-150.00,charge,,,',
-  'FT26153REV01,2026-06-02 00:00:00,Booked,180000,reversal,,TUMA-C3M8R1,',
-  'FT26153TOP01,2026-06-02 00:00:00,Booked,1000000.5,other,,,',
+  'Entry Reference,Booked At,Status,Amount,Entry Type,Linked Reference,Our Reference,Balance,Source Line',
+  'FT26152ABC01,2026-06-01 00:00:00,Booked,-250000.00,payout,,TUMA-B7K2Q9,,6',
+  'FT26152ABC02,2026-06-01 00:00:00,Booked,-180000,payout,,TUMA-C3M8R1,,11',
+  'FT26152CHG01,2026-06-01 00:00:00,Booked,-150.00,charge,,,,14',
+  'FT26153REV01,2026-06-02 00:00:00,Booked,180000,reversal,,TUMA-C3M8R1,,16',
+  'FT26153TOP01,2026-06-02 00:00:00,Booked,1000000.5,other,,,,19',
 ].map((l) => `${l}\r\n`).join('');
 
 describe('MT940 reader: what it writes', () => {
@@ -99,7 +99,7 @@ describe('MT940 reader: what it writes', () => {
 
   test('when an entry has no bank reference, its customer reference is the entry reference; NONREF is never our reference', async () => {
     const out = await read(createMt940Reader(mt940V1), [bytesOf(statement({ entries: [':61:2606010601D35,NCOMCOMM260601', ':61:2606010601C35,NTRFNONREF//BNK02'], closing: [':62F:C260601KES1000,00'] }))]);
-    expect(out.split('\r\n').slice(6, 8)).toEqual(['COMM260601,2026-06-01 00:00:00,Booked,-35,charge,,COMM260601,', 'BNK02,2026-06-01 00:00:00,Booked,35,other,,,']);
+    expect(out.split('\r\n').slice(6, 8)).toEqual(['COMM260601,2026-06-01 00:00:00,Booked,-35,charge,,COMM260601,,5', 'BNK02,2026-06-01 00:00:00,Booked,35,other,,,,6']);
   });
 
   test('when marks, funds codes and amounts vary, then RC is a negative reversal, RD a positive one, and the digits are the file\'s', async () => {
@@ -110,19 +110,19 @@ describe('MT940 reader: what it writes', () => {
     expect(out.split('\r\n').slice(3, 12)).toEqual([
       'Opening Balance,1000.00',
       'Closing Balance,0',
-      'Entry Reference,Booked At,Status,Amount,Entry Type,Linked Reference,Our Reference,Balance',
-      'R1,2026-06-01 00:00:00,Booked,-1,reversal,,X,',
-      'R2,2026-06-01 00:00:00,Booked,0.50,reversal,,X,',
-      'R3,2026-06-01 00:00:00,Booked,12.340,other,,X,',
-      'R4,2026-06-01 00:00:00,Booked,0,payout,,X,',
-      'R5,2026-06-01 00:00:00,Booked,999999999999999,other,,X,',
+      'Entry Reference,Booked At,Status,Amount,Entry Type,Linked Reference,Our Reference,Balance,Source Line',
+      'R1,2026-06-01 00:00:00,Booked,-1,reversal,,X,,5',
+      'R2,2026-06-01 00:00:00,Booked,0.50,reversal,,X,,6',
+      'R3,2026-06-01 00:00:00,Booked,12.340,other,,X,,7',
+      'R4,2026-06-01 00:00:00,Booked,0,payout,,X,,8',
+      'R5,2026-06-01 00:00:00,Booked,999999999999999,other,,X,,9',
       '',
     ]);
   });
 
   test('when a reference holds a comma, then its field is quoted', async () => {
     const out = await read(createMt940Reader(mt940V1), [bytesOf(statement({ entries: [':61:260601D1,NTRFA,B//C\'D,E'] }))]);
-    expect(out.split('\r\n')[6]).toBe('"C\'D,E",2026-06-01 00:00:00,Booked,-1,payout,,"A,B",');
+    expect(out.split('\r\n')[6]).toBe('"C\'D,E",2026-06-01 00:00:00,Booked,-1,payout,,"A,B",,5');
   });
 
   test('when a statement has no entries, then the header block alone is written', async () => {
@@ -148,8 +148,8 @@ describe('MT940 reader: what it writes', () => {
     await read(createMt940Reader(mt940V1), [file], slow);
     const lines = Buffer.concat(out).toString('utf8').split('\r\n');
     expect(lines).toHaveLength(6 + count + 1);
-    expect(lines[6]).toBe('B00000000,2026-06-01 00:00:00,Booked,-1.00,payout,,TUMA-0,');
-    expect(lines[6 + count - 1]).toBe(`B${String(count - 1).padStart(8, '0')},2026-06-01 00:00:00,Booked,-1.00,payout,,TUMA-${count - 1},`);
+    expect(lines[6]).toBe('B00000000,2026-06-01 00:00:00,Booked,-1.00,payout,,TUMA-0,,5');
+    expect(lines[6 + count - 1]).toBe(`B${String(count - 1).padStart(8, '0')},2026-06-01 00:00:00,Booked,-1.00,payout,,TUMA-${count - 1},,${5 + 2 * (count - 1)}`);
     expect(held.length).toBeGreaterThan(0);
     expect(heldDirs().filter((d) => held.includes(d))).toEqual([]);
   }, 30_000);

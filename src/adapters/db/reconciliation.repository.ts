@@ -386,7 +386,7 @@ raw AS (
          ${cell(f, 'status')} AS status_text, ${cell(f, 'paidIn')} AS paid_in_text, ${cell(f, 'withdrawn')} AS withdrawn_text,
          ${cell(f, 'amount')} AS amount_text, ${cell(f, 'direction')} AS direction_text, ${cell(f, 'fee')} AS fee_text,
          ${cell(f, 'balance')} AS balance_text, lower(${cell(f, 'reasonType', true)}) AS reason, lower(${cell(f, 'details', true)}) AS details,
-         ${cell(f, 'linkedTransactionId')} AS linked, ${cell(f, 'ourReference')} AS our_ref,
+         ${cell(f, 'linkedTransactionId')} AS linked, ${cell(f, 'ourReference')} AS our_ref, ${cell(f, 'sourceLine')} AS source_line,
          ${shapeOf(cell(f, 'paidIn'))} AS paid_in_shape, ${shapeOf(cell(f, 'withdrawn'))} AS withdrawn_shape, ${shapeOf(cell(f, 'balance'))} AS balance_shape,
          ${shapeOf(cell(f, 'amount'))} AS amount_shape, ${shapeOf(cell(f, 'fee'))} AS fee_shape,
          d.midnight + t.since AS completed_at
@@ -397,7 +397,7 @@ raw AS (
 ),
 parsed AS (
   SELECT p.line_no, p.txn, p.done_text, p.paid_in_text, p.withdrawn_text, p.amount_text, p.direction_text, p.fee_text, p.balance_text,
-    p.linked, p.our_ref, p.completed_at,
+    p.linked, p.our_ref, p.source_line, p.completed_at,
     CASE WHEN p.status_text = ANY($5::text[]) THEN 'completed' WHEN p.status_text = ANY($6::text[]) THEN 'failed' END AS status,
     ${movement.paidIn} AS paid_in_minor,
     ${movement.withdrawn} AS withdrawn_minor,
@@ -640,7 +640,7 @@ function refusalSql(f: StatementFormat, scale: number): string {
   return `
 WITH ${checkedSql(f, scale)},
 bad AS (
-  SELECT c.line_no, array_remove(ARRAY[
+  SELECT CASE WHEN c.source_line ~ '^[1-9][0-9]{0,8}$' THEN c.source_line::int ELSE c.line_no END AS line_no, array_remove(ARRAY[
       CASE WHEN c.txn IS NULL THEN jsonb_build_object('column', ${title(1)}, 'problem', 'missing')
            WHEN length(c.txn) > 100 THEN jsonb_build_object('column', ${title(1)}, 'problem', 'longer than 100 characters') END,
       CASE WHEN c.completed_at IS NULL AND tuma_try_timestamp(c.done_text, $18::text, $21::int) IS NULL THEN jsonb_build_object('column', ${title(2)}, 'problem', $22::text)

@@ -362,6 +362,7 @@ class Camt053Reader extends Transform {
       type: entryTypeOf({ reversal: reversal === true, charge, debit: e.side === 'DBIT' }),
       linkedReference: '',
       ourReference: ours,
+      sourceLine: e.xmlLine,
     };
   }
 

@@ -27,14 +27,19 @@ export interface Entry {
   /** Empty unless the source has it in a standard place. */
   readonly linkedReference: string;
   readonly ourReference: string;
+  /** The entry's line in the uploaded file (the `Source Line` column): a refusal names it. */
+  readonly sourceLine: number;
 }
 
 /** A CSV field, as every statement and report writes it. */
 export { csvField };
 
-/** One entry as a CSV line of the eight entry columns, `\r\n` ended. `Balance` is left empty: neither source has one per entry. */
+/**
+ * One entry as a CSV line of the bank entry columns, `\r\n` ended. `Balance` is left empty:
+ * neither source has one per entry.
+ */
 export function entryLine(e: Entry): string {
-  return `${[e.reference, e.bookedAt, e.status, e.amount, e.type, e.linkedReference, e.ourReference, ''].map(csvField).join(',')}\r\n`;
+  return `${[e.reference, e.bookedAt, e.status, e.amount, e.type, e.linkedReference, e.ourReference, '', String(e.sourceLine)].map(csvField).join(',')}\r\n`;
 }
 
 /**

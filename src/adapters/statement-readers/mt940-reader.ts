@@ -259,6 +259,7 @@ class Mt940Reader extends Transform {
       type: entryTypeOf({ reversal: mark.startsWith('R'), charge: chargeTypes.has(type), debit }),
       linkedReference: '',
       ourReference: ours,
+      sourceLine: f.line,
     }));
   }
 }
