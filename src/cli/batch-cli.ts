@@ -12,8 +12,9 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import { calculateJwkThumbprint, FlattenedSign, importJWK, type JWK } from 'jose';
 import { allowedAlgorithms, type GeneralJws } from '../application/verify-batch-signature.js';
 import { isCurrencyCode, type CurrencyCode } from '../domain/currency.js';
-import { batchFieldLimits } from '../domain/batch-document.js';
+import { payoutRowChecker, rowErrorSentence, type RowPolicy } from '../domain/batch-document.js';
 import { formatAmount, parseAmount, sumMinor } from '../domain/money.js';
+import { isProviderId, providerRules, type AccountLimits, type ProviderId } from '../domain/providers.js';
 import { publicJwkOf } from './keys-cli.js';
 import { CliError, describeFailure, exitCodes, unreachable, writeOutputFile } from './cli-errors.js';
 
@@ -49,12 +50,14 @@ const terminalBatchStates = ['completed', 'cancelled', 'rejected'];
 const settledPayoutStates = ['paid', 'failed', 'cancelled', 'reversed'];
 
 const usage = `usage:
-  tuma batch build --csv <file> --org <id> --programme <id> --currency <CCY> [--batch-id <uuid>] [--expires-in <hours>] [--max-rows <n>] [--out <file> [--force]]
+  tuma batch build --csv <file> --org <id> --programme <id> --currency <CCY> [--batch-id <uuid>] [--expires-in <hours>] [--max-rows <n>] [--out <file> [--force]] [--url <api>] [--token <jwt>] [--offline]
   tuma batch sign --key <private.jwk> <batch.json> [--add-to <batch.jws.json>] [--out <file> [--force]]
   tuma batch submit <batch.jws.json> [--json] [--url <api>] [--token <jwt>]
   tuma batch approve --key <private.jwk> <batch.json> [--json] [--url <api>] [--token <jwt>]
   tuma batch status <batchId|batch.json> [--watch] [--interval <s>] [--timeout <s>] [--url <api>] [--token <jwt>]
   The CSV's columns: ref, msisdn, amount, provider (required), name, note (optional), in any order.
+  build checks every row with the server's own rules against the programme's policy and provider
+  accounts, read from the API; --offline checks the providers' own rules only, without the server.
   The API is --url or TUMA_URL (default http://127.0.0.1:8080); the bearer token --token or TUMA_TOKEN.
   --force overwrites an existing --out file; --json prints the API's answer instead of one line.`;
 
@@ -104,24 +107,49 @@ function readBounded(file: string, max: number): Buffer {
 
 // ---------------------------------------------------------------- build
 
+/**
+ * A problem of the CSV: its line (1 for the header), its column (1-based, with its name; null for
+ * the file or the whole line), a sentence and a stable code. A row's codes are the server's own
+ * (contracts/error-codes.json, rowErrors): the rows are checked by the domain's payoutRowChecker,
+ * as POST /v1/batches checks them. Problems only a CSV can have are CSV_* codes.
+ */
 export interface CsvProblem {
   readonly line: number;
-  readonly field: string;
+  readonly column: { readonly index: number; readonly name: string } | null;
   readonly problem: string;
+  readonly code: string;
 }
 
-const amountProblems: Record<string, string> = {
-  AMOUNT_NOT_STRING: 'not a decimal amount',
-  AMOUNT_INVALID: 'not a positive decimal amount like 1250.50 (no sign, exponent, separators or leading zeros)',
-  AMOUNT_SCALE: 'more decimals than the currency has',
-  AMOUNT_RANGE: 'too large',
-};
+/** Problems of the file itself, which the server never sees (the server's row codes are rowErrorCodes). */
+export const csvProblemCodes = {
+  CSV_MALFORMED: 'The file is not CSV as RFC 4180 writes it (an unbalanced quote, a character after a closing quote).',
+  CSV_EMPTY: 'The file is empty: its first line names the columns.',
+  CSV_COLUMN_UNKNOWN: `The column is not one batch build reads; the columns are ${['ref', 'msisdn', 'amount', 'provider', 'name', 'note'].join(', ')}.`,
+  CSV_COLUMN_TWICE: 'The column appears twice in the header.',
+  CSV_COLUMN_MISSING: 'A required column is missing from the header: ref, msisdn, amount and provider are required.',
+  CSV_NO_ROWS: 'The file has a header and no payout row.',
+  CSV_TOO_MANY_ROWS: 'The file has more payout rows than a batch may have (--max-rows).',
+  CSV_ROW_LENGTH: 'The line has another number of fields than the header.',
+} as const;
 
-/** Turns CSV text into the canonical batch document, or every problem with its line and field. */
+/**
+ * What a batch's rows are checked against: the programme's policy and accounts as the server has
+ * them (GET /v1/programmes/{id}/policy and …/provider-accounts), or with --offline the providers'
+ * own rules only.
+ */
+export type BuildRules = RowPolicy;
+
+/** --offline: every provider Tuma knows, its own countries, currencies, scale and limits; no programme policy, no accounts. */
+export const offlineRules: BuildRules = { providers: Object.keys(providerRules) as ProviderId[], payoutMaxMinor: null, rowErrors: 'reject_batch' };
+
+const csvProblem = (line: number, code: keyof typeof csvProblemCodes, column: CsvProblem['column'] = null, problem: string = csvProblemCodes[code]): CsvProblem => ({ line, column, problem, code });
+
+/** Turns CSV text into the canonical batch document, or every problem with its line, column, sentence and code. */
 export function buildBatch(
   csv: string,
   header: { organisationId: string; programmeId: string; currency: CurrencyCode; batchId: string; createdAt: Date; expiresAt: Date },
   maxRows: number,
+  rules: BuildRules,
 ): { ok: true; json: string } | { ok: false; problems: CsvProblem[] } {
   let records: { record: string[]; info: { lines: number } }[];
   try {
@@ -129,58 +157,55 @@ export function buildBatch(
     records = parseCsv(csv, { bom: true, info: true, relax_column_count: true, skip_empty_lines: true, trim: false, record_delimiter: ['\r\n', '\n'] }) as unknown as { record: string[]; info: { lines: number } }[];
   } catch (error) {
     const e = error as { lines?: number; message: string };
-    return { ok: false, problems: [{ line: e.lines ?? 1, field: '(file)', problem: e.message.replace(/^Invalid Record Length: /, '') }] };
+    const detail = e.message.replace(/^Invalid Record Length: /, '').slice(0, 200).replace(/\.?$/, '.');
+    return { ok: false, problems: [csvProblem(e.lines ?? 1, 'CSV_MALFORMED', null, `${csvProblemCodes.CSV_MALFORMED.replace(/\.$/, '')}: ${detail}`)] };
   }
   const first = records[0];
-  if (!first) return { ok: false, problems: [{ line: 1, field: '(header)', problem: 'the file is empty' }] };
+  if (!first) return { ok: false, problems: [csvProblem(1, 'CSV_EMPTY')] };
   const problems: CsvProblem[] = [];
   const columns = first.record.map((c) => c.trim().toLowerCase());
+  const columnAt = (i: number) => ({ index: i + 1, name: columns[i] || `(column ${i + 1})` });
   columns.forEach((c, i) => {
-    if (!(csvColumns as readonly string[]).includes(c)) problems.push({ line: first.info.lines, field: c || `(column ${i + 1})`, problem: `unknown column; the columns are ${csvColumns.join(', ')}` });
-    else if (columns.indexOf(c) !== i) problems.push({ line: first.info.lines, field: c, problem: 'the column appears twice' });
+    if (!(csvColumns as readonly string[]).includes(c)) problems.push(csvProblem(first.info.lines, 'CSV_COLUMN_UNKNOWN', columnAt(i)));
+    else if (columns.indexOf(c) !== i) problems.push(csvProblem(first.info.lines, 'CSV_COLUMN_TWICE', columnAt(i)));
   });
-  for (const c of requiredColumns) if (!columns.includes(c)) problems.push({ line: first.info.lines, field: c, problem: 'missing column' });
+  for (const c of requiredColumns) if (!columns.includes(c)) problems.push(csvProblem(first.info.lines, 'CSV_COLUMN_MISSING', null, `The column ${c} is missing from the header: ref, msisdn, amount and provider are required.`));
   if (problems.length > 0) return { ok: false, problems };
   const rows = records.slice(1);
-  if (rows.length === 0) return { ok: false, problems: [{ line: first.info.lines, field: '(file)', problem: 'no payout rows' }] };
-  if (rows.length > maxRows) return { ok: false, problems: [{ line: rows[maxRows]!.info.lines, field: '(file)', problem: `more than ${maxRows} rows` }] };
+  if (rows.length === 0) return { ok: false, problems: [csvProblem(first.info.lines, 'CSV_NO_ROWS')] };
+  if (rows.length > maxRows) return { ok: false, problems: [csvProblem(rows[maxRows]!.info.lines, 'CSV_TOO_MANY_ROWS', null, `The file has more than ${maxRows} payout rows (--max-rows; a batch has at most ${csvRowsMax}).`)] };
 
-  const refs = new Map<string, number>();
+  // The server's row rules, from the same code: each row as the document will carry it, checked in order.
+  const checker = payoutRowChecker(header.currency, rules);
   const payouts: Record<string, string>[] = [];
   const amounts: bigint[] = [];
-  for (const { record, info } of rows) {
+  rows.forEach(({ record, info }, row) => {
     const line = info.lines;
     if (record.length !== columns.length) {
-      problems.push({ line, field: '(row)', problem: `${record.length} fields, the header has ${columns.length}` });
-      continue;
+      problems.push(csvProblem(line, 'CSV_ROW_LENGTH', null, `The line has ${record.length} field${record.length === 1 ? '' : 's'}; the header has ${columns.length}.`));
+      return;
     }
     const value = (c: string) => (columns.includes(c) ? record[columns.indexOf(c)]!.trim() : '');
-    const ref = value('ref');
-    if (!/^[\x21-\x7e]{1,64}$/.test(ref)) problems.push({ line, field: 'ref', problem: `1 to ${batchFieldLimits.refMax} printable characters without spaces` });
-    else if (refs.has(ref)) problems.push({ line, field: 'ref', problem: `the same ref as line ${refs.get(ref)}` });
-    else refs.set(ref, line);
-    const msisdn = value('msisdn');
-    if (!/^\+[1-9][0-9]{6,14}$/.test(msisdn)) problems.push({ line, field: 'msisdn', problem: 'an international number in E.164 form, like +254712345678' });
-    const amount = parseAmount(value('amount'), header.currency);
-    if (!amount.ok) problems.push({ line, field: 'amount', problem: amountProblems[amount.error] ?? amount.error });
-    else amounts.push(amount.value);
-    const provider = value('provider');
-    if (!/^[a-z0-9_-]{1,32}$/.test(provider)) problems.push({ line, field: 'provider', problem: 'a provider id like mpesa' });
-    const name = value('name');
-    if (name.length > batchFieldLimits.nameMax) problems.push({ line, field: 'name', problem: `at most ${batchFieldLimits.nameMax} characters` });
-    const note = value('note');
-    if (note.length > batchFieldLimits.noteMax) problems.push({ line, field: 'note', problem: `at most ${batchFieldLimits.noteMax} characters` });
-    if (amount.ok) {
-      const payout: Record<string, string> = { ref, provider, msisdn, amount: formatAmount(amount.value, header.currency) };
-      if (name) payout.name = name;
-      if (note) payout.note = note;
-      payouts.push(payout);
+    const raw: Record<string, string> = { ref: value('ref'), provider: value('provider'), msisdn: value('msisdn'), amount: value('amount') };
+    if (value('name')) raw.name = value('name');
+    if (value('note')) raw.note = value('note');
+    const checked = checker.check(raw, row);
+    for (const e of [...checked.structural, ...checked.semantic]) {
+      const at = columns.indexOf(e.field);
+      problems.push({ line, column: at < 0 ? null : columnAt(at), problem: rowErrorSentence(e), code: e.code });
     }
-  }
+    if (checked.payout) {
+      // Member order is fixed, the amount in the currency's full scale: the same CSV always gives the same bytes.
+      const payout: Record<string, string> = { ref: raw.ref!, provider: raw.provider!, msisdn: raw.msisdn!, amount: formatAmount(checked.payout.amountMinor, header.currency) };
+      if (raw.name) payout.name = raw.name;
+      if (raw.note) payout.note = raw.note;
+      payouts.push(payout);
+      amounts.push(checked.payout.amountMinor);
+    }
+  });
   const total = sumMinor(amounts);
-  if (!total.ok) problems.push({ line: first.info.lines, field: 'amount', problem: 'the total is too large' });
+  if (!total.ok) problems.push({ line: first.info.lines, column: null, problem: 'The payouts add up to more than Tuma can store in one batch.', code: 'AMOUNT_RANGE' });
   if (problems.length > 0 || !total.ok) return { ok: false, problems };
-  // Member order is fixed: the same CSV and header always give the same bytes.
   const document = {
     batchId: header.batchId,
     organisationId: header.organisationId,
@@ -194,11 +219,76 @@ export function buildBatch(
   return { ok: true, json: JSON.stringify(document) };
 }
 
+/** A problem as one line: where, the sentence, the code. */
+export function formatCsvProblem(p: CsvProblem): string {
+  return `line ${p.line}${p.column ? `, column ${p.column.index} (${p.column.name})` : ''}: ${p.problem} (${p.code})`;
+}
+
+/**
+ * The rules the server checks the programme's rows against: its policy and its provider accounts,
+ * read with the caller's token. A programme of another organisation, or none, is a refusal.
+ */
+export async function serverRules(io: BatchCliIo, api: Api, programmeId: string, currency: CurrencyCode): Promise<BuildRules> {
+  const id = encodeURIComponent(programmeId);
+  const read = async (path: string, what: string) => {
+    let answer: Awaited<ReturnType<typeof call>>;
+    try {
+      answer = await call(io, api, 'GET', path, undefined, requestTimeoutMs);
+    } catch (error) {
+      if (error instanceof CliError && error.exitCode === exitCodes.unavailable) {
+        throw new CliError(`${error.message}; nothing written (--offline builds without the server, checking the providers' own rules only)`, error.exitCode);
+      }
+      throw error;
+    }
+    const { status, json } = answer;
+    if (status === 404) throw new CliError(`programme ${programmeId} is not a programme of your organisation (404 NOT_FOUND); nothing written`, exitCodes.failed);
+    if (status !== 200 || !json) {
+      const error = (json?.error ?? {}) as { code?: string; message?: string };
+      throw new CliError(`the server would not give ${what} of programme ${programmeId}: ${status} ${error.code ?? '(no code)'}${error.message ? `: ${error.message}` : ''}; nothing written`, exitCodes.failed);
+    }
+    return json;
+  };
+  const policy = await read(`/v1/programmes/${id}/policy`, 'the policy');
+  const accounts = await read(`/v1/programmes/${id}/provider-accounts`, 'the provider accounts');
+  const malformed = () => new CliError(`the server's answer about programme ${programmeId} is not what this tuma reads (is it another version of Tuma?); nothing written`, exitCodes.failed);
+  if (accounts.currency !== currency) {
+    if (typeof accounts.currency !== 'string') throw malformed();
+    throw new CliError(`programme ${programmeId} pays in ${accounts.currency}, not ${currency} (PROGRAMME_CURRENCY_MISMATCH); nothing written`, exitCodes.failed);
+  }
+  const providers = policy.providers;
+  if (!Array.isArray(providers) || !providers.every((p): p is string => typeof p === 'string')) throw malformed();
+  let payoutMaxMinor: bigint | null = null;
+  if (policy.payoutMax !== null && policy.payoutMax !== undefined) {
+    const max = parseAmount(policy.payoutMax, currency);
+    if (!max.ok) throw malformed();
+    payoutMaxMinor = max.value;
+  }
+  const rowErrors = policy.rowErrors === 'accept_valid_rows' ? 'accept_valid_rows' : 'reject_batch';
+  let routes: Map<ProviderId, Map<string, AccountLimits>> | undefined;
+  if (accounts.accounts !== null) {
+    if (!Array.isArray(accounts.accounts)) throw malformed();
+    routes = new Map();
+    for (const a of accounts.accounts as { provider?: unknown; country?: unknown; payoutMin?: unknown; payoutMax?: unknown }[]) {
+      if (typeof a?.provider !== 'string' || !isProviderId(a.provider) || typeof a.country !== 'string') throw malformed();
+      const bound = (v: unknown) => {
+        if (v === null || v === undefined) return null;
+        const parsed = parseAmount(v, currency);
+        if (!parsed.ok) throw malformed();
+        return parsed.value;
+      };
+      let byCountry = routes.get(a.provider);
+      if (!byCountry) routes.set(a.provider, (byCountry = new Map()));
+      byCountry.set(a.country, { minMinor: bound(a.payoutMin), maxMinor: bound(a.payoutMax) });
+    }
+  }
+  return { providers: providers.filter(isProviderId), payoutMaxMinor, rowErrors, ...(routes ? { routes } : {}) };
+}
+
 async function build(argv: string[], io: BatchCliIo): Promise<number> {
   const { values } = args(argv, {
     csv: { type: 'string' }, org: { type: 'string' }, programme: { type: 'string' }, currency: { type: 'string' },
     'batch-id': { type: 'string' }, 'expires-in': { type: 'string', default: '72' }, 'max-rows': { type: 'string', default: String(csvRowsMax) }, out: { type: 'string' },
-    force: { type: 'boolean', default: false },
+    force: { type: 'boolean', default: false }, offline: { type: 'boolean', default: false }, url: { type: 'string' }, token: { type: 'string' },
   });
   if (!values.csv || !values.org || !values.programme || !values.currency) throw new UsageError('--csv, --org, --programme and --currency are required');
   if (!isCurrencyCode(values.currency)) throw new UsageError(`unknown currency ${values.currency}`);
@@ -208,17 +298,24 @@ async function build(argv: string[], io: BatchCliIo): Promise<number> {
   if (!Number.isInteger(maxRows) || maxRows < 1 || maxRows > csvRowsMax) throw new UsageError(`--max-rows is 1..${csvRowsMax}`);
   const batchId = values['batch-id'] ?? randomUUID();
   if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i.test(batchId)) throw new UsageError('--batch-id is a UUID');
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(values.programme)) throw new UsageError('--programme is a programme id (1 to 64 of A-Z, a-z, 0-9, _ . : -)');
+  if (values.offline && (values.url || values.token)) throw new UsageError('--offline asks no server: leave out --url and --token');
+  const csv = readBounded(values.csv, csvBytesMax).toString('utf8');
+  // The server's rules for this programme (its policy and its accounts), unless asked not to: a
+  // CSV built here is then one the server accepts, or refused with the same codes.
+  const rules = values.offline ? offlineRules : await serverRules(io, apiOf(values, io, 'to check the rows against the programme (or --offline)'), values.programme, values.currency);
   const now = io.now();
-  const built = buildBatch(readBounded(values.csv, csvBytesMax).toString('utf8'), {
+  const built = buildBatch(csv, {
     organisationId: values.org, programmeId: values.programme, currency: values.currency, batchId: batchId.toLowerCase(), createdAt: now, expiresAt: new Date(now.getTime() + hours * 3_600_000),
-  }, maxRows);
+  }, maxRows, rules);
   if (!built.ok) {
-    for (const p of built.problems) io.err(`line ${p.line}, field ${p.field}: ${p.problem}`);
-    io.err(`tuma batch build: ${built.problems.length} problem(s); nothing written`);
+    for (const p of built.problems) io.err(formatCsvProblem(p));
+    io.err(`tuma batch build: ${built.problems.length} problem${built.problems.length === 1 ? '' : 's'} in ${values.csv}; nothing written`);
     return 1;
   }
   const document = JSON.parse(built.json) as { batchId: string; currency: string; expiresAt: string; declared: { count: number; total: string } };
-  const summary = `batch ${document.batchId}: ${document.declared.count} payout${document.declared.count === 1 ? '' : 's'}, ${document.currency} ${document.declared.total}, for ${values.org}/${values.programme}, expires ${document.expiresAt}`;
+  const checked = values.offline ? "checked offline against the providers' own rules only (not the programme's policy or accounts)" : "checked against the programme's policy and accounts";
+  const summary = `batch ${document.batchId}: ${document.declared.count} payout${document.declared.count === 1 ? '' : 's'}, ${document.currency} ${document.declared.total}, for ${values.org}/${values.programme}, expires ${document.expiresAt}; ${checked}`;
   if (values.out) {
     writeOutputFile(values.out, built.json, { force: values.force === true });
     io.out(`wrote ${values.out}: ${summary}`);
@@ -290,11 +387,11 @@ export interface Api {
 }
 
 /** The API's address and bearer token: --url/--token, else TUMA_URL/TUMA_TOKEN; a UsageError names what is wrong. */
-export function apiOf(values: { url?: string; token?: string }, io: BatchCliIo): Api {
+export function apiOf(values: { url?: string; token?: string }, io: BatchCliIo, why = ''): Api {
   const url = (values.url ?? io.env.TUMA_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
   const token = values.token ?? io.env.TUMA_TOKEN;
   if (!/^https?:\/\/[^\s]+$/.test(url)) throw new UsageError(`--url ${url} is not an http(s) URL`);
-  if (!token) throw new UsageError('a bearer token is needed: --token or TUMA_TOKEN');
+  if (!token) throw new UsageError(`a bearer token is needed${why ? ` ${why}` : ''}: --token or TUMA_TOKEN`);
   return { url, token };
 }
 
@@ -322,11 +419,16 @@ export async function jsonOf(res: Response): Promise<Record<string, unknown> | n
   }
 }
 
-/** Prints a refusal: its code and message, and every row problem on its own line. */
-function printRefusal(io: BatchCliIo, status: number, json: Record<string, unknown> | null): void {
-  const error = (json?.error ?? {}) as { code?: string; message?: string; detail?: string; errors?: { row: number | null; field: string; code: string }[] };
+/** Prints a refusal: its code and message, and every row problem on its own line (row from 1, field, sentence, code), as `batch build` prints a CSV's. */
+export function printRefusal(io: Pick<BatchCliIo, 'err'>, status: number, json: Record<string, unknown> | null): void {
+  const error = (json?.error ?? {}) as { code?: string; message?: string; detail?: string; errors?: { row: number | null; field: string; code: string; message?: string }[] };
   io.err(`refused: ${status} ${error.code ?? '(no code)'}: ${error.message ?? ''}${error.detail ? ` (${error.detail})` : ''}`);
-  for (const e of error.errors ?? []) io.err(`  ${e.row === null ? 'document' : `row ${e.row}`}, field ${e.field}: ${e.code}`);
+  for (const e of error.errors ?? []) io.err(`  ${e.row === null ? 'the document' : `row ${e.row}`}, field ${e.field}: ${e.message ? `${e.message} ` : ''}(${e.code})`);
+}
+
+/** Whether an answer says its request had been made before (`replayed`, else a 200 where 201 means done now). */
+export function wasReplayed(status: number, json: Record<string, unknown> | null): boolean {
+  return typeof json?.replayed === 'boolean' ? json.replayed : status === 200;
 }
 
 async function submit(argv: string[], io: BatchCliIo): Promise<number> {
@@ -339,9 +441,9 @@ async function submit(argv: string[], io: BatchCliIo): Promise<number> {
     printRefusal(io, status, json);
     return 1;
   }
-  // 201: stored now; 200: the same batch was stored before, nothing changed (an idempotent replay).
+  // 201 (replayed false): stored now; 200 (replayed true): the same batch was submitted before, nothing changed.
   if (values.json) io.out(JSON.stringify(json, null, 2));
-  else io.out(`${status === 201 ? 'submitted' : 'already submitted, nothing changed:'} batch ${String(json?.batchId ?? '')}; ${describe(json as unknown as BatchView)}`);
+  else io.out(`${wasReplayed(status, json) ? 'already submitted, nothing changed:' : 'submitted'} batch ${String(json?.batchId ?? '')}; ${describe(json as unknown as BatchView)}`);
   return 0;
 }
 
@@ -366,7 +468,7 @@ async function approve(argv: string[], io: BatchCliIo): Promise<number> {
     return 1;
   }
   if (values.json) io.out(JSON.stringify(json, null, 2));
-  else io.out(`${status === 201 ? 'approved' : 'already approved with this signature, nothing changed:'} batch ${batchId.toLowerCase()} with key ${kid}; ${describe(json as unknown as BatchView)}`);
+  else io.out(`${wasReplayed(status, json) ? 'already approved with this signature, nothing changed:' : 'approved'} batch ${batchId.toLowerCase()} with key ${kid}; ${describe(json as unknown as BatchView)}`);
   return 0;
 }
 

@@ -104,7 +104,7 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
  * payout, paths are within it); otherwise of the whole document.
  */
 function zodErrors(issues: readonly z.core.$ZodIssue[], input: unknown, row?: number): RowError[] {
-  return issues.map((issue) => {
+  const errors = issues.map((issue): RowError => {
     const path = row === undefined ? issue.path.map(String) : ['payouts', String(row), ...issue.path.map(String)];
     const at = path[0] === 'payouts' && path[1] !== undefined ? Number(path[1]) : null;
     const field = at === null ? path.join('.') || '(document)' : path.slice(2).join('.') || '(row)';
@@ -116,6 +116,14 @@ function zodErrors(issues: readonly z.core.$ZodIssue[], input: unknown, row?: nu
     }
     const code: RowErrorCode = issue.code === 'invalid_type' && valueAt(input, issue.path) === undefined ? 'FIELD_MISSING' : 'FIELD_INVALID';
     return { row: at, field, code };
+  });
+  // One problem once: an empty ref is both too short and not of its characters, but one FIELD_INVALID.
+  const seen = new Set<string>();
+  return errors.filter((e) => {
+    const key = `${e.row}|${e.field}|${e.code}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
   });
 }
 

@@ -211,7 +211,9 @@ describe('servers that are not there', () => {
 
 describe('output files and what a success says', () => {
   const csv = 'ref,msisdn,amount,provider,name\nhh-1,+254712000001,1500,mpesa,Achieng Otieno\nhh-2,+254722000002,2000,mpesa,\n';
-  const build = (dir: string, ...extra: string[]) => tuma(['batch', 'build', '--csv', path.join(dir, 'payouts.csv'), '--org', 'demo-org', '--programme', 'demo-programme', '--currency', 'KES', '--out', path.join(dir, 'batch.json'), ...extra]);
+  // No server here: --offline checks the rows with the providers' own rules (test/integration/cli.test.ts builds against the API).
+  const build = (dir: string, ...extra: string[]) => tuma(['batch', 'build', '--csv', path.join(dir, 'payouts.csv'), '--org', 'demo-org', '--programme', 'demo-programme', '--currency', 'KES', '--out', path.join(dir, 'batch.json'), '--offline', ...extra]);
+  const offline = "; checked offline against the providers' own rules only (not the programme's policy or accounts)";
 
   it('when `batch build` writes its file, then one line says what it wrote; an existing file is kept (73) unless --force', async () => {
     const dir = directory('outputs');
@@ -220,7 +222,7 @@ describe('output files and what a success says', () => {
     expect(first.code).toBe(0);
     expect(first.err).toEqual([]);
     const document = JSON.parse(readFileSync(path.join(dir, 'batch.json'), 'utf8')) as { batchId: string; expiresAt: string };
-    expect(first.out).toEqual([`wrote ${path.join(dir, 'batch.json')}: batch ${document.batchId}: 2 payouts, KES 3500.00, for demo-org/demo-programme, expires ${document.expiresAt}`]);
+    expect(first.out).toEqual([`wrote ${path.join(dir, 'batch.json')}: batch ${document.batchId}: 2 payouts, KES 3500.00, for demo-org/demo-programme, expires ${document.expiresAt}${offline}`]);
 
     const again = await build(dir);
     expect(again.code).toBe(73);
@@ -235,10 +237,10 @@ describe('output files and what a success says', () => {
   it('when `batch build` writes to stdout, then the document is the output and the line goes to stderr', async () => {
     const dir = directory('stdout');
     writeFileSync(path.join(dir, 'payouts.csv'), csv);
-    const run = await tuma(['batch', 'build', '--csv', path.join(dir, 'payouts.csv'), '--org', 'o', '--programme', 'p', '--currency', 'KES']);
+    const run = await tuma(['batch', 'build', '--csv', path.join(dir, 'payouts.csv'), '--org', 'o', '--programme', 'p', '--currency', 'KES', '--offline']);
     expect(run.code).toBe(0);
     expect(JSON.parse(run.raw.join(''))).toMatchObject({ declared: { count: 2, total: '3500.00' } });
-    expect(run.err).toEqual([expect.stringMatching(/^tuma batch build: batch [0-9a-f-]{36}: 2 payouts, KES 3500\.00, for o\/p, expires /)]);
+    expect(run.err).toEqual([expect.stringMatching(/^tuma batch build: batch [0-9a-f-]{36}: 2 payouts, KES 3500\.00, for o\/p, expires .*; checked offline/)]);
   });
 
   it('when `keys generate` and `batch sign` write their files, then each says so; an existing key file is never overwritten', async () => {

@@ -7,7 +7,7 @@
 // Below them, the defects the fuzzing found, each reduced to its smallest input, as skipped tests
 // (`// BUG:`): the targets count the inputs that hit them (a report's knownDefects) instead of failing.
 import request from 'supertest';
-import { buildBatch } from '../../src/cli/batch-cli.js';
+import { buildBatch, offlineRules } from '../../src/cli/batch-cli.js';
 import { callbackTokenHash, newCallbackToken } from '../../src/application/callback-token.js';
 import { attemptKey, payoutIdOf } from '../../src/domain/ids.js';
 import { approval, bearer, postJson, registerKey, startTestApi, type TestApi } from '../support/api.js';
@@ -154,7 +154,7 @@ describe('defects found by fuzzing (the last one, in tuma batch build, is skippe
   // names a line past its own (here line 4 of a 3-line file). Expected: the line the problem is on.
   test('when a CSV whose first line ends in LF has a CRLF line, then a problem after it is named by its own line', () => {
     const csv = 'ref,msisdn,amount,provider\na-1,+254712345678,100,mpesa\r\na-2,+254712345679,x,mpesa\n';
-    const built = buildBatch(csv, { organisationId: 'org_relief', programmeId: 'ke-1', currency: 'KES', batchId: '0b8f3a52-64d1-4c1e-9a7b-2e5f4d3c2b10', createdAt: new Date(), expiresAt: new Date(Date.now() + 3_600_000) }, 100);
-    expect(built).toEqual({ ok: false, problems: [{ line: 3, field: 'amount', problem: expect.any(String) }] });
+    const built = buildBatch(csv, { organisationId: 'org_relief', programmeId: 'ke-1', currency: 'KES', batchId: '0b8f3a52-64d1-4c1e-9a7b-2e5f4d3c2b10', createdAt: new Date(), expiresAt: new Date(Date.now() + 3_600_000) }, 100, offlineRules);
+    expect(built).toEqual({ ok: false, problems: [{ line: 3, column: { index: 3, name: 'amount' }, problem: expect.any(String), code: 'AMOUNT_INVALID' }] });
   });
 });

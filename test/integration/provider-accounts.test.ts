@@ -6,7 +6,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
+import { runBatchCli } from '../../src/cli/batch-cli.js';
 import type { Runtime } from '../../src/cli/runtime.js';
+import { rowErrorCodes } from '../../src/domain/errors.js';
 import { payoutIdOf } from '../../src/domain/ids.js';
 import { tokenFor } from '../support/auth.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -82,8 +84,40 @@ describe('provider accounts', () => {
   it("when an amount is above the programme's account limit, then the batch is refused and nothing is stored", async () => {
     const { document, submitted } = await pay(dedicated, 'acc-big', '1500.00');
     expect(submitted.status).toBe(422);
-    expect(await submitted.json()).toMatchObject({ error: { code: 'BATCH_INVALID', errors: [{ row: 0, field: 'amount', code: 'AMOUNT_ABOVE_MAXIMUM' }] } });
+    expect(await submitted.json()).toMatchObject({ error: { code: 'BATCH_INVALID', errors: [{ row: 1, field: 'amount', code: 'AMOUNT_ABOVE_MAXIMUM', message: expect.any(String) }] } });
     const stored = await sql<{ n: string }>`SELECT count(*)::text AS n FROM batches WHERE id = ${document.batchId}::uuid`.execute(database.db);
     expect(stored.rows[0]!.n).toBe('0');
+  });
+
+  it("when a programme's provider accounts are read, then each is its provider, country and own limits as batch intake routes to them, and another organisation's programme is not found", async () => {
+    const read = async (s: Scenario, programmeId = s.programmeId) => {
+      const res = await fetch(`${runtime.apiUrl}/v1/programmes/${programmeId}/provider-accounts`, { headers: { authorization: `Bearer ${await tokenFor(s.organisationId, ['approver'])}` } });
+      return { status: res.status, body: (await res.json()) as unknown };
+    };
+    expect(await read(dedicated)).toEqual({ status: 200, body: { programmeId: dedicated.programmeId, currency: 'KES', accounts: [{ provider: 'mpesa', country: 'KE', payoutMin: null, payoutMax: '1000.00' }] } });
+    expect(await read(shared)).toEqual({ status: 200, body: { programmeId: shared.programmeId, currency: 'KES', accounts: [{ provider: 'mpesa', country: 'KE', payoutMin: null, payoutMax: null }] } });
+    expect(await read(shared, dedicated.programmeId)).toMatchObject({ status: 404, body: { error: { code: 'NOT_FOUND' } } });
+  });
+
+  it("when `tuma batch build` checks a CSV against the programme, then the account's limit refuses the row with the server's code, and the same row fits the other programme", async () => {
+    const csv = join(dir, 'payouts.csv');
+    writeFileSync(csv, 'ref,msisdn,amount,provider\nacc-big,+254712345678,1500,mpesa\n');
+    const build = async (s: Scenario) => {
+      const errors: string[] = [];
+      const raw: string[] = [];
+      const code = await runBatchCli(['build', '--csv', csv, '--org', s.organisationId, '--programme', s.programmeId, '--currency', 'KES'], {
+        out: () => undefined, err: (l) => errors.push(l), write: (t) => raw.push(t), isTTY: false, fetch: globalThis.fetch, sleep: async () => undefined, now: () => new Date(),
+        env: { TUMA_URL: runtime.apiUrl ?? undefined, TUMA_TOKEN: await tokenFor(s.organisationId, ['programme_manager']) },
+      });
+      return { code, errors, raw };
+    };
+    const refused = await build(dedicated);
+    expect(refused.code).toBe(1);
+    // The server's refusal of the same row above: row 1, amount, AMOUNT_ABOVE_MAXIMUM; here its CSV line and column.
+    expect(refused.errors[0]).toBe(`line 2, column 3 (amount): ${rowErrorCodes.AMOUNT_ABOVE_MAXIMUM} (AMOUNT_ABOVE_MAXIMUM)`);
+    expect(refused.raw).toEqual([]);
+    const built = await build(shared);
+    expect(built.code).toBe(0);
+    expect(JSON.parse(built.raw.join(''))).toMatchObject({ declared: { count: 1, total: '1500.00' } });
   });
 });
