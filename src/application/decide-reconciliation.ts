@@ -111,7 +111,7 @@ export function decisionView(d: ReconciliationDecision, currency: string): Decis
  * Applies a decision in `tx`: posts its journal, reverses its payout, or makes its status query
  * due. An Err (the ledger refuses: a programme without the money, say) rolls the whole decision back.
  */
-async function apply(tx: Repos, deps: DecideReconciliationDeps, statement: StatementRecord, e: DecidedException & { payoutId: string | null }, action: DecisionAction, actor: Actor): Promise<Result<void, Rejection>> {
+async function apply(tx: Repos, deps: DecideReconciliationDeps, statement: StatementRecord, e: DecidedException & { payoutId: string | null }, action: DecisionAction, actor: Actor, decisionId: string): Promise<Result<void, Rejection>> {
   const payout = e.payoutId ? await tx.payouts.lock(e.payoutId) : null;
   if (action === 'requery') {
     if (!payout) return err(reject('RECONCILIATION_DECISION_INVALID', 'requery needs a payout'));
@@ -120,8 +120,8 @@ async function apply(tx: Repos, deps: DecideReconciliationDeps, statement: State
     return ok(undefined);
   }
   if (action === 'acknowledge') return ok(undefined);
-  if (action === 'apply_reversal') {
-    if (!payout) return err(reject('RECONCILIATION_DECISION_INVALID', 'apply_reversal needs a payout'));
+  if (action === 'apply_reversal' || action === 'repay') {
+    if (!payout) return err(reject('RECONCILIATION_DECISION_INVALID', `${action} needs a payout`));
     if (payout.state !== 'paid' || !movePayout('paid', 'reversed').ok) return err(reject('RECONCILIATION_DECISION_INVALID', `the payout is ${payout.state}, not paid`));
     const owner = { organisationId: payout.organisationId, batchId: payout.batchId, payoutId: payout.id, programmeId: payout.programmeId, currency: payout.currency, amountMinor: payout.amountMinor };
     const posted = await tx.ledger.postJournal(postings.payoutReversed({ ...owner, provider: payout.provider }));
@@ -130,6 +130,14 @@ async function apply(tx: Repos, deps: DecideReconciliationDeps, statement: State
       payoutId: payout.id, from: 'paid', to: 'reversed', providerReference: payout.providerReference, failureCode: 'reversed',
       cause: `reconciliation decision by ${actor.subject.slice(0, 128)}: the provider's statement ${statement.statementId} shows its reversal`,
     }]);
+    // The money is back with the programme; its next signed batch pays it again by a row naming the request.
+    if (action === 'repay') {
+      const opened = await tx.repayRequests.open({
+        requestId: randomUUID(), payoutId: payout.id, organisationId: payout.organisationId, programmeId: payout.programmeId, decisionId,
+        currency: payout.currency, amountMinor: payout.amountMinor,
+      });
+      if (!opened) return err(reject('RECONCILIATION_DECISION_INVALID', 'the payout has been re-paid or has a re-pay request already'));
+    }
     return ok(undefined);
   }
   if (!isCurrencyCode(statement.currency)) throw new Error(`invariant violated: statement ${statement.statementId} is in a currency Tuma pays in`);
@@ -168,7 +176,7 @@ export async function decideReconciliationItem(deps: DecideReconciliationDeps, a
     });
     if (!stored) return err(reject('RECONCILIATION_ALREADY_DECIDED', 'this exception has a decision (awaiting approval or applied)'));
     if (!needsChecker) {
-      const applied = await apply(tx, deps, statement, e, request.action, actor);
+      const applied = await apply(tx, deps, statement, e, request.action, actor, decisionId);
       if (!applied.ok) return applied;
     }
     await appendAudit(tx, {
@@ -196,7 +204,7 @@ export async function checkReconciliationDecision(deps: DecideReconciliationDeps
     if (d.state !== 'awaiting_approval') return err(reject('RECONCILIATION_DECISION_NOT_AWAITING', `the decision is ${d.state}`));
     if (d.decidedBy === actor.subject) return err(reject('RECONCILIATION_CHECKER_IS_MAKER', 'a second finance user approves or rejects a decision'));
     if (request.approve) {
-      const applied = await apply(tx, deps, statement, exception.value, d.action, actor);
+      const applied = await apply(tx, deps, statement, exception.value, d.action, actor, decisionId);
       if (!applied.ok) return applied;
     }
     await tx.reconciliationDecisions.check(decisionId, request.approve ? 'applied' : 'rejected', actor.subject, request.comment);

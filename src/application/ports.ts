@@ -577,8 +577,34 @@ export interface ReconciliationDecisionRepo {
   ofStatement(statementId: string): Promise<ReconciliationDecision[]>;
 }
 
+/**
+ * A payout the provider reversed after the ledger counted it paid, which finance decided to pay
+ * again (migration 0023): the programme's next signed batch fulfils it by a row naming it.
+ */
+export interface RepayRequest {
+  readonly requestId: string;
+  readonly payoutId: string;
+  readonly organisationId: string;
+  readonly programmeId: string;
+  readonly decisionId: string;
+  readonly currency: CurrencyCode;
+  readonly amountMinor: bigint;
+  readonly requestedAt: Date;
+  readonly state: 'open' | 'fulfilled';
+  readonly fulfilledByPayoutId: string | null;
+  readonly fulfilledAt: Date | null;
+}
+
+export interface RepayRequestRepo {
+  /** false when the payout already has a request (open or fulfilled): a payout is paid again once at most. */
+  open(r: Pick<RepayRequest, 'requestId' | 'payoutId' | 'organisationId' | 'programmeId' | 'decisionId' | 'currency' | 'amountMinor'>): Promise<boolean>;
+  /** A programme's requests in `state` ('all': both), oldest first, after the request `after` (a page cursor). */
+  ofProgramme(organisationId: string, programmeId: string, state: RepayRequest['state'] | 'all', after: string | null, limit: number): Promise<RepayRequest[]>;
+}
+
 export interface Repos {
   readonly reconciliationDecisions: ReconciliationDecisionRepo;
+  readonly repayRequests: RepayRequestRepo;
   readonly admin: AdminRepo;
   readonly ledger: LedgerRepo;
   readonly batches: BatchRepo;

@@ -17,7 +17,12 @@ import { accounts, postings, type AccountSpec, type Journal } from './ledger-rul
 import type { ReconciliationClass } from './reconciliation.js';
 import { err, ok, type Result } from './result.js';
 
-export const decisionActions = ['accept_provider', 'claim', 'write_off', 'apply_reversal', 'requery', 'acknowledge'] as const;
+/**
+ * `repay`: the provider reversed a payout the ledger counted as paid; the reversal is applied (as
+ * apply_reversal) and a re-pay request opened, which the programme's next signed batch fulfils by
+ * a row naming it: finance never creates a payout itself.
+ */
+export const decisionActions = ['accept_provider', 'claim', 'write_off', 'apply_reversal', 'requery', 'acknowledge', 'repay'] as const;
 export type DecisionAction = (typeof decisionActions)[number];
 
 /** A decision's comment: a sentence finance can read later. */
@@ -35,7 +40,7 @@ export const actionsByClass: Readonly<Partial<Record<ReconciliationClass | 'bala
   status_mismatch: ['requery'],
   missing_at_provider: ['requery'],
   timing: ['requery', 'acknowledge'],
-  late_reversal: ['apply_reversal', 'requery'],
+  late_reversal: ['apply_reversal', 'repay', 'requery'],
   balance_check: ['acknowledge'],
 };
 
@@ -84,13 +89,13 @@ export interface DecisionOwner {
 
 /**
  * The journal a decision posts, or null when it posts none (requery, acknowledge; apply_reversal
- * posts the payout's own reversal journal, built by the caller with the payout). Errors are the
+ * and repay post the payout's own reversal journal, built by the caller with the payout). Errors are the
  * decisions that cannot be made for this exception, in words.
  */
 export function decisionJournal(e: DecidedException, action: DecisionAction, owner: DecisionOwner): Result<Journal | null, string> {
   const allowed = actionsByClass[e.class] ?? [];
   if (!allowed.includes(action)) return err(`${action} is not a decision for ${e.class} (allowed: ${allowed.join(', ') || 'none'})`);
-  if (action === 'requery' || action === 'acknowledge' || action === 'apply_reversal') return ok(null);
+  if (action === 'requery' || action === 'acknowledge' || action === 'apply_reversal' || action === 'repay') return ok(null);
   const shortfall = floatShortfallOf(e);
   if (shortfall === 0n) return err('nothing to post: the provider and the ledger agree on the amount');
   const float = accounts.providerFloat(owner.organisationId, owner.provider);
@@ -122,7 +127,7 @@ export const decisionTransferId = (statementId: string, itemId: string): string 
 
 /** The money a decision moves, for maker–checker: what it posts, or the payout it reverses. */
 export function decisionAmountMinor(e: DecidedException, action: DecisionAction): bigint {
-  if (action === 'apply_reversal') return e.ledgerMinor ?? 0n;
+  if (action === 'apply_reversal' || action === 'repay') return e.ledgerMinor ?? 0n;
   if (action === 'requery' || action === 'acknowledge') return 0n;
   const s = floatShortfallOf(e);
   return s < 0n ? -s : s;

@@ -17,6 +17,7 @@ import {
   faultDelayMaxMs,
   faultDelaySchema,
   faultPatternSchema,
+  faultRulesMax,
   faultsSchemaOf,
   maskNumber,
   picksSecondShape,
@@ -45,6 +46,12 @@ export interface GsmaSimulatorOptions {
    * HTTP-date), within gsmaSimulatorDateSkewMs of the simulator's clock; 400 otherwise.
    */
   readonly requireDate?: 'date-time' | 'http-date';
+  /**
+   * Bulk disbursement (POST /batchtransactions): one-step (a parsed batch runs at once) or
+   * two-step (a parsed batch stays `created` until PATCHed to `approved`, the provider's
+   * maker-checker). Unset: one-step.
+   */
+  readonly bulkApproval?: 'one-step' | 'two-step';
   /** How long after a 202 the disbursement completes (and the callback is sent). */
   readonly callbackDelayMs: number;
   /** async (default): 202 then a callback; sync: 201 with the final transaction. */
@@ -60,6 +67,12 @@ export interface GsmaSimulatorOptions {
 
 /** Requests kept in memory at most; the simulator is for tests and demos. */
 export const gsmaSimulatorRequestsMax = 1_000_000;
+/** Items one batch may carry at most here (GSMA allows 999,999; a simulator keeps it smaller). */
+export const gsmaSimulatorBatchItemsMax = 10_000;
+/** Completions or rejections one page may ask for at most (a larger `limit` is refused, formatError). */
+export const gsmaBatchPageLimitMax = 1000;
+/** A batch request body is at most this large. */
+const batchBodyLimit = '8mb';
 /** How far an insisted-on X-Date may be from the simulator's clock. */
 export const gsmaSimulatorDateSkewMs = 5 * 60_000;
 /** An RFC 7231 IMF-fixdate, e.g. Sun, 06 Nov 1994 08:49:37 GMT. */
@@ -136,8 +149,26 @@ const faultRuleSchema = z.strictObject({
   reportReceipt: reportReceiptSchemaOf('A-Za-z0-9-').optional(),
   fee: specAmountSchema.optional(),
 });
-/** latencyMs: added to every create answer. */
-export const gsmaFaultsSchema = faultsSchemaOf(faultRuleSchema);
+/**
+ * What a provider batch meets, when any of its items' creditParty msisdn matches `pattern`:
+ * refuse (400 with `errorCode`, nothing created); reject (202, then the batch's request fails
+ * whole with `errorCode`: nothing runs); stays-created (it never leaves `created`: an approval is
+ * accepted but never takes effect, and a one-step batch waits for one all the same);
+ * timeout-after-create (it is created and runs, the answer is held `holdMs`); error-503-after-create
+ * (it is created and runs, the answer is 503); lost-callback, duplicate-callback, delay-callback
+ * (`delayMs`) for the batch's callbacks. Items meet their own rules besides (fail and
+ * insufficient-float reject the item; pending-forever leaves it unfinished, so the batch is partly
+ * completed and stays `approved`).
+ */
+const batchFaultRuleSchema = z.strictObject({
+  pattern: faultPatternSchema,
+  fault: z.enum(['refuse', 'reject', 'stays-created', 'timeout-after-create', 'error-503-after-create', 'lost-callback', 'duplicate-callback', 'delay-callback']),
+  errorCode: z.enum(documentedCodes).optional(),
+  holdMs: faultDelaySchema.optional(),
+  delayMs: faultDelaySchema.optional(),
+});
+/** latencyMs: added to every create answer; batchRules: what provider batches meet. */
+export const gsmaFaultsSchema = faultsSchemaOf(faultRuleSchema).extend({ batchRules: z.array(batchFaultRuleSchema).max(faultRulesMax).default([]) });
 export type GsmaFaults = z.input<typeof gsmaFaultsSchema>;
 type ParsedFaults = z.output<typeof gsmaFaultsSchema>;
 type FaultRule = ParsedFaults['rules'][number];
@@ -215,6 +246,12 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
   const byServerCorrelation = new Map<string, Disbursement>();
   const byReference = new Map<string, Disbursement>();
   const tasks = createSimulatorTasks();
+  const batches = new Map<string, Batch>();
+  /** Batch requests (create and approve) by X-CorrelationID, and by serverCorrelationId. */
+  const batchRequests = new Map<string, BatchRequest>();
+  const batchByServerCorrelation = new Map<string, BatchRequest>();
+  /** Executions of batch items, by requestingOrganisationTransactionReference (lower-case). */
+  const itemExecutions = new Map<string, number>();
   const held = new Set<Response>();
   let sequence = 0;
   let faults: ParsedFaults = gsmaFaultsSchema.parse({});
@@ -370,6 +407,11 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
   router.get('/requeststates/:serverCorrelationId', (req, res) => {
     if (!authorised(req, res)) return;
     const d = byServerCorrelation.get(req.params.serverCorrelationId);
+    const batchRequest = d ? undefined : batchByServerCorrelation.get(req.params.serverCorrelationId);
+    if (batchRequest) {
+      const status = batchRequest.kind === 'create' ? batchRequest.batch.requestStatus : batchRequest.status ?? 'pending';
+      return res.json(batchRequestStateOf(batchRequest.batch, status, batchRequest.serverCorrelationId));
+    }
     if (!d) return sendError(res, 'identification', 'identifierError', 'No request state with this serverCorrelationId.');
     // A request state is pending, completed or failed: a transaction reversed later was still completed as a request.
     return res.json(requestStateOf(d, d.status === 'reversed' ? 'completed' : d.status));
@@ -385,6 +427,8 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
   router.get('/responses/:clientCorrelationId', (req, res) => {
     if (!authorised(req, res)) return;
     const d = byCorrelation.get(req.params.clientCorrelationId.toLowerCase());
+    const batchRequest = d ? undefined : batchRequests.get(req.params.clientCorrelationId.toLowerCase());
+    if (batchRequest) return res.json({ link: `${req.protocol}://${req.get('host') ?? 'localhost'}${req.baseUrl}/batchtransactions/${batchRequest.batch.batchId}` });
     if (!d) return sendError(res, 'identification', 'identifierError', 'No resource was created for this correlation id.');
     return res.json({ link: `${req.protocol}://${req.get('host') ?? 'localhost'}${req.baseUrl}/transactions/${d.transactionReference}` });
   });
@@ -424,6 +468,155 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
     return res.json(page);
   });
 
+  // ---------- bulk: /batchtransactions ----------
+
+  router.post('/batchtransactions', express.json({ limit: batchBodyLimit }), (req: Request, res: Response) => {
+    if (!authorised(req, res)) return;
+    const correlationId = req.headers['x-correlationid'];
+    if (typeof correlationId !== 'string' || correlationId.length === 0) return sendError(res, 'validation', 'mandatoryValueNotSupplied', 'X-CorrelationID is required.', [{ key: 'X-CorrelationID', value: '' }]);
+    if (!uuid.test(correlationId)) return sendError(res, 'validation', 'formatError', 'X-CorrelationID must be a UUID.', [{ key: 'X-CorrelationID', value: correlationId.slice(0, 64) }]);
+    const key = correlationId.toLowerCase();
+    if (byCorrelation.has(key) || batchRequests.has(key)) return sendError(res, 'businessRule', 'duplicateRequest', 'The request has previously been processed.');
+    const b = req.body as Record<string, unknown> | undefined;
+    if (!b || typeof b !== 'object' || Array.isArray(b)) return sendError(res, 'validation', 'mandatoryValueNotSupplied', 'Invalid body.', [{ key: 'field', value: 'body' }]);
+    const transactions = b.transactions;
+    if (!Array.isArray(transactions) || transactions.length === 0) return sendError(res, 'validation', 'mandatoryValueNotSupplied', 'Invalid transactions.', [{ key: 'field', value: 'transactions' }]);
+    if (transactions.length > gsmaSimulatorBatchItemsMax) return sendError(res, 'validation', 'lengthError', `At most ${gsmaSimulatorBatchItemsMax} transactions.`, [{ key: 'field', value: 'transactions' }]);
+    for (const field of ['batchTitle', 'batchDescription'] as const) {
+      const v = b[field];
+      if (v !== undefined && (typeof v !== 'string' || v.length === 0 || v.length > 256)) return sendError(res, 'validation', 'lengthError', `Invalid ${field}.`, [{ key: 'field', value: field }]);
+    }
+    let callbackUrl: string | null = null;
+    const callbackHeader = req.headers['x-callback-url'];
+    if (typeof callbackHeader === 'string') {
+      try {
+        callbackUrl = new URL(callbackHeader).toString();
+      } catch {
+        return sendError(res, 'validation', 'formatError', 'X-Callback-URL must be a URL.');
+      }
+    }
+    if (batches.size >= gsmaSimulatorRequestsMax) return sendError(res, 'serviceUnavailable', 'genericError', 'The simulator is full.');
+    // Parsing: an item that is not a valid disbursement is rejected (parsing failure), the rest go on.
+    const items: BatchItem[] = transactions.map((t: unknown, index) => {
+      const invalid = validateTransaction(t) ?? ((t as Record<string, unknown>).type !== undefined && (t as Record<string, unknown>).type !== 'disbursement' ? { field: 'type', code: 'transactionTypeError' } : null);
+      const tx = (t && typeof t === 'object' ? t : {}) as Record<string, unknown>;
+      const credit = Array.isArray(tx.creditParty) ? (tx.creditParty as Party[]) : [];
+      const msisdn = typeof credit.find((p) => p?.key === 'msisdn')?.value === 'string' ? credit.find((p) => p.key === 'msisdn')!.value : '';
+      const reference = typeof tx.requestingOrganisationTransactionReference === 'string' && tx.requestingOrganisationTransactionReference.length <= 256 && tx.requestingOrganisationTransactionReference.length > 0 ? tx.requestingOrganisationTransactionReference : null;
+      return {
+        index,
+        transactionReference: randomUUID(),
+        requestReference: reference,
+        amount: typeof tx.amount === 'string' ? tx.amount : '',
+        currency: typeof tx.currency === 'string' ? tx.currency : '',
+        creditParty: invalid ? [] : credit.map((p) => ({ key: p.key, value: p.value })),
+        debitParty: invalid ? [] : (tx.debitParty as Party[]).map((p) => ({ key: p.key, value: p.value })),
+        msisdn,
+        rule: invalid ? undefined : ruleFor(msisdn),
+        state: invalid ? 'rejected' : 'pending',
+        rejectionReason: invalid ? invalid.code : null,
+        at: invalid ? new Date() : null,
+      } satisfies BatchItem;
+    });
+    const rule = faults.batchRules.find((r) => items.some((i) => i.msisdn && new RegExp(r.pattern).test(i.msisdn)));
+    if (rule?.fault === 'refuse') {
+      const code = rule.errorCode ?? 'genericError';
+      return sendError(res, categoryOf(code), code, 'The batch was refused.', [], key);
+    }
+    const batch: Batch = {
+      batchId: randomUUID(),
+      correlationId: key,
+      serverCorrelationId: randomUUID(),
+      title: typeof b.batchTitle === 'string' ? b.batchTitle : null,
+      description: typeof b.batchDescription === 'string' ? b.batchDescription : null,
+      status: 'created',
+      requestStatus: 'pending',
+      errorCode: null,
+      items,
+      callbackUrl,
+      rule,
+      createdAt: new Date(),
+      approvedAt: null,
+      completedAt: null,
+      parsed: false,
+    };
+    batches.set(batch.batchId, batch);
+    batchRequests.set(key, { batch, serverCorrelationId: batch.serverCorrelationId, kind: 'create' });
+    batchByServerCorrelation.set(batch.serverCorrelationId, { batch, serverCorrelationId: batch.serverCorrelationId, kind: 'create' });
+    later(options.callbackDelayMs, () => {
+      if (rule?.fault === 'reject') {
+        batch.requestStatus = 'failed';
+        batch.errorCode = rule.errorCode ?? 'genericError';
+        for (const item of batch.items) if (item.state === 'pending') Object.assign(item, { state: 'rejected', rejectionReason: batch.errorCode, at: new Date() });
+        scheduleBatchPut(batch, errorObject(categoryOf(batch.errorCode), batch.errorCode, 'The batch was rejected.', [], batch.correlationId));
+        return;
+      }
+      batch.parsed = true;
+      batch.requestStatus = 'completed';
+      if ((options.bulkApproval ?? 'one-step') === 'one-step' && rule?.fault !== 'stays-created') runBatch(batch);
+      scheduleBatchPut(batch, batchObjectOf(batch));
+    });
+    const reply = () => res.status(202).json(batchRequestStateOf(batch, 'pending', batch.serverCorrelationId));
+    if (rule?.fault === 'error-503-after-create') return sendError(res, 'serviceUnavailable', 'genericError', 'The service is not currently available.');
+    if (rule?.fault === 'timeout-after-create') {
+      held.add(res);
+      return later(rule.holdMs ?? faultDelayMaxMs, () => {
+        held.delete(res);
+        if (!res.headersSent && !res.destroyed) reply();
+      });
+    }
+    return faults.latencyMs > 0 ? later(faults.latencyMs, reply) : reply();
+  });
+
+  // Approval (two-step): [{"op": "replace", "path": "/batchStatus", "value": "approved"}] (RFC 6902).
+  router.patch('/batchtransactions/:batchId', express.json({ limit: '4kb' }), (req: Request, res: Response) => {
+    if (!authorised(req, res)) return;
+    const batch = batches.get(String(req.params.batchId));
+    if (!batch) return sendError(res, 'identification', 'identifierError', 'No batch with this id.');
+    const correlationId = req.headers['x-correlationid'];
+    if (typeof correlationId !== 'string' || !uuid.test(correlationId)) return sendError(res, 'validation', correlationId === undefined ? 'mandatoryValueNotSupplied' : 'formatError', 'X-CorrelationID must be a UUID.');
+    const key = correlationId.toLowerCase();
+    if (byCorrelation.has(key) || batchRequests.has(key)) return sendError(res, 'businessRule', 'duplicateRequest', 'The request has previously been processed.');
+    const ops = req.body as unknown;
+    const op = Array.isArray(ops) && ops.length === 1 ? (ops[0] as Record<string, unknown> | null) : null;
+    if (!op || op.op !== 'replace' || op.path !== '/batchStatus' || op.value !== 'approved') return sendError(res, 'validation', 'formatError', 'Only [{"op": "replace", "path": "/batchStatus", "value": "approved"}] is served.');
+    if (!batch.parsed || batch.status !== 'created') return sendError(res, 'businessRule', 'incorrectState', `The batch is ${batch.requestStatus === 'failed' ? 'rejected' : batch.status}.`);
+    const serverCorrelationId = randomUUID();
+    const request = { batch, serverCorrelationId, kind: 'approve' as const, status: 'pending' as 'pending' | 'completed' };
+    batchRequests.set(key, request);
+    batchByServerCorrelation.set(serverCorrelationId, request);
+    later(options.callbackDelayMs, () => {
+      request.status = 'completed';
+      // A batch that stays created: the approval is taken, and nothing comes of it.
+      if (batch.rule?.fault === 'stays-created' || batch.status !== 'created') return;
+      runBatch(batch);
+      scheduleBatchPut(batch, batchObjectOf(batch));
+    });
+    return res.status(202).json(batchRequestStateOf(batch, 'pending', serverCorrelationId));
+  });
+
+  router.get('/batchtransactions/:batchId', (req, res) => {
+    if (!authorised(req, res)) return;
+    const batch = batches.get(req.params.batchId);
+    if (!batch) return sendError(res, 'identification', 'identifierError', 'No batch with this id.');
+    return res.json(batchObjectOf(batch));
+  });
+
+  for (const list of ['completions', 'rejections'] as const) {
+    router.get(`/batchtransactions/:batchId/${list}`, (req, res) => {
+      if (!authorised(req, res)) return;
+      const batch = batches.get(String(req.params.batchId));
+      if (!batch) return sendError(res, 'identification', 'identifierError', 'No batch with this id.');
+      const query = readPageQuery(req.query);
+      if ('error' in query) return sendError(res, 'validation', query.error.code, query.error.description, [{ key: query.error.field, value: query.error.value.slice(0, 64) }]);
+      const matching = batch.items.filter((i) => i.state === (list === 'completions' ? 'completed' : 'rejected'));
+      const page = matching.slice(query.offset, query.offset + query.limit).map((i) => (list === 'completions' ? completionOf(batch, i, req) : rejectionOf(i)));
+      res.setHeader('X-Records-Available-Count', String(matching.length));
+      res.setHeader('X-Records-Returned-Count', String(page.length));
+      return res.json(page);
+    });
+  }
+
   // A body that is not JSON (or too large) is a validation error in GSMA's shape, not Express's HTML page.
   router.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(error);
@@ -431,6 +624,89 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
     if (status === 413) return sendError(res, 'validation', 'lengthError', 'The request body is too large.');
     return sendError(res, 'validation', 'formatError', 'The request body is not valid JSON.');
   });
+
+  /** Runs an approved (or one-step) batch: each item completes or is rejected by its own rule; pending-forever leaves it unfinished. */
+  function runBatch(batch: Batch): void {
+    batch.status = 'approved';
+    batch.approvedAt = new Date();
+    for (const item of batch.items) {
+      if (item.state !== 'pending') continue;
+      if (item.rule?.fault === 'pending-forever') continue;
+      const code = item.rule?.fault === 'fail' ? (item.rule.errorCode ?? 'genericError') : item.rule?.fault === 'insufficient-float' ? 'insufficientFunds' : null;
+      item.at = new Date();
+      if (code) {
+        item.state = 'rejected';
+        item.rejectionReason = code;
+      } else {
+        item.state = 'completed';
+        if (item.requestReference) itemExecutions.set(item.requestReference.toLowerCase(), (itemExecutions.get(item.requestReference.toLowerCase()) ?? 0) + 1);
+      }
+    }
+    if (batch.items.every((i) => i.state !== 'pending')) {
+      batch.status = 'completed';
+      batch.completedAt = new Date();
+    }
+  }
+
+  function scheduleBatchPut(batch: Batch, body: unknown): void {
+    if (!batch.callbackUrl || batch.rule?.fault === 'lost-callback') return;
+    const delay = batch.rule?.fault === 'delay-callback' ? (batch.rule.delayMs ?? 0) : 0;
+    const target = { callbackUrl: batch.callbackUrl, correlationId: batch.correlationId };
+    later(delay, () => tasks.track(putCallback(target, body)));
+    if (batch.rule?.fault === 'duplicate-callback') later(delay + 5, () => tasks.track(putCallback(target, body)));
+  }
+
+  /** The Batch Transaction object (callback, GET /batchtransactions/{id}). */
+  function batchObjectOf(batch: Batch) {
+    const completed = batch.items.filter((i) => i.state === 'completed').length;
+    const rejected = batch.items.filter((i) => i.state === 'rejected').length;
+    return {
+      batchId: batch.batchId,
+      batchStatus: batch.status,
+      ...(batch.title ? { batchTitle: batch.title } : {}),
+      ...(batch.description ? { batchDescription: batch.description } : {}),
+      processingFlag: batch.status === 'approved',
+      creationDate: batch.createdAt.toISOString(),
+      ...(batch.approvedAt ? { approvalDate: batch.approvedAt.toISOString() } : {}),
+      ...(batch.completedAt ? { completionDate: batch.completedAt.toISOString() } : {}),
+      completedCount: completed,
+      rejectionCount: rejected,
+      parsingSuccessCount: batch.items.filter((i) => i.rejectionReason === null || !validationCodes.includes(i.rejectionReason)).length,
+    };
+  }
+
+  function batchRequestStateOf(batch: Batch, status: 'pending' | 'completed' | 'failed', serverCorrelationId: string) {
+    return {
+      serverCorrelationId,
+      status,
+      notificationMethod: batch.callbackUrl ? 'callback' : 'polling',
+      objectReference: batch.batchId,
+      pollLimit,
+      ...(status === 'failed' && batch.errorCode ? { error: errorObject(categoryOf(batch.errorCode), batch.errorCode, 'The batch was rejected.', [], batch.correlationId) } : {}),
+    };
+  }
+
+  function completionOf(batch: Batch, item: BatchItem, req: Request) {
+    return {
+      transactionReference: item.transactionReference,
+      ...(item.requestReference ? { requestingOrganisationTransactionReference: item.requestReference } : {}),
+      creditParty: item.creditParty,
+      debitParty: item.debitParty,
+      completionDate: (item.at ?? batch.createdAt).toISOString(),
+      link: `${req.protocol}://${req.get('host') ?? 'localhost'}${req.baseUrl}/transactions/${item.transactionReference}`,
+    };
+  }
+
+  function rejectionOf(item: BatchItem) {
+    return {
+      transactionReference: item.transactionReference,
+      ...(item.requestReference ? { requestingOrganisationTransactionReference: item.requestReference } : {}),
+      ...(item.creditParty.length > 0 ? { creditParty: item.creditParty } : {}),
+      ...(item.debitParty.length > 0 ? { debitParty: item.debitParty } : {}),
+      rejectionReason: item.rejectionReason ?? 'genericError',
+      rejectionDate: (item.at ?? new Date()).toISOString(),
+    };
+  }
 
   function finish(d: Disbursement, failureCode: string | null): void {
     d.status = failureCode ? 'failed' : 'completed';
@@ -467,7 +743,7 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
     });
   }
 
-  async function putCallback(d: Disbursement, payload: unknown): Promise<void> {
+  async function putCallback(d: { readonly callbackUrl: string | null; readonly correlationId: string }, payload: unknown): Promise<void> {
     const body = JSON.stringify(payload);
     for (let attempt = 1; attempt <= callbackAttemptsMax && !tasks.closed; attempt++) {
       try {
@@ -595,7 +871,7 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
     return res.json(faults);
   });
   controlRouter.get('/executions/:correlationId', (req, res) =>
-    res.json({ correlationId: req.params.correlationId, executions: byCorrelation.get(req.params.correlationId.toLowerCase())?.executions ?? 0 }),
+    res.json({ correlationId: req.params.correlationId, executions: (byCorrelation.get(req.params.correlationId.toLowerCase())?.executions ?? 0) + (itemExecutions.get(req.params.correlationId.toLowerCase()) ?? 0) }),
   );
   controlRouter.get('/statement', (req, res) => {
     if (req.query.format !== undefined && req.query.format !== 'json' && req.query.format !== 'csv') return res.status(400).json({ error: 'format is json or csv' });
@@ -612,7 +888,8 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
       faults = gsmaFaultsSchema.parse(next);
     },
     statement,
-    executions: (correlationId) => byCorrelation.get(correlationId.toLowerCase())?.executions ?? 0,
+    // A single disbursement by its X-CorrelationID; a batch item by its requestingOrganisationTransactionReference.
+    executions: (key) => (byCorrelation.get(key.toLowerCase())?.executions ?? 0) + (itemExecutions.get(key.toLowerCase()) ?? 0),
     // Held answers wait on timers of their own (later): drained() waits for them too.
     drained: () => tasks.drained(),
     close() {
@@ -717,4 +994,62 @@ function fullScale(amount: string, currency: string): string {
   const scale = scaleOf(currency);
   const [whole, fraction = ''] = amount.split('.');
   return scale === 0 ? whole! : `${whole}.${fraction.padEnd(scale, '0')}`;
+}
+
+type BatchRule = ParsedFaults['batchRules'][number];
+
+interface BatchItem {
+  readonly index: number;
+  readonly transactionReference: string;
+  readonly requestReference: string | null;
+  readonly amount: string;
+  readonly currency: string;
+  readonly creditParty: readonly Party[];
+  readonly debitParty: readonly Party[];
+  readonly msisdn: string;
+  readonly rule: FaultRule | undefined;
+  state: 'pending' | 'completed' | 'rejected';
+  rejectionReason: string | null;
+  at: Date | null;
+}
+
+interface Batch {
+  readonly batchId: string;
+  readonly correlationId: string;
+  readonly serverCorrelationId: string;
+  readonly title: string | null;
+  readonly description: string | null;
+  /** created (parsed, awaiting approval in two-step), approved (running; partly completed while an item is unfinished), completed. */
+  status: 'created' | 'approved' | 'completed';
+  /** The create request's state: failed when the batch was rejected whole. */
+  requestStatus: 'pending' | 'completed' | 'failed';
+  errorCode: string | null;
+  readonly items: BatchItem[];
+  readonly callbackUrl: string | null;
+  readonly rule: BatchRule | undefined;
+  readonly createdAt: Date;
+  approvedAt: Date | null;
+  completedAt: Date | null;
+  parsed: boolean;
+}
+
+interface BatchRequest {
+  readonly batch: Batch;
+  readonly serverCorrelationId: string;
+  readonly kind: 'create' | 'approve';
+  /** An approval's own state (a create request's is the batch's requestStatus). */
+  status?: 'pending' | 'completed';
+}
+
+/** limit (1 to gsmaBatchPageLimitMax, default 50) and offset of a completions or rejections page. */
+function readPageQuery(q: Record<string, unknown>): { limit: number; offset: number } | { error: { code: string; field: string; value: string; description: string } } {
+  const problem = (code: string, field: string, value: unknown, description: string) => ({ error: { code, field, value: String(value), description } });
+  for (const [field, value] of Object.entries(q)) if (typeof value !== 'string') return problem('formatError', field, '', `${field} must be given once.`);
+  const limitText = q.limit as string | undefined;
+  const limit = limitText === undefined ? gsmaStatementEntriesLimitDefault : /^[0-9]{1,7}$/.test(limitText) ? Number(limitText) : NaN;
+  if (!(limit >= 1 && limit <= gsmaBatchPageLimitMax)) return problem('formatError', 'limit', limitText, `limit must be an integer from 1 to ${gsmaBatchPageLimitMax}.`);
+  const offsetText = q.offset as string | undefined;
+  const offset = offsetText === undefined ? 0 : /^[0-9]{1,9}$/.test(offsetText) ? Number(offsetText) : NaN;
+  if (!Number.isInteger(offset)) return problem('invalidOffset', 'offset', offsetText, 'offset must be a non-negative integer.');
+  return { limit, offset };
 }

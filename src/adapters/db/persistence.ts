@@ -12,9 +12,11 @@ import { ledgerRepository } from './ledger.repository.js';
 import { callbackRepository, resultRepository } from './outbox.repository.js';
 import { payoutRepository } from './payout.repository.js';
 import { reconciliationDecisionRepository } from './reconciliation-decisions.repository.js';
+import { repayRequestRepository } from './repay-requests.repository.js';
 
 const repos = (db: DbOrTx, pool?: pg.Pool): Repos => ({
   reconciliationDecisions: reconciliationDecisionRepository(db),
+  repayRequests: repayRequestRepository(db),
   admin: adminRepository(db),
   ledger: ledgerRepository(db, pool),
   batches: batchRepository(db),

@@ -61,6 +61,7 @@ export const routePermissions = {
   // programmes and their funding
   'GET /v1/programmes/:programmeId/policy': { admits: anyRole, scope: 'organisation', class: 'read' },
   'GET /v1/programmes/:programmeId/provider-accounts': { admits: anyRole, scope: 'organisation', class: 'read' },
+  'GET /v1/programmes/:programmeId/repay-requests': { admits: anyRole, scope: 'organisation', class: 'read' },
   'PUT /v1/programmes/:programmeId/policy': { admits: ['admin'], scope: 'organisation', class: 'write' },
   'GET /v1/programmes/:programmeId/erasure': { admits: ['admin', 'auditor'], scope: 'organisation', class: 'read' },
   'POST /v1/programmes/:programmeId/erasure': { admits: ['admin'], scope: 'organisation', class: 'write' },

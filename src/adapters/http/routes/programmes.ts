@@ -2,6 +2,7 @@
 import { Router } from 'express';
 import { getPolicy, setPolicy } from '../../../application/admin.js';
 import { recordFunding } from '../../../application/ledger.js';
+import { listRepayRequests } from '../../../application/repay-requests.js';
 import { programmeProviderAccounts } from '../../../application/submit-batch.js';
 import { reject } from '../../../domain/errors.js';
 import type { ApiDeps } from '../api-deps.js';
@@ -26,6 +27,13 @@ export function programmesRouter(deps: ApiDeps, setup: RouteSetup): Router {
     const accounts = await programmeProviderAccounts(deps, callerOf(req), String(req.params.programmeId));
     if (!accounts) return sendRejection(res, reject('NOT_FOUND'));
     res.json(accounts);
+  }));
+
+  // The payouts finance decided to pay again (reconciliation `repay`), for the programme's next signed batch.
+  on('GET /v1/programmes/:programmeId/repay-requests', route(async (req, res) => {
+    const result = await listRepayRequests(deps.persistence, callerOf(req), String(req.params.programmeId), req.query);
+    if (!result.ok) return sendRejection(res, result.error);
+    res.json(result.value);
   }));
 
   on('PUT /v1/programmes/:programmeId/policy', smallJson(), route(async (req, res) => {

@@ -6,6 +6,17 @@
 import type { Logger } from 'pino';
 import type { ProviderAdapter, StatusQuery, SubmitRequest } from '../../../application/ports.js';
 import { failed, unknown, type ProviderOutcome } from '../../../domain/provider-outcome.js';
+import {
+  approvalPatch,
+  gsmaBatchItemsMax,
+  mapBatchRequestAnswer,
+  readBatchObject,
+  readCompletion,
+  readRejection,
+  toBatchRequest,
+  type BatchRequestAnswer,
+  type BatchView,
+} from './gsma-bulk-mapping.js';
 import { errorDetail, expiresInSeconds, TokenCache, type FetchedToken } from '../token-cache.js';
 import {
   accountHeaders,
@@ -24,6 +35,21 @@ import {
 
 /** A response body larger than this is not a GSMA answer: read no further. */
 export const gsmaResponseBytesMax = 64 * 1024;
+/** Completions or rejections read per page, pages read per list at most, and a page's bytes at most. */
+export const gsmaBatchPageLimit = 200;
+export const gsmaBatchPagesMax = Math.ceil(gsmaBatchItemsMax / gsmaBatchPageLimit) + 1;
+export const gsmaBatchPageBytesMax = 1024 * 1024;
+
+/** What a batch query found. */
+export type BatchLookup =
+  /** Nothing was created under the batch's X-CorrelationID: the same request may be sent again. */
+  | { readonly kind: 'not-created' }
+  /** The batch was rejected whole: every item has this outcome. */
+  | { readonly kind: 'rejected'; readonly outcome: ProviderOutcome }
+  | { readonly kind: 'unknown'; readonly outcome: ProviderOutcome }
+  /** The batch, and the outcome of every item it has listed as completed or rejected so far (by item key, lower-case). */
+  | { readonly kind: 'found'; readonly view: BatchView; readonly items: ReadonlyMap<string, ProviderOutcome> };
+
 /** The token lifetime assumed when the provider sends no usable expires_in. */
 export const gsmaTokenFallbackLifetimeS = 3600;
 /** Error details kept in an outcome at most (they go to logs and the database). */
@@ -146,6 +172,84 @@ export class GsmaClient implements ProviderAdapter {
     }
   }
 
+  // ---------- bulk (/batchtransactions) ----------
+
+  /** POST /batchtransactions of `items` under the batch's own X-CorrelationID. Never throws: no answer is unknown. */
+  async createBatch(batchKey: string, items: readonly SubmitRequest[], callbackUrl: string | null): Promise<BatchRequestAnswer> {
+    let request: ReturnType<typeof toBatchRequest>;
+    try {
+      request = toBatchRequest(batchKey, items, this.settings.debitParty, callbackUrl);
+    } catch {
+      return { kind: 'refused', outcome: failed('request_invalid', 'gsma:local:unbuildable-batch') };
+    }
+    try {
+      const answer = await this.authorised('POST', request.path, request.headers, JSON.stringify(request.body));
+      return mapBatchRequestAnswer(answer.status, answer.body);
+    } catch (error) {
+      return { kind: 'unknown', outcome: unknown(null, `no answer: ${describe(error)}`) };
+    }
+  }
+
+  /** PATCH /batchtransactions/{batchId} to approved (two-step accounts), under its own X-CorrelationID. */
+  async approveBatch(batchId: string, approvalKey: string): Promise<BatchRequestAnswer> {
+    try {
+      const answer = await this.authorised('PATCH', `/batchtransactions/${encodeURIComponent(batchId)}`, { 'X-CorrelationID': approvalKey, 'Content-Type': 'application/json' }, JSON.stringify(approvalPatch));
+      return mapBatchRequestAnswer(answer.status, answer.body);
+    } catch (error) {
+      return { kind: 'unknown', outcome: unknown(null, `no answer: ${describe(error)}`) };
+    }
+  }
+
+  /**
+   * What became of the batch sent under `batchKey`: by its request state when the 202 named one,
+   * else by missing-response retrieval (/responses/{batchKey}); then the batch itself and, once it
+   * runs, every item's outcome from its completions and rejections.
+   */
+  async batchStatus(batchKey: string, serverCorrelationId: string | null): Promise<BatchLookup> {
+    try {
+      let batchId: string | null = null;
+      if (serverCorrelationId && uuidPattern.test(serverCorrelationId)) {
+        const state = await this.get(`/requeststates/${encodeURIComponent(serverCorrelationId)}`);
+        if (state.status === 200) {
+          const answer = mapBatchRequestAnswer(202, state.body);
+          if (answer.kind === 'refused') return { kind: 'rejected', outcome: answer.outcome };
+          if (answer.kind === 'accepted') batchId = answer.batchId;
+        }
+      }
+      if (!batchId) {
+        const lookup = await this.get(`/responses/${encodeURIComponent(batchKey)}`);
+        if (lookup.status === 404) return { kind: 'not-created' };
+        const link = lookup.status === 200 ? (lookup.body as { link?: unknown } | null)?.link : undefined;
+        const match = typeof link === 'string' && link.length <= 2048 ? /\/batchtransactions\/([^/?#]+)\/?(?:[?#].*)?$/.exec(link) : null;
+        if (!match?.[1]) return { kind: 'unknown', outcome: unknown(null, `batch lookup answered HTTP ${lookup.status}`) };
+        batchId = decodeURIComponent(match[1]);
+        if (batchId.length > 256 || /[/\\]/.test(batchId)) return { kind: 'unknown', outcome: unknown(null, 'batch link names no batch') };
+      }
+      const viewed = await this.get(`/batchtransactions/${encodeURIComponent(batchId)}`);
+      const view = viewed.status === 200 ? readBatchObject(viewed.body) : null;
+      if (!view) return { kind: 'unknown', outcome: unknown(null, `batch view answered HTTP ${viewed.status}`) };
+      if (view.status === 'created') return { kind: 'found', view, items: new Map() };
+      const items = new Map<string, ProviderOutcome>();
+      for (const list of ['completions', 'rejections'] as const) {
+        const read = list === 'completions' ? readCompletion : readRejection;
+        for (let page = 0, offset = 0; page < gsmaBatchPagesMax; page++) {
+          const answer = await this.read(`/batchtransactions/${encodeURIComponent(view.batchId)}/${list}?limit=${gsmaBatchPageLimit}&offset=${offset}`, { bytesMax: gsmaBatchPageBytesMax });
+          if (answer.status !== 200 || !Array.isArray(answer.body)) return { kind: 'unknown', outcome: unknown(null, `batch ${list} answered HTTP ${answer.status}`) };
+          for (const entry of answer.body as unknown[]) {
+            const item = read(entry);
+            if (item && !items.has(item.itemKey)) items.set(item.itemKey, item.outcome);
+          }
+          offset += answer.body.length;
+          const available = Number(answer.headers.get('x-records-available-count'));
+          if (answer.body.length < gsmaBatchPageLimit || (Number.isInteger(available) && offset >= available)) break;
+        }
+      }
+      return { kind: 'found', view, items };
+    } catch (error) {
+      return { kind: 'unknown', outcome: unknown(null, `batch status not answered: ${describe(error)}`) };
+    }
+  }
+
   private get(path: string): Promise<Answer> {
     return this.read(path, defaultRead);
   }
@@ -164,7 +268,7 @@ export class GsmaClient implements ProviderAdapter {
    * clientAuthorisationError) is retried once with a fresh token and the SAME headers, hence the
    * same X-CorrelationID: if the first one did land, the provider refuses the second as a duplicate.
    */
-  private async authorised(method: 'GET' | 'POST', path: string, headers: Readonly<Record<string, string>>, body: string | undefined, options: GsmaReadOptions = defaultRead): Promise<Answer> {
+  private async authorised(method: 'GET' | 'POST' | 'PATCH', path: string, headers: Readonly<Record<string, string>>, body: string | undefined, options: GsmaReadOptions = defaultRead): Promise<Answer> {
     const token = await this.tokens.get();
     const first = await this.send(method, path, headers, body, token, options);
     if (first.status !== 401) return first;
@@ -174,7 +278,7 @@ export class GsmaClient implements ProviderAdapter {
     return this.send(method, path, headers, body, await this.tokens.get(), options);
   }
 
-  private async send(method: 'GET' | 'POST', path: string, headers: Readonly<Record<string, string>>, body: string | undefined, token: string, options: GsmaReadOptions): Promise<Answer> {
+  private async send(method: 'GET' | 'POST' | 'PATCH', path: string, headers: Readonly<Record<string, string>>, body: string | undefined, token: string, options: GsmaReadOptions): Promise<Answer> {
     const timeout = AbortSignal.timeout(this.settings.timeoutMs);
     const res = await fetch(`${this.settings.baseUrl}${path}`, {
       method,

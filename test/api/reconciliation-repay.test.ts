@@ -1,0 +1,134 @@
+// Re-pay as a reconciliation decision (issue #14 item 6): the provider reversed a payout the ledger
+// counted as paid. Finance decides `repay` (maker–checker above the threshold): the payout is
+// reversed in the ledger, the money back with the programme, and a re-pay request is opened for the
+// programme's next signed batch — finance never creates a payout. Real PostgreSQL.
+import { randomUUID } from 'node:crypto';
+import request from 'supertest';
+import { verifyLedger } from '../../src/application/ledger-chain.js';
+import { bearer, startTestApi, type TestApi } from '../support/api.js';
+import { setUpProgramme, type Scenario } from '../support/fixtures.js';
+import { insertPayouts } from '../support/reconciliation-ledger.js';
+
+const may = 'from=2026-04-30T21:00:00Z&to=2026-05-31T21:00:00Z';
+const statement = [
+  'Account Holder:,UNHCR KENYA CASH PROGRAMME',
+  'Short Code:,600000',
+  'Account:,Utility Account',
+  'Time Period:,From 01-05-2026 00:00:00 To 31-05-2026 23:59:59',
+  'Operator:,finance.ke,Date of Report:,01-06-2026 08:00:00',
+  'Opening Balance:,"5,000,000.00",Closing Balance:,"4,999,880.00"',
+  'Receipt No.,Completion Time,Initiation Time,Details,Transaction Status,Paid In,Withdrawn,Balance,Balance Confirmed,Reason Type,Other Party Info,Linked Transaction ID,A/C No.',
+  'RCP0101,02-05-2026 09:15:02,02-05-2026 09:15:02,Business Payment to 2547****678 - AMINA T,Completed,,-100.00,"4,999,900.00","4,999,900.00",Business Payment to Customer via API,2547****678 - AMINA T,,',
+  'RCP0102,02-05-2026 09:16:40,02-05-2026 09:16:40,Business Payment to 2547****111 - JOHN K,Completed,,-120.00,"4,999,780.00","4,999,780.00",Business Payment to Customer via API,2547****111 - JOHN K,,',
+  'RCPR101,08-05-2026 14:20:00,08-05-2026 14:20:00,Reversal of RCP0101,Completed,100.00,,"4,999,880.00","4,999,880.00",Business Payment to Customer via API Reversal,2547****678 - AMINA T,RCP0101,',
+].map((l) => `${l}\r\n`).join('');
+
+let api: TestApi;
+let s: Scenario;
+let other: Scenario;
+let ids: Map<string, string>;
+let statementId: string;
+
+beforeAll(async () => {
+  api = await startTestApi({ statementAccounts: { 'mpesa-ke': { currency: 'KES', programmes: '*' } }, reconciliationApprovalAbove: { KES: 50_00n } });
+  s = await setUpProgramme(api.persistence, 1_000_00n);
+  other = await setUpProgramme(api.persistence, 1_000_00n);
+  ids = await insertPayouts(api.database.pool, s, [
+    { receipt: 'RCP0101', amountMinor: 10000n, state: 'paid', accountId: 'mpesa-ke' },
+    { receipt: 'RCP0102', amountMinor: 10000n, state: 'paid', accountId: 'mpesa-ke' },
+  ]);
+  const res = await request(api.app).post(`/v1/reconciliations?account=mpesa-ke&${may}`).set('authorization', await bearer(s.organisationId, 'finance'))
+    .set('content-type', 'text/csv').send(Buffer.from(statement));
+  expect(res.status).toBe(201);
+  statementId = res.body.statementId;
+});
+afterAll(async () => api?.close());
+
+const decide = async (itemId: string, body: unknown, subject: string) =>
+  request(api.app).post(`/v1/reconciliations/${statementId}/items/${itemId}/decisions`).set('authorization', await bearer(s.organisationId, 'finance', subject)).send(body as object);
+const check = async (decisionId: string, body: unknown, subject: string) =>
+  request(api.app).post(`/v1/reconciliations/decisions/${decisionId}/approval`).set('authorization', await bearer(s.organisationId, 'finance', subject)).send(body as object);
+const requests = async (query = '', who: Scenario = s, programmeId = s.programmeId, role = 'programme_manager') =>
+  request(api.app).get(`/v1/programmes/${programmeId}/repay-requests${query}`).set('authorization', await bearer(who.organisationId, role));
+
+async function available(): Promise<bigint> {
+  const { rows } = await api.database.pool.query<{ c: string; d: string }>('SELECT credits_posted::text AS c, debits_posted::text AS d FROM accounts WHERE key = $1', [`programme:${s.programmeId}:available`]);
+  return BigInt(rows[0]!.c) - BigInt(rows[0]!.d);
+}
+const stateOf = async (payoutId: string) => (await api.database.pool.query<{ state: string }>('SELECT state FROM payouts WHERE id = $1', [payoutId])).rows[0]!.state;
+const requestCount = async () => (await api.database.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM repay_requests')).rows[0]!.n;
+
+describe('re-paying a payout the provider reversed', () => {
+  it('when finance decides repay on a late reversal, then after a second finance user approves the payout is reversed, the money is back with the programme and one re-pay request is open', async () => {
+    const items = await request(api.app).get(`/v1/reconciliations/${statementId}/items?class=late_reversal`).set('authorization', await bearer(s.organisationId, 'finance'));
+    expect(items.body.items.map((i: { itemId: string }) => i.itemId)).toEqual(['line-10']);
+    const before = await available();
+
+    const made = await decide('line-10', { action: 'repay', comment: 'Safaricom reversed RCP0101 (wrong number); pay again' }, 'finance-maker');
+    expect(made.status).toBe(201);
+    expect(made.body).toMatchObject({ action: 'repay', amount: '100.00', state: 'awaiting_approval' });
+    // Nothing moves before the second hand.
+    expect([await stateOf(ids.get('RCP0101')!), await requestCount(), await available()]).toEqual(['paid', 0, before]);
+    const byMaker = await check(made.body.decisionId, { approve: true, comment: 'mine' }, 'finance-maker');
+    expect({ status: byMaker.status, code: byMaker.body.error?.code }).toEqual({ status: 403, code: 'RECONCILIATION_CHECKER_IS_MAKER' });
+
+    const approved = await check(made.body.decisionId, { approve: true, comment: 'the reversal is on the statement' }, 'finance-checker');
+    expect(approved.body).toMatchObject({ state: 'applied', checkedBy: 'finance-checker' });
+    expect(await stateOf(ids.get('RCP0101')!)).toBe('reversed');
+    expect((await available()) - before).toBe(100_00n);
+
+    const open = await requests();
+    expect(open.status).toBe(200);
+    expect(open.body).toEqual({
+      items: [{
+        requestId: expect.any(String), payoutId: ids.get('RCP0101'), decisionId: made.body.decisionId, amount: '100.00', currency: 'KES',
+        state: 'open', requestedAt: expect.any(String), fulfilledByPayoutId: null, fulfilledAt: null,
+      }],
+      next: null,
+    });
+    // No beneficiary data in the answer.
+    expect(JSON.stringify(open.body)).not.toMatch(/AMINA|2547/);
+    expect((await requests('?state=fulfilled')).body).toEqual({ items: [], next: null });
+    expect((await requests('?state=all', s, s.programmeId, 'finance')).body.items).toHaveLength(1);
+    expect((await verifyLedger(api.persistence)).ok).toBe(true);
+  });
+
+  it('when the same exception is decided again, then it is a conflict and no second request is opened', async () => {
+    const again = await decide('line-10', { action: 'repay', comment: 'again' }, 'finance-maker');
+    expect({ status: again.status, code: again.body.error?.code }).toEqual({ status: 409, code: 'RECONCILIATION_ALREADY_DECIDED' });
+    expect(await requestCount()).toBe(1);
+  });
+
+  it('when repay names an exception that is not a late reversal, then it is refused and nothing changes', async () => {
+    // Line 9 paid 120.00 against 100.00: an amount difference, not a reversal.
+    const res = await decide('line-9', { action: 'repay', comment: 'x' }, 'finance-maker');
+    expect({ status: res.status, code: res.body.error?.code }).toEqual({ status: 422, code: 'RECONCILIATION_DECISION_INVALID' });
+    expect([await stateOf(ids.get('RCP0102')!), await requestCount()]).toEqual(['paid', 1]);
+  });
+
+  it.each([
+    ['a state that is not one', '?state=closed'],
+    ['two states', '?state=open&state=all'],
+    ['an after that is no request id', `?after=${'x'.repeat(40)}`],
+    ['a limit of 0', '?limit=0'],
+    ['a limit above the maximum', '?limit=1001'],
+    ['a limit that is not a number', '?limit=1e3'],
+  ])('when the list is asked with %s, then 400 QUERY_INVALID', async (_what, query) => {
+    const res = await requests(query);
+    expect({ status: res.status, code: res.body.error?.code }).toEqual({ status: 400, code: 'QUERY_INVALID' });
+  });
+
+  it('when another organisation or an unknown programme is named, then 404 as for any id that is not the caller\'s', async () => {
+    const foreign = await requests('', other, s.programmeId);
+    expect({ status: foreign.status, code: foreign.body.error?.code }).toEqual({ status: 404, code: 'NOT_FOUND' });
+    const unknown = await requests('', s, `p-${randomUUID().slice(0, 8)}`);
+    expect({ status: unknown.status, code: unknown.body.error?.code }).toEqual({ status: 404, code: 'NOT_FOUND' });
+  });
+
+  it('when a page is full, then next names the last request and the next page starts after it', async () => {
+    const first = await requests('?state=all&limit=1');
+    expect(first.body.items).toHaveLength(1);
+    expect(first.body.next).toBe(first.body.items[0].requestId);
+    expect((await requests(`?state=all&after=${first.body.next}`)).body).toEqual({ items: [], next: null });
+  });
+});
