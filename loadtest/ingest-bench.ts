@@ -22,6 +22,7 @@ import { FlattenedSign, GeneralSign } from 'jose';
 import { migrateToLatest } from '../src/adapters/db/migrate.js';
 import { kyselyPersistence } from '../src/adapters/db/persistence.js';
 import { createDb } from '../src/adapters/db/pool.js';
+import { verifyLedger } from '../src/application/ledger-chain.js';
 import { fundProgramme } from '../src/application/setup.js';
 import { benchIssuer } from './bench-auth.js';
 import { setUpBenchProgramme } from './bench-programme.js';
@@ -132,6 +133,8 @@ async function main(): Promise<void> {
       throw new Error(`stored batch does not match: ${JSON.stringify(check)}`);
     }
     const apiPeakMb = peakRssMb(child.pid!);
+    // `tuma ledger verify`'s code over what the run wrote (npm run loadtest checks it after each scenario).
+    const verify = await verifyLedger(persistence);
     const clientPeakMb = peakRssMb(process.pid);
 
     const ingestSeconds = submitSeconds + approveSeconds;
@@ -141,13 +144,15 @@ async function main(): Promise<void> {
       ['approve (verify, ledger commit, release)', `${payouts} payouts in ${approveSeconds.toFixed(2)} s`, `${Math.round(payouts / approveSeconds)} payouts/s`],
       ['submit + approve', `${ingestSeconds.toFixed(2)} s`, `${Math.round(payouts / ingestSeconds)} payouts/s`],
       ['peak RSS of the API process', `${apiPeakMb} MB`, `(client process: ${clientPeakMb} MB)`],
+      ['ledger verify', verify.ok ? 'OK' : `${verify.problemCount} problems`, `(${verify.transfers} transfers)`],
     ];
     const w = Math.max(...table.map((r) => r[0].length));
     const m = Math.max(...table.map((r) => r[1].length));
     const server_version = (await sql<{ v: string }>`SELECT current_setting('server_version') AS v`.execute(handle.db)).rows[0]!.v;
     process.stdout.write(`ingest benchmark: PostgreSQL ${server_version}, ${os.cpus().length} cores, Node ${process.version}, ${sealThreads} sealing threads\n`);
     for (const [a, b, c] of table) process.stdout.write(`  ${a.padEnd(w)}  ${b.padEnd(m)}  ${c}\n`);
-    process.stdout.write(`${JSON.stringify({ payouts, payouts_per_s: Math.round(payouts / ingestSeconds), rss_mb_max: apiPeakMb, cores: os.cpus().length })}\n`);
+    process.stdout.write(`${JSON.stringify({ payouts, payouts_per_s: Math.round(payouts / ingestSeconds), rss_mb_max: apiPeakMb, ledger_verified: verify.ok, cores: os.cpus().length })}\n`);
+    if (!verify.ok) process.exitCode = 1;
   } finally {
     server?.disconnect();
     await handle.close();

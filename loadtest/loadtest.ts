@@ -1,0 +1,916 @@
+// npm run loadtest [-- --quick] — every scenario of issue #17, each bounded in time, against the
+// real PostgreSQL and Kafka on 127.0.0.1, the M-Pesa simulator in a process of its own
+// (sim-process.ts) and Tuma's roles in processes of their own (gateway-process.ts):
+//   e2e-0ms            one gateway process (api, relay, worker, settler, chainer): approved batch → settled ledger
+//   status-reads       GET /v1/batches/{id} and /v1/payouts/{id} at 1,000 requests/s (autocannon)
+//   e2e-300ms          the same gateway, 300 ms of provider latency
+//   batch-submissions  1,000-row signed batches from 20 concurrent makers (autocannon)
+//   e2e-0ms-split      api, relay, worker ×2, settler, chainer as six processes
+//   callback-storm     the result callbacks of many payouts, captured at the simulator, then posted
+//                      at once with duplicates (autocannon); each must be stored once
+//   ingest             bench:ingest's harness (ingest-bench.js), one 100,000-payout batch
+//   soak               LOADTEST_SOAK_S (600 s; --quick 60 s) at half the measured e2e maximum with
+//                      provider faults on: memory of every process sampled, nothing lost, nothing paid twice
+// After each scenario: executions per idempotency key at the simulator (double executions) and
+// `tuma ledger verify`'s code (verifyLedger). Writes loadtest/results/<date>.md and .json.
+// Options: --quick; LOADTEST_SCENARIOS=a,b (a subset); LOADTEST_SOAK_S; LOADTEST_CPU_PROF=<dir>
+// (node --cpu-prof on the e2e-0ms gateway process); KAFKA_BROKERS (else a broker of its own on
+// LOADTEST_KAFKA_PORT, default 29192, started with scripts/kafka.sh and stopped at the end);
+// LOADTEST_DATABASE_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres).
+import { execFileSync, fork, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { FlattenedSign, GeneralSign } from 'jose';
+import { Kafka, logLevel } from 'kafkajs';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { pino } from 'pino';
+import { migrateToLatest } from '../src/adapters/db/migrate.js';
+import { kyselyPersistence } from '../src/adapters/db/persistence.js';
+import { createDb, type DbHandle } from '../src/adapters/db/pool.js';
+import type { Persistence } from '../src/application/ports.js';
+import { verifyLedger } from '../src/application/ledger-chain.js';
+import { fundProgramme, topUpFloat } from '../src/application/setup.js';
+import type { Role } from '../src/cli/runtime.js';
+import { attemptKey } from '../src/domain/ids.js';
+import type { MpesaFaults } from '../src/simulator/mpesa-simulator.js';
+import { benchIssuer } from './bench-auth.js';
+import { setUpBenchProgramme, type BenchProgramme } from './bench-programme.js';
+import { renderMarkdown, resultJson, round, rssGrowthPct, type LoadtestRun, type ScenarioResult } from './loadtest-report.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url)); // dist/loadtest
+const repoDir = path.resolve(here, '../..');
+const adminUrl = process.env.LOADTEST_DATABASE_ADMIN_URL ?? process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const allScenarios = ['e2e-0ms', 'status-reads', 'e2e-300ms', 'batch-submissions', 'e2e-0ms-split', 'callback-storm', 'ingest', 'soak'] as const;
+type ScenarioName = (typeof allScenarios)[number];
+const settledStates = ['paid', 'failed', 'cancelled', 'reversed'];
+const soakMaxS = 4 * 3600;
+
+const log = (line: string) => process.stderr.write(`loadtest: ${new Date().toISOString().slice(11, 19)} ${line}\n`);
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const seconds = (from: bigint) => Number(process.hrtime.bigint() - from) / 1e9;
+
+function intEnv(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < min || n > max) throw new Error(`${name} is a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function options() {
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } }, allowPositionals: false });
+  const quick = values.quick === true;
+  const wanted = (process.env.LOADTEST_SCENARIOS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const w of wanted) if (!(allScenarios as readonly string[]).includes(w)) throw new Error(`LOADTEST_SCENARIOS: unknown scenario ${w} (known: ${allScenarios.join(', ')})`);
+  return {
+    quick,
+    scenarios: new Set<ScenarioName>(wanted.length > 0 ? (wanted as ScenarioName[]) : allScenarios),
+    e2ePayouts: quick ? 2_000 : 20_000,
+    e2ePayouts300: quick ? 500 : 3_000,
+    statusSeconds: quick ? 10 : 30,
+    statusRate: 1_000,
+    submissionBatches: quick ? 40 : 200,
+    submissionRows: 1_000,
+    makers: 20,
+    stormPayouts: quick ? 2_000 : 10_000,
+    stormDuplicatePct: 25,
+    ingestPayouts: quick ? 20_000 : 100_000,
+    soakS: intEnv('LOADTEST_SOAK_S', quick ? 60 : 600, 10, soakMaxS),
+    settleTimeoutS: intEnv('LOADTEST_SETTLE_TIMEOUT_S', 600, 10, 3_600),
+    stallS: 60,
+    cpuProfDir: process.env.LOADTEST_CPU_PROF ? path.resolve(process.env.LOADTEST_CPU_PROF) : null,
+  };
+}
+type Options = ReturnType<typeof options>;
+
+// ---------------------------------------------------------------------------------------------
+// /proc: CPU and memory of given processes.
+
+/** utime + stime of a process in ms (its threads included), or null when it is gone. */
+function cpuMsOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // USER_HZ
+  } catch {
+    return null;
+  }
+}
+
+/** A /proc/<pid>/status field in kB (VmRSS, VmHWM), or null. */
+function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number | null {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
+    return line ? Number(line.replace(/\D+/g, '')) : null;
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The broker.
+
+interface Broker {
+  readonly brokers: string;
+  readonly pid: number | null;
+  stop(): void;
+}
+
+async function ensureKafka(): Promise<Broker> {
+  if (process.env.KAFKA_BROKERS) return { brokers: process.env.KAFKA_BROKERS, pid: null, stop: () => undefined };
+  const port = intEnv('LOADTEST_KAFKA_PORT', 29192, 1024, 65_534);
+  if (port === 19092 || port === 9092) throw new Error('LOADTEST_KAFKA_PORT: 19092 and 9092 are other runs\' brokers; the load test starts and stops its own');
+  const homeDir = process.env.KAFKA_HOME_DIR ?? path.join(repoDir, '.kafka');
+  const env = { ...process.env, KAFKA_PORT: String(port), KAFKA_CONTROLLER_PORT: String(port + 1), KAFKA_HOME_DIR: homeDir, KAFKA_START_TIMEOUT_S: '120' };
+  const script = path.join(repoDir, 'scripts/kafka.sh');
+  let started = false;
+  if (spawnSync(script, ['status'], { env, stdio: 'ignore', timeout: 10_000 }).status !== 0) {
+    log(`starting a broker of its own on 127.0.0.1:${port} with scripts/kafka.sh (KAFKA_HOME_DIR ${homeDir})`);
+    execFileSync(script, ['start'], { env, stdio: ['ignore', 'ignore', 'inherit'], timeout: 240_000 });
+    started = true;
+  } else {
+    log(`a broker already answers on 127.0.0.1:${port}: using it, leaving it running`);
+  }
+  const brokers = `127.0.0.1:${port}`;
+  const admin = new Kafka({ clientId: 'tuma-loadtest-setup', brokers: [brokers], logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      await admin.connect();
+      if ((await admin.describeCluster()).brokers.length > 0) break;
+    } catch {
+      // not ready yet
+    }
+    if (Date.now() > deadline) throw new Error(`the broker on ${brokers} did not answer within 60 s`);
+    await sleep(250);
+  }
+  await admin.disconnect();
+  const pidFile = path.join(homeDir, `broker-${port}`, 'kafka.pid');
+  const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) || null : null;
+  return { brokers, pid, stop: () => void (started && spawnSync(script, ['stop'], { env, stdio: 'ignore', timeout: 60_000 })) };
+}
+
+async function deleteTopics(brokers: string, prefix: string): Promise<void> {
+  const admin = new Kafka({ clientId: 'tuma-loadtest-cleanup', brokers: [brokers], logLevel: logLevel.NOTHING, retry: { retries: 2 } }).admin();
+  await admin.connect();
+  try {
+    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
+    if (topics.length > 0) await admin.deleteTopics({ topics, timeout: 10_000 });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child processes.
+
+interface Child {
+  readonly name: string;
+  readonly proc: ChildProcess;
+  readonly pid: number;
+  request<T>(message: object, answer: string, timeoutMs?: number): Promise<T>;
+  stop(): Promise<void>;
+}
+
+async function forkChild(name: string, script: string, settings: object, execArgv: string[] = []): Promise<{ child: Child; ready: Record<string, unknown> }> {
+  const proc = fork(path.join(here, script), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 120 s`)), 120_000);
+    proc.once('message', (m: Record<string, unknown>) => {
+      clearTimeout(timer);
+      resolve(m);
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited (${code}) before it was ready`));
+    });
+    proc.send(settings);
+  });
+  const child: Child = {
+    name,
+    proc,
+    pid: proc.pid!,
+    request: <T>(message: object, answer: string, timeoutMs = 60_000) =>
+      new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${name}: no ${answer} within ${timeoutMs} ms`)), timeoutMs);
+        const on = (m: { type: string }) => {
+          if (m.type !== answer) return;
+          clearTimeout(timer);
+          proc.off('message', on);
+          resolve(m as T);
+        };
+        proc.on('message', on);
+        proc.send(message);
+      }),
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      if (proc.connected) proc.disconnect();
+      const timedOut = await Promise.race([exited.then(() => false), sleep(90_000).then(() => true)]);
+      if (timedOut) {
+        log(`${name} did not stop within 90 s: killed`);
+        proc.kill('SIGKILL');
+        await exited;
+      }
+    },
+  };
+  return { child, ready };
+}
+
+// ---------------------------------------------------------------------------------------------
+// A stack: a fresh database, the simulator, the gateway's processes.
+
+type Layout = 'one' | 'split';
+
+interface Stack {
+  readonly dbName: string;
+  readonly handle: DbHandle;
+  readonly persistence: Persistence;
+  readonly programme: BenchProgramme;
+  readonly token: (role: string, subject: string) => Promise<string>;
+  readonly apiUrl: string;
+  readonly sim: Child;
+  readonly gateways: Child[];
+  readonly brokerPid: number | null;
+  /** Every batch this stack's scenario submitted and approved (the double-execution check reads their payouts). */
+  next: number;
+  stop(): Promise<void>;
+}
+
+const amountOf = (i: number) => 100 + (i % 1000); // whole shillings, 100..1,099
+const msisdnOf = (i: number) => `+2547${String(10_000_000 + i).padStart(8, '0')}`;
+
+function dbUrl(name: string): string {
+  const u = new URL(adminUrl);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+async function startStack(broker: Broker, layout: Layout, extraEnv: Record<string, string>, opts: Options, profileDir: string | null = null): Promise<Stack> {
+  const dbName = `tuma_loadtest_${randomBytes(4).toString('hex')}`;
+  const topicPrefix = `loadtest${randomBytes(4).toString('hex')}.`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  await admin.end();
+  const handle = createDb(dbUrl(dbName), 4, pino({ level: 'silent' }));
+  const children: Child[] = [];
+  const stop = async () => {
+    for (const c of children.reverse()) await c.stop().catch((e: unknown) => log(`stopping ${c.name}: ${String(e)}`));
+    await handle.close();
+    const a = new pg.Client({ connectionString: adminUrl });
+    await a.connect();
+    for (let i = 0; i < 100; i++) {
+      const open = await a.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [dbName]);
+      if (open.rows[0]!.n === 0) break;
+      await sleep(100);
+    }
+    await a.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch((e: unknown) => log(`could not drop ${dbName}: ${String(e)}`));
+    await a.end();
+    await deleteTopics(broker.brokers, topicPrefix).catch((e: unknown) => log(`could not delete topics ${topicPrefix}*: ${String(e)}`));
+  };
+  try {
+    await migrateToLatest(handle.db);
+    const persistence = kyselyPersistence(handle.db, handle.pool);
+    const programme = await setUpBenchProgramme(persistence);
+    const issuer = await benchIssuer();
+    const { child: sim, ready: simReady } = await forkChild('simulator', 'sim-process.js', { consumerKey: 'lt-consumer-key', consumerSecret: 'lt-consumer-secret', callbackDelayMs: 0 });
+    children.push(sim);
+    const simUrl = `http://127.0.0.1:${simReady.port as number}`;
+    const apiPort = String(await freePort());
+    const env: Record<string, string> = {
+      TUMA_DEV_MODE: 'false',
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+      TUMA_MASTER_KEY: randomBytes(32).toString('base64'),
+      DATABASE_URL: dbUrl(dbName),
+      KAFKA_BROKERS: broker.brokers,
+      KAFKA_CLIENT_ID: 'tuma-loadtest',
+      KAFKA_TOPIC_PREFIX: topicPrefix,
+      HTTP_HOST: '127.0.0.1',
+      HTTP_PORT: apiPort,
+      HTTP_BODY_MAX_BYTES: String(64 * 1024 * 1024),
+      BATCH_PAYOUTS_MAX: String(Math.max(opts.ingestPayouts, 1_000_000)),
+      MPESA_BASE_URL: simUrl,
+      MPESA_CONSUMER_KEY: 'lt-consumer-key',
+      MPESA_CONSUMER_SECRET: 'lt-consumer-secret',
+      MPESA_SHORTCODE: '600000',
+      MPESA_INITIATOR_NAME: 'tuma-loadtest',
+      MPESA_SECURITY_CREDENTIAL: 'loadtest-security-credential',
+      AUTH_ISSUER: issuer.config.issuer,
+      AUTH_AUDIENCE: issuer.config.audience,
+      AUTH_JWKS: JSON.stringify(issuer.config.jwks),
+      METRICS_ENABLED: 'false',
+      RELAY_POLL_INTERVAL_MS: '50',
+      // Every client here is 127.0.0.1: the per-address rates (a guard against one flooding
+      // address) would measure themselves, not the gateway.
+      HTTP_RATE_READ_PER_MINUTE: '0',
+      HTTP_RATE_WRITE_PER_MINUTE: '0',
+      HTTP_RATE_BULK_PER_MINUTE: '0',
+      HTTP_RATE_CALLBACK_PER_MINUTE: '0',
+      // '__SIM__' in a value stands for the simulator's address (known only now).
+      ...Object.fromEntries(Object.entries(extraEnv).map(([k, v]) => [k, v.replaceAll('__SIM__', simUrl)])),
+    };
+    for (const k of ['WORKER_CONCURRENCY_MAX', 'WORKER_PARTITION_WINDOW', 'RELAY_CHUNK_MAX', 'DATABASE_POOL_MAX', 'SETTLER_CHUNK_MAX', 'SEAL_THREADS']) {
+      if (process.env[k]) env[k] = process.env[k]!;
+    }
+    const groups: Role[][] = layout === 'one' ? [['api', 'relay', 'worker', 'settler', 'chainer']] : [['api'], ['relay'], ['worker'], ['worker'], ['settler'], ['chainer']];
+    const gateways: Child[] = [];
+    for (const roles of groups) {
+      const execArgv = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+      // Only the process with the API listens on the port; the others are told a port they do not open.
+      const { child } = await forkChild(`gateway ${roles.join('+')}`, 'gateway-process.js', { roles, env }, execArgv);
+      children.push(child);
+      gateways.push(child);
+    }
+    const stack: Stack = {
+      dbName, handle, persistence, programme, apiUrl: `http://127.0.0.1:${apiPort}`, sim, gateways, brokerPid: broker.pid, next: 0, stop,
+      token: (role, subject) => issuer.token(programme.organisationId, role, subject),
+    };
+    return stack;
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batches.
+
+interface Signed {
+  readonly batchId: string;
+  readonly bytes: Buffer;
+  /** The JWS (general serialization) to POST. */
+  readonly body: string;
+  readonly count: number;
+  readonly totalMinor: bigint;
+}
+
+async function signBatch(stack: Stack, count: number): Promise<Signed> {
+  const first = stack.next;
+  stack.next += count;
+  let totalMinor = 0n;
+  const payouts = Array.from({ length: count }, (_, k) => {
+    const i = first + k;
+    totalMinor += BigInt(amountOf(i)) * 100n;
+    return { ref: `r-${i}`, provider: 'mpesa', msisdn: msisdnOf(i), amount: `${amountOf(i)}.00`, name: `Beneficiary ${i}` };
+  });
+  const now = Date.now();
+  const batchId = randomUUID();
+  const { organisationId, programmeId, keys, kids } = stack.programme;
+  const bytes = Buffer.from(JSON.stringify({
+    batchId, organisationId, programmeId, currency: 'KES',
+    createdAt: new Date(now - 1_000).toISOString(), expiresAt: new Date(now + 86_400_000).toISOString(),
+    declared: { count, total: `${totalMinor / 100n}.${String(totalMinor % 100n).padStart(2, '0')}` },
+    payouts,
+  }));
+  const jws = await new GeneralSign(bytes).addSignature(keys.maker.privateKey).setProtectedHeader({ alg: 'ES256', kid: kids.maker }).sign();
+  return { batchId, bytes, body: JSON.stringify(jws), count, totalMinor };
+}
+
+async function submit(stack: Stack, b: Signed): Promise<number> {
+  const start = process.hrtime.bigint();
+  const res = await fetch(`${stack.apiUrl}/v1/batches`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/jose+json', authorization: `Bearer ${await stack.token('programme_manager', 'maker-person')}` },
+    body: b.body,
+    signal: AbortSignal.timeout(300_000),
+  });
+  const text = await res.text();
+  if (res.status !== 201) throw new Error(`submit answered ${res.status} ${text.slice(0, 300)}`);
+  return seconds(start);
+}
+
+/** Funds the programme and the M-Pesa float for the batch, then approves it; answers the approval's seconds. */
+async function approve(stack: Stack, b: Signed): Promise<number> {
+  const { organisationId, programmeId, keys, kids } = stack.programme;
+  for (const posted of [
+    await fundProgramme(stack.persistence, { idempotencyKey: `fund-${b.batchId}`, organisationId, programmeId, source: 'donor', currency: 'KES', amountMinor: b.totalMinor }),
+    await topUpFloat(stack.persistence, { idempotencyKey: `float-${b.batchId}`, organisationId, provider: 'mpesa', source: 'donor', currency: 'KES', amountMinor: b.totalMinor }),
+  ]) if (!posted.ok) throw new Error(posted.error.code);
+  const { protected: prot, signature } = await new FlattenedSign(b.bytes).setProtectedHeader({ alg: 'ES256', kid: kids.approver }).sign(keys.approver.privateKey);
+  const start = process.hrtime.bigint();
+  const res = await fetch(`${stack.apiUrl}/v1/batches/${b.batchId}/approvals`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/jose+json', authorization: `Bearer ${await stack.token('approver', 'approver-person')}` },
+    body: JSON.stringify({ protected: prot, signature }),
+    signal: AbortSignal.timeout(300_000),
+  });
+  const body = (await res.json()) as { state?: string };
+  if (res.status !== 201 || body.state !== 'approved') throw new Error(`approve answered ${res.status} ${JSON.stringify(body).slice(0, 300)}`);
+  return seconds(start);
+}
+
+async function statesOf(stack: Stack, batchIds: readonly string[]): Promise<{ state: string; n: number }[]> {
+  return (await sql<{ state: string; n: number }>`SELECT state, count(*)::int AS n FROM payouts WHERE batch_id = ANY(${batchIds}::uuid[]) GROUP BY state ORDER BY state`.execute(stack.handle.db)).rows;
+}
+const describeStates = (rows: { state: string; n: number }[]) => rows.map((r) => `${r.state} ${r.n}`).join(', ');
+
+/** Waits (bounded) until every payout of the batches is settled; throws naming the states reached. */
+async function waitSettled(stack: Stack, batchIds: readonly string[], count: number, opts: Options, label: string): Promise<void> {
+  const deadline = Date.now() + opts.settleTimeoutS * 1000;
+  let settled = -1;
+  let progressAt = Date.now();
+  let loggedAt = Date.now();
+  for (;;) {
+    const states = await statesOf(stack, batchIds);
+    const now = states.filter((r) => settledStates.includes(r.state)).reduce((s, r) => s + r.n, 0);
+    if (now > settled) progressAt = Date.now();
+    settled = now;
+    if (settled >= count) return;
+    if (Date.now() - loggedAt > 15_000) {
+      log(`${label}: ${settled}/${count} settled (${describeStates(states)})`);
+      loggedAt = Date.now();
+    }
+    if (Date.now() - progressAt > opts.stallS * 1000) throw new Error(`${label}: nothing settled for ${opts.stallS} s: ${settled}/${count} (${describeStates(states)})`);
+    if (Date.now() > deadline) throw new Error(`${label}: not settled within ${opts.settleTimeoutS} s: ${settled}/${count} (${describeStates(states)})`);
+    await sleep(250);
+  }
+}
+
+/** Executions at the simulator beyond the first, over every attempt key of every payout of the batches (and the next key, never sent). */
+async function doubleExecutions(stack: Stack, batchIds: readonly string[]): Promise<{ double: number; notExecuted: number; keys: number }> {
+  if (batchIds.length === 0) return { double: 0, notExecuted: 0, keys: 0 };
+  const rows = (await sql<{ id: string; attempt_count: number; keys: string[] }>`
+    SELECT p.id, p.attempt_count, coalesce(array_agg(a.idempotency_key) FILTER (WHERE a.idempotency_key IS NOT NULL), '{}') AS keys
+    FROM payouts p LEFT JOIN payout_attempts a ON a.payout_id = p.id WHERE p.batch_id = ANY(${batchIds}::uuid[]) GROUP BY p.id, p.attempt_count`.execute(stack.handle.db)).rows;
+  const perPayout = rows.map((p) => {
+    const keys = new Set(p.keys);
+    for (let n = 1; n <= p.attempt_count + 1; n++) keys.add(attemptKey(p.id, n));
+    return [...keys];
+  });
+  const all = perPayout.flat();
+  const counts: number[] = [];
+  for (let i = 0; i < all.length; i += 20_000) {
+    const answer = await stack.sim.request<{ counts: number[] }>({ type: 'executions', keys: all.slice(i, i + 20_000) }, 'executions');
+    counts.push(...answer.counts);
+  }
+  let k = 0;
+  let double = 0;
+  let notExecuted = 0;
+  for (const keys of perPayout) {
+    let n = 0;
+    for (let j = 0; j < keys.length; j++) n += counts[k++]!;
+    if (n > 1) double += n - 1;
+    if (n === 0) notExecuted++;
+  }
+  return { double, notExecuted, keys: all.length };
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU of Tuma's processes, PostgreSQL (this database's backends and the shared writers) and the broker.
+
+interface CpuSnapshot {
+  readonly gateway: number;
+  readonly postgres: Map<number, number>;
+  readonly broker: number | null;
+}
+
+async function cpuSnapshot(stack: Stack): Promise<CpuSnapshot> {
+  const gateway = stack.gateways.reduce((s, g) => s + (cpuMsOf(g.pid) ?? 0), 0);
+  const pids = (await sql<{ pid: number }>`
+    SELECT pid FROM pg_stat_activity WHERE datname = ${stack.dbName} OR backend_type IN ('walwriter', 'checkpointer', 'background writer')`.execute(stack.handle.db)).rows;
+  const postgres = new Map<number, number>();
+  for (const { pid } of pids) {
+    const ms = cpuMsOf(pid);
+    if (ms !== null) postgres.set(pid, ms);
+  }
+  return { gateway, postgres, broker: stack.brokerPid ? cpuMsOf(stack.brokerPid) : null };
+}
+
+function cpuDelta(a: CpuSnapshot, b: CpuSnapshot): { gatewayMs: number; postgresMs: number; brokerMs: number | null } {
+  let postgresMs = 0;
+  for (const [pid, ms] of b.postgres) postgresMs += ms - (a.postgres.get(pid) ?? 0);
+  return { gatewayMs: b.gateway - a.gateway, postgresMs, brokerMs: a.broker !== null && b.broker !== null ? b.broker - a.broker : null };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios.
+
+type Figures = Record<string, number | string | boolean | null>;
+interface Outcome {
+  readonly figures: Figures;
+  /** The batches whose payouts were executed at the simulator (the double-execution check's). */
+  readonly executed: readonly string[];
+}
+
+async function e2e(stack: Stack, count: number, latencyMs: number, opts: Options, label: string): Promise<Outcome> {
+  await stack.sim.request({ type: 'faults', faults: { latencyMs } satisfies MpesaFaults }, 'ok');
+  const b = await signBatch(stack, count);
+  const submitS = await submit(stack, b);
+  const before = await cpuSnapshot(stack);
+  const start = process.hrtime.bigint();
+  await approve(stack, b);
+  await waitSettled(stack, [b.batchId], count, opts, label);
+  const wallS = seconds(start);
+  const after = await cpuSnapshot(stack);
+  const cpu = cpuDelta(before, after);
+  const lat = (await sql<{ p50: number; p99: number; max: number }>`
+    WITH s AS (
+      SELECT extract(epoch FROM (min(t.at) - b.approved_at)) * 1000 AS ms
+      FROM payouts p JOIN batches b ON b.id = p.batch_id JOIN payout_transitions t ON t.payout_id = p.id
+      WHERE p.batch_id = ${b.batchId} AND t.to_state IN ('paid', 'failed', 'cancelled', 'reversed') GROUP BY p.id, b.approved_at)
+    SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY ms)::float8 AS p50, percentile_disc(0.99) WITHIN GROUP (ORDER BY ms)::float8 AS p99, max(ms)::float8 AS max FROM s`.execute(stack.handle.db)).rows[0]!;
+  const totalMs = cpu.gatewayMs + cpu.postgresMs + (cpu.brokerMs ?? 0);
+  const rss = stack.gateways.map((g) => Math.round((statusKb(g.pid, 'VmHWM') ?? 0) / 1024));
+  return {
+    executed: [b.batchId],
+    figures: {
+      payouts: count,
+      provider_latency_ms: latencyMs,
+      gateway_processes: stack.gateways.map((g) => g.name.replace('gateway ', '')).join(' | '),
+      submit_s: round(submitS, 2),
+      approval_to_all_settled_s: round(lat.max / 1000, 2),
+      payouts_per_s: Math.round(count / (lat.max / 1000)),
+      settle_p50_ms: Math.round(lat.p50),
+      settle_p99_ms: Math.round(lat.p99),
+      cpu_ms_per_payout: round(totalMs / count, 2),
+      cpu_ms_per_payout_tuma: round(cpu.gatewayMs / count, 2),
+      cpu_ms_per_payout_postgres: round(cpu.postgresMs / count, 2),
+      cpu_ms_per_payout_broker: cpu.brokerMs === null ? null : round(cpu.brokerMs / count, 2),
+      cpu_busy_pct_of_machine: round((100 * totalMs) / (wallS * 1000 * os.cpus().length), 0),
+      gateway_peak_rss_mb: rss.join(' | '),
+      final_states: describeStates(await statesOf(stack, [b.batchId])),
+    },
+  };
+}
+
+async function statusReads(stack: Stack, batchId: string, opts: Options): Promise<Outcome> {
+  const ids = (await sql<{ id: string }>`SELECT id FROM payouts WHERE batch_id = ${batchId} ORDER BY id LIMIT 5000`.execute(stack.handle.db)).rows.map((r) => r.id);
+  const paths = ids.flatMap((id) => [`/v1/batches/${batchId}`, `/v1/payouts/${id}`]);
+  let i = 0;
+  const token = await stack.token('programme_manager', 'reader');
+  const result = await autocannon({
+    url: stack.apiUrl,
+    connections: 32,
+    overallRate: opts.statusRate,
+    duration: opts.statusSeconds,
+    timeout: 10,
+    headers: { authorization: `Bearer ${token}` },
+    requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: paths[i++ % paths.length]! }) }],
+  });
+  return {
+    executed: [],
+    figures: {
+      target_rate_per_s: opts.statusRate,
+      duration_s: opts.statusSeconds,
+      achieved_per_s: Math.round(result['2xx'] / result.duration),
+      requests_2xx: result['2xx'],
+      non_2xx: result.non2xx,
+      errors: result.errors,
+      timeouts: result.timeouts,
+      p50_ms: result.latency.p50,
+      p99_ms: result.latency.p99,
+      max_ms: result.latency.max,
+      payout_ids_read: ids.length,
+    },
+  };
+}
+
+async function batchSubmissions(stack: Stack, opts: Options): Promise<Outcome> {
+  log(`signing ${opts.submissionBatches} batches of ${opts.submissionRows} rows`);
+  const bodies: string[] = [];
+  for (let k = 0; k < opts.submissionBatches; k++) bodies.push((await signBatch(stack, opts.submissionRows)).body);
+  let i = 0;
+  const token = await stack.token('programme_manager', 'maker-person');
+  const result = await autocannon({
+    url: stack.apiUrl,
+    connections: opts.makers,
+    amount: bodies.length,
+    timeout: 120,
+    headers: { 'content-type': 'application/jose+json', authorization: `Bearer ${token}` },
+    requests: [{ method: 'POST', setupRequest: (req) => ({ ...req, path: '/v1/batches', body: bodies[i++ % bodies.length]! }) }],
+  });
+  const created = result.statusCodeStats['201']?.count ?? 0;
+  const stored = (await sql<{ n: number }>`SELECT count(*)::int AS n FROM batches`.execute(stack.handle.db)).rows[0]!.n;
+  return {
+    executed: [],
+    figures: {
+      batches: bodies.length,
+      rows_per_batch: opts.submissionRows,
+      concurrent_makers: opts.makers,
+      created_201: created,
+      non_2xx: result.non2xx,
+      errors: result.errors,
+      timeouts: result.timeouts,
+      batches_per_s: round(created / result.duration, 2),
+      payouts_per_s: Math.round((created * opts.submissionRows) / result.duration),
+      p50_ms: result.latency.p50,
+      p99_ms: result.latency.p99,
+      max_ms: result.latency.max,
+      batches_in_database: stored,
+    },
+  };
+}
+
+async function callbackStorm(stack: Stack, opts: Options): Promise<Outcome> {
+  const n = opts.stormPayouts;
+  await stack.sim.request({ type: 'faults', faults: {} }, 'ok');
+  const b = await signBatch(stack, n);
+  await submit(stack, b);
+  await approve(stack, b);
+  // The simulator executes every payout and posts its result callback to the capture address.
+  const deadline = Date.now() + opts.settleTimeoutS * 1000;
+  for (;;) {
+    const { count } = await stack.sim.request<{ count: number }>({ type: 'capturedCount' }, 'capturedCount');
+    if (count >= n) break;
+    if (Date.now() > deadline) throw new Error(`only ${count}/${n} callbacks captured within ${opts.settleTimeoutS} s`);
+    await sleep(500);
+  }
+  const { callbacks } = await stack.sim.request<{ callbacks: { path: string; body: string }[] }>({ type: 'captured' }, 'captured', 120_000);
+  // Every callback once, a share of them twice, in an order fixed by the run (duplicates interleaved).
+  const dups = Math.floor((n * opts.stormDuplicatePct) / 100);
+  const list = [...callbacks, ...callbacks.slice(0, dups)];
+  for (let k = list.length - 1; k > 0; k--) {
+    const j = (k * 7_919) % (k + 1);
+    [list[k], list[j]] = [list[j]!, list[k]!];
+  }
+  let i = 0;
+  const result = await autocannon({
+    url: stack.apiUrl,
+    connections: 64,
+    amount: list.length,
+    timeout: 30,
+    headers: { 'content-type': 'application/json' },
+    requests: [{ method: 'POST', setupRequest: (req) => { const c = list[i++ % list.length]!; return { ...req, path: c.path, body: c.body }; } }],
+  });
+  await waitSettled(stack, [b.batchId], n, opts, 'callback-storm');
+  const stored = (await sql<{ results: number; payouts: number; callbacks: number }>`
+    SELECT count(*)::int AS results, count(DISTINCT payout_id)::int AS payouts, count(*) FILTER (WHERE source = 'callback')::int AS callbacks
+    FROM payout_results WHERE batch_id = ${b.batchId}`.execute(stack.handle.db)).rows[0]!;
+  return {
+    executed: [b.batchId],
+    figures: {
+      payouts: n,
+      callbacks_sent: list.length,
+      duplicates_sent: dups,
+      accepted_2xx: result['2xx'],
+      non_2xx: result.non2xx,
+      errors: result.errors,
+      timeouts: result.timeouts,
+      accepted_per_s: Math.round(result['2xx'] / result.duration),
+      p50_ms: result.latency.p50,
+      p99_ms: result.latency.p99,
+      max_ms: result.latency.max,
+      results_stored: stored.results,
+      payouts_with_a_result: stored.payouts,
+      stored_once_each: stored.results === n && stored.payouts === n && stored.callbacks === n,
+      final_states: describeStates(await statesOf(stack, [b.batchId])),
+    },
+  };
+}
+
+/** bench:ingest's own harness (ingest-bench.js) in a child process; its last line is its JSON. */
+async function ingest(opts: Options): Promise<{ figures: Figures; ledgerVerified: boolean | null }> {
+  const out = execFileSync(process.execPath, [path.join(here, 'ingest-bench.js')], {
+    env: { ...process.env, BENCH_PAYOUTS: String(opts.ingestPayouts), BENCH_DATABASE_ADMIN_URL: adminUrl },
+    stdio: ['ignore', 'pipe', 'inherit'],
+    timeout: 900_000,
+    maxBuffer: 16 * 1024 * 1024,
+  }).toString('utf8');
+  process.stderr.write(out);
+  const last = out.trim().split('\n').at(-1)!;
+  const j = JSON.parse(last) as { payouts: number; payouts_per_s: number; rss_mb_max: number; ledger_verified?: boolean };
+  return { figures: { payouts: j.payouts, payouts_per_s: j.payouts_per_s, api_peak_rss_mb: j.rss_mb_max }, ledgerVerified: j.ledger_verified ?? null };
+}
+
+async function soak(stack: Stack, ratePerS: number, opts: Options): Promise<Outcome> {
+  const holdMs = 3_000; // past PROVIDER_TIMEOUT_MS (2,000 in this stack): the money moves, the answer never comes in time
+  const faults: MpesaFaults = {
+    rules: [
+      { pattern: '1$', errorRatePercent: 30 },
+      { pattern: '2$', callback: 'lose' },
+      { pattern: '3$', fault: 'timeout-after-accept', holdMs },
+    ],
+  };
+  await stack.sim.request({ type: 'faults', faults }, 'ok');
+  const everyS = 5;
+  const perBatch = Math.max(1, Math.round(ratePerS * everyS));
+  const processes = [...stack.gateways, stack.sim];
+  const samples = new Map<string, { atMs: number; rssBytes: number }[]>(processes.map((p) => [p.name, []]));
+  const sampleAll = () => {
+    for (const p of processes) {
+      const kb = statusKb(p.pid, 'VmRSS');
+      if (kb !== null) samples.get(p.name)!.push({ atMs: Date.now(), rssBytes: kb * 1024 });
+    }
+  };
+  const timer = setInterval(sampleAll, 2_000);
+  const batchIds: string[] = [];
+  let payouts = 0;
+  const start = Date.now();
+  const endAt = start + opts.soakS * 1000;
+  try {
+    while (Date.now() < endAt) {
+      const tick = Date.now();
+      const b = await signBatch(stack, perBatch);
+      await submit(stack, b);
+      await approve(stack, b);
+      batchIds.push(b.batchId);
+      payouts += perBatch;
+      if (batchIds.length % 12 === 0) log(`soak: ${payouts} payouts submitted in ${Math.round((Date.now() - start) / 1000)} s (${describeStates(await statesOf(stack, batchIds))})`);
+      await sleep(Math.max(0, everyS * 1000 - (Date.now() - tick)));
+    }
+  } finally {
+    clearInterval(timer);
+  }
+  const soakWallS = (Date.now() - start) / 1000;
+  let settleError: string | null = null;
+  try {
+    await waitSettled(stack, batchIds, payouts, opts, 'soak (draining)');
+  } catch (error) {
+    settleError = error instanceof Error ? error.message : String(error);
+  }
+  const warmupMs = opts.soakS * 250; // the first quarter
+  const growth = [...samples].map(([name, s]) => ({ name, pct: rssGrowthPct(s, warmupMs), lastMb: Math.round((s.at(-1)?.rssBytes ?? 0) / 2 ** 20), peakMb: Math.round(Math.max(0, ...s.map((x) => x.rssBytes)) / 2 ** 20) }));
+  const states = await statesOf(stack, batchIds);
+  const settled = states.filter((r) => settledStates.includes(r.state)).reduce((s, r) => s + r.n, 0);
+  const lat = (await sql<{ p50: number; p99: number }>`
+    WITH s AS (
+      SELECT extract(epoch FROM (min(t.at) - b.approved_at)) * 1000 AS ms
+      FROM payouts p JOIN batches b ON b.id = p.batch_id JOIN payout_transitions t ON t.payout_id = p.id
+      WHERE p.batch_id = ANY(${batchIds}::uuid[]) AND t.to_state IN ('paid', 'failed', 'cancelled', 'reversed') GROUP BY p.id, b.approved_at)
+    SELECT coalesce(percentile_disc(0.5) WITHIN GROUP (ORDER BY ms), 0)::float8 AS p50, coalesce(percentile_disc(0.99) WITHIN GROUP (ORDER BY ms), 0)::float8 AS p99 FROM s`.execute(stack.handle.db)).rows[0]!;
+  const figures: Figures = {
+    duration_s: opts.soakS,
+    wall_s: round(soakWallS, 1),
+    target_rate_per_s: round(ratePerS, 1),
+    payouts,
+    settled,
+    not_settled: payouts - settled,
+    final_states: describeStates(states),
+    settle_p50_ms: Math.round(lat.p50),
+    settle_p99_ms: Math.round(lat.p99),
+    faults: 'numbers ending 1: 30% HTTP 500 before execution; 2: result callback lost; 3: answer held 3 s past a 2 s timeout after the money moved',
+    rss_growth_pct_max: growth.some((g) => g.pct !== null) ? Math.max(...growth.map((g) => g.pct ?? -Infinity)) : null,
+    drain_error: settleError,
+  };
+  for (const g of growth) {
+    figures[`rss_growth_pct ${g.name}`] = g.pct;
+    figures[`rss_mb_last/peak ${g.name}`] = `${g.lastMb} / ${g.peakMb}`;
+  }
+  return { executed: batchIds, figures };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function runScenario(results: ScenarioResult[], name: ScenarioName, stack: Stack | null, body: () => Promise<Outcome>): Promise<ScenarioResult> {
+  log(`scenario ${name}`);
+  const start = process.hrtime.bigint();
+  let figures: Figures = {};
+  let executed: readonly string[] = [];
+  let error: string | null = null;
+  try {
+    ({ figures, executed } = await body());
+  } catch (e) {
+    error = e instanceof Error ? e.message : String(e);
+    log(`${name} failed: ${error}`);
+  }
+  let doubles: number | null = null;
+  let verified: boolean | null = null;
+  if (stack) {
+    try {
+      if (executed.length > 0) {
+        const d = await doubleExecutions(stack, executed);
+        doubles = d.double;
+        figures = { ...figures, idempotency_keys_checked: d.keys, payouts_not_executed: d.notExecuted };
+      }
+      const v = await verifyLedger(stack.persistence);
+      verified = v.ok;
+      figures = { ...figures, ledger_transfers: v.transfers, ledger_problems: v.problemCount };
+    } catch (e) {
+      error = `${error ? `${error}; ` : ''}checks: ${e instanceof Error ? e.message : String(e)}`;
+    }
+  }
+  const r: ScenarioResult = { name, ok: error === null && doubles !== null ? doubles === 0 && verified !== false : error === null && verified !== false, seconds: round(seconds(start), 1), figures, doubleExecutions: doubles, ledgerVerified: verified, error };
+  results.push(r);
+  log(`${name}: ${JSON.stringify(figures)}${doubles !== null ? ` double executions ${doubles}` : ''} ledger verified ${String(verified)}`);
+  return r;
+}
+
+async function main(): Promise<void> {
+  const opts = options();
+  const startedAt = new Date().toISOString();
+  const commit = (() => {
+    try {
+      return execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: repoDir }).toString().trim() + (execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: repoDir }).toString().trim() ? ' (with uncommitted changes)' : '');
+    } catch {
+      return 'unknown';
+    }
+  })();
+  const results: ScenarioResult[] = [];
+  const broker = await ensureKafka();
+  let postgresVersion = '?';
+  try {
+    const a = new pg.Client({ connectionString: adminUrl });
+    await a.connect();
+    postgresVersion = (await a.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]!.v;
+    await a.end();
+    const has = (s: ScenarioName) => opts.scenarios.has(s);
+    let e2eMax: number | null = null;
+
+    if (has('e2e-0ms') || has('status-reads') || has('e2e-300ms') || has('batch-submissions')) {
+      if (opts.cpuProfDir) mkdirSync(opts.cpuProfDir, { recursive: true });
+      const stack = await startStack(broker, 'one', {}, opts, opts.cpuProfDir);
+      try {
+        let lastBatch: string | null = null;
+        if (has('e2e-0ms') || has('status-reads')) {
+          const r = await runScenario(results, 'e2e-0ms', stack, async () => {
+            const o = await e2e(stack, opts.e2ePayouts, 0, opts, 'e2e-0ms');
+            lastBatch = o.executed[0]!;
+            return o;
+          });
+          e2eMax = typeof r.figures.payouts_per_s === 'number' ? r.figures.payouts_per_s : null;
+        }
+        if (has('status-reads') && lastBatch) {
+          const batchId: string = lastBatch;
+          await runScenario(results, 'status-reads', stack, () => statusReads(stack, batchId, opts));
+        }
+        if (has('e2e-300ms')) await runScenario(results, 'e2e-300ms', stack, () => e2e(stack, opts.e2ePayouts300, 300, opts, 'e2e-300ms'));
+        if (has('batch-submissions')) await runScenario(results, 'batch-submissions', stack, () => batchSubmissions(stack, opts));
+      } finally {
+        await stack.stop();
+      }
+    }
+    if (has('e2e-0ms-split')) {
+      const stack = await startStack(broker, 'split', {}, opts);
+      try {
+        await runScenario(results, 'e2e-0ms-split', stack, () => e2e(stack, opts.e2ePayouts, 0, opts, 'e2e-0ms-split'));
+      } finally {
+        await stack.stop();
+      }
+    }
+    if (has('callback-storm')) {
+      // Result callbacks go to the simulator's capture address; status checks wait past the run.
+      const stack = await startStack(broker, 'one', { PUBLIC_BASE_URL: '__SIM__/__capture', STATUS_CHECK_FIRST_AFTER_MS: '3600000', STATUS_CHECK_BACKOFF_MAX_MS: '3600000' }, opts);
+      try {
+        await runScenario(results, 'callback-storm', stack, () => callbackStorm(stack, opts));
+      } finally {
+        await stack.stop();
+      }
+    }
+    if (has('ingest')) {
+      log('scenario ingest');
+      const start = process.hrtime.bigint();
+      try {
+        const { figures, ledgerVerified } = await ingest(opts);
+        results.push({ name: 'ingest', ok: ledgerVerified !== false, seconds: round(seconds(start), 1), figures, doubleExecutions: null, ledgerVerified, error: null });
+      } catch (e) {
+        results.push({ name: 'ingest', ok: false, seconds: round(seconds(start), 1), figures: {}, doubleExecutions: null, ledgerVerified: null, error: e instanceof Error ? e.message : String(e) });
+      }
+      log(`ingest: ${JSON.stringify(results.at(-1))}`);
+    }
+    if (has('soak')) {
+      const rate = Math.max(10, Math.round((e2eMax ?? 200) / 2));
+      log(`soak: ${opts.soakS} s at ${rate} payouts/s (half of ${e2eMax ?? 'no measured maximum: 200 assumed'})`);
+      const stack = await startStack(broker, 'one', { PROVIDER_TIMEOUT_MS: '2000', STATUS_CHECK_FIRST_AFTER_MS: '5000', STATUS_POLL_INTERVAL_MS: '1000' }, opts);
+      try {
+        await runScenario(results, 'soak', stack, () => soak(stack, rate, opts));
+      } finally {
+        await stack.stop();
+      }
+    }
+  } finally {
+    broker.stop();
+  }
+
+  const run: LoadtestRun = {
+    startedAt, commit, cores: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? '?', node: process.version, postgres: postgresVersion,
+    kafka: broker.brokers, mode: opts.quick ? 'quick' : 'full', loadAverage: os.loadavg(), scenarios: results,
+  };
+  const dir = path.join(repoDir, 'loadtest', 'results');
+  mkdirSync(dir, { recursive: true });
+  const stamp = startedAt.replace(/:/g, '').replace(/\.\d+Z$/, 'Z');
+  const base = path.join(dir, `${stamp}${opts.quick ? '-quick' : ''}`);
+  writeFileSync(`${base}.md`, renderMarkdown(run));
+  writeFileSync(`${base}.json`, `${JSON.stringify(resultJson(run), null, 2)}\n`);
+  process.stdout.write(renderMarkdown(run));
+  process.stdout.write(`\nwritten: ${base}.md, ${base}.json\n`);
+  const json = resultJson(run);
+  process.stdout.write(`${JSON.stringify(Object.fromEntries(Object.entries(json).filter(([k]) => k !== 'scenarios')))}\n`);
+  if (results.some((r) => !r.ok)) process.exitCode = 1;
+}
+
+main().then(
+  () => process.exit(),
+  (error: unknown) => {
+    process.stderr.write(`loadtest failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(1);
+  },
+);

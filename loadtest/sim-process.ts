@@ -1,0 +1,56 @@
+// The M-Pesa simulator in a process of its own, for `npm run loadtest` (issue #17 item 2): the
+// gateway's CPU is then measured without its test double's. Driven by its parent over IPC:
+//   {type:'faults', faults}           set the fault rules (answers {type:'ok'});
+//   {type:'executions', keys}         executions per idempotency key ({type:'executions', counts});
+//   {type:'captured'}                 the callbacks captured so far ({type:'captured', callbacks});
+//   {type:'capturedCount'}            how many ({type:'capturedCount', count}).
+// It also serves POST /__capture/* : a gateway whose PUBLIC_BASE_URL points there has its result
+// callbacks kept here, answered 200, instead of delivered (the callback storm replays them).
+// Ends when its parent disconnects.
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { pino } from 'pino';
+import { createMpesaSimulator, type MpesaFaults } from '../src/simulator/mpesa-simulator.js';
+
+interface Settings {
+  readonly consumerKey: string;
+  readonly consumerSecret: string;
+  readonly callbackDelayMs: number;
+}
+type Message = { type: 'faults'; faults: MpesaFaults } | { type: 'executions'; keys: string[] } | { type: 'captured' } | { type: 'capturedCount' };
+
+/** Callbacks captured at most: more than any scenario asks for. */
+const capturedMax = 200_000;
+
+process.once('message', (settings: Settings) => {
+  const logger = pino({ level: 'warn' }, pino.destination({ fd: 2, sync: false }));
+  const simulator = createMpesaSimulator({ ...settings, logger });
+  const captured: { path: string; body: string }[] = [];
+  const app = express();
+  app.disable('x-powered-by');
+  app.post(/^\/__capture\/.*/, express.raw({ type: () => true, limit: '64kb' }), (req, res) => {
+    if (captured.length < capturedMax) captured.push({ path: req.path.slice('/__capture'.length), body: Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '' });
+    res.json({ ResultCode: 0, ResultDesc: 'Accepted' });
+  });
+  app.use(simulator.router);
+  const server = app.listen(0, '127.0.0.1', () => process.send?.({ type: 'ready', port: (server.address() as AddressInfo).port }));
+  server.keepAliveTimeout = 60_000;
+  process.on('message', (m: Message) => {
+    if (m.type === 'faults') {
+      simulator.setFaults(m.faults);
+      process.send?.({ type: 'ok' });
+    } else if (m.type === 'executions') {
+      process.send?.({ type: 'executions', counts: m.keys.map((k) => simulator.executions(k)) });
+    } else if (m.type === 'capturedCount') {
+      process.send?.({ type: 'capturedCount', count: captured.length });
+    } else if (m.type === 'captured') {
+      process.send?.({ type: 'captured', callbacks: captured });
+    }
+  });
+  process.once('disconnect', () => {
+    simulator.close();
+    server.close();
+    server.closeAllConnections();
+    setTimeout(() => process.exit(0), 200).unref();
+  });
+});
