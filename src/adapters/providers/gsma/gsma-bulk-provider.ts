@@ -1,0 +1,306 @@
+// A GSMA account that takes batches (issue #20 item 3): the payout attempts the worker sends at the
+// same moment go to the provider as one POST /batchtransactions of up to `itemsMax` items, and each
+// attempt still gets its own outcome through the ordinary port (submit, status), so the worker,
+// the poller and the settler treat a batch item exactly as a single payment: it settles its payout
+// once, through the same results and the same ledger postings.
+//
+// - Persist before the call: the batch's X-CorrelationID and its items' keys are recorded in the
+//   BatchIndex before the batch is sent, so a batch whose answer was lost is found again.
+// - One guard per account, counting provider batches: the breaker and the call limits see one
+//   call per batch (and one per batch status query), never one per item.
+// - An item with no outcome is asked about: its status query reads its batch (request state or
+//   /responses under the batch key, the batch, its completions and rejections; one read shared by
+//   the items asked about together). A same-key resend of an item already in a batch never makes a
+//   second batch: it is answered from its batch, and only when that batch was never created
+//   (/responses 404) is the item sent again, alone, under its own key.
+// - A batch refused or rejected whole gives every item the refusal's outcome, as a single payment
+//   refused with it would have (the settler's retry rules then apply unchanged).
+// - Two-step accounts: once the provider has parsed the batch (`created`), its approval (PATCH to
+//   approved, under an X-CorrelationID of its own, recorded first) is sent by the next status read.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { ProviderUnavailableError, type PayoutProvider, type ProviderAdapter, type StatusQuery, type SubmitRequest } from '../../../application/ports.js';
+import { absent, pending, unknown, type ProviderOutcome } from '../../../domain/provider-outcome.js';
+import type { ProviderId } from '../../../domain/providers.js';
+import type { CallLimits } from '../call-limiter.js';
+import { GuardedProvider, type BreakerSettings, type ProviderCallObserver } from '../guarded-provider.js';
+import type { BatchLookup, GsmaClient } from './gsma-client.js';
+import { batchItemReference, batchKeyOfReference, gsmaBatchItemsMax, unlistedItemOutcome, type BatchRequestAnswer, type GsmaBulkApproval } from './gsma-bulk-mapping.js';
+
+/** Named maxima of an account's bulk settings. */
+export const gsmaBulkMax = { itemsMax: gsmaBatchItemsMax, lingerMs: 1_000 } as const;
+
+export interface GsmaBulkSettings {
+  /** Items per provider batch at most (1 to gsmaBulkMax.itemsMax). */
+  readonly itemsMax: number;
+  /** one-step: the provider runs a parsed batch; two-step: Tuma approves it (PATCH to approved). */
+  readonly approval: GsmaBulkApproval;
+  /** How long the first attempt of a batch waits for others before the batch goes (0 to gsmaBulkMax.lingerMs). */
+  readonly lingerMs: number;
+}
+
+/** What Tuma knows of a provider batch, recorded before each call about it. */
+export interface BatchRecord {
+  readonly batchKey: string;
+  readonly accountId: string;
+  readonly serverCorrelationId: string | null;
+  readonly batchId: string | null;
+  /** The X-CorrelationID of its approval (two-step), once one was sent. */
+  readonly approvalKey: string | null;
+}
+
+/** Where batches and their items are recorded (PostgreSQL in production: gsma-batch-index.ts). */
+export interface BatchIndex {
+  /** Records a batch and its items' keys before it is sent. */
+  record(batch: { readonly batchKey: string; readonly accountId: string; readonly itemKeys: readonly string[] }): Promise<void>;
+  /** The batch an item (by its attempt key) was sent in, if any. */
+  batchOf(itemKey: string): Promise<BatchRecord | null>;
+  find(batchKey: string): Promise<BatchRecord | null>;
+  /** What the provider said of it: its serverCorrelationId, its batchId once known. */
+  accepted(batchKey: string, serverCorrelationId: string, batchId: string | null): Promise<void>;
+  /** The approval's X-CorrelationID, recorded before the approval is sent. */
+  approving(batchKey: string, approvalKey: string): Promise<void>;
+}
+
+/** An index in memory: for tests and dev mode (a restart forgets it; PostgreSQL's does not). */
+export function memoryBatchIndex(): BatchIndex {
+  const batches = new Map<string, BatchRecord>();
+  const items = new Map<string, string>();
+  const update = (batchKey: string, change: Partial<BatchRecord>) => {
+    const current = batches.get(batchKey);
+    if (current) batches.set(batchKey, { ...current, ...change });
+  };
+  return {
+    async record(batch) {
+      batches.set(batch.batchKey, { batchKey: batch.batchKey, accountId: batch.accountId, serverCorrelationId: null, batchId: null, approvalKey: null });
+      for (const key of batch.itemKeys) items.set(key.toLowerCase(), batch.batchKey);
+    },
+    async batchOf(itemKey) {
+      const batchKey = items.get(itemKey.toLowerCase());
+      return batchKey ? batches.get(batchKey) ?? null : null;
+    },
+    async find(batchKey) {
+      return batches.get(batchKey) ?? null;
+    },
+    async accepted(batchKey, serverCorrelationId, batchId) {
+      update(batchKey, { serverCorrelationId, ...(batchId ? { batchId } : {}) });
+    },
+    async approving(batchKey, approvalKey) {
+      update(batchKey, { approvalKey });
+    },
+  };
+}
+
+/** A batch lookup is shared by the status queries that ask within this long of it. */
+export const batchLookupReuseMs = 1_000;
+
+interface Waiting {
+  readonly request: SubmitRequest;
+  readonly resolve: (outcome: ProviderOutcome) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+type Outgoing =
+  | { readonly kind: 'batch'; readonly items: readonly SubmitRequest[]; answer?: BatchRequestAnswer }
+  | { readonly kind: 'single'; readonly request: SubmitRequest };
+
+/**
+ * The calls the guard makes, one per provider batch: submit(batchKey) sends the batch (or the
+ * lone item) registered under that key; status(batchKey) reads the batch. The guard only sees
+ * their summary outcomes (an unanswered batch is unknown and counts against the breaker).
+ */
+class BatchCalls implements ProviderAdapter {
+  readonly id = 'gsma' as const;
+  readonly outgoing = new Map<string, Outgoing>();
+  readonly lookups = new Map<string, BatchLookup>();
+  /** The serverCorrelationId of a batch about to be read, when its 202 gave one. */
+  readonly serverIds = new Map<string, string | null>();
+
+  constructor(private readonly client: GsmaClient) {}
+
+  async submit(call: SubmitRequest): Promise<ProviderOutcome> {
+    const out = this.outgoing.get(call.idempotencyKey);
+    if (!out) throw new Error('invariant violated: a batch call without its batch');
+    if (out.kind === 'single') return this.client.submit(out.request);
+    const answer = await this.client.createBatch(call.idempotencyKey, out.items, null);
+    out.answer = answer;
+    return answer.kind === 'accepted' ? pending(answer.serverCorrelationId) : answer.outcome;
+  }
+
+  async status(query: StatusQuery): Promise<ProviderOutcome> {
+    // A read of a batch names the batch key twice; anything else is a single payment's query.
+    if (batchKeyOfReference(query.providerReference) !== query.idempotencyKey.toLowerCase()) return this.client.status(query);
+    const found = await this.client.batchStatus(query.idempotencyKey, this.serverIds.get(query.idempotencyKey) ?? null);
+    this.lookups.set(query.idempotencyKey, found);
+    return found.kind === 'unknown' ? found.outcome : pending(null);
+  }
+}
+
+export class GsmaBulkProvider implements PayoutProvider {
+  readonly id: ProviderId = 'gsma';
+  /** The account's guard: its breaker and call limits count provider batches. */
+  readonly guard: GuardedProvider;
+  private readonly calls: BatchCalls;
+  private waiting: Waiting[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private readonly shared = new Map<string, { readonly at: number; readonly lookup: Promise<BatchLookup> }>();
+
+  constructor(
+    private readonly client: GsmaClient,
+    private readonly index: BatchIndex,
+    private readonly bulk: GsmaBulkSettings,
+    readonly accountId: string,
+    breaker: BreakerSettings,
+    private readonly logger: Logger,
+    observer: ProviderCallObserver | null = null,
+    callLimits: CallLimits = { ratePerSecond: null, concurrency: null },
+  ) {
+    if (!(Number.isInteger(bulk.itemsMax) && bulk.itemsMax >= 1 && bulk.itemsMax <= gsmaBulkMax.itemsMax)) throw new Error(`itemsMax is a whole number from 1 to ${gsmaBulkMax.itemsMax}`);
+    if (!(Number.isInteger(bulk.lingerMs) && bulk.lingerMs >= 0 && bulk.lingerMs <= gsmaBulkMax.lingerMs)) throw new Error(`lingerMs is a whole number from 0 to ${gsmaBulkMax.lingerMs}`);
+    this.calls = new BatchCalls(client);
+    this.guard = new GuardedProvider(this.calls, breaker, logger, accountId, observer, callLimits);
+  }
+
+  available(): boolean {
+    return this.guard.available();
+  }
+
+  /**
+   * An attempt: answered from its batch when it was sent in one already (a same-key resend);
+   * else it joins the batch being gathered, which goes when it is full or `lingerMs` after its
+   * first item. Rejects with ProviderUnavailableError when the guard refused the batch unsent.
+   */
+  async submit(request: SubmitRequest): Promise<ProviderOutcome> {
+    const earlier = await this.index.batchOf(request.idempotencyKey);
+    if (earlier) {
+      const outcome = await this.itemOutcome(this.queryOf(request), earlier);
+      if (outcome.kind !== 'absent') return outcome;
+      // Its batch was never created, nor the item alone: it goes again, alone, under its own key (never another).
+      return this.sendSingle(request);
+    }
+    return new Promise<ProviderOutcome>((resolve, reject) => {
+      this.waiting.push({ request, resolve, reject });
+      if (this.waiting.length >= this.bulk.itemsMax) this.flush();
+      else this.timer ??= setTimeout(() => this.flush(), this.bulk.lingerMs);
+    });
+  }
+
+  /** An item's status from its batch; an attempt sent alone is asked about as a single payment. */
+  async status(query: StatusQuery): Promise<ProviderOutcome> {
+    const batchKey = batchKeyOfReference(query.providerReference);
+    const record = batchKey ? await this.index.find(batchKey) : await this.index.batchOf(query.idempotencyKey);
+    if (!record) return this.guard.status(query);
+    return this.itemOutcome(query, record);
+  }
+
+  private flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    while (this.waiting.length > 0) {
+      const group = this.waiting.splice(0, this.bulk.itemsMax);
+      void this.sendBatch(group);
+    }
+  }
+
+  private async sendBatch(group: readonly Waiting[]): Promise<void> {
+    const batchKey = randomUUID();
+    const items = group.map((w) => w.request);
+    try {
+      // Refused unsent, as the guard would refuse a single payment: nothing recorded, the attempts are void.
+      if (!this.guard.available()) throw new ProviderUnavailableError('gsma', `${this.accountId} is unavailable (breaker open)`);
+      await this.index.record({ batchKey, accountId: this.accountId, itemKeys: items.map((i) => i.idempotencyKey) });
+      const out: Outgoing = { kind: 'batch', items };
+      this.calls.outgoing.set(batchKey, out);
+      const summary = await this.guard.submit(this.callOf(batchKey, items[0]!));
+      this.calls.outgoing.delete(batchKey);
+      const answer = out.answer ?? { kind: 'unknown' as const, outcome: summary.kind === 'unknown' ? summary : unknown(null, 'batch not answered') };
+      if (answer.kind === 'accepted') await this.index.accepted(batchKey, answer.serverCorrelationId, answer.batchId);
+      this.logger.info({ batchKey, items: items.length, answer: answer.kind }, 'GSMA batch sent');
+      const outcome = answer.kind === 'accepted' ? pending(batchItemReference(batchKey)) : answer.outcome;
+      for (const w of group) w.resolve(outcome);
+    } catch (error) {
+      this.calls.outgoing.delete(batchKey);
+      for (const w of group) w.reject(error);
+    }
+  }
+
+  private async sendSingle(request: SubmitRequest): Promise<ProviderOutcome> {
+    const key = `${request.idempotencyKey}`;
+    this.calls.outgoing.set(key, { kind: 'single', request });
+    try {
+      return await this.guard.submit(request);
+    } finally {
+      this.calls.outgoing.delete(key);
+    }
+  }
+
+  /** The guard's view of a call about a batch: the batch key as its idempotency key. */
+  private callOf(batchKey: string, first: SubmitRequest): SubmitRequest {
+    return { payoutId: 'batch', idempotencyKey: batchKey, msisdn: first.msisdn, amountMinor: first.amountMinor, currency: first.currency, callbackUrl: first.callbackUrl };
+  }
+
+  /** One batch read per batch for the status queries that ask together (batchLookupReuseMs). */
+  private lookup(record: BatchRecord): Promise<BatchLookup> {
+    const seen = this.shared.get(record.batchKey);
+    if (seen && Date.now() - seen.at < batchLookupReuseMs) return seen.lookup;
+    const lookup = (async () => {
+      this.calls.serverIds.set(record.batchKey, record.serverCorrelationId);
+      await this.guard.status({ payoutId: 'batch', idempotencyKey: record.batchKey, providerReference: batchItemReference(record.batchKey), currency: 'KES', callbackUrl: '' });
+      const found = this.calls.lookups.get(record.batchKey);
+      this.calls.lookups.delete(record.batchKey);
+      this.calls.serverIds.delete(record.batchKey);
+      return found ?? { kind: 'unknown' as const, outcome: unknown(null, 'batch status not asked (limits)') };
+    })();
+    this.shared.set(record.batchKey, { at: Date.now(), lookup });
+    for (const [key, entry] of this.shared) if (Date.now() - entry.at >= batchLookupReuseMs) this.shared.delete(key);
+    return lookup;
+  }
+
+  private queryOf(request: SubmitRequest): StatusQuery {
+    return { payoutId: request.payoutId, idempotencyKey: request.idempotencyKey, providerReference: null, currency: request.currency, callbackUrl: request.callbackUrl };
+  }
+
+  /**
+   * An item's outcome from its batch. When the batch was never created, the item may have been
+   * sent alone since (under its own key): that is asked as a single payment, whose "absent" means
+   * it may go (again) alone under the same key.
+   */
+  private async itemOutcome(query: StatusQuery, record: BatchRecord): Promise<ProviderOutcome> {
+    const itemKey = query.idempotencyKey;
+    const found = await this.lookup(record);
+    const reference = batchItemReference(record.batchKey);
+    switch (found.kind) {
+      case 'not-created': {
+        const alone = await this.guard.status({ ...query, providerReference: null });
+        return alone.kind === 'absent' ? absent('gsma:batch:not-created', 'neither its batch nor the item alone was created: send it alone under its own key') : alone;
+      }
+      case 'rejected':
+      case 'unknown':
+        return found.outcome;
+      case 'found': {
+        if (found.view.status === 'created') {
+          if (this.bulk.approval === 'two-step') await this.approve(record, found.view.batchId);
+          return pending(reference);
+        }
+        return found.items.get(itemKey.toLowerCase()) ?? unlistedItemOutcome(found.view, reference);
+      }
+    }
+  }
+
+  /** Approves a parsed two-step batch once (a second ask under the same approval key is a harmless duplicate). */
+  private async approve(record: BatchRecord, batchId: string): Promise<void> {
+    const current = (await this.index.find(record.batchKey)) ?? record;
+    const approvalKey = current.approvalKey ?? randomUUID();
+    if (!current.approvalKey) await this.index.approving(record.batchKey, approvalKey);
+    const answer = await this.client.approveBatch(batchId, approvalKey);
+    this.logger.info({ batchKey: record.batchKey, answer: answer.kind }, 'GSMA batch approval sent');
+  }
+
+  shutdown(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    // Never sent: their attempts are void, as when the breaker refuses.
+    for (const w of this.waiting.splice(0)) w.reject(new ProviderUnavailableError('gsma', `${this.accountId} is shutting down`));
+    this.guard.shutdown();
+  }
+}
