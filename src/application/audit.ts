@@ -11,6 +11,7 @@ import {
   auditEventProblem,
   canonicalAuditEvent,
   isAuditAction,
+  isSystemAuditAction,
   type AuditEvent,
   type StoredAuditEvent,
 } from '../domain/audit.js';
@@ -152,6 +153,7 @@ function checkEvent(e: StoredAuditEvent, previous: StoredAuditEvent | null, anch
   }
   if (!isAuditAction(e.action)) report({ kind: 'event_invalid', seq, detail: `unknown action ${JSON.stringify(e.action)}` });
   else if (auditActionObjects[e.action] !== e.objectType) report({ kind: 'event_invalid', seq, detail: `${e.action} acts on a ${auditActionObjects[e.action]}, not a ${e.objectType}` });
+  else if ((e.organisationId === null) !== isSystemAuditAction(e.action)) report({ kind: 'event_invalid', seq, detail: `${e.action} ${e.organisationId === null ? 'has no organisation' : 'is a system event with an organisation'}` });
   const anchor = anchors.get(e.seq);
   if (anchor) {
     if (!anchor.equals(e.hash)) report({ kind: 'anchor_mismatch', seq, detail: `the event at seq ${seq} is not the anchored hash ${anchor.toString('hex')}` });
@@ -164,7 +166,8 @@ function checkEvent(e: StoredAuditEvent, previous: StoredAuditEvent | null, anch
 export interface AuditEventView {
   readonly seq: string;
   readonly at: string;
-  readonly organisationId: string;
+  /** null: a system event (a provider account, its breaker, a role's configuration at start). */
+  readonly organisationId: string | null;
   readonly actor: string;
   readonly requestId: string | null;
   readonly action: string;
@@ -183,13 +186,28 @@ export interface AuditPage {
 /** A cursor is a seq: decimal digits. */
 export const auditCursorPattern = /^[0-9]{1,19}$/;
 
-/** One organisation's events, oldest first, after `cursor`. The caller (GET /v1/audit) validates cursor and limit. */
-export async function listAudit(persistence: Persistence, organisationId: string, page: { cursor?: string | null; limit?: number } = {}): Promise<AuditPage> {
+/**
+ * What an organisation's auditors and admins see of the audit log: the organisation's own events,
+ * and the system events that concern it — every role's configuration at start (which names no
+ * organisation: digests and counts), and the events of the provider accounts that pay for one of
+ * its programmes (configuration, breaker states, holds; an account serving every programme, "*",
+ * serves every organisation). An account that serves only other organisations' programmes is not
+ * shown; neither is an account no longer configured (its events stay in the chain, and
+ * `tuma audit verify` reads them all).
+ */
+export interface AuditAudience {
+  readonly organisationId: string;
+  /** The provider accounts that pay for a programme of the organisation. */
+  readonly accountIds: readonly string[];
+}
+
+/** The events `audience` may read, oldest first, after `cursor`. The caller (GET /v1/audit) validates cursor and limit. */
+export async function listAudit(persistence: Persistence, audience: AuditAudience, page: { cursor?: string | null; limit?: number } = {}): Promise<AuditPage> {
   const limit = page.limit ?? auditPageDefault;
   assert(Number.isInteger(limit) && limit >= 1 && limit <= auditPageMax, `an audit page is 1-${auditPageMax} events`);
   const cursor = page.cursor ?? null;
   assert(cursor === null || auditCursorPattern.test(cursor), 'an audit cursor is a seq');
-  const rows = await persistence.read.auditLog.organisationEvents(organisationId, cursor === null ? null : BigInt(cursor), limit);
+  const rows = await persistence.read.auditLog.visibleEvents(audience, cursor === null ? null : BigInt(cursor), limit);
   return {
     events: rows.map(viewOf),
     next: rows.length === limit ? rows[rows.length - 1]!.seq.toString() : null,

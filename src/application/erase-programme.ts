@@ -128,6 +128,13 @@ export interface ErasureStore {
   latestRequest(programmeId: string): Promise<ErasureRequestRecord | null>;
   /** The statements an erasure of the programme recorded, with their file's state now. */
   statementOutcomes(programmeId: string, limit: number): Promise<StatementFileOutcome[]>;
+  /**
+   * The organisation's programmes not erased whose retention ended by `at` (last batch activity +
+   * retention days), by id after `afterId`, each with whether an erasure request awaits confirmation.
+   */
+  pastRetention(organisationId: string, at: Date, afterId: string | null, limit: number): Promise<(ProgrammeErasureState & { readonly awaitingConfirmation: boolean })[]>;
+  /** How many programmes of every organisation are past their retention and not erased (the metric). */
+  countPastRetention(at: Date): Promise<number>;
 }
 
 export interface ErasureDeps {
@@ -417,6 +424,44 @@ export async function setRetention(deps: ErasureDeps, actor: Actor, programmeId:
   });
   if (!done.ok) return done;
   return getErasure(deps, actor, programmeId);
+}
+
+// ---------------------------------------------------------------- retention
+
+/** Programmes per page of GET /v1/programmes/retention-due at most, and by default. */
+export const retentionDuePageMax = 500;
+export const retentionDuePageDefault = 100;
+
+export interface RetentionDueView {
+  readonly programmes: readonly {
+    readonly programmeId: string;
+    readonly retentionDays: number;
+    readonly lastActivityAt: string;
+    readonly dueAt: string;
+    /** not_requested: an admin should ask (POST …/erasure); awaiting_confirmation: a second admin should confirm. */
+    readonly erasure: 'not_requested' | 'awaiting_confirmation';
+  }[];
+  /** The cursor of the next page (the last programme id), or null. */
+  readonly next: string | null;
+}
+
+/**
+ * Retention is enforced by showing, never by erasing: the organisation's programmes whose beneficiary
+ * data is past its retention and not erased, for its admins to ask for the erasure and a second
+ * admin to confirm it (maker–checker, as any erasure). Nothing here erases or asks by itself: an
+ * erasure needs two people, and a programme with work in flight cannot be erased yet anyway.
+ * The same count, across organisations, is the metric tuma_programmes_past_retention.
+ */
+export async function listPastRetention(deps: Pick<ErasureDeps, 'erasure' | 'now'>, actor: Actor, page: { after: string | null; limit: number }): Promise<RetentionDueView> {
+  const rows = await deps.erasure.pastRetention(actor.organisationId, deps.now(), page.after, page.limit);
+  return {
+    programmes: rows.map((p) => {
+      const dueAt = dueAtOf(p);
+      if (p.retentionDays === null || p.lastActivityAt === null || dueAt === null) throw new Error(`invariant violated: programme ${p.programmeId} past retention has a retention and an activity`);
+      return { programmeId: p.programmeId, retentionDays: p.retentionDays, lastActivityAt: p.lastActivityAt.toISOString(), dueAt: dueAt.toISOString(), erasure: p.awaitingConfirmation ? 'awaiting_confirmation' : 'not_requested' };
+    }),
+    next: rows.length === page.limit ? rows[rows.length - 1]!.programmeId : null,
+  };
 }
 
 // ---------------------------------------------------------------- views of erased data

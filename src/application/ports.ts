@@ -288,8 +288,16 @@ export interface AuditLogRepo {
   insert(event: StoredAuditEvent): Promise<void>;
   /** Every event after `afterSeq`, in seq order (verify). */
   eventsAfter(afterSeq: bigint | null, limit: number): Promise<StoredAuditEvent[]>;
-  /** One organisation's events after `afterSeq`, in seq order. */
-  organisationEvents(organisationId: string, afterSeq: bigint | null, limit: number): Promise<StoredAuditEvent[]>;
+  /** What an organisation's auditors read (listAudit says which events), after `afterSeq`, in seq order. */
+  visibleEvents(audience: { readonly organisationId: string; readonly accountIds: readonly string[] }, afterSeq: bigint | null, limit: number): Promise<StoredAuditEvent[]>;
+  /**
+   * Takes the audit log's lock (as claimNext does; taken again by claimNext, it is still one lock),
+   * so that what is read next and the events appended after it are one step: two processes
+   * starting at once do not both record the same change.
+   */
+  lock(): Promise<void>;
+  /** The newest system event of each object of `objectType` whose action starts with `actionPrefix` (e.g. `provider_account.`). */
+  latestSystemEvents(objectType: string, actionPrefix: string): Promise<StoredAuditEvent[]>;
   /** The audit table's triggers and whether each is enabled. */
   guards(): Promise<{ name: string; enabled: boolean }[]>;
 }

@@ -26,6 +26,11 @@ import { reconciliationReads } from '../adapters/db/reconciliation-reads.js';
 import { statementReaders } from '../adapters/statement-readers/index.js';
 import { gsmaStatementSource } from '../adapters/providers/gsma/gsma-statement-source.js';
 import { erasureStore } from '../adapters/db/erasure.repository.js';
+import { breakerHoldStore } from '../adapters/db/breaker-hold.repository.js';
+import { startHoldFollower } from '../application/breaker-holds.js';
+import { breakerAuditor, recordStart } from '../application/system-audit.js';
+import { startRecordOf } from './start-record.js';
+import { hostname } from 'node:os';
 import { defaultStatementFormat } from '../domain/statement-formats.js';
 import type { CurrencyCode } from '../domain/currency.js';
 import { overdueReconciliations } from '../application/reconciliation-report.js';
@@ -162,6 +167,10 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
     logger.info({ transport: config.kafka.brokers ? 'kafka' : 'in-process' }, 'transport ready');
 
     const persistence = kyselyPersistence(handle.db, handle.pool);
+    // The configuration this process starts with, and its provider accounts, in the audit log when they changed.
+    const recorded = await recordStart(persistence, startRecordOf(config, [...active]));
+    if (recorded.configuration === 'recorded' || Object.values(recorded.accounts).some((ids) => ids.length > 0)) logger.info(recorded, 'configuration changes recorded in the audit log');
+    const holds = breakerHoldStore(handle.db);
     const metrics = createMetrics();
     const vault = new AesGcmVault(handle.db, config.crypto.masterKey, { sealThreads: config.crypto.sealThreads });
     stops.push(() => vault.close());
@@ -277,6 +286,7 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
         unsignedCallbacksAccepted: (provider) => config.providers.accounts.some((a) => a.provider === provider && a.callbackAuth.mode !== 'hmac'),
         statements: reconciliation,
         erasure: erasureStore(handle.db),
+        breakerHolds: holds,
         console: consoleDeps(config, options.consoleDir === undefined ? defaultConsoleDir() : options.consoleDir),
         unsignedOrphanBudget: sourceBudget({ requests: config.unsignedCallbacks.orphansPerMinute, bytes: config.unsignedCallbacks.orphanBytesPerMinute, windowMs: 60_000 }),
       });
@@ -300,6 +310,14 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
       });
       directory = providerDirectory(entries);
       guarded = entries.map((e) => e.provider);
+      // Every breaker change is audited (from each worker process), and admins' holds are applied here.
+      const auditor = breakerAuditor(persistence, `${hostname()}/${process.pid}`.slice(0, 128), logger.child({ role: 'worker' }));
+      for (const p of guarded) p.onStateChange((change) => auditor.record({ accountId: p.accountId, provider: p.id, ...change }));
+      const follower = startHoldFollower(holds, guarded, logger.child({ role: 'worker' }));
+      stops.push(async () => {
+        await follower.stop();
+        await auditor.settled();
+      });
       mpesa = entries.find((e) => e.account.provider === 'mpesa')?.provider ?? null;
       const { intervalMs: pollIntervalMs, limit: pollLimit, submittingStaleAfterMs, ...policy } = config.statusPoll;
       const deps = { persistence, vault, transport, topics, providers: directory, publicBaseUrl, statusCheckFirstAfterMs: policy.firstAfterMs, logger: logger.child({ role: 'worker' }) };
@@ -374,6 +392,7 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
         lag: () => transport.lag(),
         // Counted where the API runs: one process reports them, not every worker.
         payoutCounts: active.has('api') ? () => persistence.read.payouts.countByState() : null,
+        programmesPastRetention: active.has('api') ? () => erasureStore(handle.db).countPastRetention(new Date()) : null,
         reconciliationOverdue: active.has('api') ? async () => {
           const periods = await overdueReconciliations({ ...reconciliation, persistence }, null, new Date());
           return reconciliation.accounts().map((a) => ({ accountId: a.id, periods: periods.filter((p) => p.accountId === a.id).length }));

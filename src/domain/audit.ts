@@ -6,7 +6,7 @@
 // encoding gets a new tag). The bytes are the UTF-8 netstrings, in this order:
 //   tag, seq, at, organisation_id, actor, request_id, action, object_type, object_id, detail, prev_hash
 // where a string s is written `<UTF-8 byte length of s in decimal>:<s>,` and an absent value
-// (request_id, or prev_hash of the first event) is written `~,`. A length prefix makes every
+// (request_id, organisation_id of a system event, or prev_hash of the first event) is written `~,`. A length prefix makes every
 // field self-delimiting, so no value, whatever it holds, can shift bytes into its neighbour.
 //   seq        decimal, no leading zeros
 //   at         microseconds since 1970-01-01T00:00:00Z, decimal (exact: PostgreSQL's precision)
@@ -32,6 +32,18 @@ export const auditActionObjects = {
   'programme.retention': 'programme',
   'programme.erase_request': 'programme',
   'programme.erase': 'programme',
+  // System events (no organisation: migration 0020): provider accounts as configured, seen at a start.
+  'provider_account.register': 'provider_account',
+  'provider_account.change': 'provider_account',
+  'provider_account.remove': 'provider_account',
+  // A provider account's circuit breaker: its states as a worker saw them change, and an admin's hold.
+  'breaker.open': 'provider_account',
+  'breaker.half_open': 'provider_account',
+  'breaker.close': 'provider_account',
+  'breaker.hold': 'provider_account',
+  'breaker.release': 'provider_account',
+  // The effective configuration a role started with, when it differs from the one recorded last.
+  'configuration.start': 'process_role',
 } as const;
 
 export type AuditAction = keyof typeof auditActionObjects;
@@ -39,6 +51,16 @@ export type AuditObjectType = (typeof auditActionObjects)[AuditAction];
 export const auditActions = Object.keys(auditActionObjects) as AuditAction[];
 
 export const isAuditAction = (value: string): value is AuditAction => Object.hasOwn(auditActionObjects, value);
+
+/**
+ * The actions that belong to no organisation (system events, organisation null): a provider
+ * account may pay for several organisations, and a role's configuration is every organisation's.
+ * Every other action has the organisation it acted in. (Migration 0020 checks the same prefixes.)
+ */
+export const isSystemAuditAction = (action: string): boolean => /^(provider_account|breaker|configuration)\./.test(action);
+
+/** The actor of what a process did by itself (a breaker opening, a start): `system:<role>`. */
+export const systemActor = (role: string): string => `system:${role}`;
 
 /** What an event says beyond its object: a few short strings (money as decimal strings), never beneficiary data. */
 export type AuditDetail = Readonly<Record<string, string>>;
@@ -66,7 +88,8 @@ const phoneLikeRun = /\+[0-9](?:[\s()-]*[0-9]){6,}|[0-9](?:[\s()-]*[0-9]){8,}/g;
 const unprintableAll = /[\p{Cc}\p{Cs}]/gu;
 
 export interface AuditEvent {
-  readonly organisationId: string;
+  /** The organisation acted in; null for a system event (isSystemAuditAction), and only then. */
+  readonly organisationId: string | null;
   /** Who acted: the JWT subject, or `operator:<name>` for a command run on a server. */
   readonly actor: string;
   /** The request the action came in on (`x-request-id`), when there was one. */
@@ -80,7 +103,7 @@ export interface AuditEvent {
 export interface StoredAuditEvent {
   readonly seq: bigint;
   readonly atMicros: bigint;
-  readonly organisationId: string;
+  readonly organisationId: string | null;
   readonly actor: string;
   readonly requestId: string | null;
   /** A string, not AuditAction: verify reads what is stored, whatever it is. */
@@ -103,8 +126,11 @@ export function auditFreeText(text: string): string {
 /** Why an event may not be written, or null. The caller builds events: a reason here is a programmer error. */
 export function auditEventProblem(event: AuditEvent): string | null {
   if (!isAuditAction(event.action)) return `unknown action ${JSON.stringify(event.action)}`;
+  if ((event.organisationId === null) !== isSystemAuditAction(event.action)) {
+    return event.organisationId === null ? `${event.action} is done in an organisation` : `${event.action} is a system event: it has no organisation`;
+  }
   for (const [name, value] of [['organisationId', event.organisationId], ['actor', event.actor], ['objectId', event.objectId], ['requestId', event.requestId]] as const) {
-    if (value === null && name === 'requestId') continue;
+    if (value === null && (name === 'requestId' || name === 'organisationId')) continue;
     if (value === null || value.length === 0 || value.length > auditIdentifierCharsMax || unprintable.test(value)) return `${name} is 1-${auditIdentifierCharsMax} printable characters`;
   }
   const entries = Object.entries(event.detail);

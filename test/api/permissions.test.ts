@@ -20,6 +20,7 @@ import { pino } from 'pino';
 import request from 'supertest';
 import { createApp } from '../../src/adapters/http/app.js';
 import { erasureStore } from '../../src/adapters/db/erasure.repository.js';
+import { breakerHoldStore } from '../../src/adapters/db/breaker-hold.repository.js';
 import { callerRoles, createAuthenticator, type CallerRole } from '../../src/adapters/http/auth.js';
 import { routeKeys, routeOf, routePermissions, rolesOf, type RouteKey } from '../../src/adapters/http/permissions.js';
 import { reconciliationReads } from '../../src/adapters/db/reconciliation-reads.js';
@@ -74,6 +75,7 @@ const calls: Partial<Record<RouteKey, (o: Org) => Call>> = {
   'POST /v1/reconciliations/pull': (o) => ({ query: `account=${o.gsmaAccount}&from=2026-01-01&to=2099-01-01` }),
   'GET /v1/reconciliations': (o) => ({ query: `account=${o.mpesaAccount}` }),
   'POST /v1/reconciliations/decisions/:decisionId/approval': () => ({ body: { approve: false, comment: 'permissions test' } }),
+  'PUT /v1/provider-accounts/:accountId/breaker': () => ({ body: { state: 'closed', reason: 'permissions test' } }),
   'POST /v1/reconciliations/:statementId/items/:itemId/decisions': () => ({ body: { action: 'acknowledge', comment: 'permissions test' } }),
   'POST /v1/callbacks/airtel': () => ({ body: { transaction: { id: `PERMS${randomBytes(8).toString('hex').toUpperCase()}`, message: 'x', status_code: 'TS', airtel_money_id: 'MP210603.1234.L06941' } } }),
 };
@@ -147,6 +149,7 @@ async function organisation(name: 'A' | 'B'): Promise<Org> {
   const ids = {
     batchId: document.batchId, payoutId: held, kid: approverKey.kid, programmeId: s.programmeId, currency: 'KES', accountKey: `programme:${s.programmeId}:available`,
     journalId: journal.rows[0]!.id, statementId, itemId: open[1]!, decisionId: decided.body.decisionId as string, token: randomBytes(32).toString('base64url'),
+    accountId: mpesaAccount,
   };
   return {
     name, organisationId: s.organisationId, ids, mpesaAccount, gsmaAccount, approval: await approval(document, approverKey),
@@ -170,6 +173,7 @@ beforeAll(async () => {
     // Every Airtel account signs: a callback without its signature is refused, as the others without their token.
     unsignedCallbacksAccepted: () => false,
     erasure: erasureStore(api.database.db),
+    breakerHolds: breakerHoldStore(api.database.db),
     statements: {
       store: statementStore(api.database.pool),
       reads: reconciliationReads(api.database.pool),

@@ -86,11 +86,11 @@ describe('the audit log, appended and verified', () => {
     expect(json.code).toBe(0);
     expect(JSON.parse(json.out.join('\n'))).toMatchObject({ ok: true, events: 4 });
 
-    const page1 = await listAudit(f.persistence, 'org-a', { limit: 2 });
+    const page1 = await listAudit(f.persistence, { organisationId: 'org-a', accountIds: [] }, { limit: 2 });
     expect(page1.events.map((e) => e.object.id)).toEqual(['prog-1', 'prog-2']);
-    const page2 = await listAudit(f.persistence, 'org-a', { cursor: page1.next, limit: 2 });
+    const page2 = await listAudit(f.persistence, { organisationId: 'org-a', accountIds: [] }, { cursor: page1.next, limit: 2 });
     expect({ ids: page2.events.map((e) => e.object.id), next: page2.next }).toEqual({ ids: ['prog-3'], next: null });
-    expect((await listAudit(f.persistence, 'org-b')).events.map((e) => e.actor)).toEqual(['admin-4']);
+    expect((await listAudit(f.persistence, { organisationId: 'org-b', accountIds: [] })).events.map((e) => e.actor)).toEqual(['admin-4']);
     expect(page1.events[0]!.at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
   });
 

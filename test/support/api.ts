@@ -17,6 +17,7 @@ import { newKey, type Maker } from './fixtures.js';
 import { loadContract } from './openapi.js';
 import { statementStore } from '../../src/adapters/db/reconciliation.repository.js';
 import { erasureStore } from '../../src/adapters/db/erasure.repository.js';
+import { breakerHoldStore } from '../../src/adapters/db/breaker-hold.repository.js';
 import { reconciliationReads } from '../../src/adapters/db/reconciliation-reads.js';
 import { statementReaders } from '../../src/adapters/statement-readers/index.js';
 import type { StatementAccount } from '../../src/application/import-reconciliation.js';
@@ -72,6 +73,7 @@ export async function startTestApi(
     ...(options.unsignedCallbacksAccepted ? { unsignedCallbacksAccepted: options.unsignedCallbacksAccepted } : {}),
     ...(options.unsignedOrphanBudget ? { unsignedOrphanBudget: options.unsignedOrphanBudget } : {}),
     erasure: erasureStore(database.db),
+    breakerHolds: breakerHoldStore(database.db),
     statements: {
       store: statementStore(database.pool),
       reads: reconciliationReads(database.pool),

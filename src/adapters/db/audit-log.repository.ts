@@ -1,5 +1,5 @@
 // The audit log's storage (migration 0012): appends under one transaction-level advisory lock,
-// and the reads of `tuma audit verify` and GET /v1/audit.
+// and the reads of `tuma audit verify`, GET /v1/audit and the start's configuration record.
 import { sql } from 'kysely';
 import type { AuditLogRepo } from '../../application/ports.js';
 import type { StoredAuditEvent } from '../../domain/audit.js';
@@ -11,7 +11,7 @@ export const auditLockKey = 0x74756d6161756474n;
 interface EventRow {
   seq: bigint;
   at_us: bigint;
-  organisation_id: string;
+  organisation_id: string | null;
   actor: string;
   request_id: string | null;
   action: string;
@@ -75,9 +75,29 @@ export function auditLogRepository(db: DbOrTx): AuditLogRepo {
       return rows.rows.map(toEvent);
     },
 
-    async organisationEvents(organisationId, afterSeq, limit) {
+    async visibleEvents(audience, afterSeq, limit) {
+      // Two index ranges (the organisation's events; the system events), merged in seq order.
       const rows = await sql<EventRow>`
-        SELECT ${columns} FROM audit_events WHERE organisation_id = ${organisationId} AND seq > ${afterSeq ?? 0n} ORDER BY seq LIMIT ${limit}
+        SELECT ${columns} FROM (
+          (SELECT * FROM audit_events WHERE organisation_id = ${audience.organisationId} AND seq > ${afterSeq ?? 0n} ORDER BY seq LIMIT ${limit})
+          UNION ALL
+          (SELECT * FROM audit_events WHERE organisation_id IS NULL AND seq > ${afterSeq ?? 0n}
+             AND (object_type = 'process_role' OR (object_type = 'provider_account' AND object_id = ANY(${[...audience.accountIds]}::text[])))
+           ORDER BY seq LIMIT ${limit})
+        ) e ORDER BY seq LIMIT ${limit}
+      `.execute(db);
+      return rows.rows.map(toEvent);
+    },
+
+    async lock() {
+      await sql`SELECT pg_advisory_xact_lock(${auditLockKey})`.execute(db);
+    },
+
+    async latestSystemEvents(objectType, actionPrefix) {
+      const rows = await sql<EventRow>`
+        SELECT DISTINCT ON (object_id) ${columns} FROM audit_events
+        WHERE organisation_id IS NULL AND object_type = ${objectType} AND starts_with(action, ${actionPrefix})
+        ORDER BY object_id, seq DESC
       `.execute(db);
       return rows.rows.map(toEvent);
     },

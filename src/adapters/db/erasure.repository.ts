@@ -179,6 +179,26 @@ export function erasureStore(db: Db): ErasureStore {
       return rows[0] ? toRequest(rows[0]) : null;
     },
 
+    async pastRetention(organisationId, at, afterId, limit) {
+      const { rows } = await sql<ProgrammeRow & { awaiting: boolean }>`
+        SELECT p.id, p.organisation_id, p.retention_days, p.erased_at, a.last_activity_at,
+               EXISTS (SELECT 1 FROM programme_erasures e WHERE e.programme_id = p.id AND e.state = 'awaiting_confirmation' AND e.expires_at > ${at}) AS awaiting
+        FROM programmes p
+        CROSS JOIN LATERAL (SELECT max(b.updated_at) AS last_activity_at FROM batches b WHERE b.programme_id = p.id) a
+        WHERE p.organisation_id = ${organisationId} AND p.erased_at IS NULL AND p.retention_days IS NOT NULL
+          AND p.id > ${afterId ?? ''} AND a.last_activity_at + p.retention_days * interval '1 day' <= ${at}
+        ORDER BY p.id LIMIT ${limit}`.execute(db);
+      return rows.map((r) => ({ ...toProgramme(r), awaitingConfirmation: r.awaiting }));
+    },
+
+    async countPastRetention(at) {
+      const { rows } = await sql<{ n: number }>`
+        SELECT count(*)::int AS n FROM programmes p
+        CROSS JOIN LATERAL (SELECT max(b.updated_at) AS last_activity_at FROM batches b WHERE b.programme_id = p.id) a
+        WHERE p.erased_at IS NULL AND p.retention_days IS NOT NULL AND a.last_activity_at + p.retention_days * interval '1 day' <= ${at}`.execute(db);
+      return rows[0]!.n;
+    },
+
     async statementOutcomes(programmeId, limit) {
       const { rows } = await sql<{ statement_id: string; outcome: StatementFileOutcome['outcome']; programmes_not_erased: number }>`
         SELECT o.statement_id, o.outcome, o.programmes_not_erased

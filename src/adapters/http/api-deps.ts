@@ -1,5 +1,6 @@
 // What the HTTP API needs of the process (createApp's one argument; each resource router takes it too).
 import type { Logger } from 'pino';
+import type { BreakerHoldStore } from '../../application/breaker-holds.js';
 import type { ErasureStore } from '../../application/erase-programme.js';
 import type { StatementAccount } from '../../application/import-reconciliation.js';
 import type { PullStatement } from '../../application/pull-reconciliation.js';
@@ -32,6 +33,8 @@ export interface ApiDeps extends SubmitBatchDeps {
   readonly console?: ConsoleDeps;
   /** Erasure of programmes' beneficiary data (absent: the erasure routes answer 503). */
   readonly erasure?: ErasureStore;
+  /** Provider account breakers held or closed by hand (absent: their routes answer 503, and GET /v1/audit shows no account's system events). */
+  readonly breakerHolds?: BreakerHoldStore;
   /** Provider statement imports: the store and the configured accounts (absent: 503). */
   readonly statements?: {
     readonly store: StatementStore;

@@ -21,7 +21,7 @@ export type Admits = readonly CallerRole[] | 'callback' | 'public';
  *   caller's organisation's items only.
  * - `account`: reconciliation; statements (and their items and decisions) of provider accounts
  *   serving a programme of the caller's organisation, and only such accounts may be named in the
- *   query: any other answers 404 NOT_FOUND.
+ *   query or the path (a provider account's breaker): any other answers 404 NOT_FOUND.
  * - `none`: no organisation's data (health), or a callback whose own credential names what it is about.
  */
 export type Scope = 'organisation' | 'account' | 'none';
@@ -67,6 +67,7 @@ export const routePermissions = {
   'POST /v1/programmes/:programmeId/erasure': { admits: ['admin'], scope: 'organisation', class: 'write' },
   'POST /v1/programmes/:programmeId/erasure/confirm': { admits: ['admin'], scope: 'organisation', class: 'write' },
   'PUT /v1/programmes/:programmeId/retention': { admits: ['admin'], scope: 'organisation', class: 'write' },
+  'GET /v1/programmes/retention-due': { admits: ['admin', 'auditor'], scope: 'organisation', class: 'read' },
   'POST /v1/programmes/:programmeId/fundings': { admits: ['finance', 'admin'], scope: 'organisation', class: 'write' },
   // ledger
   'GET /v1/ledgers/:currency/accounts': { admits: ledgerReaders, scope: 'organisation', class: 'read' },
@@ -89,6 +90,9 @@ export const routePermissions = {
   'GET /v1/reconciliations/:statementId/report.xlsx': { admits: reconciliationReaders, scope: 'account', class: 'bulk' },
   // administration
   'GET /v1/audit': { admits: ['auditor', 'admin'], scope: 'organisation', class: 'read' },
+  // a provider account's breaker by hand (application/breaker-holds.ts)
+  'GET /v1/provider-accounts/:accountId/breaker': { admits: ['admin', 'auditor'], scope: 'account', class: 'read' },
+  'PUT /v1/provider-accounts/:accountId/breaker': { admits: ['admin'], scope: 'account', class: 'write' },
   // provider callbacks
   'POST /v1/callbacks/mpesa/:token': callback,
   'POST /v1/callbacks/mpesa/:token/timeout': callback,

@@ -1,6 +1,6 @@
 // Operators' metrics (issue #6 item 7) in Prometheus' text format, one registry per process:
 // per provider account — breaker state, calls by outcome, call latency; consumer lag per
-// subscription; payouts by state. Labels are account, provider, operation, outcome, state, topic
+// subscription; payouts by state; programmes past their retention. Labels are account, provider, operation, outcome, state, topic
 // and group: never a payout, a phone number or a name.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +13,8 @@ import type { ProviderCallObserver } from '../providers/guarded-provider.js';
 export const payoutCountsCacheMs = 5_000;
 /** Overdue statement periods are computed at most this often (a query per provider account). */
 export const reconciliationOverdueCacheMs = 60_000;
+/** Programmes past their retention are counted at most this often (a scan of the programmes and their batches). */
+export const retentionCountCacheMs = 60_000;
 /** A scrape that takes longer than this is answered 503: metrics never hold a connection open. */
 export const scrapeTimeoutMs = 10_000;
 /** Call latency buckets, in seconds: mobile-money APIs answer in tens of milliseconds to tens of seconds. */
@@ -28,6 +30,8 @@ export interface MetricSources {
   payoutCounts: (() => Promise<readonly { state: string; count: number }[]>) | null;
   /** Overdue statement periods per provider account (issue #14), or null when this process does not report them. */
   reconciliationOverdue?: (() => Promise<readonly { accountId: string; periods: number }[]>) | null;
+  /** Programmes past their retention and not erased, all organisations (issue #15), or null when this process does not report them. */
+  programmesPastRetention?: (() => Promise<number>) | null;
 }
 
 export interface Metrics {
@@ -103,6 +107,19 @@ export function createMetrics(): Metrics {
       if (!overdue || Date.now() - overdue.at > reconciliationOverdueCacheMs) overdue = { at: Date.now(), rows: await count() };
       this.reset();
       for (const r of overdue.rows) this.set({ account: r.accountId }, r.periods);
+    },
+  });
+
+  let pastRetention: { at: number; count: number } | null = null;
+  new Gauge({
+    name: 'tuma_programmes_past_retention',
+    help: 'Programmes whose beneficiary data is past its retention period and not erased, all organisations: two admins should erase them (GET /v1/programmes/retention-due).',
+    registers: [registry],
+    async collect() {
+      const count = sources?.programmesPastRetention;
+      if (!count) return;
+      if (!pastRetention || Date.now() - pastRetention.at > retentionCountCacheMs) pastRetention = { at: Date.now(), count: await count() };
+      this.set(pastRetention.count);
     },
   });
 
