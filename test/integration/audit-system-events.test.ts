@@ -17,6 +17,7 @@ import { appendAudit, listAudit, verifyAuditLog } from '../../src/application/au
 import { applyHolds, type BreakerHoldRecord } from '../../src/application/breaker-holds.js';
 import { ProviderUnavailableError, type Persistence } from '../../src/application/ports.js';
 import { breakerAuditor, recordStart } from '../../src/application/system-audit.js';
+import { runAuditCli } from '../../src/cli/audit-cli.js';
 import { startRecordOf } from '../../src/cli/start-record.js';
 import { loadConfig } from '../../src/config/config.js';
 import { paid, unknown, type ProviderOutcome } from '../../src/domain/provider-outcome.js';
@@ -267,5 +268,21 @@ describe('who reads system events', () => {
     await expect(persistence.transaction(async (tx) => ok(await appendAudit(tx, { organisationId: 'org-a', actor: 'x', requestId: null, action: 'breaker.open', objectId: 'mpesa-ke', detail: {} }))))
       .rejects.toThrow(/system event/);
     expect((await verifyAuditLog(persistence)).ok).toBe(true);
+  });
+});
+
+describe('tuma audit verify over system events', () => {
+  it('when the chain holds system events, then verify passes; when one is altered behind the application\'s back, then verify names it as the first broken link', async () => {
+    const out: string[] = [];
+    expect(await runAuditCli(['verify'], database.url, silent, (l) => out.push(l), () => undefined)).toBe(0);
+    const target = (await sql<{ seq: string }>`SELECT seq::text FROM audit_events WHERE action = 'provider_account.change' ORDER BY audit_events.seq LIMIT 1`.execute(database.db)).rows[0]!.seq;
+    await database.db.transaction().execute(async (trx) => {
+      await sql`ALTER TABLE audit_events DISABLE TRIGGER USER`.execute(trx);
+      await sql`UPDATE audit_events SET detail = detail || '{"changed":"limits"}' WHERE seq = ${target}::int8`.execute(trx);
+      await sql`ALTER TABLE audit_events ENABLE TRIGGER USER`.execute(trx);
+    });
+    const report = await verifyAuditLog(persistence);
+    expect({ ok: report.ok, kind: report.firstBroken?.kind, seq: report.firstBroken?.seq }).toEqual({ ok: false, kind: 'hash_mismatch', seq: target });
+    expect(await runAuditCli(['verify'], database.url, silent, () => undefined, () => undefined)).toBe(1);
   });
 });
