@@ -20,6 +20,7 @@ import * as m0017 from './0017-reconciliation-float.js';
 import * as m0019 from './0019-app-role.js';
 import * as m0018 from './0018-erasure.js';
 import * as m0020 from './0020-audit-system-events.js';
+import * as m0021 from './0021-gsma-batches.js';
 import * as m0022 from './0022-statement-lines-by-reference.js';
 import * as m0023 from './0023-reconciliation-repay.js';
 
@@ -43,6 +44,7 @@ export const migrations: Record<string, Migration> = {
   '0019-app-role': m0019,
   '0018-erasure': m0018,
   '0020-audit-system-events': m0020,
+  '0021-gsma-batches': m0021,
   '0022-statement-lines-by-reference': m0022,
   '0023-reconciliation-repay': m0023,
 };
