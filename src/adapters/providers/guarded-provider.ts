@@ -1,8 +1,9 @@
 // Every provider call goes through its own opossum circuit breaker. Only provider trouble
 // (timeouts, 5xx, connection errors: ambiguous outcomes) counts against the breaker; a business
 // rejection is a healthy answer. While open, calls are refused before anything is sent.
-// An admin may hold an account open by hand (nothing sent, no probe, until released) or close its
-// breaker by hand (provider_account_holds, applied by application/breaker-holds.ts).
+// An admin may hold an account open by hand (no payout sent, no probe, until released; status
+// queries still go out: they move no money) or close its breaker by hand (provider_account_holds,
+// applied by application/breaker-holds.ts).
 import CircuitBreaker from 'opossum';
 import type { Logger } from 'pino';
 import { ProviderUnavailableError, type PayoutProvider, type ProviderAdapter, type StatusQuery, type SubmitRequest } from '../../application/ports.js';
@@ -105,7 +106,7 @@ export class GuardedProvider implements PayoutProvider {
     for (const listener of this.listeners) listener(change);
   }
 
-  /** Held open by an admin: nothing is sent and no probe is made until closeByHand. */
+  /** Held open by an admin: no payout is sent and no probe is made until closeByHand (status queries still are). */
   hold(): void {
     if (this.held) return;
     this.held = true;
