@@ -115,3 +115,34 @@ describe('what an audit event may carry', () => {
     }
   });
 });
+
+describe('system events (no organisation)', () => {
+  const system: Omit<StoredAuditEvent, 'hash'> = {
+    seq: 3n,
+    atMicros: 1_764_979_300_000_000n,
+    organisationId: null,
+    actor: 'system:worker',
+    requestId: null,
+    action: 'breaker.open',
+    objectType: 'provider_account',
+    objectId: 'mpesa-ke',
+    detail: { provider: 'mpesa', previous: 'closed', cause: 'calls' },
+    prevHash: null,
+  };
+
+  it('when an event has no organisation, then the encoding writes it absent (~,), as an absent request id, and the hash covers that', () => {
+    const bytes = '13:tuma.audit.v1,1:3,16:1764979300000000,~,13:system:worker,~,12:breaker.open,16:provider_account,8:mpesa-ke,56:{"cause":"calls","previous":"closed","provider":"mpesa"},~,';
+    expect(canonicalAuditEvent(system)).toBe(bytes);
+    expect(auditEventHash(system).toString('hex')).toBe('071342dbb5920e22c64872a5e795c2e213dd6913e99d5237daee4a94e93089bf');
+    // An organisation named "~" is not an absent one.
+    expect(canonicalAuditEvent({ ...system, organisationId: '~' })).not.toBe(bytes);
+  });
+
+  it('when a system action names an organisation, or an organisation\'s action names none, then the event is refused', () => {
+    const base: AuditEvent = { organisationId: null, actor: 'system:worker', requestId: null, action: 'breaker.open', objectId: 'mpesa-ke', detail: {} };
+    expect(auditEventProblem(base)).toBeNull();
+    expect(auditEventProblem({ ...base, action: 'configuration.start' })).toBeNull();
+    expect(auditEventProblem({ ...base, organisationId: 'demo-org' })).toMatch(/system event/);
+    expect(auditEventProblem({ ...base, action: 'payout.decision' })).toMatch(/done in an organisation/);
+  });
+});
