@@ -598,8 +598,8 @@ describe('an M-Pesa organisation portal statement, XLSX export (mpesa-org-portal
     expect([r.replayed, r.linesTotal, r.linesImported, r.linesRefused]).toEqual([false, 15, 15, 0]);
     expect([r.openingBalanceMinor, r.closingBalanceMinor]).toEqual([500_000_000n, 500_929_000n]);
     expect(r.counts).toEqual({
-      // The payouts RCP0001, RCP0002 and RCP0010 (failed on both sides), and RCP0003's charge (15.00, the ledger's fee; its ledger side is the payout's amount).
-      matched: { count: 4, statementMinor: 39500n, ledgerMinor: 48000n },
+      // The payouts RCP0001, RCP0002 and RCP0010 (failed on both sides), and RCP0003's charge (15.00 against the ledger's fee of 15.00).
+      matched: { count: 4, statementMinor: 39500n, ledgerMinor: 39500n },
       amount_over: { count: 1, statementMinor: 12000n, ledgerMinor: 10000n },
       amount_under: { count: 1, statementMinor: 29000n, ledgerMinor: 30000n },
       paid_not_in_ledger: { count: 1, statementMinor: 5000n, ledgerMinor: 5000n },
@@ -608,8 +608,8 @@ describe('an M-Pesa organisation portal statement, XLSX export (mpesa-org-portal
       timing: { count: 1, statementMinor: 0n, ledgerMinor: 9500n },
       duplicate_at_provider: { count: 1, statementMinor: 10000n, ledgerMinor: 0n },
       unknown_reference: { count: 2, statementMinor: 10000n, ledgerMinor: 0n },
-      // The charge of RCP0001 (15.00) against a ledger that recorded no fee for it (the ledger side is the payout's amount).
-      fee_mismatch: { count: 1, statementMinor: 1500n, ledgerMinor: 10000n },
+      // The charge of RCP0001 (15.00) against a ledger that recorded no fee for it.
+      fee_mismatch: { count: 1, statementMinor: 1500n, ledgerMinor: 0n },
       late_reversal: { count: 1, statementMinor: -25000n, ledgerMinor: 25000n },
       reversal: { count: 1, statementMinor: -8000n, ledgerMinor: 8000n },
       non_payout: { count: 1, statementMinor: -1_000_000n, ledgerMinor: 0n },
@@ -693,12 +693,12 @@ async function bankLedger(accountId: string, period: Run['period'], format: stri
 
 /** The classes of both bank statements: the same entries, in the same order, against bankLedger. */
 const bankCounts = {
-  // PAY01 and PAY04, and PAY04's charge (50.00, the ledger's fee; its ledger side is the payout's amount).
-  matched: { count: 3, statementMinor: 1850_00n, ledgerMinor: 2600_00n },
+  // PAY01 and PAY04, and PAY04's charge (50.00 against the ledger's fee of 50.00).
+  matched: { count: 3, statementMinor: 1850_00n, ledgerMinor: 1850_00n },
   amount_over: { count: 1, statementMinor: 1200_00n, ledgerMinor: 1000_00n },
   amount_under: { count: 1, statementMinor: 900_00n, ledgerMinor: 1000_00n },
   // PAY01's charge: 150.00, the ledger's fee 100.00.
-  fee_mismatch: { count: 1, statementMinor: 150_00n, ledgerMinor: 1000_00n },
+  fee_mismatch: { count: 1, statementMinor: 150_00n, ledgerMinor: 100_00n },
   paid_not_in_ledger: { count: 1, statementMinor: 500_00n, ledgerMinor: 500_00n },
   unknown_reference: { count: 1, statementMinor: 300_00n, ledgerMinor: 0n },
   duplicate_at_provider: { count: 1, statementMinor: 1000_00n, ledgerMinor: 0n },

@@ -103,7 +103,7 @@ describe('importing an M-Pesa organisation portal statement', () => {
       duplicate_at_provider: { count: 1, statementMinor: 10000n, ledgerMinor: 0n },
       unknown_reference: { count: 2, statementMinor: 10000n, ledgerMinor: 0n },
       // The charge of RCP0001 (15.00) against a ledger that recorded no fee for it.
-      fee_mismatch: { count: 1, statementMinor: 1500n, ledgerMinor: 10000n },
+      fee_mismatch: { count: 1, statementMinor: 1500n, ledgerMinor: 0n },
       // The reversal of RCP0002, which the ledger still counts as paid: the money came back.
       late_reversal: { count: 1, statementMinor: -25000n, ledgerMinor: 25000n },
       non_payout: { count: 1, statementMinor: -1_000_000n, ledgerMinor: 0n },

@@ -511,7 +511,7 @@ ins_lines AS (
     paid_in_minor, withdrawn_minor, fee_minor, balance_minor, linked_transaction_id, our_reference, duplicate, class, payout_id, ledger_minor, ledger_fee_minor,
     matched_by_our_reference)
   SELECT $1, c.line_no, $2, $13, c.txn, c.kind, c.status, c.completed_at, c.paid_in_minor, c.withdrawn_minor, c.fee_minor, c.balance_minor, c.linked, c.our_ref,
-    c.duplicate, c.class, c.payout_id, CASE WHEN c.payout_id IS NOT NULL THEN c.g_amount END, CASE WHEN c.payout_id IS NOT NULL THEN c.g_fee END,
+    c.duplicate, c.class, c.payout_id, CASE WHEN c.payout_id IS NOT NULL THEN ${ledgerSide('c')} END, CASE WHEN c.payout_id IS NOT NULL THEN c.g_fee END,
     c.by_ours AND c.payout_id IS NOT NULL
   FROM stored c WHERE c.line_no IS NOT NULL
 ),
@@ -530,7 +530,7 @@ breaks AS (
 ),
 -- Per class, in one read of the lines: what the answer and the statement's figures need.
 summary AS (
-  SELECT class, count(*) AS n, coalesce(sum(withdrawn_minor - paid_in_minor), 0) AS s, coalesce(sum(CASE WHEN payout_id IS NOT NULL THEN g_amount END), 0) AS l,
+  SELECT class, count(*) AS n, coalesce(sum(withdrawn_minor - paid_in_minor), 0) AS s, coalesce(sum(CASE WHEN payout_id IS NOT NULL THEN ${ledgerSide('stored')} END), 0) AS l,
     sum(paid_in_minor - withdrawn_minor - fee_minor) FILTER (WHERE status = 'completed') AS net, count(balance_minor) AS with_balance
   FROM stored WHERE line_no IS NOT NULL GROUP BY class
 ),
@@ -589,6 +589,12 @@ function ourReferencePayoutSql(ref: string): string {
       SELECT a.payout_id, 2 FROM payout_attempts a WHERE ${uuidShaped} AND a.payout_id = (CASE WHEN ${uuidShaped} THEN ${ref}::uuid END) AND a.account_id = $2
     ) x ORDER BY x.preference LIMIT 1)`;
 }
+
+/**
+ * What the ledger holds for a line that names a payout, beside what the line moved: a charge line's
+ * the payout's fee (the charge is compared with it), any other line's the payout's amount.
+ */
+const ledgerSide = (t: string): string => `CASE WHEN ${t}.kind = 'charge' THEN ${t}.g_fee ELSE ${t}.g_amount END`;
 
 /** The first breaks of the running balance in `order`, as check rows (expected: what continuity gives). */
 function breaksSql(order: 'oldest-first' | 'newest-first'): string {
