@@ -7,16 +7,25 @@
 //   tuma programme erase --programme <id> --status          where it stands (GET .../erasure)
 //   tuma programme retention --programme <id> --days <n|none>
 // What is printed is the erasure's view (ids, counts, times; never a name or a number).
+// And finance records donor money received for a programme:
+//   tuma programme fund --programme <id> --amount <decimal> --currency <CCY> --source <id> --idempotency-key <key> [--reference <text>]
+//                                                           (POST .../fundings; one line: recorded, or already recorded)
 import { parseArgs } from 'node:util';
-import { apiOf, jsonOf, requestTimeoutMs, UsageError, type Api, type BatchCliIo } from './batch-cli.js';
+import { isCurrencyCode } from '../domain/currency.js';
+import { parseAmount } from '../domain/money.js';
+import { CliError, unreachable } from './cli-errors.js';
+import { apiOf, jsonOf, printRefusal as printRowRefusal, requestTimeoutMs, UsageError, wasReplayed, type Api, type BatchCliIo } from './batch-cli.js';
 
 const usage = `usage:
   tuma programme erase --programme <id> --reason <text>    ask for the programme's beneficiary data to be erased
   tuma programme erase --programme <id> --confirm          confirm another admin's request: destroys the data for good
   tuma programme erase --programme <id> --status           show the erasure's state
   tuma programme retention --programme <id> --days <n|none> keep the beneficiary data n days after the last batch activity
+  tuma programme fund --programme <id> --amount <decimal> --currency <CCY> --source <id> --idempotency-key <key> [--reference <text>] [--json]
+                                                            record donor money received (role finance or admin); the same
+                                                            --idempotency-key again records nothing more and says so
   Common: [--url <api>] [--token <jwt>]; the API is --url or TUMA_URL (default http://127.0.0.1:8080),
-  the bearer token --token or TUMA_TOKEN (role admin; --status also auditor).`;
+  the bearer token --token or TUMA_TOKEN (role admin; --status also auditor; fund finance or admin).`;
 
 /** Confirming can take a while: a programme's statement files are deleted in the same transaction. */
 export const eraseConfirmTimeoutMs = 300_000;
@@ -74,6 +83,15 @@ function summary(io: BatchCliIo, programmeId: string, v: ErasureAnswer): void {
 /** `argv`: what follows `programme`. Exit codes: 0 done, 1 refused, 2 usage, 69 no answer from the API. */
 export async function runProgrammeCli(argv: readonly string[], io: BatchCliIo): Promise<number> {
   const [sub, ...rest] = argv;
+  if (sub === 'fund') {
+    try {
+      return await fund(rest, io);
+    } catch (error) {
+      if (!(error instanceof UsageError) && !(error instanceof CliError)) throw error;
+      io.err(`tuma programme fund: ${error.message}`);
+      return error instanceof CliError ? error.exitCode : 2;
+    }
+  }
   let values: { programme?: string; reason?: string; confirm?: boolean; status?: boolean; days?: string; url?: string; token?: string };
   try {
     ({ values } = parseArgs({
@@ -145,5 +163,63 @@ export async function runProgrammeCli(argv: readonly string[], io: BatchCliIo): 
   if (a.status !== 200) return printRefusal(io, a);
   io.out(JSON.stringify(a.json));
   summary(io, programmeId, a.json as ErasureAnswer);
+  return 0;
+}
+
+/** An Idempotency-Key as the API takes it: it names the funding event (a bank transfer's reference, a grant tranche). */
+const idempotencyKeyPattern = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * `tuma programme fund`: POST /v1/programmes/{id}/fundings. The Idempotency-Key is the caller's:
+ * the same funding recorded twice (a retry, a second person) posts once, and the second run says
+ * it was already recorded (the answer's `replayed`).
+ */
+async function fund(argv: string[], io: BatchCliIo): Promise<number> {
+  let values: { programme?: string; amount?: string; currency?: string; source?: string; reference?: string; 'idempotency-key'?: string; json?: boolean; url?: string; token?: string };
+  try {
+    ({ values } = parseArgs({
+      args: argv, allowPositionals: false, strict: true,
+      options: {
+        programme: { type: 'string' }, amount: { type: 'string' }, currency: { type: 'string' }, source: { type: 'string' }, reference: { type: 'string' },
+        'idempotency-key': { type: 'string' }, json: { type: 'boolean', default: false }, url: { type: 'string' }, token: { type: 'string' },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { programme, amount, currency, source } = values;
+  const key = values['idempotency-key'];
+  if (!programme || !amount || !currency || !source || !key) throw new UsageError('--programme, --amount, --currency, --source and --idempotency-key are required');
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(programme)) throw new UsageError('--programme is a programme id (1 to 64 of A-Z, a-z, 0-9, _ . : -)');
+  if (!isCurrencyCode(currency)) throw new UsageError(`unknown currency ${currency.slice(0, 8)}`);
+  const parsed = parseAmount(amount, currency);
+  if (!parsed.ok) throw new UsageError(`--amount is a positive decimal in ${currency}, like 250000.00 (${parsed.error})`);
+  if (!idempotencyKeyPattern.test(key)) throw new UsageError('--idempotency-key is 1 to 128 of A-Z, a-z, 0-9, . _ : - and names the funding event (e.g. the bank transfer\'s reference)');
+  const api = apiOf(values, io);
+  const body = { amount, currency, source, ...(values.reference !== undefined ? { reference: values.reference } : {}) };
+  let res: Response;
+  try {
+    res = await io.fetch(`${api.url}/v1/programmes/${encodeURIComponent(programme)}/fundings`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${api.token}`, 'content-type': 'application/json', 'idempotency-key': key },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(requestTimeoutMs),
+    });
+  } catch (error) {
+    // Recorded or not, the same command again (the same key) records it once.
+    throw unreachable(error, `the API at ${api.url}`, 'is Tuma running there? the same command again records the funding once') ?? error;
+  }
+  const json = await jsonOf(res);
+  if (res.status !== 200 && res.status !== 201) {
+    printRowRefusal(io, res.status, json);
+    return 1;
+  }
+  if (values.json) {
+    io.out(JSON.stringify(json, null, 2));
+    return 0;
+  }
+  const f = (json ?? {}) as { fundingId?: string; amount?: string; currency?: string; source?: string; availableAfter?: string };
+  const what = `funding ${f.fundingId ?? '?'} of ${f.currency ?? currency} ${f.amount ?? amount} from ${f.source ?? source} to programme ${programme} (key ${key}); available after it: ${f.currency ?? currency} ${f.availableAfter ?? '?'}`;
+  io.out(wasReplayed(res.status, json) ? `already recorded, nothing posted: ${what}` : `recorded ${what}`);
   return 0;
 }

@@ -42,6 +42,8 @@ const usage = `usage: tuma <command> [--dev]
               send a provider statement to POST /v1/reconciliations (TUMA_URL, TUMA_TOKEN), with progress
   programme erase|retention …   ask for (or confirm) the erasure of a programme's beneficiary data; set its retention
               (POST /v1/programmes/{id}/erasure[/confirm], PUT …/retention; TUMA_URL, TUMA_TOKEN)
+  programme fund --programme <id> --amount <decimal> --currency <CCY> --source <id> --idempotency-key <key>
+              record donor money received for a programme (POST /v1/programmes/{id}/fundings)
   keys rotate-master --new-key-file <path> [--old-key-file <path>]…
               rewrap every data key under a new master key (DATABASE_URL, TUMA_MASTER_KEY)
   reconcile pull --account <id> --from <date> --to <date>
@@ -56,6 +58,8 @@ const usage = `usage: tuma <command> [--dev]
   demo        submit a signed demo batch to a running dev instance and follow it
   keys generate --alg ES256|EdDSA|PS256 --out <private.jwk>
               make a signing key pair; prints the public JWK to register
+  keys register --role maker|approver --holder <sub> <public.jwk>
+              (admin) register a maker's or an approver's public key (POST /v1/signer-keys)
   batch build|sign|submit|approve|status
               build a batch from a CSV, sign or co-sign it, submit it, approve it, follow it
               (\`tuma batch\` alone shows how)

@@ -13,6 +13,7 @@ import { buildBatch, formatCsvProblem, offlineRules, progressBar, runBatchCli, t
 import { rowErrorSentence } from '../../src/domain/batch-document.js';
 import { rowErrorCodes } from '../../src/domain/errors.js';
 import { runKeysCli } from '../../src/cli/keys-cli.js';
+import { runProgrammeCli } from '../../src/cli/programme-cli.js';
 import { bearer, startTestApi, type TestApi } from '../support/api.js';
 import { batchDocument, net, setUpProgramme, sign, type Scenario } from '../support/fixtures.js';
 
@@ -224,6 +225,85 @@ describe('the whole round trip', () => {
     expect(maker.errors[0]).toMatch(/^refused: 400 JWS_ALG_NOT_ALLOWED/);
     expect(await runBatchCli(['submit', file], io())).toBe(2); // no token
     expect(await runBatchCli(['nonsense'], io())).toBe(2);
+  });
+});
+
+describe('keys register and programme fund: one line each, saying when it was recorded before (issue #21 item 4)', () => {
+  let s: Scenario;
+  beforeAll(async () => {
+    s = await setUpProgramme(api.persistence, 0n);
+  });
+
+  it('when an admin registers a public key, then one line says so; the same again says it was already registered; a clash is refused; a private key is never sent', async () => {
+    const pub = await generate('reg-maker.jwk');
+    const pubFile = path.join(dir, 'reg-maker.pub.json');
+    writeFileSync(pubFile, JSON.stringify(pub));
+    const admin = io({ TUMA_TOKEN: (await bearer(s.organisationId, 'admin', 'ada')).slice(7) });
+    const register = (...extra: string[]) => runKeysCli(['register', '--role', 'maker', '--holder', 'mary', ...extra, pubFile], admin);
+    expect(await register()).toBe(0);
+    expect(admin.lines.at(-1)).toBe(`registered maker key ${pub.kid} for mary; active`);
+    expect(await register()).toBe(0);
+    expect(admin.lines.at(-1)).toBe(`already registered, nothing changed: maker key ${pub.kid} for mary; active`);
+    expect(await register('--json')).toBe(0);
+    expect(JSON.parse(admin.lines.at(-1)!)).toMatchObject({ kid: pub.kid, role: 'maker', holder: 'mary', replayed: true });
+    // The same key as an approver: registered already with other attributes.
+    expect(await runKeysCli(['register', '--role', 'approver', '--holder', 'mary', pubFile], admin)).toBe(1);
+    expect(admin.errors.at(-1)).toMatch(/^refused: 409 SIGNER_KEY_EXISTS: /);
+
+    // Refused here, before any request: a private key, a file that is no JWK, a missing role, an unknown alg.
+    let calls = 0;
+    const counted = { ...admin, fetch: ((...a: Parameters<typeof fetch>) => { calls++; return globalThis.fetch(...a); }) as typeof fetch };
+    const bigFile = path.join(dir, 'big.jwk');
+    writeFileSync(bigFile, JSON.stringify({ kty: 'EC', x: 'x'.repeat(10_000) }));
+    const notJson = path.join(dir, 'not.jwk');
+    writeFileSync(notJson, 'kty=EC');
+    for (const [args, words] of [
+      [['--role', 'maker', '--holder', 'mary', path.join(dir, 'reg-maker.jwk')], 'holds a private key'],
+      [['--role', 'maker', '--holder', 'mary', bigFile], 'larger than'],
+      [['--role', 'maker', '--holder', 'mary', notJson], 'is not a JWK'],
+      [['--holder', 'mary', pubFile], '--role, --holder and the public JWK file are required'],
+      [['--role', 'checker', '--holder', 'mary', pubFile], '--role is maker or approver'],
+      [['--role', 'maker', '--holder', 'mary', '--alg', 'HS256', pubFile], '--alg is'],
+    ] as const) {
+      const errors: string[] = [];
+      expect(await runKeysCli(['register', ...args], { ...counted, err: (l) => errors.push(l) })).toBe(2);
+      expect(errors).toEqual([expect.stringMatching(new RegExp(`^tuma keys register: .*${words.replace(/[-.]/g, '\\$&')}`))]);
+    }
+    expect(calls).toBe(0);
+  });
+
+  it('when finance records a funding, then one line says so; the same key again says it was already recorded and posts nothing; bad input is refused before any request', async () => {
+    const finance = io({ TUMA_TOKEN: (await bearer(s.organisationId, 'finance', 'fatma')).slice(7) });
+    const fund = (...extra: string[]) => runProgrammeCli(['fund', '--programme', s.programmeId, '--amount', '2500.00', '--currency', 'KES', '--source', 'echo-2026', '--idempotency-key', 'tranche-1', ...extra], finance);
+    expect(await fund('--reference', 'GRANT-7')).toBe(0);
+    const first = finance.lines.at(-1)!;
+    expect(first).toMatch(new RegExp(`^recorded funding [0-9a-f-]{36} of KES 2500\\.00 from echo-2026 to programme ${s.programmeId} \\(key tranche-1\\); available after it: KES 2500\\.00$`));
+    expect(await fund('--reference', 'GRANT-7')).toBe(0);
+    expect(finance.lines.at(-1)).toBe(`already recorded, nothing posted: ${first.slice('recorded '.length)}`);
+    expect(await fund('--reference', 'GRANT-7', '--json')).toBe(0);
+    expect(JSON.parse(finance.lines.at(-1)!)).toMatchObject({ amount: '2500.00', replayed: true, availableAfter: '2500.00' });
+    const balance = await request(api.app).get(`/v1/ledgers/KES/accounts/programme:${s.programmeId}:available`).set('authorization', await bearer(s.organisationId, 'finance'));
+    expect(balance.body.balance).toBe('2500.00');
+    // The same key with another amount: the API refuses, and the CLI says so.
+    expect(await runProgrammeCli(['fund', '--programme', s.programmeId, '--amount', '2600.00', '--currency', 'KES', '--source', 'echo-2026', '--idempotency-key', 'tranche-1', '--reference', 'GRANT-7'], finance)).toBe(1);
+    expect(finance.errors.at(-1)).toMatch(/^refused: 409 LEDGER_TRANSFER_CONFLICT: /);
+
+    let calls = 0;
+    const counted = { ...finance, fetch: ((...a: Parameters<typeof fetch>) => { calls++; return globalThis.fetch(...a); }) as typeof fetch };
+    for (const [args, words] of [
+      [['--amount', '1e3', '--currency', 'KES', '--source', 's', '--idempotency-key', 'k'], '--amount is a positive decimal'],
+      [['--amount', '10.001', '--currency', 'KES', '--source', 's', '--idempotency-key', 'k'], 'AMOUNT_SCALE'],
+      [['--amount', '10', '--currency', 'XXX', '--source', 's', '--idempotency-key', 'k'], 'unknown currency'],
+      [['--amount', '10', '--currency', 'KES', '--source', 's'], 'are required'],
+      [['--amount', '10', '--currency', 'KES', '--source', 's', '--idempotency-key', 'has space'], '--idempotency-key is'],
+      [['--amount', '10', '--currency', 'KES', '--source', 's', '--idempotency-key', 'k'.repeat(129)], '--idempotency-key is'],
+    ] as const) {
+      const errors: string[] = [];
+      expect(await runProgrammeCli(['fund', '--programme', s.programmeId, ...args], { ...counted, err: (l) => errors.push(l) })).toBe(2);
+      expect(errors).toEqual([expect.stringContaining(`tuma programme fund: `)]);
+      expect(errors[0]).toContain(words);
+    }
+    expect(calls).toBe(0);
   });
 });
 
