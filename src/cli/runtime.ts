@@ -54,9 +54,11 @@ import { routesFor, type ProviderAccount } from '../config/provider-accounts.js'
 import { providerDirectory } from '../adapters/providers/directory.js';
 import { createMetrics, serveMetrics } from '../adapters/metrics/metrics.js';
 import { GsmaClient, gsmaClientSettings } from '../adapters/providers/gsma/gsma-client.js';
+import { GsmaBulkProvider } from '../adapters/providers/gsma/gsma-bulk-provider.js';
+import { gsmaBatchIndex } from '../adapters/db/gsma-batch-index.repository.js';
 import { AirtelClient } from '../adapters/providers/airtel/airtel-client.js';
 import { createAirtelSimulator, type AirtelSimulator } from '../simulator/airtel-simulator.js';
-import type { BeneficiaryVault, ProviderAdapter, ProviderDirectory } from '../application/ports.js';
+import type { BeneficiaryVault, PayoutProvider, ProviderAdapter, ProviderDirectory } from '../application/ports.js';
 
 export const roles = ['api', 'relay', 'worker', 'settler', 'chainer', 'simulator'] as const;
 export type Role = (typeof roles)[number];
@@ -212,6 +214,7 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
         ...(gsma?.settings.clientId ? { clientId: gsma.settings.clientId } : {}),
         ...(gsma?.settings.disbursementForm ? { disbursementForm: gsma.settings.disbursementForm } : {}),
         ...(gsma?.settings.dateHeader && gsma.settings.dateHeader !== 'none' ? { requireDate: gsma.settings.dateHeader } : {}),
+        ...(gsma?.settings.bulk ? { bulkApproval: gsma.settings.bulk.approval } : {}),
         callbackDelayMs: config.simulator.callbackDelayMs,
         logger,
       });
@@ -304,12 +307,19 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
       // One guarded adapter (its own breaker) per account, and one consumer group per provider.
       const breaker = { timeoutMs: config.limits.providerTimeoutMs, ...config.breaker };
       const entries = config.providers.accounts.map((account) => {
+        // A GSMA account that takes batches: its attempts go as provider batches, its guard counts batches.
+        if (account.provider === 'gsma' && account.settings.bulk) {
+          const client = new GsmaClient(gsmaClientSettings(account.settings, config.limits.providerTimeoutMs), logger.child({ account: account.id }));
+          const bulk = new GsmaBulkProvider(client, gsmaBatchIndex(handle.db), account.settings.bulk, account.id, breaker, logger, metrics.observer, account.callLimits);
+          stops.push(async () => bulk.shutdown());
+          return { account, provider: bulk as PayoutProvider, guard: bulk.guard };
+        }
         const provider = new GuardedProvider(adapterFor(account, config.limits.providerTimeoutMs, logger), breaker, logger, account.id, metrics.observer, account.callLimits);
         stops.push(async () => provider.shutdown());
-        return { account, provider };
+        return { account, provider: provider as PayoutProvider, guard: provider };
       });
       directory = providerDirectory(entries);
-      guarded = entries.map((e) => e.provider);
+      guarded = entries.map((e) => e.guard);
       // Every breaker change is audited (from each worker process), and admins' holds are applied here.
       const auditor = breakerAuditor(persistence, `${hostname()}/${process.pid}`.slice(0, 128), logger.child({ role: 'worker' }));
       for (const p of guarded) p.onStateChange((change) => auditor.record({ accountId: p.accountId, provider: p.id, ...change }));
@@ -318,7 +328,7 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
         await follower.stop();
         await auditor.settled();
       });
-      mpesa = entries.find((e) => e.account.provider === 'mpesa')?.provider ?? null;
+      mpesa = entries.find((e) => e.account.provider === 'mpesa')?.guard ?? null;
       const { intervalMs: pollIntervalMs, limit: pollLimit, submittingStaleAfterMs, ...policy } = config.statusPoll;
       const deps = { persistence, vault, transport, topics, providers: directory, publicBaseUrl, statusCheckFirstAfterMs: policy.firstAfterMs, logger: logger.child({ role: 'worker' }) };
       // Payouts whose result did not come by their deadline, or whose outcome was ambiguous, are asked about.
@@ -340,7 +350,7 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
         // While every account of the provider has its breaker open, its topic is paused: nothing is
         // fetched, nothing dropped, no offset committed past unfinished work. A half-open breaker
         // resumes it, so that the next message is the probe; a failed probe opens and pauses again.
-        const accounts = entries.filter((e) => e.account.provider === id).map((e) => e.provider);
+        const accounts = entries.filter((e) => e.account.provider === id).map((e) => e.guard);
         let paused = false;
         const follow = () => {
           const down = accounts.every((p) => p.breakerState() === 'open');

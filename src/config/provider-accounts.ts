@@ -19,6 +19,8 @@ import { airtelSettingsProblems, type AirtelSettings } from '../adapters/provide
 import type { MpesaSettings } from '../adapters/providers/mpesa/mpesa-client.js';
 import type { MomoSettings } from '../adapters/providers/mtn-momo/momo-client.js';
 import { callLimitsMax, type CallLimits } from '../adapters/providers/call-limiter.js';
+import { gsmaBulkMax, type GsmaBulkSettings } from '../adapters/providers/gsma/gsma-bulk-provider.js';
+import { gsmaBulkApprovals } from '../adapters/providers/gsma/gsma-bulk-mapping.js';
 import { gsmaClientIdPattern, gsmaDateHeaders, gsmaDisbursementForms, type GsmaDateHeader, type GsmaDisbursementForm } from '../adapters/providers/gsma/mapping.js';
 
 /** Named maxima of the accounts file. */
@@ -71,6 +73,8 @@ export interface GsmaAccountSettings {
   readonly disbursementForm?: GsmaDisbursementForm;
   /** X-Date as an RFC 3339 date-time, an HTTP-date, or not sent; absent: date-time. */
   readonly dateHeader?: GsmaDateHeader;
+  /** Bulk disbursement (POST /batchtransactions), when the provider offers it for this account; absent: one request per payout. */
+  readonly bulk?: GsmaBulkSettings | null;
   readonly debitParty: readonly { readonly key: string; readonly value: string }[];
 }
 
@@ -171,6 +175,14 @@ const accountSchema = z.discriminatedUnion('provider', [
         .enum(gsmaDisbursementForms, { error: 'must be "type-in-path" (POST /transactions/type/disbursement) or "type-in-body" (POST /transactions with "type": "disbursement")' })
         .default('type-in-path'),
       dateHeader: z.enum(gsmaDateHeaders, { error: 'must be "date-time" (RFC 3339), "http-date" (RFC 7231) or "none" (X-Date not sent)' }).default('date-time'),
+      bulk: z
+        .object({
+          itemsMax: z.number({ error: `must be a whole number from 1 to ${gsmaBulkMax.itemsMax}` }).int(`must be a whole number from 1 to ${gsmaBulkMax.itemsMax}`).min(1, `must be a whole number from 1 to ${gsmaBulkMax.itemsMax}`).max(gsmaBulkMax.itemsMax, `must be a whole number from 1 to ${gsmaBulkMax.itemsMax}`),
+          approval: z.enum(gsmaBulkApprovals, { error: 'must be "one-step" (the provider runs a batch at once) or "two-step" (Tuma approves each batch: PATCH to approved)' }).default('one-step'),
+          lingerMs: z.number({ error: `must be a whole number from 0 to ${gsmaBulkMax.lingerMs}` }).int(`must be a whole number from 0 to ${gsmaBulkMax.lingerMs}`).min(0, `must be a whole number from 0 to ${gsmaBulkMax.lingerMs}`).max(gsmaBulkMax.lingerMs, `must be a whole number from 0 to ${gsmaBulkMax.lingerMs}`).default(20),
+        })
+        .strict()
+        .optional(),
       debitParty: z.array(z.object({ key: z.string().min(1).max(64), value: z.string().min(1).max(256) }).strict()).min(1).max(10),
     })
     .strict(),
@@ -372,6 +384,7 @@ function resolveAccount(a: ParsedAccount, where: string, env: Env, problems: str
           clientId: a.clientId ?? null,
           disbursementForm: a.disbursementForm,
           dateHeader: a.dateHeader,
+          bulk: a.bulk ?? null,
           debitParty: a.debitParty,
         },
       };
