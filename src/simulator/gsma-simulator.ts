@@ -155,14 +155,14 @@ const faultRuleSchema = z.strictObject({
  * whole with `errorCode`: nothing runs); stays-created (it never leaves `created`: an approval is
  * accepted but never takes effect, and a one-step batch waits for one all the same);
  * timeout-after-create (it is created and runs, the answer is held `holdMs`); error-503-after-create
- * (it is created and runs, the answer is 503); lost-callback, duplicate-callback, delay-callback
+ * (it is created and runs, the answer is 503); lost-callback, duplicate-callback, out-of-order-callback (a stale `created` after the final one), delay-callback
  * (`delayMs`) for the batch's callbacks. Items meet their own rules besides (fail and
  * insufficient-float reject the item; pending-forever leaves it unfinished, so the batch is partly
  * completed and stays `approved`).
  */
 const batchFaultRuleSchema = z.strictObject({
   pattern: faultPatternSchema,
-  fault: z.enum(['refuse', 'reject', 'stays-created', 'timeout-after-create', 'error-503-after-create', 'lost-callback', 'duplicate-callback', 'delay-callback']),
+  fault: z.enum(['refuse', 'reject', 'stays-created', 'timeout-after-create', 'error-503-after-create', 'lost-callback', 'duplicate-callback', 'out-of-order-callback', 'delay-callback']),
   errorCode: z.enum(documentedCodes).optional(),
   holdMs: faultDelaySchema.optional(),
   delayMs: faultDelaySchema.optional(),
@@ -252,6 +252,8 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
   const batchByServerCorrelation = new Map<string, BatchRequest>();
   /** Executions of batch items, by requestingOrganisationTransactionReference (lower-case). */
   const itemExecutions = new Map<string, number>();
+  /** Batch items that ran, as transactions, by transactionReference. */
+  const itemTransactions = new Map<string, Disbursement>();
   const held = new Set<Response>();
   let sequence = 0;
   let faults: ParsedFaults = gsmaFaultsSchema.parse({});
@@ -444,7 +446,7 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
     const holds = (parties: readonly Party[]) => parties.some((p) => p.key.toLowerCase() === account.key && p.value === account.value);
     let known = holds(options.accounts ?? []);
     const entries: StatementEntry[] = [];
-    for (const d of byCorrelation.values()) {
+    for (const d of executed()) {
       if (!holds(d.debitParty)) continue;
       known = true;
       if (d.status === 'pending' || !d.completedAt) continue;
@@ -641,6 +643,8 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
         item.state = 'completed';
         if (item.requestReference) itemExecutions.set(item.requestReference.toLowerCase(), (itemExecutions.get(item.requestReference.toLowerCase()) ?? 0) + 1);
       }
+      // What ran is a transaction like any other: GET /transactions/{ref} (a completion's link), the statement and its entries have it.
+      itemTransaction(batch, item, code);
     }
     if (batch.items.every((i) => i.state !== 'pending')) {
       batch.status = 'completed';
@@ -648,12 +652,49 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
     }
   }
 
+  /** A batch item that ran (or was refused while running) as a Disbursement: its correlation id is its reference (Tuma's attempt key). */
+  function itemTransaction(batch: Batch, item: BatchItem, failureCode: string | null): void {
+    const now = new Date();
+    const d: Disbursement = {
+      correlationId: (item.requestReference ?? item.transactionReference).toLowerCase(),
+      serverCorrelationId: batch.serverCorrelationId,
+      transactionReference: item.transactionReference,
+      receipt: randomBytes(5).toString('hex').toUpperCase(),
+      amount: item.amount,
+      currency: item.currency,
+      creditParty: item.creditParty,
+      debitParty: item.debitParty,
+      msisdn: item.msisdn,
+      requestReference: item.requestReference,
+      requestDate: null,
+      sequence: ++sequence,
+      callbackUrl: null,
+      reported: { amount: null, currency: null, receiver: null, reference: null, fee: null },
+      createdAt: batch.createdAt,
+      status: failureCode ? 'failed' : 'completed',
+      errorCode: failureCode,
+      completedAt: now,
+      reversedAt: null,
+      reversal: null,
+      executions: failureCode ? 0 : 1,
+    };
+    itemTransactions.set(d.transactionReference, d);
+    byReference.set(d.transactionReference, d);
+  }
+
+  /** Every disbursement that ran, single or in a batch, in the order they came. */
+  const executed = (): Disbursement[] => [...byCorrelation.values(), ...itemTransactions.values()];
+
   function scheduleBatchPut(batch: Batch, body: unknown): void {
     if (!batch.callbackUrl || batch.rule?.fault === 'lost-callback') return;
     const delay = batch.rule?.fault === 'delay-callback' ? (batch.rule.delayMs ?? 0) : 0;
     const target = { callbackUrl: batch.callbackUrl, correlationId: batch.correlationId };
     later(delay, () => tasks.track(putCallback(target, body)));
     if (batch.rule?.fault === 'duplicate-callback') later(delay + 5, () => tasks.track(putCallback(target, body)));
+    // A stale update a slow path delivers after the current one: the batch as it was when created.
+    if (batch.rule?.fault === 'out-of-order-callback' && (body as { batchStatus?: string }).batchStatus !== 'created') {
+      later(delay + 5, () => tasks.track(putCallback(target, { ...(body as object), batchStatus: 'created', completedCount: 0, rejectionCount: 0, processingFlag: false })));
+    }
   }
 
   /** The Batch Transaction object (callback, GET /batchtransactions/{id}). */
@@ -843,7 +884,7 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
 
   function statement(): GsmaStatementLine[] {
     const lines: GsmaStatementLine[] = [];
-    for (const d of byCorrelation.values()) {
+    for (const d of executed()) {
       if (lines.length >= statementLinesMax) break;
       if (d.status === 'pending' || !d.completedAt) continue;
       const line = {

@@ -222,16 +222,33 @@ describe('GSMA bulk: whole-batch refusals and the single-payment faults', () => 
     expect(await client().batchStatus(randomUUID(), null)).toEqual({ kind: 'not-created' });
   });
 
-  it('when the batch callback is lost or comes twice, then the batch still reads the same by query', async () => {
-    oneStep.setFaults({ batchRules: [{ pattern: '0941$', fault: 'lost-callback' }, { pattern: '0942$', fault: 'duplicate-callback' }] });
+  it('when the batch callback is lost, comes twice, or a stale one follows the final one, then the batch still reads the same by query', async () => {
+    oneStep.setFaults({ batchRules: [{ pattern: '0941$', fault: 'lost-callback' }, { pattern: '0942$', fault: 'duplicate-callback' }, { pattern: '0943$', fault: 'out-of-order-callback' }] });
     const lost = randomUUID();
     const dup = randomUUID();
+    const stale = randomUUID();
     await client().createBatch(lost, [item('+254720000941')], `${base}/cb/batch-41`);
     await client().createBatch(dup, [item('+254720000942')], `${base}/cb/batch-42`);
+    await client().createBatch(stale, [item('+254720000943')], `${base}/cb/batch-43`);
     await oneStep.drained();
     expect(callbacks.filter((c) => c.path === '/cb/batch-41')).toHaveLength(0);
     expect(callbacks.filter((c) => c.path === '/cb/batch-42')).toHaveLength(2);
-    for (const key of [lost, dup]) expect(await client().batchStatus(key, null)).toMatchObject({ kind: 'found', view: { status: 'completed' } });
+    expect(callbacks.filter((c) => c.path === '/cb/batch-43').map((c) => (c.body as { batchStatus: string }).batchStatus)).toEqual(['completed', 'created']);
+    for (const key of [lost, dup, stale]) expect(await client().batchStatus(key, null)).toMatchObject({ kind: 'found', view: { status: 'completed' } });
+  });
+
+  it('when batch items ran, then each is a transaction of its own (its completion\'s link reads it), and the provider\'s statement has each under its reference, failures too', async () => {
+    oneStep.setFaults({ rules: [{ pattern: '0951$', fault: 'fail', errorCode: 'identifierError' }] });
+    const items = [item('+254720000950'), item('+254720000951')];
+    const batchKey = randomUUID();
+    await client().createBatch(batchKey, items, null);
+    const found = await eventually(async () => { const f = await client().batchStatus(batchKey, null); return f.kind === 'found' && f.view.status === 'completed' ? f : undefined; }, 10_000, 'the batch');
+    const paidRef = (found.items.get(keyOf(items[0]!)) as { providerReference: string }).providerReference;
+    const token = ((await (await fetch(`${base}/oauth/accesstoken`, { method: 'POST', headers: { 'x-test-raw': '1', authorization: `Basic ${Buffer.from('ck:cs').toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' })).json()) as { access_token: string }).access_token;
+    const tx = await fetch(`${base}/transactions/${paidRef}`, { headers: { 'x-test-raw': '1', authorization: `Bearer ${token}`, 'x-api-key': credentials.apiKey, 'x-date': new Date().toISOString() } });
+    expect(await tx.json()).toMatchObject({ transactionReference: paidRef, transactionStatus: 'completed', amount: '1500.5', requestingOrganisationTransactionReference: items[0]!.idempotencyKey });
+    const lines = oneStep.statement().filter((l) => items.some((i) => keyOf(i) === l.correlationId));
+    expect(lines.map((l) => [l.correlationId, l.amount, l.status, l.msisdn])).toEqual([[keyOf(items[0]!), '1500.50', 'completed', '**********950'], [keyOf(items[1]!), '1500.50', 'failed', '**********951']]);
   });
 
   it('when a batch has more items than a page, then every item is read from its completions and rejections pages', async () => {
