@@ -225,6 +225,12 @@ describe('GSMA account configuration at start', () => {
     expect(accounts?.[0]?.settings).toMatchObject({ disbursementForm: 'type-in-path', dateHeader: 'date-time', clientId: null, apiKey: null });
   });
 
+  it('when an account takes batches, then its bulk settings are read with their defaults (one-step, 20 ms)', () => {
+    expect(load({ bulk: { itemsMax: 500 } }).accounts?.[0]?.settings).toMatchObject({ bulk: { itemsMax: 500, approval: 'one-step', lingerMs: 20 } });
+    expect(load({ bulk: { itemsMax: 1, approval: 'two-step', lingerMs: 0 } }).accounts?.[0]?.settings).toMatchObject({ bulk: { itemsMax: 1, approval: 'two-step', lingerMs: 0 } });
+    expect(load({}).accounts?.[0]?.settings).toMatchObject({ bulk: null });
+  });
+
   it('when an account says its form, client id, API key and date form, then they are what its client sends', () => {
     const { accounts, problems } = load({ disbursementForm: 'type-in-body', clientId: 'tuma-7', apiKey: { env: 'GSMA_API_KEY' }, dateHeader: 'none' });
     expect(problems).toEqual([]);
@@ -242,6 +248,14 @@ describe('GSMA account configuration at start', () => {
     ['an empty client id', { clientId: '' }, 'accounts[0].clientId: must be 1-256 printable ASCII characters'],
     ['an oversized client id', { clientId: 'x'.repeat(257) }, 'accounts[0].clientId: must be 1-256 printable ASCII characters'],
     ['an API key written in the file', { apiKey: 'in-clear' }, 'accounts[0].apiKey: must be {"env": "VARIABLE"} or {"file": "/path"}'],
+    ['bulk without itemsMax', { bulk: {} }, 'accounts[0].bulk.itemsMax: must be a whole number from 1 to 10000'],
+    ['bulk of no items', { bulk: { itemsMax: 0 } }, 'accounts[0].bulk.itemsMax: must be a whole number from 1 to 10000'],
+    ['bulk past the maximum', { bulk: { itemsMax: 10_001 } }, 'accounts[0].bulk.itemsMax: must be a whole number from 1 to 10000'],
+    ['bulk of a fractional size', { bulk: { itemsMax: 2.5 } }, 'accounts[0].bulk.itemsMax: must be a whole number from 1 to 10000'],
+    ['bulk of a size given as text', { bulk: { itemsMax: '100' } }, 'accounts[0].bulk.itemsMax: must be a whole number from 1 to 10000'],
+    ['an unknown approval', { bulk: { itemsMax: 100, approval: 'maker-checker' } }, 'accounts[0].bulk.approval: must be "one-step" (the provider runs a batch at once) or "two-step"'],
+    ['a linger past the maximum', { bulk: { itemsMax: 100, lingerMs: 5_000 } }, 'accounts[0].bulk.lingerMs: must be a whole number from 0 to 1000'],
+    ['an unknown bulk setting', { bulk: { itemsMax: 100, parallel: true } }, 'accounts[0].bulk: Unrecognized key'],
   ])('when an account has %s, then start is refused with the place and what is allowed', (_what, extra, message) => {
     const { accounts, problems } = load(extra);
     expect(accounts).toBeNull();
