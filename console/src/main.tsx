@@ -7,11 +7,19 @@ import './style.css';
 import { locale, locales, onLocaleChange, setLocale, t, type Locale, type MessageKey } from './i18n';
 import { hasRole, loadConsoleConfig, oidcFinish, onSessionChange, session, signOut, type ConsoleConfig } from './session';
 import { Approve } from './screens/approve';
+import { Audit } from './screens/audit';
+import { AccountStatement, Balances } from './screens/finance';
+import { Reconciliation, Reconciliations } from './screens/reconciliations';
 import { Follow } from './screens/follow';
 import { KeysAdmin } from './screens/keys-admin';
 import { NewBatch } from './screens/new-batch';
 import { SignIn } from './screens/sign-in';
 import { Status } from './ui';
+
+/** The ledger and reconciliations are read by finance, auditors and administrators (permissions.ts). */
+const readsLedger = () => hasRole('finance') || hasRole('auditor') || hasRole('admin');
+/** The audit log: auditors and administrators. */
+const readsAudit = () => hasRole('auditor') || hasRole('admin');
 
 function useHash(): string {
   const [hash, setHash] = useState(location.hash);
@@ -54,6 +62,11 @@ function App() {
   else if (route[0] === 'new' && hasRole('programme_manager')) screen = <NewBatch />;
   else if (route[0] === 'approve' && hasRole('approver')) screen = <Approve />;
   else if (route[0] === 'keys' && hasRole('admin')) screen = <KeysAdmin />;
+  else if (route[0] === 'finance' && readsLedger()) screen = <Balances key={route[1] ?? ''} currency={route[1] ?? null} />;
+  else if (route[0] === 'statement' && readsLedger() && route[1] && route[2]) screen = <AccountStatement key={hash} currency={route[1]} accountKey={decodeURIComponent(route.slice(2).join('/'))} />;
+  else if (route[0] === 'recon' && readsLedger() && route[1]) screen = <Reconciliation key={route[1]} statementId={route[1]} />;
+  else if (route[0] === 'recon' && readsLedger()) screen = <Reconciliations />;
+  else if (route[0] === 'audit' && readsAudit()) screen = <Audit />;
   else if (route[0] === 'batch') screen = <Follow key={route[1] ?? ''} batchId={route[1] ?? null} />;
   else screen = <Home />;
 
@@ -64,6 +77,9 @@ function App() {
         ['#/approve', 'nav.approve', hasRole('approver')],
         ['#/batch', 'nav.batch', true],
         ['#/keys', 'nav.keys', hasRole('admin')],
+        ['#/finance', 'nav.finance', readsLedger()],
+        ['#/recon', 'nav.recon', readsLedger()],
+        ['#/audit', 'nav.audit', readsAudit()],
       ]
     : [];
   return (
@@ -112,6 +128,9 @@ function Home() {
     ['home.approver', '#/approve', hasRole('approver')],
     ['home.admin', '#/keys', hasRole('admin')],
     ['home.follow', '#/batch', true],
+    ['home.finance', '#/finance', readsLedger()],
+    ['home.recon', '#/recon', readsLedger()],
+    ['home.audit', '#/audit', readsAudit()],
   ];
   return (
     <>

@@ -1,7 +1,7 @@
 // Small shared pieces: how an error is said, a live status line, a table of amounts.
 import type { ComponentChildren } from 'preact';
 import { ApiError, NetworkError } from './api';
-import { catalogues, count, money, t, type MessageKey } from './i18n';
+import { catalogues, count, locale, money, t, type MessageKey } from './i18n';
 
 export function errorText(error: unknown): string {
   if (error instanceof NetworkError) return t('error.network');
@@ -76,4 +76,21 @@ export function FileDrop(props: { id: string; label: string; hint: string; accep
       <input id={props.id} type="file" accept={props.accept} aria-describedby={`${props.id}-hint`} onChange={(e) => read((e.currentTarget as HTMLInputElement).files?.[0])} />
     </div>
   );
+}
+
+/** Hands a downloaded file to the browser, as a link the person clicked would. */
+export function saveFile(blob: Blob, name: string): void {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+/** Bytes for people: 12.3 kB, in the reader's locale. */
+export function bytes(n: number): string {
+  return new Intl.NumberFormat(locale.value, { style: 'unit', unit: n >= 1_000_000 ? 'megabyte' : 'kilobyte', maximumFractionDigits: 1 }).format(n >= 1_000_000 ? n / 1_000_000 : n / 1_000);
 }

@@ -9,6 +9,8 @@
 // violation) and photographed into test-artifacts/console/ (gitignored), with no CSP violation.
 // Needs /usr/bin/chromium (README: "The console"; .ci/run installs it when missing).
 import { execFile } from 'node:child_process';
+import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -20,9 +22,11 @@ import { pino } from 'pino';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { fundProgramme, registerOrganisation, registerProgramme, topUpFloat } from '../../src/application/setup.js';
 import { devIssuerJwks, mintDevToken } from '../../src/cli/dev.js';
+import { payoutIdOf } from '../../src/domain/ids.js';
 import { roles as allRoles, startRuntime, type Runtime } from '../../src/cli/runtime.js';
 import { devAuth } from '../../src/config/config.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { batchDocument, setUpProviderProgramme, sign, type PayoutLine } from '../support/fixtures.js';
 import { net } from '../support/net.js';
 import { testConfig } from '../support/runtime.js';
 
@@ -42,6 +46,8 @@ let browser: Browser;
 const dataDir = mkdtempSync(path.join(tmpdir(), 'tuma-console-e2e-'));
 const built = path.join(dataDir, 'console');
 const cspViolations: string[] = [];
+/** What afterAll closes (the holding proxy), whether the test passed or not. */
+const closing: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
   if (!existsSync(chromiumPath)) throw new Error(`${chromiumPath} is missing: install Debian's chromium (apt-get install -y chromium; README, "The console")`);
@@ -62,6 +68,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
+  for (const close of closing) await close();
   await runtime?.stop();
   await database?.drop();
   rmSync(dataDir, { recursive: true, force: true });
@@ -92,10 +99,10 @@ async function shot(page: Page, name: string): Promise<void> {
 }
 
 /** The dev sign-in page, used with the keyboard alone: tab to each field, type, Enter. */
-async function signIn(page: Page, subject: string, roles: string[]): Promise<void> {
-  await page.goto(`${runtime.apiUrl}/console/`);
+async function signIn(page: Page, subject: string, roles: string[], org = organisationId, base = runtime.apiUrl): Promise<void> {
+  await page.goto(`${base}/console/`);
   await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
-  await page.getByLabel('Organisation').fill(organisationId);
+  await page.getByLabel('Organisation').fill(org);
   await page.getByLabel('Organisation').press('Tab');
   await page.keyboard.type(subject);
   // The roles: the first box is programme manager (checked by default).
@@ -255,7 +262,186 @@ describe('the web console', () => {
   }, 150_000);
 });
 
+/**
+ * A pass-through HTTP proxy to `target` on 127.0.0.1 whose answers to the requests `holds` picks
+ * are sent only once `until` resolves (the request itself is forwarded at once, body and all).
+ */
+async function holdingProxy(target: string, holds: (req: IncomingMessage) => boolean, until: Promise<void>): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = createServer((req, res) => {
+    const upstream = httpRequest(new URL(req.url ?? '/', target), { method: req.method, headers: req.headers }, (answer) => {
+      const send = () => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      };
+      if (holds(req)) void until.then(send);
+      else send();
+    });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }) };
+}
+
 /** Whether the locator holds the focus (keyboard-only use: Tab lands where expected). */
 async function focused(locator: ReturnType<Page['locator']>): Promise<boolean> {
   return locator.evaluate((el) => el === el.ownerDocument.activeElement);
 }
+
+describe('finance and the auditor in the web console', () => {
+  /** A second boundary after every event so far, and not before the next whole second has begun. */
+  async function boundary(): Promise<Date> {
+    const at = new Date(Math.floor(Date.now() / 1000) * 1000 + 1000);
+    await new Promise((r) => setTimeout(r, at.getTime() - Date.now() + 5));
+    return at;
+  }
+
+  test('balances, a statement exported, a provider statement imported, its exception decided by one finance user and approved by another, the audit log', async () => {
+    // An organisation whose M-Pesa payout Safaricom reverses after paying it: the period's statement has a late reversal.
+    const s = await setUpProviderProgramme(runtime.persistence, { provider: 'mpesa', currency: 'KES', fundedMinor: 1_000_000_00n, floatMinor: 10_000_000_00n });
+    const sim = runtime.simulator!;
+    sim.setFaults({ rules: [{ pattern: '^254733000001$', fault: 'reverse-after-success', delayMs: 50 }] });
+    const from = await boundary();
+    const rows: PayoutLine[] = [
+      { ref: 'plain', provider: 'mpesa', msisdn: '+254733000000', amount: '100.00' },
+      { ref: 'reversed', provider: 'mpesa', msisdn: '+254733000001', amount: '200.00' },
+    ];
+    const document = batchDocument(s, rows, { total: '300.00' });
+    const pm = await mintDevToken(dataDir, { subject: 'pm', organisationId: s.organisationId, roles: ['programme_manager', 'auditor'], ttlSeconds: 300 });
+    const submitted = await fetch(`${runtime.apiUrl}/v1/batches`, { method: 'POST', headers: { authorization: `Bearer ${pm}`, 'content-type': 'application/jose+json' }, body: JSON.stringify(await sign(document, s.maker)) });
+    expect(submitted.status).toBe(201);
+    const reversed = payoutIdOf(document.batchId, 'reversed');
+    const payoutState = async (id: string) => ((await (await fetch(`${runtime.apiUrl}/v1/payouts/${id}`, { headers: { authorization: `Bearer ${pm}` } })).json()) as { state: string }).state;
+    for (const ref of ['plain', 'reversed']) await net.eventually(async () => ((await payoutState(payoutIdOf(document.batchId, ref))) === 'paid' ? true : null), 45_000, `${ref} paid`);
+    await net.eventually(async () => (sim.statement().some((l) => l.status === 'Reversed') ? true : null), 45_000, 'the reversal');
+    await sim.drained();
+    const to = await boundary();
+    sim.setFaults({});
+    const statementCsv = await (await fetch(`${runtime.simulatorUrl}/__control/mpesa/statement?${new URLSearchParams({ format: 'csv', from: from.toISOString(), to: to.toISOString() }).toString()}`)).text();
+
+    const fiona = await person();
+    const frank = await person();
+    const olga = await person();
+
+    // Fiona's browser reaches Tuma through a pass-through proxy of this test's that holds the
+    // statement import's answer back until released (the bytes go through for real).
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    const proxy = await holdingProxy(runtime.apiUrl, (req) => req.method === 'POST' && (req.url ?? '').startsWith('/v1/reconciliations?'), held);
+    closing.push(proxy.close);
+    const fionaBase = proxy.url;
+
+    // Balances: the trial balance and every account, from the API.
+    await signIn(fiona.page, 'fiona', ['finance'], s.organisationId, fionaBase);
+    await fiona.page.goto(`${fionaBase}/console/#/finance`);
+    await fiona.page.getByLabel(/^Currency/).fill('KES');
+    await fiona.page.getByLabel(/^Currency/).press('Enter');
+    await fiona.page.getByTestId('trial-balance').waitFor();
+    expect(await fiona.page.getByText('Debits equal credits: the ledger balances.').count()).toBe(1);
+    const programmeRow = fiona.page.getByTestId('accounts').getByRole('row', { name: new RegExp(`programme:${s.programmeId}:available`) });
+    // Funded 1,000,000.00; 300.00 committed and paid.
+    expect((await programmeRow.textContent())?.replace(/\s/g, ' ')).toContain('KES 999,700.00');
+    await shot(fiona.page, '11-finance-balances');
+
+    // An account's statement, and its whole history exported as the API's CSV.
+    await programmeRow.getByRole('link').click();
+    await fiona.page.getByTestId('statement-lines').waitFor();
+    expect(await fiona.page.getByTestId('account-balance').textContent()).toMatch(/KES\s?999,700\.00/);
+    const [exported] = await Promise.all([fiona.page.waitForEvent('download'), fiona.page.getByRole('button', { name: /Export the whole statement/ }).click()]);
+    const exportedFile = path.join(dataDir, exported.suggestedFilename());
+    await exported.saveAs(exportedFile);
+    const csvLines = readFileSync(exportedFile, 'utf8').trim().split('\r\n');
+    expect(csvLines[0]).toBe('seq,posted_at,transfer_id,journal_id,code,side,amount,counterparty,batch_id,payout_id,reference,balance');
+    expect(csvLines.length).toBe(1 + (await fiona.page.getByTestId('statement-lines').locator('tbody tr').count()));
+    await fiona.page.getByText(/^Saved statement-KES-.*\.csv/).waitFor();
+    await shot(fiona.page, '12-finance-account-statement');
+
+    // The provider's statement, imported with a progress bar; its answer is held back until the bar
+    // has been seen full and the page says the server is reconciling.
+    await fiona.page.goto(`${fionaBase}/console/#/recon`);
+    await fiona.page.getByRole('heading', { name: 'Import a provider statement' }).waitFor();
+    await fiona.page.getByLabel('Provider account').fill('mpesa');
+    await fiona.page.getByLabel('Period from').fill(from.toISOString());
+    await fiona.page.getByLabel(/^Period to/).fill(to.toISOString());
+    await fiona.page.getByLabel('Statement file').setInputFiles({ name: 'mpesa-statement.csv', mimeType: 'text/csv', buffer: Buffer.from(statementCsv) });
+    await fiona.page.getByRole('button', { name: 'Import and reconcile' }).click();
+    const bar = fiona.page.getByTestId('upload-progress');
+    await bar.getByText('Sent. The server is reconciling the statement…').waitFor();
+    const progress = await bar.locator('progress').evaluate((p) => [(p as unknown as { value: number }).value, (p as unknown as { max: number }).max]);
+    expect(progress).toEqual([Buffer.byteLength(statementCsv), Buffer.byteLength(statementCsv)]);
+    await shot(fiona.page, '13-recon-import-progress');
+    release();
+
+    // The exceptions by class, with ageing and amount at risk.
+    await fiona.page.getByTestId('class-report').waitFor();
+    const lateRow = fiona.page.getByTestId('class-report').getByRole('row', { name: /late reversal/ });
+    expect((await lateRow.textContent())?.replace(/\s/g, ' ')).toMatch(/1 of 1.*KES 200\.00/);
+    expect(await fiona.page.getByTestId('recon-state').textContent()).toBe('open');
+    await shot(fiona.page, '14-recon-exceptions');
+
+    // Fiona resolves it with the keyboard alone: to the row's button, Enter, the action, a comment, Enter.
+    const resolve = fiona.page.getByTestId('exceptions').getByRole('row', { name: /late reversal/ }).getByRole('button', { name: 'Resolve…' });
+    await resolve.focus();
+    await fiona.page.keyboard.press('Enter');
+    await fiona.page.getByRole('heading', { name: /Resolve line \d+ \(late reversal\)/ }).waitFor();
+    await fiona.page.keyboard.press('Tab');
+    expect(await focused(fiona.page.getByRole('radio', { name: 'apply the reversal' }))).toBe(true);
+    expect(await fiona.page.getByRole('radio', { name: 'apply the reversal' }).isChecked()).toBe(true);
+    await fiona.page.keyboard.press('Tab');
+    expect(await focused(fiona.page.getByLabel('Comment (kept on the record)'))).toBe(true);
+    await fiona.page.keyboard.type('Safaricom reversed it on the statement');
+    await fiona.page.keyboard.press('Tab');
+    expect(await focused(fiona.page.getByRole('button', { name: 'Record the decision' }))).toBe(true);
+    await shot(fiona.page, '15-recon-decide');
+    await fiona.page.keyboard.press('Enter');
+    await fiona.page.getByText(/waits for a second finance user to approve it/).waitFor();
+    // Its maker cannot approve it, and is told why.
+    await fiona.page.getByTestId('awaiting').getByText('You made this decision: another finance user must approve or reject it.', { exact: false }).waitFor();
+    expect(await fiona.page.getByRole('button', { name: 'Approve and apply' }).count()).toBe(0);
+    await shot(fiona.page, '16-recon-awaiting-maker');
+    // The float check (the simulator's balance is not the ledger's float) is acknowledged: nothing to post, applied at once.
+    await fiona.page.getByTestId('exceptions').getByRole('row', { name: /float differs/ }).getByRole('button', { name: 'Resolve…' }).click();
+    await fiona.page.getByRole('radio', { name: 'acknowledge' }).check();
+    await fiona.page.getByLabel('Comment (kept on the record)').fill('The simulator keeps one balance for every organisation');
+    await fiona.page.getByRole('button', { name: 'Record the decision' }).click();
+    await fiona.page.getByText(/Recorded and applied: acknowledge/).waitFor();
+    // The API says the same to the maker.
+    const fionaToken = await mintDevToken(dataDir, { subject: 'fiona', organisationId: s.organisationId, roles: ['finance'], ttlSeconds: 60 });
+    const statementId = /#\/recon\/([0-9a-f-]{36})/.exec(fiona.page.url())![1]!;
+    const decisions = (await (await fetch(`${runtime.apiUrl}/v1/reconciliations/${statementId}/decisions`, { headers: { authorization: `Bearer ${fionaToken}` } })).json()) as { decisions: { decisionId: string }[] };
+    const byMaker = await fetch(`${runtime.apiUrl}/v1/reconciliations/decisions/${decisions.decisions[0]!.decisionId}/approval`, { method: 'POST', headers: { authorization: `Bearer ${fionaToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ approve: true, comment: 'me' }) });
+    expect(((await byMaker.json()) as { error: { code: string } }).error.code).toBe('RECONCILIATION_CHECKER_IS_MAKER');
+    expect(await payoutState(reversed)).toBe('paid');
+
+    // Frank, a second finance user reading French, approves it: the payout is reversed.
+    await signIn(frank.page, 'frank', ['finance'], s.organisationId);
+    await frank.page.getByLabel('Language').selectOption('fr');
+    await frank.page.goto(`${runtime.apiUrl}/console/#/recon/${statementId}`);
+    await frank.page.getByTestId('awaiting').waitFor();
+    await frank.page.getByLabel('Commentaire (conservé au dossier)').fill('Vu sur le relevé de Safaricom');
+    await shot(frank.page, '17-recon-approve-fr');
+    await frank.page.getByRole('button', { name: 'Approuver et appliquer' }).click();
+    await frank.page.getByText(/Approuvé : appliquer l'annulation de 200,00\s?KES est appliqué/).waitFor();
+    await frank.page.getByTestId('recon-state').filter({ hasText: 'clos' }).waitFor();
+    expect((await frank.page.getByTestId('decisions').textContent())?.replace(/\s/g, ' ')).toMatch(/appliquée.*fiona.*frank/);
+    await shot(frank.page, '18-recon-closed-fr');
+    expect(await payoutState(reversed)).toBe('reversed');
+
+    // The auditor reads both steps in the audit log; the navigation holds only what her role may open.
+    await signIn(olga.page, 'olga', ['auditor'], s.organisationId);
+    expect(await olga.page.getByRole('navigation').getByRole('link').allTextContents()).toEqual(['Home', 'Follow a batch', 'Balances', 'Reconciliations', 'Audit log']);
+    await olga.page.getByRole('navigation').getByRole('link', { name: 'Audit log' }).click();
+    const audit = olga.page.getByTestId('audit');
+    await audit.waitFor();
+    await audit.getByRole('row', { name: /frank.*reconciliation decision checked/ }).waitFor();
+    // Fiona's two decisions (the reversal, the float check acknowledged).
+    const fionas = audit.getByRole('row').filter({ has: olga.page.getByRole('rowheader', { name: 'fiona', exact: true }) });
+    expect(await fionas.filter({ has: olga.page.getByRole('cell', { name: 'reconciliation decision', exact: true }) }).count()).toBe(2);
+    expect(await audit.textContent()).not.toMatch(/2547330000/);
+    await shot(olga.page, '19-audit-log');
+
+    expect(cspViolations).toEqual([]);
+    for (const p of [fiona, frank, olga]) await p.context.close();
+  }, 150_000);
+});
