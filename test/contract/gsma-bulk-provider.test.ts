@@ -176,6 +176,16 @@ describe('GSMA bulk account', () => {
     expect(posts).toHaveLength(2);
   });
 
+  it('when the index that recorded a batch is gone (another process), then an item\'s reference still reads its batch, never taken for a payment never sent', async () => {
+    const sender = bulkProvider();
+    const r = request();
+    const first = await sender.submit(r);
+    const stranger = bulkProvider();
+    expect((await eventually(async () => { const o = await stranger.status(statusOf(r, first)); return o.kind === 'paid' ? o : undefined; }, 10_000, 'paid')).kind).toBe('paid');
+    expect(posts.filter((p) => p.path === '/transactions/type/disbursement')).toEqual([]);
+    expect(oneStep.executions(r.idempotencyKey)).toBe(1);
+  });
+
   it('when the bulk settings are out of range, then the account is not built', () => {
     expect(() => bulkProvider({ itemsMax: 0 })).toThrow(/itemsMax/);
     expect(() => bulkProvider({ itemsMax: 10_001 })).toThrow(/itemsMax/);

@@ -188,7 +188,11 @@ export class GsmaBulkProvider implements PayoutProvider {
   /** An item's status from its batch; an attempt sent alone is asked about as a single payment. */
   async status(query: StatusQuery): Promise<ProviderOutcome> {
     const batchKey = batchKeyOfReference(query.providerReference);
-    const record = batchKey ? await this.index.find(batchKey) : await this.index.batchOf(query.idempotencyKey);
+    // A reference naming a batch the index does not hold (an index lost with its process) is still
+    // read as that batch, by its X-CorrelationID: never taken for a single payment that may be resent.
+    const record = batchKey
+      ? ((await this.index.find(batchKey)) ?? { batchKey, accountId: this.accountId, serverCorrelationId: null, batchId: null, approvalKey: null })
+      : await this.index.batchOf(query.idempotencyKey);
     if (!record) return this.guard.status(query);
     return this.itemOutcome(query, record);
   }
@@ -249,6 +253,8 @@ export class GsmaBulkProvider implements PayoutProvider {
       const found = this.calls.lookups.get(record.batchKey);
       this.calls.lookups.delete(record.batchKey);
       this.calls.serverIds.delete(record.batchKey);
+      // A parsed two-step batch is approved once per read, whatever number of its items asked.
+      if (found?.kind === 'found' && found.view.status === 'created' && this.bulk.approval === 'two-step') await this.approve(record, found.view.batchId);
       return found ?? { kind: 'unknown' as const, outcome: unknown(null, 'batch status not asked (limits)') };
     })();
     this.shared.set(record.batchKey, { at: Date.now(), lookup });
@@ -278,10 +284,7 @@ export class GsmaBulkProvider implements PayoutProvider {
       case 'unknown':
         return found.outcome;
       case 'found': {
-        if (found.view.status === 'created') {
-          if (this.bulk.approval === 'two-step') await this.approve(record, found.view.batchId);
-          return pending(reference);
-        }
+        if (found.view.status === 'created') return pending(reference);
         return found.items.get(itemKey.toLowerCase()) ?? unlistedItemOutcome(found.view, reference);
       }
     }
