@@ -328,7 +328,7 @@ describe('finance and the auditor in the web console', () => {
     // statement import's answer back until released (the bytes go through for real).
     let release: () => void = () => undefined;
     const held = new Promise<void>((r) => (release = r));
-    const proxy = await holdingProxy(runtime.apiUrl, (req) => req.method === 'POST' && (req.url ?? '').startsWith('/v1/reconciliations?'), held);
+    const proxy = await holdingProxy(runtime.apiUrl!, (req) => req.method === 'POST' && (req.url ?? '').startsWith('/v1/reconciliations?'), held);
     closing.push(proxy.close);
     const fionaBase = proxy.url;
 
