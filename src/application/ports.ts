@@ -608,6 +608,13 @@ export interface RepayRequestRepo {
   open(r: Pick<RepayRequest, 'requestId' | 'payoutId' | 'organisationId' | 'programmeId' | 'decisionId' | 'currency' | 'amountMinor'>): Promise<boolean>;
   /** A programme's requests in `state` ('all': both), oldest first, after the request `after` (a page cursor). */
   ofProgramme(organisationId: string, programmeId: string, state: RepayRequest['state'] | 'all', after: string | null, limit: number): Promise<RepayRequest[]>;
+  /**
+   * The open request of `payoutId` fulfilled by `byPayoutId` (a row of a signed batch), when it is
+   * the organisation's and programme's, in this currency, for this amount, and both payouts pay
+   * the same number (their blind index); false otherwise. Locks the request: of two batches naming
+   * it, one fulfils it.
+   */
+  fulfil(f: { payoutId: string; byPayoutId: string; organisationId: string; programmeId: string; currency: CurrencyCode; amountMinor: bigint }): Promise<boolean>;
 }
 
 export interface Repos {

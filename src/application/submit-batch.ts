@@ -84,6 +84,14 @@ export async function submitBatch(deps: SubmitBatchDeps, actor: Actor, body: unk
   return store(deps, actor, validation, programme, { payloadEnc, payloadSha256, verified: verified.value }, requestId);
 }
 
+/** A row naming a payout it pays again: its own payout's id, the one it repays, its amount. */
+interface RepayingRow {
+  readonly row: number;
+  readonly payoutId: string;
+  readonly repays: string;
+  readonly amountMinor: bigint;
+}
+
 const rejectRows = (problems: RowError[]): Rejection => reject('BATCH_INVALID', `${problems.length} problem(s)`, problems);
 
 /** Counted before any per-row work, so an oversized batch costs nothing to refuse. */
@@ -106,12 +114,13 @@ async function replayOrConflict(deps: SubmitBatchDeps, existing: BatchRecord, pa
  * Once the batch is sure to be refused, the remaining rows are only validated, so that the answer
  * still names every problem, and nothing more is produced.
  */
-async function* validatedChunks(vault: BeneficiaryVault, validation: BatchValidation, chunkRows: number): AsyncGenerator<SealedPayoutChunk> {
+async function* validatedChunks(vault: BeneficiaryVault, validation: BatchValidation, chunkRows: number, repaying: RepayingRow[]): AsyncGenerator<SealedPayoutChunk> {
   const { batchId, programmeId } = validation.header;
   const sealing: Promise<SealedPayoutChunk>[] = [];
   let next = 0;
   const begin = (rows: PayoutRow[]): Promise<SealedPayoutChunk> => {
     const ids = rows.map((p) => payoutIdOf(batchId, p.ref));
+    rows.forEach((p, i) => { if (p.repays !== null) repaying.push({ row: p.row, payoutId: ids[i]!, repays: p.repays, amountMinor: p.amountMinor }); });
     const chunk = vault
       .sealBeneficiaries(programmeId, { subjectIds: ids, msisdns: rows.map((p) => p.msisdn), names: rows.map((p) => p.name) })
       .then((sealed) => ({ ids, rows: rows.map((p) => ({ rowNo: p.row, ref: p.ref, provider: p.provider, amountMinor: p.amountMinor })), sealed }));
@@ -170,10 +179,19 @@ async function store(
       rejectedRows: [],
     });
     if (!inserted) return ok<'raced'>('raced');
-    await tx.payouts.insertMany(doc.batchId, doc.currency, 'accepted', validatedChunks(deps.vault, validation, deps.insertChunkRows ?? sealChunkRowsDefault));
+    const repaying: RepayingRow[] = [];
+    await tx.payouts.insertMany(doc.batchId, doc.currency, 'accepted', validatedChunks(deps.vault, validation, deps.insertChunkRows ?? sealChunkRowsDefault, repaying));
     // Every row has been validated: a refused batch rolls back whatever was written.
     const finished = validation.finish();
     if (!finished.ok) return err(rejectRows(finished.error));
+    // Rows paying a reversed payout again fulfil its open re-pay request, once, for the same number and amount;
+    // any that cannot refuses the batch whole (its payout is written already).
+    const unfulfilled: RowError[] = [];
+    for (const r of repaying) {
+      const fulfilled = await tx.repayRequests.fulfil({ payoutId: r.repays, byPayoutId: r.payoutId, organisationId: doc.organisationId, programmeId: doc.programmeId, currency: doc.currency, amountMinor: r.amountMinor });
+      if (!fulfilled) unfulfilled.push({ row: r.row, field: 'repays', code: 'REPAY_REQUEST_INVALID' });
+    }
+    if (unfulfilled.length > 0) return err(rejectRows(unfulfilled));
     const { totalMinor, payoutCount, rejectedRows } = finished.value;
     const required = approversRequired(programme.policy.tiers, totalMinor);
     await tx.batches.complete(doc.batchId, { payoutCount, totalMinor, approvalsRequired: required, rejectedRows });

@@ -21,6 +21,8 @@ const payoutSchema = z.strictObject({
   amount: decimalString,
   name: z.string().min(1).max(batchFieldLimits.nameMax).optional(),
   note: z.string().max(batchFieldLimits.noteMax).optional(),
+  /** The payout this row pays again: one with an open re-pay request of the programme (a reconciliation `repay`). */
+  repays: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/).optional(),
 });
 
 const documentSchema = z.strictObject({
@@ -43,6 +45,8 @@ export interface PayoutRow {
   readonly amountMinor: bigint;
   readonly name: string | null;
   readonly note: string | null;
+  /** The reversed payout this row pays again (its re-pay request is fulfilled by this row's payout), or null. */
+  readonly repays: string | null;
 }
 
 export interface BatchDocument {
@@ -74,7 +78,8 @@ const fieldRules: Readonly<Record<string, string>> = {
   provider: 'A provider is the id of the provider who pays, like mpesa.',
   name: `A name is 1 to ${batchFieldLimits.nameMax} characters.`,
   note: `A note is at most ${batchFieldLimits.noteMax} characters.`,
-  '(row)': 'A payout is an object with ref, msisdn, amount and provider, and optionally name and note.',
+  repays: 'A repays is the id of a payout the programme pays again (a re-pay request), a UUID in lower case.',
+  '(row)': 'A payout is an object with ref, msisdn, amount and provider, and optionally name, note and repays.',
 };
 
 /** The sentence of a row error: what is wrong, in words, the same on the server and in the command line. Never a value of the row. */
@@ -320,6 +325,7 @@ export interface PayoutRowChecker {
 export function payoutRowChecker(currency: CurrencyCode, policy: RowPolicy): PayoutRowChecker {
   const refs = new Set<string>();
   const beneficiaries = new Set<string>();
+  const repaid = new Set<string>();
   return {
     check(raw, row, amount) {
       const shaped = payoutSchema.safeParse(raw);
@@ -329,6 +335,10 @@ export function payoutRowChecker(currency: CurrencyCode, policy: RowPolicy): Pay
       const parsedRow = parseRow(p, row, currency, amount ?? parseAmount(p.amount, currency), policy, semantic);
       if (refs.has(p.ref)) semantic.push({ row, field: 'ref', code: 'REF_DUPLICATE' });
       refs.add(p.ref);
+      if (p.repays !== undefined) {
+        if (repaid.has(p.repays)) semantic.push({ row, field: 'repays', code: 'REPAY_DUPLICATE' });
+        repaid.add(p.repays);
+      }
       if (parsedRow) {
         // The same phone number paid the same amount twice in one batch is the classic double payment.
         const beneficiary = `${parsedRow.msisdn}|${parsedRow.amountMinor}`;
@@ -389,6 +399,7 @@ function parseRow(
     amountMinor: amount.value,
     name: p.name ?? null,
     note: p.note ?? null,
+    repays: p.repays ?? null,
   };
 }
 

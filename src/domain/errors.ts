@@ -103,6 +103,8 @@ export const rowErrorCodes = {
   AMOUNT_BELOW_MINIMUM: "The amount is below the provider's or the account's per-transaction minimum.",
   AMOUNT_ABOVE_MAXIMUM: "The amount is above the programme's, the provider's or the account's per-payout maximum.",
   BENEFICIARY_DUPLICATE: 'The same beneficiary is paid the same amount more than once in the batch.',
+  REPAY_DUPLICATE: 'Two rows of the batch pay the same payout again.',
+  REPAY_REQUEST_INVALID: "The payout named in repays has no open re-pay request of this programme, or this row's amount or number is not that payout's.",
   DECLARED_COUNT_MISMATCH: 'declared.count differs from the number of payouts.',
   DECLARED_TOTAL_MISMATCH: 'declared.total differs from the sum of the payouts.',
   DATES_INVALID: 'expiresAt must be after createdAt.',

@@ -5,8 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { verifyLedger } from '../../src/application/ledger-chain.js';
-import { bearer, startTestApi, type TestApi } from '../support/api.js';
-import { setUpProgramme, type Scenario } from '../support/fixtures.js';
+import { bearer, postJson, startTestApi, type TestApi } from '../support/api.js';
+import { batchDocument, kenyanPayout, setUpProgramme, sign, type PayoutLine, type Scenario } from '../support/fixtures.js';
 import { insertPayouts } from '../support/reconciliation-ledger.js';
 
 const may = 'from=2026-04-30T21:00:00Z&to=2026-05-31T21:00:00Z';
@@ -37,6 +37,8 @@ beforeAll(async () => {
     { receipt: 'RCP0101', amountMinor: 10000n, state: 'paid', accountId: 'mpesa-ke' },
     { receipt: 'RCP0102', amountMinor: 10000n, state: 'paid', accountId: 'mpesa-ke' },
   ]);
+  // The reversed payout paid +254712345678 (its blind index, as a batch would have stored it).
+  await api.database.pool.query('UPDATE payouts SET msisdn_hash = $2 WHERE id = $1', [ids.get('RCP0101'), await api.vault.blindIndex(s.programmeId, '+254712345678')]);
   const res = await request(api.app).post(`/v1/reconciliations?account=mpesa-ke&${may}`).set('authorization', await bearer(s.organisationId, 'finance'))
     .set('content-type', 'text/csv').send(Buffer.from(statement));
   expect(res.status).toBe(201);
@@ -130,5 +132,49 @@ describe('re-paying a payout the provider reversed', () => {
     expect(first.body.items).toHaveLength(1);
     expect(first.body.next).toBe(first.body.items[0].requestId);
     expect((await requests(`?state=all&after=${first.body.next}`)).body).toEqual({ items: [], next: null });
+  });
+});
+
+describe('a signed batch paying a reversed payout again', () => {
+  const submit = async (rows: (PayoutLine & { repays?: string })[]) => {
+    const total = rows.reduce((t, r) => t + BigInt(String(r.amount).replace('.', '')), 0n);
+    const doc = batchDocument(s, rows, { total: `${total / 100n}.${String(total % 100n).padStart(2, '0')}` });
+    return postJson(api.app, '/v1/batches', await bearer(s.organisationId, 'programme_manager'), await sign(doc, s.maker));
+  };
+  const refusedWith = (res: request.Response) => ({ status: res.status, code: res.body.error?.code, errors: res.body.error?.errors?.map((e: { row: number; field: string; code: string }) => [e.row, e.field, e.code]) });
+  const batches = async () => (await api.database.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM batches WHERE programme_id = $1', [s.programmeId])).rows[0]!.n;
+  let reversed: string;
+  beforeAll(() => { reversed = ids.get('RCP0101')!; });
+
+  it.each([
+    ['another amount', [{ ...kenyanPayout('again-1', '90.00'), repays: 'x' }], [[1, 'repays', 'REPAY_REQUEST_INVALID']]],
+    ['another number', [{ ...kenyanPayout('again-1', '100.00'), msisdn: '+254722000111', repays: 'x' }], [[1, 'repays', 'REPAY_REQUEST_INVALID']]],
+    ['a payout with no re-pay request', [{ ...kenyanPayout('again-1', '100.00'), repays: 'other' }], [[1, 'repays', 'REPAY_REQUEST_INVALID']]],
+    ['the same payout on two rows', [{ ...kenyanPayout('again-1', '100.00'), repays: 'x' }, { ...kenyanPayout('again-2', '50.00'), repays: 'x' }], [[2, 'repays', 'REPAY_DUPLICATE']]],
+    ['an id in upper case', [{ ...kenyanPayout('again-1', '100.00'), repays: 'upper' }], [[1, 'repays', 'FIELD_INVALID']]],
+  ])('when a row names it with %s, then the batch is refused with the row named and nothing is stored', async (_what, rows, errors) => {
+    const before = await batches();
+    const named = rows.map((r) => ({ ...r, repays: r.repays === 'x' ? reversed : r.repays === 'other' ? ids.get('RCP0102')! : reversed.toUpperCase() }));
+    const res = await submit(named);
+    expect(refusedWith(res)).toEqual({ status: 422, code: 'BATCH_INVALID', errors });
+    expect(await batches()).toBe(before);
+    expect((await requests()).body.items.map((r: { state: string }) => r.state)).toEqual(['open']);
+  });
+
+  it('when a row pays the same number the same amount and names it, then the request is fulfilled by that row\'s payout, once', async () => {
+    const res = await submit([{ ...kenyanPayout('again-1', '100.00'), repays: reversed }]);
+    expect(res.status).toBe(201);
+    const { rows } = await api.database.pool.query<{ id: string }>('SELECT id FROM payouts WHERE batch_id = $1', [res.body.batchId]);
+    const fulfilled = (await requests('?state=all')).body.items;
+    expect(fulfilled).toEqual([expect.objectContaining({ payoutId: reversed, state: 'fulfilled', fulfilledByPayoutId: rows[0]!.id, fulfilledAt: expect.any(String) })]);
+    expect((await requests()).body).toEqual({ items: [], next: null });
+
+    // A second batch naming it: refused, the first one's payout stays the one that fulfilled it.
+    const again = await submit([{ ...kenyanPayout('again-2', '100.00'), repays: reversed }]);
+    expect(refusedWith(again)).toEqual({ status: 422, code: 'BATCH_INVALID', errors: [[1, 'repays', 'REPAY_REQUEST_INVALID']] });
+    expect((await requests('?state=all')).body.items[0].fulfilledByPayoutId).toBe(rows[0]!.id);
+    // The trigger keeps a fulfilled request as it is.
+    await expect(api.database.pool.query("UPDATE repay_requests SET state = 'open', fulfilled_by_payout_id = NULL, fulfilled_at = NULL")).rejects.toThrow(/only an open request is fulfilled/);
+    await expect(api.database.pool.query('DELETE FROM repay_requests')).rejects.toThrow(/only an open request is fulfilled/);
   });
 });

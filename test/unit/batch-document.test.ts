@@ -125,7 +125,7 @@ describe('payoutRowChecker: the row rules shared by the server and the command l
 
   it('when a row is valid, then it comes back normalised with its amount in minor units; an invalid one comes back null', () => {
     const c = checker();
-    expect(c.check(row('a', '+254712345678', '1500'), 0)).toEqual({ payout: { row: 0, ref: 'a', provider: 'mpesa', msisdn: '+254712345678', amountMinor: 1500_00n, name: null, note: null }, structural: [], semantic: [] });
+    expect(c.check(row('a', '+254712345678', '1500'), 0)).toEqual({ payout: { row: 0, ref: 'a', provider: 'mpesa', msisdn: '+254712345678', amountMinor: 1500_00n, name: null, note: null, repays: null }, structural: [], semantic: [] });
     expect(c.check(row('b', '+254712345678', '1500.00'), 1).payout).toBeNull(); // the same number, the same amount
     expect(c.check(null, 2)).toEqual({ payout: null, structural: [{ row: 2, field: '(row)', code: 'FIELD_INVALID' }], semantic: [] });
   });

@@ -28,6 +28,16 @@ export function repayRequestRepository(db: DbOrTx): RepayRequestRepo {
         RETURNING id`.execute(db);
       return rows.length === 1;
     },
+    async fulfil(f) {
+      const { rows } = await sql<{ id: string }>`
+        UPDATE repay_requests r SET state = 'fulfilled', fulfilled_by_payout_id = ${f.byPayoutId}, fulfilled_at = now()
+        FROM payouts o, payouts n
+        WHERE r.payout_id = ${f.payoutId} AND r.state = 'open' AND r.organisation_id = ${f.organisationId} AND r.programme_id = ${f.programmeId}
+          AND r.currency = ${f.currency} AND r.amount_minor = ${f.amountMinor.toString()}
+          AND o.id = r.payout_id AND n.id = ${f.byPayoutId} AND n.msisdn_hash = o.msisdn_hash
+        RETURNING r.id`.execute(db);
+      return rows.length === 1;
+    },
     async ofProgramme(organisationId, programmeId, state, after, limit) {
       const { rows } = await sql<RequestRow>`
         SELECT ${columns} FROM repay_requests r
