@@ -15,7 +15,7 @@ import { isCurrencyCode, type CurrencyCode } from '../domain/currency.js';
 import { payoutRowChecker, rowErrorSentence, type RowPolicy } from '../domain/batch-document.js';
 import { formatAmount, parseAmount, sumMinor } from '../domain/money.js';
 import { isProviderId, providerRules, type AccountLimits, type ProviderId } from '../domain/providers.js';
-import { publicJwkOf } from './keys-cli.js';
+import { publicJwkOf } from './jwk.js';
 import { CliError, describeFailure, exitCodes, unreachable, writeOutputFile } from './cli-errors.js';
 
 export interface BatchCliIo {
