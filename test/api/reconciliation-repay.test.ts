@@ -78,6 +78,9 @@ describe('re-paying a payout the provider reversed', () => {
     expect(approved.body).toMatchObject({ state: 'applied', checkedBy: 'finance-checker' });
     expect(await stateOf(ids.get('RCP0101')!)).toBe('reversed');
     expect((await available()) - before).toBe(100_00n);
+    // Decided, the exception is closed: it puts nothing at risk any more.
+    const summary = await request(api.app).get(`/v1/reconciliations/${statementId}`).set('authorization', await bearer(s.organisationId, 'finance'));
+    expect(summary.body.classReport.find((c: { class: string }) => c.class === 'late_reversal')).toMatchObject({ count: 1, open: 0, atRisk: '0.00' });
 
     const open = await requests();
     expect(open.status).toBe(200);

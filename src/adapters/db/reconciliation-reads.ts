@@ -123,7 +123,8 @@ export function reconciliationReads(pool: pg.Pool): ReconciliationReads {
                       floor(extract(epoch FROM ($2::timestamptz - i.happened_at)) / 86400)::int AS age FROM items i),
          bucketed AS (SELECT s.*, CASE WHEN s.age <= 7 THEN '0-7' WHEN s.age <= 30 THEN '8-30' WHEN s.age <= 90 THEN '31-90' ELSE '90+' END AS bucket FROM scored s)
          SELECT b.class, count(*)::text AS count, coalesce(sum(b.statement_minor), 0)::text AS statement_minor, coalesce(sum(b.ledger_minor), 0)::text AS ledger_minor,
-           sum(b.at_risk)::text AS at_risk_minor,
+           -- At risk: what the open exceptions put at risk (a closed one, decided or closed by a later period, no longer does).
+           coalesce(sum(b.at_risk) FILTER (WHERE b.closed_by IS NULL), 0)::text AS at_risk_minor,
            count(*) FILTER (WHERE b.class = ANY($3::text[]) AND b.closed_by IS NULL)::text AS open,
            coalesce((SELECT jsonb_object_agg(x.bucket, jsonb_build_object('count', x.n, 'atRiskMinor', x.r::text))
                      FROM (SELECT bucket, count(*) AS n, sum(at_risk) AS r FROM bucketed WHERE class = b.class AND class = ANY($3::text[]) AND closed_by IS NULL GROUP BY bucket) x), '{}') AS buckets
