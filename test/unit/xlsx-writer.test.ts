@@ -260,7 +260,7 @@ describe('streaming', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-  });
+  }, 240_000); // 200,000 rows written and read back: ~20 s alone, several times that on a loaded 2-core machine (a bound, not a speed claim)
 
   it('when nobody reads the stream, then the rows are not read ahead beyond a few buffers; reading it resumes them', async () => {
     let read = 0;
