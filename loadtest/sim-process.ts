@@ -3,7 +3,8 @@
 //   {type:'faults', faults}           set the fault rules (answers {type:'ok'});
 //   {type:'executions', keys}         executions per idempotency key ({type:'executions', counts});
 //   {type:'captured'}                 the callbacks captured so far ({type:'captured', callbacks});
-//   {type:'capturedCount'}            how many ({type:'capturedCount', count}).
+//   {type:'capturedCount'}            how many ({type:'capturedCount', count});
+//   {type:'warnings'}                 its warnings so far, counted by message ({type:'warnings', warnings}).
 // It also serves POST /__capture/* : a gateway whose PUBLIC_BASE_URL points there has its result
 // callbacks kept here, answered 200, instead of delivered (the callback storm replays them).
 // Ends when its parent disconnects.
@@ -17,19 +18,33 @@ interface Settings {
   readonly consumerSecret: string;
   readonly callbackDelayMs: number;
 }
-type Message = { type: 'faults'; faults: MpesaFaults } | { type: 'executions'; keys: string[] } | { type: 'captured' } | { type: 'capturedCount' };
+type Message = { type: 'faults'; faults: MpesaFaults } | { type: 'executions'; keys: string[] } | { type: 'captured' } | { type: 'capturedCount' } | { type: 'warnings' };
 
 /** Callbacks captured at most: more than any scenario asks for. */
 const capturedMax = 200_000;
 
 process.once('message', (settings: Settings) => {
-  const logger = pino({ level: 'warn' }, pino.destination({ fd: 2, sync: false }));
+  // The simulator's warnings (a result callback refused or timed out, retried) are counted per
+  // message, not printed: a storm of them would bury the run's output. {type:'warnings'} reads them.
+  const warnings = new Map<string, number>();
+  const logger = pino({ level: 'warn' }, {
+    write(line: string) {
+      const msg = /"msg":"([^"]*)"/.exec(line)?.[1] ?? '?';
+      warnings.set(msg, (warnings.get(msg) ?? 0) + 1);
+    },
+  });
   const simulator = createMpesaSimulator({ ...settings, logger });
+  // One per callback address (each attempt's token is its own): the simulator's retries of a callback answered late are not kept twice.
   const captured: { path: string; body: string }[] = [];
+  const capturedPaths = new Set<string>();
   const app = express();
   app.disable('x-powered-by');
   app.post(/^\/__capture\/.*/, express.raw({ type: () => true, limit: '64kb' }), (req, res) => {
-    if (captured.length < capturedMax) captured.push({ path: req.path.slice('/__capture'.length), body: Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '' });
+    const path = req.path.slice('/__capture'.length);
+    if (captured.length < capturedMax && !capturedPaths.has(path)) {
+      capturedPaths.add(path);
+      captured.push({ path, body: Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '' });
+    }
     res.json({ ResultCode: 0, ResultDesc: 'Accepted' });
   });
   app.use(simulator.router);
@@ -41,6 +56,8 @@ process.once('message', (settings: Settings) => {
       process.send?.({ type: 'ok' });
     } else if (m.type === 'executions') {
       process.send?.({ type: 'executions', counts: m.keys.map((k) => simulator.executions(k)) });
+    } else if (m.type === 'warnings') {
+      process.send?.({ type: 'warnings', warnings: Object.fromEntries(warnings) });
     } else if (m.type === 'capturedCount') {
       process.send?.({ type: 'capturedCount', count: captured.length });
     } else if (m.type === 'captured') {
