@@ -346,3 +346,60 @@ describe('GSMA bulk simulator: hostile and malformed input', () => {
     expect(await res.json()).toMatchObject({ errorCode: code });
   });
 });
+
+describe('GSMA bulk client against a provider of its own ways', () => {
+  let stub: Server;
+  let stubBase: string;
+  const keys = Array.from({ length: 120 }, () => randomUUID());
+  let completions: (offset: number, limit: number) => { status: number; body: string; count?: string } = () => ({ status: 200, body: '[]' });
+
+  beforeAll(async () => {
+    const app = express();
+    app.post('/oauth/accesstoken', (_req, res) => res.json({ access_token: 't', token_type: 'Bearer', expires_in: 3600 }));
+    app.get('/responses/:id', (req, res) => res.json({ link: `http://x/batchtransactions/b-${req.params.id}` }));
+    app.get('/batchtransactions/:id', (req, res) => res.json({ batchId: req.params.id, batchStatus: 'completed' }));
+    app.get('/batchtransactions/:id/completions', (req, res) => {
+      const page = completions(Number(req.query.offset), Number(req.query.limit));
+      if (page.count !== undefined) res.setHeader('X-Records-Available-Count', page.count);
+      res.status(page.status).type('application/json').send(page.body);
+    });
+    app.get('/batchtransactions/:id/rejections', (_req, res) => res.json([]));
+    stub = app.listen(0, '127.0.0.1');
+    await new Promise((r) => stub.once('listening', r));
+    stubBase = `http://127.0.0.1:${(stub.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    await new Promise((r) => stub.close(r));
+  });
+
+  afterEach(() => {
+    // The stub is not the simulator: its answers are this test's own.
+    requests.length = 0;
+    answers.length = 0;
+  });
+
+  const entry = (key: string) => ({ transactionReference: `tx-${key}`, requestingOrganisationTransactionReference: key, creditParty: [{ key: 'msisdn', value: '+254700000001' }], debitParty: [{ key: 'walletid', value: '1' }], completionDate: '2026-01-01T00:00:00Z', link: 'x' });
+
+  it('when the provider caps its pages below what was asked, then its count of records decides and every item is read', async () => {
+    completions = (offset) => ({ status: 200, body: JSON.stringify(keys.slice(offset, offset + 50).map(entry)), count: '120' });
+    const found = await client({ baseUrl: stubBase }).batchStatus(randomUUID(), null);
+    expect(found.kind === 'found' ? found.items.size : found).toBe(120);
+  });
+
+  it.each([
+    ['a page past the size bound', () => ({ status: 200, body: `[${'{"x":"' + 'y'.repeat(2 * 1024 * 1024) + '"}'}]` })],
+    ['a page that is not a list', () => ({ status: 200, body: '{"transactions": []}' })],
+    ['a page that is not JSON', () => ({ status: 200, body: '[{' })],
+    ['a 500', () => ({ status: 500, body: '{}' })],
+  ])('when the provider answers %s, then the batch reads unknown (asked again later), never a failure', async (_what, page) => {
+    completions = page;
+    expect(await client({ baseUrl: stubBase }).batchStatus(randomUUID(), null)).toMatchObject({ kind: 'unknown' });
+  });
+
+  it('when entries are malformed (no reference, a reference that is not a key), then they name no item', async () => {
+    completions = () => ({ status: 200, body: JSON.stringify([{ transactionReference: 'a' }, { ...entry('not-a-key') }, entry(keys[0]!)]), count: '3' });
+    const found = await client({ baseUrl: stubBase }).batchStatus(randomUUID(), null);
+    expect(found.kind === 'found' ? [...found.items.keys()] : found).toEqual([keys[0]]);
+  });
+});

@@ -240,8 +240,11 @@ export class GsmaClient implements ProviderAdapter {
             if (item && !items.has(item.itemKey)) items.set(item.itemKey, item.outcome);
           }
           offset += answer.body.length;
-          const available = Number(answer.headers.get('x-records-available-count'));
-          if (answer.body.length < gsmaBatchPageLimit || (Number.isInteger(available) && offset >= available)) break;
+          // The count the provider says it has decides (a provider may cap a page below our limit);
+          // without it, a short page is the last.
+          const header = answer.headers.get('x-records-available-count');
+          const available = header !== null && /^[0-9]{1,9}$/.test(header) ? Number(header) : null;
+          if (answer.body.length === 0 || (available !== null ? offset >= available : answer.body.length < gsmaBatchPageLimit)) break;
         }
       }
       return { kind: 'found', view, items };
