@@ -44,7 +44,7 @@ export const submitTimeoutMs = 300_000;
 export const watchIntervalSecondsMax = 300;
 export const watchTimeoutSecondsMax = 86_400;
 
-const csvColumns = ['ref', 'msisdn', 'amount', 'provider', 'name', 'note'] as const;
+const csvColumns = ['ref', 'msisdn', 'amount', 'provider', 'name', 'note', 'repays'] as const;
 const requiredColumns = ['ref', 'msisdn', 'amount', 'provider'] as const;
 const terminalBatchStates = ['completed', 'cancelled', 'rejected'];
 const settledPayoutStates = ['paid', 'failed', 'cancelled', 'reversed'];
@@ -55,7 +55,7 @@ const usage = `usage:
   tuma batch submit <batch.jws.json> [--json] [--url <api>] [--token <jwt>]
   tuma batch approve --key <private.jwk> <batch.json> [--json] [--url <api>] [--token <jwt>]
   tuma batch status <batchId|batch.json> [--watch] [--interval <s>] [--timeout <s>] [--url <api>] [--token <jwt>]
-  The CSV's columns: ref, msisdn, amount, provider (required), name, note (optional), in any order.
+  The CSV's columns: ref, msisdn, amount, provider (required), name, note, repays (optional), in any order.
   build checks every row with the server's own rules against the programme's policy and provider
   accounts, read from the API; --offline checks the providers' own rules only, without the server.
   The API is --url or TUMA_URL (default http://127.0.0.1:8080); the bearer token --token or TUMA_TOKEN.
@@ -124,7 +124,7 @@ export interface CsvProblem {
 export const csvProblemCodes = {
   CSV_MALFORMED: 'The file is not CSV as RFC 4180 writes it (an unbalanced quote, a character after a closing quote).',
   CSV_EMPTY: 'The file is empty: its first line names the columns.',
-  CSV_COLUMN_UNKNOWN: `The column is not one batch build reads; the columns are ${['ref', 'msisdn', 'amount', 'provider', 'name', 'note'].join(', ')}.`,
+  CSV_COLUMN_UNKNOWN: `The column is not one batch build reads; the columns are ${['ref', 'msisdn', 'amount', 'provider', 'name', 'note', 'repays'].join(', ')}.`,
   CSV_COLUMN_TWICE: 'The column appears twice in the header.',
   CSV_COLUMN_MISSING: 'A required column is missing from the header: ref, msisdn, amount and provider are required.',
   CSV_NO_ROWS: 'The file has a header and no payout row.',
@@ -189,6 +189,7 @@ export function buildBatch(
     const raw: Record<string, string> = { ref: value('ref'), provider: value('provider'), msisdn: value('msisdn'), amount: value('amount') };
     if (value('name')) raw.name = value('name');
     if (value('note')) raw.note = value('note');
+    if (value('repays')) raw.repays = value('repays');
     const checked = checker.check(raw, row);
     for (const e of [...checked.structural, ...checked.semantic]) {
       const at = columns.indexOf(e.field);
@@ -199,6 +200,7 @@ export function buildBatch(
       const payout: Record<string, string> = { ref: raw.ref!, provider: raw.provider!, msisdn: raw.msisdn!, amount: formatAmount(checked.payout.amountMinor, header.currency) };
       if (raw.name) payout.name = raw.name;
       if (raw.note) payout.note = raw.note;
+      if (raw.repays) payout.repays = raw.repays;
       payouts.push(payout);
       amounts.push(checked.payout.amountMinor);
     }

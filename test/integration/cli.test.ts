@@ -342,12 +342,24 @@ describe('batch build: every CSV problem named by line, column, sentence and cod
     ['a name over 200 characters', `ref,msisdn,amount,provider,name\nr-1,+254712345678,100,mpesa,${'n'.repeat(201)}\n`, [{ line: 2, column: 'name', code: 'FIELD_INVALID' }]],
     ['a quoted newline before a bad row', 'ref,msisdn,amount,provider,name\nr-1,+254712345678,100,mpesa,"two\nlines"\nr-2,bad,100,mpesa,x\n', [{ line: 4, column: 'msisdn', code: 'MSISDN_INVALID' }]],
     ['too many rows', 'ref,msisdn,amount,provider\nr-1,+254712345678,100,mpesa\nr-2,+254712345679,100,mpesa\nr-3,+254712345670,100,mpesa\n', [{ line: 4, column: null, code: 'CSV_TOO_MANY_ROWS' }]],
+    ['a repays that is no payout id', 'ref,msisdn,amount,provider,repays\nr-1,+254712345678,100,mpesa,RCP0101\n', [{ line: 2, column: 'repays', code: 'FIELD_INVALID' }]],
+    ['one payout repaid on two rows', 'ref,msisdn,amount,provider,repays\nr-1,+254712345678,100,mpesa,0b8f3a52-64d1-4c1e-9a7b-2e5f4d3c2b10\nr-2,+254712345679,200,mpesa,0b8f3a52-64d1-4c1e-9a7b-2e5f4d3c2b10\n', [{ line: 3, column: 'repays', code: 'REPAY_DUPLICATE' }]],
   ])('when the CSV has %s, then each problem is reported with its line, column, sentence and code', (_name, csv, expected) => {
     const built = build(csv, 2);
     expect(built.ok).toBe(false);
     if (built.ok) return;
     expect(built.problems.map((p) => ({ line: p.line, column: p.column?.name ?? null, code: p.code }))).toEqual(expected);
     for (const p of built.problems) expect(p.problem).toMatch(/^[A-Z].*\.$/);
+  });
+
+  it('when a row names a payout it pays again (repays), then the document carries it; an empty cell carries none', () => {
+    const built = build('ref,msisdn,amount,provider,repays\nr-1,+254712345678,100,mpesa,0b8f3a52-64d1-4c1e-9a7b-2e5f4d3c2b10\nr-2,+254712345679,100,mpesa,\n');
+    expect(built.ok).toBe(true);
+    if (!built.ok) return;
+    expect(JSON.parse(built.json).payouts).toEqual([
+      { ref: 'r-1', provider: 'mpesa', msisdn: '+254712345678', amount: '100.00', repays: '0b8f3a52-64d1-4c1e-9a7b-2e5f4d3c2b10' },
+      { ref: 'r-2', provider: 'mpesa', msisdn: '+254712345679', amount: '100.00' },
+    ]);
   });
 
   it("when a row breaks a rule of the server's, then its sentence and code are the server's (rowErrorSentence), its column is where it is", () => {
