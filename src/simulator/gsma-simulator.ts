@@ -669,7 +669,7 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
       requestDate: null,
       sequence: ++sequence,
       callbackUrl: null,
-      reported: { amount: null, currency: null, receiver: null, reference: null, fee: null },
+      reported: { amount: item.rule?.reportAmount ?? null, currency: item.rule?.reportCurrency ?? null, receiver: item.rule?.reportReceiver ?? null, reference: item.rule?.reportReceipt ?? null, fee: item.rule?.fee ?? null },
       createdAt: batch.createdAt,
       status: failureCode ? 'failed' : 'completed',
       errorCode: failureCode,
@@ -680,6 +680,14 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
     };
     itemTransactions.set(d.transactionReference, d);
     byReference.set(d.transactionReference, d);
+    // Completed, then taken back by the provider `delayMs` later: its transaction reads reversed and the statement has the reversal.
+    if (!failureCode && item.rule?.fault === 'reverse-after-success') {
+      later(item.rule.delayMs ?? 0, () => {
+        d.status = 'reversed';
+        d.reversedAt = new Date();
+        d.reversal = { reference: randomUUID(), receipt: randomBytes(5).toString('hex').toUpperCase() };
+      });
+    }
   }
 
   /** Every disbursement that ran, single or in a batch, in the order they came. */
@@ -728,10 +736,13 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
   }
 
   function completionOf(batch: Batch, item: BatchItem, req: Request) {
+    // What the provider says it paid: a rule's reportReceiver lies here as in a transaction.
+    const receiver = item.rule?.reportReceiver ?? null;
+    const creditParty = receiver === null ? item.creditParty : item.creditParty.map((p) => (p.key === 'msisdn' ? { key: p.key, value: p.value.startsWith('+') && /^[1-9]/.test(receiver) ? `+${receiver}` : receiver } : p));
     return {
       transactionReference: item.transactionReference,
       ...(item.requestReference ? { requestingOrganisationTransactionReference: item.requestReference } : {}),
-      creditParty: item.creditParty,
+      creditParty,
       debitParty: item.debitParty,
       completionDate: (item.at ?? batch.createdAt).toISOString(),
       link: `${req.protocol}://${req.get('host') ?? 'localhost'}${req.baseUrl}/transactions/${item.transactionReference}`,

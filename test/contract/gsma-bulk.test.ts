@@ -120,7 +120,8 @@ describe('GSMA bulk: one-step and two-step batches', () => {
     if (found.kind !== 'found') return;
     expect(found.view.status).toBe('completed');
     for (const i of items) {
-      expect(found.items.get(keyOf(i))).toEqual({ kind: 'paid', providerReference: expect.any(String), facts: undefined });
+      // The completion names the number paid: a fact checked against the payout before it settles.
+      expect(found.items.get(keyOf(i))).toEqual({ kind: 'paid', providerReference: expect.any(String), facts: { amount: null, currency: null, receiver: i.msisdn, fee: null } });
       expect(oneStep.executions(i.idempotencyKey)).toBe(1);
     }
   });
@@ -155,7 +156,7 @@ describe('GSMA bulk: one-step and two-step batches', () => {
     if (found.kind !== 'found') return;
     expect(found.view.status).toBe('approved');
     expect(items.map((i) => found.items.get(keyOf(i)))).toEqual([
-      { kind: 'paid', providerReference: expect.any(String), facts: undefined },
+      { kind: 'paid', providerReference: expect.any(String), facts: { amount: null, currency: null, receiver: '+254720000900', fee: null } },
       { kind: 'failed', reason: 'payee_limit_exceeded', providerCode: 'gsma:batch-rejection:maxBalanceExceeded' },
       { kind: 'failed', reason: 'insufficient_float', providerCode: 'gsma:batch-rejection:insufficientFunds' },
       undefined,
@@ -249,6 +250,18 @@ describe('GSMA bulk: whole-batch refusals and the single-payment faults', () => 
     expect(await tx.json()).toMatchObject({ transactionReference: paidRef, transactionStatus: 'completed', amount: '1500.5', requestingOrganisationTransactionReference: items[0]!.idempotencyKey });
     const lines = oneStep.statement().filter((l) => items.some((i) => keyOf(i) === l.correlationId));
     expect(lines.map((l) => [l.correlationId, l.amount, l.status, l.msisdn])).toEqual([[keyOf(items[0]!), '1500.50', 'completed', '**********950'], [keyOf(items[1]!), '1500.50', 'failed', '**********951']]);
+  });
+
+  it('when the provider reports another receiver for an item, or reverses one after completing it, then the completion says so and the item\'s transaction and statement keep the truth', async () => {
+    oneStep.setFaults({ rules: [{ pattern: '0961$', reportReceiver: '254799999999' }, { pattern: '0962$', fault: 'reverse-after-success', delayMs: 20 }] });
+    const items = [item('+254720000961'), item('+254720000962')];
+    const batchKey = randomUUID();
+    await client().createBatch(batchKey, items, null);
+    const found = await eventually(async () => { const f = await client().batchStatus(batchKey, null); return f.kind === 'found' && f.view.status === 'completed' ? f : undefined; }, 10_000, 'the batch');
+    expect(found.items.get(keyOf(items[0]!))).toMatchObject({ kind: 'paid', facts: { receiver: '+254799999999' } });
+    await oneStep.drained();
+    const lines = oneStep.statement().filter((l) => items.some((i) => keyOf(i) === l.correlationId));
+    expect(lines.map((l) => [l.msisdn, l.status, l.amount])).toEqual([['**********961', 'completed', '1500.50'], ['**********962', 'completed', '1500.50'], ['**********962', 'reversed', '-1500.50']]);
   });
 
   it('when a batch has more items than a page, then every item is read from its completions and rejections pages', async () => {

@@ -7,6 +7,7 @@
 import type { SubmitRequest } from '../../../application/ports.js';
 import { scaleOf } from '../../../domain/currency.js';
 import { failed, paid, pending, unknown, type ProviderOutcome } from '../../../domain/provider-outcome.js';
+import { callbackFactsOf, receiverFact } from '../callback-facts.js';
 import { formatAmount, lookupErrorCode, mapErrorAnswer, partyItemsMax, readErrorObject, uuidPattern, type GsmaParty } from './mapping.js';
 
 /** The specification's batch statuses. */
@@ -125,12 +126,23 @@ export function readBatchObject(body: unknown): BatchView | null {
   return { batchId, status: status as GsmaBatchStatus };
 }
 
-/** A completion entry: the item ran; its transactionReference is the receipt. Null when unreadable. */
+/**
+ * A completion entry: the item ran; its transactionReference is the receipt, and the number its
+ * creditParty names is what the provider says it paid (checked against the payout before it
+ * settles, as a callback's would be). Null when unreadable.
+ */
 export function readCompletion(entry: unknown): { readonly itemKey: string; readonly outcome: ProviderOutcome } | null {
   const e = record(entry);
   const itemKey = text(e?.requestingOrganisationTransactionReference);
   if (!e || !itemKey || !uuidPattern.test(itemKey)) return null;
-  return { itemKey: itemKey.toLowerCase(), outcome: paid(text(e.transactionReference)) };
+  const parties = Array.isArray(e.creditParty) && e.creditParty.length <= partyItemsMax ? (e.creditParty as unknown[]) : [];
+  const numbers = new Set(parties.flatMap((p) => {
+    const party = record(p);
+    return party && typeof party.key === 'string' && party.key.toLowerCase() === 'msisdn' ? [party.value] : [];
+  }));
+  const [number] = numbers;
+  const facts = callbackFactsOf({ amount: null, currency: null, receiver: numbers.size === 1 ? receiverFact(number) : null, fee: null });
+  return { itemKey: itemKey.toLowerCase(), outcome: paid(text(e.transactionReference), facts) };
 }
 
 /**
