@@ -122,7 +122,21 @@ export interface StatementFormat {
   readonly statuses: { readonly completed: readonly string[]; readonly failed: readonly string[] };
   /** Line kinds, tried in this order: charge, then reversal, then payout; anything else is `other`. */
   readonly kinds: { readonly charge: KindRule; readonly reversal: KindRule; readonly payout: KindRule };
+  /**
+   * Where the format writes the transaction a line reverses or charges for inside its Details
+   * (`Reversal of AM0000000012`) rather than in a column of its own: a PostgreSQL regular expression
+   * over the cell, anchored at its start, whose first group is that transaction id (at most 64
+   * letters, digits, `.`, `-`, `_`). Only the id is kept; the cell itself, which may name a person,
+   * never is.
+   */
+  readonly linkedInDetails?: string;
 }
+
+/**
+ * A linkedInDetails pattern: anchored at the start, one group of one bracket class of letters,
+ * digits, `.`, `-` and `_`, at most 64 long, and no other group.
+ */
+const linkedInDetailsPattern = /^\^[^()[\]]*\(\[[A-Za-z0-9._-]+\]\{1,([1-9]|[1-5][0-9]|6[0-4])\}\)[^()[\]]*$/;
 
 /**
  * The M-Pesa organisation portal statement (org.ke.m-pesa.com), CSV export, as
@@ -294,6 +308,8 @@ export const airtelStatementCsvV1: StatementFormat = {
     reversal: { reasonType: [], details: ['reversal%', '%rollback%'] },
     payout: { reasonType: [], details: ['disbursement%', 'b2c%'] },
   },
+  // A reversal line's Description: `Reversal of <airtel_money_id>` (the simulator), `Reversal of <id> from <number> <name>` (the reference).
+  linkedInDetails: '^Reversal of ([A-Za-z0-9._-]{1,64})( |$)',
 };
 
 /**
@@ -413,6 +429,13 @@ export function mappingProblems(f: StatementFormat): string[] {
   if (!(statementTimeFormats as readonly string[]).includes(f.time.format)) problems.push(`time.format: one of ${statementTimeFormats.join(', ')}`);
   if (!['csv', 'xlsx', 'mt940', 'camt053', 'gsma-statemententries'].includes(f.container)) problems.push('container: csv, xlsx, mt940, camt053 or gsma-statemententries');
   for (const [role, n] of roles) if (n > 1) problems.push(`columns: ${n} columns have the role ${role}`);
+  if (f.linkedInDetails !== undefined) {
+    if (!linkedInDetailsPattern.test(f.linkedInDetails.replace(/\( \|\$\)$/, '')) || f.linkedInDetails.length > 200) {
+      problems.push('linkedInDetails: ^…([A-Za-z0-9._-]{1,n})… with n at most 64, and only ( |$) after it');
+    }
+    if (!roles.has('details')) problems.push('linkedInDetails: needs a column with the role details');
+    if (roles.has('linkedTransactionId')) problems.push('linkedInDetails: the format has a linked transaction id column');
+  }
   const labels = new Set(f.header.map((h) => h.label));
   if (labels.size !== f.header.length) problems.push('header: a label twice');
   const needed = [...(f.period === 'header' ? ['timePeriod'] as const : []), ...(f.balances === 'header' ? ['openingBalance', 'closingBalance'] as const : [])];

@@ -449,8 +449,8 @@ describe('an MTN MoMo statement with External Transaction Id (mtn-momo-portal-cs
 });
 
 describe('an Airtel Money statement (airtel-statement-csv@1, ZMW)', () => {
-  // Not expressible: late_reversal (Airtel's lines have no linked transaction column: `Reversal of
-  // MP…` is free text, read only to know the line's kind, so a reversal line is `reversal` with no payout).
+  // Airtel's lines have no linked transaction column: the reversal's Description, `Reversal of MP… from
+  // <number> <name>`, names it (the mapping's linkedInDetails keeps the id alone, never the cell).
   test('when a statement holds a line of every class Airtel can express, then each line and each payout of the period gets exactly one class, with exact amounts', async () => {
     const { run, ids } = await airtelLedger(newAccount('airtel-zm'));
 
@@ -468,7 +468,8 @@ describe('an Airtel Money statement (airtel-statement-csv@1, ZMW)', () => {
       paid_not_in_ledger: { count: 1, statementMinor: 250_00n, ledgerMinor: 250_00n },
       unknown_reference: { count: 1, statementMinor: 100_00n, ledgerMinor: 0n },
       duplicate_at_provider: { count: 1, statementMinor: 1500_00n, ledgerMinor: 0n },
-      reversal: { count: 1, statementMinor: -700_00n, ledgerMinor: 0n },
+      // The reversal of MP260420.1000.A00099, which the ledger reversed in April too.
+      reversal: { count: 1, statementMinor: -700_00n, ledgerMinor: 700_00n },
       non_payout: { count: 2, statementMinor: -49_990_00n, ledgerMinor: 0n },
       missing_at_provider: { count: 1, statementMinor: 0n, ledgerMinor: 180_00n },
       timing: { count: 1, statementMinor: 0n, ledgerMinor: 220_00n },
@@ -481,7 +482,7 @@ describe('an Airtel Money statement (airtel-statement-csv@1, ZMW)', () => {
     expect(await itemsOf(r.statementId)).toEqual([
       [8, 'matched', id('MP260502.0915.A00001')], [9, 'amount_over', id('MP260502.0930.A00002')], [10, 'amount_under', id('MP260503.1000.A00003')],
       [11, 'fee_mismatch', id('MP260503.1030.A00004')], [12, 'status_mismatch', id('MP260504.1100.A00005')], [13, 'paid_not_in_ledger', id('MP260504.1130.A00006')],
-      [14, 'unknown_reference', null], [15, 'duplicate_at_provider', null], [16, 'reversal', null], [17, 'non_payout', null],
+      [14, 'unknown_reference', null], [15, 'duplicate_at_provider', null], [16, 'reversal', id('MP260420.1000.A00099')], [17, 'non_payout', null],
       [18, 'matched', id('MP260509.1645.A00011')], [19, 'non_payout', null],
       [null, 'missing_at_provider', id('MP260510.0900.A00020')], [null, 'timing', id('MP260531.2330.A00021')],
     ]);
@@ -1403,12 +1404,13 @@ describe('reconciling the Airtel simulator\'s statement (airtel-statement-csv@1)
       matched: { count: 3, statementMinor: 600_00n, ledgerMinor: 600_00n },
       // The refused disbursement's line: Airtel's statement gives it an airtel_money_id its answer never did.
       unknown_reference: { count: 1, statementMinor: 400_00n, ledgerMinor: 0n },
-      // `Reversal of AM…` names its disbursement in free text only: `reversal` of nothing, not the late_reversal it is.
-      reversal: { count: 1, statementMinor: -300_00n, ledgerMinor: 0n },
+      // `Reversal of AM…` in the Description names its disbursement (the mapping's linkedInDetails), which
+      // the ledger still counts as paid: a late reversal, urgent.
+      late_reversal: { count: 1, statementMinor: -300_00n, ledgerMinor: 300_00n },
       timing: { count: 1, statementMinor: 0n, ledgerMinor: 500_00n },
     });
-    expect(byPayout).toEqual({ [plain]: ['matched'], [lost]: ['matched'], [reversed]: ['matched'], [inProcess]: ['timing'] });
-    expect(unlinked).toEqual(['reversal', 'unknown_reference']);
+    expect(byPayout).toEqual({ [plain]: ['matched'], [lost]: ['matched'], [reversed]: ['late_reversal', 'matched'], [inProcess]: ['timing'] });
+    expect(unlinked).toEqual(['unknown_reference']);
     expect(r.balances).toEqual({
       linesNetMinor: -300_00n, total: { expectedClosingMinor: r.openingBalanceMinor! - 300_00n, closingMinor: r.closingBalanceMinor!, ok: true },
       order: 'oldest-first', runningBreaks: 0, breaks: [],

@@ -39,6 +39,15 @@ describe('statement mappings', () => {
       'statuses: a value is both completed and failed',
     ]);
   });
+
+  test('when a mapping reads the linked id from Details, then only an anchored pattern with one bounded id group is taken, beside a details column and no linked column', () => {
+    const airtel = statementFormats.get('airtel-statement-csv@1')!;
+    expect(airtel.linkedInDetails).toBe('^Reversal of ([A-Za-z0-9._-]{1,64})( |$)');
+    for (const bad of ['(.*)', '^Reversal of (.*)', '^Reversal of ([A-Za-z0-9]{1,65})', '^Reversal of ([A-Za-z0-9]+)', '^a ([A-Z]{1,8}) ([A-Z]{1,8})', '^a ([^ ]{1,8})', "^a ([A-Z']{1,8})"]) {
+      expect({ bad, problems: mappingProblems({ ...airtel, linkedInDetails: bad }) }).toEqual({ bad, problems: [expect.stringMatching(/^linkedInDetails: /)] });
+    }
+    expect(mappingProblems({ ...mpesaOrgPortalCsvV1, linkedInDetails: '^Reversal of ([A-Z0-9]{1,10})' })).toEqual(['linkedInDetails: the format has a linked transaction id column']);
+  });
 });
 
 describe('reading a statement', () => {

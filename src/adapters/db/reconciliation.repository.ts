@@ -338,6 +338,9 @@ function timesOfDaySql(f: StatementFormat): string {
          FROM generate_series(0, 86399) i`;
 }
 
+/** A text literal of the mapping's (never the file's): quotes doubled, no backslash escapes (standard_conforming_strings). */
+const sqlText = (value: string): string => `'${value.replaceAll("'", "''")}'`;
+
 /** Text literal of a constant list built from the mapping (never from the file): quotes doubled. */
 const textArray = (values: readonly string[]): string => `ARRAY[${values.map((v) => `'${v.replaceAll("'", "''")}'`).join(', ')}]::text[]`;
 
@@ -386,7 +389,8 @@ raw AS (
          ${cell(f, 'status')} AS status_text, ${cell(f, 'paidIn')} AS paid_in_text, ${cell(f, 'withdrawn')} AS withdrawn_text,
          ${cell(f, 'amount')} AS amount_text, ${cell(f, 'direction')} AS direction_text, ${cell(f, 'fee')} AS fee_text,
          ${cell(f, 'balance')} AS balance_text, lower(${cell(f, 'reasonType', true)}) AS reason, lower(${cell(f, 'details', true)}) AS details,
-         ${cell(f, 'linkedTransactionId')} AS linked, ${cell(f, 'ourReference')} AS our_ref, ${cell(f, 'sourceLine')} AS source_line,
+         ${f.linkedInDetails === undefined ? cell(f, 'linkedTransactionId') : `substring(${cell(f, 'details', true)} FROM ${sqlText(f.linkedInDetails)})`} AS linked,
+         ${cell(f, 'ourReference')} AS our_ref, ${cell(f, 'sourceLine')} AS source_line,
          ${shapeOf(cell(f, 'paidIn'))} AS paid_in_shape, ${shapeOf(cell(f, 'withdrawn'))} AS withdrawn_shape, ${shapeOf(cell(f, 'balance'))} AS balance_shape,
          ${shapeOf(cell(f, 'amount'))} AS amount_shape, ${shapeOf(cell(f, 'fee'))} AS fee_shape,
          d.midnight + t.since AS completed_at
