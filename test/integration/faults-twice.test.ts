@@ -259,7 +259,7 @@ function expectedEnds(c: Case): readonly End[] {
 }
 
 /** The GSMA payout of the fee test: its number is out of the matrix's range. */
-const fee = { n: 900, amount: '1.50', rule: { fault: 'none', fee: '1.50' } as RuleWithoutPattern<GsmaRule> };
+const fee = { n: 900, amount: '1.50', rule: { fault: 'none', fee: '1.5' } as RuleWithoutPattern<GsmaRule> };
 
 const rulesOf = (provider: Provider) =>
   cases.filter((c) => c.provider === provider).map((c, i) => ({ pattern: numberOf(provider, i + 1).pattern, ...c.rule }));
