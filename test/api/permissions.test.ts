@@ -20,6 +20,7 @@ import { pino } from 'pino';
 import request from 'supertest';
 import { createApp } from '../../src/adapters/http/app.js';
 import { erasureStore } from '../../src/adapters/db/erasure.repository.js';
+import { operationsReads } from '../../src/adapters/db/operations-reads.js';
 import { breakerHoldStore } from '../../src/adapters/db/breaker-hold.repository.js';
 import { callerRoles, createAuthenticator, type CallerRole } from '../../src/adapters/http/auth.js';
 import { routeKeys, routeOf, routePermissions, rolesOf, type RouteKey } from '../../src/adapters/http/permissions.js';
@@ -174,6 +175,10 @@ beforeAll(async () => {
     unsignedCallbacksAccepted: () => false,
     erasure: erasureStore(api.database.db),
     breakerHolds: breakerHoldStore(api.database.db),
+    operations: {
+      accounts: () => Object.entries(accounts).map(([id, a]) => ({ id, programmes: a.programmes, currency: a.currency, provider: a.statementFormat === pulledStatementFormat ? 'gsma' : 'mpesa', country: 'KE', callLimits: { concurrency: null, ratePerSecond: null } })),
+      reads: operationsReads(api.database.db),
+    },
     statements: {
       store: statementStore(api.database.pool),
       reads: reconciliationReads(api.database.pool),

@@ -17,6 +17,7 @@ import { newKey, type Maker } from './fixtures.js';
 import { loadContract } from './openapi.js';
 import { statementStore } from '../../src/adapters/db/reconciliation.repository.js';
 import { erasureStore } from '../../src/adapters/db/erasure.repository.js';
+import { operationsReads } from '../../src/adapters/db/operations-reads.js';
 import { breakerHoldStore } from '../../src/adapters/db/breaker-hold.repository.js';
 import { reconciliationReads } from '../../src/adapters/db/reconciliation-reads.js';
 import { statementReaders } from '../../src/adapters/statement-readers/index.js';
@@ -45,6 +46,8 @@ export async function startTestApi(
     unsignedOrphanBudget?: ApiDeps['unsignedOrphanBudget'];
     /** The provider accounts a statement import may name (none: every import answers NOT_FOUND). */
     statementAccounts?: Readonly<Record<string, Omit<StatementAccount, 'statementFormat'> & { statementFormat?: string }>>;
+    /** Provider and country of the statement accounts, as operations show them (default: an M-Pesa account in Kenya). */
+    operatedAccounts?: Readonly<Record<string, { provider: string; country: string; concurrency?: number }>>;
     reconciliationOverdueDays?: number;
     /** Per currency, money a reconciliation decision moves without a second finance user. */
     reconciliationApprovalAbove?: Readonly<Record<string, bigint>>;
@@ -74,6 +77,14 @@ export async function startTestApi(
     ...(options.unsignedOrphanBudget ? { unsignedOrphanBudget: options.unsignedOrphanBudget } : {}),
     erasure: erasureStore(database.db),
     breakerHolds: breakerHoldStore(database.db),
+    operations: {
+      // The statement accounts, described as operations show them.
+      accounts: () => Object.entries(options.statementAccounts ?? {}).map(([id, a]) => {
+        const o = options.operatedAccounts?.[id];
+        return { id, programmes: a.programmes, currency: a.currency, provider: o?.provider ?? 'mpesa', country: o?.country ?? 'KE', callLimits: { concurrency: o?.concurrency ?? null, ratePerSecond: null } };
+      }),
+      reads: operationsReads(database.db),
+    },
     statements: {
       store: statementStore(database.pool),
       reads: reconciliationReads(database.pool),

@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { BreakerHoldStore } from '../../application/breaker-holds.js';
 import type { ErasureStore } from '../../application/erase-programme.js';
+import type { OperatedAccount, OperationsReads } from '../../application/operations.js';
 import type { StatementAccount } from '../../application/import-reconciliation.js';
 import type { PullStatement } from '../../application/pull-reconciliation.js';
 import type { ImportStatementDeps } from '../../application/reconcile.js';
@@ -35,6 +36,11 @@ export interface ApiDeps extends SubmitBatchDeps {
   readonly erasure?: ErasureStore;
   /** Provider account breakers held or closed by hand (absent: their routes answer 503, and GET /v1/audit shows no account's system events). */
   readonly breakerHolds?: BreakerHoldStore;
+  /** What operators read: the configured provider accounts and what the database knows of their breakers (absent: GET /v1/operations/* answers 503). */
+  readonly operations?: {
+    readonly accounts: () => readonly OperatedAccount[];
+    readonly reads: OperationsReads;
+  };
   /** Provider statement imports: the store and the configured accounts (absent: 503). */
   readonly statements?: {
     readonly store: StatementStore;

@@ -93,6 +93,8 @@ export const routePermissions = {
   // a provider account's breaker by hand (application/breaker-holds.ts)
   'GET /v1/provider-accounts/:accountId/breaker': { admits: ['admin', 'auditor'], scope: 'account', class: 'read' },
   'PUT /v1/provider-accounts/:accountId/breaker': { admits: ['admin'], scope: 'account', class: 'write' },
+  // operations (the console's, issue #16 item 6): the accounts serving the organisation, with their breakers
+  'GET /v1/operations/providers': { admits: ['admin', 'auditor'], scope: 'account', class: 'read' },
   // provider callbacks
   'POST /v1/callbacks/mpesa/:token': callback,
   'POST /v1/callbacks/mpesa/:token/timeout': callback,

@@ -3,6 +3,7 @@
 import { Router, type Request, type Response } from 'express';
 import { auditCursorPattern, auditPageDefault, auditPageMax, listAudit } from '../../../application/audit.js';
 import { accountsServing, getBreaker, setBreaker, type BreakerDeps } from '../../../application/breaker-holds.js';
+import { listProviderOperations } from '../../../application/operations.js';
 import { listPastRetention, retentionDuePageDefault, retentionDuePageMax } from '../../../application/erase-programme.js';
 import { reject } from '../../../domain/errors.js';
 import type { ApiDeps } from '../api-deps.js';
@@ -64,6 +65,13 @@ export function adminRouter(deps: ApiDeps, setup: RouteSetup): Router {
     if (!result.ok) return sendRejection(res, result.error);
     req.log.warn({ account: accountId, hold: result.value.view.hold, replayed: result.value.replayed }, 'provider account breaker changed by hand');
     res.json({ ...result.value.view, replayed: result.value.replayed });
+  }));
+
+  // The provider accounts serving a programme of the organisation, with their holds and what each worker last reported of its breaker (admins and auditors).
+  on('GET /v1/operations/providers', route(async (req, res) => {
+    if (Object.keys(req.query).length > 0) return sendRejection(res, reject('QUERY_INVALID', 'this list takes no query parameters'));
+    if (!deps.breakerHolds || !deps.operations) return sendRejection(res, reject('SERVICE_UNAVAILABLE', 'operations are not configured in this process'));
+    res.json(await listProviderOperations({ holds: deps.breakerHolds, reads: deps.operations.reads, accounts: deps.operations.accounts }, callerOf(req)));
   }));
 
   // The organisation's programmes past their retention, not erased: for two admins to erase (admins and auditors).
