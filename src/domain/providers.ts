@@ -14,10 +14,10 @@ export interface ProviderRules {
 }
 
 export const providerRules = {
-  // Daraja B2C: KES 10 to 250,000 per transaction (shared/reference/provider-apis.md).
+  // Daraja B2C: KES 10 to 250,000 per transaction (contracts/providers/mpesa-daraja.openapi.yaml).
   mpesa: { countries: ['KE'], currencies: ['KES'], wholeUnitsOnly: true, amountLimits: { KES: { minMinor: 10_00n, maxMinor: 250_000_00n } } },
   // MTN MoMo Disbursement: one target environment (market) per account, each in its own currency
-  // (shared/reference/provider-apis.md §2); per-market limits are not published, so none here.
+  // (contracts/providers/mtn-momo-disbursement.openapi.yaml); per-market limits are not published, so none here.
   'mtn-momo': {
     countries: ['UG', 'GH', 'RW', 'ZM', 'CM', 'CI', 'BJ', 'CG', 'SZ', 'GN', 'ZA', 'LR', 'SS', 'NG'],
     currencies: ['UGX', 'GHS', 'RWF', 'ZMW', 'XAF', 'XOF', 'SZL', 'GNF', 'ZAR', 'LRD', 'SSP', 'NGN'],

@@ -140,7 +140,7 @@ const linkedInDetailsPattern = /^\^[^()[\]]*\(\[[A-Za-z0-9._-]+\]\{1,([1-9]|[1-5
 
 /**
  * The M-Pesa organisation portal statement (org.ke.m-pesa.com), CSV export, as
- * ../shared/reference/reconciliation.md §1.1 describes it: a header block of label/value lines
+ * docs/reconciliation.md (Formats) describes it: a header block of label/value lines
  * (Account Holder, Short Code, Account, Time Period, Operator and Date of Report, then the
  * balances), the column-header line starting `Receipt No.`, then one line per transaction with 13
  * columns. Amounts `"1,020.00"`; times `DD-MM-YYYY HH:MM:SS` in East Africa Time (UTC+3, no
@@ -211,8 +211,8 @@ export const mpesaOrgPortalXlsxV1: StatementFormat = {
 };
 
 /**
- * The MTN MoMo partner portal's transaction export, CSV (../shared/reference/reconciliation.md
- * §1.2: one market's parser, confidence medium): no header block, 11 columns; `Id` is the
+ * The MTN MoMo partner portal's transaction export, CSV (docs/reconciliation.md
+ * (Formats): one market's parser, confidence medium): no header block, 11 columns; `Id` is the
  * financialTransactionId; one signed `Amount` (negative for money out) and the `Fee` on the same
  * line; `Type` says what the line is (`transfer` for a disbursement, `reversal`, `deposit`, …);
  * times `YYYY-MM-DD HH:MM:SS` in the market's time (Uganda: EAT, UTC+3). `From`/`To` are
@@ -255,7 +255,7 @@ export const mtnMomoPortalCsvV1: StatementFormat = {
  * The same MoMo export where the portal adds `External Transaction Id` as a twelfth column: the
  * externalId Tuma sent with the transfer (its attempt key). Lines whose `Id` names no payout (a
  * callback lost before Tuma learnt the financialTransactionId) are then matched by it. The
- * column's place is not confirmed in a real file (../shared/reference/reconciliation.md §1.2):
+ * column's place is not confirmed in a real file (docs/reconciliation.md (Formats)):
  * another place is another version of this mapping, not new code.
  */
 export const mtnMomoPortalCsvV2: StatementFormat = {
@@ -266,7 +266,7 @@ export const mtnMomoPortalCsvV2: StatementFormat = {
 };
 
 /**
- * The Airtel Money statement, CSV, "Format 1" (../shared/reference/reconciliation.md §1.3,
+ * The Airtel Money statement, CSV, "Format 1" (docs/reconciliation.md (Formats),
  * confidence medium-low): a header block (Customer Name, Mobile Number, Opening/Closing Balance
  * written with the currency's code, Total Credit/Debit), then 8 columns with an unsigned
  * `Transaction Amount`, a `Credit/Debit` flag and the `Fee` on the line; `Transaction ID` is the

@@ -1,5 +1,5 @@
 // An Airtel Money Disbursement v2 simulator on localhost, faithful to
-// shared/reference/provider-apis.md §4 and the 121 platform's Airtel mock: OAuth2 token from client
+// contracts/providers/airtel-disbursement-v2.openapi.yaml and the 121 platform's Airtel mock: OAuth2 token from client
 // credentials (JSON body; expires_in a string), Bearer on every call (403 invalid_token otherwise),
 // X-Country (400 ROUTER110 when missing or another market) and X-Currency checked, a synchronous
 // disbursement (TS with DP00900001001 when paid), every transaction.id executed at most once (a
@@ -602,8 +602,8 @@ export function createAirtelSimulator(options: AirtelSimulatorOptions): AirtelSi
 }
 
 /**
- * The statement's columns, Format 1, in order, as it titles them (../shared/reference/
- * reconciliation.md §1.3; domain/statement-formats.ts reads them).
+ * The statement's columns, Format 1, in order, as it titles them (docs/reconciliation.md
+ * (Formats); domain/statement-formats.ts reads them).
  */
 export const airtelStatementColumns = ['Transaction ID', 'Transaction Date', 'Description', 'Status', 'Transaction Amount', 'Credit/Debit', 'Fee', 'Balance'] as const;
 

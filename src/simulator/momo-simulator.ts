@@ -1,4 +1,4 @@
-// An MTN MoMo Disbursement simulator on localhost, faithful to shared/reference/provider-apis.md §2:
+// An MTN MoMo Disbursement simulator on localhost, faithful to contracts/providers/mtn-momo-disbursement.openapi.yaml:
 // token with Basic auth (a body is refused), Bearer + Ocp-Apim-Subscription-Key on every call,
 // X-Target-Environment checked, X-Reference-Id a UUID executed at most once (a reuse answers 409
 // RESOURCE_ALREADY_EXIST), 202 with an empty body, status by reference id (404 for an unknown one),
@@ -611,8 +611,8 @@ export function createMomoSimulator(options: MomoSimulatorOptions): MomoSimulato
 }
 
 /**
- * The partner portal export's columns, in order, as it titles them (../shared/reference/
- * reconciliation.md §1.2; domain/statement-formats.ts reads them).
+ * The partner portal export's columns, in order, as it titles them (docs/reconciliation.md
+ * (Formats); domain/statement-formats.ts reads them).
  */
 export const momoPortalColumns = ['Id', 'Date', 'Status', 'Type', 'From', 'From Name', 'To', 'To Name', 'Amount', 'Fee', 'Balance'] as const;
 

@@ -590,7 +590,7 @@ function failureResult(tx: Transaction) {
 
 /**
  * The organisation portal statement's columns, in order, as the CSV export titles them
- * (../shared/reference/reconciliation.md §1.1; domain/statement-formats.ts reads them).
+ * (docs/reconciliation.md (Formats); domain/statement-formats.ts reads them).
  */
 export const portalColumns = [
   'Receipt No.', 'Completion Time', 'Initiation Time', 'Details', 'Transaction Status', 'Paid In', 'Withdrawn', 'Balance',

@@ -1,5 +1,5 @@
 // The Airtel Disbursement v2 mapping against the documented samples of
-// shared/reference/provider-apis.md §4: every response code, router code and status letter, the
+// contracts/providers/airtel-disbursement-v2.openapi.yaml: every response code, router code and status letter, the
 // request as it goes on the wire, and the callback with its `hash`.
 import { createHmac } from 'node:crypto';
 import {

@@ -12,7 +12,7 @@ import {
 } from '../../src/adapters/providers/mtn-momo/mapping.js';
 import { failureReasons } from '../../src/domain/provider-outcome.js';
 
-// The documented samples of shared/reference/provider-apis.md §2.
+// The documented samples of contracts/providers/mtn-momo-disbursement.openapi.yaml.
 const statusSample = {
   amount: '5', currency: 'EUR', financialTransactionId: '981569077', externalId: '6353636',
   payee: { partyIdType: 'MSISDN', partyId: '0248888736' }, payerMessage: 'Pay for product a', payeeNote: 'payer note', status: 'SUCCESSFUL',

@@ -1,6 +1,5 @@
 // ISO 20022 camt.053 (BankToCustomerStatement, versions .001.02 to .001.13) → the entries CSV
-// (domain/statement-formats.ts camt053V1), as a stream (../shared/reference/reconciliation.md
-// §1.5). A SAX parser (saxes) reads the document element by element; the reader keeps the path it
+// (domain/statement-formats.ts camt053V1), as a stream (docs/reconciliation.md (Formats)). A SAX parser (saxes) reads the document element by element; the reader keeps the path it
 // is at, the statement's header fields and the one entry being read, nothing more. Elements are
 // matched on their local names (the namespace differs by version; the root's namespace is
 // checked once). Names, counterparty accounts and narratives (RltdPties, RmtInf, AddtlNtryInf)

@@ -1,5 +1,5 @@
 // SWIFT MT940 customer statement → the entries CSV (domain/statement-formats.ts mt940V1), as a
-// stream (../shared/reference/reconciliation.md §1.5). One statement per file: `:20:` starts it,
+// stream (docs/reconciliation.md (Formats)). One statement per file: `:20:` starts it,
 // `:25:` names our account, `:60F:`/`:60M:` opens it, each `:61:` is an entry, `:62F:` closes it.
 // `:86:` (information to the account owner) and the second line of `:61:` are free text that
 // carries names and numbers of the people paid: they are skipped, never kept, never written.

@@ -1,6 +1,6 @@
 // Airtel Money Open API, Disbursement v2: pure mapping between Tuma and the provider's JSON (no I/O).
 // Contract: contracts/providers/airtel-disbursement-v2.openapi.yaml, from
-// shared/reference/provider-apis.md §4 and §7. transaction.id is Tuma's idempotency key: a resend
+// contracts/providers/airtel-disbursement-v2.openapi.yaml. transaction.id is Tuma's idempotency key: a resend
 // under the same id answers DP00900001011/017 ("exists") and never pays twice.
 //
 // The rule of every table here: only an answer that says the request was refused (no money can

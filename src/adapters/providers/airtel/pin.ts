@@ -1,5 +1,5 @@
 // The Airtel disbursement PIN: "Encrypted four digit numeric pin", RSA with the public key Airtel
-// publishes for the market, base64 (shared/reference/provider-apis.md §4). The padding is not
+// publishes for the market, base64 (contracts/providers/airtel-disbursement-v2.openapi.yaml). The padding is not
 // settled by the sources: the 121 platform, in production in Zambia, uses PKCS#1 v1.5; a planning
 // document quoting Airtel's Tchad v3.0 docs says RSA/ECB/OAEPWithSHA-256AndMGF1Padding. So it is
 // configurable, PKCS#1 v1.5 by default. Airtel answers ROUTER116 "PIN decryption failed" when it

@@ -9,7 +9,7 @@
 // (X-Records-Available-Count) must be the same on every page; a pull that sees it change, reads
 // more or fewer entries than it, meets an entry out of order or outside the window, or needs more
 // than `pagesMax` pages fails (the stream errors) rather than write a statement that may be wrong.
-// Contract: ../shared/reference/reconciliation.md §1.4.
+// Contract: docs/reconciliation.md (Formats)
 import { Readable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { isCurrencyCode, type CurrencyCode } from '../../../domain/currency.js';

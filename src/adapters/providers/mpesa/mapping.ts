@@ -1,5 +1,5 @@
 // M-Pesa Daraja B2C v3: pure mapping between Tuma and the provider's JSON (no I/O here).
-// Contract: shared/reference/provider-apis.md §1; full code tables arrive with issue #5.
+// Contract: contracts/providers/mpesa-daraja.openapi.yaml; full code tables arrive with issue #5.
 import { parsedCallbackOf, type CallbackFacts, type ParsedCallback } from '../../../application/record-callback.js';
 import type { StatusQuery, SubmitRequest } from '../../../application/ports.js';
 import { scaleOf } from '../../../domain/currency.js';
@@ -62,7 +62,7 @@ export function mapB2CResponse(status: number, body: unknown): ProviderOutcome {
 }
 
 /**
- * Every documented B2C and generic ApiResult code (shared/reference/provider-apis.md §1), as the
+ * Every documented B2C and generic ApiResult code (contracts/providers/mpesa-daraja.openapi.yaml), as the
  * outcome of a *result* message. Only codes that say the request was refused before any money
  * moved are failures; Duplicate Detected (15) means an earlier request with the key exists, and
  * internal, sequencing or load failures say nothing certain: those are resolved by a status query.

@@ -1,6 +1,6 @@
 // Daraja's SecurityCredential: the initiator's password encrypted with the public key of the
 // certificate Safaricom publishes for the environment (sandbox or production), RSA PKCS#1 v1.5,
-// base64 (shared/reference/provider-apis.md §1). The same credential may be reused across
+// base64 (contracts/providers/mpesa-daraja.openapi.yaml). The same credential may be reused across
 // requests; Tuma computes it once at start from the configured certificate and password.
 import { constants, createPublicKey, publicEncrypt } from 'node:crypto';
 

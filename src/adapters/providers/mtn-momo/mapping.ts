@@ -1,6 +1,6 @@
 // MTN MoMo Open API, Disbursement product: pure mapping between Tuma and the provider's JSON (no I/O).
 // Contract: contracts/providers/mtn-momo-disbursement.openapi.yaml, from
-// shared/reference/provider-apis.md §2. The X-Reference-Id of a transfer is Tuma's idempotency key:
+// contracts/providers/mtn-momo-disbursement.openapi.yaml. The X-Reference-Id of a transfer is Tuma's idempotency key:
 // a resend under the same id answers 409 and never pays twice.
 import { parsedCallbackOf, type CallbackFacts, type ParsedCallback } from '../../../application/record-callback.js';
 import type { SubmitRequest } from '../../../application/ports.js';
