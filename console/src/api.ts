@@ -250,3 +250,17 @@ export async function download(path: string, fallbackName: string): Promise<{ bl
   const named = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1];
   return { blob: await res.blob(), name: named ?? fallbackName };
 }
+
+/** GET /v1/operations/providers: the accounts serving the organisation, with their breakers. */
+export interface ProviderOperationsView {
+  accounts: {
+    accountId: string;
+    provider: string;
+    currency: string;
+    country: string;
+    callLimits: { concurrency: number | null; ratePerSecond: number | null };
+    hold: 'held_open' | 'automatic';
+    lastChange: { state: 'open' | 'closed'; reason: string; setBy: string | null; byThisOrganisation: boolean; at: string } | null;
+    reported: { process: string; state: 'closed' | 'open' | 'half_open'; cause: string; at: string }[];
+  }[];
+}

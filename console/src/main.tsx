@@ -8,6 +8,7 @@ import { locale, locales, onLocaleChange, setLocale, t, type Locale, type Messag
 import { hasRole, loadConsoleConfig, oidcFinish, onSessionChange, session, signOut, type ConsoleConfig } from './session';
 import { Approve } from './screens/approve';
 import { Audit } from './screens/audit';
+import { Breakers } from './screens/operations';
 import { AccountStatement, Balances } from './screens/finance';
 import { Reconciliation, Reconciliations } from './screens/reconciliations';
 import { Follow } from './screens/follow';
@@ -20,6 +21,8 @@ import { Status } from './ui';
 const readsLedger = () => hasRole('finance') || hasRole('auditor') || hasRole('admin');
 /** The audit log: auditors and administrators. */
 const readsAudit = () => hasRole('auditor') || hasRole('admin');
+/** Operations (breakers, queues): administrators act, auditors read. */
+const readsOperations = readsAudit;
 
 function useHash(): string {
   const [hash, setHash] = useState(location.hash);
@@ -67,6 +70,7 @@ function App() {
   else if (route[0] === 'recon' && readsLedger() && route[1]) screen = <Reconciliation key={route[1]} statementId={route[1]} />;
   else if (route[0] === 'recon' && readsLedger()) screen = <Reconciliations />;
   else if (route[0] === 'audit' && readsAudit()) screen = <Audit />;
+  else if (route[0] === 'breakers' && readsOperations()) screen = <Breakers />;
   else if (route[0] === 'batch') screen = <Follow key={route[1] ?? ''} batchId={route[1] ?? null} />;
   else screen = <Home />;
 
@@ -80,6 +84,7 @@ function App() {
         ['#/finance', 'nav.finance', readsLedger()],
         ['#/recon', 'nav.recon', readsLedger()],
         ['#/audit', 'nav.audit', readsAudit()],
+        ['#/breakers', 'nav.ops', readsOperations()],
       ]
     : [];
   return (
@@ -131,6 +136,7 @@ function Home() {
     ['home.finance', '#/finance', readsLedger()],
     ['home.recon', '#/recon', readsLedger()],
     ['home.audit', '#/audit', readsAudit()],
+    ['home.ops', '#/breakers', readsOperations()],
   ];
   return (
     <>

@@ -430,7 +430,7 @@ describe('finance and the auditor in the web console', () => {
 
     // The auditor reads both steps in the audit log; the navigation holds only what her role may open.
     await signIn(olga.page, 'olga', ['auditor'], s.organisationId);
-    expect(await olga.page.getByRole('navigation').getByRole('link').allTextContents()).toEqual(['Home', 'Follow a batch', 'Balances', 'Reconciliations', 'Audit log']);
+    expect(await olga.page.getByRole('navigation').getByRole('link').allTextContents()).toEqual(['Home', 'Follow a batch', 'Balances', 'Reconciliations', 'Audit log', 'Breakers']);
     await olga.page.getByRole('navigation').getByRole('link', { name: 'Audit log' }).click();
     const audit = olga.page.getByTestId('audit');
     await audit.waitFor();
@@ -444,4 +444,47 @@ describe('finance and the auditor in the web console', () => {
     expect(cspViolations).toEqual([]);
     for (const p of [fiona, frank, olga]) await p.context.close();
   }, 150_000);
+});
+
+describe('operations in the web console', () => {
+  test('an administrator sees the provider accounts, holds one open with the keyboard, sees every worker hold it, and closes it', async () => {
+    const oscar = await person();
+    await signIn(oscar.page, 'oscar', ['admin'], organisationId);
+    await oscar.page.getByRole('navigation').getByRole('link', { name: 'Breakers' }).click();
+    const table = oscar.page.getByTestId('breakers');
+    await table.waitFor();
+    const row = table.locator('tr[data-account="mpesa"]');
+    await row.getByText('Closed: payouts flow').waitFor();
+    await shot(oscar.page, '20-ops-breakers');
+
+    // To the row's button, Enter: the form's heading has the focus; a reason, Enter.
+    await row.getByRole('button', { name: 'Hold open… mpesa' }).focus();
+    await oscar.page.keyboard.press('Enter');
+    expect(await focused(oscar.page.getByRole('heading', { name: 'Hold mpesa open' }))).toBe(true);
+    await oscar.page.keyboard.press('Tab');
+    expect(await focused(oscar.page.getByLabel(/^Why/))).toBe(true);
+    await oscar.page.keyboard.type('Safaricom maintenance window');
+    await shot(oscar.page, '21-ops-breaker-hold');
+    await oscar.page.keyboard.press('Tab');
+    await oscar.page.keyboard.press('Enter');
+    await oscar.page.getByText('mpesa is held open.').waitFor();
+    await row.getByText('Held open by hand: no payout is sent').waitFor();
+    await row.getByText(/Held open by oscar.*Reason: Safaricom maintenance window/).waitFor();
+    // The worker applies the hold within 5 s and writes it to the audit log: the page shows it once reloaded.
+    await net.eventually(async () => {
+      await oscar.page.waitForTimeout(500);
+      await oscar.page.reload();
+      await table.waitFor();
+      return (await row.getByText(/: open \(held by hand\)/).count()) > 0 ? true : null;
+    }, 20_000, 'the worker reports the hold');
+    await shot(oscar.page, '22-ops-breaker-held');
+
+    await row.getByRole('button', { name: 'Close… mpesa' }).click();
+    await oscar.page.getByLabel(/^Why/).fill('Maintenance over');
+    await oscar.page.getByRole('button', { name: 'Close now' }).click();
+    await oscar.page.getByText('mpesa is closed: payouts flow again.').waitFor();
+    await row.getByText(/Closed by hand by oscar/).waitFor();
+    expect(cspViolations).toEqual([]);
+    await oscar.context.close();
+  }, 90_000);
 });
