@@ -90,3 +90,84 @@ export async function listProviderOperations(deps: OperationsDeps, actor: Actor)
     }),
   };
 }
+
+// ---------------------------------------------------------------- queues, dead-lettered payouts, orphans
+//
+// What the database knows of the queues: the organisation's payouts still on their way, by provider
+// and stage. The transport's own lag (Kafka offsets) is measured by each worker for its
+// subscriptions (tuma_consumer_lag); the API process subscribes to nothing.
+
+/** Where a payout on its way waits: for dispatch, for its next attempt, with the provider, or for an operator. */
+export type QueueStage = 'queued' | 'retry_later' | 'submitting' | 'awaiting_outcome' | 'dead_lettered';
+
+export interface QueueDepth {
+  readonly provider: string;
+  readonly stage: QueueStage;
+  readonly count: number;
+  /** When the longest-waiting of them last changed. */
+  readonly oldest: Date;
+}
+
+/** A payout flagged for operators: its attempts, or its status checks, ran out without a final answer. */
+export interface DeadLetteredPayout {
+  readonly payoutId: string;
+  readonly batchId: string;
+  readonly ref: string;
+  readonly provider: string;
+  readonly state: string;
+  readonly amountMinor: bigint;
+  readonly currency: string;
+  readonly attempts: number;
+  readonly failureCode: string | null;
+  readonly flaggedAt: Date;
+  /** The page's cursor after this payout. */
+  readonly cursor: string;
+}
+
+export interface OrphanView {
+  readonly id: string;
+  readonly provider: string;
+  readonly dedupeKey: string;
+  readonly authenticated: boolean;
+  readonly receivedAt: string;
+}
+
+export interface QueueReads {
+  queueDepths(organisationId: string, now: Date): Promise<QueueDepth[]>;
+  deadLettered(organisationId: string, after: { readonly micros: bigint; readonly id: string } | null, limit: number): Promise<DeadLetteredPayout[]>;
+  /** Orphan callbacks of the providers, by id, after `afterId`. */
+  orphans(providers: readonly string[], afterId: bigint, limit: number): Promise<{ id: bigint; provider: string; dedupeKey: string; authenticated: boolean; receivedAt: Date }[]>;
+}
+
+export const operationsPageDefault = 100;
+export const operationsPageMax = 500;
+export const deadLetteredCursorPattern = /^([0-9]{1,18}):([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+export const orphanCursorPattern = /^(0|[1-9][0-9]{0,17})$/;
+
+/**
+ * A run of digits as long as a phone number is masked in what an orphan shows: its dedupe key is
+ * the provider's transaction id or our idempotency key, but an unauthenticated callback's body is
+ * anyone's, and so is the key read from it.
+ */
+export function maskedKey(key: string): string {
+  return key.slice(0, 128).replace(/[0-9]{9,}/g, (run) => `${run.slice(0, 2)}${'•'.repeat(run.length - 4)}${run.slice(-2)}`);
+}
+
+/**
+ * Orphan callbacks name no payout, hence no organisation. An organisation's admins and auditors see
+ * those of the providers whose accounts serve it (an account of every programme serves every
+ * organisation): id, provider, dedupe key (masked as maskedKey says), whether it was authenticated,
+ * and when it came; never the body, which is sealed.
+ */
+export async function listOrphans(deps: OperationsDeps & { readonly queues: QueueReads }, actor: Actor, afterId: bigint, limit: number): Promise<{ orphans: OrphanView[]; providers: string[]; next: string | null }> {
+  const all = deps.accounts();
+  const serving = new Set((await accountsServing({ holds: deps.holds, accounts: () => all }, actor.organisationId)).map((a) => a.id));
+  const providers = [...new Set(all.filter((a) => serving.has(a.id)).map((a) => a.provider))].sort();
+  const rows = providers.length > 0 ? await deps.queues.orphans(providers, afterId, limit) : [];
+  const last = rows.at(-1);
+  return {
+    providers,
+    orphans: rows.map((o) => ({ id: o.id.toString(), provider: o.provider, dedupeKey: maskedKey(o.dedupeKey), authenticated: o.authenticated, receivedAt: o.receivedAt.toISOString() })),
+    next: rows.length === limit && last ? last.id.toString() : null,
+  };
+}

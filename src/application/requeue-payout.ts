@@ -23,12 +23,12 @@ export interface RequeueRefusal {
 const refuse = (code: RequeueRefusal['code'], detail: string) => err<RequeueRefusal>({ code, detail });
 
 export async function requeuePayout(
-  deps: { persistence: Persistence; transport: Transport | null; topics: Topics; now: () => Date; /** Who asked, for the audit log: `operator:<name>`. */ actor?: string },
+  deps: { persistence: Persistence; transport: Transport | null; topics: Topics; now: () => Date; /** Who asked, for the audit log: `operator:<name>`, or an admin's token subject. */ actor?: string; /** The API request that asked (null: a command). */ requestId?: string | null },
   payoutId: string,
 ): Promise<Result<RequeueOutcome, RequeueRefusal>> {
   const actor = (deps.actor ?? 'operator:unknown').slice(0, 128);
   const audit = (tx: Repos, organisationId: string, outcome: RequeueOutcome) =>
-    appendAudit(tx, { organisationId, actor, requestId: null, action: 'payout.requeue', objectId: payoutId, detail: { outcome } });
+    appendAudit(tx, { organisationId, actor, requestId: deps.requestId ?? null, action: 'payout.requeue', objectId: payoutId, detail: { outcome } });
   const payout = await deps.persistence.read.payouts.find(payoutId);
   if (!payout) return refuse('PAYOUT_NOT_FOUND', 'no such payout');
   if (payout.state === 'submitted' || payout.state === 'unknown') {

@@ -26,7 +26,7 @@ import { reconciliationReads } from '../adapters/db/reconciliation-reads.js';
 import { statementReaders } from '../adapters/statement-readers/index.js';
 import { gsmaStatementSource } from '../adapters/providers/gsma/gsma-statement-source.js';
 import { erasureStore } from '../adapters/db/erasure.repository.js';
-import { operationsReads } from '../adapters/db/operations-reads.js';
+import { operationsReads, queueReads } from '../adapters/db/operations-reads.js';
 import { breakerHoldStore } from '../adapters/db/breaker-hold.repository.js';
 import { startHoldFollower } from '../application/breaker-holds.js';
 import { breakerAuditor, recordStart } from '../application/system-audit.js';
@@ -294,6 +294,9 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
         operations: {
           accounts: () => config.providers.accounts.map((a) => ({ id: a.id, provider: a.provider, currency: a.currency, country: a.country, programmes: a.programmes, callLimits: a.callLimits })),
           reads: operationsReads(handle.db),
+          queues: queueReads(handle.db),
+          // The in-process transport reaches only this process's workers.
+          requeue: { transport: config.kafka.brokers || active.has('worker') ? transport : null, topics },
         },
         console: consoleDeps(config, options.consoleDir === undefined ? defaultConsoleDir() : options.consoleDir),
         unsignedOrphanBudget: sourceBudget({ requests: config.unsignedCallbacks.orphansPerMinute, bytes: config.unsignedCallbacks.orphanBytesPerMinute, windowMs: 60_000 }),

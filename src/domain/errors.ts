@@ -53,6 +53,7 @@ export const errorCodes = {
   RATE_LIMITED: { status: 429, message: 'Too many requests from this source; try again later.' },
   // Held payouts (finance)
   PAYOUT_NOT_HELD: { status: 409, message: 'The payout is not held for a decision.' },
+  PAYOUT_NOT_REQUEUEABLE: { status: 409, message: 'The payout cannot be requeued in its state; see detail.' },
   DECISION_INVALID: { status: 422, message: 'The decision is invalid; see detail.' },
   // Provider statements (finance)
   STATEMENT_REQUEST_INVALID: { status: 400, message: 'The import request is invalid; see detail.' },

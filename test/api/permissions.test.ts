@@ -20,7 +20,9 @@ import { pino } from 'pino';
 import request from 'supertest';
 import { createApp } from '../../src/adapters/http/app.js';
 import { erasureStore } from '../../src/adapters/db/erasure.repository.js';
-import { operationsReads } from '../../src/adapters/db/operations-reads.js';
+import { operationsReads, queueReads } from '../../src/adapters/db/operations-reads.js';
+import { createInProcessTransport } from '../../src/adapters/transport/in-process-transport.js';
+import { topicNames } from '../../src/application/messages.js';
 import { breakerHoldStore } from '../../src/adapters/db/breaker-hold.repository.js';
 import { callerRoles, createAuthenticator, type CallerRole } from '../../src/adapters/http/auth.js';
 import { routeKeys, routeOf, routePermissions, rolesOf, type RouteKey } from '../../src/adapters/http/permissions.js';
@@ -178,6 +180,9 @@ beforeAll(async () => {
     operations: {
       accounts: () => Object.entries(accounts).map(([id, a]) => ({ id, programmes: a.programmes, currency: a.currency, provider: a.statementFormat === pulledStatementFormat ? 'gsma' : 'mpesa', country: 'KE', callLimits: { concurrency: null, ratePerSecond: null } })),
       reads: operationsReads(api.database.db),
+      queues: queueReads(api.database.db),
+      // An in-process transport: a requeued queued payout's dispatch message is published and kept.
+      requeue: { transport: createInProcessTransport(pino({ level: 'silent' })), topics: topicNames('test.') },
     },
     statements: {
       store: statementStore(api.database.pool),

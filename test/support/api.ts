@@ -17,7 +17,9 @@ import { newKey, type Maker } from './fixtures.js';
 import { loadContract } from './openapi.js';
 import { statementStore } from '../../src/adapters/db/reconciliation.repository.js';
 import { erasureStore } from '../../src/adapters/db/erasure.repository.js';
-import { operationsReads } from '../../src/adapters/db/operations-reads.js';
+import { operationsReads, queueReads } from '../../src/adapters/db/operations-reads.js';
+import { createInProcessTransport } from '../../src/adapters/transport/in-process-transport.js';
+import { topicNames } from '../../src/application/messages.js';
 import { breakerHoldStore } from '../../src/adapters/db/breaker-hold.repository.js';
 import { reconciliationReads } from '../../src/adapters/db/reconciliation-reads.js';
 import { statementReaders } from '../../src/adapters/statement-readers/index.js';
@@ -84,6 +86,9 @@ export async function startTestApi(
         return { id, programmes: a.programmes, currency: a.currency, provider: o?.provider ?? 'mpesa', country: o?.country ?? 'KE', callLimits: { concurrency: o?.concurrency ?? null, ratePerSecond: null } };
       }),
       reads: operationsReads(database.db),
+      queues: queueReads(database.db),
+      // An in-process transport: a requeued queued payout's dispatch message is published and kept.
+      requeue: { transport: createInProcessTransport(pino({ level: 'silent' })), topics: topicNames('test.') },
     },
     statements: {
       store: statementStore(database.pool),

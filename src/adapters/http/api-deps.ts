@@ -2,11 +2,12 @@
 import type { Logger } from 'pino';
 import type { BreakerHoldStore } from '../../application/breaker-holds.js';
 import type { ErasureStore } from '../../application/erase-programme.js';
-import type { OperatedAccount, OperationsReads } from '../../application/operations.js';
+import type { OperatedAccount, OperationsReads, QueueReads } from '../../application/operations.js';
+import type { Topics } from '../../application/messages.js';
 import type { StatementAccount } from '../../application/import-reconciliation.js';
 import type { PullStatement } from '../../application/pull-reconciliation.js';
 import type { ImportStatementDeps } from '../../application/reconcile.js';
-import type { ReconciliationReads, StatementStore } from '../../application/ports.js';
+import type { ReconciliationReads, StatementStore, Transport } from '../../application/ports.js';
 import type { SubmitBatchDeps } from '../../application/submit-batch.js';
 import type { CurrencyCode } from '../../domain/currency.js';
 import type { ProviderId } from '../../domain/providers.js';
@@ -40,6 +41,10 @@ export interface ApiDeps extends SubmitBatchDeps {
   readonly operations?: {
     readonly accounts: () => readonly OperatedAccount[];
     readonly reads: OperationsReads;
+    /** The organisation's payouts on their way, dead-lettered payouts and orphan callbacks (absent: their routes answer 503). */
+    readonly queues?: QueueReads;
+    /** Where a requeued queued payout's dispatch message is published (null: no broker; only status checks restart). */
+    readonly requeue?: { readonly transport: Transport | null; readonly topics: Topics };
   };
   /** Provider statement imports: the store and the configured accounts (absent: 503). */
   readonly statements?: {

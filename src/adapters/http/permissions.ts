@@ -53,6 +53,7 @@ export const routePermissions = {
   // payouts
   'GET /v1/payouts/:payoutId': { admits: anyRole, scope: 'organisation', class: 'read' },
   'POST /v1/payouts/:payoutId/decision': { admits: ['finance', 'admin'], scope: 'organisation', class: 'write' },
+  'POST /v1/payouts/:payoutId/requeue': { admits: ['admin'], scope: 'organisation', class: 'write' },
   // signer keys
   'POST /v1/signer-keys': { admits: ['admin'], scope: 'organisation', class: 'write' },
   'GET /v1/signer-keys': { admits: ['admin', 'auditor'], scope: 'organisation', class: 'read' },
@@ -95,6 +96,10 @@ export const routePermissions = {
   'PUT /v1/provider-accounts/:accountId/breaker': { admits: ['admin'], scope: 'account', class: 'write' },
   // operations (the console's, issue #16 item 6): the accounts serving the organisation, with their breakers
   'GET /v1/operations/providers': { admits: ['admin', 'auditor'], scope: 'account', class: 'read' },
+  'GET /v1/operations/queues': { admits: ['admin', 'auditor'], scope: 'organisation', class: 'read' },
+  'GET /v1/operations/dead-lettered': { admits: ['admin', 'auditor'], scope: 'organisation', class: 'read' },
+  // orphan callbacks name no organisation: those of the providers whose accounts serve the caller's (application/operations.ts)
+  'GET /v1/operations/orphan-callbacks': { admits: ['admin', 'auditor'], scope: 'account', class: 'read' },
   // provider callbacks
   'POST /v1/callbacks/mpesa/:token': callback,
   'POST /v1/callbacks/mpesa/:token/timeout': callback,

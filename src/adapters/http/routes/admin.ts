@@ -3,7 +3,9 @@
 import { Router, type Request, type Response } from 'express';
 import { auditCursorPattern, auditPageDefault, auditPageMax, listAudit } from '../../../application/audit.js';
 import { accountsServing, getBreaker, setBreaker, type BreakerDeps } from '../../../application/breaker-holds.js';
-import { listProviderOperations } from '../../../application/operations.js';
+import { deadLetteredCursorPattern, listOrphans, listProviderOperations, operationsPageDefault, operationsPageMax, orphanCursorPattern } from '../../../application/operations.js';
+import type { CurrencyCode } from '../../../domain/currency.js';
+import { formatAmount } from '../../../domain/money.js';
 import { listPastRetention, retentionDuePageDefault, retentionDuePageMax } from '../../../application/erase-programme.js';
 import { reject } from '../../../domain/errors.js';
 import type { ApiDeps } from '../api-deps.js';
@@ -72,6 +74,49 @@ export function adminRouter(deps: ApiDeps, setup: RouteSetup): Router {
     if (Object.keys(req.query).length > 0) return sendRejection(res, reject('QUERY_INVALID', 'this list takes no query parameters'));
     if (!deps.breakerHolds || !deps.operations) return sendRejection(res, reject('SERVICE_UNAVAILABLE', 'operations are not configured in this process'));
     res.json(await listProviderOperations({ holds: deps.breakerHolds, reads: deps.operations.reads, accounts: deps.operations.accounts }, callerOf(req)));
+  }));
+
+  // The organisation's payouts on their way by provider and stage, as the database has them (admins and auditors).
+  on('GET /v1/operations/queues', route(async (req, res) => {
+    if (Object.keys(req.query).length > 0) return sendRejection(res, reject('QUERY_INVALID', 'this read takes no query parameters'));
+    const queues = deps.operations?.queues;
+    if (!queues) return sendRejection(res, reject('SERVICE_UNAVAILABLE', 'operations are not configured in this process'));
+    const depths = await queues.queueDepths(callerOf(req).organisationId, deps.now());
+    res.json({ depths: depths.map((d) => ({ provider: d.provider, stage: d.stage, count: d.count, oldest: d.oldest.toISOString() })) });
+  }));
+
+  // Its payouts flagged for operators (attempts or status checks ran out), oldest first, for an admin to requeue.
+  on('GET /v1/operations/dead-lettered', route(async (req, res) => {
+    const after = oneString(req.query.after);
+    const limit = limitOf(req, operationsPageDefault, operationsPageMax);
+    const cursor = after === undefined || after === null ? null : deadLetteredCursorPattern.exec(after);
+    const unknown = Object.keys(req.query).some((k) => k !== 'after' && k !== 'limit');
+    if (unknown || after === null || (after !== undefined && !cursor) || Number.isNaN(limit)) {
+      return sendRejection(res, reject('QUERY_INVALID', `after: the last page's next; limit: 1 to ${operationsPageMax}`));
+    }
+    const queues = deps.operations?.queues;
+    if (!queues) return sendRejection(res, reject('SERVICE_UNAVAILABLE', 'operations are not configured in this process'));
+    const page = await queues.deadLettered(callerOf(req).organisationId, cursor ? { micros: BigInt(cursor[1]!), id: cursor[2]! } : null, limit);
+    res.json({
+      payouts: page.map((p) => ({
+        payoutId: p.payoutId, batchId: p.batchId, ref: p.ref, provider: p.provider, state: p.state, amount: formatAmount(p.amountMinor, p.currency as CurrencyCode), currency: p.currency,
+        attempts: p.attempts, failureCode: p.failureCode, flaggedAt: p.flaggedAt.toISOString(),
+      })),
+      next: page.length === limit ? page[page.length - 1]!.cursor : null,
+    });
+  }));
+
+  // Callbacks kept for no payout: those of the providers serving the organisation, never their bodies.
+  on('GET /v1/operations/orphan-callbacks', route(async (req, res) => {
+    const after = oneString(req.query.after);
+    const limit = limitOf(req, operationsPageDefault, operationsPageMax);
+    const unknown = Object.keys(req.query).some((k) => k !== 'after' && k !== 'limit');
+    if (unknown || after === null || (after !== undefined && !orphanCursorPattern.test(after)) || Number.isNaN(limit)) {
+      return sendRejection(res, reject('QUERY_INVALID', `after: the last page's next (a callback id); limit: 1 to ${operationsPageMax}`));
+    }
+    const ops = deps.operations;
+    if (!deps.breakerHolds || !ops?.queues) return sendRejection(res, reject('SERVICE_UNAVAILABLE', 'operations are not configured in this process'));
+    res.json(await listOrphans({ holds: deps.breakerHolds, reads: ops.reads, accounts: ops.accounts, queues: ops.queues }, callerOf(req), BigInt(after ?? '0'), limit));
   }));
 
   // The organisation's programmes past their retention, not erased: for two admins to erase (admins and auditors).

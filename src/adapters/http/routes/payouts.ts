@@ -2,6 +2,7 @@
 import { Router } from 'express';
 import { decideHeldPayout, parseDecisionBody } from '../../../application/decide-held-payout.js';
 import { getPayout } from '../../../application/queries.js';
+import { requeuePayout } from '../../../application/requeue-payout.js';
 import { reject } from '../../../domain/errors.js';
 import type { ApiDeps } from '../api-deps.js';
 import { callerOf } from '../auth.js';
@@ -30,6 +31,24 @@ export function payoutsRouter(deps: ApiDeps, setup: RouteSetup): Router {
     if (!result.ok) return sendRejection(res, result.error);
     req.log.info({ payoutId: id, outcome: decision.value.outcome }, 'held payout decided by finance');
     res.json(result.value);
+  }));
+
+  // An admin sends a dead-lettered payout on its way again (application/requeue-payout.ts says which, and how); audited as payout.requeue.
+  on('POST /v1/payouts/:payoutId/requeue', route(async (req, res) => {
+    const id = uuidParam(req.params.payoutId);
+    const caller = callerOf(req);
+    const payout = id ? await getPayout(deps.persistence, caller.organisationId, id) : null;
+    if (!id || !payout) return sendRejection(res, reject('NOT_FOUND'));
+    if (Object.keys(req.query).length > 0) return sendRejection(res, reject('QUERY_INVALID', 'this request takes no query parameters'));
+    if ((req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.headers['transfer-encoding'] !== undefined) {
+      return sendRejection(res, reject('REQUEST_MALFORMED', 'this request takes no body'));
+    }
+    const requeue = deps.operations?.requeue;
+    if (!requeue) return sendRejection(res, reject('SERVICE_UNAVAILABLE', 'requeue is not configured in this process'));
+    const result = await requeuePayout({ persistence: deps.persistence, transport: requeue.transport, topics: requeue.topics, now: deps.now, actor: caller.subject, requestId: String(req.id).slice(0, 128) }, id);
+    if (!result.ok) return sendRejection(res, result.error.code === 'PAYOUT_NOT_FOUND' ? reject('NOT_FOUND') : reject('PAYOUT_NOT_REQUEUEABLE', result.error.detail));
+    req.log.info({ payoutId: id, outcome: result.value }, 'payout requeued by an admin');
+    res.json({ payoutId: id, outcome: result.value });
   }));
 
   return router;
