@@ -264,3 +264,18 @@ export interface ProviderOperationsView {
     reported: { process: string; state: 'closed' | 'open' | 'half_open'; cause: string; at: string }[];
   }[];
 }
+
+export interface QueueDepthsView {
+  depths: { provider: string; stage: 'queued' | 'retry_later' | 'submitting' | 'awaiting_outcome' | 'dead_lettered'; count: number; oldest: string }[];
+}
+
+export interface DeadLetteredPage {
+  payouts: { payoutId: string; batchId: string; ref: string; provider: string; state: string; amount: string; currency: string; attempts: number; failureCode: string | null; flaggedAt: string }[];
+  next: string | null;
+}
+
+export interface OrphanCallbacksPage {
+  providers: string[];
+  orphans: { id: string; provider: string; dedupeKey: string; authenticated: boolean; receivedAt: string }[];
+  next: string | null;
+}

@@ -8,7 +8,7 @@ import { locale, locales, onLocaleChange, setLocale, t, type Locale, type Messag
 import { hasRole, loadConsoleConfig, oidcFinish, onSessionChange, session, signOut, type ConsoleConfig } from './session';
 import { Approve } from './screens/approve';
 import { Audit } from './screens/audit';
-import { Breakers } from './screens/operations';
+import { Breakers, Queues } from './screens/operations';
 import { AccountStatement, Balances } from './screens/finance';
 import { Reconciliation, Reconciliations } from './screens/reconciliations';
 import { Follow } from './screens/follow';
@@ -71,6 +71,7 @@ function App() {
   else if (route[0] === 'recon' && readsLedger()) screen = <Reconciliations />;
   else if (route[0] === 'audit' && readsAudit()) screen = <Audit />;
   else if (route[0] === 'breakers' && readsOperations()) screen = <Breakers />;
+  else if (route[0] === 'queues' && readsOperations()) screen = <Queues />;
   else if (route[0] === 'batch') screen = <Follow key={route[1] ?? ''} batchId={route[1] ?? null} />;
   else screen = <Home />;
 
@@ -85,6 +86,7 @@ function App() {
         ['#/recon', 'nav.recon', readsLedger()],
         ['#/audit', 'nav.audit', readsAudit()],
         ['#/breakers', 'nav.ops', readsOperations()],
+        ['#/queues', 'nav.queues', readsOperations()],
       ]
     : [];
   return (
@@ -137,6 +139,7 @@ function Home() {
     ['home.recon', '#/recon', readsLedger()],
     ['home.audit', '#/audit', readsAudit()],
     ['home.ops', '#/breakers', readsOperations()],
+    ['home.queues', '#/queues', readsOperations()],
   ];
   return (
     <>

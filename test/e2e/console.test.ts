@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
+import { sql } from 'kysely';
 import { pino } from 'pino';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { fundProgramme, registerOrganisation, registerProgramme, topUpFloat } from '../../src/application/setup.js';
@@ -430,7 +431,7 @@ describe('finance and the auditor in the web console', () => {
 
     // The auditor reads both steps in the audit log; the navigation holds only what her role may open.
     await signIn(olga.page, 'olga', ['auditor'], s.organisationId);
-    expect(await olga.page.getByRole('navigation').getByRole('link').allTextContents()).toEqual(['Home', 'Follow a batch', 'Balances', 'Reconciliations', 'Audit log', 'Breakers']);
+    expect(await olga.page.getByRole('navigation').getByRole('link').allTextContents()).toEqual(['Home', 'Follow a batch', 'Balances', 'Reconciliations', 'Audit log', 'Breakers', 'Queues']);
     await olga.page.getByRole('navigation').getByRole('link', { name: 'Audit log' }).click();
     const audit = olga.page.getByTestId('audit');
     await audit.waitFor();
@@ -447,9 +448,10 @@ describe('finance and the auditor in the web console', () => {
 });
 
 describe('operations in the web console', () => {
-  test('an administrator sees the provider accounts, holds one open with the keyboard, sees every worker hold it, and closes it', async () => {
+  test('an administrator holds a provider account open and closes it with the keyboard, sees a dead-lettered payout and requeues it: it is paid', async () => {
+    const s = await setUpProviderProgramme(runtime.persistence, { provider: 'mpesa', currency: 'KES', fundedMinor: 1_000_000_00n, floatMinor: 1_000_000_00n });
     const oscar = await person();
-    await signIn(oscar.page, 'oscar', ['admin'], organisationId);
+    await signIn(oscar.page, 'oscar', ['admin'], s.organisationId);
     await oscar.page.getByRole('navigation').getByRole('link', { name: 'Breakers' }).click();
     const table = oscar.page.getByTestId('breakers');
     await table.waitFor();
@@ -479,12 +481,42 @@ describe('operations in the web console', () => {
     }, 20_000, 'the worker reports the hold');
     await shot(oscar.page, '22-ops-breaker-held');
 
+    // While the account is held, a payout waits queued; the workers give up on it (its attempts ran
+    // out: here marked so at once, as the retry policy would after its attempts) and dead-letter it.
+    const document = batchDocument(s, [{ ref: 'ops-stuck', provider: 'mpesa', msisdn: '+254733000042', amount: '150.00' }]);
+    const pm = await mintDevToken(dataDir, { subject: 'pm', organisationId: s.organisationId, roles: ['programme_manager'], ttlSeconds: 300 });
+    const submitted = await fetch(`${runtime.apiUrl}/v1/batches`, { method: 'POST', headers: { authorization: `Bearer ${pm}`, 'content-type': 'application/jose+json' }, body: JSON.stringify(await sign(document, s.maker)) });
+    expect(submitted.status).toBe(201);
+    const stuck = payoutIdOf(document.batchId, 'ops-stuck');
+    await net.eventually(async () => {
+      const r = await sql<{ id: string }>`UPDATE payouts SET status_flagged_at = now(), dispatch_at = NULL WHERE id = ${stuck}::uuid AND state = 'queued' RETURNING id`.execute(database.db);
+      return r.rows.length === 1 ? true : null;
+    }, 20_000, 'the payout queued behind the hold');
+
     await row.getByRole('button', { name: 'Close… mpesa' }).click();
     await oscar.page.getByLabel(/^Why/).fill('Maintenance over');
     await oscar.page.getByRole('button', { name: 'Close now' }).click();
     await oscar.page.getByText('mpesa is closed: payouts flow again.').waitFor();
     await row.getByText(/Closed by hand by oscar/).waitFor();
+
+    // The queues: the payout is dead-lettered; the administrator requeues it with the keyboard, and it is paid.
+    await oscar.page.getByRole('navigation').getByRole('link', { name: 'Queues' }).click();
+    const dead = oscar.page.getByTestId('dead-lettered');
+    const deadRow = dead.locator(`tr[data-payout="${stuck}"]`);
+    await deadRow.waitFor();
+    expect((await deadRow.textContent())?.replace(/\s/g, ' ')).toMatch(/ops-stuck.*M-Pesa.*not sent: waits for an operator.*KES\s?150\.00/);
+    expect(await oscar.page.locator('main').textContent()).not.toMatch(/733000042/);
+    await oscar.page.getByTestId('queue-depths').getByRole('row', { name: /M-Pesa.*Dead-lettered.*1/ }).waitFor();
+    await shot(oscar.page, '23-ops-queues-dead-lettered');
+    await deadRow.getByRole('button', { name: 'Requeue ops-stuck' }).focus();
+    await oscar.page.keyboard.press('Enter');
+    await oscar.page.getByText('Payout ops-stuck is queued again for another attempt.').waitFor();
+    await oscar.page.getByText('No dead-lettered payout.').waitFor();
+    await shot(oscar.page, '24-ops-queues-requeued');
+    const payoutState = async () => ((await (await fetch(`${runtime.apiUrl}/v1/payouts/${stuck}`, { headers: { authorization: `Bearer ${pm}` } })).json()) as { state: string }).state;
+    await net.eventually(async () => ((await payoutState()) === 'paid' ? true : null), 30_000, 'the requeued payout paid');
+
     expect(cspViolations).toEqual([]);
     await oscar.context.close();
-  }, 90_000);
+  }, 120_000);
 });

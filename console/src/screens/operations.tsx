@@ -1,11 +1,13 @@
-// Operations (administrators and auditors; issue #16 item 6). Breakers: each provider account
+// Operations (administrators and auditors; issue #16 item 6). Queues: the organisation's payouts on
+// their way, its dead-lettered payouts (administrators requeue them) and the orphan callbacks of its
+// providers. Breakers: each provider account
 // serving the organisation (GET /v1/operations/providers), whether an administrator holds it open,
 // what each worker last reported of its own breaker, and the most calls a worker sends at once —
 // calls in flight are counted inside each worker only, so the console cannot show a count.
 // Administrators hold an account open or close it by hand (PUT /v1/provider-accounts/{id}/breaker).
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, json, type ProviderOperationsView } from '../api';
-import { count, dateTime, t } from '../i18n';
+import { api, json, type DeadLetteredPage, type OrphanCallbacksPage, type ProviderOperationsView, type QueueDepthsView } from '../api';
+import { count, dateTime, money, t } from '../i18n';
 import { hasRole } from '../session';
 import { errorText, Status } from '../ui';
 import { label } from './finance';
@@ -50,7 +52,7 @@ export function Breakers() {
       {accounts && accounts.length > 0 ? (
         <div class="scroll" tabIndex={0} role="region" aria-labelledby="breakers-caption">
           <table data-testid="breakers">
-            <caption id="breakers-caption">{t('ops.breakers.caption', { count: count(accounts.length) })}</caption>
+            <caption id="breakers-caption">{t('ops.breakers.caption', { count: accounts.length })}</caption>
             <thead>
               <tr>
                 <th scope="col">{t('ops.account')}</th>
@@ -149,5 +151,193 @@ function BreakerChange(props: { accountId: string; state: 'open' | 'closed'; onC
       </p>
       {error ? <Status kind="error">{error}</Status> : null}
     </form>
+  );
+}
+
+// ---------------------------------------------------------------- queues
+
+const stages = ['queued', 'retry_later', 'submitting', 'awaiting_outcome', 'dead_lettered'] as const;
+const pageSize = 100;
+
+/**
+ * The organisation's payouts on their way by provider and stage (GET /v1/operations/queues), its
+ * dead-lettered payouts with their requeue (administrators), and the orphan callbacks of its
+ * providers. Nothing here names a beneficiary.
+ */
+export function Queues() {
+  const [depths, setDepths] = useState<QueueDepthsView['depths'] | null>(null);
+  const [dead, setDead] = useState<DeadLetteredPage['payouts']>([]);
+  const [deadNext, setDeadNext] = useState<string | null>(null);
+  const [orphans, setOrphans] = useState<OrphanCallbacksPage | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [done, setDone] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const [busy, setBusy] = useState<string | null>(null);
+  const admin = hasRole('admin');
+
+  const load = async () => {
+    try {
+      const [q, d, o] = await Promise.all([
+        api<QueueDepthsView>('GET', '/v1/operations/queues'),
+        api<DeadLetteredPage>('GET', `/v1/operations/dead-lettered?limit=${pageSize}`),
+        api<OrphanCallbacksPage>('GET', `/v1/operations/orphan-callbacks?limit=${pageSize}`),
+      ]);
+      setDepths(q.depths);
+      setDead(d.payouts);
+      setDeadNext(d.next);
+      setOrphans(o);
+      setError(null);
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
+  useEffect(() => {
+    void load();
+  }, []);
+  const moreDead = async () => {
+    if (!deadNext) return;
+    try {
+      const d = await api<DeadLetteredPage>('GET', `/v1/operations/dead-lettered?limit=${pageSize}&after=${encodeURIComponent(deadNext)}`);
+      setDead((before) => [...before, ...d.payouts]);
+      setDeadNext(d.next);
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
+  const moreOrphans = async () => {
+    if (!orphans?.next) return;
+    try {
+      const o = await api<OrphanCallbacksPage>('GET', `/v1/operations/orphan-callbacks?limit=${pageSize}&after=${encodeURIComponent(orphans.next)}`);
+      setOrphans({ ...o, orphans: [...orphans.orphans, ...o.orphans] });
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
+  const requeue = async (payoutId: string, ref: string) => {
+    setBusy(payoutId);
+    setDone(null);
+    try {
+      const r = await api<{ outcome: string }>('POST', `/v1/payouts/${encodeURIComponent(payoutId)}/requeue`);
+      setDone({ kind: 'ok', text: t(r.outcome === 'dispatch_republished' ? 'queues.requeued.dispatch' : 'queues.requeued.status', { ref }) });
+      await load();
+    } catch (e) {
+      setDone({ kind: 'error', text: errorText(e) });
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  return (
+    <>
+      <h1 tabIndex={-1}>{t('queues.title')}</h1>
+      <p class="hint">{t('queues.note')}</p>
+      <p><button type="button" onClick={() => { setDone(null); void load(); }}>{t('queues.refresh')}</button></p>
+      {error ? <Status kind="error">{error}</Status> : null}
+
+      <h2>{t('queues.depths')}</h2>
+      {depths && depths.length === 0 ? <p>{t('queues.depths.none')}</p> : null}
+      {depths && depths.length > 0 ? (
+        <div class="scroll" tabIndex={0} role="region" aria-labelledby="depths-caption">
+          <table data-testid="queue-depths">
+            <caption id="depths-caption">{t('queues.depths.caption')}</caption>
+            <thead>
+              <tr>
+                <th scope="col">{t('ops.provider')}</th>
+                <th scope="col">{t('queues.stage')}</th>
+                <th scope="col" class="num">{t('queues.payouts')}</th>
+                <th scope="col">{t('queues.oldest')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {[...depths].sort((x, y) => x.provider.localeCompare(y.provider) || stages.indexOf(x.stage) - stages.indexOf(y.stage)).map((d) => (
+                <tr key={`${d.provider}-${d.stage}`} class={d.stage === 'dead_lettered' ? 'warn' : undefined}>
+                  <th scope="row">{label('provider', d.provider)}</th>
+                  <td>{label('queues.stage', d.stage)}</td>
+                  <td class="num">{count(d.count)}</td>
+                  <td>{dateTime(d.oldest)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+      <p class="hint">{t('queues.stages.help')}</p>
+
+      <h2 id="dead-title">{t('queues.dead')}</h2>
+      <p class="hint">{t(admin ? 'queues.dead.help' : 'queues.dead.helpAuditor')}</p>
+      {done ? <Status kind={done.kind}>{done.text}</Status> : null}
+      {depths && dead.length === 0 ? <p>{t('queues.dead.none')}</p> : null}
+      {dead.length > 0 ? (
+        <div class="scroll" tabIndex={0} role="region" aria-labelledby="dead-caption">
+          <table data-testid="dead-lettered">
+            <caption id="dead-caption">{t('queues.dead.caption', { count: dead.length })}</caption>
+            <thead>
+              <tr>
+                <th scope="col">{t('queues.ref')}</th>
+                <th scope="col">{t('queues.batch')}</th>
+                <th scope="col">{t('ops.provider')}</th>
+                <th scope="col">{t('queues.state')}</th>
+                <th scope="col" class="num">{t('batch.amount')}</th>
+                <th scope="col" class="num">{t('queues.attempts')}</th>
+                <th scope="col">{t('queues.flaggedAt')}</th>
+                {admin ? <th scope="col">{t('ops.byHand')}</th> : null}
+              </tr>
+            </thead>
+            <tbody>
+              {dead.map((p) => (
+                <tr key={p.payoutId} data-payout={p.payoutId}>
+                  <th scope="row">{p.ref}</th>
+                  <td><a class="key nowrap" href={`#/batch/${encodeURIComponent(p.batchId)}`} title={p.batchId}>{p.batchId.slice(0, 8)}…</a></td>
+                  <td>{label('provider', p.provider)}</td>
+                  <td>{label('queues.deadState', p.state)}{p.failureCode ? <><br /><span class="hint">{p.failureCode}</span></> : null}</td>
+                  <td class="num">{money(p.amount, p.currency)}</td>
+                  <td class="num">{count(p.attempts)}</td>
+                  <td>{dateTime(p.flaggedAt)}</td>
+                  {admin ? (
+                    <td>
+                      <button type="button" class="nowrap" disabled={busy !== null} onClick={() => void requeue(p.payoutId, p.ref)}>
+                        {t('queues.requeue')}<span class="sr-only"> {p.ref}</span>
+                      </button>
+                    </td>
+                  ) : null}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+      {deadNext ? <button type="button" onClick={() => void moreDead()}>{t('common.more')}</button> : null}
+
+      <h2>{t('queues.orphans')}</h2>
+      <p class="hint">{t('queues.orphans.help', { providers: orphans?.providers.map((p) => label('provider', p)).join(', ') || '—' })}</p>
+      {orphans && orphans.orphans.length === 0 ? <p>{t('queues.orphans.none')}</p> : null}
+      {orphans && orphans.orphans.length > 0 ? (
+        <div class="scroll" tabIndex={0} role="region" aria-labelledby="orphans-caption">
+          <table data-testid="orphans">
+            <caption id="orphans-caption">{t('queues.orphans.caption', { count: orphans.orphans.length })}</caption>
+            <thead>
+              <tr>
+                <th scope="col" class="num">{t('queues.orphan.id')}</th>
+                <th scope="col">{t('ops.provider')}</th>
+                <th scope="col">{t('queues.orphan.key')}</th>
+                <th scope="col">{t('queues.orphan.authenticated')}</th>
+                <th scope="col">{t('queues.orphan.receivedAt')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {orphans.orphans.map((o) => (
+                <tr key={o.id}>
+                  <th scope="row" class="num">{o.id}</th>
+                  <td>{label('provider', o.provider)}</td>
+                  <td class="key">{o.dedupeKey}</td>
+                  <td>{t(o.authenticated ? 'queues.orphan.yes' : 'queues.orphan.no')}</td>
+                  <td>{dateTime(o.receivedAt)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+      {orphans?.next ? <button type="button" onClick={() => void moreOrphans()}>{t('common.more')}</button> : null}
+    </>
   );
 }
