@@ -205,7 +205,13 @@ describe('queues, dead-lettered payouts and their requeue, orphan callbacks', ()
     const withBody = await request(api.app).post(`/v1/payouts/${ids['dl-queued']}/requeue`).set('authorization', admin).set('content-type', 'application/json').send(JSON.stringify({ payoutId: ids['dl-submitted'] }));
     expect({ status: withBody.status, code: withBody.body.error.code }).toEqual({ status: 400, code: 'REQUEST_MALFORMED' });
     const huge = await request(api.app).post(`/v1/payouts/${ids['dl-queued']}/requeue`).set('authorization', admin).set('content-type', 'application/json').send('x'.repeat(2 * 1024 * 1024));
-    expect(huge.status).toBe(400);
+    expect({ status: huge.status, code: huge.body.error.code }).toEqual({ status: 413, code: 'REQUEST_TOO_LARGE' });
+    const notJson = await request(api.app).post(`/v1/payouts/${ids['dl-queued']}/requeue`).set('authorization', admin).set('content-type', 'application/json').send('{"a":1,"a":2}');
+    expect({ status: notJson.status, code: notJson.body.error.code }).toEqual({ status: 400, code: 'REQUEST_MALFORMED' });
+    for (const body of ['[]', 'null', '"x"', '{"__proto__":{"x":1}}']) {
+      const res = await request(api.app).post(`/v1/payouts/${ids['dl-queued']}/requeue`).set('authorization', admin).set('content-type', 'application/json').send(body);
+      expect({ body, status: res.status }).toEqual({ body, status: 400 });
+    }
     const withQuery = await request(api.app).post(`/v1/payouts/${ids['dl-queued']}/requeue?force=true`).set('authorization', admin);
     expect({ status: withQuery.status, code: withQuery.body.error.code }).toEqual({ status: 400, code: 'QUERY_INVALID' });
     expect((await flagged(ids['dl-queued']!)).status_flagged_at).not.toBeNull();

@@ -8,7 +8,7 @@ import type { ApiDeps } from '../api-deps.js';
 import { callerOf } from '../auth.js';
 import { sendRejection } from '../errors.js';
 import { routesOn, type RouteSetup } from '../permissions.js';
-import { route, smallJson, uuidParam } from '../routing.js';
+import { optionalJson, route, smallJson, uuidParam } from '../routing.js';
 
 export function payoutsRouter(deps: ApiDeps, setup: RouteSetup): Router {
   const router = Router();
@@ -34,14 +34,16 @@ export function payoutsRouter(deps: ApiDeps, setup: RouteSetup): Router {
   }));
 
   // An admin sends a dead-lettered payout on its way again (application/requeue-payout.ts says which, and how); audited as payout.requeue.
-  on('POST /v1/payouts/:payoutId/requeue', route(async (req, res) => {
+  on('POST /v1/payouts/:payoutId/requeue', optionalJson, route(async (req, res) => {
     const id = uuidParam(req.params.payoutId);
     const caller = callerOf(req);
     const payout = id ? await getPayout(deps.persistence, caller.organisationId, id) : null;
     if (!id || !payout) return sendRejection(res, reject('NOT_FOUND'));
     if (Object.keys(req.query).length > 0) return sendRejection(res, reject('QUERY_INVALID', 'this request takes no query parameters'));
-    if ((req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.headers['transfer-encoding'] !== undefined) {
-      return sendRejection(res, reject('REQUEST_MALFORMED', 'this request takes no body'));
+    // No body, or an empty object: nothing else is read.
+    const body: unknown = req.body;
+    if (body !== undefined && (body === null || typeof body !== 'object' || Array.isArray(body) || Object.keys(body).length > 0)) {
+      return sendRejection(res, reject('REQUEST_MALFORMED', 'this request takes no body (or {})'));
     }
     const requeue = deps.operations?.requeue;
     if (!requeue) return sendRejection(res, reject('SERVICE_UNAVAILABLE', 'requeue is not configured in this process'));
