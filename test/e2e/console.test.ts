@@ -515,6 +515,14 @@ describe('operations in the web console', () => {
     await shot(oscar.page, '24-ops-queues-requeued');
     const payoutState = async () => ((await (await fetch(`${runtime.apiUrl}/v1/payouts/${stuck}`, { headers: { authorization: `Bearer ${pm}` } })).json()) as { state: string }).state;
     await net.eventually(async () => ((await payoutState()) === 'paid' ? true : null), 30_000, 'the requeued payout paid');
+    // The same screens in French, for an officer reading French.
+    await oscar.page.getByLabel('Language').selectOption('fr');
+    await oscar.page.getByRole('heading', { name: 'Files d\'attente et paiements en lettre morte' }).waitFor();
+    await oscar.page.getByText('Le paiement ops-stuck est de nouveau en file pour une nouvelle tentative.').waitFor();
+    await shot(oscar.page, '25-ops-queues-fr');
+    await oscar.page.getByRole('navigation').getByRole('link', { name: 'Disjoncteurs' }).click();
+    await table.locator('tr[data-account="mpesa"]').getByText('Fermé : les paiements passent').waitFor();
+    await shot(oscar.page, '26-ops-breakers-fr');
 
     expect(cspViolations).toEqual([]);
     await oscar.context.close();

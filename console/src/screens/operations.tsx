@@ -27,7 +27,8 @@ function breakerSummary(a: Account): string {
 export function Breakers() {
   const [accounts, setAccounts] = useState<Account[] | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [done, setDone] = useState<string | null>(null);
+  // What the last change did, said at render time in the reader's language.
+  const [done, setDone] = useState<(() => string) | null>(null);
   const [changing, setChanging] = useState<{ account: Account; state: 'open' | 'closed' } | null>(null);
   const admin = hasRole('admin');
   const load = async () => {
@@ -47,7 +48,7 @@ export function Breakers() {
       <h1 tabIndex={-1}>{t('ops.breakers.title')}</h1>
       <p class="hint">{t('ops.breakers.note')}</p>
       {error ? <Status kind="error">{error}</Status> : null}
-      {done ? <Status kind="ok">{done}</Status> : null}
+      {done ? <Status kind="ok">{done()}</Status> : null}
       {accounts && accounts.length === 0 ? <p>{t('ops.breakers.none')}</p> : null}
       {accounts && accounts.length > 0 ? (
         <div class="scroll" tabIndex={0} role="region" aria-labelledby="breakers-caption">
@@ -110,9 +111,9 @@ export function Breakers() {
           accountId={changing.account.accountId}
           state={changing.state}
           onCancel={() => setChanging(null)}
-          onDone={(text) => {
+          onDone={(text: () => string) => {
             setChanging(null);
-            setDone(text);
+            setDone(() => text);
             void load();
           }}
         />
@@ -121,7 +122,7 @@ export function Breakers() {
   );
 }
 
-function BreakerChange(props: { accountId: string; state: 'open' | 'closed'; onCancel: () => void; onDone: (text: string) => void }) {
+function BreakerChange(props: { accountId: string; state: 'open' | 'closed'; onCancel: () => void; onDone: (text: () => string) => void }) {
   const [reason, setReason] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -133,7 +134,8 @@ function BreakerChange(props: { accountId: string; state: 'open' | 'closed'; onC
     setError(null);
     try {
       const r = await api<{ hold: string; replayed: boolean }>('PUT', `/v1/provider-accounts/${encodeURIComponent(props.accountId)}/breaker`, json({ state: props.state, reason: reason.trim() }));
-      props.onDone(t(r.hold === 'held_open' ? (r.replayed ? 'ops.done.alreadyHeld' : 'ops.done.held') : 'ops.done.closed', { account: props.accountId }));
+      const key = r.hold === 'held_open' ? (r.replayed ? 'ops.done.alreadyHeld' : 'ops.done.held') : 'ops.done.closed';
+      props.onDone(() => t(key, { account: props.accountId }));
     } catch (err) {
       setError(errorText(err));
       setBusy(false);
@@ -170,7 +172,8 @@ export function Queues() {
   const [deadNext, setDeadNext] = useState<string | null>(null);
   const [orphans, setOrphans] = useState<OrphanCallbacksPage | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [done, setDone] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  // What the last requeue did, said at render time in the reader's language.
+  const [done, setDone] = useState<{ kind: 'ok' | 'error'; text: () => string } | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
   const admin = hasRole('admin');
 
@@ -217,10 +220,11 @@ export function Queues() {
     setDone(null);
     try {
       const r = await api<{ outcome: string }>('POST', `/v1/payouts/${encodeURIComponent(payoutId)}/requeue`);
-      setDone({ kind: 'ok', text: t(r.outcome === 'dispatch_republished' ? 'queues.requeued.dispatch' : 'queues.requeued.status', { ref }) });
+      const key = r.outcome === 'dispatch_republished' ? 'queues.requeued.dispatch' : 'queues.requeued.status';
+      setDone({ kind: 'ok', text: () => t(key, { ref }) });
       await load();
     } catch (e) {
-      setDone({ kind: 'error', text: errorText(e) });
+      setDone({ kind: 'error', text: () => errorText(e) });
     } finally {
       setBusy(null);
     }
@@ -264,7 +268,7 @@ export function Queues() {
 
       <h2 id="dead-title">{t('queues.dead')}</h2>
       <p class="hint">{t(admin ? 'queues.dead.help' : 'queues.dead.helpAuditor')}</p>
-      {done ? <Status kind={done.kind}>{done.text}</Status> : null}
+      {done ? <Status kind={done.kind}>{done.text()}</Status> : null}
       {depths && dead.length === 0 ? <p>{t('queues.dead.none')}</p> : null}
       {dead.length > 0 ? (
         <div class="scroll" tabIndex={0} role="region" aria-labelledby="dead-caption">
