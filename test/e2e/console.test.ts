@@ -524,7 +524,21 @@ describe('operations in the web console', () => {
     await table.locator('tr[data-account="mpesa"]').getByText('Fermé : les paiements passent').waitFor();
     await shot(oscar.page, '26-ops-breakers-fr');
 
+    // An auditor of the organisation reads both screens and the hold in the audit log, and changes nothing.
+    const ines = await person();
+    await signIn(ines.page, 'ines', ['auditor'], s.organisationId);
+    await ines.page.goto(`${runtime.apiUrl}/console/#/breakers`);
+    await ines.page.getByTestId('breakers').locator('tr[data-account="mpesa"]').getByText(/Closed by hand by oscar/).waitFor();
+    expect(await ines.page.getByRole('button', { name: /Hold open|Close…/ }).count()).toBe(0);
+    await ines.page.goto(`${runtime.apiUrl}/console/#/queues`);
+    await ines.page.getByText('An administrator can requeue these payouts; each requeue is in the audit log.').waitFor();
+    expect(await ines.page.getByRole('button', { name: /Requeue/ }).count()).toBe(0);
+    await ines.page.goto(`${runtime.apiUrl}/console/#/audit`);
+    await ines.page.getByTestId('audit').getByRole('row', { name: /oscar.*provider account held open by hand.*mpesa/ }).waitFor();
+    await ines.page.getByTestId('audit').getByRole('row', { name: /oscar.*payout requeued/ }).waitFor();
+
     expect(cspViolations).toEqual([]);
     await oscar.context.close();
+    await ines.context.close();
   }, 120_000);
 });
