@@ -490,6 +490,8 @@ export interface PayoutRepo {
    * reversal to confirm). Settled payouts are left as they are.
    */
   makeStatusChecksDue(payoutIds: readonly string[], at: Date, paidToo?: boolean): Promise<void>;
+  /** The payouts whose attempts went in the GSMA provider batch `batchKey` (migration 0021); null when no such batch was sent. */
+  payoutsOfProviderBatch(batchKey: string): Promise<string[] | null>;
   /** An operator's requeue: the checks of a submitted or unknown payout start over at `at`, its flag cleared; false in any other state. */
   restartStatusChecks(payoutId: string, at: Date): Promise<boolean>;
 }

@@ -152,7 +152,7 @@ async function organisation(name: 'A' | 'B'): Promise<Org> {
   const ids = {
     batchId: document.batchId, payoutId: held, kid: approverKey.kid, programmeId: s.programmeId, currency: 'KES', accountKey: `programme:${s.programmeId}:available`,
     journalId: journal.rows[0]!.id, statementId, itemId: open[1]!, decisionId: decided.body.decisionId as string, token: randomBytes(32).toString('base64url'),
-    accountId: mpesaAccount,
+    accountId: mpesaAccount, batchKey: randomUUID(),
   };
   return {
     name, organisationId: s.organisationId, ids, mpesaAccount, gsmaAccount, approval: await approval(document, approverKey),

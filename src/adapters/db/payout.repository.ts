@@ -493,6 +493,15 @@ export function payoutRepository(db: DbOrTx): PayoutRepo {
       `.execute(db);
     },
 
+    async payoutsOfProviderBatch(batchKey) {
+      const { rows } = await sql<{ known: boolean; payout_ids: string[] | null }>`
+        SELECT EXISTS (SELECT 1 FROM gsma_batches WHERE batch_key = ${batchKey}::uuid) AS known,
+          (SELECT array_agg(DISTINCT a.payout_id) FROM gsma_batch_items i JOIN payout_attempts a ON a.idempotency_key = i.item_key::text
+           WHERE i.batch_key = ${batchKey}::uuid) AS payout_ids`.execute(db);
+      const r = rows[0];
+      return r?.known ? (r.payout_ids ?? []) : null;
+    },
+
     async claimDueStatusChecks(now, limit) {
       // Literally the partial index's predicate (payouts_status_due), so the planner can use it.
       return claimDue(sql<boolean>`p.state IN ('submitted', 'unknown')`, now, limit);

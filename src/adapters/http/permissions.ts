@@ -108,6 +108,7 @@ export const routePermissions = {
   'PUT /v1/callbacks/mtn-momo/:token': callback,
   'POST /v1/callbacks/mtn-momo/:token': callback,
   'PUT /v1/callbacks/gsma/:token': callback,
+  'PUT /v1/callbacks/gsma/batch/:batchKey': callback,
   'POST /v1/callbacks/airtel': callback,
 } as const satisfies Record<string, RoutePermission>;
 

@@ -13,6 +13,7 @@ import { sendRejection } from '../errors.js';
 import { duplicateMemberDetail, hasDuplicateMember } from '../json-body.js';
 import { routesOn, type RouteKey, type RouteSetup } from '../permissions.js';
 import { callbackBodyMaxBytes, route, unsignedOrphanBodyMaxBytes } from '../routing.js';
+import { gsmaBatchCallback } from '../../../application/gsma-batch-callback.js';
 
 const isJson = (text: string) => {
   try {
@@ -79,6 +80,15 @@ export function callbacksRouter(deps: ApiDeps, setup: RouteSetup): Router {
     const result = await recordCallback(deps, 'gsma', 'payment', String(req.params.token), raw, (b) => parseGsmaCallback(b, correlationId));
     if (!result.ok) return sendRejection(res, result.error);
     req.log.info({ duplicate: result.value.duplicate, orphan: result.value.orphan, confirming: result.value.confirming }, 'gsma callback stored');
+    res.status(204).end();
+  }));
+
+  // A GSMA provider batch's callback: it names the batch by our batch key (its X-CorrelationID) and
+  // moves nothing itself; the items' status queries become due (application/gsma-batch-callback.ts).
+  on('PUT /v1/callbacks/gsma/batch/:batchKey', allowedFrom('gsma'), ...callbackBody, route(async (req, res) => {
+    const result = await gsmaBatchCallback(deps, String(req.params.batchKey));
+    if (!result.ok) return sendRejection(res, result.error);
+    req.log.info({ payouts: result.value.payouts }, 'gsma batch callback: its items are asked about now');
     res.status(204).end();
   }));
 

@@ -105,6 +105,16 @@ type Outgoing =
   | { readonly kind: 'single'; readonly request: SubmitRequest };
 
 /**
+ * Where the provider PUTs a batch's callback: the gateway's own route for it beside the items'
+ * callback route (`<public base>/v1/callbacks/gsma/batch/<batch key>`); null (polling only) when
+ * an item's callback URL is not the gateway's.
+ */
+export function batchCallbackUrl(itemCallbackUrl: string, batchKey: string): string | null {
+  const at = itemCallbackUrl.lastIndexOf('/v1/callbacks/gsma/');
+  return at <= 0 ? null : `${itemCallbackUrl.slice(0, at)}/v1/callbacks/gsma/batch/${batchKey}`;
+}
+
+/**
  * The calls the guard makes, one per provider batch: submit(batchKey) sends the batch (or the
  * lone item) registered under that key; status(batchKey) reads the batch. The guard only sees
  * their summary outcomes (an unanswered batch is unknown and counts against the breaker).
@@ -122,7 +132,7 @@ class BatchCalls implements ProviderAdapter {
     const out = this.outgoing.get(call.idempotencyKey);
     if (!out) throw new Error('invariant violated: a batch call without its batch');
     if (out.kind === 'single') return this.client.submit(out.request);
-    const answer = await this.client.createBatch(call.idempotencyKey, out.items, null);
+    const answer = await this.client.createBatch(call.idempotencyKey, out.items, batchCallbackUrl(out.items[0]?.callbackUrl ?? '', call.idempotencyKey));
     out.answer = answer;
     return answer.kind === 'accepted' ? pending(answer.serverCorrelationId) : answer.outcome;
   }
