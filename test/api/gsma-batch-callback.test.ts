@@ -68,6 +68,13 @@ describe("a GSMA provider batch's callback", () => {
     }
   });
 
+  it('when its body has a member twice in one object, then 400 REQUEST_MALFORMED as on every JSON route, and nothing is asked', async () => {
+    await api.database.pool.query("UPDATE payouts SET status_check_at = now() + interval '1 hour' WHERE id = $1", [ids.get('waiting')]);
+    const res = await put(batchKey, '{"batchStatus":"completed","batchStatus":"rejected"}');
+    expect({ status: res.status, code: res.body.error?.code }).toEqual({ status: 400, code: 'REQUEST_MALFORMED' });
+    expect(await dueOf('waiting')).toBe(false);
+  });
+
   it('when its body is past the callback limit, then 413 and nothing is asked', async () => {
     await api.database.pool.query("UPDATE payouts SET status_check_at = now() + interval '1 hour' WHERE id = $1", [ids.get('waiting')]);
     const res = await put(batchKey, JSON.stringify({ pad: 'x'.repeat(70 * 1024) }));
