@@ -19,7 +19,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -35,6 +34,7 @@ import { loadConfig, type Env } from '../src/config/config.js';
 import { attemptKey } from '../src/domain/ids.js';
 import { benchIssuer } from './bench-auth.js';
 import { setUpBenchProgramme } from './bench-programme.js';
+import { deleteTopics, freePort } from './bench-net.js';
 
 /** Payouts per run at most (the gateway's own BATCH_PAYOUTS_MAX ceiling). */
 export const benchPayoutsMax = 1_000_000;
@@ -85,17 +85,6 @@ function databaseUrl(name: string): string {
 
 const log = (line: string) => process.stderr.write(`bench:e2e: ${line}\n`);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * The broker: KAFKA_BROKERS when set; else the local one on BENCH_KAFKA_PORT (19092, the tests'),
@@ -490,22 +479,10 @@ async function main(): Promise<void> {
     }
     await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch((e: unknown) => log(`could not drop ${name}: ${String(e)}`));
     await admin.end();
-    await deleteTopics(kafka.brokers, topicPrefix).catch((e: unknown) => log(`could not delete the run's topics: ${String(e)}`));
+    await deleteTopics(kafka.brokers, topicPrefix, 'tuma-bench-cleanup').catch((e: unknown) => log(`could not delete the run's topics: ${String(e)}`));
     kafka.started?.();
   }
   for (const line of lines) process.stdout.write(`${line}\n`);
-}
-
-/** The run's own topics (its prefix) are removed from the broker. */
-async function deleteTopics(brokers: string, prefix: string): Promise<void> {
-  const admin = new Kafka({ clientId: 'tuma-bench-cleanup', brokers: [brokers], logLevel: logLevel.NOTHING, retry: { retries: 2 } }).admin();
-  await admin.connect();
-  try {
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
-    if (topics.length > 0) await admin.deleteTopics({ topics, timeout: 10_000 });
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 main().then(

@@ -42,6 +42,7 @@ import type { MpesaFaults } from '../src/simulator/mpesa-simulator.js';
 import { benchIssuer } from './bench-auth.js';
 import { setUpBenchProgramme, type BenchProgramme } from './bench-programme.js';
 import { renderMarkdown, resultJson, round, rssGrowthPct, type LoadtestRun, type ScenarioResult } from './loadtest-report.js';
+import { deleteTopics, freePort } from './bench-net.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/loadtest
 const repoDir = path.resolve(here, '../..');
@@ -159,17 +160,6 @@ async function ensureKafka(): Promise<Broker> {
   };
   if (started) cleanups.add(stop);
   return { brokers, pid, stop };
-}
-
-async function deleteTopics(brokers: string, prefix: string): Promise<void> {
-  const admin = new Kafka({ clientId: 'tuma-loadtest-cleanup', brokers: [brokers], logLevel: logLevel.NOTHING, retry: { retries: 2 } }).admin();
-  await admin.connect();
-  try {
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
-    if (topics.length > 0) await admin.deleteTopics({ topics, timeout: 10_000 });
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -301,7 +291,7 @@ async function startStack(broker: Broker, layout: Layout, extraEnv: Record<strin
     }
     await a.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch((e: unknown) => log(`could not drop ${dbName}: ${String(e)}`));
     await a.end();
-    await deleteTopics(broker.brokers, topicPrefix).catch((e: unknown) => log(`could not delete topics ${topicPrefix}*: ${String(e)}`));
+    await deleteTopics(broker.brokers, topicPrefix, 'tuma-loadtest-cleanup').catch((e: unknown) => log(`could not delete topics ${topicPrefix}*: ${String(e)}`));
   };
   cleanups.add(stop);
   try {
@@ -366,18 +356,6 @@ async function startStack(broker: Broker, layout: Layout, extraEnv: Record<strin
     await stop();
     throw error;
   }
-}
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 // ---------------------------------------------------------------------------------------------
