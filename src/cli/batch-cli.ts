@@ -124,7 +124,7 @@ export interface CsvProblem {
 export const csvProblemCodes = {
   CSV_MALFORMED: 'The file is not CSV as RFC 4180 writes it (an unbalanced quote, a character after a closing quote).',
   CSV_EMPTY: 'The file is empty: its first line names the columns.',
-  CSV_COLUMN_UNKNOWN: `The column is not one batch build reads; the columns are ${['ref', 'msisdn', 'amount', 'provider', 'name', 'note', 'repays'].join(', ')}.`,
+  CSV_COLUMN_UNKNOWN: `The column is not one batch build reads; the columns are ${csvColumns.join(', ')}.`,
   CSV_COLUMN_TWICE: 'The column appears twice in the header.',
   CSV_COLUMN_MISSING: 'A required column is missing from the header: ref, msisdn, amount and provider are required.',
   CSV_NO_ROWS: 'The file has a header and no payout row.',

@@ -342,7 +342,7 @@ function timesOfDaySql(f: StatementFormat): string {
 const sqlText = (value: string): string => `'${value.replaceAll("'", "''")}'`;
 
 /** Text literal of a constant list built from the mapping (never from the file): quotes doubled. */
-const textArray = (values: readonly string[]): string => `ARRAY[${values.map((v) => `'${v.replaceAll("'", "''")}'`).join(', ')}]::text[]`;
+const textArray = (values: readonly string[]): string => `ARRAY[${values.map(sqlText).join(', ')}]::text[]`;
 
 /**
  * Every staging line read and checked once, as `checked` (a CTE body list, ending in `checked`):
