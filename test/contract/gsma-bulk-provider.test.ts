@@ -3,7 +3,9 @@
 // its own outcome by submit and status; a resend under the same key never makes a second batch;
 // a batch that was never created sends its item alone under the same key; two-step batches are
 // approved; a batch rejected whole fails each item as a single payment would; the breaker and the
-// call observer count provider batches, not items.
+// call observer count provider batches, not items; every call about a batch (its POST, its
+// approval, its reads) waits its turn under the account's call limits, and its approval is refused
+// unsent while the breaker is open, as a payment is.
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -12,6 +14,7 @@ import { pino } from 'pino';
 import { GsmaClient } from '../../src/adapters/providers/gsma/gsma-client.js';
 import { GsmaBulkProvider, memoryBatchIndex, type BatchIndex, type GsmaBulkSettings } from '../../src/adapters/providers/gsma/gsma-bulk-provider.js';
 import { ProviderUnavailableError } from '../../src/application/ports.js';
+import type { CallLimits } from '../../src/adapters/providers/call-limiter.js';
 import { createGsmaSimulator, type GsmaSimulator } from '../../src/simulator/gsma-simulator.js';
 import type { ProviderOutcome } from '../../src/domain/provider-outcome.js';
 import { net } from '../support/net.js';
@@ -28,6 +31,8 @@ let base: string;
 let oneStep: GsmaSimulator;
 let twoStep: GsmaSimulator;
 const posts: { prefix: string; path: string; items: number; body: unknown }[] = [];
+/** Calls under /slow (the two-step simulator, each answered 60 ms late): how many were in flight at once at most, and the PATCHes. */
+const slow = { inFlight: 0, inFlightMax: 0, patches: 0 };
 
 beforeAll(async () => {
   oneStep = createGsmaSimulator({ ...credentials, callbackDelayMs: 5, logger });
@@ -36,12 +41,22 @@ beforeAll(async () => {
   app.use(express.json({ limit: '8mb' }));
   app.use((req, _res, next) => {
     if (req.method === 'POST' && !req.path.endsWith('/oauth/accesstoken')) {
-      const prefix = req.path.startsWith('/two') ? 'two' : 'one';
+      const prefix = req.path.startsWith('/two') || req.path.startsWith('/slow') ? 'two' : 'one';
       const body = req.body as { transactions?: unknown[] };
-      posts.push({ prefix, path: req.path.replace(/^\/two/, ''), items: Array.isArray(body.transactions) ? body.transactions.length : 1, body: req.body });
+      posts.push({ prefix, path: req.path.replace(/^\/(two|slow)/, ''), items: Array.isArray(body.transactions) ? body.transactions.length : 1, body: req.body });
     }
     next();
   });
+  app.use('/slow', async (req, res, next) => {
+    if (req.path.endsWith('/oauth/accesstoken')) return next();
+    slow.inFlight++;
+    slow.inFlightMax = Math.max(slow.inFlightMax, slow.inFlight);
+    if (req.method === 'PATCH') slow.patches++;
+    res.once('close', () => slow.inFlight--);
+    await new Promise((r) => setTimeout(r, 60));
+    next();
+  });
+  app.use('/slow', twoStep.router);
   app.use('/two', twoStep.router);
   app.use(oneStep.router);
   server = app.listen(0, '127.0.0.1');
@@ -67,9 +82,9 @@ const observer = { call: (_a: string, _p: string, operation: 'submit' | 'status'
 const providers: GsmaBulkProvider[] = [];
 afterAll(() => providers.forEach((p) => p.shutdown()));
 
-function bulkProvider(over: Partial<GsmaBulkSettings> = {}, options: { prefix?: string; index?: BatchIndex } = {}) {
+function bulkProvider(over: Partial<GsmaBulkSettings> = {}, options: { prefix?: string; index?: BatchIndex; callLimits?: CallLimits } = {}) {
   const client = new GsmaClient({ baseUrl: `${base}${options.prefix ?? ''}`, ...credentials, debitParty: [{ key: 'walletid', value: '1' }], timeoutMs: 1_000 }, logger);
-  const provider = new GsmaBulkProvider(client, options.index ?? memoryBatchIndex(), { itemsMax: 10, approval: 'one-step', lingerMs: 20, ...over }, 'gsma-bulk', breaker, logger, observer);
+  const provider = new GsmaBulkProvider(client, options.index ?? memoryBatchIndex(), { itemsMax: 10, approval: 'one-step', lingerMs: 20, ...over }, 'gsma-bulk', breaker, logger, observer, options.callLimits);
   providers.push(provider);
   return provider;
 }
@@ -175,6 +190,41 @@ describe('GSMA bulk account', () => {
     expect(provider.available()).toBe(false);
     await expect(provider.submit(request('+254740000976'))).rejects.toBeInstanceOf(ProviderUnavailableError);
     expect(posts).toHaveLength(2);
+  });
+
+  it('when the account takes one call at a time and its provider is slow, then no call about its batches overlaps another: each read and the approval (PATCH) wait their turn', async () => {
+    const provider = bulkProvider({ approval: 'two-step', itemsMax: 1 }, { prefix: '/slow', callLimits: { ratePerSecond: null, concurrency: 1 } });
+    const requests = [request(), request(), request()];
+    // Three provider batches of one item, each created and waiting for its approval.
+    const outcomes = await Promise.all(requests.map((r) => provider.submit(r)));
+    await twoStep.drained();
+    slow.inFlightMax = 0;
+    slow.patches = 0;
+    // Their items asked about together: each batch read, then its approval, while the others read.
+    const finals = await Promise.all(requests.map((r, i) => settled(provider, r, outcomes[i]!)));
+    for (const f of finals) expect(f.kind).toBe('paid');
+    expect(slow.patches).toBe(3);
+    expect(slow.inFlightMax).toBe(1);
+    for (const r of requests) expect(twoStep.executions(r.idempotencyKey)).toBe(1);
+  });
+
+  it('when the breaker is open, then a created two-step batch is not approved (no PATCH reaches the provider); once it closes, the next read approves it', async () => {
+    const provider = bulkProvider({ approval: 'two-step' }, { prefix: '/slow' });
+    const r = request();
+    const first = await provider.submit(r);
+    await twoStep.drained();
+    provider.guard.breaker.open();
+    expect(provider.available()).toBe(false);
+    slow.patches = 0;
+    // The read still goes (status queries move no money), and the batch stays created: pending.
+    expect(await provider.status(statusOf(r, first))).toEqual(first);
+    expect(slow.patches).toBe(0);
+    await twoStep.drained();
+    expect(twoStep.executions(r.idempotencyKey)).toBe(0);
+    provider.guard.closeByHand();
+    expect((await settled(provider, r, first)).kind).toBe('paid');
+    expect(slow.patches).toBe(1);
+    expect(twoStep.executions(r.idempotencyKey)).toBe(1);
   });
 
   it('when the index that recorded a batch is gone (another process), then an item\'s reference still reads its batch, never taken for a payment never sent', async () => {

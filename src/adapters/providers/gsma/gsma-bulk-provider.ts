@@ -6,8 +6,11 @@
 //
 // - Persist before the call: the batch's X-CorrelationID and its items' keys are recorded in the
 //   BatchIndex before the batch is sent, so a batch whose answer was lost is found again.
-// - One guard per account, counting provider batches: the breaker and the call limits see one
-//   call per batch (and one per batch status query), never one per item.
+// - One guard per account, counting provider calls as it counts a single payment's, never one per
+//   item: a batch's POST and its approval (PATCH) pass the breaker (refused unsent while it is open
+//   or the account is held; an unanswered one counts against it) and the call limits; each read of
+//   a batch (request state, /responses, the batch, each page of completions and rejections) waits
+//   its turn under the call limits, as a status query does.
 // - An item with no outcome is asked about: its status query reads its batch (request state or
 //   /responses under the batch key, the batch, its completions and rejections; one read shared by
 //   the items asked about together). A same-key resend of an item already in a batch never makes a
@@ -24,7 +27,7 @@ import { absent, pending, unknown, type ProviderOutcome } from '../../../domain/
 import type { ProviderId } from '../../../domain/providers.js';
 import type { CallLimits } from '../call-limiter.js';
 import { GuardedProvider, type BreakerSettings, type ProviderCallObserver } from '../guarded-provider.js';
-import type { BatchLookup, GsmaClient } from './gsma-client.js';
+import type { BatchLookup, BatchReadGate, GsmaAnswer, GsmaClient } from './gsma-client.js';
 import { batchItemReference, batchKeyOfReference, gsmaBatchItemsMax, unlistedItemOutcome, type BatchRequestAnswer, type GsmaBulkApproval } from './gsma-bulk-mapping.js';
 
 /** Named maxima of an account's bulk settings. */
@@ -100,10 +103,6 @@ interface Waiting {
   readonly reject: (error: unknown) => void;
 }
 
-type Outgoing =
-  | { readonly kind: 'batch'; readonly items: readonly SubmitRequest[]; answer?: BatchRequestAnswer }
-  | { readonly kind: 'single'; readonly request: SubmitRequest };
-
 /**
  * Where the provider PUTs a batch's callback: the gateway's own route for it beside the items'
  * callback route (`<public base>/v1/callbacks/gsma/batch/<batch key>`); null (polling only) when
@@ -114,43 +113,51 @@ export function batchCallbackUrl(itemCallbackUrl: string, batchKey: string): str
   return at <= 0 ? null : `${itemCallbackUrl.slice(0, at)}/v1/callbacks/gsma/batch/${batchKey}`;
 }
 
+/** The keys under which calls about provider batches pass the guard: never an attempt's key (a UUID). */
+const batchCallKeyPrefix = 'gsma-batch-call:';
+
 /**
- * The calls the guard makes, one per provider batch: submit(batchKey) sends the batch (or the
- * lone item) registered under that key; status(batchKey) reads the batch. The guard only sees
- * their summary outcomes (an unanswered batch is unknown and counts against the breaker).
+ * The adapter the account's guard wraps. An attempt's own calls (an item sent alone, a single
+ * payment's status query) go to the client as they are; every call about a provider batch (its
+ * POST, its approval, each read of its state, completions and rejections) is registered under a
+ * key of its own and made when the guard lets it through: the breaker and the call limits count
+ * it exactly as they count a single payment's call.
  */
-class BatchCalls implements ProviderAdapter {
+class GuardedCalls implements ProviderAdapter {
   readonly id = 'gsma' as const;
-  readonly outgoing = new Map<string, Outgoing>();
-  readonly lookups = new Map<string, BatchLookup>();
-  /** The serverCorrelationId of a batch about to be read, when its 202 gave one. */
-  readonly serverIds = new Map<string, string | null>();
+  private readonly registered = new Map<string, () => Promise<ProviderOutcome>>();
 
   constructor(private readonly client: GsmaClient) {}
 
-  async submit(call: SubmitRequest): Promise<ProviderOutcome> {
-    const out = this.outgoing.get(call.idempotencyKey);
-    if (!out) throw new Error('invariant violated: a batch call without its batch');
-    if (out.kind === 'single') return this.client.submit(out.request);
-    const answer = await this.client.createBatch(call.idempotencyKey, out.items, batchCallbackUrl(out.items[0]?.callbackUrl ?? '', call.idempotencyKey));
-    out.answer = answer;
-    return answer.kind === 'accepted' ? pending(answer.serverCorrelationId) : answer.outcome;
+  register(call: () => Promise<ProviderOutcome>): string {
+    const key = `${batchCallKeyPrefix}${randomUUID()}`;
+    this.registered.set(key, call);
+    return key;
   }
 
-  async status(query: StatusQuery): Promise<ProviderOutcome> {
-    // A read of a batch names the batch key twice; anything else is a single payment's query.
-    if (batchKeyOfReference(query.providerReference) !== query.idempotencyKey.toLowerCase()) return this.client.status(query);
-    const found = await this.client.batchStatus(query.idempotencyKey, this.serverIds.get(query.idempotencyKey) ?? null);
-    this.lookups.set(query.idempotencyKey, found);
-    return found.kind === 'unknown' ? found.outcome : pending(null);
+  forget(key: string): void {
+    this.registered.delete(key);
+  }
+
+  submit(request: SubmitRequest): Promise<ProviderOutcome> {
+    return this.registered.get(request.idempotencyKey)?.() ?? this.client.submit(request);
+  }
+
+  status(query: StatusQuery): Promise<ProviderOutcome> {
+    return this.registered.get(query.idempotencyKey)?.() ?? this.client.status(query);
   }
 }
+
+/** A read's outcome as the guard's observer sees it: answered (pending), or not (unknown). */
+const readSummary = (answer: GsmaAnswer): ProviderOutcome => (answer.status >= 500 ? unknown(null, `HTTP ${answer.status}`) : pending(null));
+/** A batch request's (POST, PATCH) outcome as the guard's breaker sees it: an unanswered one counts against it. */
+const requestSummary = (answer: BatchRequestAnswer): ProviderOutcome => (answer.kind === 'accepted' ? pending(answer.serverCorrelationId) : answer.outcome);
 
 export class GsmaBulkProvider implements PayoutProvider {
   readonly id: ProviderId = 'gsma';
   /** The account's guard: its breaker and call limits count provider batches. */
   readonly guard: GuardedProvider;
-  private readonly calls: BatchCalls;
+  private readonly calls: GuardedCalls;
   private waiting: Waiting[] = [];
   private timer: NodeJS.Timeout | null = null;
   private readonly shared = new Map<string, { readonly at: number; readonly lookup: Promise<BatchLookup> }>();
@@ -167,7 +174,7 @@ export class GsmaBulkProvider implements PayoutProvider {
   ) {
     if (!(Number.isInteger(bulk.itemsMax) && bulk.itemsMax >= 1 && bulk.itemsMax <= gsmaBulkMax.itemsMax)) throw new Error(`itemsMax is a whole number from 1 to ${gsmaBulkMax.itemsMax}`);
     if (!(Number.isInteger(bulk.lingerMs) && bulk.lingerMs >= 0 && bulk.lingerMs <= gsmaBulkMax.lingerMs)) throw new Error(`lingerMs is a whole number from 0 to ${gsmaBulkMax.lingerMs}`);
-    this.calls = new BatchCalls(client);
+    this.calls = new GuardedCalls(client);
     this.guard = new GuardedProvider(this.calls, breaker, logger, accountId, observer, callLimits);
   }
 
@@ -223,49 +230,76 @@ export class GsmaBulkProvider implements PayoutProvider {
       // Refused unsent, as the guard would refuse a single payment: nothing recorded, the attempts are void.
       if (!this.guard.available()) throw new ProviderUnavailableError('gsma', `${this.accountId} is unavailable (breaker open)`);
       await this.index.record({ batchKey, accountId: this.accountId, itemKeys: items.map((i) => i.idempotencyKey) });
-      const out: Outgoing = { kind: 'batch', items };
-      this.calls.outgoing.set(batchKey, out);
-      const summary = await this.guard.submit(this.callOf(batchKey, items[0]!));
-      this.calls.outgoing.delete(batchKey);
-      const answer = out.answer ?? { kind: 'unknown' as const, outcome: summary.kind === 'unknown' ? summary : unknown(null, 'batch not answered') };
+      const sent = await this.write(items[0]!, () => this.client.createBatch(batchKey, items, batchCallbackUrl(items[0]?.callbackUrl ?? '', batchKey)));
+      const answer = 'answer' in sent ? sent.answer : { kind: 'unknown' as const, outcome: sent.summary.kind === 'unknown' ? sent.summary : unknown(null, 'batch not answered') };
       if (answer.kind === 'accepted') await this.index.accepted(batchKey, answer.serverCorrelationId, answer.batchId);
       this.logger.info({ batchKey, items: items.length, answer: answer.kind }, 'GSMA batch sent');
       const outcome = answer.kind === 'accepted' ? pending(batchItemReference(batchKey)) : answer.outcome;
       for (const w of group) w.resolve(outcome);
     } catch (error) {
-      this.calls.outgoing.delete(batchKey);
       for (const w of group) w.reject(error);
     }
   }
 
-  private async sendSingle(request: SubmitRequest): Promise<ProviderOutcome> {
-    const key = `${request.idempotencyKey}`;
-    this.calls.outgoing.set(key, { kind: 'single', request });
+  /** An attempt sent alone under its own key: the guard's call of a single payment. */
+  private sendSingle(request: SubmitRequest): Promise<ProviderOutcome> {
+    return this.guard.submit(request);
+  }
+
+  /**
+   * A request about a provider batch that may move money (its POST, its approval), through the
+   * guard as a payment is: refused unsent while the breaker is open or the account held
+   * (ProviderUnavailableError), waiting its turn under the call limits, an unanswered one counted
+   * against the breaker. Gives the provider's answer, or only the guard's summary when the answer
+   * never came back to it (the breaker's own timeout).
+   */
+  private async write(like: SubmitRequest, send: () => Promise<BatchRequestAnswer>): Promise<{ readonly answer: BatchRequestAnswer } | { readonly summary: ProviderOutcome }> {
+    const made: { answer?: BatchRequestAnswer } = {};
+    const key = this.calls.register(async () => requestSummary((made.answer = await send())));
     try {
-      return await this.guard.submit(request);
+      const summary = await this.guard.submit({ payoutId: 'batch', idempotencyKey: key, msisdn: like.msisdn, amountMinor: like.amountMinor, currency: like.currency, callbackUrl: like.callbackUrl });
+      return made.answer ? { answer: made.answer } : { summary };
     } finally {
-      this.calls.outgoing.delete(key);
+      this.calls.forget(key);
     }
   }
 
-  /** The guard's view of a call about a batch: the batch key as its idempotency key. */
-  private callOf(batchKey: string, first: SubmitRequest): SubmitRequest {
-    return { payoutId: 'batch', idempotencyKey: batchKey, msisdn: first.msisdn, amountMinor: first.amountMinor, currency: first.currency, callbackUrl: first.callbackUrl };
-  }
+  /**
+   * One read about a provider batch (its request state, the batch, a page of completions or
+   * rejections), through the guard as a payment's status query is: waiting its turn under the
+   * call limits. Throws as the read itself would (no answer).
+   */
+  private read: BatchReadGate = async (get) => {
+    const made: { answer?: GsmaAnswer; error?: unknown; failed?: true } = {};
+    const key = this.calls.register(async () => {
+      try {
+        made.answer = await get();
+        return readSummary(made.answer);
+      } catch (error) {
+        made.error = error;
+        made.failed = true;
+        return unknown(null, 'batch read not answered');
+      }
+    });
+    try {
+      const summary = await this.guard.status({ payoutId: 'batch', idempotencyKey: key, providerReference: null, currency: 'KES', callbackUrl: '' });
+      if (made.failed) throw made.error;
+      if (!made.answer) throw new Error(summary.kind === 'unknown' ? summary.detail : 'batch read not made');
+      return made.answer;
+    } finally {
+      this.calls.forget(key);
+    }
+  };
 
   /** One batch read per batch for the status queries that ask together (batchLookupReuseMs). */
   private lookup(record: BatchRecord): Promise<BatchLookup> {
     const seen = this.shared.get(record.batchKey);
     if (seen && Date.now() - seen.at < batchLookupReuseMs) return seen.lookup;
     const lookup = (async () => {
-      this.calls.serverIds.set(record.batchKey, record.serverCorrelationId);
-      await this.guard.status({ payoutId: 'batch', idempotencyKey: record.batchKey, providerReference: batchItemReference(record.batchKey), currency: 'KES', callbackUrl: '' });
-      const found = this.calls.lookups.get(record.batchKey);
-      this.calls.lookups.delete(record.batchKey);
-      this.calls.serverIds.delete(record.batchKey);
+      const found = await this.client.batchStatus(record.batchKey, record.serverCorrelationId, this.read);
       // A parsed two-step batch is approved once per read, whatever number of its items asked.
-      if (found?.kind === 'found' && found.view.status === 'created' && this.bulk.approval === 'two-step') await this.approve(record, found.view.batchId);
-      return found ?? { kind: 'unknown' as const, outcome: unknown(null, 'batch status not asked (limits)') };
+      if (found.kind === 'found' && found.view.status === 'created' && this.bulk.approval === 'two-step') await this.approve(record, found.view.batchId);
+      return found;
     })();
     this.shared.set(record.batchKey, { at: Date.now(), lookup });
     for (const [key, entry] of this.shared) if (Date.now() - entry.at >= batchLookupReuseMs) this.shared.delete(key);
@@ -305,9 +339,18 @@ export class GsmaBulkProvider implements PayoutProvider {
     const current = (await this.index.find(record.batchKey)) ?? record;
     const approvalKey = current.approvalKey ?? randomUUID();
     if (!current.approvalKey) await this.index.approving(record.batchKey, approvalKey);
-    const answer = await this.client.approveBatch(batchId, approvalKey);
-    this.logger.info({ batchKey: record.batchKey, answer: answer.kind }, 'GSMA batch approval sent');
+    try {
+      const sent = await this.write(this.approvalCall, () => this.client.approveBatch(batchId, approvalKey));
+      this.logger.info({ batchKey: record.batchKey, answer: 'answer' in sent ? sent.answer.kind : sent.summary.kind }, 'GSMA batch approval sent');
+    } catch (error) {
+      // Refused unsent (breaker open, account held): the batch stays created, and a later read approves it, under the same key.
+      if (!(error instanceof ProviderUnavailableError)) throw error;
+      this.logger.info({ batchKey: record.batchKey, reason: error.message }, 'GSMA batch approval not sent: the account is unavailable');
+    }
   }
+
+  /** What the guard is shown of an approval (it carries no payment of its own). */
+  private readonly approvalCall: SubmitRequest = { payoutId: 'batch', idempotencyKey: 'approval', msisdn: '', amountMinor: 0n, currency: 'KES', callbackUrl: '' };
 
   shutdown(): void {
     if (this.timer) clearTimeout(this.timer);

@@ -50,6 +50,9 @@ export type BatchLookup =
   /** The batch, and the outcome of every item it has listed as completed or rejected so far (by item key, lower-case). */
   | { readonly kind: 'found'; readonly view: BatchView; readonly items: ReadonlyMap<string, ProviderOutcome> };
 
+/** Runs one read of a batch lookup (one provider call): the bulk account's guard counts each. */
+export type BatchReadGate = (read: () => Promise<GsmaAnswer>) => Promise<GsmaAnswer>;
+
 /** The token lifetime assumed when the provider sends no usable expires_in. */
 export const gsmaTokenFallbackLifetimeS = 3600;
 /** Error details kept in an outcome at most (they go to logs and the database). */
@@ -203,13 +206,14 @@ export class GsmaClient implements ProviderAdapter {
   /**
    * What became of the batch sent under `batchKey`: by its request state when the 202 named one,
    * else by missing-response retrieval (/responses/{batchKey}); then the batch itself and, once it
-   * runs, every item's outcome from its completions and rejections.
+   * runs, every item's outcome from its completions and rejections. Each of these reads is one
+   * provider call made through `each` (the bulk account passes each through its call limits).
    */
-  async batchStatus(batchKey: string, serverCorrelationId: string | null): Promise<BatchLookup> {
+  async batchStatus(batchKey: string, serverCorrelationId: string | null, each: BatchReadGate = (read) => read()): Promise<BatchLookup> {
     try {
       let batchId: string | null = null;
       if (serverCorrelationId && uuidPattern.test(serverCorrelationId)) {
-        const state = await this.get(`/requeststates/${encodeURIComponent(serverCorrelationId)}`);
+        const state = await each(() => this.get(`/requeststates/${encodeURIComponent(serverCorrelationId)}`));
         if (state.status === 200) {
           const answer = mapBatchRequestAnswer(202, state.body);
           if (answer.kind === 'refused') return { kind: 'rejected', outcome: answer.outcome };
@@ -217,7 +221,7 @@ export class GsmaClient implements ProviderAdapter {
         }
       }
       if (!batchId) {
-        const lookup = await this.get(`/responses/${encodeURIComponent(batchKey)}`);
+        const lookup = await each(() => this.get(`/responses/${encodeURIComponent(batchKey)}`));
         if (lookup.status === 404) return { kind: 'not-created' };
         const link = lookup.status === 200 ? (lookup.body as { link?: unknown } | null)?.link : undefined;
         const match = typeof link === 'string' && link.length <= 2048 ? /\/batchtransactions\/([^/?#]+)\/?(?:[?#].*)?$/.exec(link) : null;
@@ -225,7 +229,7 @@ export class GsmaClient implements ProviderAdapter {
         batchId = decodeURIComponent(match[1]);
         if (batchId.length > 256 || /[/\\]/.test(batchId)) return { kind: 'unknown', outcome: unknown(null, 'batch link names no batch') };
       }
-      const viewed = await this.get(`/batchtransactions/${encodeURIComponent(batchId)}`);
+      const viewed = await each(() => this.get(`/batchtransactions/${encodeURIComponent(batchId)}`));
       const view = viewed.status === 200 ? readBatchObject(viewed.body) : null;
       if (!view) return { kind: 'unknown', outcome: unknown(null, `batch view answered HTTP ${viewed.status}`) };
       if (view.status === 'created') return { kind: 'found', view, items: new Map() };
@@ -233,7 +237,7 @@ export class GsmaClient implements ProviderAdapter {
       for (const list of ['completions', 'rejections'] as const) {
         const read = list === 'completions' ? readCompletion : readRejection;
         for (let page = 0, offset = 0; page < gsmaBatchPagesMax; page++) {
-          const answer = await this.read(`/batchtransactions/${encodeURIComponent(view.batchId)}/${list}?limit=${gsmaBatchPageLimit}&offset=${offset}`, { bytesMax: gsmaBatchPageBytesMax });
+          const answer = await each(() => this.read(`/batchtransactions/${encodeURIComponent(view.batchId)}/${list}?limit=${gsmaBatchPageLimit}&offset=${offset}`, { bytesMax: gsmaBatchPageBytesMax }));
           if (answer.status !== 200 || !Array.isArray(answer.body)) return { kind: 'unknown', outcome: unknown(null, `batch ${list} answered HTTP ${answer.status}`) };
           for (const entry of answer.body as unknown[]) {
             const item = read(entry);
