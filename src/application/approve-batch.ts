@@ -10,7 +10,7 @@ import { err, ok, type Result } from '../domain/result.js';
 import type { CurrencyCode } from '../domain/currency.js';
 import type { Actor, BeneficiaryVault, Persistence, Repos } from './ports.js';
 import { getBatchView, type BatchView } from './queries.js';
-import { heldBy, parseDetachedJws, verifyOne } from './verify-batch-signature.js';
+import { decisionOf, heldBy, parseDetachedJws, verifyOne } from './verify-batch-signature.js';
 
 export interface ApproveBatchDeps {
   readonly persistence: Persistence;
@@ -48,6 +48,9 @@ export async function commitApprovedBatch(
 export async function approveBatch(deps: ApproveBatchDeps, actor: Actor, batchId: string, body: unknown, requestId: string | null = null): Promise<Result<ApproveBatchOutput, Rejection>> {
   const approval = parseDetachedJws(body);
   if (!approval.ok) return approval;
+  // A rejection's signature (reject-batch.ts) is over the same bytes: its header tells it apart.
+  const decision = decisionOf(approval.value);
+  if (decision !== null && decision !== 'approve') return err(reject('JWS_MALFORMED', 'this signature is not an approval: its protected header names another decision'));
   const batch = await deps.persistence.read.batches.find(batchId);
   if (!batch || batch.organisationId !== actor.organisationId) return err(reject('NOT_FOUND'));
 

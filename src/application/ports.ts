@@ -42,6 +42,16 @@ export interface ProgrammeRecord {
   readonly erasedAt?: Date | null;
 }
 
+/** An approver's rejection of a batch awaiting approval: a detached signature over the stored bytes, with the reason. */
+export interface RejectionRecord {
+  readonly kid: string;
+  readonly protected: string;
+  readonly signature: string;
+  readonly rejectedBy: string;
+  readonly reason: string;
+  readonly rejectedAt: Date;
+}
+
 export interface ApprovalRecord {
   readonly kid: string;
   readonly protected: string;
@@ -319,6 +329,10 @@ export interface BatchRepo {
   approvals(batchId: string): Promise<ApprovalRecord[]>;
   /** Stores approvals; false when one of them (same key, or same subject) is there already. */
   insertApprovals(batchId: string, approvals: readonly Omit<ApprovalRecord, 'approvedAt'>[]): Promise<boolean>;
+  /** The batch's rejection, if it was rejected by an approver. */
+  rejection(batchId: string): Promise<RejectionRecord | null>;
+  /** Stores the batch's rejection; false when the batch has one already (a batch is rejected once). */
+  insertRejection(batchId: string, rejection: Omit<RejectionRecord, 'rejectedAt'>): Promise<boolean>;
   /** awaiting_approval → approved, stamped: from now on its accepted payouts are dispatchable. */
   markApproved(batchId: string): Promise<void>;
   /** The oldest-approved batches that are approved (their accepted payouts dispatchable), at most `limit`. */
@@ -617,6 +631,11 @@ export interface RepayRequestRepo {
    * it, one fulfils it.
    */
   fulfil(f: { payoutId: string; byPayoutId: string; organisationId: string; programmeId: string; currency: CurrencyCode; amountMinor: bigint }): Promise<boolean>;
+  /**
+   * Opens again every request fulfilled by a payout of `batchId` that is now cancelled (the batch
+   * was rejected, expired or cancelled before that payout went out: it will never be paid); returns how many.
+   */
+  releaseCancelled(batchId: string): Promise<number>;
 }
 
 export interface Repos {

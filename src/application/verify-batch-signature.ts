@@ -91,6 +91,16 @@ function protectedHeader(encoded: string): Record<string, unknown> | null {
   }
 }
 
+/**
+ * The decision a detached signature's protected header names (`"decision"`), or null when it names
+ * none. A rejection names "reject"; an approval names none (or "approve"): one signature is never
+ * both, though both are over the same bytes.
+ */
+export function decisionOf(signature: JwsSignature): string | null {
+  const decision = protectedHeader(signature.protected)?.decision;
+  return typeof decision === 'string' ? decision : decision === undefined ? null : '';
+}
+
 export function keyValidAt(key: SignerKeyRecord, now: Date): boolean {
   if (key.revokedAt && key.revokedAt.getTime() <= now.getTime()) return false;
   if (key.notBefore.getTime() > now.getTime()) return false;

@@ -27,6 +27,7 @@ export const auditActionObjects = {
   'funding.record': 'programme',
   'batch.approve': 'batch',
   'batch.release': 'batch',
+  'batch.reject': 'batch',
   'reconciliation.decision': 'reconciliation',
   'reconciliation.approval': 'reconciliation',
   'programme.retention': 'programme',

@@ -38,6 +38,9 @@ export const errorCodes = {
   BATCH_NOT_CANCELLABLE: { status: 409, message: 'The batch has nothing left that can be cancelled.' },
   APPROVAL_DUPLICATE: { status: 409, message: 'This key or this approver has approved the batch already.' },
   APPROVAL_BY_MAKER: { status: 403, message: 'The maker of a batch cannot approve it.' },
+  REJECTION_BY_MAKER: { status: 403, message: 'The maker of a batch cannot reject it.' },
+  REJECTION_DUPLICATE: { status: 409, message: 'This key or this approver has decided on the batch already.' },
+  REJECTION_REASON_INVALID: { status: 400, message: 'A rejection needs a reason of 1 to 500 characters, without control characters.' },
   PROGRAMME_NOT_FOUND: { status: 422, message: 'The programme does not exist in this organisation.' },
   PROGRAMME_CURRENCY_MISMATCH: { status: 422, message: 'The batch currency is not the programme currency.' },
   // Ledger

@@ -69,6 +69,7 @@ interface Call {
 const calls: Partial<Record<RouteKey, (o: Org) => Call>> = {
   'POST /v1/batches': () => ({ body: {}, type: 'application/jose+json' }),
   'POST /v1/batches/:batchId/approvals': (o) => ({ body: o.approval, type: 'application/jose+json' }),
+  'POST /v1/batches/:batchId/rejection': (o) => ({ body: { ...o.approval, reason: 'permissions test' }, type: 'application/jose+json' }),
   'POST /v1/payouts/:payoutId/decision': () => ({ body: { outcome: 'failed', note: 'permissions test' } }),
   'POST /v1/signer-keys': () => ({ body: {} }),
   'PUT /v1/programmes/:programmeId/policy': () => ({ body: { approvals: [{ fromTotal: '0', approvers: 0 }], providers: ['mpesa'], payoutMax: null, rowErrors: 'reject_batch' } }),

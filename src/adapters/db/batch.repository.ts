@@ -1,5 +1,5 @@
 import { sql, type Selectable } from 'kysely';
-import type { ApprovalRecord, BatchRecord, BatchRepo, ProgrammeRecord, SignerKeyRecord } from '../../application/ports.js';
+import type { ApprovalRecord, BatchRecord, BatchRepo, ProgrammeRecord, RejectionRecord, SignerKeyRecord } from '../../application/ports.js';
 import type { CurrencyCode } from '../../domain/currency.js';
 import type { RowError } from '../../domain/errors.js';
 import type { BatchState, PayoutState } from '../../domain/payout-state.js';
@@ -171,6 +171,21 @@ export function batchRepository(db: DbOrTx): BatchRepo {
         .returning('kid')
         .execute();
       return inserted.length === approvals.length;
+    },
+
+    async rejection(batchId) {
+      const { rows } = await sql<{ kid: string; protected: string; signature: string; rejected_by: string; reason: string; rejected_at: Date }>`
+        SELECT kid, protected, signature, rejected_by, reason, rejected_at FROM batch_rejections WHERE batch_id = ${batchId}`.execute(db);
+      const r = rows[0];
+      return r ? ({ kid: r.kid, protected: r.protected, signature: r.signature, rejectedBy: r.rejected_by, reason: r.reason, rejectedAt: r.rejected_at } satisfies RejectionRecord) : null;
+    },
+
+    async insertRejection(batchId, r) {
+      const { rows } = await sql<{ batch_id: string }>`
+        INSERT INTO batch_rejections (batch_id, kid, protected, signature, rejected_by, reason)
+        VALUES (${batchId}, ${r.kid}, ${r.protected}, ${r.signature}, ${r.rejectedBy}, ${r.reason})
+        ON CONFLICT (batch_id) DO NOTHING RETURNING batch_id`.execute(db);
+      return rows.length === 1;
     },
 
     async markApproved(batchId) {

@@ -38,6 +38,15 @@ export function repayRequestRepository(db: DbOrTx): RepayRequestRepo {
         RETURNING r.id`.execute(db);
       return rows.length === 1;
     },
+    async releaseCancelled(batchId) {
+      // Migration 0024's guard lets a request go back to open only when its fulfilling payout is cancelled.
+      const { rows } = await sql<{ id: string }>`
+        UPDATE repay_requests r SET state = 'open', fulfilled_by_payout_id = NULL, fulfilled_at = NULL
+        FROM payouts n
+        WHERE n.batch_id = ${batchId} AND n.state = 'cancelled' AND r.fulfilled_by_payout_id = n.id AND r.state = 'fulfilled'
+        RETURNING r.id`.execute(db);
+      return rows.length;
+    },
     async ofProgramme(organisationId, programmeId, state, after, limit) {
       const { rows } = await sql<RequestRow>`
         SELECT ${columns} FROM repay_requests r

@@ -47,6 +47,7 @@ export const routePermissions = {
   // batches
   'POST /v1/batches': { admits: ['programme_manager'], scope: 'organisation', class: 'bulk' },
   'POST /v1/batches/:batchId/approvals': { admits: ['approver'], scope: 'organisation', class: 'write' },
+  'POST /v1/batches/:batchId/rejection': { admits: ['approver'], scope: 'organisation', class: 'write' },
   'POST /v1/batches/:batchId/cancel': { admits: ['programme_manager', 'admin'], scope: 'organisation', class: 'write' },
   'GET /v1/batches/:batchId': { admits: anyRole, scope: 'organisation', class: 'read' },
   'GET /v1/batches/:batchId/payouts': { admits: anyRole, scope: 'organisation', class: 'read' },
