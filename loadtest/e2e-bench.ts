@@ -9,17 +9,30 @@
 // does by default: the peak RSS reported is the one process's. Two runs on one runtime and one
 // fresh database: simulator latency 0 ms (BENCH_PAYOUTS / --payouts, default 100,000), then 300 ms
 // (BENCH_PAYOUTS_300MS / --payouts-300ms, default 1,000: bounded time; 0 skips it).
+// Then (issue #20 item 4) the same number of payouts through GSMA twice (BENCH_GSMA_PAYOUTS /
+// --gsma-payouts, default 2,000; 0 skips both): through a single-payment GSMA account (one
+// POST /transactions/type/disbursement and one result callback per payout), then through a bulk
+// GSMA account (POST /batchtransactions of up to --gsma-batch-items items, the batch callback, each
+// item's outcome read from the batch's completions and rejections by the status poller), both on
+// the GSMA simulator at latency 0 ms, each with a programme of its own; reported side by side with
+// the bulk/single ratios per payout.
 // Numbers come from the database: the batch's approved_at, and per payout the time of its move to
-// a settled state in payout_transitions. Then: the simulator's executions for every attempt key of
-// every payout (double executions must be 0), and `tuma ledger verify`'s code over the database.
+// a settled state in payout_transitions. CPU per payout is this process's (every role and the
+// simulators), PostgreSQL's and the broker's over the phase, from /proc. Then: the phase's
+// simulator's executions for every attempt key of every payout (a GSMA batch item is counted under
+// its attempt key too; double executions must be 0), and `tuma ledger verify`'s code over the
+// database. BENCH_CPU_PROF_PHASE=<label> with BENCH_CPU_PROF_DIR=<dir> writes a V8 CPU profile of
+// this process over that one phase, approval to settled (node dist/loadtest/cpuprofile-top.js sums it).
 // Every wait is bounded: a run that makes no progress for BENCH_STALL_S (60 s) or lasts past
 // BENCH_SETTLE_TIMEOUT_S (900 s) fails with what it had reached.
 // Tuning is configuration only: the gateway's own variables (WORKER_CONCURRENCY_MAX, RELAY_CHUNK_MAX,
 // DATABASE_POOL_MAX, SIMULATOR_CALLBACK_DELAY_MS, ...) are passed through from the environment.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { FlattenedSign, GeneralSign } from 'jose';
@@ -28,7 +41,8 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { pino } from 'pino';
 import { verifyLedger } from '../src/application/ledger-chain.js';
-import { fundProgramme, topUpFloat } from '../src/application/setup.js';
+import { fundProgramme, registerProgramme, topUpFloat } from '../src/application/setup.js';
+import { gsmaBulkMax } from '../src/adapters/providers/gsma/gsma-bulk-provider.js';
 import { roles, startRuntime, type Runtime } from '../src/cli/runtime.js';
 import { loadConfig, type Env } from '../src/config/config.js';
 import { attemptKey } from '../src/domain/ids.js';
@@ -41,6 +55,13 @@ export const benchPayoutsMax = 1_000_000;
 /** The 300 ms run at most: at that latency every in-flight slot is held 300 ms per payout. */
 export const benchPayouts300msMax = 100_000;
 const settleTimeoutMaxS = 3_600;
+/** The GSMA phases' payouts by default: each phase is that many (modest: the single-payment phase is the slow one). */
+const gsmaPayoutsDefault = 2_000;
+/** Items per provider batch of the bulk GSMA account by default. */
+const gsmaBatchItemsDefault = 1_000;
+/** The bench's GSMA accounts and their programmes. */
+const gsmaSingleAccount = 'bench-gsma-single';
+const gsmaBulkAccount = 'bench-gsma-bulk';
 const rssSampleMs = 100;
 const progressPollMs = 500;
 const progressLogEveryMs = 10_000;
@@ -48,6 +69,7 @@ const kafkaReadyTimeoutMs = 60_000;
 const kafkaStartTimeoutS = 120;
 const requestTimeoutMs = 300_000;
 const settledStates = ['paid', 'failed', 'cancelled', 'reversed'];
+const sqlTop = Number.parseInt(process.env.BENCH_SQL_TOP ?? '0', 10) || 0;
 
 /** The gateway's variables a run may be tuned with, passed through from this process's environment. */
 const tunables = [
@@ -68,8 +90,19 @@ function intOption(name: string, raw: string | undefined, fallback: number, min:
 }
 
 function options() {
-  const { values } = parseArgs({ options: { payouts: { type: 'string' }, 'payouts-300ms': { type: 'string' } }, allowPositionals: false });
+  const { values } = parseArgs({
+    options: { payouts: { type: 'string' }, 'payouts-300ms': { type: 'string' }, 'gsma-payouts': { type: 'string' }, 'gsma-batch-items': { type: 'string' } },
+    allowPositionals: false,
+  });
+  const approval = process.env.BENCH_GSMA_BULK_APPROVAL ?? 'one-step';
+  if (approval !== 'one-step' && approval !== 'two-step') throw new Error(`BENCH_GSMA_BULK_APPROVAL is one-step or two-step, got ${JSON.stringify(approval)}`);
+  const cpuProfPhase = process.env.BENCH_CPU_PROF_PHASE || null;
+  if (cpuProfPhase && !process.env.BENCH_CPU_PROF_DIR) throw new Error('BENCH_CPU_PROF_PHASE needs BENCH_CPU_PROF_DIR (where the profile is written)');
   return {
+    gsmaPayouts: intOption('--gsma-payouts / BENCH_GSMA_PAYOUTS', values['gsma-payouts'] ?? process.env.BENCH_GSMA_PAYOUTS, gsmaPayoutsDefault, 0, benchPayoutsMax),
+    gsmaBatchItems: intOption('--gsma-batch-items / BENCH_GSMA_BATCH_ITEMS', values['gsma-batch-items'] ?? process.env.BENCH_GSMA_BATCH_ITEMS, gsmaBatchItemsDefault, 1, gsmaBulkMax.itemsMax),
+    gsmaBulkApproval: approval as 'one-step' | 'two-step',
+    cpuProf: cpuProfPhase ? { phase: cpuProfPhase, dir: process.env.BENCH_CPU_PROF_DIR! } : null,
     payouts: intOption('--payouts / BENCH_PAYOUTS', values.payouts ?? process.env.BENCH_PAYOUTS, 100_000, 1, benchPayoutsMax),
     payouts300ms: intOption('--payouts-300ms / BENCH_PAYOUTS_300MS', values['payouts-300ms'] ?? process.env.BENCH_PAYOUTS_300MS, 1_000, 0, benchPayouts300msMax),
     settleTimeoutS: intOption('BENCH_SETTLE_TIMEOUT_S', process.env.BENCH_SETTLE_TIMEOUT_S, 900, 10, settleTimeoutMaxS),
@@ -171,6 +204,24 @@ function cpuSnapshot() {
   return { self: (self.user + self.system) / 1e6, postgres: cpuSecondsOf('postgres'), java: cpuSecondsOf('java') };
 }
 
+/**
+ * SQL statements this process sends (every role's), counted by their first words: wraps pg's
+ * Client.query, which kysely and the gateway's own SQL go through. Per phase: statements per payout,
+ * and with BENCH_SQL_TOP=<n> the n most frequent.
+ */
+const statements = new Map<string, number>();
+{
+  const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+  pg.Client.prototype.query = function counted(this: pg.Client, ...args: unknown[]) {
+    const first = args[0] as string | { text?: string } | undefined;
+    const text = typeof first === 'string' ? first : typeof first?.text === 'string' ? first.text : '';
+    const head = text.replace(/\s+/g, ' ').trim().slice(0, 90);
+    statements.set(head, (statements.get(head) ?? 0) + 1);
+    return query.apply(this, args);
+  } as typeof pg.Client.prototype.query;
+}
+const statementCounts = () => new Map(statements);
+
 interface PhaseResult {
   readonly label: string;
   readonly payouts: number;
@@ -188,6 +239,13 @@ interface PhaseResult {
   readonly states: string;
   readonly results: string;
   readonly cpu: { self: number; postgres: number; java: number };
+  /** CPU ms per payout: this process, PostgreSQL and the broker together. */
+  readonly cpuMsPerPayout: number;
+  /** SQL statements this process sent per payout, and the most frequent (BENCH_SQL_TOP). */
+  readonly sqlPerPayout: number;
+  readonly sqlTop: { readonly head: string; readonly perPayout: number }[];
+  /** The provider batches the phase's payouts went in (a bulk account's), or null. */
+  readonly providerBatches: { readonly count: number; readonly itemsMean: number; readonly itemsMax: number } | null;
   readonly stages: { stage: string; n: number; p50: number; p99: number; max: number }[];
   readonly reached: { stage: string; n: number; p50: number; p99: number; max: number }[];
 }
@@ -203,12 +261,31 @@ async function main(): Promise<void> {
   await admin.query(`CREATE DATABASE ${name}`);
   const rss = rssSampler();
   let runtime: Runtime | undefined;
+  const accountsDir = mkdtempSync(path.join(os.tmpdir(), 'tuma-bench-e2e-'));
   // Printed once everything is stopped and dropped, so that the JSON object is the last line.
   const lines: string[] = [];
   const out = (line: string) => lines.push(line);
   try {
     const issuer = await benchIssuer();
     const simulatorPort = await freePort();
+    // Every account in one file: M-Pesa for every programme; the GSMA accounts, one per programme,
+    // on the GSMA simulator (the bulk one first: the simulator takes its approval from the first).
+    const gsmaAccount = (id: string, programme: string) => ({
+      id, provider: 'gsma', country: 'KE', currency: 'KES', programmes: [programme], baseUrl: `http://127.0.0.1:${simulatorPort}/gsma`,
+      consumerKey: { env: 'BENCH_GSMA_CONSUMER_KEY' }, consumerSecret: { env: 'BENCH_GSMA_CONSUMER_SECRET' }, debitParty: [{ key: 'walletid', value: '1' }],
+    });
+    const providersFile = path.join(accountsDir, 'accounts.json');
+    writeFileSync(providersFile, JSON.stringify({
+      accounts: [
+        {
+          id: 'mpesa', provider: 'mpesa', country: 'KE', currency: 'KES', programmes: '*', baseUrl: `http://127.0.0.1:${simulatorPort}`,
+          consumerKey: { env: 'BENCH_MPESA_CONSUMER_KEY' }, consumerSecret: { env: 'BENCH_MPESA_CONSUMER_SECRET' }, shortcode: '600000', initiatorName: 'tuma-bench',
+          securityCredential: { env: 'BENCH_MPESA_SECURITY_CREDENTIAL' },
+        },
+        { ...gsmaAccount(gsmaBulkAccount, gsmaBulkAccount), bulk: { itemsMax: opts.gsmaBatchItems, approval: opts.gsmaBulkApproval } },
+        gsmaAccount(gsmaSingleAccount, gsmaSingleAccount),
+      ],
+    }));
     const env: Record<string, string> = {
       TUMA_DEV_MODE: 'false',
       LOG_LEVEL: 'warn',
@@ -220,14 +297,14 @@ async function main(): Promise<void> {
       HTTP_HOST: '127.0.0.1',
       HTTP_PORT: '0',
       HTTP_BODY_MAX_BYTES: String(64 * 1024 * 1024),
-      BATCH_PAYOUTS_MAX: String(Math.max(opts.payouts, opts.payouts300ms)),
+      BATCH_PAYOUTS_MAX: String(Math.max(opts.payouts, opts.payouts300ms, opts.gsmaPayouts)),
       SIMULATOR_PORT: String(simulatorPort),
-      MPESA_BASE_URL: `http://127.0.0.1:${simulatorPort}`,
-      MPESA_CONSUMER_KEY: 'bench-consumer-key',
-      MPESA_CONSUMER_SECRET: 'bench-consumer-secret',
-      MPESA_SHORTCODE: '600000',
-      MPESA_INITIATOR_NAME: 'tuma-bench',
-      MPESA_SECURITY_CREDENTIAL: 'bench-security-credential',
+      PROVIDERS_FILE: providersFile,
+      BENCH_MPESA_CONSUMER_KEY: 'bench-consumer-key',
+      BENCH_MPESA_CONSUMER_SECRET: 'bench-consumer-secret',
+      BENCH_MPESA_SECURITY_CREDENTIAL: 'bench-security-credential',
+      BENCH_GSMA_CONSUMER_KEY: 'bench-gsma-key',
+      BENCH_GSMA_CONSUMER_SECRET: 'bench-gsma-secret',
       AUTH_ISSUER: issuer.config.issuer,
       AUTH_AUDIENCE: issuer.config.audience,
       AUTH_JWKS: JSON.stringify(issuer.config.jwks),
@@ -245,31 +322,60 @@ async function main(): Promise<void> {
     const logger = pino({ level: config.logLevel }, pino.destination({ fd: 2, sync: false }));
     runtime = await startRuntime(config, new Set(roles), logger);
     const rt = runtime;
-    if (!rt.simulator || !rt.apiUrl) throw new Error('invariant violated: the runtime runs the simulator and the API');
+    if (!rt.simulator || !rt.gsmaSimulator || !rt.apiUrl) throw new Error('invariant violated: the runtime runs the simulators and the API');
+    const mpesaSimulator = rt.simulator;
+    const gsmaSimulator = rt.gsmaSimulator;
 
-    // One organisation and programme (M-Pesa, one approver), funded for both runs; float at M-Pesa.
+    // One organisation: the M-Pesa programme (one approver) funded for both M-Pesa runs, float at
+    // M-Pesa; a programme per GSMA account, each funded for its run, float at GSMA.
     const { organisationId, programmeId, keys, kids } = await setUpBenchProgramme(rt.persistence);
     const amountOf = (i: number) => 100 + (i % 1000); // whole shillings, 100..1,099
-    let fundMinor = 0n;
-    for (let i = 0; i < opts.payouts + opts.payouts300ms; i++) fundMinor += BigInt(amountOf(i)) * 100n;
+    const fundOf = (first: number, count: number) => {
+      let minor = 0n;
+      for (let i = first; i < first + count; i++) minor += BigInt(amountOf(i)) * 100n;
+      return minor;
+    };
+    const mpesaPayouts = opts.payouts + opts.payouts300ms;
+    const gsmaFirst = { single: mpesaPayouts, bulk: mpesaPayouts + opts.gsmaPayouts };
+    for (const id of [gsmaSingleAccount, gsmaBulkAccount]) {
+      await registerProgramme(rt.persistence, {
+        id, organisationId, name: id, currency: 'KES', approvalsRequired: 1,
+        policy: { tiers: [{ fromMinor: 0n, approvers: 1 }], providers: ['gsma'], payoutMaxMinor: null, rowErrors: 'reject_batch' },
+      });
+    }
+    const gsmaFund = { single: fundOf(gsmaFirst.single, opts.gsmaPayouts), bulk: fundOf(gsmaFirst.bulk, opts.gsmaPayouts) };
     for (const posted of [
-      await fundProgramme(rt.persistence, { idempotencyKey: 'bench-fund', organisationId, programmeId, source: 'donor', currency: 'KES', amountMinor: fundMinor }),
-      await topUpFloat(rt.persistence, { idempotencyKey: 'bench-float', organisationId, provider: 'mpesa', source: 'donor', currency: 'KES', amountMinor: fundMinor }),
+      await fundProgramme(rt.persistence, { idempotencyKey: 'bench-fund', organisationId, programmeId, source: 'donor', currency: 'KES', amountMinor: fundOf(0, mpesaPayouts) }),
+      await topUpFloat(rt.persistence, { idempotencyKey: 'bench-float', organisationId, provider: 'mpesa', source: 'donor', currency: 'KES', amountMinor: fundOf(0, mpesaPayouts) }),
+      ...(opts.gsmaPayouts > 0
+        ? [
+            await fundProgramme(rt.persistence, { idempotencyKey: 'bench-fund-gsma-single', organisationId, programmeId: gsmaSingleAccount, source: 'donor', currency: 'KES', amountMinor: gsmaFund.single }),
+            await fundProgramme(rt.persistence, { idempotencyKey: 'bench-fund-gsma-bulk', organisationId, programmeId: gsmaBulkAccount, source: 'donor', currency: 'KES', amountMinor: gsmaFund.bulk }),
+            await topUpFloat(rt.persistence, { idempotencyKey: 'bench-float-gsma', organisationId, provider: 'gsma', source: 'donor', currency: 'KES', amountMinor: gsmaFund.single + gsmaFund.bulk }),
+          ]
+        : []),
     ]) if (!posted.ok) throw new Error(posted.error.code);
 
-    /** One batch of `count` payouts (numbers from `first` on), submitted and approved over HTTP, waited for until every payout is settled. */
-    async function phase(label: string, count: number, first: number, latencyMs: number): Promise<PhaseResult> {
-      rt.simulator!.setFaults({ latencyMs });
+    interface Route {
+      readonly programmeId: string;
+      readonly provider: 'mpesa' | 'gsma';
+      readonly simulator: { setFaults(faults: { latencyMs: number }): void; executions(key: string): number };
+    }
+    const mpesaRoute: Route = { programmeId, provider: 'mpesa', simulator: mpesaSimulator };
+
+    /** One batch of `count` payouts (numbers from `first` on) through `route`, submitted and approved over HTTP, waited for until every payout is settled. */
+    async function phase(label: string, count: number, first: number, latencyMs: number, route: Route = mpesaRoute): Promise<PhaseResult> {
+      route.simulator.setFaults({ latencyMs });
       let totalMinor = 0n;
       const rows = Array.from({ length: count }, (_, k) => {
         const i = first + k;
         totalMinor += BigInt(amountOf(i)) * 100n;
-        return { ref: `r-${i}`, provider: 'mpesa', msisdn: `+2547${String(10_000_000 + i).padStart(8, '0')}`, amount: `${amountOf(i)}.00`, name: `Beneficiary ${i}` };
+        return { ref: `r-${i}`, provider: route.provider, msisdn: `+2547${String(10_000_000 + i).padStart(8, '0')}`, amount: `${amountOf(i)}.00`, name: `Beneficiary ${i}` };
       });
       const now = Date.now();
       const batchId = randomUUID();
       const bytes = Buffer.from(JSON.stringify({
-        batchId, organisationId, programmeId, currency: 'KES',
+        batchId, organisationId, programmeId: route.programmeId, currency: 'KES',
         createdAt: new Date(now - 1_000).toISOString(), expiresAt: new Date(now + 86_400_000).toISOString(),
         declared: { count, total: `${totalMinor / 100n}.${String(totalMinor % 100n).padStart(2, '0')}` },
         payouts: rows,
@@ -288,7 +394,14 @@ async function main(): Promise<void> {
 
       const { protected: prot, signature } = await new FlattenedSign(bytes).setProtectedHeader({ alg: 'ES256', kid: kids.approver! }).sign(keys.approver.privateKey);
       rss.reset();
+      const profiler = opts.cpuProf?.phase === label ? new Session() : null;
+      if (profiler) {
+        profiler.connect();
+        await profiler.post('Profiler.enable');
+        await profiler.post('Profiler.start');
+      }
       const cpuBefore = cpuSnapshot();
+      const sqlBefore = statementCounts();
       const approveStart = process.hrtime.bigint();
       const approved = await fetch(`${rt.apiUrl}/v1/batches/${batchId}/approvals`, {
         method: 'POST',
@@ -327,6 +440,15 @@ async function main(): Promise<void> {
       }
       const wallSeconds = Number(process.hrtime.bigint() - approveStart) / 1e9;
       const cpuAfter = cpuSnapshot();
+      const sqlDelta = [...statementCounts()].map(([head, n]) => ({ head, n: n - (sqlBefore.get(head) ?? 0) })).filter((x) => x.n > 0).sort((a, b) => b.n - a.n);
+      if (profiler) {
+        const { profile } = await profiler.post('Profiler.stop');
+        profiler.disconnect();
+        mkdirSync(opts.cpuProf!.dir, { recursive: true });
+        const file = path.join(opts.cpuProf!.dir, `e2e-${label.replace(/[^a-z0-9]+/gi, '-')}-${Date.now()}.cpuprofile`);
+        writeFileSync(file, JSON.stringify(profile));
+        log(`${label}: CPU profile of this process over the phase written to ${file}`);
+      }
       const peakRssMb = rss.peakMb();
 
       // Approval → settled, per payout, from the database's own clock.
@@ -394,19 +516,30 @@ async function main(): Promise<void> {
         const keysOf = new Set(p.keys);
         for (let n = 1; n <= p.attempt_count + 1; n++) keysOf.add(attemptKey(p.id, n));
         let executions = 0;
-        for (const key of keysOf) executions += rt.simulator!.executions(key);
+        for (const key of keysOf) executions += route.simulator.executions(key);
         attemptCount += p.keys.length;
         if (executions > 1) doubleExecutions += executions - 1;
         if (executions === 0) notExecuted++;
       }
       if (notExecuted > 0 && finalStates.includes('paid')) log(`${label}: WARNING: ${notExecuted} payouts have no execution at the simulator`);
 
+      // The provider batches its payouts' attempts went in (none for a single-payment account).
+      const batched = (await sql<{ n: number; items: number; max: number | null }>`
+        SELECT count(DISTINCT i.batch_key)::int AS n, count(*)::int AS items, max(g.item_count) AS max
+        FROM payout_attempts a JOIN payouts p ON p.id = a.payout_id
+        JOIN gsma_batch_items i ON i.item_key::text = lower(a.idempotency_key) JOIN gsma_batches g ON g.batch_key = i.batch_key
+        WHERE p.batch_id = ${batchId}`.execute(rt.db)).rows[0]!;
+      const providerBatches = batched.n > 0 ? { count: batched.n, itemsMean: batched.items / batched.n, itemsMax: batched.max ?? 0 } : null;
+
       const settleSeconds = latency.max / 1000;
+      const cpu = { self: cpuAfter.self - cpuBefore.self, postgres: cpuAfter.postgres - cpuBefore.postgres, java: cpuAfter.java - cpuBefore.java };
       return {
         label, payouts: count, latencyMs, submitSeconds, settleSeconds, wallSeconds,
         payoutsPerS: Math.round(count / settleSeconds), p50Ms: Math.round(latency.p50), p99Ms: Math.round(latency.p99), maxMs: Math.round(latency.max),
         peakRssMb, doubleExecutions, attempts: attemptCount, states: finalStates, results,
-        cpu: { self: cpuAfter.self - cpuBefore.self, postgres: cpuAfter.postgres - cpuBefore.postgres, java: cpuAfter.java - cpuBefore.java },
+        cpu, cpuMsPerPayout: ((cpu.self + cpu.postgres + cpu.java) * 1000) / count, providerBatches,
+        sqlPerPayout: sqlDelta.reduce((sum, x) => sum + x.n, 0) / count,
+        sqlTop: sqlDelta.slice(0, sqlTop).map((x) => ({ head: x.head, perPayout: x.n / count })),
         stages, reached,
       };
     }
@@ -418,6 +551,16 @@ async function main(): Promise<void> {
       log(`run 2: ${opts.payouts300ms} payouts, simulator latency 300 ms`);
       slow = await phase('latency 300 ms', opts.payouts300ms, opts.payouts, 300);
     }
+    // The same number of payouts through each GSMA account, at latency 0 ms.
+    let gsmaSingle: PhaseResult | null = null;
+    let gsmaBulk: PhaseResult | null = null;
+    if (opts.gsmaPayouts > 0) {
+      log(`run 3: ${opts.gsmaPayouts} payouts through a single-payment GSMA account, simulator latency 0 ms`);
+      gsmaSingle = await phase('gsma single', opts.gsmaPayouts, gsmaFirst.single, 0, { programmeId: gsmaSingleAccount, provider: 'gsma', simulator: gsmaSimulator });
+      log(`run 4: ${opts.gsmaPayouts} payouts through a bulk GSMA account (provider batches of at most ${opts.gsmaBatchItems}, ${opts.gsmaBulkApproval}), simulator latency 0 ms`);
+      gsmaBulk = await phase('gsma bulk', opts.gsmaPayouts, gsmaFirst.bulk, 0, { programmeId: gsmaBulkAccount, provider: 'gsma', simulator: gsmaSimulator });
+    }
+    const phases = [zero, slow, gsmaSingle, gsmaBulk].filter((r): r is PhaseResult => r !== null);
 
     // `tuma ledger verify`'s code, over everything both runs wrote.
     const verify = await verifyLedger(rt.persistence);
@@ -426,9 +569,9 @@ async function main(): Promise<void> {
     const f0 = (n: number) => Math.round(n).toLocaleString('en-US');
     out(`e2e benchmark: PostgreSQL ${server_version}, Kafka ${kafka.brokers}, ${cores} cores, Node ${process.version}`);
     out(`  one process runs every role (api, relay, worker, settler, chainer, simulator); RSS is that process's`);
+    if (gsmaBulk) out(`  GSMA bulk account: provider batches of at most ${opts.gsmaBatchItems} items, ${opts.gsmaBulkApproval}, linger 20 ms; STATUS_POLL_INTERVAL_MS=${config.statusPoll.intervalMs} STATUS_POLL_LIMIT=${config.statusPoll.limit}`);
     out(`  config: WORKER_CONCURRENCY_MAX=${config.limits.workerConcurrencyMax} WORKER_PARTITION_WINDOW=${config.limits.workerPartitionWindow} RELAY_CHUNK_MAX=${config.limits.relayChunkMax} RELAY_POLL_INTERVAL_MS=${config.limits.relayPollIntervalMs} DATABASE_POOL_MAX=${config.database.poolMax} SIMULATOR_CALLBACK_DELAY_MS=${config.simulator.callbackDelayMs} STATUS_CHECK_FIRST_AFTER_MS=${config.statusPoll.firstAfterMs}`);
-    for (const r of [zero, slow]) {
-      if (!r) continue;
+    for (const r of phases) {
       const rows: [string, string][] = [
         ['payouts', `${f0(r.payouts)} (simulator latency ${r.latencyMs} ms)`],
         ['submit (not measured below)', `${r.submitSeconds.toFixed(1)} s`],
@@ -440,10 +583,14 @@ async function main(): Promise<void> {
         ['results stored, by source', r.results],
         ['attempts / double executions', `${f0(r.attempts)} / ${r.doubleExecutions}`],
         ['CPU s: node / postgres / kafka', `${r.cpu.self.toFixed(1)} / ${r.cpu.postgres.toFixed(1)} / ${r.cpu.java.toFixed(1)} (of ${(r.wallSeconds * cores).toFixed(0)} available)`],
+        ['CPU ms per payout (node + postgres + kafka)', r.cpuMsPerPayout.toFixed(2)],
+        ['SQL statements per payout (this process)', r.sqlPerPayout.toFixed(2)],
+        ...(r.providerBatches ? [['provider batches (items mean / max)', `${f0(r.providerBatches.count)} (${r.providerBatches.itemsMean.toFixed(1)} / ${f0(r.providerBatches.itemsMax)})`] as [string, string]] : []),
       ];
       const w = Math.max(...rows.map((x) => x[0].length));
       out(`run: ${r.label}`);
       for (const [a, b] of rows) out(`  ${a.padEnd(w)}  ${b}`);
+      for (const x of r.sqlTop) out(`    ${x.perPayout.toFixed(3).padStart(7)} per payout: ${x.head}`);
       const sw = Math.max(...r.stages.map((s) => s.stage.length), ...r.reached.map((s) => s.stage.length + 20));
       out(`  ${'stage, per payout (ms)'.padEnd(sw)}  ${'n'.padStart(8)}  ${'p50'.padStart(8)}  ${'p99'.padStart(8)}  ${'max'.padStart(8)}`);
       for (const s of r.stages) out(`  ${s.stage.padEnd(sw)}  ${f0(s.n).padStart(8)}  ${f0(s.p50).padStart(8)}  ${f0(s.p99).padStart(8)}  ${f0(s.max).padStart(8)}`);
@@ -452,15 +599,31 @@ async function main(): Promise<void> {
     out(`process peak RSS (VmHWM, including the batch submissions): ${vmHwmMb() ?? '?'} MB`);
     out(`ledger verify: ${verify.ok ? 'OK' : `${verify.problemCount} PROBLEMS`} (transfers ${verify.transfers}, chained ${verify.chained}, awaiting the chainer ${verify.awaitingChain}, accounts ${verify.accounts})`);
     for (const p of verify.problems.slice(0, 10)) out(`  ${p.kind}: ${p.detail}`);
-    if (!verify.ok || zero.doubleExecutions > 0 || (slow?.doubleExecutions ?? 0) > 0) process.exitCode = 1;
+    // Bulk against single, per payout: how many times the payouts per second, how many times less CPU.
+    const bulkVsSingle = gsmaSingle && gsmaBulk ? Math.round((gsmaBulk.payoutsPerS / gsmaSingle.payoutsPerS) * 100) / 100 : null;
+    const bulkCpuVsSingle = gsmaSingle && gsmaBulk ? Math.round((gsmaSingle.cpuMsPerPayout / gsmaBulk.cpuMsPerPayout) * 100) / 100 : null;
+    if (gsmaSingle && gsmaBulk) {
+      out(`GSMA bulk vs single, per payout: ${bulkVsSingle}× the payouts/s (${f0(gsmaBulk.payoutsPerS)} against ${f0(gsmaSingle.payoutsPerS)}), ` +
+        `${bulkCpuVsSingle}× less CPU (${gsmaBulk.cpuMsPerPayout.toFixed(2)} against ${gsmaSingle.cpuMsPerPayout.toFixed(2)} ms)`);
+    }
+    const doubleExecutions = phases.reduce((sum, r) => sum + r.doubleExecutions, 0);
+    if (!verify.ok || doubleExecutions > 0) process.exitCode = 1;
     out(JSON.stringify({
       payouts: zero.payouts,
       payouts_per_s: zero.payoutsPerS,
       latency_ms_p50: zero.p50Ms,
       latency_ms_p99: zero.p99Ms,
-      double_executions: zero.doubleExecutions + (slow?.doubleExecutions ?? 0),
+      double_executions: doubleExecutions,
       ledger_verified: verify.ok,
       payouts_per_s_at_300ms: slow ? slow.payoutsPerS : null,
+      cpu_ms_per_payout: Math.round(zero.cpuMsPerPayout * 100) / 100,
+      gsma_payouts: opts.gsmaPayouts,
+      gsma_single_payouts_per_s: gsmaSingle ? gsmaSingle.payoutsPerS : null,
+      gsma_bulk_payouts_per_s: gsmaBulk ? gsmaBulk.payoutsPerS : null,
+      gsma_bulk_vs_single: bulkVsSingle,
+      gsma_single_cpu_ms_per_payout: gsmaSingle ? Math.round(gsmaSingle.cpuMsPerPayout * 100) / 100 : null,
+      gsma_bulk_cpu_ms_per_payout: gsmaBulk ? Math.round(gsmaBulk.cpuMsPerPayout * 100) / 100 : null,
+      gsma_bulk_cpu_vs_single: bulkCpuVsSingle,
       cores,
     }));
   } finally {
@@ -481,6 +644,7 @@ async function main(): Promise<void> {
     await admin.end();
     await deleteTopics(kafka.brokers, topicPrefix, 'tuma-bench-cleanup').catch((e: unknown) => log(`could not delete the run's topics: ${String(e)}`));
     kafka.started?.();
+    rmSync(accountsDir, { recursive: true, force: true });
   }
   for (const line of lines) process.stdout.write(`${line}\n`);
 }
