@@ -617,6 +617,8 @@ export interface RepayRequest {
   readonly state: 'open' | 'fulfilled';
   readonly fulfilledByPayoutId: string | null;
   readonly fulfilledAt: Date | null;
+  /** Payouts that fulfilled it and then failed or were cancelled (oldest first): the request went back to open each time. */
+  readonly releasedPayoutIds: readonly string[];
 }
 
 export interface RepayRequestRepo {
@@ -632,8 +634,9 @@ export interface RepayRequestRepo {
    */
   fulfil(f: { payoutId: string; byPayoutId: string; organisationId: string; programmeId: string; currency: CurrencyCode; amountMinor: bigint }): Promise<boolean>;
   /**
-   * Opens again every request fulfilled by a payout of `batchId` that is now cancelled (the batch
-   * was rejected, expired or cancelled before that payout went out: it will never be paid); returns how many.
+   * How many requests the cancelled payouts of `batchId` opened again (the batch was rejected,
+   * expired or cancelled before they went out: they will never be paid). The database opens a
+   * request again as its fulfilling payout is cancelled or fails (migration 0025), in that transaction.
    */
   releaseCancelled(batchId: string): Promise<number>;
 }

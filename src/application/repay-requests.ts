@@ -25,11 +25,13 @@ export interface RepayRequestView {
   readonly requestedAt: string;
   readonly fulfilledByPayoutId: string | null;
   readonly fulfilledAt: string | null;
+  readonly releasedPayoutIds: readonly string[];
 }
 
 const viewOf = (r: RepayRequest): RepayRequestView => ({
   requestId: r.requestId, payoutId: r.payoutId, decisionId: r.decisionId, amount: formatAmount(r.amountMinor, r.currency), currency: r.currency,
   state: r.state, requestedAt: r.requestedAt.toISOString(), fulfilledByPayoutId: r.fulfilledByPayoutId, fulfilledAt: r.fulfilledAt?.toISOString() ?? null,
+  releasedPayoutIds: r.releasedPayoutIds,
 });
 
 export async function listRepayRequests(

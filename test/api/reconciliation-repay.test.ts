@@ -87,7 +87,7 @@ describe('re-paying a payout the provider reversed', () => {
     expect(open.body).toEqual({
       items: [{
         requestId: expect.any(String), payoutId: ids.get('RCP0101'), decisionId: made.body.decisionId, amount: '100.00', currency: 'KES',
-        state: 'open', requestedAt: expect.any(String), fulfilledByPayoutId: null, fulfilledAt: null,
+        state: 'open', requestedAt: expect.any(String), fulfilledByPayoutId: null, fulfilledAt: null, releasedPayoutIds: [],
       }],
       next: null,
     });
@@ -179,5 +179,31 @@ describe('a signed batch paying a reversed payout again', () => {
     // The trigger keeps a fulfilled request as it is.
     await expect(api.database.pool.query("UPDATE repay_requests SET state = 'open', fulfilled_by_payout_id = NULL, fulfilled_at = NULL")).rejects.toThrow(/only an open request is fulfilled/);
     await expect(api.database.pool.query('DELETE FROM repay_requests')).rejects.toThrow(/only an open request is fulfilled/);
+  });
+
+  it('when the re-payment then fails for good, then the request is open again, naming the payout that failed, and the next batch pays it', async () => {
+    const first = (await requests('?state=all')).body.items[0].fulfilledByPayoutId as string;
+    // The provider reported figures that differ (the settler holds it); finance decides it was not paid.
+    await api.database.pool.query("UPDATE payouts SET state = 'held', provider_reference = 'QKF1' WHERE id = $1", [first]);
+    const decided = await request(api.app).post(`/v1/payouts/${first}/decision`).set('authorization', await bearer(s.organisationId, 'finance'))
+      .set('content-type', 'application/json').send(JSON.stringify({ outcome: 'failed', note: 'not on the provider statement' }));
+    expect(decided.status).toBe(200);
+    expect(await stateOf(first)).toBe('failed');
+    expect((await requests()).body.items).toEqual([expect.objectContaining({ payoutId: reversed, state: 'open', fulfilledByPayoutId: null, fulfilledAt: null, releasedPayoutIds: [first] })]);
+
+    // The next batch pays it; that payout paid, the request stays fulfilled by it.
+    const res = await submit([{ ...kenyanPayout('again-3', '100.00'), repays: reversed }]);
+    expect(res.status).toBe(201);
+    const second = (await api.database.pool.query<{ id: string }>('SELECT id FROM payouts WHERE batch_id = $1', [res.body.batchId])).rows[0]!.id;
+    expect((await requests('?state=all')).body.items).toEqual([expect.objectContaining({ state: 'fulfilled', fulfilledByPayoutId: second, releasedPayoutIds: [first] })]);
+    // Neither a payout that is not the fulfilling one failing, nor a reversal of the fulfilling one, releases it:
+    // a reversal is reconciliation's to see (a late reversal), decided there.
+    await api.database.pool.query("UPDATE payouts SET state = 'paid' WHERE id = $1", [second]);
+    await api.database.pool.query("UPDATE payouts SET state = 'reversed' WHERE id = $1", [second]);
+    expect((await requests('?state=all')).body.items).toEqual([expect.objectContaining({ state: 'fulfilled', fulfilledByPayoutId: second, releasedPayoutIds: [first] })]);
+    // By hand, the release is refused unless the fulfilling payout failed or was cancelled, and its history cannot be rewritten.
+    await expect(api.database.pool.query("UPDATE repay_requests SET state = 'open', fulfilled_by_payout_id = NULL, fulfilled_at = NULL"))
+      .rejects.toThrow(/only a failed or cancelled payout's is released/);
+    await expect(api.database.pool.query("UPDATE repay_requests SET released_payout_ids = '{}'")).rejects.toThrow(/only an open request is fulfilled/);
   });
 });

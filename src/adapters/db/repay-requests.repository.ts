@@ -7,15 +7,15 @@ import type { DbOrTx } from './database.js';
 
 interface RequestRow {
   id: string; payout_id: string; organisation_id: string; programme_id: string; decision_id: string; currency: string; amount_minor: string;
-  requested_at: Date; state: RepayRequest['state']; fulfilled_by_payout_id: string | null; fulfilled_at: Date | null;
+  requested_at: Date; state: RepayRequest['state']; fulfilled_by_payout_id: string | null; fulfilled_at: Date | null; released_payout_ids: string[];
 }
 
-const columns = sql.raw('id, payout_id, organisation_id, programme_id, decision_id, currency, amount_minor::text, requested_at, state, fulfilled_by_payout_id, fulfilled_at');
+const columns = sql.raw('id, payout_id, organisation_id, programme_id, decision_id, currency, amount_minor::text, requested_at, state, fulfilled_by_payout_id, fulfilled_at, released_payout_ids');
 
 const toRequest = (r: RequestRow): RepayRequest => ({
   requestId: r.id, payoutId: r.payout_id, organisationId: r.organisation_id, programmeId: r.programme_id, decisionId: r.decision_id,
   currency: r.currency as CurrencyCode, amountMinor: BigInt(r.amount_minor), requestedAt: r.requested_at, state: r.state,
-  fulfilledByPayoutId: r.fulfilled_by_payout_id, fulfilledAt: r.fulfilled_at,
+  fulfilledByPayoutId: r.fulfilled_by_payout_id, fulfilledAt: r.fulfilled_at, releasedPayoutIds: r.released_payout_ids,
 });
 
 export function repayRequestRepository(db: DbOrTx): RepayRequestRepo {
@@ -39,13 +39,12 @@ export function repayRequestRepository(db: DbOrTx): RepayRequestRepo {
       return rows.length === 1;
     },
     async releaseCancelled(batchId) {
-      // Migration 0024's guard lets a request go back to open only when its fulfilling payout is cancelled.
-      const { rows } = await sql<{ id: string }>`
-        UPDATE repay_requests r SET state = 'open', fulfilled_by_payout_id = NULL, fulfilled_at = NULL
-        FROM payouts n
-        WHERE n.batch_id = ${batchId} AND n.state = 'cancelled' AND r.fulfilled_by_payout_id = n.id AND r.state = 'fulfilled'
-        RETURNING r.id`.execute(db);
-      return rows.length;
+      // Migration 0025's trigger released them as the payouts were cancelled, in this transaction:
+      // the requests this batch's cancelled payouts released, now open again.
+      const { rows } = await sql<{ n: number }>`
+        SELECT count(*)::int AS n FROM repay_requests r
+        WHERE r.state = 'open' AND EXISTS (SELECT 1 FROM payouts n WHERE n.batch_id = ${batchId} AND n.state = 'cancelled' AND n.id = ANY(r.released_payout_ids))`.execute(db);
+      return rows[0]?.n ?? 0;
     },
     async ofProgramme(organisationId, programmeId, state, after, limit) {
       const { rows } = await sql<RequestRow>`
