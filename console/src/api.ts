@@ -279,3 +279,9 @@ export interface OrphanCallbacksPage {
   orphans: { id: string; provider: string; dedupeKey: string; authenticated: boolean; receivedAt: string }[];
   next: string | null;
 }
+
+/** GET /v1/programmes/{id}/repay-requests: payouts finance decided to pay again, for the next signed batch to name in `repays`. */
+export interface RepayRequestsPage {
+  items: { requestId: string; payoutId: string; decisionId: string; amount: string; currency: string; state: 'open' | 'fulfilled'; requestedAt: string; fulfilledByPayoutId: string | null; fulfilledAt: string | null }[];
+  next: string | null;
+}

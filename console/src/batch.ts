@@ -17,7 +17,8 @@ export const csvRowsMax = 100_000;
 /** As `tuma batch build --expires-in` by default: approvals must come within 72 hours. */
 export const expiresInHours = 72;
 
-const csvColumns = ['ref', 'msisdn', 'amount', 'provider', 'name', 'note'] as const;
+/** As `tuma batch build` (src/cli/batch-cli.ts csvColumns): `repays` names a payout paid again (an open re-pay request). */
+export const csvColumns = ['ref', 'msisdn', 'amount', 'provider', 'name', 'note', 'repays'] as const;
 const requiredColumns = ['ref', 'msisdn', 'amount', 'provider'] as const;
 
 export interface Problem {
@@ -43,8 +44,10 @@ export interface BuiltBatch {
   readonly total: string;
   readonly currency: CurrencyCode;
   readonly byProvider: readonly { provider: string; count: number; amount: string }[];
-  /** The first rows, for a preview: ref, provider, number (shown masked) and amount. */
-  readonly preview: readonly { ref: string; provider: string; msisdn: string; amount: string }[];
+  /** The first rows, for a preview: ref, provider, number (shown masked), amount and the payout it pays again. */
+  readonly preview: readonly { ref: string; provider: string; msisdn: string; amount: string; repays: string | null }[];
+  /** The rows that pay a payout again (a `repays` column value): the server checks each against its open re-pay request. */
+  readonly repaying: number;
 }
 
 /** The programme's rules as the server applies them: its policy, and its provider accounts for the currency. */
@@ -126,6 +129,8 @@ export function buildFromCsv(
     const payout: Record<string, string> = { ref: value('ref'), provider: value('provider'), msisdn: value('msisdn'), amount: amount.ok ? formatAmount(amount.value, currency) : value('amount') };
     if (value('name')) payout.name = value('name');
     if (value('note')) payout.note = value('note');
+    // Checked by the server's rules below (a payout id: a UUID in lower case), as written: never rewritten here.
+    if (value('repays')) payout.repays = value('repays');
     payouts.push(payout);
     lineOf.push(info.lines);
   }
@@ -168,7 +173,8 @@ export function buildFromCsv(
       total: document.declared.total,
       currency,
       byProvider: [...byProvider].map(([provider, v]) => ({ provider, count: v.count, amount: formatAmount(v.minor, currency) })),
-      preview: payouts.slice(0, 5).map((p) => ({ ref: p.ref!, provider: p.provider!, msisdn: p.msisdn!, amount: p.amount! })),
+      preview: payouts.slice(0, 5).map((p) => ({ ref: p.ref!, provider: p.provider!, msisdn: p.msisdn!, amount: p.amount!, repays: p.repays ?? null })),
+      repaying: payouts.filter((p) => p.repays !== undefined).length,
     },
   };
 }

@@ -64,8 +64,8 @@ export async function generateKey(id: string): Promise<StoredKey> {
 export const registrationJwk = (key: StoredKey) => ({ ...key.publicJwk, alg: 'ES256', use: 'sig' });
 
 /** ES256 over `<protected>.<payload>`: WebCrypto's ECDSA signature is r‖s, JWS's own form. */
-async function signingInput(key: StoredKey, payload: Uint8Array): Promise<{ protected: string; signature: string }> {
-  const header = base64url(new TextEncoder().encode(JSON.stringify({ alg: 'ES256', kid: key.kid })));
+async function signingInput(key: StoredKey, payload: Uint8Array, extra: Record<string, string> = {}): Promise<{ protected: string; signature: string }> {
+  const header = base64url(new TextEncoder().encode(JSON.stringify({ alg: 'ES256', kid: key.kid, ...extra })));
   const input = new TextEncoder().encode(`${header}.${base64url(payload)}`);
   const signature = await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, key.privateKey, input);
   return { protected: header, signature: base64url(new Uint8Array(signature)) };
@@ -79,4 +79,12 @@ export async function signBatch(key: StoredKey, payload: Uint8Array): Promise<{ 
 /** An approval: a detached signature over the stored batch bytes (the payload is not sent). */
 export async function signApproval(key: StoredKey, payload: Uint8Array): Promise<{ protected: string; signature: string }> {
   return signingInput(key, payload);
+}
+
+/**
+ * A rejection: a detached signature over the same stored bytes whose protected header says
+ * "decision": "reject" (so that it can never count as an approval), sent with the reason.
+ */
+export async function signRejection(key: StoredKey, payload: Uint8Array, reason: string): Promise<{ protected: string; signature: string; reason: string }> {
+  return { ...(await signingInput(key, payload, { decision: 'reject' })), reason };
 }

@@ -15,7 +15,7 @@ import { Follow } from './screens/follow';
 import { KeysAdmin } from './screens/keys-admin';
 import { NewBatch } from './screens/new-batch';
 import { SignIn } from './screens/sign-in';
-import { Status } from './ui';
+import { signInFailure, Status } from './ui';
 
 /** The ledger and reconciliations are read by finance, auditors and administrators (permissions.ts). */
 const readsLedger = () => hasRole('finance') || hasRole('auditor') || hasRole('admin');
@@ -37,7 +37,8 @@ function useHash(): string {
 function App() {
   const [, setTick] = useState(0);
   const [config, setConfig] = useState<ConsoleConfig | null>(null);
-  const [failure, setFailure] = useState<string | null>(null);
+  // Said at render time, in the reader's language of the moment.
+  const [failure, setFailure] = useState<(() => string) | null>(null);
   const hash = useHash();
   const main = useRef<HTMLElement>(null);
   useEffect(() => {
@@ -45,8 +46,8 @@ function App() {
     const a = onLocaleChange(again);
     const b = onSessionChange(again);
     document.documentElement.lang = locale.value;
-    loadConsoleConfig().then(setConfig, (e: unknown) => setFailure(String(e)));
-    oidcFinish().catch((e: unknown) => setFailure(t('signIn.oidcFailed', { reason: e instanceof Error ? e.message : String(e) })));
+    loadConsoleConfig().then(setConfig, () => setFailure(() => () => t('error.network')));
+    oidcFinish().catch((e: unknown) => setFailure(() => () => signInFailure(e)));
     return () => {
       a();
       b();
@@ -122,7 +123,7 @@ function App() {
       </header>
       <main id="main" ref={main}>
         {session.ended === 'expired' && !s ? <Status kind="info">{t('session.expired')}</Status> : null}
-        {failure ? <Status kind="error">{failure}</Status> : null}
+        {failure ? <Status kind="error">{failure()}</Status> : null}
         {screen}
       </main>
     </>

@@ -108,11 +108,25 @@ function fromBase64url(s: string): Uint8Array {
 
 export { base64url, fromBase64url };
 
+/** The OAuth 2.0 / OpenID Connect error codes the console has a sentence for (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6). */
+export const oauthErrorCodes = ['access_denied', 'login_required', 'consent_required', 'interaction_required', 'invalid_request', 'server_error', 'temporarily_unavailable'] as const;
+export type OauthErrorCode = (typeof oauthErrorCodes)[number];
+
+/**
+ * Why a sign-in through the issuer failed, as a code the console says in the reader's language:
+ * nothing the issuer wrote (its error_description, its error code beyond the known ones) is shown.
+ */
+export class SignInError extends Error {
+  constructor(readonly reason: 'issuer' | 'state' | 'token' | 'claims' | 'discovery', readonly oauthCode: OauthErrorCode | null = null) {
+    super(`sign-in failed: ${reason}${oauthCode ? ` (${oauthCode})` : ''}`);
+  }
+}
+
 async function discovery(issuer: string): Promise<{ authorization_endpoint: string; token_endpoint: string }> {
   const res = await fetch(`${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`, { credentials: 'omit' });
-  if (!res.ok) throw new Error(`discovery ${res.status}`);
+  if (!res.ok) throw new SignInError('discovery');
   const meta = (await res.json()) as { issuer?: string; authorization_endpoint?: string; token_endpoint?: string };
-  if (meta.issuer !== issuer || !meta.authorization_endpoint || !meta.token_endpoint) throw new Error('the issuer\'s discovery document does not match');
+  if (meta.issuer !== issuer || !meta.authorization_endpoint || !meta.token_endpoint) throw new SignInError('discovery');
   return { authorization_endpoint: meta.authorization_endpoint, token_endpoint: meta.token_endpoint };
 }
 
@@ -141,15 +155,15 @@ export async function oidcFinish(): Promise<Session | null> {
   history.replaceState(null, '', `${location.pathname}${location.hash}`);
   const pending = JSON.parse(sessionStorage.getItem(oidcKey) ?? 'null') as { verifier: string; state: string; tokenEndpoint: string; clientId: string } | null;
   sessionStorage.removeItem(oidcKey);
-  if (error) throw new Error(error);
-  if (!pending || returned !== pending.state) throw new Error('the sign-in answer does not match the request (state)');
+  if (error) throw new SignInError('issuer', (oauthErrorCodes as readonly string[]).includes(error) ? (error as OauthErrorCode) : null);
+  if (!pending || returned !== pending.state) throw new SignInError('state');
   const res = await fetch(pending.tokenEndpoint, {
     method: 'POST', credentials: 'omit', headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ grant_type: 'authorization_code', code: code ?? '', redirect_uri: redirectUri(), client_id: pending.clientId, code_verifier: pending.verifier }).toString(),
   });
   const body = (await res.json().catch(() => null)) as { access_token?: string; error?: string } | null;
-  if (!res.ok || !body?.access_token) throw new Error(body?.error ?? `token endpoint ${res.status}`);
+  if (!res.ok || !body?.access_token) throw new SignInError('token');
   const s = signIn(body.access_token);
-  if (!s) throw new Error('the access token carries no sub, org, roles and exp claims');
+  if (!s) throw new SignInError('claims');
   return s;
 }

@@ -1,7 +1,9 @@
 // Small shared pieces: how an error is said, a live status line, a table of amounts.
 import type { ComponentChildren } from 'preact';
+import { useEffect, useRef } from 'preact/hooks';
 import { ApiError, NetworkError } from './api';
 import { catalogues, count, locale, money, t, type MessageKey } from './i18n';
+import { SignInError } from './session';
 
 export function errorText(error: unknown): string {
   if (error instanceof NetworkError) return t('error.network');
@@ -11,6 +13,73 @@ export function errorText(error: unknown): string {
     return t('error.server', { message: error.detail ? `${error.serverMessage} ${error.detail}` : error.serverMessage, code: error.code });
   }
   return error instanceof Error ? error.message : String(error);
+}
+
+const focusable = 'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
+
+/**
+ * A modal dialog (the native <dialog>, shown with showModal: the page behind is inert). The focus
+ * goes to its first field, Tab and Shift+Tab cycle inside it, Escape closes it (onClose), and when
+ * it closes the focus goes back to what opened it, or to `fallback()` when that is gone.
+ */
+export function Modal(props: { titleId: string; onClose: () => void; fallback?: () => HTMLElement | null; children: ComponentChildren }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const fallback = useRef(props.fallback);
+  fallback.current = props.fallback;
+  useEffect(() => {
+    const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    const dialog = ref.current!;
+    if (!dialog.open) dialog.showModal();
+    dialog.querySelector<HTMLElement>(focusable)?.focus();
+    return () => {
+      if (dialog.open) dialog.close();
+      setTimeout(() => (opener?.isConnected ? opener : fallback.current?.() ?? null)?.focus(), 0);
+    };
+  }, []);
+  const trap = (e: KeyboardEvent) => {
+    if (e.key !== 'Tab') return;
+    const items = [...ref.current!.querySelectorAll<HTMLElement>(focusable)];
+    if (items.length === 0) return;
+    const first = items[0]!;
+    const last = items[items.length - 1]!;
+    if (e.shiftKey && document.activeElement === first) {
+      e.preventDefault();
+      last.focus();
+    } else if (!e.shiftKey && document.activeElement === last) {
+      e.preventDefault();
+      first.focus();
+    }
+  };
+  return (
+    <dialog ref={ref} class="card modal" aria-labelledby={props.titleId} onKeyDown={trap} onCancel={(e) => { e.preventDefault(); props.onClose(); }}>
+      {props.children}
+    </dialog>
+  );
+}
+
+/** A server's detail is shown whole up to this many characters. */
+export const serverDetailCharsMax = 500;
+
+/**
+ * The catalogue's sentence for a refusal and, after it, the server's own detail (what exactly
+ * stood in the way, and what moves it instead): text, never markup.
+ */
+export function errorWithDetail(error: unknown): string {
+  const text = errorText(error);
+  if (!(error instanceof ApiError) || !error.detail || !(`error.${error.code}` in catalogues.en)) return text;
+  const detail = error.detail.length > serverDetailCharsMax ? `${error.detail.slice(0, serverDetailCharsMax)}…` : error.detail;
+  return t('error.serverDetail', { message: text, detail });
+}
+
+/** Why a sign-in through the organisation's issuer failed, from the catalogue: never the issuer's own words. */
+export function signInFailure(error: unknown): string {
+  let reason: MessageKey = 'oidc.error.other';
+  if (error instanceof SignInError) {
+    if (error.reason !== 'issuer') reason = `oidc.${error.reason}`;
+    else if (error.oauthCode) reason = `oidc.error.${error.oauthCode}`;
+  } else if (!(error instanceof Error && error.name === 'TypeError')) reason = 'oidc.error.other';
+  else reason = 'oidc.discovery';
+  return t('signIn.oidcFailed', { reason: t(reason) });
 }
 
 /** A message read out by screen readers when it changes; `alert` for failures. */

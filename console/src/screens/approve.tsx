@@ -1,12 +1,12 @@
 // The approver's screen: the batch document the maker gave (the exact signed bytes), checked
 // against the server's batch; its totals and amounts per provider, flagged duplicates, approvals
-// needed and given; approve by signing the same bytes in this browser.
-import { useState } from 'preact/hooks';
+// needed and given; approve, or reject with a reason, by signing the same bytes in this browser.
+import { useRef, useState } from 'preact/hooks';
 import { api, type BatchView, type PolicyView, type ProviderAccountsView } from '../api';
 import { programmeRules, readBatchFile } from '../batch';
-import { signApproval } from '../keys';
+import { signApproval, signRejection } from '../keys';
 import { count, money, t } from '../i18n';
-import { AmountsTable, errorText, FileDrop, stateName, Status } from '../ui';
+import { AmountsTable, errorText, FileDrop, Modal, stateName, Status } from '../ui';
 import { MyKey, useMyKey } from './my-key';
 
 type Loaded = { name: string; bytes: Uint8Array; view: BatchView; summary: Extract<ReturnType<typeof readBatchFile>, { ok: true }> };
@@ -17,6 +17,8 @@ export function Approve() {
   const [loaded, setLoaded] = useState<Loaded | null>(null);
   const [status, setStatus] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
   const [busy, setBusy] = useState(false);
+  const [rejecting, setRejecting] = useState(false);
+  const summaryHeading = useRef<HTMLHeadingElement>(null);
 
   const open = async (name: string, bytes: Uint8Array) => {
     setStatus(null);
@@ -61,6 +63,20 @@ export function Approve() {
     }
   };
 
+  const rejectBatch = async (reason: string): Promise<string | null> => {
+    if (!loaded || !key) return null;
+    try {
+      const signed = await signRejection(key, loaded.bytes, reason);
+      const view = await api<BatchView>('POST', `/v1/batches/${loaded.view.batchId}/rejection`, { type: 'application/jose+json', text: JSON.stringify(signed) });
+      setLoaded({ ...loaded, view });
+      setStatus({ kind: 'ok', text: t('approve.rejected', { state: stateName(view.state) }) });
+      setRejecting(false);
+      return null;
+    } catch (e) {
+      return errorText(e);
+    }
+  };
+
   const v = loaded?.view;
   return (
     <>
@@ -69,7 +85,7 @@ export function Approve() {
       {status ? <Status kind={status.kind}>{status.text}</Status> : null}
       {loaded && v ? (
         <section class="card" aria-labelledby="summary">
-          <h2 id="summary">
+          <h2 id="summary" tabIndex={-1} ref={summaryHeading}>
             {v.batchId}: <span data-testid="batch-state">{stateName(v.state)}</span>
           </h2>
           <dl class="facts">
@@ -87,18 +103,54 @@ export function Approve() {
           )}
           {v.state === 'awaiting_approval' ? (
             key ? (
-              <button type="button" class="primary" disabled={busy} onClick={() => void approve()}>{t('approve.sign')}</button>
+              <p class="row">
+                <button type="button" class="primary" disabled={busy} onClick={() => void approve()}>{t('approve.sign')}</button>
+                <button type="button" disabled={busy} onClick={() => { setStatus(null); setRejecting(true); }}>{t('approve.rejectOpen')}</button>
+              </p>
             ) : (
               <Status kind="info">{t('batch.noKey')}</Status>
             )
           ) : (
             <p>{t('approve.notAwaiting', { state: stateName(v.state) })}</p>
           )}
-          <p class="hint">{t('approve.reject')}</p>
+          <p class="hint">{t('approve.rejectHelp')}</p>
           <p><a href={`#/batch/${v.batchId}`}>{t('batch.follow')}</a></p>
         </section>
       ) : null}
+      {rejecting && v ? <RejectDialog batchId={v.batchId} onReject={rejectBatch} onClose={() => setRejecting(false)} fallback={() => summaryHeading.current} /> : null}
       <MyKey role="approver" keyState={keyState} />
     </>
+  );
+}
+
+/** The reason, then the rejection signed in this browser; Escape or Cancel closes it unsent. */
+function RejectDialog(props: { batchId: string; onReject: (reason: string) => Promise<string | null>; onClose: () => void; fallback: () => HTMLElement | null }) {
+  const [reason, setReason] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    const failed = await props.onReject(reason.trim());
+    if (failed) {
+      setError(failed);
+      setBusy(false);
+    }
+  };
+  return (
+    <Modal titleId="reject-title" onClose={props.onClose} fallback={props.fallback}>
+      <form onSubmit={(e) => void submit(e)}>
+        <h2 id="reject-title">{t('approve.rejectTitle', { batch: props.batchId.slice(0, 8) })}</h2>
+        <p class="hint" id="reject-help">{t('approve.rejectNote')}</p>
+        <label for="reject-reason">{t('approve.rejectReason')}</label>
+        <textarea id="reject-reason" required maxLength={500} rows={3} aria-describedby="reject-help" value={reason} onInput={(e) => setReason((e.currentTarget as HTMLTextAreaElement).value.replace(/[\r\n]+/g, ' '))} />
+        <p class="row">
+          <button type="submit" class="primary" disabled={busy || !reason.trim()}>{t('approve.rejectSign')}</button>
+          <button type="button" onClick={props.onClose}>{t('common.cancel')}</button>
+        </p>
+        {error ? <Status kind="error">{error}</Status> : null}
+      </form>
+    </Modal>
   );
 }

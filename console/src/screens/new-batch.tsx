@@ -1,15 +1,17 @@
 // The programme manager's screen: the programme's rules from the API, a CSV dropped or chosen,
 // every problem by line and column, then sign in this browser and submit.
 import { useState } from 'preact/hooks';
-import { api, ApiError, type BatchView, type PolicyView, type ProviderAccountsView } from '../api';
+import { api, ApiError, type BatchView, type PolicyView, type ProviderAccountsView, type RepayRequestsPage } from '../api';
 import { buildFromCsv, programmeRules, type BuiltBatch, type Problem, type ProgrammeRules } from '../batch';
 import { signBatch } from '../keys';
-import { count, maskNumber, money, t, type MessageKey } from '../i18n';
+import { count, dateTime, maskNumber, money, t, type MessageKey } from '../i18n';
 import { session } from '../session';
 import { AmountsTable, errorText, FileDrop, stateName, Status } from '../ui';
 import { MyKey, useMyKey } from './my-key';
 
 const lastProgramme = () => localStorage.getItem('tuma.programme') ?? '';
+/** Open re-pay requests shown at once; the rest are named by `tuma` or the API a page at a time. */
+export const repayRequestsShown = 100;
 
 export function NewBatch() {
   const s = session.value!;
@@ -22,6 +24,7 @@ export function NewBatch() {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [submitted, setSubmitted] = useState<{ view: BatchView; bytes: Uint8Array } | null>(null);
+  const [repays, setRepays] = useState<RepayRequestsPage | null>(null);
 
   const check = (r: ProgrammeRules, f: { name: string; bytes: Uint8Array }) => {
     setSubmitted(null);
@@ -33,17 +36,20 @@ export function NewBatch() {
     setError(null);
     try {
       const id = encodeURIComponent(programmeId.trim());
-      const [policy, accounts] = await Promise.all([
+      const [policy, accounts, open] = await Promise.all([
         api<PolicyView>('GET', `/v1/programmes/${id}/policy`),
         api<ProviderAccountsView>('GET', `/v1/programmes/${id}/provider-accounts`),
+        api<RepayRequestsPage>('GET', `/v1/programmes/${id}/repay-requests?state=open&limit=${repayRequestsShown}`),
       ]);
       const r = programmeRules(programmeId.trim(), policy, accounts);
       if (!r) throw new Error(accounts.currency);
       localStorage.setItem('tuma.programme', programmeId.trim());
       setRules(r);
+      setRepays(open);
       if (file) check(r, file);
     } catch (err) {
       setRules(null);
+      setRepays(null);
       setError(errorText(err));
     }
   };
@@ -82,6 +88,7 @@ export function NewBatch() {
         </p>
       ) : null}
       {error ? <Status kind="error">{error}</Status> : null}
+      {rules && repays ? <RepayRequests page={repays} /> : null}
       {rules ? (
         <FileDrop
           id="csv"
@@ -131,6 +138,7 @@ export function NewBatch() {
                 <th scope="col">{t('batch.provider')}</th>
                 <th scope="col">{t('batch.msisdn')}</th>
                 <th scope="col" class="num">{t('batch.amount')}</th>
+                {result.batch.repaying > 0 ? <th scope="col">{t('batch.repays')}</th> : null}
               </tr>
             </thead>
             <tbody>
@@ -140,10 +148,12 @@ export function NewBatch() {
                   <td>{p.provider}</td>
                   <td>{maskNumber(p.msisdn)}</td>
                   <td class="num">{money(p.amount, result.batch.currency)}</td>
+                  {result.batch.repaying > 0 ? <td class="key">{p.repays ?? ''}</td> : null}
                 </tr>
               ))}
             </tbody>
           </table>
+          {result.batch.repaying > 0 ? <p data-testid="repaying">{t('batch.repaying', { count: result.batch.repaying })}</p> : null}
           {!submitted ? (
             key ? (
               <button type="button" class="primary" disabled={busy} onClick={() => void submit()}>
@@ -171,5 +181,44 @@ export function NewBatch() {
       ) : null}
       <MyKey role="maker" keyState={keyState} />
     </>
+  );
+}
+
+/** The programme's open re-pay requests: each payout id goes in a `repays` column of the next batch, on a row paying the same number and amount. */
+function RepayRequests(props: { page: RepayRequestsPage }) {
+  const { items, next } = props.page;
+  return (
+    <section class="card" aria-labelledby="repays-title">
+      <h2 id="repays-title">{t('repays.title')}</h2>
+      {items.length === 0 ? (
+        <p>{t('repays.none')}</p>
+      ) : (
+        <>
+          <p class="hint">{t('repays.help')}</p>
+          <div class="scroll" tabIndex={0} role="region" aria-labelledby="repays-caption">
+            <table data-testid="repay-requests">
+              <caption id="repays-caption">{t('repays.caption', { count: items.length })}</caption>
+              <thead>
+                <tr>
+                  <th scope="col">{t('repays.payout')}</th>
+                  <th scope="col" class="num">{t('batch.amount')}</th>
+                  <th scope="col">{t('repays.requestedAt')}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {items.map((r) => (
+                  <tr key={r.requestId}>
+                    <th scope="row" class="key">{r.payoutId}</th>
+                    <td class="num">{money(r.amount, r.currency)}</td>
+                    <td>{dateTime(r.requestedAt)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          {next ? <p class="hint">{t('repays.more', { shown: count(items.length) })}</p> : null}
+        </>
+      )}
+    </section>
   );
 }

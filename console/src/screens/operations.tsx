@@ -9,7 +9,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, json, type DeadLetteredPage, type OrphanCallbacksPage, type ProviderOperationsView, type QueueDepthsView } from '../api';
 import { count, dateTime, money, t } from '../i18n';
 import { hasRole } from '../session';
-import { errorText, Status } from '../ui';
+import { errorText, errorWithDetail, Status } from '../ui';
 import { label } from './finance';
 
 type Account = ProviderOperationsView['accounts'][number];
@@ -224,7 +224,8 @@ export function Queues() {
       setDone({ kind: 'ok', text: () => t(key, { ref }) });
       await load();
     } catch (e) {
-      setDone({ kind: 'error', text: () => errorText(e) });
+      // The server says why this payout is not requeued and what moves it instead.
+      setDone({ kind: 'error', text: () => errorWithDetail(e) });
     } finally {
       setBusy(null);
     }

@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { t, type MessageKey } from '../i18n';
 import { devSignIn, oidcStart, roles, type ConsoleConfig, type Role } from '../session';
-import { Status } from '../ui';
+import { signInFailure, Status } from '../ui';
 
 export function SignIn(props: { config: ConsoleConfig }) {
   const { config } = props;
@@ -21,7 +21,7 @@ export function SignIn(props: { config: ConsoleConfig }) {
       <h1 tabIndex={-1}>{t('signIn.title')}</h1>
       {config.oidc ? (
         <p>
-          <button type="button" class="primary" onClick={() => void oidcStart(config.oidc!).catch((err: unknown) => setError(t('signIn.oidcFailed', { reason: err instanceof Error ? err.message : String(err) })))}>
+          <button type="button" class="primary" onClick={() => void oidcStart(config.oidc!).catch((err: unknown) => setError(signInFailure(err)))}>
             {t('signIn.oidc')}
           </button>
         </p>

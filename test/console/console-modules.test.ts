@@ -1,0 +1,85 @@
+// The console's own modules in Node, without a browser: the message catalogues (every string in
+// English and French, the same placeholders in both, a sentence for every row error code, every
+// known OAuth error and every sign-in failure) and the CSV reader's `repays` column, which mirrors
+// `tuma batch build` and the server's row rules. The modules are the console's (bundled by Vite,
+// type-checked by console/tsconfig.json), so they are loaded by path here.
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { csvProblemCodes } from '../../src/cli/batch-cli.js';
+import { rowErrorCodes } from '../../src/domain/errors.js';
+
+const consoleSrc = path.join(fileURLToPath(new URL('../..', import.meta.url)), 'console', 'src');
+const load = async <T>(file: string): Promise<T> => (await import(pathToFileURL(path.join(consoleSrc, file)).href)) as T;
+
+type Catalogues = Record<'en' | 'fr', Record<string, string>>;
+interface RowProblem { line: number; column: string; message: string; code?: string }
+interface BatchModule {
+  csvColumns: readonly string[];
+  buildFromCsv(file: Uint8Array, header: { organisationId: string; rules: unknown; now: Date; batchId: string }):
+    | { ok: true; batch: { bytes: Uint8Array; repaying: number; preview: { repays: string | null }[] } }
+    | { ok: false; problems: RowProblem[] };
+}
+
+const placeholders = (s: string) => [...s.matchAll(/\{(\w+)[,}]/g)].map((m) => m[1]).sort();
+
+describe('the console\'s message catalogues', () => {
+  let catalogues: Catalogues;
+  beforeAll(async () => ({ catalogues } = await load<{ catalogues: Catalogues }>('i18n.ts')));
+
+  it('when a string is in English, then it is in French too, with the same placeholders, and neither is empty', () => {
+    expect(Object.keys(catalogues.fr).sort()).toEqual(Object.keys(catalogues.en).sort());
+    const differing = Object.keys(catalogues.en).filter((k) => placeholders(catalogues.en[k]!).join() !== placeholders(catalogues.fr[k]!).join());
+    const empty = Object.entries({ ...catalogues.en }).filter(([k, v]) => !v.trim() || !catalogues.fr[k]!.trim()).map(([k]) => k);
+    expect({ differing, empty }).toEqual({ differing: [], empty: [] });
+  });
+
+  it('when the server names a row error, the issuer a known OAuth error or a sign-in fails, then the console has a sentence for it', () => {
+    const wanted = [
+      ...Object.keys(rowErrorCodes).map((c) => `row.${c}`),
+      ...['access_denied', 'login_required', 'consent_required', 'interaction_required', 'invalid_request', 'server_error', 'temporarily_unavailable', 'other'].map((c) => `oidc.error.${c}`),
+      ...['state', 'token', 'claims', 'discovery'].map((c) => `oidc.${c}`),
+      ...['REJECTION_BY_MAKER', 'REJECTION_DUPLICATE', 'REJECTION_REASON_INVALID', 'PAYOUT_NOT_REQUEUEABLE'].map((c) => `error.${c}`),
+    ];
+    expect(wanted.filter((k) => !(k in catalogues.en))).toEqual([]);
+  });
+});
+
+describe('the console\'s CSV reader: the repays column', () => {
+  let batch: BatchModule;
+  beforeAll(async () => (batch = await load<BatchModule>('batch.ts')));
+  const rules = { programmeId: 'prog-1', currency: 'KES', providers: ['mpesa'], policy: { providers: ['mpesa'], payoutMaxMinor: null, rowErrors: 'reject_batch' } };
+  const build = (csv: string) => batch.buildFromCsv(new TextEncoder().encode(csv), { organisationId: 'org-1', rules, now: new Date(), batchId: randomUUID() });
+
+  it('when the console reads a CSV, then it reads the columns `tuma batch build` reads, repays included', () => {
+    // The CLI names its list in CSV_COLUMN_UNKNOWN's sentence (csvColumns in src/cli/batch-cli.ts).
+    const named = /the columns are ([a-z, ]+)\./.exec(csvProblemCodes.CSV_COLUMN_UNKNOWN)![1]!.split(', ');
+    expect(batch.csvColumns).toEqual(named);
+    expect(named).toContain('repays');
+  });
+
+  it('when a row names a payout in repays, then the document carries it as written and the summary counts it', () => {
+    const payout = randomUUID();
+    const built = build(`ref,msisdn,amount,provider,repays\nr-1,+254712345678,100,mpesa,${payout}\nr-2,+254712345679,50,mpesa,\n`);
+    expect(built.ok).toBe(true);
+    if (!built.ok) return;
+    const doc = JSON.parse(new TextDecoder().decode(built.batch.bytes)) as { payouts: Record<string, string>[] };
+    expect(doc.payouts.map((p) => p.repays ?? null)).toEqual([payout, null]);
+    expect([built.batch.repaying, built.batch.preview.map((p) => p.repays)]).toEqual([1, [payout, null]]);
+  });
+
+  it.each([
+    ['an id in upper case', randomUUID().toUpperCase(), 'FIELD_INVALID'],
+    ['no UUID at all', 'x', 'FIELD_INVALID'],
+    ['markup', '<img src=x onerror=alert(1)>', 'FIELD_INVALID'],
+  ])('when repays is %s, then the row is refused by line and column as the server would (%s)', (_what, value, code) => {
+    const built = build(`ref,msisdn,amount,provider,repays\nr-1,+254712345678,100,mpesa,"${value}"\n`);
+    expect(built.ok ? [] : built.problems.map((p) => [p.line, p.column, p.code])).toEqual([[2, 'repays', code]]);
+  });
+
+  it('when two rows pay the same payout again, then the second is refused REPAY_DUPLICATE', () => {
+    const payout = randomUUID();
+    const built = build(`ref,msisdn,amount,provider,repays\nr-1,+254712345678,100,mpesa,${payout}\nr-2,+254712345679,100,mpesa,${payout}\n`);
+    expect(built.ok ? [] : built.problems.map((p) => [p.line, p.column, p.code])).toEqual([[3, 'repays', 'REPAY_DUPLICATE']]);
+  });
+});
