@@ -25,6 +25,7 @@ import * as m0022 from './0022-statement-lines-by-reference.js';
 import * as m0023 from './0023-reconciliation-repay.js';
 import * as m0024 from './0024-batch-rejections-operations-indexes.js';
 import * as m0025 from './0025-repay-release-on-failure.js';
+import * as m0028 from './0028-statement-file-encoding.js';
 
 export const migrations: Record<string, Migration> = {
   '0001-foundation': m0001,
@@ -51,4 +52,5 @@ export const migrations: Record<string, Migration> = {
   '0023-reconciliation-repay': m0023,
   '0024-batch-rejections-operations-indexes': m0024,
   '0025-repay-release-on-failure': m0025,
+  '0028-statement-file-encoding': m0028,
 };

@@ -940,7 +940,12 @@ export interface StatementClassifyOutcome {
 export type NewStatement = Omit<StatementRecord, 'linesTotal' | 'linesImported' | 'linesRefused' | 'refusedLines' | 'counts' | 'balances' | 'diff'> & {
   readonly importedBy: string;
   readonly fileChunks: number;
+  /** How each chunk of the original file was encoded before it was sealed. */
+  readonly fileEncoding: StatementFileEncoding;
 };
+
+/** 'deflate': zlib (RFC 1950) per chunk, then sealed; 'identity': sealed as read (statements stored before migration 0028). */
+export type StatementFileEncoding = 'identity' | 'deflate';
 
 /** One import's SQL transaction: it holds the staging table (one import at a time). */
 export interface StatementImportSession {

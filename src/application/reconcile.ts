@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
+import { deflate, inflate } from 'node:zlib';
 import { isCurrencyCode, scaleOf, type CurrencyCode } from '../domain/currency.js';
 import {
   amountPatternOf,
@@ -21,7 +23,7 @@ import {
 } from '../domain/reconciliation.js';
 import { err, ok, type Result } from '../domain/result.js';
 import { mappingProblems, statementFormats, type StatementFormat } from '../domain/statement-formats.js';
-import type { BeneficiaryVault, StatementImportSession, StatementRecord, StatementStore } from './ports.js';
+import type { BeneficiaryVault, StatementFileEncoding, StatementImportSession, StatementRecord, StatementStore } from './ports.js';
 
 /** Largest statement file accepted: a month of a busy shortcode (1M lines ≈ 204 MB) with room. */
 export const statementBytesMax = 512 * 1024 * 1024;
@@ -29,6 +31,18 @@ export const statementBytesMax = 512 * 1024 * 1024;
 export const statementHeaderBytesMax = 64 * 1024;
 /** Plaintext bytes per sealed chunk of the original file. */
 export const statementFileChunkBytes = 1024 * 1024;
+/** How the chunks of a file imported now are encoded before they are sealed. */
+export const statementFileEncoding: StatementFileEncoding = 'deflate';
+/**
+ * zlib level of the chunks: 3 takes a portal export to about a sixth at ~8 ms per MiB (level 1:
+ * a fifth, hardly faster; 6: 6.5x at three times the CPU), measured on generated M-Pesa lines.
+ */
+const statementFileDeflateLevel = 3;
+/**
+ * Chunks being compressed (on libuv's threads) and sealed while the bytes stream on to COPY: the
+ * stream waits when this many are in hand (bounds the memory to ~this many MiB).
+ */
+export const statementFileChunksInFlightMax = 4;
 /** Bad lines named in a refusal or a partial import (every bad line is counted). */
 export const refusedLinesReportedMax = 1000;
 /** The longest period one statement may cover. */
@@ -202,7 +216,7 @@ async function store(session: StatementImportSession, a: SessionArgs, sha256: Bu
     sha256Hex: sha256.toString('hex'), sizeBytes: ingress.sizeBytes, version: (previous?.version ?? 0) + 1, previousId: previous?.id ?? null,
     openingBalanceMinor: header.balances?.openingMinor ?? null, closingBalanceMinor: header.balances?.closingMinor ?? null,
   };
-  await session.insertStatement({ ...record, importedBy: input.caller.subject, fileChunks: ingress.fileChunks });
+  await session.insertStatement({ ...record, importedBy: input.caller.subject, fileChunks: ingress.fileChunks, fileEncoding: statementFileEncoding });
   const outcome = await session.classify({
     statementId, accountId: input.accountId, format, amountPattern: amountPatternOf(scaleOf(a.currency), format.amounts.thousandsSeparator),
     scale: scaleOf(a.currency), periodFrom: input.period.from, periodTo: input.period.to, linesBeforeData: splitter.linesBeforeData,
@@ -234,9 +248,22 @@ async function* readSealedChunks(file: FileHandle): AsyncGenerator<Buffer> {
   }
 }
 
+const deflated = promisify(deflate);
+const inflated = promisify(inflate);
+
+/** A stored chunk of a statement's original file, opened: the bytes as they were read. */
+export async function openStatementFileChunk(
+  vault: Pick<BeneficiaryVault, 'openUnowned'>, statementId: string, chunkNo: number, encoding: StatementFileEncoding, sealed: Buffer,
+): Promise<Buffer> {
+  const plaintext = await vault.openUnowned(`statement:${statementId}:${chunkNo}`, 'statement_file', sealed);
+  return encoding === 'deflate' ? inflated(plaintext, { maxOutputLength: statementFileChunkBytes }) : plaintext;
+}
+
 /**
- * The file's bytes as they came: counted against the size limit, hashed, sealed in chunks to a
- * temporary file, and passed on untouched.
+ * The file's bytes as they came: counted against the size limit, hashed, passed on untouched, and
+ * in 1 MiB chunks compressed and sealed to a temporary file. Compressing runs on libuv's threads
+ * and sealing after it, in order, while the bytes go on to COPY (the server's core parses them);
+ * the stream waits only when statementFileChunksInFlightMax chunks are in hand.
  */
 class StatementIngress extends Transform {
   sizeBytes = 0;
@@ -245,6 +272,9 @@ class StatementIngress extends Transform {
   private plain: Buffer[] = [];
   private plainBytes = 0;
   private fileBytes = 0;
+  /** The chunks handed on and not yet written, oldest first: each one's write, chained in order. */
+  private readonly inFlight: Promise<void>[] = [];
+  private written: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly sizeMax: number,
@@ -269,26 +299,43 @@ class StatementIngress extends Transform {
     this.push(chunk);
     this.plain.push(chunk);
     this.plainBytes += chunk.length;
-    if (this.plainBytes < statementFileChunkBytes) return callback();
-    this.sealPlain().then(() => callback(), callback);
+    while (this.plainBytes >= statementFileChunkBytes) this.handOn(statementFileChunkBytes);
+    if (this.inFlight.length < statementFileChunksInFlightMax) return callback();
+    // The oldest chunk's write; a failure of any of them ends the stream with it.
+    this.inFlight[0]!.then(() => callback(), callback);
   }
 
   override _flush(callback: TransformCallback): void {
     if (this.sizeBytes === 0) return callback(new StreamRefusal(statementRejection('STATEMENT_HEADER_INVALID', 'the file is empty')));
-    this.sealPlain().then(() => callback(), callback);
+    if (this.plainBytes > 0) this.handOn(this.plainBytes);
+    this.written.then(() => callback(), callback);
   }
 
-  private async sealPlain(): Promise<void> {
-    if (this.plainBytes === 0) return;
-    const plaintext = Buffer.concat(this.plain, this.plainBytes);
-    this.plain = [];
-    this.plainBytes = 0;
-    const sealed = await this.vault.sealUnowned(`statement:${this.statementId}:${this.fileChunks}`, 'statement_file', plaintext);
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(sealed.length, 0);
-    await this.file.write(Buffer.concat([length, sealed]), 0, 4 + sealed.length, this.fileBytes);
-    this.fileBytes += 4 + sealed.length;
+  /**
+   * Compresses the first `bytes` in hand (now, on libuv's threads) and seals and writes them after
+   * the chunks before: every chunk but the last is exactly statementFileChunkBytes of the file.
+   */
+  private handOn(bytes: number): void {
+    const held = Buffer.concat(this.plain, this.plainBytes);
+    const plaintext = held.subarray(0, bytes);
+    this.plain = held.length > bytes ? [held.subarray(bytes)] : [];
+    this.plainBytes = held.length - bytes;
+    const compressed = deflated(plaintext, { level: statementFileDeflateLevel });
+    // Never unhandled: its failure reaches the stream through `written`.
+    compressed.catch(() => undefined);
+    const chunkNo = this.fileChunks;
     this.fileChunks += 1;
+    const write = this.written.then(async () => {
+      const sealed = await this.vault.sealUnowned(`statement:${this.statementId}:${chunkNo}`, 'statement_file', await compressed);
+      const length = Buffer.alloc(4);
+      length.writeUInt32BE(sealed.length, 0);
+      await this.file.write(Buffer.concat([length, sealed]), 0, 4 + sealed.length, this.fileBytes);
+      this.fileBytes += 4 + sealed.length;
+    });
+    write.catch(() => undefined);
+    this.written = write;
+    this.inFlight.push(write);
+    void write.then(() => this.inFlight.shift(), () => undefined);
   }
 }
 

@@ -23,7 +23,7 @@ import { registerErasureRoutes } from '../../src/adapters/http/erasure-routes.js
 import { sendRejection } from '../../src/adapters/http/errors.js';
 import { verifyAuditLog } from '../../src/application/audit.js';
 import { verifyLedger } from '../../src/application/ledger-chain.js';
-import { importStatement } from '../../src/application/reconcile.js';
+import { importStatement, openStatementFileChunk } from '../../src/application/reconcile.js';
 import type { Runtime } from '../../src/cli/runtime.js';
 import { runProgrammeCli } from '../../src/cli/programme-cli.js';
 import { reject } from '../../src/domain/errors.js';
@@ -168,7 +168,7 @@ describe('erasing a programme\'s beneficiary data', () => {
     expect(await chunksOf(statementIds.pOnly)).toBeGreaterThan(0);
     // The file itself is about P's people: a masked number and the payee's name per line.
     const chunk = (await sql<{ sealed: Buffer }>`SELECT sealed FROM statement_files WHERE statement_id = ${statementIds.pOnly}::uuid AND chunk_no = 0`.execute(database.db)).rows[0]!.sealed;
-    expect((await runtime.vault.openUnowned(`statement:${statementIds.pOnly}:0`, 'statement_file', chunk)).toString()).toMatch(/Business Payment to \*+001 - /);
+    expect((await openStatementFileChunk(runtime.vault, statementIds.pOnly, 0, 'deflate', chunk)).toString()).toMatch(/Business Payment to \*+001 - /);
     const view = await request(app).get(erasure(p)).set('authorization', await as(p, 'admin-a'));
     expect(view.status).toBe(200);
     expect(view.body).toMatchObject({ programmeId: p.programmeId, state: 'not_requested', erasedAt: null, request: null, statements: [], retention: { days: null, dueAt: null } });
@@ -292,7 +292,7 @@ describe('erasing a programme\'s beneficiary data', () => {
     const qSealed = (await sql<{ msisdn_enc: Buffer }>`SELECT msisdn_enc FROM payouts WHERE id = ${ids['q-1']!}::uuid`.execute(database.db)).rows[0]!.msisdn_enc;
     expect((await runtime.vault.open(q.programmeId, ids['q-1']!, 'msisdn', qSealed)).toString()).toBe(qPerson.msisdn);
     const chunk = (await sql<{ sealed: Buffer }>`SELECT sealed FROM statement_files WHERE statement_id = ${statementIds.shared}::uuid AND chunk_no = 0`.execute(database.db)).rows[0]!.sealed;
-    expect((await runtime.vault.openUnowned(`statement:${statementIds.shared}:0`, 'statement_file', chunk)).length).toBeGreaterThan(0);
+    expect((await openStatementFileChunk(runtime.vault, statementIds.shared, 0, 'deflate', chunk)).length).toBeGreaterThan(0);
   });
 
   it('then the ledger, the audit log and both reconciliations verify as before; payouts and statement lines say erased', async () => {

@@ -30,7 +30,7 @@ import { GsmaClient, type GsmaSettings } from '../../src/adapters/providers/gsma
 import { pullStatementEntries } from '../../src/adapters/providers/gsma/gsma-statement.js';
 import { momoReferenceId } from '../../src/adapters/providers/mtn-momo/mapping.js';
 import { statementReaders } from '../../src/adapters/statement-readers/index.js';
-import { importStatement, type ImportedStatement, type ImportStatementDeps, type ImportStatementInput } from '../../src/application/reconcile.js';
+import { importStatement, openStatementFileChunk, type ImportedStatement, type ImportStatementDeps, type ImportStatementInput } from '../../src/application/reconcile.js';
 import type { Persistence } from '../../src/application/ports.js';
 import type { Runtime } from '../../src/cli/runtime.js';
 import type { CurrencyCode } from '../../src/domain/currency.js';
@@ -631,7 +631,7 @@ describe('an M-Pesa organisation portal statement, XLSX export (mpesa-org-portal
     await expectNothingOf(r.statementId, ['AMINA', 'JOHN K', 'HALIMA', '2547****', 'UNHCR KENYA', 'Business Payment to']);
     // The sealed chunks open to the workbook's bytes as uploaded.
     const chunks = await database.pool.query<{ sealed: Buffer }>('SELECT sealed FROM statement_files WHERE statement_id = $1 ORDER BY chunk_no', [r.statementId]);
-    const opened = await Promise.all(chunks.rows.map((c, i) => vault.openUnowned(`statement:${r.statementId}:${i}`, 'statement_file', c.sealed)));
+    const opened = await Promise.all(chunks.rows.map((c, i) => openStatementFileChunk(vault, r.statementId, i, 'deflate', c.sealed)));
     expect(Buffer.concat(opened).equals(book)).toBe(true);
   });
 

@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { AesGcmVault } from '../../src/adapters/crypto/vault.js';
 import { kyselyPersistence } from '../../src/adapters/db/persistence.js';
 import { statementStore } from '../../src/adapters/db/reconciliation.repository.js';
-import { importStatement, type ImportStatementInput } from '../../src/application/reconcile.js';
+import { importStatement, openStatementFileChunk, statementFileChunkBytes, type ImportStatementInput } from '../../src/application/reconcile.js';
 import type { Persistence } from '../../src/application/ports.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { setUpProgramme, type Scenario } from '../support/fixtures.js';
@@ -45,6 +45,13 @@ function input(s: Scenario, accountId: string, bytes: string | Buffer, more: Par
 }
 
 const deps = () => ({ store: statementStore(database.pool), vault });
+
+/** `bytes` in pieces of `size`, as an upload arrives. */
+function splitEvery(bytes: Buffer, size: number): Buffer[] {
+  const pieces: Buffer[] = [];
+  for (let at = 0; at < bytes.length; at += size) pieces.push(bytes.subarray(at, at + size));
+  return pieces;
+}
 
 async function stored(accountId: string): Promise<{ statements: number; lines: number; items: number; files: number; staging: number }> {
   const { rows } = await database.pool.query<Record<string, string>>(
@@ -138,8 +145,35 @@ describe('importing an M-Pesa organisation portal statement', () => {
     for (const clear of ['AMINA', 'JOHN K', '2547', 'UNHCR KENYA']) expect(everything).not.toContain(clear);
     const chunks = await database.pool.query<{ sealed: Buffer }>('SELECT sealed FROM statement_files WHERE statement_id = $1 ORDER BY chunk_no', [result.value.statementId]);
     expect(Buffer.concat(chunks.rows.map((c) => c.sealed)).includes(Buffer.from('AMINA'))).toBe(false);
-    const opened = await Promise.all(chunks.rows.map((c, i) => vault.openUnowned(`statement:${result.value.statementId}:${i}`, 'statement_file', c.sealed)));
+    const opened = await Promise.all(chunks.rows.map((c, i) => openStatementFileChunk(vault, result.value.statementId, i, 'deflate', c.sealed)));
     expect(Buffer.concat(opened).toString('utf8')).toBe(fixtureText);
+  });
+
+  test('when a statement spans several chunks, then each is compressed then sealed, in order, and the original opens whole from them', async () => {
+    const accountId = newAccount();
+    const { s } = await everyClassLedger(accountId);
+    // The fixture's lines again and again under new receipts: ~2.6 MiB, three chunks, the last one short.
+    const [head, body] = [fixtureText.slice(0, fixtureText.indexOf('Receipt No.')), fixtureText.slice(fixtureText.indexOf('Receipt No.'))];
+    const [columns, ...lines] = body.split('\r\n').filter((l) => l.length > 0);
+    const many: string[] = [];
+    for (let n = 0; many.join('\r\n').length < 2.6 * statementFileChunkBytes; n += 1) many.push(...lines.map((l) => l.replace(/^[A-Z0-9]+,/, (r) => `X${n}${r}`)));
+    const text = `${head}${columns}\r\n${many.join('\r\n')}\r\n`;
+    const result = await importStatement(deps(), { ...input(s, accountId, text), source: Readable.from(splitEvery(Buffer.from(text), 64 * 1024)) });
+    if (!result.ok) throw new Error(JSON.stringify(result.error));
+
+    const { rows } = await database.pool.query<{ chunk_no: number; sealed: Buffer; file_encoding: 'deflate' }>(
+      'SELECT f.chunk_no, f.sealed, s.file_encoding FROM statement_files f JOIN statements s ON s.id = f.statement_id WHERE f.statement_id = $1 ORDER BY f.chunk_no',
+      [result.value.statementId]);
+    expect(rows.map((r) => r.chunk_no)).toEqual([0, 1, 2]);
+    expect(rows.every((r) => r.file_encoding === 'deflate')).toBe(true);
+    const opened = await Promise.all(rows.map((r) => openStatementFileChunk(vault, result.value.statementId, r.chunk_no, r.file_encoding, r.sealed)));
+    expect(opened.map((o) => o.length)).toEqual([statementFileChunkBytes, statementFileChunkBytes, Buffer.byteLength(text) - 2 * statementFileChunkBytes]);
+    expect(Buffer.concat(opened).equals(Buffer.from(text))).toBe(true);
+    // Compressed before sealing: the stored bytes are a fraction of the file.
+    expect(rows.reduce((n, r) => n + r.sealed.length, 0)).toBeLessThan(Buffer.byteLength(text) / 3);
+    // A chunk opened as another chunk, or read as if stored as it came, does not open.
+    await expect(openStatementFileChunk(vault, result.value.statementId, 1, 'deflate', rows[0]!.sealed)).rejects.toThrow();
+    expect((await openStatementFileChunk(vault, result.value.statementId, 0, 'identity', rows[0]!.sealed)).equals(opened[0]!)).toBe(false);
   });
 
   test('when the same bytes are imported again, then the same reconciliation is answered and nothing new is stored', async () => {

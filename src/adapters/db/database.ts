@@ -239,6 +239,8 @@ export interface StatementsTable {
   sha256: Buffer;
   size_bytes: bigint;
   file_chunks: number;
+  /** How each chunk's plaintext is encoded before it is sealed (migration 0028). */
+  file_encoding: Generated<'identity' | 'deflate'>;
   opening_balance_minor: bigint;
   closing_balance_minor: bigint;
   lines_total: number;

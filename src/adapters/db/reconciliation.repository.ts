@@ -115,11 +115,11 @@ function session(client: pg.PoolClient): StatementImportSession {
       await client.query(
         `INSERT INTO statements (id, account_id, currency, organisation_id, imported_by, format, format_version, period_from, period_to,
            sha256, size_bytes, file_chunks, opening_balance_minor, closing_balance_minor, balances_stated, version, previous_id,
-           lines_total, lines_imported, lines_refused)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 0, 0, 0)`,
+           lines_total, lines_imported, lines_refused, file_encoding)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 0, 0, 0, $18)`,
         [s.statementId, s.accountId, s.currency, s.organisationId, s.importedBy, s.format, s.formatVersion, s.periodFrom, s.periodTo,
           Buffer.from(s.sha256Hex, 'hex'), s.sizeBytes, Math.max(s.fileChunks, 1), s.openingBalanceMinor?.toString() ?? null,
-          s.closingBalanceMinor?.toString() ?? null, s.openingBalanceMinor !== null, s.version, s.previousId],
+          s.closingBalanceMinor?.toString() ?? null, s.openingBalanceMinor !== null, s.version, s.previousId, s.fileEncoding],
       );
     },
     async storeFileChunks(statementId, chunks) {
