@@ -10,9 +10,11 @@
 //     time written at once (the lease: another poller does not see it due, and a poller that dies
 //     mid-query leaves it due again then), its check counted, and a fresh callback token stored;
 //  2. ask each provider, outside any transaction;
-//  3. record (one transaction per payout, under its lock): a final answer goes into the results
-//     outbox (the settler moves the ledger); anything else waits for the time written in step 1,
-//     or, after the last check, flags the payout.
+//  3. record: the final answers of the poll (paid, failed, reversed) together, in one transaction
+//     under their rows' locks, into the results outbox (the settler moves the ledger): the items of
+//     one GSMA provider batch are answered by one read of it, and recorded with one statement per
+//     kind, not one transaction each. Anything else, one transaction per payout: it waits for the
+//     time written in step 1, is sent again under its key, or, after the last check, is flagged.
 //
 // The callback URL of a status query: M-Pesa answers status queries asynchronously, to a URL we
 // give it, and only the SHA-256 of the attempt's own token is stored. Each query therefore gets a
@@ -29,7 +31,7 @@ import { callbackTokenHash, newCallbackToken } from './callback-token.js';
 import { reasonCodeMax } from './messages.js';
 import { confirmedReason, paidResultOf, parsedCallbackOf } from './record-callback.js';
 import { recordAttemptOutcome } from './attempt-outcome.js';
-import type { BeneficiaryVault, DueStatusCheck, PayoutProvider, Persistence, ProviderDirectory } from './ports.js';
+import type { BeneficiaryVault, DueStatusCheck, NewResult, PayoutProvider, PayoutRecord, Persistence, ProviderDirectory } from './ports.js';
 import { logStepFailure, runEvery } from './periodic.js';
 
 /** When status checks happen. */
@@ -190,7 +192,11 @@ export async function pollStatuses(deps: StatusPollDeps, { limit, now }: { reado
   let flagged = 0;
   for (let i = 0; i < claimed.length; i += statusQueriesInFlightMax) {
     const outcomes = await Promise.all(claimed.slice(i, i + statusQueriesInFlightMax).map(async (c) => ({ c, outcome: await ask(deps, c) })));
+    // A payout awaiting its outcome that got a final answer: recorded with the others of the poll.
+    const finals = outcomes.filter((o) => o.c.check.state !== 'paid' && (o.outcome.kind === 'paid' || o.outcome.kind === 'failed' || o.outcome.kind === 'reversed'));
+    resolved += await recordFinals(deps, finals);
     for (const { c, outcome } of outcomes) {
+      if (finals.some((f) => f.c === c)) continue;
       const recorded = await record(deps, policy, c, outcome, now);
       if (recorded === 'resolved') resolved++;
       if (recorded === 'flagged') flagged++;
@@ -215,6 +221,60 @@ async function ask(deps: StatusPollDeps, { check, provider, token }: Claimed): P
 }
 
 type Recorded = 'resolved' | 'waiting' | 'flagged' | 'moved_on' | { readonly resend: string };
+
+/** The outbox row of a final status answer (paid, failed or reversed) for a payout awaiting its outcome. */
+function finalResultOf(check: DueStatusCheck, outcome: ProviderOutcome, paidFields: Awaited<ReturnType<typeof paidResultOf>> | null): NewResult {
+  const result = parsedCallbackOf('', null, outcome);
+  return {
+    id: deriveId('result', check.payoutId, String(check.attempt.attemptNo), 'status'),
+    payoutId: check.payoutId,
+    batchId: check.batchId,
+    outcome: result.outcome,
+    reasonCode: (result.outcome === 'failed' ? confirmedReason(result.reasonCode, check.attempt.reportedFailure ?? null) : result.reasonCode)?.slice(0, reasonCodeMax) ?? null,
+    providerReference: result.providerReference,
+    source: 'status_query',
+    attemptNo: check.attempt.attemptNo,
+    ...(paidFields ?? {}),
+  };
+}
+
+/**
+ * Final answers for payouts awaiting their outcome, recorded together: their payouts read at once
+ * (a paid answer's figures are checked as record() checks them), then one transaction that locks
+ * their rows, puts the answers of those still awaiting that attempt's outcome into the outbox and
+ * ends their status checks. An answer for a payout settled meanwhile, or moved on to a newer
+ * attempt, changes nothing (as in record()). Answers how many went into the outbox.
+ */
+async function recordFinals(deps: StatusPollDeps, finals: readonly { readonly c: Claimed; readonly outcome: ProviderOutcome }[]): Promise<number> {
+  if (finals.length === 0) return 0;
+  const reported = finals.filter((f) => f.outcome.kind === 'paid' && f.outcome.facts);
+  const payouts = reported.length > 0 ? new Map((await deps.persistence.read.payouts.findMany(reported.map((f) => f.c.check.payoutId))).map((p) => [p.id, p])) : new Map<string, PayoutRecord>();
+  const paidFields = new Map(
+    await Promise.all(
+      reported.flatMap(({ c, outcome }) => {
+        const payout = payouts.get(c.check.payoutId);
+        return payout && outcome.kind === 'paid' ? [paidResultOf(deps, payout, outcome.facts).then((fields) => [c.check.payoutId, fields] as const)] : [];
+      }),
+    ),
+  );
+  const done = await deps.persistence.transaction(async (tx) => {
+    const current = new Map((await tx.payouts.lockMany(finals.map((f) => f.c.check.payoutId))).map((p) => [p.id, p]));
+    const results = finals.flatMap(({ c: { check }, outcome }) => {
+      const payout = current.get(check.payoutId);
+      if (!payout || !statusPolledPayoutStates.includes(payout.state) || payout.attemptCount !== check.attempt.attemptNo) return [];
+      return [finalResultOf(check, outcome, paidFields.get(check.payoutId) ?? null)];
+    });
+    if (results.length > 0) {
+      await tx.results.insertMany(results);
+      // The outbox has the answers: no more questions while the settler applies them.
+      await tx.payouts.unscheduleStatusChecks(results.map((r) => r.payoutId));
+    }
+    return ok(results);
+  });
+  if (!done.ok) throw new Error(`invariant violated: status record rejected: ${done.error.code}`);
+  for (const r of done.value) deps.logger.info({ payoutId: r.payoutId, attemptNo: r.attemptNo, outcome: r.outcome }, 'status query settled the payout\'s outcome');
+  return done.value.length;
+}
 
 async function record(deps: StatusPollDeps, policy: StatusCheckPolicy, c: Claimed, outcome: ProviderOutcome, now: Date): Promise<'resolved' | 'waiting' | 'flagged' | 'moved_on'> {
   const { check } = c;
@@ -248,18 +308,7 @@ async function record(deps: StatusPollDeps, policy: StatusCheckPolicy, c: Claime
     // Settled meanwhile (a callback came), or a newer attempt exists: this answer changes nothing.
     if (!current || !statusPolledPayoutStates.includes(current.state) || current.attemptCount !== check.attempt.attemptNo) return ok<Recorded>('moved_on');
     if (outcome.kind === 'paid' || outcome.kind === 'failed' || outcome.kind === 'reversed') {
-      const result = parsedCallbackOf('', null, outcome);
-      await tx.results.insert({
-        id: deriveId('result', check.payoutId, String(check.attempt.attemptNo), 'status'),
-        payoutId: check.payoutId,
-        batchId: check.batchId,
-        outcome: result.outcome,
-        reasonCode: (result.outcome === 'failed' ? confirmedReason(result.reasonCode, check.attempt.reportedFailure ?? null) : result.reasonCode)?.slice(0, reasonCodeMax) ?? null,
-        providerReference: result.providerReference,
-        source: 'status_query',
-        attemptNo: check.attempt.attemptNo,
-        ...(paidFields ?? {}),
-      });
+      await tx.results.insert(finalResultOf(check, outcome, paidFields));
       // The outbox has the answer: no more questions while the settler applies it.
       await tx.payouts.setStatusCheck(check.payoutId, { at: null });
       return ok<Recorded>('resolved');

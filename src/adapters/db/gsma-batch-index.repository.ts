@@ -23,6 +23,14 @@ export function gsmaBatchIndex(db: Db): BatchIndex {
         FROM gsma_batch_items i JOIN gsma_batches b USING (batch_key) WHERE i.item_key = ${itemKey.toLowerCase()}::uuid`.execute(db);
       return rows[0] ? toRecord(rows[0]) : null;
     },
+    async batchesOf(itemKeys) {
+      const found = new Map<string, BatchRecord>();
+      if (itemKeys.length === 0) return found;
+      const { rows } = await sql<Row & { item_key: string }>`SELECT i.item_key::text AS item_key, b.batch_key::text AS batch_key, b.account_id, b.server_correlation_id, b.batch_id, b.approval_key::text AS approval_key
+        FROM gsma_batch_items i JOIN gsma_batches b USING (batch_key) WHERE i.item_key = ANY(${[...new Set(itemKeys.map((k) => k.toLowerCase()))]}::uuid[])`.execute(db);
+      for (const r of rows) found.set(r.item_key, toRecord(r));
+      return found;
+    },
     async find(batchKey) {
       const { rows } = await sql<Row>`SELECT batch_key::text AS batch_key, account_id, server_correlation_id, batch_id, approval_key::text AS approval_key
         FROM gsma_batches WHERE batch_key = ${batchKey.toLowerCase()}::uuid`.execute(db);

@@ -22,6 +22,7 @@
 //   approved, under an X-CorrelationID of its own, recorded first) is sent by the next status read.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { microBatcher } from '../../../application/micro-batch.js';
 import { ProviderUnavailableError, type PayoutProvider, type ProviderAdapter, type StatusQuery, type SubmitRequest } from '../../../application/ports.js';
 import { absent, pending, unknown, type ProviderOutcome } from '../../../domain/provider-outcome.js';
 import type { ProviderId } from '../../../domain/providers.js';
@@ -58,6 +59,8 @@ export interface BatchIndex {
   record(batch: { readonly batchKey: string; readonly accountId: string; readonly itemKeys: readonly string[] }): Promise<void>;
   /** The batch an item (by its attempt key) was sent in, if any. */
   batchOf(itemKey: string): Promise<BatchRecord | null>;
+  /** batchOf for many items in one read: the batch of each item found, by its key (lower-case). */
+  batchesOf(itemKeys: readonly string[]): Promise<ReadonlyMap<string, BatchRecord>>;
   find(batchKey: string): Promise<BatchRecord | null>;
   /** What the provider said of it: its serverCorrelationId, its batchId once known. */
   accepted(batchKey: string, serverCorrelationId: string, batchId: string | null): Promise<void>;
@@ -82,6 +85,14 @@ export function memoryBatchIndex(): BatchIndex {
       const batchKey = items.get(itemKey.toLowerCase());
       return batchKey ? batches.get(batchKey) ?? null : null;
     },
+    async batchesOf(itemKeys) {
+      const found = new Map<string, BatchRecord>();
+      for (const key of itemKeys) {
+        const batch = batches.get(items.get(key.toLowerCase()) ?? '');
+        if (batch) found.set(key.toLowerCase(), batch);
+      }
+      return found;
+    },
     async find(batchKey) {
       return batches.get(batchKey) ?? null;
     },
@@ -96,6 +107,9 @@ export function memoryBatchIndex(): BatchIndex {
 
 /** A batch lookup is shared by the status queries that ask within this long of it. */
 export const batchLookupReuseMs = 1_000;
+/** Attempts whose batch is read in one query at most, and such reads at once. */
+const batchIndexReadsChunkMax = 1_024;
+const batchIndexReadsAtOnceMax = 4;
 
 interface Waiting {
   readonly request: SubmitRequest;
@@ -160,7 +174,9 @@ export class GsmaBulkProvider implements PayoutProvider {
   private readonly calls: GuardedCalls;
   private waiting: Waiting[] = [];
   private timer: NodeJS.Timeout | null = null;
-  private readonly shared = new Map<string, { readonly at: number; readonly lookup: Promise<BatchLookup> }>();
+  private readonly shared = new Map<string, { readonly at: number; readonly record: BatchRecord; readonly lookup: Promise<BatchLookup> }>();
+  /** The attempts' batches, read for the attempts sent (or asked about) at the same moment in one query. */
+  private readonly batchOfItem: (itemKey: string) => Promise<BatchRecord | null>;
 
   constructor(
     private readonly client: GsmaClient,
@@ -175,6 +191,14 @@ export class GsmaBulkProvider implements PayoutProvider {
     if (!(Number.isInteger(bulk.itemsMax) && bulk.itemsMax >= 1 && bulk.itemsMax <= gsmaBulkMax.itemsMax)) throw new Error(`itemsMax is a whole number from 1 to ${gsmaBulkMax.itemsMax}`);
     if (!(Number.isInteger(bulk.lingerMs) && bulk.lingerMs >= 0 && bulk.lingerMs <= gsmaBulkMax.lingerMs)) throw new Error(`lingerMs is a whole number from 0 to ${gsmaBulkMax.lingerMs}`);
     this.calls = new GuardedCalls(client);
+    this.batchOfItem = microBatcher(
+      async (keys: readonly string[]) => {
+        const found = await index.batchesOf(keys);
+        return keys.map((key) => ({ ok: true, value: found.get(key.toLowerCase()) ?? null }) as const);
+      },
+      batchIndexReadsChunkMax,
+      batchIndexReadsAtOnceMax,
+    );
     this.guard = new GuardedProvider(this.calls, breaker, logger, accountId, observer, callLimits);
   }
 
@@ -188,7 +212,7 @@ export class GsmaBulkProvider implements PayoutProvider {
    * first item. Rejects with ProviderUnavailableError when the guard refused the batch unsent.
    */
   async submit(request: SubmitRequest): Promise<ProviderOutcome> {
-    const earlier = await this.index.batchOf(request.idempotencyKey);
+    const earlier = await this.batchOfItem(request.idempotencyKey);
     if (earlier) {
       const outcome = await this.itemOutcome(this.queryOf(request), earlier);
       if (outcome.kind !== 'absent') return outcome;
@@ -207,9 +231,13 @@ export class GsmaBulkProvider implements PayoutProvider {
     const batchKey = batchKeyOfReference(query.providerReference);
     // A reference naming a batch the index does not hold (an index lost with its process) is still
     // read as that batch, by its X-CorrelationID: never taken for a single payment that may be resent.
-    const record = batchKey
-      ? ((await this.index.find(batchKey)) ?? { batchKey, accountId: this.accountId, serverCorrelationId: null, batchId: null, approvalKey: null })
-      : await this.index.batchOf(query.idempotencyKey);
+    // The items of a batch asked about together share its record with its read (batchLookupReuseMs).
+    const fresh = batchKey ? this.fresh(batchKey) : null;
+    const record = fresh
+      ? fresh.record
+      : batchKey
+        ? ((await this.index.find(batchKey)) ?? { batchKey, accountId: this.accountId, serverCorrelationId: null, batchId: null, approvalKey: null })
+        : await this.batchOfItem(query.idempotencyKey);
     if (!record) return this.guard.status(query);
     return this.itemOutcome(query, record);
   }
@@ -293,17 +321,23 @@ export class GsmaBulkProvider implements PayoutProvider {
 
   /** One batch read per batch for the status queries that ask together (batchLookupReuseMs). */
   private lookup(record: BatchRecord): Promise<BatchLookup> {
-    const seen = this.shared.get(record.batchKey);
-    if (seen && Date.now() - seen.at < batchLookupReuseMs) return seen.lookup;
+    const seen = this.fresh(record.batchKey);
+    if (seen) return seen.lookup;
     const lookup = (async () => {
       const found = await this.client.batchStatus(record.batchKey, record.serverCorrelationId, this.read);
       // A parsed two-step batch is approved once per read, whatever number of its items asked.
       if (found.kind === 'found' && found.view.status === 'created' && this.bulk.approval === 'two-step') await this.approve(record, found.view.batchId);
       return found;
     })();
-    this.shared.set(record.batchKey, { at: Date.now(), lookup });
+    this.shared.set(record.batchKey.toLowerCase(), { at: Date.now(), record, lookup });
     for (const [key, entry] of this.shared) if (Date.now() - entry.at >= batchLookupReuseMs) this.shared.delete(key);
     return lookup;
+  }
+
+  /** The read of a batch made within batchLookupReuseMs, with the record it was made for. */
+  private fresh(batchKey: string): { readonly record: BatchRecord; readonly lookup: Promise<BatchLookup> } | null {
+    const seen = this.shared.get(batchKey.toLowerCase());
+    return seen && Date.now() - seen.at < batchLookupReuseMs ? seen : null;
   }
 
   private queryOf(request: SubmitRequest): StatusQuery {
