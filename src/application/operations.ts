@@ -5,8 +5,10 @@
 // that worker's memory and every change of it is written to the audit log as a system event
 // (breaker.open / half_open / close, naming the process: system-audit.ts), so the database knows
 // the last state each worker reported, and when. Calls in flight are counted only inside each
-// worker (its CallLimiter): nothing stores them, so this read gives the account's bound on them
-// (its configured concurrency) and never a count.
+// worker process (its CallLimiter): nothing stores them. This read gives the account's bound on
+// them (its configured concurrency) and, when the process answering runs workers too, the count of
+// that process alone, named as such; every worker process exports its own count in /metrics
+// (tuma_provider_calls_in_flight), which is where a deployment's total is added up.
 import { accountsServing, type BreakerHoldStore, type HoldableAccount } from './breaker-holds.js';
 import type { Actor } from './ports.js';
 
@@ -50,12 +52,26 @@ export interface ProviderAccountOperationsView {
   readonly lastChange: { readonly state: 'open' | 'closed'; readonly reason: string; readonly setBy: string | null; readonly byThisOrganisation: boolean; readonly at: string } | null;
   /** Each worker's last reported breaker state, newest first; [] when no worker reported a change (a fresh breaker is closed). */
   readonly reported: readonly { readonly process: string; readonly state: ReportedBreakerState; readonly cause: string; readonly at: string }[];
+  /**
+   * The account's calls sent and not yet answered by the worker of the process that answered this
+   * request (`process`), counted now; null when that process runs no worker for the account. Other
+   * worker processes count their own (each one's /metrics: tuma_provider_calls_in_flight).
+   */
+  readonly callsInFlight: { readonly process: string; readonly count: number } | null;
+}
+
+/** The calls in flight of this process's workers, by account id (what its CallLimiters count now). */
+export interface CallsInFlight {
+  readonly process: string;
+  readonly byAccount: ReadonlyMap<string, number>;
 }
 
 export interface OperationsDeps {
   readonly holds: BreakerHoldStore;
   readonly reads: OperationsReads;
   readonly accounts: () => readonly OperatedAccount[];
+  /** This process's workers' calls in flight; absent, or null, when it runs none. */
+  readonly callsInFlight?: () => CallsInFlight | null;
 }
 
 /** The provider accounts serving a programme of the caller's organisation, by id, with their breakers. */
@@ -67,6 +83,7 @@ export async function listProviderOperations(deps: OperationsDeps, actor: Actor)
   const ids = mine.map((a) => a.id);
   const [holds, reports] = await Promise.all([deps.holds.all(), deps.reads.breakerReports(ids, breakerReportsRecent)]);
   const holdOf = new Map(holds.map((h) => [h.accountId, h]));
+  const inFlight = deps.callsInFlight?.() ?? null;
   return {
     accounts: mine.map((a) => {
       const h = holdOf.get(a.id) ?? null;
@@ -86,6 +103,7 @@ export async function listProviderOperations(deps: OperationsDeps, actor: Actor)
           ? { state: h.held ? 'open' : 'closed', reason: h.reason, setBy: h.organisationId === actor.organisationId ? h.setBy : null, byThisOrganisation: h.organisationId === actor.organisationId, at: h.setAt.toISOString() }
           : null,
         reported,
+        callsInFlight: inFlight && inFlight.byAccount.has(a.id) ? { process: inFlight.process, count: inFlight.byAccount.get(a.id)! } : null,
       };
     }),
   };

@@ -273,6 +273,9 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
     };
     let apiUrl: string | null = null;
     let apiServer: http.Server | null = null;
+    // This process's guarded provider accounts once its workers are built (none before, nor without the worker role).
+    const workerGuards: { list: readonly GuardedProvider[] } = { list: [] };
+    const processName = `${hostname()}/${process.pid}`.slice(0, 128);
     if (active.has('api')) {
       const app = createApp({
         persistence,
@@ -295,6 +298,8 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
           accounts: () => config.providers.accounts.map((a) => ({ id: a.id, provider: a.provider, currency: a.currency, country: a.country, programmes: a.programmes, callLimits: a.callLimits })),
           reads: operationsReads(handle.db),
           queues: queueReads(handle.db),
+          // Counted by this process's workers only: the answer names the process, and each worker process's /metrics has its own.
+          callsInFlight: () => (workerGuards.list.length === 0 ? null : { process: processName, byAccount: new Map(workerGuards.list.map((g) => [g.accountId, g.callsInFlight()])) }),
           // The in-process transport reaches only this process's workers.
           requeue: { transport: config.kafka.brokers || active.has('worker') ? transport : null, topics },
         },
@@ -328,8 +333,9 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
       });
       directory = providerDirectory(entries);
       guarded = entries.map((e) => e.guard);
+      workerGuards.list = guarded;
       // Every breaker change is audited (from each worker process), and admins' holds are applied here.
-      const auditor = breakerAuditor(persistence, `${hostname()}/${process.pid}`.slice(0, 128), logger.child({ role: 'worker' }));
+      const auditor = breakerAuditor(persistence, processName, logger.child({ role: 'worker' }));
       for (const p of guarded) p.onStateChange((change) => auditor.record({ accountId: p.accountId, provider: p.id, ...change }));
       const follower = startHoldFollower(holds, guarded, logger.child({ role: 'worker' }));
       stops.push(async () => {

@@ -1,5 +1,5 @@
 // Operators' metrics (issue #6 item 7) in Prometheus' text format, one registry per process:
-// per provider account — breaker state, calls by outcome, call latency; consumer lag per
+// per provider account — breaker state, calls by outcome, call latency, calls in flight (this process's); consumer lag per
 // subscription; payouts by state; programmes past their retention. Labels are account, provider, operation, outcome, state, topic
 // and group: never a payout, a phone number or a name.
 import http from 'node:http';
@@ -23,7 +23,7 @@ const breakerValue = { closed: 0, half_open: 1, open: 2 } as const;
 
 export interface MetricSources {
   /** The guarded provider accounts of this process (worker role), each with its breaker. */
-  providers: () => readonly (PayoutProvider & { breakerState(): keyof typeof breakerValue })[];
+  providers: () => readonly (PayoutProvider & { breakerState(): keyof typeof breakerValue; callsInFlight(): number })[];
   /** Subscriptions of this process and how far behind they are. */
   lag: () => Promise<readonly ConsumerLag[]>;
   /** Payouts per stored state, or null when this process does not report them. */
@@ -68,6 +68,16 @@ export function createMetrics(): Metrics {
     collect() {
       this.reset();
       for (const p of sources?.providers() ?? []) this.set({ account: p.accountId, provider: p.id }, breakerValue[p.breakerState()]);
+    },
+  });
+  new Gauge({
+    name: 'tuma_provider_calls_in_flight',
+    help: 'Provider calls sent and not yet answered per account, by this process (each worker process counts its own: add them up across processes).',
+    labelNames: ['account', 'provider'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const p of sources?.providers() ?? []) this.set({ account: p.accountId, provider: p.id }, p.callsInFlight());
     },
   });
   new Gauge({

@@ -24,6 +24,8 @@ export class CallLimiter {
   private tokens: number;
   private refilledAt: number;
   private inFlight = 0;
+  /** Calls past both limits and not yet answered: the calls at the provider now, whatever the limits. */
+  private calling = 0;
   private readonly slotWaiters: (() => void)[] = [];
   private rateQueue: Promise<void> = Promise.resolve();
 
@@ -42,10 +44,20 @@ export class CallLimiter {
     await this.slot();
     try {
       await this.token();
-      return await call();
+      this.calling++;
+      try {
+        return await call();
+      } finally {
+        this.calling--;
+      }
     } finally {
       this.release();
     }
+  }
+
+  /** The calls this limiter has let through and that have not ended yet (in this process). */
+  get callsInFlight(): number {
+    return this.calling;
   }
 
   private capacity(): number {

@@ -46,6 +46,11 @@ export class GuardedProvider implements PayoutProvider {
   /** The account's agreed rate and concurrency: a call waits here, outside the breaker's timeout. */
   private readonly limiter: CallLimiter;
 
+  /** The account's calls sent and not yet answered, by this process (each worker process counts its own). */
+  callsInFlight(): number {
+    return this.limiter.callsInFlight;
+  }
+
   /** One guard (one breaker) per provider account: an outage of one market does not stop another. */
   constructor(
     private readonly inner: ProviderAdapter & { readonly id: ProviderId },
