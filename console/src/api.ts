@@ -262,6 +262,8 @@ export interface ProviderOperationsView {
     hold: 'held_open' | 'automatic';
     lastChange: { state: 'open' | 'closed'; reason: string; setBy: string | null; byThisOrganisation: boolean; at: string } | null;
     reported: { process: string; state: 'closed' | 'open' | 'half_open'; cause: string; at: string }[];
+    /** The calls in flight counted by the process that answered (its workers'), or null when it runs none. */
+    callsInFlight: { process: string; count: number } | null;
   }[];
 }
 

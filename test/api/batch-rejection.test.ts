@@ -108,7 +108,7 @@ describe('an approver rejects a batch awaiting approval', () => {
     const client = await api.database.pool.connect();
     try {
       await client.query('BEGIN');
-      await client.query('RESET ROLE');
+      await client.query('SET LOCAL ROLE NONE');
       await client.query("SET LOCAL session_replication_role = 'replica'");
       await client.query(`INSERT INTO repay_requests (id, payout_id, organisation_id, programme_id, decision_id, currency, amount_minor, state) VALUES ($1, $2, $3, $4, $5, 'KES', 60000, 'open')`,
         [randomUUID(), reversed, w.organisationId, w.programmeId, randomUUID()]);

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { csvProblemCodes } from '../../src/cli/batch-cli.js';
+import { auditActions } from '../../src/domain/audit.js';
 import { rowErrorCodes } from '../../src/domain/errors.js';
 
 const consoleSrc = path.join(fileURLToPath(new URL('../..', import.meta.url)), 'console', 'src');
@@ -34,11 +35,12 @@ describe('the console\'s message catalogues', () => {
     expect({ differing, empty }).toEqual({ differing: [], empty: [] });
   });
 
-  it('when the server names a row error, the issuer a known OAuth error or a sign-in fails, then the console has a sentence for it', () => {
+  it('when the server names a row error or an audited action, the issuer a known OAuth error, or a sign-in fails, then the console has a sentence for it', () => {
     const wanted = [
       ...Object.keys(rowErrorCodes).map((c) => `row.${c}`),
       ...['access_denied', 'login_required', 'consent_required', 'interaction_required', 'invalid_request', 'server_error', 'temporarily_unavailable', 'other'].map((c) => `oidc.error.${c}`),
       ...['state', 'token', 'claims', 'discovery'].map((c) => `oidc.${c}`),
+      ...auditActions.map((a) => `audit.actions.${a}`),
       ...['REJECTION_BY_MAKER', 'REJECTION_DUPLICATE', 'REJECTION_REASON_INVALID', 'PAYOUT_NOT_REQUEUEABLE'].map((c) => `error.${c}`),
     ];
     expect(wanted.filter((k) => !(k in catalogues.en))).toEqual([]);

@@ -4,7 +4,9 @@
 // endpoint that gives an access token only for the code's PKCE verifier. Tuma trusts that issuer
 // (AUTH_ISSUER, AUTH_JWKS) and names the console's client (CONSOLE_OIDC_CLIENT_ID); no dev sign-in
 // exists. The console signs in as a public client (code + S256 PKCE, state checked), and the token
-// it holds is one the API accepts. A refusal by the issuer and a forged state are shown as such.
+// it holds is one the API accepts. A refusal by the issuer is said from the console's catalogue per
+// OAuth error code, in the reader's language, never with the issuer's own words (its
+// error_description is anyone's text); a forged state is shown as such.
 // Needs /usr/bin/chromium (README: "The console").
 import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
@@ -42,8 +44,8 @@ let issuerJwks = '';
 
 /** What the issuer saw, for the assertions. */
 const seen: { authorize: URLSearchParams[]; tokenRequests: URLSearchParams[]; tokensGiven: number; refusals: string[] } = { authorize: [], tokenRequests: [], tokensGiven: 0, refusals: [] };
-/** The next authorization answers this error instead of a code (the user refused). */
-let refuseNext: string | null = null;
+/** The next authorization answers this error (and description) instead of a code (the user refused). */
+let refuseNext: { error: string; description: string } | null = null;
 /** The next authorization comes back with another state than the one asked (a forged answer). */
 let forgeStateNext = false;
 
@@ -71,7 +73,8 @@ async function startIssuer(): Promise<void> {
       }
       const back = new URL(redirect);
       if (refuseNext) {
-        back.searchParams.set('error', refuseNext);
+        back.searchParams.set('error', refuseNext.error);
+        back.searchParams.set('error_description', refuseNext.description);
         refuseNext = null;
       } else {
         const code = b64url(randomBytes(24));
@@ -146,6 +149,15 @@ async function openConsole(): Promise<{ page: Page; close: () => Promise<void> }
   return { page, close: () => context.close() };
 }
 
+/** Whether the element has the focus, and a visible outline (the console's :focus-visible ring). */
+async function focusOf(locator: ReturnType<Page['locator']>): Promise<{ focused: boolean; outlined: boolean }> {
+  return locator.evaluate((el) => {
+    const doc = el.ownerDocument as unknown as { activeElement: unknown; defaultView: { getComputedStyle(e: unknown): { outlineStyle: string; outlineWidth: string } } };
+    const style = doc.defaultView.getComputedStyle(el);
+    return { focused: el === doc.activeElement, outlined: style.outlineStyle !== 'none' && Number.parseFloat(style.outlineWidth) > 0 };
+  });
+}
+
 describe('signing in to the console through OpenID Connect', () => {
   it('when the issuer is configured, then the console offers it alone, signs in with code and PKCE, and the API accepts the token it holds', async () => {
     const config = await (await fetch(`${runtime.apiUrl!}/console/config.json`)).json() as { devSignIn: boolean; oidc: { issuer: string; clientId: string } | null };
@@ -175,20 +187,50 @@ describe('signing in to the console through OpenID Connect', () => {
     }
   }, 60_000);
 
-  it('when the issuer refuses the sign-in, or the answer carries another state than asked, then the console says so and holds no token', async () => {
-    for (const [setUp, words] of [[() => { refuseNext = 'access_denied'; }, 'access_denied'], [() => { forgeStateNext = true; }, 'the sign-in answer does not match the request (state)']] as const) {
-      setUp();
+  it('when the issuer refuses the sign-in, then the console says why from its catalogue per OAuth error code, in the reader\'s language, never the issuer\'s words, and holds no token; a forged state is said so', async () => {
+    // The description is the issuer's (anyone's) text: markup and a lie in it must not reach the page.
+    const hostile = '<img src=x onerror="window.pwned=1">Call +254700000000 to unlock';
+    const cases: [string, { error: string; description: string } | 'forged-state', string][] = [
+      ['en-GB', { error: 'access_denied', description: hostile }, 'Sign-in through your organisation failed: access was refused. If you did not cancel it yourself, ask your administrator whether your account may use the Tuma console.'],
+      ['fr-FR', { error: 'login_required', description: hostile }, 'La connexion par votre organisation a échoué : votre organisation vous demande de vous reconnecter sur sa page. Réessayez.'],
+      ['en-GB', { error: 'consent_required', description: hostile }, 'your organisation needs your consent before the Tuma console may sign you in.'],
+      ['en-GB', { error: 'interaction_required', description: hostile }, 'your organisation needs you to complete a step on its sign-in page.'],
+      ['fr-FR', { error: 'invalid_request', description: hostile }, 'votre organisation a refusé la demande de connexion comme invalide.'],
+      ['en-GB', { error: 'server_error', description: hostile }, 'your organisation\'s sign-in service had an error. Try again later.'],
+      ['fr-FR', { error: 'temporarily_unavailable', description: hostile }, 'le service de connexion de votre organisation est momentanément indisponible.'],
+      // An unknown code, itself hostile: the generic sentence, the code not echoed.
+      ['en-GB', { error: '<b>pwned</b>_error', description: hostile }, 'Sign-in through your organisation failed: your organisation\'s sign-in service refused it. Try again, or ask your administrator.'],
+      ['en-GB', 'forged-state', 'Sign-in through your organisation failed: the answer does not match the sign-in this browser asked for. Start again from this page.'],
+    ];
+    for (const [locale, refusal, words] of cases) {
+      if (refusal === 'forged-state') forgeStateNext = true;
+      else refuseNext = refusal;
       const given = seen.tokensGiven;
-      const { page, close } = await openConsole();
+      const context = await browser.newContext({ locale, viewport: { width: 1024, height: 800 } });
+      const page = await context.newPage();
       try {
-        await page.getByRole('button', { name: 'Sign in with your organisation' }).click();
-        await page.getByText(`Sign-in through your organisation failed: ${words}`, { exact: false }).waitFor({ timeout: 20_000 });
+        await page.goto(`${runtime.apiUrl!}/console/`);
+        await page.getByRole('button', { name: locale === 'fr-FR' ? 'Se connecter avec votre organisation' : 'Sign in with your organisation' }).click();
+        const alert = page.getByRole('alert');
+        await alert.filter({ hasText: words }).waitFor({ timeout: 20_000 });
+        const shown = (await page.locator('main').textContent()) ?? '';
+        expect({ words, echoed: ['pwned', 'unlock', '254700000000', 'access_denied', 'error_description'].filter((w) => shown.includes(w)) }).toEqual({ words, echoed: [] });
+        expect(await page.locator('main img, main b').count()).toBe(0);
+        expect(await page.evaluate('window.pwned')).toBeUndefined();
+        // The answer's parameters left the address bar; no token is held.
+        expect(new URL(page.url()).search).toBe('');
         expect(await page.evaluate("sessionStorage.getItem('tuma.session')")).toBeNull();
         expect(seen.tokensGiven).toBe(given);
-        if (words === 'access_denied') await page.screenshot({ path: path.join(artifacts, '31-oidc-refused.png'), fullPage: true });
+        if (refusal !== 'forged-state' && refusal.error === 'access_denied') {
+          await page.screenshot({ path: path.join(artifacts, '31-oidc-refused.png'), fullPage: true });
+          // Keyboard only: the sign-in button is reachable again from the page with Tab, and visibly focused.
+          const button = page.getByRole('button', { name: 'Sign in with your organisation' });
+          for (let i = 0; i < 12 && !(await focusOf(button)).focused; i++) await page.keyboard.press('Tab');
+          expect(await focusOf(button)).toEqual({ focused: true, outlined: true });
+        }
       } finally {
-        await close();
+        await context.close();
       }
     }
-  }, 60_000);
+  }, 120_000);
 });

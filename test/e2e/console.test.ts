@@ -11,7 +11,8 @@
 import { execFile } from 'node:child_process';
 import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -21,13 +22,13 @@ import { gzipSync } from 'node:zlib';
 import { sql } from 'kysely';
 import { pino } from 'pino';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { fundProgramme, registerOrganisation, registerProgramme, topUpFloat } from '../../src/application/setup.js';
+import { fundProgramme, registerOrganisation, registerProgramme, registerSignerKey, topUpFloat } from '../../src/application/setup.js';
 import { devIssuerJwks, mintDevToken } from '../../src/cli/dev.js';
 import { payoutIdOf } from '../../src/domain/ids.js';
 import { roles as allRoles, startRuntime, type Runtime } from '../../src/cli/runtime.js';
 import { devAuth } from '../../src/config/config.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { batchDocument, setUpProviderProgramme, sign, type PayoutLine } from '../support/fixtures.js';
+import { batchDocument, newKey, setUpProviderProgramme, sign, type PayoutLine } from '../support/fixtures.js';
 import { net } from '../support/net.js';
 import { testConfig } from '../support/runtime.js';
 
@@ -457,6 +458,8 @@ describe('operations in the web console', () => {
     await table.waitFor();
     const row = table.locator('tr[data-account="mpesa"]');
     await row.getByText('Closed: payouts flow').waitFor();
+    // This server runs the workers too: the count is its own process's, named, and the limit beside it.
+    await row.getByTestId('in-flight').getByText(/^0 calls in flight now in [^ ]+\/[0-9]+ \(this server's worker; other workers count their own\)$/).waitFor();
     await shot(oscar.page, '20-ops-breakers');
 
     // To the row's button, Enter: the form's heading has the focus; a reason, Enter.
@@ -483,15 +486,17 @@ describe('operations in the web console', () => {
 
     // While the account is held, a payout waits queued; the workers give up on it (its attempts ran
     // out: here marked so at once, as the retry policy would after its attempts) and dead-letter it.
-    const document = batchDocument(s, [{ ref: 'ops-stuck', provider: 'mpesa', msisdn: '+254733000042', amount: '150.00' }]);
+    const document = batchDocument(s, [{ ref: 'ops-stuck', provider: 'mpesa', msisdn: '+254733000042', amount: '150.00' }, { ref: 'ops-raced', provider: 'mpesa', msisdn: '+254733000043', amount: '50.00' }], { total: '200.00' });
     const pm = await mintDevToken(dataDir, { subject: 'pm', organisationId: s.organisationId, roles: ['programme_manager'], ttlSeconds: 300 });
     const submitted = await fetch(`${runtime.apiUrl}/v1/batches`, { method: 'POST', headers: { authorization: `Bearer ${pm}`, 'content-type': 'application/jose+json' }, body: JSON.stringify(await sign(document, s.maker)) });
     expect(submitted.status).toBe(201);
     const stuck = payoutIdOf(document.batchId, 'ops-stuck');
+    const raced = payoutIdOf(document.batchId, 'ops-raced');
     await net.eventually(async () => {
-      const r = await sql<{ id: string }>`UPDATE payouts SET status_flagged_at = now(), dispatch_at = NULL WHERE id = ${stuck}::uuid AND state = 'queued' RETURNING id`.execute(database.db);
-      return r.rows.length === 1 ? true : null;
-    }, 20_000, 'the payout queued behind the hold');
+      await sql`UPDATE payouts SET status_flagged_at = now(), dispatch_at = NULL WHERE id = ANY(${[stuck, raced]}::uuid[]) AND state = 'queued' AND status_flagged_at IS NULL`.execute(database.db);
+      const r = await sql<{ n: number }>`SELECT count(*)::int AS n FROM payouts WHERE id = ANY(${[stuck, raced]}::uuid[]) AND state = 'queued' AND status_flagged_at IS NOT NULL`.execute(database.db);
+      return r.rows[0]!.n === 2 ? true : null;
+    }, 20_000, 'the payouts queued behind the hold');
 
     await row.getByRole('button', { name: 'Close… mpesa' }).click();
     await oscar.page.getByLabel(/^Why/).fill('Maintenance over');
@@ -506,15 +511,23 @@ describe('operations in the web console', () => {
     await deadRow.waitFor();
     expect((await deadRow.textContent())?.replace(/\s/g, ' ')).toMatch(/ops-stuck.*M-Pesa.*not sent: waits for an operator.*KES\s?150\.00/);
     expect(await oscar.page.locator('main').textContent()).not.toMatch(/733000042/);
-    await oscar.page.getByTestId('queue-depths').getByRole('row', { name: /M-Pesa.*Dead-lettered.*1/ }).waitFor();
+    await oscar.page.getByTestId('queue-depths').getByRole('row', { name: /M-Pesa.*Dead-lettered.*2/ }).waitFor();
     await shot(oscar.page, '23-ops-queues-dead-lettered');
+    // Another administrator requeues ops-raced through the API meanwhile, and it is paid: Oscar's page
+    // still offers it, and the server's refusal says exactly why (its problem detail), not only that it failed.
+    const admin = await mintDevToken(dataDir, { subject: 'other-admin', organisationId: s.organisationId, roles: ['admin'], ttlSeconds: 300 });
+    expect((await fetch(`${runtime.apiUrl}/v1/payouts/${raced}/requeue`, { method: 'POST', headers: { authorization: `Bearer ${admin}` } })).status).toBe(200);
+    const stateOf = async (id: string) => ((await (await fetch(`${runtime.apiUrl}/v1/payouts/${id}`, { headers: { authorization: `Bearer ${pm}` } })).json()) as { state: string }).state;
+    await net.eventually(async () => ((await stateOf(raced)) === 'paid' ? true : null), 30_000, 'the payout requeued through the API paid');
+    await dead.locator(`tr[data-payout="${raced}"]`).getByRole('button', { name: 'Requeue ops-raced' }).click();
+    await oscar.page.getByRole('alert').filter({ hasText: 'This payout cannot be requeued in its present state. The server says: settled (paid): a settled payout is never sent again' }).waitFor();
+    await shot(oscar.page, '23b-ops-requeue-refused-detail');
     await deadRow.getByRole('button', { name: 'Requeue ops-stuck' }).focus();
     await oscar.page.keyboard.press('Enter');
     await oscar.page.getByText('Payout ops-stuck is queued again for another attempt.').waitFor();
     await oscar.page.getByText('No dead-lettered payout.').waitFor();
     await shot(oscar.page, '24-ops-queues-requeued');
-    const payoutState = async () => ((await (await fetch(`${runtime.apiUrl}/v1/payouts/${stuck}`, { headers: { authorization: `Bearer ${pm}` } })).json()) as { state: string }).state;
-    await net.eventually(async () => ((await payoutState()) === 'paid' ? true : null), 30_000, 'the requeued payout paid');
+    await net.eventually(async () => ((await stateOf(stuck)) === 'paid' ? true : null), 30_000, 'the requeued payout paid');
     // The same screens in French, for an officer reading French.
     await oscar.page.getByLabel('Language').selectOption('fr');
     await oscar.page.getByRole('heading', { name: 'Files d\'attente et paiements en lettre morte' }).waitFor();
@@ -541,4 +554,147 @@ describe('operations in the web console', () => {
     await oscar.context.close();
     await ines.context.close();
   }, 120_000);
+});
+
+/** The focus and whether it is visible (the console's :focus-visible ring), for keyboard-only use. */
+async function focusOf(locator: ReturnType<Page['locator']>): Promise<{ focused: boolean; outlined: boolean }> {
+  return locator.evaluate((el) => {
+    const doc = el.ownerDocument as unknown as { activeElement: unknown; defaultView: { getComputedStyle(e: unknown): { outlineStyle: string; outlineWidth: string } } };
+    const style = doc.defaultView.getComputedStyle(el);
+    return { focused: el === doc.activeElement, outlined: style.outlineStyle !== 'none' && Number.parseFloat(style.outlineWidth) > 0 };
+  });
+}
+
+/** Presses Tab (or Shift+Tab) until `target` has the focus, at most `max` times; it must then show it. */
+async function tabTo(page: Page, target: ReturnType<Page['locator']>, key: 'Tab' | 'Shift+Tab' = 'Tab', max = 40): Promise<void> {
+  for (let i = 0; i < max && !(await focusOf(target)).focused; i++) await page.keyboard.press(key);
+  expect(await focusOf(target)).toEqual({ focused: true, outlined: true });
+}
+
+/** A link of the navigation, followed with the keyboard: the new screen's heading then has the focus. */
+async function navigate(page: Page, link: string, heading: string | RegExp): Promise<void> {
+  await tabTo(page, page.getByRole('navigation').getByRole('link', { name: link, exact: true }));
+  await page.keyboard.press('Enter');
+  const h1 = page.getByRole('heading', { name: heading, level: 1 });
+  await h1.waitFor();
+  await net.eventually(async () => ((await focusOf(h1)).focused ? true : null), 5_000, `the focus on the heading ${String(heading)}`);
+}
+
+describe('keyboard-only use of the web console', () => {
+  test('an approver goes from screen to screen with the keyboard alone (each heading takes the focus), and rejects a batch through a dialog that traps the focus, closes on Escape and gives the focus back', async () => {
+    // A batch awaiting one approval, submitted through the API under a maker key of the test's.
+    const maker = await newKey();
+    const registered = await registerSignerKey(runtime.persistence, { organisationId, role: 'maker', alg: 'ES256', publicJwk: maker.publicJwk as Record<string, unknown>, notBefore: new Date(0), notAfter: null, holder: 'kim' });
+    expect(registered.ok).toBe(true);
+    const document = batchDocument({ organisationId, programmeId }, [{ ref: 'kb-1', provider: 'mpesa', msisdn: '+254712000101', amount: '120.00' }, { ref: 'kb-2', provider: 'mpesa', msisdn: '+254712000102', amount: '80.00' }], { total: '200.00' });
+    const kim = await mintDevToken(dataDir, { subject: 'kim', organisationId, roles: ['programme_manager'], ttlSeconds: 300 });
+    const submitted = await fetch(`${runtime.apiUrl}/v1/batches`, { method: 'POST', headers: { authorization: `Bearer ${kim}`, 'content-type': 'application/jose+json' }, body: JSON.stringify(await sign(document, maker)) });
+    expect(submitted.status).toBe(201);
+    const batchFile = path.join(dataDir, 'batch-keyboard.json');
+    writeFileSync(batchFile, JSON.stringify(document));
+
+    const ada = await person();
+    const rita = await person();
+    await signIn(ada.page, 'ada', ['admin']);
+    await signIn(rita.page, 'rita', ['approver', 'auditor']);
+    const page = rita.page;
+
+    // Home's heading has the focus after sign-in; Tab reaches the screens, Enter opens one, whose heading takes the focus.
+    await navigate(page, 'Approve a batch', 'Approve a batch');
+    await tabTo(page, page.getByRole('button', { name: /Make a .* key in this browser/ }));
+    await page.keyboard.press('Enter');
+    await register(ada.page, 'approver', 'rita', await page.locator('#jwk-approver').inputValue());
+    // A file is chosen through the system's file chooser, which is not the page's: set here as the chooser would.
+    await page.getByLabel(/The batch document/).setInputFiles(batchFile);
+    await page.getByTestId('approvals').filter({ hasText: '0 of 1' }).waitFor();
+
+    const opener = page.getByRole('button', { name: 'Reject…' });
+    await tabTo(page, opener, 'Shift+Tab');
+    await page.keyboard.press('Enter');
+    const dialog = page.getByRole('dialog', { name: /Reject batch/ });
+    await dialog.waitFor();
+    const reason = dialog.getByLabel(/Why you reject it/);
+    expect((await focusOf(reason)).focused).toBe(true);
+    await page.keyboard.type('Row kb-2 pays a household that left the camp');
+    await page.keyboard.press('Tab');
+    expect((await focusOf(dialog.getByRole('button', { name: 'Reject: sign with my approver key' }))).focused).toBe(true);
+    await page.keyboard.press('Tab');
+    expect((await focusOf(dialog.getByRole('button', { name: 'Cancel' }))).focused).toBe(true);
+    // The focus stays in the dialog: Tab from its last control goes to its first, Shift+Tab back.
+    await page.keyboard.press('Tab');
+    expect((await focusOf(reason)).focused).toBe(true);
+    await page.keyboard.press('Shift+Tab');
+    expect((await focusOf(dialog.getByRole('button', { name: 'Cancel' }))).focused).toBe(true);
+    await shot(page, '27-approve-reject-dialog');
+    // Escape closes it unsent, and the focus is back on what opened it.
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    await net.eventually(async () => ((await focusOf(opener)).focused ? true : null), 5_000, 'the focus back on Reject…');
+    expect(await focusOf(opener)).toEqual({ focused: true, outlined: true });
+
+    // Again, to the end: the reason, Tab, Enter. The rejection is signed in this browser and sent.
+    await page.keyboard.press('Enter');
+    await dialog.waitFor();
+    await page.keyboard.type('Row kb-2 pays a household that left the camp');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await page.getByText('Rejected: the batch is now rejected; nothing of it will be paid.').waitFor();
+    await dialog.waitFor({ state: 'detached' });
+    await page.getByTestId('batch-state').filter({ hasText: 'rejected' }).waitFor();
+    // Its opener is gone with the decision: the focus goes to the batch's heading.
+    await net.eventually(async () => ((await focusOf(page.getByRole('heading', { name: new RegExp(document.batchId), level: 2 }))).focused ? true : null), 5_000, 'the focus on the batch heading');
+    await shot(page, '28-approve-rejected');
+    const auditor = await mintDevToken(dataDir, { subject: 'check', organisationId, roles: ['auditor'], ttlSeconds: 60 });
+    const batch = (await (await fetch(`${runtime.apiUrl}/v1/batches/${document.batchId}`, { headers: { authorization: `Bearer ${auditor}` } })).json()) as Record<string, unknown>;
+    expect(batch).toMatchObject({ state: 'rejected', approvals: { required: 1, received: 0 }, payouts: { cancelled: { count: 2, amount: '200.00' } } });
+
+    // The other screens, with the keyboard alone: follow the batch by its id, the audit log (the rejection is in it), the operations screens.
+    await navigate(page, 'Follow a batch', 'Batch');
+    await tabTo(page, page.getByLabel(/Batch id/));
+    await page.keyboard.type(document.batchId);
+    await page.keyboard.press('Enter');
+    await page.getByTestId('batch-state').filter({ hasText: 'rejected' }).waitFor();
+    await navigate(page, 'Audit log', 'Audit log');
+    await page.getByTestId('audit').getByRole('row', { name: /rita.*batch rejected/ }).waitFor();
+    await shot(page, '29-audit-rejection');
+    await navigate(page, 'Breakers', /breakers/);
+    await navigate(page, 'Queues', /Queues/);
+    await navigate(page, 'Home', 'What you can do');
+    expect(cspViolations).toEqual([]);
+    await ada.context.close();
+    await rita.context.close();
+  }, 120_000);
+
+  test('a programme manager sees the programme\'s open re-pay requests, and a repays column is checked as the server checks it', async () => {
+    const repaid = randomUUID();
+    // A re-pay request as finance's repay decision opens it (the decision and the reversed payout are finance's business: their foreign keys are left out here).
+    await database.db.transaction().execute(async (tx) => {
+      await sql`SET LOCAL ROLE NONE`.execute(tx);
+      await sql`SET LOCAL session_replication_role = 'replica'`.execute(tx);
+      await sql`INSERT INTO repay_requests (id, payout_id, organisation_id, programme_id, decision_id, currency, amount_minor, state)
+        VALUES (${randomUUID()}, ${repaid}, ${organisationId}, ${programmeId}, ${randomUUID()}, 'KES', 25000, 'open')`.execute(tx);
+    });
+    const pam = await person();
+    await signIn(pam.page, 'pam', ['programme_manager']);
+    await navigate(pam.page, 'New batch', /New batch|Build/);
+    await tabTo(pam.page, pam.page.getByLabel('Programme'));
+    await pam.page.keyboard.press('Control+A');
+    await pam.page.keyboard.type(programmeId);
+    await pam.page.keyboard.press('Enter');
+    const open = pam.page.getByTestId('repay-requests');
+    await open.getByRole('row', { name: new RegExp(`${repaid}.*KES\\s?250\\.00`) }).waitFor();
+    await shot(pam.page, '32-new-batch-repay-requests');
+    // An id in upper case is refused by line and column, as the server would refuse it.
+    const csv = (id: string) => ['ref,msisdn,amount,provider,repays', `again-1,+254712000201,250,mpesa,${id}`, 'new-1,+254712000202,100,mpesa,'].join('\n');
+    await pam.page.getByLabel('Payouts CSV file').setInputFiles({ name: 'repay-bad.csv', mimeType: 'text/csv', buffer: Buffer.from(csv(repaid.toUpperCase())) });
+    const problems = pam.page.getByTestId('problems');
+    await problems.waitFor();
+    expect((await problems.locator('tbody tr').allTextContents()).map((r) => r.replace(/\s+/g, ' '))).toEqual(['2repayswrong type or format FIELD_INVALID']);
+    await pam.page.getByLabel('Payouts CSV file').setInputFiles({ name: 'repay.csv', mimeType: 'text/csv', buffer: Buffer.from(csv(repaid)) });
+    await pam.page.getByTestId('repaying').filter({ hasText: '1 row pays a payout again' }).waitFor();
+    expect(await pam.page.getByRole('cell', { name: repaid }).count()).toBe(1);
+    await shot(pam.page, '33-new-batch-repays');
+    expect(cspViolations).toEqual([]);
+    await pam.context.close();
+  }, 60_000);
 });

@@ -2,8 +2,9 @@
 // their way, its dead-lettered payouts (administrators requeue them) and the orphan callbacks of its
 // providers. Breakers: each provider account
 // serving the organisation (GET /v1/operations/providers), whether an administrator holds it open,
-// what each worker last reported of its own breaker, and the most calls a worker sends at once —
-// calls in flight are counted inside each worker only, so the console cannot show a count.
+// what each worker last reported of its own breaker, and the calls in flight: counted inside each
+// worker process, so the page shows the count of the process that answers (named) where it runs
+// workers too, and each account's limit per worker; each worker process's /metrics has its own.
 // Administrators hold an account open or close it by hand (PUT /v1/provider-accounts/{id}/breaker).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, json, type DeadLetteredPage, type OrphanCallbacksPage, type ProviderOperationsView, type QueueDepthsView } from '../api';
@@ -89,7 +90,15 @@ export function Breakers() {
                       </ul>
                     )}
                   </td>
-                  <td>{a.callLimits.concurrency === null ? t('ops.inFlight.unbounded') : t('ops.inFlight.atMost', { n: count(a.callLimits.concurrency) })}</td>
+                  <td data-testid="in-flight">
+                    {a.callsInFlight ? (
+                      <strong>{t('ops.inFlight.now', { n: a.callsInFlight.count, process: a.callsInFlight.process })}</strong>
+                    ) : (
+                      <span class="hint">{t('ops.inFlight.notHere')}</span>
+                    )}
+                    <br />
+                    <span class="hint">{a.callLimits.concurrency === null ? t('ops.inFlight.unbounded') : t('ops.inFlight.atMost', { n: count(a.callLimits.concurrency) })}</span>
+                  </td>
                   {admin ? (
                     <td>
                       {a.hold === 'held_open' ? (
