@@ -42,7 +42,7 @@ const statementFileDeflateLevel = 3;
  * Chunks being compressed (on libuv's threads) and sealed while the bytes stream on to COPY: the
  * stream waits when this many are in hand (bounds the memory to ~this many MiB).
  */
-export const statementFileChunksInFlightMax = 4;
+export const statementFileChunksInFlightMax = 2;
 /** Bad lines named in a refusal or a partial import (every bad line is counted). */
 export const refusedLinesReportedMax = 1000;
 /** The longest period one statement may cover. */
@@ -299,7 +299,14 @@ class StatementIngress extends Transform {
     this.push(chunk);
     this.plain.push(chunk);
     this.plainBytes += chunk.length;
-    while (this.plainBytes >= statementFileChunkBytes) this.handOn(statementFileChunkBytes);
+    if (this.plainBytes >= statementFileChunkBytes) {
+      // One copy of what is in hand (none when it is one read), then every whole chunk a view of it.
+      const held = this.plain.length === 1 ? this.plain[0]! : Buffer.concat(this.plain, this.plainBytes);
+      let at = 0;
+      for (; held.length - at >= statementFileChunkBytes; at += statementFileChunkBytes) this.handOn(held.subarray(at, at + statementFileChunkBytes));
+      this.plain = at < held.length ? [held.subarray(at)] : [];
+      this.plainBytes = held.length - at;
+    }
     if (this.inFlight.length < statementFileChunksInFlightMax) return callback();
     // The oldest chunk's write; a failure of any of them ends the stream with it.
     this.inFlight[0]!.then(() => callback(), callback);
@@ -307,19 +314,15 @@ class StatementIngress extends Transform {
 
   override _flush(callback: TransformCallback): void {
     if (this.sizeBytes === 0) return callback(new StreamRefusal(statementRejection('STATEMENT_HEADER_INVALID', 'the file is empty')));
-    if (this.plainBytes > 0) this.handOn(this.plainBytes);
+    if (this.plainBytes > 0) this.handOn(Buffer.concat(this.plain, this.plainBytes));
     this.written.then(() => callback(), callback);
   }
 
   /**
-   * Compresses the first `bytes` in hand (now, on libuv's threads) and seals and writes them after
-   * the chunks before: every chunk but the last is exactly statementFileChunkBytes of the file.
+   * Compresses `plaintext` (now, on libuv's threads) and seals and writes it after the chunks
+   * before: every chunk but the last is exactly statementFileChunkBytes of the file.
    */
-  private handOn(bytes: number): void {
-    const held = Buffer.concat(this.plain, this.plainBytes);
-    const plaintext = held.subarray(0, bytes);
-    this.plain = held.length > bytes ? [held.subarray(bytes)] : [];
-    this.plainBytes = held.length - bytes;
+  private handOn(plaintext: Buffer): void {
     const compressed = deflated(plaintext, { level: statementFileDeflateLevel });
     // Never unhandled: its failure reaches the stream through `written`.
     compressed.catch(() => undefined);
