@@ -164,25 +164,30 @@ export async function pollStatuses(deps: StatusPollDeps, { limit, now }: { reado
     // Paid payouts whose reversal a URL-token callback reported: asked once, to confirm it.
     const due = polled.length < limit ? [...polled, ...(await tx.payouts.claimDueReversalChecks(now, limit - polled.length))] : polled;
     const claimed: Claimed[] = [];
+    // Written for the whole claim at once: one statement for the tokens, one for the next checks.
+    const tokens: { payoutId: string; attemptNo: number; tokenSha256: Buffer }[] = [];
+    const schedule: { payoutId: string; at: Date; checks: number }[] = [];
     for (const check of due) {
       const provider = deps.providers.account(check.attempt.accountId);
       if (!provider) {
         // The account the attempt went through is no longer configured: only it knows the payment.
         deps.logger.error({ payoutId: check.payoutId, account: check.attempt.accountId }, 'status check: the attempt\'s provider account is not configured');
-        await tx.payouts.setStatusCheck(check.payoutId, { at: after(now, policy.backoffMaxMs) });
+        schedule.push({ payoutId: check.payoutId, at: after(now, policy.backoffMaxMs), checks: check.checks });
         continue;
       }
       if (!provider.available()) {
         // Breaker open: nothing is asked and nothing counted; only the next check time moves.
-        await tx.payouts.setStatusCheck(check.payoutId, { at: after(now, statusCheckDelayMs(check.checks, policy)) });
+        schedule.push({ payoutId: check.payoutId, at: after(now, statusCheckDelayMs(check.checks, policy)), checks: check.checks });
         continue;
       }
       const token = newCallbackToken();
-      await tx.payouts.insertStatusToken(check.payoutId, check.attempt.attemptNo, callbackTokenHash(token));
+      tokens.push({ payoutId: check.payoutId, attemptNo: check.attempt.attemptNo, tokenSha256: callbackTokenHash(token) });
       const checks = check.checks + 1;
-      await tx.payouts.setStatusCheck(check.payoutId, { at: after(now, statusCheckDelayMs(checks, policy)), checks });
+      schedule.push({ payoutId: check.payoutId, at: after(now, statusCheckDelayMs(checks, policy)), checks });
       claimed.push({ check, provider, token, checks });
     }
+    await tx.payouts.insertStatusTokens(tokens);
+    await tx.payouts.setStatusChecks(schedule);
     return ok({ due: due.length, claimed });
   });
   if (!claim.ok) throw new Error(`invariant violated: status claim rejected: ${claim.error.code}`);

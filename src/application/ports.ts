@@ -477,6 +477,8 @@ export interface PayoutRepo {
   countByState(): Promise<readonly { readonly state: PayoutState; readonly count: number }[]>;
   /** Stores a status query's callback token (its SHA-256) for the attempt it asks about, or (`payment`) the token of a same-key resend. */
   insertStatusToken(payoutId: string, attemptNo: number, tokenSha256: Buffer, purpose?: TokenPurpose): Promise<void>;
+  /** insertStatusToken for many (status queries claimed together), in one statement. */
+  insertStatusTokens(tokens: readonly { readonly payoutId: string; readonly attemptNo: number; readonly tokenSha256: Buffer; readonly purpose?: TokenPurpose }[]): Promise<void>;
   /**
    * Claims up to `limit` submitted or unknown payouts whose status check is due at `now`, earliest
    * first, each with its latest attempt; rows other transactions hold are skipped (several pollers).
@@ -492,6 +494,8 @@ export interface PayoutRepo {
   releaseStaleSubmitting(staleBefore: Date, checkAt: Date, limit: number, cause: string): Promise<string[]>;
   /** Sets the next status check (null: none), and the count of checks sent or the operators' flag when given. */
   setStatusCheck(payoutId: string, update: { readonly at: Date | null; readonly checks?: number; readonly flaggedAt?: Date }): Promise<void>;
+  /** setStatusCheck for many payouts (each its next check and its count of checks sent), in one statement. */
+  setStatusChecks(updates: readonly { readonly payoutId: string; readonly at: Date | null; readonly checks: number }[]): Promise<void>;
   /** No status check for these payouts (their final answer is in the outbox). */
   unscheduleStatusChecks(payoutIds: readonly string[]): Promise<void>;
   /** Keeps the failure reasons callbacks reported, unconfirmed, on their attempts (the last one reported wins). */

@@ -391,6 +391,14 @@ export function payoutRepository(db: DbOrTx): PayoutRepo {
       await db.insertInto('payout_status_tokens').values({ token_sha256: tokenSha256, payout_id: payoutId, attempt_no: attemptNo, purpose }).execute();
     },
 
+    async insertStatusTokens(tokens) {
+      if (tokens.length === 0) return;
+      await db
+        .insertInto('payout_status_tokens')
+        .values(tokens.map((t) => ({ token_sha256: t.tokenSha256, payout_id: t.payoutId, attempt_no: t.attemptNo, purpose: t.purpose ?? 'status' })))
+        .execute();
+    },
+
     async msisdnHashes(payoutIds) {
       if (payoutIds.length === 0) return new Map();
       const rows = await db.selectFrom('payouts').select(['id', 'msisdn_hash']).where('id', '=', sql<string>`ANY(${[...new Set(payoutIds)]}::uuid[])`).execute();
@@ -522,6 +530,15 @@ export function payoutRepository(db: DbOrTx): PayoutRepo {
         })
         .where('id', '=', payoutId)
         .execute();
+    },
+
+    async setStatusChecks(updates) {
+      if (updates.length === 0) return;
+      await sql`
+        UPDATE payouts p SET status_check_at = v.at, status_checks = v.checks
+        FROM unnest(${updates.map((u) => u.payoutId)}::uuid[], ${updates.map((u) => u.at?.toISOString() ?? null)}::timestamptz[], ${updates.map((u) => u.checks)}::int[]) AS v(id, at, checks)
+        WHERE p.id = v.id
+      `.execute(db);
     },
 
     async unscheduleStatusChecks(payoutIds) {
