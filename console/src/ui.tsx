@@ -1,6 +1,6 @@
 // Small shared pieces: how an error is said, a live status line, a table of amounts.
 import type { ComponentChildren } from 'preact';
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, NetworkError } from './api';
 import { catalogues, count, locale, money, t, type MessageKey } from './i18n';
 import { SignInError } from './session';
@@ -14,6 +14,29 @@ export function errorText(error: unknown): string {
   }
   return error instanceof Error ? error.message : String(error);
 }
+
+/**
+ * For a part of the page opened by a button (a form shown in place): when it closes, the focus goes
+ * back to what had it when it opened, or to `fallback()` when that is gone, not to the page's start.
+ */
+export function useReturnFocus(fallback?: () => HTMLElement | null): void {
+  const later = useRef(fallback);
+  later.current = fallback;
+  // Read while the part first renders, before any effect of its own moves the focus into it.
+  const [opener] = useState(() => (document.activeElement instanceof HTMLElement ? document.activeElement : null));
+  useEffect(() => {
+    return () => {
+      setTimeout(() => (opener?.isConnected ? opener : later.current?.() ?? null)?.focus(), 0);
+    };
+  }, []);
+}
+
+/** Escape closes a form shown in place, as it closes a dialog. */
+export const escapeCloses = (close: () => void) => (e: KeyboardEvent) => {
+  if (e.key !== 'Escape') return;
+  e.preventDefault();
+  close();
+};
 
 const focusable = 'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
 

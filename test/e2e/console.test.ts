@@ -387,6 +387,12 @@ describe('finance and the auditor in the web console', () => {
     await resolve.focus();
     await fiona.page.keyboard.press('Enter');
     await fiona.page.getByRole('heading', { name: /Resolve line \d+ \(late reversal\)/ }).waitFor();
+    // Escape closes the form and gives the focus back to the row's button; Enter opens it again.
+    await fiona.page.keyboard.press('Escape');
+    await fiona.page.getByRole('heading', { name: /Resolve line \d+ \(late reversal\)/ }).waitFor({ state: 'detached' });
+    await net.eventually(async () => ((await focusOf(resolve)).focused ? true : null), 5_000, 'the focus back on Resolve…');
+    await fiona.page.keyboard.press('Enter');
+    await fiona.page.getByRole('heading', { name: /Resolve line \d+ \(late reversal\)/ }).waitFor();
     await fiona.page.keyboard.press('Tab');
     expect(await focused(fiona.page.getByRole('radio', { name: 'apply the reversal' }))).toBe(true);
     expect(await fiona.page.getByRole('radio', { name: 'apply the reversal' }).isChecked()).toBe(true);
@@ -464,6 +470,12 @@ describe('operations in the web console', () => {
 
     // To the row's button, Enter: the form's heading has the focus; a reason, Enter.
     await row.getByRole('button', { name: 'Hold open… mpesa' }).focus();
+    await oscar.page.keyboard.press('Enter');
+    expect(await focused(oscar.page.getByRole('heading', { name: 'Hold mpesa open' }))).toBe(true);
+    // Escape closes the form unsent and gives the focus back to its button; Enter opens it again.
+    await oscar.page.keyboard.press('Escape');
+    await oscar.page.getByRole('heading', { name: 'Hold mpesa open' }).waitFor({ state: 'detached' });
+    await net.eventually(async () => ((await focusOf(row.getByRole('button', { name: 'Hold open… mpesa' }))).focused ? true : null), 5_000, 'the focus back on Hold open…');
     await oscar.page.keyboard.press('Enter');
     expect(await focused(oscar.page.getByRole('heading', { name: 'Hold mpesa open' }))).toBe(true);
     await oscar.page.keyboard.press('Tab');

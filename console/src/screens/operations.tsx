@@ -10,7 +10,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, json, type DeadLetteredPage, type OrphanCallbacksPage, type ProviderOperationsView, type QueueDepthsView } from '../api';
 import { count, dateTime, money, t } from '../i18n';
 import { hasRole } from '../session';
-import { errorText, errorWithDetail, Status } from '../ui';
+import { errorText, errorWithDetail, escapeCloses, Status, useReturnFocus } from '../ui';
 import { label } from './finance';
 
 type Account = ProviderOperationsView['accounts'][number];
@@ -137,6 +137,8 @@ function BreakerChange(props: { accountId: string; state: 'open' | 'closed'; onC
   const [busy, setBusy] = useState(false);
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => heading.current?.focus(), []);
+  // Closed, the focus goes back to the row's button (after a change, the row's new one).
+  useReturnFocus(() => document.querySelector<HTMLElement>(`tr[data-account="${CSS.escape(props.accountId)}"] button`));
   const submit = async (e: Event) => {
     e.preventDefault();
     setBusy(true);
@@ -151,7 +153,7 @@ function BreakerChange(props: { accountId: string; state: 'open' | 'closed'; onC
     }
   };
   return (
-    <form class="card decide" aria-labelledby="breaker-title" onSubmit={(e) => void submit(e)}>
+    <form class="card decide" aria-labelledby="breaker-title" onSubmit={(e) => void submit(e)} onKeyDown={escapeCloses(props.onCancel)}>
       <h2 id="breaker-title" tabIndex={-1} ref={heading}>{t(props.state === 'open' ? 'ops.change.holdTitle' : 'ops.change.closeTitle', { account: props.accountId })}</h2>
       <p class="hint" id="breaker-help">{t(props.state === 'open' ? 'ops.change.holdHelp' : 'ops.change.closeHelp')}</p>
       <label for="breaker-reason">{t('ops.change.reason')}</label>

@@ -10,7 +10,7 @@ import { actionsByClass } from '../../../src/domain/reconciliation-decision.js';
 import { api, ApiError, json, upload, type Ageing, type DecisionView, type ReconciliationItemView, type ReconciliationView, type StatementView } from '../api';
 import { catalogues, count, dateTime, money, t, type MessageKey } from '../i18n';
 import { hasRole, session } from '../session';
-import { bytes, errorText, Status } from '../ui';
+import { bytes, errorText, escapeCloses, Status, useReturnFocus } from '../ui';
 import { label } from './finance';
 
 const formats = ['mpesa-org-portal-csv@1', 'mpesa-org-portal-xlsx@1', 'mtn-momo-portal-csv@1', 'airtel-statement-csv@1', 'mt940@1', 'camt053@1'] as const;
@@ -432,6 +432,8 @@ function Decide(props: { statementId: string; itemId: string; item: Reconciliati
   // Opened from its row's button: the keyboard continues from the form's heading.
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => heading.current?.focus(), []);
+  // Closed, the focus goes back to the row's button, or to the page's heading once the row is decided.
+  useReturnFocus(() => document.querySelector<HTMLElement>('main h1'));
   const submit = async (e: Event) => {
     e.preventDefault();
     setBusy(true);
@@ -445,7 +447,7 @@ function Decide(props: { statementId: string; itemId: string; item: Reconciliati
     }
   };
   return (
-    <form class="card decide" aria-labelledby="decide-title" onSubmit={(e) => void submit(e)}>
+    <form class="card decide" aria-labelledby="decide-title" onSubmit={(e) => void submit(e)} onKeyDown={escapeCloses(props.onCancel)}>
       <h3 id="decide-title" tabIndex={-1} ref={heading}>{t('recon.decide.title', { item: props.item?.line ? t('recon.line', { line: props.item.line }) : props.itemId, class: className(cls) })}</h3>
       <fieldset>
         <legend>{t('recon.action')}</legend>
