@@ -38,7 +38,8 @@ import { overdueReconciliations } from '../application/reconciliation-report.js'
 import { createApp } from '../adapters/http/app.js';
 import { createAuthenticator } from '../adapters/http/auth.js';
 import type { ConsoleDeps } from '../adapters/http/console.js';
-import { devAuth } from '../config/config.js';
+import { devAuth, limitsMax } from '../config/config.js';
+import { workerWindowOf } from '../config/worker-window.js';
 import { devIssuerKeyFileName, installRoot, mintDevToken } from './dev.js';
 import { startExpirer } from '../application/expire-batches.js';
 import { startChainer } from '../application/ledger-chain.js';
@@ -353,11 +354,19 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
       const poller = startStatusPoller({ persistence, vault, providers: directory, publicBaseUrl, policy, submittingStaleAfterMs, deadLetter, logger: logger.child({ role: 'poller' }) }, pollIntervalMs, pollLimit);
       stops.push(() => poller.stop());
       for (const id of new Set(config.providers.accounts.map((a) => a.provider))) {
+        const { window, callsInFlight } = workerWindowOf({
+          accounts: config.providers.accounts.filter((a) => a.provider === id).map((a) => a.callLimits),
+          configured: config.limits.workerPartitionWindow,
+          partitionsAtOnce: Math.min(config.limits.workerConcurrencyMax, config.kafka.topicPartitions),
+          providerTimeoutMs: config.limits.providerTimeoutMs,
+          windowMax: limitsMax.workerPartitionWindow,
+        });
+        logger.info({ provider: id, window, callsInFlight }, 'worker: dispatch messages in hand per partition');
         const subscription = await transport.subscribe({
           topic: topics.dispatch(id),
           groupId: `${config.kafka.topicPrefix}tuma-worker-${id}`,
           concurrency: config.limits.workerConcurrencyMax,
-          window: config.limits.workerPartitionWindow,
+          window,
           handle: (d) => executePayout(deps, d),
         });
         subscriptions.push(subscription);

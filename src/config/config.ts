@@ -172,9 +172,10 @@ const envSchema = z.object({
   // Dispatch messages of one partition a worker has in hand at once: provider calls wait on the
   // network, so a partition's messages overlap (each payout is locked on its own; offsets are
   // committed up to the first unfinished one). Per provider and process, at most
-  // WORKER_CONCURRENCY_MAX × WORKER_PARTITION_WINDOW calls are in flight (the accounts' own
-  // concurrency limits apply on top).
-  WORKER_PARTITION_WINDOW: intIn(1, limitsMax.workerPartitionWindow).default(8),
+  // min(WORKER_CONCURRENCY_MAX, KAFKA_TOPIC_PARTITIONS) × WORKER_PARTITION_WINDOW calls are in
+  // flight (the accounts' own limits apply on top). Unset: sized per provider from its accounts'
+  // call limits (config/worker-window.ts), 128 calls for an account with none.
+  WORKER_PARTITION_WINDOW: intIn(1, limitsMax.workerPartitionWindow).optional(),
   SETTLER_CHUNK_MAX: intIn(1, limitsMax.settlerChunkMax).default(500),
   PROVIDER_TIMEOUT_MS: intIn(100, limitsMax.providerTimeoutMs).default(10_000),
   BREAKER_ERROR_THRESHOLD_PERCENT: intIn(1, 100).default(50),
@@ -295,8 +296,8 @@ export interface Config {
     readonly relayChunkMax: number;
     readonly relayPollIntervalMs: number;
     readonly workerConcurrencyMax: number;
-    /** Messages of one dispatch partition in hand at once. */
-    readonly workerPartitionWindow: number;
+    /** Messages of one dispatch partition in hand at once; null: sized per provider from its accounts' call limits. */
+    readonly workerPartitionWindow: number | null;
     readonly settlerChunkMax: number;
     readonly providerTimeoutMs: number;
     readonly shutdownTimeoutMs: number;
@@ -597,7 +598,7 @@ export function loadConfig(env: Env): Config {
       relayChunkMax: e.RELAY_CHUNK_MAX,
       relayPollIntervalMs: e.RELAY_POLL_INTERVAL_MS,
       workerConcurrencyMax: e.WORKER_CONCURRENCY_MAX,
-      workerPartitionWindow: e.WORKER_PARTITION_WINDOW,
+      workerPartitionWindow: e.WORKER_PARTITION_WINDOW ?? null,
       settlerChunkMax: e.SETTLER_CHUNK_MAX,
       providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,
       shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

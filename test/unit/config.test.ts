@@ -34,6 +34,9 @@ describe('config', () => {
     expect(config.kafka.brokers).toEqual(['127.0.0.1:9092']);
     expect(config.kafka.sessionTimeoutMs).toBe(30_000);
     expect(loadConfig({ ...production, KAFKA_SESSION_TIMEOUT_MS: '6000' }).kafka.sessionTimeoutMs).toBe(6_000);
+    // Unset, the worker's window is sized from the accounts' call limits (config/worker-window.ts).
+    expect(config.limits.workerPartitionWindow).toBeNull();
+    expect(loadConfig({ ...production, WORKER_PARTITION_WINDOW: '12' }).limits.workerPartitionWindow).toBe(12);
     expect(config.crypto.masterKey.length).toBe(32);
     expect(Object.isFrozen(config.limits)).toBe(true);
     expect(() => {
