@@ -40,6 +40,8 @@ const readChunkBytes = 4 * 1024 * 1024;
 const rssSampleMs = 50;
 const keepDatabase = process.env.BENCH_KEEP_DATABASE === '1';
 const explain = process.env.BENCH_EXPLAIN === '1';
+/** BENCH_EXPLAIN_TIMING=1: the plans with each node's time (the clock reads inflate them; compare nodes, not totals). */
+const explainTiming = process.env.BENCH_EXPLAIN_TIMING === '1';
 /** Queries at least this long are listed in the table. */
 const slowQueryS = 0.05;
 const adminUrl = process.env.BENCH_DATABASE_ADMIN_URL ?? process.env.TEST_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -170,7 +172,7 @@ function profiledPool(pool: pg.Pool, steps: Map<string, Step>, sessions: { pid: 
       const name = queryName(text);
       if (explain && text.trim().startsWith('WITH')) {
         await query('SAVEPOINT bench_explain');
-        const plan = (await query(`EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) ${text}`, values)) as pg.QueryResult<Record<string, string>>;
+        const plan = (await query(`EXPLAIN (ANALYZE, BUFFERS, TIMING ${explainTiming ? 'ON' : 'OFF'}) ${text}`, values)) as pg.QueryResult<Record<string, string>>;
         await query('ROLLBACK TO SAVEPOINT bench_explain');
         process.stdout.write(`--- ${name}\n${plan.rows.map((r) => Object.values(r)[0]).join('\n')}\n`);
       }
