@@ -9,6 +9,7 @@ import { sql } from 'kysely';
 import request from 'supertest';
 import { verifyLedger } from '../../src/application/ledger-chain.js';
 import { getTrialBalance } from '../../src/application/ledger.js';
+import { expireBatchesOnce } from '../../src/application/expire-batches.js';
 import { approval, bearer, postJson, registerKey, startTestApi, type TestApi } from '../support/api.js';
 import { batchDocument, kenyanPayout, setUpProgramme, sign, type Maker, type PayoutLine, type Scenario } from '../support/fixtures.js';
 import { insertPayouts } from '../support/reconciliation-ledger.js';
@@ -62,6 +63,26 @@ const rejections = async (batchId: string) => (await sql<{ n: number }>`SELECT c
 const auditOf = async (batchId: string) =>
   (await sql<{ action: string; actor: string; detail: Record<string, string> }>`SELECT action, actor, detail FROM audit_events WHERE object_id = ${batchId} ORDER BY seq`.execute(api.database.db)).rows;
 
+/** A reversed payout of the programme with an open re-pay request, as finance's repay decision leaves it. */
+async function openRepayRequest(w: Scenario) {
+  const reversed = (await insertPayouts(api.database.pool, w, [{ receipt: `R${randomUUID().slice(0, 8)}`, amountMinor: 600_00n, state: 'reversed', accountId: 'mpesa-ke' }])).values().next().value!;
+  await api.database.pool.query('UPDATE payouts SET msisdn_hash = $2 WHERE id = $1', [reversed, await api.vault.blindIndex(w.programmeId, '+254712345678')]);
+  // The decision row is finance's business: the foreign keys are left out here.
+  const client = await api.database.pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SET LOCAL ROLE NONE');
+    await client.query("SET LOCAL session_replication_role = 'replica'");
+    await client.query(`INSERT INTO repay_requests (id, payout_id, organisation_id, programme_id, decision_id, currency, amount_minor, state) VALUES ($1, $2, $3, $4, $5, 'KES', 60000, 'open')`,
+      [randomUUID(), reversed, w.organisationId, w.programmeId, randomUUID()]);
+    await client.query('COMMIT');
+  } finally {
+    client.release();
+  }
+  const requestState = async () => (await api.database.pool.query<{ state: string; by: string | null }>('SELECT state, fulfilled_by_payout_id AS by FROM repay_requests WHERE payout_id = $1', [reversed])).rows[0];
+  return { reversed, requestState };
+}
+
 describe('an approver rejects a batch awaiting approval', () => {
   it('when a second approver rejects after a first approved, then the batch is rejected, its payouts cancelled, the ledger untouched and balanced, and the rejection audited', async () => {
     const w = await world();
@@ -102,21 +123,7 @@ describe('an approver rejects a batch awaiting approval', () => {
 
   it('when a batch row fulfilled a re-pay request, then the rejection opens the request again for the next batch', async () => {
     const w = await world();
-    const reversed = (await insertPayouts(api.database.pool, w, [{ receipt: `R${randomUUID().slice(0, 8)}`, amountMinor: 600_00n, state: 'reversed', accountId: 'mpesa-ke' }])).values().next().value!;
-    await api.database.pool.query('UPDATE payouts SET msisdn_hash = $2 WHERE id = $1', [reversed, await api.vault.blindIndex(w.programmeId, '+254712345678')]);
-    // The request a repay decision opens (its decision row is finance's business: the foreign keys are left out here).
-    const client = await api.database.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query('SET LOCAL ROLE NONE');
-      await client.query("SET LOCAL session_replication_role = 'replica'");
-      await client.query(`INSERT INTO repay_requests (id, payout_id, organisation_id, programme_id, decision_id, currency, amount_minor, state) VALUES ($1, $2, $3, $4, $5, 'KES', 60000, 'open')`,
-        [randomUUID(), reversed, w.organisationId, w.programmeId, randomUUID()]);
-      await client.query('COMMIT');
-    } finally {
-      client.release();
-    }
-    const requestState = async () => (await api.database.pool.query<{ state: string; by: string | null }>('SELECT state, fulfilled_by_payout_id AS by FROM repay_requests WHERE payout_id = $1', [reversed])).rows[0];
+    const { reversed, requestState } = await openRepayRequest(w);
     const document = await submit(w, [{ ...kenyanPayout('again', '600.00'), repays: reversed }, { ...kenyanPayout('b', '600.00'), msisdn: '+254712345999' }]);
     expect((await requestState())!.state).toBe('fulfilled');
 
@@ -126,6 +133,30 @@ describe('an approver rejects a batch awaiting approval', () => {
     expect((await auditOf(document.batchId)).at(-1)!.detail.repayRequestsReopened).toBe('1');
     // The next batch may pay it again.
     await submit(w, [{ ...kenyanPayout('again-2', '600.00'), repays: reversed }, { ...kenyanPayout('c', '600.00'), msisdn: '+254712345998' }]);
+    expect((await requestState())!.state).toBe('fulfilled');
+  });
+
+  it('when the maker cancels such a batch, or it expires before its approvals, then its re-pay request is open again too (migration 0025\'s trigger on the payouts\' move)', async () => {
+    const w = await world();
+    const { reversed, requestState } = await openRepayRequest(w);
+    const rows = (ref: string) => [{ ...kenyanPayout(ref, '600.00'), repays: reversed }, { ...kenyanPayout(`${ref}-b`, '600.00'), msisdn: '+254712345999' }];
+    const cancelled = await submit(w, rows('again-1'));
+    expect((await requestState())!.state).toBe('fulfilled');
+    expect((await request(api.app).post(`/v1/batches/${cancelled.batchId}/cancel`).set('authorization', w.makerToken).send({ reason: 'wrong list' })).status).toBe(200);
+    expect(await requestState()).toEqual({ state: 'open', by: null });
+
+    const expiring = await submit(w, rows('again-2'));
+    expect((await requestState())!.state).toBe('fulfilled');
+    await sql`UPDATE batches SET expires_at = now() - interval '1 second' WHERE id = ${expiring.batchId}`.execute(api.database.db);
+    expect(await expireBatchesOnce(api.persistence, new Date())).toBeGreaterThanOrEqual(1);
+    expect([await batchState(expiring.batchId), await requestState()]).toEqual(['rejected', { state: 'open', by: null }]);
+  });
+
+  it('when something tries to reopen a request whose paying payout is not cancelled, then the database refuses it', async () => {
+    const w = await world();
+    const { reversed, requestState } = await openRepayRequest(w);
+    await submit(w, [{ ...kenyanPayout('again', '600.00'), repays: reversed }, { ...kenyanPayout('b', '600.00'), msisdn: '+254712345999' }]);
+    await expect(api.database.pool.query("UPDATE repay_requests SET state = 'open', fulfilled_by_payout_id = NULL, fulfilled_at = NULL WHERE payout_id = $1", [reversed])).rejects.toThrow(/only a failed or cancelled payout's is released/);
     expect((await requestState())!.state).toBe('fulfilled');
   });
 });
