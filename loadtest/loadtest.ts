@@ -565,6 +565,7 @@ async function statusReads(stack: Stack, batchId: string, opts: Options): Promis
   const paths = ids.flatMap((id) => [`/v1/batches/${batchId}`, `/v1/payouts/${id}`]);
   let i = 0;
   const token = await stack.token('programme_manager', 'reader');
+  const before = await cpuSnapshot(stack);
   const result = await autocannon({
     url: stack.apiUrl,
     connections: 32,
@@ -574,6 +575,7 @@ async function statusReads(stack: Stack, batchId: string, opts: Options): Promis
     headers: { authorization: `Bearer ${token}` },
     requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: paths[i++ % paths.length]! }) }],
   });
+  const cpu = cpuDelta(before, await cpuSnapshot(stack));
   return {
     figures: {
       target_rate_per_s: opts.statusRate,
@@ -587,6 +589,9 @@ async function statusReads(stack: Stack, batchId: string, opts: Options): Promis
       p99_ms: result.latency.p99,
       max_ms: result.latency.max,
       payout_ids_read: ids.length,
+      // CPU per answered read (what a loaded machine's wall-clock figures hide): Tuma's processes and PostgreSQL's.
+      cpu_ms_per_read_tuma: result['2xx'] > 0 ? round(cpu.gatewayMs / result['2xx'], 3) : null,
+      cpu_ms_per_read_postgres: result['2xx'] > 0 ? round(cpu.postgresMs / result['2xx'], 3) : null,
     },
   };
 }

@@ -191,6 +191,20 @@ export interface PayoutCounts {
   readonly amountMinor: bigint;
 }
 
+/** A batch as GET /v1/batches/{id} shows it (BatchRepo.view). */
+export interface BatchViewRecord {
+  readonly batch: BatchRecord;
+  readonly counts: readonly PayoutCounts[] | null;
+  readonly approvals: readonly { readonly kid: string; readonly approvedAt: Date }[];
+}
+
+/** A payout as GET /v1/payouts/{id} shows it (PayoutRepo.findView). */
+export interface PayoutViewRecord {
+  readonly payout: PayoutRecord;
+  readonly exceptions: readonly PayoutException[];
+  readonly erased: boolean;
+}
+
 // ---------- persistence ----------
 
 export interface AccountRecord {
@@ -322,6 +336,12 @@ export interface BatchRepo {
   complete(batchId: string, contents: { payoutCount: number; totalMinor: bigint; approvalsRequired: number; rejectedRows: readonly RowError[] }): Promise<void>;
   setState(batchId: string, to: BatchState): Promise<void>;
   payoutCounts(batchId: string): Promise<PayoutCounts[]>;
+  /**
+   * What GET /v1/batches/{id} shows, read in one statement (one snapshot, one round trip): the
+   * batch, its payouts counted by state (ordered by state; null unless `withCounts`: counting
+   * reads every payout of the batch) and its approvals (oldest first).
+   */
+  view(batchId: string, withCounts: boolean): Promise<BatchViewRecord | null>;
   /** Locks the batch row for the rest of the transaction. */
   lock(batchId: string): Promise<BatchRecord | null>;
   /** The exact signed bytes, sealed with the programme's data key. */
@@ -466,6 +486,12 @@ export interface PayoutRepo {
   insertExceptions(exceptions: readonly PayoutException[]): Promise<void>;
   /** Each held payout's differences, oldest first. */
   exceptionsOf(payoutIds: readonly string[]): Promise<readonly PayoutException[]>;
+  /**
+   * What GET /v1/payouts/{id} shows, read in one statement (one snapshot, one round trip): the
+   * payout, its first `exceptionsMax` exceptions (oldest first) and whether its programme's
+   * beneficiary data was erased.
+   */
+  findView(payoutId: string, exceptionsMax: number): Promise<PayoutViewRecord | null>;
   /**
    * Held payouts, oldest first, after the cursor of the last one seen ("<microseconds since the
    * epoch>:<payout id>", exact to the database's clock); at most `limit`, each with its cursor.

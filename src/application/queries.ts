@@ -7,7 +7,7 @@ import { payoutStates, publicPayoutState, storedPayoutStateFor, type PayoutState
 import { err, ok, type Result } from '../domain/result.js';
 import { erasedBeneficiary, erasedProgrammes } from './erase-programme.js';
 import { cursors } from './ledger.js';
-import type { Persistence, PayoutRecord } from './ports.js';
+import type { Persistence, PayoutCounts, PayoutRecord } from './ports.js';
 
 /** Payouts per page of GET /v1/batches/{id}/payouts. */
 export const payoutsPageMax = 1_000;
@@ -26,28 +26,70 @@ export interface BatchView {
   readonly rejectedRows: readonly RowProblem[];
 }
 
-export async function getBatchView(persistence: Persistence, organisationId: string, batchId: string): Promise<BatchView | null> {
-  return persistence.snapshot(async (tx) => {
-    const batch = await tx.batches.find(batchId);
-    if (!batch || batch.organisationId !== organisationId) return null;
-    const [counts, approvals] = [await tx.batches.payoutCounts(batchId), await tx.batches.approvals(batchId)];
-    return {
-      batchId: batch.id,
-      programmeId: batch.programmeId,
-      state: batch.state,
-      currency: batch.currency,
-      payoutCount: batch.payoutCount,
-      total: formatAmount(batch.totalMinor, batch.currency),
-      receivedAt: batch.receivedAt.toISOString(),
-      approvals: {
-        required: batch.approvalsRequired,
-        received: approvals.length,
-        approvers: approvals.map((a) => ({ kid: a.kid, approvedAt: a.approvedAt.toISOString() })),
-      },
-      payouts: Object.fromEntries(counts.map((c) => [publicPayoutState(c.state, batch.state), { count: c.count, amount: formatAmount(c.amountMinor, batch.currency) }])),
-      rejectedRows: batch.rejectedRows.map(rowProblemOf),
-    };
-  });
+/**
+ * Counting a batch's payouts by state reads every payout of it (some 2 ms of PostgreSQL's CPU for
+ * 2,000): a batch of more payouts than this has its counts kept for GET /v1/batches/{id} for up to
+ * batchCountsMaxAgeMs, so that clients polling a large batch do not each count it again. A batch
+ * this size or smaller is counted on every read.
+ */
+export const batchCountsExactPayoutsMax = 1_000;
+/** How old the counts GET /v1/batches/{id} shows of a large batch may be, in ms (its state and approvals are read each time). */
+export const batchCountsMaxAgeMs = 1_000;
+/** Large batches whose counts are kept at most, per process (the oldest forgotten first). */
+export const batchCountsKeptMax = 1_000;
+
+interface KeptCounts {
+  readonly counts: readonly PayoutCounts[];
+  readonly at: number;
+}
+/** Per persistence (per database), batch id -> its counts and when (performance.now(), or the caller's clockMs) they were read. */
+const keptCounts = new WeakMap<Persistence, Map<string, KeptCounts>>();
+
+function keptCountsOf(persistence: Persistence): Map<string, KeptCounts> {
+  let kept = keptCounts.get(persistence);
+  if (!kept) keptCounts.set(persistence, (kept = new Map()));
+  return kept;
+}
+
+/**
+ * The batch as GET /v1/batches/{id} shows it, in one statement (BatchRepo.view): its state and
+ * approvals as they are now, and its payouts counted by state, exact, unless `reuseCounts` and the
+ * batch is large (batchCountsExactPayoutsMax) and was counted less than batchCountsMaxAgeMs ago.
+ * What changes a batch (approve, cancel, submit) reads it exact.
+ */
+export async function getBatchView(persistence: Persistence, organisationId: string, batchId: string, options: { reuseCounts?: boolean; clockMs?: () => number } = {}): Promise<BatchView | null> {
+  const kept = keptCountsOf(persistence);
+  const now = options.clockMs ? options.clockMs() : performance.now();
+  let reused = options.reuseCounts ? kept.get(batchId) : undefined;
+  if (reused && now - reused.at >= batchCountsMaxAgeMs) {
+    kept.delete(batchId);
+    reused = undefined;
+  }
+  const read = await persistence.read.batches.view(batchId, reused === undefined);
+  if (!read || read.batch.organisationId !== organisationId) return null;
+  const { batch, approvals } = read;
+  const counts = read.counts ?? reused!.counts;
+  if (read.counts && batch.payoutCount > batchCountsExactPayoutsMax) {
+    kept.delete(batchId);
+    if (kept.size >= batchCountsKeptMax) kept.delete(kept.keys().next().value!);
+    kept.set(batchId, { counts: read.counts, at: now });
+  }
+  return {
+    batchId: batch.id,
+    programmeId: batch.programmeId,
+    state: batch.state,
+    currency: batch.currency,
+    payoutCount: batch.payoutCount,
+    total: formatAmount(batch.totalMinor, batch.currency),
+    receivedAt: batch.receivedAt.toISOString(),
+    approvals: {
+      required: batch.approvalsRequired,
+      received: approvals.length,
+      approvers: approvals.map((a) => ({ kid: a.kid, approvedAt: a.approvedAt.toISOString() })),
+    },
+    payouts: Object.fromEntries(counts.map((c) => [publicPayoutState(c.state, batch.state), { count: c.count, amount: formatAmount(c.amountMinor, batch.currency) }])),
+    rejectedRows: batch.rejectedRows.map(rowProblemOf),
+  };
 }
 
 export interface PayoutView {
@@ -97,13 +139,13 @@ export interface PayoutExceptionView {
   readonly at: string;
 }
 
+/** One statement (PayoutRepo.findView): the payout, its exceptions and its programme's erasure, in one round trip. */
 export async function getPayout(persistence: Persistence, organisationId: string, payoutId: string): Promise<(PayoutView & { readonly exceptions?: readonly PayoutExceptionView[] }) | null> {
-  const p = await persistence.read.payouts.find(payoutId);
-  if (!p || p.organisationId !== organisationId) return null;
-  const exceptions = await persistence.read.payouts.exceptionsOf([p.id]);
-  const erased = (await erasedProgrammes(persistence, [p.programmeId])).has(p.programmeId);
+  const read = await persistence.read.payouts.findView(payoutId, payoutExceptionsShownMax);
+  if (!read || read.payout.organisationId !== organisationId) return null;
+  const { payout: p, exceptions, erased } = read;
   if (exceptions.length === 0) return payoutView(p, erased);
-  return { ...payoutView(p, erased), exceptions: exceptions.slice(0, payoutExceptionsShownMax).map((e) => ({ kind: e.kind, detail: e.detail, at: (e.createdAt ?? p.updatedAt).toISOString() })) };
+  return { ...payoutView(p, erased), exceptions: exceptions.map((e) => ({ kind: e.kind, detail: e.detail, at: (e.createdAt ?? p.updatedAt).toISOString() })) };
 }
 
 /** Exceptions shown with one payout at most (a payout held once has one or two). */

@@ -1,4 +1,5 @@
-import { sql, type Selectable } from 'kysely';
+import { CompiledQuery, sql, type Selectable } from 'kysely';
+import type pg from 'pg';
 import type { ApprovalRecord, BatchRecord, BatchRepo, ProgrammeRecord, RejectionRecord, SignerKeyRecord } from '../../application/ports.js';
 import type { CurrencyCode } from '../../domain/currency.js';
 import type { RowError } from '../../domain/errors.js';
@@ -58,13 +59,34 @@ const toBatch = (r: BatchSelection): BatchRecord => ({
   rejectedRows: r.rejected_rows as RowError[],
 });
 
+type BatchViewRow = BatchSelection & { count_states: string[] | null; count_ns: number[] | null; count_amounts: string[] | null; approval_kids: string[] | null; approval_ats: Date[] | null };
+
+/**
+ * GET /v1/batches/{id}'s one statement (one snapshot, one round trip; a prepared statement outside
+ * a transaction): the batch, its payouts counted by state when $2 (from the (batch_id, state) index;
+ * amounts summed as text, exact), its approvals oldest first. $1: the batch id.
+ */
+const batchViewSql = `
+  SELECT ${batchColumns.map((c) => `b.${c}`).join(', ')},
+         c.states AS count_states, c.ns AS count_ns, c.amounts AS count_amounts, a.kids AS approval_kids, a.ats AS approval_ats
+  FROM batches b
+  LEFT JOIN LATERAL (
+    SELECT array_agg(g.state ORDER BY g.state) AS states, array_agg(g.n ORDER BY g.state) AS ns, array_agg(g.amount ORDER BY g.state) AS amounts
+    FROM (SELECT state, count(*)::int AS n, sum(amount_minor)::text AS amount FROM payouts WHERE batch_id = b.id AND $2::boolean GROUP BY state) g
+  ) c ON true
+  LEFT JOIN LATERAL (
+    SELECT array_agg(kid ORDER BY approved_at, kid) AS kids, array_agg(approved_at ORDER BY approved_at, kid) AS ats FROM batch_approvals WHERE batch_id = b.id
+  ) a ON true
+  WHERE b.id = $1`;
+
 /** Bytes of a stored batch payload read per result row. */
 export const payloadReadSliceBytes = 1024 * 1024;
 
 /** Payouts not yet handed to a provider: what a cancellation may still stop. */
 const cancellableStates: readonly PayoutState[] = ['accepted', 'queued'];
 
-export function batchRepository(db: DbOrTx): BatchRepo {
+/** `pool` (optional): the same database's pg pool, for the prepared statement of GET /v1/batches/{id} outside a transaction. */
+export function batchRepository(db: DbOrTx, pool?: pg.Pool): BatchRepo {
   return {
     async findSignerKey(kid) {
       const r = await db.selectFrom('signer_keys').selectAll().where('kid', '=', kid).executeTakeFirst();
@@ -155,6 +177,20 @@ export function batchRepository(db: DbOrTx): BatchRepo {
         .orderBy('state')
         .execute();
       return rows.map((r) => ({ state: r.state as PayoutState, count: Number(r.n), amountMinor: BigInt(r.amount) }));
+    },
+
+    async view(batchId, withCounts) {
+      const r = pool && !db.isTransaction
+        ? await pool.query<BatchViewRow>({ name: 'tuma_batch_view_v1', text: batchViewSql, values: [batchId, withCounts] })
+        : await db.executeQuery<BatchViewRow>(CompiledQuery.raw(batchViewSql, [batchId, withCounts]));
+      const row = r.rows[0];
+      if (!row) return null;
+      const kids = row.approval_kids ?? [];
+      return {
+        batch: toBatch(row),
+        counts: withCounts ? (row.count_states ?? []).map((state, i) => ({ state: state as PayoutState, count: row.count_ns![i]!, amountMinor: BigInt(row.count_amounts![i]!) })) : null,
+        approvals: kids.map((kid, i) => ({ kid, approvedAt: row.approval_ats![i]! })),
+      };
     },
 
     async approvals(batchId) {

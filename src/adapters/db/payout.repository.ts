@@ -1,4 +1,5 @@
-import { sql, type RawBuilder } from 'kysely';
+import { CompiledQuery, sql, type RawBuilder } from 'kysely';
+import type pg from 'pg';
 import type { AttemptRecord, NewAttempt, PayoutExceptionKind, PayoutRecord, PayoutRepo, TokenPurpose } from '../../application/ports.js';
 import type { CurrencyCode } from '../../domain/currency.js';
 import { settledPayoutStates, statusPolledPayoutStates, storedPayoutStates, type BatchState, type PayoutState } from '../../domain/payout-state.js';
@@ -24,6 +25,26 @@ export function selectPayouts(db: DbOrTx) {
 
 type PayoutSelection = Awaited<ReturnType<ReturnType<typeof selectPayouts>['executeTakeFirstOrThrow']>>;
 
+type PayoutViewRow = PayoutSelection & { erased: boolean; exception_kinds: string[] | null; exception_details: string[] | null; exception_result_ids: string[] | null; exception_created_ats: Date[] | null };
+
+/**
+ * GET /v1/payouts/{id}'s one statement (one snapshot, one round trip; a prepared statement outside
+ * a transaction): the payout as selectPayouts reads it, whether its programme was erased, and its
+ * first $2 exceptions, oldest first. $1: the payout id.
+ */
+const payoutViewSql = `
+  SELECT ${payoutColumns.map((c) => c.replace(' as ', ' AS ')).join(', ')},
+         EXISTS (SELECT 1 FROM programmes g WHERE g.id = b.programme_id AND g.erased_at IS NOT NULL) AS erased,
+         x.kinds AS exception_kinds, x.details AS exception_details, x.result_ids AS exception_result_ids, x.created_ats AS exception_created_ats
+  FROM payouts p
+  JOIN batches b ON b.id = p.batch_id
+  LEFT JOIN LATERAL (
+    SELECT array_agg(e1.kind ORDER BY e1.id) AS kinds, array_agg(e1.detail ORDER BY e1.id) AS details,
+           array_agg(e1.result_id::text ORDER BY e1.id) AS result_ids, array_agg(e1.created_at ORDER BY e1.id) AS created_ats
+    FROM (SELECT e.id, e.kind, e.detail, e.result_id, e.created_at FROM payout_exceptions e WHERE e.payout_id = p.id ORDER BY e.id LIMIT $2) e1
+  ) x ON true
+  WHERE p.id = $1`;
+
 export const toPayoutRecord = (r: PayoutSelection): PayoutRecord => ({
   id: r.id,
   rowNo: r.row_no,
@@ -44,7 +65,8 @@ export const toPayoutRecord = (r: PayoutSelection): PayoutRecord => ({
   flaggedAt: r.status_flagged_at,
 });
 
-export function payoutRepository(db: DbOrTx): PayoutRepo {
+/** `pool` (optional): the same database's pg pool, for the prepared statement of GET /v1/payouts/{id} outside a transaction. */
+export function payoutRepository(db: DbOrTx, pool?: pg.Pool): PayoutRepo {
   const insertAttempts = async (attempts: readonly NewAttempt[]) => {
     if (attempts.length === 0) return;
     await db
@@ -464,6 +486,21 @@ export function payoutRepository(db: DbOrTx): PayoutRepo {
         .limit(exceptionsReadMax)
         .execute();
       return rows.map((r) => ({ payoutId: r.payout_id, kind: r.kind as PayoutExceptionKind, detail: r.detail, resultId: r.result_id, createdAt: r.created_at }));
+    },
+
+    async findView(payoutId, exceptionsMax) {
+      const max = Math.min(Math.max(0, Math.trunc(exceptionsMax)), exceptionsReadMax);
+      const r = pool && !db.isTransaction
+        ? await pool.query<PayoutViewRow>({ name: 'tuma_payout_view_v1', text: payoutViewSql, values: [payoutId, max] })
+        : await db.executeQuery<PayoutViewRow>(CompiledQuery.raw(payoutViewSql, [payoutId, max]));
+      const row = r.rows[0];
+      if (!row) return null;
+      const kinds = row.exception_kinds ?? [];
+      return {
+        payout: toPayoutRecord(row),
+        exceptions: kinds.map((kind, i) => ({ payoutId: row.id, kind: kind as PayoutExceptionKind, detail: row.exception_details![i]!, resultId: row.exception_result_ids![i]!, createdAt: row.exception_created_ats![i]! })),
+        erased: row.erased,
+      };
     },
 
     async listHeld(after, limit) {

@@ -1,6 +1,7 @@
 // Bearer JWT authentication (jose): issuer, audience and keys from config; the token names the
 // caller (sub), its organisation (org) and its roles. Routes declare the roles they admit.
 import type { NextFunction, Request, Response } from 'express';
+import { hash } from 'node:crypto';
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
 import { reject } from '../../domain/errors.js';
@@ -37,26 +38,57 @@ const claims = z.object({
 
 export type Authenticate = (req: Request) => Promise<Caller | null>;
 
-export function createAuthenticator(config: AuthConfig): Authenticate {
+/**
+ * Tokens verified lately, remembered so that a client's next request with the same token skips the
+ * signature check (an ES256 verification is most of a status read's CPU): at most this many, the
+ * oldest forgotten first. Keyed by the token's SHA-256; only tokens that verified are remembered.
+ */
+export const verifiedTokensMax = 10_000;
+/**
+ * The longest a verified token is remembered, in ms: a key withdrawn from a remote JWKS stops
+ * admitting its tokens within this (and within the JWKS's own refresh). Never past the token's exp.
+ */
+export const verifiedTokenTtlMs = 60_000;
+
+/** `now`: the clock that decides expiry (the tests move it). */
+export function createAuthenticator(config: AuthConfig, now: () => Date = () => new Date()): Authenticate {
   const keys: JWTVerifyGetKey = config.jwks
     ? createLocalJWKSet(config.jwks as unknown as JSONWebKeySet)
     : createRemoteJWKSet(new URL(config.jwksUrl ?? 'invalid:'), { timeoutDuration: 5_000, cooldownDuration: 30_000 });
+  // SHA-256 of the token -> its caller and until when (ms) it may be answered from here.
+  const verified = new Map<string, { readonly caller: Caller; readonly until: number }>();
   return async (req) => {
     const header = req.headers.authorization;
     if (typeof header !== 'string' || header.length > bearerTokenMaxBytes) return null;
     const match = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(header);
     if (!match) return null;
+    const token = match[1]!;
+    const at = now();
+    const key = hash('sha256', token, 'base64');
+    const known = verified.get(key);
+    if (known) {
+      if (at.getTime() < known.until) return known.caller;
+      verified.delete(key);
+    }
     try {
-      const { payload } = await jwtVerify(match[1]!, keys, {
+      const { payload } = await jwtVerify(token, keys, {
         issuer: config.issuer,
         audience: config.audience,
         algorithms: tokenAlgorithms,
         clockTolerance: config.clockToleranceSeconds,
         requiredClaims: ['exp', 'sub'],
+        currentDate: at,
       });
       const parsed = claims.safeParse(payload);
       if (!parsed.success) return null;
-      return { subject: parsed.data.sub, organisationId: parsed.data.org, roles: parsed.data.roles };
+      const caller: Caller = { subject: parsed.data.sub, organisationId: parsed.data.org, roles: parsed.data.roles };
+      // Remembered until its exp (without the clock tolerance: past exp jose decides again), at most the TTL.
+      const until = Math.min(at.getTime() + verifiedTokenTtlMs, parsed.data.exp * 1000);
+      if (until > at.getTime()) {
+        if (verified.size >= verifiedTokensMax) verified.delete(verified.keys().next().value!);
+        verified.set(key, { caller, until });
+      }
+      return caller;
     } catch (error) {
       if (error instanceof joseErrors.JOSEError) return null;
       throw error;

@@ -68,7 +68,7 @@ export function batchesRouter(deps: ApiDeps, setup: RouteSetup): Router {
 
   on('GET /v1/batches/:batchId', route(async (req, res) => {
     const id = uuidParam(req.params.batchId);
-    const batch = id ? await getBatchView(deps.persistence, callerOf(req).organisationId, id) : null;
+    const batch = id ? await getBatchView(deps.persistence, callerOf(req).organisationId, id, { reuseCounts: true }) : null;
     if (!batch) return sendRejection(res, reject('NOT_FOUND'));
     res.json(batch);
   }));

@@ -1,0 +1,77 @@
+// GET /v1/batches/{id} counts a large batch's payouts at most once per batchCountsMaxAgeMs
+// (application/queries.ts): its state and approvals are read each time, a small batch is counted
+// each time, and what changes a batch reads it exact.
+import type { BatchRecord, BatchViewRecord, Persistence, PayoutCounts } from '../../src/application/ports.js';
+import { batchCountsExactPayoutsMax, batchCountsMaxAgeMs, getBatchView } from '../../src/application/queries.js';
+
+const batchId = '00000000-0000-4000-8000-000000000001';
+
+function fakePersistence(payoutCount: number) {
+  const calls: boolean[] = [];
+  let state: BatchRecord['state'] = 'dispatching';
+  let paid = 0;
+  const persistence = {
+    read: {
+      batches: {
+        async view(id: string, withCounts: boolean): Promise<BatchViewRecord | null> {
+          calls.push(withCounts);
+          if (id !== batchId) return null;
+          const batch = {
+            id, organisationId: 'org-a', programmeId: 'p', currency: 'KES', state, payoutCount, totalMinor: 100n * BigInt(payoutCount),
+            payloadSha256: Buffer.alloc(32), receivedAt: new Date(0), approvalsRequired: 1, makerKid: 'k', submittedBy: null, expiresAt: new Date(0), rejectedRows: [],
+          } as BatchRecord;
+          const counts: PayoutCounts[] = [{ state: 'paid' as const, count: paid, amountMinor: 100n * BigInt(paid) }, { state: 'submitted' as const, count: payoutCount - paid, amountMinor: 100n * BigInt(payoutCount - paid) }].filter((c) => c.count > 0);
+          return { batch, counts: withCounts ? counts : null, approvals: [] };
+        },
+      },
+    },
+  } as unknown as Persistence;
+  return { persistence, calls, pay: (n: number) => { paid = n; }, setState: (s: BatchRecord['state']) => { state = s; } };
+}
+
+describe('batch view counts', () => {
+  it('when a large batch is read again within the age, then its counts are reused while its state is read anew; past the age it is counted again', async () => {
+    const large = batchCountsExactPayoutsMax + 1;
+    const f = fakePersistence(large);
+    let clock = 1_000_000;
+    const read = () => getBatchView(f.persistence, 'org-a', batchId, { reuseCounts: true, clockMs: () => clock });
+    expect((await read())?.payouts).toEqual({ submitted: { count: large, amount: `${large}.00` } });
+    f.pay(1);
+    f.setState('completed');
+    clock += batchCountsMaxAgeMs - 1;
+    const again = await read();
+    expect(again?.state).toBe('completed');
+    expect(again?.payouts.submitted?.count).toBe(large);
+    clock += 1;
+    expect((await read())?.payouts.paid?.count).toBe(1);
+    expect(f.calls).toEqual([true, false, true]);
+    // A read for a change (no reuseCounts) counts, whatever was kept.
+    f.pay(2);
+    expect((await getBatchView(f.persistence, 'org-a', batchId, { clockMs: () => clock }))?.payouts.paid?.count).toBe(2);
+    expect(f.calls).toEqual([true, false, true, true]);
+  });
+
+  it('when a small batch is read twice at once, then it is counted both times', async () => {
+    const f = fakePersistence(batchCountsExactPayoutsMax);
+    const clock = 5;
+    await getBatchView(f.persistence, 'org-a', batchId, { reuseCounts: true, clockMs: () => clock });
+    f.pay(3);
+    expect((await getBatchView(f.persistence, 'org-a', batchId, { reuseCounts: true, clockMs: () => clock }))?.payouts.paid?.count).toBe(3);
+    expect(f.calls).toEqual([true, true]);
+  });
+
+  it('when another database has a batch of the same id, then its counts are its own', async () => {
+    const a = fakePersistence(batchCountsExactPayoutsMax + 5);
+    const b = fakePersistence(batchCountsExactPayoutsMax + 5);
+    b.pay(4);
+    const clock = 7;
+    await getBatchView(a.persistence, 'org-a', batchId, { reuseCounts: true, clockMs: () => clock });
+    expect((await getBatchView(b.persistence, 'org-a', batchId, { reuseCounts: true, clockMs: () => clock }))?.payouts.paid?.count).toBe(4);
+    expect(b.calls).toEqual([true]);
+  });
+
+  it('when the caller is of another organisation, then the batch is not found', async () => {
+    const f = fakePersistence(10);
+    expect(await getBatchView(f.persistence, 'org-b', batchId)).toBeNull();
+  });
+});
