@@ -176,32 +176,75 @@ function vmHwmMb(): number | null {
   }
 }
 
-/** CPU seconds so far (user + system, reaped children included) of every process named `comm` (Linux /proc; approximate). */
-function cpuSecondsOf(comm: string): number {
-  const tick = 100; // USER_HZ on Linux
-  let ticks = 0;
+/** CPU ticks so far (user + system) of one process, from /proc/<pid>/stat; null when it is gone. */
+function ticksOf(pid: number): number | null {
   try {
-    for (const pid of readdirSync('/proc')) {
-      if (!/^\d+$/.test(pid)) continue;
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        const close = stat.lastIndexOf(')');
-        if (stat.slice(stat.indexOf('(') + 1, close) !== comm) continue;
-        const f = stat.slice(close + 2).split(' '); // f[0] is field 3 (state)
-        ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]); // utime stime cutime cstime
-      } catch {
-        // gone meanwhile
-      }
-    }
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
+    return Number(f[11]) + Number(f[12]); // utime stime
   } catch {
-    return NaN;
+    return null;
   }
-  return ticks / tick;
 }
 
-function cpuSnapshot() {
-  const self = process.cpuUsage();
-  return { self: (self.user + self.system) / 1e6, postgres: cpuSecondsOf('postgres'), java: cpuSecondsOf('java') };
+/** The run's own broker: the java process of scripts/kafka.sh's instance for its port (null: not found, e.g. a broker elsewhere). */
+function brokerPid(brokers: string): number | null {
+  const port = /:(\d+)$/.exec(brokers.split(',')[0] ?? '')?.[1];
+  if (!port) return null;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (cmdline.startsWith('java') && cmdline.includes(`broker-${port}/`)) return Number(pid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return null;
+}
+
+/**
+ * CPU of the run's own processes over a phase (Linux /proc, USER_HZ 100): this process; the
+ * PostgreSQL backends of the run's database (sampled while the phase runs, so that a backend that
+ * ends meanwhile still counts up to its last sample) and the shared writers (WAL writer,
+ * checkpointer, background writer); and the run's broker. Other databases and brokers on the
+ * machine (other work on a shared machine) are not counted.
+ */
+function cpuTracker(admin: pg.Client, database: string, broker: number | null) {
+  const start = new Map<number, number>();
+  const last = new Map<number, number>();
+  let selfStart = 0;
+  const pids = async () =>
+    (await admin.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = $1 OR backend_type IN ('checkpointer', 'walwriter', 'background writer')`, [database])).rows.map((r) => r.pid);
+  const read = (pid: number, into: Map<number, number>, key: number) => {
+    const t = ticksOf(pid);
+    if (t !== null) into.set(key, t);
+  };
+  const sample = async () => {
+    for (const pid of await pids()) read(pid, last, pid);
+    if (broker !== null) read(broker, last, -broker);
+  };
+  return {
+    async begin() {
+      start.clear();
+      last.clear();
+      const self = process.cpuUsage();
+      selfStart = (self.user + self.system) / 1e6;
+      for (const pid of await pids()) read(pid, start, pid);
+      if (broker !== null) read(broker, start, -broker);
+      for (const [k, v] of start) last.set(k, v);
+    },
+    sample,
+    /** CPU seconds since begin(): this process, PostgreSQL, the broker (null when it was not found). */
+    async end(): Promise<{ self: number; postgres: number; java: number | null }> {
+      await sample();
+      const self = process.cpuUsage();
+      let postgres = 0;
+      for (const [k, v] of last) if (k > 0) postgres += v - (start.get(k) ?? 0);
+      const java = broker === null ? null : (last.get(-broker) ?? 0) - (start.get(-broker) ?? 0);
+      return { self: (self.user + self.system) / 1e6 - selfStart, postgres: postgres / 100, java: java === null ? null : java / 100 };
+    },
+  };
 }
 
 /**
@@ -210,10 +253,13 @@ function cpuSnapshot() {
  * and with BENCH_SQL_TOP=<n> the n most frequent.
  */
 const statements = new Map<string, number>();
+/** The harness's own clients (the admin connection): not the gateway's statements. */
+const uncounted = new WeakSet<object>();
 {
   const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
   pg.Client.prototype.query = function counted(this: pg.Client, ...args: unknown[]) {
     const first = args[0] as string | { text?: string } | undefined;
+    if (uncounted.has(this)) return query.apply(this, args);
     const text = typeof first === 'string' ? first : typeof first?.text === 'string' ? first.text : '';
     const head = text.replace(/\s+/g, ' ').trim().slice(0, 90);
     statements.set(head, (statements.get(head) ?? 0) + 1);
@@ -238,7 +284,7 @@ interface PhaseResult {
   readonly attempts: number;
   readonly states: string;
   readonly results: string;
-  readonly cpu: { self: number; postgres: number; java: number };
+  readonly cpu: { self: number; postgres: number; java: number | null };
   /** CPU ms per payout: this process, PostgreSQL and the broker together. */
   readonly cpuMsPerPayout: number;
   /** SQL statements this process sent per payout, and the most frequent (BENCH_SQL_TOP). */
@@ -258,6 +304,10 @@ async function main(): Promise<void> {
   const kafka = await ensureKafka();
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
+  uncounted.add(admin);
+  const broker = brokerPid(kafka.brokers);
+  if (broker === null) log(`no broker process of this run was found for ${kafka.brokers}: its CPU is not counted`);
+  const cpu = cpuTracker(admin, name, broker);
   await admin.query(`CREATE DATABASE ${name}`);
   const rss = rssSampler();
   let runtime: Runtime | undefined;
@@ -400,7 +450,7 @@ async function main(): Promise<void> {
         await profiler.post('Profiler.enable');
         await profiler.post('Profiler.start');
       }
-      const cpuBefore = cpuSnapshot();
+      await cpu.begin();
       const sqlBefore = statementCounts();
       const approveStart = process.hrtime.bigint();
       const approved = await fetch(`${rt.apiUrl}/v1/batches/${batchId}/approvals`, {
@@ -436,10 +486,11 @@ async function main(): Promise<void> {
         if (Date.now() > deadline) {
           throw new Error(`${label}: not settled within BENCH_SETTLE_TIMEOUT_S=${opts.settleTimeoutS}: ${settled}/${count} (${states.map((r) => `${r.state} ${r.n}`).join(', ')}); lower --payouts`);
         }
+        await cpu.sample();
         await sleep(progressPollMs);
       }
       const wallSeconds = Number(process.hrtime.bigint() - approveStart) / 1e9;
-      const cpuAfter = cpuSnapshot();
+      const cpuUsed = await cpu.end();
       const sqlDelta = [...statementCounts()].map(([head, n]) => ({ head, n: n - (sqlBefore.get(head) ?? 0) })).filter((x) => x.n > 0).sort((a, b) => b.n - a.n);
       if (profiler) {
         const { profile } = await profiler.post('Profiler.stop');
@@ -532,12 +583,11 @@ async function main(): Promise<void> {
       const providerBatches = batched.n > 0 ? { count: batched.n, itemsMean: batched.items / batched.n, itemsMax: batched.max ?? 0 } : null;
 
       const settleSeconds = latency.max / 1000;
-      const cpu = { self: cpuAfter.self - cpuBefore.self, postgres: cpuAfter.postgres - cpuBefore.postgres, java: cpuAfter.java - cpuBefore.java };
       return {
         label, payouts: count, latencyMs, submitSeconds, settleSeconds, wallSeconds,
         payoutsPerS: Math.round(count / settleSeconds), p50Ms: Math.round(latency.p50), p99Ms: Math.round(latency.p99), maxMs: Math.round(latency.max),
         peakRssMb, doubleExecutions, attempts: attemptCount, states: finalStates, results,
-        cpu, cpuMsPerPayout: ((cpu.self + cpu.postgres + cpu.java) * 1000) / count, providerBatches,
+        cpu: cpuUsed, cpuMsPerPayout: ((cpuUsed.self + cpuUsed.postgres + (cpuUsed.java ?? 0)) * 1000) / count, providerBatches,
         sqlPerPayout: sqlDelta.reduce((sum, x) => sum + x.n, 0) / count,
         sqlTop: sqlDelta.slice(0, sqlTop).map((x) => ({ head: x.head, perPayout: x.n / count })),
         stages, reached,
@@ -582,7 +632,7 @@ async function main(): Promise<void> {
         ['final states', r.states],
         ['results stored, by source', r.results],
         ['attempts / double executions', `${f0(r.attempts)} / ${r.doubleExecutions}`],
-        ['CPU s: node / postgres / kafka', `${r.cpu.self.toFixed(1)} / ${r.cpu.postgres.toFixed(1)} / ${r.cpu.java.toFixed(1)} (of ${(r.wallSeconds * cores).toFixed(0)} available)`],
+        ['CPU s: node / postgres / kafka', `${r.cpu.self.toFixed(1)} / ${r.cpu.postgres.toFixed(1)} / ${r.cpu.java === null ? '?' : r.cpu.java.toFixed(1)} (of ${(r.wallSeconds * cores).toFixed(0)} available)`],
         ['CPU ms per payout (node + postgres + kafka)', r.cpuMsPerPayout.toFixed(2)],
         ['SQL statements per payout (this process)', r.sqlPerPayout.toFixed(2)],
         ...(r.providerBatches ? [['provider batches (items mean / max)', `${f0(r.providerBatches.count)} (${r.providerBatches.itemsMean.toFixed(1)} / ${f0(r.providerBatches.itemsMax)})`] as [string, string]] : []),
