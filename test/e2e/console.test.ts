@@ -615,7 +615,21 @@ describe('keyboard-only use of the web console', () => {
     await navigate(page, 'Approve a batch', 'Approve a batch');
     await tabTo(page, page.getByRole('button', { name: /Make a .* key in this browser/ }));
     await page.keyboard.press('Enter');
-    await register(ada.page, 'approver', 'rita', await page.locator('#jwk-approver').inputValue());
+    // The administrator registers its public half with the keyboard too: to the form, the role (arrow keys in the radio group), holder, key, Enter.
+    const jwk = await page.locator('#jwk-approver').inputValue();
+    await navigate(ada.page, 'Signer keys', 'Register a signer key');
+    await tabTo(ada.page, ada.page.getByRole('radio', { name: /maker/ }));
+    await ada.page.keyboard.press('ArrowRight');
+    expect(await ada.page.getByRole('radio', { name: /approver/ }).isChecked()).toBe(true);
+    await ada.page.keyboard.press('Tab');
+    expect((await focusOf(ada.page.getByLabel(/^Holder/))).focused).toBe(true);
+    await ada.page.keyboard.type('rita');
+    await ada.page.keyboard.press('Tab');
+    await ada.page.keyboard.insertText(jwk);
+    await ada.page.keyboard.press('Tab');
+    expect(await focusOf(ada.page.getByRole('button', { name: 'Register' }))).toEqual({ focused: true, outlined: true });
+    await ada.page.keyboard.press('Enter');
+    await ada.page.getByText(/Registered key .* for rita/).waitFor();
     // A file is chosen through the system's file chooser, which is not the page's: set here as the chooser would.
     await page.getByLabel(/The batch document/).setInputFiles(batchFile);
     await page.getByTestId('approvals').filter({ hasText: '0 of 1' }).waitFor();
@@ -669,6 +683,8 @@ describe('keyboard-only use of the web console', () => {
     await navigate(page, 'Audit log', 'Audit log');
     await page.getByTestId('audit').getByRole('row', { name: /rita.*batch rejected/ }).waitFor();
     await shot(page, '29-audit-rejection');
+    await navigate(page, 'Balances', 'Balances');
+    await navigate(page, 'Reconciliations', 'Reconciliations');
     await navigate(page, 'Breakers', /breakers/);
     await navigate(page, 'Queues', /Queues/);
     await navigate(page, 'Home', 'What you can do');
