@@ -287,3 +287,8 @@ export interface RepayRequestsPage {
   items: { requestId: string; payoutId: string; decisionId: string; amount: string; currency: string; state: 'open' | 'fulfilled'; requestedAt: string; fulfilledByPayoutId: string | null; fulfilledAt: string | null }[];
   next: string | null;
 }
+
+/** GET /v1/batches/{id}/rejection: an approver's rejection of the batch, or null (none, or it expired). */
+export interface BatchRejectionView {
+  rejection: { kid: string; rejectedBy: string; reason: string; rejectedAt: string } | null;
+}

@@ -31,6 +31,8 @@ export interface RejectBatchDeps {
 
 export interface RejectionView {
   readonly kid: string;
+  /** The approver who rejected it (the token subject that posted the rejection). */
+  readonly rejectedBy: string;
   readonly reason: string;
   readonly rejectedAt: string;
 }
@@ -75,7 +77,19 @@ export function auditedReason(reason: string): string {
   return `${out}…`;
 }
 
-const viewOf = (r: RejectionRecord): RejectionView => ({ kid: r.kid, reason: r.reason, rejectedAt: r.rejectedAt.toISOString() });
+const viewOf = (r: RejectionRecord): RejectionView => ({ kid: r.kid, rejectedBy: r.rejectedBy, reason: r.reason, rejectedAt: r.rejectedAt.toISOString() });
+
+/**
+ * GET /v1/batches/{id}/rejection: why an approver rejected the batch, for its maker and everyone
+ * who reads the batch; `rejection` null when no approver rejected it. null: no such batch in the
+ * caller's organisation.
+ */
+export async function getBatchRejection(persistence: Persistence, actor: Actor, batchId: string): Promise<{ rejection: RejectionView | null } | null> {
+  const batch = await persistence.read.batches.find(batchId);
+  if (!batch || batch.organisationId !== actor.organisationId) return null;
+  const stored = await persistence.read.batches.rejection(batchId);
+  return { rejection: stored ? viewOf(stored) : null };
+}
 
 export async function rejectBatch(deps: RejectBatchDeps, actor: Actor, batchId: string, body: unknown, requestId: string | null = null): Promise<Result<RejectBatchOutput, Rejection>> {
   const parsed = parseRejectionBody(body);

@@ -116,9 +116,12 @@ describe('an approver rejects a batch awaiting approval', () => {
     const approveAfter = await postJson(api.app, `/v1/batches/${document.batchId}/approvals`, w.approverTokens[1]!, await approval(document, w.approvers[1]!));
     expect(refusal(approveAfter)).toEqual({ status: 409, code: 'BATCH_NOT_AWAITING_APPROVAL' });
     expect([await rejections(document.batchId), (await auditOf(document.batchId)).length]).toEqual([1, 2]);
-    // The batch reads as rejected.
+    // The batch reads as rejected, and its maker reads why and from whom.
     const read = await request(api.app).get(`/v1/batches/${document.batchId}`).set('authorization', w.makerToken);
     expect(read.body).toMatchObject({ state: 'rejected', payouts: { cancelled: { count: 2 } } });
+    const why = await request(api.app).get(`/v1/batches/${document.batchId}/rejection`).set('authorization', w.makerToken);
+    expect(why.body).toEqual({ rejection: { kid: w.approvers[1]!.kid, rejectedBy: 'approver-2', reason: res.body.rejection.reason, rejectedAt: res.body.rejection.rejectedAt } });
+    expect(JSON.stringify(why.body)).not.toMatch(/712/);
   });
 
   it('when a batch row fulfilled a re-pay request, then the rejection opens the request again for the next batch', async () => {
@@ -285,6 +288,15 @@ describe('refused rejections change nothing', () => {
     ];
     expect(cases.map(([what, res]) => [what, refusal(res)])).toEqual(cases.map(([what, , status, code]) => [what, { status, code }]));
     await expectUnchanged(document);
+  });
+
+  it('when a batch no approver rejected is read for its rejection, then null; another organisation\'s batch is NOT_FOUND', async () => {
+    const document = await submit(w);
+    const mine = await request(api.app).get(`/v1/batches/${document.batchId}/rejection`).set('authorization', w.makerToken);
+    expect({ status: mine.status, body: mine.body }).toEqual({ status: 200, body: { rejection: null } });
+    const other = await world();
+    const foreign = await request(api.app).get(`/v1/batches/${document.batchId}/rejection`).set('authorization', other.makerToken);
+    expect(refusal(foreign)).toEqual({ status: 404, code: 'NOT_FOUND' });
   });
 
   it('when the batch is another organisation\'s, unknown or not a UUID, then 404', async () => {

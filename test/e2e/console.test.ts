@@ -680,6 +680,8 @@ describe('keyboard-only use of the web console', () => {
     await page.keyboard.type(document.batchId);
     await page.keyboard.press('Enter');
     await page.getByTestId('batch-state').filter({ hasText: 'rejected' }).waitFor();
+    // Whoever follows the batch (its maker first) reads who rejected it and why.
+    await page.getByTestId('rejection').filter({ hasText: /^Rejected by rita on .*\. Reason: Row kb-2 pays a household that left the camp$/ }).waitFor();
     await navigate(page, 'Audit log', 'Audit log');
     await page.getByTestId('audit').getByRole('row', { name: /rita.*batch rejected/ }).waitFor();
     await shot(page, '29-audit-rejection');

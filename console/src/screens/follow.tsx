@@ -1,7 +1,7 @@
 // A batch's progress, live: its payouts by state (GET /v1/batches/{id}) and, for batches small
 // enough to list, by provider and state (GET /v1/batches/{id}/payouts, page by page).
 import { useEffect, useState } from 'preact/hooks';
-import { api, type BatchView, type PayoutView } from '../api';
+import { api, type BatchRejectionView, type BatchView, type PayoutView } from '../api';
 import { count, dateTime, money, t, time } from '../i18n';
 import { errorText, stateName, Status } from '../ui';
 
@@ -39,6 +39,8 @@ export function Follow(props: { batchId: string | null }) {
   const [groups, setGroups] = useState<Awaited<ReturnType<typeof byProvider>> | null>(null);
   const [updated, setUpdated] = useState<Date | null>(null);
   const [error, setError] = useState<string | null>(null);
+  // Why a rejected batch was rejected (an approver's reason, or none when it expired).
+  const [rejection, setRejection] = useState<BatchRejectionView | null>(null);
 
   useEffect(() => {
     if (!props.batchId) return;
@@ -48,7 +50,9 @@ export function Follow(props: { batchId: string | null }) {
       try {
         const v = await api<BatchView>('GET', `/v1/batches/${encodeURIComponent(props.batchId!)}`);
         const g = v.payoutCount <= byProviderMax ? await byProvider(v.batchId) : null;
+        const why = v.state === 'rejected' ? await api<BatchRejectionView>('GET', `/v1/batches/${encodeURIComponent(v.batchId)}/rejection`) : null;
         if (stopped) return;
+        setRejection(why);
         setView(v);
         setGroups(g);
         setUpdated(new Date());
@@ -94,6 +98,13 @@ export function Follow(props: { batchId: string | null }) {
           </dl>
           <p>{t('follow.approvals', { received: count(view.approvals.received), required: count(view.approvals.required) })}</p>
           {view.rejectedRows.length > 0 ? <p>{t('follow.rejectedRows', { count: view.rejectedRows.length })}</p> : null}
+          {view.state === 'rejected' && rejection ? (
+            <p data-testid="rejection">
+              {rejection.rejection
+                ? t('follow.rejection', { by: rejection.rejection.rejectedBy, at: dateTime(rejection.rejection.rejectedAt), reason: rejection.rejection.reason })
+                : t('follow.rejection.expired')}
+            </p>
+          ) : null}
           <table>
             <caption>{t('follow.byState')}</caption>
             <thead>

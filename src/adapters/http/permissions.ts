@@ -51,6 +51,7 @@ export const routePermissions = {
   'POST /v1/batches/:batchId/cancel': { admits: ['programme_manager', 'admin'], scope: 'organisation', class: 'write' },
   'GET /v1/batches/:batchId': { admits: anyRole, scope: 'organisation', class: 'read' },
   'GET /v1/batches/:batchId/payouts': { admits: anyRole, scope: 'organisation', class: 'read' },
+  'GET /v1/batches/:batchId/rejection': { admits: anyRole, scope: 'organisation', class: 'read' },
   // payouts
   'GET /v1/payouts/:payoutId': { admits: anyRole, scope: 'organisation', class: 'read' },
   'POST /v1/payouts/:payoutId/decision': { admits: ['finance', 'admin'], scope: 'organisation', class: 'write' },

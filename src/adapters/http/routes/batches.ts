@@ -3,7 +3,7 @@ import express, { Router } from 'express';
 import { parseLimit } from '../../../application/ledger.js';
 import { approveBatch } from '../../../application/approve-batch.js';
 import { cancelBatch, parseCancelBody } from '../../../application/cancel-batch.js';
-import { rejectBatch } from '../../../application/reject-batch.js';
+import { getBatchRejection, rejectBatch } from '../../../application/reject-batch.js';
 import { getBatchView, listBatchPayouts, parsePayoutState, payoutsPageMax } from '../../../application/queries.js';
 import { submitBatch } from '../../../application/submit-batch.js';
 import { reject } from '../../../domain/errors.js';
@@ -54,6 +54,13 @@ export function batchesRouter(deps: ApiDeps, setup: RouteSetup): Router {
     if (!result.ok) return sendRejection(res, result.error);
     // replayed: this exact rejection was recorded before; nothing changed.
     res.status(result.value.replayed ? 200 : 201).json({ ...result.value.batch, rejection: result.value.rejection, replayed: result.value.replayed });
+  }));
+
+  on('GET /v1/batches/:batchId/rejection', route(async (req, res) => {
+    const id = uuidParam(req.params.batchId);
+    const found = id ? await getBatchRejection(deps.persistence, callerOf(req), id) : null;
+    if (!found) return sendRejection(res, reject('NOT_FOUND'));
+    res.json(found);
   }));
 
   on('POST /v1/batches/:batchId/cancel', optionalJson, route(async (req, res) => {
