@@ -188,6 +188,8 @@ describe('GSMA headers per account', () => {
   it.each(['date-time', 'http-date'] as const)('when the provider insists on X-Date as a %s and the account sends one, then it is served and every call carried it', async (form) => {
     const p = payout();
     expect((await client(form, { dateHeader: form }).submit(p)).kind).toBe('pending');
+    // The simulator completes the payment after its callback delay: asked before that, it is still pending.
+    await simulators.get(form)!.drained();
     expect(await client(form, { dateHeader: form }).status({ ...p, providerReference: null })).toMatchObject({ kind: 'paid' });
     const dates = requests.filter((r) => r.prefix === form && r.path !== '/oauth/accesstoken').map((r) => String(r.headers['x-date']));
     expect(dates.length).toBe(3);

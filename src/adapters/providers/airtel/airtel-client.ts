@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { ProviderAdapter, StatusQuery, SubmitRequest } from '../../../application/ports.js';
 import { isCurrencyCode, type CurrencyCode } from '../../../domain/currency.js';
 import { failed, unknown, type ProviderOutcome } from '../../../domain/provider-outcome.js';
+import { callProvider, jsonOf } from '../http-transport.js';
 import { errorDetail, expiresInSeconds, TokenCache, type FetchedToken } from '../token-cache.js';
 import { airtelHeaders, airtelTransactionId, airtelTransactionType, isTokenRefusal, mapDisburseResponse, mapEnquiryResponse, readAnswer, toDisbursementRequest } from './mapping.js';
 
@@ -104,23 +105,27 @@ export class AirtelClient implements ProviderAdapter {
   }
 
   private async call(method: 'GET' | 'POST', path: string, token: string, body?: string): Promise<Answer> {
-    const res = await fetch(`${this.settings.baseUrl}${path}`, {
+    const res = await callProvider(`${this.settings.baseUrl}${path}`, {
       method,
       headers: { ...airtelHeaders(this.settings), Authorization: `Bearer ${token}` },
       ...(body === undefined ? {} : { body }),
-      signal: AbortSignal.timeout(this.settings.timeoutMs),
+      timeoutMs: this.settings.timeoutMs,
+      bytesMax: airtelResponseBytesMax,
+      unreadableBody: 'null',
     });
-    return { status: res.status, body: await readJson(res) };
+    return { status: res.status, body: jsonOf(res.body) };
   }
 
   private async fetchToken(): Promise<FetchedToken> {
-    const res = await fetch(`${this.settings.baseUrl}/auth/oauth2/token`, {
+    const res = await callProvider(`${this.settings.baseUrl}/auth/oauth2/token`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Accept: '*/*' },
       body: JSON.stringify({ client_id: this.settings.clientId, client_secret: this.settings.clientSecret, grant_type: 'client_credentials' }),
-      signal: AbortSignal.timeout(this.settings.timeoutMs),
+      timeoutMs: this.settings.timeoutMs,
+      bytesMax: airtelResponseBytesMax,
+      unreadableBody: 'null',
     });
-    const body = (await readJson(res)) as { access_token?: unknown; expires_in?: unknown } | null;
+    const body = jsonOf(res.body) as { access_token?: unknown; expires_in?: unknown } | null;
     if (res.status !== 200 || typeof body?.access_token !== 'string' || body.access_token.length === 0) {
       this.logger?.warn({ provider: this.id, status: res.status, error: readAnswer(body).oauthError }, 'Airtel token refused');
       throw new Error(`Airtel token endpoint answered HTTP ${res.status}`);
@@ -148,21 +153,3 @@ export function airtelSettingsProblems(settings: AirtelSettings): string[] {
 }
 
 const describe = (error: unknown): string => errorDetail(error, detailCharsMax);
-
-/** The body as JSON; null when empty, unreadable, not JSON, or larger than airtelResponseBytesMax (not read further). */
-async function readJson(res: Response): Promise<unknown> {
-  if (!res.body) return null;
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of res.body) {
-      size += chunk.byteLength;
-      // Leaving the loop early cancels the stream: the rest is never read.
-      if (size > airtelResponseBytesMax) return null;
-      chunks.push(chunk);
-    }
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    return null;
-  }
-}

@@ -17,6 +17,7 @@ import {
   type BatchRequestAnswer,
   type BatchView,
 } from './gsma-bulk-mapping.js';
+import { callProvider, jsonOf, type AnswerHeaders } from '../http-transport.js';
 import { errorDetail, expiresInSeconds, TokenCache, type FetchedToken } from '../token-cache.js';
 import {
   accountHeaders,
@@ -111,7 +112,7 @@ export function gsmaClientSettings(account: GsmaAccountClientSettings, timeoutMs
 export interface GsmaAnswer {
   readonly status: number;
   readonly body: unknown;
-  readonly headers: Headers;
+  readonly headers: AnswerHeaders;
 }
 type Answer = GsmaAnswer;
 
@@ -286,8 +287,7 @@ export class GsmaClient implements ProviderAdapter {
   }
 
   private async send(method: 'GET' | 'POST' | 'PATCH', path: string, headers: Readonly<Record<string, string>>, body: string | undefined, token: string, options: GsmaReadOptions): Promise<Answer> {
-    const timeout = AbortSignal.timeout(this.settings.timeoutMs);
-    const res = await fetch(`${this.settings.baseUrl}${path}`, {
+    const res = await callProvider(`${this.settings.baseUrl}${path}`, {
       method,
       headers: {
         ...headers,
@@ -296,20 +296,23 @@ export class GsmaClient implements ProviderAdapter {
         Authorization: `Bearer ${token}`,
       },
       ...(body === undefined ? {} : { body }),
-      signal: options.signal ? AbortSignal.any([options.signal, timeout]) : timeout,
+      timeoutMs: this.settings.timeoutMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+      bytesMax: options.bytesMax,
     });
-    return { status: res.status, body: await readJson(res, options.bytesMax), headers: res.headers };
+    return { status: res.status, body: jsonOf(res.body), headers: res.headers };
   }
 
   private async fetchToken(): Promise<FetchedToken> {
     const basic = Buffer.from(`${this.settings.consumerKey}:${this.settings.consumerSecret}`).toString('base64');
-    const res = await fetch(`${this.settings.tokenBaseUrl ?? this.settings.baseUrl}/oauth/accesstoken`, {
+    const res = await callProvider(`${this.settings.tokenBaseUrl ?? this.settings.baseUrl}/oauth/accesstoken`, {
       method: 'POST',
       headers: { Authorization: `Basic ${basic}`, 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
       body: 'grant_type=client_credentials',
-      signal: AbortSignal.timeout(this.settings.timeoutMs),
+      timeoutMs: this.settings.timeoutMs,
+      bytesMax: gsmaResponseBytesMax,
     });
-    const body = (await readJson(res)) as { access_token?: unknown; expires_in?: unknown } | null;
+    const body = jsonOf(res.body) as { access_token?: unknown; expires_in?: unknown } | null;
     if (res.status !== 200 || typeof body?.access_token !== 'string' || body.access_token.length === 0) {
       this.logger.warn({ provider: 'gsma', status: res.status }, 'GSMA OAuth refused');
       throw new Error(`GSMA OAuth answered HTTP ${res.status}`);
@@ -319,21 +322,3 @@ export class GsmaClient implements ProviderAdapter {
 }
 
 const describe = (error: unknown): string => errorDetail(error, detailCharsMax);
-
-/** The body as JSON, read at most `bytesMax` bytes (gsmaResponseBytesMax by default); null when larger, empty or not JSON. */
-async function readJson(res: Response, bytesMax = gsmaResponseBytesMax): Promise<unknown> {
-  if (!res.body) return null;
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of res.body) {
-    size += chunk.byteLength;
-    // Leaving the loop early cancels the stream: the rest is never read.
-    if (size > bytesMax) return null;
-    chunks.push(chunk);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    return null;
-  }
-}

@@ -155,7 +155,7 @@ async function* pages(pull: Pull): AsyncGenerator<string> {
 }
 
 /** A count header (digits only); null when absent or not one. */
-function countHeader(headers: Headers, name: string): number | null {
+function countHeader(headers: { get(name: string): string | null }, name: string): number | null {
   const value = headers.get(name)?.trim();
   return value !== undefined && /^[0-9]{1,12}$/.test(value) ? Number(value) : null;
 }

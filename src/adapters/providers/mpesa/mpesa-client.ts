@@ -4,10 +4,11 @@
 import type { Logger } from 'pino';
 import type { ProviderAdapter, StatusQuery, SubmitRequest } from '../../../application/ports.js';
 import { unknown, type ProviderOutcome } from '../../../domain/provider-outcome.js';
+import { callProvider, jsonOf } from '../http-transport.js';
 import { errorDetail, expiresInSeconds, TokenCache, type FetchedToken } from '../token-cache.js';
 import { mapB2CResponse, mapStatusQueryAck, toB2CRequest, toStatusQueryRequest } from './mapping.js';
 
-/** A response body larger than this is not a Daraja answer. */
+/** A response body larger than this is not a Daraja answer: read no further. */
 const responseBytesMax = 64 * 1024;
 
 /** One Daraja account: where, the app's credentials, the shortcode and its initiator. */
@@ -63,37 +64,30 @@ export class MpesaClient implements ProviderAdapter {
   }
 
   private async post(path: string, body: unknown, token: string): Promise<{ status: number; body: unknown }> {
-    const res = await fetch(`${this.config.baseUrl}${path}`, {
+    const res = await callProvider(`${this.config.baseUrl}${path}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
-      signal: AbortSignal.timeout(this.timeoutMs),
+      timeoutMs: this.timeoutMs,
+      bytesMax: responseBytesMax,
     });
-    return { status: res.status, body: await readJson(res) };
+    return { status: res.status, body: jsonOf(res.body) };
   }
 
   private async fetchToken(): Promise<FetchedToken> {
     const basic = Buffer.from(`${this.config.consumerKey}:${this.config.consumerSecret}`).toString('base64');
-    const res = await fetch(`${this.config.baseUrl}/oauth/v1/generate?grant_type=client_credentials`, {
+    const res = await callProvider(`${this.config.baseUrl}/oauth/v1/generate?grant_type=client_credentials`, {
+      method: 'GET',
       headers: { authorization: `Basic ${basic}` },
-      signal: AbortSignal.timeout(this.timeoutMs),
+      timeoutMs: this.timeoutMs,
+      bytesMax: responseBytesMax,
     });
-    const body = (await readJson(res)) as { access_token?: unknown; expires_in?: unknown } | null;
+    const body = jsonOf(res.body) as { access_token?: unknown; expires_in?: unknown } | null;
     if (res.status !== 200 || typeof body?.access_token !== 'string') {
       this.logger.warn({ status: res.status }, 'M-Pesa OAuth refused');
       throw new Error(`M-Pesa OAuth answered HTTP ${res.status}`);
     }
     // Daraja sends expires_in as a number or a string ("3599").
     return { value: body.access_token, expiresInS: expiresInSeconds(body.expires_in, 3599) };
-  }
-}
-
-async function readJson(res: Response): Promise<unknown> {
-  const text = await res.text();
-  if (text.length > responseBytesMax) return null;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return null;
   }
 }

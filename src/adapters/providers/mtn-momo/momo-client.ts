@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { ProviderAdapter, StatusQuery, SubmitRequest } from '../../../application/ports.js';
 import { unknown, type ProviderOutcome } from '../../../domain/provider-outcome.js';
+import { callProvider, jsonOf } from '../http-transport.js';
 import { errorDetail, expiresInSeconds, TokenCache, type FetchedToken } from '../token-cache.js';
 import { mapTransferResponse, momoReferenceId, mapTransferStatus, toTransferRequest } from './mapping.js';
 
@@ -71,23 +72,27 @@ export class MomoClient implements ProviderAdapter {
   }
 
   private async call(method: 'GET' | 'POST', path: string, token: string, headers: Record<string, string>, body?: string): Promise<Answer> {
-    const res = await fetch(`${this.settings.baseUrl}${path}`, {
+    const res = await callProvider(`${this.settings.baseUrl}${path}`, {
       method,
       headers: { ...headers, authorization: `Bearer ${token}`, 'ocp-apim-subscription-key': this.settings.subscriptionKey },
       ...(body === undefined ? {} : { body }),
-      signal: AbortSignal.timeout(this.settings.timeoutMs),
+      timeoutMs: this.settings.timeoutMs,
+      bytesMax: momoResponseBytesMax,
+      unreadableBody: 'null',
     });
-    return { status: res.status, body: await readJson(res) };
+    return { status: res.status, body: jsonOf(res.body) };
   }
 
   private async fetchToken(): Promise<FetchedToken> {
     const basic = Buffer.from(`${this.settings.apiUserId}:${this.settings.apiKey}`).toString('base64');
-    const res = await fetch(`${this.settings.baseUrl}/disbursement/token/`, {
+    const res = await callProvider(`${this.settings.baseUrl}/disbursement/token/`, {
       method: 'POST',
       headers: { authorization: `Basic ${basic}`, 'ocp-apim-subscription-key': this.settings.subscriptionKey },
-      signal: AbortSignal.timeout(this.settings.timeoutMs),
+      timeoutMs: this.settings.timeoutMs,
+      bytesMax: momoResponseBytesMax,
+      unreadableBody: 'null',
     });
-    const body = (await readJson(res)) as { access_token?: unknown; expires_in?: unknown } | null;
+    const body = jsonOf(res.body) as { access_token?: unknown; expires_in?: unknown } | null;
     if (res.status !== 200 || typeof body?.access_token !== 'string' || body.access_token.length === 0) {
       this.logger?.warn({ provider: this.id, status: res.status }, 'MoMo token refused');
       throw new Error(`MoMo token endpoint answered HTTP ${res.status}`);
@@ -97,36 +102,3 @@ export class MomoClient implements ProviderAdapter {
 }
 
 const describe = (error: unknown): string => errorDetail(error, detailCharsMax);
-
-/** The body as JSON; null when empty, unreadable, not JSON, or larger than momoResponseBytesMax (not read further). */
-export async function readJson(res: Response): Promise<unknown> {
-  const text = await readBounded(res, momoResponseBytesMax);
-  if (text === null || text.length === 0) return null;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return null;
-  }
-}
-
-async function readBounded(res: Response, bytesMax: number): Promise<string | null> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > bytesMax) {
-        await reader.cancel();
-        return null;
-      }
-      chunks.push(value);
-    }
-  } catch {
-    return null;
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
