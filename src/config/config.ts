@@ -7,6 +7,7 @@ import { parseAllowList, sourceBudgetBytesMax, sourceBudgetRequestsMax } from '.
 import { rateLimitDefaults, rateLimitMax, requestTimeoutDefaults, requestTimeoutMaxMs, requestTimeoutMinMs, type HttpLimits } from '../adapters/http/limits.js';
 import { unauthenticatedOrphanRetentionDefaultMs, unauthenticatedOrphanRetentionMaxMs } from '../application/record-callback.js';
 import { mpesaSecurityCredential } from '../adapters/providers/mpesa/security-credential.js';
+import { callLimitsMax } from '../adapters/providers/call-limiter.js';
 import { checkAccounts, loadProviderAccounts, type ProviderAccount } from './provider-accounts.js';
 import { isCurrencyCode, type CurrencyCode } from '../domain/currency.js';
 import { parseAmount } from '../domain/money.js';
@@ -135,6 +136,11 @@ const envSchema = z.object({
   MOMO_TARGET_ENVIRONMENT: z.string().regex(/^[a-z]{3,40}$/, 'must be "sandbox" or a market such as "mtnuganda"').optional(),
   MOMO_CURRENCY: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code').optional(),
   MPESA_CERTIFICATE_FILE: z.string().min(1).optional(),
+  // The M-Pesa account's call limits (what Safaricom allows the shortcode), as the accounts file's
+  // limits.concurrency and limits.ratePerSecond: calls at once and calls started per second. They
+  // also size the worker's calls in flight (config/worker-window.ts). Unset: none.
+  MPESA_CONCURRENCY: intIn(1, callLimitsMax.concurrency).optional(),
+  MPESA_RATE_PER_SECOND: z.coerce.number().positive().max(callLimitsMax.ratePerSecond).optional(),
   // Where Daraja's callbacks may come from (its published addresses), comma-separated IPs or CIDR
   // blocks; unset = any address (the per-attempt token in the URL still authenticates each callback).
   MPESA_CALLBACK_ALLOWLIST: z
@@ -475,7 +481,7 @@ function accountsFromEnv(
     currency: 'KES',
     programmes: '*',
     limits: { minMinor: null, maxMinor: null },
-    callLimits: { ratePerSecond: null, concurrency: null },
+    callLimits: { ratePerSecond: e.MPESA_RATE_PER_SECOND ?? null, concurrency: e.MPESA_CONCURRENCY ?? null },
     callbackAuth: { mode: 'url-token', allowList: e.MPESA_CALLBACK_ALLOWLIST ?? null, hmacSecret: null },
     settings: {
       baseUrl: mpesaBaseUrl.replace(/\/+$/, ''),

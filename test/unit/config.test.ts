@@ -37,6 +37,10 @@ describe('config', () => {
     // Unset, the worker's window is sized from the accounts' call limits (config/worker-window.ts).
     expect(config.limits.workerPartitionWindow).toBeNull();
     expect(loadConfig({ ...production, WORKER_PARTITION_WINDOW: '12' }).limits.workerPartitionWindow).toBe(12);
+    // The M-Pesa shorthand's call limits reach its account (and so the worker's window).
+    expect(config.providers.accounts.find((x) => x.id === 'mpesa')!.callLimits).toEqual({ ratePerSecond: null, concurrency: null });
+    expect(loadConfig({ ...production, MPESA_CONCURRENCY: '1000', MPESA_RATE_PER_SECOND: '12.5' }).providers.accounts.find((x) => x.id === 'mpesa')!.callLimits)
+      .toEqual({ ratePerSecond: 12.5, concurrency: 1000 });
     expect(config.crypto.masterKey.length).toBe(32);
     expect(Object.isFrozen(config.limits)).toBe(true);
     expect(() => {
@@ -76,6 +80,10 @@ describe('config', () => {
     ['PAYOUT_ATTEMPTS_MAX', '21'],
     ['PAYOUT_RETRY_BACKOFF_MS', '0'],
     ['WORKER_PARTITION_WINDOW', '257'],
+    ['MPESA_CONCURRENCY', '0'],
+    ['MPESA_CONCURRENCY', '1025'],
+    ['MPESA_RATE_PER_SECOND', '-1'],
+    ['MPESA_RATE_PER_SECOND', 'fast'],
     // Below the broker's group.min.session.timeout.ms, above five minutes, or not whole.
     ['KAFKA_SESSION_TIMEOUT_MS', '5999'],
     ['KAFKA_SESSION_TIMEOUT_MS', '300001'],
