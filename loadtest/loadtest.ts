@@ -661,6 +661,7 @@ async function callbackStorm(stack: Stack, opts: Options): Promise<Outcome> {
     [list[k], list[j]] = [list[j]!, list[k]!];
   }
   let i = 0;
+  const before = await cpuSnapshot(stack);
   const result = await autocannon({
     url: stack.apiUrl,
     connections: 64,
@@ -669,6 +670,8 @@ async function callbackStorm(stack: Stack, opts: Options): Promise<Outcome> {
     headers: { 'content-type': 'application/json' },
     requests: [{ method: 'POST', setupRequest: (req) => { const c = list[i++ % list.length]!; return { ...req, path: c.path, body: c.body }; } }],
   });
+  // The micro-batch may still be storing the last callbacks: CPU is read once autocannon is answered, as its figures are.
+  const cpu = cpuDelta(before, await cpuSnapshot(stack));
   let settleError: string | undefined;
   try {
     await waitSettled(stack, [b.batchId], callbacks.length, opts, 'callback-storm');
@@ -692,6 +695,9 @@ async function callbackStorm(stack: Stack, opts: Options): Promise<Outcome> {
       p50_ms: result.latency.p50,
       p99_ms: result.latency.p99,
       max_ms: result.latency.max,
+      // CPU per callback sent (duplicates included) while the storm was answered: Tuma's processes and PostgreSQL's.
+      cpu_ms_per_callback_tuma: round(cpu.gatewayMs / list.length, 3),
+      cpu_ms_per_callback_postgres: round(cpu.postgresMs / list.length, 3),
       results_stored: stored.results,
       payouts_with_a_result: stored.payouts,
       stored_once_each: stored.results === callbacks.length && stored.payouts === callbacks.length && stored.callbacks === callbacks.length,

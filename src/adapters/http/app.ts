@@ -3,8 +3,10 @@
 // the ledger, reconciliation, administration, provider callbacks.
 import { MicroBatchOverloadedError } from '../../application/micro-batch.js';
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
+import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { reject } from '../../domain/errors.js';
 import type { ApiDeps } from './api-deps.js';
@@ -28,28 +30,40 @@ export { adminBodyMaxBytes, approvalBodyMaxBytes, callbackBodyMaxBytes, csvPageS
 export { statementView } from './routes/reconciliation.js';
 
 const requestIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
+/** Where provider callbacks come in (routes/callbacks.ts): their router is the only one asked about these paths. */
+const callbackPathPrefix = '/v1/callbacks/';
+/** A callback's path as the router matches it (case-insensitive); a target not in origin form is asked of every router, as before. */
+const callbackPath = /^\/v1\/callbacks\//i;
 
 export function createApp(deps: ApiDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.use(helmet());
-  app.use(
-    pinoHttp({
-      logger: deps.logger,
-      genReqId: (req, res) => {
-        const incoming = req.headers['x-request-id'];
-        const id = typeof incoming === 'string' && requestIdPattern.test(incoming) ? incoming : randomUUID();
-        res.setHeader('x-request-id', id);
-        return id;
-      },
-      // Only method, path template and status: no bodies, no query strings, no headers (tokens live in callback URLs).
-      serializers: {
-        req: (req: { method: string; url: string }) => ({ method: req.method, path: redactPath(req.url) }),
-        res: (res: { statusCode: number }) => ({ status: res.statusCode }),
-      },
-    }),
-  );
+  const genReqId = (req: IncomingMessage, res: ServerResponse) => {
+    const incoming = req.headers['x-request-id'];
+    const id = typeof incoming === 'string' && requestIdPattern.test(incoming) ? incoming : randomUUID();
+    res.setHeader('x-request-id', id);
+    return id;
+  };
+  // Only method, path template and status: no bodies, no query strings, no headers (tokens live in callback URLs).
+  const serializers = {
+    req: (req: { method: string; url: string }) => ({ method: req.method, path: redactPath(req.url) }),
+    res: (res: { statusCode: number }) => ({ status: res.statusCode }),
+  };
+  const requestLogging = pinoHttp({ logger: deps.logger, genReqId, serializers });
+  // pino-http logs each answer at info (errors too: no custom level is set), and makes a child
+  // logger per request for it. Above info it logs nothing, and a provider's callback storm paid for
+  // the child anyway (issue #17): there, a callback gets its id and a logger made only when
+  // something logs (a refusal, a failure), with the same bindings.
+  const callbackLogger = deps.logger.child({}, { serializers });
+  app.use((req, res, next) => {
+    if (deps.logger.isLevelEnabled('info') || !req.url.startsWith(callbackPathPrefix)) return requestLogging(req, res, next);
+    req.id = genReqId(req, res);
+    let log: Logger | undefined;
+    Object.defineProperty(req, 'log', { configurable: true, enumerable: true, get: () => (log ??= callbackLogger.child({ req })), set: (value: Logger) => (log = value) });
+    next();
+  });
   app.use((_req, res, next) => {
     res.setHeader('cache-control', 'no-store');
     next();
@@ -78,6 +92,14 @@ export function createApp(deps: ApiDeps): express.Express {
   // Each router registers its routes through the permission table (permissions.ts), which names the
   // roles each admits and whose data its ids name. No two routers answer the same method and path;
   // within each, specific paths come before parameterised ones.
+  // A callback (a provider's storm of them) goes to its router alone; no other router is asked about it, nor it about theirs.
+  const callbacks = callbacksRouter(deps, setup);
+  const callbacksOnly = Object.assign((req: Request, res: Response, next: NextFunction) => (callbackPath.test(req.url) || !req.url.startsWith('/') ? callbacks(req, res, next) : next()), {
+    // What checkRoutes walks: the routes are the router's.
+    stack: (callbacks as unknown as { stack: unknown }).stack,
+  });
+  app.use(callbacksOnly);
+  app.use((req, res, next) => (callbackPath.test(req.url) ? sendRejection(res, reject('NOT_FOUND')) : next()));
   app.use(batchesRouter(deps, setup));
   app.use(payoutsRouter(deps, setup));
   app.use(keysRouter(deps, setup));
@@ -85,7 +107,6 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(ledgerRouter(deps, setup));
   app.use(reconciliationRouter(deps, setup));
   app.use(adminRouter(deps, setup));
-  app.use(callbacksRouter(deps, setup));
   // The web console (static files and its sign-in helpers), outside /v1 and not part of the API:
   // its own CSP and caching replace the API's on its paths only.
   if (deps.console) app.use('/console', consoleRouter(deps.console, setup.limitsOf?.('write') ?? []));
