@@ -106,6 +106,7 @@ describe('GSMA disbursement form per account', () => {
     expect((await client('in-body', { disbursementForm: 'type-in-body' }).submit(p)).kind).toBe('pending');
     expect(posts('in-body').map((r) => [r.path, (r.body as { type?: string }).type, (r.body as { amount: string }).amount])).toEqual([['/transactions', 'disbursement', '123.45']]);
     expect(simulators.get('in-body')!.executions(p.idempotencyKey)).toBe(1);
+    await simulators.get('in-body')!.drained(); // completed after its callback delay
     expect(await client('in-body', { disbursementForm: 'type-in-body' }).status({ ...p, providerReference: null })).toMatchObject({ kind: 'paid' });
   });
 
@@ -159,6 +160,7 @@ describe('GSMA headers per account', () => {
     expect((await client('client-id', { clientId: 'someone-else' }).submit(wrong)).kind).toBe('failed');
     const ok = payout();
     expect((await client('client-id', { clientId: 'tuma-client-7' }).submit(ok)).kind).toBe('pending');
+    await simulators.get('client-id')!.drained(); // completed after its callback delay
     expect(await client('client-id', { clientId: 'tuma-client-7' }).status({ ...ok, providerReference: null })).toMatchObject({ kind: 'paid' });
     // Every call of that account carried it, the status queries too.
     const served = requests.filter((r) => r.prefix === 'client-id' && r.path !== '/oauth/accesstoken' && r.headers['x-client-id'] === 'tuma-client-7');
@@ -202,6 +204,8 @@ describe('GSMA headers per account', () => {
     }, 2_000);
     const p = payout();
     expect((await new GsmaClient(settings, logger).submit(p)).kind).toBe('pending');
+    // Completed after the simulator's callback delay: asked before that, it is still pending.
+    await simulators.get('all')!.drained();
     expect(await new GsmaClient(settings, logger).status({ ...p, providerReference: null })).toMatchObject({ kind: 'paid' });
     expect(simulators.get('all')!.executions(p.idempotencyKey)).toBe(1);
   });
