@@ -9,7 +9,7 @@
 // writes one item per ledger payout of the period no payout line names. Only when fewer lines were
 // stored than COPY landed are the lines read again to name the bad ones. The staging table is
 // emptied again before the lock is released.
-import pg from 'pg';
+import type pg from 'pg';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type {
@@ -50,7 +50,7 @@ class Rollback extends Error {
 }
 
 /** The session settings of the pass, on both connections. */
-async function setUpPass(client: pg.ClientBase): Promise<void> {
+async function setUpPass(client: pg.PoolClient): Promise<void> {
   await client.query(`SET LOCAL work_mem = '${classifyWorkMem}'`);
   await client.query('SET LOCAL jit = off');
   // The staging table has no statistics (it was just filled): with them unknown the planner
@@ -562,12 +562,8 @@ function withSettings(text: string): string {
  * not per row) while it computes: both cores work.
  */
 async function copyLines(pool: pg.Pool, client: pg.PoolClient, q: StatementClassifyQuery): Promise<void> {
-  // A connection of its own, as the pool's are (the same server, role and codecs), opened by the
-  // import holding the staging lock: never one the pool's other users wait for, so imports queued
-  // on the lock while holding pool connections cannot starve the one that holds it.
-  const reader = new pg.Client({ ...pool.options, application_name: 'tuma-statement-reader' });
-  reader.on('error', () => undefined);
-  await reader.connect();
+  const reader = await pool.connect();
+  let broken: unknown = null;
   try {
     await reader.query('BEGIN READ ONLY');
     await setUpPass(reader);
@@ -578,8 +574,11 @@ async function copyLines(pool: pg.Pool, client: pg.PoolClient, q: StatementClass
     const sink = client.query(copyFrom(`COPY statement_lines (${lineColumns}) FROM STDIN`));
     await pipeline(source, sink);
     await reader.query('COMMIT');
+  } catch (error) {
+    broken = error;
+    throw error;
   } finally {
-    await reader.end().catch(() => undefined);
+    reader.release(broken instanceof Error ? broken : undefined);
   }
 }
 
