@@ -1,17 +1,13 @@
-// Statement imports on PostgreSQL (issue #14, architecture §8a). One import at a time holds the
-// UNLOGGED staging table (a session-level advisory lock, then TRUNCATE and the identity restarted,
-// so line numbers are the identity). The bytes arrive by COPY, committed (scratch, under the lock);
-// then one transaction writes everything durable or nothing: a second connection reads and checks
-// every cell, numbers the lines within their transaction id (duplicates), hash-joins them once with
-// the account's payouts and classes them, streaming them out with COPY … TO STDOUT, while this
-// transaction writes them into statement_lines with COPY … FROM STDIN (both cores work; a WAL
-// record per page, not per row); one more statement sums them, checks the running balance and
-// writes one item per ledger payout of the period no payout line names. Only when fewer lines were
-// stored than COPY landed are the lines read again to name the bad ones. The staging table is
-// emptied again before the lock is released.
+// Statement imports on PostgreSQL (issue #14, architecture §8a): one client, one transaction per
+// import, holding the UNLOGGED staging table (one import at a time: an advisory lock, then
+// TRUNCATE and the identity restarted, so line numbers are the identity). The bytes arrive by COPY; one
+// INSERT … SELECT with data-modifying CTEs reads and checks every cell, numbers the lines within
+// their transaction id (duplicates), hash-joins them once with the account's payouts, and writes
+// one row per line with its class, and one per ledger payout of the period no line names. Only
+// when fewer lines were stored than COPY landed are the lines read again to name the bad ones.
+// The staging table is emptied again before the transaction ends.
 import type pg from 'pg';
-import { pipeline } from 'node:stream/promises';
-import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { from as copyFrom } from 'pg-copy-streams';
 import type {
   NewStatement,
   ReconciliationClassFigures,
@@ -49,54 +45,34 @@ class Rollback extends Error {
   }
 }
 
-/** The session settings of the pass, on both connections. */
-async function setUpPass(client: pg.PoolClient): Promise<void> {
-  await client.query(`SET LOCAL work_mem = '${classifyWorkMem}'`);
-  await client.query('SET LOCAL jit = off');
-  // The staging table has no statistics (it was just filled): with them unknown the planner
-  // sorts 1M lines to merge-join them with the day's 86,400 seconds (4 s, EXPLAIN ANALYZE);
-  // every join of the pass is an equality the hash join does in one pass.
-  await client.query('SET LOCAL enable_mergejoin = off');
-}
-
-/**
- * One import at a time holds the staging table: a session-level advisory lock, taken before the
- * staging table is emptied and released after it is emptied again. The file's lines are COPYed
- * into it and committed (scratch: UNLOGGED, never read by anything but an import under the lock),
- * so that a second connection can read them; everything durable (the statement, its lines, items,
- * checks and sealed file) is written in the one transaction that follows, or none of it.
- */
 export function statementStore(pool: pg.Pool): StatementStore {
   return {
     async importing(work) {
       const client = await pool.connect();
       let broken: unknown = null;
-      const state = { inTransaction: false };
       try {
-        await client.query('SELECT pg_advisory_lock($1)', [stagingLockKey.toString()]);
-        try {
-          // RESTART IDENTITY would need the sequence's ownership (the processes run as tuma_app, which
-          // may use and set it, not own it): the numbering restarts by setval instead.
-          await client.query('TRUNCATE statement_staging');
-          await client.query("SELECT setval(pg_get_serial_sequence('statement_staging', 'line_no'), 1, false)");
-          const result = await work(session(client, pool, state));
-          if (!result.ok) throw new Rollback(result);
-          if (!state.inTransaction) throw new Error('invariant violated: an import that stored a statement ran in its transaction');
-          await client.query('COMMIT');
-          state.inTransaction = false;
-          return result;
-        } catch (error) {
-          if (state.inTransaction) await client.query('ROLLBACK').catch((rollbackError: unknown) => { broken = rollbackError; });
-          if (error instanceof Rollback) return error.result;
-          throw error;
-        } finally {
-          if (broken === null) {
-            await client.query('TRUNCATE statement_staging').catch((truncateError: unknown) => { broken = truncateError; });
-            await client.query('SELECT pg_advisory_unlock($1)', [stagingLockKey.toString()]).catch((unlockError: unknown) => { broken = unlockError; });
-          }
-        }
+        await client.query('BEGIN');
+        await client.query('SELECT pg_advisory_xact_lock($1)', [stagingLockKey.toString()]);
+        await client.query(`SET LOCAL work_mem = '${classifyWorkMem}'`);
+        await client.query('SET LOCAL jit = off');
+        // The staging table has no statistics (it was just filled): with them unknown the planner
+        // sorts 1M lines to merge-join them with the day's 86,400 seconds (4 s, EXPLAIN ANALYZE);
+        // every join of the pass is an equality the hash join does in one pass.
+        await client.query('SET LOCAL enable_mergejoin = off');
+        // RESTART IDENTITY would need the sequence's ownership (the processes run as tuma_app, which
+        // may use and set it, not own it): the numbering restarts by setval instead.
+        await client.query('TRUNCATE statement_staging');
+        await client.query("SELECT setval(pg_get_serial_sequence('statement_staging', 'line_no'), 1, false)");
+        const result = await work(session(client));
+        if (!result.ok) throw new Rollback(result);
+        await client.query('TRUNCATE statement_staging');
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch((rollbackError: unknown) => { broken = rollbackError; });
+        if (error instanceof Rollback) return error.result;
+        throw error;
       } finally {
-        // A connection in doubt is closed: its session lock goes with it.
         client.release(broken instanceof Error ? broken : undefined);
       }
     },
@@ -105,26 +81,22 @@ export function statementStore(pool: pg.Pool): StatementStore {
 
 const column = (n: number): string => `c${String(n + 1).padStart(2, '0')}`;
 
-function session(client: pg.PoolClient, pool: pg.Pool, state: { inTransaction: boolean }): StatementImportSession {
+function session(client: pg.PoolClient): StatementImportSession {
   /** Lines the last COPY landed in the staging table: the file's data lines. */
   let copiedLines = 0;
   return {
     async copy(columns, feed) {
       const names = Array.from({ length: columns }, (_, i) => column(i)).join(', ');
-      // Committed by itself (a failed COPY leaves nothing): the pass's second connection reads it.
       const sink = client.query(copyFrom(`COPY statement_staging (${names}) FROM STDIN WITH (FORMAT csv)`));
       // Errors reach us through `feed`'s pipeline; a late one (after a refusal) must not go unheard.
       sink.on('error', () => undefined);
       try {
         await feed(sink);
         copiedLines = sink.rowCount;
+        return null;
       } catch (error) {
         return copyProblem(error, columns);
       }
-      await client.query('BEGIN');
-      state.inTransaction = true;
-      await setUpPass(client);
-      return null;
     },
     async findBySha256(accountId, sha256) {
       const { rows } = await client.query<StatementRow>(`${statementSelect} WHERE account_id = $1 AND sha256 = $2`, [accountId, sha256]);
@@ -159,8 +131,7 @@ function session(client: pg.PoolClient, pool: pg.Pool, state: { inTransaction: b
       return n;
     },
     async classify(q) {
-      await copyLines(pool, client, q);
-      const { rows } = await client.query<ClassifyRow>(summarySql(), summaryParams(q));
+      const { rows } = await client.query<ClassifyRow>(classifySql(q.format, q.scale), classifyParams(q));
       const row = rows[0];
       if (!row) throw new Error('invariant violated: the classifying statement answers one row');
       const linesTotal = copiedLines;
@@ -467,7 +438,7 @@ checked AS (
  * provider or timing and written too (see `items`). The answer: the counts per class and the
  * balance figures.
  */
-function linesSql(f: StatementFormat, scale: number): string {
+function classifySql(f: StatementFormat, scale: number): string {
   const feeOnLine = columnOf(f, 'fee') >= 0;
   const byOurs = "l.line_no IS NOT NULL AND g.id IS NULL AND l.our_ref IS NOT NULL AND l.kind = 'payout' AND NOT l.duplicate";
   const oursId = ourReferencePayoutSql('l.our_ref');
@@ -506,7 +477,7 @@ joined AS (
     coalesce(g.amount_minor, CASE WHEN ${byOurs} THEN (SELECT p.amount_minor FROM payouts p WHERE p.id = ${oursId}) END) AS g_amount,
     coalesce(g.state, CASE WHEN ${byOurs} THEN (SELECT p.state FROM payouts p WHERE p.id = ${oursId}) END) AS g_state,
     CASE WHEN l.line_no IS NOT NULL AND ${payoutId} IS NOT NULL AND ((l.kind = 'payout' AND ${feeOnLine ? 'true' : 'false'}) OR l.kind = 'charge') THEN ${ledgerFee} END AS g_fee
-  FROM keyed l LEFT JOIN ledger g ON g.ref = l.match_ref
+  FROM keyed l FULL JOIN ledger g ON g.ref = l.match_ref
   OFFSET 0
 ),
 classed AS (
@@ -531,101 +502,72 @@ classed AS (
          ELSE 'non_payout' END AS class
   FROM joined j
   OFFSET 0
-)
-SELECT $1::uuid, c.line_no, $2::text, $13::timestamptz, c.txn, c.kind, c.status, c.completed_at, c.paid_in_minor, c.withdrawn_minor, c.fee_minor,
-  c.balance_minor, c.linked, c.our_ref, c.duplicate, c.class, c.payout_id, CASE WHEN c.payout_id IS NOT NULL THEN ${ledgerSide('c')} END,
-  CASE WHEN c.payout_id IS NOT NULL THEN c.g_fee END, c.t_id IS NULL AND c.payout_id IS NOT NULL
-FROM (SELECT k.*, CASE WHEN k.class IN ('non_payout', 'duplicate_at_provider', 'unknown_reference') THEN NULL
-                       WHEN k.class = 'reversal' AND k.status = 'failed' THEN NULL ELSE k.g_id END AS payout_id
-      FROM classed k) c`;
-}
-
-/** classifyParams's types, in order: how each is written into its setting and read back. */
-const classifyParamTypes = ['uuid', 'text', 'text[]', 'timestamptz[]', 'text[]', 'text[]', 'text[]', 'text[]', 'text[]', 'text[]', 'text[]', 'text[]',
-  'timestamptz', 'timestamptz', 'bigint'] as const;
-
-/** `$n` outside quoted literals, as `current_setting('tuma.import_pn')` (COPY takes no parameters). */
-function withSettings(text: string): string {
-  return text.split(/('(?:[^']|'')*')/).map((part, i) => (i % 2 === 1 ? part
-    : part.replace(/\$(\d+)/g, (_, n: string) => {
-      const at = Number(n);
-      if (!(at >= 1 && at <= classifyParamTypes.length)) throw new Error(`invariant violated: the lines' pass has no parameter $${n}`);
-      return `current_setting('tuma.import_p${at}')`;
-    }))).join('');
-}
-
-/**
- * The statement's lines, classified, into this transaction's statement_lines: a second
- * connection reads the committed staging table and the ledger with `COPY (linesSql) TO STDOUT`
- * (its cast and join may run in parallel workers; it only reads, so nothing of it needs
- * undoing), and this one writes what it sends with `COPY … FROM STDIN` (a WAL record per page,
- * not per row) while it computes: both cores work.
- */
-async function copyLines(pool: pg.Pool, client: pg.PoolClient, q: StatementClassifyQuery): Promise<void> {
-  const reader = await pool.connect();
-  let broken: unknown = null;
-  try {
-    await reader.query('BEGIN READ ONLY');
-    await setUpPass(reader);
-    const params = classifyParams(q);
-    // The parameters as settings of this transaction (bound, never spliced into the text).
-    await reader.query(`SELECT ${classifyParamTypes.map((type, i) => `set_config('tuma.import_p${i + 1}', ($${i + 1}::${type})::text, true)`).join(', ')}`, params);
-    const source = reader.query(copyTo(`COPY (${withSettings(linesSql(q.format, q.scale))}) TO STDOUT`));
-    const sink = client.query(copyFrom(`COPY statement_lines (${lineColumns}) FROM STDIN`));
-    await pipeline(source, sink);
-    await reader.query('COMMIT');
-  } catch (error) {
-    broken = error;
-    throw error;
-  } finally {
-    reader.release(broken instanceof Error ? broken : undefined);
-  }
-}
-
-/** The columns linesSql answers, in order: statement_lines's. */
-const lineColumns = `statement_id, line_no, account_id, period_from, provider_transaction_id, kind, status, completed_at,
-  paid_in_minor, withdrawn_minor, fee_minor, balance_minor, linked_transaction_id, our_reference, duplicate, class, payout_id, ledger_minor, ledger_fee_minor,
-  matched_by_our_reference`;
-
-/**
- * What the lines sum to, once they are stored (this transaction's `statement_lines` of the
- * statement, $1), and the account's ($2) payouts no payout line of it names: the answer's figures,
- * the running balance both ways, and the items (missing at the provider, timing), written.
- * Parameters: $1 statement, $2 account, $3/$4 the period.
- */
-function summarySql(): string {
-  return `
-WITH mine AS MATERIALIZED (
-  SELECT line_no, kind, status, class, payout_id, paid_in_minor, withdrawn_minor, fee_minor, balance_minor, ledger_minor
-  FROM statement_lines WHERE statement_id = $1
+),
+-- Held once (every later step reads it): the lines, classed, with the payout each names.
+stored AS MATERIALIZED (
+  SELECT c.*, CASE WHEN c.class IN ('non_payout', 'duplicate_at_provider', 'unknown_reference') THEN NULL
+                   WHEN c.class = 'reversal' AND c.status = 'failed' THEN NULL ELSE c.g_id END AS payout_id,
+    (c.line_no IS NOT NULL AND c.t_id IS NULL AND c.g_id IS NOT NULL) AS by_ours
+  FROM classed c
+),
+ins_lines AS (
+  INSERT INTO statement_lines (statement_id, line_no, account_id, period_from, provider_transaction_id, kind, status, completed_at,
+    paid_in_minor, withdrawn_minor, fee_minor, balance_minor, linked_transaction_id, our_reference, duplicate, class, payout_id, ledger_minor, ledger_fee_minor,
+    matched_by_our_reference)
+  SELECT $1, c.line_no, $2, $13, c.txn, c.kind, c.status, c.completed_at, c.paid_in_minor, c.withdrawn_minor, c.fee_minor, c.balance_minor, c.linked, c.our_ref,
+    c.duplicate, c.class, c.payout_id, CASE WHEN c.payout_id IS NOT NULL THEN ${ledgerSide('c')} END, CASE WHEN c.payout_id IS NOT NULL THEN c.g_fee END,
+    c.by_ours AND c.payout_id IS NOT NULL
+  FROM stored c WHERE c.line_no IS NOT NULL
 ),
 running AS (
   -- The running balance, each way: oldest first, a line's balance is the last one's plus its
   -- movement; newest first, the last one's is this one's plus the last one's movement.
   SELECT r.line_no, r.balance_minor, lag(r.balance_minor) OVER w AS prev_balance, r.net, lag(r.net) OVER w AS prev_net
   FROM (SELECT line_no, balance_minor, CASE WHEN status = 'completed' THEN paid_in_minor - withdrawn_minor - fee_minor ELSE 0 END AS net
-        FROM mine WHERE balance_minor IS NOT NULL) r
+        FROM stored WHERE line_no IS NOT NULL AND balance_minor IS NOT NULL) r
   WINDOW w AS (ORDER BY r.line_no)
 ),
 breaks AS (
-  SELECT count(*) FILTER (WHERE balance_minor <> prev_balance + net) AS up, count(*) FILTER (WHERE prev_balance <> balance_minor + prev_net) AS down
+  SELECT count(*) FILTER (WHERE balance_minor <> prev_balance + net) AS up, count(*) FILTER (WHERE prev_balance <> balance_minor + prev_net) AS down,
+    count(*) AS lines_with_balance
   FROM running WHERE prev_balance IS NOT NULL
 ),
 -- Per class, in one read of the lines: what the answer and the statement's figures need.
 summary AS (
-  SELECT class, count(*) AS n, coalesce(sum(withdrawn_minor - paid_in_minor), 0) AS s, coalesce(sum(ledger_minor), 0) AS l,
+  SELECT class, count(*) AS n, coalesce(sum(withdrawn_minor - paid_in_minor), 0) AS s, coalesce(sum(CASE WHEN payout_id IS NOT NULL THEN ${ledgerSide('stored')} END), 0) AS l,
     sum(paid_in_minor - withdrawn_minor - fee_minor) FILTER (WHERE status = 'completed') AS net, count(balance_minor) AS with_balance
-  FROM mine GROUP BY class
+  FROM stored WHERE line_no IS NOT NULL GROUP BY class
 ),
--- Every payout attempted through the account that no payout line of this statement names (no
--- line at all, or only a charge's or a reversal's).
+-- The account's payouts no payout line of this statement names: no line at all, or only a
+-- charge's or a reversal's.
 unnamed AS (
-  SELECT p.id, p.provider_reference COLLATE "C" AS ref, p.amount_minor, p.state
-  FROM payouts p
-  WHERE p.id IN (SELECT a.payout_id FROM payout_attempts a WHERE a.account_id = $2)
-    AND NOT EXISTS (SELECT 1 FROM mine n WHERE n.kind = 'payout' AND n.payout_id = p.id)
+  SELECT c.g_id AS id, c.g_ref AS ref, c.g_amount AS amount_minor, c.g_state AS state FROM stored c
+  WHERE c.line_no IS NULL AND c.g_id NOT IN (SELECT o.g_id FROM stored o WHERE o.by_ours)
+  UNION ALL
+  SELECT DISTINCT c.g_id, c.g_ref, c.g_amount, c.g_state FROM stored c
+  WHERE c.kind <> 'payout' AND c.g_id IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM stored n WHERE n.kind = 'payout' AND n.g_id = c.g_id)
 ),
-${itemsSql}
+-- Of those, the ones no payout line of another period names either (an earlier version of this
+-- one does not count): missing at the provider when the ledger settled them paid within the
+-- period, timing when one was sent before the cut-off and none had settled by it.
+items AS (
+  SELECT u.id, u.amount_minor,
+    CASE WHEN (SELECT max(t.at) FROM payout_transitions t WHERE t.payout_id = u.id AND t.to_state = 'paid') >= $13::timestamptz
+              AND (SELECT max(t.at) FROM payout_transitions t WHERE t.payout_id = u.id AND t.to_state = 'paid') < $14::timestamptz THEN 'missing_at_provider'
+         WHEN EXISTS (SELECT 1 FROM payout_attempts a WHERE a.payout_id = u.id AND a.account_id = $2 AND a.created_at < $14::timestamptz)
+              AND NOT EXISTS (SELECT 1 FROM payout_transitions t WHERE t.payout_id = u.id AND t.to_state IN ('paid', 'failed', 'cancelled', 'reversed') AND t.at < $14::timestamptz)
+              AND u.state NOT IN ('accepted', 'queued', 'cancelled') THEN 'timing' END AS class
+  FROM unnamed u
+  WHERE NOT EXISTS (SELECT 1 FROM statement_lines o WHERE o.account_id = $2 AND o.provider_transaction_id = u.ref COLLATE "default" AND o.kind = 'payout'
+                      AND o.payout_id = u.id AND o.period_from <> $13::timestamptz)
+    AND NOT EXISTS (SELECT 1 FROM statement_lines o WHERE o.payout_id = u.id AND o.matched_by_our_reference AND o.kind = 'payout' AND o.account_id = $2
+                      AND o.period_from <> $13::timestamptz)
+),
+ins_items AS (
+  INSERT INTO reconciliation_payouts (statement_id, payout_id, class, ledger_minor)
+  SELECT $1, i.id, i.class, i.amount_minor FROM items i WHERE i.class IS NOT NULL
+)
 SELECT
   (SELECT coalesce(sum(n), 0) FROM summary)::int AS lines_imported,
   (SELECT coalesce(jsonb_object_agg(x.class, jsonb_build_object('count', x.n, 'statementMinor', x.s::text, 'ledgerMinor', x.l::text)), '{}') FROM summary x) AS counts,
@@ -635,31 +577,6 @@ SELECT
   (SELECT coalesce(jsonb_object_agg(x.class, jsonb_build_object('count', x.n, 'statementMinor', '0', 'ledgerMinor', x.l::text)), '{}')
      FROM (SELECT class, count(*) AS n, sum(amount_minor) AS l FROM items WHERE class IS NOT NULL GROUP BY class) x) AS item_counts`;
 }
-
-const summaryParams = (q: StatementClassifyQuery): unknown[] => [q.statementId, q.accountId, q.periodFrom, q.periodTo];
-
-
-/** The statement's items (ledger payouts no payout line of it names): their class, written. $1 statement, $2 account, $3/$4 the period. */
-const itemsSql = `-- Of those, the ones no payout line of another period names either (an earlier version of this
--- one does not count): missing at the provider when the ledger settled them paid within the
--- period, timing when one was sent before the cut-off and none had settled by it.
-items AS (
-  SELECT u.id, u.amount_minor,
-    CASE WHEN (SELECT max(t.at) FROM payout_transitions t WHERE t.payout_id = u.id AND t.to_state = 'paid') >= $3::timestamptz
-              AND (SELECT max(t.at) FROM payout_transitions t WHERE t.payout_id = u.id AND t.to_state = 'paid') < $4::timestamptz THEN 'missing_at_provider'
-         WHEN EXISTS (SELECT 1 FROM payout_attempts a WHERE a.payout_id = u.id AND a.account_id = $2 AND a.created_at < $4::timestamptz)
-              AND NOT EXISTS (SELECT 1 FROM payout_transitions t WHERE t.payout_id = u.id AND t.to_state IN ('paid', 'failed', 'cancelled', 'reversed') AND t.at < $4::timestamptz)
-              AND u.state NOT IN ('accepted', 'queued', 'cancelled') THEN 'timing' END AS class
-  FROM unnamed u
-  WHERE NOT EXISTS (SELECT 1 FROM statement_lines o WHERE o.account_id = $2 AND o.provider_transaction_id = u.ref COLLATE "default" AND o.kind = 'payout'
-                      AND o.payout_id = u.id AND o.period_from <> $3::timestamptz)
-    AND NOT EXISTS (SELECT 1 FROM statement_lines o WHERE o.payout_id = u.id AND o.matched_by_our_reference AND o.kind = 'payout' AND o.account_id = $2
-                      AND o.period_from <> $3::timestamptz)
-),
-ins_items AS (
-  INSERT INTO reconciliation_payouts (statement_id, payout_id, class, ledger_minor)
-  SELECT $1, i.id, i.class, i.amount_minor FROM items i WHERE i.class IS NOT NULL
-)`;
 
 /**
  * The payout our reference `ref` names among the account's ($2) attempts: an attempt's key (what
