@@ -14,7 +14,7 @@
 // After each scenario: executions per idempotency key at the simulator (double executions) and
 // `tuma ledger verify`'s code (verifyLedger). Writes loadtest/results/<date>.md and .json.
 // Options: --quick; LOADTEST_SCENARIOS=a,b (a subset); LOADTEST_SOAK_S; LOADTEST_CPU_PROF=<dir>
-// (node --cpu-prof on the e2e-0ms gateway process); KAFKA_BROKERS (else a broker of its own on
+// (node --cpu-prof on the gateway processes of the e2e and callback-storm stacks); KAFKA_BROKERS (else a broker of its own on
 // LOADTEST_KAFKA_PORT, default 29192, started with scripts/kafka.sh and stopped at the end);
 // LOADTEST_DATABASE_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres).
 import { execFileSync, fork, spawnSync, type ChildProcess } from 'node:child_process';
@@ -901,7 +901,8 @@ async function main(): Promise<void> {
     }
     if (has('callback-storm')) {
       // Result callbacks go to the simulator's capture address; status checks wait past the run.
-      const stack = await startStack(broker, 'one', { PUBLIC_BASE_URL: '__SIM__/__capture', STATUS_CHECK_FIRST_AFTER_MS: '3600000', STATUS_CHECK_BACKOFF_MAX_MS: '3600000' }, opts);
+      if (opts.cpuProfDir) mkdirSync(opts.cpuProfDir, { recursive: true });
+      const stack = await startStack(broker, 'one', { PUBLIC_BASE_URL: '__SIM__/__capture', STATUS_CHECK_FIRST_AFTER_MS: '3600000', STATUS_CHECK_BACKOFF_MAX_MS: '3600000' }, opts, opts.cpuProfDir);
       try {
         await runScenario(results, 'callback-storm', stack, () => callbackStorm(stack, opts));
       } finally {

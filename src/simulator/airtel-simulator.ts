@@ -434,6 +434,7 @@ export function createAirtelSimulator(options: AirtelSimulatorOptions): AirtelSi
   /** Sent once, no retry (nothing documents one); logged without the URL. */
   async function deliver(t: Transaction): Promise<void> {
     if (!options.callback || !callbackSecret) return;
+    const callbackUrl = options.callback.url;
     const body = Buffer.from(
       JSON.stringify({
         transaction: {
@@ -445,14 +446,18 @@ export function createAirtelSimulator(options: AirtelSimulatorOptions): AirtelSi
       }),
     );
     try {
-      const res = await fetch(options.callback.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', hash: createHmac('sha256', callbackSecret).update(body).digest('base64') },
-        body,
-        signal: AbortSignal.timeout(airtelCallbackTimeoutMs),
+      // When its turn comes (tasks.inFlight), its body cancelled inside it.
+      const res = await tasks.inFlight(async () => {
+        const answer = await fetch(callbackUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', hash: createHmac('sha256', callbackSecret).update(body).digest('base64') },
+          body,
+          signal: AbortSignal.timeout(airtelCallbackTimeoutMs),
+        });
+        await answer.body?.cancel();
+        return answer;
       });
       if (!res.ok) log.warn({ status: res.status }, 'disbursement callback refused');
-      await res.body?.cancel();
     } catch (error) {
       log.warn({ err: error instanceof Error ? error.name : 'error' }, 'disbursement callback failed');
     }

@@ -195,13 +195,24 @@ export interface SimulatorTasks {
   hold(res: { readonly headersSent: boolean; readonly destroyed: boolean; destroy(): void }, ms: number, answer: () => void): void;
   /** Keeps track of a callback delivery until it settles. */
   track(delivery: Promise<unknown>): void;
+  /**
+   * Runs one try of a callback delivery when fewer than simulatorCallbacksInFlightMax are in flight
+   * (else waits its turn, before its timeout starts): a simulator does not post thousands at once
+   * and then retry those the gateway answered late, which measured the simulator, not the gateway.
+   */
+  inFlight<T>(send: () => Promise<T>): Promise<T>;
   readonly closed: boolean;
   drained(): Promise<void>;
   close(): void;
 }
 
+/** Callback posts one simulator has in flight at most (each try; a retry waits its turn again). */
+export const simulatorCallbacksInFlightMax = 64;
+
 export function createSimulatorTasks(): SimulatorTasks {
   const timers = new Set<NodeJS.Timeout>();
+  let sendingNow = 0;
+  const waiting: (() => void)[] = [];
   const held = new Map<NodeJS.Timeout, { destroy(): void }>();
   const sending = new Set<Promise<unknown>>();
   let closed = false;
@@ -221,6 +232,18 @@ export function createSimulatorTasks(): SimulatorTasks {
         if (!res.headersSent && !res.destroyed) answer();
       }, ms);
       held.set(timer, res);
+    },
+    async inFlight(send) {
+      if (sendingNow >= simulatorCallbacksInFlightMax) await new Promise<void>((resolve) => waiting.push(resolve));
+      else sendingNow += 1;
+      try {
+        return await send();
+      } finally {
+        // The slot passes to the next waiting try, or is freed.
+        const next = waiting.shift();
+        if (next) next();
+        else sendingNow -= 1;
+      }
     },
     track(delivery) {
       const tracked: Promise<unknown> = delivery.catch(() => undefined).finally(() => sending.delete(tracked));

@@ -469,14 +469,18 @@ export function createMomoSimulator(options: MomoSimulatorOptions): MomoSimulato
   /** Sent once, no retry: MoMo's current page says so. Logged without the URL (it carries the attempt token). */
   async function deliver(url: string, payload: unknown): Promise<void> {
     try {
-      const res = await fetch(url, {
-        method: options.callbackMethod ?? 'PUT',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(payload),
-        signal: AbortSignal.timeout(momoCallbackTimeoutMs),
+      // When its turn comes (tasks.inFlight), its body cancelled inside it.
+      const res = await tasks.inFlight(async () => {
+        const answer = await fetch(url, {
+          method: options.callbackMethod ?? 'PUT',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(payload),
+          signal: AbortSignal.timeout(momoCallbackTimeoutMs),
+        });
+        await answer.body?.cancel();
+        return answer;
       });
       if (!res.ok) log.warn({ status: res.status }, 'transfer callback refused');
-      await res.body?.cancel();
     } catch (error) {
       log.warn({ err: error instanceof Error ? error.name : 'error' }, 'transfer callback failed');
     }

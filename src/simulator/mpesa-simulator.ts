@@ -436,14 +436,18 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
     // A closed simulator sends nothing more: no retry outlives it.
     for (let attempt = 1; attempt <= callbackAttemptsMax && !tasks.closed; attempt++) {
       try {
-        const res = await fetch(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body,
-          signal: AbortSignal.timeout(5_000),
+        // One try when its turn comes (tasks.inFlight), read to the end inside it, so the connection
+        // goes back to the pool instead of waiting for the collector.
+        const res = await tasks.inFlight(async () => {
+          const answer = await fetch(url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body,
+            signal: AbortSignal.timeout(5_000),
+          });
+          await answer.arrayBuffer().catch(() => undefined);
+          return answer;
         });
-        // Read to the end, so the connection goes back to the pool instead of waiting for the collector.
-        await res.arrayBuffer().catch(() => undefined);
         if (res.ok) return;
         log.warn({ status: res.status, attempt }, 'result callback refused');
       } catch (error) {
