@@ -61,7 +61,7 @@ export function createApp(deps: ApiDeps): express.Express {
     if (deps.logger.isLevelEnabled('info') || !req.url.startsWith(callbackPathPrefix)) return requestLogging(req, res, next);
     req.id = genReqId(req, res);
     let log: Logger | undefined;
-    Object.defineProperty(req, 'log', { configurable: true, enumerable: true, get: () => (log ??= callbackLogger.child({ req })), set: (value: Logger) => (log = value) });
+    Object.defineProperty(req, 'log', { configurable: true, enumerable: true, get: () => (log ??= lazyRequestLogger(callbackLogger, req)), set: (value: Logger) => (log = value) });
     next();
   });
   app.use((_req, res, next) => {
@@ -140,6 +140,24 @@ export function createApp(deps: ApiDeps): express.Express {
   // Every route is in the permission table with the table's role check first, and every entry is served.
   checkRoutes(app);
   return app;
+}
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+
+/**
+ * `base` as a request's logger: a level `base` does not log is its no-op (a route's info line at
+ * warn costs nothing); a level it logs, and child(), go through a child bound to the request,
+ * made on first use (serialising the request is what a child costs).
+ */
+function lazyRequestLogger(base: Logger, req: IncomingMessage): Logger {
+  let bound: Logger | undefined;
+  const child = () => (bound ??= base.child({ req }));
+  const log = Object.create(base) as Logger;
+  for (const level of logLevels) {
+    if (base.isLevelEnabled(level)) log[level] = ((...args: Parameters<Logger['info']>) => child()[level](...args)) as Logger['info'];
+  }
+  log.child = ((...args: Parameters<Logger['child']>) => child().child(...args)) as Logger['child'];
+  return log;
 }
 
 /**
