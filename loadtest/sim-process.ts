@@ -29,7 +29,9 @@ process.once('message', (settings: Settings) => {
   const warnings = new Map<string, number>();
   const logger = pino({ level: 'warn' }, {
     write(line: string) {
-      const msg = /"msg":"([^"]*)"/.exec(line)?.[1] ?? '?';
+      // With the HTTP status where the line has one: a refusal says which (503 overloaded, 4xx refused, ...).
+      const status = /"status":(\d{3})/.exec(line)?.[1];
+      const msg = `${/"msg":"([^"]*)"/.exec(line)?.[1] ?? '?'}${status ? ` (HTTP ${status})` : ''}`;
       warnings.set(msg, (warnings.get(msg) ?? 0) + 1);
     },
   });
