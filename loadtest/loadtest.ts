@@ -47,6 +47,8 @@ import { deleteTopics, freePort } from './bench-net.js';
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/loadtest
 const repoDir = path.resolve(here, '../..');
 const adminUrl = process.env.LOADTEST_DATABASE_ADMIN_URL ?? process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+/** The simulated M-Pesa account's call limit (MPESA_CONCURRENCY): the most one account may have (callLimitsMax.concurrency). */
+const loadtestMpesaConcurrency = 1024;
 const allScenarios = ['e2e-0ms', 'status-reads', 'e2e-300ms', 'batch-submissions', 'e2e-0ms-split', 'callback-storm', 'ingest', 'soak'] as const;
 type ScenarioName = (typeof allScenarios)[number];
 const settledStates = ['paid', 'failed', 'cancelled', 'reversed'];
@@ -335,6 +337,11 @@ async function startStack(broker: Broker, layout: Layout, extraEnv: Record<strin
       // '__SIM__' in a value stands for the simulator's address (known only now).
       ...Object.fromEntries(Object.entries(extraEnv).map(([k, v]) => [k, v.replaceAll('__SIM__', simUrl)])),
     };
+    // The simulated M-Pesa account's limit of calls at once, as a provider would grant it: the
+    // worker's calls in flight are sized from it (config/worker-window.ts), so 300 ms of latency is
+    // not capped at the default 128 calls. LOADTEST_MPESA_CONCURRENCY=0: no limit, the default window.
+    const mpesaConcurrency = process.env.LOADTEST_MPESA_CONCURRENCY ?? String(loadtestMpesaConcurrency);
+    if (mpesaConcurrency !== '0') env.MPESA_CONCURRENCY = mpesaConcurrency;
     for (const k of ['WORKER_CONCURRENCY_MAX', 'WORKER_PARTITION_WINDOW', 'RELAY_CHUNK_MAX', 'DATABASE_POOL_MAX', 'SETTLER_CHUNK_MAX', 'SEAL_THREADS']) {
       if (process.env[k]) env[k] = process.env[k]!;
     }
