@@ -108,6 +108,16 @@ describe('M-Pesa transaction status', () => {
     expect(parseStatusCallback(Buffer.from('{"Result":{"ResultCode":0}}'))).toBeNull();
   });
 
+  it('when Daraja answers that the transaction does not exist, then the answer is kept, about the attempt the token names, and moves nothing', () => {
+    const notFound = { Result: { ResultType: 0, ResultCode: 'R000001', ResultDesc: 'The transaction receipt number does not exist.', OriginatorConversationID: 'q-1', ConversationID: 'AG_9', TransactionID: '' } };
+    expect(parseStatusCallback(Buffer.from(JSON.stringify(notFound)))).toEqual({
+      dedupeKey: 'q-1:status:AG_9', idempotencyKey: null, outcome: 'ambiguous', reasonCode: 'mpesa:R000001', providerReference: null,
+    });
+    // Without the query's own key, or with a success code and no payment key, it is no Daraja answer.
+    expect(parseStatusCallback(Buffer.from(JSON.stringify({ Result: { ...notFound.Result, OriginatorConversationID: undefined } })))).toBeNull();
+    expect(parseStatusCallback(Buffer.from(JSON.stringify({ Result: { ...notFound.Result, ResultCode: 0 } })))).toBeNull();
+  });
+
   it.each([
     [200, { ResponseCode: '0', ConversationID: 'AG_1' }, 'pending'],
     [500, { errorCode: '500.003.1001' }, 'unknown'],
