@@ -8,7 +8,7 @@
 // signature and the act is audited (`batch.reject`). Nothing was committed in the ledger for a
 // batch awaiting approval (commitment comes with the last approval: approve-batch.ts), so nothing
 // moves there and the ledger stays balanced.
-import { auditFreeText } from '../domain/audit.js';
+import { auditFreeText, withoutPhoneNumbers } from '../domain/audit.js';
 import { reject, type Rejection } from '../domain/errors.js';
 import { formatAmount } from '../domain/money.js';
 import { moveBatch } from '../domain/payout-state.js';
@@ -45,8 +45,6 @@ export interface RejectBatchOutput {
 }
 
 const controlCharacters = /[\p{Cc}\p{Cs}\u2028\u2029]/u;
-// The same runs the audit log removes: a reason is free text, and phone numbers are not kept in it.
-const phoneLikeRun = /\+[0-9](?:[\s()-]*[0-9]){6,}|[0-9](?:[\s()-]*[0-9]){8,}/g;
 
 /** `{protected, signature, reason}`: the detached signature and the reason, nothing else. */
 export function parseRejectionBody(body: unknown): Result<{ signature: JwsSignature; reason: string }, Rejection> {
@@ -57,7 +55,8 @@ export function parseRejectionBody(body: unknown): Result<{ signature: JwsSignat
   if (typeof reason !== 'string' || reason.trim().length === 0) return err(reject('REJECTION_REASON_INVALID', 'reason: a non-empty string'));
   if ([...reason].length > rejectionReasonMaxChars) return err(reject('REJECTION_REASON_INVALID', `reason: at most ${rejectionReasonMaxChars} characters`));
   if (controlCharacters.test(reason)) return err(reject('REJECTION_REASON_INVALID', 'reason: no control characters (one line of text)'));
-  return ok({ signature: signature.value, reason: reason.trim().replace(phoneLikeRun, '[number removed]') });
+  // A reason is free text: phone numbers are not kept in it, as the audit log keeps none.
+  return ok({ signature: signature.value, reason: withoutPhoneNumbers(reason.trim()) });
 }
 
 /** The reason as the audit event carries it: within the event's detail budget (auditDetailBytesMax) beside the other members. */

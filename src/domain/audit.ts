@@ -121,7 +121,12 @@ export interface StoredAuditEvent {
  * replaced, so are control characters and lone surrogates, and it is cut to the value limit.
  */
 export function auditFreeText(text: string): string {
-  return text.replace(unprintableAll, '\uFFFD').replace(phoneLikeRun, '[number removed]').slice(0, auditDetailValueCharsMax).replace(/\p{Cs}$/u, '');
+  return withoutPhoneNumbers(text.replace(unprintableAll, '\uFFFD')).slice(0, auditDetailValueCharsMax).replace(/\p{Cs}$/u, '');
+}
+
+/** Free text with its phone-number-like digit runs replaced: what people write in a note or a reason keeps no number. */
+export function withoutPhoneNumbers(text: string): string {
+  return text.replace(phoneLikeRun, '[number removed]');
 }
 
 /** Why an event may not be written, or null. The caller builds events: a reason here is a programmer error. */

@@ -274,6 +274,7 @@ export function parseStatusCallback(raw: Buffer): ParsedCallback | null {
   if (typeof r.ResultCode !== 'number' && typeof r.ResultCode !== 'string') return null;
   // The payment's own key is a result parameter; the envelope's OriginatorConversationID is the query's.
   const original = resultParameters(r).get('OriginatorConversationID');
+  const answer = typeof r.ConversationID === 'string' ? r.ConversationID : String(r.ResultCode);
   if (typeof original !== 'string') {
     // A query Daraja could not answer ("the transaction receipt number does not exist"): no
     // parameters, so no payment key. The status token in the URL names the attempt; the answer is
@@ -281,9 +282,9 @@ export function parseStatusCallback(raw: Buffer): ParsedCallback | null {
     // without the payment's key is no answer about this payment: refused.
     const queryKey = r.OriginatorConversationID;
     if (String(r.ResultCode) === '0' || typeof queryKey !== 'string') return null;
-    return parsedCallbackOf(`${queryKey}:status:${typeof r.ConversationID === 'string' ? r.ConversationID : String(r.ResultCode)}`, null, mapStatusResult(r), undefined);
+    return parsedCallbackOf(`${queryKey}:status:${answer}`, null, mapStatusResult(r), undefined);
   }
-  return parsedCallbackOf(`${original}:status:${typeof r.ConversationID === 'string' ? r.ConversationID : String(r.ResultCode)}`, original, mapStatusResult(r), statusResultFacts(r));
+  return parsedCallbackOf(`${original}:status:${answer}`, original, mapStatusResult(r), statusResultFacts(r));
 }
 
 /**
