@@ -170,6 +170,7 @@ describe('GSMA bulk: one-step and two-step batches', () => {
     const batchKey = randomUUID();
     expect((await two().createBatch(batchKey, items, null)).kind).toBe('accepted');
     const created = await eventually(async () => { const f = await two().batchStatus(batchKey, null); return f.kind === 'found' ? f : undefined; }, 10_000, 'the batch');
+    await twoStep.drained(); // the batch is visible before it is parsed, and only a parsed one takes its approval
     expect((await two().approveBatch(created.view.batchId, randomUUID())).kind).toBe('accepted');
     await twoStep.drained();
     expect(await two().batchStatus(batchKey, null)).toMatchObject({ kind: 'found', view: { status: 'created' }, items: new Map() });
@@ -318,6 +319,7 @@ describe('GSMA bulk simulator: hostile and malformed input', () => {
     const res = await raw('POST', '/batchtransactions', JSON.stringify({ transactions: [good, ...bad] }), { 'x-correlationid': key });
     expect(res.status).toBe(202);
     const created = await eventually(async () => { const f = await two().batchStatus(key, null); return f.kind === 'found' ? f : undefined; }, 10_000, 'the batch');
+    await twoStep.drained(); // the batch is visible before it is parsed, and only a parsed one takes its approval
     expect((await two().approveBatch(created.view.batchId, randomUUID())).kind).toBe('accepted');
     const done = await eventually(async () => { const f = await two().batchStatus(key, null); return f.kind === 'found' && f.view.status === 'completed' ? f : undefined; }, 10_000, 'the batch');
     expect(done.items.get(good.requestingOrganisationTransactionReference)?.kind).toBe('paid');
