@@ -697,12 +697,15 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
     if (!batch.callbackUrl || batch.rule?.fault === 'lost-callback') return;
     const delay = batch.rule?.fault === 'delay-callback' ? (batch.rule.delayMs ?? 0) : 0;
     const target = { callbackUrl: batch.callbackUrl, correlationId: batch.correlationId };
-    later(delay, () => tasks.track(putCallback(target, body)));
+    // A stale update a slow path delivers after the current one: the batch as it was when created,
+    // sent once the current one was delivered (two posts 5 ms apart may arrive either way round).
+    const stale = batch.rule?.fault === 'out-of-order-callback' && (body as { batchStatus?: string }).batchStatus !== 'created'
+      ? { ...(body as object), batchStatus: 'created', completedCount: 0, rejectionCount: 0, processingFlag: false }
+      : null;
+    later(delay, () => tasks.track(putCallback(target, body).then(() => {
+      if (stale) later(5, () => tasks.track(putCallback(target, stale)));
+    })));
     if (batch.rule?.fault === 'duplicate-callback') later(delay + 5, () => tasks.track(putCallback(target, body)));
-    // A stale update a slow path delivers after the current one: the batch as it was when created.
-    if (batch.rule?.fault === 'out-of-order-callback' && (body as { batchStatus?: string }).batchStatus !== 'created') {
-      later(delay + 5, () => tasks.track(putCallback(target, { ...(body as object), batchStatus: 'created', completedCount: 0, rejectionCount: 0, processingFlag: false })));
-    }
   }
 
   /** The Batch Transaction object (callback, GET /batchtransactions/{id}). */
