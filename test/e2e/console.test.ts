@@ -386,13 +386,14 @@ describe('finance and the auditor in the web console', () => {
     const resolve = fiona.page.getByTestId('exceptions').getByRole('row', { name: /late reversal/ }).getByRole('button', { name: 'Resolve…' });
     await resolve.focus();
     await fiona.page.keyboard.press('Enter');
-    await fiona.page.getByRole('heading', { name: /Resolve line \d+ \(late reversal\)/ }).waitFor();
+    const decideHeading = fiona.page.getByRole('heading', { name: /Resolve line \d+ \(late reversal\)/ });
+    await net.eventually(async () => ((await focusOf(decideHeading)).focused ? true : null), 5_000, 'the focus on the form\'s heading');
     // Escape closes the form and gives the focus back to the row's button; Enter opens it again.
     await fiona.page.keyboard.press('Escape');
-    await fiona.page.getByRole('heading', { name: /Resolve line \d+ \(late reversal\)/ }).waitFor({ state: 'detached' });
+    await decideHeading.waitFor({ state: 'detached' });
     await net.eventually(async () => ((await focusOf(resolve)).focused ? true : null), 5_000, 'the focus back on Resolve…');
     await fiona.page.keyboard.press('Enter');
-    await fiona.page.getByRole('heading', { name: /Resolve line \d+ \(late reversal\)/ }).waitFor();
+    await net.eventually(async () => ((await focusOf(decideHeading)).focused ? true : null), 5_000, 'the focus on the form\'s heading again');
     await fiona.page.keyboard.press('Tab');
     expect(await focused(fiona.page.getByRole('radio', { name: 'apply the reversal' }))).toBe(true);
     expect(await fiona.page.getByRole('radio', { name: 'apply the reversal' }).isChecked()).toBe(true);

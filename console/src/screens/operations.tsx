@@ -6,7 +6,7 @@
 // worker process, so the page shows the count of the process that answers (named) where it runs
 // workers too, and each account's limit per worker; each worker process's /metrics has its own.
 // Administrators hold an account open or close it by hand (PUT /v1/provider-accounts/{id}/breaker).
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { api, json, type DeadLetteredPage, type OrphanCallbacksPage, type ProviderOperationsView, type QueueDepthsView } from '../api';
 import { count, dateTime, money, t } from '../i18n';
 import { hasRole } from '../session';
@@ -136,7 +136,8 @@ function BreakerChange(props: { accountId: string; state: 'open' | 'closed'; onC
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const heading = useRef<HTMLHeadingElement>(null);
-  useEffect(() => heading.current?.focus(), []);
+  // Focused in the same frame the form appears, so a key pressed as soon as it is seen lands in it.
+  useLayoutEffect(() => heading.current?.focus(), []);
   // Closed, the focus goes back to the row's button (after a change, the row's new one).
   useReturnFocus(() => document.querySelector<HTMLElement>(`tr[data-account="${CSS.escape(props.accountId)}"] button`));
   const submit = async (e: Event) => {

@@ -5,7 +5,7 @@
 // (POST …/items/{itemId}/decisions) and, above the threshold, approved or rejected by a second
 // finance user (POST /v1/reconciliations/decisions/{id}/approval). The maker of a decision is told
 // why they cannot approve it. No beneficiary data: the API never sends any here.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { actionsByClass } from '../../../src/domain/reconciliation-decision.js';
 import { api, ApiError, json, upload, type Ageing, type DecisionView, type ReconciliationItemView, type ReconciliationView, type StatementView } from '../api';
 import { catalogues, count, dateTime, money, t, type MessageKey } from '../i18n';
@@ -431,7 +431,8 @@ function Decide(props: { statementId: string; itemId: string; item: Reconciliati
   const helpKey = `recon.action.help.${action}`;
   // Opened from its row's button: the keyboard continues from the form's heading.
   const heading = useRef<HTMLHeadingElement>(null);
-  useEffect(() => heading.current?.focus(), []);
+  // Focused in the same frame the form appears, so a key pressed as soon as it is seen lands in it.
+  useLayoutEffect(() => heading.current?.focus(), []);
   // Closed, the focus goes back to the row's button, or to the page's heading once the row is decided.
   useReturnFocus(() => document.querySelector<HTMLElement>('main h1'));
   const submit = async (e: Event) => {
