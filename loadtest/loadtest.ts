@@ -43,6 +43,7 @@ import { benchIssuer } from './bench-auth.js';
 import { setUpBenchProgramme, type BenchProgramme } from './bench-programme.js';
 import { renderMarkdown, resultJson, round, rssGrowthPct, type LoadtestRun, type ScenarioResult } from './loadtest-report.js';
 import { deleteTopics, freePort } from './bench-net.js';
+import { newOperatorTally, operatorFigures, operatorPass, type OperatorDeps, type OperatorTally } from './soak-operator.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/loadtest
 const repoDir = path.resolve(here, '../..');
@@ -85,6 +86,10 @@ function options() {
     stormDuplicatePct: 25,
     ingestPayouts: quick ? 20_000 : 100_000,
     soakS: intEnv('LOADTEST_SOAK_S', quick ? 60 : 600, 10, soakMaxS),
+    // The soak gateway's STATUS_CHECKS_MAX (null: the gateway's default, 10). Fewer checks flag
+    // more payouts for the soak's operator; at least 3, so that the same-key resend (every second
+    // check) comes before the last check flags the payout.
+    soakStatusChecksMax: process.env.LOADTEST_SOAK_STATUS_CHECKS_MAX ? intEnv('LOADTEST_SOAK_STATUS_CHECKS_MAX', 10, 3, 100) : null,
     settleTimeoutS: intEnv('LOADTEST_SETTLE_TIMEOUT_S', 600, 10, 3_600),
     stallS: 150,
     cpuProfDir: process.env.LOADTEST_CPU_PROF ? path.resolve(process.env.LOADTEST_CPU_PROF) : null,
@@ -438,13 +443,21 @@ async function statesOf(stack: Stack, batchIds: readonly string[]): Promise<{ st
 }
 const describeStates = (rows: { state: string; n: number }[]) => rows.map((r) => `${r.state} ${r.n}`).join(', ');
 
-/** Waits (bounded) until every payout of the batches is settled; throws naming the states reached. */
-async function waitSettled(stack: Stack, batchIds: readonly string[], count: number, opts: Options, label: string): Promise<void> {
+/**
+ * Waits (bounded) until every payout of the batches is settled; throws naming the states reached.
+ * `tick`: run every `everyMs` while waiting (the soak's operator), its errors its own.
+ */
+async function waitSettled(stack: Stack, batchIds: readonly string[], count: number, opts: Options, label: string, tick?: { readonly everyMs: number; run(): Promise<void> }): Promise<void> {
   const deadline = Date.now() + opts.settleTimeoutS * 1000;
   let settled = -1;
   let progressAt = Date.now();
   let loggedAt = Date.now();
+  let tickedAt = 0;
   for (;;) {
+    if (tick && Date.now() - tickedAt >= tick.everyMs) {
+      await tick.run();
+      tickedAt = Date.now();
+    }
     const states = await statesOf(stack, batchIds);
     const now = states.filter((r) => settledStates.includes(r.state)).reduce((s, r) => s + r.n, 0);
     if (now > settled) progressAt = Date.now();
@@ -487,6 +500,29 @@ async function doubleExecutions(stack: Stack, batchIds: readonly string[]): Prom
     if (n === 0) notExecuted++;
   }
   return { double, notExecuted, keys: all.length };
+}
+
+/** Every attempt key of each payout (and the next, never sent), as doubleExecutions reads them. */
+async function attemptKeysOf(stack: Stack, payoutIds: readonly string[]): Promise<Map<string, string[]>> {
+  if (payoutIds.length === 0) return new Map();
+  const rows = (await sql<{ id: string; attempt_count: number; keys: string[] }>`
+    SELECT p.id, p.attempt_count, coalesce(array_agg(a.idempotency_key) FILTER (WHERE a.idempotency_key IS NOT NULL), '{}') AS keys
+    FROM payouts p LEFT JOIN payout_attempts a ON a.payout_id = p.id WHERE p.id = ANY(${payoutIds}::uuid[]) GROUP BY p.id, p.attempt_count`.execute(stack.handle.db)).rows;
+  return new Map(rows.map((p) => {
+    const keys = new Set(p.keys);
+    for (let n = 1; n <= p.attempt_count + 1; n++) keys.add(attemptKey(p.id, n));
+    return [p.id, [...keys]];
+  }));
+}
+
+/** The simulator's executions per key, in the keys' order (asked 20,000 keys at a time). */
+async function executionCounts(stack: Stack, keys: readonly string[]): Promise<number[]> {
+  const counts: number[] = [];
+  for (let i = 0; i < keys.length; i += 20_000) {
+    const answer = await stack.sim.request<{ counts: number[] }>({ type: 'executions', keys: keys.slice(i, i + 20_000) }, 'executions');
+    counts.push(...answer.counts);
+  }
+  return counts;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -728,6 +764,33 @@ async function ingest(opts: Options): Promise<{ figures: Figures; ledgerVerified
   return { figures: { payouts: j.payouts, payouts_per_s: j.payouts_per_s, api_peak_rss_mb: j.rss_mb_max }, ledgerVerified: j.ledger_verified ?? null };
 }
 
+/** How often the soak's operator looks, during the soak and its drain. */
+const operatorEveryS = 5;
+
+/** The soak's operator on this stack: `run` is one pass (its failure counted and logged, never thrown). */
+function soakOperator(stack: Stack, batchIds: Set<string>, tally: OperatorTally): { readonly batchIds: Set<string>; run(): Promise<void> } {
+  const deps: OperatorDeps = {
+    apiUrl: stack.apiUrl,
+    token: stack.token,
+    batchIds,
+    heldPayoutIds: async (limit) => batchIds.size === 0 ? [] : (await sql<{ id: string }>`
+      SELECT id FROM payouts WHERE state = 'held' AND batch_id = ANY(${[...batchIds]}::uuid[]) ORDER BY updated_at, id LIMIT ${limit}`.execute(stack.handle.db)).rows.map((r) => r.id),
+    attemptKeys: (ids) => attemptKeysOf(stack, ids),
+    executions: (keys) => executionCounts(stack, keys),
+  };
+  return {
+    batchIds,
+    run: async () => {
+      try {
+        await operatorPass(deps, tally);
+      } catch (error) {
+        tally.passErrors++;
+        log(`soak operator: pass failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    },
+  };
+}
+
 async function soak(stack: Stack, ratePerS: number, opts: Options): Promise<Outcome> {
   const holdMs = 3_000; // past PROVIDER_TIMEOUT_MS (2,000 in this stack): the money moves, the answer never comes in time
   const faults: MpesaFaults = {
@@ -751,8 +814,20 @@ async function soak(stack: Stack, ratePerS: number, opts: Options): Promise<Outc
   const timer = setInterval(sampleAll, 2_000);
   const batchIds: string[] = [];
   let payouts = 0;
+  // The operator (soak-operator.ts): every 5 s during the soak and its drain, the payouts flagged
+  // for operators or held for finance are looked at and decided through the API.
+  const tally = newOperatorTally();
+  const operator = soakOperator(stack, new Set<string>(), tally);
   const start = Date.now();
   const endAt = start + opts.soakS * 1000;
+  let soaking = true;
+  const operatorLoop = (async () => {
+    for (let i = 0; soaking && i <= Math.ceil(soakMaxS / operatorEveryS); i++) {
+      const at = Date.now();
+      await operator.run();
+      for (let w = 0; soaking && w < operatorEveryS * 4 && Date.now() - at < operatorEveryS * 1000; w++) await sleep(250);
+    }
+  })();
   try {
     while (Date.now() < endAt) {
       const tick = Date.now();
@@ -760,20 +835,28 @@ async function soak(stack: Stack, ratePerS: number, opts: Options): Promise<Outc
       await submit(stack, b);
       await approve(stack, b);
       batchIds.push(b.batchId);
+      operator.batchIds.add(b.batchId);
       payouts += perBatch;
-      if (batchIds.length % 12 === 0) log(`soak: ${payouts} payouts submitted in ${Math.round((Date.now() - start) / 1000)} s (${describeStates(await statesOf(stack, batchIds))})`);
+      if (batchIds.length % 12 === 0) log(`soak: ${payouts} payouts submitted in ${Math.round((Date.now() - start) / 1000)} s (${describeStates(await statesOf(stack, batchIds))}; flagged for operators so far ${tally.flagged.size})`);
       await sleep(Math.max(0, everyS * 1000 - (Date.now() - tick)));
     }
   } finally {
+    soaking = false;
+    await operatorLoop;
     clearInterval(timer);
   }
   const soakWallS = (Date.now() - start) / 1000;
   let settleError: string | null = null;
   try {
-    await waitSettled(stack, batchIds, payouts, opts, 'soak (draining)');
+    await waitSettled(stack, batchIds, payouts, opts, 'soak (draining)', { everyMs: operatorEveryS * 1000, run: operator.run });
   } catch (error) {
     settleError = error instanceof Error ? error.message : String(error);
   }
+  // One last look once drained: nothing may be left flagged or held (the drain's count says so too).
+  await operator.run();
+  const decided = [...new Set([...tally.flagged, ...tally.held])];
+  const decidedStates = decided.length === 0 ? [] : (await sql<{ state: string; n: number }>`
+    SELECT state, count(*)::int AS n FROM payouts WHERE id = ANY(${decided}::uuid[]) GROUP BY state ORDER BY state`.execute(stack.handle.db)).rows;
   const warmupMs = opts.soakS * 250; // the first quarter
   const growth = [...samples].map(([name, s]) => ({ name, pct: rssGrowthPct(s, warmupMs), lastMb: Math.round((s.at(-1)?.rssBytes ?? 0) / 2 ** 20), peakMb: Math.round(Math.max(0, ...s.map((x) => x.rssBytes)) / 2 ** 20) }));
   const tumaGrowth = growth.filter((g) => g.name !== stack.sim.name && g.pct !== null).map((g) => g.pct!);
@@ -796,6 +879,10 @@ async function soak(stack: Stack, ratePerS: number, opts: Options): Promise<Outc
     settle_p50_ms: Math.round(lat.p50),
     settle_p99_ms: Math.round(lat.p99),
     faults: 'numbers ending 1: 30% HTTP 500 before execution; 2: result callback lost; 3: answer held 3 s past a 2 s timeout after the money moved',
+    status_checks_max: opts.soakStatusChecksMax ?? 'gateway default (10)',
+    ...operatorFigures(tally),
+    // Where the payouts an operator or finance looked at ended.
+    operator_payouts_final_states: describeStates(decidedStates) || 'none',
     // Tuma's processes: the simulator keeps every transaction it ran in memory by design (reported apart).
     rss_growth_pct_max: tumaGrowth.length > 0 ? Math.max(...tumaGrowth) : null,
   };
@@ -930,7 +1017,8 @@ async function main(): Promise<void> {
     if (has('soak')) {
       const rate = Math.max(10, Math.round((e2eMax ?? 200) / 2));
       log(`soak: ${opts.soakS} s at ${rate} payouts/s (half of ${e2eMax ?? 'no measured maximum: 200 assumed'})`);
-      const stack = await startStack(broker, 'one', { PROVIDER_TIMEOUT_MS: '2000', STATUS_CHECK_FIRST_AFTER_MS: '5000', STATUS_CHECK_BACKOFF_MAX_MS: '10000', STATUS_POLL_INTERVAL_MS: '1000' }, opts);
+      const checks: Record<string, string> = opts.soakStatusChecksMax === null ? {} : { STATUS_CHECKS_MAX: String(opts.soakStatusChecksMax) };
+      const stack = await startStack(broker, 'one', { PROVIDER_TIMEOUT_MS: '2000', STATUS_CHECK_FIRST_AFTER_MS: '5000', STATUS_CHECK_BACKOFF_MAX_MS: '10000', STATUS_POLL_INTERVAL_MS: '1000', ...checks }, opts);
       try {
         await runScenario(results, 'soak', stack, () => soak(stack, rate, opts));
       } finally {
