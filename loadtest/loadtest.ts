@@ -10,10 +10,11 @@
 //                      at once with duplicates (autocannon); each must be stored once
 //   ingest             bench:ingest's harness (ingest-bench.js), one 100,000-payout batch
 //   soak               LOADTEST_SOAK_S (600 s; --quick 60 s) at half the measured e2e maximum with
-//                      provider faults on: memory of every process sampled, nothing lost, nothing paid twice
+//                      provider faults on: memory of every process sampled, nothing lost, nothing paid twice;
+//                      an operator (soak-operator.ts) requeues or decides what the gateway flags for one
 // After each scenario: executions per idempotency key at the simulator (double executions) and
 // `tuma ledger verify`'s code (verifyLedger). Writes loadtest/results/<date>.md and .json.
-// Options: --quick; LOADTEST_SCENARIOS=a,b (a subset); LOADTEST_SOAK_S; LOADTEST_CPU_PROF=<dir>
+// Options: --quick; LOADTEST_SCENARIOS=a,b (a subset); LOADTEST_SOAK_S; LOADTEST_SOAK_STATUS_CHECKS_MAX; LOADTEST_CPU_PROF=<dir>
 // (node --cpu-prof on the gateway processes of the e2e and callback-storm stacks); KAFKA_BROKERS (else a broker of its own on
 // LOADTEST_KAFKA_PORT, default 29192, started with scripts/kafka.sh and stopped at the end);
 // LOADTEST_DATABASE_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres).
