@@ -2,7 +2,8 @@
 // real PostgreSQL and Kafka on 127.0.0.1, the M-Pesa simulator in a process of its own
 // (sim-process.ts) and Tuma's roles in processes of their own (gateway-process.ts):
 //   e2e-0ms            one gateway process (api, relay, worker, settler, chainer): approved batch → settled ledger
-//   status-reads       GET /v1/batches/{id} and /v1/payouts/{id} at 1,000 requests/s (autocannon)
+//   status-reads       GET /v1/batches/{id} and /v1/payouts/{id} at 1,000 requests/s: paced, open loop
+//                      (paced-load.ts), then as autocannon's rate option sends them
 //   e2e-300ms          the same gateway, 300 ms of provider latency
 //   batch-submissions  1,000-row signed batches from 20 concurrent makers (autocannon)
 //   e2e-0ms-split      api, relay, worker ×2, settler, chainer as six processes
@@ -15,7 +16,8 @@
 // After each scenario: executions per idempotency key at the simulator (double executions) and
 // `tuma ledger verify`'s code (verifyLedger). Writes loadtest/results/<date>.md and .json.
 // Options: --quick; LOADTEST_SCENARIOS=a,b (a subset); LOADTEST_SOAK_S; LOADTEST_SOAK_STATUS_CHECKS_MAX; LOADTEST_CPU_PROF=<dir>
-// (node --cpu-prof on the gateway processes of the e2e and callback-storm stacks); KAFKA_BROKERS (else a broker of its own on
+// (node --cpu-prof on the gateway processes of the e2e and callback-storm stacks); LOADTEST_GATEWAY_NODE_ARGS
+// (more Node options for the gateway processes); KAFKA_BROKERS (else a broker of its own on
 // LOADTEST_KAFKA_PORT, default 29192, started with scripts/kafka.sh and stopped at the end);
 // LOADTEST_DATABASE_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres).
 import { execFileSync, fork, spawnSync, type ChildProcess } from 'node:child_process';
@@ -44,6 +46,7 @@ import { benchIssuer } from './bench-auth.js';
 import { setUpBenchProgramme, type BenchProgramme } from './bench-programme.js';
 import { renderMarkdown, resultJson, round, rssGrowthPct, type LoadtestRun, type ScenarioResult } from './loadtest-report.js';
 import { deleteTopics, freePort } from './bench-net.js';
+import { pacedLoad } from './paced-load.js';
 import { newOperatorTally, operatorFigures, operatorPass, type OperatorDeps, type OperatorTally } from './soak-operator.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/loadtest
@@ -55,6 +58,10 @@ const allScenarios = ['e2e-0ms', 'status-reads', 'e2e-300ms', 'batch-submissions
 type ScenarioName = (typeof allScenarios)[number];
 const settledStates = ['paid', 'failed', 'cancelled', 'reversed'];
 const soakMaxS = 4 * 3600;
+/** Status reads: seconds at the rate before the measured ones (paced-load.ts: warmupS). */
+const statusWarmupS = 2;
+/** Status reads wait at most this long for the chainer to link the transfers of the scenario before them. */
+const statusQuietWaitS = 60;
 
 const log = (line: string) => process.stderr.write(`loadtest: ${new Date().toISOString().slice(11, 19)} ${line}\n`);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -354,7 +361,7 @@ async function startStack(broker: Broker, layout: Layout, extraEnv: Record<strin
     const groups: Role[][] = layout === 'one' ? [['api', 'relay', 'worker', 'settler', 'chainer']] : [['api'], ['relay'], ['worker'], ['worker'], ['settler'], ['chainer']];
     const gateways: Child[] = [];
     for (const roles of groups) {
-      const execArgv = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+      const execArgv = [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...(process.env.LOADTEST_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean)];
       // Only the process with the API listens on the port; the others are told a port they do not open.
       const { child } = await forkChild(`gateway ${roles.join('+')}`, 'gateway-process.js', { roles, env }, execArgv);
       children.push(child);
@@ -607,35 +614,71 @@ async function e2e(stack: Stack, count: number, latencyMs: number, opts: Options
 async function statusReads(stack: Stack, batchId: string, opts: Options): Promise<Outcome> {
   const ids = (await sql<{ id: string }>`SELECT id FROM payouts WHERE batch_id = ${batchId} ORDER BY id LIMIT 5000`.execute(stack.handle.db)).rows.map((r) => r.id);
   const paths = ids.flatMap((id) => [`/v1/batches/${batchId}`, `/v1/payouts/${id}`]);
-  let i = 0;
   const token = await stack.token('programme_manager', 'reader');
+  const headers = { authorization: `Bearer ${token}` };
+  // The reads are measured on their own: the scenario before them leaves the chainer linking its
+  // transfers for some seconds after the last one settled.
+  const quietFrom = Date.now();
+  let behind = -1n;
+  while (Date.now() - quietFrom < statusQuietWaitS * 1000) {
+    const r = await sql<{ behind: string }>`SELECT ((SELECT coalesce(max(seq), 0) FROM transfers) - coalesce((SELECT head_seq FROM ledger_chain), 0))::text AS behind`.execute(stack.handle.db);
+    behind = BigInt(r.rows[0]!.behind);
+    if (behind === 0n) break;
+    await sleep(250);
+  }
+  const quietWaitS = round((Date.now() - quietFrom) / 1000, 1);
+  // The figure of the target: an open-loop load, one request every 1/rate s, each timed from when
+  // it was due (paced-load.ts says why autocannon's rate option does not measure that), after a
+  // warm-up at the same rate whose p99 is shown apart. CPU is read over both.
   const before = await cpuSnapshot(stack);
-  const result = await autocannon({
+  const paced = await pacedLoad({
+    origin: stack.apiUrl, ratePerS: opts.statusRate, warmupS: statusWarmupS, durationS: opts.statusSeconds, path: (k) => paths[k % paths.length]!, headers, connections: 32,
+  });
+  const cpu = cpuDelta(before, await cpuSnapshot(stack));
+  const warmupReads = Math.round(opts.statusRate * statusWarmupS);
+  // Beside it, as every earlier run measured it: autocannon's rate (32 connections, each sending
+  // its share of the second back to back, then waiting for the next second).
+  let i = 0;
+  const burst = await autocannon({
     url: stack.apiUrl,
     connections: 32,
     overallRate: opts.statusRate,
     duration: opts.statusSeconds,
     timeout: 10,
-    headers: { authorization: `Bearer ${token}` },
+    headers,
     requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: paths[i++ % paths.length]! }) }],
   });
-  const cpu = cpuDelta(before, await cpuSnapshot(stack));
   return {
     figures: {
       target_rate_per_s: opts.statusRate,
       duration_s: opts.statusSeconds,
-      achieved_per_s: Math.round(result['2xx'] / result.duration),
-      requests_2xx: result['2xx'],
-      non_2xx: result.non2xx,
-      errors: result.errors,
-      timeouts: result.timeouts,
-      p50_ms: result.latency.p50,
-      p99_ms: result.latency.p99,
-      max_ms: result.latency.max,
+      load: 'open loop, paced',
+      achieved_per_s: Math.round(paced.ok2xx / paced.durationS),
+      requests_2xx: paced.ok2xx,
+      non_2xx: paced.non2xx,
+      errors: paced.errors,
+      p50_ms: paced.p50Ms,
+      p90_ms: paced.p90Ms,
+      p99_ms: paced.p99Ms,
+      p999_ms: paced.p999Ms,
+      max_ms: paced.maxMs,
+      waited_for_the_chainer_s: quietWaitS,
+      transfers_left_unchained: Number(behind),
+      warmup_s: statusWarmupS,
+      warmup_p99_ms: paced.warmupP99Ms,
+      generator_send_lag_p99_ms: paced.sendLagP99Ms,
+      over_10ms: paced.slow,
+      seconds_with_one_over_10ms: `${paced.secondsWithSlow} of ${Math.ceil(opts.statusSeconds)}`,
+      over_10ms_in_worst_second: paced.slowInWorstSecond,
+      worst_second: paced.worstSecond,
       payout_ids_read: ids.length,
-      // CPU per answered read (what a loaded machine's wall-clock figures hide): Tuma's processes and PostgreSQL's.
-      cpu_ms_per_read_tuma: result['2xx'] > 0 ? round(cpu.gatewayMs / result['2xx'], 3) : null,
-      cpu_ms_per_read_postgres: result['2xx'] > 0 ? round(cpu.postgresMs / result['2xx'], 3) : null,
+      // CPU per answered read (what a loaded machine's wall-clock figures hide): Tuma's processes and PostgreSQL's, during the paced load.
+      cpu_ms_per_read_tuma: paced.ok2xx > 0 ? round(cpu.gatewayMs / (paced.ok2xx + warmupReads), 3) : null,
+      cpu_ms_per_read_postgres: paced.ok2xx > 0 ? round(cpu.postgresMs / (paced.ok2xx + warmupReads), 3) : null,
+      autocannon_burst_achieved_per_s: Math.round(burst['2xx'] / burst.duration),
+      autocannon_burst_p50_ms: burst.latency.p50,
+      autocannon_burst_p99_ms: burst.latency.p99,
+      autocannon_burst_non_2xx: burst.non2xx + burst.errors + burst.timeouts,
     },
   };
 }
