@@ -1,13 +1,14 @@
-// A callback at a log level above info skips pino-http (app.ts): it still gets its request id, and
+// A request at a log level above info skips pino-http (app.ts): it still gets its request id, and
 // what it logs (a refusal, a failure) carries the request's method and redacted path, as a line
 // through pino-http's per-request logger did; at info, pino-http logs it as every other request.
+// A provider's callbacks first (a storm of them), then any other request.
 import request from 'supertest';
 import { createApp, type ApiDeps } from '../../src/adapters/http/app.js';
 import { createAuthenticator } from '../../src/adapters/http/auth.js';
 import type { Persistence } from '../../src/application/ports.js';
 import { createLogger } from '../../src/cli/logger.js';
 import { logSink } from '../support/log-sink.js';
-import { testAuthConfig } from '../support/auth.js';
+import { testAuthConfig, tokenFor } from '../support/auth.js';
 
 const token = 'A'.repeat(43);
 
@@ -35,6 +36,18 @@ describe('callback intake logging', () => {
     expect(logged.map((l) => l.msg)).toEqual(['request failed', 'rate limited']);
     for (const l of logged) expect(l.req).toEqual({ method: 'POST', path: '/v1/callbacks/mpesa/[token]' });
     for (const l of lines) expect(l).not.toContain(token);
+  });
+
+  it('when the level is warn, then any other request has its request id too, and its failure is logged with its method and path', async () => {
+    const { app, lines } = appAt('warn');
+    const bearer = await tokenFor('org-1', ['programme_manager']);
+    const batchId = '6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f';
+    const failed = await request(app).get(`/v1/batches/${batchId}`).set('authorization', `Bearer ${bearer}`).set('x-request-id', 'read-1');
+    expect(failed.status).toBe(500);
+    expect(failed.headers['x-request-id']).toBe('read-1');
+    const logged = lines.map((l) => JSON.parse(l) as { msg: string; req?: { method: string; path: string } });
+    expect(logged.map((l) => l.msg)).toEqual(['request failed']);
+    expect(logged[0]!.req).toEqual({ method: 'GET', path: `/v1/batches/${batchId}` });
   });
 
   it('when the level is info, then each callback answered is logged by pino-http, its path less its token', async () => {

@@ -30,8 +30,6 @@ export { adminBodyMaxBytes, approvalBodyMaxBytes, callbackBodyMaxBytes, csvPageS
 export { statementView } from './routes/reconciliation.js';
 
 const requestIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
-/** Where provider callbacks come in (routes/callbacks.ts): their router is the only one asked about these paths. */
-const callbackPathPrefix = '/v1/callbacks/';
 /** A callback's path as the router matches it (case-insensitive); a target not in origin form is asked of every router, as before. */
 const callbackPath = /^\/v1\/callbacks\//i;
 
@@ -53,15 +51,15 @@ export function createApp(deps: ApiDeps): express.Express {
   };
   const requestLogging = pinoHttp({ logger: deps.logger, genReqId, serializers });
   // pino-http logs each answer at info (errors too: no custom level is set), and makes a child
-  // logger per request for it. Above info it logs nothing, and a provider's callback storm paid for
-  // the child anyway (issue #17): there, a callback gets its id and a logger made only when
-  // something logs (a refusal, a failure), with the same bindings.
-  const callbackLogger = deps.logger.child({}, { serializers });
+  // logger per request for it. Above info it logs nothing, and every request paid for the child
+  // anyway (issue #17: a callback storm, then 3-4% of a status read's CPU): there, a request gets
+  // its id, and a logger is made only when something logs (a refusal, a failure), with the same bindings.
+  const quietLogger = deps.logger.child({}, { serializers });
   app.use((req, res, next) => {
-    if (deps.logger.isLevelEnabled('info') || !req.url.startsWith(callbackPathPrefix)) return requestLogging(req, res, next);
+    if (deps.logger.isLevelEnabled('info')) return requestLogging(req, res, next);
     req.id = genReqId(req, res);
     let log: Logger | undefined;
-    Object.defineProperty(req, 'log', { configurable: true, enumerable: true, get: () => (log ??= lazyRequestLogger(callbackLogger, req)), set: (value: Logger) => (log = value) });
+    Object.defineProperty(req, 'log', { configurable: true, enumerable: true, get: () => (log ??= lazyRequestLogger(quietLogger, req)), set: (value: Logger) => (log = value) });
     next();
   });
   app.use((_req, res, next) => {
