@@ -355,7 +355,7 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
       stops.push(() => poller.stop());
       for (const id of new Set(config.providers.accounts.map((a) => a.provider))) {
         const { window, callsInFlight } = workerWindowOf({
-          accounts: config.providers.accounts.filter((a) => a.provider === id).map((a) => a.callLimits),
+          accounts: config.providers.accounts.filter((a) => a.provider === id).map((a) => ({ ...a.callLimits, payoutsPerCall: a.provider === 'gsma' ? (a.settings.bulk?.itemsMax ?? 1) : 1 })),
           configured: config.limits.workerPartitionWindow,
           partitionsAtOnce: Math.min(config.limits.workerConcurrencyMax, config.kafka.topicPartitions),
           providerTimeoutMs: config.limits.providerTimeoutMs,

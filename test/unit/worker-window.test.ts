@@ -35,6 +35,15 @@ describe('calls in flight per provider, from the accounts', () => {
     expect(workerWindowOf({ ...base, accounts: [{ ratePerSecond: null, concurrency: 1 }] })).toEqual({ window: 1, callsInFlight: 16 });
   });
 
+  it('when an account sends payouts in batches, then each call it may have in flight stands for a batch of them', () => {
+    // Two provider batches of up to 1,000 at once: 2,000 payouts in hand, not 2.
+    expect(workerWindowOf({ ...base, accounts: [{ ratePerSecond: null, concurrency: 2, payoutsPerCall: 1_000 }] })).toEqual({ window: 125, callsInFlight: 2_000 });
+    // Beside a single-payment account of the same provider, each counts its own.
+    expect(workerWindowOf({ ...base, accounts: [{ ratePerSecond: null, concurrency: 1, payoutsPerCall: 500 }, { ratePerSecond: null, concurrency: 12 }] })).toEqual({ window: 32, callsInFlight: 512 });
+    // No call limit and batches of 1,000: as many as the window may hold.
+    expect(workerWindowOf({ ...base, accounts: [{ ...none, payoutsPerCall: 1_000 }] })).toEqual({ window: limitsMax.workerPartitionWindow, callsInFlight: limitsMax.workerPartitionWindow * 16 });
+  });
+
   it('when WORKER_PARTITION_WINDOW is set, then it wins over the accounts', () => {
     expect(workerWindowOf({ ...base, accounts: [{ ratePerSecond: null, concurrency: 1_000 }], configured: 4 })).toEqual({ window: 4, callsInFlight: 64 });
   });
