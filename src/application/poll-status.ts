@@ -32,6 +32,7 @@ import { reasonCodeMax } from './messages.js';
 import { confirmedReason, paidResultOf, parsedCallbackOf } from './record-callback.js';
 import { recordAttemptOutcome } from './attempt-outcome.js';
 import type { BeneficiaryVault, DueStatusCheck, NewResult, PayoutProvider, PayoutRecord, Persistence, ProviderDirectory } from './ports.js';
+import { microBatcher, type Settled } from './micro-batch.js';
 import { logStepFailure, runEvery } from './periodic.js';
 
 /** When status checks happen. */
@@ -78,6 +79,8 @@ export const sameKeyResendEveryChecks = 2;
 
 /** Status queries in flight at once per poll: a claim of `limit` payouts is asked this many at a time. */
 export const statusQueriesInFlightMax = 16;
+/** Final answers recorded in one transaction at most (a claim's worth). */
+export const finalsPerTransactionMax = 1_000;
 /** Polls per tick of the running poller while each claims a full `limit`; then it sleeps its interval. */
 export const statusPollRoundsPerTickMax = 10;
 
@@ -195,19 +198,37 @@ export async function pollStatuses(deps: StatusPollDeps, { limit, now }: { reado
 
   let resolved = 0;
   let flagged = 0;
-  for (let i = 0; i < claimed.length; i += statusQueriesInFlightMax) {
-    const outcomes = await Promise.all(claimed.slice(i, i + statusQueriesInFlightMax).map(async (c) => ({ c, outcome: await ask(deps, c) })));
-    // A payout awaiting its outcome that got a final answer: recorded with the others of the poll.
-    const finals = outcomes.filter((o) => o.c.check.state !== 'paid' && (o.outcome.kind === 'paid' || o.outcome.kind === 'failed' || o.outcome.kind === 'reversed'));
-    resolved += await recordFinals(deps, finals);
-    for (const { c, outcome } of outcomes) {
-      if (finals.some((f) => f.c === c)) continue;
+  // Final answers for payouts awaiting their outcome are recorded together, one transaction at a
+  // time: those that come while one is written go into the next (group commit). Queries answered
+  // at once (a provider batch's items, read once) then settle hundreds per transaction; queries
+  // that wait on the network each go as soon as the one before is written.
+  const recordFinal = microBatcher((finals: readonly Final[]) => recordFinals(deps, finals), finalsPerTransactionMax, 1);
+  const recordings: Promise<void>[] = [];
+  let next = 0;
+  // statusQueriesInFlightMax queries at once: each asker takes the next claimed payout when its own is answered.
+  const asker = async (): Promise<void> => {
+    while (next < claimed.length) {
+      const c = claimed[next++]!;
+      const outcome = await ask(deps, c);
+      if (c.check.state !== 'paid' && (outcome.kind === 'paid' || outcome.kind === 'failed' || outcome.kind === 'reversed')) {
+        const recording = recordFinal({ c, outcome }).then((inOutbox) => void (inOutbox && resolved++));
+        recording.catch(() => undefined); // awaited below, with the others
+        recordings.push(recording);
+        continue;
+      }
       const recorded = await record(deps, policy, c, outcome, now);
       if (recorded === 'resolved') resolved++;
       if (recorded === 'flagged') flagged++;
     }
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(statusQueriesInFlightMax, claimed.length) }, asker));
+  await Promise.all(recordings);
   return { claimed: due, skipped: due - claimed.length, queried: claimed.length, resolved, flagged, stranded: stranded.value.length };
+}
+
+interface Final {
+  readonly c: Claimed;
+  readonly outcome: ProviderOutcome;
 }
 
 async function ask(deps: StatusPollDeps, { check, provider, token }: Claimed): Promise<ProviderOutcome> {
@@ -248,10 +269,10 @@ function finalResultOf(check: DueStatusCheck, outcome: ProviderOutcome, paidFiel
  * (a paid answer's figures are checked as record() checks them), then one transaction that locks
  * their rows, puts the answers of those still awaiting that attempt's outcome into the outbox and
  * ends their status checks. An answer for a payout settled meanwhile, or moved on to a newer
- * attempt, changes nothing (as in record()). Answers how many went into the outbox.
+ * attempt, changes nothing (as in record()). Answers, per final, whether it went into the outbox.
  */
-async function recordFinals(deps: StatusPollDeps, finals: readonly { readonly c: Claimed; readonly outcome: ProviderOutcome }[]): Promise<number> {
-  if (finals.length === 0) return 0;
+async function recordFinals(deps: StatusPollDeps, finals: readonly Final[]): Promise<readonly Settled<boolean>[]> {
+  if (finals.length === 0) return [];
   const reported = finals.filter((f) => f.outcome.kind === 'paid' && f.outcome.facts);
   const payouts = reported.length > 0 ? new Map((await deps.persistence.read.payouts.findMany(reported.map((f) => f.c.check.payoutId))).map((p) => [p.id, p])) : new Map<string, PayoutRecord>();
   const paidFields = new Map(
@@ -278,7 +299,8 @@ async function recordFinals(deps: StatusPollDeps, finals: readonly { readonly c:
   });
   if (!done.ok) throw new Error(`invariant violated: status record rejected: ${done.error.code}`);
   for (const r of done.value) deps.logger.info({ payoutId: r.payoutId, attemptNo: r.attemptNo, outcome: r.outcome }, 'status query settled the payout\'s outcome');
-  return done.value.length;
+  const inOutbox = new Set(done.value.map((r) => r.payoutId));
+  return finals.map((f) => ({ ok: true, value: inOutbox.has(f.c.check.payoutId) }));
 }
 
 async function record(deps: StatusPollDeps, policy: StatusCheckPolicy, c: Claimed, outcome: ProviderOutcome, now: Date): Promise<'resolved' | 'waiting' | 'flagged' | 'moved_on'> {

@@ -13,6 +13,7 @@ import { recordUnconfirmedCallback } from '../../src/application/record-callback
 import type { Runtime } from '../../src/cli/runtime.js';
 import type { Config } from '../../src/config/config.js';
 import { attemptKey, payoutIdOf } from '../../src/domain/ids.js';
+import { failed } from '../../src/domain/provider-outcome.js';
 import { tokenFor } from '../support/auth.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { batchDocument, kenyanPayout, net, setUpProgramme, sign, type Scenario } from '../support/fixtures.js';
@@ -258,6 +259,39 @@ describe('status poller (in-process, M-Pesa simulator)', () => {
     for (const ref of refs) expect(asked.get(ids[ref]!)).toBe(1);
     for (const ref of refs) expect((await payoutRow(ids[ref]!)).status_checks).toBe(1);
     for (const ref of refs) await reaches(ids[ref]!, 'paid');
+  });
+
+  it('when many final answers come at once, then they are written in one or two transactions, not one per 16 queries, each payout once', async () => {
+    const refs = Array.from({ length: 64 }, (_, i) => `g-${i}`);
+    runtime.simulator!.setFaults({ rules: [{ pattern: '^2547331002[0-9][0-9]$', callback: 'lose' }] });
+    const { ids } = await submit(refs.map((ref, i) => [ref, `+2547331002${String(i).padStart(2, '0')}`] as const));
+    for (const ref of refs) await reaches(ids[ref]!, 'submitted');
+    const ours = new Set(refs.map((ref) => ids[ref]!));
+    // The provider answers every question at once, finally (as a provider batch's items are
+    // answered from one read of the batch); every transaction the poll opens is counted.
+    let transactions = 0;
+    const counted = new Proxy(runtime.persistence, {
+      get(target, key, receiver) {
+        if (key === 'transaction') return (work: Parameters<typeof target.transaction>[0]) => ((transactions += 1), target.transaction(work));
+        return Reflect.get(target, key, receiver) as unknown;
+      },
+    });
+    const answering: ProviderDirectory = {
+      route: (payout, country) => directory.route(payout, country),
+      all: () => directory.all(),
+      account(accountId) {
+        const inner = directory.account(accountId);
+        if (!inner) return null;
+        return { id: inner.id, accountId: inner.accountId, available: () => inner.available(), submit: (r) => inner.submit(r), status: async (q: StatusQuery) => (ours.has(q.payoutId) ? failed('payee_not_found', 'test:batch-item-rejected') : inner.status(q)) };
+      },
+    };
+    const summary = await pollStatuses(pollerDeps({ persistence: counted, providers: answering }), { limit: 100, now: new Date(Date.now() + pastDeadlineMs) });
+    expect(summary.queried).toBe(64);
+    expect(summary.resolved).toBe(64);
+    // The stranded release and the claim, then the answers: 4 more transactions when each 16 queries wrote their own.
+    expect(transactions).toBeLessThanOrEqual(4);
+    for (const ref of refs) await reaches(ids[ref]!, 'failed');
+    expect(await count(sql<{ n: string }>`SELECT count(*)::text AS n FROM payout_results WHERE payout_id = ANY(${[...ours]}::uuid[])`)).toBe(64);
   });
 
   it('when no final answer ever comes, then the checks back off (doubling, capped) and after the last one the payout is flagged for operators, without its number in the logs', async () => {
