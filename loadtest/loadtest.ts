@@ -359,6 +359,10 @@ async function startStack(broker: Broker, layout: Layout, extraEnv: Record<strin
       if (process.env[k]) env[k] = process.env[k]!;
     }
     const groups: Role[][] = layout === 'one' ? [['api', 'relay', 'worker', 'settler', 'chainer']] : [['api'], ['relay'], ['worker'], ['worker'], ['settler'], ['chainer']];
+    // The worker processes share the account's call limits (each takes its share), as a deployment
+    // of several workers must: two workers with the whole limit each would call the provider twice as
+    // much as it agreed (before 2026-12-07 the split run did, and its calls timed out).
+    env.WORKER_PROCESSES = String(groups.filter((g) => g.includes('worker')).length);
     const gateways: Child[] = [];
     for (const roles of groups) {
       const execArgv = [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...(process.env.LOADTEST_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean)];

@@ -44,6 +44,7 @@ import { devIssuerKeyFileName, installRoot, mintDevToken } from './dev.js';
 import { startExpirer } from '../application/expire-batches.js';
 import { startChainer } from '../application/ledger-chain.js';
 import { createKafkaTransport } from '../adapters/kafka/kafka-transport.js';
+import { shareOf } from '../adapters/providers/call-limiter.js';
 import { GuardedProvider } from '../adapters/providers/guarded-provider.js';
 import { MpesaClient } from '../adapters/providers/mpesa/mpesa-client.js';
 import { createInProcessTransport } from '../adapters/transport/in-process-transport.js';
@@ -320,15 +321,17 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
     if (active.has('worker')) {
       // One guarded adapter (its own breaker) per account, and one consumer group per provider.
       const breaker = { timeoutMs: config.limits.providerTimeoutMs, ...config.breaker };
+      // This process's share of each account's call limits (WORKER_PROCESSES processes call it).
+      const callLimitsOf = (account: ProviderAccount) => shareOf(account.callLimits, config.limits.workerProcesses);
       const entries = config.providers.accounts.map((account) => {
         // A GSMA account that takes batches: its attempts go as provider batches, its guard counts batches.
         if (account.provider === 'gsma' && account.settings.bulk) {
           const client = new GsmaClient(gsmaClientSettings(account.settings, config.limits.providerTimeoutMs), logger.child({ account: account.id }));
-          const bulk = new GsmaBulkProvider(client, gsmaBatchIndex(handle.db), account.settings.bulk, account.id, breaker, logger, metrics.observer, account.callLimits);
+          const bulk = new GsmaBulkProvider(client, gsmaBatchIndex(handle.db), account.settings.bulk, account.id, breaker, logger, metrics.observer, callLimitsOf(account));
           stops.push(async () => bulk.shutdown());
           return { account, provider: bulk as PayoutProvider, guard: bulk.guard };
         }
-        const provider = new GuardedProvider(adapterFor(account, config.limits.providerTimeoutMs, logger), breaker, logger, account.id, metrics.observer, account.callLimits);
+        const provider = new GuardedProvider(adapterFor(account, config.limits.providerTimeoutMs, logger), breaker, logger, account.id, metrics.observer, callLimitsOf(account));
         stops.push(async () => provider.shutdown());
         return { account, provider: provider as PayoutProvider, guard: provider };
       });
@@ -355,7 +358,7 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
       stops.push(() => poller.stop());
       for (const id of new Set(config.providers.accounts.map((a) => a.provider))) {
         const { window, callsInFlight } = workerWindowOf({
-          accounts: config.providers.accounts.filter((a) => a.provider === id).map((a) => ({ ...a.callLimits, payoutsPerCall: a.provider === 'gsma' ? (a.settings.bulk?.itemsMax ?? 1) : 1 })),
+          accounts: config.providers.accounts.filter((a) => a.provider === id).map((a) => ({ ...callLimitsOf(a), payoutsPerCall: a.provider === 'gsma' ? (a.settings.bulk?.itemsMax ?? 1) : 1 })),
           configured: config.limits.workerPartitionWindow,
           partitionsAtOnce: Math.min(config.limits.workerConcurrencyMax, config.kafka.topicPartitions),
           providerTimeoutMs: config.limits.providerTimeoutMs,

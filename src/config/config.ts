@@ -26,6 +26,7 @@ export const limitsMax = {
   relayPollIntervalMs: 60_000,
   workerConcurrencyMax: 256,
   workerPartitionWindow: 256,
+  workerProcesses: 64,
   settlerChunkMax: settleChunkMax,
   providerTimeoutMs: 120_000,
   breakerResetTimeoutMs: 600_000,
@@ -182,6 +183,10 @@ const envSchema = z.object({
   // flight (the accounts' own limits apply on top). Unset: sized per provider from its accounts'
   // call limits (config/worker-window.ts), 128 calls for an account with none.
   WORKER_PARTITION_WINDOW: intIn(1, limitsMax.workerPartitionWindow).optional(),
+  // How many worker processes share the provider accounts. A partner's call limits are per
+  // account, not per process: each worker process takes its share of them (call-limiter.ts
+  // shareOf), so N processes together never exceed what the partner agreed.
+  WORKER_PROCESSES: intIn(1, limitsMax.workerProcesses).default(1),
   SETTLER_CHUNK_MAX: intIn(1, limitsMax.settlerChunkMax).default(500),
   PROVIDER_TIMEOUT_MS: intIn(100, limitsMax.providerTimeoutMs).default(10_000),
   BREAKER_ERROR_THRESHOLD_PERCENT: intIn(1, 100).default(50),
@@ -308,6 +313,8 @@ export interface Config {
     readonly workerConcurrencyMax: number;
     /** Messages of one dispatch partition in hand at once; null: sized per provider from its accounts' call limits. */
     readonly workerPartitionWindow: number | null;
+    /** Worker processes sharing the accounts' call limits: each takes 1/N of them. */
+    readonly workerProcesses: number;
     readonly settlerChunkMax: number;
     readonly providerTimeoutMs: number;
     readonly shutdownTimeoutMs: number;
@@ -592,6 +599,11 @@ export function loadConfig(env: Env): Config {
   if (e.STATUS_CHECK_BACKOFF_MAX_MS < e.STATUS_CHECK_FIRST_AFTER_MS) problems.push('STATUS_CHECK_BACKOFF_MAX_MS: must be at least STATUS_CHECK_FIRST_AFTER_MS');
   if (e.PAYOUT_RETRY_BACKOFF_MAX_MS < e.PAYOUT_RETRY_BACKOFF_MS) problems.push('PAYOUT_RETRY_BACKOFF_MAX_MS: must be at least PAYOUT_RETRY_BACKOFF_MS');
   if (e.STATUS_SUBMITTING_STALE_AFTER_MS <= e.PROVIDER_TIMEOUT_MS) problems.push('STATUS_SUBMITTING_STALE_AFTER_MS: must be more than PROVIDER_TIMEOUT_MS (a live call stays in submitting that long)');
+  for (const a of accounts) {
+    if (a.callLimits.concurrency !== null && a.callLimits.concurrency < e.WORKER_PROCESSES) {
+      problems.push(`WORKER_PROCESSES: ${e.WORKER_PROCESSES} worker processes cannot share account ${a.id}'s ${a.callLimits.concurrency} call(s) at once (each needs one)`);
+    }
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const config: Config = {
@@ -608,6 +620,7 @@ export function loadConfig(env: Env): Config {
       relayChunkMax: e.RELAY_CHUNK_MAX,
       relayPollIntervalMs: e.RELAY_POLL_INTERVAL_MS,
       workerConcurrencyMax: e.WORKER_CONCURRENCY_MAX,
+      workerProcesses: e.WORKER_PROCESSES,
       workerPartitionWindow: e.WORKER_PARTITION_WINDOW ?? null,
       settlerChunkMax: e.SETTLER_CHUNK_MAX,
       providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,

@@ -1,5 +1,5 @@
 // The per-account call limiter: concurrency and rate, first come first served, on a fake clock.
-import { CallLimiter, type Clock } from '../../src/adapters/providers/call-limiter.js';
+import { CallLimiter, shareOf, type Clock } from '../../src/adapters/providers/call-limiter.js';
 
 /** A clock that moves only when someone sleeps: sleeping is what the limiter does to wait. */
 function fakeClock(): Clock & { readonly slept: number[] } {
@@ -64,5 +64,19 @@ describe('CallLimiter', () => {
     [{ ratePerSecond: null, concurrency: 1_025 }],
   ])('when the limits are %p, then it refuses them', (limits) => {
     expect(() => new CallLimiter(limits)).toThrow();
+  });
+});
+
+describe('one worker process\'s share of an account\'s limits (WORKER_PROCESSES)', () => {
+  it('when N processes call one account, then each takes 1/N of its rate and of its calls at once (rounded down), never more together', () => {
+    expect(shareOf({ ratePerSecond: 50, concurrency: 1_024 }, 1)).toEqual({ ratePerSecond: 50, concurrency: 1_024 });
+    expect(shareOf({ ratePerSecond: 50, concurrency: 1_024 }, 2)).toEqual({ ratePerSecond: 25, concurrency: 512 });
+    expect(shareOf({ ratePerSecond: 10, concurrency: 7 }, 3)).toEqual({ ratePerSecond: 10 / 3, concurrency: 2 });
+    expect(shareOf({ ratePerSecond: null, concurrency: null }, 4)).toEqual({ ratePerSecond: null, concurrency: null });
+  });
+
+  it('when there are more processes than calls at once, or no process, then it refuses', () => {
+    expect(() => shareOf({ ratePerSecond: null, concurrency: 2 }, 3)).toThrow(/cannot share/);
+    expect(() => shareOf({ ratePerSecond: null, concurrency: 2 }, 0)).toThrow(/whole number/);
   });
 });

@@ -41,6 +41,9 @@ describe('config', () => {
     expect(config.providers.accounts.find((x) => x.id === 'mpesa')!.callLimits).toEqual({ ratePerSecond: null, concurrency: null });
     expect(loadConfig({ ...production, MPESA_CONCURRENCY: '1000', MPESA_RATE_PER_SECOND: '12.5' }).providers.accounts.find((x) => x.id === 'mpesa')!.callLimits)
       .toEqual({ ratePerSecond: 12.5, concurrency: 1000 });
+    // One worker process unless told: it takes the accounts' whole limits.
+    expect(config.limits.workerProcesses).toBe(1);
+    expect(loadConfig({ ...production, WORKER_PROCESSES: '2', MPESA_CONCURRENCY: '2' }).limits.workerProcesses).toBe(2);
     expect(config.crypto.masterKey.length).toBe(32);
     expect(Object.isFrozen(config.limits)).toBe(true);
     expect(() => {
@@ -84,6 +87,10 @@ describe('config', () => {
     ['MPESA_CONCURRENCY', '1025'],
     ['MPESA_RATE_PER_SECOND', '-1'],
     ['MPESA_RATE_PER_SECOND', 'fast'],
+    ['WORKER_PROCESSES', '0'],
+    ['WORKER_PROCESSES', '65'],
+    // Three processes cannot share two calls at once: each needs one.
+    ['WORKER_PROCESSES', '3', { MPESA_CONCURRENCY: '2' }],
     // Below the broker's group.min.session.timeout.ms, above five minutes, or not whole.
     ['KAFKA_SESSION_TIMEOUT_MS', '5999'],
     ['KAFKA_SESSION_TIMEOUT_MS', '300001'],
@@ -91,8 +98,8 @@ describe('config', () => {
     ['STATUS_SUBMITTING_STALE_AFTER_MS', '3600001'],
     // Not more than the provider timeout (10 s by default): a live call would be taken for stranded.
     ['STATUS_SUBMITTING_STALE_AFTER_MS', '10000'],
-  ])('when %s is %p, then the start is refused naming it', (name, value) => {
-    expect(problems({ ...production, [name]: value })).toEqual([expect.stringMatching(new RegExp(`^${name}: `))]);
+  ] as [string, string, Record<string, string>?][])('when %s is %p, then the start is refused naming it', (name, value, beside = {}) => {
+    expect(problems({ ...production, ...beside, [name]: value })).toEqual([expect.stringMatching(new RegExp(`^${name}: `))]);
   });
 
   it('when the token issuer is missing outside dev mode, then it refuses and names each variable', () => {

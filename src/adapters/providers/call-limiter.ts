@@ -13,6 +13,22 @@ export interface CallLimits {
   readonly concurrency: number | null;
 }
 
+/**
+ * One process's share of an account's limits when `processes` worker processes call it (config
+ * WORKER_PROCESSES): the rate divided, the calls at once divided and rounded down, so that the
+ * processes together stay within what the partner agreed. The config refuses more processes than
+ * an account has calls at once.
+ */
+export function shareOf(limits: CallLimits, processes: number): CallLimits {
+  if (!(Number.isInteger(processes) && processes >= 1)) throw new Error('processes is a whole number from 1');
+  if (processes === 1) return limits;
+  if (limits.concurrency !== null && limits.concurrency < processes) throw new Error(`${processes} processes cannot share ${limits.concurrency} call(s) at once`);
+  return {
+    ratePerSecond: limits.ratePerSecond === null ? null : limits.ratePerSecond / processes,
+    concurrency: limits.concurrency === null ? null : Math.floor(limits.concurrency / processes),
+  };
+}
+
 export interface Clock {
   now(): number;
   sleep(ms: number): Promise<void>;
