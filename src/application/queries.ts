@@ -39,8 +39,11 @@ export const batchCountsMaxAgeMs = 1_000;
 export const batchCountsKeptMax = 1_000;
 
 interface KeptCounts {
-  readonly counts: readonly PayoutCounts[];
+  /** The last counts read, and when (null until the first count of the batch has come). */
+  readonly counts: readonly PayoutCounts[] | null;
   readonly at: number;
+  /** A count in flight for the batch, started by one read: the reads that come meanwhile use it (or the last counts) instead of counting too. */
+  readonly counting: Promise<readonly PayoutCounts[] | null> | null;
 }
 /** Per persistence (per database), batch id -> its counts and when (performance.now(), or the caller's clockMs) they were read. */
 const keptCounts = new WeakMap<Persistence, Map<string, KeptCounts>>();
@@ -51,29 +54,60 @@ function keptCountsOf(persistence: Persistence): Map<string, KeptCounts> {
   return kept;
 }
 
+function keep(kept: Map<string, KeptCounts>, batchId: string, entry: KeptCounts): void {
+  kept.delete(batchId);
+  if (kept.size >= batchCountsKeptMax) kept.delete(kept.keys().next().value!);
+  kept.set(batchId, entry);
+}
+
 /**
  * The batch as GET /v1/batches/{id} shows it, in one statement (BatchRepo.view): its state and
  * approvals as they are now, and its payouts counted by state, exact, unless `reuseCounts` and the
  * batch is large (batchCountsExactPayoutsMax) and was counted less than batchCountsMaxAgeMs ago.
- * What changes a batch (approve, cancel, submit) reads it exact.
+ * One read at a time counts a large batch: the reads that come while it counts show the counts
+ * before it (so at most batchCountsMaxAgeMs plus one count's time old), or wait for it when there
+ * are none yet (before, every read that came while the counts were stale counted too: at hundreds
+ * of reads a second of one large batch, several counts at once). What changes a batch (approve,
+ * cancel, submit) reads it exact.
  */
 export async function getBatchView(persistence: Persistence, organisationId: string, batchId: string, options: { reuseCounts?: boolean; clockMs?: () => number } = {}): Promise<BatchView | null> {
   const kept = keptCountsOf(persistence);
-  const now = options.clockMs ? options.clockMs() : performance.now();
-  let reused = options.reuseCounts ? kept.get(batchId) : undefined;
-  if (reused && now - reused.at >= batchCountsMaxAgeMs) {
-    kept.delete(batchId);
-    reused = undefined;
+  const clock = options.clockMs ?? (() => performance.now());
+  const now = clock();
+  let reuse: readonly PayoutCounts[] | null = null;
+  let counting: { resolve: (counts: readonly PayoutCounts[] | null) => void } | null = null;
+  if (options.reuseCounts) {
+    const entry = kept.get(batchId);
+    if (entry?.counts && now - entry.at < batchCountsMaxAgeMs) reuse = entry.counts;
+    else if (entry?.counting) reuse = entry.counts ?? (await entry.counting);
+    if (reuse === null) {
+      // This read counts; the reads that come before it has are given its counts, or the last ones.
+      let resolve: (counts: readonly PayoutCounts[] | null) => void = () => undefined;
+      const promise = new Promise<readonly PayoutCounts[] | null>((r) => (resolve = r));
+      counting = { resolve };
+      keep(kept, batchId, { counts: entry?.counts ?? null, at: entry?.at ?? 0, counting: promise });
+    }
   }
-  const read = await persistence.read.batches.view(batchId, reused === undefined);
+  let read: Awaited<ReturnType<Persistence['read']['batches']['view']>>;
+  try {
+    read = await persistence.read.batches.view(batchId, reuse === null);
+  } catch (error) {
+    if (counting) {
+      const entry = kept.get(batchId);
+      if (entry) keep(kept, batchId, { ...entry, counting: null });
+      counting.resolve(null);
+    }
+    throw error;
+  }
+  if (counting) {
+    const large = read !== null && read.batch.payoutCount > batchCountsExactPayoutsMax && read.counts !== null;
+    if (large) keep(kept, batchId, { counts: read!.counts, at: now, counting: null });
+    else kept.delete(batchId);
+    counting.resolve(large ? read!.counts : null);
+  }
   if (!read || read.batch.organisationId !== organisationId) return null;
   const { batch, approvals } = read;
-  const counts = read.counts ?? reused!.counts;
-  if (read.counts && batch.payoutCount > batchCountsExactPayoutsMax) {
-    kept.delete(batchId);
-    if (kept.size >= batchCountsKeptMax) kept.delete(kept.keys().next().value!);
-    kept.set(batchId, { counts: read.counts, at: now });
-  }
+  const counts = read.counts ?? reuse!;
   return {
     batchId: batch.id,
     programmeId: batch.programmeId,

@@ -6,7 +6,7 @@ import { batchCountsExactPayoutsMax, batchCountsMaxAgeMs, getBatchView } from '.
 
 const batchId = '00000000-0000-4000-8000-000000000001';
 
-function fakePersistence(payoutCount: number) {
+function fakePersistence(payoutCount: number, gate: { wait: Promise<void> | null; fail?: boolean } = { wait: null }) {
   const calls: boolean[] = [];
   let state: BatchRecord['state'] = 'dispatching';
   let paid = 0;
@@ -15,6 +15,8 @@ function fakePersistence(payoutCount: number) {
       batches: {
         async view(id: string, withCounts: boolean): Promise<BatchViewRecord | null> {
           calls.push(withCounts);
+          if (withCounts && gate.wait) await gate.wait;
+          if (withCounts && gate.fail) throw new Error('database gone');
           if (id !== batchId) return null;
           const batch = {
             id, organisationId: 'org-a', programmeId: 'p', currency: 'KES', state, payoutCount, totalMinor: 100n * BigInt(payoutCount),
@@ -49,6 +51,57 @@ describe('batch view counts', () => {
     f.pay(2);
     expect((await getBatchView(f.persistence, 'org-a', batchId, { clockMs: () => clock }))?.payouts.paid?.count).toBe(2);
     expect(f.calls).toEqual([true, false, true, true]);
+  });
+
+  it('when many reads of a large batch come while its counts are stale, then one of them counts and the others show the last counts', async () => {
+    let open: () => void = () => undefined;
+    const gate: { wait: Promise<void> | null } = { wait: null };
+    const f = fakePersistence(batchCountsExactPayoutsMax + 1, gate);
+    let clock = 2_000_000;
+    const read = () => getBatchView(f.persistence, 'org-a', batchId, { reuseCounts: true, clockMs: () => clock });
+    await read();
+    f.pay(1);
+    clock += batchCountsMaxAgeMs;
+    gate.wait = new Promise<void>((r) => (open = r));
+    // The first stale read counts (held at the gate); nine more come meanwhile.
+    const counting = read();
+    const meanwhile = await Promise.all(Array.from({ length: 9 }, read));
+    for (const v of meanwhile) expect(v?.payouts.paid).toBeUndefined();
+    open();
+    expect((await counting)?.payouts.paid?.count).toBe(1);
+    expect(f.calls.filter((c) => c)).toHaveLength(2); // the first read's count and this one's, no other
+    expect((await read())?.payouts.paid?.count).toBe(1);
+    expect(f.calls.filter((c) => c)).toHaveLength(2);
+  });
+
+  it('when the first reads of a large batch come at once, then one counts and the others wait for its counts', async () => {
+    let open: () => void = () => undefined;
+    const gate: { wait: Promise<void> | null } = { wait: new Promise<void>((r) => (open = r)) };
+    const f = fakePersistence(batchCountsExactPayoutsMax + 2, gate);
+    f.pay(2);
+    const clock = 3_000_000;
+    const reads = Array.from({ length: 5 }, () => getBatchView(f.persistence, 'org-a', batchId, { reuseCounts: true, clockMs: () => clock }));
+    open();
+    for (const v of await Promise.all(reads)) expect(v?.payouts.paid?.count).toBe(2);
+    expect(f.calls.filter((c) => c)).toHaveLength(1);
+  });
+
+  it('when the count fails, then the reads waiting for it count for themselves, and the next read counts again', async () => {
+    let open: () => void = () => undefined;
+    const gate: { wait: Promise<void> | null; fail?: boolean } = { wait: new Promise<void>((r) => (open = r)), fail: true };
+    const f = fakePersistence(batchCountsExactPayoutsMax + 3, gate);
+    const clock = 4_000_000;
+    const read = () => getBatchView(f.persistence, 'org-a', batchId, { reuseCounts: true, clockMs: () => clock });
+    const first = read();
+    const second = read();
+    first.catch(() => undefined);
+    second.catch(() => undefined);
+    open();
+    await expect(first).rejects.toThrow('database gone');
+    await expect(second).rejects.toThrow('database gone'); // it counted for itself, and failed as well
+    gate.fail = false;
+    expect((await read())?.payoutCount).toBe(batchCountsExactPayoutsMax + 3);
+    expect(f.calls.filter((c) => c)).toHaveLength(3);
   });
 
   it('when a small batch is read twice at once, then it is counted both times', async () => {
