@@ -83,9 +83,9 @@ function options() {
   return {
     quick,
     scenarios: new Set<ScenarioName>(wanted.length > 0 ? (wanted as ScenarioName[]) : allScenarios),
-    e2ePayouts: quick ? 2_000 : 20_000,
+    e2ePayouts: intEnv('LOADTEST_E2E_PAYOUTS', quick ? 2_000 : 20_000, 100, 1_000_000),
     e2ePayouts300: quick ? 500 : 3_000,
-    statusSeconds: quick ? 10 : 30,
+    statusSeconds: intEnv('LOADTEST_STATUS_S', quick ? 10 : 30, 1, 600),
     statusRate: 1_000,
     submissionBatches: quick ? 40 : 200,
     submissionRows: 1_000,
@@ -355,7 +355,7 @@ async function startStack(broker: Broker, layout: Layout, extraEnv: Record<strin
     // not capped at the default 128 calls. LOADTEST_MPESA_CONCURRENCY=0: no limit, the default window.
     const mpesaConcurrency = process.env.LOADTEST_MPESA_CONCURRENCY ?? String(loadtestMpesaConcurrency);
     if (mpesaConcurrency !== '0') env.MPESA_CONCURRENCY = mpesaConcurrency;
-    for (const k of ['WORKER_CONCURRENCY_MAX', 'WORKER_PARTITION_WINDOW', 'RELAY_CHUNK_MAX', 'DATABASE_POOL_MAX', 'SETTLER_CHUNK_MAX', 'SEAL_THREADS']) {
+    for (const k of ['WORKER_CONCURRENCY_MAX', 'WORKER_PARTITION_WINDOW', 'RELAY_CHUNK_MAX', 'DATABASE_POOL_MAX', 'SETTLER_CHUNK_MAX', 'SEAL_THREADS', 'STATUS_POLL_LIMIT']) {
       if (process.env[k]) env[k] = process.env[k]!;
     }
     const groups: Role[][] = layout === 'one' ? [['api', 'relay', 'worker', 'settler', 'chainer']] : [['api'], ['relay'], ['worker'], ['worker'], ['settler'], ['chainer']];
