@@ -71,7 +71,17 @@ export function csvCells(s: string): StatementCell[] | null {
         pos = s.length;
         break;
       }
-      // A quoted part (anywhere in the cell): up to the quote that is not doubled.
+      // A quoted part (anywhere in the cell): up to the quote that is not doubled. The common cell,
+      // quoted whole with no quote inside, is taken as one slice.
+      if (quote === pos && value === '') {
+        const q = s.indexOf('"', pos + 1);
+        if (q >= 0 && s.charCodeAt(q + 1) !== QUOTE && (q + 1 === s.length || s.charCodeAt(q + 1) === 0x2c)) {
+          value = s.slice(pos + 1, q);
+          sawQuote = true;
+          pos = q + 1;
+          continue;
+        }
+      }
       value += s.slice(pos, quote);
       sawQuote = true;
       pos = quote + 1;
@@ -285,7 +295,7 @@ export class StatementLinesToCopy extends Transform {
     this.lines += 1;
     const line = this.check(cells);
     if (line === null) return `${this.lines}\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t${copyText(arrayLiteral(cells))}\n`;
-    return `${this.lines}\t${copyText(line.txn)}\t${line.kind}\t${line.status}\t${new Date(line.completedAtMs).toISOString()}\t${line.paidInMinor}\t${line.withdrawnMinor}\t${line.feeMinor}\t${line.balanceMinor ?? '\\N'}\t${copyOptional(line.linked)}\t${copyOptional(line.ourRef)}\t\\N\n`;
+    return `${this.lines}\t${copyText(line.txn)}\t${line.kind}\t${line.status}\t${line.completedAt}\t${line.paidInMinor}\t${line.withdrawnMinor}\t${line.feeMinor}\t${line.balanceMinor ?? '\\N'}\t${copyOptional(line.linked)}\t${copyOptional(line.ourRef)}\t\\N\n`;
   }
 
   /**

@@ -17,6 +17,8 @@ export interface CheckedStatementLine {
   readonly status: 'completed' | 'failed';
   /** The instant, in milliseconds since the epoch (whole seconds or minutes). */
   readonly completedAtMs: number;
+  /** The same instant as ISO 8601 local time with the format's offset (`2026-05-03T10:15:00+03:00`). */
+  readonly completedAt: string;
   /** Minor units, canonical integer digits (no sign: never negative). */
   readonly paidInMinor: string;
   readonly withdrawnMinor: string;
@@ -64,6 +66,10 @@ function canonical(digits: string): string {
  * character (a code point, as PostgreSQL counts them in UTF-8), anything else itself.
  */
 export function likePattern(pattern: string): RegExp {
+  return new RegExp(likeSource(pattern), 'u');
+}
+
+function likeSource(pattern: string): string {
   let source = '';
   for (let i = 0; i < pattern.length; i += 1) {
     const c = pattern[i]!;
@@ -75,7 +81,28 @@ export function likePattern(pattern: string): RegExp {
     else if (c === '_') source += '[^]';
     else source += escapeRegExp(c);
   }
-  return new RegExp(`^${source}$`, 'u');
+  // A leading or trailing run of any characters is what an unanchored search finds anyway.
+  source = `^${source}$`;
+  while (source.startsWith('^[^]*')) source = source.slice(5);
+  while (source.endsWith('[^]*$')) source = source.slice(0, -5);
+  return source;
+}
+
+/**
+ * `lowerAscii(text) LIKE lowerAscii(pattern)` as a test of the text itself. A pattern of ASCII
+ * without `_` is matched case-insensitively without the Unicode flag: there ECMAScript's
+ * case-insensitive compare never takes a non-ASCII character for an ASCII one, so only ASCII letters
+ * match either way, as lower() in the "C" collation has it; any other pattern lowers the text.
+ */
+export function likeLowered(pattern: string): (text: string) => boolean {
+  const lowered = lowerAscii(pattern);
+  // eslint-disable-next-line no-control-regex
+  if (/^[\x00-\x7f]*$/.test(lowered) && !/(^|[^\\])(\\\\)*_/.test(lowered)) {
+    const re = new RegExp(likeSource(lowered), 'i');
+    return (text) => re.test(text);
+  }
+  const re = likePattern(lowered);
+  return (text) => re.test(lowerAscii(text));
 }
 
 const escapeRegExp = (c: string): string => c.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&');
@@ -96,6 +123,7 @@ export function characterLength(text: string): number {
 /** Is the text at most `max` characters long? (The common case costs no scan.) */
 const atMost = (text: string, max: number): boolean => text.length <= max || characterLength(text) <= max;
 
+const pad2 = (n: number): string => (n < 10 ? `0${n}` : String(n));
 const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
 const two = (t: string, at: number): number => (t.charCodeAt(at) - 0x30) * 10 + (t.charCodeAt(at + 1) - 0x30);
 
@@ -170,12 +198,19 @@ export function statementLineCheckOf(format: StatementFormat, scale: number, per
   const withdrawnGrammar = m.kind === 'columns' && m.withdrawnMayBeNegative ? signedGrammar : unsignedGrammar;
 
   const days = periodDaysOf(period.from, period.to, f.time.utcOffsetMinutes, f.time.format);
-  const midnightOf = new Map(days.dmy.map((d, i) => [d, days.midnight[i]!.getTime()]));
+  const offset = f.time.utcOffsetMinutes;
+  const offsetText = `${offset < 0 ? '-' : '+'}${pad2(Math.trunc(Math.abs(offset) / 60))}:${pad2(Math.abs(offset) % 60)}`;
+  /** Each day as written: its midnight's instant and its local date (ISO 8601). */
+  const dayOf = new Map(days.dmy.map((d, i) => {
+    const ms = days.midnight[i]!.getTime();
+    return [d, { ms, date: new Date(ms + offset * 60_000).toISOString().slice(0, 10) }];
+  }));
+  const twelveHour = f.time.format === 'DD-MM-YY hh:mm AM';
   const dayLength = dayPartLength(f.time.format);
   const fromMs = period.from.getTime();
   const toMs = period.to.getTime();
 
-  const patterns = (list: readonly string[]): RegExp[] => list.map((p) => likePattern(lowerAscii(p)));
+  const patterns = (list: readonly string[]): ((text: string) => boolean)[] => list.map(likeLowered);
   const rules = (['charge', 'reversal', 'payout'] as const).map((kind) => ({ kind, reason: patterns(f.kinds[kind].reasonType), details: patterns(f.kinds[kind].details) }));
   /** The reason type's matches repeat on every line of a kind: remembered per raw text (bounded). */
   const reasonMatches = new Map<string, boolean[]>();
@@ -186,11 +221,12 @@ export function statementLineCheckOf(format: StatementFormat, scale: number, per
     if (txn === null || !atMost(txn, 100)) return null;
     const done = cell(cells, iDone);
     if (done === null) return null;
-    const midnight = midnightOf.get(done.slice(0, dayLength));
-    if (midnight === undefined) return null;
-    const since = timeOfDaySeconds(done.slice(dayLength), f.time.format);
+    const day = dayOf.get(done.slice(0, dayLength));
+    if (day === undefined) return null;
+    const rest = done.slice(dayLength);
+    const since = timeOfDaySeconds(rest, f.time.format);
     if (since === null) return null;
-    const completedAtMs = midnight + since * 1000;
+    const completedAtMs = day.ms + since * 1000;
     if (completedAtMs < fromMs || completedAtMs >= toMs) return null;
     const statusText = cell(cells, iStatus);
     const status = statusText === null ? null : completed.has(statusText) ? 'completed' : failed.has(statusText) ? 'failed' : null;
@@ -248,29 +284,22 @@ export function statementLineCheckOf(format: StatementFormat, scale: number, per
     if (reasonRaw !== null) {
       byReason = reasonMatches.get(reasonRaw) ?? null;
       if (byReason === null) {
-        const reason = lowerAscii(reasonRaw);
-        byReason = rules.map((r) => r.reason.some((p) => p.test(reason)));
+        const reason = reasonRaw;
+        byReason = rules.map((r) => r.reason.some((p) => p(reason)));
         if (reasonMatches.size < 4096) reasonMatches.set(reasonRaw, byReason);
       }
     }
-    let detailsLower: string | null = null;
     let kind: CheckedStatementLine['kind'] = 'other';
     for (let k = 0; k < rules.length; k += 1) {
       const rule = rules[k]!;
-      if (byReason?.[k]) {
-        kind = rule.kind;
-        break;
-      }
-      if (details === null || rule.details.length === 0) continue;
-      detailsLower ??= lowerAscii(details);
-      const lowered = detailsLower;
-      if (rule.details.some((p) => p.test(lowered))) {
+      if (byReason?.[k] || (details !== null && rule.details.some((p) => p(details)))) {
         kind = rule.kind;
         break;
       }
     }
+    const time = twelveHour ? `${pad2(Math.trunc(since / 3600))}:${pad2(Math.trunc(since / 60) % 60)}:00` : rest.slice(1);
     return {
-      txn, kind, status, completedAtMs, paidInMinor: paidIn, withdrawnMinor: withdrawn, feeMinor: fee,
+      txn, kind, status, completedAtMs, completedAt: `${day.date}T${time}${offsetText}`, paidInMinor: paidIn, withdrawnMinor: withdrawn, feeMinor: fee,
       balanceMinor: balance === null ? null : signedText(balance), linked, ourRef,
     };
   };

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { amountShapesOf, isAmountShape } from '../../src/domain/reconciliation.js';
 import { mpesaOrgPortalCsvV1, statementFormats } from '../../src/domain/statement-formats.js';
 import {
-  amountGrammarOf, characterLength, likePattern, lowerAscii, statementLineCheckOf, timeOfDaySeconds, type StatementLineCheck,
+  amountGrammarOf, characterLength, likeLowered, likePattern, lowerAscii, statementLineCheckOf, timeOfDaySeconds, type StatementLineCheck,
 } from '../../src/domain/statement-lines.js';
 import { csvCells, firstInvalidUtf8, StatementLineRefusal, StatementLinesToCopy } from '../../src/application/statement-lines.js';
 
@@ -82,6 +82,26 @@ describe('LIKE, lower() and length() as PostgreSQL has them', () => {
     expect(likePattern('(x).*[y]').test('(x).*[y]')).toBe(true);
     expect(likePattern('(x).*[y]').test('(x)aa[y]')).toBe(false);
     expect(likePattern('%').test('')).toBe(true);
+    expect(likePattern('%%').test('x')).toBe(true);
+  });
+
+  test('when text is matched as lower(text) LIKE lower(pattern) in the "C" collation, then only ASCII letters fold, whichever way the pattern is matched', () => {
+    const charge = likeLowered('%Charge%');
+    expect(charge('B2C PAYMENT CHARGE')).toBe(true);
+    expect(charge('b2c payment charge paid')).toBe(true);
+    // U+017F (long s) and U+212A (Kelvin) fold to s and k in Unicode, never in lower() of "C".
+    expect(likeLowered('%s%')('\u017F')).toBe(false);
+    expect(likeLowered('k%')('\u212A')).toBe(false);
+    expect(likeLowered('k_')('\u212Ax')).toBe(false);
+    expect(likeLowered('k_')('Kx')).toBe(true);
+    expect(likeLowered('É%')('é')).toBe(false);
+    expect(likeLowered('É%')('É')).toBe(true);
+    expect(likeLowered('é%')('É')).toBe(false);
+    fc.assert(fc.property(fc.string({ unit: fc.constantFrom('a', 'A', 'k', 'K', 's', 'S', '\u017F', '\u212A', 'é', 'É', '%', '_', '\\', '.', '𝟘'), maxLength: 6 }),
+      fc.string({ unit: fc.constantFrom('a', 'A', 'k', 'K', 's', 'S', '\u017F', '\u212A', 'é', 'É', '%', '_', '\\', '.', '𝟘', '\n'), maxLength: 8 }), (pattern, text) => {
+        if (/(^|[^\\])(\\\\)*\\$/.test(pattern)) return;
+        expect(likeLowered(pattern)(text)).toBe(likePattern(lowerAscii(pattern)).test(lowerAscii(text)));
+      }), { numRuns: 20_000 });
   });
 
   test('when text is lowered or measured, then only ASCII letters change and characters are code points', () => {
@@ -100,7 +120,7 @@ describe('checking a line', () => {
 
   test('when a good M-Pesa line is checked, then its typed values are what the SQL pass computed', () => {
     expect(check(good)).toEqual({
-      txn: 'RKX0001', kind: 'payout', status: 'completed', completedAtMs: Date.parse('2026-05-03T07:15:00Z'),
+      txn: 'RKX0001', kind: 'payout', status: 'completed', completedAtMs: Date.parse('2026-05-03T07:15:00Z'), completedAt: '2026-05-03T10:15:00+03:00',
       paidInMinor: '0', withdrawnMinor: '102000', feeMinor: '0', balanceMinor: '499898000', linked: null, ourRef: null,
     });
     expect(check(withCell(7, '-0.05'))?.balanceMinor).toBe('-5');
@@ -122,7 +142,8 @@ describe('checking a line', () => {
   test('when an Airtel reversal names its transaction in Details, then only the id is kept, up to 64 characters', () => {
     const airtel = statementLineCheckOf(statementFormats.get('airtel-statement-csv@1')!, 2, period);
     const line = (details: string) => ['AM1', '03-05-26 12:00 AM', details, 'Success', '1,000.00', 'Credit', '0.00', '5,000.00'];
-    expect(airtel(line('Reversal of AM0000000012 from 0977 X'))).toMatchObject({ linked: 'AM0000000012', kind: 'reversal', paidInMinor: '100000', completedAtMs: Date.parse('2026-05-02T22:00:00Z') });
+    expect(airtel(line('Reversal of AM0000000012 from 0977 X'))).toMatchObject({ linked: 'AM0000000012', kind: 'reversal', paidInMinor: '100000', completedAtMs: Date.parse('2026-05-02T22:00:00Z'), completedAt: '2026-05-03T00:00:00+02:00' });
+    expect(airtel(['AM1', '31-05-26 01:59 PM', 'x', 'Success', '1,000.00', 'Credit', '0.00', '5,000.00'])?.completedAt).toBe('2026-05-31T13:59:00+02:00');
     expect(airtel(line(`Reversal of ${'A'.repeat(65)}`))?.linked).toBeNull();
     expect(airtel(line('Reversal of AM1,x'))?.linked).toBeNull();
     expect(airtel([...line('x').slice(0, 5), 'credit', '0.00', '5,000.00'])).toBeNull();
