@@ -217,6 +217,21 @@ describe('reading the CSV as COPY did', () => {
     expect(read.rows.map((r) => r.split('\t')[0])).toEqual(['1', '2']);
   });
 
+  test('when lines run past the pieces the reader decodes at a time (a quoted cell of many lines), then they are read whole, in any chunks', async () => {
+    const long = `"${'x\n'.repeat(100_000)}"`;
+    const plain = Array.from({ length: 20_000 }, (_, i) => `l${i},"${i}",`).join('\n');
+    const bytes = enc(`${plain}\n${long},b,c\n${plain}\n`);
+    const whole = await toCopy([bytes]);
+    expect(whole.refusal).toBeUndefined();
+    expect(whole.rows).toHaveLength(40_001);
+    expect(cellsOf(whole.rows[20_000]!)).toBe(`{"${'x\\n'.repeat(100_000)}","b","c"}`);
+    for (const size of [4 << 20, 70_000, 65_536, 1000]) {
+      const chunks: Buffer[] = [];
+      for (let at = 0; at < bytes.length; at += size) chunks.push(bytes.subarray(at, at + size));
+      expect(await toCopy(chunks)).toEqual(whole);
+    }
+  });
+
   test('when a line is longer than the bound, then it is refused without holding more of it', async () => {
     const long = Buffer.alloc(1024 * 1024, 0x61);
     const stage = new StatementLinesToCopy(3, () => null);
