@@ -124,9 +124,9 @@ function timed(store: StatementStore, t: { copyS: number; matchS: number }): Sta
   return {
     importing: (work) => store.importing((session) => work({
       ...session,
-      async copy(columns, feed) {
+      async copy(feed) {
         const start = process.hrtime.bigint();
-        try { return await session.copy(columns, feed); } finally { t.copyS = seconds(start); }
+        try { return await session.copy(feed); } finally { t.copyS = seconds(start); }
       },
       async classify(q) {
         const start = process.hrtime.bigint();
@@ -139,7 +139,8 @@ function timed(store: StatementStore, t: { copyS: number; matchS: number }): Sta
 /** What a query is, for the table: the first words of its text or the CTE it writes with. */
 function queryName(text: string): string {
   const t = text.trim().replace(/\s+/g, ' ');
-  if (t.startsWith('WITH raw AS')) return /ins_lines AS/.test(t) ? 'classify (cast, check, match, insert lines)' : 'refusal (bad lines named)';
+  if (t.startsWith('WITH numbered AS')) return 'classify (match, insert lines)';
+  if (t.startsWith('WITH raw AS')) return 'refusal (bad lines named)';
   if (t.startsWith('WITH unnamed AS')) return 'payout items (missing, timing)';
   if (t.startsWith('WITH running AS')) return 'running-balance breaks';
   return t.slice(0, 48);

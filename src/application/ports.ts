@@ -980,11 +980,12 @@ export type StatementFileEncoding = 'identity' | 'deflate';
 /** One import's SQL transaction: it holds the staging table (one import at a time). */
 export interface StatementImportSession {
   /**
-   * COPYs the data lines `feed` writes into `sink` into the staging table (CSV, `columns`
-   * columns). A line COPY cannot read (wrong column count, bad encoding) is returned named; the
-   * transaction is then unusable and the import must end with an Err.
+   * COPYs the rows `feed` writes into `sink` into the typed staging table (FORMAT text, the
+   * columns of statement-lines.ts' typedStagingColumns, one row per data line: a good line typed,
+   * a bad one its cells). Returns how many rows landed. A failure of `feed` is thrown as it is; the
+   * transaction is then unusable and the import must end.
    */
-  copy(columns: number, feed: (sink: Writable) => Promise<void>): Promise<StatementLineProblem | null>;
+  copy(feed: (sink: Writable) => Promise<void>): Promise<number>;
   findBySha256(accountId: string, sha256: Buffer): Promise<StatementRecord | null>;
   /** The latest version of a statement of the account whose period overlaps [from, to), if any. */
   findOverlapping(accountId: string, from: Date, to: Date): Promise<{ statementId: string; periodFrom: Date; periodTo: Date; version: number } | null>;

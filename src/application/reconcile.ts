@@ -1,8 +1,10 @@
 // Import a provider statement and reconcile it (issue #14, architecture §8a): the file's bytes
 // stream once — through SHA-256, through the vault (sealed 1 MiB chunks to a temporary file, to be
-// stored in the same transaction) and, past the header block, straight into COPY. One set-based SQL
-// pass then casts, validates, inserts the lines, matches them against the account's payouts and
-// classifies every line and every ledger payout of the period. JavaScript never walks the lines.
+// stored in the same transaction) and, past the header block, through the line checker
+// (statement-lines.ts: each line split and checked as it streams, on the core the server's COPY
+// leaves idle) into COPY as typed rows. One set-based SQL pass then inserts the good lines, matches
+// them against the account's payouts and classifies every line and every ledger payout of the
+// period; the bad lines' problems are named from their cells.
 // Idempotent: the same bytes for the same account answer the stored reconciliation again.
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
@@ -23,7 +25,9 @@ import {
 } from '../domain/reconciliation.js';
 import { err, ok, type Result } from '../domain/result.js';
 import { mappingProblems, statementFormats, type StatementFormat } from '../domain/statement-formats.js';
+import { statementLineCheckOf } from '../domain/statement-lines.js';
 import type { BeneficiaryVault, StatementFileEncoding, StatementImportSession, StatementRecord, StatementStore } from './ports.js';
+import { StatementLineRefusal, StatementLinesToCopy } from './statement-lines.js';
 
 /** Largest statement file accepted: a month of a busy shortcode (1M lines ≈ 204 MB) with room. */
 export const statementBytesMax = 512 * 1024 * 1024;
@@ -113,7 +117,8 @@ export async function importStatement(deps: ImportStatementDeps, input: ImportSt
     try {
       const ingress = new StatementIngress(input.options?.sizeBytesMax ?? statementBytesMax, statementId, deps.vault, sealedFile);
       const splitter = new HeaderSplitter(format);
-      const stages = reader ? [ingress, reader(format), splitter] : [ingress, splitter];
+      const lines = new StatementLinesToCopy(format.columns.length, statementLineCheckOf(format, scaleOf(currency), input.period));
+      const stages = reader ? [ingress, reader(format), splitter, lines] : [ingress, splitter, lines];
       return await deps.store.importing((session) => importInSession(session, { input, format, currency, statementId, ingress, splitter, stages, sealedFile }));
     } finally {
       await sealedFile.close();
@@ -149,25 +154,24 @@ interface SessionArgs {
   readonly statementId: string;
   readonly ingress: StatementIngress;
   readonly splitter: HeaderSplitter;
-  /** From the bytes to the CSV lines: ingress, the reader if any, the header splitter. */
+  /** From the bytes to the typed rows: ingress, the reader if any, the header splitter, the line checker. */
   readonly stages: readonly Transform[];
   readonly sealedFile: FileHandle;
 }
 
 async function importInSession(session: StatementImportSession, a: SessionArgs): Promise<Result<ImportedStatement, StatementRejection>> {
   const { input, format, splitter, ingress } = a;
-  let problem;
   try {
-    problem = await session.copy(format.columns.length, (sink: Writable) => pipeline([input.source, ...a.stages, sink]));
+    await session.copy((sink: Writable) => pipeline([input.source, ...a.stages, sink]));
   } catch (error) {
     if (error instanceof StreamRefusal) return err(error.rejection);
+    if (error instanceof StatementLineRefusal) {
+      const line = { ...error.problem, line: error.problem.line + splitter.linesBeforeData };
+      return err(statementRejection('STATEMENT_LINES_INVALID', 'a line is not CSV of the format\'s columns', { lines: [line], badLines: 1 }));
+    }
     const read = readProblemOf(error);
     if (read) return err(statementRejection('STATEMENT_FILE_INVALID', read));
     throw error;
-  }
-  if (problem) {
-    const line = { ...problem, line: problem.line + splitter.linesBeforeData };
-    return err(statementRejection('STATEMENT_LINES_INVALID', 'a line is not CSV of the format\'s columns', { lines: [line], badLines: 1 }));
   }
   const sha256 = ingress.digest();
   const existing = await session.findBySha256(input.accountId, sha256);

@@ -543,7 +543,7 @@ async function footprint(api: TestApi): Promise<Footprint> {
   const { rows } = await api.database.pool.query<Record<string, string>>(
     `SELECT (SELECT count(*) FROM statements)::text AS statements, (SELECT count(*) FROM statement_lines)::text AS lines,
             (SELECT count(*) FROM reconciliation_items)::text AS items, (SELECT count(*) FROM statement_files)::text AS files,
-            (SELECT count(*) FROM statement_staging)::text AS staging, (SELECT count(*) FROM reconciliation_decisions)::text AS decisions,
+            (SELECT count(*) FROM statement_staging_lines)::text AS staging, (SELECT count(*) FROM reconciliation_decisions)::text AS decisions,
             (SELECT count(*) FROM statement_checks)::text AS checks`);
   const r = rows[0]!;
   return { statements: Number(r.statements), lines: Number(r.lines), items: Number(r.items), files: Number(r.files), staging: Number(r.staging), decisions: Number(r.decisions), checks: Number(r.checks) };

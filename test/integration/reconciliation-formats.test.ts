@@ -108,7 +108,7 @@ async function storedOf(accountId: string): Promise<{ statements: number; lines:
             (SELECT count(*) FROM reconciliation_items i JOIN statements s ON s.id = i.statement_id WHERE s.account_id = $1)::text AS items,
             (SELECT count(*) FROM statement_files f JOIN statements s ON s.id = f.statement_id WHERE s.account_id = $1)::text AS files,
             (SELECT count(*) FROM statement_checks c JOIN statements s ON s.id = c.statement_id WHERE s.account_id = $1)::text AS checks,
-            (SELECT count(*) FROM statement_staging)::text AS staging`,
+            (SELECT count(*) FROM statement_staging_lines)::text AS staging`,
     [accountId],
   );
   const r = rows[0]!;

@@ -59,7 +59,7 @@ async function stored(accountId: string): Promise<{ statements: number; lines: n
             (SELECT count(*) FROM statement_lines WHERE account_id = $1)::text AS lines,
             (SELECT count(*) FROM reconciliation_items i JOIN statements s ON s.id = i.statement_id WHERE s.account_id = $1)::text AS items,
             (SELECT count(*) FROM statement_files f JOIN statements s ON s.id = f.statement_id WHERE s.account_id = $1)::text AS files,
-            (SELECT count(*) FROM statement_staging)::text AS staging`,
+            (SELECT count(*) FROM statement_staging_lines)::text AS staging`,
     [accountId],
   );
   const r = rows[0]!;
@@ -266,7 +266,7 @@ describe('refusing a statement, with nothing stored', () => {
   const withLine = (lineNo: number, change: (line: string) => string): string =>
     fixtureText.split('\r\n').map((l, i) => (i === lineNo - 1 ? change(l) : l)).join('\r\n');
 
-  async function refused(text: string, more: Partial<ImportStatementInput> = {}) {
+  async function refused(text: string | Buffer, more: Partial<ImportStatementInput> = {}) {
     const accountId = newAccount();
     const { s } = await everyClassLedger(accountId);
     const result = await importStatement(deps(), input(s, accountId, text, more));
@@ -306,6 +306,33 @@ describe('refusing a statement, with nothing stored', () => {
     const error = await refused(withLine(11, (l) => `${l},extra`));
     expect(error.code).toBe('STATEMENT_LINES_INVALID');
     expect(error.lines).toEqual([{ line: 11, column: '*', problem: 'not CSV with exactly 13 columns' }]);
+  });
+
+  test('when a line\'s bytes are not UTF-8, or hold a NUL, then the file is refused naming that line, in whichever pieces it arrives', async () => {
+    const [before, after] = withLine(10, (l) => l.replace('JOHN K', 'JOHN \u0001')).split('\u0001') as [string, string];
+    for (const bad of [[0xff], [0xc3, 0x28], [0xed, 0xa0, 0x80], [0x00]]) {
+      const bytes = Buffer.concat([Buffer.from(before), Buffer.from(bad), Buffer.from(after)]);
+      for (const source of [[bytes], splitEvery(bytes, 5)]) {
+        const error = await refused(bytes, { source: Readable.from(source) });
+        expect({ bad, error }).toEqual({ bad, error: { code: 'STATEMENT_LINES_INVALID', detail: 'a line is not CSV of the format\'s columns', badLines: 1, lines: [{ line: 10, column: '*', problem: 'not valid UTF-8' }] } });
+      }
+    }
+  });
+
+  test('when a quoted cell holds a line break or a doubled quote, then the line is read whole, and bad lines after it are named as before', async () => {
+    let text = withLine(9, (l) => l.replace('B2C Payment Charge', '"B2C ""Payment""\r\nCharge"'));
+    // The bad line is the file's 13th line of text, and its 12th line (lines are counted as COPY numbered its rows).
+    text = text.split('\r\n').map((l, i) => (i === 12 ? l.replace(',Completed,', ',Done,') : l)).join('\r\n');
+    const error = await refused(text);
+    expect(error).toEqual({ code: 'STATEMENT_LINES_INVALID', detail: '1 of 13 lines are invalid', badLines: 1, lines: [{ line: 12, column: 'Transaction Status', problem: 'not a status of the format' }] });
+  });
+
+  test('when a line after a quoted line break has the wrong number of columns, a line break outside quotes is not the file\'s, or a quote does not close, then the file is refused at the line COPY named', async () => {
+    const broken = withLine(9, (l) => l.replace('B2C Payment Charge', '"B2C Payment\r\nCharge"'));
+    const extra = broken.split('\r\n').map((l, i) => (i === 11 ? `${l},extra` : l)).join('\r\n');
+    expect((await refused(extra)).lines).toEqual([{ line: 12, column: '*', problem: 'not CSV with exactly 13 columns' }]);
+    expect((await refused(withLine(10, (l) => l.replace('JOHN K', 'JOHN\nK')))).lines).toEqual([{ line: 10, column: '*', problem: 'not CSV with exactly 13 columns' }]);
+    expect((await refused(withLine(10, (l) => l.replace('JOHN K,', '"JOHN K,')))).lines).toEqual([{ line: 21, column: '*', problem: 'not CSV with exactly 13 columns' }]);
   });
 
   test('when the file is larger than the maximum, then it is refused before it is read whole', async () => {

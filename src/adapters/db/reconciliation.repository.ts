@@ -1,13 +1,15 @@
 // Statement imports on PostgreSQL (issue #14, architecture §8a): one client, one transaction per
 // import, holding the UNLOGGED staging table (one import at a time: an advisory lock, then
-// TRUNCATE and the identity restarted, so line numbers are the identity). The bytes arrive by COPY; one
-// INSERT … SELECT with data-modifying CTEs reads and checks every cell, numbers the lines within
-// their transaction id (duplicates), hash-joins them once with the account's payouts, and writes
-// one row per line with its class, and one per ledger payout of the period no line names. Only
-// when fewer lines were stored than COPY landed are the lines read again to name the bad ones.
-// The staging table is emptied again before the transaction ends.
+// TRUNCATE). The lines arrive by COPY already read and checked (application/statement-lines.ts):
+// a good line as typed columns, a bad one as its cells. One INSERT … SELECT with data-modifying
+// CTEs numbers the good lines within their transaction id (duplicates), hash-joins them once with
+// the account's payouts, and writes one row per line with its class, and one per ledger payout of
+// the period no line names. Only when there are bad lines are their cells read and checked again
+// in SQL (`checkedSql`), to name each one's problems. The staging table is emptied again before
+// the transaction ends.
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { typedStagingColumns } from '../../application/statement-lines.js';
 import type {
   NewStatement,
   ReconciliationClassFigures,
@@ -59,13 +61,10 @@ export function statementStore(pool: pg.Pool): StatementStore {
         // sorts 1M lines to merge-join them with the day's 86,400 seconds (4 s, EXPLAIN ANALYZE);
         // every join of the pass is an equality the hash join does in one pass.
         await client.query('SET LOCAL enable_mergejoin = off');
-        // RESTART IDENTITY would need the sequence's ownership (the processes run as tuma_app, which
-        // may use and set it, not own it): the numbering restarts by setval instead.
-        await client.query('TRUNCATE statement_staging');
-        await client.query("SELECT setval(pg_get_serial_sequence('statement_staging', 'line_no'), 1, false)");
+        await client.query('TRUNCATE statement_staging_lines');
         const result = await work(session(client));
         if (!result.ok) throw new Rollback(result);
-        await client.query('TRUNCATE statement_staging');
+        await client.query('TRUNCATE statement_staging_lines');
         await client.query('COMMIT');
         return result;
       } catch (error) {
@@ -79,24 +78,17 @@ export function statementStore(pool: pg.Pool): StatementStore {
   };
 }
 
-const column = (n: number): string => `c${String(n + 1).padStart(2, '0')}`;
-
 function session(client: pg.PoolClient): StatementImportSession {
   /** Lines the last COPY landed in the staging table: the file's data lines. */
   let copiedLines = 0;
   return {
-    async copy(columns, feed) {
-      const names = Array.from({ length: columns }, (_, i) => column(i)).join(', ');
-      const sink = client.query(copyFrom(`COPY statement_staging (${names}) FROM STDIN WITH (FORMAT csv)`));
+    async copy(feed) {
+      const sink = client.query(copyFrom(`COPY statement_staging_lines (${typedStagingColumns.join(', ')}) FROM STDIN`));
       // Errors reach us through `feed`'s pipeline; a late one (after a refusal) must not go unheard.
       sink.on('error', () => undefined);
-      try {
-        await feed(sink);
-        copiedLines = sink.rowCount;
-        return null;
-      } catch (error) {
-        return copyProblem(error, columns);
-      }
+      await feed(sink);
+      copiedLines = sink.rowCount;
+      return copiedLines;
     },
     async findBySha256(accountId, sha256) {
       const { rows } = await client.query<StatementRow>(`${statementSelect} WHERE account_id = $1 AND sha256 = $2`, [accountId, sha256]);
@@ -131,7 +123,7 @@ function session(client: pg.PoolClient): StatementImportSession {
       return n;
     },
     async classify(q) {
-      const { rows } = await client.query<ClassifyRow>(classifySql(q.format, q.scale), classifyParams(q));
+      const { rows } = await client.query<ClassifyRow>(classifySql(q.format), classifyParams(q));
       const row = rows[0];
       if (!row) throw new Error('invariant violated: the classifying statement answers one row');
       const linesTotal = copiedLines;
@@ -139,6 +131,10 @@ function session(client: pg.PoolClient): StatementImportSession {
       if (row.lines_imported < linesTotal) {
         const answer = await client.query<RefusalRow>(refusalSql(q.format, q.scale), refusalParams(q));
         refused = answer.rows[0] ?? refused;
+        // Node refused these lines by the same rules: SQL must find each bad and name its problems.
+        if (answer.rows[0] && (answer.rows[0].lines_staged_bad !== refused.lines_refused || answer.rows[0].lines_unnamed !== 0)) {
+          throw new Error('invariant violated: every line refused while it streamed is refused, and named, by the SQL checks');
+        }
       }
       if (row.lines_imported + refused.lines_refused !== linesTotal) throw new Error('invariant violated: every line is stored or refused');
       const balances = await checkBalances(client, q, row);
@@ -219,15 +215,6 @@ export async function readStatementRecord(client: pg.PoolClient, r: StatementRow
   };
 }
 
-/** A COPY error names its line ("COPY statement_staging, line 3"): 1 = the first data line. */
-function copyProblem(error: unknown, columns: number): StatementLineProblem {
-  const e = error as { code?: unknown; where?: unknown };
-  const line = typeof e.where === 'string' ? /COPY statement_staging, line (\d+)/.exec(e.where) : null;
-  if (typeof e.code !== 'string' || !e.code.startsWith('22') || !line) throw error;
-  const problem = e.code === '22021' ? 'not valid UTF-8' : `not CSV with exactly ${columns} columns`;
-  return { line: Number(line[1]), column: '*', problem };
-}
-
 export interface StatementRow {
   id: string; account_id: string; currency: string; organisation_id: string; format: string; format_version: number;
   period_from: Date; period_to: Date; sha256: Buffer; size_bytes: string; opening_balance_minor: string | null; closing_balance_minor: string | null;
@@ -269,6 +256,9 @@ interface ClassifyRow {
 interface RefusalRow {
   lines_refused: number;
   refused: StatementLineProblem[];
+  /** Bad lines staged (refused while the lines streamed); of them, those SQL found no problem in. */
+  lines_staged_bad?: number;
+  lines_unnamed?: number;
 }
 
 /** ASCII letters lowered, as PostgreSQL's lower() does in the "C" collation (ILIKE is lower() LIKE lower()). */
@@ -277,7 +267,13 @@ const lowerAscii = (patterns: readonly string[]): string[] => patterns.map((p) =
 /** A text[] literal of shapes built from integers and the separator ',' (never from the file). */
 const shapesLiteral = (shapes: readonly string[]): string => `'{${shapes.map((x) => `"${x}"`).join(',')}}'::text[]`;
 
+/** The set-based pass's parameters: $1 statement, $2 account, $3 period from, $4 period to, $5 lines before the data. */
 function classifyParams(q: StatementClassifyQuery): unknown[] {
+  return [q.statementId, q.accountId, q.periodFrom, q.periodTo, q.linesBeforeData];
+}
+
+/** The parameters of checkedSql ($1-$15): the period's days, the statuses, the kinds' patterns. */
+function checkParams(q: StatementClassifyQuery): unknown[] {
   const f = q.format;
   const days = periodDaysOf(q.periodFrom, q.periodTo, f.time.utcOffsetMinutes, f.time.format);
   return [
@@ -301,7 +297,7 @@ function refusalParams(q: StatementClassifyQuery): unknown[] {
   const title = (role: ColumnRole): string => f.columns[columnOf(f, role)]?.title ?? role;
   const digits = f.amounts.fractionDigits === 'up-to-currency-scale' ? `at most ${q.scale}` : `exactly ${q.scale}`;
   return [
-    ...classifyParams(q).slice(0, 15), q.refusedLinesReportedMax,
+    ...checkParams(q), q.refusedLinesReportedMax,
     [title('providerTransactionId'), title('completedAt'), title('status'), title('paidIn'), title('withdrawn'), title('balance'),
       title('linkedTransactionId'), title('ourReference'), title('amount'), title('direction'), title('fee')],
     timePatternOf[f.time.format],
@@ -313,14 +309,14 @@ function refusalParams(q: StatementClassifyQuery): unknown[] {
 }
 
 /**
- * The staging column of `role` in the "C" collation (byte-wise: compares and hashes cost less
+ * A bad line's cell of `role` in the "C" collation (byte-wise: compares and hashes cost less
  * than under the database's), empty as NULL; a NULL of text where the format has none. Cells are
  * not trimmed: a padded amount or time is not the format's, and is named.
  */
 function cell(f: StatementFormat, role: ColumnRole, raw = false): string {
   const i = columnOf(f, role);
   if (i < 0) return 'NULL::text';
-  return raw ? `s.${column(i)} COLLATE "C"` : `NULLIF(s.${column(i)} COLLATE "C", '')`;
+  return raw ? `s.cells[${i + 1}] COLLATE "C"` : `NULLIF(s.cells[${i + 1}] COLLATE "C", '')`;
 }
 
 /**
@@ -345,7 +341,9 @@ const sqlText = (value: string): string => `'${value.replaceAll("'", "''")}'`;
 const textArray = (values: readonly string[]): string => `ARRAY[${values.map(sqlText).join(', ')}]::text[]`;
 
 /**
- * Every staging line read and checked once, as `checked` (a CTE body list, ending in `checked`):
+ * Every bad line of the staging table (its cells) read and checked once, as `checked` (a CTE body
+ * list, ending in `checked`), by the rules application/statement-lines.ts applied while the lines
+ * streamed (domain/statement-lines.ts): here they name each bad line's problems (refusalSql).
  * the cells; the time as one of the period's days ($3, $4) plus one of the day's times (two
  * hashed lookups: no per-row parsing); amounts by shape (digits written 9, a hashed lookup in
  * the grammar's shapes) then cast; the line's movement as paid in and withdrawn, however the
@@ -394,9 +392,10 @@ raw AS (
          ${shapeOf(cell(f, 'paidIn'))} AS paid_in_shape, ${shapeOf(cell(f, 'withdrawn'))} AS withdrawn_shape, ${shapeOf(cell(f, 'balance'))} AS balance_shape,
          ${shapeOf(cell(f, 'amount'))} AS amount_shape, ${shapeOf(cell(f, 'fee'))} AS fee_shape,
          d.midnight + t.since AS completed_at
-  FROM statement_staging s
+  FROM statement_staging_lines s
   LEFT JOIN unnest($3::text[], $4::timestamptz[]) AS d (dmy, midnight) ON d.dmy COLLATE "C" = left(${done}, ${dayPartLength(f.time.format)})
   LEFT JOIN (${timesOfDaySql(f)}) t ON t.hms = substr(${done}, ${dayPartLength(f.time.format) + 1})
+  WHERE s.cells IS NOT NULL
   OFFSET 0
 ),
 parsed AS (
@@ -438,22 +437,21 @@ checked AS (
  * provider or timing and written too (see `items`). The answer: the counts per class and the
  * balance figures.
  */
-function classifySql(f: StatementFormat, scale: number): string {
+function classifySql(f: StatementFormat): string {
   const feeOnLine = columnOf(f, 'fee') >= 0;
   const byOurs = "l.line_no IS NOT NULL AND g.id IS NULL AND l.our_ref IS NOT NULL AND l.kind = 'payout' AND NOT l.duplicate";
   const oursId = ourReferencePayoutSql('l.our_ref');
   const payoutId = `coalesce(g.id, CASE WHEN ${byOurs} THEN ${oursId} END)`;
   const ledgerFee = `(SELECT coalesce(sum(t.amount), 0) FROM transfers t WHERE t.payout_id = ${payoutId} AND t.code = 'payout_fee')`;
   return `
-WITH ${checkedSql(f, scale)},
-numbered AS (
-  SELECT c.line_no, c.txn, c.kind, c.status, c.completed_at, coalesce(c.paid_in_minor, 0) AS paid_in_minor, coalesce(c.withdrawn_minor, 0) AS withdrawn_minor,
-    c.fee_minor, c.balance_minor, c.linked, c.our_ref, row_number() OVER (PARTITION BY c.txn, c.kind ORDER BY c.line_no) > 1 AS repeated
-  FROM checked c WHERE c.ok
+WITH numbered AS (
+  SELECT s.line_no + $5::bigint AS line_no, s.txn, s.kind, s.status, s.completed_at, s.paid_in_minor, s.withdrawn_minor,
+    s.fee_minor, s.balance_minor, s.linked, s.our_ref, row_number() OVER (PARTITION BY s.txn, s.kind ORDER BY s.line_no) > 1 AS repeated
+  FROM statement_staging_lines s WHERE s.cells IS NULL
 ),
 lines AS (
   SELECT n.*, (n.repeated OR EXISTS (SELECT 1 FROM statement_lines o WHERE o.account_id = $2 AND o.provider_transaction_id = n.txn COLLATE "default" AND o.kind = n.kind
-                                      AND NOT o.duplicate AND o.period_from <> $13::timestamptz)) AS duplicate
+                                      AND NOT o.duplicate AND o.period_from <> $3::timestamptz)) AS duplicate
   FROM numbered n
   OFFSET 0
 ),
@@ -514,7 +512,7 @@ ins_lines AS (
   INSERT INTO statement_lines (statement_id, line_no, account_id, period_from, provider_transaction_id, kind, status, completed_at,
     paid_in_minor, withdrawn_minor, fee_minor, balance_minor, linked_transaction_id, our_reference, duplicate, class, payout_id, ledger_minor, ledger_fee_minor,
     matched_by_our_reference)
-  SELECT $1, c.line_no, $2, $13, c.txn, c.kind, c.status, c.completed_at, c.paid_in_minor, c.withdrawn_minor, c.fee_minor, c.balance_minor, c.linked, c.our_ref,
+  SELECT $1, c.line_no, $2, $3, c.txn, c.kind, c.status, c.completed_at, c.paid_in_minor, c.withdrawn_minor, c.fee_minor, c.balance_minor, c.linked, c.our_ref,
     c.duplicate, c.class, c.payout_id, CASE WHEN c.payout_id IS NOT NULL THEN ${ledgerSide('c')} END, CASE WHEN c.payout_id IS NOT NULL THEN c.g_fee END,
     c.by_ours AND c.payout_id IS NOT NULL
   FROM stored c WHERE c.line_no IS NOT NULL
@@ -553,16 +551,16 @@ unnamed AS (
 -- period, timing when one was sent before the cut-off and none had settled by it.
 items AS (
   SELECT u.id, u.amount_minor,
-    CASE WHEN (SELECT max(t.at) FROM payout_transitions t WHERE t.payout_id = u.id AND t.to_state = 'paid') >= $13::timestamptz
-              AND (SELECT max(t.at) FROM payout_transitions t WHERE t.payout_id = u.id AND t.to_state = 'paid') < $14::timestamptz THEN 'missing_at_provider'
-         WHEN EXISTS (SELECT 1 FROM payout_attempts a WHERE a.payout_id = u.id AND a.account_id = $2 AND a.created_at < $14::timestamptz)
-              AND NOT EXISTS (SELECT 1 FROM payout_transitions t WHERE t.payout_id = u.id AND t.to_state IN ('paid', 'failed', 'cancelled', 'reversed') AND t.at < $14::timestamptz)
+    CASE WHEN (SELECT max(t.at) FROM payout_transitions t WHERE t.payout_id = u.id AND t.to_state = 'paid') >= $3::timestamptz
+              AND (SELECT max(t.at) FROM payout_transitions t WHERE t.payout_id = u.id AND t.to_state = 'paid') < $4::timestamptz THEN 'missing_at_provider'
+         WHEN EXISTS (SELECT 1 FROM payout_attempts a WHERE a.payout_id = u.id AND a.account_id = $2 AND a.created_at < $4::timestamptz)
+              AND NOT EXISTS (SELECT 1 FROM payout_transitions t WHERE t.payout_id = u.id AND t.to_state IN ('paid', 'failed', 'cancelled', 'reversed') AND t.at < $4::timestamptz)
               AND u.state NOT IN ('accepted', 'queued', 'cancelled') THEN 'timing' END AS class
   FROM unnamed u
   WHERE NOT EXISTS (SELECT 1 FROM statement_lines o WHERE o.account_id = $2 AND o.provider_transaction_id = u.ref COLLATE "default" AND o.kind = 'payout'
-                      AND o.payout_id = u.id AND o.period_from <> $13::timestamptz)
+                      AND o.payout_id = u.id AND o.period_from <> $3::timestamptz)
     AND NOT EXISTS (SELECT 1 FROM statement_lines o WHERE o.payout_id = u.id AND o.matched_by_our_reference AND o.kind = 'payout' AND o.account_id = $2
-                      AND o.period_from <> $13::timestamptz)
+                      AND o.period_from <> $3::timestamptz)
 ),
 ins_items AS (
   INSERT INTO reconciliation_payouts (statement_id, payout_id, class, ledger_minor)
@@ -628,6 +626,26 @@ SELECT count(*) FILTER (WHERE o.line_no IS NULL)::int AS added, count(*) FILTER 
 FROM (SELECT * FROM statement_lines WHERE statement_id = $1 AND NOT duplicate) n
 FULL JOIN (SELECT * FROM statement_lines WHERE statement_id = $2 AND NOT duplicate) o ON o.provider_transaction_id = n.provider_transaction_id AND o.kind = n.kind`;
 
+/** What SQL's own checks (`checkedSql`) read from one staged line's cells. Amounts as text. */
+export interface SqlCheckedLine {
+  line_no: string; ok: boolean; txn: string | null; kind: string; status: string | null; completed_at: Date | null;
+  paid_in_minor: string | null; withdrawn_minor: string | null; fee_minor: string | null; balance_minor: string | null; linked: string | null; our_ref: string | null;
+}
+
+/**
+ * The lines staged with their cells (as bad lines are), read by the SQL checks that name a bad
+ * line's problems: whether each is good, and what it reads. The checks made while the lines stream
+ * (domain/statement-lines.ts) must agree with these on every line (test/integration/statement-lines.test.ts).
+ */
+export async function checkStagedCellsInSql(client: pg.ClientBase, q: StatementClassifyQuery): Promise<SqlCheckedLine[]> {
+  const { rows } = await client.query<SqlCheckedLine>(`
+WITH ${checkedSql(q.format, q.scale)}
+SELECT (c.line_no - $15::bigint)::text AS line_no, c.ok, c.txn, c.kind, c.status, c.completed_at, c.paid_in_minor::text, c.withdrawn_minor::text,
+  c.fee_minor::text, c.balance_minor::text, c.linked, c.our_ref
+FROM checked c WHERE $1::uuid IS NOT NULL AND $2::text IS NOT NULL ORDER BY c.line_no`, checkParams(q));
+  return rows;
+}
+
 /**
  * The bad lines' problems, only when the pass stored fewer lines than the file has: the lines
  * are read again (the same `checked`), and each problem named by line and column, never by content.
@@ -665,6 +683,7 @@ bad AS (
   FROM checked c WHERE NOT c.ok
 )
 SELECT $1::uuid AS statement_id, $2::text AS account_id, $20::text AS unsigned_problem, (SELECT count(*) FROM bad)::int AS lines_refused,
+  (SELECT count(*) FROM checked)::int AS lines_staged_bad, (SELECT count(*) FROM bad WHERE cardinality(problems) = 0)::int AS lines_unnamed,
   (SELECT coalesce(jsonb_agg(jsonb_build_object('line', b.line_no) || pr ORDER BY b.line_no), '[]')
      FROM (SELECT line_no, problems FROM bad ORDER BY line_no LIMIT $16::int) b, unnest(b.problems) pr) AS refused`;
 }
