@@ -617,7 +617,10 @@ async function e2e(stack: Stack, count: number, latencyMs: number, opts: Options
 
 async function statusReads(stack: Stack, batchId: string, opts: Options): Promise<Outcome> {
   const ids = (await sql<{ id: string }>`SELECT id FROM payouts WHERE batch_id = ${batchId} ORDER BY id LIMIT 5000`.execute(stack.handle.db)).rows.map((r) => r.id);
-  const paths = ids.flatMap((id) => [`/v1/batches/${batchId}`, `/v1/payouts/${id}`]);
+  // LOADTEST_STATUS_READS=batches or payouts reads one kind alone (default: both, alternating).
+  const kinds = process.env.LOADTEST_STATUS_READS ?? 'both';
+  if (!['both', 'batches', 'payouts'].includes(kinds)) throw new Error('LOADTEST_STATUS_READS: both, batches or payouts');
+  const paths = ids.flatMap((id) => [...(kinds === 'payouts' ? [] : [`/v1/batches/${batchId}`]), ...(kinds === 'batches' ? [] : [`/v1/payouts/${id}`])]);
   const token = await stack.token('programme_manager', 'reader');
   const headers = { authorization: `Bearer ${token}` };
   // The reads are measured on their own: the scenario before them leaves the chainer linking its
@@ -657,6 +660,7 @@ async function statusReads(stack: Stack, batchId: string, opts: Options): Promis
       target_rate_per_s: opts.statusRate,
       duration_s: opts.statusSeconds,
       load: 'open loop, paced',
+      reads: kinds,
       achieved_per_s: Math.round(paced.ok2xx / paced.durationS),
       requests_2xx: paced.ok2xx,
       non_2xx: paced.non2xx,
