@@ -18,7 +18,7 @@ interface Settings {
   readonly consumerSecret: string;
   readonly callbackDelayMs: number;
 }
-type Message = { type: 'faults'; faults: MpesaFaults } | { type: 'executions'; keys: string[] } | { type: 'captured' } | { type: 'capturedCount' } | { type: 'warnings' };
+type Message = { type: 'faults'; faults: MpesaFaults } | { type: 'executions'; keys: string[] } | { type: 'captured' } | { type: 'capturedCount' } | { type: 'warnings' } | { type: 'drained' };
 
 /** Callbacks captured at most: more than any scenario asks for. */
 const capturedMax = 200_000;
@@ -64,6 +64,9 @@ process.once('message', (settings: Settings) => {
       process.send?.({ type: 'capturedCount', count: captured.length });
     } else if (m.type === 'captured') {
       process.send?.({ type: 'captured', callbacks: captured });
+    } else if (m.type === 'drained') {
+      // Answered once every answer held and every callback due has been delivered (or given up on).
+      void simulator.drained().then(() => process.send?.({ type: 'drained' }));
     }
   });
   process.once('disconnect', () => {
