@@ -5,7 +5,7 @@
 // Pure data and pure validation: the importer (application/reconcile.ts) and the set-based SQL
 // (adapters/db/reconciliation.repository.ts) read everything they need from here.
 
-/** Columns a mapping may declare: the staging table has this many text columns (c01…c24). */
+/** Columns a mapping may declare (a bad line is staged as its cells, one text[] of at most this many). */
 export const statementColumnsMax = 24;
 /** Header-block lines a mapping may declare, the column-header line included. */
 export const statementHeaderLinesMax = 16;
