@@ -123,7 +123,9 @@ async function startIssuer(): Promise<void> {
 beforeAll(async () => {
   if (!existsSync(chromiumPath)) throw new Error(`${chromiumPath} is missing: install Debian's chromium (apt-get install -y chromium; README, "The console")`);
   mkdirSync(artifacts, { recursive: true });
-  await promisify(execFile)(process.execPath, [path.join(root, 'node_modules/vite/bin/vite.js'), 'build', '--config', path.join(root, 'console/vite.config.ts'), '--outDir', built, '--emptyOutDir', '--logLevel', 'warn'], { cwd: root });
+  // --bypass-lock: Vite 8 refuses a second `vite build` of the same project while one runs, and
+  // jest runs both browser test files at once (maxWorkers 2); each builds into a directory of its own.
+  await promisify(execFile)(process.execPath, [path.join(root, 'node_modules/vite/bin/vite.js'), 'build', '--config', path.join(root, 'console/vite.config.ts'), '--outDir', built, '--emptyOutDir', '--bypass-lock', '--logLevel', 'warn'], { cwd: root });
   await startIssuer();
   database = await createTestDatabase();
   const config = await testConfig(database.url, 'in-process', {

@@ -55,7 +55,9 @@ beforeAll(async () => {
   if (!existsSync(chromiumPath)) throw new Error(`${chromiumPath} is missing: install Debian's chromium (apt-get install -y chromium; README, "The console")`);
   mkdirSync(artifacts, { recursive: true });
   // Built as `npm run build` builds it, into a directory of this test's own.
-  await promisify(execFile)(process.execPath, [path.join(root, 'node_modules/vite/bin/vite.js'), 'build', '--config', path.join(root, 'console/vite.config.ts'), '--outDir', built, '--emptyOutDir', '--logLevel', 'warn'], { cwd: root });
+  // --bypass-lock: Vite 8 refuses a second `vite build` of the same project while one runs, and
+  // jest runs both browser test files at once (maxWorkers 2); each builds into a directory of its own.
+  await promisify(execFile)(process.execPath, [path.join(root, 'node_modules/vite/bin/vite.js'), 'build', '--config', path.join(root, 'console/vite.config.ts'), '--outDir', built, '--emptyOutDir', '--bypass-lock', '--logLevel', 'warn'], { cwd: root });
   database = await createTestDatabase();
   // The dev issuer of this instance, trusted by its API: the dev sign-in page exists.
   const jwks = devIssuerJwks(dataDir);
