@@ -2,7 +2,8 @@
 // their caching and content security policy, the API's own headers left as they were, which sign-in
 // the page is offered, and the dev sign-in route, which exists only in dev mode with the dev issuer
 // trusted and refuses every malformed, hostile or oversized body without minting anything.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -64,6 +65,41 @@ describe('static console', () => {
     expect(res.status).toBe(200);
     expect(res.headers['cache-control']).toBe('public, max-age=31536000, immutable');
     expect(res.text).toBe('console.log(1)');
+  });
+
+  test('a browser that accepts gzip gets the scripts and style sheets gzipped (a 3G-class link downloads the compressed console), with the same caching; one that does not gets them as they are', async () => {
+    const script = `console.log(${JSON.stringify('x'.repeat(4096))});`;
+    writeFileSync(path.join(built, 'assets', 'big-def456.js'), script);
+    writeFileSync(path.join(built, 'assets', 'style-def456.css'), `body { margin: 0 }\n${'p { color: black }\n'.repeat(200)}`);
+    for (const [file, type] of [['big-def456.js', /^text\/javascript/], ['style-def456.css', /^text\/css/]] as const) {
+      // supertest gunzips the body it reads; content-length is what went over the wire.
+      const res = await request(app).get(`/console/assets/${file}`).set('accept-encoding', 'gzip, deflate, br');
+      expect(res.status).toBe(200);
+      expect(res.headers['content-encoding']).toBe('gzip');
+      expect(res.headers['vary']).toMatch(/accept-encoding/i);
+      expect(res.headers['content-type']).toMatch(type);
+      expect(res.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+      expect(res.headers['content-security-policy']).toContain("default-src 'none'");
+      expect(res.text).toBe(readFileSync(path.join(built, 'assets', file), 'utf8'));
+      const sent = Number(res.headers['content-length']);
+      expect(sent).toBe(gzipSync(readFileSync(path.join(built, 'assets', file)), { level: 9 }).byteLength);
+      expect(sent).toBeLessThan(statSync(path.join(built, 'assets', file)).size / 4);
+      // Asked again: the same (compressed once and kept).
+      const again = await request(app).get(`/console/assets/${file}`).set('accept-encoding', 'gzip');
+      expect([again.headers['content-encoding'], Number(again.headers['content-length']), again.text]).toEqual(['gzip', sent, res.text]);
+    }
+    const head = await request(app).head('/console/assets/big-def456.js').set('accept-encoding', 'gzip');
+    expect([head.status, head.headers['content-encoding']]).toEqual([200, 'gzip']);
+    const plain = await request(app).get('/console/assets/big-def456.js').set('accept-encoding', 'identity');
+    expect(plain.status).toBe(200);
+    expect(plain.headers['content-encoding']).toBe(undefined);
+    expect(plain.headers['vary']).toMatch(/accept-encoding/i);
+    expect(plain.text).toBe(script);
+    // Gzip accepted changes nothing for what is not there or not an asset's name.
+    for (const url of ['/console/assets/nope.js', '/console/assets/..%2F..%2Fpackage.json', '/console/assets/.hidden.js']) {
+      const res = await request(app).get(url).set('accept-encoding', 'gzip');
+      expect([url, res.status]).toEqual([url, 404]);
+    }
   });
 
   test('nothing else: a missing asset, a dotfile, a path out of the directory answer the API 404', async () => {

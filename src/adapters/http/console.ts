@@ -4,8 +4,10 @@
 // Also what the page needs to sign in: /console/config.json (which sign-in the server offers) and,
 // in dev mode only, /console/dev-sign-in, which mints a dev token as `tuma token --dev` does.
 // None of this is the API: it lives outside /v1, and the console itself calls /v1 only.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import express, { type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { reject } from '../../domain/errors.js';
@@ -117,9 +119,13 @@ export function consoleRouter(deps: ConsoleDeps, writeLimits: readonly RequestHa
   const dir = deps.dir;
   if (dir && existsSync(path.join(dir, 'index.html'))) {
     // Content-hashed names (Vite): immutable. Anything else under /console: revalidated each time.
+    router.use('/assets', gzippedAssets(path.join(dir, 'assets')));
     router.use('/assets', express.static(path.join(dir, 'assets'), {
       index: false, fallthrough: true, redirect: false, dotfiles: 'deny',
-      setHeaders: (res: Response) => res.setHeader('cache-control', `public, max-age=${assetMaxAgeSeconds}, immutable`),
+      setHeaders: (res: Response) => {
+        res.setHeader('cache-control', `public, max-age=${assetMaxAgeSeconds}, immutable`);
+        res.setHeader('vary', 'accept-encoding');
+      },
     }));
     router.use(express.static(dir, {
       // /console → /console/, so the page's relative place is the directory.
@@ -128,4 +134,45 @@ export function consoleRouter(deps: ConsoleDeps, writeLimits: readonly RequestHa
     }));
   }
   return router;
+}
+
+/** A built script or style sheet's name: Vite's `name-hash.ext`, never a path, a dotfile or `..`. */
+const compressibleAsset = /^\/([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.(js|css))$/;
+
+/**
+ * The console's scripts and style sheets gzipped for a browser that accepts it (issue #16 item 1:
+ * a 3G-class link downloads the ~130 KB compressed, not the ~460 KB the files hold). Each file is
+ * compressed once, on its first request, and kept: the names are content-hashed, so a file never
+ * changes under its name. Anything else (no gzip accepted, another file) falls through to
+ * express.static.
+ */
+function gzippedAssets(assetsDir: string): RequestHandler {
+  const compressed = new Map<string, Promise<Buffer>>();
+  return (req, res, next) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return next();
+    const name = compressibleAsset.exec(req.path);
+    if (!name || !/\bgzip\b/i.test(String(req.headers['accept-encoding'] ?? ''))) return next();
+    const file = path.join(assetsDir, name[1]!);
+    if (path.dirname(file) !== assetsDir || !existsSync(file) || !statSync(file).isFile()) return next();
+    let body = compressed.get(file);
+    if (!body) {
+      body = promisify(gzip)(readFileSync(file), { level: 9 });
+      compressed.set(file, body);
+    }
+    body.then(
+      (bytes) => {
+        res.setHeader('content-type', name[2] === 'js' ? 'text/javascript; charset=utf-8' : 'text/css; charset=utf-8');
+        res.setHeader('content-encoding', 'gzip');
+        res.setHeader('vary', 'accept-encoding');
+        res.setHeader('content-length', String(bytes.byteLength));
+        res.setHeader('cache-control', `public, max-age=${assetMaxAgeSeconds}, immutable`);
+        if (req.method === 'HEAD') res.end();
+        else res.end(bytes);
+      },
+      (error: unknown) => {
+        compressed.delete(file);
+        next(error);
+      },
+    );
+  };
 }
