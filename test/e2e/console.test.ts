@@ -167,6 +167,20 @@ describe('the web console', () => {
     expect(compressed).toBeLessThan(consoleGzipBytesMax);
   });
 
+  test('is sent gzipped: what a browser downloads is the compressed size', async () => {
+    const page = await (await fetch(`${runtime.apiUrl}/console/`)).text();
+    const assets = [...page.matchAll(/(?:src|href)="(\/console\/assets\/[^"]+\.(?:js|css))"/g)].map((m) => m[1]!);
+    expect(assets.some((a) => a.endsWith('.js'))).toBe(true);
+    let sent = 0;
+    for (const asset of assets) {
+      const res = await fetch(`${runtime.apiUrl}${asset}`, { headers: { 'accept-encoding': 'gzip' } });
+      expect([asset, res.status, res.headers.get('content-encoding')]).toEqual([asset, 200, 'gzip']);
+      sent += Number(res.headers.get('content-length'));
+      await res.arrayBuffer();
+    }
+    expect(sent).toBeLessThan(consoleGzipBytesMax);
+  });
+
   test('maker, administrator and approver: keys made in the browser, a refused CSV, a signed batch approved and paid', async () => {
     const ada = await person();
     const mary = await person();
