@@ -507,6 +507,63 @@ const en = {
   'queues.orphan.no': 'no: its sender is not proven',
   'queues.orphan.receivedAt': 'Received',
   'error.PAYOUT_NOT_REQUEUEABLE': 'This payout cannot be requeued in its present state.',
+  // Every other code of contracts/error-codes.json: the reader's sentence, never the server's English.
+  'error.REQUEST_MALFORMED': 'The server could not read what the console sent. Reload the page and try again.',
+  'error.REQUEST_TOO_LARGE': 'What you sent is larger than the server accepts.',
+  'error.REQUEST_UNSUPPORTED_MEDIA_TYPE': 'The server does not accept what the console sent in this form. Reload the page and try again.',
+  'error.NOT_FOUND': 'Not found: nothing of your organisation has this name or id. Check it and try again.',
+  'error.INTERNAL': 'The server had an unexpected error; nothing was changed that it did not report. Try again, and tell your administrator if it happens again.',
+  'error.SERVICE_UNAVAILABLE': 'The server cannot reach its database or message broker just now. Try again in a few minutes.',
+  'error.JWS_MALFORMED': 'The signed document is not in the form the server reads. Sign it again in this console.',
+  'error.JWS_ALG_NOT_ALLOWED': 'The key signs with an algorithm Tuma does not allow. Make a new key in this console.',
+  'error.JWS_KEY_NOT_VALID': 'Your key is revoked, expired or not valid yet: ask an administrator.',
+  'error.JWS_KEY_WRONG_ORGANISATION': 'Your key is registered for another organisation: an administrator of this one must register it.',
+  'error.JWS_KEY_WRONG_ROLE': 'Your key is registered for another role (maker or approver): an administrator must register a key for this one.',
+  'error.JWS_SIGNATURE_INVALID': 'The signature does not match the document: the file may have been changed. Use the file exactly as the maker gave it.',
+  'error.BATCH_INVALID': 'The server refused the batch: rows are invalid.',
+  'error.BATCH_EXPIRED': 'The batch has expired: the maker must build and submit a new one.',
+  'error.BATCH_NOT_YET_VALID': 'The batch is dated in the future: check this computer\'s clock and build it again.',
+  'error.BATCH_TOO_LARGE': 'The batch has more payouts than the server accepts: split it into several batches.',
+  'error.BATCH_CONFLICT': 'Another batch with this id exists already with other contents: build the batch again.',
+  'error.PROGRAMME_NOT_FOUND': 'Your organisation has no programme with this id.',
+  'error.PROGRAMME_CURRENCY_MISMATCH': 'The batch is in another currency than the programme.',
+  'error.LEDGER_INSUFFICIENT_FUNDS': 'The programme does not have enough funds for this batch: finance must fund it first.',
+  'error.LEDGER_TRANSFER_CONFLICT': 'The ledger already holds this transfer with other values; nothing was posted. Tell your administrator.',
+  'error.LEDGER_ACCOUNT_NOT_FOUND': 'A ledger account of this transfer does not exist; nothing was posted. Tell your administrator.',
+  'error.CALLBACK_UNAUTHENTICATED': 'The provider\'s callback could not be authenticated.',
+  'error.CALLBACK_MALFORMED': 'The provider\'s callback is not in its provider\'s format.',
+  'error.PAYOUT_NOT_HELD': 'This payout no longer waits for a decision: reload the page.',
+  'error.DECISION_INVALID': 'The decision is not valid.',
+  'error.STATEMENT_REQUEST_INVALID': 'The import is not valid: check the account, the period and the format.',
+  'error.STATEMENT_FORMAT_UNKNOWN': 'Tuma does not read statements in this format.',
+  'error.STATEMENT_TOO_LARGE': 'The statement file is larger than Tuma accepts (512 MiB).',
+  'error.STATEMENT_HEADER_INVALID': 'The file\'s header is not the one of its format; nothing was stored.',
+  'error.STATEMENT_PERIOD_OVERLAP': 'Another statement of this account covers part of this period; nothing was stored.',
+  'error.STATEMENT_CURRENCY_MISMATCH': 'The statement is in another currency than the provider account; nothing was stored.',
+  'error.STATEMENT_FILE_INVALID': 'The file cannot be read as a file of this format; nothing was stored.',
+  'error.STATEMENT_PULL_FAILED': 'The provider\'s statement could not be fetched from the provider.',
+  'error.STATEMENT_ACCOUNT_MISMATCH': 'The statement is of another provider account than the one you gave; nothing was stored.',
+  'error.ERASURE_REQUEST_INVALID': 'The erasure request is not valid.',
+  'error.ERASURE_ALREADY_REQUESTED': 'Another erasure of this programme already waits for confirmation.',
+  'error.ERASURE_NOT_REQUESTED': 'No erasure of this programme waits for confirmation.',
+  'error.ERASURE_CONFIRMER_IS_REQUESTER': 'You asked for this erasure: a second administrator must confirm it.',
+  'error.PROGRAMME_BUSY': 'The programme still needs its beneficiaries\' data.',
+  'error.PROGRAMME_ERASED': 'The beneficiary data of this programme is erased: it pays no one any more.',
+  'error.RETENTION_INVALID': 'The retention period is not valid.',
+  'error.BREAKER_REQUEST_INVALID': 'The change of the breaker is not valid.',
+  'error.RECONCILIATION_DECISION_INVALID': 'This exception cannot take this decision.',
+  'error.RATE_LIMITED': 'Too many requests for now: wait a minute and try again.',
+  'error.IDEMPOTENCY_KEY_INVALID': 'The request lacks a valid idempotency key. Reload the page and try again.',
+  'error.QUERY_INVALID': 'The server refused what the console asked for. Reload the page and try again.',
+  'error.FUNDING_INVALID': 'The funding is not valid.',
+  'error.LEDGER_ACCOUNT_CLOSED': 'A ledger account of this transfer is closed; nothing was posted.',
+  'error.LEDGER_TOTAL_OUT_OF_RANGE': 'An account\'s total would pass the largest amount Tuma stores; nothing was posted.',
+  'error.JWS_KEY_REUSED': 'The same key signs the batch twice: one key counts once.',
+  'error.SIGNER_KEY_INVALID': 'This key cannot be registered.',
+  'error.SIGNER_KEY_EXISTS': 'This public key is registered already, for another holder, role or period.',
+  'error.POLICY_INVALID': 'The programme\'s policy is not valid.',
+  'error.BATCH_NOT_CANCELLABLE': 'Nothing of this batch can be cancelled any more.',
+  'error.APPROVAL_DUPLICATE': 'You (or this key) approved this batch already: another approver must give the next approval.',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -1017,6 +1074,62 @@ const fr: Catalogue = {
   'queues.orphan.no': 'non : son expéditeur n\'est pas prouvé',
   'queues.orphan.receivedAt': 'Reçu le',
   'error.PAYOUT_NOT_REQUEUEABLE': 'Ce paiement ne peut pas être relancé dans son état actuel.',
+  'error.REQUEST_MALFORMED': 'Le serveur n\'a pas pu lire ce que la console a envoyé. Rechargez la page et réessayez.',
+  'error.REQUEST_TOO_LARGE': 'Ce que vous avez envoyé dépasse la taille que le serveur accepte.',
+  'error.REQUEST_UNSUPPORTED_MEDIA_TYPE': 'Le serveur n\'accepte pas ce que la console a envoyé sous cette forme. Rechargez la page et réessayez.',
+  'error.NOT_FOUND': 'Introuvable : rien de votre organisation ne porte ce nom ou cet identifiant. Vérifiez-le et réessayez.',
+  'error.INTERNAL': 'Le serveur a rencontré une erreur inattendue ; rien n\'a été modifié sans qu\'il le signale. Réessayez, et prévenez votre administrateur si cela se reproduit.',
+  'error.SERVICE_UNAVAILABLE': 'Le serveur ne joint pas sa base de données ou son courtier de messages pour le moment. Réessayez dans quelques minutes.',
+  'error.JWS_MALFORMED': 'Le document signé n\'a pas la forme que le serveur lit. Signez-le à nouveau dans cette console.',
+  'error.JWS_ALG_NOT_ALLOWED': 'La clé signe avec un algorithme que Tuma n\'autorise pas. Créez une nouvelle clé dans cette console.',
+  'error.JWS_KEY_NOT_VALID': 'Votre clé est révoquée, expirée ou pas encore valide : adressez-vous à un administrateur.',
+  'error.JWS_KEY_WRONG_ORGANISATION': 'Votre clé est enregistrée pour une autre organisation : un administrateur de celle-ci doit l\'enregistrer.',
+  'error.JWS_KEY_WRONG_ROLE': 'Votre clé est enregistrée pour un autre rôle (émetteur ou approbateur) : un administrateur doit enregistrer une clé pour celui-ci.',
+  'error.JWS_SIGNATURE_INVALID': 'La signature ne correspond pas au document : le fichier a peut-être été modifié. Utilisez le fichier tel que l\'émetteur l\'a remis.',
+  'error.BATCH_INVALID': 'Le serveur a refusé le lot : des lignes sont invalides.',
+  'error.BATCH_EXPIRED': 'Le lot a expiré : l\'émetteur doit en préparer et en soumettre un nouveau.',
+  'error.BATCH_NOT_YET_VALID': 'Le lot est daté dans le futur : vérifiez l\'horloge de cet ordinateur et préparez-le à nouveau.',
+  'error.BATCH_TOO_LARGE': 'Le lot compte plus de paiements que le serveur n\'en accepte : divisez-le en plusieurs lots.',
+  'error.BATCH_CONFLICT': 'Un autre lot porte déjà cet identifiant avec un autre contenu : préparez le lot à nouveau.',
+  'error.PROGRAMME_NOT_FOUND': 'Votre organisation n\'a aucun programme portant cet identifiant.',
+  'error.PROGRAMME_CURRENCY_MISMATCH': 'Le lot est dans une autre devise que le programme.',
+  'error.LEDGER_INSUFFICIENT_FUNDS': 'Le programme n\'a pas assez de fonds pour ce lot : la finance doit d\'abord l\'approvisionner.',
+  'error.LEDGER_TRANSFER_CONFLICT': 'Le grand livre contient déjà ce virement avec d\'autres valeurs ; rien n\'a été passé. Prévenez votre administrateur.',
+  'error.LEDGER_ACCOUNT_NOT_FOUND': 'Un compte du grand livre de ce virement n\'existe pas ; rien n\'a été passé. Prévenez votre administrateur.',
+  'error.CALLBACK_UNAUTHENTICATED': 'Le rappel de l\'opérateur n\'a pas pu être authentifié.',
+  'error.CALLBACK_MALFORMED': 'Le rappel de l\'opérateur n\'est pas au format de cet opérateur.',
+  'error.PAYOUT_NOT_HELD': 'Ce paiement n\'attend plus de décision : rechargez la page.',
+  'error.DECISION_INVALID': 'La décision n\'est pas valide.',
+  'error.STATEMENT_REQUEST_INVALID': 'L\'import n\'est pas valide : vérifiez le compte, la période et le format.',
+  'error.STATEMENT_FORMAT_UNKNOWN': 'Tuma ne lit pas les relevés dans ce format.',
+  'error.STATEMENT_TOO_LARGE': 'Le fichier du relevé dépasse la taille que Tuma accepte (512 Mio).',
+  'error.STATEMENT_HEADER_INVALID': 'L\'en-tête du fichier n\'est pas celui de son format ; rien n\'a été enregistré.',
+  'error.STATEMENT_PERIOD_OVERLAP': 'Un autre relevé de ce compte couvre une partie de cette période ; rien n\'a été enregistré.',
+  'error.STATEMENT_CURRENCY_MISMATCH': 'Le relevé est dans une autre devise que le compte opérateur ; rien n\'a été enregistré.',
+  'error.STATEMENT_FILE_INVALID': 'Le fichier ne se lit pas comme un fichier de ce format ; rien n\'a été enregistré.',
+  'error.STATEMENT_PULL_FAILED': 'Le relevé n\'a pas pu être obtenu auprès de l\'opérateur.',
+  'error.STATEMENT_ACCOUNT_MISMATCH': 'Le relevé est celui d\'un autre compte opérateur que celui indiqué ; rien n\'a été enregistré.',
+  'error.ERASURE_REQUEST_INVALID': 'La demande d\'effacement n\'est pas valide.',
+  'error.ERASURE_ALREADY_REQUESTED': 'Un autre effacement de ce programme attend déjà sa confirmation.',
+  'error.ERASURE_NOT_REQUESTED': 'Aucun effacement de ce programme n\'attend de confirmation.',
+  'error.ERASURE_CONFIRMER_IS_REQUESTER': 'Vous avez demandé cet effacement : un second administrateur doit le confirmer.',
+  'error.PROGRAMME_BUSY': 'Le programme a encore besoin des données de ses bénéficiaires.',
+  'error.PROGRAMME_ERASED': 'Les données des bénéficiaires de ce programme sont effacées : il ne paie plus personne.',
+  'error.RETENTION_INVALID': 'La durée de conservation n\'est pas valide.',
+  'error.BREAKER_REQUEST_INVALID': 'Le changement du disjoncteur n\'est pas valide.',
+  'error.RECONCILIATION_DECISION_INVALID': 'Cet écart ne peut pas recevoir cette décision.',
+  'error.RATE_LIMITED': 'Trop de requêtes pour le moment : patientez une minute et réessayez.',
+  'error.IDEMPOTENCY_KEY_INVALID': 'Il manque à la requête une clé d\'idempotence valide. Rechargez la page et réessayez.',
+  'error.QUERY_INVALID': 'Le serveur a refusé ce que la console a demandé. Rechargez la page et réessayez.',
+  'error.FUNDING_INVALID': 'L\'approvisionnement n\'est pas valide.',
+  'error.LEDGER_ACCOUNT_CLOSED': 'Un compte du grand livre de ce virement est clos ; rien n\'a été passé.',
+  'error.LEDGER_TOTAL_OUT_OF_RANGE': 'Le total d\'un compte dépasserait le plus grand montant que Tuma enregistre ; rien n\'a été passé.',
+  'error.JWS_KEY_REUSED': 'La même clé signe le lot deux fois : une clé ne compte qu\'une fois.',
+  'error.SIGNER_KEY_INVALID': 'Cette clé ne peut pas être enregistrée.',
+  'error.SIGNER_KEY_EXISTS': 'Cette clé publique est déjà enregistrée, pour un autre détenteur, rôle ou période.',
+  'error.POLICY_INVALID': 'La politique du programme n\'est pas valide.',
+  'error.BATCH_NOT_CANCELLABLE': 'Plus rien de ce lot ne peut être annulé.',
+  'error.APPROVAL_DUPLICATE': 'Vous (ou cette clé) avez déjà approuvé ce lot : un autre approbateur doit donner l\'approbation suivante.',
 };
 
 export const catalogues = { en, fr } as const;
@@ -1065,6 +1178,32 @@ export function t(key: MessageKey, vars: Vars = {}): string {
       return form.replace(/#/g, new Intl.NumberFormat(l).format(count));
     })
     .replace(/\{(\w+)\}/g, (m, name: string) => (vars[name] === undefined ? m : String(vars[name])));
+}
+
+/**
+ * The codes whose refusal names what exactly is wrong only in the server's detail (the contract's
+ * "see detail"): their sentence is followed by that detail. Every other code is said by its
+ * sentence alone, in the reader's language.
+ */
+export const detailedErrorCodes: ReadonlySet<string> = new Set([
+  'PAYOUT_NOT_REQUEUEABLE', 'DECISION_INVALID', 'STATEMENT_REQUEST_INVALID', 'STATEMENT_HEADER_INVALID', 'STATEMENT_FILE_INVALID',
+  'STATEMENT_PULL_FAILED', 'ERASURE_REQUEST_INVALID', 'PROGRAMME_BUSY', 'RETENTION_INVALID', 'BREAKER_REQUEST_INVALID',
+  'RECONCILIATION_DECISION_INVALID', 'FUNDING_INVALID', 'SIGNER_KEY_INVALID', 'POLICY_INVALID',
+]);
+/** A server's detail is shown whole up to this many characters. */
+export const serverDetailCharsMax = 500;
+
+/**
+ * How a refusal of the API is said: the catalogue's sentence for its code (never the server's
+ * English words), followed by the server's detail for the codes that need it; a code the console
+ * does not know yet (a newer server) falls back to the server's message and the code.
+ */
+export function apiErrorText(code: string, serverMessage: string, detail: string | null): string {
+  const key = `error.${code}` as MessageKey;
+  if (!(key in en)) return t('error.server', { message: detail ? `${serverMessage} ${detail}` : serverMessage, code });
+  if (!detail || !detailedErrorCodes.has(code)) return t(key);
+  const shown = detail.length > serverDetailCharsMax ? `${detail.slice(0, serverDetailCharsMax)}…` : detail;
+  return t('error.serverDetail', { message: t(key), detail: shown });
 }
 
 /** A decimal string amount ("1500.00") in the currency, for the locale: formatted from the string, exactly. */

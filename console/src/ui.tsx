@@ -2,16 +2,12 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, NetworkError } from './api';
-import { catalogues, count, locale, money, t, type MessageKey } from './i18n';
+import { apiErrorText, catalogues, count, detailedErrorCodes, locale, money, serverDetailCharsMax, t, type MessageKey } from './i18n';
 import { SignInError } from './session';
 
 export function errorText(error: unknown): string {
   if (error instanceof NetworkError) return t('error.network');
-  if (error instanceof ApiError) {
-    const key = `error.${error.code}` as MessageKey;
-    if (key in catalogues.en) return t(key);
-    return t('error.server', { message: error.detail ? `${error.serverMessage} ${error.detail}` : error.serverMessage, code: error.code });
-  }
+  if (error instanceof ApiError) return apiErrorText(error.code, error.serverMessage, error.detail);
   return error instanceof Error ? error.message : String(error);
 }
 
@@ -80,16 +76,14 @@ export function Modal(props: { titleId: string; onClose: () => void; fallback?: 
   );
 }
 
-/** A server's detail is shown whole up to this many characters. */
-export const serverDetailCharsMax = 500;
-
 /**
  * The catalogue's sentence for a refusal and, after it, the server's own detail (what exactly
- * stood in the way, and what moves it instead): text, never markup.
+ * stood in the way, and what moves it instead): text, never markup. The codes that need their
+ * detail (i18n.ts detailedErrorCodes) carry it in errorText already.
  */
 export function errorWithDetail(error: unknown): string {
   const text = errorText(error);
-  if (!(error instanceof ApiError) || !error.detail || !(`error.${error.code}` in catalogues.en)) return text;
+  if (!(error instanceof ApiError) || !error.detail || !(`error.${error.code}` in catalogues.en) || detailedErrorCodes.has(error.code)) return text;
   const detail = error.detail.length > serverDetailCharsMax ? `${error.detail.slice(0, serverDetailCharsMax)}…` : error.detail;
   return t('error.serverDetail', { message: text, detail });
 }

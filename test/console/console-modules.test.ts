@@ -8,12 +8,18 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { csvProblemCodes } from '../../src/cli/batch-cli.js';
 import { auditActions } from '../../src/domain/audit.js';
-import { rowErrorCodes } from '../../src/domain/errors.js';
+import { errorCodes, rowErrorCodes } from '../../src/domain/errors.js';
 
 const consoleSrc = path.join(fileURLToPath(new URL('../..', import.meta.url)), 'console', 'src');
 const load = async <T>(file: string): Promise<T> => (await import(pathToFileURL(path.join(consoleSrc, file)).href)) as T;
 
 type Catalogues = Record<'en' | 'fr', Record<string, string>>;
+interface I18nModule {
+  locale: { value: 'en' | 'fr' };
+  apiErrorText(code: string, serverMessage: string, detail: string | null): string;
+  detailedErrorCodes: ReadonlySet<string>;
+  serverDetailCharsMax: number;
+}
 interface RowProblem { line: number; column: string; message: string; code?: string }
 interface BatchModule {
   csvColumns: readonly string[];
@@ -44,6 +50,25 @@ describe('the console\'s message catalogues', () => {
       ...['REJECTION_BY_MAKER', 'REJECTION_DUPLICATE', 'REJECTION_REASON_INVALID', 'PAYOUT_NOT_REQUEUEABLE'].map((c) => `error.${c}`),
     ];
     expect(wanted.filter((k) => !(k in catalogues.en))).toEqual([]);
+  });
+
+  it('when the API refuses anything, then the console says it in the reader\'s language: every code of contracts/error-codes.json has its sentence, the server\'s English words and the bare code are shown only for a code it does not know, and its detail only where the code needs it', async () => {
+    const missing = Object.keys(errorCodes).filter((c) => !(`error.${c}` in catalogues.en));
+    expect(missing).toEqual([]);
+    const i18n = await load<I18nModule>('i18n.ts');
+    try {
+      i18n.locale.value = 'fr';
+      expect(i18n.apiErrorText('APPROVAL_DUPLICATE', 'This key or this approver has approved the batch already.', 'the caller approved it')).toBe(catalogues.fr['error.APPROVAL_DUPLICATE']);
+      expect(i18n.apiErrorText('NOT_FOUND', 'No such resource.', null)).toMatch(/^Introuvable/);
+      // Where the detail is the point (what is wrong in the key, the file…), it follows the sentence.
+      expect(i18n.apiErrorText('SIGNER_KEY_INVALID', 'The signer key registration is invalid; see detail.', 'a private member (d) is refused')).toBe(`${catalogues.fr['error.SIGNER_KEY_INVALID']} Le serveur précise : a private member (d) is refused`);
+      expect(i18n.apiErrorText('SIGNER_KEY_INVALID', 'x', 'y'.repeat(600))).toHaveLength(catalogues.fr['error.SIGNER_KEY_INVALID']!.length + ' Le serveur précise : '.length + i18n.serverDetailCharsMax + 1);
+      // A code of a newer server: its own message, and the code to ask about.
+      expect(i18n.apiErrorText('SOMETHING_NEW', 'Something new.', null)).toBe('Something new. (SOMETHING_NEW)');
+      for (const c of i18n.detailedErrorCodes) expect(`error.${c}` in catalogues.en).toBe(true);
+    } finally {
+      i18n.locale.value = 'en';
+    }
   });
 });
 
@@ -85,3 +110,4 @@ describe('the console\'s CSV reader: the repays column', () => {
     expect(built.ok ? [] : built.problems.map((p) => [p.line, p.column, p.code])).toEqual([[3, 'repays', 'REPAY_DUPLICATE']]);
   });
 });
+

@@ -4,7 +4,7 @@ import { useState } from 'preact/hooks';
 import { api, ApiError, type BatchView, type PolicyView, type ProviderAccountsView, type RepayRequestsPage } from '../api';
 import { buildFromCsv, programmeRules, type BuiltBatch, type Problem, type ProgrammeRules } from '../batch';
 import { signBatch } from '../keys';
-import { count, dateTime, maskNumber, money, t, type MessageKey } from '../i18n';
+import { catalogues, count, dateTime, maskNumber, money, t, type MessageKey } from '../i18n';
 import { session } from '../session';
 import { AmountsTable, errorText, FileDrop, stateName, Status } from '../ui';
 import { MyKey, useMyKey } from './my-key';
@@ -63,7 +63,7 @@ export function NewBatch() {
       const view = await api<BatchView>('POST', '/v1/batches', { type: 'application/jose+json', text: JSON.stringify(jws) });
       setSubmitted({ view, bytes: result.batch.bytes });
     } catch (err) {
-      if (err instanceof ApiError && err.rowErrors.length > 0) setError(`${errorText(err)} (${err.rowErrors.map((r) => `${r.row ?? '—'}/${r.field}: ${r.code}`).join('; ')})`);
+      if (err instanceof ApiError && err.rowErrors.length > 0) setError(`${errorText(err)} (${err.rowErrors.map((r) => `${r.row ?? '—'}/${r.field}: ${`row.${r.code}` in catalogues.en ? t(`row.${r.code}` as MessageKey) : r.code}`).join('; ')})`);
       else setError(errorText(err));
     } finally {
       setBusy(false);
