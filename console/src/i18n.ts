@@ -1175,7 +1175,7 @@ export function t(key: MessageKey, vars: Vars = {}): string {
       const count = typeof n === 'number' ? n : Number(n ?? 0);
       const options = new Map([...forms.matchAll(/(\w+) \{([^}]*)\}/g)].map((f) => [f[1]!, f[2]!]));
       const form = options.get(plurals.select(count)) ?? options.get('other') ?? '';
-      return form.replace(/#/g, new Intl.NumberFormat(l).format(count));
+      return form.replace(/#/g, new Intl.NumberFormat(formatLocale(l)).format(count));
     })
     .replace(/\{(\w+)\}/g, (m, name: string) => (vars[name] === undefined ? m : String(vars[name])));
 }
@@ -1206,25 +1206,42 @@ export function apiErrorText(code: string, serverMessage: string, detail: string
   return t('error.serverDetail', { message: t(key), detail: shown });
 }
 
+/**
+ * The locale figures and dates are formatted in: the reader's own (the browser's first language of
+ * the chosen catalogue's, en-GB or en-KE for English, fr-SN for French), else the catalogue's
+ * language. English alone would be en-US: "Dec 7, 2026, 11:41:33 AM" for a reader in Nairobi or London.
+ */
+export function formatLocale(chosen: Locale = locale.value, preferred: readonly string[] = typeof navigator === 'undefined' ? [] : navigator.languages ?? [navigator.language]): string {
+  for (const tag of preferred) {
+    if (tag.toLowerCase().split('-')[0] !== chosen) continue;
+    try {
+      return Intl.getCanonicalLocales(tag)[0] ?? chosen;
+    } catch {
+      continue;
+    }
+  }
+  return chosen;
+}
+
 /** A decimal string amount ("1500.00") in the currency, for the locale: formatted from the string, exactly. */
 export function money(amount: string, currency: string): string {
   if (!/^-?[0-9]+(\.[0-9]+)?$/.test(amount)) return `${amount} ${currency}`;
   // Intl.NumberFormat formats a decimal string exactly (ECMA-402 "Intl.NumberFormat v3"): no float.
-  const format = new Intl.NumberFormat(locale.value, { style: 'currency', currency }).format as (value: string) => string;
+  const format = new Intl.NumberFormat(formatLocale(), { style: 'currency', currency }).format as (value: string) => string;
   return format(amount);
 }
 
 export function count(n: number): string {
-  return new Intl.NumberFormat(locale.value).format(n);
+  return new Intl.NumberFormat(formatLocale()).format(n);
 }
 
 export function dateTime(iso: string): string {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : new Intl.DateTimeFormat(locale.value, { dateStyle: 'medium', timeStyle: 'medium' }).format(d);
+  return Number.isNaN(d.getTime()) ? iso : new Intl.DateTimeFormat(formatLocale(), { dateStyle: 'medium', timeStyle: 'medium' }).format(d);
 }
 
 export function time(d: Date): string {
-  return new Intl.DateTimeFormat(locale.value, { timeStyle: 'medium' }).format(d);
+  return new Intl.DateTimeFormat(formatLocale(), { timeStyle: 'medium' }).format(d);
 }
 
 /** A beneficiary number as the console shows it: country code and last three digits. */

@@ -2,7 +2,7 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, NetworkError } from './api';
-import { apiErrorText, catalogues, count, detailedErrorCodes, locale, money, serverDetailCharsMax, t, type MessageKey } from './i18n';
+import { apiErrorText, catalogues, count, detailedErrorCodes, formatLocale, money, serverDetailCharsMax, t, type MessageKey } from './i18n';
 import { SignInError } from './session';
 
 export function errorText(error: unknown): string {
@@ -178,5 +178,5 @@ export function saveFile(blob: Blob, name: string): void {
 
 /** Bytes for people: 12.3 kB, in the reader's locale. */
 export function bytes(n: number): string {
-  return new Intl.NumberFormat(locale.value, { style: 'unit', unit: n >= 1_000_000 ? 'megabyte' : 'kilobyte', maximumFractionDigits: 1 }).format(n >= 1_000_000 ? n / 1_000_000 : n / 1_000);
+  return new Intl.NumberFormat(formatLocale(), { style: 'unit', unit: n >= 1_000_000 ? 'megabyte' : 'kilobyte', maximumFractionDigits: 1 }).format(n >= 1_000_000 ? n / 1_000_000 : n / 1_000);
 }

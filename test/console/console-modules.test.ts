@@ -19,6 +19,8 @@ interface I18nModule {
   apiErrorText(code: string, serverMessage: string, detail: string | null): string;
   detailedErrorCodes: ReadonlySet<string>;
   serverDetailCharsMax: number;
+  formatLocale(chosen: 'en' | 'fr', preferred: readonly string[]): string;
+  dateTime(iso: string): string;
 }
 interface RowProblem { line: number; column: string; message: string; code?: string }
 interface BatchModule {
@@ -69,6 +71,21 @@ describe('the console\'s message catalogues', () => {
     } finally {
       i18n.locale.value = 'en';
     }
+  });
+});
+
+describe('the console\'s figures and dates', () => {
+  it('when the reader\'s browser prefers a region of the chosen language, then figures and dates are in its form, not en-US\'s', async () => {
+    const i18n = await load<I18nModule>('i18n.ts');
+    expect(i18n.formatLocale('en', ['en-GB', 'en'])).toBe('en-GB');
+    expect(i18n.formatLocale('en', ['sw-KE', 'en-KE'])).toBe('en-KE');
+    expect(i18n.formatLocale('fr', ['en-GB', 'fr-SN'])).toBe('fr-SN');
+    // No region of the chosen language, or a tag Intl refuses: the language itself.
+    expect(i18n.formatLocale('fr', ['en-GB'])).toBe('fr');
+    expect(i18n.formatLocale('en', ['en-', 'sw'])).toBe('en');
+    expect(i18n.formatLocale('en', [])).toBe('en');
+    const at = '2026-12-07T11:41:33Z';
+    expect(new Intl.DateTimeFormat(i18n.formatLocale('en', ['en-GB']), { dateStyle: 'medium', timeZone: 'UTC' }).format(new Date(at))).toBe('7 Dec 2026');
   });
 });
 

@@ -373,6 +373,9 @@ describe('finance and the auditor in the web console', () => {
     expect(csvLines[0]).toBe('seq,posted_at,transfer_id,journal_id,code,side,amount,counterparty,batch_id,payout_id,reference,balance');
     expect(csvLines.length).toBe(1 + (await fiona.page.getByTestId('statement-lines').locator('tbody tr').count()));
     await fiona.page.getByText(/^Saved statement-KES-.*\.csv/).waitFor();
+    // Dates in the reader's own form: this browser reads en-GB (7 Dec 2026, 24-hour clock), not en-US (Dec 7, 2026, 11:41 AM).
+    const posted = await fiona.page.getByTestId('statement-lines').locator('tbody tr td').first().textContent();
+    expect(posted).toMatch(/^\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2}:\d{2}$/);
     await shot(fiona.page, '12-finance-account-statement');
 
     // The provider's statement, imported with a progress bar; its answer is held back until the bar
