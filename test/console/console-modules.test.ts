@@ -28,6 +28,7 @@ interface BatchModule {
   buildFromCsv(file: Uint8Array, header: { organisationId: string; rules: unknown; now: Date; batchId: string }):
     | { ok: true; batch: { bytes: Uint8Array; repaying: number; preview: { repays: string | null }[] } }
     | { ok: false; problems: RowProblem[] };
+  readBatchFile(bytes: Uint8Array, rules: unknown): { ok: true; duplicates: number[]; byProvider: { provider: string; count: number; amount: string }[] } | { ok: false };
 }
 
 const placeholders = (s: string) => [...s.matchAll(/\{(\w+)[,}]/g)].map((m) => m[1]).sort();
@@ -128,3 +129,20 @@ describe('the console\'s CSV reader: the repays column', () => {
   });
 });
 
+describe('the approver\'s summary of a batch document', () => {
+  it('when a number is paid the same amount twice, then the approver is shown the flagged row, by its number in the document, beside the amounts per provider', async () => {
+    const batch = await load<BatchModule>('batch.ts');
+    const rules = { programmeId: 'prog-1', currency: 'KES', providers: ['mpesa'], policy: { providers: ['mpesa'], payoutMaxMinor: null, rowErrors: 'skip_rows' } };
+    const payouts = [
+      { ref: 'a', provider: 'mpesa', msisdn: '+254712000001', amount: '100.00' },
+      { ref: 'b', provider: 'mpesa', msisdn: '+254712000002', amount: '100.00' },
+      { ref: 'c', provider: 'mpesa', msisdn: '+254712000001', amount: '100.00' },
+    ];
+    const now = new Date();
+    const document = { batchId: randomUUID(), organisationId: 'org-1', programmeId: 'prog-1', currency: 'KES', createdAt: now.toISOString(), expiresAt: new Date(now.getTime() + 3_600_000).toISOString(), declared: { count: 3, total: '300.00' }, payouts };
+    const read = batch.readBatchFile(new TextEncoder().encode(JSON.stringify(document)), rules);
+    expect(read).toMatchObject({ ok: true, duplicates: [3], byProvider: [{ provider: 'mpesa', count: 3, amount: '300.00' }] });
+    const clean = batch.readBatchFile(new TextEncoder().encode(JSON.stringify({ ...document, declared: { count: 2, total: '200.00' }, payouts: payouts.slice(0, 2) })), rules);
+    expect(clean).toMatchObject({ ok: true, duplicates: [] });
+  });
+});
