@@ -142,7 +142,7 @@ function queryName(text: string): string {
   if (t.startsWith('WITH numbered AS')) return 'classify (match, insert lines)';
   if (t.startsWith('WITH raw AS')) return 'refusal (bad lines named)';
   if (t.startsWith('WITH unnamed AS')) return 'payout items (missing, timing)';
-  if (t.startsWith('WITH running AS')) return 'running-balance breaks';
+  if (t.startsWith('INSERT INTO statement_checks') && t.includes('running_balance')) return 'running-balance breaks (named)';
   return t.slice(0, 48);
 }
 

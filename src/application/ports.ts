@@ -12,6 +12,7 @@ import type { ProviderId } from '../domain/providers.js';
 import type { ReconciliationClass, StatementLineProblem, StatementRejection } from '../domain/reconciliation.js';
 import type { DecisionAction } from '../domain/reconciliation-decision.js';
 import type { Result } from '../domain/result.js';
+import type { RunningBalanceOutcome } from '../domain/running-balance.js';
 import type { StatementFormat } from '../domain/statement-formats.js';
 import type { Writable } from 'node:stream';
 
@@ -952,8 +953,8 @@ export interface StatementClassifyQuery {
   readonly balances: { readonly openingMinor: bigint; readonly closingMinor: bigint } | null;
   /** The version this one follows, to diff against. */
   readonly previousId: string | null;
-  /** Running-balance breaks stored and named (every break is counted). */
-  readonly breaksReportedMax: number;
+  /** The running balance read while the lines streamed (its first breaks are stored as checks). */
+  readonly running: RunningBalanceOutcome;
 }
 
 export interface StatementClassifyOutcome {

@@ -25,6 +25,7 @@ import {
 } from '../domain/reconciliation.js';
 import { err, ok, type Result } from '../domain/result.js';
 import { mappingProblems, statementFormats, type StatementFormat } from '../domain/statement-formats.js';
+import { observingRunningBalance, RunningBalance } from '../domain/running-balance.js';
 import { statementLineCheckOf } from '../domain/statement-lines.js';
 import type { BeneficiaryVault, StatementFileEncoding, StatementImportSession, StatementRecord, StatementStore } from './ports.js';
 import { StatementLineRefusal, StatementLinesToCopy } from './statement-lines.js';
@@ -117,9 +118,10 @@ export async function importStatement(deps: ImportStatementDeps, input: ImportSt
     try {
       const ingress = new StatementIngress(input.options?.sizeBytesMax ?? statementBytesMax, statementId, deps.vault, sealedFile);
       const splitter = new HeaderSplitter(format);
-      const lines = new StatementLinesToCopy(format.columns.length, statementLineCheckOf(format, scaleOf(currency), input.period));
+      const running = new RunningBalance(balanceBreaksReportedMax);
+      const lines = new StatementLinesToCopy(format.columns.length, observingRunningBalance(statementLineCheckOf(format, scaleOf(currency), input.period), running));
       const stages = reader ? [ingress, reader(format), splitter, lines] : [ingress, splitter, lines];
-      return await deps.store.importing((session) => importInSession(session, { input, format, currency, statementId, ingress, splitter, stages, sealedFile }));
+      return await deps.store.importing((session) => importInSession(session, { input, format, currency, statementId, ingress, splitter, stages, sealedFile, running }));
     } finally {
       await sealedFile.close();
     }
@@ -156,6 +158,8 @@ interface SessionArgs {
   readonly splitter: HeaderSplitter;
   /** From the bytes to the typed rows: ingress, the reader if any, the header splitter, the line checker. */
   readonly stages: readonly Transform[];
+  /** The running balance, read by the line checker as the lines stream. */
+  readonly running: RunningBalance;
   readonly sealedFile: FileHandle;
 }
 
@@ -224,7 +228,7 @@ async function store(session: StatementImportSession, a: SessionArgs, sha256: Bu
   const outcome = await session.classify({
     statementId, accountId: input.accountId, format, amountPattern: amountPatternOf(scaleOf(a.currency), format.amounts.thousandsSeparator),
     scale: scaleOf(a.currency), periodFrom: input.period.from, periodTo: input.period.to, linesBeforeData: splitter.linesBeforeData,
-    refusedLinesReportedMax, balances: header.balances, previousId: previous?.id ?? null, breaksReportedMax: balanceBreaksReportedMax,
+    refusedLinesReportedMax, balances: header.balances, previousId: previous?.id ?? null, running: a.running.outcome(),
   });
   if (outcome.linesRefused > 0 && input.options?.importGoodLines !== true) {
     return err(statementRejection('STATEMENT_LINES_INVALID', `${outcome.linesRefused} of ${outcome.linesTotal} lines are invalid`,

@@ -181,15 +181,21 @@ async function checkBalances(client: pg.PoolClient, q: StatementClassifyQuery, r
     }
     checkNo = 1;
   }
-  if (!row.has_balances) return { linesNetMinor, total, order: null, runningBreaks: 0, breaks: [] };
-  const order = row.breaks_up === 0 ? 'oldest-first' : row.breaks_down === 0 ? 'newest-first' : null;
-  // Continuous neither way: the breaks are named in the order with fewer of them.
-  const readIn = row.breaks_up <= row.breaks_down ? 'oldest-first' : 'newest-first';
-  const runningBreaks = Math.min(row.breaks_up, row.breaks_down);
-  let breaks: StatementBalanceCheck['breaks'] = [];
-  if (runningBreaks > 0) {
-    const found = await client.query<{ line_no: number; expected_minor: string; actual_minor: string }>(breaksSql(readIn), [q.statementId, q.breaksReportedMax, checkNo]);
-    breaks = found.rows.map((b) => ({ line: b.line_no, expectedMinor: BigInt(b.expected_minor), balanceMinor: BigInt(b.actual_minor) }));
+  const r = q.running;
+  if (r.linesWithBalance === 0) return { linesNetMinor, total, order: null, runningBreaks: 0, breaks: [] };
+  const order = r.breaksOldestFirst === 0 ? 'oldest-first' : r.breaksNewestFirst === 0 ? 'newest-first' : null;
+  // Continuous neither way: the breaks are named in the order with fewer of them (oldest first when equal).
+  const oldestFirst = r.breaksOldestFirst <= r.breaksNewestFirst;
+  const runningBreaks = oldestFirst ? r.breaksOldestFirst : r.breaksNewestFirst;
+  // Numbered among the file's lines, as every other line of the statement is.
+  const breaks = (oldestFirst ? r.firstOldestFirst : r.firstNewestFirst).map((b) => ({ ...b, line: b.line + q.linesBeforeData }));
+  if (breaks.length > 0) {
+    await client.query(
+      `INSERT INTO statement_checks (statement_id, check_no, kind, line_no, expected_minor, actual_minor)
+       SELECT $1, $2::int + b.n, 'running_balance', b.line_no, b.expected, b.actual
+       FROM unnest($3::int[], $4::bigint[], $5::bigint[]) WITH ORDINALITY AS b (line_no, expected, actual, n)`,
+      [q.statementId, checkNo, breaks.map((b) => b.line), breaks.map((b) => b.expectedMinor.toString()), breaks.map((b) => b.balanceMinor.toString())],
+    );
   }
   return { linesNetMinor, total, order, runningBreaks, breaks };
 }
@@ -248,9 +254,6 @@ interface ClassifyRow {
   /** The ledger payouts no line names, per class (missing at the provider, timing). */
   item_counts: CountsJson;
   lines_net: string;
-  breaks_up: number;
-  breaks_down: number;
-  has_balances: boolean;
 }
 
 interface RefusalRow {
@@ -517,23 +520,10 @@ ins_lines AS (
     c.by_ours AND c.payout_id IS NOT NULL
   FROM stored c WHERE c.line_no IS NOT NULL
 ),
-running AS (
-  -- The running balance, each way: oldest first, a line's balance is the last one's plus its
-  -- movement; newest first, the last one's is this one's plus the last one's movement.
-  SELECT r.line_no, r.balance_minor, lag(r.balance_minor) OVER w AS prev_balance, r.net, lag(r.net) OVER w AS prev_net
-  FROM (SELECT line_no, balance_minor, CASE WHEN status = 'completed' THEN paid_in_minor - withdrawn_minor - fee_minor ELSE 0 END AS net
-        FROM stored WHERE line_no IS NOT NULL AND balance_minor IS NOT NULL) r
-  WINDOW w AS (ORDER BY r.line_no)
-),
-breaks AS (
-  SELECT count(*) FILTER (WHERE balance_minor <> prev_balance + net) AS up, count(*) FILTER (WHERE prev_balance <> balance_minor + prev_net) AS down,
-    count(*) AS lines_with_balance
-  FROM running WHERE prev_balance IS NOT NULL
-),
 -- Per class, in one read of the lines: what the answer and the statement's figures need.
 summary AS (
   SELECT class, count(*) AS n, coalesce(sum(withdrawn_minor - paid_in_minor), 0) AS s, coalesce(sum(CASE WHEN payout_id IS NOT NULL THEN ${ledgerSide('stored')} END), 0) AS l,
-    sum(paid_in_minor - withdrawn_minor - fee_minor) FILTER (WHERE status = 'completed') AS net, count(balance_minor) AS with_balance
+    sum(paid_in_minor - withdrawn_minor - fee_minor) FILTER (WHERE status = 'completed') AS net
   FROM stored WHERE line_no IS NOT NULL GROUP BY class
 ),
 -- The account's payouts no payout line of this statement names: no line at all, or only a
@@ -570,8 +560,6 @@ SELECT
   (SELECT coalesce(sum(n), 0) FROM summary)::int AS lines_imported,
   (SELECT coalesce(jsonb_object_agg(x.class, jsonb_build_object('count', x.n, 'statementMinor', x.s::text, 'ledgerMinor', x.l::text)), '{}') FROM summary x) AS counts,
   (SELECT coalesce(sum(net), 0) FROM summary)::text AS lines_net,
-  (SELECT up FROM breaks)::int AS breaks_up, (SELECT down FROM breaks)::int AS breaks_down,
-  ((SELECT coalesce(sum(with_balance), 0) FROM summary) > 0) AS has_balances,
   (SELECT coalesce(jsonb_object_agg(x.class, jsonb_build_object('count', x.n, 'statementMinor', '0', 'ledgerMinor', x.l::text)), '{}')
      FROM (SELECT class, count(*) AS n, sum(amount_minor) AS l FROM items WHERE class IS NOT NULL GROUP BY class) x) AS item_counts`;
 }
@@ -597,26 +585,6 @@ function ourReferencePayoutSql(ref: string): string {
  * the payout's fee (the charge is compared with it), any other line's the payout's amount.
  */
 const ledgerSide = (t: string): string => `CASE WHEN ${t}.kind = 'charge' THEN ${t}.g_fee ELSE ${t}.g_amount END`;
-
-/** The first breaks of the running balance in `order`, as check rows (expected: what continuity gives). */
-function breaksSql(order: 'oldest-first' | 'newest-first'): string {
-  const expected = order === 'oldest-first' ? 'prev_balance + net' : 'prev_balance - prev_net';
-  return `
-WITH running AS (
-  SELECT line_no, balance_minor, lag(balance_minor) OVER w AS prev_balance, net, lag(net) OVER w AS prev_net
-  FROM (SELECT line_no, balance_minor, CASE WHEN status = 'completed' THEN paid_in_minor - withdrawn_minor - fee_minor ELSE 0 END AS net
-        FROM statement_lines WHERE statement_id = $1 AND balance_minor IS NOT NULL) r
-  WINDOW w AS (ORDER BY line_no)
-),
-bad AS (
-  SELECT line_no, ${expected} AS expected, balance_minor FROM running
-  WHERE prev_balance IS NOT NULL AND balance_minor <> ${expected}
-  ORDER BY line_no LIMIT $2
-)
-INSERT INTO statement_checks (statement_id, check_no, kind, line_no, expected_minor, actual_minor)
-SELECT $1, $3::int + row_number() OVER (ORDER BY line_no), 'running_balance', line_no, expected, balance_minor FROM bad
-RETURNING line_no, expected_minor::text, actual_minor::text`;
-}
 
 /** Lines added, removed and changed against the previous version, by transaction id and kind (first lines). */
 const diffSql = `
