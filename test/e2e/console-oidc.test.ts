@@ -12,7 +12,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +29,7 @@ import { testConfig } from '../support/runtime.js';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const artifacts = path.join(root, 'test-artifacts', 'console');
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const clientId = 'tuma-console';
 const audience = 'tuma-api';
 const organisationId = 'oidc-org';
@@ -144,6 +146,16 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
+/** axe-core on the page as it is (issue #16 item 7, every screen): no serious or critical violation. */
+async function accessible(page: Page, screen: string): Promise<void> {
+  const found = (await page.evaluate(`(async () => {
+    if (!window.axe) { ${axeSource}\n }
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', '));
+  })()`)) as string[];
+  expect({ screen, violations: found }).toEqual({ screen, violations: [] });
+}
+
 async function openConsole(): Promise<{ page: Page; close: () => Promise<void> }> {
   const context = await browser.newContext({ locale: 'en-GB', viewport: { width: 1024, height: 800 } });
   const page = await context.newPage();
@@ -169,8 +181,11 @@ describe('signing in to the console through OpenID Connect', () => {
 
     const { page, close } = await openConsole();
     try {
+      await page.getByRole('button', { name: 'Sign in with your organisation' }).waitFor();
+      await accessible(page, 'oidc sign-in');
       await page.getByRole('button', { name: 'Sign in with your organisation' }).click();
       await page.getByText('Signed in as olivia').waitFor({ timeout: 20_000 });
+      await accessible(page, 'oidc signed in');
       await page.screenshot({ path: path.join(artifacts, '30-oidc-signed-in.png'), fullPage: true });
       // The code came back once, its state checked; the token was given for the verifier whose S256 was asked.
       expect(seen.authorize).toHaveLength(1);
@@ -224,6 +239,7 @@ describe('signing in to the console through OpenID Connect', () => {
         expect(await page.evaluate("sessionStorage.getItem('tuma.session')")).toBeNull();
         expect(seen.tokensGiven).toBe(given);
         if (refusal !== 'forged-state' && refusal.error === 'access_denied') {
+          await accessible(page, 'oidc refused');
           await page.screenshot({ path: path.join(artifacts, '31-oidc-refused.png'), fullPage: true });
           // Keyboard only: the sign-in button is reachable again from the page with Tab, and visibly focused.
           const button = page.getByRole('button', { name: 'Sign in with your organisation' });
