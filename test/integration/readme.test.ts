@@ -100,6 +100,12 @@ describe('the README walked from a fresh clone to a paid batch', () => {
         error ? reject(new Error(`the build failed (${error.message}):\n${stdout}${stderr}`)) : resolve(),
       ),
     );
+    // The console, as `npm run build` builds it into dist/console (where `npm start` serves it from).
+    const consoleBuilt = new Promise<void>((resolve, reject) =>
+      execFile(process.execPath, [path.join(repo, 'node_modules/vite/bin/vite.js'), 'build', '--config', path.join(repo, 'console/vite.config.ts'), '--outDir', path.join(walk, 'dist', 'console'), '--emptyOutDir', '--bypass-lock', '--logLevel', 'warn'], { cwd: repo, timeout: buildTimeoutMs, killSignal: 'SIGKILL' }, (error, stdout, stderr) =>
+        error ? reject(new Error(`the console build failed (${error.message}):\n${stdout}${stderr}`)) : resolve(),
+      ),
+    );
     cpSync(path.join(repo, 'package.json'), path.join(walk, 'package.json'));
     cpSync(path.join(repo, 'examples'), path.join(walk, 'examples'), { recursive: true });
     symlinkSync(path.join(repo, 'node_modules'), path.join(walk, 'node_modules'), 'dir');
@@ -109,7 +115,7 @@ describe('the README walked from a fresh clone to a paid batch', () => {
     writeFileSync(path.join(walk, '.bin', 'tuma'), `#!/bin/sh\nexec "${process.execPath}" "${path.join(walk, 'dist', 'src', 'main.js')}" "$@"\n`);
     chmodSync(path.join(walk, '.bin', 'tuma'), 0o755);
     [database, apiPort, simulatorPort] = await Promise.all([createTestDatabase(), net.freePort(), net.freePort()]);
-    await built;
+    await Promise.all([built, consoleBuilt]);
 
     // `npm start` is `npm run build && node dist/src/main.js start --dev`, from the clone's root.
     const child = spawn(process.execPath, [path.join(walk, 'dist', 'src', 'main.js'), 'start', '--dev'], {
@@ -142,6 +148,19 @@ describe('the README walked from a fresh clone to a paid batch', () => {
     await database?.drop();
     if (walk) rmSync(walk, { recursive: true, force: true });
   }, 30_000);
+
+  it('when a newcomer opens the console `npm start` serves, then its page is there and its dev sign-in gives a token the API takes (#16 items 1 and 2)', async () => {
+    const base = `http://127.0.0.1:${apiPort}`;
+    const page = await fetch(`${base}/console/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(/<script type="module"[^>]* src="\/console\/assets\/[^"]+\.js"/);
+    expect(await (await fetch(`${base}/console/config.json`)).json()).toMatchObject({ devSignIn: true, oidc: null });
+    const signIn = await fetch(`${base}/console/dev-sign-in`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ organisationId: 'demo-org', subject: 'newcomer', roles: ['programme_manager'] }) });
+    expect(signIn.status).toBe(201);
+    const { token } = (await signIn.json()) as { token: string };
+    const policy = await fetch(`${base}/v1/programmes/demo-programme/policy`, { headers: { authorization: `Bearer ${token}` } });
+    expect(policy.status).toBe(200);
+  });
 
   it('when every block is run in order in one shell, then each succeeds and the batch built from examples/payouts.csv is paid', async () => {
     const runnable = blocks.filter((b) => b.skipped === null);
