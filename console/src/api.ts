@@ -29,6 +29,8 @@ export interface BatchView {
   receivedAt: string;
   approvals: { required: number; received: number; approvers: { kid: string; approvedAt: string }[] };
   payouts: Record<string, { count: number; amount: string }>;
+  /** The same payouts per provider, then state, from the same count (any batch size). */
+  byProvider: Record<string, Record<string, { count: number; amount: string }>>;
   rejectedRows: { row: number | null; field: string; code: string }[];
 }
 

@@ -192,10 +192,16 @@ export interface PayoutCounts {
   readonly amountMinor: bigint;
 }
 
+/** A batch's payouts of one provider in one state: how many, and their sum. */
+export interface ProviderPayoutCounts extends PayoutCounts {
+  readonly provider: string;
+}
+
 /** A batch as GET /v1/batches/{id} shows it (BatchRepo.view). */
 export interface BatchViewRecord {
   readonly batch: BatchRecord;
-  readonly counts: readonly PayoutCounts[] | null;
+  /** By provider and state, ordered so (one GROUP BY); null when not counted. */
+  readonly counts: readonly ProviderPayoutCounts[] | null;
   readonly approvals: readonly { readonly kid: string; readonly approvedAt: Date }[];
 }
 
@@ -339,8 +345,8 @@ export interface BatchRepo {
   payoutCounts(batchId: string): Promise<PayoutCounts[]>;
   /**
    * What GET /v1/batches/{id} shows, read in one statement (one snapshot, one round trip): the
-   * batch, its payouts counted by state (ordered by state; null unless `withCounts`: counting
-   * reads every payout of the batch) and its approvals (oldest first).
+   * batch, its payouts counted by provider and state (ordered by both; null unless `withCounts`:
+   * counting reads every payout of the batch) and its approvals (oldest first).
    */
   view(batchId: string, withCounts: boolean): Promise<BatchViewRecord | null>;
   /** Locks the batch row for the rest of the transaction. */

@@ -1,7 +1,7 @@
 // GET /v1/batches/{id} counts a large batch's payouts at most once per batchCountsMaxAgeMs
 // (application/queries.ts): its state and approvals are read each time, a small batch is counted
 // each time, and what changes a batch reads it exact.
-import type { BatchRecord, BatchViewRecord, Persistence, PayoutCounts } from '../../src/application/ports.js';
+import type { BatchRecord, BatchViewRecord, Persistence, ProviderPayoutCounts } from '../../src/application/ports.js';
 import { batchCountsExactPayoutsMax, batchCountsMaxAgeMs, getBatchView } from '../../src/application/queries.js';
 
 const batchId = '00000000-0000-4000-8000-000000000001';
@@ -22,7 +22,7 @@ function fakePersistence(payoutCount: number, gate: { wait: Promise<void> | null
             id, organisationId: 'org-a', programmeId: 'p', currency: 'KES', state, payoutCount, totalMinor: 100n * BigInt(payoutCount),
             payloadSha256: Buffer.alloc(32), receivedAt: new Date(0), approvalsRequired: 1, makerKid: 'k', submittedBy: null, expiresAt: new Date(0), rejectedRows: [],
           } as BatchRecord;
-          const counts: PayoutCounts[] = [{ state: 'paid' as const, count: paid, amountMinor: 100n * BigInt(paid) }, { state: 'submitted' as const, count: payoutCount - paid, amountMinor: 100n * BigInt(payoutCount - paid) }].filter((c) => c.count > 0);
+          const counts: ProviderPayoutCounts[] = [{ provider: 'mpesa', state: 'paid' as const, count: paid, amountMinor: 100n * BigInt(paid) }, { provider: 'mpesa', state: 'submitted' as const, count: payoutCount - paid, amountMinor: 100n * BigInt(payoutCount - paid) }].filter((c) => c.count > 0);
           return { batch, counts: withCounts ? counts : null, approvals: [] };
         },
       },
@@ -37,15 +37,21 @@ describe('batch view counts', () => {
     const f = fakePersistence(large);
     let clock = 1_000_000;
     const read = () => getBatchView(f.persistence, 'org-a', batchId, { reuseCounts: true, clockMs: () => clock });
-    expect((await read())?.payouts).toEqual({ submitted: { count: large, amount: `${large}.00` } });
+    const first = await read();
+    expect(first?.payouts).toEqual({ submitted: { count: large, amount: `${large}.00` } });
+    // By provider, from the same count (issue #16 item 3), kept as long.
+    expect(first?.byProvider).toEqual({ mpesa: { submitted: { count: large, amount: `${large}.00` } } });
     f.pay(1);
     f.setState('completed');
     clock += batchCountsMaxAgeMs - 1;
     const again = await read();
     expect(again?.state).toBe('completed');
     expect(again?.payouts.submitted?.count).toBe(large);
+    expect(again?.byProvider.mpesa?.paid).toBeUndefined();
     clock += 1;
-    expect((await read())?.payouts.paid?.count).toBe(1);
+    const counted = await read();
+    expect(counted?.payouts.paid?.count).toBe(1);
+    expect(counted?.byProvider.mpesa?.paid).toEqual({ count: 1, amount: '1.00' });
     expect(f.calls).toEqual([true, false, true]);
     // A read for a change (no reuseCounts) counts, whatever was kept.
     f.pay(2);

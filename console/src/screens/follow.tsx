@@ -1,42 +1,16 @@
-// A batch's progress, live: its payouts by state (GET /v1/batches/{id}) and, for batches small
-// enough to list, by provider and state (GET /v1/batches/{id}/payouts, page by page).
+// A batch's progress, live: its payouts by state and by provider and state, both from the one
+// read of GET /v1/batches/{id} (the server counts them together, for a batch of any size).
 import { useEffect, useState } from 'preact/hooks';
-import { api, type BatchRejectionView, type BatchView, type PayoutView } from '../api';
+import { api, type BatchRejectionView, type BatchView } from '../api';
 import { count, dateTime, money, t, time } from '../i18n';
 import { errorText, stateName, Status } from '../ui';
 
-/** Listing payouts to group them by provider costs a page per 1,000: done for batches up to this size. */
-export const byProviderMax = 5_000;
 const refreshSeconds = 3;
 const finalStates = new Set(['completed', 'rejected', 'cancelled']);
-
-async function byProvider(batchId: string): Promise<Map<string, Map<string, { count: number; minor: bigint; scale: number }>>> {
-  const groups = new Map<string, Map<string, { count: number; minor: bigint; scale: number }>>();
-  let cursor: string | null = null;
-  do {
-    const page: { items: PayoutView[]; nextCursor: string | null } = await api('GET', `/v1/batches/${batchId}/payouts?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
-    for (const p of page.items) {
-      const states = groups.get(p.provider) ?? new Map();
-      const [whole, fraction = ''] = p.amount.split('.');
-      const entry = states.get(p.state) ?? { count: 0, minor: 0n, scale: fraction.length };
-      states.set(p.state, { count: entry.count + 1, minor: entry.minor + BigInt(`${whole}${fraction}`), scale: fraction.length });
-      groups.set(p.provider, states);
-    }
-    cursor = page.items.length > 0 ? page.nextCursor : null;
-  } while (cursor);
-  return groups;
-}
-
-const decimal = (minor: bigint, scale: number) => {
-  if (scale === 0) return minor.toString();
-  const s = minor.toString().padStart(scale + 1, '0');
-  return `${s.slice(0, -scale)}.${s.slice(-scale)}`;
-};
 
 export function Follow(props: { batchId: string | null }) {
   const [id, setId] = useState(props.batchId ?? '');
   const [view, setView] = useState<BatchView | null>(null);
-  const [groups, setGroups] = useState<Awaited<ReturnType<typeof byProvider>> | null>(null);
   const [updated, setUpdated] = useState<Date | null>(null);
   const [error, setError] = useState<string | null>(null);
   // Why a rejected batch was rejected (an approver's reason, or none when it expired).
@@ -49,12 +23,10 @@ export function Follow(props: { batchId: string | null }) {
     const tick = async () => {
       try {
         const v = await api<BatchView>('GET', `/v1/batches/${encodeURIComponent(props.batchId!)}`);
-        const g = v.payoutCount <= byProviderMax ? await byProvider(v.batchId) : null;
         const why = v.state === 'rejected' ? await api<BatchRejectionView>('GET', `/v1/batches/${encodeURIComponent(v.batchId)}/rejection`) : null;
         if (stopped) return;
         setRejection(why);
         setView(v);
-        setGroups(g);
         setUpdated(new Date());
         setError(null);
         if (!finalStates.has(v.state)) timer = setTimeout(() => void tick(), refreshSeconds * 1000);
@@ -128,33 +100,35 @@ export function Follow(props: { batchId: string | null }) {
               ))}
             </tbody>
           </table>
-          {groups ? (
-            <table data-testid="by-provider">
-              <caption>{t('follow.byProvider')}</caption>
-              <thead>
-                <tr>
-                  <th scope="col">{t('batch.provider')}</th>
-                  <th scope="col">{t('follow.state')}</th>
-                  <th scope="col" class="num">{t('batch.count')}</th>
-                  <th scope="col" class="num">{t('batch.amount')}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {[...groups].flatMap(([provider, byState]) =>
-                  [...byState].map(([state, v]) => (
-                    <tr key={`${provider}-${state}`}>
-                      <th scope="row">{provider}</th>
-                      <td>{stateName(state)}</td>
-                      <td class="num">{count(v.count)}</td>
-                      <td class="num">{money(decimal(v.minor, v.scale), view.currency)}</td>
-                    </tr>
-                  )),
-                )}
-              </tbody>
-            </table>
-          ) : (
-            <p>{t('follow.byProviderTooMany', { max: count(byProviderMax) })}</p>
-          )}
+          <table data-testid="by-provider">
+            <caption>{t('follow.byProvider')}</caption>
+            <thead>
+              <tr>
+                <th scope="col">{t('batch.provider')}</th>
+                <th scope="col">{t('follow.state')}</th>
+                <th scope="col" class="num">{t('batch.count')}</th>
+                <th scope="col" class="num">{t('batch.amount')}</th>
+                <th scope="col">{t('follow.progress')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {Object.entries(view.byProvider).flatMap(([provider, byState]) => {
+                // Each state's share of the provider's own payouts.
+                const ofProvider = Object.values(byState).reduce((n, v) => n + v.count, 0);
+                return Object.entries(byState).map(([state, v]) => (
+                  <tr key={`${provider}-${state}`}>
+                    <th scope="row">{provider}</th>
+                    <td>{stateName(state)}</td>
+                    <td class="num">{count(v.count)}</td>
+                    <td class="num">{money(v.amount, view.currency)}</td>
+                    <td>
+                      <progress max={ofProvider} value={v.count} aria-label={`${provider}, ${stateName(state)}: ${count(v.count)} / ${count(ofProvider)}`} />
+                    </td>
+                  </tr>
+                ));
+              })}
+            </tbody>
+          </table>
           <p class="hint" aria-live="off">
             {finalStates.has(view.state) ? t('follow.final') : updated ? t('follow.live', { time: time(updated), seconds: refreshSeconds }) : null}
           </p>
