@@ -114,7 +114,10 @@ export function itemView(item: ReconciliationItem, currency: string, now: Date) 
     fee: item.feeMinor === null ? null : money(item.feeMinor),
     ledgerAmount: item.ledgerMinor === null ? null : money(item.ledgerMinor),
     ledgerFee: item.ledgerFeeMinor === null ? null : money(item.ledgerFeeMinor),
-    atRisk: money(item.atRiskMinor),
+    // What the item still puts at risk, as the class figures count it: nothing once it is closed
+    // (decided and applied, or closed by a later period); a decision awaiting its second approval
+    // has posted nothing yet, so its item is still open and still at risk.
+    atRisk: money(open ? item.atRiskMinor : 0n),
     open,
     ageDays: open ? age : null,
     ageing: open ? ageingBucketOf(age) : null,
@@ -217,7 +220,7 @@ export async function* reconciliationRows(deps: ReconciliationReportDeps, statem
     for (const i of page) {
       const v = itemView(i, statement.currency, now);
       yield [text(v.itemId), text(v.line), text(v.kind), text(v.class), text(v.status), text(v.providerTransactionId), text(v.payoutId), text(v.completedAt),
-        amount(i.statementMinor), amount(i.feeMinor), amount(i.ledgerMinor), amount(i.ledgerFeeMinor), amount(i.atRiskMinor), text(String(v.open)), text(v.ageDays), text(v.closedBy)];
+        amount(i.statementMinor), amount(i.feeMinor), amount(i.ledgerMinor), amount(i.ledgerFeeMinor), amount(v.open ? i.atRiskMinor : 0n), text(String(v.open)), text(v.ageDays), text(v.closedBy)];
     }
     if (page.length < reconciliationItemsPageMax) return;
     after = itemCursorOf(page[page.length - 1]!.itemId);

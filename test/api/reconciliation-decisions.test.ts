@@ -52,7 +52,13 @@ async function account(key: string): Promise<{ debits: bigint; credits: bigint }
 
 async function item(itemId: string) {
   const res = await request(api.app).get(`/v1/reconciliations/${statementId}/items?class=all&limit=1000`).set('authorization', await bearer(s.organisationId, 'finance'));
-  return (res.body.items as { itemId: string; open: boolean; decision: unknown }[]).find((i) => i.itemId === itemId);
+  return (res.body.items as { itemId: string; open: boolean; atRisk: string; decision: unknown }[]).find((i) => i.itemId === itemId);
+}
+
+/** What a class puts at risk, as the reconciliation's summary says. */
+async function classAtRisk(cls: string): Promise<string | undefined> {
+  const res = await request(api.app).get(`/v1/reconciliations/${statementId}`).set('authorization', await bearer(s.organisationId, 'finance'));
+  return (res.body.classReport as { class: string; atRisk: string }[]).find((c) => c.class === cls)?.atRisk;
 }
 
 describe('deciding exceptions', () => {
@@ -64,7 +70,9 @@ describe('deciding exceptions', () => {
     expect(await account(`provider:mpesa:${s.organisationId}:claims`)).toEqual({ debits: 20_00n, credits: 0n });
     const floatAfter = await account(`provider:mpesa:${s.organisationId}:float`);
     expect(floatAfter!.credits - floatBefore!.credits).toBe(20_00n);
-    expect(await item('line-11')).toMatchObject({ open: false, decision: { action: 'claim', state: 'applied' } });
+    // Decided and applied: it puts nothing at risk any more, on its row as in its class's figure.
+    expect(await item('line-11')).toMatchObject({ open: false, atRisk: '0.00', decision: { action: 'claim', state: 'applied' } });
+    expect(await classAtRisk('amount_over')).toBe('0.00');
     // A second decision for the same exception: refused, and nothing posted again.
     const again = await decide('line-11', { action: 'write_off', comment: 'again' });
     expect({ status: again.status, code: again.body.error?.code }).toEqual({ status: 409, code: 'RECONCILIATION_ALREADY_DECIDED' });
@@ -82,7 +90,9 @@ describe('deciding exceptions', () => {
     const made = await decide('line-19', { action: 'apply_reversal', comment: 'Safaricom reversed RCP0002 on 8 May' }, 'finance', 'finance-maker');
     expect(made.status).toBe(201);
     expect(made.body).toMatchObject({ state: 'awaiting_approval', amount: '250.00' });
-    expect(await item('line-19')).toMatchObject({ open: true, decision: { state: 'awaiting_approval' } });
+    // Awaiting its second approval, nothing is posted yet: the reversal is still at risk, on its row and in its class.
+    expect(await item('line-19')).toMatchObject({ open: true, atRisk: '250.00', decision: { state: 'awaiting_approval' } });
+    expect(await classAtRisk('late_reversal')).toBe('250.00');
     const payout = ids.get('RCP0002')!;
     const stateOf = async () => (await api.database.pool.query<{ state: string }>('SELECT state FROM payouts WHERE id = $1', [payout])).rows[0]!.state;
     expect(await stateOf()).toBe('paid');
@@ -93,6 +103,9 @@ describe('deciding exceptions', () => {
     expect(approved.status).toBe(200);
     expect(approved.body).toMatchObject({ state: 'applied', checkedBy: 'finance-checker' });
     expect(await stateOf()).toBe('reversed');
+    // Approved and applied: nothing at risk, on its row as in its class (the row kept 250.00 while the class said 0).
+    expect(await item('line-19')).toMatchObject({ open: false, atRisk: '0.00', decision: { state: 'applied' } });
+    expect(await classAtRisk('late_reversal')).toBe('0.00');
     expect((await account(`programme:${s.programmeId}:available`))!.credits - programmeBefore!.credits).toBe(250_00n);
     const twice = await check(made.body.decisionId, { approve: true, comment: 'again' }, 'finance-third');
     expect({ status: twice.status, code: twice.body.error?.code }).toEqual({ status: 409, code: 'RECONCILIATION_DECISION_NOT_AWAITING' });
