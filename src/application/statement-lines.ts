@@ -40,6 +40,7 @@ const CR = 0x0d;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const DOT = 0x2e;
+const COMMA = 0x2c;
 
 /** How a record's scan ended: its content [p, end) and where the next starts, or why it has not. */
 type Scan =
@@ -51,58 +52,70 @@ type Scan =
 /** The cells of one record's content as COPY (FORMAT csv) reads them; null when a quote does not close. */
 export function csvCells(s: string): StatementCell[] | null {
   const cells: StatementCell[] = [];
+  const n = s.length;
   let pos = 0;
-  let comma = s.indexOf(',');
   let quote = s.indexOf('"');
   for (;;) {
-    const start = pos;
-    let sawQuote = false;
-    let value = '';
-    let foundDelimiter = false;
-    for (;;) {
-      if (comma >= 0 && comma < pos) comma = s.indexOf(',', pos);
-      if (quote >= 0 && quote < pos) quote = s.indexOf('"', pos);
-      if (comma >= 0 && (quote < 0 || comma < quote)) {
-        value += s.slice(pos, comma);
-        pos = comma + 1;
-        foundDelimiter = true;
-        break;
+    if (quote >= 0 && quote < pos) quote = s.indexOf('"', pos);
+    const comma = s.indexOf(',', pos);
+    if (quote < 0 || (comma >= 0 && comma < quote)) {
+      // No quote in the cell: up to the comma, an empty one null.
+      const end = comma < 0 ? n : comma;
+      cells.push(end === pos ? null : s.slice(pos, end));
+      if (comma < 0) return cells;
+      pos = comma + 1;
+      continue;
+    }
+    if (quote === pos) {
+      // The common quoted cell: quoted whole, no quote inside, a comma or the end right after.
+      const q = s.indexOf('"', pos + 1);
+      if (q < 0) return null;
+      if (q + 1 === n) {
+        cells.push(s.slice(pos + 1, q));
+        return cells;
       }
-      if (quote < 0) {
-        value += s.slice(pos);
-        pos = s.length;
-        break;
-      }
-      // A quoted part (anywhere in the cell): up to the quote that is not doubled. The common cell,
-      // quoted whole with no quote inside, is taken as one slice.
-      if (quote === pos && value === '') {
-        const q = s.indexOf('"', pos + 1);
-        if (q >= 0 && s.charCodeAt(q + 1) !== QUOTE && (q + 1 === s.length || s.charCodeAt(q + 1) === 0x2c)) {
-          value = s.slice(pos + 1, q);
-          sawQuote = true;
-          pos = q + 1;
-          continue;
-        }
-      }
-      value += s.slice(pos, quote);
-      sawQuote = true;
-      pos = quote + 1;
-      for (;;) {
-        const q = s.indexOf('"', pos);
-        if (q < 0) return null;
-        value += s.slice(pos, q);
-        if (s.charCodeAt(q + 1) === QUOTE) {
-          value += '"';
-          pos = q + 2;
-          continue;
-        }
-        pos = q + 1;
-        break;
+      if (s.charCodeAt(q + 1) === COMMA) {
+        cells.push(s.slice(pos + 1, q));
+        pos = q + 2;
+        continue;
       }
     }
-    const rawLength = (foundDelimiter ? pos - 1 : pos) - start;
-    cells.push(!sawQuote && rawLength === 0 ? null : value);
-    if (!foundDelimiter) return cells;
+    const cell = mixedCell(s, pos);
+    if (cell === null) return null;
+    cells.push(cell.value);
+    if (cell.next < 0) return cells;
+    pos = cell.next;
+  }
+}
+
+/**
+ * One cell from `pos` with a quote in it, read part by part: unquoted text as it is, a quoted part
+ * up to the quote that is not doubled (`""` inside it is one quote). Its value, and where the next
+ * cell starts (-1: it was the last); null when a quote does not close.
+ */
+function mixedCell(s: string, pos: number): { value: string; next: number } | null {
+  let value = '';
+  for (;;) {
+    const comma = s.indexOf(',', pos);
+    const quote = s.indexOf('"', pos);
+    if (quote < 0 || (comma >= 0 && comma < quote)) {
+      if (comma < 0) return { value: value + s.slice(pos), next: -1 };
+      return { value: value + s.slice(pos, comma), next: comma + 1 };
+    }
+    value += s.slice(pos, quote);
+    pos = quote + 1;
+    for (;;) {
+      const q = s.indexOf('"', pos);
+      if (q < 0) return null;
+      value += s.slice(pos, q);
+      if (s.charCodeAt(q + 1) === QUOTE) {
+        value += '"';
+        pos = q + 2;
+        continue;
+      }
+      pos = q + 1;
+      break;
+    }
   }
 }
 
@@ -287,6 +300,11 @@ export class StatementLinesToCopy extends Transform {
     const out: string[] = [];
     let p = 0;
     const length = text.length;
+    // The next carriage return and quote at or after p (-1: none left; -2: not looked for yet):
+    // each is looked for once past each line, not from every line to the end of the piece (a file
+    // with no carriage return or no quote was read in time quadratic in the piece's lines).
+    let nextCr = -2;
+    let nextQuote = -2;
     while (p < length) {
       let content: string;
       let next: number;
@@ -294,9 +312,18 @@ export class StatementLinesToCopy extends Transform {
       // first, and an even number of quotes (none of its line feeds inside quotes).
       const nl = this.eol === 'nl' || this.eol === 'crnl' ? text.indexOf('\n', p) : -1;
       const lineEnd = this.eol === 'crnl' ? nl - 1 : nl;
-      if (nl >= 0 && lineEnd >= p && text.charCodeAt(p) !== BACKSLASH
-        && (this.eol === 'nl' || text.charCodeAt(lineEnd) === CR)
-        && !hasCarriageReturn(text, p, lineEnd) && evenQuotes(text, p, lineEnd)) {
+      let plain = nl >= 0 && lineEnd >= p && text.charCodeAt(p) !== BACKSLASH && (this.eol === 'nl' || text.charCodeAt(lineEnd) === CR);
+      if (plain) {
+        if (nextCr !== -1 && nextCr < p) nextCr = text.indexOf('\r', p);
+        if (nextCr >= 0 && nextCr < lineEnd) plain = false;
+      }
+      if (plain) {
+        if (nextQuote !== -1 && nextQuote < p) nextQuote = text.indexOf('"', p);
+        for (; nextQuote >= 0 && nextQuote < lineEnd; nextQuote = text.indexOf('"', nextQuote + 1)) plain = !plain;
+        // An odd count leaves it false: a line feed inside quotes, read by the scan below.
+        if (!plain) nextQuote = -2;
+      }
+      if (plain) {
         content = text.slice(p, lineEnd);
         next = nl + 1;
         this.physical += 1;
@@ -411,15 +438,4 @@ function firstLineBreak(bytes: Buffer): number {
   const lf = bytes.indexOf(LF);
   const cr = lf < 0 ? bytes.indexOf(CR) : bytes.subarray(0, lf).indexOf(CR);
   return cr >= 0 ? cr : lf;
-}
-
-function hasCarriageReturn(text: string, from: number, to: number): boolean {
-  const r = text.indexOf('\r', from);
-  return r >= 0 && r < to;
-}
-
-function evenQuotes(text: string, from: number, to: number): boolean {
-  let even = true;
-  for (let q = text.indexOf('"', from); q >= 0 && q < to; q = text.indexOf('"', q + 1)) even = !even;
-  return even;
 }

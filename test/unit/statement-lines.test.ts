@@ -160,6 +160,14 @@ describe('reading the CSV as COPY did', () => {
     expect(csvCells('"a\nb",c')).toEqual(['a\nb', 'c']);
     expect(csvCells('"a,b')).toBeNull();
     expect(csvCells('a,')).toEqual(['a', null]);
+    // A cell quoted whole (the common one), at the end, empty, or followed by more of the cell.
+    expect(csvCells('x,"y"')).toEqual(['x', 'y']);
+    expect(csvCells('"",')).toEqual(['', null]);
+    expect(csvCells('"a"b,c')).toEqual(['ab', 'c']);
+    expect(csvCells('"a""b",c')).toEqual(['a"b', 'c']);
+    expect(csvCells('"a",b"c""d"')).toEqual(['a', 'bc"d']);
+    expect(csvCells('"a"x')).toEqual(['ax']);
+    expect(csvCells('"a","b')).toBeNull();
   });
 
   test('when the bytes are not UTF-8 or hold a NUL, then the first such byte is found', () => {
