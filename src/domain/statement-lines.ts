@@ -35,12 +35,6 @@ export type StatementCell = string | null;
 /** Checks one line's cells (as many as the format has columns); null when the line is bad. */
 export type StatementLineCheck = (cells: readonly StatementCell[]) => CheckedStatementLine | null;
 
-/** A signed amount in minor units: canonical digits and its sign (`negative` only when not zero). */
-interface Minor {
-  readonly negative: boolean;
-  readonly digits: string;
-}
-
 /**
  * The amount grammar of amountShapesOf as one regular expression: an optional minus; an integer
  * part of one digit (which may be 0), or of 2-15 digits not starting with 0, or grouped by the
@@ -53,6 +47,9 @@ export function amountGrammarOf(scale: number, thousands: ',' | null, upToScale:
   const fraction = scale === 0 ? '' : upToScale ? `(?:\\.[0-9]{1,${scale}})?` : `\\.[0-9]{${scale}}`;
   return new RegExp(`^${signed ? '-?' : ''}(?:[0-9]|[1-9][0-9]{1,14}${grouped})${fraction}$`);
 }
+
+/** What an amount's text has besides its digits: a sign, thousands separators, the point. */
+const notDigits = /[-,.]/g;
 
 /** Integer digits without leading zeros ('0' for none). */
 function canonical(digits: string): string {
@@ -178,17 +175,24 @@ export function statementLineCheckOf(format: StatementFormat, scale: number, per
   const thousands = f.amounts.thousandsSeparator;
   const signedGrammar = amountGrammarOf(scale, thousands, upTo, true);
   const unsignedGrammar = amountGrammarOf(scale, thousands, upTo, false);
-  /** An amount in the grammar as minor units (the fraction padded to the scale); null when it is none. */
-  const amount = (text: string | null, grammar: RegExp): Minor | null => {
+  /** Zeros to pad a fraction of k digits to the scale, by k. */
+  const padding = Array.from({ length: scale + 1 }, (_, k) => '0'.repeat(scale - k));
+  /**
+   * An amount in the grammar as minor units: its digits with the sign, separators and point taken
+   * out (the fraction padded to the scale), canonical; null when it is not in the grammar. Its sign
+   * is the text's first character (`negative`).
+   */
+  const minorDigits = (text: string | null, grammar: RegExp): string | null => {
     if (text === null || !grammar.test(text)) return null;
-    const negative = text.charCodeAt(0) === 0x2d;
-    let body = negative ? text.slice(1) : text;
-    if (thousands !== null && body.includes(',')) body = body.replaceAll(',', '');
-    const point = body.indexOf('.');
-    const digits = canonical(point < 0 ? body + '0'.repeat(scale) : body.slice(0, point) + body.slice(point + 1).padEnd(scale, '0'));
-    return { negative: negative && digits !== '0', digits };
+    let digits = text.replace(notDigits, '');
+    if (upTo) {
+      const point = text.indexOf('.');
+      digits += padding[point < 0 ? 0 : text.length - point - 1];
+    }
+    return canonical(digits);
   };
-  const signedText = (m: Minor): string => (m.negative ? `-${m.digits}` : m.digits);
+  /** Is the amount text (in the grammar, its digits `digits`) below zero? */
+  const negative = (text: string, digits: string): boolean => text.charCodeAt(0) === 0x2d && digits !== '0';
 
   const completed = new Set(f.statuses.completed);
   const failed = new Set(f.statuses.failed);
@@ -238,35 +242,37 @@ export function statementLineCheckOf(format: StatementFormat, scale: number, per
       const paidText = cell(cells, iPaidIn);
       const withdrawnText = cell(cells, iWithdrawn);
       if ((paidText === null) === (withdrawnText === null)) return null;
-      const p = amount(paidText, unsignedGrammar);
+      const p = minorDigits(paidText, unsignedGrammar);
       if (paidText !== null && p === null) return null;
-      const w = amount(withdrawnText, withdrawnGrammar);
+      const w = minorDigits(withdrawnText, withdrawnGrammar);
       if (withdrawnText !== null && w === null) return null;
-      paidIn = p?.digits ?? '0';
-      withdrawn = w?.digits ?? '0';
+      paidIn = p ?? '0';
+      withdrawn = w ?? '0';
     } else if (m.kind === 'signed') {
-      const a = amount(cell(cells, iAmount), signedGrammar);
+      const text = cell(cells, iAmount);
+      const a = minorDigits(text, signedGrammar);
       if (a === null) return null;
-      paidIn = a.negative ? '0' : a.digits;
-      withdrawn = a.negative ? a.digits : '0';
+      const below = negative(text!, a);
+      paidIn = below ? '0' : a;
+      withdrawn = below ? a : '0';
     } else {
       const direction = cell(cells, iDirection);
       const isCredit = direction !== null && credit.has(direction);
       if (!isCredit && !(direction !== null && debit.has(direction))) return null;
-      const a = amount(cell(cells, iAmount), unsignedGrammar);
+      const a = minorDigits(cell(cells, iAmount), unsignedGrammar);
       if (a === null) return null;
-      paidIn = isCredit ? a.digits : '0';
-      withdrawn = isCredit ? '0' : a.digits;
+      paidIn = isCredit ? a : '0';
+      withdrawn = isCredit ? '0' : a;
     }
     const feeText = cell(cells, iFee);
     let fee = '0';
     if (feeText !== null) {
-      const x = amount(feeText, signedGrammar);
+      const x = minorDigits(feeText, signedGrammar);
       if (x === null) return null;
-      fee = x.digits;
+      fee = x;
     }
     const balanceText = cell(cells, iBalance);
-    const balance = amount(balanceText, signedGrammar);
+    const balance = minorDigits(balanceText, signedGrammar);
     if (balanceText !== null && balance === null) return null;
     const details = iDetails < 0 ? null : (cells[iDetails] ?? null);
     let linked: string | null;
@@ -300,7 +306,7 @@ export function statementLineCheckOf(format: StatementFormat, scale: number, per
     const time = twelveHour ? `${pad2(Math.trunc(since / 3600))}:${pad2(Math.trunc(since / 60) % 60)}:00` : rest.slice(1);
     return {
       txn, kind, status, completedAtMs, completedAt: `${day.date}T${time}${offsetText}`, paidInMinor: paidIn, withdrawnMinor: withdrawn, feeMinor: fee,
-      balanceMinor: balance === null ? null : signedText(balance), linked, ourRef,
+      balanceMinor: balance === null ? null : negative(balanceText!, balance) ? `-${balance}` : balance, linked, ourRef,
     };
   };
 }
