@@ -40,6 +40,7 @@ const readChunkBytes = 4 * 1024 * 1024;
 const rssSampleMs = 50;
 const keepDatabase = process.env.BENCH_KEEP_DATABASE === '1';
 const explain = process.env.BENCH_EXPLAIN === '1';
+const checkpointFirst = process.env.BENCH_CHECKPOINT === '1';
 /** BENCH_EXPLAIN_TIMING=1: the plans with each node's time (the clock reads inflate them; compare nodes, not totals). */
 const explainTiming = process.env.BENCH_EXPLAIN_TIMING === '1';
 /** Queries at least this long are listed in the table. */
@@ -136,6 +137,17 @@ function timed(store: StatementStore, t: { copyS: number; matchS: number }): Sta
   };
 }
 
+/** The server's WAL counters (pg_stat_wal, PostgreSQL 14+); null where they cannot be read. */
+async function walStats(client: pg.Client): Promise<{ records: number; fpi: number; bytes: number } | null> {
+  try {
+    const { rows } = await client.query<{ r: string; f: string; b: string }>('SELECT wal_records::text AS r, wal_fpi::text AS f, wal_bytes::text AS b FROM pg_stat_wal');
+    const row = rows[0];
+    return row ? { records: Number(row.r), fpi: Number(row.f), bytes: Number(row.b) } : null;
+  } catch {
+    return null;
+  }
+}
+
 /** What a query is, for the table: the first words of its text or the CTE it writes with. */
 function queryName(text: string): string {
   const t = text.trim().replace(/\s+/g, ' ');
@@ -222,6 +234,10 @@ async function main(): Promise<void> {
     const t = { copyS: 0, matchS: 0 };
     const steps = new Map<string, Step>();
     const sessions: { pid: number; cpuAtConnectS: number | null }[] = [];
+    // The setup's ledger left WAL behind: BENCH_CHECKPOINT=1 checkpoints first, so that where the
+    // next checkpoint falls (and the full-page images it brings) is the same from run to run.
+    if (checkpointFirst) await admin.query('CHECKPOINT');
+    const walBefore = await walStats(admin);
     const ownCpuStart = process.cpuUsage();
     start = process.hrtime.bigint();
     const result = await importStatement({ store: timed(statementStore(profiledPool(handle.pool, steps, sessions)), t), vault }, {
@@ -230,6 +246,7 @@ async function main(): Promise<void> {
     });
     const importS = seconds(start);
     const ownCpu = process.cpuUsage(ownCpuStart);
+    const walAfter = await walStats(admin);
     const serverCpuS = sessions.reduce<number | null>((sum, x) => {
       const now = processCpuS(x.pid);
       return sum === null || now === null || x.cpuAtConnectS === null ? null : sum + now - x.cpuAtConnectS;
@@ -250,6 +267,8 @@ async function main(): Promise<void> {
         .map(([n, s]): [string, string] => [`  query: ${n}`, `${s.wallS.toFixed(2)} s${s.cpuS === null ? '' : `  (server CPU ${s.cpuS.toFixed(2)} s)`}`]),
       ['import end to end', `${importS.toFixed(2)} s  (${Math.round(lines / importS)} lines/s)`],
       ['CPU during the import: this process, server', `${((ownCpu.user + ownCpu.system) / 1e6).toFixed(2)} s, ${serverCpuS === null ? 'not readable' : `${serverCpuS.toFixed(2)} s`}`],
+      ['WAL during the import (whole server): records, full-page images, bytes',
+        walBefore && walAfter ? `${walAfter.records - walBefore.records}, ${walAfter.fpi - walBefore.fpi}, ${Math.round((walAfter.bytes - walBefore.bytes) / 1e6)} MB` : 'not readable'],
       ['peak RSS during the import (sampled)', `${Math.round(rssMax / 1e6)} MB  (process VmHWM ${peakRssMb()} MB)`],
     ];
     for (const [a, b] of table) process.stdout.write(`  ${w(a, 50)} ${b}\n`);
