@@ -264,8 +264,8 @@ export interface ProviderOperationsView {
     hold: 'held_open' | 'automatic';
     lastChange: { state: 'open' | 'closed'; reason: string; setBy: string | null; byThisOrganisation: boolean; at: string } | null;
     reported: { process: string; state: 'closed' | 'open' | 'half_open'; cause: string; at: string }[];
-    /** The calls in flight counted by the process that answered (its workers'), or null when it runs none. */
-    callsInFlight: { process: string; count: number } | null;
+    /** Each worker process's last report of its calls in flight (newest first), and the sum of those not stale. */
+    callsInFlight: { total: number; workers: { process: string; count: number; reportedAt: string; ageMs: number; stale: boolean }[] };
   }[];
 }
 

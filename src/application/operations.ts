@@ -1,15 +1,16 @@
 // What operators look at (issue #16 item 6): per provider account of the caller's organisation,
-// whether an admin holds its breaker open and what each worker last reported of its own breaker.
+// whether an admin holds its breaker open, what each worker last reported of its own breaker, and
+// the calls each worker process has in flight.
 //
 // What is known where: the hold is stored (provider_account_holds); each worker's breaker lives in
 // that worker's memory and every change of it is written to the audit log as a system event
 // (breaker.open / half_open / close, naming the process: system-audit.ts), so the database knows
-// the last state each worker reported, and when. Calls in flight are counted only inside each
-// worker process (its CallLimiter): nothing stores them. This read gives the account's bound on
-// them (its configured concurrency) and, when the process answering runs workers too, the count of
-// that process alone, named as such; every worker process exports its own count in /metrics
-// (tuma_provider_calls_in_flight), which is where a deployment's total is added up.
+// the last state each worker reported, and when. Calls in flight are counted inside each worker
+// process (its CallLimiters), which writes its counts to the database every few seconds
+// (calls-in-flight.ts): this read lists each process's last count with its age, and adds up those
+// not stale. Each worker process's /metrics has its own count too (tuma_provider_calls_in_flight).
 import { accountsServing, type BreakerHoldStore, type HoldableAccount } from './breaker-holds.js';
+import { callsInFlightReportsPerAccountMax, callsInFlightRetentionMs, isStale, type CallsInFlightReport } from './calls-in-flight.js';
 import type { Actor } from './ports.js';
 
 /** A configured provider account as operations show it (no secret, no identifier of the account's own). */
@@ -35,6 +36,8 @@ export interface BreakerReport {
 export interface OperationsReads {
   /** Per account, each process's latest breaker change among the account's last `recent` changes, newest first. */
   breakerReports(accountIds: readonly string[], recent: number): Promise<BreakerReport[]>;
+  /** Per account, the worker processes' last reports of their calls in flight written within `retentionMs`, newest first, at most `perAccount`. */
+  callsInFlight(accountIds: readonly string[], perAccount: number, retentionMs: number): Promise<CallsInFlightReport[]>;
 }
 
 /** The changes read per account: enough for every worker of a deployment, bounded whatever the log's size. */
@@ -53,25 +56,19 @@ export interface ProviderAccountOperationsView {
   /** Each worker's last reported breaker state, newest first; [] when no worker reported a change (a fresh breaker is closed). */
   readonly reported: readonly { readonly process: string; readonly state: ReportedBreakerState; readonly cause: string; readonly at: string }[];
   /**
-   * The account's calls sent and not yet answered by the worker of the process that answered this
-   * request (`process`), counted now; null when that process runs no worker for the account. Other
-   * worker processes count their own (each one's /metrics: tuma_provider_calls_in_flight).
+   * The account's calls sent and not yet answered, as each worker process last reported them
+   * (newest first), and their sum over the reports that are not stale.
    */
-  readonly callsInFlight: { readonly process: string; readonly count: number } | null;
-}
-
-/** The calls in flight of this process's workers, by account id (what its CallLimiters count now). */
-export interface CallsInFlight {
-  readonly process: string;
-  readonly byAccount: ReadonlyMap<string, number>;
+  readonly callsInFlight: {
+    readonly total: number;
+    readonly workers: readonly { readonly process: string; readonly count: number; readonly reportedAt: string; readonly ageMs: number; readonly stale: boolean }[];
+  };
 }
 
 export interface OperationsDeps {
   readonly holds: BreakerHoldStore;
   readonly reads: OperationsReads;
   readonly accounts: () => readonly OperatedAccount[];
-  /** This process's workers' calls in flight; absent, or null, when it runs none. */
-  readonly callsInFlight?: () => CallsInFlight | null;
 }
 
 /** The provider accounts serving a programme of the caller's organisation, by id, with their breakers. */
@@ -81,9 +78,12 @@ export async function listProviderOperations(deps: OperationsDeps, actor: Actor)
   const mine = all.filter((a) => serving.has(a.id)).sort((x, y) => x.id.localeCompare(y.id));
   if (mine.length === 0) return { accounts: [] };
   const ids = mine.map((a) => a.id);
-  const [holds, reports] = await Promise.all([deps.holds.all(), deps.reads.breakerReports(ids, breakerReportsRecent)]);
+  const [holds, reports, inFlight] = await Promise.all([
+    deps.holds.all(),
+    deps.reads.breakerReports(ids, breakerReportsRecent),
+    deps.reads.callsInFlight(ids, callsInFlightReportsPerAccountMax, callsInFlightRetentionMs),
+  ]);
   const holdOf = new Map(holds.map((h) => [h.accountId, h]));
-  const inFlight = deps.callsInFlight?.() ?? null;
   return {
     accounts: mine.map((a) => {
       const h = holdOf.get(a.id) ?? null;
@@ -103,10 +103,16 @@ export async function listProviderOperations(deps: OperationsDeps, actor: Actor)
           ? { state: h.held ? 'open' : 'closed', reason: h.reason, setBy: h.organisationId === actor.organisationId ? h.setBy : null, byThisOrganisation: h.organisationId === actor.organisationId, at: h.setAt.toISOString() }
           : null,
         reported,
-        callsInFlight: inFlight && inFlight.byAccount.has(a.id) ? { process: inFlight.process, count: inFlight.byAccount.get(a.id)! } : null,
+        callsInFlight: callsInFlightOf(inFlight.filter((r) => r.accountId === a.id)),
       };
     }),
   };
+}
+
+/** An account's reports as shown: each process's, and the sum of those not stale. */
+function callsInFlightOf(reports: readonly CallsInFlightReport[]): ProviderAccountOperationsView['callsInFlight'] {
+  const workers = reports.map((r) => ({ process: r.process, count: r.calls, reportedAt: r.reportedAt.toISOString(), ageMs: r.ageMs, stale: isStale(r) }));
+  return { total: workers.reduce((n, w) => (w.stale ? n : n + w.count), 0), workers };
 }
 
 // ---------------------------------------------------------------- queues, dead-lettered payouts, orphans

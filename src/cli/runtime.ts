@@ -29,6 +29,8 @@ import { erasureStore } from '../adapters/db/erasure.repository.js';
 import { operationsReads, queueReads } from '../adapters/db/operations-reads.js';
 import { breakerHoldStore } from '../adapters/db/breaker-hold.repository.js';
 import { startHoldFollower } from '../application/breaker-holds.js';
+import { startCallsInFlightReporter } from '../application/calls-in-flight.js';
+import { callsInFlightStore } from '../adapters/db/calls-in-flight.repository.js';
 import { breakerAuditor, recordStart } from '../application/system-audit.js';
 import { startRecordOf } from './start-record.js';
 import { hostname } from 'node:os';
@@ -255,6 +257,10 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
       simulatorUrl = url;
     }
 
+    // Stopped after the consumers (pushed before them): once they finished the calls in hand, the
+    // reporter stops and removes this process's rows.
+    let inFlightReporter: { stop(): Promise<void> } | null = null;
+    stops.push(async () => inFlightReporter?.stop());
     const subscriptions: Subscription[] = [];
     stops.push(async () => {
       await Promise.all(subscriptions.map((s) => s.stop()));
@@ -275,8 +281,6 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
     };
     let apiUrl: string | null = null;
     let apiServer: http.Server | null = null;
-    // This process's guarded provider accounts once its workers are built (none before, nor without the worker role).
-    const workerGuards: { list: readonly GuardedProvider[] } = { list: [] };
     const processName = `${hostname()}/${process.pid}`.slice(0, 128);
     if (active.has('api')) {
       const app = createApp({
@@ -300,8 +304,6 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
           accounts: () => config.providers.accounts.map((a) => ({ id: a.id, provider: a.provider, currency: a.currency, country: a.country, programmes: a.programmes, callLimits: a.callLimits })),
           reads: operationsReads(handle.db),
           queues: queueReads(handle.db),
-          // Counted by this process's workers only: the answer names the process, and each worker process's /metrics has its own.
-          callsInFlight: () => (workerGuards.list.length === 0 ? null : { process: processName, byAccount: new Map(workerGuards.list.map((g) => [g.accountId, g.callsInFlight()])) }),
           // The in-process transport reaches only this process's workers.
           requeue: { transport: config.kafka.brokers || active.has('worker') ? transport : null, topics },
         },
@@ -337,7 +339,8 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
       });
       directory = providerDirectory(entries);
       guarded = entries.map((e) => e.guard);
-      workerGuards.list = guarded;
+      // Its calls in flight per account, written every few seconds for every process's API to read.
+      inFlightReporter = startCallsInFlightReporter(callsInFlightStore(handle.db), processName, () => guarded, config.limits.callsInFlightReportIntervalMs, logger.child({ role: 'worker' }));
       // Every breaker change is audited (from each worker process), and admins' holds are applied here.
       const auditor = breakerAuditor(persistence, processName, logger.child({ role: 'worker' }));
       for (const p of guarded) p.onStateChange((change) => auditor.record({ accountId: p.accountId, provider: p.id, ...change }));

@@ -16,6 +16,7 @@ import { statusCheckDefaults, statusPollMaxima, submittingStaleAfterDefaultMs, s
 import type { FailureReason } from '../domain/provider-outcome.js';
 import { retryDefaults, retryMaxima, retryableFailureReasons, type RetryPolicy } from '../domain/retry-policy.js';
 import { settleChunkMax } from '../application/settle-result.js';
+import { callsInFlightReportIntervalDefaultMs, callsInFlightReportIntervalMaxMs, callsInFlightReportIntervalMinMs } from '../application/calls-in-flight.js';
 
 /** Named maxima for every configurable limit: a value past one is refused at start. */
 export const limitsMax = {
@@ -45,6 +46,7 @@ export const limitsMax = {
   unsignedOrphansPerMinute: sourceBudgetRequestsMax,
   unsignedOrphanBytesPerMinute: sourceBudgetBytesMax,
   orphanPurgeIntervalMs: 86_400_000,
+  callsInFlightReportIntervalMs: callsInFlightReportIntervalMaxMs,
 } as const;
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
@@ -187,6 +189,8 @@ const envSchema = z.object({
   // account, not per process: each worker process takes its share of them (call-limiter.ts
   // shareOf), so N processes together never exceed what the partner agreed.
   WORKER_PROCESSES: intIn(1, limitsMax.workerProcesses).default(1),
+  // How often each worker process writes its calls in flight per account (GET /v1/operations/providers).
+  CALLS_IN_FLIGHT_REPORT_INTERVAL_MS: intIn(callsInFlightReportIntervalMinMs, limitsMax.callsInFlightReportIntervalMs).default(callsInFlightReportIntervalDefaultMs),
   SETTLER_CHUNK_MAX: intIn(1, limitsMax.settlerChunkMax).default(500),
   PROVIDER_TIMEOUT_MS: intIn(100, limitsMax.providerTimeoutMs).default(10_000),
   BREAKER_ERROR_THRESHOLD_PERCENT: intIn(1, 100).default(50),
@@ -315,6 +319,8 @@ export interface Config {
     readonly workerPartitionWindow: number | null;
     /** Worker processes sharing the accounts' call limits: each takes 1/N of them. */
     readonly workerProcesses: number;
+    /** How often each worker process writes its calls in flight per account to the database. */
+    readonly callsInFlightReportIntervalMs: number;
     readonly settlerChunkMax: number;
     readonly providerTimeoutMs: number;
     readonly shutdownTimeoutMs: number;
@@ -621,6 +627,7 @@ export function loadConfig(env: Env): Config {
       relayPollIntervalMs: e.RELAY_POLL_INTERVAL_MS,
       workerConcurrencyMax: e.WORKER_CONCURRENCY_MAX,
       workerProcesses: e.WORKER_PROCESSES,
+      callsInFlightReportIntervalMs: e.CALLS_IN_FLIGHT_REPORT_INTERVAL_MS,
       workerPartitionWindow: e.WORKER_PARTITION_WINDOW ?? null,
       settlerChunkMax: e.SETTLER_CHUNK_MAX,
       providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,

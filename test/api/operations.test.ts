@@ -1,7 +1,7 @@
 // What operators read through the API (issue #16 item 6), over HTTP on the real PostgreSQL:
 // GET /v1/operations/providers lists the provider accounts serving a programme of the caller's
-// organisation (never another organisation's), each with its hold and what each worker last wrote
-// of its own breaker to the audit log; the organisation's queues and dead-lettered payouts, their
+// organisation (never another organisation's), each with its hold, what each worker last wrote
+// of its own breaker to the audit log and the calls in flight each worker process reported; the organisation's queues and dead-lettered payouts, their
 // requeue by an admin (audited; another organisation's payout is not found), and the orphan
 // callbacks of the providers serving it; malformed, hostile and oversized input is refused.
 import { sql } from 'kysely';
@@ -9,6 +9,8 @@ import { pino } from 'pino';
 import request from 'supertest';
 import type { StatementAccount } from '../../src/application/import-reconciliation.js';
 import { breakerAuditor } from '../../src/application/system-audit.js';
+import { callsInFlightRetentionMs } from '../../src/application/calls-in-flight.js';
+import { callsInFlightStore } from '../../src/adapters/db/calls-in-flight.repository.js';
 import { bearer, startTestApi, type TestApi } from '../support/api.js';
 import { payoutIdOf } from '../../src/domain/ids.js';
 import { batchDocument, kenyanPayout, setUpProgramme, sign, type Scenario } from '../support/fixtures.js';
@@ -87,6 +89,40 @@ describe('GET /v1/operations/providers', () => {
     expect(ofB['ops-a']).toBeUndefined();
     expect((await put('ops-shared', 'closed', b.organisationId)).status).toBe(200);
     expect(byId(await list(a.organisationId))['ops-shared']).toMatchObject({ hold: 'automatic', lastChange: { state: 'closed', setBy: null, byThisOrganisation: false } });
+  });
+
+  it('when worker processes (none of them this API\'s) reported their calls in flight, then each account lists every process\'s count with its age, the stale one marked and left out of the total; the other organisation sees only its accounts', async () => {
+    const store = callsInFlightStore(api.database.db);
+    await store.publish('worker-1/11', [{ accountId: 'ops-a', calls: 3 }, { accountId: 'ops-shared', calls: 1 }, { accountId: 'ops-b', calls: 6 }], 5_000, callsInFlightRetentionMs);
+    await store.publish('worker-2/22', [{ accountId: 'ops-a', calls: 2 }], 5_000, callsInFlightRetentionMs);
+    // A third process stopped reporting 20 s ago (four of its 5 s intervals): stale.
+    await store.publish('worker-3/33', [{ accountId: 'ops-a', calls: 4 }], 5_000, callsInFlightRetentionMs);
+    await sql`UPDATE provider_calls_in_flight SET reported_at = now() - interval '20 seconds' WHERE process = 'worker-3/33'`.execute(api.database.db);
+    try {
+      interface InFlight { total: number; workers: { process: string; count: number; reportedAt: string; ageMs: number; stale: boolean }[] }
+      const res = await list(a.organisationId, 'auditor');
+      expect(res.status).toBe(200);
+      const byId = Object.fromEntries((res.body.accounts as (Listed & { callsInFlight: InFlight })[]).map((x) => [x.accountId, x.callsInFlight]));
+      expect(byId['ops-a']!.total).toBe(5);
+      expect(byId['ops-a']!.workers.map((w) => [w.process, w.count, w.stale]).sort()).toEqual([['worker-1/11', 3, false], ['worker-2/22', 2, false], ['worker-3/33', 4, true]]);
+      // Newest first; the stale one last, about 20 s old.
+      expect(byId['ops-a']!.workers.at(-1)!.process).toBe('worker-3/33');
+      expect(byId['ops-a']!.workers.at(-1)!.ageMs).toBeGreaterThanOrEqual(20_000);
+      expect(byId['ops-a']!.workers.at(-1)!.ageMs).toBeLessThan(60_000);
+      expect(byId['ops-a']!.workers[0]!.ageMs).toBeLessThan(20_000);
+      expect(byId['ops-shared']).toMatchObject({ total: 1, workers: [{ process: 'worker-1/11', count: 1, stale: false }] });
+      // Organisation a is not served by ops-b: its count is not in a's answer.
+      expect(byId['ops-b']).toBeUndefined();
+      const ofB = await list(b.organisationId);
+      const bIds = Object.fromEntries((ofB.body.accounts as (Listed & { callsInFlight: InFlight })[]).map((x) => [x.accountId, x.callsInFlight]));
+      expect(bIds['ops-b']).toMatchObject({ total: 6, workers: [{ process: 'worker-1/11', count: 6 }] });
+      expect(ofB.text).not.toContain('worker-2/22');
+    } finally {
+      for (const p of ['worker-1/11', 'worker-2/22', 'worker-3/33']) await store.withdraw(p);
+    }
+    // With no report at all, an account's count is 0 from no worker.
+    const none = Object.fromEntries(((await list(a.organisationId)).body.accounts as (Listed & { callsInFlight: unknown })[]).map((x) => [x.accountId, x.callsInFlight]));
+    expect(none['ops-a']).toEqual({ total: 0, workers: [] });
   });
 
   it('when a role other than admin or auditor lists the accounts, then it is forbidden; without a token, unauthenticated', async () => {

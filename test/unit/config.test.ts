@@ -44,6 +44,8 @@ describe('config', () => {
     // One worker process unless told: it takes the accounts' whole limits.
     expect(config.limits.workerProcesses).toBe(1);
     expect(loadConfig({ ...production, WORKER_PROCESSES: '2', MPESA_CONCURRENCY: '2' }).limits.workerProcesses).toBe(2);
+    expect(loadConfig(production).limits.callsInFlightReportIntervalMs).toBe(5_000);
+    expect(loadConfig({ ...production, CALLS_IN_FLIGHT_REPORT_INTERVAL_MS: '60000' }).limits.callsInFlightReportIntervalMs).toBe(60_000);
     expect(config.crypto.masterKey.length).toBe(32);
     expect(Object.isFrozen(config.limits)).toBe(true);
     expect(() => {
@@ -89,6 +91,10 @@ describe('config', () => {
     ['MPESA_RATE_PER_SECOND', 'fast'],
     ['WORKER_PROCESSES', '0'],
     ['WORKER_PROCESSES', '65'],
+    // Calls in flight reported at most every minute, at least every 100 ms.
+    ['CALLS_IN_FLIGHT_REPORT_INTERVAL_MS', '99'],
+    ['CALLS_IN_FLIGHT_REPORT_INTERVAL_MS', '60001'],
+    ['CALLS_IN_FLIGHT_REPORT_INTERVAL_MS', '5s'],
     // Three processes cannot share two calls at once: each needs one.
     ['WORKER_PROCESSES', '3', { MPESA_CONCURRENCY: '2' }],
     // Below the broker's group.min.session.timeout.ms, above five minutes, or not whole.

@@ -2,9 +2,9 @@
 // their way, its dead-lettered payouts (administrators requeue them) and the orphan callbacks of its
 // providers. Breakers: each provider account
 // serving the organisation (GET /v1/operations/providers), whether an administrator holds it open,
-// what each worker last reported of its own breaker, and the calls in flight: counted inside each
-// worker process, so the page shows the count of the process that answers (named) where it runs
-// workers too, and each account's limit per worker; each worker process's /metrics has its own.
+// what each worker last reported of its own breaker, and the calls in flight each worker process
+// last reported (every few seconds, to the database), with their age and their sum; a worker that
+// stopped reporting is marked stale and left out of the sum. Each account's limit per worker too.
 // Administrators hold an account open or close it by hand (PUT /v1/provider-accounts/{id}/breaker).
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { api, json, type DeadLetteredPage, type OrphanCallbacksPage, type ProviderOperationsView, type QueueDepthsView } from '../api';
@@ -91,12 +91,20 @@ export function Breakers() {
                     )}
                   </td>
                   <td data-testid="in-flight">
-                    {a.callsInFlight ? (
-                      <strong>{t('ops.inFlight.now', { n: a.callsInFlight.count, process: a.callsInFlight.process })}</strong>
+                    {a.callsInFlight.workers.length === 0 ? (
+                      <span class="hint">{t('ops.inFlight.none')}</span>
                     ) : (
-                      <span class="hint">{t('ops.inFlight.notHere')}</span>
+                      <>
+                        <strong>{t('ops.inFlight.total', { n: a.callsInFlight.total })}</strong>
+                        <ul class="plain">
+                          {a.callsInFlight.workers.map((w) => (
+                            <li key={w.process} data-process={w.process} class={w.stale ? 'warn' : undefined}>
+                              {t(w.stale ? 'ops.inFlight.workerStale' : 'ops.inFlight.worker', { process: w.process, n: count(w.count), age: count(Math.round(w.ageMs / 1000)) })}
+                            </li>
+                          ))}
+                        </ul>
+                      </>
                     )}
-                    <br />
                     <span class="hint">{a.callLimits.concurrency === null ? t('ops.inFlight.unbounded') : t('ops.inFlight.atMost', { n: count(a.callLimits.concurrency) })}</span>
                   </td>
                   {admin ? (

@@ -1,6 +1,8 @@
 // What operators read of the database (application/operations.ts): the breaker changes workers
-// wrote to the audit log, through the system events' index (object_type, object_id, seq).
+// wrote to the audit log, through the system events' index (object_type, object_id, seq), and the
+// calls in flight each worker process last reported (provider_calls_in_flight, migration 0030).
 import { sql } from 'kysely';
+import type { CallsInFlightReport } from '../../application/calls-in-flight.js';
 import type { BreakerReport, OperationsReads, QueueReads, QueueStage, ReportedBreakerState } from '../../application/operations.js';
 import type { Db } from './database.js';
 
@@ -21,6 +23,21 @@ export function operationsReads(db: Db): OperationsReads {
         ) e
         ORDER BY a.n, e.seq DESC`.execute(db);
       return rows.map((r): BreakerReport => ({ accountId: r.account_id, process: r.process ?? 'unknown', state: stateOf[r.action]!, cause: r.cause ?? 'calls', at: r.at }));
+    },
+    async callsInFlight(accountIds, perAccount, retentionMs) {
+      if (accountIds.length === 0) return [];
+      // Ages by the database's clock, the one that stamped each report (workers' clocks may differ).
+      const { rows } = await sql<{ account_id: string; process: string; calls: number; interval_ms: number; reported_at: Date; age_ms: string }>`
+        SELECT a.id AS account_id, r.process, r.calls, r.interval_ms, r.reported_at,
+               greatest(0, floor(extract(epoch FROM (now() - r.reported_at)) * 1000))::bigint::text AS age_ms
+        FROM unnest(${[...accountIds]}::text[]) WITH ORDINALITY AS a(id, n)
+        CROSS JOIN LATERAL (
+          SELECT process, calls, interval_ms, reported_at FROM provider_calls_in_flight
+          WHERE account_id = a.id AND reported_at >= now() - make_interval(secs => ${retentionMs / 1000})
+          ORDER BY reported_at DESC, process LIMIT ${perAccount}
+        ) r
+        ORDER BY a.n, r.reported_at DESC, r.process`.execute(db);
+      return rows.map((r): CallsInFlightReport => ({ accountId: r.account_id, process: r.process, calls: r.calls, intervalMs: r.interval_ms, reportedAt: r.reported_at, ageMs: Number(r.age_ms) }));
     },
   };
 }

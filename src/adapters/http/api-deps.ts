@@ -2,7 +2,7 @@
 import type { Logger } from 'pino';
 import type { BreakerHoldStore } from '../../application/breaker-holds.js';
 import type { ErasureStore } from '../../application/erase-programme.js';
-import type { CallsInFlight, OperatedAccount, OperationsReads, QueueReads } from '../../application/operations.js';
+import type { OperatedAccount, OperationsReads, QueueReads } from '../../application/operations.js';
 import type { Topics } from '../../application/messages.js';
 import type { StatementAccount } from '../../application/import-reconciliation.js';
 import type { PullStatement } from '../../application/pull-reconciliation.js';
@@ -41,8 +41,6 @@ export interface ApiDeps extends SubmitBatchDeps {
   readonly operations?: {
     readonly accounts: () => readonly OperatedAccount[];
     readonly reads: OperationsReads;
-    /** This process's workers' calls in flight per account (absent or null: it runs no worker). */
-    readonly callsInFlight?: () => CallsInFlight | null;
     /** The organisation's payouts on their way, dead-lettered payouts and orphan callbacks (absent: their routes answer 503). */
     readonly queues?: QueueReads;
     /** Where a requeued queued payout's dispatch message is published (null: no broker; only status checks restart). */

@@ -73,8 +73,8 @@ export function adminRouter(deps: ApiDeps, setup: RouteSetup): Router {
   on('GET /v1/operations/providers', route(async (req, res) => {
     if (Object.keys(req.query).length > 0) return sendRejection(res, reject('QUERY_INVALID', 'this list takes no query parameters'));
     if (!deps.breakerHolds || !deps.operations) return sendRejection(res, reject('SERVICE_UNAVAILABLE', 'operations are not configured in this process'));
-    const { reads, accounts, callsInFlight } = deps.operations;
-    res.json(await listProviderOperations({ holds: deps.breakerHolds, reads, accounts, ...(callsInFlight ? { callsInFlight } : {}) }, callerOf(req)));
+    const { reads, accounts } = deps.operations;
+    res.json(await listProviderOperations({ holds: deps.breakerHolds, reads, accounts }, callerOf(req)));
   }));
 
   // The organisation's payouts on their way by provider and stage, as the database has them (admins and auditors).
