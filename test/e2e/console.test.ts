@@ -262,7 +262,10 @@ describe('the web console', () => {
     // Followed live until every payout is paid, by state and by provider.
     await abel.page.goto(`${runtime.apiUrl}/console/#/batch/${batchId}`);
     await abel.page.getByTestId('batch-state').filter({ hasText: 'terminé' }).waitFor({ timeout: 45_000 });
+    // By provider and state from the server's own count (any batch size: no note of a limit any more).
     await abel.page.getByTestId('by-provider').getByRole('row', { name: /mpesa payé 3/ }).waitFor();
+    await abel.page.getByTestId('by-provider').getByRole('progressbar', { name: 'mpesa, payé: 3 / 3' }).waitFor();
+    expect(await abel.page.getByText(/affiché pour les lots/).count()).toBe(0);
     await shot(abel.page, '09-follow-completed-fr');
     await abel.page.getByLabel('Langue').selectOption('en');
     await abel.page.getByTestId('batch-state').filter({ hasText: 'completed' }).waitFor();
@@ -427,6 +430,9 @@ describe('finance and the auditor in the web console', () => {
     // Its maker cannot approve it, and is told why.
     await fiona.page.getByTestId('awaiting').getByText('You made this decision: another finance user must approve or reject it.', { exact: false }).waitFor();
     expect(await fiona.page.getByRole('button', { name: 'Approve and apply' }).count()).toBe(0);
+    // Awaiting its second approval, nothing is posted: the exception is still at risk, on its row.
+    const atRisk = async (page: Page) => (await page.getByTestId('exceptions').locator('tr[data-item="line-10"] td').nth(4).textContent())?.replace(/\s/g, ' ');
+    expect(await atRisk(fiona.page)).toMatch(/200\.00/);
     await shot(fiona.page, '16-recon-awaiting-maker');
     // The float check (the simulator's balance is not the ledger's float) is acknowledged: nothing to post, applied at once.
     await fiona.page.getByTestId('exceptions').getByRole('row', { name: /float differs/ }).getByRole('button', { name: 'Resolve…' }).click();
@@ -453,6 +459,8 @@ describe('finance and the auditor in the web console', () => {
     await frank.page.getByText(/Approuvé : appliquer l'annulation de 200,00\s?KES est appliqué/).waitFor();
     await frank.page.getByTestId('recon-state').filter({ hasText: 'clos' }).waitFor();
     expect((await frank.page.getByTestId('decisions').textContent())?.replace(/\s/g, ' ')).toMatch(/appliquée.*fiona.*frank/);
+    // Decided and applied: nothing at risk on its row either, as the class figure says (it read 200,00 KES).
+    expect(await atRisk(frank.page)).toBe('0,00 KES');
     await shot(frank.page, '18-recon-closed-fr');
     expect(await payoutState(reversed)).toBe('reversed');
 
@@ -484,8 +492,19 @@ describe('operations in the web console', () => {
     await table.waitFor();
     const row = table.locator('tr[data-account="mpesa"]');
     await row.getByText('Closed: payouts flow').waitFor();
-    // This server runs the workers too: the count is its own process's, named, and the limit beside it.
-    await row.getByTestId('in-flight').getByText(/^0 calls in flight now in [^ ]+\/[0-9]+ \(this server's worker; other workers count their own\)$/).waitFor();
+    // Calls in flight as every worker process reported them: this server's own worker (it runs
+    // every role), a worker process elsewhere, and one that stopped reporting a minute ago (stale,
+    // not added up). The other two are written as their processes would write them.
+    await sql`INSERT INTO provider_calls_in_flight (process, account_id, calls, interval_ms, reported_at) VALUES
+      ('worker-2/4242', 'mpesa', 2, 60000, now()), ('worker-3/99', 'mpesa', 7, 5000, now() - interval '61 seconds')
+      ON CONFLICT (process, account_id) DO UPDATE SET calls = excluded.calls, interval_ms = excluded.interval_ms, reported_at = excluded.reported_at`.execute(runtime.db);
+    await oscar.page.reload();
+    const inFlight = row.getByTestId('in-flight');
+    await inFlight.getByText('2 calls in flight (the current reports added up)').waitFor();
+    await inFlight.locator('li[data-process="worker-2/4242"]').getByText(/^worker-2\/4242: 2, reported [0-9]+ s ago$/).waitFor();
+    await inFlight.locator('li[data-process="worker-3/99"]').getByText(/^worker-3\/99: 7, reported 6[0-9] s ago\. Stale: this worker stopped reporting; not added up$/).waitFor();
+    // This server's own worker process (host/pid), reporting every 5 s, nothing in flight.
+    await inFlight.locator('li:not([data-process^="worker-"])').getByText(/^[^ ]+\/[0-9]+: 0, reported [0-9]+ s ago$/).waitFor();
     await shot(oscar.page, '20-ops-breakers');
 
     // To the row's button, Enter: the form's heading has the focus; a reason, Enter.
