@@ -34,7 +34,7 @@ describe('the API answers are checked against the contract', () => {
   it('when an idempotent operation answers without saying whether it was a replay, then it is reported; with replayed, it is not', async () => {
     const view = {
       batchId: '3f1d7c2e-8a3b-4c5d-9e0f-1a2b3c4d5e6f', programmeId: 'p', state: 'approved', currency: 'KES', payoutCount: 1, total: '10.00', receivedAt: '2026-12-07T10:00:00.000Z',
-      approvals: { required: 0, received: 0, approvers: [] }, payouts: { approved: { count: 1, amount: '10.00' } }, rejectedRows: [],
+      approvals: { required: 0, received: 0, approvers: [] }, payouts: { approved: { count: 1, amount: '10.00' } }, byProvider: { mpesa: { approved: { count: 1, amount: '10.00' } } }, rejectedRows: [],
     };
     const answered = async (body: unknown) => {
       const problems: string[] = [];
