@@ -28,6 +28,7 @@ import * as m0025 from './0025-repay-release-on-failure.js';
 import * as m0028 from './0028-statement-file-encoding.js';
 import * as m0029 from './0029-typed-statement-staging.js';
 import * as m0030 from './0030-provider-calls-in-flight.js';
+import * as m0031 from './0031-provider-access-tokens.js';
 
 export const migrations: Record<string, Migration> = {
   '0001-foundation': m0001,
@@ -57,4 +58,5 @@ export const migrations: Record<string, Migration> = {
   '0028-statement-file-encoding': m0028,
   '0029-typed-statement-staging': m0029,
   '0030-provider-calls-in-flight': m0030,
+  '0031-provider-access-tokens': m0031,
 };

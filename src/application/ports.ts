@@ -706,7 +706,7 @@ export interface Persistence {
 // ---------- beneficiary data ----------
 
 /** What may be sealed: every place beneficiary data can sit at rest. */
-export type SealedField = 'msisdn' | 'name' | 'batch_payload' | 'callback_body' | 'statement_file';
+export type SealedField = 'msisdn' | 'name' | 'batch_payload' | 'callback_body' | 'statement_file' | 'provider_token';
 
 export interface BeneficiaryVault {
   /** Encrypts under the programme's data key, bound to the subject (payout or batch id) and field. */

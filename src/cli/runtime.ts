@@ -58,6 +58,8 @@ import type { ProviderId } from '../domain/providers.js';
 import { routesFor, type ProviderAccount } from '../config/provider-accounts.js';
 import { providerDirectory } from '../adapters/providers/directory.js';
 import { createMetrics, serveMetrics } from '../adapters/metrics/metrics.js';
+import { providerTokenStore } from '../adapters/db/provider-tokens.repository.js';
+import type { SharedTokenStore } from '../adapters/providers/token-cache.js';
 import { GsmaClient, gsmaClientSettings } from '../adapters/providers/gsma/gsma-client.js';
 import { GsmaBulkProvider } from '../adapters/providers/gsma/gsma-bulk-provider.js';
 import { gsmaBatchIndex } from '../adapters/db/gsma-batch-index.repository.js';
@@ -325,6 +327,8 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
       const breaker = { timeoutMs: config.limits.providerTimeoutMs, ...config.breaker };
       // This process's share of each account's call limits (WORKER_PROCESSES processes call it).
       const callLimitsOf = (account: ProviderAccount) => shareOf(account.callLimits, config.limits.workerProcesses);
+      // A credential's access token is one for every process (M-Pesa invalidates the previous one with each new one).
+      const tokens = providerTokenStore(handle.db, vault);
       const entries = config.providers.accounts.map((account) => {
         // A GSMA account that takes batches: its attempts go as provider batches, its guard counts batches.
         if (account.provider === 'gsma' && account.settings.bulk) {
@@ -333,7 +337,7 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
           stops.push(async () => bulk.shutdown());
           return { account, provider: bulk as PayoutProvider, guard: bulk.guard };
         }
-        const provider = new GuardedProvider(adapterFor(account, config.limits.providerTimeoutMs, logger), breaker, logger, account.id, metrics.observer, callLimitsOf(account));
+        const provider = new GuardedProvider(adapterFor(account, config.limits.providerTimeoutMs, logger, tokens), breaker, logger, account.id, metrics.observer, callLimitsOf(account));
         stops.push(async () => provider.shutdown());
         return { account, provider: provider as PayoutProvider, guard: provider };
       });
@@ -468,11 +472,11 @@ function firstAccount<P extends ProviderAccount['provider']>(accounts: readonly 
 }
 
 /** The adapter that speaks an account's provider API with its credentials. */
-function adapterFor(account: ProviderAccount, timeoutMs: number, logger: Logger): ProviderAdapter & { readonly id: ProviderId } {
+function adapterFor(account: ProviderAccount, timeoutMs: number, logger: Logger, tokens: SharedTokenStore): ProviderAdapter & { readonly id: ProviderId } {
   const log = logger.child({ account: account.id });
   switch (account.provider) {
     case 'mpesa':
-      return new MpesaClient(account.settings, timeoutMs, log);
+      return new MpesaClient(account.settings, timeoutMs, log, tokens);
     case 'mtn-momo':
       return new MomoClient({ ...account.settings, timeoutMs }, log);
     case 'gsma':

@@ -1,11 +1,12 @@
 // M-Pesa Daraja client: OAuth token shared per credential (TokenCache: refreshed before expiry,
 // one refresh in flight, since each new token invalidates the previous one), B2C payment
 // request, Transaction Status query. Provider trouble is an `unknown` outcome, never a throw.
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ProviderAdapter, StatusQuery, SubmitRequest } from '../../../application/ports.js';
 import { unknown, type ProviderOutcome } from '../../../domain/provider-outcome.js';
 import { callProvider, jsonOf } from '../http-transport.js';
-import { errorDetail, expiresInSeconds, TokenCache, type FetchedToken } from '../token-cache.js';
+import { errorDetail, expiresInSeconds, TokenCache, type FetchedToken, type SharedTokenStore } from '../token-cache.js';
 import { mapB2CResponse, mapStatusQueryAck, toB2CRequest, toStatusQueryRequest } from './mapping.js';
 
 /** A response body larger than this is not a Daraja answer: read no further. */
@@ -25,8 +26,14 @@ export class MpesaClient implements ProviderAdapter {
   readonly id = 'mpesa' as const;
   private readonly tokens: TokenCache;
 
-  constructor(private readonly config: MpesaSettings, private readonly timeoutMs: number, private readonly logger: Logger) {
-    this.tokens = new TokenCache(() => this.fetchToken());
+  /**
+   * `sharedTokens`: where every process of the deployment keeps this credential's token (Daraja
+   * invalidates a credential's previous token with each new one, so processes that fetched their
+   * own would refuse each other's calls); without it the token is this client's own.
+   */
+  constructor(private readonly config: MpesaSettings, private readonly timeoutMs: number, private readonly logger: Logger, sharedTokens?: SharedTokenStore) {
+    const credential = `mpesa:${createHash('sha256').update(`${config.baseUrl}\n${config.consumerKey}`).digest('hex')}`;
+    this.tokens = new TokenCache(() => this.fetchToken(), Date.now, sharedTokens ? { store: sharedTokens, credential } : null);
   }
 
   /**
