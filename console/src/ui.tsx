@@ -113,6 +113,12 @@ export function stateName(state: string): string {
   return key in catalogues.en ? t(key) : state;
 }
 
+/** A provider as people name it (M-Pesa, MTN MoMo), as the operations screens do; its id when the catalogue has none. */
+export function providerName(provider: string): string {
+  const key = `provider.${provider}` as MessageKey;
+  return key in catalogues.en ? t(key) : provider;
+}
+
 export function AmountsTable(props: { caption: string; rows: readonly { provider: string; count: number; amount: string }[]; currency: string }) {
   return (
     <table>
@@ -127,7 +133,7 @@ export function AmountsTable(props: { caption: string; rows: readonly { provider
       <tbody>
         {props.rows.map((r) => (
           <tr key={r.provider}>
-            <th scope="row">{r.provider}</th>
+            <th scope="row">{providerName(r.provider)}</th>
             <td class="num">{count(r.count)}</td>
             <td class="num">{money(r.amount, props.currency)}</td>
           </tr>

@@ -263,8 +263,8 @@ describe('the web console', () => {
     await abel.page.goto(`${runtime.apiUrl}/console/#/batch/${batchId}`);
     await abel.page.getByTestId('batch-state').filter({ hasText: 'terminé' }).waitFor({ timeout: 45_000 });
     // By provider and state from the server's own count (any batch size: no note of a limit any more).
-    await abel.page.getByTestId('by-provider').getByRole('row', { name: /mpesa payé 3/ }).waitFor();
-    await abel.page.getByTestId('by-provider').getByRole('progressbar', { name: 'mpesa, payé: 3 / 3' }).waitFor();
+    await abel.page.getByTestId('by-provider').getByRole('row', { name: /M-Pesa payé 3/ }).waitFor();
+    await abel.page.getByTestId('by-provider').getByRole('progressbar', { name: 'M-Pesa, payé: 3 / 3' }).waitFor();
     expect(await abel.page.getByText(/affiché pour les lots/).count()).toBe(0);
     await shot(abel.page, '09-follow-completed-fr');
     await abel.page.getByLabel('Langue').selectOption('en');
