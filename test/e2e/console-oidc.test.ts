@@ -12,8 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,11 +24,11 @@ import { registerOrganisation } from '../../src/application/setup.js';
 import { startRuntime, type Runtime } from '../../src/cli/runtime.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { testConfig } from '../support/runtime.js';
+import { accessible } from '../support/accessibility.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const artifacts = path.join(root, 'test-artifacts', 'console');
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const clientId = 'tuma-console';
 const audience = 'tuma-api';
 const organisationId = 'oidc-org';
@@ -145,16 +144,6 @@ afterAll(async () => {
   await database?.drop();
   rmSync(dataDir, { recursive: true, force: true });
 });
-
-/** axe-core on the page as it is (issue #16 item 7, every screen): no serious or critical violation. */
-async function accessible(page: Page, screen: string): Promise<void> {
-  const found = (await page.evaluate(`(async () => {
-    if (!window.axe) { ${axeSource}\n }
-    const r = await window.axe.run(document, { resultTypes: ['violations'] });
-    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', '));
-  })()`)) as string[];
-  expect({ screen, violations: found }).toEqual({ screen, violations: [] });
-}
 
 async function openConsole(): Promise<{ page: Page; close: () => Promise<void> }> {
   const context = await browser.newContext({ locale: 'en-GB', viewport: { width: 1024, height: 800 } });

@@ -13,7 +13,6 @@ import { createServer, request as httpRequest, type IncomingMessage } from 'node
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,13 +30,13 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { batchDocument, newKey, setUpProviderProgramme, sign, type PayoutLine } from '../support/fixtures.js';
 import { net } from '../support/net.js';
 import { testConfig } from '../support/runtime.js';
+import { accessible } from '../support/accessibility.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const artifacts = path.join(root, 'test-artifacts', 'console');
 /** The whole console, compressed, as a 3G-class link downloads it (issue #16 item 1). */
 const consoleGzipBytesMax = 300 * 1024;
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const organisationId = 'field-org';
 const programmeId = 'turkana-cash';
@@ -85,16 +84,6 @@ async function person(locale = 'en-GB'): Promise<{ context: BrowserContext; page
     if (/Content.Security.Policy/i.test(m.text())) cspViolations.push(m.text());
   });
   return { context, page };
-}
-
-/** axe-core on the page as it is: no serious or critical violation. */
-async function accessible(page: Page, screen: string): Promise<void> {
-  const found = (await page.evaluate(`(async () => {
-    if (!window.axe) { ${axeSource}\n }
-    const r = await window.axe.run(document, { resultTypes: ['violations'] });
-    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', '));
-  })()`)) as string[];
-  expect({ screen, violations: found }).toEqual({ screen, violations: [] });
 }
 
 async function shot(page: Page, name: string): Promise<void> {
