@@ -108,16 +108,13 @@ export function Status(props: { kind: 'info' | 'ok' | 'error'; children: Compone
   );
 }
 
-export function stateName(state: string): string {
-  const key = `state.${state}` as MessageKey;
-  return key in catalogues.en ? t(key) : state;
+/** A value the API names by a code (a state, a provider, an account kind) as the catalogue says it; the code itself when the catalogue has none. */
+export function label(prefix: string, value: string): string {
+  const key = `${prefix}.${value}` as MessageKey;
+  return key in catalogues.en ? t(key) : value;
 }
 
-/** A provider as people name it (M-Pesa, MTN MoMo), as the operations screens do; its id when the catalogue has none. */
-export function providerName(provider: string): string {
-  const key = `provider.${provider}` as MessageKey;
-  return key in catalogues.en ? t(key) : provider;
-}
+export const stateName = (state: string): string => label('state', state);
 
 export function AmountsTable(props: { caption: string; rows: readonly { provider: string; count: number; amount: string }[]; currency: string }) {
   return (
@@ -133,7 +130,7 @@ export function AmountsTable(props: { caption: string; rows: readonly { provider
       <tbody>
         {props.rows.map((r) => (
           <tr key={r.provider}>
-            <th scope="row">{providerName(r.provider)}</th>
+            <th scope="row">{label('provider', r.provider)}</th>
             <td class="num">{count(r.count)}</td>
             <td class="num">{money(r.amount, props.currency)}</td>
           </tr>

@@ -4,8 +4,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, type AuditEventView } from '../api';
 import { count, dateTime, t } from '../i18n';
-import { errorText, Status } from '../ui';
-import { label } from './finance';
+import { errorText, label, Status } from '../ui';
 
 const pageSize = 100;
 

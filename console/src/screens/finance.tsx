@@ -4,16 +4,11 @@
 // API's CSV (statement.csv). Every figure is a decimal string from the API, formatted by Intl.
 import { useEffect, useState } from 'preact/hooks';
 import { api, download, type LedgerAccountView, type LedgerStatementPage, type TrialBalanceView } from '../api';
-import { catalogues, count, dateTime, money, t, type MessageKey } from '../i18n';
-import { bytes, errorText, saveFile, Status } from '../ui';
+import { count, dateTime, money, t } from '../i18n';
+import { bytes, errorText, label, saveFile, Status } from '../ui';
 
 const currencyPattern = /^[A-Z]{3}$/;
 const lastCurrencyKey = 'tuma.finance.currency';
-
-export function label(prefix: string, value: string): string {
-  const key = `${prefix}.${value}` as MessageKey;
-  return key in catalogues.en ? t(key) : value;
-}
 
 export const sideName = (side: string) => label('ledger.side', side);
 

@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, type BatchRejectionView, type BatchView } from '../api';
 import { count, dateTime, money, t, time } from '../i18n';
-import { errorText, providerName, stateName, Status } from '../ui';
+import { errorText, label, stateName, Status } from '../ui';
 
 const refreshSeconds = 3;
 const finalStates = new Set(['completed', 'rejected', 'cancelled']);
@@ -117,12 +117,12 @@ export function Follow(props: { batchId: string | null }) {
                 const ofProvider = Object.values(byState).reduce((n, v) => n + v.count, 0);
                 return Object.entries(byState).map(([state, v]) => (
                   <tr key={`${provider}-${state}`}>
-                    <th scope="row">{providerName(provider)}</th>
+                    <th scope="row">{label('provider', provider)}</th>
                     <td>{stateName(state)}</td>
                     <td class="num">{count(v.count)}</td>
                     <td class="num">{money(v.amount, view.currency)}</td>
                     <td>
-                      <progress max={ofProvider} value={v.count} aria-label={`${providerName(provider)}, ${stateName(state)}: ${count(v.count)} / ${count(ofProvider)}`} />
+                      <progress max={ofProvider} value={v.count} aria-label={`${label('provider', provider)}, ${stateName(state)}: ${count(v.count)} / ${count(ofProvider)}`} />
                     </td>
                   </tr>
                 ));

@@ -6,7 +6,7 @@ import { buildFromCsv, programmeRules, type BuiltBatch, type Problem, type Progr
 import { signBatch } from '../keys';
 import { catalogues, count, dateTime, maskNumber, money, t, type MessageKey } from '../i18n';
 import { session } from '../session';
-import { AmountsTable, errorText, FileDrop, providerName, stateName, Status } from '../ui';
+import { AmountsTable, errorText, FileDrop, label, stateName, Status } from '../ui';
 import { MyKey, useMyKey } from './my-key';
 
 const lastProgramme = () => localStorage.getItem('tuma.programme') ?? '';
@@ -84,7 +84,7 @@ export function NewBatch() {
       </form>
       {rules ? (
         <p data-testid="rules">
-          {t('batch.programmeRules', { programme: rules.programmeId, currency: rules.currency, providers: rules.providers.map(providerName).join(', '), rowErrors: t(`batch.rowErrors.${rules.policy.rowErrors}` as MessageKey) })}
+          {t('batch.programmeRules', { programme: rules.programmeId, currency: rules.currency, providers: rules.providers.map((p) => label('provider', p)).join(', '), rowErrors: t(`batch.rowErrors.${rules.policy.rowErrors}` as MessageKey) })}
         </p>
       ) : null}
       {error ? <Status kind="error">{error}</Status> : null}
@@ -145,7 +145,7 @@ export function NewBatch() {
               {result.batch.preview.map((p) => (
                 <tr key={p.ref}>
                   <td>{p.ref}</td>
-                  <td>{providerName(p.provider)}</td>
+                  <td>{label('provider', p.provider)}</td>
                   <td>{maskNumber(p.msisdn)}</td>
                   <td class="num">{money(p.amount, result.batch.currency)}</td>
                   {result.batch.repaying > 0 ? <td class="key">{p.repays ?? ''}</td> : null}

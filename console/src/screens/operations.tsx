@@ -10,8 +10,7 @@ import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { api, json, type DeadLetteredPage, type OrphanCallbacksPage, type ProviderOperationsView, type QueueDepthsView } from '../api';
 import { count, dateTime, money, t } from '../i18n';
 import { hasRole } from '../session';
-import { errorText, errorWithDetail, escapeCloses, Status, useReturnFocus } from '../ui';
-import { label } from './finance';
+import { errorText, errorWithDetail, escapeCloses, label, Status, useReturnFocus } from '../ui';
 
 type Account = ProviderOperationsView['accounts'][number];
 

@@ -10,8 +10,7 @@ import { actionsByClass } from '../../../src/domain/reconciliation-decision.js';
 import { api, ApiError, json, upload, type Ageing, type DecisionView, type ReconciliationItemView, type ReconciliationView, type StatementView } from '../api';
 import { catalogues, count, dateTime, money, t, type MessageKey } from '../i18n';
 import { hasRole, session } from '../session';
-import { bytes, errorText, escapeCloses, Status, useReturnFocus } from '../ui';
-import { label } from './finance';
+import { bytes, errorText, escapeCloses, label, Status, useReturnFocus } from '../ui';
 
 const formats = ['mpesa-org-portal-csv@1', 'mpesa-org-portal-xlsx@1', 'mtn-momo-portal-csv@1', 'airtel-statement-csv@1', 'mt940@1', 'camt053@1'] as const;
 const ageingBuckets: readonly Ageing[] = ['0-7', '8-30', '31-90', '90+'];
