@@ -320,8 +320,8 @@ export class StatementLinesToCopy extends Transform {
       if (plain) {
         if (nextQuote !== -1 && nextQuote < p) nextQuote = text.indexOf('"', p);
         for (; nextQuote >= 0 && nextQuote < lineEnd; nextQuote = text.indexOf('"', nextQuote + 1)) plain = !plain;
-        // An odd count leaves it false: a line feed inside quotes, read by the scan below.
-        if (!plain) nextQuote = -2;
+        // An odd count leaves it false: a line feed inside quotes, read by the scan below (the
+        // record then ends past the quote remembered, so it is looked for again from the next one).
       }
       if (plain) {
         content = text.slice(p, lineEnd);
