@@ -8,8 +8,9 @@
 // What COPY refused, this refuses, at the line COPY named (its physical line count, which also
 // counts the line breaks inside quoted cells): a line that is not CSV of the format's columns
 // (a cell count other than the format's, a quote that does not close, a line break of another
-// style than the first line's outside quotes), and bytes that are not UTF-8 (or a NUL byte). COPY's
-// end-of-data line `\.` ends the data as it did (whatever follows is not read).
+// style than the first line's outside quotes), and bytes that are not UTF-8 (or a NUL byte). One
+// departure: a line `\.` alone, which ended COPY's data without a word (whatever followed was never
+// read), refuses the file at that line: a statement is read to its end or not at all.
 import { isUtf8 } from 'node:buffer';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { StatementLineProblem } from '../domain/reconciliation.js';
@@ -24,6 +25,18 @@ const pieceBytes = 64 * 1024;
 export const typedStagingColumns = [
   'line_no', 'txn', 'kind', 'status', 'completed_at', 'paid_in_minor', 'withdrawn_minor', 'fee_minor', 'balance_minor', 'linked', 'our_ref', 'cells',
 ] as const;
+
+/**
+ * What a line `\.` alone is told: COPY's end-of-data marker, which would have dropped every line
+ * after it unread (a hostile file could hide lines behind it).
+ */
+export const endOfDataLineProblem = 'a line \\. alone (an end-of-data marker): the lines after it would not be read';
+
+/**
+ * At a line `\.` alone: refuse the file there (what an import does), or end the data as COPY did
+ * (the tests that hold this reader to COPY's own reading use this).
+ */
+export type EndOfDataLine = 'refuse' | 'end';
 
 /** A line COPY would not have read: the whole file is refused with it. */
 export class StatementLineRefusal extends Error {
@@ -166,10 +179,10 @@ export class StatementLinesToCopy extends Transform {
   private eol: Eol = 'unknown';
   /** COPY's line count (cur_lineno): one per record, and one per line break inside quotes. */
   private physical = 0;
-  /** COPY's end-of-data line was read: nothing after it is. */
+  /** COPY's end-of-data line was read (endOfDataLine 'end'): nothing after it is. */
   private ended = false;
 
-  constructor(private readonly columns: number, private readonly check: StatementLineCheck) {
+  constructor(private readonly columns: number, private readonly check: StatementLineCheck, private readonly endOfDataLine: EndOfDataLine = 'refuse') {
     super();
   }
 
@@ -331,6 +344,10 @@ export class StatementLinesToCopy extends Transform {
         const scan = this.scan(text, p, final);
         if (scan.kind === 'incomplete') break;
         if (scan.kind === 'end-of-data') {
+          if (this.endOfDataLine === 'refuse') {
+            this.flushOut(out);
+            throw new StatementLineRefusal({ line: this.physical + 1, column: '*', problem: endOfDataLineProblem });
+          }
           this.ended = true;
           break;
         }

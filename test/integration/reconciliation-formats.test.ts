@@ -313,6 +313,20 @@ describe('an MTN MoMo partner portal statement (mtn-momo-portal-csv@1, UGX)', ()
     expect(error).toEqual({ code: 'STATEMENT_LINES_INVALID', detail: 'a line is not CSV of the format\'s columns', badLines: 1, lines: [{ line: 4, column: '*', problem: 'not CSV with exactly 11 columns' }] });
   });
 
+  // COPY would have ended the data at `\.` without a word: the lines after it (here one that pays
+  // AKELLO) would have been dropped unread, and the statement imported short.
+  test('when a line is \\. alone, then the file is refused naming that line, and nothing is stored', async () => {
+    const { run } = await momoLedger(newAccount('momo-ug'));
+    for (const eol of ['\n', '\r\n']) {
+      const bytes = withLine(momoCsv, 4, (l) => `\\.${eol}${l}`).replace(/\r?\n/g, eol);
+      const error = await refused(run, bytes, ['AKELLO']);
+      expect(error).toEqual({
+        code: 'STATEMENT_LINES_INVALID', detail: 'a line is not CSV of the format\'s columns', badLines: 1,
+        lines: [{ line: 4, column: '*', problem: 'a line \\. alone (an end-of-data marker): the lines after it would not be read' }],
+      });
+    }
+  });
+
   test('when the same bytes are imported twice, then the second answer is the first reconciliation and nothing new is stored', async () => {
     const { run } = await momoLedger(newAccount('momo-ug'));
     await expectReplayed(run, () => momoCsv);

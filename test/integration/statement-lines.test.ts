@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import fc from 'fast-check';
 import { from as copyFrom } from 'pg-copy-streams';
 import { checkStagedCellsInSql } from '../../src/adapters/db/reconciliation.repository.js';
-import { StatementLineRefusal, StatementLinesToCopy, typedStagingColumns } from '../../src/application/statement-lines.js';
+import { endOfDataLineProblem, StatementLineRefusal, StatementLinesToCopy, typedStagingColumns, type EndOfDataLine } from '../../src/application/statement-lines.js';
 import type { StatementClassifyQuery } from '../../src/application/ports.js';
 import { statementFormats, type ColumnRole, type StatementFormat } from '../../src/domain/statement-formats.js';
 import { statementLineCheckOf, type StatementCell } from '../../src/domain/statement-lines.js';
@@ -50,7 +50,7 @@ async function viaCopy(bytes: Buffer, columns: number): Promise<Read> {
 }
 
 /** What the line reader reads of `bytes` (in `chunks`-byte pieces), as the typed staging table holds it after its COPY. */
-async function viaReader(bytes: Buffer, columns: number, chunk: number): Promise<Read> {
+async function viaReader(bytes: Buffer, columns: number, chunk: number, endOfDataLine: EndOfDataLine = 'end'): Promise<Read> {
   const client = await database.pool.connect();
   try {
     await client.query('BEGIN');
@@ -58,7 +58,7 @@ async function viaReader(bytes: Buffer, columns: number, chunk: number): Promise
     const pieces: Buffer[] = [];
     for (let at = 0; at < bytes.length; at += chunk) pieces.push(bytes.subarray(at, at + chunk));
     try {
-      await pipeline(Readable.from(pieces), new StatementLinesToCopy(columns, () => null),
+      await pipeline(Readable.from(pieces), new StatementLinesToCopy(columns, () => null, endOfDataLine),
         client.query(copyFrom(`COPY statement_staging_lines (${typedStagingColumns.join(', ')}) FROM STDIN`)));
     } catch (error) {
       if (error instanceof StatementLineRefusal) return { line: error.problem.line, problem: error.problem.problem };
@@ -92,6 +92,15 @@ describe('reading a statement\'s CSV as COPY (FORMAT csv) read it', () => {
       for (const chunk of [bytes.length || 1, 1, 3]) {
         expect({ input: JSON.stringify(bytes.toString('latin1')), chunk, read: await viaReader(bytes, 3, chunk) }).toEqual({ input: JSON.stringify(bytes.toString('latin1')), chunk, read: copied });
       }
+    }
+  });
+
+  test('when a line \\. alone comes, then where COPY ended the data without a word (dropping what follows) the import\'s reader refuses the file at that line', async () => {
+    for (const [input, line] of [['a,b,c\n\\.\nd,e,f\n', 2], ['a,b,c\r\n\\.\r\nd\r\n', 2], ['a,b,c\n"x\ny",b,c\n\\.\n', 4]] as const) {
+      const bytes = Buffer.from(input, 'utf8');
+      const copied = await viaCopy(bytes, 3);
+      expect('cells' in copied && copied.cells.length).toBe(input.startsWith('a,b,c\n"') ? 2 : 1);
+      for (const chunk of [bytes.length, 1, 3]) expect(await viaReader(bytes, 3, chunk, 'refuse')).toEqual({ line, problem: endOfDataLineProblem });
     }
   });
 

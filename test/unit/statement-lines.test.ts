@@ -11,11 +11,13 @@ import { mpesaOrgPortalCsvV1, statementFormats } from '../../src/domain/statemen
 import {
   amountGrammarOf, characterLength, likeLowered, likePattern, lowerAscii, statementLineCheckOf, timeOfDaySeconds, type StatementLineCheck,
 } from '../../src/domain/statement-lines.js';
-import { csvCells, firstInvalidUtf8, StatementLineRefusal, StatementLinesToCopy } from '../../src/application/statement-lines.js';
+import { csvCells, endOfDataLineProblem, firstInvalidUtf8, StatementLineRefusal, StatementLinesToCopy, type EndOfDataLine } from '../../src/application/statement-lines.js';
 
 /** The rows StatementLinesToCopy writes for `chunks`, or the refusal it ends with. */
-async function toCopy(chunks: readonly Buffer[], columns = 3, check: StatementLineCheck = () => null): Promise<{ rows: string[]; refusal?: StatementLineRefusal['problem'] }> {
-  const stage = new StatementLinesToCopy(columns, check);
+async function toCopy(
+  chunks: readonly Buffer[], columns = 3, check: StatementLineCheck = () => null, endOfDataLine: EndOfDataLine = 'refuse',
+): Promise<{ rows: string[]; refusal?: StatementLineRefusal['problem'] }> {
+  const stage = new StatementLinesToCopy(columns, check, endOfDataLine);
   const out: Buffer[] = [];
   try {
     await pipeline(Readable.from(chunks), stage, new Writable({ write(c: Buffer, _e, cb) { out.push(c); cb(); } }));
@@ -215,8 +217,17 @@ describe('reading the CSV as COPY did', () => {
     expect(await toCopy([Buffer.concat([enc('a,b\nd,e,'), Buffer.from([0xc3]), enc('\n')])])).toMatchObject({ refusal: { line: 1, problem: 'not CSV with exactly 3 columns' } });
     // Bytes cut short at the end of the file.
     expect(await toCopy([Buffer.concat([enc('a,b,c\nd,e,'), Buffer.from([0xe2, 0x82])])])).toMatchObject({ refusal: { line: 2, problem: 'not valid UTF-8' } });
-    // `\.` alone ends the data; after it nothing is read, not even bytes that are not UTF-8.
-    const ended = await toCopy([enc('a,b,c\n\\.\n'), Buffer.from([0xff, 0x0a])]);
+    // `\.` alone, COPY's end-of-data marker, refuses the file at its line: the lines after it are never dropped unread.
+    for (const [input, line] of [['a,b,c\n\\.\nd,e,f\n', 2], ['a,b,c\r\n"x\r\ny",b,c\r\n\\.\r\n', 4], ['\\.\n', 1], ['a,b,c\r\\.\rd,e,f\r', 2]] as const) {
+      expect(await toCopy([enc(input)])).toMatchObject({ refusal: { line, column: '*', problem: endOfDataLineProblem } });
+    }
+    expect(await toCopy([enc('a,b,c\n\\.\n'), Buffer.from([0xff, 0x0a])])).toMatchObject({ rows: [expect.any(String)], refusal: { line: 2, problem: endOfDataLineProblem } });
+    // Where `\.` is data (more after it on the line, quoted, or last without a line break), it is read as a cell.
+    expect(await toCopy([enc('a,b,c\n\\.x,b,c\n"\\.",b,c\n')])).toMatchObject({ rows: [expect.any(String), expect.any(String), expect.any(String)] });
+    expect((await toCopy([enc('a,b,c\n\\.x,b,c\n"\\.",b,c\n')])).refusal).toBeUndefined();
+    expect(await toCopy([enc('a,b,c\n\\.')])).toMatchObject({ refusal: { line: 2, problem: 'not CSV with exactly 3 columns' } });
+    // Read as COPY read it ('end', the mode the tests against COPY use): the data ends there, and nothing after it is read, not even bytes that are not UTF-8.
+    const ended = await toCopy([enc('a,b,c\n\\.\n'), Buffer.from([0xff, 0x0a])], 3, () => null, 'end');
     expect(ended.refusal).toBeUndefined();
     expect(ended.rows).toHaveLength(1);
     // Bad lines (here: every line) are written with their cells; NULL for an empty unquoted cell.
