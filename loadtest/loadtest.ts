@@ -15,7 +15,7 @@
 //                      an operator (soak-operator.ts) requeues or decides what the gateway flags for one
 // After each scenario: executions per idempotency key at the simulator (double executions) and
 // `tuma ledger verify`'s code (verifyLedger). Writes loadtest/results/<date>.md and .json.
-// Options: --quick; LOADTEST_SCENARIOS=a,b (a subset); LOADTEST_SOAK_S; LOADTEST_SOAK_STATUS_CHECKS_MAX; LOADTEST_CPU_PROF=<dir>
+// Options: --quick; LOADTEST_SCENARIOS=a,b (a subset); LOADTEST_SOAK_S; LOADTEST_SOAK_STATUS_CHECKS_MAX; LOADTEST_API_PROCESSES=n (the status reads over n api processes); LOADTEST_CPU_PROF=<dir>
 // (node --cpu-prof on the gateway processes of the e2e and callback-storm stacks); LOADTEST_GATEWAY_NODE_ARGS
 // (more Node options for the gateway processes); KAFKA_BROKERS (else a broker of its own on
 // LOADTEST_KAFKA_PORT, default 29192, started with scripts/kafka.sh and stopped at the end);
@@ -58,6 +58,8 @@ const allScenarios = ['e2e-0ms', 'status-reads', 'e2e-300ms', 'batch-submissions
 type ScenarioName = (typeof allScenarios)[number];
 const settledStates = ['paid', 'failed', 'cancelled', 'reversed'];
 const soakMaxS = 4 * 3600;
+/** LOADTEST_API_PROCESSES at most: the processes answering the API on a one-process stack. */
+const apiProcessesMax = 4;
 /** Status reads: seconds at the rate before the measured ones (paced-load.ts: warmupS). */
 const statusWarmupS = 2;
 /** Status reads wait at most this long for the chainer to link the transfers of the scenario before them. */
@@ -86,6 +88,10 @@ function options() {
     e2ePayouts: intEnv('LOADTEST_E2E_PAYOUTS', quick ? 2_000 : 20_000, 100, 1_000_000),
     e2ePayouts300: quick ? 500 : 3_000,
     statusSeconds: intEnv('LOADTEST_STATUS_S', quick ? 10 : 30, 1, 600),
+    // LOADTEST_API_PROCESSES=n: the one-process stack gets n − 1 more processes with the api role
+    // alone, each on its own port, and the status reads go to all of them in turn (scaling the API
+    // out by process; every other scenario still talks to the first).
+    apiProcesses: intEnv('LOADTEST_API_PROCESSES', 1, 1, apiProcessesMax),
     statusRate: 1_000,
     submissionBatches: quick ? 40 : 200,
     submissionRows: 1_000,
@@ -265,6 +271,8 @@ interface Stack {
   readonly programme: BenchProgramme;
   readonly token: (role: string, subject: string) => Promise<string>;
   readonly apiUrl: string;
+  /** Every process answering the API: apiUrl first (LOADTEST_API_PROCESSES). */
+  readonly apiUrls: readonly string[];
   readonly sim: Child;
   readonly gateways: Child[];
   readonly brokerPid: number | null;
@@ -371,8 +379,17 @@ async function startStack(broker: Broker, layout: Layout, extraEnv: Record<strin
       children.push(child);
       gateways.push(child);
     }
+    const apiUrls = [`http://127.0.0.1:${apiPort}`];
+    for (let n = 2; layout === 'one' && n <= opts.apiProcesses; n += 1) {
+      const port = String(await freePort());
+      const execArgv = [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...(process.env.LOADTEST_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean)];
+      const { child } = await forkChild(`gateway api ${n}`, 'gateway-process.js', { roles: ['api'], env: { ...env, HTTP_PORT: port } }, execArgv);
+      children.push(child);
+      gateways.push(child);
+      apiUrls.push(`http://127.0.0.1:${port}`);
+    }
     const stack: Stack = {
-      dbName, handle, persistence, programme, apiUrl: `http://127.0.0.1:${apiPort}`, sim, gateways, brokerPid: broker.pid, next: 0, approved: [], stop,
+      dbName, handle, persistence, programme, apiUrl: apiUrls[0]!, apiUrls, sim, gateways, brokerPid: broker.pid, next: 0, approved: [], stop,
       token: (role, subject) => issuer.token(programme.organisationId, role, subject),
     };
     return stack;
@@ -642,7 +659,7 @@ async function statusReads(stack: Stack, batchId: string, opts: Options): Promis
   // warm-up at the same rate whose p99 is shown apart. CPU is read over both.
   const before = await cpuSnapshot(stack);
   const paced = await pacedLoad({
-    origin: stack.apiUrl, ratePerS: opts.statusRate, warmupS: statusWarmupS, durationS: opts.statusSeconds, path: (k) => paths[k % paths.length]!, headers, connections: 32,
+    origin: stack.apiUrls, ratePerS: opts.statusRate, warmupS: statusWarmupS, durationS: opts.statusSeconds, path: (k) => paths[k % paths.length]!, headers, connections: 32,
   });
   const cpu = cpuDelta(before, await cpuSnapshot(stack));
   const warmupReads = Math.round(opts.statusRate * statusWarmupS);
@@ -664,6 +681,7 @@ async function statusReads(stack: Stack, batchId: string, opts: Options): Promis
       duration_s: opts.statusSeconds,
       load: 'open loop, paced',
       reads: kinds,
+      api_processes: stack.apiUrls.length,
       achieved_per_s: Math.round(paced.ok2xx / paced.durationS),
       requests_2xx: paced.ok2xx,
       non_2xx: paced.non2xx,

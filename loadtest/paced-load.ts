@@ -21,9 +21,15 @@ export const pacedRequestsMax = 1_000_000;
 /** The most requests on the wire at once. */
 export const pacedInFlightMax = 1_024;
 
+/** The most origins one run spreads its requests over. */
+export const pacedOriginsMax = 16;
+
 export interface PacedLoadOptions {
-  /** `http://127.0.0.1:<port>`: the load goes to this machine only. */
-  readonly origin: string;
+  /**
+   * `http://127.0.0.1:<port>`: the load goes to this machine only. Several (the API in more than
+   * one process): request k goes to origin k mod n, and the connections are shared out among them.
+   */
+  readonly origin: string | readonly string[];
   readonly ratePerS: number;
   /** The measured part of the run, after the warm-up. */
   readonly durationS: number;
@@ -76,8 +82,9 @@ export interface PacedLoadResult {
 const pct = (values: readonly number[], p: number): number | null => (values.length === 0 ? null : Math.round(percentile(values, p) * 100) / 100);
 
 export async function pacedLoad(opts: PacedLoadOptions): Promise<PacedLoadResult> {
-  const url = new URL(opts.origin);
-  if (url.hostname !== '127.0.0.1' && url.hostname !== 'localhost') throw new Error('the paced load goes to 127.0.0.1 only');
+  const urls = (typeof opts.origin === 'string' ? [opts.origin] : [...opts.origin]).map((o) => new URL(o));
+  if (urls.length < 1 || urls.length > pacedOriginsMax) throw new Error(`origins: 1 to ${pacedOriginsMax}`);
+  for (const url of urls) if (url.hostname !== '127.0.0.1' && url.hostname !== 'localhost') throw new Error('the paced load goes to 127.0.0.1 only');
   const warmupS = opts.warmupS ?? 0;
   const warmup = Math.round(opts.ratePerS * warmupS);
   const total = warmup + Math.round(opts.ratePerS * opts.durationS);
@@ -88,7 +95,8 @@ export async function pacedLoad(opts: PacedLoadOptions): Promise<PacedLoadResult
   if (!Number.isInteger(inFlightMax) || inFlightMax < 1 || inFlightMax > pacedInFlightMax) throw new Error(`inFlightMax: 1 to ${pacedInFlightMax}`);
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const intervalMs = 1000 / opts.ratePerS;
-  const pool = new Pool(url.origin, { connections: opts.connections ?? 32, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  const connections = Math.max(1, Math.ceil((opts.connections ?? 32) / urls.length));
+  const pools = urls.map((url) => new Pool(url.origin, { connections, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs }));
   const latencies = new Float64Array(total - warmup);
   const warmupLatencies = new Float64Array(warmup);
   let warmedUp = 0;
@@ -118,7 +126,7 @@ export async function pacedLoad(opts: PacedLoadOptions): Promise<PacedLoadResult
         const sentAt = performance.now();
         if (k >= warmup) sendLags[lagged++] = sentAt - due;
         inFlight += 1;
-        pool
+        pools[k % pools.length]!
           .request({ method: 'GET', path: opts.path(k), headers: opts.headers ?? {} })
           .then(async (res) => {
             await res.body.dump();
@@ -162,7 +170,7 @@ export async function pacedLoad(opts: PacedLoadOptions): Promise<PacedLoadResult
       pump();
     });
   } finally {
-    await pool.close();
+    await Promise.all(pools.map((pool) => pool.close()));
   }
   const answeredMs = Array.from(latencies.subarray(0, answered));
   const lags = Array.from(sendLags.subarray(0, lagged));

@@ -4,7 +4,7 @@
 // generator waiting for it (coordinated omission).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pacedLoad, pacedRequestsMax } from '../../loadtest/paced-load.js';
+import { pacedLoad, pacedOriginsMax, pacedRequestsMax } from '../../loadtest/paced-load.js';
 
 interface Seen {
   readonly k: number;
@@ -91,7 +91,21 @@ describe('pacedLoad (an open-loop load at a constant rate)', () => {
     }
   });
 
+  it('spreads request k over several origins in turn (k mod n), each origin answering its share', async () => {
+    const servers = await Promise.all([0, 1, 2].map(() => server((_k, res) => res.end('ok'))));
+    try {
+      const result = await pacedLoad({ origin: servers.map((x) => x.origin), ratePerS: 300, durationS: 0.2, path: (k) => `/?k=${k}`, connections: 6 });
+      expect(result).toMatchObject({ scheduled: 60, ok2xx: 60, non2xx: 0, errors: 0 });
+      servers.forEach((x, i) => expect(x.seen.map((r) => r.k % 3)).toEqual(Array.from({ length: 20 }, () => i)));
+    } finally {
+      await Promise.all(servers.map((x) => x.close()));
+    }
+  });
+
   it('refuses a load it would not bound or that leaves this machine', async () => {
+    await expect(pacedLoad({ origin: ['http://127.0.0.1:9', 'http://10.0.0.1:80'], ratePerS: 1, durationS: 1, path: () => '/' })).rejects.toThrow(/127\.0\.0\.1 only/);
+    await expect(pacedLoad({ origin: [], ratePerS: 1, durationS: 1, path: () => '/' })).rejects.toThrow(/origins/);
+    await expect(pacedLoad({ origin: Array.from({ length: pacedOriginsMax + 1 }, () => 'http://127.0.0.1:9'), ratePerS: 1, durationS: 1, path: () => '/' })).rejects.toThrow(/origins/);
     await expect(pacedLoad({ origin: 'http://10.0.0.1:80', ratePerS: 1, durationS: 1, path: () => '/' })).rejects.toThrow(/127\.0\.0\.1 only/);
     await expect(pacedLoad({ origin: 'http://127.0.0.1:9', ratePerS: pacedRequestsMax, durationS: 2, path: () => '/' })).rejects.toThrow(/1 to/);
     await expect(pacedLoad({ origin: 'http://127.0.0.1:9', ratePerS: 0, durationS: 2, path: () => '/' })).rejects.toThrow(/1 to/);
