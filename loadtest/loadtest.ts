@@ -17,7 +17,7 @@
 // `tuma ledger verify`'s code (verifyLedger). Writes loadtest/results/<date>.md and .json.
 // Options: --quick; LOADTEST_SCENARIOS=a,b (a subset); LOADTEST_SOAK_S; LOADTEST_SOAK_STATUS_CHECKS_MAX; LOADTEST_API_PROCESSES=n (the status reads over n api processes); LOADTEST_CPU_PROF=<dir>
 // (node --cpu-prof on the gateway processes of the e2e and callback-storm stacks); LOADTEST_GATEWAY_NODE_ARGS
-// (more Node options for the gateway processes); KAFKA_BROKERS (else a broker of its own on
+// (more Node options for the gateway processes); LOADTEST_SIM_NODE_ARGS (for the simulator's); KAFKA_BROKERS (else a broker of its own on
 // LOADTEST_KAFKA_PORT, default 29192, started with scripts/kafka.sh and stopped at the end);
 // LOADTEST_DATABASE_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres).
 import { execFileSync, fork, spawnSync, type ChildProcess } from 'node:child_process';
@@ -322,7 +322,8 @@ async function startStack(broker: Broker, layout: Layout, extraEnv: Record<strin
     const persistence = kyselyPersistence(handle.db, handle.pool);
     const programme = await setUpBenchProgramme(persistence);
     const issuer = await benchIssuer();
-    const { child: sim, ready: simReady } = await forkChild('simulator', 'sim-process.js', { consumerKey: 'lt-consumer-key', consumerSecret: 'lt-consumer-secret', callbackDelayMs: 0 });
+    const { child: sim, ready: simReady } = await forkChild('simulator', 'sim-process.js', { consumerKey: 'lt-consumer-key', consumerSecret: 'lt-consumer-secret', callbackDelayMs: 0 },
+      (process.env.LOADTEST_SIM_NODE_ARGS ?? '').split(' ').filter(Boolean));
     children.push(sim);
     const simUrl = `http://127.0.0.1:${simReady.port as number}`;
     const apiPort = String(await freePort());

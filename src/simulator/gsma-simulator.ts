@@ -802,19 +802,12 @@ export function createGsmaSimulator(options: GsmaSimulatorOptions): GsmaSimulato
     const body = JSON.stringify(payload);
     for (let attempt = 1; attempt <= callbackAttemptsMax && !tasks.closed; attempt++) {
       try {
-        // One try when its turn comes (tasks.inFlight), read to the end inside it.
-        const res = await tasks.inFlight(async () => {
-          const answer = await fetch(d.callbackUrl!, {
-            method: 'PUT',
-            headers: { 'Content-Type': 'application/json', 'X-CorrelationID': d.correlationId, 'X-Date': new Date().toUTCString() },
-            body,
-            signal: AbortSignal.timeout(callbackTimeoutMs),
-          });
-          await answer.arrayBuffer().catch(() => undefined);
-          return answer;
+        // One try when its turn comes, read to the end.
+        const status = await tasks.post(d.callbackUrl!, {
+          method: 'PUT', headers: { 'Content-Type': 'application/json', 'X-CorrelationID': d.correlationId, 'X-Date': new Date().toUTCString() }, body, timeoutMs: callbackTimeoutMs,
         });
-        if (res.status === 204) return;
-        log.warn({ status: res.status, attempt }, 'callback refused');
+        if (status === 204) return;
+        log.warn({ status, attempt }, 'callback refused');
       } catch (error) {
         log.warn({ err: error instanceof Error ? error.name : 'error', attempt }, 'callback failed');
       }

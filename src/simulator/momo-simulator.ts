@@ -469,18 +469,9 @@ export function createMomoSimulator(options: MomoSimulatorOptions): MomoSimulato
   /** Sent once, no retry: MoMo's current page says so. Logged without the URL (it carries the attempt token). */
   async function deliver(url: string, payload: unknown): Promise<void> {
     try {
-      // When its turn comes (tasks.inFlight), its body cancelled inside it.
-      const res = await tasks.inFlight(async () => {
-        const answer = await fetch(url, {
-          method: options.callbackMethod ?? 'PUT',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(payload),
-          signal: AbortSignal.timeout(momoCallbackTimeoutMs),
-        });
-        await answer.body?.cancel();
-        return answer;
-      });
-      if (!res.ok) log.warn({ status: res.status }, 'transfer callback refused');
+      // When its turn comes, its answer read to the end.
+      const status = await tasks.post(url, { method: options.callbackMethod ?? 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload), timeoutMs: momoCallbackTimeoutMs });
+      if (status < 200 || status >= 300) log.warn({ status }, 'transfer callback refused');
     } catch (error) {
       log.warn({ err: error instanceof Error ? error.name : 'error' }, 'transfer callback failed');
     }

@@ -436,20 +436,10 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
     // A closed simulator sends nothing more: no retry outlives it.
     for (let attempt = 1; attempt <= callbackAttemptsMax && !tasks.closed; attempt++) {
       try {
-        // One try when its turn comes (tasks.inFlight), read to the end inside it, so the connection
-        // goes back to the pool instead of waiting for the collector.
-        const res = await tasks.inFlight(async () => {
-          const answer = await fetch(url, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body,
-            signal: AbortSignal.timeout(5_000),
-          });
-          await answer.arrayBuffer().catch(() => undefined);
-          return answer;
-        });
-        if (res.ok) return;
-        log.warn({ status: res.status, attempt }, 'result callback refused');
+        // One try when its turn comes, read to the end, so the connection is used again.
+        const status = await tasks.post(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, timeoutMs: 5_000 });
+        if (status >= 200 && status < 300) return;
+        log.warn({ status, attempt }, 'result callback refused');
       } catch (error) {
         log.warn({ err: error, attempt }, 'result callback failed');
       }
