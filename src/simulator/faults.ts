@@ -241,7 +241,18 @@ export function createSimulatorTasks(): SimulatorTasks {
   // in the load test) than the gateway it was testing, on the same two cores. Made at the first
   // callback: most simulators of the tests send none.
   let agent: Agent | null = null;
-  let inFlightNow: <T>(send: () => Promise<T>) => Promise<T>;
+  const inFlight = async <T>(send: () => Promise<T>): Promise<T> => {
+    if (sendingNow >= simulatorCallbacksInFlightMax) await new Promise<void>((resolve) => waiting.push(resolve));
+    else sendingNow += 1;
+    try {
+      return await send();
+    } finally {
+      // The slot passes to the next waiting try, or is freed.
+      const next = waiting.shift();
+      if (next) next();
+      else sendingNow -= 1;
+    }
+  };
   const later = (ms: number, run: () => void) => {
     const timer = setTimeout(() => {
       timers.delete(timer);
@@ -259,20 +270,9 @@ export function createSimulatorTasks(): SimulatorTasks {
       }, ms);
       held.set(timer, res);
     },
-    inFlight: (inFlightNow = async (send) => {
-      if (sendingNow >= simulatorCallbacksInFlightMax) await new Promise<void>((resolve) => waiting.push(resolve));
-      else sendingNow += 1;
-      try {
-        return await send();
-      } finally {
-        // The slot passes to the next waiting try, or is freed.
-        const next = waiting.shift();
-        if (next) next();
-        else sendingNow -= 1;
-      }
-    }),
+    inFlight,
     post(url, init) {
-      return inFlightNow(async () => {
+      return inFlight(async () => {
         if (closed) throw new Error('the simulator is closed');
         agent ??= new Agent({ connections: simulatorCallbacksInFlightMax, keepAliveTimeout: callbackKeepAliveMs, connect: { timeout: callbackConnectTimeoutMs } });
         const res = await request(url, {
