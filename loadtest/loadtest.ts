@@ -373,8 +373,9 @@ async function startStack(broker: Broker, layout: Layout, extraEnv: Record<strin
     // much as it agreed (before 2026-12-07 the split run did, and its calls timed out).
     env.WORKER_PROCESSES = String(groups.filter((g) => g.includes('worker')).length);
     const gateways: Child[] = [];
+    // Node's options of every gateway process: a CPU profile when asked, and LOADTEST_GATEWAY_NODE_ARGS.
+    const execArgv = [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...(process.env.LOADTEST_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean)];
     for (const roles of groups) {
-      const execArgv = [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...(process.env.LOADTEST_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean)];
       // Only the process with the API listens on the port; the others are told a port they do not open.
       const { child } = await forkChild(`gateway ${roles.join('+')}`, 'gateway-process.js', { roles, env }, execArgv);
       children.push(child);
@@ -383,7 +384,6 @@ async function startStack(broker: Broker, layout: Layout, extraEnv: Record<strin
     const apiUrls = [`http://127.0.0.1:${apiPort}`];
     for (let n = 2; layout === 'one' && n <= opts.apiProcesses; n += 1) {
       const port = String(await freePort());
-      const execArgv = [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...(process.env.LOADTEST_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean)];
       const { child } = await forkChild(`gateway api ${n}`, 'gateway-process.js', { roles: ['api'], env: { ...env, HTTP_PORT: port } }, execArgv);
       children.push(child);
       gateways.push(child);
