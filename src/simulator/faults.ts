@@ -213,8 +213,14 @@ export interface SimulatorTasks {
   close(): void;
 }
 
-/** Callback posts one simulator has in flight at most (each try; a retry waits its turn again). */
-export const simulatorCallbacksInFlightMax = 64;
+/**
+ * Callback posts one simulator has in flight at most (each try; a retry waits its turn again). A
+ * provider sends its callbacks as its payments complete, not one after another: the bound keeps
+ * the double from opening thousands of connections and retrying what the gateway answers late,
+ * and is wide enough that the gateway's intake, not the double's window, is what e2e measures
+ * (at 64 the callbacks trailed the dispatch by seconds; at 1,024 some waited past their timeout).
+ */
+export const simulatorCallbacksInFlightMax = 256;
 
 /** A callback's request: its method, headers and JSON body, and how long its answer may take. */
 export interface CallbackPost {
