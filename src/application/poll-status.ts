@@ -19,7 +19,7 @@
 // The callback URL of a status query: M-Pesa answers status queries asynchronously, to a URL we
 // give it, and only the SHA-256 of the attempt's own token is stored. Each query therefore gets a
 // fresh token whose hash is stored against the attempt (payout_status_tokens), committed before
-// the query is sent: the answer authenticates through findAttemptsByTokens exactly as a result
+// the query is sent: the answer authenticates through findCallbackSubjectsByTokens exactly as a result
 // does, the attempt's original URL stays valid for a late result, and the tokens of one attempt
 // are bounded by the number of checks.
 import type { Logger } from 'pino';

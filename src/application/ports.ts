@@ -130,6 +130,13 @@ export interface NewBatch {
   readonly rejectedRows: readonly RowError[];
 }
 
+/** What a callback bearing a token is about: the attempt the token was issued for, its payout, and the payout's blind-indexed number. */
+export interface CallbackSubject {
+  readonly attempt: AttemptRecord & { readonly tokenIssuedAt: Date; readonly purpose: TokenPurpose };
+  readonly payout: PayoutRecord;
+  readonly msisdnHash: Buffer;
+}
+
 /** What a callback token was issued for: a payment request's callbacks, or a status query's answer. */
 export type TokenPurpose = 'payment' | 'status';
 
@@ -476,11 +483,12 @@ export interface PayoutRepo {
    */
   moveAccepted(accepted: readonly { readonly payoutId: string; readonly providerReference: string | null }[], fields: { readonly statusCheckAt?: Date; readonly keepStatusChecks?: boolean }): Promise<void>;
   /**
-   * Per callback or status-query token (its SHA-256), in order: the attempt it was issued for, when,
+   * Per callback or status-query token (its SHA-256), in order: the attempt it was issued for, when
    * and for what (`payment`: the URL of a payment request's callbacks; `status`: of a status query's
-   * answer), or null; one or two queries for them all.
+   * answer), that attempt's payout (as find) and the payout's blind-indexed number, or
+   * null; one statement for them all, so that a callback is authenticated and checked in one round trip.
    */
-  findAttemptsByTokens(callbackTokenSha256s: readonly Buffer[]): Promise<((AttemptRecord & { readonly tokenIssuedAt: Date; readonly purpose: TokenPurpose }) | null)[]>;
+  findCallbackSubjectsByTokens(callbackTokenSha256s: readonly Buffer[]): Promise<(CallbackSubject | null)[]>;
   /** The blind index of each payout's number (absent payouts are left out): a callback's receiver is compared with it. */
   msisdnHashes(payoutIds: readonly string[]): Promise<ReadonlyMap<string, Buffer>>;
   /** The provider account each (payout, attempt) went through; absent attempts are left out. Keyed "payoutId:attemptNo". */

@@ -20,7 +20,7 @@ import { reasonCodeMax } from './messages.js';
 import { microBatcherPer, type Settled } from './micro-batch.js';
 import { logStepFailure, runEvery } from './periodic.js';
 import type { Logger } from 'pino';
-import type { AttemptRecord, BeneficiaryVault, NewCallback, NewResult, PayoutDifference, PayoutRecord, Persistence, TokenPurpose } from './ports.js';
+import type { AttemptRecord, BeneficiaryVault, CallbackSubject, NewCallback, NewResult, PayoutDifference, PayoutRecord, Persistence, TokenPurpose } from './ports.js';
 
 /** Longest dedupe key stored (a provider transaction id and a status, in practice far shorter). */
 export const callbackDedupeKeyMax = 256;
@@ -119,14 +119,16 @@ export async function recordCallback(
   const { persistence } = deps;
   if (!callbackTokenPattern.test(token)) return err(reject('CALLBACK_UNAUTHENTICATED'));
   const hash = callbackTokenHash(token);
-  const attempt = await attemptByToken(persistence, hash);
+  // The attempt, its payout and the payout's number in one read, with the other callbacks' of the moment.
+  const subject = await subjectByToken(persistence, hash);
   // A token answers on the route it was issued for: a payment token is no status answer, nor the reverse.
-  if (!attempt || attempt.purpose !== route) return err(reject('CALLBACK_UNAUTHENTICATED'));
+  if (!subject || subject.attempt.purpose !== route) return err(reject('CALLBACK_UNAUTHENTICATED'));
+  const { attempt } = subject;
   // A stale token (a leaked URL replayed long after) authenticates nothing.
   const now = deps.now?.() ?? new Date();
   if (now.getTime() - attempt.tokenIssuedAt.getTime() > callbackTokenLifetimeMs) return err(reject('CALLBACK_UNAUTHENTICATED'));
   const proof: CallbackProof = { channel: route === 'status' ? 'status-token' : 'url-token', scope: `t:${hash.toString('hex')}` };
-  return recordAuthenticatedCallback(deps, provider, attempt, proof, rawBody, parse);
+  return recordAuthenticatedCallback(deps, provider, attempt, proof, rawBody, parse, subject);
 }
 
 /**
@@ -141,6 +143,8 @@ export async function recordAuthenticatedCallback(
   proof: CallbackProof,
   rawBody: Buffer,
   parse: (raw: Buffer) => ParsedCallback | null,
+  /** The attempt's payout and its blind-indexed number, when the caller read them with the attempt (else read here). */
+  known?: Pick<CallbackSubject, 'payout' | 'msisdnHash'>,
 ): Promise<Result<RecordCallbackOutput, Rejection>> {
   const { persistence } = deps;
   const parsed = parse(rawBody);
@@ -149,7 +153,8 @@ export async function recordAuthenticatedCallback(
   if (parsed.idempotencyKey !== null && !callbackKeyFits(parsed.idempotencyKey, callbackIdempotencyKeyMax)) {
     return err(reject('CALLBACK_MALFORMED', `the callback's request key is 1-${callbackIdempotencyKeyMax} printable characters`));
   }
-  const payout = await payoutById(persistence, attempt.payoutId);
+  if (known && known.payout.id !== attempt.payoutId) throw new Error(`invariant violated: callback subject ${known.payout.id} is not attempt ${attempt.payoutId}'s payout`);
+  const payout = known?.payout ?? (await payoutById(persistence, attempt.payoutId));
   if (!payout) throw new Error(`invariant violated: attempt without payout ${attempt.payoutId}`);
   // Bound to its attempt's provider: an M-Pesa attempt's token on the GSMA path proves nothing there.
   if (payout.provider !== provider) return err(reject('CALLBACK_UNAUTHENTICATED'));
@@ -166,7 +171,7 @@ export async function recordAuthenticatedCallback(
   if (verdict === 'settle') {
     const about = { id: deriveId('result', provider, proof.scope, parsed.dedupeKey), payoutId: payout.id, batchId: payout.batchId, providerReference: parsed.providerReference, source: 'callback', attemptNo: attempt.attemptNo } as const;
     result = parsed.outcome === 'paid'
-      ? { ...about, ...(await paidResultOf(deps, payout, parsed.facts)) }
+      ? { ...about, ...(await paidResultOf(deps, payout, parsed.facts, known?.msisdnHash)) }
       : { ...about, outcome: parsed.outcome, reasonCode: reasonCode?.slice(0, reasonCodeMax) ?? null };
   }
   const stored = await storeCallback(persistence, {
@@ -198,8 +203,10 @@ export async function paidResultOf(
   deps: { persistence: Persistence; vault: BeneficiaryVault },
   payout: PayoutRecord,
   facts: ReportedFacts | undefined,
+  /** The payout's blind-indexed number when the caller has it (else read when the report names a receiver). */
+  msisdnHash?: Buffer,
 ): Promise<Pick<NewResult, 'outcome' | 'reasonCode' | 'feeMinor' | 'differences'>> {
-  const checked = await checkReport(deps, payout, facts);
+  const checked = await checkReport(deps, payout, facts, msisdnHash);
   if (checked.differences.length === 0) return { outcome: 'paid', reasonCode: null, feeMinor: checked.feeMinor, differences: null };
   return { outcome: 'held', reasonCode: checked.differences.map((d) => d.kind).join(',').slice(0, reasonCodeMax), feeMinor: null, differences: checked.differences };
 }
@@ -219,6 +226,8 @@ export async function checkReport(
   deps: { persistence: Persistence; vault: BeneficiaryVault },
   payout: PayoutRecord,
   facts: ReportedFacts | undefined,
+  /** The payout's blind-indexed number when the caller has it (else read when the report names a receiver). */
+  msisdnHash?: Buffer,
 ): Promise<{ differences: PayoutDifference[]; feeMinor: bigint | null }> {
   const differences: PayoutDifference[] = [];
   if (!facts) return { differences, feeMinor: null };
@@ -233,7 +242,7 @@ export async function checkReport(
   }
   if (facts.receiver !== null) {
     const digits = facts.receiver.replace(/^\+/, '');
-    const expected = await msisdnHashById(deps.persistence, payout.id);
+    const expected = msisdnHash ?? (await msisdnHashById(deps.persistence, payout.id));
     const reported = /^[1-9][0-9]{7,14}$/.test(digits) ? await deps.vault.blindIndex(payout.programmeId, `+${digits}`) : null;
     if (!expected || !reported || reported.length !== expected.length || !timingSafeEqual(reported, expected)) {
       differences.push({ kind: 'receiver_mismatch', detail: 'the receiving number the provider reported is not the payout\'s' });
@@ -267,9 +276,9 @@ interface CallbackToStore {
  */
 const storeCallback = microBatcherPer((persistence: Persistence, items: readonly CallbackToStore[]) => storeCallbacks(persistence, items), callbackStoreChunkMax, callbackStoreFlushesMax);
 
-/** The attempt a callback token (its SHA-256) was issued for, looked up with the other callbacks' of the moment. */
-const attemptByToken = microBatcherPer(
-  async (persistence: Persistence, hashes: readonly Buffer[]) => (await persistence.read.payouts.findAttemptsByTokens(hashes)).map((value) => ({ ok: true, value }) as const),
+/** What a callback token (its SHA-256) is about (its attempt, payout and number), looked up with the other callbacks' of the moment. */
+const subjectByToken = microBatcherPer(
+  async (persistence: Persistence, hashes: readonly Buffer[]) => (await persistence.read.payouts.findCallbackSubjectsByTokens(hashes)).map((value) => ({ ok: true, value }) as const),
   callbackStoreChunkMax,
   callbackStoreFlushesMax,
 );

@@ -176,7 +176,7 @@ describe('callbacks while more of them wait for the database than may queue', ()
   let api: TestApi;
   const overloaded = (real: Persistence): Persistence => ({
     ...real,
-    read: { ...real.read, payouts: { ...real.read.payouts, findAttemptsByTokens: async () => { throw new MicroBatchOverloadedError(); } } },
+    read: { ...real.read, payouts: { ...real.read.payouts, findCallbackSubjectsByTokens: async () => { throw new MicroBatchOverloadedError(); } } },
   });
   beforeAll(async () => (api = await startTestApi({ persistenceOfApi: overloaded })));
   afterAll(async () => api?.close());

@@ -74,26 +74,35 @@ export function payoutRepository(db: DbOrTx, pool?: pg.Pool): PayoutRepo {
       .values(attempts.map((a) => ({ payout_id: a.payoutId, attempt_no: a.attemptNo, idempotency_key: a.idempotencyKey, callback_token_sha256: a.callbackTokenSha256, account_id: a.accountId })))
       .execute();
   };
-  /** Per token (its SHA-256), in order: the attempt it was issued for, and when; null for a token nobody was given. */
-  const findAttemptsByTokens = async (hashes: readonly Buffer[]) => {
+  /**
+   * Per token (its SHA-256), in order: what a callback bearing it is about, read in one statement
+   * (one snapshot, one round trip for the callbacks of the moment): the attempt it was issued for,
+   * when and for what, its payout, and the payout's blind-indexed number; null for a token nobody
+   * was given. A payment token wins over a status token of the same hash (never seen: 256 random bits).
+   */
+  const findCallbackSubjectsByTokens = async (hashes: readonly Buffer[]) => {
     if (hashes.length === 0) return [];
-    const found = new Map<string, AttemptRecord & { readonly tokenIssuedAt: Date; readonly purpose: TokenPurpose }>();
-    const rows = await db
-      .selectFrom('payout_attempts')
-      .select([...attemptColumns, 'created_at', 'callback_token_sha256'])
-      .where('callback_token_sha256', '=', sql<Buffer>`ANY(${hashes}::bytea[])`)
-      .execute();
-    for (const row of rows) found.set(row.callback_token_sha256.toString('hex'), { ...toAttemptRecord(row), tokenIssuedAt: row.created_at, purpose: 'payment' });
-    // A status query's token answers for the attempt it asked about (M-Pesa posts the answer).
-    const rest = hashes.filter((h) => !found.has(h.toString('hex')));
-    if (rest.length > 0) {
-      const queried = await db
-        .selectFrom('payout_status_tokens as t')
-        .innerJoin('payout_attempts as a', (join) => join.onRef('a.payout_id', '=', 't.payout_id').onRef('a.attempt_no', '=', 't.attempt_no'))
-        .select(['a.payout_id', 'a.attempt_no', 'a.idempotency_key', 'a.account_id', 't.created_at', 't.token_sha256', 't.purpose'])
-        .where('t.token_sha256', '=', sql<Buffer>`ANY(${rest}::bytea[])`)
-        .execute();
-      for (const row of queried) found.set(row.token_sha256.toString('hex'), { ...toAttemptRecord(row), tokenIssuedAt: row.created_at, purpose: row.purpose });
+    const columns = payoutColumns.map((c) => c.replace(' as ', ' AS ')).join(', ');
+    const rows = await sql<PayoutSelection & { msisdn_hash: Buffer; token: Buffer; purpose: TokenPurpose; token_issued_at: Date; a_payout_id: string; attempt_no: number; idempotency_key: string; account_id: string }>`
+      SELECT ${sql.raw(columns)}, p.msisdn_hash, v.token, v.purpose, v.token_issued_at,
+             a.payout_id AS a_payout_id, a.attempt_no, a.idempotency_key, a.account_id
+      FROM (
+        SELECT a.callback_token_sha256 AS token, 'payment'::text AS purpose, a.created_at AS token_issued_at, a.payout_id, a.attempt_no
+        FROM payout_attempts a WHERE a.callback_token_sha256 = ANY(${hashes}::bytea[])
+        UNION ALL
+        SELECT t.token_sha256, t.purpose, t.created_at, t.payout_id, t.attempt_no
+        FROM payout_status_tokens t WHERE t.token_sha256 = ANY(${hashes}::bytea[])
+      ) v
+      JOIN payout_attempts a ON a.payout_id = v.payout_id AND a.attempt_no = v.attempt_no
+      JOIN payouts p ON p.id = a.payout_id
+      JOIN batches b ON b.id = p.batch_id
+    `.execute(db);
+    const found = new Map<string, { attempt: AttemptRecord & { readonly tokenIssuedAt: Date; readonly purpose: TokenPurpose }; payout: PayoutRecord; msisdnHash: Buffer }>();
+    for (const row of rows.rows) {
+      const key = row.token.toString('hex');
+      if (found.get(key)?.attempt.purpose === 'payment') continue;
+      const attempt = { ...toAttemptRecord({ payout_id: row.a_payout_id, attempt_no: row.attempt_no, idempotency_key: row.idempotency_key, account_id: row.account_id }), tokenIssuedAt: row.token_issued_at, purpose: row.purpose };
+      found.set(key, { attempt, payout: toPayoutRecord(row), msisdnHash: row.msisdn_hash });
     }
     return hashes.map((h) => found.get(h.toString('hex')) ?? null);
   };
@@ -397,7 +406,7 @@ export function payoutRepository(db: DbOrTx, pool?: pg.Pool): PayoutRepo {
       }
     },
 
-    findAttemptsByTokens,
+    findCallbackSubjectsByTokens,
 
     async countByState() {
       const rows = await db.selectFrom('payouts').select(['state', (eb) => eb.fn.countAll<string>().as('n')]).groupBy('state').execute();
