@@ -37,7 +37,7 @@ import { hostname } from 'node:os';
 import { defaultStatementFormat } from '../domain/statement-formats.js';
 import type { CurrencyCode } from '../domain/currency.js';
 import { overdueReconciliations } from '../application/reconciliation-report.js';
-import { createApp } from '../adapters/http/app.js';
+import { createApiHandler, type ApiHandler } from '../adapters/http/app.js';
 import { createAuthenticator } from '../adapters/http/auth.js';
 import type { ConsoleDeps } from '../adapters/http/console.js';
 import { devAuth, limitsMax } from '../config/config.js';
@@ -95,7 +95,7 @@ export interface Runtime {
   stop(): Promise<void>;
 }
 
-async function listen(app: express.Express, host: string, port: number): Promise<{ server: http.Server; url: string }> {
+async function listen(app: ApiHandler | express.Express, host: string, port: number): Promise<{ server: http.Server; url: string }> {
   const server = http.createServer(app);
   server.headersTimeout = 30_000;
   server.requestTimeout = 120_000;
@@ -285,7 +285,7 @@ export async function startRuntime(config: Config, active: ReadonlySet<Role>, lo
     let apiServer: http.Server | null = null;
     const processName = `${hostname()}/${process.pid}`.slice(0, 128);
     if (active.has('api')) {
-      const app = createApp({
+      const app = createApiHandler({
         persistence,
         vault,
         batchPayoutsMax: config.limits.batchPayoutsMax,

@@ -3,7 +3,7 @@
 // through pino-http's per-request logger did; at info, pino-http logs it as every other request.
 // A provider's callbacks first (a storm of them), then any other request.
 import request from 'supertest';
-import { createApp, type ApiDeps } from '../../src/adapters/http/app.js';
+import { createApiHandler, type ApiDeps } from '../../src/adapters/http/app.js';
 import { createAuthenticator } from '../../src/adapters/http/auth.js';
 import type { Persistence } from '../../src/application/ports.js';
 import { createLogger } from '../../src/cli/logger.js';
@@ -14,7 +14,8 @@ const token = 'A'.repeat(43);
 
 function appAt(level: string) {
   const { lines, stream } = logSink();
-  const app = createApp({
+  // The handler the gateway serves: an M-Pesa callback takes the fast path at warn, Express at info.
+  const app = createApiHandler({
     // No database: the first callback fails in its route (logged), the second is rate limited (logged).
     persistence: {} as Persistence, vault: {} as ApiDeps['vault'], batchPayoutsMax: 10, now: () => new Date(), bodyMaxBytes: 64 * 1024,
     logger: createLogger(level, 'tuma', stream), readiness: async () => ({ database: true, transport: true }), authenticate: createAuthenticator(testAuthConfig),

@@ -1,5 +1,6 @@
 // An API on a fresh database for HTTP tests, and the signing moves of makers and approvers.
 import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FlattenedSign, GeneralSign } from 'jose';
 import express, { type RequestHandler } from 'express';
 import { pino } from 'pino';
@@ -7,7 +8,7 @@ import request from 'supertest';
 import { sql } from 'kysely';
 import { AesGcmVault } from '../../src/adapters/crypto/vault.js';
 import { kyselyPersistence } from '../../src/adapters/db/persistence.js';
-import { createApp, type ApiDeps } from '../../src/adapters/http/app.js';
+import { createApiHandler, type ApiDeps } from '../../src/adapters/http/app.js';
 import { createAuthenticator } from '../../src/adapters/http/auth.js';
 import type { Persistence } from '../../src/application/ports.js';
 import { registerSignerKey } from '../../src/application/setup.js';
@@ -64,7 +65,8 @@ export async function startTestApi(
   const persistence = kyselyPersistence(database.db, database.pool);
   // One sealing thread: the API tests go through the thread pool the gateway uses.
   const vault = new AesGcmVault(database.db, randomBytes(32), { sealThreads: 1 });
-  const inner = createApp({
+  // The handler the gateway serves: the M-Pesa callbacks' fast path, then Express.
+  const inner = createApiHandler({
     persistence: options.persistenceOfApi ? options.persistenceOfApi(persistence) : persistence,
     vault,
     batchPayoutsMax: options.batchPayoutsMax ?? 1_000,
@@ -103,7 +105,7 @@ export async function startTestApi(
   const problems: string[] = [];
   const app = express();
   app.use(contractRecorder(problems));
-  app.use(inner);
+  app.use((req: IncomingMessage, res: ServerResponse) => inner(req, res));
   return {
     database,
     persistence,

@@ -13,7 +13,8 @@ import type { ApiDeps } from './api-deps.js';
 import { consoleRouter } from './console.js';
 import { sendRejection } from './errors.js';
 import { duplicateMemberDetail } from './json-body.js';
-import { classLimits } from './limits.js';
+import { callbackFastPath, headersSetBy } from './callback-fast-path.js';
+import { classLimits, type ClassLimits } from './limits.js';
 import { checkRoutes, entryOf, type RouteSetup } from './permissions.js';
 import { route } from './routing.js';
 import { adminRouter } from './routes/admin.js';
@@ -33,22 +34,42 @@ const requestIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
 /** A callback's path as the router matches it (case-insensitive); a target not in origin form is asked of every router, as before. */
 const callbackPath = /^\/v1\/callbacks\//i;
 
-export function createApp(deps: ApiDeps): express.Express {
+/** A request's id: the caller's x-request-id when it is well formed, else a new one; set on the answer. */
+const genReqId = (req: IncomingMessage, res: ServerResponse) => {
+  const incoming = req.headers['x-request-id'];
+  const id = typeof incoming === 'string' && requestIdPattern.test(incoming) ? incoming : randomUUID();
+  res.setHeader('x-request-id', id);
+  return id;
+};
+// Only method, path template and status: no bodies, no query strings, no headers (tokens live in callback URLs).
+const serializers = {
+  req: (req: { method: string; url: string }) => ({ method: req.method, path: redactPath(req.url) }),
+  res: (res: { statusCode: number }) => ({ status: res.statusCode }),
+};
+
+/** The API as node:http's request handler: the M-Pesa result callbacks' fast path first, Express for the rest (`app`). */
+export type ApiHandler = ((req: IncomingMessage, res: ServerResponse) => void) & { readonly app: express.Express };
+
+export function createApiHandler(deps: ApiDeps): ApiHandler {
+  const limits = classLimits(deps.limits);
+  const app = createApp(deps, limits);
+  const quietLogger = deps.logger.child({}, { serializers });
+  const fast = callbackFastPath(deps, limits, {
+    requestId: genReqId,
+    loggerOf: (req) => lazyRequestLogger(quietLogger, req),
+    securityHeaders: headersSetBy(helmet() as unknown as Parameters<typeof headersSetBy>[0]),
+  });
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    if (!fast(req, res)) app(req, res);
+  };
+  return Object.assign(handler, { app });
+}
+
+export function createApp(deps: ApiDeps, limits: ClassLimits = classLimits(deps.limits)): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.use(helmet());
-  const genReqId = (req: IncomingMessage, res: ServerResponse) => {
-    const incoming = req.headers['x-request-id'];
-    const id = typeof incoming === 'string' && requestIdPattern.test(incoming) ? incoming : randomUUID();
-    res.setHeader('x-request-id', id);
-    return id;
-  };
-  // Only method, path template and status: no bodies, no query strings, no headers (tokens live in callback URLs).
-  const serializers = {
-    req: (req: { method: string; url: string }) => ({ method: req.method, path: redactPath(req.url) }),
-    res: (res: { statusCode: number }) => ({ status: res.statusCode }),
-  };
   const requestLogging = pinoHttp({ logger: deps.logger, genReqId, serializers });
   // pino-http logs each answer at info (errors too: no custom level is set), and makes a child
   // logger per request for it. Above info it logs nothing, and every request paid for the child
@@ -75,7 +96,7 @@ export function createApp(deps: ApiDeps): express.Express {
   });
 
   // Each route runs its class's limits (limits.ts: a rate per source address, a deadline) first.
-  const setup: RouteSetup = { authenticate: deps.authenticate, limitsOf: classLimits(deps.limits) };
+  const setup: RouteSetup = { authenticate: deps.authenticate, limitsOf: limits };
 
   // Public (the table's `public`): no role check, so registered here as they are.
   app.get('/healthz', ...entryOf(setup, 'GET /healthz'), (_req, res) => {

@@ -4,8 +4,16 @@ import { rowProblemOf } from '../../domain/batch-document.js';
 import { errorCodes, type Rejection } from '../../domain/errors.js';
 
 export function sendRejection(res: Response, rejection: Rejection): void {
+  res.status(rejectionStatus(rejection)).json(rejectionBody(rejection));
+}
+
+/** The HTTP status of a rejection. */
+export const rejectionStatus = (rejection: Rejection): number => errorCodes[rejection.code].status;
+
+/** A rejection's body, as every answer of the API carries it. */
+export function rejectionBody(rejection: Rejection): { error: Record<string, unknown> } {
   const entry = errorCodes[rejection.code];
-  res.status(entry.status).json({
+  return {
     error: {
       code: rejection.code,
       message: entry.message,
@@ -15,5 +23,5 @@ export function sendRejection(res: Response, rejection: Rejection): void {
       ...(rejection.lines ? { lines: rejection.lines } : {}),
       ...(rejection.badLines !== undefined ? { badLines: rejection.badLines } : {}),
     },
-  });
+  };
 }

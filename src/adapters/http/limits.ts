@@ -50,21 +50,38 @@ export interface HttpLimits {
  * class, shared by its routes, keyed by the source address: `trust proxy` is off, so behind a
  * proxy every client is the proxy and the rates are the proxy's) and its deadline.
  */
-export function classLimits(limits: HttpLimits = {}): (routeClass: RouteClass) => readonly RequestHandler[] {
+export function classLimits(limits: HttpLimits = {}): ClassLimits {
   const handlers = new Map<RouteClass, readonly RequestHandler[]>();
+  const budgets = new Map<RouteClass, ReturnType<typeof sourceBudget>>();
+  const timeouts = new Map<RouteClass, number>();
   for (const routeClass of routeClasses) {
     const rate = routeClass === 'public' ? 0 : (limits.ratePerMinute?.[routeClass] ?? 0);
     const timeoutMs = limits.timeoutMs?.[routeClass] ?? requestTimeoutDefaults[routeClass];
     if (!Number.isInteger(timeoutMs) || timeoutMs < requestTimeoutMinMs || timeoutMs > requestTimeoutMaxMs) {
       throw new Error(`a ${routeClass} request timeout is ${requestTimeoutMinMs}..${requestTimeoutMaxMs} ms`);
     }
-    handlers.set(routeClass, [...(routeClass !== 'public' && rate > 0 ? [rateLimit(routeClass, rate)] : []), deadline(timeoutMs)]);
+    timeouts.set(routeClass, timeoutMs);
+    const budget = routeClass !== 'public' && rate > 0 ? sourceBudget({ requests: rate, bytes: sourceBudgetBytesMax, windowMs: rateWindowMs }) : null;
+    if (budget) budgets.set(routeClass, budget);
+    handlers.set(routeClass, [...(budget && routeClass !== 'public' ? [rateLimit(routeClass, rate, budget)] : []), deadline(timeoutMs)]);
   }
-  return (routeClass) => handlers.get(routeClass)!;
+  return Object.assign((routeClass: RouteClass) => handlers.get(routeClass)!, {
+    admits: (routeClass: RouteClass, address: string) => budgets.get(routeClass)?.take(address, 0) ?? true,
+    timeoutMs: (routeClass: RouteClass) => timeouts.get(routeClass)!,
+  });
 }
 
-function rateLimit(routeClass: LimitedClass, perMinute: number): RequestHandler {
-  const budget = sourceBudget({ requests: perMinute, bytes: sourceBudgetBytesMax, windowMs: rateWindowMs });
+/**
+ * Per class, the middleware its routes run first; and, for a handler outside Express (the
+ * callback intake's fast path), the same limits: `admits` takes a request from the class's budget
+ * for the address (true when the class is not rate limited), `timeoutMs` is the class's deadline.
+ */
+export type ClassLimits = ((routeClass: RouteClass) => readonly RequestHandler[]) & {
+  readonly admits: (routeClass: RouteClass, address: string) => boolean;
+  readonly timeoutMs: (routeClass: RouteClass) => number;
+};
+
+function rateLimit(routeClass: LimitedClass, perMinute: number, budget: ReturnType<typeof sourceBudget>): RequestHandler {
   return (req, res, next) => {
     if (budget.take(req.socket.remoteAddress ?? 'unknown', 0)) return next();
     res.setHeader('retry-after', String(rateWindowMs / 1000));

@@ -1,0 +1,161 @@
+// The M-Pesa result callbacks outside Express (issue #17). A provider's callbacks are the one route
+// every payout hits, and Express's own handling of a request (its request and response objects,
+// its router) cost ~110 µs of CPU more than node:http's alone on the 2-core load-test machine:
+// 139-166 µs against 30-40 µs a request for the same answer (2026-12-07). This path takes the
+// request only where it answers as the Express route does: a POST to the route's exact path
+// (lower case, no query, no trailing slash) with a well-formed token, a body of a stated length
+// within callbackBodyMaxBytes, no content encoding, and the same limits first (the source
+// allow-list, the callback class's rate budget and deadline). Anything else, and every request when
+// the API logs at info (each answer is logged there), goes to Express untouched.
+// The checks and the answers are the route's: the duplicate-member refusal, recordCallback, the
+// rejections' status and body, 503 with Retry-After when the callbacks queued for the database are
+// too many, the security headers Express sets on every answer (helmet's, read from it once),
+// x-request-id and cache-control. Only the ETag Express adds to a JSON answer is not sent.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { MicroBatchOverloadedError } from '../../application/micro-batch.js';
+import { recordCallback, type CallbackRoute, type ParsedCallback } from '../../application/record-callback.js';
+import { callbackTokenPattern } from '../../application/callback-token.js';
+import { reject, type Rejection } from '../../domain/errors.js';
+import { parseB2CCallback, parseStatusCallback, parseStatusTimeoutCallback } from '../providers/mpesa/mapping.js';
+import type { ApiDeps } from './api-deps.js';
+import { rejectionBody, rejectionStatus } from './errors.js';
+import { duplicateMemberDetail, hasDuplicateMember } from './json-body.js';
+import type { ClassLimits } from './limits.js';
+import { callbackBodyMaxBytes } from './routing.js';
+
+/** The M-Pesa callback routes this path takes, by the path's tail after the token (as routes/callbacks.ts registers them). */
+const mpesaRoutes: Readonly<Record<string, { readonly route: CallbackRoute; readonly parse: (b: Buffer) => ParsedCallback | null }>> = {
+  '': { route: 'payment', parse: (b) => parseB2CCallback(b, 'result') },
+  '/timeout': { route: 'payment', parse: (b) => parseB2CCallback(b, 'timeout') },
+  '/status': { route: 'status', parse: (b) => parseStatusCallback(b) },
+  '/status/timeout': { route: 'status', parse: (b) => parseStatusTimeoutCallback(b) },
+};
+const mpesaPath = /^\/v1\/callbacks\/mpesa\/([A-Za-z0-9_-]+)(\/timeout|\/status|\/status\/timeout)?$/;
+const contentLengthPattern = /^[0-9]{1,9}$/;
+const accepted = Buffer.from(JSON.stringify({ ResultCode: 0, ResultDesc: 'Accepted' }));
+
+const isJson = (text: string) => {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** What a middleware does to a response's headers, in order (helmet's: the same for every answer). */
+export type HeaderChange = readonly ['set', string, string] | readonly ['remove', string];
+
+/** The header changes a middleware makes on a response that has none yet. */
+export function headersSetBy(middleware: (req: unknown, res: unknown, next: (error?: unknown) => void) => void): readonly HeaderChange[] {
+  const changes: HeaderChange[] = [];
+  const headers = new Map<string, string>();
+  const res = {
+    setHeader: (name: string, value: unknown) => {
+      headers.set(name.toLowerCase(), String(value));
+      changes.push(['set', name, String(value)]);
+    },
+    removeHeader: (name: string) => {
+      headers.delete(name.toLowerCase());
+      changes.push(['remove', name]);
+    },
+    getHeader: (name: string) => headers.get(name.toLowerCase()),
+  };
+  let called = false;
+  middleware({ headers: {}, method: 'POST', url: '/' }, res, (error) => {
+    if (error) throw error;
+    called = true;
+  });
+  if (!called) throw new Error('invariant violated: the header middleware did not finish at once');
+  return changes;
+}
+
+export interface FastPathCommon {
+  /** The request's id, as Express's first middleware gives it (and sets x-request-id). */
+  readonly requestId: (req: IncomingMessage, res: ServerResponse) => string;
+  /** A logger bound to the request, made only when something logs. */
+  readonly loggerOf: (req: IncomingMessage) => Logger;
+  /** What the API does to every answer's headers first (helmet's security headers; X-Powered-By removed). */
+  readonly securityHeaders: readonly HeaderChange[];
+}
+
+/**
+ * A handler for node:http's request event that answers the requests it takes and returns true;
+ * false (the request untouched: nothing read, nothing written) for Express to handle.
+ */
+export function callbackFastPath(deps: ApiDeps, limits: ClassLimits, common: FastPathCommon): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const timeoutMs = limits.timeoutMs('callback');
+  const send = (res: ServerResponse, status: number, body: Buffer) => {
+    for (const change of common.securityHeaders) {
+      if (change[0] === 'set') res.setHeader(change[1], change[2]);
+      else res.removeHeader(change[1]);
+    }
+    res.setHeader('cache-control', 'no-store');
+    res.setHeader('content-type', 'application/json; charset=utf-8');
+    res.setHeader('content-length', body.length);
+    res.statusCode = status;
+    res.end(body);
+  };
+  const sendRejection = (res: ServerResponse, rejection: Rejection) => send(res, rejectionStatus(rejection), Buffer.from(JSON.stringify(rejectionBody(rejection))));
+
+  return (req, res) => {
+    if (req.method !== 'POST' || deps.logger.isLevelEnabled('info')) return false;
+    const match = mpesaPath.exec(req.url ?? '');
+    if (!match || !callbackTokenPattern.test(match[1]!)) return false;
+    const handling = mpesaRoutes[match[2] ?? '']!;
+    const headers = req.headers;
+    if (headers['content-encoding'] !== undefined || headers['transfer-encoding'] !== undefined || headers.expect !== undefined) return false;
+    const length = headers['content-length'];
+    if (length === undefined || !contentLengthPattern.test(length) || Number(length) < 1 || Number(length) > callbackBodyMaxBytes) return false;
+    const address = req.socket.remoteAddress;
+    const allowed = deps.callbackAllowLists?.mpesa;
+    if (allowed && !allowed(address)) return false;
+    // Taken from here on: the class's budget is spent for it, as Express's rate limit would.
+    if (!limits.admits('callback', address ?? 'unknown')) return false;
+
+    common.requestId(req, res);
+    const log = () => common.loggerOf(req);
+    const timer = setTimeout(() => {
+      log().warn({ timeoutMs }, 'request timed out: connection closed');
+      res.destroy();
+    }, timeoutMs);
+    timer.unref();
+    const done = () => clearTimeout(timer);
+    res.once('finish', done);
+    res.once('close', done);
+
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      // node:http holds the body to its stated length; never more than the limit either way.
+      if (size > callbackBodyMaxBytes) return void res.destroy();
+      chunks.push(chunk);
+    });
+    req.once('error', () => res.destroy());
+    req.once('end', () => {
+      if (res.destroyed) return;
+      const raw = Buffer.concat(chunks, size);
+      void answer(res, raw, handling, String(match[1])).catch((error: unknown) => {
+        if (error instanceof MicroBatchOverloadedError && !res.headersSent) {
+          log().warn({ err: error }, 'overloaded: refused');
+          res.setHeader('retry-after', '1');
+          return sendRejection(res, reject('SERVICE_UNAVAILABLE', 'overloaded; try again later'));
+        }
+        log().error({ err: error }, 'request failed');
+        if (res.headersSent) return void res.destroy();
+        sendRejection(res, reject('INTERNAL'));
+      });
+    });
+    return true;
+  };
+
+  async function answer(res: ServerResponse, raw: Buffer, handling: (typeof mpesaRoutes)[string], token: string): Promise<void> {
+    const text = raw.toString('utf8');
+    if (hasDuplicateMember(text) && isJson(text)) return sendRejection(res, reject('REQUEST_MALFORMED', duplicateMemberDetail));
+    const result = await recordCallback(deps, 'mpesa', handling.route, token, raw, handling.parse);
+    if (!result.ok) return sendRejection(res, result.error);
+    send(res, 200, accepted);
+  }
+}
