@@ -19,6 +19,9 @@ const payoutColumns = [
   'p.dispatch_at', 'p.status_flagged_at',
 ] as const;
 
+/** payoutColumns as a select list of raw SQL (the statements written out by hand). */
+const payoutColumnsSql = payoutColumns.map((c) => c.replace(' as ', ' AS ')).join(', ');
+
 export function selectPayouts(db: DbOrTx) {
   return db.selectFrom('payouts as p').innerJoin('batches as b', 'b.id', 'p.batch_id').select(payoutColumns);
 }
@@ -33,7 +36,7 @@ type PayoutViewRow = PayoutSelection & { erased: boolean; exception_kinds: strin
  * first $2 exceptions, oldest first. $1: the payout id.
  */
 const payoutViewSql = `
-  SELECT ${payoutColumns.map((c) => c.replace(' as ', ' AS ')).join(', ')},
+  SELECT ${payoutColumnsSql},
          EXISTS (SELECT 1 FROM programmes g WHERE g.id = b.programme_id AND g.erased_at IS NOT NULL) AS erased,
          x.kinds AS exception_kinds, x.details AS exception_details, x.result_ids AS exception_result_ids, x.created_ats AS exception_created_ats
   FROM payouts p
@@ -82,9 +85,8 @@ export function payoutRepository(db: DbOrTx, pool?: pg.Pool): PayoutRepo {
    */
   const findCallbackSubjectsByTokens = async (hashes: readonly Buffer[]) => {
     if (hashes.length === 0) return [];
-    const columns = payoutColumns.map((c) => c.replace(' as ', ' AS ')).join(', ');
     const rows = await sql<PayoutSelection & { msisdn_hash: Buffer; token: Buffer; purpose: TokenPurpose; token_issued_at: Date; a_payout_id: string; attempt_no: number; idempotency_key: string; account_id: string }>`
-      SELECT ${sql.raw(columns)}, p.msisdn_hash, v.token, v.purpose, v.token_issued_at,
+      SELECT ${sql.raw(payoutColumnsSql)}, p.msisdn_hash, v.token, v.purpose, v.token_issued_at,
              a.payout_id AS a_payout_id, a.attempt_no, a.idempotency_key, a.account_id
       FROM (
         SELECT a.callback_token_sha256 AS token, 'payment'::text AS purpose, a.created_at AS token_issued_at, a.payout_id, a.attempt_no

@@ -14,35 +14,19 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { MicroBatchOverloadedError } from '../../application/micro-batch.js';
-import { recordCallback, type CallbackRoute, type ParsedCallback } from '../../application/record-callback.js';
+import { recordCallback } from '../../application/record-callback.js';
 import { callbackTokenPattern } from '../../application/callback-token.js';
 import { reject, type Rejection } from '../../domain/errors.js';
-import { parseB2CCallback, parseStatusCallback, parseStatusTimeoutCallback } from '../providers/mpesa/mapping.js';
 import type { ApiDeps } from './api-deps.js';
 import { rejectionBody, rejectionStatus } from './errors.js';
-import { duplicateMemberDetail, hasDuplicateMember } from './json-body.js';
-import type { ClassLimits } from './limits.js';
+import { duplicateMemberDetail, isJsonWithDuplicateMember } from './json-body.js';
+import { closeAtDeadline, type ClassLimits } from './limits.js';
+import { mpesaCallbackRoutes } from './routes/callbacks.js';
 import { callbackBodyMaxBytes } from './routing.js';
 
-/** The M-Pesa callback routes this path takes, by the path's tail after the token (as routes/callbacks.ts registers them). */
-const mpesaRoutes: Readonly<Record<string, { readonly route: CallbackRoute; readonly parse: (b: Buffer) => ParsedCallback | null }>> = {
-  '': { route: 'payment', parse: (b) => parseB2CCallback(b, 'result') },
-  '/timeout': { route: 'payment', parse: (b) => parseB2CCallback(b, 'timeout') },
-  '/status': { route: 'status', parse: (b) => parseStatusCallback(b) },
-  '/status/timeout': { route: 'status', parse: (b) => parseStatusTimeoutCallback(b) },
-};
 const mpesaPath = /^\/v1\/callbacks\/mpesa\/([A-Za-z0-9_-]+)(\/timeout|\/status|\/status\/timeout)?$/;
 const contentLengthPattern = /^[0-9]{1,9}$/;
 const accepted = Buffer.from(JSON.stringify({ ResultCode: 0, ResultDesc: 'Accepted' }));
-
-const isJson = (text: string) => {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** What a middleware does to a response's headers, in order (helmet's: the same for every answer). */
 export type HeaderChange = readonly ['set', string, string] | readonly ['remove', string];
@@ -103,7 +87,7 @@ export function callbackFastPath(deps: ApiDeps, limits: ClassLimits, common: Fas
     if (req.method !== 'POST' || deps.logger.isLevelEnabled('info')) return false;
     const match = mpesaPath.exec(req.url ?? '');
     if (!match || !callbackTokenPattern.test(match[1]!)) return false;
-    const handling = mpesaRoutes[match[2] ?? '']!;
+    const handling = mpesaCallbackRoutes[(match[2] ?? '') as keyof typeof mpesaCallbackRoutes];
     const headers = req.headers;
     if (headers['content-encoding'] !== undefined || headers['transfer-encoding'] !== undefined || headers.expect !== undefined) return false;
     const length = headers['content-length'];
@@ -116,14 +100,7 @@ export function callbackFastPath(deps: ApiDeps, limits: ClassLimits, common: Fas
 
     common.requestId(req, res);
     const log = () => common.loggerOf(req);
-    const timer = setTimeout(() => {
-      log().warn({ timeoutMs }, 'request timed out: connection closed');
-      res.destroy();
-    }, timeoutMs);
-    timer.unref();
-    const done = () => clearTimeout(timer);
-    res.once('finish', done);
-    res.once('close', done);
+    closeAtDeadline(res, timeoutMs, log);
 
     const chunks: Buffer[] = [];
     let size = 0;
@@ -151,9 +128,9 @@ export function callbackFastPath(deps: ApiDeps, limits: ClassLimits, common: Fas
     return true;
   };
 
-  async function answer(res: ServerResponse, raw: Buffer, handling: (typeof mpesaRoutes)[string], token: string): Promise<void> {
+  async function answer(res: ServerResponse, raw: Buffer, handling: (typeof mpesaCallbackRoutes)[keyof typeof mpesaCallbackRoutes], token: string): Promise<void> {
     const text = raw.toString('utf8');
-    if (hasDuplicateMember(text) && isJson(text)) return sendRejection(res, reject('REQUEST_MALFORMED', duplicateMemberDetail));
+    if (isJsonWithDuplicateMember(text)) return sendRejection(res, reject('REQUEST_MALFORMED', duplicateMemberDetail));
     const result = await recordCallback(deps, 'mpesa', handling.route, token, raw, handling.parse);
     if (!result.ok) return sendRejection(res, result.error);
     send(res, 200, accepted);

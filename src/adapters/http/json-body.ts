@@ -62,6 +62,20 @@ export function hasDuplicateMember(text: string): boolean {
   return false;
 }
 
+/**
+ * A raw body that is JSON with a member name twice in one object (what a callback route refuses
+ * before anything reads it; a body that is not JSON at all is left to the route's own parser).
+ */
+export function isJsonWithDuplicateMember(text: string): boolean {
+  if (!hasDuplicateMember(text)) return false;
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The detail of the refusal. */
 export const duplicateMemberDetail = 'a member name appears twice in one object';
 

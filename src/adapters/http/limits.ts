@@ -4,7 +4,9 @@
 // to its answer's last byte, past which the connection is closed (a client sending its body or
 // reading its answer too slowly, or an answer that takes too long, holds nothing for longer).
 // In memory and per process, as the unsigned-callback budget (callback-auth.ts sourceBudget, reused).
+import type { ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
+import type { Logger } from 'pino';
 import { reject } from '../../domain/errors.js';
 import { sourceBudget, sourceBudgetBytesMax, sourceBudgetRequestsMax } from './callback-auth.js';
 import { sendRejection } from './errors.js';
@@ -95,14 +97,19 @@ function rateLimit(routeClass: LimitedClass, perMinute: number, budget: ReturnTy
 /** Closes the connection of a request still unanswered after `ms` (no status: the answer may have begun). */
 function deadline(ms: number): RequestHandler {
   return (req, res, next) => {
-    const timer = setTimeout(() => {
-      req.log?.warn({ timeoutMs: ms }, 'request timed out: connection closed');
-      res.destroy();
-    }, ms);
-    timer.unref();
-    const done = () => clearTimeout(timer);
-    res.once('finish', done);
-    res.once('close', done);
+    closeAtDeadline(res, ms, () => req.log);
     next();
   };
+}
+
+/** Closes `res`'s connection if it is still unanswered after `ms`, told to the request's logger (the deadline of a route's class). */
+export function closeAtDeadline(res: ServerResponse, ms: number, logger: () => Logger | undefined): void {
+  const timer = setTimeout(() => {
+    logger()?.warn({ timeoutMs: ms }, 'request timed out: connection closed');
+    res.destroy();
+  }, ms);
+  timer.unref();
+  const done = () => clearTimeout(timer);
+  res.once('finish', done);
+  res.once('close', done);
 }

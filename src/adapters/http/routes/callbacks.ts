@@ -10,18 +10,23 @@ import { parseB2CCallback, parseStatusCallback, parseStatusTimeoutCallback } fro
 import { parseMomoCallback } from '../../providers/mtn-momo/mapping.js';
 import type { ApiDeps } from '../api-deps.js';
 import { sendRejection } from '../errors.js';
-import { duplicateMemberDetail, hasDuplicateMember } from '../json-body.js';
+import { duplicateMemberDetail, isJsonWithDuplicateMember } from '../json-body.js';
 import { routesOn, type RouteKey, type RouteSetup } from '../permissions.js';
 import { callbackBodyMaxBytes, route, unsignedOrphanBodyMaxBytes } from '../routing.js';
 import { gsmaBatchCallback } from '../../../application/gsma-batch-callback.js';
 
-const isJson = (text: string) => {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
+/**
+ * The M-Pesa callback routes, by the path's tail after `/v1/callbacks/mpesa/:token` (served by
+ * Express here and by the fast path, callback-fast-path.ts). Each takes the tokens issued for it
+ * alone: a payment request's token on the payment routes, a status query's on the status routes
+ * (issue #19 item 1).
+ */
+export const mpesaCallbackRoutes: Readonly<Record<'' | '/timeout' | '/status' | '/status/timeout', { readonly route: CallbackRoute; readonly parse: (b: Buffer) => ParsedCallback | null }>> = {
+  '': { route: 'payment', parse: (b) => parseB2CCallback(b, 'result') },
+  '/timeout': { route: 'payment', parse: (b) => parseB2CCallback(b, 'timeout') },
+  // The asynchronous answer to a transaction status query about the attempt.
+  '/status': { route: 'status', parse: (b) => parseStatusCallback(b) },
+  '/status/timeout': { route: 'status', parse: (b) => parseStatusTimeoutCallback(b) },
 };
 
 export function callbacksRouter(deps: ApiDeps, setup: RouteSetup): Router {
@@ -31,27 +36,18 @@ export function callbacksRouter(deps: ApiDeps, setup: RouteSetup): Router {
   // A JSON callback with a member name twice in one object is refused before anything reads it.
   const singleMembers = (req: Request, res: Response, next: NextFunction) => {
     const text = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
-    if (hasDuplicateMember(text) && isJson(text)) return sendRejection(res, reject('REQUEST_MALFORMED', duplicateMemberDetail));
+    if (isJsonWithDuplicateMember(text)) return sendRejection(res, reject('REQUEST_MALFORMED', duplicateMemberDetail));
     next();
   };
   const callbackBody = [rawBody, singleMembers];
-  // Each route takes the tokens issued for it alone: a payment request's token on the payment
-  // routes, a status query's on the status routes (issue #19 item 1).
-  const mpesaCallbacks: Record<RouteKey & `POST /v1/callbacks/mpesa/${string}`, { route: CallbackRoute; parse: (b: Buffer) => ParsedCallback | null }> = {
-    'POST /v1/callbacks/mpesa/:token': { route: 'payment', parse: (b) => parseB2CCallback(b, 'result') },
-    'POST /v1/callbacks/mpesa/:token/timeout': { route: 'payment', parse: (b) => parseB2CCallback(b, 'timeout') },
-    // The asynchronous answer to a transaction status query about the attempt.
-    'POST /v1/callbacks/mpesa/:token/status': { route: 'status', parse: (b) => parseStatusCallback(b) },
-    'POST /v1/callbacks/mpesa/:token/status/timeout': { route: 'status', parse: (b) => parseStatusTimeoutCallback(b) },
-  };
   // Refused before the body is read: a caller outside the provider's addresses learns nothing.
   const allowedFrom = (provider: ProviderId) => (req: Request, res: Response, next: NextFunction) => {
     const allowed = deps.callbackAllowLists?.[provider];
     if (allowed && !allowed(req.socket.remoteAddress)) return sendRejection(res, reject('CALLBACK_UNAUTHENTICATED'));
     next();
   };
-  for (const [key, { route: kind, parse }] of Object.entries(mpesaCallbacks)) {
-    on(key as RouteKey, allowedFrom('mpesa'), ...callbackBody, route(async (req, res) => {
+  for (const [tail, { route: kind, parse }] of Object.entries(mpesaCallbackRoutes)) {
+    on(`POST /v1/callbacks/mpesa/:token${tail}` as RouteKey, allowedFrom('mpesa'), ...callbackBody, route(async (req, res) => {
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const result = await recordCallback(deps, 'mpesa', kind, String(req.params.token), raw, parse);
       if (!result.ok) return sendRejection(res, result.error);
