@@ -562,6 +562,21 @@ interface CpuSnapshot {
   readonly gateway: number;
   readonly postgres: Map<number, number>;
   readonly broker: number | null;
+  /** The simulator's process: the test double, never counted as the gateway's. */
+  readonly simulator: number | null;
+  /** The whole machine (/proc/stat): its busy and total jiffies, every process and the kernel. */
+  readonly machine: { readonly busy: number; readonly total: number } | null;
+}
+
+/** The machine's CPU time from /proc/stat's first line: busy (all but idle and iowait) and total. */
+function machineJiffies(): { busy: number; total: number } | null {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+    const total = f.reduce((a, b) => a + b, 0);
+    return { busy: total - f[3]! - f[4]!, total };
+  } catch {
+    return null;
+  }
 }
 
 async function cpuSnapshot(stack: Stack): Promise<CpuSnapshot> {
@@ -573,13 +588,20 @@ async function cpuSnapshot(stack: Stack): Promise<CpuSnapshot> {
     const ms = cpuMsOf(pid);
     if (ms !== null) postgres.set(pid, ms);
   }
-  return { gateway, postgres, broker: stack.brokerPid ? cpuMsOf(stack.brokerPid) : null };
+  return { gateway, postgres, broker: stack.brokerPid ? cpuMsOf(stack.brokerPid) : null, simulator: cpuMsOf(stack.sim.pid), machine: machineJiffies() };
 }
 
-function cpuDelta(a: CpuSnapshot, b: CpuSnapshot): { gatewayMs: number; postgresMs: number; brokerMs: number | null } {
+function cpuDelta(a: CpuSnapshot, b: CpuSnapshot): { gatewayMs: number; postgresMs: number; brokerMs: number | null; simulatorMs: number | null; machineBusyPct: number | null } {
   let postgresMs = 0;
   for (const [pid, ms] of b.postgres) postgresMs += ms - (a.postgres.get(pid) ?? 0);
-  return { gatewayMs: b.gateway - a.gateway, postgresMs, brokerMs: a.broker !== null && b.broker !== null ? b.broker - a.broker : null };
+  const machineBusyPct = a.machine && b.machine && b.machine.total > a.machine.total ? (100 * (b.machine.busy - a.machine.busy)) / (b.machine.total - a.machine.total) : null;
+  return {
+    gatewayMs: b.gateway - a.gateway,
+    postgresMs,
+    brokerMs: a.broker !== null && b.broker !== null ? b.broker - a.broker : null,
+    simulatorMs: a.simulator !== null && b.simulator !== null ? b.simulator - a.simulator : null,
+    machineBusyPct,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -625,7 +647,12 @@ async function e2e(stack: Stack, count: number, latencyMs: number, opts: Options
       cpu_ms_per_payout_tuma: round(cpu.gatewayMs / count, 2),
       cpu_ms_per_payout_postgres: round(cpu.postgresMs / count, 2),
       cpu_ms_per_payout_broker: cpu.brokerMs === null ? null : round(cpu.brokerMs / count, 2),
+      // The gateway's share (Tuma, PostgreSQL, the broker when known) of the machine's CPU over the scenario.
       cpu_busy_pct_of_machine: round((100 * totalMs) / (wallS * 1000 * os.cpus().length), 0),
+      // The test double's CPU (not the gateway's), and the whole machine's busy share over the
+      // scenario: everything on the two cores, the load generator and the kernel included.
+      cpu_ms_per_payout_simulator: cpu.simulatorMs === null ? null : round(cpu.simulatorMs / count, 2),
+      machine_busy_pct: cpu.machineBusyPct === null ? null : round(cpu.machineBusyPct, 0),
       gateway_peak_rss_mb: rss.join(' | '),
       final_states: describeStates(await statesOf(stack, [b.batchId])),
       results_by_source: (await sql<{ source: string; n: number }>`SELECT source, count(*)::int AS n FROM payout_results WHERE batch_id = ${b.batchId} GROUP BY source ORDER BY source`.execute(stack.handle.db)).rows.map((r) => `${r.source} ${r.n}`).join(', '),

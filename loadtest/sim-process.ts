@@ -8,9 +8,11 @@
 // It also serves POST /__capture/* : a gateway whose PUBLIC_BASE_URL points there has its result
 // callbacks kept here, answered 200, instead of delivered (the callback storm replays them).
 // Ends when its parent disconnects.
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { pino } from 'pino';
+import { bareMpesaB2c } from '../src/simulator/mpesa-bare.js';
 import { createMpesaSimulator, type MpesaFaults } from '../src/simulator/mpesa-simulator.js';
 
 interface Settings {
@@ -50,7 +52,13 @@ process.once('message', (settings: Settings) => {
     res.json({ ResultCode: 0, ResultDesc: 'Accepted' });
   });
   app.use(simulator.router);
-  const server = app.listen(0, '127.0.0.1', () => process.send?.({ type: 'ready', port: (server.address() as AddressInfo).port }));
+  // B2C payment requests are answered around Express (src/simulator/mpesa-bare.ts): the double's
+  // CPU per payout, on the cores the gateway runs on, is then the payment's, not Express's.
+  const b2c = bareMpesaB2c(simulator);
+  const server = createServer((req, res) => {
+    if (!b2c(req, res)) app(req, res);
+  });
+  server.listen(0, '127.0.0.1', () => process.send?.({ type: 'ready', port: (server.address() as AddressInfo).port }));
   server.keepAliveTimeout = 60_000;
   process.on('message', (m: Message) => {
     if (m.type === 'faults') {

@@ -2,7 +2,7 @@
 // APIs, the validation of a fault rule's number pattern, the deterministic parts of fault
 // injection (latency distribution, error rates, a float that runs out), and the statement format
 // (numbers masked, CSV, reversals as negative lines, amounts with thousands separators).
-import { createHash } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 import type { Router } from 'express';
 import { Agent, request } from 'undici';
 import { z } from 'zod';
@@ -20,6 +20,27 @@ export interface ProviderSimulator<Faults, StatementLine> {
   /** Resolves when no callback is waiting to be sent. */
   drained(): Promise<void>;
   close(): void;
+}
+
+/** Random bytes drawn from the operating system at once, then handed out a few at a time (randomHex). */
+const randomPoolBytes = 4_096;
+const randomPool = Buffer.alloc(randomPoolBytes);
+let randomPoolAt = randomPoolBytes;
+
+/**
+ * `bytes` random bytes as lower-case hex, for the simulators' references and receipts. One
+ * randomBytes call per reference cost the M-Pesa simulator a tenth of its CPU in the load test: the
+ * bytes now come from a pool filled 4 KB at a time. Not for secrets (a token uses randomBytes).
+ */
+export function randomHex(bytes: number): string {
+  if (!(Number.isInteger(bytes) && bytes >= 1 && bytes <= 64)) throw new Error('randomHex: 1 to 64 bytes');
+  if (randomPoolAt + bytes > randomPoolBytes) {
+    randomFillSync(randomPool);
+    randomPoolAt = 0;
+  }
+  const hex = randomPool.toString('hex', randomPoolAt, randomPoolAt + bytes);
+  randomPoolAt += bytes;
+  return hex;
 }
 
 /** Fault rules per simulator at most. */

@@ -26,6 +26,7 @@ import {
   groupedAmount,
   maskNumber,
   picksSecondShape,
+  randomHex,
   reportAmountSchemaOf,
   reportReceiptSchemaOf,
   reportReceiverSchema,
@@ -159,10 +160,34 @@ export interface StatementLine {
   readonly completedAt: string;
 }
 
-export type MpesaSimulator = ProviderSimulator<MpesaFaults, StatementLine>;
+export interface MpesaSimulator extends ProviderSimulator<MpesaFaults, StatementLine> {
+  /** A B2C payment request, its body parsed, answered on `reply` (what the route does after express.json). */
+  paymentRequest(authorization: string | undefined, body: unknown, reply: SimulatorReply): void;
+}
 
-const gatewayError = (res: Response, status: number, errorCode: string, errorMessage: string) =>
-  res.status(status).json({ requestId: randomUUID(), errorCode, errorMessage });
+/** Daraja's B2C payment request path, and the largest body the simulator reads on it. */
+export const mpesaB2cPath = '/mpesa/b2c/v3/paymentrequest';
+export const mpesaB2cBodyMaxBytes = 16 * 1024;
+
+/** Where a simulated answer goes: Express's response, or a bare node:http one (bareMpesaB2c). */
+export interface SimulatorReply {
+  /** Answers `status` with `body` as JSON. */
+  json(status: number, body: unknown): void;
+  /** Not answered yet, and its connection still open. */
+  live(): boolean;
+}
+
+const expressReply = (res: Response): SimulatorReply => ({
+  json: (status, body) => void res.status(status).json(body),
+  live: () => !res.headersSent && !res.destroyed,
+});
+
+/** A body that is not JSON (or, as express.json reads strictly, neither an object nor an array): Daraja's invalid-request answer. */
+export const answerNotJson = (reply: SimulatorReply): void => gatewayError(reply, 400, '400.002.02', 'Bad Request - Invalid JSON');
+
+/** Daraja's error answer: its requestId, errorCode and errorMessage. */
+const gatewayError = (reply: SimulatorReply, status: number, errorCode: string, errorMessage: string): void =>
+  reply.json(status, { requestId: randomUUID(), errorCode, errorMessage });
 
 export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimulator {
   if (options.statementOpeningFloat !== undefined && !faultFloatSchemaOf(floatDecimals).safeParse(options.statementOpeningFloat).success) {
@@ -194,22 +219,31 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
   const { later } = tasks;
 
   router.get('/oauth/v1/generate', (req, res) => {
-    if (req.query.grant_type !== 'client_credentials') return gatewayError(res, 400, '400.008.02', 'Invalid grant type passed');
+    if (req.query.grant_type !== 'client_credentials') return gatewayError(expressReply(res), 400, '400.008.02', 'Invalid grant type passed');
     const expected = `Basic ${Buffer.from(`${options.consumerKey}:${options.consumerSecret}`).toString('base64')}`;
-    if (req.headers.authorization !== expected) return gatewayError(res, 400, '400.008.01', 'Invalid Authentication passed');
+    if (req.headers.authorization !== expected) return gatewayError(expressReply(res), 400, '400.008.01', 'Invalid Authentication passed');
     const token = randomBytes(18).toString('base64url');
     tokens.clear(); // Daraja: each new token invalidates the previous one
     tokens.set(token, Date.now() + tokenTtlS * 1000);
-    return res.json({ access_token: token, expires_in: String(tokenTtlS) });
+    return void res.json({ access_token: token, expires_in: String(tokenTtlS) });
   });
 
-  router.post('/mpesa/b2c/v3/paymentrequest', express.json({ limit: '16kb' }), (req: Request, res: Response) => {
-    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+  router.post(mpesaB2cPath, express.json({ limit: mpesaB2cBodyMaxBytes }), (req: Request, res: Response) => {
+    paymentRequest(req.headers.authorization, req.body as unknown, expressReply(res));
+  });
+
+  /**
+   * A B2C payment request, whoever parsed it: the Express route above, or a bare node:http server
+   * (bareMpesaB2c, which the load test serves: Express's own work per request cost the simulator as
+   * much CPU as the payment itself, on the cores the gateway it measures runs on).
+   */
+  function paymentRequest(authorization: string | undefined, body: unknown, reply: SimulatorReply): void {
+    const token = /^Bearer (.+)$/.exec(authorization ?? '')?.[1];
     const expiry = token ? tokens.get(token) : undefined;
-    if (!expiry || expiry < Date.now()) return gatewayError(res, 401, '401.002.01', 'Error Occurred - Invalid Access Token');
-    const b = req.body as Record<string, unknown>;
+    if (!expiry || expiry < Date.now()) return gatewayError(reply, 401, '401.002.01', 'Error Occurred - Invalid Access Token');
+    const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
     const invalid = validateB2C(b);
-    if (invalid) return gatewayError(res, 400, '400.002.02', `Bad Request - Invalid ${invalid}`);
+    if (invalid) return gatewayError(reply, 400, '400.002.02', `Bad Request - Invalid ${invalid}`);
     const key = b.OriginatorConversationID as string;
     const partyB = String(b.PartyB);
     const rule = ruleFor(partyB);
@@ -217,20 +251,20 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
     const answer = (send: () => void) => (delayMs > 0 ? later(delayMs, send) : send());
     // A transient gateway error picked by the error rate: answered before anything runs.
     if (rule?.errorRatePercent && failsAtErrorRate(key, errorAttempts.next(key), rule.errorRatePercent)) {
-      return answer(() => gatewayError(res, mpesaTransientError.status, mpesaTransientError.errorCode, mpesaTransientError.errorMessage));
+      return answer(() => gatewayError(reply, mpesaTransientError.status, mpesaTransientError.errorCode, mpesaTransientError.errorMessage));
     }
     const seen = transactions.get(key);
     if (seen) {
-      return gatewayError(res, 500, '500.002.1001', 'Duplicate OriginatorConversationID.');
+      return gatewayError(reply, 500, '500.002.1001', 'Duplicate OriginatorConversationID.');
     }
-    if (transactions.size >= simulatorTransactionsMax) return gatewayError(res, 500, '500.003.03', 'Quota Violation');
-    const conversationId = `AG_${new Date().toISOString().slice(0, 10).replaceAll('-', '')}_${randomBytes(10).toString('hex')}`;
+    if (transactions.size >= simulatorTransactionsMax) return gatewayError(reply, 500, '500.003.03', 'Quota Violation');
+    const conversationId = newConversationId();
     if (rule?.fault === 'queue-timeout') {
       // Not processed: the key stays unused, the request is echoed to QueueTimeOutURL.
       scheduleSend(String(b.QueueTimeOutURL), { ...b, SecurityCredential: undefined }, rule.callbackDelayMs);
-      return answer(() => res.json({ ConversationID: conversationId, OriginatorConversationID: key, ResponseCode: '0', ResponseDescription: 'Accept the service request successfully.' }));
+      return answer(() => reply.json(200, { ConversationID: conversationId, OriginatorConversationID: key, ResponseCode: '0', ResponseDescription: 'Accept the service request successfully.' }));
     }
-    const receipt = randomBytes(5).toString('hex').toUpperCase();
+    const receipt = newReceipt();
     // A fail rule decides; otherwise the float, when limited, must cover it (ResultCode 1: insufficient balance).
     const resultCode = rule?.fault === 'fail' ? (rule.resultCode ?? 2001) : takeFloat(String(b.Amount)) ? 0 : 1;
     const tx: Transaction = {
@@ -252,11 +286,10 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
     };
     transactions.set(key, tx);
 
-    const live = () => !res.headersSent && !res.destroyed;
-    const ack = () => (live() ? res.json({ ConversationID: tx.conversationId, OriginatorConversationID: key, ResponseCode: '0', ResponseDescription: 'Accept the service request successfully.' }) : undefined);
+    const ack = () => (reply.live() ? reply.json(200, { ConversationID: tx.conversationId, OriginatorConversationID: key, ResponseCode: '0', ResponseDescription: 'Accept the service request successfully.' }) : undefined);
     const respond = () => {
       if (rule?.fault === 'timeout-after-accept') return later(rule.holdMs ?? faultDelayMaxMs, ack);
-      if (rule?.fault === 'error-500-after-accept') return answer(() => (live() ? gatewayError(res, 500, '500.003.1001', 'Internal Server Error') : undefined));
+      if (rule?.fault === 'error-500-after-accept') return answer(() => (reply.live() ? gatewayError(reply, 500, '500.003.1001', 'Internal Server Error') : undefined));
       return answer(ack);
     };
 
@@ -274,7 +307,7 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
       if (rule?.callback === 'duplicate') scheduleCallback(tx, callbackAt + 5);
     }
     if (rule?.callback !== 'out-of-order') respond();
-  });
+  }
 
   const controlRouter = express.Router();
   controlRouter.put('/faults', express.json({ limit: '64kb' }), (req, res) => {
@@ -401,7 +434,7 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
   /** Safaricom reverses a paid payout: the money is back in the float; no B2C callback says so. */
   function reverse(tx: Transaction): void {
     tx.reversedAt = new Date();
-    tx.reversalReceipt = randomBytes(5).toString('hex').toUpperCase();
+    tx.reversalReceipt = newReceipt();
     if (float !== null) float += unitsOf(tx.amount);
   }
 
@@ -409,12 +442,12 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
   router.post('/mpesa/transactionstatus/v1/query', express.json({ limit: '16kb' }), (req: Request, res: Response) => {
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     const expiry = token ? tokens.get(token) : undefined;
-    if (!expiry || expiry < Date.now()) return gatewayError(res, 401, '401.002.01', 'Error Occurred - Invalid Access Token');
+    if (!expiry || expiry < Date.now()) return gatewayError(expressReply(res), 401, '401.002.01', 'Error Occurred - Invalid Access Token');
     const b = req.body as Record<string, unknown>;
     const invalid = validateStatusQuery(b);
-    if (invalid) return gatewayError(res, 400, '400.002.02', `Bad Request - Invalid ${invalid}`);
-    const queryId = `${randomBytes(4).toString('hex')}-${randomBytes(4).toString('hex')}`;
-    const conversationId = `AG_${new Date().toISOString().slice(0, 10).replaceAll('-', '')}_${randomBytes(10).toString('hex')}`;
+    if (invalid) return gatewayError(expressReply(res), 400, '400.002.02', `Bad Request - Invalid ${invalid}`);
+    const queryId = `${randomHex(4)}-${randomHex(4)}`;
+    const conversationId = newConversationId();
     const original = typeof b.OriginalConversationID === 'string' ? b.OriginalConversationID : null;
     const receipt = typeof b.TransactionID === 'string' ? b.TransactionID : null;
     const tx = original ? transactions.get(original) : receipt ? [...transactions.values()].find((t) => t.receipt === receipt) : undefined;
@@ -447,9 +480,16 @@ export function createMpesaSimulator(options: MpesaSimulatorOptions): MpesaSimul
     }
   }
 
+  // A body express.json cannot read is answered as Daraja answers an invalid request, not with Express's HTML page.
+  router.use((error: unknown, _req: Request, res: Response, next: (error?: unknown) => void) => {
+    if ((error as { type?: unknown }).type === 'entity.parse.failed') return answerNotJson(expressReply(res));
+    return next(error);
+  });
+
   return {
     router,
     controlRouter,
+    paymentRequest,
     setFaults(next) {
       applyFaults(mpesaFaultsSchema.parse(next));
     },
@@ -533,6 +573,11 @@ function statusResult(queryId: string, conversationId: string, tx: Transaction |
  * here: Tuma reads any TransactionStatus it does not know as unknown, never paid.
  */
 const statusOf = (tx: Transaction): 'Completed' | 'Failed' | 'Reversed' => (tx.reversedAt ? 'Reversed' : String(tx.resultCode) === '0' ? 'Completed' : 'Failed');
+
+/** Daraja's ConversationID: AG_<date>_<20 hex digits>. */
+const newConversationId = (): string => `AG_${new Date().toISOString().slice(0, 10).replaceAll('-', '')}_${randomHex(10)}`;
+/** An M-Pesa receipt: 10 characters, upper case. */
+const newReceipt = (): string => randomHex(5).toUpperCase();
 
 /** Cents as KES with two decimals ("1500.00"). */
 const centsText = (cents: bigint): string => `${cents / 100n}.${(cents % 100n).toString().padStart(2, '0')}`;
