@@ -279,10 +279,10 @@ const jose = ['application/jose+json', 'application/json'];
 const specOperations: { method: string; path: string; roles: string[]; params: string[]; media?: string[] }[] = [
   { method: 'post', path: '/v1/batches', roles: ['programme_manager'], params: [], media: jose },
   { method: 'post', path: '/v1/batches/{batchId}/approvals', roles: ['approver'], params: ['batchId'], media: jose },
-  { method: 'get', path: '/v1/batches/{batchId}', roles: anyRole, params: ['batchId'] },
+  { method: 'get', path: '/v1/batches/{batchId}', roles: anyRole, params: ['batchId', 'If-None-Match'] },
   { method: 'get', path: '/v1/batches/{batchId}/payouts', roles: anyRole, params: ['batchId', 'state', 'limit', 'cursor'] },
   { method: 'post', path: '/v1/batches/{batchId}/cancel', roles: ['programme_manager', 'admin'], params: ['batchId'], media: ['application/json'] },
-  { method: 'get', path: '/v1/payouts/{payoutId}', roles: anyRole, params: ['payoutId'] },
+  { method: 'get', path: '/v1/payouts/{payoutId}', roles: anyRole, params: ['payoutId', 'If-None-Match'] },
   { method: 'post', path: '/v1/signer-keys', roles: ['admin'], params: [], media: ['application/json'] },
   { method: 'get', path: '/v1/signer-keys', roles: ['admin', 'auditor'], params: ['role', 'limit', 'cursor'] },
   { method: 'get', path: '/v1/signer-keys/{kid}', roles: ['admin', 'auditor'], params: ['kid'] },

@@ -8,7 +8,7 @@ import request from 'supertest';
 import { sql } from 'kysely';
 import { AesGcmVault } from '../../src/adapters/crypto/vault.js';
 import { kyselyPersistence } from '../../src/adapters/db/persistence.js';
-import { createApiHandler, type ApiDeps } from '../../src/adapters/http/app.js';
+import { createApiHandler, type ApiDeps, type ServedBy } from '../../src/adapters/http/app.js';
 import { createAuthenticator } from '../../src/adapters/http/auth.js';
 import type { Persistence } from '../../src/application/ports.js';
 import { registerSignerKey } from '../../src/application/setup.js';
@@ -59,6 +59,8 @@ export async function startTestApi(
     now?: () => Date;
     /** What the API sees of the database (a fault injected into one port); the test's own `persistence` stays the real one. */
     persistenceOfApi?: (real: Persistence) => Persistence;
+    /** Told which path answered each request (a handler outside Express, or Express). */
+    served?: (by: ServedBy) => void;
   } = {},
 ): Promise<TestApi> {
   const database = await createTestDatabase();
@@ -101,7 +103,7 @@ export async function startTestApi(
       approvalAbove: (currency) => options.reconciliationApprovalAbove?.[currency] ?? null,
       tolerance: (currency) => options.reconciliationTolerance?.[currency] ?? null,
     },
-  });
+  }, options.served ? { served: options.served } : {});
   const problems: string[] = [];
   const app = express();
   app.use(contractRecorder(problems));

@@ -13,7 +13,9 @@ import type { ApiDeps } from './api-deps.js';
 import { consoleRouter } from './console.js';
 import { sendRejection } from './errors.js';
 import { duplicateMemberDetail } from './json-body.js';
-import { callbackFastPath, headersSetBy } from './callback-fast-path.js';
+import { callbackFastPath } from './callback-fast-path.js';
+import { headersSetBy } from './fast-path.js';
+import { readFastPath } from './read-fast-path.js';
 import { classLimits, type ClassLimits } from './limits.js';
 import { checkRoutes, entryOf, type RouteSetup } from './permissions.js';
 import { route } from './routing.js';
@@ -47,20 +49,32 @@ const serializers = {
   res: (res: { statusCode: number }) => ({ status: res.statusCode }),
 };
 
-/** The API as node:http's request handler: the M-Pesa result callbacks' fast path first, Express for the rest (`app`). */
+/**
+ * The API as node:http's request handler: the paths outside Express first (the M-Pesa result
+ * callbacks, the status reads), Express for the rest (`app`). `served`, when given, is told which
+ * answered each request (the tests tell the two apart with it).
+ */
 export type ApiHandler = ((req: IncomingMessage, res: ServerResponse) => void) & { readonly app: express.Express };
+/** Which path answered a request. */
+export type ServedBy = 'callback-fast-path' | 'read-fast-path' | 'express';
 
-export function createApiHandler(deps: ApiDeps): ApiHandler {
+export function createApiHandler(deps: ApiDeps, options: { readonly served?: (by: ServedBy) => void } = {}): ApiHandler {
   const limits = classLimits(deps.limits);
   const app = createApp(deps, limits);
   const quietLogger = deps.logger.child({}, { serializers });
-  const fast = callbackFastPath(deps, limits, {
+  const common = {
     requestId: genReqId,
-    loggerOf: (req) => lazyRequestLogger(quietLogger, req),
+    loggerOf: (req: IncomingMessage) => lazyRequestLogger(quietLogger, req),
     securityHeaders: headersSetBy(helmet() as unknown as Parameters<typeof headersSetBy>[0]),
-  });
+  };
+  const callbacks = callbackFastPath(deps, limits, common);
+  const reads = readFastPath(deps, limits, common);
+  const served = options.served ?? (() => undefined);
   const handler = (req: IncomingMessage, res: ServerResponse) => {
-    if (!fast(req, res)) app(req, res);
+    if (callbacks(req, res)) return served('callback-fast-path');
+    if (reads(req, res)) return served('read-fast-path');
+    served('express');
+    app(req, res);
   };
   return Object.assign(handler, { app });
 }

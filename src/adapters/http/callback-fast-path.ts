@@ -12,13 +12,12 @@
 // too many, the security headers Express sets on every answer (helmet's, read from it once),
 // x-request-id and cache-control. Only the ETag Express adds to a JSON answer is not sent.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from 'pino';
 import { MicroBatchOverloadedError } from '../../application/micro-batch.js';
 import { recordCallback } from '../../application/record-callback.js';
 import { callbackTokenPattern } from '../../application/callback-token.js';
-import { reject, type Rejection } from '../../domain/errors.js';
+import { reject } from '../../domain/errors.js';
 import type { ApiDeps } from './api-deps.js';
-import { rejectionBody, rejectionStatus } from './errors.js';
+import { fastAnswers, type FastPathCommon } from './fast-path.js';
 import { duplicateMemberDetail, isJsonWithDuplicateMember } from './json-body.js';
 import { closeAtDeadline, type ClassLimits } from './limits.js';
 import { mpesaCallbackRoutes } from './routes/callbacks.js';
@@ -28,60 +27,13 @@ const mpesaPath = /^\/v1\/callbacks\/mpesa\/([A-Za-z0-9_-]+)(\/timeout|\/status|
 const contentLengthPattern = /^[0-9]{1,9}$/;
 const accepted = Buffer.from(JSON.stringify({ ResultCode: 0, ResultDesc: 'Accepted' }));
 
-/** What a middleware does to a response's headers, in order (helmet's: the same for every answer). */
-export type HeaderChange = readonly ['set', string, string] | readonly ['remove', string];
-
-/** The header changes a middleware makes on a response that has none yet. */
-export function headersSetBy(middleware: (req: unknown, res: unknown, next: (error?: unknown) => void) => void): readonly HeaderChange[] {
-  const changes: HeaderChange[] = [];
-  const headers = new Map<string, string>();
-  const res = {
-    setHeader: (name: string, value: unknown) => {
-      headers.set(name.toLowerCase(), String(value));
-      changes.push(['set', name, String(value)]);
-    },
-    removeHeader: (name: string) => {
-      headers.delete(name.toLowerCase());
-      changes.push(['remove', name]);
-    },
-    getHeader: (name: string) => headers.get(name.toLowerCase()),
-  };
-  let called = false;
-  middleware({ headers: {}, method: 'POST', url: '/' }, res, (error) => {
-    if (error) throw error;
-    called = true;
-  });
-  if (!called) throw new Error('invariant violated: the header middleware did not finish at once');
-  return changes;
-}
-
-export interface FastPathCommon {
-  /** The request's id, as Express's first middleware gives it (and sets x-request-id). */
-  readonly requestId: (req: IncomingMessage, res: ServerResponse) => string;
-  /** A logger bound to the request, made only when something logs. */
-  readonly loggerOf: (req: IncomingMessage) => Logger;
-  /** What the API does to every answer's headers first (helmet's security headers; X-Powered-By removed). */
-  readonly securityHeaders: readonly HeaderChange[];
-}
-
 /**
  * A handler for node:http's request event that answers the requests it takes and returns true;
  * false (the request untouched: nothing read, nothing written) for Express to handle.
  */
 export function callbackFastPath(deps: ApiDeps, limits: ClassLimits, common: FastPathCommon): (req: IncomingMessage, res: ServerResponse) => boolean {
   const timeoutMs = limits.timeoutMs('callback');
-  const send = (res: ServerResponse, status: number, body: Buffer) => {
-    for (const change of common.securityHeaders) {
-      if (change[0] === 'set') res.setHeader(change[1], change[2]);
-      else res.removeHeader(change[1]);
-    }
-    res.setHeader('cache-control', 'no-store');
-    res.setHeader('content-type', 'application/json; charset=utf-8');
-    res.setHeader('content-length', body.length);
-    res.statusCode = status;
-    res.end(body);
-  };
-  const sendRejection = (res: ServerResponse, rejection: Rejection) => send(res, rejectionStatus(rejection), Buffer.from(JSON.stringify(rejectionBody(rejection))));
+  const { send, sendRejection } = fastAnswers(common, { etag: false });
 
   return (req, res) => {
     if (req.method !== 'POST' || deps.logger.isLevelEnabled('info')) return false;
