@@ -13,12 +13,13 @@
 // registers outside the table stops createApp (and test/unit/permissions.test.ts).
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import express from 'express';
 import { sql } from 'kysely';
 import { pino } from 'pino';
 import request from 'supertest';
-import { createApp } from '../../src/adapters/http/app.js';
+import { createApiHandler } from '../../src/adapters/http/app.js';
 import { erasureStore } from '../../src/adapters/db/erasure.repository.js';
 import { operationsReads, queueReads } from '../../src/adapters/db/operations-reads.js';
 import { createInProcessTransport } from '../../src/adapters/transport/in-process-transport.js';
@@ -165,7 +166,8 @@ const accounts: Record<string, StatementAccount> = {};
 
 beforeAll(async () => {
   api = await startTestApi();
-  const inner = createApp({
+  // The handler the gateway serves: the callbacks' and the status reads' paths outside Express, then Express.
+  const inner = createApiHandler({
     persistence: api.persistence,
     vault: api.vault,
     batchPayoutsMax: 1_000,
@@ -197,7 +199,7 @@ beforeAll(async () => {
   });
   app = express();
   app.use(contractRecorder(problems));
-  app.use(inner);
+  app.use((req: IncomingMessage, res: ServerResponse) => inner(req, res));
   A = await organisation('A');
   B = await organisation('B');
 }, 60_000);
