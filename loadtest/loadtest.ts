@@ -22,7 +22,7 @@
 // LOADTEST_DATABASE_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres).
 import { execFileSync, fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -146,8 +146,57 @@ interface Broker {
   stop(): void;
 }
 
+/**
+ * The process listening on 127.0.0.1:`port` on this machine (/proc/net/tcp's LISTEN sockets, then
+ * the process holding that socket), or null: how a broker given by KAFKA_BROKERS has its CPU
+ * counted in gateway_cpu_ms_per_payout, as the issue counts the broker's. Never one elsewhere.
+ */
+export function localListenerPid(port: number): number | null {
+  const portHex = port.toString(16).toUpperCase().padStart(4, '0');
+  // 127.0.0.1, any address, ::ffff:127.0.0.1, ::1 and :: as /proc/net/tcp{,6} write them.
+  const local = new Set(['0100007F', '00000000', '0000000000000000FFFF00000100007F', '00000000000000000000000001000000', '0'.repeat(32)]);
+  const inodes = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      // sl, local_address, rem_address, st (0A: LISTEN), ..., inode (the tenth field)
+      const f = line.trim().split(/\s+/);
+      const [address, at] = (f[1] ?? '').split(':');
+      if (f[3] === '0A' && at === portHex && local.has(address ?? '') && f[9]) inodes.add(f[9]);
+    }
+  }
+  if (inodes.size === 0) return null;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${entry}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        const target = readlinkSync(`/proc/${entry}/fd/${fd}`);
+        if (target.startsWith('socket:[') && inodes.has(target.slice(8, -1))) return Number(entry);
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+  return null;
+}
+
 async function ensureKafka(): Promise<Broker> {
-  if (process.env.KAFKA_BROKERS) return { brokers: process.env.KAFKA_BROKERS, pid: null, stop: () => undefined };
+  if (process.env.KAFKA_BROKERS) {
+    // A single broker on this machine (the shared one of scripts/kafka.sh): its CPU is counted too.
+    const one = /^127\.0\.0\.1:([0-9]{2,5})$/.exec(process.env.KAFKA_BROKERS.trim());
+    return { brokers: process.env.KAFKA_BROKERS, pid: one ? localListenerPid(Number(one[1])) : null, stop: () => undefined };
+  }
   const port = intEnv('LOADTEST_KAFKA_PORT', 29192, 1024, 65_534);
   if (port === 19092 || port === 9092) throw new Error('LOADTEST_KAFKA_PORT: 19092 and 9092 are other runs\' brokers; the load test starts and stops its own');
   const homeDir = process.env.KAFKA_HOME_DIR ?? path.join(repoDir, '.kafka');
