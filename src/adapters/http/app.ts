@@ -14,7 +14,7 @@ import { consoleRouter } from './console.js';
 import { sendRejection } from './errors.js';
 import { duplicateMemberDetail } from './json-body.js';
 import { callbackFastPath } from './callback-fast-path.js';
-import { headersSetBy } from './fast-path.js';
+import { headersSetBy, type FastPathCommon } from './fast-path.js';
 import { readFastPath } from './read-fast-path.js';
 import { classLimits, type ClassLimits } from './limits.js';
 import { checkRoutes, entryOf, type RouteSetup } from './permissions.js';
@@ -62,9 +62,19 @@ export function createApiHandler(deps: ApiDeps, options: { readonly served?: (by
   const limits = classLimits(deps.limits);
   const app = createApp(deps, limits);
   const quietLogger = deps.logger.child({}, { serializers });
-  const common = {
-    requestId: genReqId,
-    loggerOf: (req: IncomingMessage) => lazyRequestLogger(quietLogger, req),
+  // The same pino-http as Express's first middleware (createApp): at info, a request a path outside
+  // Express answers is logged in the same line, with the same id, as Express would log it.
+  const requestLogging = pinoHttp({ logger: deps.logger, genReqId, serializers });
+  const common: FastPathCommon = {
+    begin: (req, res) => {
+      if (deps.logger.isLevelEnabled('info')) {
+        requestLogging(req, res);
+        return () => (req as IncomingMessage & { log: Logger }).log;
+      }
+      genReqId(req, res);
+      let log: Logger | undefined;
+      return () => (log ??= lazyRequestLogger(quietLogger, req));
+    },
     securityHeaders: headersSetBy(helmet() as unknown as Parameters<typeof headersSetBy>[0]),
   };
   const callbacks = callbackFastPath(deps, limits, common);

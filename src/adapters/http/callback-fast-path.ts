@@ -5,8 +5,8 @@
 // request only where it answers as the Express route does: a POST to the route's exact path
 // (lower case, no query, no trailing slash) with a well-formed token, a body of a stated length
 // within callbackBodyMaxBytes, no content encoding, and the same limits first (the source
-// allow-list, the callback class's rate budget and deadline). Anything else, and every request when
-// the API logs at info (each answer is logged there), goes to Express untouched.
+// allow-list, the callback class's rate budget and deadline). Anything else goes to Express
+// untouched. At info, each answer is logged by the same pino-http line Express's path logs.
 // The checks and the answers are the route's: the duplicate-member refusal, recordCallback, the
 // rejections' status and body, 503 with Retry-After when the callbacks queued for the database are
 // too many, the security headers Express sets on every answer (helmet's, read from it once),
@@ -36,7 +36,7 @@ export function callbackFastPath(deps: ApiDeps, limits: ClassLimits, common: Fas
   const { send, sendRejection } = fastAnswers(common, { etag: false });
 
   return (req, res) => {
-    if (req.method !== 'POST' || deps.logger.isLevelEnabled('info')) return false;
+    if (req.method !== 'POST') return false;
     const match = mpesaPath.exec(req.url ?? '');
     if (!match || !callbackTokenPattern.test(match[1]!)) return false;
     const handling = mpesaCallbackRoutes[(match[2] ?? '') as keyof typeof mpesaCallbackRoutes];
@@ -50,8 +50,7 @@ export function callbackFastPath(deps: ApiDeps, limits: ClassLimits, common: Fas
     // Taken from here on: the class's budget is spent for it, as Express's rate limit would.
     if (!limits.admits('callback', address ?? 'unknown')) return false;
 
-    common.requestId(req, res);
-    const log = () => common.loggerOf(req);
+    const log = common.begin(req, res);
     closeAtDeadline(res, timeoutMs, log);
 
     const chunks: Buffer[] = [];

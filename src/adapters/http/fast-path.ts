@@ -37,10 +37,12 @@ export function headersSetBy(middleware: (req: unknown, res: unknown, next: (err
 }
 
 export interface FastPathCommon {
-  /** The request's id, as Express's first middleware gives it (and sets x-request-id). */
-  readonly requestId: (req: IncomingMessage, res: ServerResponse) => string;
-  /** A logger bound to the request, made only when something logs. */
-  readonly loggerOf: (req: IncomingMessage) => Logger;
+  /**
+   * What Express's first middleware does to a request it takes: its id (x-request-id set on the
+   * answer) and, when the API logs at info, pino-http's line for its answer once it ends. Returns
+   * the request's logger (made only when something logs).
+   */
+  readonly begin: (req: IncomingMessage, res: ServerResponse) => () => Logger;
   /** What the API does to every answer's headers first (helmet's security headers; X-Powered-By removed). */
   readonly securityHeaders: readonly HeaderChange[];
 }

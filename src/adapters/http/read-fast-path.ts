@@ -9,8 +9,8 @@
 // roles for the route (permissions.ts, 401 and 403 as requireRole answers them); the organisation's
 // scope (another organisation's id is 404 NOT_FOUND, as one that does not exist); the same read
 // (application/queries.ts); every header Express sends, its weak ETag included; 500 with the
-// request logged on a failure. Anything else, and every request when the API logs at info (each
-// answer is logged there), goes to Express untouched.
+// request logged on a failure; at info, the same pino-http line for each answer. Anything else goes
+// to Express untouched.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Request } from 'express';
 import { getBatchView, getPayout } from '../../application/queries.js';
@@ -40,7 +40,7 @@ export function readFastPath(deps: ApiDeps, limits: ClassLimits, common: FastPat
   const { json, sendRejection } = fastAnswers(common, { etag: true });
 
   return (req, res) => {
-    if (req.method !== 'GET' || deps.logger.isLevelEnabled('info')) return false;
+    if (req.method !== 'GET') return false;
     const match = readPath.exec(req.url ?? '');
     if (!match) return false;
     const h = req.headers;
@@ -48,8 +48,7 @@ export function readFastPath(deps: ApiDeps, limits: ClassLimits, common: FastPat
     // Taken from here on: the class's budget is spent for it, as Express's rate limit would.
     if (!limits.admits('read', req.socket.remoteAddress ?? 'unknown')) return false;
 
-    common.requestId(req, res);
-    const log = () => common.loggerOf(req);
+    const log = common.begin(req, res);
     closeAtDeadline(res, timeoutMs, log);
     const resource = match[1] as keyof typeof readRoutes;
     const id = match[2]!;
