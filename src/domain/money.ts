@@ -1,14 +1,10 @@
-// Money is a decimal string outside and integer minor units (bigint) inside. decimal.js does the
-// conversion; no JS number ever holds an amount.
-import { Decimal } from 'decimal.js';
+// Money is a decimal string outside and integer minor units (bigint) inside. The conversions both
+// ways move digits, never compute them; no JS number ever holds an amount.
 import { scaleOf, type CurrencyCode } from './currency.js';
 import { err, ok, type Result } from './result.js';
 
 /** PostgreSQL bigint: the column range every amount and running total must fit. */
 export const minorUnitsMax = 2n ** 63n - 1n;
-
-/** Plenty for 19 integer digits plus 3 decimals; conversion never rounds. */
-const Exact = Decimal.clone({ precision: 64, rounding: Decimal.ROUND_DOWN, toExpNeg: -64, toExpPos: 64 });
 
 /** Plain decimal notation only: no sign, no exponent, no leading zeros, no bare dot. */
 const decimalPattern = /^(0|[1-9][0-9]{0,30})(\.[0-9]{1,30})?$/;
@@ -31,10 +27,19 @@ export function parseAmount(input: unknown, currency: CurrencyCode): Result<bigi
   return ok(minor);
 }
 
-/** Formats minor units as the currency's decimal string, always with its full scale ("10.00"). */
+/**
+ * Formats minor units as the currency's decimal string, always with its full scale ("10.00",
+ * "-0.05", "0.000"). The digits are moved, as parseAmount moves them: a status read formats a
+ * batch's every total, and decimal.js's division and power per amount were a tenth of what a read
+ * allocated (issue #17). test/unit/money.test.ts holds it to decimal.js's answer.
+ */
 export function formatAmount(minor: bigint, currency: CurrencyCode): string {
   const scale = scaleOf(currency);
-  return new Exact(minor.toString()).dividedBy(new Exact(10).pow(scale)).toFixed(scale);
+  const negative = minor < 0n;
+  const digits = (negative ? -minor : minor).toString();
+  if (scale === 0) return negative ? `-${digits}` : digits;
+  const padded = digits.padStart(scale + 1, '0');
+  return `${negative ? '-' : ''}${padded.slice(0, -scale)}.${padded.slice(-scale)}`;
 }
 
 /** Sums minor units, refusing a total past the column range. */

@@ -1,3 +1,4 @@
+import { Decimal } from 'decimal.js';
 import fc from 'fast-check';
 import { currencyScales, type CurrencyCode } from '../../src/domain/currency.js';
 import { formatAmount, minorUnitsMax, parseAmount } from '../../src/domain/money.js';
@@ -60,6 +61,21 @@ describe('money', () => {
     ['92233720368547758.08', 'USD', 'AMOUNT_RANGE'],
   ] as const)('when %p %s is parsed, then it is refused with %s', (input, currency, code) => {
     expect(parseAmount(input, currency)).toEqual({ ok: false, error: code });
+  });
+
+  it('when any number of minor units is formatted, negative and zero included, then it is what decimal.js makes of it at the currency scale', () => {
+    const Exact = Decimal.clone({ precision: 64, rounding: Decimal.ROUND_DOWN, toExpNeg: -64, toExpPos: 64 });
+    const byDecimal = (minor: bigint, currency: CurrencyCode) => {
+      const scale = currencyScales[currency];
+      return new Exact(minor.toString()).dividedBy(new Exact(10).pow(scale)).toFixed(scale);
+    };
+    fc.assert(
+      fc.property(fc.constantFrom(...currencies), fc.oneof(fc.bigInt({ min: -minorUnitsMax, max: minorUnitsMax }), fc.bigInt({ min: -1_000n, max: 1_000n })), (currency, minor) => {
+        expect(formatAmount(minor, currency)).toBe(byDecimal(minor, currency));
+      }),
+      { numRuns: 5_000 },
+    );
+    expect([formatAmount(0n, 'KES'), formatAmount(-5n, 'KES'), formatAmount(5n, 'JOD'), formatAmount(-7n, 'UGX'), formatAmount(150n, 'KES')]).toEqual(['0.00', '-0.05', '0.005', '-7', '1.50']);
   });
 
   it('when any amount is formatted and parsed again, then it is the same number of minor units', () => {
