@@ -125,6 +125,45 @@ describe('the M-Pesa callbacks fast path, against the Express route', () => {
   });
 });
 
+describe('the fast path at info, against the Express route', () => {
+  it('when a valid callback comes at info, then both paths log the route\'s "mpesa callback stored" line and pino-http\'s line alike, no token in either', async () => {
+    const { lines, stream } = logSink();
+    const api = await startTestApi({ logger: createLogger('info', 'tuma', stream) });
+    try {
+      const made: { token: string; key: string }[] = [];
+      for (const ref of ['info-1', 'info-2']) {
+        const s = await setUpProgramme(api.persistence, 100_000_00n);
+        const document = batchDocument(s, [{ ref, provider: 'mpesa', msisdn: '+254712000111', amount: '100.00' }]);
+        expect((await postJson(api.app, '/v1/batches', await bearer(s.organisationId, 'programme_manager'), await sign(document, s.maker))).status).toBe(201);
+        const payoutId = payoutIdOf(document.batchId, ref);
+        const token = newCallbackToken();
+        const key = attemptKey(payoutId, 1);
+        await api.persistence.transaction(async (tx) => {
+          await tx.payouts.insertAttempts([{ payoutId, attemptNo: 1, idempotencyKey: key, callbackTokenSha256: callbackTokenHash(token), accountId: 'mpesa' }]);
+          return { ok: true as const, value: undefined };
+        });
+        made.push({ token, key });
+      }
+      const before = lines.length;
+      const a = await request(api.app).post(`/v1/callbacks/mpesa/${made[0]!.token}`).set('content-type', 'application/json').send(resultBody(made[0]!.key));
+      const b = await request(api.app).post(`/v1/callbacks/MPESA/${made[1]!.token}`).set('content-type', 'application/json').send(resultBody(made[1]!.key));
+      expect({ fast: a.headers.etag, express: typeof b.headers.etag, statuses: [a.status, b.status] }).toEqual({ fast: undefined, express: 'string', statuses: [200, 200] });
+      type Line = { level: number; msg: string; req?: { method: string; path: string }; res?: { status: number }; duplicate?: boolean; orphan?: boolean };
+      const logged = lines.slice(before).map((l) => JSON.parse(l) as Line).filter((l) => l.msg === 'mpesa callback stored' || l.res !== undefined);
+      const shape = (l: Line) => ({ level: l.level, msg: l.msg, path: l.req?.path.toLowerCase(), res: l.res, duplicate: l.duplicate, orphan: l.orphan });
+      expect(logged.map(shape)).toEqual([
+        { level: 30, msg: 'mpesa callback stored', path: '/v1/callbacks/mpesa/[token]', res: undefined, duplicate: false, orphan: false },
+        { level: 30, msg: 'request completed', path: '/v1/callbacks/mpesa/[token]', res: { status: 200 }, duplicate: undefined, orphan: undefined },
+        { level: 30, msg: 'mpesa callback stored', path: '/v1/callbacks/mpesa/[token]', res: undefined, duplicate: false, orphan: false },
+        { level: 30, msg: 'request completed', path: '/v1/callbacks/mpesa/[token]', res: { status: 200 }, duplicate: undefined, orphan: undefined },
+      ]);
+      for (const l of lines) for (const { token } of made) expect(l).not.toContain(token);
+    } finally {
+      await api.close();
+    }
+  });
+});
+
 describe('the fast path and the callback class limits', () => {
   const token = 'B'.repeat(43);
   function handlerWith(limits: ApiDeps['limits'], level = 'silent') {

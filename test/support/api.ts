@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FlattenedSign, GeneralSign } from 'jose';
 import express, { type RequestHandler } from 'express';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import request from 'supertest';
 import { sql } from 'kysely';
 import { AesGcmVault } from '../../src/adapters/crypto/vault.js';
@@ -61,6 +61,8 @@ export async function startTestApi(
     persistenceOfApi?: (real: Persistence) => Persistence;
     /** Told which path answered each request (a handler outside Express, or Express). */
     served?: (by: ServedBy) => void;
+    /** The API's logger (default: silent). */
+    logger?: Logger;
   } = {},
 ): Promise<TestApi> {
   const database = await createTestDatabase();
@@ -74,7 +76,7 @@ export async function startTestApi(
     batchPayoutsMax: options.batchPayoutsMax ?? 1_000,
     now: options.now ?? (() => new Date()),
     bodyMaxBytes: options.bodyMaxBytes ?? 1024 * 1024,
-    logger: pino({ level: 'silent' }),
+    logger: options.logger ?? pino({ level: 'silent' }),
     readiness: async () => ({ database: true, transport: true }),
     authenticate: createAuthenticator(testAuthConfig),
     ...(options.callbackAllowLists ? { callbackAllowLists: options.callbackAllowLists } : {}),

@@ -12,6 +12,7 @@
 // too many, the security headers Express sets on every answer (helmet's, read from it once),
 // x-request-id and cache-control. Only the ETag Express adds to a JSON answer is not sent.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
 import { MicroBatchOverloadedError } from '../../application/micro-batch.js';
 import { recordCallback } from '../../application/record-callback.js';
 import { callbackTokenPattern } from '../../application/callback-token.js';
@@ -65,7 +66,7 @@ export function callbackFastPath(deps: ApiDeps, limits: ClassLimits, common: Fas
     req.once('end', () => {
       if (res.destroyed) return;
       const raw = Buffer.concat(chunks, size);
-      void answer(res, raw, handling, String(match[1])).catch((error: unknown) => {
+      void answer(res, raw, handling, String(match[1]), log).catch((error: unknown) => {
         if (error instanceof MicroBatchOverloadedError && !res.headersSent) {
           log().warn({ err: error }, 'overloaded: refused');
           res.setHeader('retry-after', '1');
@@ -79,11 +80,13 @@ export function callbackFastPath(deps: ApiDeps, limits: ClassLimits, common: Fas
     return true;
   };
 
-  async function answer(res: ServerResponse, raw: Buffer, handling: (typeof mpesaCallbackRoutes)[keyof typeof mpesaCallbackRoutes], token: string): Promise<void> {
+  async function answer(res: ServerResponse, raw: Buffer, handling: (typeof mpesaCallbackRoutes)[keyof typeof mpesaCallbackRoutes], token: string, log: () => Logger): Promise<void> {
     const text = raw.toString('utf8');
     if (isJsonWithDuplicateMember(text)) return sendRejection(res, reject('REQUEST_MALFORMED', duplicateMemberDetail));
     const result = await recordCallback(deps, 'mpesa', handling.route, token, raw, handling.parse);
     if (!result.ok) return sendRejection(res, result.error);
+    // The route's own line (routes/callbacks.ts), at info.
+    if (deps.logger.isLevelEnabled('info')) log().info({ duplicate: result.value.duplicate, orphan: result.value.orphan, confirming: result.value.confirming }, 'mpesa callback stored');
     send(res, 200, accepted);
   }
 }
