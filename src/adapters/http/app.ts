@@ -60,21 +60,11 @@ export type ServedBy = 'callback-fast-path' | 'read-fast-path' | 'express';
 
 export function createApiHandler(deps: ApiDeps, options: { readonly served?: (by: ServedBy) => void } = {}): ApiHandler {
   const limits = classLimits(deps.limits);
-  const app = createApp(deps, limits);
-  const quietLogger = deps.logger.child({}, { serializers });
-  // The same pino-http as Express's first middleware (createApp): at info, a request a path outside
-  // Express answers is logged in the same line, with the same id, as Express would log it.
-  const requestLogging = pinoHttp({ logger: deps.logger, genReqId, serializers });
+  // One start for every request, whichever path answers it: Express's first middleware and the paths outside it.
+  const begin = requestStart(deps);
+  const app = createApp(deps, limits, begin);
   const common: FastPathCommon = {
-    begin: (req, res) => {
-      if (deps.logger.isLevelEnabled('info')) {
-        requestLogging(req, res);
-        return () => (req as IncomingMessage & { log: Logger }).log;
-      }
-      genReqId(req, res);
-      let log: Logger | undefined;
-      return () => (log ??= lazyRequestLogger(quietLogger, req));
-    },
+    begin,
     securityHeaders: headersSetBy(helmet() as unknown as Parameters<typeof headersSetBy>[0]),
   };
   const callbacks = callbackFastPath(deps, limits, common);
@@ -89,22 +79,40 @@ export function createApiHandler(deps: ApiDeps, options: { readonly served?: (by
   return Object.assign(handler, { app });
 }
 
-export function createApp(deps: ApiDeps, limits: ClassLimits = classLimits(deps.limits)): express.Express {
+/**
+ * What every request gets first: its id (x-request-id set on the answer) and its logger. At info,
+ * pino-http logs each answer and makes a child logger per request for it. Above info it logs
+ * nothing, and every request paid for the child anyway (issue #17: a callback storm, then 3-4% of a
+ * status read's CPU): there, the logger is made only when something logs (a refusal, a failure),
+ * with the same bindings. Returns the request's logger.
+ */
+function requestStart(deps: ApiDeps): FastPathCommon['begin'] {
+  const requestLogging = pinoHttp({ logger: deps.logger, genReqId, serializers });
+  const quietLogger = deps.logger.child({}, { serializers });
+  return (req, res) => {
+    if (deps.logger.isLevelEnabled('info')) {
+      requestLogging(req, res);
+      return () => (req as IncomingMessage & { log: Logger }).log;
+    }
+    (req as IncomingMessage & { id?: unknown }).id = genReqId(req, res);
+    let log: Logger | undefined;
+    return () => (log ??= lazyRequestLogger(quietLogger, req));
+  };
+}
+
+export function createApp(deps: ApiDeps, limits: ClassLimits = classLimits(deps.limits), begin: FastPathCommon['begin'] = requestStart(deps)): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.use(helmet());
-  const requestLogging = pinoHttp({ logger: deps.logger, genReqId, serializers });
-  // pino-http logs each answer at info (errors too: no custom level is set), and makes a child
-  // logger per request for it. Above info it logs nothing, and every request paid for the child
-  // anyway (issue #17: a callback storm, then 3-4% of a status read's CPU): there, a request gets
-  // its id, and a logger is made only when something logs (a refusal, a failure), with the same bindings.
-  const quietLogger = deps.logger.child({}, { serializers });
+  // pino-http logs each answer at info (errors too: no custom level is set); see requestStart.
   app.use((req, res, next) => {
-    if (deps.logger.isLevelEnabled('info')) return requestLogging(req, res, next);
-    req.id = genReqId(req, res);
-    let log: Logger | undefined;
-    Object.defineProperty(req, 'log', { configurable: true, enumerable: true, get: () => (log ??= lazyRequestLogger(quietLogger, req)), set: (value: Logger) => (log = value) });
+    const log = begin(req, res);
+    if (!deps.logger.isLevelEnabled('info')) {
+      // pino-http has set req.log at info; above it, the logger is made on first use.
+      let set: Logger | undefined;
+      Object.defineProperty(req, 'log', { configurable: true, enumerable: true, get: () => set ?? log(), set: (value: Logger) => (set = value) });
+    }
     next();
   });
   app.use((_req, res, next) => {
