@@ -2,9 +2,10 @@
 // caller (sub), its organisation (org) and its roles. Routes declare the roles they admit.
 import type { NextFunction, Request, Response } from 'express';
 import { hash } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
-import { reject } from '../../domain/errors.js';
+import { reject, type Rejection } from '../../domain/errors.js';
 import { sendRejection } from './errors.js';
 
 export const callerRoles = ['programme_manager', 'approver', 'finance', 'admin', 'auditor'] as const;
@@ -102,17 +103,27 @@ declare module 'express-serve-static-core' {
   }
 }
 
+/**
+ * Why a caller may not go on, or null when it may: no verified token (401, and `res` is told the
+ * scheme to use) or none of `roles` (403). What requireRole answers, and the status reads' path
+ * outside Express (read-fast-path.ts) with it.
+ */
+export function refusalOf(caller: Caller | null, roles: readonly CallerRole[], res: Pick<ServerResponse, 'setHeader'>): Rejection | null {
+  if (!caller) {
+    res.setHeader('www-authenticate', 'Bearer');
+    return reject('AUTH_UNAUTHENTICATED');
+  }
+  return caller.roles.some((r) => roles.includes(r)) ? null : reject('AUTH_FORBIDDEN', `one of: ${roles.join(', ')}`);
+}
+
 /** Admits a request whose bearer token verifies and carries one of `roles`. */
 export function requireRole(authenticate: Authenticate, ...roles: readonly CallerRole[]) {
   return (req: Request, res: Response, next: NextFunction) => {
     authenticate(req).then(
       (caller) => {
-        if (!caller) {
-          res.setHeader('www-authenticate', 'Bearer');
-          return sendRejection(res, reject('AUTH_UNAUTHENTICATED'));
-        }
-        if (!caller.roles.some((r) => roles.includes(r))) return sendRejection(res, reject('AUTH_FORBIDDEN', `one of: ${roles.join(', ')}`));
-        req.caller = caller;
+        const refusal = refusalOf(caller, roles, res);
+        if (refusal) return sendRejection(res, refusal);
+        req.caller = caller!;
         next();
       },
       next,

@@ -6,7 +6,7 @@
 // body, no conditional header (Express answers 304 to a fresh If-None-Match: such requests go to
 // it), and the read class's rate budget passed first. What it keeps, in the route's order: the
 // class's deadline; the bearer token's check (the same authenticator); the permission table's
-// roles for the route (permissions.ts, 401 and 403 as requireRole answers them); the organisation's
+// roles for the route (permissions.ts; refusalOf, as requireRole answers); the organisation's
 // scope (another organisation's id is 404 NOT_FOUND, as one that does not exist); the same read
 // (application/queries.ts); every header Express sends, its weak ETag included; 500 with the
 // request logged on a failure; at info, the same pino-http line for each answer. Anything else goes
@@ -16,6 +16,7 @@ import type { Request } from 'express';
 import { getBatchView, getPayout } from '../../application/queries.js';
 import { reject } from '../../domain/errors.js';
 import type { ApiDeps } from './api-deps.js';
+import { refusalOf } from './auth.js';
 import { fastAnswers, type FastPathCommon } from './fast-path.js';
 import { closeAtDeadline, type ClassLimits } from './limits.js';
 import { permissionOf, rolesOf, type RouteKey } from './permissions.js';
@@ -57,14 +58,12 @@ export function readFastPath(deps: ApiDeps, limits: ClassLimits, common: FastPat
     void deps
       .authenticate(req as Request)
       .then(async (caller) => {
-        if (!caller) {
-          res.setHeader('www-authenticate', 'Bearer');
-          return sendRejection(res, reject('AUTH_UNAUTHENTICATED'));
-        }
-        if (!caller.roles.some((r) => roles.includes(r))) return sendRejection(res, reject('AUTH_FORBIDDEN', `one of: ${roles.join(', ')}`));
+        const refusal = refusalOf(caller, roles, res);
+        if (refusal) return sendRejection(res, refusal);
+        const { organisationId } = caller!;
         const view = resource === 'batches'
-          ? await getBatchView(deps.persistence, caller.organisationId, id, { reuseCounts: true })
-          : await getPayout(deps.persistence, caller.organisationId, id);
+          ? await getBatchView(deps.persistence, organisationId, id, { reuseCounts: true })
+          : await getPayout(deps.persistence, organisationId, id);
         if (res.destroyed) return;
         if (!view) return sendRejection(res, reject('NOT_FOUND'));
         json(res, 200, view);
