@@ -3,8 +3,6 @@
 // Express routes case-insensitively, so the same route spelled `/v1/callbacks/MPESA/...` is served
 // by Express: each case is sent both ways and the answers compared. Express adds an ETag to a JSON
 // answer and the fast path does not: that is how a test tells which one answered. Real PostgreSQL.
-import { createServer, type Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
 import { sql } from 'kysely';
 import request from 'supertest';
 import { createApiHandler, type ApiDeps } from '../../src/adapters/http/app.js';
@@ -18,6 +16,7 @@ import { testAuthConfig } from '../support/auth.js';
 import { bearer, postJson, startTestApi, type TestApi } from '../support/api.js';
 import { batchDocument, setUpProgramme, sign } from '../support/fixtures.js';
 import { logSink } from '../support/log-sink.js';
+import { net } from '../support/net.js';
 
 const resultBody = (key: string, code = 0) =>
   JSON.stringify({ Result: { ResultType: 0, ResultCode: code, ResultDesc: code === 0 ? 'ok' : 'failed', OriginatorConversationID: key, ConversationID: 'AG_1', TransactionID: 'SG632NMUAB' } });
@@ -188,29 +187,13 @@ describe('the fast path and the callback class limits', () => {
 
   it('when a callback sends less body than it stated and stalls, then the connection is closed at the callback deadline', async () => {
     const { handler, lines } = handlerWith({ timeoutMs: { callback: 200 } }, 'warn');
-    const server: Server = createServer(handler);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    try {
-      const { port } = server.address() as AddressInfo;
-      const closed = await new Promise<{ ms: number; data: string }>((resolve) => {
-        const started = Date.now();
-        let data = '';
-        const socket = connect(port, '127.0.0.1', () => {
-          socket.write(`POST /v1/callbacks/mpesa/${token} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"Result":`);
-        });
-        socket.on('data', (d) => (data += d.toString()));
-        socket.on('close', () => resolve({ ms: Date.now() - started, data }));
-        socket.on('error', () => undefined);
-      });
-      expect(closed.data).toBe('');
-      expect(closed.ms).toBeGreaterThanOrEqual(150);
-      expect(closed.ms).toBeLessThan(5_000);
-      const logged = lines.map((l) => JSON.parse(l) as { msg: string; req?: { path: string } });
-      expect(logged.map((l) => l.msg)).toEqual(['request timed out: connection closed']);
-      expect(logged[0]!.req?.path).toBe('/v1/callbacks/mpesa/[token]');
-    } finally {
-      await new Promise((resolve) => server.close(resolve));
-    }
+    const closed = await net.rawExchange(handler, `POST /v1/callbacks/mpesa/${token} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"Result":`);
+    expect(closed.data).toBe('');
+    expect(closed.ms).toBeGreaterThanOrEqual(150);
+    expect(closed.ms).toBeLessThan(5_000);
+    const logged = lines.map((l) => JSON.parse(l) as { msg: string; req?: { path: string } });
+    expect(logged.map((l) => l.msg)).toEqual(['request timed out: connection closed']);
+    expect(logged[0]!.req?.path).toBe('/v1/callbacks/mpesa/[token]');
   });
 
   it('when the API logs at info, then the fast path still answers, and logs each answer in the line pino-http writes for Express, its token left out', async () => {

@@ -3,8 +3,6 @@
 // or refuse; the same limits. Express routes case-insensitively, so the same route spelled
 // `/v1/Payouts/...` is served by Express: each case is sent both ways and the answers compared, and
 // the handler tells the test which path answered. Real PostgreSQL.
-import { createServer, type Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
 import request from 'supertest';
 import { createApiHandler, type ApiDeps, type ServedBy } from '../../src/adapters/http/app.js';
 import { createAuthenticator } from '../../src/adapters/http/auth.js';
@@ -15,6 +13,7 @@ import { testAuthConfig, tokenFor } from '../support/auth.js';
 import { bearer, postJson, startTestApi, type TestApi } from '../support/api.js';
 import { batchDocument, setUpProgramme, sign } from '../support/fixtures.js';
 import { logSink } from '../support/log-sink.js';
+import { net } from '../support/net.js';
 
 /** Headers that differ between any two answers, left out of comparisons (the ETag is compared: it is of the body). */
 const varying = new Set(['date', 'x-request-id', 'connection', 'keep-alive']);
@@ -167,27 +166,13 @@ describe('the status reads outside Express, their limits and failures', () => {
 
   it('when a read takes longer than the read deadline, then the connection is closed and that is logged', async () => {
     const { handler, lines } = handlerWith({ timeoutMs: { read: 200 } }, hanging, 'warn');
-    const server: Server = createServer(handler);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    try {
-      const { port } = server.address() as AddressInfo;
-      const token = await tokenFor('org-1', ['finance']);
-      const closed = await new Promise<{ ms: number; data: string }>((resolve) => {
-        const started = Date.now();
-        let data = '';
-        const socket = connect(port, '127.0.0.1', () => socket.write(`GET /v1/payouts/${id} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${token}\r\n\r\n`));
-        socket.on('data', (d) => (data += d.toString()));
-        socket.on('close', () => resolve({ ms: Date.now() - started, data }));
-        socket.on('error', () => undefined);
-      });
-      expect(closed.data).toBe('');
-      expect(closed.ms).toBeGreaterThanOrEqual(150);
-      expect(closed.ms).toBeLessThan(5_000);
-      const logged = lines.map((l) => JSON.parse(l) as { msg: string; req?: { path: string } });
-      expect(logged.map((l) => [l.msg, l.req?.path])).toEqual([['request timed out: connection closed', `/v1/payouts/${id}`]]);
-    } finally {
-      await new Promise((resolve) => server.close(resolve));
-    }
+    const token = await tokenFor('org-1', ['finance']);
+    const closed = await net.rawExchange(handler, `GET /v1/payouts/${id} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${token}\r\n\r\n`);
+    expect(closed.data).toBe('');
+    expect(closed.ms).toBeGreaterThanOrEqual(150);
+    expect(closed.ms).toBeLessThan(5_000);
+    const logged = lines.map((l) => JSON.parse(l) as { msg: string; req?: { path: string } });
+    expect(logged.map((l) => [l.msg, l.req?.path])).toEqual([['request timed out: connection closed', `/v1/payouts/${id}`]]);
   });
 
   it('when the API logs at info, then the fast path still answers, and logs each answer in the line pino-http writes for Express', async () => {

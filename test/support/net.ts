@@ -1,4 +1,5 @@
-import { createServer } from 'node:net';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { connect, createServer, type AddressInfo } from 'node:net';
 
 // Ports for the servers a test starts (API, simulator, a broker of its own) come from below the
 // kernel's ephemeral range (32768-60999 on Linux). A port taken from listen(0) and released is
@@ -57,4 +58,27 @@ async function until<T>(find: () => T | undefined): Promise<T> {
   throw new Error('not seen in time');
 }
 
-export const net = { freePort, eventually, until };
+/**
+ * Serves `handler` on 127.0.0.1 for one raw exchange: `request` is written as it is (a request that
+ * stalls, a body shorter than it says), and what came back is read until the server closes the
+ * connection. Answers what was read and after how long.
+ */
+async function rawExchange(handler: (req: IncomingMessage, res: ServerResponse) => void, request: string): Promise<{ ms: number; data: string }> {
+  const server = createHttpServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = server.address() as AddressInfo;
+    return await new Promise<{ ms: number; data: string }>((resolve) => {
+      const started = Date.now();
+      let data = '';
+      const socket = connect(port, '127.0.0.1', () => socket.write(request));
+      socket.on('data', (d) => (data += d.toString()));
+      socket.on('close', () => resolve({ ms: Date.now() - started, data }));
+      socket.on('error', () => undefined);
+    });
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
+export const net = { freePort, eventually, until, rawExchange };
