@@ -20,6 +20,9 @@ export const verifyPageSize = 5_000;
 /** Problems listed one by one in a report; past this only counted. */
 export const verifyProblemsListedMax = 1_000;
 
+/** A link's hash: SHA-256. */
+export const linkHashBytes = 32;
+
 export function linkHash(prev: Buffer | null, transfer: StoredTransfer): Buffer {
   const h = createHash('sha256');
   if (prev) h.update(prev);

@@ -9,7 +9,9 @@
 //   drawn in increasing order), so the transfers visible up to S are all there will ever be.
 // Nothing on the posting path waits for the chain.
 import { sql, type Selectable } from 'kysely';
+import { linkHashBytes } from '../../application/ledger-chain.js';
 import type { ChainHead, LedgerAuditRepo, LedgerChainRepo } from '../../application/ports.js';
+import { assert } from '../../domain/result.js';
 import type { StoredTransfer } from '../../domain/ledger.js';
 import type { DbOrTx, TransfersTable } from './database.js';
 import { toAccount, totals } from './ledger.repository.js';
@@ -65,9 +67,14 @@ export function ledgerChainRepository(db: DbOrTx): LedgerChainRepo {
 
     async append(links) {
       if (links.length === 0) return;
+      // Every hash of the chunk in one binary bytea parameter that the statement slices: a bytea[]
+      // parameter goes as hex text both ways (twice the bytes, a string per hash in this process).
+      for (const l of links) assert(l.hash.length === linkHashBytes, `a chain link's hash is ${linkHashBytes} bytes`);
       await sql`
         INSERT INTO transfer_links (seq, prev_seq, hash)
-        SELECT * FROM unnest(${links.map((l) => l.seq)}::int8[], ${links.map((l) => l.prevSeq)}::int8[], ${links.map((l) => l.hash)}::bytea[])
+        SELECT u.seq, u.prev_seq, substring(h.bytes FROM ((u.n - 1) * ${linkHashBytes} + 1)::int FOR ${linkHashBytes})
+        FROM (SELECT ${Buffer.concat(links.map((l) => l.hash))}::bytea AS bytes) AS h,
+             unnest(${links.map((l) => l.seq)}::int8[], ${links.map((l) => l.prevSeq)}::int8[]) WITH ORDINALITY AS u(seq, prev_seq, n)
       `.execute(db);
     },
 
