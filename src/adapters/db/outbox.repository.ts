@@ -83,7 +83,7 @@ export function resultRepository(db: DbOrTx): ResultRepo {
 
     async markPublished(ids) {
       if (ids.length === 0) return;
-      await db.updateTable('payout_results').set({ published_at: sql`now()` }).where('id', 'in', ids).execute();
+      await db.updateTable('payout_results').set({ published_at: sql`now()` }).where('id', '=', sql<string>`ANY(${ids}::uuid[])`).execute();
     },
   };
 }

@@ -306,7 +306,7 @@ export function payoutRepository(db: DbOrTx, pool?: pg.Pool): PayoutRepo {
 
     async clearDispatchAt(payoutIds) {
       if (payoutIds.length === 0) return;
-      await db.updateTable('payouts').set({ dispatch_at: null, status_flagged_at: null }).where('id', 'in', payoutIds).where('state', '=', 'queued').execute();
+      await db.updateTable('payouts').set({ dispatch_at: null, status_flagged_at: null }).where('id', '=', sql<string>`ANY(${payoutIds}::uuid[])`).where('state', '=', 'queued').execute();
     },
 
     async claimAccepted(batchId, limit) {
@@ -338,7 +338,8 @@ export function payoutRepository(db: DbOrTx, pool?: pg.Pool): PayoutRepo {
           // and the new attempt's status checks count from zero.
           ...(from === 'queued' ? { dispatch_at: null, status_flagged_at: null, status_checks: 0 } : {}),
             })
-            .where('id', 'in', payoutIds)
+            // One array parameter, not a parameter per id (a chunk of the relay is 1,000 ids).
+            .where('id', '=', sql<string>`ANY(${payoutIds}::uuid[])`)
             .where('state', '=', from)
             .returning('id'),
         )
