@@ -94,6 +94,19 @@ export function rssGrowthPct(samples: readonly { readonly atMs: number; readonly
   return round((100 * (last - first)) / first, 1);
 }
 
+/**
+ * The most payouts per second `cores` could settle end to end if they did nothing but run the
+ * gateway (Tuma, PostgreSQL, the broker: `gatewayMsPerPayout` of CPU each) and the simulator
+ * (`simulatorMsPerPayout`), every core busy and nothing else running (no load generator, no kernel
+ * overhead): an upper bound on what the machine can show, whatever the gateway's design. Null
+ * without figures to divide by.
+ */
+export function machineCeilingPerS(cores: number, gatewayMsPerPayout: number | null, simulatorMsPerPayout: number | null): number | null {
+  if (gatewayMsPerPayout === null || simulatorMsPerPayout === null || !(cores > 0)) return null;
+  const perPayout = gatewayMsPerPayout + simulatorMsPerPayout;
+  return perPayout > 0 ? Math.floor((cores * 1000) / perPayout) : null;
+}
+
 export const round = (n: number, digits = 0): number => {
   const f = 10 ** digits;
   return Math.round(n * f) / f;

@@ -1,6 +1,6 @@
 // The pure pieces of `npm run loadtest` (loadtest/loadtest-report.ts): the load runs stay out of
 // `npm test`, but the maths and the results file's shape are checked here so that they cannot rot.
-import { median, meets, percentile, renderMarkdown, requiredKeys, resultJson, rssGrowthPct, type LoadtestRun, type ScenarioResult } from '../../loadtest/loadtest-report.js';
+import { machineCeilingPerS, median, meets, percentile, renderMarkdown, requiredKeys, resultJson, rssGrowthPct, type LoadtestRun, type ScenarioResult } from '../../loadtest/loadtest-report.js';
 
 const scenario = (name: string, figures: ScenarioResult['figures'], extra: Partial<ScenarioResult> = {}): ScenarioResult => ({
   name, ok: true, seconds: 1, figures, doubleExecutions: null, ledgerVerified: true, error: null, ...extra,
@@ -109,5 +109,23 @@ describe('the markdown', () => {
     expect(meets('ledger_verified', true)).toBe(true);
     expect(meets('cores', 2)).toBeNull();
     expect(meets('e2e_payouts_per_s', null)).toBeNull();
+  });
+});
+
+describe('machineCeilingPerS (what the cores could settle, the gateway and the simulator alone on them)', () => {
+  it('divides the cores\' milliseconds by the CPU one payout costs both, rounded down', () => {
+    expect(machineCeilingPerS(2, 0.4, 0.1)).toBe(4_000);
+    expect(machineCeilingPerS(2, 1.12, 0.22)).toBe(1_492);
+    expect(machineCeilingPerS(4, 0.3, 0.1)).toBe(10_000);
+  });
+  it('shows the issue\'s 5,000/s out of two cores\' reach at its own 0.4 ms once the simulator costs anything', () => {
+    expect(machineCeilingPerS(2, 0.4, 0)).toBe(5_000);
+    expect(machineCeilingPerS(2, 0.4, 0.01)!).toBeLessThan(5_000);
+  });
+  it('is null without a figure or with nothing to divide by', () => {
+    expect(machineCeilingPerS(2, null, 0.2)).toBeNull();
+    expect(machineCeilingPerS(2, 0.4, null)).toBeNull();
+    expect(machineCeilingPerS(0, 0.4, 0.2)).toBeNull();
+    expect(machineCeilingPerS(2, 0, 0)).toBeNull();
   });
 });
