@@ -54,6 +54,8 @@ export interface LoadtestRun {
   readonly kafka: string;
   readonly mode: 'full' | 'quick';
   readonly loadAverage: readonly number[];
+  /** Node's options of the gateway processes, as the run gave them (the young generation's, LOADTEST_GATEWAY_NODE_ARGS). */
+  readonly gatewayNodeOptions: string;
   readonly scenarios: readonly ScenarioResult[];
 }
 
@@ -149,6 +151,7 @@ export function resultJson(run: LoadtestRun): Record<RequiredKey, unknown> & Rec
     postgres: run.postgres,
     kafka: run.kafka,
     load_average_at_start: run.loadAverage,
+    gateway_node_options: run.gatewayNodeOptions,
     scenarios: run.scenarios,
   };
 }
@@ -179,7 +182,8 @@ export function renderMarkdown(run: LoadtestRun): string {
     `# Load test ${run.startedAt.slice(0, 10)} (${run.mode})`,
     '',
     `Commit \`${run.commit}\`, ${run.cores} cores (${run.cpuModel}), Node ${run.node}, PostgreSQL ${run.postgres}, Kafka ${run.kafka}; ` +
-      `load average at start ${run.loadAverage.map((l) => l.toFixed(2)).join(' / ')}. Started ${run.startedAt}.`,
+      `load average at start ${run.loadAverage.map((l) => l.toFixed(2)).join(' / ')}. Started ${run.startedAt}. ` +
+      `The gateway's Node options: ${run.gatewayNodeOptions}.`,
     '',
     '## Headline',
     '',

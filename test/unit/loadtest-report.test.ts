@@ -8,7 +8,7 @@ const scenario = (name: string, figures: ScenarioResult['figures'], extra: Parti
 
 const run = (scenarios: ScenarioResult[]): LoadtestRun => ({
   startedAt: '2026-12-07T03:00:00.000Z', commit: 'abc123', cores: 2, cpuModel: 'test', node: 'v20', postgres: '15', kafka: '127.0.0.1:29192',
-  mode: 'quick', loadAverage: [1, 2, 3], scenarios,
+  mode: 'quick', loadAverage: [1, 2, 3], gatewayNodeOptions: '--max-semi-space-size=32 with the API', scenarios,
 });
 
 describe('percentile (nearest rank, as PostgreSQL percentile_disc)', () => {
