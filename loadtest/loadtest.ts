@@ -947,9 +947,13 @@ async function callbackStorm(stack: Stack, opts: Options): Promise<Outcome> {
   };
 }
 
-/** bench:ingest's own harness (ingest-bench.js) in a child process; its last line is its JSON. */
+/**
+ * bench:ingest's own harness (ingest-bench.js) in a child process; its last line is its JSON. Its
+ * API process (a fork of it, so with its Node options) has the young generation of a process with
+ * the API, as the gateway's (youngGenerationArgs); so does the harness, whose RSS is not counted.
+ */
 async function ingest(opts: Options): Promise<{ figures: Figures; ledgerVerified: boolean | null }> {
-  const out = execFileSync(process.execPath, [path.join(here, 'ingest-bench.js')], {
+  const out = execFileSync(process.execPath, [...youngGenerationArgs(['api']), path.join(here, 'ingest-bench.js')], {
     env: { ...process.env, BENCH_PAYOUTS: String(opts.ingestPayouts), BENCH_DATABASE_ADMIN_URL: adminUrl },
     stdio: ['ignore', 'pipe', 'inherit'],
     timeout: 900_000,
