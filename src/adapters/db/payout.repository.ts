@@ -338,7 +338,7 @@ export function payoutRepository(db: DbOrTx, pool?: pg.Pool): PayoutRepo {
           // and the new attempt's status checks count from zero.
           ...(from === 'queued' ? { dispatch_at: null, status_flagged_at: null, status_checks: 0 } : {}),
             })
-            // One array parameter, not a parameter per id (a chunk of the relay is 1,000 ids).
+            // One array parameter, not a parameter per id (a relay chunk is up to RELAY_CHUNK_MAX ids).
             .where('id', '=', sql<string>`ANY(${payoutIds}::uuid[])`)
             .where('state', '=', from)
             .returning('id'),
