@@ -359,7 +359,7 @@ function harnessDbUrl(name: string): string {
  * at an external PostgreSQL and Kafka"): semi-spaces of 64 MB for the payout pipeline's roles
  * (relay, worker, settler, chainer) and 32 MB for a process with the API (Node 20's default is
  * 16 MB on this machine). Measured 2026-12-07, alternating runs: Tuma's CPU per payout in e2e −5%
- * at 32 MB and −10% at 64, per callback −8 to −12% at 64; the status reads' p99 5.5–29.0 ms at
+ * at 32 MB and −10% at 64, per callback −8 to −12% at 64; the status reads' p99 5.2–29.0 ms at
  * 16 MB, 6.5–8.3 at 32, 4.2–4.7 at 64; a 100,000-payout submission's peak RSS 407–437 MB → 464–465
  * at 32 MB, 512–517 at 48 and 495–528 at 64 (its target is 512).
  */
