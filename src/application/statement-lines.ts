@@ -225,6 +225,8 @@ export class StatementLinesToCopy extends Transform {
    */
   private parse(final: boolean): void {
     let rest: Buffer | null = null;
+    /** Bytes of the held ones whose records the joined head below read already: never read twice. */
+    let read = 0;
     const [previous, chunk] = this.held;
     if (this.held.length === 2 && previous!.length < pieceBytes) {
       // The unfinished line held and the chunk's first line, joined (small); then the chunk itself,
@@ -232,12 +234,17 @@ export class StatementLinesToCopy extends Transform {
       let eol = firstLineBreak(chunk!);
       if (eol >= 0 && chunk![eol] === CR && chunk![eol + 1] === LF) eol += 1;
       if (eol >= 0) {
-        const head = this.parseBytes(Buffer.concat([previous!, chunk!.subarray(0, eol + 1)]), false);
+        const joined = Buffer.concat([previous!, chunk!.subarray(0, eol + 1)]);
+        const head = this.parseBytes(joined, false);
         if (this.ended) return;
         if (head.length === 0) rest = this.parseBytes(chunk!.subarray(eol + 1), final);
+        // The held bytes can end a record of their own that could not be told ended before (a
+        // carriage return last: a line feed might have followed). The head then read it, and the
+        // rest is read from after it.
+        else read = joined.length - head.length;
       }
     }
-    rest ??= this.parseBytes(this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held, this.heldBytes), final);
+    rest ??= this.parseBytes((this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held, this.heldBytes)).subarray(read), final);
     if (this.ended) {
       this.held = [];
       this.heldBytes = 0;
@@ -413,6 +420,10 @@ export class StatementLinesToCopy extends Transform {
           return { kind: 'record', end: i, next: i + 1, embedded, eol: 'cr' };
         }
         if (eol === 'nl') return { kind: 'error', embedded };
+        // COPY reads the character after a carriage return before it ends the line, whatever the
+        // line breaks' style (a refill: bytes that are not UTF-8 right after it are reported on
+        // this line, before the line's own problem): so does the reader.
+        if (peek(i + 1) < 0) return { kind: 'incomplete' };
         return { kind: 'record', end: i, next: i + 1, embedded, eol };
       }
       if (c === LF && !inQuote) {

@@ -80,16 +80,21 @@ describe('reading a statement\'s CSV as COPY (FORMAT csv) read it', () => {
     'a,"b,c\n', 'a,b,"c\nd,e,f\n', 'a"b"c,d,e\n', 'a,"b""c",d\n', 'a,"""",d\n', '"a"b,c,d\n', 'a, "b",c\n', 'a,b,c\n\\.\nd,e,f\n',
     'a,b,c\n\\.', '\\.\n', 'a,b,c\n\\.x,b,c\n', 'a,b,c\r\n\\.\r\nd\r\n', 'a,b,c\r\n\\.\nd,e,f\r\n', 'a,b,c\n"\\.",b,c\n', 'a,b,c\n\\,b,c\n',
     'é,ü,𝟘\n', '"a\nb\nc",d\ne,f,g\n', 'a,b,c\r"d\re",f,g\r',
+    // A record ended by a carriage return at a piece's end, held until the next piece showed no line
+    // feed after it (fast-check's counterexample, read in 2-byte pieces: the held record was read twice).
+    ',,\r"\r', 'a,b,c\r"d\r', 'a,b,c\rd,e,f\r"g\r',
   ].map((s) => Buffer.from(s, 'utf8'));
   const withBytes = [
     [0x61, 0x2c, 0xff, 0x2c, 0x63, 0x0a], [0x61, 0x2c, 0x62, 0x2c, 0x00, 0x0a], [0x61, 0x2c, 0x62, 0x0a, 0x63, 0xc3], [0x22, 0x0a, 0xe2, 0x82, 0x22, 0x2c, 0x62, 0x2c, 0x63, 0x0a],
     [0x61, 0x2c, 0x62, 0x2c, 0x63, 0x0d, 0xff], [0x5c, 0x2e, 0x0a, 0xff], [0xed, 0xa0, 0x80, 0x2c, 0x62, 0x2c, 0x63, 0x0a], [0xf4, 0x90, 0x80, 0x80, 0x0a],
+    // Not UTF-8 right after a carriage return that ends a line: COPY read that byte before it ended the line.
+    [0x2c, 0x2c, 0x0d, 0x0d, 0xff], [0x2c, 0x2c, 0x0d, 0x2c, 0x2c, 0x0d, 0xff], [0x2c, 0x2c, 0x0d, 0x0d, 0x2c, 0x2c, 0xff],
   ].map((b) => Buffer.from(b));
 
   test('when hostile lines are read, then the reader refuses what COPY refused, at the line it named, and reads the same cells from the rest', async () => {
     for (const bytes of [...hostile, ...withBytes]) {
       const copied = await viaCopy(bytes, 3);
-      for (const chunk of [bytes.length || 1, 1, 3]) {
+      for (const chunk of [bytes.length || 1, 1, 2, 3]) {
         expect({ input: JSON.stringify(bytes.toString('latin1')), chunk, read: await viaReader(bytes, 3, chunk) }).toEqual({ input: JSON.stringify(bytes.toString('latin1')), chunk, read: copied });
       }
     }
