@@ -41,7 +41,7 @@ import { verifyLedger } from '../src/application/ledger-chain.js';
 import { fundProgramme, topUpFloat } from '../src/application/setup.js';
 import type { Role } from '../src/cli/runtime.js';
 import { attemptKey } from '../src/domain/ids.js';
-import { settledPayoutStates, storedPayoutStates } from '../src/domain/payout-state.js';
+import { settledPayoutStates, unsettledPayoutStates } from '../src/domain/payout-state.js';
 import type { MpesaFaults } from '../src/simulator/mpesa-simulator.js';
 import { benchIssuer } from './bench-auth.js';
 import { setUpBenchProgramme, type BenchProgramme } from './bench-programme.js';
@@ -58,7 +58,6 @@ const loadtestMpesaConcurrency = 1024;
 const allScenarios = ['e2e-0ms', 'status-reads', 'e2e-300ms', 'batch-submissions', 'e2e-0ms-split', 'callback-storm', 'ingest', 'soak'] as const;
 type ScenarioName = (typeof allScenarios)[number];
 const settledStates: readonly string[] = settledPayoutStates;
-const unsettledStates = storedPayoutStates.filter((s) => !settledStates.includes(s));
 const soakMaxS = 4 * 3600;
 /** LOADTEST_API_PROCESSES at most: the processes answering the API on a one-process stack. */
 const apiProcessesMax = 4;
@@ -559,7 +558,7 @@ async function statesOf(stack: Stack, batchIds: readonly string[]): Promise<{ st
  * batch each time (it did: 36 µs of statement time per payout at 10,000, by pg_stat_statements).
  */
 async function unsettledOf(stack: Stack, batchIds: readonly string[]): Promise<number> {
-  return (await sql<{ n: number }>`SELECT count(*)::int AS n FROM payouts WHERE batch_id = ANY(${batchIds}::uuid[]) AND state = ANY(${unsettledStates}::text[])`.execute(stack.handle.db)).rows[0]!.n;
+  return (await sql<{ n: number }>`SELECT count(*)::int AS n FROM payouts WHERE batch_id = ANY(${batchIds}::uuid[]) AND state = ANY(${unsettledPayoutStates}::text[])`.execute(stack.handle.db)).rows[0]!.n;
 }
 const describeStates = (rows: { state: string; n: number }[]) => rows.map((r) => `${r.state} ${r.n}`).join(', ');
 
@@ -722,6 +721,7 @@ async function e2e(stack: Stack, count: number, latencyMs: number, opts: Options
       WHERE p.batch_id = ${b.batchId} AND t.to_state IN ('paid', 'failed', 'cancelled', 'reversed') GROUP BY p.id, b.approved_at)
     SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY ms)::float8 AS p50, percentile_disc(0.99) WITHIN GROUP (ORDER BY ms)::float8 AS p99, max(ms)::float8 AS max FROM s`.execute(stack.handle.db)).rows[0]!;
   const totalMs = cpu.gatewayMs + cpu.postgresMs + (cpu.brokerMs ?? 0);
+  const simulatorMsPerPayout = cpu.simulatorMs === null ? null : cpu.simulatorMs / count;
   const rss = stack.gateways.map((g) => Math.round((statusKb(g.pid, 'VmHWM') ?? 0) / 1024));
   return {
     figures: {
@@ -741,13 +741,13 @@ async function e2e(stack: Stack, count: number, latencyMs: number, opts: Options
       cpu_busy_pct_of_machine: round((100 * totalMs) / (wallS * 1000 * os.cpus().length), 0),
       // The test double's CPU (not the gateway's), and the whole machine's busy share over the
       // scenario: everything on the two cores, the load generator and the kernel included.
-      cpu_ms_per_payout_simulator: cpu.simulatorMs === null ? null : round(cpu.simulatorMs / count, 2),
+      cpu_ms_per_payout_simulator: simulatorMsPerPayout === null ? null : round(simulatorMsPerPayout, 2),
       machine_busy_pct: cpu.machineBusyPct === null ? null : round(cpu.machineBusyPct, 0),
       // What this machine could settle at most, every core on the gateway and the simulator alone:
       // at the CPU per payout measured here, and with the gateway at the issue's 0.4 ms target (the
       // simulator runs on the same cores, so the issue's 5,000/s needs less than 0.4 ms here).
-      ceiling_payouts_per_s_measured_cpu: machineCeilingPerS(os.cpus().length, totalMs / count, cpu.simulatorMs === null ? null : cpu.simulatorMs / count),
-      ceiling_payouts_per_s_at_gateway_target: machineCeilingPerS(os.cpus().length, targets.gateway_cpu_ms_per_payout!.value as number, cpu.simulatorMs === null ? null : cpu.simulatorMs / count),
+      ceiling_payouts_per_s_measured_cpu: machineCeilingPerS(os.cpus().length, totalMs / count, simulatorMsPerPayout),
+      ceiling_payouts_per_s_at_gateway_target: machineCeilingPerS(os.cpus().length, targets.gateway_cpu_ms_per_payout!.value as number, simulatorMsPerPayout),
       gateway_peak_rss_mb: rss.join(' | '),
       final_states: describeStates(await statesOf(stack, [b.batchId])),
       results_by_source: (await sql<{ source: string; n: number }>`SELECT source, count(*)::int AS n FROM payout_results WHERE batch_id = ${b.batchId} GROUP BY source ORDER BY source`.execute(stack.handle.db)).rows.map((r) => `${r.source} ${r.n}`).join(', '),

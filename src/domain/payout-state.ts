@@ -36,6 +36,8 @@ const payoutMoves: Record<PayoutState, readonly PayoutState[]> = {
 export const terminalPayoutStates: readonly PayoutState[] = ['failed', 'cancelled', 'reversed'];
 /** Settled states: the ledger has moved for them. `paid` can still be reversed later. */
 export const settledPayoutStates: readonly PayoutState[] = ['paid', 'failed', 'cancelled', 'reversed'];
+/** Stored states that are not settled: a payout in one of them is still on its way. */
+export const unsettledPayoutStates: readonly PayoutState[] = storedPayoutStates.filter((s) => !settledPayoutStates.includes(s));
 /**
  * States the status poller asks providers about: the provider has (or may have) the payment and
  * no final answer reached us. (migrations/0006-status-poll.ts indexes exactly these.)

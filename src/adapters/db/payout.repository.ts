@@ -2,7 +2,7 @@ import { CompiledQuery, sql, type RawBuilder } from 'kysely';
 import type pg from 'pg';
 import type { AttemptRecord, NewAttempt, PayoutExceptionKind, PayoutRecord, PayoutRepo, TokenPurpose } from '../../application/ports.js';
 import type { CurrencyCode } from '../../domain/currency.js';
-import { settledPayoutStates, statusPolledPayoutStates, storedPayoutStates, type BatchState, type PayoutState } from '../../domain/payout-state.js';
+import { settledPayoutStates, statusPolledPayoutStates, unsettledPayoutStates, type BatchState, type PayoutState } from '../../domain/payout-state.js';
 import type { ProviderId } from '../../domain/providers.js';
 import type { DbOrTx } from './database.js';
 import { assert } from '../../domain/result.js';
@@ -613,7 +613,6 @@ export function payoutRepository(db: DbOrTx, pool?: pg.Pool): PayoutRepo {
   };
 }
 
-const unsettledPayoutStates = storedPayoutStates.filter((s) => !settledPayoutStates.includes(s));
 
 const attemptColumns = ['payout_id', 'attempt_no', 'idempotency_key', 'account_id'] as const;
 
